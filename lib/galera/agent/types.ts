@@ -36,6 +36,8 @@ export interface MemberReport {
   readonly positionSource?: PositionSource;
   /** grastate.dat `safe_to_bootstrap: 1` (this member was the last to leave a cleanly stopped cluster). */
   readonly safeToBootstrap?: boolean;
+  /** gvwstate.dat exists: with every member back, Galera's `pc.recovery` can re-form the Primary by itself. */
+  readonly hasViewState?: boolean;
   /** mariadbd is running on this member. */
   readonly running: boolean;
   /** This member is part of a Primary component right now (`wsrep_cluster_status = Primary`). */

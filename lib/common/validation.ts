@@ -1,0 +1,92 @@
+import { isIP } from 'net';
+
+/**
+ * Collects every problem with a construct's props, then throws once, so that a user fixes all of them in one
+ * round instead of one per synth. Each problem names the prop, the bad value and the fix:
+ *
+ *   GaleraPetSet 'db' has invalid props:
+ *   - replicas: 4 is even; use an odd number (3, 5, 7) so a partition always leaves one side with quorum
+ */
+export class Validator {
+  private readonly problems: string[] = [];
+
+  /** @param subject what is being validated, e.g. `GaleraPetSet 'db'` */
+  public constructor(private readonly subject: string) {}
+
+  /** Records a problem. `value` is rendered with JSON so that '' and undefined are visible. */
+  public add(prop: string, value: unknown, fix: string): void {
+    this.problems.push(`${prop}: ${show(value)} ${fix}`);
+  }
+
+  /** Records a problem when `condition` is true. Returns `condition` so checks can be chained. */
+  public check(condition: boolean, prop: string, value: unknown, fix: string): boolean {
+    if (condition) this.add(prop, value, fix);
+    return condition;
+  }
+
+  /** Problems so far (a copy). */
+  public get errors(): string[] {
+    return [...this.problems];
+  }
+
+  /** Merges the problems of a nested validator (e.g. a shared building block such as Placement). */
+  public merge(other: Validator): void {
+    this.problems.push(...other.problems);
+  }
+
+  /** Throws one Error listing every problem, if there is any. */
+  public throwIfInvalid(): void {
+    if (this.problems.length === 0) return;
+    throw new Error(`${this.subject} has invalid props:\n${this.problems.map((p) => `- ${p}`).join('\n')}`);
+  }
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return '(not set)';
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** RFC 1123 label, as Kubernetes requires for node and object names: lower case, digits, '-', at most 63. */
+export function isDns1123Label(name: string): boolean {
+  return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name);
+}
+
+/** RFC 1123 subdomain (dot-separated labels, at most 253), as Kubernetes allows for node names. */
+export function isDns1123Subdomain(name: string): boolean {
+  return name.length <= 253 && name.split('.').every(isDns1123Label);
+}
+
+/** A literal IPv4 or IPv6 address (no prefix, no brackets). */
+export function isIpAddress(address: string): boolean {
+  return isIP(address) !== 0;
+}
+
+export function isIpv6(address: string): boolean {
+  return isIP(address) === 6;
+}
+
+/** A TCP/UDP port number. */
+export function isPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
+/** `host:port`, with IPv6 hosts in brackets as clients (oslo, memcache, AMQP URLs) expect them. */
+export function hostPort(host: string, port: number): string {
+  return isIpv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Values that occur more than once, in first-seen order. */
+export function duplicates<T>(values: readonly T[]): T[] {
+  const seen = new Set<T>();
+  const dup = new Set<T>();
+  for (const v of values) {
+    if (seen.has(v)) dup.add(v);
+    seen.add(v);
+  }
+  return [...dup];
+}
