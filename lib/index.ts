@@ -1,1 +1,5 @@
-export const x = 1; /** hello */ export class Foo { /** @default 3 */ public readonly y?: number; }
+export * from './common/placement';
+export * from './common/secret';
+export * from './common/resources';
+export * from './common/network';
+export * from './memcached/memcached-pool';

@@ -1,0 +1,12 @@
+/**
+ * The example app `cdk8s synth` runs (cdk8s.yaml). Writes the manifests to `manifests/` (or $CDK8S_OUTDIR) and
+ * prints what OpenStack services need to connect.
+ */
+import { App } from 'cdk8s';
+import { ControlPlaneChart } from './control-plane';
+
+const app = new App({ outdir: process.env.CDK8S_OUTDIR ?? 'manifests' });
+const chart = new ControlPlaneChart(app, 'control-plane');
+app.synth();
+
+console.error(`[cache] memcache_servers = ${chart.memcached.memcacheServers}`);

@@ -1,0 +1,40 @@
+import { k8s } from '../k8s';
+
+/**
+ * A reference to one key of an existing Kubernetes Secret. No API of this library accepts a secret as a plain
+ * string: passwords, cookies and keys reach containers through `secretKeyRef` env vars or Secret volumes, so the
+ * synthesized YAML never holds a secret value.
+ */
+export class SecretValue {
+  /**
+   * @param secretName name of an existing Secret in the chart's namespace (DNS-1123 subdomain)
+   * @param key key inside that Secret
+   */
+  public static fromSecret(secretName: string, key: string): SecretValue {
+    return new SecretValue(secretName, key);
+  }
+
+  private constructor(public readonly secretName: string, public readonly key: string) {}
+
+  /** Problems with this reference, as `Validator` lines (empty when valid). @internal */
+  public _problems(): string[] {
+    const problems: string[] = [];
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(this.secretName)) {
+      problems.push(`secret name ${JSON.stringify(this.secretName)} is not a valid Secret name; use a DNS-1123 subdomain such as "galera-root"`);
+    }
+    if (!/^[-._a-zA-Z0-9]{1,253}$/.test(this.key)) {
+      problems.push(`secret key ${JSON.stringify(this.key)} is not a valid Secret key; use letters, digits, '-', '_' or '.'`);
+    }
+    return problems;
+  }
+
+  /** An env var that reads this Secret key. @internal */
+  public _toEnvVar(name: string): k8s.EnvVar {
+    return { name, valueFrom: { secretKeyRef: { name: this.secretName, key: this.key } } };
+  }
+
+  /** `name/key`, for messages and summaries (never the value, which this library never sees). */
+  public toString(): string {
+    return `${this.secretName}/${this.key}`;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The harness' own checks must be able to fail: each test breaks one invariant on otherwise valid objects
+ * and expects exactly that problem to be reported.
+ */
+import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
+import { K8sObject, invariantProblems, newChart, schemaProblems, secretLookingValues, synth } from './support/harness';
+
+function validObjects(): K8sObject[] {
+  const chart = newChart('ns');
+  new MemcachedPool(chart, 'mc', {
+    placement: Placement.onNodes([{ name: 'a', ip: '10.0.0.1' }, { name: 'b', ip: '10.0.0.2' }]),
+    network: MemcachedNetwork.podNetwork({ allowedClients: [{ podLabels: { app: 'x' } }] }),
+  });
+  return synth(chart);
+}
+
+function broken(mutate: (objects: K8sObject[]) => void): string[] {
+  const objects = validObjects();
+  mutate(objects);
+  return [...schemaProblems(objects), ...invariantProblems(objects)];
+}
+
+const sts = (objects: K8sObject[]) => objects.find((o) => o.kind === 'StatefulSet')!;
+const container = (objects: K8sObject[]) => sts(objects).spec.template.spec.containers[0];
+
+test('valid objects have no problem', () => {
+  expect(broken(() => undefined)).toEqual([]);
+});
+
+test.each<[string, (o: K8sObject[]) => void, RegExp]>([
+  ['schema: replicas not an integer', (o) => { sts(o).spec.replicas = 'three'; }, /replicas must be integer/],
+  ['schema: an API version Kubernetes 1.33 no longer serves', (o) => { o.find((x) => x.kind === 'PodDisruptionBudget')!.apiVersion = 'policy/v1beta1'; }, /policy\/v1beta1 is not one this library may emit/],
+  ['a null leaf', (o) => { sts(o).metadata.labels.broken = null; }, /null leaf at \.metadata\.labels\.broken/],
+  ['a multi-port Service with an unnamed port', (o) => { o.find((x) => x.kind === 'Service')!.spec.ports.push({ port: 1 }); }, /unnamed port/],
+  ['a Service that selects nothing', (o) => { o.find((x) => x.kind === 'Service')!.spec.selector = { app: 'nothing' }; }, /selects no pods/],
+  ['a selector that misses the template labels', (o) => { sts(o).spec.selector.matchLabels = { other: 'x' }; }, /selector does not match/],
+  ['a mount without a volume', (o) => { container(o).volumeMounts = [{ name: 'data', mountPath: '/data' }]; }, /volumeMount data has no volume/],
+  ['a container without limits', (o) => { delete container(o).resources.limits; }, /no complete resource requests and limits/],
+  ['a container without a liveness probe', (o) => { delete container(o).livenessProbe; }, /missing readiness or liveness probe/],
+  ['a container that keeps its capabilities', (o) => { container(o).securityContext.capabilities = {}; }, /must drop ALL capabilities/],
+  ['a pod template without a config hash', (o) => { delete sts(o).spec.template.metadata.annotations; }, /no config-hash annotation/],
+  ['a workload without placement', (o) => { delete sts(o).spec.template.spec.affinity.nodeAffinity; }, /no node placement/],
+  ['a replicated workload without anti-affinity', (o) => { delete sts(o).spec.template.spec.affinity.podAntiAffinity; }, /without required anti-affinity/],
+  ['a replicated workload without a PDB', (o) => { o.splice(o.findIndex((x) => x.kind === 'PodDisruptionBudget'), 1); }, /no PodDisruptionBudget selects its pods/],
+  ['a PDB that selects nothing', (o) => { o.find((x) => x.kind === 'PodDisruptionBudget')!.spec.selector.matchLabels = { a: 'b' }; }, /selects no pods of this chart/],
+])('catches %s', (_name, mutate, expected) => {
+  const problems = broken(mutate);
+  expect(problems.join('\n')).toMatch(expected);
+});
+
+describe('secret-looking ConfigMap values', () => {
+  const cm = (text: string): K8sObject[] => [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { 'f.cnf': text } }];
+  test.each([
+    ['wsrep_sst_auth = sst:hunter2'],
+    ['password = "s3cret"'],
+    ['{"password": "abc"}'],
+    ['memcache_secret_key = 0123456789abcdef'],
+    ['-----BEGIN RSA PRIVATE KEY-----'],
+  ])('flags %s', (text) => {
+    expect(secretLookingValues(cm(text))).toHaveLength(1);
+  });
+  test.each([
+    ['password = ${DB_PASSWORD}'],
+    ['wsrep_sst_auth = $(SST_AUTH)'],
+    ['admin_password = @@ADMIN_PASSWORD@@'],
+    ['# password = example in a comment'],
+    ['password_file = /run/secrets/password'],
+    ['max_connections = 8192'],
+    ['token_cache_time = 300'],
+  ])('accepts %s', (text) => {
+    expect(secretLookingValues(cm(text))).toEqual([]);
+  });
+});

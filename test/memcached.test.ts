@@ -1,0 +1,217 @@
+import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
+import { itemMemoryMiB, memcachedArgs, workerThreads } from '../lib/memcached/memcached-args';
+import { expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
+
+const NODES = [
+  { name: 'ctl-1', ip: '10.0.0.11' },
+  { name: 'ctl-2', ip: '10.0.0.12' },
+  { name: 'ctl-3', ip: '10.0.0.13' },
+];
+
+function hostPool(props: Partial<ConstructorParameters<typeof MemcachedPool>[2]> = {}) {
+  const chart = newChart('openstack');
+  const pool = new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(NODES), ...props });
+  return { chart, pool, objects: synth(chart) };
+}
+
+describe('memcached arguments', () => {
+  test('UDP off, cachedump off, listen address and sizes from the limits', () => {
+    const args = memcachedArgs({ listenAddress: '$(HOST_IP)', port: 11211, maxConnections: 8192, memoryLimitMiB: 1024, cpuLimitMillis: 2000 });
+    expect(args).toEqual(['-l', '$(HOST_IP)', '-p', '11211', '-U', '0', '-X', '-c', '8192', '-m', '857', '-t', '2']);
+  });
+
+  test('item memory keeps 10% (at least 32 MiB) plus 8 KiB per connection for memcached itself', () => {
+    expect(itemMemoryMiB(1024, 8192)).toBe(1024 - 103 - 64);
+    expect(itemMemoryMiB(256, 1024)).toBe(256 - 32 - 8);
+    expect(itemMemoryMiB(4096, 0)).toBe(4096 - 410);
+  });
+
+  test('one worker thread per whole CPU of the limit, at least one', () => {
+    expect(workerThreads(500)).toBe(1);
+    expect(workerThreads(1999)).toBe(1);
+    expect(workerThreads(4000)).toBe(4);
+  });
+});
+
+describe('MemcachedPool on the host network (default)', () => {
+  test('memcache_servers lists node IPs in inventory order', () => {
+    const { pool } = hostPool();
+    expect(pool.memcacheServers).toBe('10.0.0.11:11211,10.0.0.12:11211,10.0.0.13:11211');
+    expect(pool.servers).toHaveLength(3);
+  });
+
+  test('IPv6 nodes are bracketed in the server list', () => {
+    const chart = newChart();
+    const pool = new MemcachedPool(chart, 'mc', { placement: Placement.onNodes([{ name: 'a', ip: 'fd00::1' }]) });
+    expect(pool.memcacheServers).toBe('[fd00::1]:11211');
+  });
+
+  test('a host-network DaemonSet on the inventory nodes, listening on the node IP only', () => {
+    const { objects } = hostPool();
+    const ds = find(objects, 'DaemonSet', 'memcached');
+    const pod = ds.spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1', 'ctl-2', 'ctl-3'] }] },
+    ]);
+    const c = pod.containers[0];
+    expect(c.args.slice(0, 2)).toEqual(['-l', '$(HOST_IP)']);
+    expect(c.env).toEqual([{ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }]);
+    expect(c.args).toEqual(expect.arrayContaining(['-U', '0', '-X']));
+    expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    expect(ofKind(objects, 'Service')).toHaveLength(0);
+    expect(ofKind(objects, 'NetworkPolicy')).toHaveLength(0);
+  });
+
+  test('non-root, read-only root filesystem, every capability dropped, TCP probes', () => {
+    const { objects } = hostPool();
+    const pod = find(objects, 'DaemonSet', 'memcached').spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 11211, seccompProfile: { type: 'RuntimeDefault' } });
+    const c = pod.containers[0];
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext.capabilities.add).toBeUndefined();
+    expect(c.readinessProbe.tcpSocket).toEqual({ port: 11211 });
+    expect(c.livenessProbe.tcpSocket).toEqual({ port: 11211 });
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  test('resources are requests and limits, and the limits size memcached', () => {
+    const { objects } = hostPool({ resources: { memoryLimitMiB: 2048, memoryRequestMiB: 2048, cpuLimitMillis: 4000 }, maxConnections: 4096 });
+    const c = find(objects, 'DaemonSet', 'memcached').spec.template.spec.containers[0];
+    expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '2048Mi' }, limits: { cpu: '4000m', memory: '2048Mi' } });
+    expect(c.args).toEqual(expect.arrayContaining(['-m', String(2048 - 205 - 32), '-t', '4', '-c', '4096']));
+  });
+
+  test('a PodDisruptionBudget takes one instance at a time', () => {
+    const { objects } = hostPool();
+    const pdb = find(objects, 'PodDisruptionBudget', 'memcached');
+    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'memcached', 'app.kubernetes.io/instance': 'memcached' } } });
+  });
+
+  test('changing the arguments changes the config hash (pods roll), the same props give the same hash', () => {
+    const hash = (o: any[]) => find(o, 'DaemonSet', 'memcached').spec.template.metadata.annotations['openstack-ha.cdk8s.io/config-hash'];
+    expect(hash(hostPool().objects)).toBe(hash(hostPool().objects));
+    expect(hash(hostPool({ maxConnections: 1000 }).objects)).not.toBe(hash(hostPool().objects));
+  });
+
+  test('tolerates the control-plane taint only when asked', () => {
+    const tolerations = (p: Placement) => {
+      const chart = newChart();
+      new MemcachedPool(chart, 'mc', { placement: p });
+      return find(synth(chart), 'DaemonSet', 'mc').spec.template.spec.tolerations;
+    };
+    expect(tolerations(Placement.onNodes(NODES))).toBeUndefined();
+    expect(tolerations(Placement.onNodes(NODES, { tolerateControlPlane: true }))).toEqual([
+      { key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' },
+    ]);
+  });
+
+  test('labelled nodes with an inventory: node selection by label, servers from the inventory', () => {
+    const chart = newChart();
+    const pool = new MemcachedPool(chart, 'mc', { placement: Placement.onLabelledNodes('openstack-control-plane', 'enabled', { nodes: NODES }) });
+    const pod = find(synth(chart), 'DaemonSet', 'mc').spec.template.spec;
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'openstack-control-plane', operator: 'In', values: ['enabled'] }] },
+    ]);
+    expect(pool.servers).toEqual(['10.0.0.11:11211', '10.0.0.12:11211', '10.0.0.13:11211']);
+  });
+
+  test('schema-valid and meets every invariant', () => {
+    expectValidManifests(hostPool().objects);
+  });
+
+  test('snapshot', () => {
+    expect(hostPool().objects).toMatchSnapshot();
+  });
+});
+
+describe('MemcachedPool on the pod network', () => {
+  function podPool() {
+    const chart = newChart('openstack');
+    const pool = new MemcachedPool(chart, 'memcached', {
+      placement: Placement.onNodes(NODES),
+      network: MemcachedNetwork.podNetwork({ allowedClients: [{ podLabels: { application: 'keystone' } }, { podLabels: { application: 'nova' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'nova' } }] }),
+    });
+    return { pool, objects: synth(chart) };
+  }
+
+  test('one pod per node behind a headless Service; servers are stable pod DNS names', () => {
+    const { pool, objects } = podPool();
+    const sts = find(objects, 'StatefulSet', 'memcached');
+    expect(sts.spec.replicas).toBe(3);
+    expect(sts.spec.serviceName).toBe('memcached');
+    expect(sts.spec.template.spec.hostNetwork).toBeUndefined();
+    expect(sts.spec.template.spec.containers[0].args.slice(0, 2)).toEqual(['-l', '$(POD_IP)']);
+    expect(find(objects, 'Service', 'memcached').spec.clusterIP).toBe('None');
+    expect(pool.memcacheServers).toBe([0, 1, 2].map((i) => `memcached-${i}.memcached.openstack.svc:11211`).join(','));
+  });
+
+  test('a NetworkPolicy admits only the named clients, on the memcached port', () => {
+    const np = find(podPool().objects, 'NetworkPolicy', 'memcached');
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(np.spec.ingress).toEqual([{
+      from: [
+        { podSelector: { matchLabels: { application: 'keystone' } } },
+        { podSelector: { matchLabels: { application: 'nova' } }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'nova' } } },
+      ],
+      ports: [{ protocol: 'TCP', port: 11211 }],
+    }]);
+  });
+
+  test('schema-valid and meets every invariant', () => {
+    expectValidManifests(podPool().objects);
+  });
+
+  test('snapshot', () => {
+    expect(podPool().objects).toMatchSnapshot();
+  });
+});
+
+describe('MemcachedPool fails on bad input, listing every problem at once', () => {
+  test('fails with empty inventory', () => {
+    expect(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes([]) })).toThrow(
+      /placement nodes: \[\] is empty/);
+  });
+
+  test('fails listing a bad IP, a duplicate node, a bad port and too little memory together', () => {
+    const make = () => new MemcachedPool(newChart(), 'mc', {
+      placement: Placement.onNodes([{ name: 'ctl-1', ip: '10.0.0.300' }, { name: 'ctl-1', ip: '10.0.0.12' }, { name: 'Bad_Name', ip: '10.0.0.12' }]),
+      port: 70000,
+      resources: { memoryLimitMiB: 96, memoryRequestMiB: 96 },
+    });
+    expect(make).toThrow("MemcachedPool 'mc' has invalid props:");
+    const message = (() => { try { make(); return ''; } catch (e) { return (e as Error).message; } })();
+    expect(message).toContain('placement nodes[0].ip: "10.0.0.300" is not an IP address');
+    expect(message).toContain('placement nodes: "ctl-1" is listed more than once');
+    expect(message).toContain('placement nodes: "10.0.0.12" is the IP of more than one node');
+    expect(message).toContain('placement nodes[2].name: "Bad_Name" is not a valid node name');
+    expect(message).toContain('port: 70000 is not a TCP port');
+    expect(message).toContain('resources.memoryLimitMiB: 96 leaves');
+    expect(message.split('\n- ')).toHaveLength(7);
+  });
+
+  test('fails on the host network with labelled nodes but no inventory (no IPs to list)', () => {
+    expect(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onLabelledNodes('role', 'ctl') })).toThrow(
+      /gives no node IPs for memcache_servers/);
+  });
+
+  test('fails on the pod network with no allowed client, and with an empty client selector', () => {
+    expect(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes(NODES), network: MemcachedNetwork.podNetwork({ allowedClients: [] }) }))
+      .toThrow(/network.allowedClients: \[\] is empty/);
+    expect(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes(NODES), network: MemcachedNetwork.podNetwork({ allowedClients: [{ podLabels: {} }] }) }))
+      .toThrow(/would admit every pod/);
+  });
+
+  test('fails when replicas exceed the nodes on the pod network', () => {
+    expect(() => new MemcachedPool(newChart(), 'mc', {
+      placement: Placement.onNodes(NODES), replicas: 4,
+      network: MemcachedNetwork.podNetwork({ allowedClients: [{ podLabels: { a: 'b' } }] }),
+    })).toThrow(/are 3 nodes, but 4 replicas need 4/);
+  });
+
+  test('fails when the request is above the limit, and on a name that is not DNS-1123', () => {
+    expect(() => new MemcachedPool(newChart(), 'Memcached', { placement: Placement.onNodes(NODES), resources: { cpuRequestMillis: 3000, cpuLimitMillis: 2000 } }))
+      .toThrow(/name: "Memcached" is not usable as an object name[\s\S]*cpuRequestMillis: 3000 is above the CPU limit/);
+  });
+});
