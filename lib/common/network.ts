@@ -32,7 +32,7 @@ export function toNetworkPolicyPeer(client: ClientSelector): k8s.NetworkPolicyPe
   };
 }
 
-/** A Kubernetes object name that other objects' DNS names are built from. */
+/** A Kubernetes object name that other objects' DNS names are built from. @internal */
 export function validateObjectName(v: Validator, prop: string, name: string, maxLength = 52): void {
   v.check(!isDns1123Label(name) || name.length > maxLength, prop, name,
     `is not usable as an object name; use lower-case letters, digits and '-', at most ${maxLength} characters`);

@@ -33,10 +33,10 @@ export interface ContainerResources {
   readonly memoryLimitMiB?: number;
 }
 
-/** Resources with every field set. */
+/** Resources with every field set. @internal */
 export type ResolvedResources = Required<ContainerResources>;
 
-/** The user's resources over the workload's defaults. */
+/** The user's resources over the workload's defaults. @internal */
 export function resolveResources(given: ContainerResources | undefined, defaults: ResolvedResources): ResolvedResources {
   return {
     cpuRequestMillis: given?.cpuRequestMillis ?? defaults.cpuRequestMillis,
@@ -46,7 +46,7 @@ export function resolveResources(given: ContainerResources | undefined, defaults
   };
 }
 
-/** Records every problem: non-positive or fractional values, requests above limits. */
+/** Records every problem: non-positive or fractional values, requests above limits. @internal */
 export function validateResources(v: Validator, prop: string, r: ResolvedResources): void {
   for (const [field, value] of Object.entries(r)) {
     v.check(!Number.isInteger(value) || value <= 0, `${prop}.${field}`, value, 'must be a positive whole number');
@@ -57,7 +57,10 @@ export function validateResources(v: Validator, prop: string, r: ResolvedResourc
     `is above the memory limit (${r.memoryLimitMiB}); lower the request or raise the limit`);
 }
 
-/** The container `resources` field. Quantities go through `k8s.Quantity` (a raw string would serialize as null). */
+/**
+ * The container `resources` field. Quantities go through `k8s.Quantity` (a raw string would serialize as null).
+ * @internal
+ */
 export function toResourceRequirements(r: ResolvedResources): k8s.ResourceRequirements {
   return {
     requests: { cpu: k8s.Quantity.fromString(`${r.cpuRequestMillis}m`), memory: k8s.Quantity.fromString(`${r.memoryRequestMiB}Mi`) },

@@ -11,8 +11,6 @@ import { Validator, hostPort, isPort } from '../common/validation';
 import { k8s } from '../k8s';
 import { MIN_ITEM_MEMORY_MIB, itemMemoryMiB, memcachedArgs } from './memcached-args';
 
-/** The official memcached image, pinned: the output must not change under a moving tag. */
-export const DEFAULT_MEMCACHED_IMAGE = 'docker.io/library/memcached:1.6.39';
 /** The uid/gid of the `memcache` user in the official image. */
 const MEMCACHE_UID = 11211;
 const COMPONENT = 'memcached';
@@ -91,7 +89,7 @@ export interface MemcachedPoolProps {
   /**
    * Container image.
    *
-   * @default DEFAULT_MEMCACHED_IMAGE (the official image, pinned)
+   * @default MemcachedPool.DEFAULT_IMAGE (the official image, pinned)
    */
   readonly image?: string;
 }
@@ -102,6 +100,9 @@ export interface MemcachedPoolProps {
  * exposed beyond its clients, since memcached has no authentication.
  */
 export class MemcachedPool extends Construct {
+  /** The official memcached image, pinned: the output must not change under a moving tag. */
+  public static readonly DEFAULT_IMAGE = 'docker.io/library/memcached:1.6.39';
+
   /** Base name of the objects. */
   public readonly name: string;
   /** The servers, in inventory (or ordinal) order, as `host:port`. */
@@ -178,7 +179,7 @@ export class MemcachedPool extends Construct {
       tolerations: props.placement._tolerations(),
       containers: [{
         name: 'memcached',
-        image: props.image ?? DEFAULT_MEMCACHED_IMAGE,
+        image: props.image ?? MemcachedPool.DEFAULT_IMAGE,
         imagePullPolicy: 'IfNotPresent',
         command: ['memcached'],
         args,

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 machine: the npm packages (npm ci) and the
+# Debian packages of the daemons the integration tests run. Idempotent. Needs root (or sudo) for apt-get.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The real daemons whose configs we render and whose behaviour the integration tests show.
+DEBIAN_PACKAGES=(
+  iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
+  memcached           # MemcachedPool
+)
+
+missing=()
+for p in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  # Daemons must not start as system services: the tests start their own instances.
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d > /dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
+npm ci --no-audit --no-fund
