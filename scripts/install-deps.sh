@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the test suite needs on a fresh Debian 12 machine: the npm packages (npm ci) and the
+# Installs everything the test suite needs on a fresh Debian 12 machine: the npm packages (npm install) and the
 # Debian packages of the daemons the integration tests run. Idempotent. Needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (`npm test`). Assumes `npm ci` has run and, for the integration tests, that the Debian
+# The whole test suite (`npm test`). Assumes `npm install` has run and, for the integration tests, that the Debian
 # packages of scripts/install-deps.sh are installed: under CI=true a missing daemon fails its test instead of
 # skipping it.
 set -euo pipefail
