@@ -376,14 +376,14 @@ describe('pc.recovery', () => {
   ];
 
   test('every member known with gvwstate.dat: everyone joins and Galera re-forms the Primary', () => {
-    const d = decideAll({ reports: withViewState, secondsWithoutPrimary: 10 });
+    const d = decideAll({ reports: withViewState, secondsWithoutPrimary: 300, secondsInPcRecovery: 10 });
     expect(actions(d)).toEqual(['join', 'join', 'join']);
     expect(only(d, 0)).toMatchObject({ rule: 'pc-recovery', startPosition: { uuid: A, seqno: 10 } });
     expect(only(d, 0).reason).toContain('pc.recovery');
   });
 
   test('no Primary after the pc.recovery time: the seqno election takes over', () => {
-    const d = decideAll({ reports: withViewState, secondsWithoutPrimary: 60 });
+    const d = decideAll({ reports: withViewState, secondsWithoutPrimary: 60, secondsInPcRecovery: 60 });
     expect(actions(d)).toEqual(['join', 'bootstrap', 'join']);
     expect(only(d, 1).reason).toContain('pc.recovery formed no Primary within 60 s');
   });
@@ -467,6 +467,7 @@ const clusterArb = fc
         .tuple(...Array.from({ length: size }, (_, i) => fc.option(reportArb(i), { freq: 5 })))
         .map((rs) => rs.filter((r): r is MemberReport => r !== null)),
       secondsWithoutPrimary: fc.integer({ min: 0, max: 200 }),
+      secondsInPcRecovery: fc.integer({ min: 0, max: 100 }),
     }),
   );
 

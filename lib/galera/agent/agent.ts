@@ -14,7 +14,7 @@ import type { AddressInfo } from 'net';
 import type { AgentConfig } from './config';
 import { decide } from './election';
 import { pollPeer, PeerPoll } from './peers';
-import { DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
+import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
 import type { Decision, ElectionInput, LocalState, MemberReport } from './types';
 
 /** How often an unchanged `wait`/`blocked` decision is logged again, so the reason stays in recent logs. */
@@ -57,12 +57,11 @@ export class GaleraAgent {
   private last?: LastDecision;
   private lastLog?: { key: string; atMs: number };
   private written?: { file: DecisionFile; at: string };
-  /** The stateId a decision was written for: never two decisions for one state. */
-  private answeredStateId?: string;
-  private restartRequestedFor?: string;
-  /** This member was told to bootstrap and has not been seen Primary since (published to peers). */
-  private bootstrapping = false;
+  /** Never two decisions (or restart requests) for one state; kept in the run directory across agent restarts. */
+  private memory: AgentMemory;
   private noPrimarySinceMs?: number;
+  /** When the agent first let pc.recovery try in this episode without a Primary. */
+  private pcRecoverySinceMs?: number;
   private running?: Promise<void>;
 
   public constructor(
@@ -70,6 +69,14 @@ export class GaleraAgent {
     private readonly log: LogLine = logJsonLine,
   ) {
     this.runDir = new RunDir(config.runDir);
+    this.memory = this.runDir.readMemory();
+  }
+
+  private remember(change: Partial<AgentMemory>): void {
+    const next = { ...this.memory, ...change };
+    if (JSON.stringify(next) === JSON.stringify(this.memory)) return;
+    this.memory = next;
+    this.runDir.writeMemory(next);
   }
 
   /** Starts the HTTP server and the loop; resolves with the port it listens on. */
@@ -133,7 +140,8 @@ export class GaleraAgent {
 
     if (reports.some((r) => r.primary)) {
       this.noPrimarySinceMs = undefined;
-      if (self.report?.primary) this.bootstrapping = false;
+      this.pcRecoverySinceMs = undefined;
+      if (self.report?.primary) this.remember({ bootstrapping: false });
     } else {
       this.noPrimarySinceMs ??= now.getTime();
     }
@@ -142,11 +150,13 @@ export class GaleraAgent {
       size: this.config.size,
       statefulSetName: this.config.statefulSetName,
       reports,
-      secondsWithoutPrimary: this.secondsWithoutPrimary(now.getTime()),
+      secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, now.getTime()),
+      secondsInPcRecovery: secondsSince(this.pcRecoverySinceMs, now.getTime()),
       blockAfterSeconds: this.config.blockAfterSeconds,
       pcRecoverySeconds: this.config.pcRecoverySeconds,
     };
     const decision = decide(input);
+    if (decision.rule === 'pc-recovery') this.pcRecoverySinceMs ??= now.getTime();
     this.last = { decision, at: now.toISOString(), input };
     this.logDecision(decision, input, polls, self, now.getTime());
     this.act(decision, input, self);
@@ -156,25 +166,24 @@ export class GaleraAgent {
     const local = self.local;
     if (local === undefined || (decision.action !== 'join' && decision.action !== 'bootstrap')) return;
     const waitingForDecision =
-      !self.wsrep.running && local.stateId !== this.answeredStateId && !this.runDir.decisionPending();
+      !self.wsrep.running && local.stateId !== this.memory.answeredStateId && !this.runDir.decisionPending();
     if (waitingForDecision) {
       const file = this.runDir.writeDecision(local.stateId, decision);
-      this.answeredStateId = local.stateId;
-      this.bootstrapping = decision.action === 'bootstrap';
+      this.remember({ answeredStateId: local.stateId, bootstrapping: decision.action === 'bootstrap' });
       this.written = { file, at: new Date().toISOString() };
       this.log('decision-written', { member: this.config.podName, decision: file, states: input.reports });
       return;
     }
+    // decide never tells a member in a Primary component to bootstrap: a running one here is outside any Primary.
     const fallback =
       decision.action === 'bootstrap' &&
       self.wsrep.running &&
-      !self.wsrep.primary &&
       (input.secondsWithoutPrimary ?? 0) >= this.config.pcRecoverySeconds &&
-      this.restartRequestedFor !== local.stateId;
+      this.memory.restartRequestedFor !== local.stateId;
     if (fallback) {
       const reason = `no Primary for ${Math.round(input.secondsWithoutPrimary ?? 0)} s and this member must bootstrap: ${decision.reason}`;
       this.runDir.writeRestartRequest(local.stateId, reason);
-      this.restartRequestedFor = local.stateId;
+      this.remember({ restartRequestedFor: local.stateId });
       this.log('restart-requested', { member: this.config.podName, stateId: local.stateId, reason, states: input.reports });
     }
   }
@@ -188,7 +197,7 @@ export class GaleraAgent {
     const wsrep = this.runDir.readWsrep(this.config.wsrepStaleSeconds, Date.now());
     const override = readOverrideFile(this.config.overrideFile);
     // A new state.json after a bootstrap decision means that mariadbd attempt ended: the flag no longer holds.
-    if (local !== undefined && local.stateId !== this.answeredStateId) this.bootstrapping = false;
+    if (local !== undefined && local.stateId !== this.memory.answeredStateId) this.remember({ bootstrapping: false });
     if (local === undefined && !wsrep.running) return { wsrep, problems, ...(override ? { override } : {}) };
     const report: MemberReport = {
       ordinal: this.config.ordinal,
@@ -204,7 +213,7 @@ export class GaleraAgent {
       synced: wsrep.synced,
       ...(override !== undefined ? { overrideBootstrapFrom: override } : {}),
       ...(wsrep.clusterUuid !== undefined ? { clusterUuid: wsrep.clusterUuid } : {}),
-      ...(this.bootstrapping ? { bootstrapping: true } : {}),
+      ...(this.memory.bootstrapping ? { bootstrapping: true } : {}),
     };
     return { local, wsrep, report, problems, ...(override ? { override } : {}) };
   }
@@ -276,9 +285,10 @@ export class GaleraAgent {
       decidedAt: this.last?.at ?? null,
       decidedFrom: this.last?.input ?? null,
       blocked: decision?.action === 'blocked' ? decision.reason : null,
-      secondsWithoutPrimary: this.secondsWithoutPrimary(Date.now()),
+      secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, Date.now()),
+      secondsInPcRecovery: secondsSince(this.pcRecoverySinceMs, Date.now()),
       lastWrittenDecision: this.written ?? null,
-      bootstrapping: this.bootstrapping,
+      memory: this.memory,
     };
   }
 
@@ -303,11 +313,11 @@ export class GaleraAgent {
     });
   }
 
-  private secondsWithoutPrimary(nowMs: number): number {
-    return this.noPrimarySinceMs === undefined ? 0 : (nowMs - this.noPrimarySinceMs) / 1000;
-  }
-
   private memberName(ordinal: number): string {
     return `${this.config.statefulSetName}-${ordinal}`;
   }
+}
+
+function secondsSince(startMs: number | undefined, nowMs: number): number {
+  return startMs === undefined ? 0 : (nowMs - startMs) / 1000;
 }

@@ -18,7 +18,7 @@
  *     waits forever here, bitnami #22 lost all data bootstrapping an empty node). `wait`, then `blocked` after
  *     `blockAfterSeconds` so an operator is called.
  *  7. Every member is known and has gvwstate.dat: everyone joins and Galera's own pc.recovery re-forms the Primary;
- *     after `pcRecoverySeconds` without a Primary the election (8) takes over.
+ *     after `pcRecoverySeconds` of trying without a Primary the election (8) takes over.
  *  8. Election: the highest seqno bootstraps, ties to the lowest ordinal; empty members join.
  *
  * `safe_to_bootstrap` never decides anything: it only says a member was the last to leave *as it saw the cluster*,
@@ -231,12 +231,13 @@ export function decide(input: ElectionInput): Decision {
   // 7. Galera's own pc.recovery, while it has time.
   const pcRecoverySeconds = input.pcRecoverySeconds ?? DEFAULT_PC_RECOVERY_SECONDS;
   const everyoneHasViewState = all.every((m) => m.data === 'known' && m.report.hasViewState);
-  if (everyoneHasViewState && waited < pcRecoverySeconds) {
+  const inPcRecovery = input.secondsInPcRecovery ?? 0;
+  if (everyoneHasViewState && inPcRecovery < pcRecoverySeconds) {
     return join(
       'pc-recovery',
       `every member is back with known data and gvwstate.dat: Galera's pc.recovery re-forms the Primary by ` +
         `itself; the seqno election takes over if no Primary appears within ${seconds(pcRecoverySeconds)} ` +
-        `(${seconds(waited)} so far) ${states}`,
+        `(${seconds(inPcRecovery)} so far) ${states}`,
     );
   }
 

@@ -6,6 +6,7 @@
  *   wsrep.json        mariadb container → agent   every second while mariadbd runs: {running, wsrep: {...}}
  *   decision.json     agent → mariadb container   join/bootstrap for one state.json (its stateId); consumed (deleted)
  *   restart-request   agent → mariadb container   stop mariadbd gracefully and re-establish state (pc.recovery fallback)
+ *   agent-memory.json agent only                  which state it answered, across restarts of the agent container
  *
  * Every write is atomic (temporary file in the same directory, then rename), so a reader never sees half a file.
  * Parsing is defensive: a malformed file is reported as a problem and treated as absent, never trusted.
@@ -18,6 +19,18 @@ export const STATE_FILE = 'state.json';
 export const WSREP_FILE = 'wsrep.json';
 export const DECISION_FILE = 'decision.json';
 export const RESTART_REQUEST_FILE = 'restart-request';
+/** The agent's own memory (which state it answered), so a restarted sidecar never answers one state twice. */
+export const AGENT_MEMORY_FILE = 'agent-memory.json';
+
+/** What the agent must not forget when its container restarts (the run directory outlives it). */
+export interface AgentMemory {
+  /** The stateId a decision was written for. */
+  readonly answeredStateId?: string;
+  /** The stateId a restart was requested for. */
+  readonly restartRequestedFor?: string;
+  /** A bootstrap decision was handed out and the member has not been seen Primary since. */
+  readonly bootstrapping: boolean;
+}
 
 /** What wsrep.json says, after the freshness check. */
 export interface WsrepView {
@@ -94,6 +107,17 @@ export class RunDir {
     };
     writeAtomically(this.file(DECISION_FILE), `${JSON.stringify(content, null, 2)}\n`);
     return content;
+  }
+
+  /** The agent's memory; a missing or unreadable file is an empty memory (the agent may then answer again). */
+  public readMemory(): AgentMemory {
+    const value = parseJsonObject(readIfExists(this.file(AGENT_MEMORY_FILE)) ?? '');
+    const text = (key: string) => (typeof value?.[key] === 'string' ? { [key]: value[key] as string } : {});
+    return { ...text('answeredStateId'), ...text('restartRequestedFor'), bootstrapping: value?.bootstrapping === true };
+  }
+
+  public writeMemory(memory: AgentMemory): void {
+    writeAtomically(this.file(AGENT_MEMORY_FILE), `${JSON.stringify(memory)}\n`);
   }
 
   public writeRestartRequest(stateId: string, reason: string): void {

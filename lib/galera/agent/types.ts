@@ -71,7 +71,7 @@ export interface ElectionInput {
   readonly reports: readonly MemberReport[];
   /**
    * How long this member's agent has seen no Primary component anywhere (0 when one exists). Time is an input so
-   * that `decide` stays pure: it turns a long `wait` into `blocked`, and a long failed `pc.recovery` into an election.
+   * that `decide` stays pure: it turns a long `wait` into `blocked`.
    * @default 0
    */
   readonly secondsWithoutPrimary?: number;
@@ -80,6 +80,12 @@ export interface ElectionInput {
    * @default 120
    */
   readonly blockAfterSeconds?: number;
+  /**
+   * How long this member's agent has been letting Galera's `pc.recovery` work (since it first decided
+   * `pc-recovery` without a Primary appearing since); 0 when it has not tried.
+   * @default 0
+   */
+  readonly secondsInPcRecovery?: number;
   /**
    * How long Galera's own `pc.recovery` gets to re-form the Primary before the seqno election takes over.
    * @default 60
