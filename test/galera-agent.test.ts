@@ -8,10 +8,10 @@ import { GaleraAgent, LogLine } from '../lib/galera/agent/agent';
 import { AgentConfig, configFromEnv } from '../lib/galera/agent/config';
 import { parseWsrep } from '../lib/galera/agent/run-dir';
 import type { LocalState, MemberReport } from '../lib/galera/agent/types';
+import { A, known as report } from './galera-fixtures';
 
 jest.setTimeout(20_000);
 
-const A = '6f3c1c7e-0c39-11ef-9a4b-2b8c5a7d3e11';
 const ROOT = path.resolve(__dirname, '..');
 
 // ----- fakes ---------------------------------------------------------------------------------------------------
@@ -47,20 +47,6 @@ async function closedPortUrl(): Promise<string> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
-}
-
-function report(ordinal: number, seqno: number, extra: Partial<MemberReport> = {}): MemberReport {
-  return {
-    ordinal,
-    name: `galera-${ordinal}`,
-    data: 'known',
-    position: { uuid: A, seqno },
-    positionSource: 'grastate',
-    running: false,
-    primary: false,
-    synced: false,
-    ...extra,
-  };
 }
 
 const SYNCED_WSREP = {

@@ -1,25 +1,7 @@
 import * as fc from 'fast-check';
 import { decide, isUsablePosition, resolveMemberName } from '../lib/galera/agent/election';
 import type { Decision, ElectionInput, MemberReport } from '../lib/galera/agent/types';
-
-const A = '6f3c1c7e-0c39-11ef-9a4b-2b8c5a7d3e11';
-const B = '9d2e4f10-0c39-11ef-8e1d-7f4a2b6c9d22';
-const ZERO = '00000000-0000-0000-0000-000000000000';
-
-/** A member that came back after an outage with data at `seqno` of cluster A, read from grastate.dat. */
-function known(ordinal: number, seqno: number, extra: Partial<MemberReport> = {}): MemberReport {
-  return {
-    ordinal,
-    name: `galera-${ordinal}`,
-    data: 'known',
-    position: { uuid: A, seqno },
-    positionSource: 'grastate',
-    running: false,
-    primary: false,
-    synced: false,
-    ...extra,
-  };
-}
+import { A, B, known, ZERO } from './galera-fixtures';
 
 function empty(ordinal: number, extra: Partial<MemberReport> = {}): MemberReport {
   return { ordinal, name: `galera-${ordinal}`, data: 'empty', running: false, primary: false, synced: false, ...extra };
