@@ -1,16 +1,37 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { MemcachedPool, Placement } from '../lib';
+import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, SecretValue } from '../lib';
 import { CONTROLLERS } from './inventory';
 
 /** The HA layer of a 3-controller OpenStack control plane, in namespace `openstack`. */
 export class ControlPlaneChart extends Chart {
   public readonly memcached: MemcachedPool;
+  public readonly galera: GaleraPetSet;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
     const controllers = Placement.onNodes(CONTROLLERS);
     this.memcached = new MemcachedPool(this, 'memcached', { placement: controllers });
+
+    // Secrets are created beforehand (sealed-secrets, external-secrets, ...): only their names appear here.
+    const password = (service: string) => SecretValue.fromSecret(`${service}-db`, 'password');
+    this.galera = new GaleraPetSet(this, 'galera', {
+      placement: controllers,
+      storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+      credentials: {
+        rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+        sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+        monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+      },
+      users: [
+        { name: 'keystone', password: password('keystone'), databases: ['keystone'] },
+        { name: 'glance', password: password('glance'), databases: ['glance'] },
+        { name: 'nova', password: password('nova'), databases: ['nova', 'nova_api', 'nova_cell0'], maxConnections: 1000 },
+        { name: 'placement', password: password('placement'), databases: ['placement'] },
+        { name: 'neutron', password: password('neutron'), databases: ['neutron'], maxConnections: 1000 },
+        { name: 'cinder', password: password('cinder'), databases: ['cinder'] },
+      ],
+    });
   }
 }
 

@@ -53,7 +53,7 @@ describe('secret-looking ConfigMap values', () => {
   test.each([
     ['wsrep_sst_auth = sst:hunter2'],
     ['password = "s3cret"'],
-    ['{"password": "abc"}'],
+    ['{"password": "abcd"}'],
     ['memcache_secret_key = 0123456789abcdef'],
     ['-----BEGIN RSA PRIVATE KEY-----'],
   ])('flags %s', (text) => {
@@ -67,6 +67,9 @@ describe('secret-looking ConfigMap values', () => {
     ['password_file = /run/secrets/password'],
     ['max_connections = 8192'],
     ['token_cache_time = 300'],
+    ['[[ -n ${GALERA_SST_PASSWORD:-} ]] && grant'],
+    ['[[ $password_env =~ ^[A-Za-z_]+$ ]]'],
+    ['wsrep_sst_auth = \\"$auth\\"'],
   ])('accepts %s', (text) => {
     expect(secretLookingValues(cm(text))).toEqual([]);
   });

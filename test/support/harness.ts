@@ -71,11 +71,13 @@ function* leaves(value: unknown, path: string): Generator<[string, unknown]> {
 
 /**
  * A line of configuration that assigns a literal value to something secret-like. References that are filled in
- * at container start (`$VAR`, `${VAR}`, `$(VAR)`, `{{...}}`, `@@VAR@@`, file paths) are not values, nor are
- * numbers and sizes (`token_cache_time = 300`).
+ * at container start (`$VAR`, `${VAR:-}`, `$(VAR)`, `{{...}}`, `@@VAR@@`, file paths) are not values, nor are
+ * numbers and sizes (`token_cache_time = 300`), nor shell syntax around them (`[[ -n ${X:-} ]]`, `=~ ^re$`).
  */
 const SECRET_ASSIGNMENT = /(password|passwd|secret|token|cookie|private[_-]?key|_auth|credentials?)[A-Za-z0-9_-]*["']?\s*[=:]\s*["']?([^\s"',;}]+)/i;
-const REFERENCE = /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\$\([A-Za-z_][A-Za-z0-9_]*\)|\{\{.*|@@[A-Z0-9_]+@@|\/.*|<[a-z-]+>|none|null|true|false|\[\]|\{\}|\d+[A-Za-z]{0,3})$/i;
+const REFERENCE = /^(\$.*|\{\{.*|@@[A-Z0-9_]+@@|\/.*|<[a-z-]+>|none|null|true|false|\d+[A-Za-z]{0,3})$/i;
+/** A literal secret: starts with a letter or digit and is long enough to be one (shell tests, regexes are not). */
+const LITERAL = /^[A-Za-z0-9][^\s]{3,}$/;
 
 /** Problems with ConfigMap data that looks like it holds a secret value. */
 export function secretLookingValues(objects: K8sObject[]): string[] {
@@ -86,7 +88,7 @@ export function secretLookingValues(objects: K8sObject[]): string[] {
       for (const line of text.split('\n')) {
         if (/^\s*(#|\/\/|;)/.test(line)) continue;
         const m = SECRET_ASSIGNMENT.exec(line);
-        if (m && !REFERENCE.test(m[2])) problems.push(`${id(cm)} ${key}: "${line.trim()}" assigns a literal secret-looking value`);
+        if (m && LITERAL.test(m[2]) && !REFERENCE.test(m[2])) problems.push(`${id(cm)} ${key}: "${line.trim()}" assigns a literal secret-looking value`);
       }
     }
   }

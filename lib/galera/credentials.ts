@@ -1,0 +1,55 @@
+import { SecretValue } from '../common/secret';
+
+/** The accounts GaleraPetSet manages itself. Every password is a Secret reference. */
+export interface GaleraCredentials {
+  /** The `root` password. */
+  readonly rootPassword: SecretValue;
+  /**
+   * The account mariabackup uses for SST (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, on localhost only).
+   * Must be the same on every member, and is not the admin account.
+   *
+   * @default 'mariabackup'
+   */
+  readonly sstUser?: string;
+  /** The SST account's password. */
+  readonly sstPassword: SecretValue;
+  /**
+   * The account ProxySQL and HAProxy checks use to read wsrep status (no data access).
+   *
+   * @default 'monitor'
+   */
+  readonly monitorUser?: string;
+  /** The monitor account's password. */
+  readonly monitorPassword: SecretValue;
+}
+
+/**
+ * A database account for an OpenStack service (or any client). GaleraPetSet creates it and applies changes
+ * idempotently once the cluster is Synced; ProxySqlLayer reads the same list, so users are defined once.
+ */
+export interface DatabaseUser {
+  /** The account name, e.g. `nova`. */
+  readonly name: string;
+  /** Its password. */
+  readonly password: SecretValue;
+  /** Databases it gets privileges on (each is created if missing); `*` for global privileges. */
+  readonly databases: string[];
+  /**
+   * Privileges on those databases.
+   *
+   * @default ['ALL PRIVILEGES']
+   */
+  readonly privileges?: string[];
+  /**
+   * Maximum simultaneous connections of this account (MAX_USER_CONNECTIONS); 0 is unlimited.
+   *
+   * @default 0
+   */
+  readonly maxConnections?: number;
+  /**
+   * The host part of the account.
+   *
+   * @default '%'
+   */
+  readonly host?: string;
+}

@@ -1,0 +1,291 @@
+import { DatabaseUser, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
+import { K8sObject, expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
+
+const NODES = [
+  { name: 'ctl-1', ip: '10.0.0.11' },
+  { name: 'ctl-2', ip: '10.0.0.12' },
+  { name: 'ctl-3', ip: '10.0.0.13' },
+];
+const CREDENTIALS = {
+  rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+  sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+  monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+};
+const NOVA: DatabaseUser = { name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova', 'nova_api', 'nova_cell0'], maxConnections: 500 };
+
+function galera(props: Partial<GaleraPetSetProps> = {}, namespace: string | undefined = 'openstack') {
+  const chart = newChart(namespace);
+  const db = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES),
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    credentials: CREDENTIALS,
+    users: [NOVA],
+    ...props,
+  });
+  return { db, objects: synth(chart) };
+}
+
+const sts = (objects: K8sObject[]) => find(objects, 'StatefulSet', 'galera');
+const container = (objects: K8sObject[], name: string) => sts(objects).spec.template.spec.containers.find((c: any) => c.name === name);
+const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+const serverCnf = (objects: K8sObject[]) => find(objects, 'ConfigMap', 'galera-config').data['server.cnf'] as string;
+
+describe('GaleraPetSet StatefulSet', () => {
+  test('parallel pods, one per node, an odd number of members', () => {
+    const { objects } = galera();
+    const s = sts(objects);
+    expect(s.spec.replicas).toBe(3);
+    expect(s.spec.podManagementPolicy).toBe('Parallel');
+    expect(s.spec.serviceName).toBe('galera-peers');
+    expect(s.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'galera', 'app.kubernetes.io/instance': 'galera' } }, topologyKey: 'kubernetes.io/hostname' },
+    ]);
+    expect(s.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+    expect(s.spec.template.spec.terminationGracePeriodSeconds).toBe(600);
+  });
+
+  test('the mariadb container runs the shipped entrypoint as the mysql user, with secrets only as references', () => {
+    const { objects } = galera();
+    const c = container(objects, 'mariadb');
+    expect(c.command).toEqual(['/opt/galera/entrypoint.sh']);
+    const env = envOf(c);
+    expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    expect(env.GALERA_SST_USER).toBe('mariabackup');
+    expect(env.GALERA_SST_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
+    expect(env.MARIADB_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-root', key: 'password' } });
+    expect(env.GALERA_MONITOR_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-monitor', key: 'password' } });
+    expect(env.GALERA_PASSWORD_NOVA).toEqual({ secretKeyRef: { name: 'nova-db', key: 'password' } });
+    expect(sts(objects).spec.template.spec.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true });
+    expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([['mysql', 3306], ['galera', 4567], ['ist', 4568], ['sst', 4444]]);
+  });
+
+  test('probes: readiness only when Synced; liveness and startup spare SST and recovery', () => {
+    const c = container(galera().objects, 'mariadb');
+    expect(c.readinessProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'ready']);
+    expect(c.livenessProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'live']);
+    expect(c.startupProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'live']);
+    expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
+  });
+
+  test('the agent sidecar finds its peers through the headless Service and reads the optional override', () => {
+    const { objects } = galera();
+    const a = container(objects, 'agent');
+    expect(a.command).toEqual(['node', '/opt/galera-agent/agent.bundle.js']);
+    const env = envOf(a);
+    expect(env.GALERA_PEER_URL_TEMPLATE).toBe('http://{name}.galera-peers.openstack.svc:9200');
+    expect(env.GALERA_CLUSTER_SIZE).toBe('3');
+    expect(env.GALERA_OVERRIDE_FILE).toBe('/etc/galera-recovery/bootstrap-from');
+    expect(a.securityContext.runAsUser).toBe(1000);
+    const volumes = sts(objects).spec.template.spec.volumes;
+    expect(volumes.find((v: any) => v.name === 'recovery')).toEqual({ name: 'recovery', configMap: { name: 'galera-recovery', optional: true } });
+    expect(volumes.find((v: any) => v.name === 'run').emptyDir.medium).toBe('Memory');
+    expect(a.volumeMounts.find((m: any) => m.name === 'recovery').subPath).toBeUndefined();
+    // The operator's ConfigMap is not part of the manifests, so applying them never undoes an override.
+    expect(ofKind(objects, 'ConfigMap').map((c) => c.metadata.name)).not.toContain('galera-recovery');
+  });
+});
+
+describe('GaleraPetSet services', () => {
+  test('a headless peer Service that publishes not-ready members, with every port named', () => {
+    const svc = find(galera().objects, 'Service', 'galera-peers');
+    expect(svc.spec.clusterIP).toBe('None');
+    expect(svc.spec.publishNotReadyAddresses).toBe(true);
+    expect(svc.spec.ports.map((p: any) => `${p.name}:${p.port}`)).toEqual(['mysql:3306', 'galera:4567', 'ist:4568', 'sst:4444', 'agent:9200']);
+  });
+
+  test('a client Service on 3306', () => {
+    const svc = find(galera().objects, 'Service', 'galera');
+    expect(svc.spec.type).toBe('ClusterIP');
+    expect(svc.spec.ports).toEqual([{ name: 'mysql', port: 3306, targetPort: 'mysql', protocol: 'TCP' }]);
+  });
+
+  test('members are addressed by stable DNS names', () => {
+    expect(galera().db.memberHosts).toEqual(['galera-0', 'galera-1', 'galera-2'].map((m) => `${m}.galera-peers.openstack.svc`));
+  });
+});
+
+describe('GaleraPetSet storage', () => {
+  test('localVolume: one local PV per member pinned to its node and pre-bound to its claim', () => {
+    const { objects } = galera();
+    const pvs = ofKind(objects, 'PersistentVolume');
+    expect(pvs.map((p) => p.metadata.name)).toEqual(['openstack-galera-data-0', 'openstack-galera-data-1', 'openstack-galera-data-2']);
+    pvs.forEach((pv, i) => {
+      expect(pv.metadata.namespace).toBeUndefined();
+      expect(pv.spec.local).toEqual({ path: '/mnt/disks/galera' });
+      expect(pv.spec.claimRef).toEqual({ namespace: 'openstack', name: `data-galera-${i}` });
+      expect(pv.spec.persistentVolumeReclaimPolicy).toBe('Retain');
+      expect(pv.spec.capacity).toEqual({ storage: '100Gi' });
+      expect(pv.spec.nodeAffinity.required.nodeSelectorTerms).toEqual([
+        { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODES[i].name] }] },
+      ]);
+    });
+    const sc = find(objects, 'StorageClass', 'galera-local');
+    expect(sc).toMatchObject({ provisioner: 'kubernetes.io/no-provisioner', volumeBindingMode: 'WaitForFirstConsumer', reclaimPolicy: 'Retain' });
+    expect(sc.metadata.namespace).toBeUndefined();
+    expect(sts(objects).spec.volumeClaimTemplates).toEqual([expect.objectContaining({
+      metadata: expect.objectContaining({ name: 'data' }),
+      spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'galera-local', resources: { requests: { storage: '100Gi' } } },
+    })]);
+  });
+
+  test('hostPath: a directory per member, handed to the mysql user by an init container with CHOWN only', () => {
+    const { objects } = galera({ storage: GaleraStorage.hostPath({ path: '/var/lib/openstack-ha/galera' }) });
+    const spec = sts(objects).spec.template.spec;
+    expect(sts(objects).spec.volumeClaimTemplates).toBeUndefined();
+    expect(spec.volumes.find((v: any) => v.name === 'data')).toEqual({ name: 'data', hostPath: { path: '/var/lib/openstack-ha/galera', type: 'DirectoryOrCreate' } });
+    expect(container(objects, 'mariadb').volumeMounts[0]).toEqual({ name: 'data', mountPath: '/var/lib/mysql', subPathExpr: '$(POD_NAME)' });
+    const init = spec.initContainers[0];
+    expect(init.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['CHOWN'] });
+    expect(init.securityContext.runAsUser).toBe(0);
+    expect(sts(objects).spec.template.metadata.annotations['openstack-ha.cdk8s.io/capabilities']).toMatch(/^CHOWN: /);
+    expect(ofKind(objects, 'PersistentVolume')).toHaveLength(0);
+  });
+
+  test('storageClass: claims from the given class, no PV', () => {
+    const { objects } = galera({ storage: GaleraStorage.storageClass({ storageClassName: 'ceph-rbd', size: '50Gi' }) });
+    expect(sts(objects).spec.volumeClaimTemplates[0].spec.storageClassName).toBe('ceph-rbd');
+    expect(ofKind(objects, 'PersistentVolume')).toHaveLength(0);
+    expect(ofKind(objects, 'StorageClass')).toHaveLength(0);
+  });
+});
+
+describe('GaleraPetSet server config', () => {
+  test('every setting a production Galera needs', () => {
+    const cnf = serverCnf(galera().objects);
+    for (const line of [
+      'wsrep_on = ON',
+      'wsrep_provider = /usr/lib/galera/libgalera_smm.so',
+      'wsrep_cluster_name = galera',
+      'wsrep_cluster_address = gcomm://galera-0.galera-peers.openstack.svc,galera-1.galera-peers.openstack.svc,galera-2.galera-peers.openstack.svc',
+      'wsrep_sst_method = mariabackup',
+      'wsrep_sst_donor_rejects_queries = ON',
+      'binlog_format = ROW',
+      'innodb_autoinc_lock_mode = 2',
+    ]) expect(cnf).toContain(line);
+    expect(cnf).toMatch(/wsrep_provider_options = ".*gcache.size=1G.*pc.recovery=TRUE.*"/);
+    // Per-pod and secret values are rendered at container start, never here.
+    expect(cnf).not.toMatch(/wsrep_node_address|wsrep_node_name|wsrep_sst_auth/);
+  });
+
+  test('user overrides win, key by key', () => {
+    const cnf = serverCnf(galera({ serverConfig: { mysqld: { max_connections: '8192' }, galera: { wsrep_slave_threads: '16' } }, gcacheSize: '4G' }).objects);
+    expect(cnf).toContain('max_connections = 8192');
+    expect(cnf).toContain('wsrep_slave_threads = 16');
+    expect(cnf).toContain('gcache.size=4G');
+    expect(cnf.match(/max_connections/g)).toHaveLength(1);
+  });
+
+  test('the users file names each password variable, never a password', () => {
+    const users = find(galera().objects, 'ConfigMap', 'galera-config').data['users.tsv'];
+    expect(users).toContain('nova\t%\tGALERA_PASSWORD_NOVA\t500\tALL PRIVILEGES\tnova,nova_api,nova_cell0');
+  });
+
+  test('a config change changes the pod template hash; the same props give the same bytes', () => {
+    const hash = (o: K8sObject[]) => sts(o).spec.template.metadata.annotations['openstack-ha.cdk8s.io/config-hash'];
+    expect(JSON.stringify(galera().objects)).toBe(JSON.stringify(galera().objects));
+    expect(hash(galera({ gcacheSize: '2G' }).objects)).not.toBe(hash(galera().objects));
+    expect(hash(galera({ users: [] }).objects)).not.toBe(hash(galera().objects));
+  });
+});
+
+describe('GaleraPetSet disruption and network', () => {
+  test.each([[3, 2], [5, 3], [7, 4]])('%i members: PodDisruptionBudget minAvailable %i (a majority)', (replicas, min) => {
+    const nodes = Array.from({ length: replicas }, (_, i) => ({ name: `n${i}`, ip: `10.0.1.${i + 1}` }));
+    const { objects } = galera({ replicas, placement: Placement.onNodes(nodes) });
+    expect(find(objects, 'PodDisruptionBudget', 'galera').spec.minAvailable).toBe(min);
+  });
+
+  test('replication ports only between members; MySQL only from allowed clients, added before or after', () => {
+    const chart = newChart('openstack');
+    const db = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(NODES), storage: GaleraStorage.storageClass({ storageClassName: 'x', size: '10Gi' }),
+      credentials: CREDENTIALS, allowedClients: [{ podLabels: { application: 'keystone' } }],
+    });
+    db.allowClients({ podLabels: { 'app.kubernetes.io/name': 'proxysql' } });
+    db.allowHealthChecks({ podLabels: { 'app.kubernetes.io/name': 'haproxy' } });
+    const np = find(synth(chart), 'NetworkPolicy', 'galera');
+    const members = { podSelector: { matchLabels: db.podSelector } };
+    expect(np.spec.ingress).toEqual([
+      { from: [members], ports: [4567, 4568, 4444, 9200].map((port) => ({ protocol: 'TCP', port })) },
+      { from: [{ podSelector: { matchLabels: { application: 'keystone' } } }, { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'proxysql' } } }], ports: [{ protocol: 'TCP', port: 3306 }] },
+      { from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'haproxy' } } }], ports: [{ protocol: 'TCP', port: 9200 }] },
+    ]);
+  });
+});
+
+describe('GaleraPetSet manifests', () => {
+  test.each([
+    ['localVolume', GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' })],
+    ['hostPath', GaleraStorage.hostPath({ path: '/var/lib/galera' })],
+    ['storageClass', GaleraStorage.storageClass({ storageClassName: 'ceph', size: '20Gi' })],
+  ])('%s: schema-valid and meets every invariant', (_mode, storage) => {
+    expectValidManifests(galera({ storage }).objects);
+  });
+
+  test('snapshot', () => {
+    const objects = galera().objects.map((o) => (o.kind === 'ConfigMap' && o.metadata.name !== 'galera-config'
+      ? { ...o, data: Object.fromEntries(Object.keys(o.data).map((k) => [k, `<${o.data[k].length} bytes>`])) } : o));
+    expect(objects).toMatchSnapshot();
+  });
+});
+
+describe('GaleraPetSet fails on bad input, listing every problem at once', () => {
+  const message = (props: Partial<GaleraPetSetProps>, namespace?: string) => {
+    try { galera(props, namespace); } catch (e) { return (e as Error).message; }
+    throw new Error('expected an error');
+  };
+
+  test('fails with an even member count and too few nodes, together', () => {
+    const m = message({ replicas: 4 });
+    expect(m).toContain("GaleraPetSet 'galera' has invalid props:");
+    expect(m).toContain('replicas: 4 must be odd and at least 3');
+    expect(m).toContain('are 3 nodes, but 4 replicas need 4');
+  });
+
+  test('fails with fewer than 3 members', () => {
+    expect(message({ replicas: 1 })).toContain('replicas: 1 must be odd and at least 3');
+  });
+
+  test('fails with a node listed twice', () => {
+    expect(message({ placement: Placement.onNodes([...NODES, NODES[0]]) })).toContain('"ctl-1" is listed more than once');
+  });
+
+  test('fails when the SST user is the admin or the monitor account', () => {
+    expect(message({ credentials: { ...CREDENTIALS, sstUser: 'root' } })).toContain('credentials.sstUser: "root" must not be the admin account');
+    expect(message({ credentials: { ...CREDENTIALS, sstUser: 'monitor' } })).toContain('is also the monitor account');
+  });
+
+  test('fails on a password given inline', () => {
+    const inline = 'hunter2' as unknown as SecretValue;
+    const m = message({ credentials: { ...CREDENTIALS, rootPassword: inline }, users: [{ ...NOVA, password: inline }] });
+    expect(m).toContain('credentials.rootPassword: "(a string)" must be a Secret reference, never an inline password');
+    expect(m).toContain('users[0].password: "(a string)" must be a Secret reference');
+    expect(m).not.toContain('hunter2');
+  });
+
+  test('fails when gcache does not fit the volume', () => {
+    expect(message({ gcacheSize: '60G' })).toContain('gcacheSize: "60G" does not fit the 100Gi volume');
+    expect(message({ gcacheSize: 'lots' })).toContain('gcacheSize: "lots" is not a size');
+  });
+
+  test('fails on unknown storage and on localVolume without a namespace or an inventory', () => {
+    expect(message({ storage: { mode: 'nfs' } as unknown as GaleraStorage })).toContain('storage: {"mode":"nfs"} is not a storage mode');
+    expect(message({}, '')).toMatch(/storage: "localVolume" pre-binds each volume .* needs a namespace/);
+    expect(message({ placement: Placement.onLabelledNodes('galera', 'yes') })).toContain('pins member N to the N-th inventory node');
+    expect(message({ storage: GaleraStorage.localVolume({ path: 'relative', size: 'big' }) })).toMatch(/storage.path: "relative" must be an absolute[\s\S]*storage.size: "big" is not a Kubernetes quantity/);
+  });
+
+  test('fails on duplicate users, built-in names, bad user fields, and a secret in serverConfig', () => {
+    const m = message({
+      users: [NOVA, NOVA, { ...NOVA, name: 'root' }, { ...NOVA, name: 'glance', databases: [] }],
+      serverConfig: { galera: { wsrep_sst_auth: 'sst:pw' }, 'my sect': { x: 'a\nb' } },
+    });
+    expect(m).toContain('users: "nova@%" is defined more than once');
+    expect(m).toContain('users: "root" is a built-in account');
+    expect(m).toContain('users[3]: "glance" databases is empty');
+    expect(m).toContain('serverConfig.galera.wsrep_sst_auth: "sst:pw" would put a secret in a ConfigMap');
+    expect(m).toContain('serverConfig.my sect.x: "a\\nb" must be a single line');
+  });
+});
