@@ -374,6 +374,22 @@ describe('pc.recovery fallback', () => {
     expect(readDecision(h.dir)).toMatchObject({ stateId: second, action: 'bootstrap', rule: 'election' });
   });
 
+  test('a running member is elected on its live seqno, not on the one it started with days ago', async () => {
+    const h = await harness({
+      peers: [report(1, 10, { running: true }), report(2, 11, { running: true })],
+      config: { pcRecoverySeconds: 0.1, wsrepStaleSeconds: 3600 },
+    });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 3 } });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary', wsrep_local_state_uuid: A, wsrep_last_committed: '50' });
+    await h.agent.tick();
+    await sleep(0.15);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'bootstrap', reason: expect.stringContaining('highest seqno 50') });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(true);
+    const self = (h.logs.find((l) => l.event === 'restart-requested')!.states as MemberReport[])[0];
+    expect(self).toMatchObject({ position: { uuid: A, seqno: 50 }, positionSource: 'wsrep-status' });
+  });
+
   test('a member that is not elected is never asked to restart', async () => {
     const running = { running: true, hasViewState: true };
     const h = await harness({
@@ -532,6 +548,14 @@ describe('wsrep.json', () => {
     });
     expect(parseWsrep(JSON.stringify({ running: false, wsrep: SYNCED_WSREP }))).toMatchObject({ primary: false, synced: false });
     expect(parseWsrep('{"wsrep":{}}')).toBeUndefined();
+  });
+
+  test('the live position is read while running, and only when usable', () => {
+    const live = { wsrep_local_state_uuid: A, wsrep_last_committed: '77' };
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: live }))!.position).toEqual({ uuid: A, seqno: 77 });
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...live, wsrep_last_committed: '-1' } }))!.position).toBeUndefined();
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...live, wsrep_last_committed: '' } }))!.position).toBeUndefined();
+    expect(parseWsrep(JSON.stringify({ running: false, wsrep: live }))!.position).toBeUndefined();
     expect(parseWsrep('not json')).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import * as fc from 'fast-check';
 import { decide, isUsablePosition, resolveMemberName } from '../lib/galera/agent/election';
-import type { Decision, ElectionInput, MemberReport } from '../lib/galera/agent/types';
+import type { Decision, ElectionInput, MemberReport, PositionSource } from '../lib/galera/agent/types';
 import { A, B, known, ZERO } from './galera-fixtures';
 
 function empty(ordinal: number, extra: Partial<MemberReport> = {}): MemberReport {
@@ -416,7 +416,7 @@ const reportArb = (ordinal: number): fc.Arbitrary<MemberReport> =>
       data: fc.constantFrom<MemberReport['data']>('known', 'known', 'known', 'empty', 'unknown'),
       uuid: fc.constantFrom(A, A, A, B, ZERO),
       seqno: fc.integer({ min: -1, max: 6 }),
-      positionSource: fc.constantFrom<'grastate' | 'wsrep-recover'>('grastate', 'wsrep-recover'),
+      positionSource: fc.constantFrom<PositionSource>('grastate', 'wsrep-recover', 'wsrep-status'),
       safeToBootstrap: fc.boolean(),
       hasViewState: fc.boolean(),
       primary: fc.constantFrom(false, false, false, false, true),

@@ -199,13 +199,16 @@ export class GaleraAgent {
     // A new state.json after a bootstrap decision means that mariadbd attempt ended: the flag no longer holds.
     if (local !== undefined && local.stateId !== this.memory.answeredStateId) this.remember({ bootstrapping: false });
     if (local === undefined && !wsrep.running) return { wsrep, problems, ...(override ? { override } : {}) };
+    // While mariadbd runs, its live position is the truth; before, the one the mariadb container established.
+    const position = wsrep.position ?? local?.position;
+    const positionSource = wsrep.position !== undefined ? 'wsrep-status' : local?.positionSource;
     const report: MemberReport = {
       ordinal: this.config.ordinal,
       name: this.config.podName,
-      // Running without a state.json (removed by hand?): the data state is not established.
-      data: local?.data ?? 'unknown',
-      ...(local?.position !== undefined ? { position: local.position } : {}),
-      ...(local?.positionSource !== undefined ? { positionSource: local.positionSource } : {}),
+      // Running without a state.json (removed by hand?) and no live position: the data state is not established.
+      data: wsrep.position !== undefined ? 'known' : local?.data ?? 'unknown',
+      ...(position !== undefined ? { position } : {}),
+      ...(positionSource !== undefined ? { positionSource } : {}),
       ...(local?.safeToBootstrap !== undefined ? { safeToBootstrap: local.safeToBootstrap } : {}),
       ...(local?.hasViewState !== undefined ? { hasViewState: local.hasViewState } : {}),
       running: wsrep.running,

@@ -13,6 +13,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { isUsablePosition } from './election';
 import type { DataState, Decision, GaleraPosition, LocalState, MemberReport, PositionSource } from './types';
 
 export const STATE_FILE = 'state.json';
@@ -42,6 +43,11 @@ export interface WsrepView {
   readonly synced: boolean;
   /** `wsrep_cluster_state_uuid`, when running. */
   readonly clusterUuid?: string;
+  /**
+   * The live position (`wsrep_local_state_uuid:wsrep_last_committed`), when running and usable: a member that ran
+   * for days and then lost the Primary has committed far beyond what state.json said when it started.
+   */
+  readonly position?: GaleraPosition;
   /** The raw status and variables the status loop wrote (for /status). */
   readonly status: Readonly<Record<string, string>>;
   /** Seconds since wsrep.json was written, if it exists. */
@@ -59,7 +65,7 @@ export interface DecisionFile {
 }
 
 const DATA_STATES: readonly DataState[] = ['empty', 'known', 'unknown'];
-const POSITION_SOURCES: readonly PositionSource[] = ['grastate', 'wsrep-recover'];
+const POSITION_SOURCES: readonly PositionSource[] = ['grastate', 'wsrep-recover', 'wsrep-status'];
 const NOT_RUNNING: WsrepView = { running: false, primary: false, synced: false, status: {} };
 
 /** The run directory shared with the mariadb container. */
@@ -216,7 +222,9 @@ export function parseWsrep(text: string): Omit<WsrepView, 'ageSeconds'> | undefi
     (status.wsrep_desync ?? 'OFF') === 'OFF' &&
     (status.wsrep_reject_queries ?? 'NONE') === 'NONE';
   const clusterUuid = running ? status.wsrep_cluster_state_uuid : undefined;
-  return { running, primary, synced, status, ...(clusterUuid ? { clusterUuid } : {}) };
+  const position = { uuid: status.wsrep_local_state_uuid, seqno: Number(status.wsrep_last_committed) };
+  const live = running && /^-?[0-9]+$/.test(status.wsrep_last_committed ?? '') && isUsablePosition(position);
+  return { running, primary, synced, status, ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}) };
 }
 
 function parsePosition(value: unknown): GaleraPosition | undefined {

@@ -21,8 +21,11 @@ export interface GaleraPosition {
  */
 export type DataState = 'empty' | 'known' | 'unknown';
 
-/** Where a `known` position came from. */
-export type PositionSource = 'grastate' | 'wsrep-recover';
+/**
+ * Where a `known` position came from: grastate.dat or `mariadbd --wsrep-recover` before mariadbd started, or, while
+ * it runs, its live status (`wsrep_local_state_uuid:wsrep_last_committed`), which is newer than either.
+ */
+export type PositionSource = 'grastate' | 'wsrep-recover' | 'wsrep-status';
 
 /** What one member reports about itself (the agent's `GET /state`). */
 export interface MemberReport {
