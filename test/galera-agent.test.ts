@@ -390,6 +390,19 @@ describe('pc.recovery fallback', () => {
     expect(self).toMatchObject({ position: { uuid: A, seqno: 50 }, positionSource: 'wsrep-status' });
   });
 
+  test('a member still starting with --wsrep-new-cluster is never asked to restart', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: { pcRecoverySeconds: 0.1, wsrepStaleSeconds: 3600 } });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ action: 'bootstrap' });
+    fs.unlinkSync(path.join(h.dir, 'decision.json'));
+    writeWsrep(h.dir, true, {}); // mariadbd runs, still in InnoDB recovery: no wsrep status yet
+    await sleep(0.15);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'bootstrap' });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+  });
+
   test('a member that is not elected is never asked to restart', async () => {
     const running = { running: true, hasViewState: true };
     const h = await harness({

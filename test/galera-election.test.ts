@@ -242,6 +242,26 @@ describe('a Primary component exists', () => {
     expect(d.reason).toContain('will be replaced by SST');
   });
 
+  test('own data of another cluster blocks the join even when its seqno is unknown (-1)', () => {
+    const d = decide({
+      self: 0,
+      size: 3,
+      statefulSetName: 'galera',
+      reports: [known(0, -1, { position: { uuid: B, seqno: -1 } }), primary(1, 10), primary(2, 10)],
+    });
+    expect(d).toMatchObject({ action: 'blocked', rule: 'uuid-mismatch-with-primary' });
+  });
+
+  test('an override naming a member outside the Primary does not let another history be replaced', () => {
+    const d = decide({
+      self: 0,
+      size: 3,
+      statefulSetName: 'galera',
+      reports: [known(0, 80, { position: { uuid: B, seqno: 80 }, overrideBootstrapFrom: 'galera-2' }), primary(1, 10), known(2, 10)],
+    });
+    expect(d).toMatchObject({ action: 'blocked', rule: 'uuid-mismatch-with-primary' });
+  });
+
   test('two Primary components with different cluster UUIDs are a split brain', () => {
     const d = decideAll({ reports: [primary(0, 5), primary(1, 5, { clusterUuid: B }), known(2, 5)] });
     expect(actions(d)).toEqual(['blocked', 'blocked', 'blocked']);
@@ -541,6 +561,26 @@ describe('properties', () => {
         const target = resolveMemberName([...named][0]!, 'galera', c.size);
         return bootstrappers(c).every((o) => o === target && usable(c.reports.find((r) => r.ordinal === o)!));
       }),
+      runs,
+    );
+  });
+
+  test('a member never joins a Primary of another cluster history unless the override names a Primary member', () => {
+    fc.assert(
+      fc.property(clusterArb, (c) =>
+        [...decideAll(c).entries()].every(([o, d]) => {
+          const mine = c.reports.find((r) => r.ordinal === o)!;
+          const primaries = c.reports.filter((r) => r.primary);
+          // A Primary's cluster: its live UUID, else its data's (when usable); unknown ones cannot be compared.
+          const clusterUuids = new Set(primaries.map((r) => r.clusterUuid ?? (usable(r) ? r.position!.uuid : undefined)));
+          const ownUuid = mine.position?.uuid;
+          if (d.action !== 'join' || mine.primary || clusterUuids.size !== 1 || ownUuid === undefined || ownUuid === ZERO) return true;
+          if (clusterUuids.has(ownUuid) || clusterUuids.has(undefined)) return true;
+          const overrides = new Set(c.reports.map((r) => r.overrideBootstrapFrom).filter((v) => v !== undefined));
+          const target = overrides.size === 1 ? resolveMemberName([...overrides][0]!, 'galera', c.size) : undefined;
+          return primaries.some((r) => r.ordinal === target);
+        }),
+      ),
       runs,
     );
   });

@@ -175,9 +175,11 @@ export class GaleraAgent {
       return;
     }
     // decide never tells a member in a Primary component to bootstrap: a running one here is outside any Primary.
+    // One that was told to bootstrap for this state is still starting (InnoDB recovery can take minutes): leave it.
     const fallback =
       decision.action === 'bootstrap' &&
       self.wsrep.running &&
+      !this.memory.bootstrapping &&
       (input.secondsWithoutPrimary ?? 0) >= this.config.pcRecoverySeconds &&
       this.memory.restartRequestedFor !== local.stateId;
     if (fallback) {

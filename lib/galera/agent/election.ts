@@ -119,12 +119,13 @@ export function decide(input: ElectionInput): Decision {
     }
     const clusterUuid = byUuid.size === 1 ? [...byUuid.keys()][0] : undefined;
     const inPrimary = primaries.map((m) => m.name).join(', ');
-    if (clusterUuid !== undefined && self.position !== undefined && self.position.uuid !== clusterUuid) {
+    const ownUuid = dataUuid(self);
+    if (clusterUuid !== undefined && ownUuid !== undefined && ownUuid !== clusterUuid) {
       const overrideTarget = override.conflicting ? undefined : override.target(input);
-      if (overrideTarget === undefined || overrideTarget === self.ordinal) {
+      if (!primaries.some((m) => m.ordinal === overrideTarget)) {
         return blocked(
           'uuid-mismatch-with-primary',
-          `${self.name}'s data belongs to cluster ${self.position.uuid} but the Primary component (${inPrimary}) ` +
+          `${self.name}'s data belongs to cluster ${ownUuid} but the Primary component (${inPrimary}) ` +
             `is cluster ${clusterUuid}: joining would replace this data by SST. If that is intended, name a ` +
             `member of the Primary in the override (or empty this member's data) ${states}`,
         );
@@ -132,7 +133,7 @@ export function decide(input: ElectionInput): Decision {
       return join(
         'primary-exists',
         `joining the Primary component (${inPrimary}, cluster ${clusterUuid}); this member's data of cluster ` +
-          `${self.position.uuid} will be replaced by SST because the override names ${memberName(overrideTarget)}`,
+          `${ownUuid} will be replaced by SST because the override names ${memberName(overrideTarget!)}`,
       );
     }
     return join('primary-exists', `joining the Primary component (${inPrimary})${ignored}`);
@@ -344,6 +345,15 @@ function bootstrapDecision(self: Member, rule: DecisionRule, reason: string): De
  */
 function recoveredPosition(self: Member): GaleraPosition | undefined {
   return self.report.positionSource === 'wsrep-recover' ? self.position : undefined;
+}
+
+/**
+ * The cluster history a member's data belongs to: the UUID of its position, even when the seqno is unusable (-1):
+ * data of another history must not be replaced by SST without an operator saying so.
+ */
+function dataUuid(m: Member): string | undefined {
+  const uuid = m.position?.uuid ?? m.report.position?.uuid;
+  return uuid !== undefined && UUID.test(uuid) && uuid !== ZERO_UUID ? uuid : undefined;
 }
 
 /** The cluster a Primary member is in: its live `wsrep_cluster_state_uuid`, else its data's UUID. */
