@@ -77,7 +77,7 @@ describe('GaleraPetSet StatefulSet', () => {
     expect(env.GALERA_PEER_URL_TEMPLATE).toBe('http://{name}.galera-peers.openstack.svc:9200');
     expect(env.GALERA_CLUSTER_SIZE).toBe('3');
     expect(env.GALERA_OVERRIDE_FILE).toBe('/etc/galera-recovery/bootstrap-from');
-    expect(a.securityContext.runAsUser).toBe(1000);
+    expect(a.securityContext.runAsUser).toBeUndefined(); // the pod's uid 999, like mariadbd
     const volumes = sts(objects).spec.template.spec.volumes;
     expect(volumes.find((v: any) => v.name === 'recovery')).toEqual({ name: 'recovery', configMap: { name: 'galera-recovery', optional: true } });
     expect(volumes.find((v: any) => v.name === 'run').emptyDir.medium).toBe('Memory');

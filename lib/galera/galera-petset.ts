@@ -20,8 +20,6 @@ import { DatabaseUserModel, databaseUserProblems, renderUsersFile } from './user
 const PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, agent: 9200 } as const;
 /** The `mysql` user of the official mariadb image. */
 const MYSQL_UID = 999;
-/** The `node` user of the official node image; it reads the run dir through the pod's group (MYSQL_UID). */
-const NODE_UID = 1000;
 const COMPONENT = 'galera';
 const RUN_DIR = '/run/galera';
 const DATA_DIR = '/var/lib/mysql';
@@ -360,7 +358,8 @@ export class GaleraPetSet extends Construct {
         // A directory mount (not subPath) so that the operator's override appears without a restart.
         { name: 'recovery', mountPath: RECOVERY_DIR, readOnly: true },
       ],
-      securityContext: { ...containerSecurityContext(), runAsUser: NODE_UID },
+      // The same uid as mariadbd: both write files in the shared run dir that the other must read.
+      securityContext: containerSecurityContext(),
     };
 
     const grants: CapabilityGrant[] = [];
