@@ -8,11 +8,12 @@
 #                    standbys (backup writers) as SHUNNED rows of the writer hostgroup, hence the status filter.
 #   admin.sh pause   PROXYSQL PAUSE: stop accepting new client connections, keep serving the open ones (preStop:
 #                    clients and the VIP health check move to the other ProxySQL while sessions drain)
-#   admin.sh watch   the sidecar's main loop. With PROXYSQL_READER_FALLBACK=true, it re-points the read-only
-#                    port's SELECT rule to the writer while the reader hostgroup has no ONLINE server (e.g. the
-#                    only standby is an SST donor, fenced by wsrep_sst_donor_rejects_queries), and back to the
-#                    readers as soon as one is ONLINE again. The decision is read from the runtime tables on
-#                    every pass, so it also holds after ProxySQL restarts from its file.
+#   admin.sh reconcile   one pass of the reader fallback: point the read-only port's SELECT rule to the writer
+#                    while the reader hostgroup has no ONLINE server (e.g. the only standby is an SST donor,
+#                    fenced by wsrep_sst_donor_rejects_queries), and back to the readers as soon as one is ONLINE
+#                    again. It decides from the runtime tables each time, so it also holds after ProxySQL restarts
+#                    from its file.
+#   admin.sh watch   the sidecar's main loop: `reconcile` every second when PROXYSQL_READER_FALLBACK=true.
 #
 # Environment: PROXYSQL_ADMIN_PORT, PROXYSQL_ADMIN_USER, PROXYSQL_ADMIN_PASSWORD, PROXYSQL_WRITER_HOSTGROUP,
 # PROXYSQL_READER_HOSTGROUP, PROXYSQL_READ_ONLY_RULE_ID, PROXYSQL_READER_FALLBACK (true|false),
@@ -47,8 +48,8 @@ pause() {
   admin_sql 'PROXYSQL PAUSE' && log "paused: no new client connections; open sessions keep running"
 }
 
-# One pass of the reader fallback. Prints nothing and changes nothing when the rule already points where it should.
-reconcile_reader_fallback() {
+# Changes nothing when the rule already points where it should.
+reconcile() {
   local state readers current desired
   state=$(admin_sql "SELECT (SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id=$PROXYSQL_READER_HOSTGROUP AND status='ONLINE'), (SELECT destination_hostgroup FROM runtime_mysql_query_rules WHERE rule_id=$PROXYSQL_READ_ONLY_RULE_ID)") || return 0
   read -r readers current <<<"$state"
@@ -67,7 +68,7 @@ watch() {
   local interval=${PROXYSQL_WATCH_INTERVAL_SECONDS:-1}
   trap 'exit 0' TERM INT
   while :; do
-    [[ ${PROXYSQL_READER_FALLBACK:-false} == true ]] && reconcile_reader_fallback
+    [[ ${PROXYSQL_READER_FALLBACK:-false} == true ]] && reconcile
     # sleep in the background so that SIGTERM is handled at once, not after the sleep.
     sleep "$interval" &
     wait $! || true
@@ -75,9 +76,9 @@ watch() {
 }
 
 case ${1:-} in
-  live | ready | pause | watch) "$1" ;;
+  live | ready | pause | reconcile | watch) "$1" ;;
   *)
-    echo "usage: $0 live|ready|pause|watch" >&2
+    echo "usage: $0 live|ready|pause|reconcile|watch" >&2
     exit 2
     ;;
 esac
