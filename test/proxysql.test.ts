@@ -171,6 +171,14 @@ describe('ProxySqlLayer', () => {
     expect(c.volumeMounts).toEqual(expect.arrayContaining([{ name: 'run', mountPath: '/run/proxysql' }, { name: 'data', mountPath: '/var/lib/proxysql' }]));
   });
 
+  test('writerOrdinal gives another member the heaviest weight; the rest keep ordinal order', () => {
+    const weights = (text: string) => text.split('\n').filter((l) => l.includes('address=')).map((l) => /weight=(\d+)/.exec(l)?.[1]);
+    expect(weights(cnf(layer().objects))).toEqual(['1000', '999', '998']);
+    expect(weights(cnf(layer({ writerOrdinal: 1 }).objects))).toEqual(['999', '1000', '998']);
+    expect(weights(cnf(layer({ writerOrdinal: 2 }).objects))).toEqual(['999', '998', '1000']);
+    expect(() => layer({ writerOrdinal: 3 })).toThrow(/writerOrdinal: 3 must be the ordinal of a Galera member \(0 to 2\)/);
+  });
+
   test('a config change rolls the pods', () => {
     const hash = (objects: K8sObject[]) => deployment(objects).spec.template.metadata.annotations['openstack-ha.cdk8s.io/config-hash'];
     expect(hash(layer().objects)).toBe(hash(layer().objects));

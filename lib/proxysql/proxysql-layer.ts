@@ -25,7 +25,7 @@ const SCRIPTS_DIR = '/opt/proxysql';
 const TEMPLATE_DIR = '/etc/proxysql';
 const RUN_DIR = '/run/proxysql';
 const DATA_DIR = '/var/lib/proxysql';
-/** The heaviest member is the writer; the next ones are the standbys, in ordinal order. */
+/** The weight of the preferred writer; the next members get one less each. */
 const FIRST_WRITER_WEIGHT = 1000;
 
 /** The hostgroup ids of the one `mysql_galera_hostgroups` row. */
@@ -113,6 +113,13 @@ export interface ProxySqlLayerProps {
    */
   readonly hostgroups?: ProxySqlHostgroups;
   /**
+   * The ordinal of the member that is the writer whenever it is healthy (ProxySQL fails back to it once it is
+   * Synced again). The others follow in ordinal order.
+   *
+   * @default 0
+   */
+  readonly writerOrdinal?: number;
+  /**
    * While no reader is ONLINE (e.g. the only standby is an SST donor), send the read-only port's SELECTs to the
    * writer instead of letting them wait and fail after 10 s. The admin sidecar re-points the rule within about
    * a second, both ways.
@@ -195,6 +202,7 @@ export class ProxySqlLayer extends Construct {
     const adminUser = props.adminUser ?? 'admin';
     const maxClientConnections = props.maxClientConnections ?? 4096;
     const readerFallback = props.readerFallbackToWriter ?? true;
+    const writerOrdinal = props.writerOrdinal ?? 0;
     const resources = resolveResources(props.resources, {
       cpuRequestMillis: 250, cpuLimitMillis: 2000, memoryRequestMiB: 256, memoryLimitMiB: 512,
     });
@@ -213,6 +221,8 @@ export class ProxySqlLayer extends Construct {
     validateClientSelectors(v, 'allowedClients', clients);
     v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 600, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 600');
     validateResources(v, 'resources', resources);
+    v.check(galera !== undefined && !(Number.isInteger(writerOrdinal) && writerOrdinal >= 0 && writerOrdinal < galera.replicas),
+      'writerOrdinal', writerOrdinal, `must be the ordinal of a Galera member (0 to ${(galera?.replicas ?? 1) - 1})`);
 
     const model: ProxySqlConfigModel | undefined = galera && {
       dataDir: DATA_DIR,
@@ -231,7 +241,7 @@ export class ProxySqlLayer extends Construct {
       servers: galera.memberHosts.map((host, i) => ({
         host,
         port: galera.port,
-        weight: FIRST_WRITER_WEIGHT - i,
+        weight: FIRST_WRITER_WEIGHT - writerRank(i, writerOrdinal),
         maxConnections: props.maxConnectionsPerBackend ?? 1000,
         comment: `${galera.name}-${i}`,
       })),
@@ -403,6 +413,12 @@ function proxyUsers(users: readonly DatabaseUser[]): Array<{ user: DatabaseUser;
 
 function userPasswordEnv(userName: string): string {
   return `${USER_PASSWORD_ENV_PREFIX}${userName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** 0 for the preferred writer, then 1, 2, ... for the other members in ordinal order. */
+function writerRank(ordinal: number, writerOrdinal: number): number {
+  if (ordinal === writerOrdinal) return 0;
+  return ordinal < writerOrdinal ? ordinal + 1 : ordinal;
 }
 
 function resolveHostgroups(hostgroups: ProxySqlHostgroups = {}): HostgroupIds {
