@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { podDisruptionBudget } from '../common/disruption';
 import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { ClientSelector, toNetworkPolicyPeer, validateClientSelectors, validateObjectName } from '../common/network';
+import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
@@ -381,17 +381,7 @@ export class ProxySqlLayer extends Construct {
       },
     });
 
-    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name, labels },
-      spec: {
-        podSelector: { matchLabels: selector },
-        policyTypes: ['Ingress'],
-        ingress: [{
-          from: clients.map(toNetworkPolicyPeer),
-          ports: [model.readWritePort, model.readOnlyPort].map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) })),
-        }],
-      },
-    });
+    clientIngressPolicy(this, 'NetworkPolicy', { name, labels, selector, clients, ports: [model.readWritePort, model.readOnlyPort] });
 
     podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
     galera.allowClients({ podLabels: { ...selector } });
