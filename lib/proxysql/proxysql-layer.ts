@@ -302,7 +302,7 @@ export class ProxySqlLayer extends Construct {
       resources: toResourceRequirements(resources),
       // Ready while it accepts clients on the read-write port; the pod is Ready only when the admin sidecar also
       // sees an ONLINE writer. PAUSE closes the listeners, so a paused ProxySQL turns unready at once.
-      readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString('rw') }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 1 },
+      readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString('rw') }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
       livenessProbe: { ...adminScript('live'), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
       // Keep serving open sessions while the admin sidecar's preStop has paused new connections.
       lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
