@@ -179,6 +179,19 @@ describe('ProxySqlLayer', () => {
     expect(() => layer({ writerOrdinal: 3 })).toThrow(/writerOrdinal: 3 must be the ordinal of a Galera member \(0 to 2\)/);
   });
 
+  test('by default on the nodes labelled openstack-control-plane=enabled', () => {
+    const { objects } = layer({ placement: undefined });
+    expect(deployment(objects).spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'openstack-control-plane', operator: 'In', values: ['enabled'] }] },
+    ]);
+  });
+
+  test('the announced server version follows the MariaDB image, or the prop', () => {
+    expect(cnf(layer().objects)).toContain(`server_version="${/:(\d+\.\d+\.\d+)/.exec(GaleraPetSet.DEFAULT_IMAGE)?.[1]}-MariaDB"`);
+    expect(cnf(layer({ serverVersion: '10.11.10-MariaDB' }).objects)).toContain('server_version="10.11.10-MariaDB"');
+    expect(() => layer({ serverVersion: '10.11 "x"' })).toThrow(/serverVersion: "10.11 \\"x\\"" must be a server version/);
+  });
+
   test('a config change rolls the pods', () => {
     const hash = (objects: K8sObject[]) => deployment(objects).spec.template.metadata.annotations['openstack-ha.cdk8s.io/config-hash'];
     expect(hash(layer().objects)).toBe(hash(layer().objects));
