@@ -1,12 +1,13 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, SecretValue } from '../lib';
+import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, ProxySqlLayer, SecretValue } from '../lib';
 import { CONTROLLERS } from './inventory';
 
 /** The HA layer of a 3-controller OpenStack control plane, in namespace `openstack`. */
 export class ControlPlaneChart extends Chart {
   public readonly memcached: MemcachedPool;
   public readonly galera: GaleraPetSet;
+  public readonly proxysql: ProxySqlLayer;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
@@ -31,6 +32,15 @@ export class ControlPlaneChart extends Chart {
         { name: 'neutron', password: password('neutron'), databases: ['neutron'], maxConnections: 1000 },
         { name: 'cinder', password: password('cinder'), databases: ['cinder'] },
       ],
+    });
+
+    // OpenStack services connect to proxysql.openstack.svc: 3306 for reads and writes, 3307 for their
+    // `slave_connection` (reads that may lag a little behind the writer).
+    this.proxysql = new ProxySqlLayer(this, 'proxysql', {
+      galera: this.galera,
+      placement: controllers,
+      adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
+      allowedClients: ['keystone', 'glance', 'nova', 'placement', 'neutron', 'cinder'].map((service) => ({ podLabels: { application: service } })),
     });
   }
 }

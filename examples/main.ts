@@ -10,3 +10,5 @@ const chart = new ControlPlaneChart(app, 'control-plane');
 app.synth();
 
 console.error(`[cache] memcache_servers = ${chart.memcached.memcacheServers}`);
+console.error(`[database] connection = mysql+pymysql://<user>:<password>@${chart.proxysql.host}:${chart.proxysql.readWritePort}/<database>`);
+console.error(`[database] slave_connection = mysql+pymysql://<user>:<password>@${chart.proxysql.host}:${chart.proxysql.readOnlyPort}/<database>`);

@@ -6,3 +6,4 @@ export * from './memcached/memcached-pool';
 export * from './galera/credentials';
 export * from './galera/storage';
 export * from './galera/galera-petset';
+export * from './proxysql/proxysql-layer';

@@ -1,3 +1,4 @@
+import { Construct } from 'constructs';
 import { k8s } from '../k8s';
 import { Validator, isDns1123Label } from './validation';
 
@@ -36,4 +37,28 @@ export function toNetworkPolicyPeer(client: ClientSelector): k8s.NetworkPolicyPe
 export function validateObjectName(v: Validator, prop: string, name: string, maxLength = 52): void {
   v.check(!isDns1123Label(name) || name.length > maxLength, prop, name,
     `is not usable as an object name; use lower-case letters, digits and '-', at most ${maxLength} characters`);
+}
+
+/**
+ * A NetworkPolicy that admits only `clients`, only on `ports` (TCP), to the pods `selector` picks; everything else
+ * inbound is denied. @internal
+ */
+export function clientIngressPolicy(scope: Construct, id: string, options: {
+  name: string;
+  labels: Record<string, string>;
+  selector: Record<string, string>;
+  clients: readonly ClientSelector[];
+  ports: readonly number[];
+}): k8s.KubeNetworkPolicy {
+  return new k8s.KubeNetworkPolicy(scope, id, {
+    metadata: { name: options.name, labels: options.labels },
+    spec: {
+      podSelector: { matchLabels: options.selector },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: options.clients.map(toNetworkPolicyPeer),
+        ports: options.ports.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) })),
+      }],
+    },
+  });
 }

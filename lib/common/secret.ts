@@ -1,4 +1,5 @@
 import { k8s } from '../k8s';
+import { Validator } from './validation';
 
 /**
  * A reference to one key of an existing Kubernetes Secret. No API of this library accepts a secret as a plain
@@ -37,4 +38,17 @@ export class SecretValue {
   public toString(): string {
     return `${this.secretName}/${this.key}`;
   }
+}
+
+/**
+ * Records every problem with a prop that must be a Secret reference: an inline password, a bad Secret name or key.
+ * @internal
+ */
+export function validateSecretValue(v: Validator, prop: string, secret: unknown): void {
+  if (!(secret instanceof SecretValue)) {
+    v.add(prop, typeof secret === 'string' ? '(a string)' : secret,
+      'must be a Secret reference, never an inline password: SecretValue.fromSecret("name", "key")');
+    return;
+  }
+  for (const problem of secret._problems()) v.add(prop, secret.toString(), problem);
 }

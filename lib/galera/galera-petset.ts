@@ -6,7 +6,7 @@ import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standa
 import { ClientSelector, toNetworkPolicyPeer, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { SecretValue } from '../common/secret';
+import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { Validator, duplicates } from '../common/validation';
 import { k8s } from '../k8s';
@@ -186,7 +186,7 @@ export class GaleraPetSet extends Construct {
       }
     }
     for (const [prop, secret] of Object.entries({ rootPassword: credentials.rootPassword, sstPassword: credentials.sstPassword, monitorPassword: credentials.monitorPassword })) {
-      checkSecret(v, `credentials.${prop}`, secret);
+      validateSecretValue(v, `credentials.${prop}`, secret);
     }
     v.check(sstUser === 'root', 'credentials.sstUser', sstUser, 'must not be the admin account; use a dedicated account, e.g. "mariabackup"');
     v.check(sstUser === monitorUser, 'credentials.sstUser', sstUser, 'is also the monitor account; use two accounts');
@@ -510,18 +510,9 @@ export class GaleraPetSet extends Construct {
   }
 }
 
-function checkSecret(v: Validator, prop: string, secret: unknown): void {
-  if (!(secret instanceof SecretValue)) {
-    v.add(prop, typeof secret === 'string' ? '(a string)' : secret,
-      'must be a Secret reference, never an inline password: SecretValue.fromSecret("name", "key")');
-    return;
-  }
-  for (const problem of secret._problems()) v.add(prop, secret.toString(), problem);
-}
-
 /** The users-file model of a user: its password travels in an env var named after it, fed by its Secret. */
 function toUserModel(v: Validator, prop: string, user: DatabaseUser): DatabaseUserModel {
-  checkSecret(v, `${prop}.password`, user.password);
+  validateSecretValue(v, `${prop}.password`, user.password);
   const model: DatabaseUserModel = {
     name: user.name,
     host: user.host,

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { podDisruptionBudget } from '../common/disruption';
 import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { ClientSelector, toNetworkPolicyPeer, validateClientSelectors, validateObjectName } from '../common/network';
+import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
@@ -228,17 +228,7 @@ export class MemcachedPool extends Construct {
           template,
         },
       });
-      new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-        metadata: { name, labels },
-        spec: {
-          podSelector: { matchLabels: selector },
-          policyTypes: ['Ingress'],
-          ingress: [{
-            from: network.allowedClients.map(toNetworkPolicyPeer),
-            ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }],
-          }],
-        },
-      });
+      clientIngressPolicy(this, 'NetworkPolicy', { name, labels, selector, clients: network.allowedClients, ports: [port] });
       const domain = namespace ? `${name}.${namespace}.svc` : name;
       this.servers = Array.from({ length: replicas }, (_, i) => `${name}-${i}.${domain}:${port}`);
     }

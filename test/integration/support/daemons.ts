@@ -3,6 +3,7 @@
  * start processes we own and stop exactly those by PID, even when a test fails.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { existsSync } from 'fs';
 import * as net from 'net';
 
 /** The path of a binary, or undefined. */
@@ -12,11 +13,12 @@ export function which(binary: string): string | undefined {
 }
 
 /**
- * `describe` when every binary is installed. Otherwise: under CI the suite fails (CI installs them, so a missing
- * one is a broken pipeline); on a developer machine it is skipped with the install command.
+ * `describe` when every binary is installed (an absolute path, e.g. a library's header, must exist). Otherwise:
+ * under CI the suite fails (CI installs them, so a missing one is a broken pipeline); on a developer machine it is
+ * skipped with the install command.
  */
 export function describeWithBinaries(title: string, binaries: string[], debianPackages: string[], body: () => void): void {
-  const missing = binaries.filter((b) => !which(b));
+  const missing = binaries.filter((b) => (b.startsWith('/') ? !existsSync(b) : !which(b)));
   if (missing.length === 0) {
     describe(title, body);
   } else if (process.env.CI) {
