@@ -6,7 +6,7 @@ import { ApiRequest, takeSnapshot } from '../lib/cli/preflight/cluster';
 import { manifestSecrets, parseManifests, pinnedVolumes, secretReferences, workloads } from '../lib/cli/preflight/manifests';
 import { podSecurityNeed } from '../lib/cli/preflight/pod-security';
 import { inventoryFromManifests, parseTopology } from '../lib/cli/preflight/topology';
-import { CheckResult, ClusterSnapshot, KubeObject, Node, PodSpec } from '../lib/cli/preflight/types';
+import { CheckResult, ClusterSnapshot, KubeObject, PodSpec } from '../lib/cli/preflight/types';
 import {
   CONTROLLER_LABEL, INVENTORY, NAMESPACE, TOPOLOGY, clusterNode, healthySnapshot, preflightChart,
 } from './support/preflight-fixtures';
@@ -185,9 +185,9 @@ describe('taint check', () => {
     })], NAMESPACE);
     const nodes = [
       clusterNode('a', '10.1.0.1', { labels: { role: 'x' }, taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }, { key: 'soft', effect: 'PreferNoSchedule' }] }),
-      clusterNode('b', '10.1.0.2', { labels: { role: 'x' }, taints: [{ key: 'dedicated', value: 'web', effect: 'NoExecute' }] }),
+      clusterNode('b', '10.1.0.2', { labels: { role: 'x' }, taints: [{ key: 'dedicated', value: 'web', effect: 'NoSchedule' }] }),
     ];
-    expect(checkTaints(tolerant, nodes, [])[0].message).toBe('b has dedicated=web:NoExecute, not tolerated; add a toleration to the workload or remove the taint');
+    expect(checkTaints(tolerant, nodes, [])[0].message).toBe('b has dedicated=web:NoSchedule, not tolerated; add a toleration to the workload or remove the taint');
   });
 
   test('a DaemonSet tolerates what its controller adds (cordon, pressure, network-unavailable for host network); a StatefulSet does not', () => {
