@@ -3,6 +3,7 @@
  * snapshot) and the CLI test (served by a fake API server): memcached on labelled nodes, Galera pinned to node
  * names with local volumes and Secret references.
  */
+import { Chart } from 'cdk8s';
 import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, SecretValue } from '../../lib';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
@@ -30,8 +31,8 @@ export const SECRETS: Record<string, string[]> = {
   'openstack/nova-db': ['password'],
 };
 
-export function preflightChart(): KubeObject[] {
-  const chart = newChart(NAMESPACE);
+/** Adds the HA layer the preflight tests check to `chart` (whose namespace should be NAMESPACE). */
+export function addControlPlane(chart: Chart): void {
   const [key, value] = Object.entries(CONTROLLER_LABEL)[0];
   new MemcachedPool(chart, 'memcached', { placement: Placement.onLabelledNodes(key, value, { nodes: INVENTORY }) });
   new GaleraPetSet(chart, 'galera', {
@@ -44,6 +45,12 @@ export function preflightChart(): KubeObject[] {
     },
     users: [{ name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova'] }],
   });
+}
+
+/** The synthesized objects of `addControlPlane`. */
+export function preflightChart(): KubeObject[] {
+  const chart = newChart(NAMESPACE);
+  addControlPlane(chart);
   return synth(chart) as KubeObject[];
 }
 
