@@ -2,7 +2,7 @@ import {
   checkDryRun, checkNamespaces, checkNodes, checkPlacement, checkSecrets, checkTaints, checkVips, exitCode, formatResult,
   runChecks, summary,
 } from '../lib/cli/preflight/checks';
-import { ApiRequest, takeSnapshot } from '../lib/cli/preflight/cluster';
+import { ApiRequest, takeSnapshot, warningTexts } from '../lib/cli/preflight/cluster';
 import { manifestSecrets, parseManifests, pinnedVolumes, secretReferences, workloads } from '../lib/cli/preflight/manifests';
 import { podSecurityNeed } from '../lib/cli/preflight/pod-security';
 import { inventoryFromManifests, parseTopology } from '../lib/cli/preflight/topology';
@@ -387,6 +387,25 @@ describe('dry-run check', () => {
     ]);
   });
 
+  test('an object accepted with warnings (Pod Security warn level, deprecations) is a warning that quotes them', () => {
+    const cm = objects.find((o) => o.kind === 'ConfigMap')!;
+    const results = checkDryRun([cm], NAMESPACE, [{ object: 'ConfigMap openstack/galera-config', ok: true, warnings: ['first', 'second'] }]);
+    expect(lines(results)).toEqual(['WARN  dry-run ConfigMap openstack/galera-config: accepted, with warnings: first; second']);
+  });
+
+  test('Warning headers are read one by one and unquoted', () => {
+    expect(warningTexts([
+      'Content-Type', 'application/json',
+      'Warning', '299 - "would violate PodSecurity \\"restricted:latest\\": host namespaces (hostNetwork=true)"',
+      'warning', '299 - "policy/v1beta1 PodDisruptionBudget is deprecated"',
+      'Warning', 'not in the RFC format',
+    ])).toEqual([
+      'would violate PodSecurity "restricted:latest": host namespaces (hostNetwork=true)',
+      'policy/v1beta1 PodDisruptionBudget is deprecated',
+      'not in the RFC format',
+    ]);
+  });
+
   test('an object without an outcome fails as not tried', () => {
     expect(checkDryRun(objects.slice(0, 1), NAMESPACE, [])[0]).toMatchObject({ status: 'fail', message: 'not tried' });
   });
@@ -439,7 +458,7 @@ describe('reading the manifests and the topology', () => {
 
 describe('taking the snapshot', () => {
   /** A scripted API: answers by method and path, records every request. */
-  function fakeApi(routes: Record<string, { status: number; body: unknown }>) {
+  function fakeApi(routes: Record<string, { status: number; body: unknown; warnings?: string[] }>) {
     const requests: { method: string; path: string; contentType?: string; text?: string }[] = [];
     const request: ApiRequest = async (method, path, body) => {
       requests.push({ method, path, contentType: body?.contentType, text: body?.text });
@@ -464,7 +483,7 @@ describe('taking the snapshot', () => {
       'GET /apis/apps/v1': { status: 200, body: { resources: [{ name: 'deployments', kind: 'Deployment', namespaced: true }] } },
       'PATCH /api/v1/namespaces/ns/configmaps/c': { status: 200, body: {} },
       'PATCH /api/v1/persistentvolumes/pv': { status: 422, body: { kind: 'Status', message: 'PersistentVolume "pv" is invalid: spec.capacity: Required value' } },
-      'PATCH /apis/apps/v1/namespaces/ns/deployments/app': { status: 201, body: {} },
+      'PATCH /apis/apps/v1/namespaces/ns/deployments/app': { status: 201, body: {}, warnings: ['would violate PodSecurity'] },
     });
     const snapshot = await takeSnapshot(api.request, [cm, pv, app], 'ns');
     expect(snapshot.nodes).toEqual({ state: 'found', value: [clusterNode('a', '10.1.0.1'), clusterNode('b', '10.1.0.2')] });
@@ -474,7 +493,7 @@ describe('taking the snapshot', () => {
     expect(snapshot.dryRuns).toEqual([
       { object: 'ConfigMap ns/c', ok: true },
       { object: 'PersistentVolume pv', ok: false, message: 'HTTP 422: PersistentVolume "pv" is invalid: spec.capacity: Required value' },
-      { object: 'Deployment ns/app', ok: true },
+      { object: 'Deployment ns/app', ok: true, warnings: ['would violate PodSecurity'] },
     ]);
     const writes = api.requests.filter((r) => r.method !== 'GET');
     expect(writes.map((r) => r.path)).toEqual([

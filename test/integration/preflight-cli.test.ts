@@ -33,6 +33,12 @@ const BROKEN_CLUSTER: FakeCluster = {
   nodes: [clusterNode('ctl-1', '10.0.0.11'), clusterNode('ctl-2', '10.0.0.12', { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] }), notReady],
   namespaces: { [NAMESPACE]: { [ENFORCE]: 'baseline' } },
   secrets: { ...READY_CLUSTER.secrets, [`${NAMESPACE}/nova-db`]: { pass: PASSWORD } },
+  warnings: {
+    [`/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets/memcached`]: [
+      'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)',
+      'spec.template.spec.containers[0].ports[0]: hostPort defaulted to containerPort',
+    ],
+  },
   refusals: {
     [`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`]: {
       status: 422,
@@ -152,7 +158,9 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       'FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera env GALERA_PASSWORD_NOVA',
       `FAIL  dry-run StatefulSet openstack/galera: HTTP 422: ${BROKEN_CLUSTER.refusals![`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`].message}`,
     ]);
-    expect(run.stdout).toMatch(/\n30 checks: 24 passed, 0 warnings, 6 failed\n$/);
+    expect(run.stdout).toContain('\nWARN  dry-run DaemonSet openstack/memcached: accepted, with warnings: '
+      + 'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true); spec.template.spec.containers[0].ports[0]: hostPort defaulted to containerPort\n');
+    expect(run.stdout).toMatch(/\n30 checks: 23 passed, 1 warning, 6 failed\n$/);
     expect(run.code).toBe(1);
   }, 60_000);
 

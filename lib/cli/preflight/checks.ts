@@ -235,6 +235,7 @@ export function checkDryRun(objects: KubeObject[], defaultNamespace: string, out
     const id = objectId(o, defaultNamespace);
     const outcome = byObject.get(id);
     if (!outcome) return result('fail', 'dry-run', id, 'not tried');
+    if (outcome.ok && outcome.warnings) return result('warn', 'dry-run', id, `accepted, with warnings: ${outcome.warnings.join('; ')}`);
     if (outcome.ok) return result('pass', 'dry-run', id, 'accepted');
     const namespace = objectNamespace(o, defaultNamespace);
     if (namespace !== undefined && createdNamespaces.has(namespace) && /namespaces? "?[^ ]*"? not found/.test(outcome.message ?? '')) {

@@ -10,6 +10,8 @@ export interface ApiResponse {
   readonly status: number;
   /** Parsed JSON, or the raw text when the body is not JSON. */
   readonly body: any;
+  /** The texts of the `Warning` headers (deprecations, Pod Security `warn` level, ...). */
+  readonly warnings?: string[];
 }
 
 /** One HTTP request to the API server; rejects only when there is no HTTP answer at all. */
@@ -23,6 +25,17 @@ export function apiMessage(r: ApiResponse): string {
   const message = typeof r.body === 'object' && r.body !== null && typeof r.body.message === 'string' ? r.body.message
     : typeof r.body === 'string' && r.body.trim() !== '' ? r.body.trim() : undefined;
   return `HTTP ${r.status}${message ? `: ${message}` : ''}`;
+}
+
+/** The texts of RFC 7234 `Warning: 299 - "text"` headers, each header on its own (Node joins repeated ones). */
+export function warningTexts(rawHeaders: string[]): string[] {
+  const texts: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() !== 'warning') continue;
+    const m = /^\d{3} \S+ "((?:[^"\\]|\\.)*)"/.exec(rawHeaders[i + 1]);
+    texts.push(m ? m[1].replace(/\\(.)/g, '$1') : rawHeaders[i + 1]);
+  }
+  return texts;
 }
 
 async function lookup<T>(request: ApiRequest, path: string, pick: (body: any) => T): Promise<Lookup<T>> {
@@ -88,7 +101,8 @@ async function dryRun(request: ApiRequest, discovery: Discovery, o: KubeObject, 
   if (typeof path !== 'string') return { object, ok: false, message: path.error };
   const query = `dryRun=All&fieldManager=${FIELD_MANAGER}&force=true&fieldValidation=Strict`;
   const r = await request('PATCH', `${path}?${query}`, { contentType: 'application/apply-patch+yaml', text: JSON.stringify(o) });
-  return r.status === 200 || r.status === 201 ? { object, ok: true } : { object, ok: false, message: apiMessage(r) };
+  if (r.status !== 200 && r.status !== 201) return { object, ok: false, message: apiMessage(r) };
+  return r.warnings && r.warnings.length > 0 ? { object, ok: true, warnings: r.warnings } : { object, ok: true };
 }
 
 export async function takeSnapshot(request: ApiRequest, objects: KubeObject[], defaultNamespace: string): Promise<ClusterSnapshot> {

@@ -16,7 +16,7 @@ import { parseArgs } from 'util';
 // The kubeconfig module alone: the package index would also pull in every generated API model (~1.5 MB).
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { exitCode, formatResult, runChecks, summary } from './checks';
-import { ApiRequest, ApiResponse, takeSnapshot } from './cluster';
+import { ApiRequest, ApiResponse, takeSnapshot, warningTexts } from './cluster';
 import { parseManifests } from './manifests';
 import { parseTopology } from './topology';
 import { KubeObject } from './types';
@@ -83,7 +83,7 @@ function apiRequest(kc: KubeConfig, server: string): ApiRequest {
           const text = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = text;
           try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text for the message */ }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
+          resolve({ status: res.statusCode ?? 0, body: parsed, warnings: warningTexts(res.rawHeaders) });
         });
         res.on('error', reject);
       });

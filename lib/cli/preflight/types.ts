@@ -133,6 +133,11 @@ export interface DryRunOutcome {
   readonly ok: boolean;
   /** The API server's message when it refused the object. */
   readonly message?: string;
+  /**
+   * What the API server warned about an accepted object: for example that its pods would violate the namespace's
+   * Pod Security `warn` level (the controller would then fail to create them), or a deprecated API.
+   */
+  readonly warnings?: string[];
 }
 
 /**

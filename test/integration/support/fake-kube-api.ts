@@ -19,6 +19,8 @@ export interface FakeCluster {
   readonly secrets: Record<string, Record<string, string>>;
   /** Dry runs the API server refuses: request path (no query) → status and message, as admission or validation would. */
   readonly refusals?: Record<string, { status: number; message: string }>;
+  /** `Warning` header texts for accepted dry runs, by request path (no query), as Pod Security `warn` would add. */
+  readonly warnings?: Record<string, string[]>;
 }
 
 export interface RecordedRequest {
@@ -65,8 +67,12 @@ export class FakeKubeApi {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization });
-        const [code, body] = this.answer(req.method ?? '', new URL(req.url ?? '/', 'https://127.0.0.1'), req.headers, Buffer.concat(chunks).toString('utf8'));
-        res.writeHead(code, { 'Content-Type': 'application/json' });
+        const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+        const [code, body] = this.answer(req.method ?? '', url, req.headers, Buffer.concat(chunks).toString('utf8'));
+        const warnings = code === 200 && req.method === 'PATCH' ? this.cluster.warnings?.[url.pathname] ?? [] : [];
+        // One header per warning, quoted and escaped as the API server writes them.
+        const warningHeaders = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+        res.writeHead(code, { 'Content-Type': 'application/json', ...(warningHeaders.length > 0 ? { Warning: warningHeaders } : {}) });
         res.end(JSON.stringify(body));
       });
     });
