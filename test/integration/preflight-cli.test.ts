@@ -35,8 +35,7 @@ const BROKEN_CLUSTER: FakeCluster = {
   secrets: { ...READY_CLUSTER.secrets, [`${NAMESPACE}/nova-db`]: { pass: PASSWORD } },
   warnings: {
     [`/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets/memcached`]: [
-      'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true)',
-      'spec.template.spec.containers[0].ports[0]: hostPort defaulted to containerPort',
+      'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true), hostPort (container "memcached" uses hostPort 11211)',
     ],
   },
   refusals: {
@@ -159,7 +158,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       `FAIL  dry-run StatefulSet openstack/galera: HTTP 422: ${BROKEN_CLUSTER.refusals![`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`].message}`,
     ]);
     expect(run.stdout).toContain('\nWARN  dry-run DaemonSet openstack/memcached: accepted, with warnings: '
-      + 'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true); spec.template.spec.containers[0].ports[0]: hostPort defaulted to containerPort\n');
+      + 'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true), hostPort (container "memcached" uses hostPort 11211)\n');
     expect(run.stdout).toMatch(/\n30 checks: 23 passed, 1 warning, 6 failed\n$/);
     expect(run.code).toBe(1);
   }, 60_000);

@@ -15,7 +15,7 @@ import {
 import { inventoryFromManifests } from './topology';
 import { CheckResult, CheckStatus, ClusterSnapshot, DryRunOutcome, KubeObject, Lookup, Node, ObjectMeta, Topology, TopologyNode } from './types';
 
-export const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
+const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
 
 export interface PreflightInput {
   readonly objects: KubeObject[];
@@ -57,7 +57,7 @@ function result(status: CheckStatus, check: string, subject: string, message: st
 }
 
 /** `10.0.0.1` stays; IPv6 in its canonical compressed form, so `fd00:0::1` equals `fd00::1`. */
-export function canonicalIp(ip: string): string {
+function canonicalIp(ip: string): string {
   return ip.includes(':') ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip;
 }
 

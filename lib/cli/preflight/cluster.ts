@@ -18,10 +18,10 @@ export interface ApiResponse {
 export type ApiRequest = (method: 'GET' | 'PATCH', path: string, body?: { contentType: string; text: string }) => Promise<ApiResponse>;
 
 /** The field manager the dry-run applies claim (nothing is persisted, but the API requires one). */
-export const FIELD_MANAGER = 'openstack-ha-preflight';
+const FIELD_MANAGER = 'openstack-ha-preflight';
 
 /** The API server's own words for a refusal: the Status message, else the body. */
-export function apiMessage(r: ApiResponse): string {
+function apiMessage(r: ApiResponse): string {
   const message = typeof r.body === 'object' && r.body !== null && typeof r.body.message === 'string' ? r.body.message
     : typeof r.body === 'string' && r.body.trim() !== '' ? r.body.trim() : undefined;
   return `HTTP ${r.status}${message ? `: ${message}` : ''}`;

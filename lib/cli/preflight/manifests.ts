@@ -31,7 +31,7 @@ export function parseManifests(text: string, source: string): KubeObject[] {
   return objects;
 }
 
-export function isNamespaced(o: KubeObject): boolean {
+function isNamespaced(o: KubeObject): boolean {
   return !CLUSTER_SCOPED_KINDS.has(o.kind);
 }
 
