@@ -5,6 +5,7 @@ import {
 import { ApiRequest, takeSnapshot, warningTexts } from '../lib/cli/preflight/cluster';
 import { manifestSecrets, parseManifests, pinnedVolumes, secretReferences, workloads } from '../lib/cli/preflight/manifests';
 import { podSecurityNeed } from '../lib/cli/preflight/pod-security';
+import { matchesNodeSelector } from '../lib/cli/preflight/scheduling';
 import { inventoryFromManifests, parseTopology } from '../lib/cli/preflight/topology';
 import { CheckResult, ClusterSnapshot, KubeObject, PodSpec } from '../lib/cli/preflight/types';
 import {
@@ -162,6 +163,31 @@ describe('placement check', () => {
   });
 });
 
+describe('node selector rules', () => {
+  const node = { name: 'n1', labels: { zone: 'a', cores: '16', ssd: 'true' } };
+  test.each<[string, object, boolean]>([
+    ['In', { key: 'zone', operator: 'In', values: ['a', 'b'] }, true],
+    ['In, other value', { key: 'zone', operator: 'In', values: ['b'] }, false],
+    ['NotIn', { key: 'zone', operator: 'NotIn', values: ['b'] }, true],
+    ['NotIn, own value', { key: 'zone', operator: 'NotIn', values: ['a'] }, false],
+    ['NotIn, label absent', { key: 'rack', operator: 'NotIn', values: ['r1'] }, true],
+    ['Exists', { key: 'ssd', operator: 'Exists' }, true],
+    ['DoesNotExist', { key: 'ssd', operator: 'DoesNotExist' }, false],
+    ['Gt', { key: 'cores', operator: 'Gt', values: ['8'] }, true],
+    ['Lt', { key: 'cores', operator: 'Lt', values: ['8'] }, false],
+  ])('%s', (_title, requirement, matches) => {
+    expect(matchesNodeSelector({ nodeSelectorTerms: [{ matchExpressions: [requirement as any] }] }, node)).toBe(matches);
+  });
+
+  test('terms are ORed, requirements ANDed, matchFields see the name, an empty term matches nothing', () => {
+    const byName = { key: 'metadata.name', operator: 'In', values: ['n1'] };
+    const wrongZone = { key: 'zone', operator: 'In', values: ['b'] };
+    expect(matchesNodeSelector({ nodeSelectorTerms: [{ matchExpressions: [wrongZone] }, { matchFields: [byName] }] }, node)).toBe(true);
+    expect(matchesNodeSelector({ nodeSelectorTerms: [{ matchExpressions: [wrongZone], matchFields: [byName] }] }, node)).toBe(false);
+    expect(matchesNodeSelector({ nodeSelectorTerms: [{}] }, node)).toBe(false);
+  });
+});
+
 describe('taint check', () => {
   test('the control-plane taint on an inventory node fails for every workload that must run there', () => {
     const nodes = [clusterNode('ctl-1', '10.0.0.11', { taints: [CONTROL_PLANE_TAINT] }), ...healthyNodes().slice(1)];
@@ -187,7 +213,23 @@ describe('taint check', () => {
       clusterNode('a', '10.1.0.1', { labels: { role: 'x' }, taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }, { key: 'soft', effect: 'PreferNoSchedule' }] }),
       clusterNode('b', '10.1.0.2', { labels: { role: 'x' }, taints: [{ key: 'dedicated', value: 'web', effect: 'NoSchedule' }] }),
     ];
-    expect(checkTaints(tolerant, nodes, [])[0].message).toBe('b has dedicated=web:NoSchedule, not tolerated; add a toleration to the workload or remove the taint');
+    expect(checkTaints(tolerant, nodes, [])[0].message).toBe('b has dedicated=web:NoSchedule, not tolerated; its pods avoid that node (1 other left; 1 replica needs at least one)');
+  });
+
+  test('a replicated workload is warned while enough untainted nodes are left, and fails when too few are', () => {
+    const spread = (name: string) => {
+      const d = deployment(name, { nodeSelector: { role: 'x' }, affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname' }] } } });
+      return { ...d, spec: { ...(d.spec as object), replicas: 3 } };
+    };
+    const nodes = (tainted: string[]) => ['a', 'b', 'c', 'd'].map((n, i) =>
+      clusterNode(n, `10.1.0.${i + 1}`, { labels: { role: 'x' }, taints: tainted.includes(n) ? [CONTROL_PLANE_TAINT] : [] }));
+    const three = workloads([spread('api')], NAMESPACE);
+    expect(lines(checkTaints(three, nodes(['d']), []))).toEqual([
+      'WARN  taints Deployment api: d has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; its pods avoid that node (3 others left; 3 replicas need 3 (one per node))',
+    ]);
+    expect(checkTaints(three, nodes(['c', 'd']), [])[0]).toMatchObject({
+      status: 'fail', message: 'c has node-role.kubernetes.io/control-plane:NoSchedule; d has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
+    });
   });
 
   test('a DaemonSet tolerates what its controller adds (cordon, pressure, network-unavailable for host network); a StatefulSet does not', () => {

@@ -97,6 +97,14 @@ export function checkNodes(inventory: TopologyNode[], nodes: Node[], fromTopolog
   });
 }
 
+/** How many nodes a workload's pods need: one for a DaemonSet; one per replica when pods must be on distinct nodes. */
+function nodesNeeded(w: Workload): { need: number; needs: string } {
+  if (w.replicas === undefined) return { need: 1, needs: 'a DaemonSet needs at least one' };
+  const pods = w.replicas === 1 ? '1 replica needs' : `${w.replicas} replicas need`;
+  if (onePerNode(w.pod)) return { need: w.replicas, needs: `${pods} ${w.replicas} (one per node)` };
+  return { need: Math.min(w.replicas, 1), needs: `${pods} at least one` };
+}
+
 /**
  * Each workload's node selection matches enough existing nodes: one for a DaemonSet, one per replica when the
  * pods must be on distinct nodes; each local PersistentVolume's node affinity matches a node.
@@ -107,9 +115,7 @@ export function checkPlacement(pods: Workload[], volumes: PinnedVolume[], nodes:
   const forPods = pods.filter((w) => hasNodeSelection(w.pod)).map((w) => {
     const matching = views.filter((n) => podMatchesNode(w.pod, n));
     const spread = onePerNode(w.pod);
-    const need = w.replicas === undefined ? 1 : spread ? w.replicas : Math.min(w.replicas, 1);
-    const needs = w.replicas === undefined ? 'a DaemonSet needs at least one'
-      : spread ? `${w.replicas} replicas need ${w.replicas} (one per node)` : `${w.replicas} replicas need at least one`;
+    const { need, needs } = nodesNeeded(w);
     if (matching.length === 0) return result('fail', 'placement', w.id, `no node matches ${describeNodeSelection(w.pod)}; ${needs}`);
     if (matching.length < need) return result('fail', 'placement', w.id, `only ${names(matching)} match ${describeNodeSelection(w.pod)}; ${needs}`);
     const count = w.replicas === undefined ? '' : ` (${w.replicas} replica${w.replicas === 1 ? '' : 's'}${spread ? ', one per node' : ''})`;
@@ -126,8 +132,9 @@ export function checkPlacement(pods: Workload[], volumes: PinnedVolume[], nodes:
 
 /**
  * No node that must run a workload has a NoSchedule or NoExecute taint the workload does not tolerate. The nodes
- * that must run it: the cluster nodes its selection matches, plus the inventory nodes it would match once they
- * carry the labels the topology expects.
+ * that may run it: the cluster nodes its selection matches, plus the inventory nodes it would match once they
+ * carry the labels the topology expects. A DaemonSet must run on each of them, so any untolerated taint fails;
+ * other workloads fail only when the untainted nodes are fewer than their pods need, and are warned otherwise.
  */
 export function checkTaints(pods: Workload[], nodes: Node[], inventory: TopologyNode[]): CheckResult[] {
   const expectedLabels = new Map(inventory.map((n) => [n.name, n.labels ?? {}]));
@@ -140,6 +147,11 @@ export function checkTaints(pods: Workload[], nodes: Node[], inventory: Topology
     const blocked = hosts.map((node) => ({ node: node.metadata.name, taints: untoleratedTaints(w, node) })).filter((b) => b.taints.length > 0);
     if (blocked.length === 0) return [result('pass', 'taints', w.id, `no untolerated taint on ${hosts.map((n) => n.metadata.name).join(', ')}`)];
     const list = blocked.map((b) => `${b.node} has ${b.taints.map(describeTaint).join(', ')}`).join('; ');
+    const { need, needs } = nodesNeeded(w);
+    const free = hosts.length - blocked.length;
+    if (w.replicas !== undefined && free >= need) {
+      return [result('warn', 'taints', w.id, `${list}, not tolerated; its pods avoid ${blocked.length === 1 ? 'that node' : 'those nodes'} (${free} other${free === 1 ? '' : 's'} left; ${needs})`)];
+    }
     return [result('fail', 'taints', w.id, `${list}, not tolerated; add a toleration to the workload or remove the taint`)];
   });
 }
