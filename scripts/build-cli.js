@@ -20,6 +20,9 @@ function buildCli(outfile = path.join(root, 'dist-cli/preflight.mjs')) {
     platform: 'node',
     target: 'node20',
     format: 'esm',
+    // node-fetch's URL code (via tr46) requires Node's own `punycode`, which Node 21+ deprecates at run time with a
+    // warning on stderr; the userland package of the same code is in the lock (a transitive dependency).
+    alias: { punycode: './node_modules/punycode/punycode.js' },
     // The CommonJS parts of client-node's dependencies call require() for Node built-ins, which an ES module
     // does not have: give them one.
     banner: {
