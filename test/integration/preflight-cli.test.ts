@@ -170,10 +170,13 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(run.code).toBe(0);
   }, 60_000);
 
-  test('an unknown context or an unreadable topology stops the run with exit status 2', async () => {
+  test('an unknown context, an unreachable API server or an unreadable topology stops the run with exit status 2', async () => {
     const badContext = await preflight(READY_CLUSTER, ['--context', 'nowhere']);
     expect(badContext.stderr).toBe('preflight: --context nowhere is not in the kubeconfig; it has: fake, elsewhere\n');
     expect(badContext.code).toBe(2);
+    const unreachable = await preflight(READY_CLUSTER, ['--context', 'elsewhere']);
+    expect(unreachable.stderr).toMatch(/^preflight: GET https:\/\/127\.0\.0\.1:1\/api\/v1\/nodes\?limit=500: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    expect(unreachable.code).toBe(2);
     const badTopology = path.join(dir, 'bad.topology.json');
     fs.writeFileSync(badTopology, JSON.stringify({ nodes: [{ name: 'ctl-1', ip: '10.0.0.1/24' }], vips: [] }));
     const run = await preflight(READY_CLUSTER, ['--topology', badTopology]);
