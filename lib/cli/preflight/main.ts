@@ -1,0 +1,149 @@
+/**
+ * `preflight`: checks a live cluster before the synthesized manifests are applied.
+ *
+ *   preflight --manifests manifests/ [--kubeconfig path] [--context name] [--topology file.json]
+ *
+ * Prints one line per check and exits 0 when none failed, 1 when one did, 2 when the checks could not run (bad
+ * arguments, unreadable manifests or topology, no answer from the API server). The only module that does I/O and
+ * the only one that uses @kubernetes/client-node (for the kubeconfig: contexts, certificates, tokens, exec and
+ * auth-provider plugins); scripts/build-cli.js bundles it into one file, so the package does not depend on it.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import * as https from 'https';
+import * as path from 'path';
+import { parseArgs } from 'util';
+// The kubeconfig module alone: the package index would also pull in every generated API model (~1.5 MB).
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { exitCode, formatResult, runChecks, summary } from './checks';
+import { ApiRequest, ApiResponse, takeSnapshot, warningTexts } from './cluster';
+import { parseManifests } from './manifests';
+import { parseTopology } from './topology';
+import { KubeObject } from './types';
+
+const USAGE = `usage: preflight --manifests <dir or file> [--kubeconfig <path>] [--context <name>] [--topology <file.json>]
+
+Checks a live cluster before applying the synthesized manifests: nodes, placement, taints, namespace Pod
+Security level, VIPs, referenced Secrets, and a server-side dry run of every object.
+Exit status: 0 no check failed, 1 a check failed, 2 the checks could not run.`;
+
+/** Per request: a dry run of a large StatefulSet through a busy API server stays well below this. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** The objects of a manifest file, or of every *.yaml / *.yml file of a directory (sorted by name). */
+function readManifests(location: string): KubeObject[] {
+  let files: string[];
+  try {
+    files = fs.statSync(location).isDirectory()
+      ? fs.readdirSync(location).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(location, f))
+      : [location];
+  } catch (e) {
+    throw new Error(`cannot read --manifests ${location}: ${(e as Error).message}`);
+  }
+  if (files.length === 0) throw new Error(`--manifests ${location} has no .yaml file; run \`npm run synth\` first`);
+  const objects = files.flatMap((f) => parseManifests(fs.readFileSync(f, 'utf8'), f));
+  if (objects.length === 0) throw new Error(`--manifests ${location} holds no Kubernetes object`);
+  return objects;
+}
+
+function loadKubeConfig(file: string | undefined, context: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (e) {
+    throw new Error(`cannot load the kubeconfig ${file ?? '(default)'}: ${(e as Error).message}`);
+  }
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new Error(`--context ${context} is not in the kubeconfig; it has: ${kc.getContexts().map((c) => c.name).join(', ') || 'no context'}`);
+    }
+    kc.setCurrentContext(context);
+  }
+  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster; pass --context');
+  return kc;
+}
+
+/** Requests to the API server with the kubeconfig's transport and credentials (refreshed per request). */
+function apiRequest(kc: KubeConfig, server: string): ApiRequest {
+  const base = server.replace(/\/+$/, '');
+  return async (method, urlPath, body) => {
+    const url = new URL(base + urlPath);
+    const options: https.RequestOptions = {
+      method,
+      headers: { Accept: 'application/json', ...(body ? { 'Content-Type': body.contentType } : {}) },
+    };
+    await kc.applyToHTTPSOptions(options);
+    const transport = url.protocol === 'http:' ? http : https;
+    return new Promise<ApiResponse>((resolve, reject) => {
+      const req = transport.request(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try { parsed = JSON.parse(text); } catch { /* not JSON: keep the text for the message */ }
+          resolve({ status: res.statusCode ?? 0, body: parsed, warnings: warningTexts(res.rawHeaders) });
+        });
+        res.on('error', reject);
+      });
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      req.on('error', (e) => reject(new Error(`${method} ${url.href}: ${e.message}`)));
+      req.end(body?.text);
+    });
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        manifests: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        topology: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${USAGE}`);
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!args.manifests) throw new Error(`--manifests is required\n${USAGE}`);
+  const objects = readManifests(args.manifests);
+  let topology;
+  if (args.topology) {
+    let text: string;
+    try {
+      text = fs.readFileSync(args.topology, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read --topology ${args.topology}: ${(e as Error).message}`);
+    }
+    topology = parseTopology(text, args.topology);
+  }
+  const kc = loadKubeConfig(args.kubeconfig, args.context);
+  const server = kc.getCurrentCluster()!.server;
+  const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
+  const defaultNamespace = topology?.namespace ?? contextNamespace ?? 'default';
+  process.stdout.write(`preflight: ${objects.length} objects from ${args.manifests} against ${server} (context ${kc.getCurrentContext()})\n`);
+
+  const snapshot = await takeSnapshot(apiRequest(kc, server), objects, defaultNamespace);
+  const results = runChecks({ objects, topology, defaultNamespace, snapshot });
+  process.stdout.write(`${results.map(formatResult).join('\n')}\n${summary(results)}\n`);
+  return exitCode(results);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: Error) => {
+    // Every error that stops the run before the checks names its cause (the file and every problem in it, the
+    // request that got no answer), so the message alone is printed.
+    process.stderr.write(`preflight: ${e.message}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,188 @@
+/**
+ * The built preflight CLI (one esbuild bundle, as published) run as a child process against a fake Kubernetes API
+ * server on 127.0.0.1 over HTTPS, with a kubeconfig whose non-default context points at it: a cluster that is
+ * ready for the synthesized chart passes with exit status 0; a broken one fails with exit status 1 and one line
+ * per problem; and nothing but dry runs is ever sent.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Chart } from 'cdk8s';
+import { stringify } from 'yaml';
+import { Node } from '../../lib/cli/preflight/types';
+import { INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, clusterNode } from '../support/preflight-fixtures';
+import { describeWithBinaries } from './support/daemons';
+import { FakeCluster, FakeKubeApi, selfSignedCertificate } from './support/fake-kube-api';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { buildCli } = require('../../scripts/build-cli') as { buildCli: (outfile: string) => { outfile: string; bytes: number } };
+
+const TOKEN = 'preflight-test-token';
+const PASSWORD = Buffer.from('not-a-real-password').toString('base64');
+const ENFORCE = 'pod-security.kubernetes.io/enforce';
+
+const READY_CLUSTER: FakeCluster = {
+  nodes: [...INVENTORY.map((n) => clusterNode(n.name, n.ip)), clusterNode('compute-1', '10.0.0.21', { labels: { 'kubernetes.io/hostname': 'compute-1' } })],
+  namespaces: { [NAMESPACE]: { [ENFORCE]: 'privileged' } },
+  secrets: Object.fromEntries(['galera-root', 'galera-sst', 'galera-monitor', 'nova-db'].map((s) => [`${NAMESPACE}/${s}`, { password: PASSWORD }])),
+};
+
+const notReady: Node = clusterNode('ctl-3', '10.0.0.13', { ready: false, labels: { 'kubernetes.io/hostname': 'ctl-3' } });
+const BROKEN_CLUSTER: FakeCluster = {
+  nodes: [clusterNode('ctl-1', '10.0.0.11'), clusterNode('ctl-2', '10.0.0.12', { taints: [{ key: 'node-role.kubernetes.io/control-plane', effect: 'NoSchedule' }] }), notReady],
+  namespaces: { [NAMESPACE]: { [ENFORCE]: 'baseline' } },
+  secrets: { ...READY_CLUSTER.secrets, [`${NAMESPACE}/nova-db`]: { pass: PASSWORD } },
+  warnings: {
+    [`/apis/apps/v1/namespaces/${NAMESPACE}/daemonsets/memcached`]: [
+      'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true), hostPort (container "memcached" uses hostPort 11211)',
+    ],
+  },
+  refusals: {
+    [`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`]: {
+      status: 422,
+      message: 'StatefulSet.apps "galera" is invalid: spec: Forbidden: updates to statefulset spec for fields other than \'replicas\', \'ordinals\', \'template\', \'updateStrategy\', \'persistentVolumeClaimRetentionPolicy\' and \'minReadySeconds\' are forbidden',
+    },
+  },
+};
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['openssl'], () => {
+  let dir: string;
+  let cli: string;
+  let manifests: string;
+  let topologyFile: string;
+  let certFile: string;
+  let keyFile: string;
+  const servers: FakeKubeApi[] = [];
+  const children: ChildProcess[] = [];
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'preflight-cli-'));
+    ({ certFile, keyFile } = selfSignedCertificate(dir));
+    const built = buildCli(path.join(dir, 'preflight.mjs'));
+    cli = built.outfile;
+    process.stdout.write(`preflight bundle: ${built.bytes} bytes\n`);
+    manifests = path.join(dir, 'manifests');
+    const app = new App({ outdir: manifests });
+    addControlPlane(new Chart(app, 'control-plane', { namespace: NAMESPACE, disableResourceNameHashes: true }));
+    app.synth();
+    topologyFile = path.join(dir, 'control-plane.topology.json');
+    fs.writeFileSync(topologyFile, JSON.stringify(TOPOLOGY, null, 2));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await Promise.all(servers.map((s) => s.stop()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Serves `cluster`, writes a kubeconfig whose context `fake` points at it, and runs the CLI. */
+  async function preflight(cluster: FakeCluster, extraArgs: string[] = []): Promise<Run & { api: FakeKubeApi }> {
+    const api = new FakeKubeApi(cluster, TOKEN);
+    servers.push(api);
+    const server = await api.start(certFile, keyFile);
+    const kubeconfig = path.join(dir, `kubeconfig-${servers.length}`);
+    fs.writeFileSync(kubeconfig, stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'fake', cluster: { 'server': server, 'certificate-authority': certFile } },
+        // The current context points at a closed port: the CLI must use --context.
+        { name: 'elsewhere', cluster: { 'server': 'https://127.0.0.1:1', 'certificate-authority': certFile } },
+      ],
+      users: [{ name: 'tester', user: { token: TOKEN } }],
+      contexts: [
+        { name: 'fake', context: { cluster: 'fake', user: 'tester', namespace: NAMESPACE } },
+        { name: 'elsewhere', context: { cluster: 'elsewhere', user: 'tester' } },
+      ],
+      'current-context': 'elsewhere',
+    }));
+    const args = [cli, '--manifests', manifests, '--kubeconfig', kubeconfig, '--context', 'fake', ...extraArgs];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => { stdout += c.toString('utf8'); });
+    child.stderr!.on('data', (c: Buffer) => { stderr += c.toString('utf8'); });
+    const started = Date.now();
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    process.stdout.write(`preflight run: ${Date.now() - started} ms, ${api.requests.length} API requests\n`);
+    return { code, stdout, stderr, api };
+  }
+
+  test('a cluster ready for the chart: every check passes, exit status 0, and only dry runs are sent', async () => {
+    const run = await preflight(READY_CLUSTER, ['--topology', topologyFile]);
+    const lines = run.stdout.trim().split('\n');
+    expect(run.stderr).toBe('');
+    expect(lines[0]).toMatch(/^preflight: 14 objects from .*manifests against https:\/\/127\.0\.0\.1:\d+ \(context fake\)$/);
+    expect(lines.slice(1, -1).filter((l) => !l.startsWith('PASS  '))).toEqual([]);
+    expect(lines).toEqual(expect.arrayContaining([
+      'PASS  node ctl-1: Ready, InternalIP 10.0.0.11, openstack-control-plane=enabled',
+      'PASS  placement DaemonSet memcached: can run on ctl-1, ctl-2, ctl-3',
+      'PASS  placement StatefulSet galera: can run on ctl-1, ctl-2, ctl-3 (3 replicas, one per node)',
+      'PASS  placement PersistentVolume openstack-galera-data-2: on ctl-3',
+      'PASS  taints StatefulSet galera: no untolerated taint on ctl-1, ctl-2, ctl-3',
+      "PASS  vip 10.0.0.10: is no node's address (on bond0)",
+      'PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork)',
+      'PASS  secret openstack/nova-db: has key password',
+      'PASS  dry-run StatefulSet openstack/galera: accepted',
+      'PASS  dry-run StorageClass galera-local: accepted',
+    ]));
+    expect(lines[lines.length - 1]).toBe('30 checks: 30 passed, 0 warnings, 0 failed');
+    expect(run.code).toBe(0);
+
+    const writes = run.api.requests.filter((r) => r.method !== 'GET');
+    expect(writes).toHaveLength(14);
+    expect(writes.every((r) => r.method === 'PATCH' && new URL(r.url, 'https://x').searchParams.get('dryRun') === 'All')).toBe(true);
+    expect(run.api.requests.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true);
+    // Secrets are read one by one, only those referenced; never listed.
+    expect(run.api.requests.filter((r) => r.url.includes('/secrets')).map((r) => r.url).sort()).toEqual(
+      ['galera-monitor', 'galera-root', 'galera-sst', 'nova-db'].map((s) => `/api/v1/namespaces/openstack/secrets/${s}`));
+  }, 60_000);
+
+  test('a broken cluster: one FAIL line per problem and exit status 1', async () => {
+    const run = await preflight(BROKEN_CLUSTER, ['--topology', topologyFile]);
+    const failures = run.stdout.split('\n').filter((l) => l.startsWith('FAIL  '));
+    expect(failures).toEqual([
+      'FAIL  node ctl-3: not Ready (KubeletNotReady: container runtime network not ready); label openstack-control-plane=enabled missing; kubectl label node ctl-3 openstack-control-plane=enabled',
+      'FAIL  taints DaemonSet memcached: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
+      'FAIL  taints StatefulSet galera: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
+      'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork); label it pod-security.kubernetes.io/enforce=privileged',
+      'FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera env GALERA_PASSWORD_NOVA',
+      `FAIL  dry-run StatefulSet openstack/galera: HTTP 422: ${BROKEN_CLUSTER.refusals![`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`].message}`,
+    ]);
+    expect(run.stdout).toContain('\nWARN  dry-run DaemonSet openstack/memcached: accepted, with warnings: '
+      + 'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true), hostPort (container "memcached" uses hostPort 11211)\n');
+    expect(run.stdout).toMatch(/\n30 checks: 23 passed, 1 warning, 6 failed\n$/);
+    expect(run.code).toBe(1);
+  }, 60_000);
+
+  test('without a topology the VIPs are a warning and the run still passes', async () => {
+    const run = await preflight(READY_CLUSTER);
+    expect(run.stdout).toContain('\nWARN  vip: no --topology file: VIPs not checked\n');
+    expect(run.stdout).toContain('\nPASS  node ctl-1: Ready, InternalIP 10.0.0.11 (no topology: not compared)\n');
+    expect(run.code).toBe(0);
+  }, 60_000);
+
+  test('an unknown context, an unreachable API server or an unreadable topology stops the run with exit status 2', async () => {
+    const badContext = await preflight(READY_CLUSTER, ['--context', 'nowhere']);
+    expect(badContext.stderr).toBe('preflight: --context nowhere is not in the kubeconfig; it has: fake, elsewhere\n');
+    expect(badContext.code).toBe(2);
+    const unreachable = await preflight(READY_CLUSTER, ['--context', 'elsewhere']);
+    expect(unreachable.stderr).toMatch(/^preflight: GET https:\/\/127\.0\.0\.1:1\/api\/v1\/nodes\?limit=500: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    expect(unreachable.code).toBe(2);
+    const badTopology = path.join(dir, 'bad.topology.json');
+    fs.writeFileSync(badTopology, JSON.stringify({ nodes: [{ name: 'ctl-1', ip: '10.0.0.1/24' }], vips: [] }));
+    const run = await preflight(READY_CLUSTER, ['--topology', badTopology]);
+    expect(run.stderr).toContain('nodes[0].ip: "10.0.0.1/24" is not an IP address');
+    expect(run.code).toBe(2);
+    expect(badContext.api.requests).toEqual([]);
+  }, 60_000);
+
+});

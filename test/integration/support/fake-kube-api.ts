@@ -1,0 +1,138 @@
+/**
+ * A tiny Kubernetes API server on 127.0.0.1 for the preflight CLI test: HTTPS with a throwaway self-signed
+ * certificate, bearer-token authentication, paged node lists, namespaces, Secrets, API discovery, and the
+ * server-side-apply dry runs the CLI sends. It refuses any write that is not a dry run, so a test also proves
+ * that the preflight changes nothing.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import { AddressInfo } from 'net';
+import * as path from 'path';
+import { Node } from '../../../lib/cli/preflight/types';
+
+export interface FakeCluster {
+  readonly nodes: Node[];
+  /** Namespace name → labels. */
+  readonly namespaces: Record<string, Record<string, string>>;
+  /** `namespace/name` → Secret data (base64 values). */
+  readonly secrets: Record<string, Record<string, string>>;
+  /** Dry runs the API server refuses: request path (no query) → status and message, as admission or validation would. */
+  readonly refusals?: Record<string, { status: number; message: string }>;
+  /** `Warning` header texts for accepted dry runs, by request path (no query), as Pod Security `warn` would add. */
+  readonly warnings?: Record<string, string[]>;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly contentType: string | undefined;
+  readonly authorization: string | undefined;
+}
+
+/** apiVersion → [plural, kind, namespaced]: what discovery serves. */
+const RESOURCES: Record<string, [string, string, boolean][]> = {
+  'v1': [['namespaces', 'Namespace', false], ['nodes', 'Node', false], ['persistentvolumes', 'PersistentVolume', false],
+    ['configmaps', 'ConfigMap', true], ['secrets', 'Secret', true], ['services', 'Service', true], ['pods', 'Pod', true]],
+  'apps/v1': [['daemonsets', 'DaemonSet', true], ['statefulsets', 'StatefulSet', true], ['deployments', 'Deployment', true]],
+  'policy/v1': [['poddisruptionbudgets', 'PodDisruptionBudget', true]],
+  'networking.k8s.io/v1': [['networkpolicies', 'NetworkPolicy', true]],
+  'storage.k8s.io/v1': [['storageclasses', 'StorageClass', false]],
+};
+/** Small pages, so that the CLI must follow `continue` tokens. */
+const NODE_PAGE = 2;
+
+const status = (code: number, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, message });
+
+/** A self-signed certificate for 127.0.0.1 in `dir`; also the CA the kubeconfig trusts. */
+export function selfSignedCertificate(dir: string): { certFile: string; keyFile: string } {
+  const certFile = path.join(dir, 'apiserver.crt');
+  const keyFile = path.join(dir, 'apiserver.key');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=fake-apiserver', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { certFile, keyFile };
+}
+
+export class FakeKubeApi {
+  public readonly requests: RecordedRequest[] = [];
+  private server: https.Server | undefined;
+
+  public constructor(private readonly cluster: FakeCluster, private readonly token: string) {}
+
+  /** Listens on an ephemeral port of 127.0.0.1; returns the server URL. */
+  public async start(certFile: string, keyFile: string): Promise<string> {
+    this.server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization });
+        const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+        const [code, body] = this.answer(req.method ?? '', url, req.headers, Buffer.concat(chunks).toString('utf8'));
+        const warnings = code === 200 && req.method === 'PATCH' ? this.cluster.warnings?.[url.pathname] ?? [] : [];
+        // One header per warning, quoted and escaped as the API server writes them.
+        const warningHeaders = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+        res.writeHead(code, { 'Content-Type': 'application/json', ...(warningHeaders.length > 0 ? { Warning: warningHeaders } : {}) });
+        res.end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  public async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = undefined;
+  }
+
+  private answer(method: string, url: URL, headers: Record<string, string | string[] | undefined>, text: string): [number, unknown] {
+    if (headers.authorization !== `Bearer ${this.token}`) return [401, status(401, 'Unauthorized')];
+    const p = url.pathname;
+    if (method === 'GET') return this.get(p, url.searchParams);
+    if (method === 'PATCH') return this.dryRunApply(p, url.searchParams, headers['content-type'], text);
+    return [405, status(405, `${method} is not served by the fake API`)];
+  }
+
+  private get(p: string, query: URLSearchParams): [number, unknown] {
+    if (p === '/api/v1/nodes') {
+      const start = Number(query.get('continue') ?? '0');
+      const items = this.cluster.nodes.slice(start, start + NODE_PAGE);
+      const next = start + NODE_PAGE < this.cluster.nodes.length ? String(start + NODE_PAGE) : undefined;
+      return [200, { kind: 'NodeList', apiVersion: 'v1', metadata: next ? { continue: next } : {}, items }];
+    }
+    let m = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(p);
+    if (m) {
+      const labels = this.cluster.namespaces[m[1]];
+      return labels ? [200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: m[1], labels } }] : [404, status(404, `namespaces "${m[1]}" not found`)];
+    }
+    m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(p);
+    if (m) {
+      const data = this.cluster.secrets[`${m[1]}/${m[2]}`];
+      return data ? [200, { kind: 'Secret', apiVersion: 'v1', metadata: { name: m[2], namespace: m[1] }, type: 'Opaque', data }]
+        : [404, status(404, `secrets "${m[2]}" not found`)];
+    }
+    m = /^\/(?:api\/(v1)|apis\/([^/]+\/[^/]+))$/.exec(p);
+    const version = m?.[1] ?? m?.[2];
+    if (version && RESOURCES[version]) {
+      return [200, { kind: 'APIResourceList', groupVersion: version, resources: RESOURCES[version].map(([name, kind, namespaced]) => ({ name, kind, namespaced, verbs: ['get', 'patch'] })) }];
+    }
+    return [404, status(404, `the server could not find the requested resource (get ${p})`)];
+  }
+
+  private dryRunApply(p: string, query: URLSearchParams, contentType: unknown, text: string): [number, unknown] {
+    if (query.get('dryRun') !== 'All') return [400, status(400, 'the fake API accepts dry runs only: a preflight must not write')];
+    if (contentType !== 'application/apply-patch+yaml') return [415, status(415, `unsupported patch type ${String(contentType)}`)];
+    if (!query.get('fieldManager')) return [400, status(400, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value')];
+    const m = /^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/([^/]+))?\/([^/]+)\/([^/]+)$/.exec(p);
+    if (!m) return [404, status(404, `the server could not find the requested resource (patch ${p})`)];
+    const [, namespace, , name] = m;
+    const object = JSON.parse(text);
+    if (object.metadata?.name !== name) return [400, status(400, `the name of the object (${object.metadata?.name}) does not match the name on the URL (${name})`)];
+    if (namespace !== undefined && !this.cluster.namespaces[namespace]) return [404, status(404, `namespaces "${namespace}" not found`)];
+    const refusal = this.cluster.refusals?.[p];
+    if (refusal) return [refusal.status, status(refusal.status, refusal.message)];
+    return [200, object];
+  }
+}
