@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
   memcached           # MemcachedPool
+  openssl            # preflight CLI test: a throwaway TLS certificate for the fake API server
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)
 )
 

@@ -40,4 +40,8 @@ JSON
 servers=$(node build/main.js)
 test "$servers" = "192.0.2.1:11211,192.0.2.2:11211,192.0.2.3:11211" || { echo "unexpected output: $servers" >&2; exit 1; }
 grep -q 'kind: DaemonSet' out/fresh.k8s.yaml
+# The preflight CLI is one bundled file: it must run from the package with @kubernetes/client-node not installed.
+test ! -e node_modules/@kubernetes/client-node
+./node_modules/.bin/openstack-ha-preflight --help > preflight-help.txt
+grep -q -- '--manifests' preflight-help.txt
 echo "pack test: $tarball installed into a fresh cdk8s app, type-checked and synthesized ($(grep -c '^kind:' out/fresh.k8s.yaml) objects)"
