@@ -1,0 +1,78 @@
+/**
+ * The contract between the renderers and the broker container, as plain data the `RabbitDaemonSet` construct
+ * maps onto Kubernetes objects: the ConfigMap files, the env vars (literal, downward API, Secret), the ports.
+ */
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, renderRabbitmqConf } from './config';
+import { renderDefinitions } from './definitions';
+import { RabbitSecretKeyRef, ResolvedRabbitCluster } from './model';
+
+/** One env var of the broker container: exactly one of `value`, `fieldPath`, `secret` is set. */
+export interface BrokerEnvVar {
+  readonly name: string;
+  /** Literal value; may reference earlier vars as `$(NAME)` (Kubernetes expands it). */
+  readonly value?: string;
+  /** Downward API field (`spec.nodeName`, `status.hostIP`). */
+  readonly fieldPath?: string;
+  /** Secret key (a password). */
+  readonly secret?: RabbitSecretKeyRef;
+}
+
+/** A port the broker listens on, on the node IP (hostNetwork). */
+export interface BrokerPort {
+  readonly name: string;
+  readonly port: number;
+}
+
+/** The template ConfigMap's data (file name -> text): no secret in it, placeholders only. */
+export function brokerTemplateFiles(c: ResolvedRabbitCluster, renderDir: string = RABBIT_PATHS.renderDir): { [file: string]: string } {
+  return {
+    [RABBIT_FILES.conf]: renderRabbitmqConf(c, renderDir),
+    [RABBIT_FILES.definitions]: renderDefinitions(c),
+    [RABBIT_FILES.inetrc]: renderErlInetrc(c),
+    [RABBIT_FILES.plugins]: renderEnabledPlugins(),
+  };
+}
+
+/** `assets/rabbitmq/start.sh`, the container's command (`bash <scriptDir>/start.sh`). */
+export function brokerStartScript(): string {
+  return readFileSync(join(__dirname, '..', '..', 'assets', 'rabbitmq', 'start.sh'), 'utf8');
+}
+
+/**
+ * Env of the broker container. The paths are also set for `kubectl exec` and exec probes: the CLI tools need
+ * the host table (`ERL_INETRC`) to resolve `rabbit@<node>`, and the config file to find the node.
+ * @param cpus the CPU limit in whole CPUs: Erlang schedulers are capped to it (`+S n:n`) instead of the host's core count
+ */
+export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar[] {
+  // Without busy-waiting, idle schedulers stop spinning: brokers share controllers with other daemons (kolla does the same).
+  const erlArgs = ['+sbwt none +sbwtdcpu none +sbwtdio none', ...(cpus !== undefined ? [`+S ${cpus}:${cpus}`] : [])].join(' ');
+  return [
+    { name: 'NODE_NAME', fieldPath: 'spec.nodeName' },
+    { name: 'HOST_IP', fieldPath: 'status.hostIP' },
+    { name: 'RABBITMQ_NODENAME', value: 'rabbit@$(NODE_NAME)' },
+    { name: 'RABBITMQ_DIST_PORT', value: String(c.distributionPort) },
+    { name: 'HOME', value: RABBIT_PATHS.dataDir },
+    { name: 'RABBITMQ_MNESIA_BASE', value: `${RABBIT_PATHS.dataDir}/mnesia` },
+    { name: 'RABBITMQ_TEMPLATE_DIR', value: RABBIT_PATHS.templateDir },
+    { name: 'RABBITMQ_RENDER_DIR', value: RABBIT_PATHS.renderDir },
+    { name: 'RABBITMQ_COOKIE_SOURCE', value: RABBIT_PATHS.cookieSource },
+    { name: 'RABBITMQ_CONFIG_FILE', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.conf}` },
+    { name: 'RABBITMQ_ENABLED_PLUGINS_FILE', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.plugins}` },
+    { name: 'ERL_INETRC', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.inetrc}` },
+    { name: 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS', value: erlArgs },
+    ...c.users.map((u) => ({ name: u.passwordEnv, secret: u.password })),
+  ];
+}
+
+/** Ports on the node IP. epmd (4369) and the CLI range 35672-35682 are fixed by Erlang/RabbitMQ. */
+export function brokerPorts(c: ResolvedRabbitCluster): BrokerPort[] {
+  return [
+    { name: 'amqp', port: c.amqpPort },
+    { name: 'management', port: c.managementPort },
+    { name: 'prometheus', port: c.prometheusPort },
+    { name: 'epmd', port: 4369 },
+    { name: 'dist', port: c.distributionPort },
+  ];
+}
