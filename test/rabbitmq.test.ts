@@ -8,6 +8,7 @@ import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, T
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
 import { OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
+import { adminAndNova } from './support/rabbitmq-fixtures';
 
 const NODES = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -20,10 +21,7 @@ function spec(overrides: Partial<RabbitClusterSpec> = {}): RabbitClusterSpec {
     clusterName: 'openstack',
     version: RabbitVersion.V3_13,
     nodes: NODES,
-    users: [
-      { name: 'admin', administrator: true, password: { secretName: 'rabbitmq-users', key: 'admin' } },
-      { name: 'nova', password: { secretName: 'rabbitmq-users', key: 'nova' } },
-    ],
+    users: adminAndNova(),
     ...overrides,
   };
 }

@@ -17,6 +17,7 @@ import { join } from 'path';
 import { brokerEnv, brokerTemplateFiles } from '../../lib/rabbitmq/container';
 import { resolveRabbitCluster, ResolvedRabbitCluster } from '../../lib/rabbitmq/model';
 import { RabbitVersion } from '../../lib/rabbitmq/version';
+import { adminAndNova } from '../support/rabbitmq-fixtures';
 
 const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 const PYTHON = '/usr/bin/python3';
@@ -210,10 +211,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
       clusterName: 'rmqt',
       version: RabbitVersion.V3_10,
       nodes: NODES,
-      users: [
-        { name: 'admin', administrator: true, password: { secretName: 'rabbitmq-users', key: 'admin' } },
-        { name: 'nova', password: { secretName: 'rabbitmq-users', key: 'nova' } },
-      ],
+      users: adminAndNova(),
       memoryLimitBytes: 1024 ** 3,
       diskFreeLimitBytes: 50_000_000,
     }, 'integration test', false);
