@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
-import { brokerEnv, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
+import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
 import { OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
@@ -309,6 +309,15 @@ describe('container contract', () => {
     expect(byName.get('RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS')!.value).toContain('+S 4:4');
     expect(env.filter((e) => [e.value, e.fieldPath, e.secret].filter((x) => x !== undefined).length !== 1)).toEqual([]);
     expect(brokerPorts(resolve()).map((p) => p.port)).toEqual([5672, 15672, 15692, 4369, 25672]);
+  });
+
+  test('probes: TCP readiness on AMQP, ping liveness; preStop waits for replicas of the line, then drains, within the grace period', () => {
+    const l3 = brokerLifecycle(resolve(), 300);
+    expect(l3.readinessTcpPort).toBe(5672);
+    expect(l3.livenessCommand).toEqual(['rabbitmq-diagnostics', '-q', 'ping']);
+    expect(l3.preStopCommand[2]).toBe('rabbitmq-upgrade await_online_synchronized_mirror -t 300 || true; rabbitmq-upgrade drain -t 300');
+    expect(l3.terminationGracePeriodSeconds).toBeGreaterThan(600);
+    expect(brokerLifecycle(resolve({ version: RabbitVersion.V4_1 }), 120).preStopCommand[2]).toMatch(/^rabbitmq-upgrade await_online_quorum_plus_one -t 120 \|\| true; rabbitmq-upgrade drain/);
   });
 
   test('the template files hold no secret value and the start script defaults match the container paths', () => {

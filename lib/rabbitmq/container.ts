@@ -76,3 +76,43 @@ export function brokerPorts(c: ResolvedRabbitCluster): BrokerPort[] {
     { name: 'dist', port: c.distributionPort },
   ];
 }
+
+/** Probes and the stop path of the broker container, as plain data for the construct. */
+export interface BrokerLifecycle {
+  /**
+   * Readiness: a TCP connect to the AMQP port on the node IP (hostNetwork: the pod IP). It fails while the
+   * broker boots, waits for peers, or is paused by pause_minority (a paused node closes its listeners), and
+   * runs no Erlang VM per probe (exec `rabbitmq-diagnostics` probes time out under load: cluster-operator #409).
+   */
+  readonly readinessTcpPort: number;
+  /**
+   * Liveness: `rabbitmq-diagnostics -q ping` answers while the Erlang node runs, including while paused or
+   * waiting up to 10 min for its peers' tables, so it only restarts a hung VM.
+   */
+  readonly livenessCommand: string[];
+  readonly livenessPeriodSeconds: number;
+  readonly livenessTimeoutSeconds: number;
+  readonly livenessFailureThreshold: number;
+  /**
+   * preStop: wait (bounded) until the queues this node hosts have a synchronised replica elsewhere
+   * (3.x mirrors; 4.x quorum majority + 1), then drain (maintenance mode: listeners closed, leaders moved).
+   * Maintenance mode is cleared when the broker boots again.
+   */
+  readonly preStopCommand: string[];
+  /** Pod termination grace: the preStop waits plus a margin for the broker's own shutdown. */
+  readonly terminationGracePeriodSeconds: number;
+}
+
+/** @param waitSeconds how long preStop may wait for replicas before draining anyway */
+export function brokerLifecycle(c: ResolvedRabbitCluster, waitSeconds = 300): BrokerLifecycle {
+  const awaitReplicas = c.version.usesClassicMirroring ? 'await_online_synchronized_mirror' : 'await_online_quorum_plus_one';
+  return {
+    readinessTcpPort: c.amqpPort,
+    livenessCommand: ['rabbitmq-diagnostics', '-q', 'ping'],
+    livenessPeriodSeconds: 30,
+    livenessTimeoutSeconds: 20,
+    livenessFailureThreshold: 10,
+    preStopCommand: ['bash', '-c', `rabbitmq-upgrade ${awaitReplicas} -t ${waitSeconds} || true; rabbitmq-upgrade drain -t ${waitSeconds}`],
+    terminationGracePeriodSeconds: 2 * waitSeconds + 60,
+  };
+}

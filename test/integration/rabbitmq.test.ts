@@ -14,7 +14,7 @@ import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { brokerEnv, brokerTemplateFiles } from '../../lib/rabbitmq/container';
+import { brokerEnv, brokerLifecycle, brokerTemplateFiles } from '../../lib/rabbitmq/container';
 import { resolveRabbitCluster, ResolvedRabbitCluster } from '../../lib/rabbitmq/model';
 import { RabbitVersion } from '../../lib/rabbitmq/version';
 import { adminAndNova } from '../support/rabbitmq-fixtures';
@@ -136,10 +136,15 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     brokers.delete(node);
   }
 
+  /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
+  function inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
+    const env = nodeEnv(NODES.find((n) => n.name === node)!);
+    return sh('ip', ['netns', 'exec', node, ...command], timeoutMs, env);
+  }
+
   /** rabbitmqctl as a CLI inside the node's namespace would run it: same cookie, same host table. */
   function ctl(node: string, args: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
-    const env = nodeEnv(NODES.find((n) => n.name === node)!);
-    return sh('ip', ['netns', 'exec', node, `${RABBIT_BIN}/rabbitmqctl`, '-n', `rabbit@${node}`, ...args], timeoutMs, env);
+    return inContainer(node, [`${RABBIT_BIN}/rabbitmqctl`, '-n', `rabbit@${node}`, ...args], timeoutMs);
   }
 
   function runningNodes(node: string): string[] | undefined {
@@ -293,6 +298,8 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
       expect(amqpPortOpen(c)).toBe(false);
       expect(runningNodes('rmqt-a')).toEqual(['rabbit@rmqt-a', 'rabbit@rmqt-b']);
       expect(amqpPortOpen(NODES[0])).toBe(true);
+      // The recommended liveness command still succeeds: a paused broker must not be restarted.
+      expect(inContainer('rmqt-c', brokerLifecycle(cluster).livenessCommand).status).toBe(0);
     } finally {
       must('ip', ['-n', BRIDGE_NS, 'link', 'set', 'vc', 'up']);
     }
@@ -318,6 +325,21 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     await waitFor('notifications.info mirrored again', 60_000, () =>
       (mirrors(queues('rmqt-a', 'notifications')['notifications.info']?.synchronised_slave_pids) === 1 ? true : undefined));
   }, 200_000);
+
+  test('the recommended preStop drains the broker; restarted, it leaves maintenance mode by itself', async () => {
+    const c = NODES[2];
+    const t0 = Date.now();
+    const preStop = inContainer(c.name, brokerLifecycle(cluster, 60).preStopCommand, 150_000);
+    expect(preStop.status).toBe(0);
+    figures.push(`preStop (await synchronised mirror + drain): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(amqpPortOpen(c)).toBe(false);
+    const underMaintenance = (node: string) => JSON.parse(ctl('rmqt-a', ['cluster_status', '--formatter', 'json']).stdout).maintenance_status[`rabbit@${node}`];
+    expect(underMaintenance(c.name)).not.toMatch(/^not/);
+    await stopBroker(c.name);
+    startBroker(c);
+    await waitFor('rmqt-c back in the cluster', 120_000, () => (runningNodes('rmqt-a')?.length === 3 && amqpPortOpen(c) ? true : undefined));
+    expect(underMaintenance(c.name)).toMatch(/^not under maintenance/);
+  }, 300_000);
 
   test('throughput of the mirrored vs the unreplicated queues (figures printed, not asserted)', () => {
     const r = sh('ip', ['netns', 'exec', 'rmqt-a', PYTHON, BENCH_SCRIPT, '--host', NODES[0].ip, '--user', 'nova',
