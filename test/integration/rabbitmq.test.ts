@@ -326,7 +326,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
       (mirrors(queues('rmqt-a', 'notifications')['notifications.info']?.synchronised_slave_pids) === 1 ? true : undefined));
   }, 200_000);
 
-  test('the recommended preStop drains the broker; restarted, it leaves maintenance mode by itself', async () => {
+  test('the recommended preStop drains the broker; restarted, it leaves maintenance mode and applies a rotated password', async () => {
     const c = NODES[2];
     const t0 = Date.now();
     const preStop = inContainer(c.name, brokerLifecycle(cluster, 60).preStopCommand, 150_000);
@@ -336,9 +336,15 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     const underMaintenance = (node: string) => JSON.parse(ctl('rmqt-a', ['cluster_status', '--formatter', 'json']).stdout).maintenance_status[`rabbit@${node}`];
     expect(underMaintenance(c.name)).not.toMatch(/^not/);
     await stopBroker(c.name);
+    // A rotated Secret reaches the broker on its next start: the changed definitions are imported again
+    // (skip_if_unchanged compares the rendered file's hash), and users are cluster-wide.
+    const oldPassword = PASSWORDS.nova;
+    PASSWORDS.nova = 'nova-rotated';
     startBroker(c);
     await waitFor('rmqt-c back in the cluster', 120_000, () => (runningNodes('rmqt-a')?.length === 3 && amqpPortOpen(c) ? true : undefined));
     expect(underMaintenance(c.name)).toMatch(/^not under maintenance/);
+    expect(ctl('rmqt-a', ['authenticate_user', 'nova', 'nova-rotated']).status).toBe(0);
+    expect(ctl('rmqt-a', ['authenticate_user', 'nova', oldPassword]).status).not.toBe(0);
   }, 300_000);
 
   test('throughput of the mirrored vs the unreplicated queues (figures printed, not asserted)', () => {
