@@ -344,12 +344,16 @@ describe('start.sh', () => {
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'secret'));
     writeFileSync(join(dir, 'secret', '.erlang.cookie'), 'COOKIE', { mode: 0o400 });
-    // rabbitmqctl stub: answers per peer from STUB_<peer> ("ok", "notmember", anything else = unreachable).
+    // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember", "after:N" (unreachable until the
+    // N-th CLI call, then "notmember"), anything else = unreachable.
     writeFileSync(join(dir, 'bin', 'rabbitmqctl'), [
       '#!/bin/bash',
       'echo "$*" >> "$STUB_LOG"',
-      'peer=${2#rabbit@}; answer=STUB_${peer//-/_}',
-      'case ${!answer:-down} in',
+      'peer=${2#rabbit@}; var=STUB_${peer//-/_}; answer=${!var:-down}',
+      'if [[ $answer == after:* ]]; then',
+      '  if (( $(wc -l < "$STUB_LOG") >= ${answer#after:} )); then answer=notmember; else answer=down; fi',
+      'fi',
+      'case $answer in',
       '  ok) exit 0 ;;',
       '  notmember) echo "Error: {:not_a_cluster_node, \'The node selected is not in the cluster.\'}"; exit 69 ;;',
       '  *) echo "Error: unable to perform an operation on node"; exit 69 ;;',
@@ -385,7 +389,7 @@ describe('start.sh', () => {
   }
 
   test('renders the templates (IP, JSON-escaped passwords), copies the cookie 0600, binds epmd and distribution to the node IP', () => {
-    const r = run({});
+    const r = run({ STUB_ctl_1: 'notmember' });
     expect(r.status).toBe(0);
     const conf = readFileSync(join(dir, 'render', 'rabbitmq.conf'), 'utf8');
     expect(conf).toContain('listeners.tcp.1 = 10.0.0.12:5672');
@@ -408,12 +412,22 @@ describe('start.sh', () => {
     expect(r.stderr).toContain('rabbit@ctl-3 forgot the stale rabbit@ctl-2');
   });
 
-  test('a peer that does not list this node ends the search; no live peer at all still starts (first formation)', () => {
+  test('a peer that does not list this node ends the search', () => {
     expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toHaveLength(2);
-    rmSync(join(dir, 'calls'));
-    const alone = run({});
-    expect(alone.status).toBe(0);
-    expect(alone.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-1', 'rabbit@ctl-3', '10.0.0.12']);
+  });
+
+  test('a blank seed (first listed node) with no live peer starts: first formation', () => {
+    const r = run({ RABBITMQ_NODENAME: 'rabbit@ctl-1' });
+    expect(r.status).toBe(0);
+    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-2', 'rabbit@ctl-3', '10.0.0.12']);
+    expect(r.stderr).toContain('this is the seed node');
+  });
+
+  test('a blank non-seed node with no live peer waits until one answers instead of forming a cluster alone', () => {
+    const r = run({ STUB_ctl_3: 'after:4', RABBITMQ_PEER_RETRY_INTERVAL: '0' });
+    expect(r.status).toBe(0);
+    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-1', 'rabbit@ctl-3', 'rabbit@ctl-1', 'rabbit@ctl-3', '10.0.0.12']);
+    expect(r.stderr).toContain('a blank non-seed node waits');
   });
 
   test('a node with data never calls forget', () => {

@@ -6,10 +6,13 @@
 #    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal.
 # 3. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
 #    `inconsistent_cluster`: ask a live peer to forget this node first, so it rejoins as a new member.
+#    A blank node other than the seed (the first node of the list) waits until some peer answers, so it never
+#    forms a cluster of its own while its peers are down; the seed starts anyway (first formation).
 # 4. exec rabbitmq-server with listeners, epmd and the Erlang distribution bound to the node IP.
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
-# RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME; RABBITMQ_FORGET_TIMEOUT (s).
+# RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME; RABBITMQ_FORGET_TIMEOUT and
+# RABBITMQ_PEER_RETRY_INTERVAL (seconds).
 set -euo pipefail
 umask 077
 
@@ -24,6 +27,7 @@ cookie_source=${RABBITMQ_COOKIE_SOURCE:-/etc/rabbitmq-cookie/.erlang.cookie}
 home=${HOME:-/var/lib/rabbitmq}
 mnesia_base=${RABBITMQ_MNESIA_BASE:-/var/lib/rabbitmq/mnesia}
 forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
+retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
 
 [[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
 ip_tuple="{${BASH_REMATCH[1]},${BASH_REMATCH[2]},${BASH_REMATCH[3]},${BASH_REMATCH[4]}}"
@@ -81,18 +85,17 @@ export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARG
 
 # --- 3. blank node under a known name ----------------------------------------------------------------------
 peers=()
+seed=''
 while IFS= read -r line; do
   if [[ $line =~ ^cluster_formation\.classic_config\.nodes\.[0-9]+[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
+    [[ -n $seed ]] || seed=${BASH_REMATCH[1]}
     [[ ${BASH_REMATCH[1]} == "$RABBITMQ_NODENAME" ]] || peers+=("${BASH_REMATCH[1]}")
   fi
 done <"$render_dir/rabbitmq.conf"
 
-data_dir="$mnesia_base/$RABBITMQ_NODENAME"
-shopt -s nullglob dotglob
-existing=("$data_dir"/*)
-shopt -u nullglob dotglob
-if ((${#existing[@]} == 0)); then
-  log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
+# Asks each peer in turn to forget this node. Returns 0 as soon as one answers (forgotten, or never a member).
+forget_self_on_a_peer() {
+  local peer output rc
   for peer in "${peers[@]}"; do
     set +e
     output=$(rabbitmqctl -n "$peer" -t "$forget_timeout" forget_cluster_node "$RABBITMQ_NODENAME" 2>&1)
@@ -100,14 +103,30 @@ if ((${#existing[@]} == 0)); then
     set -e
     if ((rc == 0)); then
       log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
-      break
+      return 0
     elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
       log "$peer does not list $RABBITMQ_NODENAME: nothing to forget"
-      break
+      return 0
     fi
     log "$peer could not forget $RABBITMQ_NODENAME (rc $rc): ${output//$'\n'/ }"
   done
-  # No live peer: first formation of the cluster, or every peer down. Peer discovery decides.
+  return 1
+}
+
+data_dir="$mnesia_base/$RABBITMQ_NODENAME"
+shopt -s nullglob dotglob
+existing=("$data_dir"/*)
+shopt -u nullglob dotglob
+if ((${#existing[@]} == 0)); then
+  log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
+  until forget_self_on_a_peer; do
+    if [[ $RABBITMQ_NODENAME == "$seed" ]]; then
+      log "no peer answers and this is the seed node: starting; peer discovery forms the cluster"
+      break
+    fi
+    log "no peer answers; a blank non-seed node waits for one (retry in ${retry_interval}s) rather than form a cluster alone"
+    sleep "$retry_interval"
+  done
 fi
 
 # --- 4. the broker ---------------------------------------------------------------------------------------
