@@ -44,11 +44,10 @@ export function renderRabbitmqConf(c: ResolvedRabbitCluster, renderDir: string =
     '# Peer discovery from a fixed node list: works without a StatefulSet ordinal, the same on 3.x and 4.x.',
     'cluster_formation.peer_discovery_backend = classic_config',
     ...c.nodes.map((n, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${erlangNodeName(n.name)}`),
-    // First formation: the blank node that wins the discovery lock retries joining its (also blank) peers
-    // this many times before it forms the cluster alone and the others join it, so formation costs
-    // limit x interval (measured on 3.10: 60 x 2 s held all three blank nodes for 2 min). 10 x 2 s is the
-    // trade-off: a blank node whose peers are all down waits 20 s (not 5 s, the 10 x 0.5 s default) before
-    // it forms a cluster of its own.
+    // A blank node that wins the discovery lock retries joining reachable but not-yet-ready peers this many
+    // times before it forms the cluster alone (measured on 3.10: 60 x 2 s held three blank nodes started
+    // together for 2 min). start.sh already keeps blank non-seed nodes back until a peer answers, so this
+    // only bounds races; 10 x 2 s rides out a peer's boot without a long stall.
     'cluster_formation.discovery_retry_limit = 10',
     'cluster_formation.discovery_retry_interval = 2000',
   ];
