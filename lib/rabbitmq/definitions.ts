@@ -7,7 +7,7 @@
  * (classic mirroring on 3.x, quorum queues on 4.x), nothing in the RPC vhost is. oslo.messaging's notification
  * queue names (`notifications.info`, `versioned_notifications.error`, pool names) then never have to be guessed.
  */
-import { RabbitPolicy, ResolvedRabbitCluster } from './model';
+import { POLICY_NAMES, RabbitPolicy, ResolvedRabbitCluster } from './model';
 
 /** `@@NAME@@`: the start script's placeholder syntax for an env var's value. */
 export function envPlaceholder(envName: string): string {
@@ -44,7 +44,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
   const notifications: PolicyJson = c.version.usesClassicMirroring
     ? {
       vhost: c.notificationsVhost,
-      name: 'notifications-ha',
+      name: POLICY_NAMES.notificationsHa,
       pattern: ALL_BUT_AMQ_PATTERN,
       'apply-to': 'queues',
       priority: 10,
@@ -63,7 +63,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
     }
     : {
       vhost: c.notificationsVhost,
-      name: 'notifications-limits',
+      name: POLICY_NAMES.notificationsLimits,
       pattern: ALL_BUT_AMQ_PATTERN,
       'apply-to': 'queues',
       priority: 10,
@@ -73,7 +73,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
     notifications,
     {
       vhost: c.rpcVhost,
-      name: 'rpc-transient',
+      name: POLICY_NAMES.rpcTransient,
       pattern: TRANSIENT_RPC_QUEUE_PATTERN,
       'apply-to': 'queues',
       priority: 1,
@@ -81,7 +81,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
     },
     {
       vhost: c.rpcVhost,
-      name: 'rpc-hygiene',
+      name: POLICY_NAMES.rpcHygiene,
       pattern: ALL_BUT_AMQ_PATTERN,
       'apply-to': 'queues',
       priority: 0,

@@ -157,7 +157,17 @@ export function passwordEnvName(userName: string): string {
 }
 
 /** Names of the policies `renderDefinitions` generates (additional policies must not reuse them). */
-export const GENERATED_POLICY_NAMES = ['notifications-ha', 'notifications-limits', 'rpc-transient', 'rpc-hygiene'];
+export const POLICY_NAMES = {
+  /** 3.x: classic mirroring of every notifications queue. */
+  notificationsHa: 'notifications-ha',
+  /** 4.x: length cap of the (quorum) notification queues. */
+  notificationsLimits: 'notifications-limits',
+  /** oslo reply_* and *_fanout_* queues: TTL and a short expiry. */
+  rpcTransient: 'rpc-transient',
+  /** Every other RPC queue: TTL and an expiry for queues nobody uses any more. */
+  rpcHygiene: 'rpc-hygiene',
+} as const;
+const GENERATED_POLICY_NAMES: string[] = Object.values(POLICY_NAMES);
 
 /** Policy `apply-to` values per release line. */
 const APPLY_TO_ALL_LINES = ['queues', 'exchanges', 'all'];

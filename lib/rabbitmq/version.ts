@@ -84,11 +84,6 @@ export class RabbitVersion {
     return this.major < 4 || (this.major === 4 && this.minor <= 2);
   }
 
-  /** Whether `mnesia_table_loading_retry_*` apply (a store that can still be Mnesia: everything before 4.3). */
-  public get mnesiaMayBeMetadataStore(): boolean {
-    return this.supportsPartitionHandling;
-  }
-
   /**
    * From 4.3 transient (non-durable) non-exclusive queues are denied by default. oslo.messaging declares RPC
    * reply and fanout queues exactly so unless told to use quorum or stream queues, so the broker must permit
@@ -103,14 +98,6 @@ export class RabbitVersion {
    */
   public get policiesApplyToQueueType(): boolean {
     return this.major > 3 || (this.major === 3 && this.minor >= 12);
-  }
-
-  /**
-   * Quorum queue continuous membership reconciliation (`quorum_queue.continuous_membership_reconciliation.*`,
-   * 3.13+): regrows quorum queue members on a node that came back blank. Rendered only where quorum queues are used.
-   */
-  public get supportsQuorumMembershipReconciliation(): boolean {
-    return !this.usesClassicMirroring;
   }
 
   public toString(): string {
