@@ -1,0 +1,134 @@
+#!/bin/bash
+# Start one RabbitMQ broker of a RabbitDaemonSet (official rabbitmq image: bash and coreutils, nothing else).
+#
+# 1. Copy the Erlang cookie from its Secret mount into $HOME with mode 0600 (Erlang refuses a readable cookie).
+# 2. Render the templates into a private dir: @@NAME@@ becomes the value of env var NAME (the node IP in
+#    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal.
+# 3. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
+#    `inconsistent_cluster`: ask a live peer to forget this node first, so it rejoins as a new member.
+#    A blank node other than the seed (the first node of the list) waits until some peer answers, so it never
+#    forms a cluster of its own while its peers are down; the seed starts anyway (first formation).
+# 4. exec rabbitmq-server with listeners, epmd and the Erlang distribution bound to the node IP.
+#
+# Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
+# RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME; RABBITMQ_FORGET_TIMEOUT and
+# RABBITMQ_PEER_RETRY_INTERVAL (seconds).
+set -euo pipefail
+umask 077
+
+log() { printf '%s start.sh: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+: "${RABBITMQ_NODENAME:?must be rabbit@<node name>}"
+: "${HOST_IP:?must be the node IP (downward API status.hostIP)}"
+template_dir=${RABBITMQ_TEMPLATE_DIR:-/etc/rabbitmq-template}
+render_dir=${RABBITMQ_RENDER_DIR:-/etc/rabbitmq}
+cookie_source=${RABBITMQ_COOKIE_SOURCE:-/etc/rabbitmq-cookie/.erlang.cookie}
+home=${HOME:-/var/lib/rabbitmq}
+mnesia_base=${RABBITMQ_MNESIA_BASE:-/var/lib/rabbitmq/mnesia}
+forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
+retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
+
+[[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
+ip_tuple="{${BASH_REMATCH[1]},${BASH_REMATCH[2]},${BASH_REMATCH[3]},${BASH_REMATCH[4]}}"
+
+# --- 1. cookie -------------------------------------------------------------------------------------------
+[[ -s $cookie_source ]] || die "no Erlang cookie at $cookie_source (mount the cookie Secret there)"
+mkdir -p "$home"
+rm -f "$home/.erlang.cookie"
+cp "$cookie_source" "$home/.erlang.cookie"
+chmod 0600 "$home/.erlang.cookie"
+
+# --- 2. templates ----------------------------------------------------------------------------------------
+json_escape() {
+  local s=$1
+  [[ $s == *[[:cntrl:]]* ]] && return 1
+  s=${s//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '%s' "$s"
+}
+
+# render SRC DST MODE: MODE json escapes the values for a JSON string, raw inserts them as they are.
+render() {
+  local rest out='' name value token
+  rest=$(<"$1")
+  while [[ $rest =~ @@([A-Za-z_][A-Za-z0-9_]*)@@ ]]; do
+    token=${BASH_REMATCH[0]}
+    name=${BASH_REMATCH[1]}
+    [[ -n ${!name:-} ]] || die "$(basename "$1") needs env var $name, which is not set or empty"
+    value=${!name}
+    if [[ $3 == json ]]; then
+      value=$(json_escape "$value") || die "env var $name contains a control character"
+    fi
+    out+=${rest%%"$token"*}$value
+    rest=${rest#*"$token"}
+  done
+  printf '%s%s\n' "$out" "$rest" >"$2.tmp"
+  mv -f "$2.tmp" "$2"
+}
+
+mkdir -p "$render_dir"
+render "$template_dir/rabbitmq.conf" "$render_dir/rabbitmq.conf" raw
+render "$template_dir/definitions.json" "$render_dir/definitions.json" json
+cp "$template_dir/erl_inetrc" "$render_dir/erl_inetrc"
+cp "$template_dir/enabled_plugins" "$render_dir/enabled_plugins"
+
+export RABBITMQ_CONFIG_FILE="$render_dir/rabbitmq.conf"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$render_dir/enabled_plugins"
+# Both the server and every CLI call (rabbitmqctl below, probes) resolve rabbit@<node> through this table.
+export ERL_INETRC="$render_dir/erl_inetrc"
+export ERL_EPMD_ADDRESS="$HOST_IP"
+export RABBITMQ_MNESIA_BASE="$mnesia_base"
+export HOME="$home"
+# The distribution port listens on the node IP only; epmd keeps its loopback listener for local CLI calls.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -kernel inet_dist_use_interface $ip_tuple"
+
+# --- 3. blank node under a known name ----------------------------------------------------------------------
+peers=()
+seed=''
+while IFS= read -r line; do
+  if [[ $line =~ ^cluster_formation\.classic_config\.nodes\.[0-9]+[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
+    [[ -n $seed ]] || seed=${BASH_REMATCH[1]}
+    [[ ${BASH_REMATCH[1]} == "$RABBITMQ_NODENAME" ]] || peers+=("${BASH_REMATCH[1]}")
+  fi
+done <"$render_dir/rabbitmq.conf"
+
+# Asks each peer in turn to forget this node. Returns 0 as soon as one answers (forgotten, or never a member).
+forget_self_on_a_peer() {
+  local peer output rc
+  for peer in "${peers[@]}"; do
+    set +e
+    output=$(rabbitmqctl -n "$peer" -t "$forget_timeout" forget_cluster_node "$RABBITMQ_NODENAME" 2>&1)
+    rc=$?
+    set -e
+    if ((rc == 0)); then
+      log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
+      return 0
+    elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
+      log "$peer does not list $RABBITMQ_NODENAME: nothing to forget"
+      return 0
+    fi
+    log "$peer could not forget $RABBITMQ_NODENAME (rc $rc): ${output//$'\n'/ }"
+  done
+  return 1
+}
+
+data_dir="$mnesia_base/$RABBITMQ_NODENAME"
+shopt -s nullglob dotglob
+existing=("$data_dir"/*)
+shopt -u nullglob dotglob
+if ((${#existing[@]} == 0)); then
+  log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
+  until forget_self_on_a_peer; do
+    if [[ $RABBITMQ_NODENAME == "$seed" ]]; then
+      log "no peer answers and this is the seed node: starting; peer discovery forms the cluster"
+      break
+    fi
+    log "no peer answers; a blank non-seed node waits for one (retry in ${retry_interval}s) rather than form a cluster alone"
+    sleep "$retry_interval"
+  done
+fi
+
+# --- 4. the broker ---------------------------------------------------------------------------------------
+log "starting $RABBITMQ_NODENAME on $HOST_IP (peers: ${peers[*]})"
+exec rabbitmq-server

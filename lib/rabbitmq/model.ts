@@ -1,0 +1,370 @@
+import { duplicates, isDns1123Subdomain, isIpAddress, isIpv6, isPort, Validator } from '../common/validation';
+import { RabbitVersion } from './version';
+
+/** One Kubernetes node that runs a broker: the broker is `rabbit@<name>` and listens on `ip`. */
+export interface RabbitNode {
+  /** Kubernetes node name (what `spec.nodeName` returns; under hostNetwork also the pod's hostname). */
+  readonly name: string;
+  /** The node's internal IPv4 address: every listener, epmd and the Erlang distribution bind to it. */
+  readonly ip: string;
+}
+
+/**
+ * A key of an existing Kubernetes Secret. Structural, so the library's `SecretValue` (or anything with these two
+ * fields) can be passed; the value itself never reaches this library.
+ */
+export interface RabbitSecretKeyRef {
+  /** Name of the Secret. */
+  readonly secretName: string;
+  /** Key inside the Secret. */
+  readonly key: string;
+}
+
+/** A broker user, created by the definitions the broker loads at boot. */
+export interface RabbitUser {
+  /** User name (also what OpenStack services put in their transport_url). */
+  readonly name: string;
+  /** Where the password is; injected as an env var at container start, never rendered into a ConfigMap. */
+  readonly password: RabbitSecretKeyRef;
+  /**
+   * Tag the user `administrator` (management UI, definitions export, policy changes).
+   * @default false
+   */
+  readonly administrator?: boolean;
+  /**
+   * Virtual hosts the user gets full configure/write/read permissions on.
+   * @default - the RPC vhost and the notifications vhost
+   */
+  readonly vhosts?: string[];
+}
+
+/** An extra policy (for example a stream retention or a per-service TTL) loaded with the generated ones. */
+export interface RabbitPolicy {
+  /** Virtual host; must be the RPC or the notifications vhost. */
+  readonly vhost: string;
+  /** Policy name, unique within its vhost. */
+  readonly name: string;
+  /** Regular expression matched against queue (or exchange) names. */
+  readonly pattern: string;
+  /**
+   * What it applies to: `queues`, `exchanges`, `all`; from 3.12 also `classic_queues`, `quorum_queues`, `streams`.
+   * @default "queues"
+   */
+  readonly applyTo?: string;
+  /**
+   * Priority: the highest-priority matching policy is the only one that applies.
+   * @default 0
+   */
+  readonly priority?: number;
+  /** Policy keys and values, e.g. `{ "max-age": "1h" }`. */
+  readonly definition: { [key: string]: any };
+}
+
+/** Everything needed to render one RabbitMQ cluster's files (the `RabbitDaemonSet` construct builds it from its props). */
+export interface RabbitClusterSpec {
+  /** `cluster_name`, shown in the management UI and metrics. */
+  readonly clusterName: string;
+  /** Release line; decides replication, partition handling and config keys. */
+  readonly version: RabbitVersion;
+  /** Every broker node, in a stable order. */
+  readonly nodes: RabbitNode[];
+  /** Users (OpenStack services, an administrator, monitoring). */
+  readonly users: RabbitUser[];
+  /**
+   * Virtual host of the notification queues: the only replicated ones.
+   * @default "notifications"
+   */
+  readonly notificationsVhost?: string;
+  /**
+   * Virtual host of RPC traffic: unreplicated, non-durable queues with TTL/expiry hygiene.
+   * @default "/"
+   */
+  readonly rpcVhost?: string;
+  /** @default 5672 */
+  readonly amqpPort?: number;
+  /** @default 15672 */
+  readonly managementPort?: number;
+  /** @default 15692 */
+  readonly prometheusPort?: number;
+  /** Erlang distribution (inter-node) port. @default 25672 */
+  readonly distributionPort?: number;
+  /**
+   * The container memory limit in bytes. RabbitMQ otherwise sizes its memory watermark from the host's RAM, not
+   * the cgroup limit, and gets OOM-killed before it throttles publishers.
+   * @default - no override (RabbitMQ reads total memory itself)
+   */
+  readonly memoryLimitBytes?: number;
+  /**
+   * Free disk space below which publishers are blocked. @default 2000000000 (2 GB)
+   */
+  readonly diskFreeLimitBytes?: number;
+  /**
+   * Unconsumed notifications kept per queue before the oldest are dropped (no consumer must not fill the disk).
+   * @default 100000
+   */
+  readonly notificationsMaxLength?: number;
+  /** RPC message TTL; longer than oslo's `rpc_response_timeout` (60 s) so a slow reply still arrives. @default 600 */
+  readonly rpcMessageTtlSeconds?: number;
+  /** An RPC topic queue unused this long is deleted (services that never come back). @default 3600 */
+  readonly rpcQueueExpirySeconds?: number;
+  /** Reply and fanout queues unused this long are deleted (oslo's `rabbit_transient_queues_ttl`). @default 1800 */
+  readonly transientQueueExpirySeconds?: number;
+  /** Extra policies, validated like the generated ones. @default - none */
+  readonly additionalPolicies?: RabbitPolicy[];
+}
+
+/** The spec with every default applied. Internal to the renderers. */
+export interface ResolvedRabbitCluster {
+  readonly clusterName: string;
+  readonly version: RabbitVersion;
+  readonly nodes: readonly RabbitNode[];
+  readonly users: readonly ResolvedRabbitUser[];
+  readonly notificationsVhost: string;
+  readonly rpcVhost: string;
+  readonly amqpPort: number;
+  readonly managementPort: number;
+  readonly prometheusPort: number;
+  readonly distributionPort: number;
+  readonly memoryLimitBytes?: number;
+  readonly diskFreeLimitBytes: number;
+  readonly notificationsMaxLength: number;
+  readonly rpcMessageTtlSeconds: number;
+  readonly rpcQueueExpirySeconds: number;
+  readonly transientQueueExpirySeconds: number;
+  readonly additionalPolicies: readonly RabbitPolicy[];
+}
+
+export interface ResolvedRabbitUser {
+  readonly name: string;
+  readonly password: RabbitSecretKeyRef;
+  readonly administrator: boolean;
+  readonly vhosts: readonly string[];
+  /** Env var that carries the password into the broker container (from `password` by secretKeyRef). */
+  readonly passwordEnv: string;
+}
+
+/** `rabbit@<node>`: the Erlang node name of the broker on a Kubernetes node. */
+export function erlangNodeName(nodeName: string): string {
+  return `rabbit@${nodeName}`;
+}
+
+/**
+ * The env var holding a user's password in the broker container: `RABBITMQ_PASSWORD_` + the user name upper-cased
+ * with every other character replaced by `_` (so `nova-api` and `nova_api` collide, which validation reports).
+ */
+export function passwordEnvName(userName: string): string {
+  return `RABBITMQ_PASSWORD_${userName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** Names of the policies `renderDefinitions` generates (additional policies must not reuse them). */
+export const POLICY_NAMES = {
+  /** 3.x: classic mirroring of every notifications queue. */
+  notificationsHa: 'notifications-ha',
+  /** 4.x: length cap of the (quorum) notification queues. */
+  notificationsLimits: 'notifications-limits',
+  /** oslo reply_* and *_fanout_* queues: TTL and a short expiry. */
+  rpcTransient: 'rpc-transient',
+  /** Every other RPC queue: TTL and an expiry for queues nobody uses any more. */
+  rpcHygiene: 'rpc-hygiene',
+} as const;
+const GENERATED_POLICY_NAMES: string[] = Object.values(POLICY_NAMES);
+
+/** Policy `apply-to` values per release line. */
+const APPLY_TO_ALL_LINES = ['queues', 'exchanges', 'all'];
+const APPLY_TO_SINCE_312 = ['classic_queues', 'quorum_queues', 'streams'];
+
+/** Names that go into definitions, URLs and env var names unchanged. */
+const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+
+/**
+ * Applies defaults and checks every prop, throwing one error that lists every problem.
+ * @param subject how the error names the thing being validated, e.g. `RabbitDaemonSet 'rabbitmq'`
+ * @param requireDeployableVersion reject test-only release lines (the construct sets it; tests of the Debian broker do not)
+ */
+export function resolveRabbitCluster(spec: RabbitClusterSpec, subject: string, requireDeployableVersion = true): ResolvedRabbitCluster {
+  const v = new Validator(subject);
+  const version = spec.version;
+  const knownVersion = version instanceof RabbitVersion;
+  if (!knownVersion) {
+    const choices = RabbitVersion.all().filter((x) => x.deployable).map((x) => `RabbitVersion.V${x.line.replace('.', '_')}`);
+    v.add('version', version === undefined ? undefined : String(version), `is not a known release line; use one of ${choices.join(', ')}`);
+  } else if (requireDeployableVersion && !version.deployable) {
+    v.add('version', version.version, 'is a test-only target (the Debian package) with no official image; use RabbitVersion.V3_13 or a 4.x line');
+  }
+  v.check(!PLAIN_NAME.test(spec.clusterName ?? ''), 'clusterName', spec.clusterName,
+    'must be 1-255 letters, digits, ".", "_" or "-" (it is shown in metrics labels and the UI)');
+
+  const nodes = spec.nodes ?? [];
+  validateNodes(v, nodes, knownVersion ? version : undefined);
+
+  const notificationsVhost = spec.notificationsVhost ?? 'notifications';
+  const rpcVhost = spec.rpcVhost ?? '/';
+  checkVhostName(v, 'notificationsVhost', notificationsVhost);
+  checkVhostName(v, 'rpcVhost', rpcVhost);
+  v.check(notificationsVhost === rpcVhost, 'notificationsVhost', notificationsVhost,
+    'must differ from rpcVhost: replication is scoped by vhost, and oslo clashes on the shared control exchange when notifications and RPC differ in durability');
+  const vhosts = [rpcVhost, notificationsVhost];
+
+  const ports: [string, number | undefined, number][] = [
+    ['amqpPort', spec.amqpPort, 5672], ['managementPort', spec.managementPort, 15672],
+    ['prometheusPort', spec.prometheusPort, 15692], ['distributionPort', spec.distributionPort, 25672],
+  ];
+  for (const [prop, value] of ports) {
+    if (value === undefined) continue;
+    if (!isPort(value)) {
+      v.add(prop, value, 'must be a port number 1-65535');
+    } else if (value === 4369 || (value >= 35672 && value <= 35682)) {
+      // Fixed by Erlang (epmd) and by the RabbitMQ CLI tools' own distribution listeners.
+      v.add(prop, value, 'collides with epmd (4369) or the CLI tools\' distribution range (35672-35682); pick another port');
+    }
+  }
+  const portValues = ports.map(([, value, fallback]) => value ?? fallback);
+  for (const dup of duplicates(portValues)) {
+    v.add('ports', dup, 'is used by two listeners; under hostNetwork every listener needs its own port');
+  }
+
+  const users = resolveUsers(v, spec.users ?? [], vhosts);
+  const positive = (prop: string, value: number | undefined, fallback: number): number => {
+    if (value !== undefined) v.check(!Number.isInteger(value) || value <= 0, prop, value, 'must be a positive whole number');
+    return value ?? fallback;
+  };
+  const memoryLimitBytes = spec.memoryLimitBytes;
+  if (memoryLimitBytes !== undefined) {
+    v.check(!Number.isInteger(memoryLimitBytes) || memoryLimitBytes < 256 * 1024 * 1024, 'memoryLimitBytes', memoryLimitBytes,
+      'must be a whole number of bytes, at least 256 MiB (RabbitMQ needs ~150 MiB before any message)');
+  }
+  const additionalPolicies = spec.additionalPolicies ?? [];
+  validatePolicies(v, additionalPolicies, vhosts, knownVersion ? version : undefined);
+
+  const resolved: ResolvedRabbitCluster = {
+    clusterName: spec.clusterName,
+    version,
+    nodes,
+    users,
+    notificationsVhost,
+    rpcVhost,
+    amqpPort: portValues[0],
+    managementPort: portValues[1],
+    prometheusPort: portValues[2],
+    distributionPort: portValues[3],
+    memoryLimitBytes,
+    diskFreeLimitBytes: positive('diskFreeLimitBytes', spec.diskFreeLimitBytes, 2_000_000_000),
+    notificationsMaxLength: positive('notificationsMaxLength', spec.notificationsMaxLength, 100_000),
+    rpcMessageTtlSeconds: positive('rpcMessageTtlSeconds', spec.rpcMessageTtlSeconds, 600),
+    rpcQueueExpirySeconds: positive('rpcQueueExpirySeconds', spec.rpcQueueExpirySeconds, 3600),
+    transientQueueExpirySeconds: positive('transientQueueExpirySeconds', spec.transientQueueExpirySeconds, 1800),
+    additionalPolicies,
+  };
+  v.throwIfInvalid();
+  return resolved;
+}
+
+function validateNodes(v: Validator, nodes: readonly RabbitNode[], version: RabbitVersion | undefined): void {
+  const why = version && !version.supportsPartitionHandling
+    ? 'the Khepri metadata store needs a majority, so an even count adds a node without adding tolerance'
+    : 'pause_minority pauses the smaller side of a partition; with an even count a clean split pauses every node';
+  if (nodes.length < 3 || nodes.length % 2 === 0) {
+    v.add('nodes', nodes.map((n) => n?.name), `has ${nodes.length} broker(s); use an odd number, at least 3 (${why})`);
+  }
+  nodes.forEach((n, i) => {
+    const name = n?.name ?? '';
+    if (!isDns1123Subdomain(name)) {
+      v.add(`nodes[${i}].name`, n?.name, 'must be a Kubernetes node name (DNS-1123 subdomain)');
+    } else if (name.includes('.')) {
+      // Short node names (rabbit@ctl-1) are what the erl_inetrc host table resolves; a dotted name needs
+      // RABBITMQ_USE_LONGNAME on every node, which cannot be switched later without resetting the cluster.
+      v.add(`nodes[${i}].name`, name, 'contains a dot; brokers use short Erlang node names (rabbit@<node>), so use nodes with short names');
+    }
+    const ip = n?.ip ?? '';
+    if (!isIpAddress(ip)) {
+      v.add(`nodes[${i}].ip`, n?.ip, 'must be the node\'s internal IPv4 address (listeners, epmd and the Erlang distribution bind to it)');
+    } else if (isIpv6(ip)) {
+      v.add(`nodes[${i}].ip`, ip, 'is IPv6; brokers are rendered for IPv4 only (IPv6 needs -proto_dist inet6_tcp everywhere)');
+    }
+  });
+  for (const dup of duplicates(nodes.map((n) => n?.name))) v.add('nodes', dup, 'is listed twice; list each node once');
+  for (const dup of duplicates(nodes.map((n) => n?.ip))) v.add('nodes', dup, 'is the IP of two nodes; every node needs its own address');
+}
+
+function resolveUsers(v: Validator, users: readonly RabbitUser[], vhosts: readonly string[]): ResolvedRabbitUser[] {
+  if (users.length === 0) {
+    v.add('users', [], 'is empty; add at least one user (definitions loaded at boot create no default user)');
+  } else if (!users.some((u) => u?.administrator)) {
+    v.add('users', users.map((u) => u?.name), 'has no administrator; mark one user `administrator: true` (management UI, policy changes)');
+  }
+  const resolved = users.map((u, i): ResolvedRabbitUser => {
+    const name = u?.name ?? '';
+    // The name goes into definitions.json, transport URLs and the password env var name.
+    v.check(!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name), `users[${i}].name`, u?.name,
+      'must be 1-128 letters, digits, ".", "_" or "-" (it appears in URLs and env var names)');
+    const ref = u?.password;
+    if (!ref || typeof ref.secretName !== 'string' || typeof ref.key !== 'string') {
+      v.add(`users[${i}].password`, ref, 'is missing; reference the Secret key holding this user\'s password (never a literal)');
+    } else {
+      v.check(!isDns1123Subdomain(ref.secretName), `users[${i}].password.secretName`, ref.secretName, 'must be a Secret name (DNS-1123 subdomain)');
+      v.check(!/^[-._a-zA-Z0-9]{1,253}$/.test(ref.key), `users[${i}].password.key`, ref.key, 'must be a Secret key (letters, digits, "-", "_", ".")');
+    }
+    const userVhosts = u?.vhosts ?? vhosts;
+    for (const vh of userVhosts) {
+      v.check(!vhosts.includes(vh), `users[${i}].vhosts`, vh, `is not a vhost of this cluster; use ${vhosts.map((x) => JSON.stringify(x)).join(' or ')}`);
+    }
+    return { name, password: ref, administrator: u?.administrator ?? false, vhosts: [...userVhosts], passwordEnv: passwordEnvName(name) };
+  });
+  for (const dup of duplicates(resolved.map((u) => u.name))) v.add('users', dup, 'is defined twice; define each user once');
+  const namesByEnv = new Map<string, Set<string>>();
+  for (const u of resolved) namesByEnv.set(u.passwordEnv, (namesByEnv.get(u.passwordEnv) ?? new Set<string>()).add(u.name));
+  for (const [env, names] of namesByEnv) {
+    if (names.size > 1) v.add('users', [...names], `share the password env var ${env} (the names differ only in case or "-" vs "_"); rename one`);
+  }
+  return resolved;
+}
+
+/**
+ * RabbitMQ accepts almost any UTF-8 vhost name, but these also go into transport URLs, where "/" and "%" would
+ * need percent-encoding that not every oslo/kombu release decodes the same way: "/" itself, or plain names.
+ */
+function checkVhostName(v: Validator, prop: string, name: string): void {
+  if (name === '/') return;
+  v.check(!PLAIN_NAME.test(name), prop, name, 'must be "/" or 1-255 letters, digits, ".", "_" or "-"');
+}
+
+function validatePolicies(v: Validator, policies: readonly RabbitPolicy[], vhosts: readonly string[], version: RabbitVersion | undefined): void {
+  const applyTo = version?.policiesApplyToQueueType ? [...APPLY_TO_ALL_LINES, ...APPLY_TO_SINCE_312] : APPLY_TO_ALL_LINES;
+  policies.forEach((p, i) => {
+    const at = `additionalPolicies[${i}]`;
+    v.check(!vhosts.includes(p.vhost), `${at}.vhost`, p.vhost, `is not a vhost of this cluster; use ${vhosts.map((x) => JSON.stringify(x)).join(' or ')}`);
+    if (!PLAIN_NAME.test(p.name ?? '')) {
+      v.add(`${at}.name`, p.name, 'must be 1-255 letters, digits, ".", "_" or "-" (policy names appear in HTTP API paths)');
+    } else if (GENERATED_POLICY_NAMES.includes(p.name)) {
+      v.add(`${at}.name`, p.name, 'is a policy this library generates; choose another name');
+    }
+    checkPattern(v, `${at}.pattern`, p.pattern);
+    v.check(p.applyTo !== undefined && !applyTo.includes(p.applyTo), `${at}.applyTo`, p.applyTo, `must be one of ${applyTo.join(', ')} on this release line`);
+    v.check(p.priority !== undefined && (!Number.isInteger(p.priority) || p.priority < 0 || p.priority > 255), `${at}.priority`, p.priority,
+      'must be a whole number 0-255');
+    const keys = Object.keys(p.definition ?? {});
+    v.check(keys.length === 0, `${at}.definition`, p.definition, 'is empty; RabbitMQ rejects a policy without keys');
+    if (version && !version.usesClassicMirroring) {
+      for (const k of keys.filter((key) => key.startsWith('ha-'))) {
+        v.add(`${at}.definition.${k}`, p.definition[k], `is a classic mirroring key; ${version} removed mirroring (use quorum queues)`);
+      }
+    }
+  });
+  for (const dup of duplicates(policies.map((p) => `${p.vhost} ${p.name}`))) v.add('additionalPolicies', dup, 'defines a policy twice in one vhost');
+}
+
+/**
+ * RabbitMQ compiles patterns with Erlang's `re` (PCRE). JavaScript's RegExp accepts the common subset
+ * (anchors, classes, lookahead); a pattern it cannot compile would fail the definitions import and the boot.
+ */
+function checkPattern(v: Validator, prop: string, pattern: string): void {
+  if (typeof pattern !== 'string' || pattern === '') {
+    v.add(prop, pattern, 'must be a regular expression such as "^notifications\\\\." (write ".*" to match every queue)');
+    return;
+  }
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    v.add(prop, pattern, `is not a valid regular expression (${(e as Error).message})`);
+  }
+}

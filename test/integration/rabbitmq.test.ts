@@ -1,0 +1,357 @@
+/**
+ * The real broker (Debian's rabbitmq-server 3.10.8) runs what the renderers and start.sh produce: three
+ * brokers, each in its own network namespace (rmqt-a/b/c, 10.214.0.11-13) on a bridge inside a fourth
+ * (rmqt-br), so each uses the ports a host-network pod would, and `rabbit@rmqt-x` resolves only through the
+ * generated erl_inetrc host table.
+ *
+ * What differs from production: the 3.10 line (rendered with RabbitVersion.V3_10: the same keys as 3.13;
+ * 4.x swaps mirroring for quorum queues, which this broker cannot show), `-kernel net_ticktime 10`
+ * (default 60) so a cut-off node notices within ~15 s instead of ~75 s, and paths under a temp dir.
+ *
+ * Figures (formation, pause, rejoin times; throughput) are printed, never asserted.
+ */
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { brokerEnv, brokerLifecycle, brokerTemplateFiles } from '../../lib/rabbitmq/container';
+import { resolveRabbitCluster, ResolvedRabbitCluster } from '../../lib/rabbitmq/model';
+import { RabbitVersion } from '../../lib/rabbitmq/version';
+import { adminAndNova } from '../support/rabbitmq-fixtures';
+
+const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+const PYTHON = '/usr/bin/python3';
+const ROOT = join(__dirname, '..', '..');
+const START_SCRIPT = join(ROOT, 'assets', 'rabbitmq', 'start.sh');
+const BENCH_SCRIPT = join(ROOT, 'scripts', 'bench-rabbitmq.py');
+const BRIDGE_NS = 'rmqt-br';
+const NODES = [
+  { name: 'rmqt-a', ip: '10.214.0.11' },
+  { name: 'rmqt-b', ip: '10.214.0.12' },
+  { name: 'rmqt-c', ip: '10.214.0.13' },
+];
+const PASSWORDS: Record<string, string> = {
+  // Quote and backslash: start.sh must JSON-escape what it puts into definitions.json.
+  admin: 'adm"in\\pass',
+  nova: 'nova-pass',
+};
+const COOKIE = 'RMQTESTCOOKIEABCDEFGHIJKLMNOP';
+
+function sh(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, env: env ?? process.env });
+}
+
+function must(cmd: string, args: string[]): string {
+  const r = sh(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+function missingTools(): string[] {
+  const missing: string[] = [];
+  if (sh('ip', ['-V']).status !== 0) missing.push('ip (iproute2)');
+  if (!existsSync(`${RABBIT_BIN}/rabbitmq-server`)) missing.push('rabbitmq-server (Debian package rabbitmq-server)');
+  if (sh(PYTHON, ['-c', 'import pika']).status !== 0) missing.push('python3-pika');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) missing.push('root (network namespaces)');
+  return missing;
+}
+
+const missing = missingTools();
+if (missing.length > 0 && !process.env.CI) {
+  // eslint-disable-next-line no-console
+  console.warn(`skipping RabbitMQ integration tests: missing ${missing.join(', ')}`);
+}
+const describeIfTools = missing.length > 0 && !process.env.CI ? describe.skip : describe;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a value other than undefined; throws with `what` on timeout. */
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(1000);
+  }
+}
+
+describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
+  let work: string;
+  let cluster: ResolvedRabbitCluster;
+  const brokers = new Map<string, ChildProcess>();
+  const figures: string[] = [];
+
+  const nodeDir = (node: string) => join(work, node);
+  const renderDir = (node: string) => join(nodeDir(node), 'render');
+  const mnesiaBase = (node: string) => join(nodeDir(node), 'mnesia');
+
+  /** Env the container would get (from brokerEnv), with the downward API, Secrets and paths filled in for this host. */
+  function nodeEnv(node: { name: string; ip: string }): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: `${RABBIT_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8' };
+    for (const e of brokerEnv(cluster)) {
+      if (e.fieldPath === 'spec.nodeName') env[e.name] = node.name;
+      else if (e.fieldPath === 'status.hostIP') env[e.name] = node.ip;
+      else if (e.secret) env[e.name] = PASSWORDS[e.secret.key];
+      else env[e.name] = (e.value ?? '').replace('$(NODE_NAME)', node.name);
+    }
+    const dir = nodeDir(node.name);
+    return {
+      ...env,
+      HOME: join(dir, 'home'),
+      RABBITMQ_MNESIA_BASE: mnesiaBase(node.name),
+      RABBITMQ_TEMPLATE_DIR: join(dir, 'template'),
+      RABBITMQ_RENDER_DIR: renderDir(node.name),
+      RABBITMQ_COOKIE_SOURCE: join(work, 'cookie', '.erlang.cookie'),
+      RABBITMQ_CONFIG_FILE: join(renderDir(node.name), 'rabbitmq.conf'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(renderDir(node.name), 'enabled_plugins'),
+      ERL_INETRC: join(renderDir(node.name), 'erl_inetrc'),
+      // The Debian package's files, which the official image does not have (its /etc/rabbitmq is our emptyDir).
+      RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+      RABBITMQ_CONFIG_FILES: join(renderDir(node.name), 'conf.d'),
+      RABBITMQ_ADVANCED_CONFIG_FILE: join(renderDir(node.name), 'advanced.config'),
+      RABBITMQ_LOG_BASE: join(dir, 'log'),
+      RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `${env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS} -kernel net_ticktime 10`,
+    };
+  }
+
+  function startBroker(node: { name: string; ip: string }): void {
+    const log = openSync(join(nodeDir(node.name), 'broker.log'), 'a');
+    const child = spawn('ip', ['netns', 'exec', node.name, 'bash', START_SCRIPT], {
+      env: nodeEnv(node), stdio: ['ignore', log, log], detached: true,
+    });
+    closeSync(log);
+    brokers.set(node.name, child);
+  }
+
+  /** Stops every process in the node's namespace (broker, epmd, CLI leftovers): all were started by this test. */
+  async function stopBroker(node: string): Promise<void> {
+    const pids = () => (sh('ip', ['netns', 'pids', node]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
+    for (const pid of pids()) sh('kill', ['-TERM', pid]);
+    const deadline = Date.now() + 30_000;
+    while (pids().length > 0 && Date.now() < deadline) await sleep(500);
+    for (const pid of pids()) sh('kill', ['-KILL', pid]);
+    while (pids().length > 0) await sleep(200);
+    brokers.delete(node);
+  }
+
+  /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
+  function inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
+    const env = nodeEnv(NODES.find((n) => n.name === node)!);
+    return sh('ip', ['netns', 'exec', node, ...command], timeoutMs, env);
+  }
+
+  /** rabbitmqctl as a CLI inside the node's namespace would run it: same cookie, same host table. */
+  function ctl(node: string, args: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
+    return inContainer(node, [`${RABBIT_BIN}/rabbitmqctl`, '-n', `rabbit@${node}`, ...args], timeoutMs);
+  }
+
+  function runningNodes(node: string): string[] | undefined {
+    const r = ctl(node, ['cluster_status', '--formatter', 'json']);
+    if (r.status !== 0) return undefined;
+    return (JSON.parse(r.stdout).running_nodes as string[]).sort();
+  }
+
+  function isRunning(node: string): boolean | undefined {
+    const r = ctl(node, ['eval', 'rabbit:is_running().'], 15_000);
+    const out = r.stdout.trim().split('\n').pop();
+    return out === 'true' ? true : out === 'false' ? false : undefined;
+  }
+
+  function amqpPortOpen(node: { name: string; ip: string }): boolean {
+    return sh('ip', ['netns', 'exec', node.name, 'bash', '-c', `exec 3<>/dev/tcp/${node.ip}/5672`], 10_000).status === 0;
+  }
+
+  function queues(node: string, vhost: string): Record<string, any> {
+    const r = ctl(node, ['list_queues', '-p', vhost, 'name', 'durable', 'policy', 'slave_pids', 'synchronised_slave_pids', '--formatter', 'json']);
+    if (r.status !== 0) throw new Error(`list_queues failed: ${r.stderr}${r.stdout}`);
+    return Object.fromEntries((JSON.parse(r.stdout) as any[]).map((q) => [q.name, q]));
+  }
+
+  /** Number of mirrors (3.10 lists none as "" or []). */
+  const mirrors = (pids: unknown): number => (Array.isArray(pids) ? pids.length : 0);
+
+  /** Declares queues as oslo.messaging does (python3-pika): `[vhost, name, durable]`. */
+  function declare(node: { name: string; ip: string }, declarations: [string, string, boolean][]): void {
+    const program = [
+      'import json, os, sys, pika',
+      'creds = pika.PlainCredentials("nova", os.environ["PW"])',
+      'for vhost, name, durable in json.loads(sys.argv[1]):',
+      `    c = pika.BlockingConnection(pika.ConnectionParameters("${node.ip}", 5672, vhost, creds))`,
+      '    c.channel().queue_declare(name, durable=durable)',
+      '    c.close()',
+    ].join('\n');
+    const r = sh('ip', ['netns', 'exec', node.name, PYTHON, '-c', program, JSON.stringify(declarations)], 30_000,
+      { ...process.env, PW: PASSWORDS.nova });
+    if (r.status !== 0) throw new Error(`declare failed: ${r.stderr}`);
+  }
+
+  function deleteNamespaces(): void {
+    for (const ns of [...NODES.map((n) => n.name), BRIDGE_NS]) {
+      if (!sh('ip', ['netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns)) continue;
+      for (const pid of sh('ip', ['netns', 'pids', ns]).stdout.split('\n').filter((p) => p.trim())) sh('kill', ['-KILL', pid]);
+      sh('ip', ['netns', 'del', ns]);
+    }
+  }
+
+  beforeAll(async () => {
+    if (missing.length > 0) throw new Error(`CI is set but tools are missing: ${missing.join(', ')}`);
+    deleteNamespaces(); // leftovers of an interrupted run
+    work = mkdtempSync(join(tmpdir(), 'rmqt-'));
+    must('ip', ['netns', 'add', BRIDGE_NS]);
+    must('ip', ['-n', BRIDGE_NS, 'link', 'add', 'br0', 'type', 'bridge']);
+    must('ip', ['-n', BRIDGE_NS, 'link', 'set', 'br0', 'up']);
+    for (const node of NODES) {
+      const peer = `v${node.name.slice(-1)}`;
+      must('ip', ['netns', 'add', node.name]);
+      must('ip', ['-n', BRIDGE_NS, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.name]);
+      must('ip', ['-n', BRIDGE_NS, 'link', 'set', peer, 'master', 'br0', 'up']);
+      must('ip', ['-n', node.name, 'addr', 'add', `${node.ip}/24`, 'dev', 'eth0']);
+      must('ip', ['-n', node.name, 'link', 'set', 'eth0', 'up']);
+      must('ip', ['-n', node.name, 'link', 'set', 'lo', 'up']);
+    }
+
+    cluster = resolveRabbitCluster({
+      clusterName: 'rmqt',
+      version: RabbitVersion.V3_10,
+      nodes: NODES,
+      users: adminAndNova(),
+      memoryLimitBytes: 1024 ** 3,
+      diskFreeLimitBytes: 50_000_000,
+    }, 'integration test', false);
+    mkdirSync(join(work, 'cookie'));
+    writeFileSync(join(work, 'cookie', '.erlang.cookie'), COOKIE, { mode: 0o400 });
+    for (const node of NODES) {
+      for (const sub of ['template', 'home', 'mnesia', 'log']) mkdirSync(join(nodeDir(node.name), sub), { recursive: true });
+      writeFileSync(join(nodeDir(node.name), 'rabbitmq-env.conf'), '');
+      for (const [file, text] of Object.entries(brokerTemplateFiles(cluster, renderDir(node.name)))) {
+        writeFileSync(join(nodeDir(node.name), 'template', file), text);
+      }
+    }
+
+    const t0 = Date.now();
+    for (const node of NODES) startBroker(node);
+    await waitFor('3 running nodes', 150_000, () => (runningNodes('rmqt-a')?.length === 3 ? true : undefined));
+    figures.push(`cluster formation (3 blank brokers, started together): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }, 200_000);
+
+  afterAll(async () => {
+    try {
+      for (const node of NODES) if (brokers.has(node.name)) await stopBroker(node.name);
+    } finally {
+      deleteNamespaces();
+      if (work) rmSync(work, { recursive: true, force: true });
+      // eslint-disable-next-line no-console
+      if (figures.length > 0) console.log(`RabbitMQ integration figures:\n${figures.map((f) => `  ${f}`).join('\n')}`);
+    }
+  }, 90_000);
+
+  test('three brokers form one cluster; every listener is on the node IP; users come from the definitions', () => {
+    for (const node of NODES) {
+      expect(runningNodes(node.name)).toEqual(NODES.map((n) => `rabbit@${n.name}`));
+    }
+    const listeners = sh('ip', ['netns', 'exec', 'rmqt-a', 'ss', '-ltnH']).stdout;
+    for (const port of [5672, 15672, 15692, 25672]) {
+      expect(listeners).toContain(`10.214.0.11:${port}`);
+      expect(listeners).not.toMatch(new RegExp(`(0\\.0\\.0\\.0|\\*|\\[::\\]):${port}\\b`));
+    }
+    const users = ctl('rmqt-a', ['list_users', '--formatter', 'json']);
+    expect((JSON.parse(users.stdout) as any[]).map((u) => u.user).sort()).toEqual(['admin', 'nova']); // no guest
+    expect(ctl('rmqt-b', ['authenticate_user', 'admin', PASSWORDS.admin]).status).toBe(0);
+    expect(ctl('rmqt-b', ['authenticate_user', 'nova', 'wrong']).status).not.toBe(0);
+    // The rendered definitions hold the password (memory-backed dir in the pod), readable by the owner only.
+    expect(readFileSync(join(renderDir('rmqt-a'), 'definitions.json'), 'utf8')).toContain('"adm\\"in\\\\pass"');
+    expect(spawnSync('stat', ['-c', '%a', join(nodeDir('rmqt-a'), 'home', '.erlang.cookie')], { encoding: 'utf8' }).stdout.trim()).toBe('600');
+  });
+
+  test('a queue in the notifications vhost is mirrored; RPC queues in / are not, and get TTL/expiry', async () => {
+    declare(NODES[0], [
+      ['notifications', 'notifications.info', true],
+      ['/', 'compute.host1', false],
+      ['/', 'reply_0123abcd', false],
+      ['/', 'compute_fanout_0123abcd', false],
+    ]);
+    const info = await waitFor('a synchronised mirror of notifications.info', 30_000, () => {
+      const q = queues('rmqt-a', 'notifications')['notifications.info'];
+      return q && mirrors(q.synchronised_slave_pids) === 1 ? q : undefined;
+    });
+    expect(info.policy).toBe('notifications-ha');
+    expect(info.durable).toBe(true);
+    expect(mirrors(info.slave_pids)).toBe(1); // ha-mode exactly 2: one master + one mirror
+
+    const rpc = queues('rmqt-a', '/');
+    expect(rpc['compute.host1']).toMatchObject({ policy: 'rpc-hygiene', durable: false });
+    expect(rpc.reply_0123abcd.policy).toBe('rpc-transient');
+    expect(rpc.compute_fanout_0123abcd.policy).toBe('rpc-transient');
+    for (const name of ['compute.host1', 'reply_0123abcd', 'compute_fanout_0123abcd']) expect(mirrors(rpc[name].slave_pids)).toBe(0);
+  }, 90_000);
+
+  test('a broker cut off from its peers pauses (pause_minority) and resumes when the link returns', async () => {
+    const c = NODES[2];
+    const t0 = Date.now();
+    must('ip', ['-n', BRIDGE_NS, 'link', 'set', 'vc', 'down']);
+    try {
+      await waitFor('rmqt-c to pause', 90_000, () => (isRunning('rmqt-c') === false ? true : undefined));
+      figures.push(`link down -> minority node paused: ${((Date.now() - t0) / 1000).toFixed(1)} s (net_ticktime 10)`);
+      // Paused = not listening: a TCP readiness probe on 5672 fails, so Services and clients move off it.
+      expect(amqpPortOpen(c)).toBe(false);
+      expect(runningNodes('rmqt-a')).toEqual(['rabbit@rmqt-a', 'rabbit@rmqt-b']);
+      expect(amqpPortOpen(NODES[0])).toBe(true);
+      // The recommended liveness command still succeeds: a paused broker must not be restarted.
+      expect(inContainer('rmqt-c', brokerLifecycle(cluster).livenessCommand).status).toBe(0);
+    } finally {
+      must('ip', ['-n', BRIDGE_NS, 'link', 'set', 'vc', 'up']);
+    }
+    const t1 = Date.now();
+    await waitFor('rmqt-c to resume', 90_000, () => (runningNodes('rmqt-a')?.length === 3 && isRunning('rmqt-c') ? true : undefined));
+    figures.push(`link up -> paused node running again: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    await waitFor('rmqt-c to listen on 5672', 30_000, () => (amqpPortOpen(c) ? true : undefined));
+  }, 200_000);
+
+  test('a broker whose data dir is wiped rejoins by itself (start.sh forgets it on a live peer first)', async () => {
+    const b = NODES[1];
+    await stopBroker(b.name);
+    rmSync(mnesiaBase(b.name), { recursive: true, force: true });
+    mkdirSync(mnesiaBase(b.name));
+    const t0 = Date.now();
+    startBroker(b);
+    await waitFor('the wiped rmqt-b to rejoin', 120_000, () => (runningNodes('rmqt-a')?.length === 3 && isRunning('rmqt-b') ? true : undefined));
+    figures.push(`wiped broker restarted -> running in the cluster: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const log = readFileSync(join(nodeDir(b.name), 'broker.log'), 'utf8');
+    expect(log).toMatch(/rabbit@rmqt-[ac] forgot the stale rabbit@rmqt-b/);
+    expect(runningNodes('rmqt-b')).toEqual(NODES.map((n) => `rabbit@${n.name}`));
+    // The notification queue survived on the others and is mirrored again.
+    await waitFor('notifications.info mirrored again', 60_000, () =>
+      (mirrors(queues('rmqt-a', 'notifications')['notifications.info']?.synchronised_slave_pids) === 1 ? true : undefined));
+  }, 200_000);
+
+  test('the recommended preStop drains the broker; restarted, it leaves maintenance mode and applies a rotated password', async () => {
+    const c = NODES[2];
+    const t0 = Date.now();
+    const preStop = inContainer(c.name, brokerLifecycle(cluster, 60).preStopCommand, 150_000);
+    expect(preStop.status).toBe(0);
+    figures.push(`preStop (await synchronised mirror + drain): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(amqpPortOpen(c)).toBe(false);
+    const underMaintenance = (node: string) => JSON.parse(ctl('rmqt-a', ['cluster_status', '--formatter', 'json']).stdout).maintenance_status[`rabbit@${node}`];
+    expect(underMaintenance(c.name)).not.toMatch(/^not/);
+    await stopBroker(c.name);
+    // A rotated Secret reaches the broker on its next start: the changed definitions are imported again
+    // (skip_if_unchanged compares the rendered file's hash), and users are cluster-wide.
+    const oldPassword = PASSWORDS.nova;
+    PASSWORDS.nova = 'nova-rotated';
+    startBroker(c);
+    await waitFor('rmqt-c back in the cluster', 120_000, () => (runningNodes('rmqt-a')?.length === 3 && amqpPortOpen(c) ? true : undefined));
+    expect(underMaintenance(c.name)).toMatch(/^not under maintenance/);
+    expect(ctl('rmqt-a', ['authenticate_user', 'nova', 'nova-rotated']).status).toBe(0);
+    expect(ctl('rmqt-a', ['authenticate_user', 'nova', oldPassword]).status).not.toBe(0);
+  }, 300_000);
+
+  test('throughput of the mirrored vs the unreplicated queues (figures printed, not asserted)', () => {
+    const r = sh('ip', ['netns', 'exec', 'rmqt-a', PYTHON, BENCH_SCRIPT, '--host', NODES[0].ip, '--user', 'nova',
+      '--password-env', 'PW', '--count', '3000', '--confirmed-count', '300', '--rounds', '3'], 110_000, { ...process.env, PW: PASSWORDS.nova });
+    if (r.status !== 0) throw new Error(`benchmark failed: ${r.stderr}`);
+    figures.push(...r.stderr.trim().split('\n'));
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).queue)).toEqual(['bench.replicated', 'bench.durable', 'bench.transient']);
+  }, 120_000);
+});
