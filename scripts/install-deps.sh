@@ -9,6 +9,8 @@ DEBIAN_PACKAGES=(
   iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
   memcached           # MemcachedPool
   openssl            # preflight CLI test: a throwaway TLS certificate for the fake API server
+  rabbitmq-server     # RabbitDaemonSet: a 3-broker cluster in network namespaces
+  python3-pika        # RabbitMQ throughput benchmark (AMQP client)
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)
 )
 
