@@ -23,7 +23,8 @@ export function validateKeepalivedVip(model: KeepalivedVipModel, v: Validator, p
   v.check(!Number.isInteger(model.virtualRouterId) || model.virtualRouterId < 1 || model.virtualRouterId > 255,
     p('virtualRouterId'), model.virtualRouterId, 'must be an integer 1..255, unique on the layer-2 segment');
   const centis = model.advertIntervalSeconds * 100;
-  v.check(!(centis >= 1 && centis <= 4095 && Math.abs(centis - Math.round(centis)) < 1e-6),
+  const wholeCentis = Math.round(centis);
+  v.check(!(wholeCentis >= 1 && wholeCentis <= 4095 && Math.abs(centis - wholeCentis) < 1e-6),
     p('advertIntervalSeconds'), model.advertIntervalSeconds,
     'must be 0.01..40.95 seconds in 0.01 steps (VRRPv3); 0.2 gives sub-second failover');
 
@@ -113,11 +114,11 @@ function validateSubnet(model: KeepalivedVipModel, v: Validator, p: (f: string) 
     v.add(p('subnet'), model.subnet, 'must be a CIDR such as 10.0.0.0/24 or fd00::/64');
     return;
   }
-  const outside = (address: string) => isIpAddress(address) && !cidrContains(subnet, address);
-  v.check(outside(model.address), p('address'), model.address,
+  v.check(isIpAddress(model.address) && !cidrContains(subnet, model.address), p('address'), model.address,
     `is outside the interface subnet ${model.subnet}; the VIP must be on the nodes' segment to move by ARP`);
+  // Nodes of another family than the subnet are already reported as not matching the VIP's family.
   model.nodes.forEach((node, i) => {
-    v.check(outside(node.address), p(`nodes[${i}].address`), node.address,
+    v.check(isIP(node.address) === subnet.family && !cidrContains(subnet, node.address), p(`nodes[${i}].address`), node.address,
       `is outside the interface subnet ${model.subnet}; VRRP peers must share the segment`);
   });
 }
