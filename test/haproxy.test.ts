@@ -30,7 +30,7 @@ describe('renderHaproxyCfg', () => {
   test('global: master-worker, admin socket handing listeners over on reload, no chroot or user switch', () => {
     const global = section(cfg, 'global');
     expect(global).toEqual(expect.arrayContaining([
-      'master-worker', 'maxconn 20000',
+      'master-worker', 'maxconn 8000',
       'stats socket /var/run/haproxy/admin.sock mode 600 level admin expose-fd listeners',
     ]));
     expect(global.some((l) => /^(chroot|user|group|daemon)\b/.test(l))).toBe(false);

@@ -28,7 +28,7 @@ const k8sName = (pod: string, service: string) => `${pod}.${service}.openstack.s
 export function fullHaproxyModel(overrides: Partial<HaproxyModel> = {}): HaproxyModel {
   return {
     bindAddress: '0.0.0.0',
-    maxConnections: 20000,
+    maxConnections: 8000,
     nameservers: ['10.96.0.10'],
     statsPort: 8404,
     peersPort: 10000,

@@ -79,7 +79,10 @@ export interface HaproxyGalera {
 export interface HaproxyModel {
   /** Address every frontend binds: `0.0.0.0` (host-network pods cannot bind a VIP they do not hold). */
   readonly bindAddress: string;
-  /** Global connection limit (also sizes the file descriptor limit). */
+  /**
+   * Global connection limit. HAProxy raises its file descriptor limit to about 2 x maxconn at start and exits
+   * ("Cannot raise FD limit") when the container's hard `nofile` limit is lower; `haproxy -c` does not notice.
+   */
   readonly maxConnections: number;
   readonly services: readonly HaproxyService[];
   readonly galera?: HaproxyGalera;

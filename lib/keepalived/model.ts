@@ -1,3 +1,5 @@
+import type { CapabilityGrant } from '../common/security';
+
 /**
  * Plain data model of one keepalived VRRP virtual IP shared by an inventory of nodes. The `KeepalivedVip`
  * construct builds it from its props; the renderer and the validators below know nothing of cdk8s.
@@ -69,16 +71,20 @@ export const DEFAULT_ADVERT_INTERVAL_SECONDS = 0.2;
 
 /** Where the per-node config files are mounted, and where keepalived keeps its PID files. */
 /**
- * Linux capabilities the keepalived container needs (drop ALL, add these; uid 0, not privileged):
- * - NET_ADMIN: add/remove the VIP, set socket options;
- * - NET_RAW: raw sockets for VRRP (IP protocol 112) and gratuitous ARP / unsolicited NA;
- * - SETGID: keepalived 2.2.7 calls setgroups() in every script child, even for `script_user root`. Without it
- *   the child fails ("Couldn't setgroups") and the check is reported as SUCCEEDED, so a node with no proxy
- *   takes the VIP (measured: test/integration/keepalived.test.ts);
- * - SYS_NICE: realtime scheduling (`max_auto_priority`), so sub-second adverts are not missed under load.
- * Not needed: SETUID (scripts run as root), KILL, NET_BROADCAST, SYS_MODULE (no IPVS).
+ * Capabilities the keepalived container adds (drop ALL; it runs as uid 0, since Kubernetes gives added
+ * capabilities to root processes only, but not privileged). Not needed: SETUID (scripts run as root), KILL,
+ * NET_BROADCAST, SYS_MODULE (no IPVS).
  */
-export const KEEPALIVED_CAPABILITIES = ['NET_ADMIN', 'NET_RAW', 'SETGID', 'SYS_NICE'];
+export const KEEPALIVED_CAPABILITIES: readonly CapabilityGrant[] = [
+  { capability: 'NET_ADMIN', reason: 'adds and removes the VIP on the node interface' },
+  { capability: 'NET_RAW', reason: 'raw sockets for VRRP (IP protocol 112) and gratuitous ARP' },
+  {
+    capability: 'SETGID',
+    reason: 'keepalived 2.2.7 calls setgroups() before every track check, even as root; without it the check ' +
+      'child fails and is counted as a success, so a node whose proxy is down takes the VIP (measured)',
+  },
+  { capability: 'SYS_NICE', reason: 'realtime scheduling so sub-second VRRP adverts are not missed under load' },
+];
 
 export const KEEPALIVED_CONFIG_DIR = '/etc/keepalived';
 export const KEEPALIVED_RUN_DIR = '/run/keepalived';
