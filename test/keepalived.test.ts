@@ -1,7 +1,7 @@
 import { Validator } from '../lib/common/validation';
 import { keepalivedCommand, keepalivedConfigKey, renderKeepalivedConf } from '../lib/keepalived/render';
 import { validateKeepalivedVip, validateKeepalivedVipSet } from '../lib/keepalived/validation';
-import { KeepalivedVipModel } from '../lib/keepalived/model';
+import { KeepalivedVipModel, spreadPriorities } from '../lib/keepalived/model';
 import { threeNodeVip } from './vip-fixtures';
 
 function problems(model: KeepalivedVipModel): string[] {
@@ -32,7 +32,7 @@ describe('renderKeepalivedConf', () => {
   test('every node is BACKUP with nopreempt, VRRPv3, sub-second adverts', () => {
     const instance = block(confB, 'vrrp_instance VI_api');
     expect(instance).toEqual(expect.arrayContaining([
-      'state BACKUP', 'nopreempt', 'interface eth0', 'virtual_router_id 51', 'priority 140', 'advert_int 0.2',
+      'state BACKUP', 'nopreempt', 'interface eth0', 'virtual_router_id 51', 'priority 128', 'advert_int 0.2',
       'unicast_src_ip 10.213.0.12', 'unicast_fault_no_peer',
     ]));
     expect(instance.some((l) => /^state MASTER/.test(l))).toBe(false);
@@ -92,6 +92,17 @@ describe('renderKeepalivedConf', () => {
     expect(script).toContain('--use-file=/etc/keepalived/"$NODE_NAME".conf');
     expect(script).toContain('--dont-fork');
     expect(script).toContain('--vrrp ');
+  });
+});
+
+describe('spreadPriorities', () => {
+  test('spreads distinct valid priorities as far apart as possible', () => {
+    expect(spreadPriorities(3)).toEqual([254, 128, 2]);
+    expect(spreadPriorities(2)).toEqual([254, 2]);
+    expect(spreadPriorities(1)).toEqual([254]);
+    const many = spreadPriorities(20);
+    expect(new Set(many).size).toBe(20);
+    expect(Math.min(...many)).toBeGreaterThanOrEqual(1);
   });
 });
 

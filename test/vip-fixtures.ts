@@ -1,6 +1,6 @@
 import { openStackService } from '../lib/haproxy/catalogue';
 import { HaproxyModel } from '../lib/haproxy/model';
-import { DEFAULT_ADVERT_INTERVAL_SECONDS, KeepalivedVipModel } from '../lib/keepalived/model';
+import { DEFAULT_ADVERT_INTERVAL_SECONDS, KeepalivedVipModel, spreadPriorities } from '../lib/keepalived/model';
 
 /** Three controller nodes on 10.213.0.0/24 (the integration test's namespaces use the same addresses). */
 export function threeNodeVip(overrides: Partial<KeepalivedVipModel> = {}): KeepalivedVipModel {
@@ -11,11 +11,7 @@ export function threeNodeVip(overrides: Partial<KeepalivedVipModel> = {}): Keepa
     interface: 'eth0',
     virtualRouterId: 51,
     advertIntervalSeconds: DEFAULT_ADVERT_INTERVAL_SECONDS,
-    nodes: [
-      { name: 'lb-a', address: '10.213.0.11', priority: 150 },
-      { name: 'lb-b', address: '10.213.0.12', priority: 140 },
-      { name: 'lb-c', address: '10.213.0.13', priority: 130 },
-    ],
+    nodes: ['lb-a', 'lb-b', 'lb-c'].map((name, i) => ({ name, address: `10.213.0.${11 + i}`, priority: spreadPriorities(3)[i] })),
     trackCheck: { kind: 'tcp', host: '127.0.0.1', port: 5000, intervalSeconds: 1, timeoutSeconds: 1, rise: 2, fall: 2 },
     subnet: '10.213.0.0/24',
     ...overrides,
