@@ -16,7 +16,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { OPENSTACK_ENDPOINTS, openStackService } from '../../lib/haproxy/catalogue';
 import { HaproxyModel } from '../../lib/haproxy/model';
-import { renderHaproxyCfg } from '../../lib/haproxy/render';
+import { haproxyCommand, renderHaproxyCfg } from '../../lib/haproxy/render';
 import { FULL_MODEL_HOSTS, fullHaproxyModel } from '../vip-fixtures';
 import { Daemons, describeWithBinaries, waitForTcp } from './support/daemons';
 
@@ -118,12 +118,20 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
 
   // ----- running HAProxy on loopback -----
 
-  /** Starts HAProxy in its own mount namespace; resolves when its stats port accepts connections. */
-  async function startHaproxy(name: string, cfg: string, localPeer: string, bind: string): Promise<{ child: ChildProcess; admin: string }> {
+  /**
+   * Starts HAProxy with the container's command (`haproxyCommand`, NODE_NAME expanded as the kubelet would) in
+   * its own mount namespace where the rendered file sits at the image's config path; resolves when its stats
+   * port accepts connections.
+   */
+  async function startHaproxy(name: string, cfg: string, localPeer: string, bind: string): Promise<{ child: ChildProcess; admin: string; master: string }> {
     const f = writeFiles(name, cfg, []);
-    const child = daemons.start('unshare', privateMounts(f.hosts, f.runDir, `haproxy -W -db -L ${localPeer} -f ${f.cfgPath}`));
+    const etc = path.join(work, name, 'etc');
+    fs.mkdirSync(path.join(etc, 'haproxy'), { recursive: true });
+    fs.copyFileSync(f.cfgPath, path.join(etc, 'haproxy', 'haproxy.cfg'));
+    const command = haproxyCommand().map((arg) => arg.replace('$(NODE_NAME)', localPeer)).join(' ');
+    const child = daemons.start('unshare', privateMounts(f.hosts, f.runDir, `sh -c 'mount --bind ${etc} /usr/local/etc && exec ${command}'`));
     await waitForTcp(bind, STATS_PORT);
-    return { child, admin: path.join(f.runDir, 'admin.sock') };
+    return { child, admin: path.join(f.runDir, 'admin.sock'), master: path.join(f.runDir, 'master.sock') };
   }
 
   async function stop(child: ChildProcess): Promise<void> {
@@ -138,7 +146,8 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
   function admin(socketPath: string, command: string): Promise<string> {
     return new Promise((resolve, reject) => {
       let out = '';
-      const s = net.connect({ path: socketPath }, () => s.write(`${command}\n`));
+      // Half-close after the command: the master CLI answers only once the client has finished sending.
+      const s = net.connect({ path: socketPath }, () => s.end(`${command}\n`));
       s.on('data', (d) => { out += d.toString(); });
       s.on('end', () => resolve(out));
       s.on('error', reject);
@@ -185,14 +194,16 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     });
   }
 
+  describe('API services', () => {
+  const health = API_SERVERS.map(() => ({ healthy: true }));
+  const keystone = openStackService('keystone', {
+    port: KEYSTONE_PORT,
+    servers: API_SERVERS.map((address, i) => ({ name: `keystone-${i}`, address, port: API_PORT })),
+  });
+  const cfg = renderHaproxyCfg(fullHaproxyModel({ bindAddress: LB_A, statsPort: STATS_PORT, services: [keystone], galera: undefined, peers: [] }));
+  beforeAll(() => Promise.all(API_SERVERS.map((host, i) => apiServer(host, health[i], keystone.httpCheck!.path))));
+
   test('HTTP checks move API traffic off a failing server, and back when it recovers', async () => {
-    const health = API_SERVERS.map(() => ({ healthy: true }));
-    const keystone = openStackService('keystone', {
-      port: KEYSTONE_PORT,
-      servers: API_SERVERS.map((address, i) => ({ name: `keystone-${i}`, address, port: API_PORT })),
-    });
-    await Promise.all(API_SERVERS.map((host, i) => apiServer(host, health[i], keystone.httpCheck!.path)));
-    const cfg = renderHaproxyCfg(fullHaproxyModel({ bindAddress: LB_A, statsPort: STATS_PORT, services: [keystone], galera: undefined, peers: [] }));
     const lb = await startHaproxy('api', cfg, 'lb-a', LB_A);
     await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
     await waitForStatus(lb.admin, 'keystone', 'keystone-1', 'UP');
@@ -219,6 +230,31 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     const back = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
     expect(new Set(back)).toEqual(new Set(API_SERVERS.map((h) => `200 ${h}`)));
     await stop(lb.child);
+  });
+
+  test('a reload (master CLI) under load refuses no request: new workers take the listeners over', async () => {
+    const lb = await startHaproxy('reload', cfg, 'lb-a', LB_A);
+    await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
+
+    let running = true;
+    const results: string[] = [];
+    const clients = Array.from({ length: 4 }, async () => {
+      while (running) results.push(await get(LB_A, KEYSTONE_PORT).catch((e: Error) => `error ${e.message}`));
+    });
+    await sleep(500);
+    const reload = await admin(lb.master, 'reload');
+    await sleep(1500);
+    running = false;
+    await Promise.all(clients);
+
+    const failures = results.filter((r) => !r.startsWith('200 '));
+    console.log(`reload under load: ${results.length} requests, ${failures.length} failed`);
+    expect(failures).toEqual([]);
+    expect(reload).not.toMatch(/fail/i);
+    // The master reloaded once, without failure.
+    expect(await admin(lb.master, 'show proc')).toMatch(/master\s+1 \[failed: 0\]/);
+    await stop(lb.child);
+  });
   });
 
   describe('Galera single writer', () => {
@@ -281,8 +317,8 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
         expect(await writer(LB_A)).toBe(GALERA[0]);
         const open = await session(LB_A);
         const cut = new Promise<number>((resolve) => {
-          open.socket.once('close', () => resolve(Date.now()));
-          setTimeout(() => resolve(Number.NaN), 10_000);
+          const timer = setTimeout(() => resolve(Number.NaN), 10_000);
+          open.socket.once('close', () => { clearTimeout(timer); resolve(Date.now()); });
         });
 
         synced[0].healthy = false;
