@@ -1,7 +1,7 @@
 import { Validator } from '../lib/common/validation';
 import { OPENSTACK_ENDPOINTS, openStackService } from '../lib/haproxy/catalogue';
 import { HaproxyModel } from '../lib/haproxy/model';
-import { haproxyCommand, renderHaproxyCfg } from '../lib/haproxy/render';
+import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from '../lib/haproxy/render';
 import { validateHaproxyModel } from '../lib/haproxy/validation';
 import { fullHaproxyModel } from './vip-fixtures';
 
@@ -107,6 +107,12 @@ describe('renderHaproxyCfg', () => {
     }));
     expect(v6).toContain('bind :::8774');
     expect(v6).toContain('server n fd00::5:8774 check');
+  });
+
+  test('listen ports: services, stats, Galera, and peers only with a peers section', () => {
+    expect(haproxyListenPorts(fullHaproxyModel())).toEqual([5000, 8774, 9292, 8404, 3306, 10000]);
+    expect(haproxyListenPorts(fullHaproxyModel({ peers: [] }))).toEqual([5000, 8774, 9292, 8404, 3306]);
+    expect(haproxyListenPorts(fullHaproxyModel({ galera: undefined }))).toEqual([5000, 8774, 9292, 8404]);
   });
 
   test('same model, same bytes', () => {

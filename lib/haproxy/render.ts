@@ -16,6 +16,25 @@ export function haproxyCommand(): string[] {
   return ['haproxy', '-W', '-db', '-S', `${HAPROXY_RUN_DIR}/master.sock`, '-f', HAPROXY_CONFIG_PATH, '-L', '$(NODE_NAME)'];
 }
 
+/**
+ * Every port HAProxy listens on, in config order: services, stats, Galera, and the peers port when a peers
+ * section is rendered (it binds the node address). For container ports, NetworkPolicies, and the privileged-port
+ * question: a port below 1024 (e.g. the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes only gives to a
+ * root process, and `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod.
+ */
+export function haproxyListenPorts(model: HaproxyModel): number[] {
+  return [
+    ...model.services.map((s) => s.port),
+    model.statsPort,
+    ...(model.galera ? [model.galera.port] : []),
+    ...(rendersPeers(model) ? [model.peersPort] : []),
+  ];
+}
+
+function rendersPeers(model: HaproxyModel): boolean {
+  return model.galera !== undefined && model.peers.length > 0;
+}
+
 /** haproxy.cfg for every HAProxy instance; same model, same bytes. */
 export function renderHaproxyCfg(model: HaproxyModel): string {
   const usesDns = [...model.services.flatMap((s) => s.servers), ...(model.galera?.servers ?? [])]
@@ -24,7 +43,7 @@ export function renderHaproxyCfg(model: HaproxyModel): string {
     renderGlobal(model),
     renderDefaults(),
     usesDns ? renderResolvers(model.nameservers) : [],
-    model.galera && model.peers.length > 0 ? renderPeers(model) : [],
+    rendersPeers(model) ? renderPeers(model) : [],
     renderStats(model),
     ...model.services.map((s) => renderService(model, s)),
     model.galera ? renderGalera(model, model.galera) : [],
@@ -107,15 +126,22 @@ function renderStats(model: HaproxyModel): string[] {
   ];
 }
 
-function renderService(model: HaproxyModel, service: HaproxyService): string[] {
-  const lines = [
-    `listen ${service.name}`,
+/** Opens a `listen` section with the same inactivity timeout on both sides. */
+function listenHead(model: HaproxyModel, name: string, port: number, mode: 'http' | 'tcp', timeoutSeconds: number): string[] {
+  return [
+    `listen ${name}`,
     // The node's address, not the VIP: a host-network pod on a node that does not hold the VIP cannot bind it
     // (ip_nonlocal_bind is a node sysctl that Kubernetes refuses for host-network pods).
-    `  bind ${model.bindAddress}:${service.port}`,
-    `  mode ${service.mode}`,
-    `  timeout client ${service.timeoutSeconds}s`,
-    `  timeout server ${service.timeoutSeconds}s`,
+    `  bind ${model.bindAddress}:${port}`,
+    `  mode ${mode}`,
+    `  timeout client ${timeoutSeconds}s`,
+    `  timeout server ${timeoutSeconds}s`,
+  ];
+}
+
+function renderService(model: HaproxyModel, service: HaproxyService): string[] {
+  const lines = [
+    ...listenHead(model, service.name, service.port, service.mode, service.timeoutSeconds),
     ...(service.mode === 'http' ? ['  option httplog', '  option forwardfor'] : ['  option tcplog']),
     '  balance roundrobin',
   ];
@@ -139,16 +165,12 @@ function renderService(model: HaproxyModel, service: HaproxyService): string[] {
 }
 
 function renderGalera(model: HaproxyModel, galera: HaproxyGalera): string[] {
-  const peers = model.peers.length > 0 ? ` peers ${PEERS}` : '';
+  const peers = rendersPeers(model) ? ` peers ${PEERS}` : '';
   return [
-    'listen galera',
-    `  bind ${model.bindAddress}:${galera.port}`,
-    '  mode tcp',
+    ...listenHead(model, 'galera', galera.port, 'tcp', galera.timeoutSeconds),
     '  option tcplog',
     // Keepalives keep idle pooled connections alive through stateful firewalls and detect dead peers.
     '  option tcpka',
-    `  timeout client ${galera.timeoutSeconds}s`,
-    `  timeout server ${galera.timeoutSeconds}s`,
     // In sync means Galera's wsrep state is Synced (4): a donor or joiner answers 503 and gets no traffic.
     '  option httpchk',
     `  http-check send meth GET uri ${galera.checkPath}`,

@@ -1,5 +1,6 @@
 import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
 import { HaproxyModel, HaproxyServer } from './model';
+import { haproxyListenPorts } from './render';
 
 /** Characters HAProxy accepts in proxy, server and peer names (anything else is a fatal config error). */
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
@@ -75,12 +76,7 @@ export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix =
     v.add(p('peers[].address'), address, 'is used by several peers; each HAProxy instance needs its own address');
   }
 
-  const ports = [
-    ...model.services.map((s) => s.port),
-    model.statsPort,
-    ...(model.galera ? [model.galera.port] : []),
-    ...(model.galera && model.peers.length > 0 ? [model.peersPort] : []),
-  ];
+  const ports = haproxyListenPorts(model);
   ports.forEach((port) => v.check(!isPort(port), p('ports'), port, 'must be a port 1..65535'));
   for (const port of duplicates(ports)) {
     v.add(p('ports'), port, 'is listened on twice (services, statsPort, galera.port, peersPort); use distinct ports');
