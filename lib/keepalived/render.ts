@@ -117,10 +117,11 @@ function renderTrackScript(name: string, check: VrrpTrackCheck): string[] {
 }
 
 /**
- * The check runs a root-owned system binary with arguments, not a script file from a ConfigMap: a ConfigMap
- * volume's directories may be group- or world-writable, which `enable_script_security` refuses (and a refused
- * script is dropped). The image must provide `/bin/bash` (TCP via /dev/tcp) and `/usr/bin/curl` (HTTP).
- * keepalived splits the string on spaces; single quotes keep one argument together.
+ * The check runs a root-owned system binary with arguments, not a script file from a ConfigMap: with
+ * `enable_script_security` keepalived refuses a root script if any component of its path is writable by a
+ * non-root user, and the modes and group of kubelet-managed volume files depend on `defaultMode` and `fsGroup`;
+ * a system binary sidesteps that. The image must provide `/bin/bash` (TCP via /dev/tcp) and `/usr/bin/curl`
+ * (HTTP). keepalived splits the string on spaces; single quotes keep one argument together.
  */
 function trackCommand(check: VrrpTrackCheck): string {
   if (check.kind === 'http') {
