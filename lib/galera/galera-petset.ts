@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { ClientSelector, toNetworkPolicyPeer, validateClientSelectors, validateObjectName } from '../common/network';
+import { ClientSelector, toNetworkPolicyPeers, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
@@ -501,8 +501,8 @@ export class GaleraPetSet extends Construct {
         ingress: Lazy.any({
           produce: () => [
             { from: [{ podSelector: { matchLabels: selector } }], ports: [PORTS.galera, PORTS.ist, PORTS.sst, PORTS.agent].map(tcp) },
-            ...(this.clients.length > 0 ? [{ from: this.clients.map(toNetworkPolicyPeer), ports: [tcp(PORTS.mysql)] }] : []),
-            ...(this.healthCheckers.length > 0 ? [{ from: this.healthCheckers.map(toNetworkPolicyPeer), ports: [tcp(PORTS.agent)] }] : []),
+            ...(this.clients.length > 0 ? [{ from: this.clients.flatMap(toNetworkPolicyPeers), ports: [tcp(PORTS.mysql)] }] : []),
+            ...(this.healthCheckers.length > 0 ? [{ from: this.healthCheckers.flatMap(toNetworkPolicyPeers), ports: [tcp(PORTS.agent)] }] : []),
           ],
         }),
       },
