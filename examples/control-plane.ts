@@ -1,6 +1,9 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, ProxySqlLayer, SecretValue } from '../lib';
+import {
+  GaleraPetSet, GaleraStorage, HaproxyLoadBalancer, KeepalivedVip, LoadBalancedService, MemcachedPool, Placement,
+  ProxySqlLayer, SecretValue,
+} from '../lib';
 import { CONTROLLERS } from './inventory';
 
 /** The HA layer of a 3-controller OpenStack control plane, in namespace `openstack`. */
@@ -8,6 +11,8 @@ export class ControlPlaneChart extends Chart {
   public readonly memcached: MemcachedPool;
   public readonly galera: GaleraPetSet;
   public readonly proxysql: ProxySqlLayer;
+  public readonly vip: KeepalivedVip;
+  public readonly apiLoadBalancer: HaproxyLoadBalancer;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
@@ -41,6 +46,38 @@ export class ControlPlaneChart extends Chart {
       placement: controllers,
       adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
       allowedClients: ['keystone', 'glance', 'nova', 'placement', 'neutron', 'cinder'].map((service) => ({ podLabels: { application: service } })),
+    });
+
+    // The public face of the control plane: one address that moves to a healthy HAProxy within about 2 s.
+    this.vip = new KeepalivedVip(this, 'api-vip', {
+      address: '10.0.0.10',
+      prefixLength: 24,
+      interface: 'bond0',
+      placement: controllers,
+      virtualRouterId: 51,
+    });
+    // Each API is a Kubernetes Service; HAProxy reaches it by its cluster DNS name and the VIP follows HAProxy.
+    const api = (service: string, dnsName: string, port: number) =>
+      LoadBalancedService.openStackApi(service, { servers: [{ address: `${dnsName}.openstack.svc`, port }] });
+    this.apiLoadBalancer = new HaproxyLoadBalancer(this, 'api-lb', {
+      placement: controllers,
+      vip: this.vip,
+      services: [
+        api('keystone', 'keystone-api', 5000),
+        api('nova', 'nova-api', 8774),
+        api('neutron', 'neutron-server', 9696),
+        api('glance', 'glance-api', 9292),
+        api('cinder', 'cinder-api', 8776),
+        api('placement', 'placement-api', 8778),
+        api('heat', 'heat-api', 8004),
+        api('horizon', 'horizon', 80),
+      ],
+    });
+    // Database clients outside the cluster reach ProxySQL on the VIP too (kube-proxy forwards VIP:3306/3307).
+    this.vip.exposeService({
+      name: 'proxysql-vip',
+      podSelector: this.proxysql.podSelector,
+      ports: [{ name: 'rw', port: this.proxysql.readWritePort }, { name: 'ro', port: this.proxysql.readOnlyPort }],
     });
   }
 }

@@ -7,3 +7,5 @@ export * from './galera/credentials';
 export * from './galera/storage';
 export * from './galera/galera-petset';
 export * from './proxysql/proxysql-layer';
+export * from './keepalived/keepalived-vip';
+export * from './haproxy/haproxy-load-balancer';

@@ -392,7 +392,7 @@ export class KeepalivedVip extends Construct {
       },
     });
     new k8s.KubeNetworkPolicy(this, `${id}-NetworkPolicy`, {
-      metadata: { name: `${options.name}-vip`, labels },
+      metadata: { name: options.name, labels },
       spec: {
         podSelector: { matchLabels: { ...options.podSelector } },
         policyTypes: ['Ingress'],
