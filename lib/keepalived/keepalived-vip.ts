@@ -201,9 +201,9 @@ export class KeepalivedVip extends Construct {
    */
   public static readonly DEFAULT_IMAGE = 'quay.io/openstack.kolla/keepalived:2025.1-debian-bookworm';
 
-  /** Every KeepalivedVip of an app, for the virtual router id check. */
+  /** Every valid KeepalivedVip of an app (not one whose constructor threw), for the virtual router id check. */
   private static vipsOf(scope: Construct): KeepalivedVip[] {
-    return scope.node.root.node.findAll().filter((c): c is KeepalivedVip => c instanceof KeepalivedVip);
+    return scope.node.root.node.findAll().filter((c): c is KeepalivedVip => c instanceof KeepalivedVip && c.validated);
   }
 
   /** Base name of the objects. */
@@ -220,6 +220,7 @@ export class KeepalivedVip extends Construct {
   public readonly daemonSet: k8s.KubeDaemonSet;
 
   private track: VipTrack | undefined;
+  private validated = false;
   private readonly advertIntervalSeconds: number;
   private readonly subnet: string | undefined;
   /** Ports another construct listens on at the VIP (a fronting load balancer), by owner. */
@@ -257,6 +258,7 @@ export class KeepalivedVip extends Construct {
     // Virtual router ids are per segment: two VIPs of one app on the same interface of a node must differ.
     validateKeepalivedVipSet([...KeepalivedVip.vipsOf(scope).filter((x) => x !== this).map((x) => x.model()), model], v);
     v.throwIfInvalid();
+    this.validated = true;
 
     const selector = selectorLabels(name, COMPONENT);
     const labels = standardLabels(name, COMPONENT);
