@@ -16,9 +16,10 @@ import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { KEEPALIVED_CAPABILITIES, KeepalivedVipModel, VrrpTrackCheck } from '../../lib/keepalived/model';
-import { keepalivedCommand, keepalivedConfigKey, renderKeepalivedConf } from '../../lib/keepalived/render';
-import { threeNodeVip } from '../vip-fixtures';
+import { KeepalivedVip, KeepalivedVipProps, Placement, VipTrack } from '../../lib';
+import { DEFAULT_ADVERT_INTERVAL_SECONDS } from '../../lib/keepalived/model';
+import { keepalivedConfigKey } from '../../lib/keepalived/render';
+import { find, newChart, synth } from '../support/harness';
 import { Daemons, describeWithBinaries } from './support/daemons';
 
 jest.setTimeout(240_000);
@@ -33,6 +34,27 @@ const NODES = [
 const VIP = '10.213.0.100';
 const CHECK_PORT = 5000;
 const TRIALS = 5;
+
+/**
+ * What the KeepalivedVip construct deploys for these nodes: the ConfigMap's files, and the container's command and
+ * added capabilities, taken from the synthesized manifests so that what runs here is what is deployed.
+ */
+function deployed(overrides: Partial<KeepalivedVipProps> = {}): { files: Record<string, string>; command: string[]; capabilities: string[] } {
+  const chart = newChart('openstack');
+  new KeepalivedVip(chart, 'api', {
+    address: VIP,
+    prefixLength: 24,
+    interface: 'eth0',
+    placement: Placement.onNodes(NODES.map((n) => ({ name: n.name, ip: n.address }))),
+    virtualRouterId: 51,
+    track: VipTrack.tcp(CHECK_PORT),
+    ...overrides,
+  });
+  const objects = synth(chart);
+  const [container] = find(objects, 'DaemonSet', 'api').spec.template.spec.containers;
+  return { files: find(objects, 'ConfigMap', 'api-config').data, command: container.command, capabilities: container.securityContext.capabilities.add };
+}
+const DEPLOYED = deployed();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -150,11 +172,11 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       fs.rmSync(work, { recursive: true, force: true });
     });
 
-    /** Writes every node's file into a directory that plays the ConfigMap volume; returns the directory. */
-    function writeConfigMap(name: string, model: KeepalivedVipModel): string {
+    /** Writes the synthesized ConfigMap's files into a directory that plays its volume; returns the directory. */
+    function writeConfigMap(name: string, overrides: Partial<KeepalivedVipProps> = {}): string {
       const dir = path.join(work, name);
       fs.mkdirSync(dir, { recursive: true });
-      for (const [key, text] of Object.entries(renderKeepalivedConf(model))) fs.writeFileSync(path.join(dir, key), text);
+      for (const [key, text] of Object.entries(deployed(overrides).files)) fs.writeFileSync(path.join(dir, key), text);
       return dir;
     }
 
@@ -174,8 +196,8 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
      * `nodeName` as NODE_NAME (the node's own name unless a test says otherwise).
      */
     function startKeepalived(node: typeof NODES[number], configMap: string,
-      capabilities = KEEPALIVED_CAPABILITIES.map((g) => g.capability), nodeName = node.name): ChildProcess {
-      const [shell, flag, script] = keepalivedCommand();
+      capabilities = DEPLOYED.capabilities, nodeName = node.name): ChildProcess {
+      const [shell, flag, script] = DEPLOYED.command;
       const caps = capabilities.map((c) => `+${c.toLowerCase()}`).join(',');
       // Inside the node's netns and a private mount namespace: the ConfigMap at /etc/keepalived, an empty /run
       // but for /run/keepalived, the node's persistent run directory.
@@ -250,7 +272,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       }
 
       test('accepts every node file (in a namespace where eth0 exists)', () => {
-        const dir = writeConfigMap('config-test', threeNodeVip());
+        const dir = writeConfigMap('config-test');
         for (const node of NODES) {
           const r = configTest(path.join(dir, keepalivedConfigKey(node.name)));
           expect(r.output).toBe('');
@@ -259,22 +281,19 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       });
 
       test('accepts an HTTP track check with a 1 s advert', () => {
-        const dir = writeConfigMap('config-test-http', threeNodeVip({
-          advertIntervalSeconds: 1,
-          trackCheck: { kind: 'http', host: '127.0.0.1', port: 8404, path: '/healthz', intervalSeconds: 2, timeoutSeconds: 1, rise: 2, fall: 2 },
-        }));
+        const dir = writeConfigMap('config-test-http', {
+          advertIntervalSeconds: 1, track: VipTrack.http(8404, '/healthz', { intervalSeconds: 2 }),
+        });
         expect(configTest(path.join(dir, 'lb-a.conf')).status).toBe(0);
       });
 
       test('rejects a node file whose interface does not exist, and a fractional advert under VRRPv2', () => {
-        const model = threeNodeVip();
-        const dir = writeConfigMap('config-test-bad', {
-          ...model, nodes: model.nodes.map((n) => (n.name === 'lb-a' ? { ...n, interface: 'bond7' } : n)),
-        });
+        const dir = writeConfigMap('config-test-bad', { interface: 'bond7' });
         const missingInterface = configTest(path.join(dir, 'lb-a.conf'));
         expect(missingInterface.status).toBe(5);
         const v2 = path.join(dir, 'v2.conf');
-        fs.writeFileSync(v2, fs.readFileSync(path.join(dir, 'lb-b.conf'), 'utf8').replace('vrrp_version 3', 'vrrp_version 2'));
+        const good = writeConfigMap('config-test-v2');
+        fs.writeFileSync(v2, fs.readFileSync(path.join(good, 'lb-b.conf'), 'utf8').replace('vrrp_version 3', 'vrrp_version 2'));
         expect(configTest(v2).status).toBe(5);
       });
     });
@@ -283,7 +302,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       afterAll(() => stopAllNodes());
 
       test('no node takes the VIP before its check passes; then the one whose check passes does, whatever its priority', async () => {
-        const configMap = writeConfigMap('gate', threeNodeVip());
+        const configMap = writeConfigMap('gate');
         const offsets = NODES.map((n) => logSize(n.name));
         for (const node of NODES) startKeepalived(node, configMap);
         // Let every keepalived run its init_fail check for well over the master-down interval (0.6 s + skew).
@@ -298,8 +317,8 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
     });
 
     test('without SETGID keepalived 2.2.7 reports the failing check as passed and takes the VIP', async () => {
-      const configMap = writeConfigMap('no-setgid', threeNodeVip());
-      const withoutSetgid = KEEPALIVED_CAPABILITIES.map((g) => g.capability).filter((c) => c !== 'SETGID');
+      const configMap = writeConfigMap('no-setgid');
+      const withoutSetgid = DEPLOYED.capabilities.filter((c) => c !== 'SETGID');
       startKeepalived(NODES[1], configMap, withoutSetgid); // no listener anywhere
       await timeline.waitFor((h) => h.includes('lb-b'), 'lb-b to (wrongly) take the VIP');
       expect(fs.readFileSync(logPath('lb-b'), 'utf8')).toMatch(/Couldn't setgroups/);
@@ -307,7 +326,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
     });
 
     test('stale PID files naming live processes do not stop a restart: the command clears them', async () => {
-      const configMap = writeConfigMap('stale-pid', threeNodeVip());
+      const configMap = writeConfigMap('stale-pid');
       // What a restarted container finds in its emptyDir: PID files whose PIDs are alive again in the new PID
       // namespace. This test's own PID is alive; keepalived alone would refuse: "daemon is already running".
       for (const file of ['keepalived.pid', 'vrrp.pid']) fs.writeFileSync(path.join(runDir('lb-a'), file), `${process.pid}\n`);
@@ -324,7 +343,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
     });
 
     test('a node whose name has no file in the ConfigMap exits at once instead of running a default config', async () => {
-      const configMap = writeConfigMap('unknown-node', threeNodeVip());
+      const configMap = writeConfigMap('unknown-node');
       const child = startKeepalived(NODES[0], configMap, undefined, 'lb-unknown');
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
       expect(code).not.toBe(0);
@@ -332,9 +351,11 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       expect(timeline.holders()).toEqual([]);
     });
 
-    const phases: Array<[number, VrrpTrackCheck['kind']]> = [[threeNodeVip().advertIntervalSeconds, 'tcp'], [1, 'http']];
-    for (const [advert, kind] of phases) {
-      describe(`failover with advert_int ${advert} s and a ${kind} track check`, () => {
+    // The construct's default advert interval (0.2 s) with a TCP check, and 1 s with an HTTP check.
+    const phases: Array<[number | undefined, VipTrack]> = [[undefined, VipTrack.tcp(CHECK_PORT)], [1, VipTrack.http(CHECK_PORT, '/')]];
+    for (const [advertOverride, track] of phases) {
+      const advert = advertOverride ?? DEFAULT_ADVERT_INTERVAL_SECONDS;
+      describe(`failover with advert_int ${advert} s and a ${track.path === undefined ? 'tcp' : 'http'} track check`, () => {
         const killTimes: number[] = [];
         const trackTimes: number[] = [];
         const overlapsSeen: number[] = [];
@@ -342,10 +363,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
         let configMap: string;
 
         beforeAll(async () => {
-          configMap = writeConfigMap(`failover-${advert}`, threeNodeVip({
-            advertIntervalSeconds: advert,
-            trackCheck: { ...threeNodeVip().trackCheck, kind, path: kind === 'http' ? '/' : undefined },
-          }));
+          configMap = writeConfigMap(`failover-${advert}`, { advertIntervalSeconds: advertOverride, track });
           const offsets = NODES.map((n) => logSize(n.name));
           for (const node of NODES) { startListener(node); startKeepalived(node, configMap); }
           await timeline.waitFor((h) => h.length === 1, 'one holder');
