@@ -5,7 +5,7 @@ import {
 } from '../lib';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
 import { haproxyCommand } from '../lib/haproxy/render';
-import { expectValidManifests, find, newChart, synth } from './support/harness';
+import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
 
 const NODES = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -39,15 +39,6 @@ function galeraIn(chart: Chart): GaleraPetSet {
       monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
     },
   });
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
 }
 
 const podOf = (objects: ReturnType<typeof synth>) => find(objects, 'DaemonSet', 'lb').spec.template;

@@ -3,7 +3,7 @@ import { KeepalivedVip, KeepalivedVipProps, Placement, VipTrack } from '../lib';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
 import { KEEPALIVED_CAPABILITIES } from '../lib/keepalived/model';
 import { keepalivedCommand } from '../lib/keepalived/render';
-import { expectValidManifests, find, newChart, synth } from './support/harness';
+import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
 
 const NODES = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -26,15 +26,6 @@ function vipProps(overrides: Partial<KeepalivedVipProps> = {}): KeepalivedVipPro
 function build(overrides: Partial<KeepalivedVipProps> = {}, chart: Chart = newChart('openstack')) {
   const vip = new KeepalivedVip(chart, 'vip', vipProps(overrides));
   return { chart, vip, objects: synth(chart) };
-}
-
-function errorOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
 }
 
 describe('KeepalivedVip', () => {

@@ -2,12 +2,15 @@ import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
+import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
+import {
+  CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
+} from '../common/security';
 import { Validator, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { k8s } from '../k8s';
@@ -326,8 +329,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       capability: 'NET_BIND_SERVICE', reason: `binds port(s) ${privilegedPorts.join(', ')} below 1024 on the host network`,
     }];
     const uid = grants.length > 0 ? 0 : HAPROXY_UID;
-    const asUser = (context: k8s.SecurityContext): k8s.SecurityContext =>
-      (uid === 0 ? { ...context, runAsNonRoot: false, runAsUser: 0, runAsGroup: 0 } : context);
+    const securityContext = (containerGrants: CapabilityGrant[]) =>
+      (uid === 0 ? rootContainerSecurityContext(containerGrants) : containerSecurityContext(containerGrants));
 
     const configName = `${name}-config`;
     const reloaderName = `${name}-reloader`;
@@ -357,7 +360,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
       // A directory mount (not subPath), so the kubelet swaps in a changed ConfigMap and the reloader sees it.
       volumeMounts: [configMount, runMount],
-      securityContext: asUser(containerSecurityContext(grants)),
+      securityContext: securityContext(grants),
     };
 
     const heartbeatFresh = `const s=require('fs').statSync('${RELOADER_HEARTBEAT}');process.exit(Date.now()-s.mtimeMs<30000?0:1)`;
@@ -380,7 +383,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       lifecycle: { preStop: { exec: { command: ['node', reloaderScriptPath, 'drain'] } } },
       volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }],
       // The master socket belongs to HAProxy's user: the reloader runs as the same one, with no capability.
-      securityContext: asUser(containerSecurityContext()),
+      securityContext: securityContext([]),
     };
 
     const annotations: Record<string, string> = {
@@ -390,30 +393,28 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     };
     if (grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(grants);
 
-    this.daemonSet = new k8s.KubeDaemonSet(this, 'Resource', {
-      metadata: { name, labels },
-      spec: {
-        selector: { matchLabels: selector },
-        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(1) } },
-        template: {
-          metadata: { labels, annotations },
-          spec: {
-            hostNetwork: true,
-            // Cluster DNS for Service names in servers (HAProxy's resolvers read /etc/resolv.conf).
-            dnsPolicy: 'ClusterFirstWithHostNet',
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            terminationGracePeriodSeconds: drainSeconds + 15,
-            securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
-            affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
-            tolerations: props.placement._tolerations(),
-            containers: [haproxy, reloader],
-            volumes: [
-              { name: 'config', configMap: { name: configName } },
-              { name: 'reloader', configMap: { name: reloaderName } },
-              { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
-            ],
-          },
+    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+      name,
+      labels,
+      selector,
+      template: {
+        metadata: { labels, annotations },
+        spec: {
+          hostNetwork: true,
+          // Cluster DNS for Service names in servers (HAProxy's resolvers read /etc/resolv.conf).
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: drainSeconds + 15,
+          securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
+          affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
+          tolerations: props.placement._tolerations(),
+          containers: [haproxy, reloader],
+          volumes: [
+            { name: 'config', configMap: { name: configName } },
+            { name: 'reloader', configMap: { name: reloaderName } },
+            { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
+          ],
         },
       },
     });

@@ -1,12 +1,13 @@
 import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
+import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { hostCidr, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { containerSecurityContext, describeGrants } from '../common/security';
+import { describeGrants, rootContainerSecurityContext } from '../common/security';
 import { Validator, duplicates, isIpAddress, isPort } from '../common/validation';
 import { k8s } from '../k8s';
 import {
@@ -287,41 +288,38 @@ export class KeepalivedVip extends Construct {
         { name: 'config', mountPath: KEEPALIVED_CONFIG_DIR, readOnly: true },
         { name: 'run', mountPath: KEEPALIVED_RUN_DIR },
       ],
-      // Capabilities are granted to root processes only; root without any other capability, never privileged.
-      securityContext: { ...containerSecurityContext(KEEPALIVED_CAPABILITIES), runAsNonRoot: false, runAsUser: 0, runAsGroup: 0 },
+      securityContext: rootContainerSecurityContext(KEEPALIVED_CAPABILITIES),
     };
 
-    this.daemonSet = new k8s.KubeDaemonSet(this, 'Resource', {
-      metadata: { name, labels },
-      spec: {
-        selector: { matchLabels: selector },
-        // One node at a time: a stopping keepalived sends priority 0, so the VIP moves in well under a second.
-        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(1) } },
-        template: {
-          metadata: {
-            labels,
-            annotations: {
-              [CONFIG_HASH_ANNOTATION]: Lazy.any({ produce: () => configHash(files()) }),
-              [CAPABILITIES_ANNOTATION]: describeGrants(KEEPALIVED_CAPABILITIES),
-            },
+    // One node at a time: a stopping keepalived sends priority 0, so the VIP moves in well under a second.
+    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+      name,
+      labels,
+      selector,
+      template: {
+        metadata: {
+          labels,
+          annotations: {
+            [CONFIG_HASH_ANNOTATION]: Lazy.any({ produce: () => configHash(files()) }),
+            [CAPABILITIES_ANNOTATION]: describeGrants(KEEPALIVED_CAPABILITIES),
           },
-          spec: {
-            hostNetwork: true,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            priorityClassName: props.priorityClassName ?? 'system-node-critical',
-            // On SIGTERM keepalived sends a priority-0 advert and removes the VIP: a backup takes over at once.
-            terminationGracePeriodSeconds: 10,
-            securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
-            affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
-            tolerations: props.placement._tolerations(),
-            containers: [container],
-            volumes: [
-              { name: 'config', configMap: { name: configName } },
-              // PID files must not outlive the pod's processes (a stale one blocks the restart): memory only.
-              { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
-            ],
-          },
+        },
+        spec: {
+          hostNetwork: true,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          priorityClassName: props.priorityClassName ?? 'system-node-critical',
+          // On SIGTERM keepalived sends a priority-0 advert and removes the VIP: a backup takes over at once.
+          terminationGracePeriodSeconds: 10,
+          securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
+          affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
+          tolerations: props.placement._tolerations(),
+          containers: [container],
+          volumes: [
+            { name: 'config', configMap: { name: configName } },
+            // PID files must not outlive the pod's processes (a stale one blocks the restart): memory only.
+            { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
+          ],
         },
       },
     });

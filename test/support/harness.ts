@@ -168,3 +168,13 @@ export function expectValidManifests(objects: K8sObject[]): void {
   const problems = [...schemaProblems(objects), ...invariantProblems(objects)];
   if (problems.length > 0) throw new Error(`invalid manifests:\n${problems.map((p) => `- ${p}`).join('\n')}`);
 }
+
+/** The message of the error `fn` throws; fails the test when it throws nothing. */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error, got none');
+}
