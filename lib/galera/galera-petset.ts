@@ -10,7 +10,7 @@ import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { Validator, duplicates } from '../common/validation';
 import { k8s } from '../k8s';
-import { GaleraAssets } from './assets';
+import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser, GaleraCredentials } from './credentials';
 import { GALERA_SERVER_DEFAULTS, parseKubernetesQuantity, parseSize, renderServerConfig } from './server-config';
 import { GaleraStorage } from './storage';
@@ -250,8 +250,8 @@ export class GaleraPetSet extends Construct {
       }),
       'users.tsv': renderUsersFile(userModels),
     };
-    const scripts = GaleraAssets.scripts();
-    const agent = GaleraAssets.agentBundle();
+    const scripts = galeraScripts();
+    const agent = galeraAgentBundle();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: `${name}-config`, labels }, data: configData });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: `${name}-scripts`, labels }, data: scripts });
     new k8s.KubeConfigMap(this, 'Agent', { metadata: { name: `${name}-agent`, labels }, data: agent });
