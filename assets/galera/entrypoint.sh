@@ -50,7 +50,8 @@ pause() {
 # The defaults file mariadbd, mariabackup (via the SST script) and the client read. Per-pod and secret
 # values are rendered here, in memory, never in the ConfigMap.
 render_runtime_config() {
-  local auth="${GALERA_SST_USER:-mariabackup}:${GALERA_SST_PASSWORD:-}"
+  local auth="${GALERA_SST_USER:-mariabackup}:${GALERA_SST_PASSWORD:-}" socat_ip=${POD_IP:-}
+  [[ $socat_ip == *:* ]] && socat_ip="[$socat_ip]"
   auth=${auth//\\/\\\\}
   auth=${auth//\"/\\\"}
   galera_write_atomic "$GALERA_RUN_DIR/99-runtime.cnf" "[mysqld]
@@ -60,7 +61,10 @@ pid_file = $GALERA_RUN_DIR/mysqld.pid
 wsrep_node_name = ${POD_NAME:?POD_NAME must be set}
 wsrep_node_address = ${POD_IP:?POD_IP must be set}
 wsrep_sst_receive_address = $POD_IP:${GALERA_SST_PORT:-4444}
-wsrep_sst_auth = \"$auth\"" 600
+wsrep_sst_auth = \"$auth\"
+[sst]
+# socat (mariabackup SST) listens on, and sends from, the pod address only, not every interface.
+sockopt = \"bind=$socat_ip\"" 600
   galera_write_atomic "$GALERA_MY_CNF" "!include $GALERA_CONFIG_FILE
 !include $GALERA_RUN_DIR/99-runtime.cnf"
   # The account mariadb-install-db creates for the OS user mariadbd runs as (unix_socket, no password).
@@ -80,7 +84,8 @@ establish_state() {
     DATA=empty
     return
   fi
-  if [[ ! -d $GALERA_DATADIR/mysql && ! -e $grastate && ! -e $GALERA_DATADIR/ibdata1 ]]; then
+  if [[ ! -d $GALERA_DATADIR/mysql ]]; then
+    # No system schema: a fresh volume, a wiped one, or what a failed first SST leaves (gcache, empty grastate).
     DATA=empty
     return
   fi
