@@ -21,8 +21,11 @@ export interface GaleraPosition {
  */
 export type DataState = 'empty' | 'known' | 'unknown';
 
-/** Where a `known` position came from. */
-export type PositionSource = 'grastate' | 'wsrep-recover';
+/**
+ * Where a `known` position came from: grastate.dat or `mariadbd --wsrep-recover` before mariadbd started, or, while
+ * it runs, its live status (`wsrep_local_state_uuid:wsrep_last_committed`), which is newer than either.
+ */
+export type PositionSource = 'grastate' | 'wsrep-recover' | 'wsrep-status';
 
 /** What one member reports about itself (the agent's `GET /state`). */
 export interface MemberReport {
@@ -46,6 +49,17 @@ export interface MemberReport {
   readonly synced: boolean;
   /** The member that this member's operator override names as the bootstrap source, if any. */
   readonly overrideBootstrapFrom?: string;
+  /**
+   * `wsrep_cluster_state_uuid` while mariadbd runs: the history of the component this member is in. Joiners
+   * compare it with their own data's UUID (a different UUID means a different history, and joining would SST over
+   * this member's data).
+   */
+  readonly clusterUuid?: string;
+  /**
+   * This member's agent handed out a `bootstrap` decision and the member is not Primary yet. Peers join it instead
+   * of running their own election, so two members can never bootstrap because their views differed for a moment.
+   */
+  readonly bootstrapping?: boolean;
 }
 
 /** Everything one member's agent knows when it decides. */
@@ -58,15 +72,82 @@ export interface ElectionInput {
   readonly statefulSetName: string;
   /** Reports from the members that answered, including self. A member that did not answer is absent. */
   readonly reports: readonly MemberReport[];
+  /**
+   * How long this member's agent has seen no Primary component anywhere (0 when one exists). Time is an input so
+   * that `decide` stays pure: it turns a long `wait` into `blocked`.
+   * @default 0
+   */
+  readonly secondsWithoutPrimary?: number;
+  /**
+   * After this long without a Primary, missing or unknown members turn `wait` into `blocked` (an operator is needed).
+   * @default 120
+   */
+  readonly blockAfterSeconds?: number;
+  /**
+   * How long this member's agent has been letting Galera's `pc.recovery` work (since it first decided
+   * `pc-recovery` without a Primary appearing since); 0 when it has not tried.
+   * @default 0
+   */
+  readonly secondsInPcRecovery?: number;
+  /**
+   * How long Galera's own `pc.recovery` gets to re-form the Primary before the seqno election takes over.
+   * @default 60
+   */
+  readonly pcRecoverySeconds?: number;
 }
+
+/** Which rule produced a decision: a stable code for logs, tests and `/status` (the reason is for humans). */
+export type DecisionRule =
+  /** A Primary component exists (or this member is in it): join it. */
+  | 'primary-exists'
+  /** Two Primary components with different cluster UUIDs: split brain, a human must choose. */
+  | 'split-brain'
+  /** This member's data has another cluster UUID than the running Primary: joining would SST over it. */
+  | 'uuid-mismatch-with-primary'
+  /** Another member was told to bootstrap and is starting: join it. */
+  | 'peer-bootstrapping'
+  /** More than one member reports that it is bootstrapping. */
+  | 'several-bootstrapping'
+  /** Members' override files name different bootstrap members. */
+  | 'conflicting-overrides'
+  /** The operator's override names a member that cannot be a source (out of range, not reported, empty, unknown). */
+  | 'invalid-override'
+  /** The operator's override names the bootstrap member. */
+  | 'override'
+  /** The `known` members' data belongs to different cluster UUIDs. */
+  | 'uuid-disagreement'
+  /** Every member reported and every member is empty: a brand-new cluster. */
+  | 'new-cluster'
+  /** Some members have not reported or their data state is unknown. */
+  | 'incomplete'
+  /** Every member is known and has gvwstate.dat: let Galera's pc.recovery re-form the Primary. */
+  | 'pc-recovery'
+  /** Full outage, everyone reported: the highest seqno bootstraps, ties to the lowest ordinal. */
+  | 'election'
+  /** The deciding member's own state is not established yet. */
+  | 'self-unknown';
 
 /** What the mariadb container is told to do. Never persisted: the agent hands it over once, in memory-backed storage. */
 export type Decision =
   /** Start mariadbd joining the existing/forming cluster (optionally at a recovered start position). */
-  | { readonly action: 'join'; readonly reason: string; readonly startPosition?: GaleraPosition }
+  | { readonly action: 'join'; readonly rule: DecisionRule; readonly reason: string; readonly startPosition?: GaleraPosition }
   /** Start mariadbd with `--wsrep-new-cluster`. */
-  | { readonly action: 'bootstrap'; readonly reason: string; readonly startPosition?: GaleraPosition }
+  | { readonly action: 'bootstrap'; readonly rule: DecisionRule; readonly reason: string; readonly startPosition?: GaleraPosition }
   /** Not enough information yet (peers missing or not reported); ask again later. */
-  | { readonly action: 'wait'; readonly reason: string }
+  | { readonly action: 'wait'; readonly rule: DecisionRule; readonly reason: string }
   /** Automatic recovery must not proceed; an operator must act (e.g. name a bootstrap member). */
-  | { readonly action: 'blocked'; readonly reason: string };
+  | { readonly action: 'blocked'; readonly rule: DecisionRule; readonly reason: string };
+
+/**
+ * `<run>/state.json`, written by the mariadb container before it starts mariadbd (see README.md): this member's data
+ * state. `stateId` changes with every write, and the decision written for it echoes it back, so a decision made from
+ * an older state is never acted on.
+ */
+export interface LocalState {
+  readonly stateId: string;
+  readonly data: DataState;
+  readonly position?: GaleraPosition;
+  readonly positionSource?: PositionSource;
+  readonly safeToBootstrap?: boolean;
+  readonly hasViewState?: boolean;
+}

@@ -1,0 +1,328 @@
+/**
+ * The agent runtime: publishes this member's report, collects its peers', runs the election every poll period and
+ * hands the mariadb container its decision through the run directory (contract in run-dir.ts and README.md).
+ *
+ * It acts in exactly two ways, both guarded so that they happen once per state the mariadb container publishes:
+ *  - writes decision.json (join or bootstrap) when the container waits for one: state.json present, mariadbd not
+ *    running, no decision pending, and no decision written yet for this state.json's stateId;
+ *  - writes restart-request when this member must bootstrap but its mariadbd runs outside any Primary component
+ *    and there has been no Primary anywhere for `pcRecoverySeconds` (the pc.recovery fallback): the container
+ *    stops mariadbd gracefully, publishes a new state.json, and gets a bootstrap decision for it.
+ */
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import type { AgentConfig } from './config';
+import { decide } from './election';
+import { pollPeer, PeerPoll } from './peers';
+import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
+import type { Decision, ElectionInput, LocalState, MemberReport } from './types';
+
+/** How often an unchanged `wait`/`blocked` decision is logged again, so the reason stays in recent logs. */
+const REPEAT_LOG_SECONDS = 60;
+
+/** This member as read from the run directory at one moment. */
+interface SelfView {
+  readonly local?: LocalState;
+  readonly wsrep: WsrepView;
+  readonly override?: string;
+  readonly report?: MemberReport;
+  readonly problems: string[];
+}
+
+interface PeerState extends PeerPoll {
+  /** When this peer last answered with a valid report (ISO time). */
+  readonly lastSeen?: string;
+  readonly lastReport?: MemberReport;
+}
+
+interface LastDecision {
+  readonly decision: Decision;
+  readonly at: string;
+  readonly input: ElectionInput;
+}
+
+export type LogLine = (event: string, fields: Record<string, unknown>) => void;
+
+/** One JSON object per line on stdout: easy to grep and to ship. */
+export const logJsonLine: LogLine = (event, fields) => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...fields })}\n`);
+};
+
+export class GaleraAgent {
+  private readonly runDir: RunDir;
+  private server?: http.Server;
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private peers = new Map<number, PeerState>();
+  private last?: LastDecision;
+  private lastLog?: { key: string; atMs: number };
+  private written?: { file: DecisionFile; at: string };
+  /** Never two decisions (or restart requests) for one state; kept in the run directory across agent restarts. */
+  private memory: AgentMemory;
+  private noPrimarySinceMs?: number;
+  /** When the agent first let pc.recovery try in this episode without a Primary. */
+  private pcRecoverySinceMs?: number;
+  private running?: Promise<void>;
+
+  public constructor(
+    private readonly config: AgentConfig,
+    private readonly log: LogLine = logJsonLine,
+  ) {
+    this.runDir = new RunDir(config.runDir);
+    this.memory = this.runDir.readMemory();
+  }
+
+  private remember(change: Partial<AgentMemory>): void {
+    const next = { ...this.memory, ...change };
+    if (JSON.stringify(next) === JSON.stringify(this.memory)) return;
+    this.memory = next;
+    this.runDir.writeMemory(next);
+  }
+
+  /** Starts the HTTP server and the loop; resolves with the port it listens on. */
+  public async start(): Promise<number> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.config.port, this.config.host, () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    this.log('listening', { member: this.config.podName, port, runDir: this.config.runDir, size: this.config.size });
+    this.schedule(0);
+    return port;
+  }
+
+  /** Stops the loop and the server; a tick in progress finishes first (it may be writing a decision). */
+  public async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    await this.running;
+    const server = this.server;
+    if (server !== undefined) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  private schedule(delaySeconds: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .catch((e: Error) => this.log('error', { member: this.config.podName, error: e.stack ?? String(e) }))
+        .finally(() => this.schedule(this.config.pollSeconds));
+    }, delaySeconds * 1000);
+  }
+
+  /** One round: read self, poll peers, decide, act. */
+  public async tick(): Promise<void> {
+    const self = this.readSelf();
+    const polls = await Promise.all(
+      this.config.peerUrls
+        .map((url, ordinal) => ({ url, ordinal }))
+        .filter(({ ordinal }) => ordinal !== this.config.ordinal)
+        .map(({ url, ordinal }) => pollPeer(url, ordinal, this.memberName(ordinal), this.config.peerTimeoutSeconds)),
+    );
+    if (this.stopped) return;
+    const now = new Date();
+    for (const poll of polls) {
+      const before = this.peers.get(poll.ordinal);
+      this.peers.set(poll.ordinal, {
+        ...poll,
+        lastSeen: poll.report !== undefined ? now.toISOString() : before?.lastSeen,
+        lastReport: poll.report ?? before?.lastReport,
+      });
+    }
+    const reports = [
+      ...(self.report !== undefined ? [self.report] : []),
+      ...polls.flatMap((p) => (p.report !== undefined ? [p.report] : [])),
+    ].sort((a, b) => a.ordinal - b.ordinal);
+
+    if (reports.some((r) => r.primary)) {
+      this.noPrimarySinceMs = undefined;
+      this.pcRecoverySinceMs = undefined;
+      if (self.report?.primary) this.remember({ bootstrapping: false });
+    } else {
+      this.noPrimarySinceMs ??= now.getTime();
+    }
+    const input: ElectionInput = {
+      self: this.config.ordinal,
+      size: this.config.size,
+      statefulSetName: this.config.statefulSetName,
+      reports,
+      secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, now.getTime()),
+      secondsInPcRecovery: secondsSince(this.pcRecoverySinceMs, now.getTime()),
+      blockAfterSeconds: this.config.blockAfterSeconds,
+      pcRecoverySeconds: this.config.pcRecoverySeconds,
+    };
+    const decision = decide(input);
+    if (decision.rule === 'pc-recovery') this.pcRecoverySinceMs ??= now.getTime();
+    this.last = { decision, at: now.toISOString(), input };
+    this.logDecision(decision, input, polls, self, now.getTime());
+    this.act(decision, input, self);
+  }
+
+  private act(decision: Decision, input: ElectionInput, self: SelfView): void {
+    const local = self.local;
+    if (local === undefined || (decision.action !== 'join' && decision.action !== 'bootstrap')) return;
+    const waitingForDecision =
+      !self.wsrep.running && local.stateId !== this.memory.answeredStateId && !this.runDir.decisionPending();
+    if (waitingForDecision) {
+      const file = this.runDir.writeDecision(local.stateId, decision);
+      this.remember({ answeredStateId: local.stateId, bootstrapping: decision.action === 'bootstrap' });
+      this.written = { file, at: new Date().toISOString() };
+      this.log('decision-written', { member: this.config.podName, decision: file, states: input.reports });
+      return;
+    }
+    // decide never tells a member in a Primary component to bootstrap: a running one here is outside any Primary.
+    // One that was told to bootstrap for this state is still starting (InnoDB recovery can take minutes): leave it.
+    const fallback =
+      decision.action === 'bootstrap' &&
+      self.wsrep.running &&
+      !this.memory.bootstrapping &&
+      (input.secondsWithoutPrimary ?? 0) >= this.config.pcRecoverySeconds &&
+      this.memory.restartRequestedFor !== local.stateId;
+    if (fallback) {
+      const reason = `no Primary for ${Math.round(input.secondsWithoutPrimary ?? 0)} s and this member must bootstrap: ${decision.reason}`;
+      this.runDir.writeRestartRequest(local.stateId, reason);
+      this.remember({ restartRequestedFor: local.stateId });
+      this.log('restart-requested', { member: this.config.podName, stateId: local.stateId, reason, states: input.reports });
+    }
+  }
+
+  /** This member's report, from the run directory and the agent's own memory; read afresh for every use. */
+  private readSelf(): SelfView {
+    const problems: string[] = [];
+    const localOrProblem = this.runDir.readLocalState();
+    const local = isProblem(localOrProblem) ? undefined : localOrProblem;
+    if (isProblem(localOrProblem)) problems.push(localOrProblem.problem);
+    const wsrep = this.runDir.readWsrep(this.config.wsrepStaleSeconds, Date.now());
+    const override = readOverrideFile(this.config.overrideFile);
+    // A new state.json after a bootstrap decision means that mariadbd attempt ended: the flag no longer holds.
+    if (local !== undefined && local.stateId !== this.memory.answeredStateId) this.remember({ bootstrapping: false });
+    if (local === undefined && !wsrep.running) return { wsrep, problems, ...(override ? { override } : {}) };
+    // While mariadbd runs, its live position is the truth; before, the one the mariadb container established.
+    const position = wsrep.position ?? local?.position;
+    const positionSource = wsrep.position !== undefined ? 'wsrep-status' : local?.positionSource;
+    const report: MemberReport = {
+      ordinal: this.config.ordinal,
+      name: this.config.podName,
+      // Running without a state.json (removed by hand?) and no live position: the data state is not established.
+      data: wsrep.position !== undefined ? 'known' : local?.data ?? 'unknown',
+      ...(position !== undefined ? { position } : {}),
+      ...(positionSource !== undefined ? { positionSource } : {}),
+      ...(local?.safeToBootstrap !== undefined ? { safeToBootstrap: local.safeToBootstrap } : {}),
+      ...(local?.hasViewState !== undefined ? { hasViewState: local.hasViewState } : {}),
+      running: wsrep.running,
+      primary: wsrep.primary,
+      synced: wsrep.synced,
+      ...(override !== undefined ? { overrideBootstrapFrom: override } : {}),
+      ...(wsrep.clusterUuid !== undefined ? { clusterUuid: wsrep.clusterUuid } : {}),
+      ...(this.memory.bootstrapping ? { bootstrapping: true } : {}),
+    };
+    return { local, wsrep, report, problems, ...(override ? { override } : {}) };
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(`${JSON.stringify(body, null, 2)}\n`);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, { error: 'only GET' });
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      switch (path) {
+        case '/healthz':
+          send(200, { ok: true });
+          return;
+        case '/state': {
+          const self = this.readSelf();
+          if (self.report === undefined) {
+            send(503, { error: 'this member has not established its data state yet (no state.json)', problems: self.problems });
+          } else {
+            send(200, self.report);
+          }
+          return;
+        }
+        case '/synced': {
+          const wsrep = this.readSelf().wsrep;
+          send(wsrep.synced ? 200 : 503, { synced: wsrep.synced, running: wsrep.running, primary: wsrep.primary });
+          return;
+        }
+        case '/status':
+          send(200, this.status());
+          return;
+        default:
+          send(404, { error: `unknown path ${path}; try /status, /state, /synced, /healthz` });
+      }
+    } catch (e) {
+      send(500, { error: String(e) });
+    }
+  }
+
+  private status(): Record<string, unknown> {
+    const self = this.readSelf();
+    const decision = this.last?.decision;
+    return {
+      member: this.config.podName,
+      ordinal: this.config.ordinal,
+      size: this.config.size,
+      self: self.report ?? null,
+      local: self.local ?? null,
+      wsrep: self.wsrep,
+      override: self.override ?? null,
+      problems: self.problems,
+      peers: [...this.peers.values()]
+        .sort((a, b) => a.ordinal - b.ordinal)
+        .map((p) => ({
+          ordinal: p.ordinal,
+          name: p.name,
+          url: p.url,
+          reachable: p.report !== undefined,
+          error: p.error ?? null,
+          lastSeen: p.lastSeen ?? null,
+          lastReport: p.lastReport ?? null,
+        })),
+      decision: decision ?? null,
+      decidedAt: this.last?.at ?? null,
+      decidedFrom: this.last?.input ?? null,
+      blocked: decision?.action === 'blocked' ? decision.reason : null,
+      secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, Date.now()),
+      secondsInPcRecovery: secondsSince(this.pcRecoverySinceMs, Date.now()),
+      lastWrittenDecision: this.written ?? null,
+      memory: this.memory,
+    };
+  }
+
+  private logDecision(decision: Decision, input: ElectionInput, polls: PeerPoll[], self: SelfView, nowMs: number): void {
+    // The reason embeds the seconds waited; the key leaves it out so an unchanged situation logs once a minute.
+    const key = JSON.stringify([decision.action, decision.rule, input.reports, polls.map((p) => p.error ?? null), self.problems]);
+    const repeat = decision.action === 'wait' || decision.action === 'blocked';
+    const due =
+      this.lastLog === undefined ||
+      this.lastLog.key !== key ||
+      (repeat && nowMs - this.lastLog.atMs >= REPEAT_LOG_SECONDS * 1000);
+    if (!due) return;
+    this.lastLog = { key, atMs: nowMs };
+    this.log('decision', {
+      member: this.config.podName,
+      level: decision.action === 'blocked' ? 'error' : 'info',
+      decision,
+      states: input.reports,
+      unreachable: polls.filter((p) => p.error !== undefined).map((p) => ({ name: p.name, error: p.error })),
+      problems: self.problems,
+      secondsWithoutPrimary: Math.round(input.secondsWithoutPrimary ?? 0),
+    });
+  }
+
+  private memberName(ordinal: number): string {
+    return `${this.config.statefulSetName}-${ordinal}`;
+  }
+}
+
+function secondsSince(startMs: number | undefined, nowMs: number): number {
+  return startMs === undefined ? 0 : (nowMs - startMs) / 1000;
+}

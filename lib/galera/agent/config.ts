@@ -1,0 +1,138 @@
+/**
+ * The agent's configuration, from environment variables (the sidecar's `env`). Every problem is reported at once,
+ * naming the variable, its value and the fix. Durations are in seconds and may be fractional.
+ */
+import { Validator, isPort } from '../../common/validation';
+import { DEFAULT_BLOCK_AFTER_SECONDS, DEFAULT_PC_RECOVERY_SECONDS } from './election';
+
+export interface AgentConfig {
+  /** This member's pod name, e.g. `galera-2`. */
+  readonly podName: string;
+  readonly ordinal: number;
+  readonly statefulSetName: string;
+  readonly size: number;
+  /** The base URL of every member's agent, by ordinal (own entry included, never polled). */
+  readonly peerUrls: readonly string[];
+  /** Listen address; undefined: every address (IPv6 and IPv4 where available). */
+  readonly host?: string;
+  /** Listen port; 0 picks a free one (tests). */
+  readonly port: number;
+  readonly runDir: string;
+  readonly overrideFile: string;
+  readonly pollSeconds: number;
+  readonly peerTimeoutSeconds: number;
+  readonly wsrepStaleSeconds: number;
+  readonly blockAfterSeconds: number;
+  readonly pcRecoverySeconds: number;
+}
+
+export const DEFAULT_AGENT_PORT = 9200;
+export const DEFAULT_RUN_DIR = '/run/galera';
+export const DEFAULT_OVERRIDE_FILE = '/etc/galera-recovery/bootstrap-from';
+
+/** Placeholders a peer URL template may use. */
+const PLACEHOLDERS = /\{(name|ordinal)\}/g;
+
+export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
+  const v = new Validator('galera agent environment');
+  const podName = env.POD_NAME ?? '';
+  const podMatch = /^(.+)-(0|[1-9][0-9]*)$/.exec(podName);
+  v.check(podMatch === null, 'POD_NAME', env.POD_NAME, 'must be the StatefulSet pod name, <statefulset>-<ordinal>');
+  const statefulSetName = env.GALERA_STATEFULSET ?? podMatch?.[1] ?? '';
+  if (podMatch !== null) {
+    v.check(
+      podMatch[1] !== statefulSetName,
+      'GALERA_STATEFULSET',
+      env.GALERA_STATEFULSET,
+      `must be the prefix of POD_NAME (${JSON.stringify(podMatch[1])})`,
+    );
+  }
+  const ordinal = podMatch === null ? 0 : Number(podMatch[2]);
+  const size = integer(v, env, 'GALERA_CLUSTER_SIZE', undefined, 1);
+  if (podMatch !== null && size > 0) {
+    v.check(ordinal >= size, 'POD_NAME', podName, `has ordinal ${ordinal}, outside a cluster of ${size} (GALERA_CLUSTER_SIZE)`);
+  }
+  const port = integer(v, env, 'GALERA_AGENT_PORT', DEFAULT_AGENT_PORT, 0);
+  v.check(port !== 0 && !isPort(port), 'GALERA_AGENT_PORT', env.GALERA_AGENT_PORT, 'must be a TCP port (1-65535)');
+
+  const config: AgentConfig = {
+    podName,
+    ordinal,
+    statefulSetName,
+    size,
+    peerUrls: peerUrls(v, env, statefulSetName, size),
+    ...(env.GALERA_AGENT_HOST ? { host: env.GALERA_AGENT_HOST } : {}),
+    port,
+    runDir: env.GALERA_RUN_DIR || DEFAULT_RUN_DIR,
+    overrideFile: env.GALERA_OVERRIDE_FILE || DEFAULT_OVERRIDE_FILE,
+    pollSeconds: duration(v, env, 'GALERA_POLL_SECONDS', 1),
+    peerTimeoutSeconds: duration(v, env, 'GALERA_PEER_TIMEOUT_SECONDS', 1),
+    wsrepStaleSeconds: duration(v, env, 'GALERA_WSREP_STALE_SECONDS', 5),
+    blockAfterSeconds: duration(v, env, 'GALERA_BLOCK_AFTER_SECONDS', DEFAULT_BLOCK_AFTER_SECONDS),
+    pcRecoverySeconds: duration(v, env, 'GALERA_PC_RECOVERY_SECONDS', DEFAULT_PC_RECOVERY_SECONDS),
+  };
+  v.throwIfInvalid();
+  return config;
+}
+
+/**
+ * Either `GALERA_PEER_URL_TEMPLATE` (`http://{name}.galera-peers.ns.svc.cluster.local:9200`, with `{name}` and/or
+ * `{ordinal}`), or `GALERA_PEER_URLS`, a comma-separated list with one base URL per ordinal (tests, odd networks).
+ */
+function peerUrls(v: Validator, env: NodeJS.ProcessEnv, statefulSetName: string, size: number): string[] {
+  const template = env.GALERA_PEER_URL_TEMPLATE;
+  const list = env.GALERA_PEER_URLS;
+  if (template && list) {
+    v.add('GALERA_PEER_URLS', list, 'and GALERA_PEER_URL_TEMPLATE are both set; set only one');
+    return [];
+  }
+  if (template) {
+    if (!template.match(PLACEHOLDERS)) {
+      v.add('GALERA_PEER_URL_TEMPLATE', template, 'must contain {name} or {ordinal}, or every member gets the same URL');
+    }
+    const urls = Array.from({ length: size }, (_, i) =>
+      template.replace(PLACEHOLDERS, (_m, key: string) => (key === 'name' ? `${statefulSetName}-${i}` : String(i))),
+    );
+    checkUrls(v, 'GALERA_PEER_URL_TEMPLATE', urls);
+    return urls;
+  }
+  if (list) {
+    const urls = list.split(',').map((u) => u.trim());
+    v.check(urls.length !== size, 'GALERA_PEER_URLS', list, `must list ${size} URLs, one per ordinal (GALERA_CLUSTER_SIZE)`);
+    checkUrls(v, 'GALERA_PEER_URLS', urls);
+    return urls;
+  }
+  v.add('GALERA_PEER_URL_TEMPLATE', template, 'must be set, e.g. http://{name}.galera-peers.<namespace>.svc.cluster.local:9200');
+  return [];
+}
+
+function checkUrls(v: Validator, variable: string, urls: readonly string[]): void {
+  for (const url of urls) {
+    let ok = false;
+    try {
+      ok = new URL(url).protocol === 'http:';
+    } catch {
+      ok = false;
+    }
+    v.check(!ok, variable, url, 'must give http:// URLs');
+  }
+}
+
+function integer(v: Validator, env: NodeJS.ProcessEnv, name: string, fallback: number | undefined, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') {
+    if (fallback === undefined) v.add(name, raw, 'must be set');
+    return fallback ?? 0;
+  }
+  const value = Number(raw);
+  if (v.check(!/^[0-9]+$/.test(raw) || value < min, name, raw, `must be a whole number of at least ${min}`)) return 0;
+  return value;
+}
+
+function duration(v: Validator, env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (v.check(!Number.isFinite(value) || value <= 0, name, raw, 'must be a positive number of seconds')) return fallback;
+  return value;
+}

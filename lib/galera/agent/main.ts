@@ -1,0 +1,63 @@
+/**
+ * Galera recovery agent: the sidecar entry point, bundled into one file (`scripts/build-agent.js` →
+ * `assets/galera/agent.bundle.js`) and run by a stock `node:20` image from a ConfigMap. Node built-ins only.
+ *
+ * Contract (README.md in this folder has the details and the mariadb container's side):
+ *
+ * Environment
+ *   POD_NAME                      required, `<statefulset>-<ordinal>` (downward API metadata.name)
+ *   GALERA_CLUSTER_SIZE           required, the StatefulSet's replicas
+ *   GALERA_PEER_URL_TEMPLATE      e.g. `http://{name}.galera-peers.ns.svc.cluster.local:9200` ({name}, {ordinal})
+ *   GALERA_PEER_URLS              or: comma-separated base URLs, one per ordinal (tests); exactly one of the two
+ *   GALERA_STATEFULSET            default: POD_NAME without `-<ordinal>`
+ *   GALERA_AGENT_PORT             default 9200 (0: any free port, logged in the `listening` line)
+ *   GALERA_AGENT_HOST             default: every address
+ *   GALERA_RUN_DIR                default /run/galera (memory-backed emptyDir shared with the mariadb container)
+ *   GALERA_OVERRIDE_FILE          default /etc/galera-recovery/bootstrap-from (optional ConfigMap key)
+ *   GALERA_POLL_SECONDS           default 1      GALERA_PEER_TIMEOUT_SECONDS  default 1
+ *   GALERA_WSREP_STALE_SECONDS    default 5      GALERA_BLOCK_AFTER_SECONDS   default 120
+ *   GALERA_PC_RECOVERY_SECONDS    default 60
+ *
+ * Files in GALERA_RUN_DIR
+ *   state.json       written by the mariadb container before mariadbd starts (LocalState, with a fresh stateId)
+ *   wsrep.json       rewritten every second while mariadbd runs: {"running": bool, "wsrep": {status and variables}}
+ *                    older than GALERA_WSREP_STALE_SECONDS (by mtime) means not running
+ *   decision.json    written by the agent (atomically), once per stateId; the container deletes it before exec
+ *   restart-request  written by the agent: stop mariadbd gracefully, publish a new state.json, wait for a decision
+ *
+ * HTTP
+ *   GET /state    this member's MemberReport (503 before state.json exists)
+ *   GET /status   everything: self, peers and when they were seen, the decision, its inputs, the blocked reason
+ *   GET /synced   200 only when Primary and Synced, else 503 (HAProxy checks, readiness)
+ *   GET /healthz  200 while the agent runs
+ *
+ * Logs: one JSON object per line on stdout (`event`: listening, decision, decision-written, restart-requested,
+ * error, stopping).
+ */
+import { GaleraAgent, logJsonLine } from './agent';
+import { configFromEnv } from './config';
+
+async function main(): Promise<void> {
+  let agent: GaleraAgent;
+  try {
+    agent = new GaleraAgent(configFromEnv(process.env));
+  } catch (e) {
+    logJsonLine('error', { error: (e as Error).message });
+    process.exit(2);
+  }
+  const shutdown = (signal: string) => {
+    logJsonLine('stopping', { signal });
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  await agent.start();
+}
+
+main().catch((e: Error) => {
+  logJsonLine('error', { error: e.stack ?? String(e) });
+  process.exit(1);
+});

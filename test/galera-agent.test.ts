@@ -1,0 +1,712 @@
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo } from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { GaleraAgent, LogLine } from '../lib/galera/agent/agent';
+import { AgentConfig, configFromEnv } from '../lib/galera/agent/config';
+import { parseWsrep } from '../lib/galera/agent/run-dir';
+import type { LocalState, MemberReport } from '../lib/galera/agent/types';
+import { A, known as report } from './galera-fixtures';
+
+jest.setTimeout(20_000);
+
+const ROOT = path.resolve(__dirname, '..');
+
+// ----- fakes ---------------------------------------------------------------------------------------------------
+
+/** A peer agent: answers GET /state with whatever report the test sets (undefined: 503, as before state.json). */
+class FakePeer {
+  public report: MemberReport | undefined;
+  private constructor(private readonly server: http.Server, public readonly url: string) {}
+
+  public static async start(report: MemberReport | undefined): Promise<FakePeer> {
+    let peer: FakePeer | undefined;
+    const server = http.createServer((_req, res) => {
+      const body = peer?.report;
+      res.writeHead(body === undefined ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body ?? { error: 'no state' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    peer = new FakePeer(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    peer.report = report;
+    return peer;
+  }
+
+  public close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** A port nothing listens on: a peer that is down. */
+async function closedPortUrl(): Promise<string> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+const SYNCED_WSREP = {
+  wsrep_cluster_status: 'Primary',
+  wsrep_local_state: '4',
+  wsrep_ready: 'ON',
+  wsrep_connected: 'ON',
+  wsrep_desync: 'OFF',
+  wsrep_reject_queries: 'NONE',
+  wsrep_cluster_state_uuid: A,
+};
+
+// ----- harness -------------------------------------------------------------------------------------------------
+
+interface Harness {
+  readonly dir: string;
+  readonly agent: GaleraAgent;
+  readonly peers: FakePeer[];
+  readonly logs: Array<{ event: string } & Record<string, unknown>>;
+  readonly config: AgentConfig;
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/**
+ * Member `self` of a cluster whose other members are fake peers with the given reports (null: down). The agent is
+ * driven tick by tick unless `start` is set (then its own loop and HTTP server run).
+ */
+async function harness(opts: {
+  self?: number;
+  peers: Array<MemberReport | undefined | null>;
+  config?: Partial<AgentConfig>;
+}): Promise<Harness> {
+  const self = opts.self ?? 0;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-agent-'));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const peers: FakePeer[] = [];
+  const urls: string[] = [];
+  let next = 0;
+  for (let ordinal = 0; ordinal < opts.peers.length + 1; ordinal++) {
+    if (ordinal === self) {
+      urls.push('http://127.0.0.1:9'); // never polled
+      continue;
+    }
+    const r = opts.peers[next++];
+    if (r === null) {
+      urls.push(await closedPortUrl());
+      continue;
+    }
+    const peer = await FakePeer.start(r);
+    cleanups.push(() => peer.close());
+    peers.push(peer);
+    urls.push(peer.url);
+  }
+  const config: AgentConfig = {
+    podName: `galera-${self}`,
+    ordinal: self,
+    statefulSetName: 'galera',
+    size: urls.length,
+    peerUrls: urls,
+    host: '127.0.0.1',
+    port: 0,
+    runDir: dir,
+    overrideFile: path.join(dir, 'override'),
+    pollSeconds: 3600, // tests drive tick() themselves unless they start the loop with a short period
+    peerTimeoutSeconds: 1,
+    wsrepStaleSeconds: 5,
+    blockAfterSeconds: 120,
+    pcRecoverySeconds: 60,
+    ...opts.config,
+  };
+  const logs: Harness['logs'] = [];
+  const log: LogLine = (event, fields) => logs.push({ event, ...fields });
+  const agent = new GaleraAgent(config, log);
+  cleanups.push(() => agent.stop());
+  return { dir, agent, peers, logs, config };
+}
+
+let stateCounter = 0;
+function writeState(dir: string, state: Omit<LocalState, 'stateId'>): string {
+  const stateId = `state-${++stateCounter}`;
+  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ stateId, ...state }));
+  return stateId;
+}
+
+function writeWsrep(dir: string, running: boolean, wsrep: Record<string, string> = {}, ageSeconds = 0): void {
+  const file = path.join(dir, 'wsrep.json');
+  fs.writeFileSync(file, JSON.stringify({ running, wsrep }));
+  const t = new Date(Date.now() - ageSeconds * 1000);
+  fs.utimesSync(file, t, t);
+}
+
+function readDecision(dir: string): Record<string, string> | undefined {
+  const file = path.join(dir, 'decision.json');
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+}
+
+function decisionsLogged(h: Harness): Array<Record<string, unknown>> {
+  return h.logs.filter((l) => l.event === 'decision').map((l) => l.decision as Record<string, unknown>);
+}
+
+function lastDecisionLogged(h: Harness): Record<string, unknown> {
+  const all = decisionsLogged(h);
+  return all[all.length - 1];
+}
+
+async function get(port: number, urlPath: string, method = 'GET'): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  // A bound, not a timing assertion: it only keeps a broken agent from hanging the test past its jest timeout.
+  const giveUpAt = Date.now() + 15_000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function sleep(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+// ----- decision hand-over --------------------------------------------------------------------------------------
+
+describe('decision hand-over', () => {
+  test('the member with the highest seqno gets bootstrap, with its recovered start position and the stateId', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const stateId = writeState(h.dir, {
+      data: 'known',
+      position: { uuid: A, seqno: 12 },
+      positionSource: 'wsrep-recover',
+      hasViewState: false,
+    });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toEqual({
+      stateId,
+      action: 'bootstrap',
+      startPosition: `${A}:12`,
+      rule: 'election',
+      reason: expect.stringContaining('galera-0 has the highest seqno 12'),
+    });
+    const written = h.logs.find((l) => l.event === 'decision-written')!;
+    expect(written.states).toHaveLength(3);
+  });
+
+  test('decision.json is one key per line, so the shell can read it with sed', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
+    await h.agent.tick();
+    const text = fs.readFileSync(path.join(h.dir, 'decision.json'), 'utf8');
+    const action = execFileSync('sed', ['-n', 's/^  "action": "\\(.*\\)",$/\\1/p', path.join(h.dir, 'decision.json')]).toString();
+    expect(action).toBe('join\n');
+    expect(text.split('\n')[1]).toMatch(/^ {2}"stateId": /);
+    expect(text).toContain('  "startPosition": "",\n');
+  });
+
+  test('written once per state: a consumed decision is not written again until a new state.json', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
+    await h.agent.tick();
+    fs.unlinkSync(path.join(h.dir, 'decision.json')); // the entrypoint consumes it and starts mariadbd
+    await h.agent.tick();
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+    expect(h.logs.filter((l) => l.event === 'decision-written')).toHaveLength(1);
+
+    const second = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } }); // mariadbd exited
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ stateId: second, action: 'join' });
+  });
+
+  test('a restarted agent remembers the state it answered (the run directory outlives its container)', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    fs.unlinkSync(path.join(h.dir, 'decision.json'));
+    await h.agent.stop();
+    const restarted = new GaleraAgent(h.config, () => undefined);
+    cleanups.push(() => restarted.stop());
+    await restarted.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+  });
+
+  test('a pending decision is never overwritten, even for a newer state', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const first = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
+    await h.agent.tick();
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ stateId: first });
+  });
+
+  test('no decision while mariadbd runs; a stale wsrep.json counts as not running', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' }, 30); // the status loop died with mariadbd
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ action: 'bootstrap' });
+  });
+
+  test('no decision before state.json exists', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'wait', rule: 'self-unknown' });
+  });
+
+  test('a malformed state.json is not trusted: no decision, and the problem is logged', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    fs.writeFileSync(path.join(h.dir, 'state.json'), '{"stateId":"x","data":"known"}');
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+    expect(h.logs.find((l) => l.event === 'decision')!.problems).toEqual([
+      'state.json: data "known" needs a position',
+    ]);
+  });
+
+  test('a Primary peer is joined at the recovered position', async () => {
+    const h = await harness({
+      self: 1,
+      peers: [report(0, 90, { running: true, primary: true, synced: true, clusterUuid: A }), null],
+    });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 80 }, positionSource: 'wsrep-recover' });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ action: 'join', rule: 'primary-exists', startPosition: `${A}:80` });
+  });
+
+  test('a missing peer makes it wait, then block; no decision is written', async () => {
+    const h = await harness({ peers: [report(1, 10), null], config: { blockAfterSeconds: 0.2 } });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'wait', rule: 'incomplete' });
+    await sleep(0.3);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'blocked', reason: expect.stringContaining('galera-2 has not reported') });
+    expect(h.logs.find((l) => l.event === 'decision' && (l.decision as any).action === 'blocked')!.level).toBe('error');
+    expect(readDecision(h.dir)).toBeUndefined();
+  });
+
+  test('a peer that answers for another member counts as missing', async () => {
+    const h = await harness({ peers: [report(1, 10), report(1, 11)] }); // galera-2's address answers as galera-1
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+    const logged = h.logs.find((l) => l.event === 'decision')!;
+    expect(logged.unreachable).toEqual([{ name: 'galera-2', error: expect.stringContaining('ordinal is 1, expected 2') }]);
+  });
+});
+
+// ----- overrides -----------------------------------------------------------------------------------------------
+
+describe('operator override', () => {
+  test('conflicting overrides are refused: blocked, nothing written', async () => {
+    const h = await harness({ peers: [report(1, 10, { overrideBootstrapFrom: 'galera-1' }), report(2, 11)] });
+    fs.writeFileSync(h.config.overrideFile, 'galera-0\n');
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toBeUndefined();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'blocked', rule: 'conflicting-overrides' });
+  });
+
+  test('the override file names this member while a peer is down: it bootstraps, saying what may be lost', async () => {
+    const h = await harness({ peers: [report(1, 10), null] });
+    fs.writeFileSync(h.config.overrideFile, 'galera-0\n');
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({
+      action: 'bootstrap',
+      rule: 'override',
+      reason: expect.stringContaining('data newer than galera-0 exists on galera-1 (seqno 10 > 9) and will be lost'),
+    });
+  });
+});
+
+// ----- pc.recovery fallback ------------------------------------------------------------------------------------
+
+describe('pc.recovery fallback', () => {
+  test('no Primary within the pc.recovery time: the elected member is asked to restart, then told to bootstrap', async () => {
+    const running = { running: true, hasViewState: true };
+    const h = await harness({
+      peers: [report(1, 10, running), report(2, 11, running)],
+      config: { pcRecoverySeconds: 0.2, wsrepStaleSeconds: 3600 },
+    });
+    const first = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 }, hasViewState: true });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'join', rule: 'pc-recovery' });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+
+    await sleep(0.3);
+    await h.agent.tick();
+    const request = JSON.parse(fs.readFileSync(path.join(h.dir, 'restart-request'), 'utf8'));
+    expect(request).toEqual({ stateId: first, reason: expect.stringContaining('this member must bootstrap') });
+
+    // Asked once per state: the entrypoint consumed the request and is stopping mariadbd.
+    fs.unlinkSync(path.join(h.dir, 'restart-request'));
+    await h.agent.tick();
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+
+    // mariadbd stopped; the entrypoint publishes the new state and waits.
+    writeWsrep(h.dir, false);
+    const second = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 }, hasViewState: true });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ stateId: second, action: 'bootstrap', rule: 'election' });
+  });
+
+  test('a running member is elected on its live seqno, not on the one it started with days ago', async () => {
+    const h = await harness({
+      peers: [report(1, 10, { running: true }), report(2, 11, { running: true })],
+      config: { pcRecoverySeconds: 0.1, wsrepStaleSeconds: 3600 },
+    });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 3 } });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary', wsrep_local_state_uuid: A, wsrep_last_committed: '50' });
+    await h.agent.tick();
+    await sleep(0.15);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'bootstrap', reason: expect.stringContaining('highest seqno 50') });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(true);
+    const self = (h.logs.find((l) => l.event === 'restart-requested')!.states as MemberReport[])[0];
+    expect(self).toMatchObject({ position: { uuid: A, seqno: 50 }, positionSource: 'wsrep-status' });
+  });
+
+  test('a member still starting with --wsrep-new-cluster is never asked to restart', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: { pcRecoverySeconds: 0.1, wsrepStaleSeconds: 3600 } });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ action: 'bootstrap' });
+    fs.unlinkSync(path.join(h.dir, 'decision.json'));
+    writeWsrep(h.dir, true, {}); // mariadbd runs, still in InnoDB recovery: no wsrep status yet
+    await sleep(0.15);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'bootstrap' });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+  });
+
+  test('a member that is not elected is never asked to restart', async () => {
+    const running = { running: true, hasViewState: true };
+    const h = await harness({
+      peers: [report(1, 13, running), report(2, 11, running)],
+      config: { pcRecoverySeconds: 0.1, wsrepStaleSeconds: 3600 },
+    });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 }, hasViewState: true });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    await sleep(0.2);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'join', rule: 'election' });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+  });
+});
+
+// ----- HTTP ----------------------------------------------------------------------------------------------------
+
+describe('HTTP endpoints', () => {
+  test('/state is 503 before state.json, then the report; it says bootstrapping until the member is Primary', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: { pollSeconds: 0.05 } });
+    const port = await h.agent.start();
+    expect((await get(port, '/state')).status).toBe(503);
+
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 }, safeToBootstrap: true, hasViewState: false });
+    await waitFor('decision.json', () => readDecision(h.dir));
+    const state = await get(port, '/state');
+    expect(state).toEqual({
+      status: 200,
+      body: {
+        ordinal: 0,
+        name: 'galera-0',
+        data: 'known',
+        position: { uuid: A, seqno: 12 },
+        safeToBootstrap: true,
+        hasViewState: false,
+        running: false,
+        primary: false,
+        synced: false,
+        bootstrapping: true,
+      },
+    });
+
+    fs.unlinkSync(path.join(h.dir, 'decision.json'));
+    writeWsrep(h.dir, true, SYNCED_WSREP);
+    const primaryState = await waitFor('bootstrapping to clear', async () => {
+      const s = await get(port, '/state');
+      return s.body.bootstrapping === undefined ? s.body : undefined;
+    });
+    expect(primaryState).toMatchObject({ running: true, primary: true, synced: true, clusterUuid: A });
+  });
+
+  test('/synced is 200 only for Primary and Synced; desync, stale or missing wsrep.json give 503', async () => {
+    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const port = await h.agent.start();
+    expect((await get(port, '/synced')).status).toBe(503);
+    writeWsrep(h.dir, true, SYNCED_WSREP);
+    expect(await get(port, '/synced')).toEqual({ status: 200, body: { synced: true, running: true, primary: true } });
+    writeWsrep(h.dir, true, { ...SYNCED_WSREP, wsrep_desync: 'ON' });
+    expect(await get(port, '/synced')).toMatchObject({ status: 503, body: { synced: false, primary: true } });
+    writeWsrep(h.dir, true, { ...SYNCED_WSREP, wsrep_local_state: '2' }); // donor
+    expect((await get(port, '/synced')).status).toBe(503);
+    writeWsrep(h.dir, true, SYNCED_WSREP, 10);
+    expect(await get(port, '/synced')).toMatchObject({ status: 503, body: { running: false } });
+    writeWsrep(h.dir, false, SYNCED_WSREP);
+    expect((await get(port, '/synced')).status).toBe(503);
+  });
+
+  test('/status shows self, peers with when they were seen, the decision and its inputs; /healthz; 404; 405', async () => {
+    const h = await harness({ peers: [report(1, 10), null], config: { pollSeconds: 0.05 } });
+    const port = await h.agent.start();
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    const status = await waitFor('a decision made with own state', async () => {
+      const s = (await get(port, '/status')).body;
+      return s.decision?.rule === 'incomplete' ? s : undefined;
+    });
+    expect(status).toMatchObject({
+      member: 'galera-0',
+      self: { data: 'known' },
+      decision: { action: 'wait', reason: expect.stringContaining('galera-2 has not reported') },
+      blocked: null,
+      peers: [
+        { name: 'galera-1', reachable: true, lastSeen: expect.any(String), lastReport: { position: { seqno: 10 } } },
+        { name: 'galera-2', reachable: false, error: expect.stringContaining('ECONNREFUSED'), lastSeen: null },
+      ],
+    });
+    expect(status.decidedFrom.reports.map((r: MemberReport) => r.name)).toEqual(['galera-0', 'galera-1']);
+    expect(await get(port, '/healthz')).toEqual({ status: 200, body: { ok: true } });
+    expect((await get(port, '/nope')).status).toBe(404);
+    expect((await get(port, '/state', 'POST')).status).toBe(405);
+  });
+});
+
+// ----- configuration and wsrep parsing -------------------------------------------------------------------------
+
+describe('configuration from the environment', () => {
+  test('a URL template gives every member its address', () => {
+    const config = configFromEnv({
+      POD_NAME: 'db-galera-1',
+      GALERA_CLUSTER_SIZE: '3',
+      GALERA_PEER_URL_TEMPLATE: 'http://{name}.db-galera-peers.ns.svc.cluster.local:9200',
+    });
+    expect(config).toMatchObject({
+      ordinal: 1,
+      statefulSetName: 'db-galera',
+      size: 3,
+      port: 9200,
+      runDir: '/run/galera',
+      overrideFile: '/etc/galera-recovery/bootstrap-from',
+      pcRecoverySeconds: 60,
+      blockAfterSeconds: 120,
+    });
+    expect(config.peerUrls).toEqual([0, 1, 2].map((i) => `http://db-galera-${i}.db-galera-peers.ns.svc.cluster.local:9200`));
+  });
+
+  test('every problem is reported at once', () => {
+    expect(() =>
+      configFromEnv({
+        POD_NAME: 'galera-3',
+        GALERA_CLUSTER_SIZE: '3',
+        GALERA_PEER_URLS: 'http://a,ftp://b',
+        GALERA_PC_RECOVERY_SECONDS: '-5',
+        GALERA_AGENT_PORT: 'x',
+      }),
+    ).toThrow(
+      [
+        'galera agent environment has invalid props:',
+        '- POD_NAME: "galera-3" has ordinal 3, outside a cluster of 3 (GALERA_CLUSTER_SIZE)',
+        '- GALERA_AGENT_PORT: "x" must be a whole number of at least 0',
+        '- GALERA_PEER_URLS: "http://a,ftp://b" must list 3 URLs, one per ordinal (GALERA_CLUSTER_SIZE)',
+        '- GALERA_PEER_URLS: "ftp://b" must give http:// URLs',
+        '- GALERA_PC_RECOVERY_SECONDS: "-5" must be a positive number of seconds',
+      ].join('\n'),
+    );
+  });
+
+  test('a template without a placeholder is refused (every member would get the same URL)', () => {
+    expect(() =>
+      configFromEnv({ POD_NAME: 'galera-0', GALERA_CLUSTER_SIZE: '1', GALERA_PEER_URL_TEMPLATE: 'http://galera:9200' }),
+    ).toThrow('must contain {name} or {ordinal}');
+  });
+});
+
+describe('wsrep.json', () => {
+  test('Synced needs Primary, state 4, ready, connected, not desynced, not rejecting queries', () => {
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: SYNCED_WSREP }))).toMatchObject({ primary: true, synced: true });
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...SYNCED_WSREP, wsrep_reject_queries: 'ALL' } }))).toMatchObject({
+      synced: false,
+    });
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...SYNCED_WSREP, wsrep_ready: 'OFF' } }))).toMatchObject({
+      synced: false,
+    });
+    // Numbers from a shell that did not quote them are accepted; upper-case names too.
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...SYNCED_WSREP, WSREP_LOCAL_STATE: 4 } }))).toMatchObject({
+      synced: true,
+    });
+    expect(parseWsrep(JSON.stringify({ running: false, wsrep: SYNCED_WSREP }))).toMatchObject({ primary: false, synced: false });
+    expect(parseWsrep('{"wsrep":{}}')).toBeUndefined();
+  });
+
+  test('the live position is read while running, and only when usable', () => {
+    const live = { wsrep_local_state_uuid: A, wsrep_last_committed: '77' };
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: live }))!.position).toEqual({ uuid: A, seqno: 77 });
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...live, wsrep_last_committed: '-1' } }))!.position).toBeUndefined();
+    expect(parseWsrep(JSON.stringify({ running: true, wsrep: { ...live, wsrep_last_committed: '' } }))!.position).toBeUndefined();
+    expect(parseWsrep(JSON.stringify({ running: false, wsrep: live }))!.position).toBeUndefined();
+    expect(parseWsrep('not json')).toBeUndefined();
+  });
+});
+
+// ----- the bundle ----------------------------------------------------------------------------------------------
+
+describe('the bundle', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-bundle-'));
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    fs.rmSync(out, { recursive: true, force: true });
+  });
+
+  test('builds deterministically into one small file', () => {
+    const first = path.join(out, 'a.js');
+    const second = path.join(out, 'b.js');
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-agent.js'), first]);
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-agent.js'), second]);
+    const bytes = fs.readFileSync(first);
+    expect(bytes.equals(fs.readFileSync(second))).toBe(true);
+    expect(bytes.length).toBeLessThan(256 * 1024);
+    expect(bytes.toString()).not.toContain(ROOT); // no absolute paths: same bytes on every machine
+    expect(bytes.toString()).not.toMatch(/require\("(?!(fs|path|http|net)")[^"]+"\)/); // Node built-ins only
+  });
+
+  test('runs under plain node: answers /healthz and /state, exits 0 on SIGTERM', async () => {
+    const bundle = path.join(out, 'agent.js');
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts/build-agent.js'), bundle]);
+    const runDir = path.join(out, 'run');
+    fs.mkdirSync(runDir);
+    writeState(runDir, { data: 'empty' });
+    const peer = await closedPortUrl();
+    const proc = spawn(process.execPath, [bundle], {
+      env: {
+        PATH: process.env.PATH,
+        POD_NAME: 'galera-0',
+        GALERA_CLUSTER_SIZE: '3',
+        GALERA_PEER_URLS: ['http://127.0.0.1:9', peer, peer].join(','),
+        GALERA_AGENT_HOST: '127.0.0.1',
+        GALERA_AGENT_PORT: '0',
+        GALERA_RUN_DIR: runDir,
+        GALERA_OVERRIDE_FILE: path.join(out, 'no-override'),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    child = proc;
+    let stdout = '';
+    proc.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const listening = await waitFor('the listening line', () =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .find((l) => l.event === 'listening'),
+    );
+    expect(await get(listening.port, '/healthz')).toEqual({ status: 200, body: { ok: true } });
+    expect(await get(listening.port, '/state')).toMatchObject({ status: 200, body: { name: 'galera-0', data: 'empty' } });
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('"event":"stopping"');
+  });
+});
+
+// ----- three real agents ---------------------------------------------------------------------------------------
+
+describe('three agents talking to each other', () => {
+  /** Three agents on loopback, each with its own run directory; `up` says which ones run. */
+  async function cluster(up: boolean[]): Promise<{ dirs: string[]; ports: number[]; start(i: number): Promise<void> }> {
+    const urls = await Promise.all(up.map(() => closedPortUrl())); // free ports, taken by the agents right away
+    const ports = urls.map((u) => Number(new URL(u).port));
+    const dirs = up.map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'galera-agent-')));
+    cleanups.push(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+    const agents = dirs.map((dir, i) => {
+      const agent = new GaleraAgent(
+        {
+          podName: `galera-${i}`,
+          ordinal: i,
+          statefulSetName: 'galera',
+          size: up.length,
+          peerUrls: urls,
+          host: '127.0.0.1',
+          port: ports[i],
+          runDir: dir,
+          overrideFile: path.join(dir, 'override'),
+          pollSeconds: 0.05,
+          peerTimeoutSeconds: 1,
+          wsrepStaleSeconds: 5,
+          blockAfterSeconds: 120,
+          pcRecoverySeconds: 60,
+        },
+        () => undefined,
+      );
+      cleanups.push(() => agent.stop());
+      return agent;
+    });
+    const start = async (i: number) => {
+      await agents[i].start();
+    };
+    for (let i = 0; i < up.length; i++) if (up[i]) await start(i);
+    return { dirs, ports, start };
+  }
+
+  test('after a full outage exactly one member bootstraps (the highest seqno) and the others join it', async () => {
+    const c = await cluster([true, true, true]);
+    writeState(c.dirs[0], { data: 'known', position: { uuid: A, seqno: 5 } });
+    writeState(c.dirs[1], { data: 'known', position: { uuid: A, seqno: 9 }, positionSource: 'wsrep-recover' });
+    writeState(c.dirs[2], { data: 'known', position: { uuid: A, seqno: 7 } });
+    const decisions = await Promise.all(c.dirs.map((d) => waitFor('a decision', () => readDecision(d))));
+    expect(decisions.map((d) => d.action)).toEqual(['join', 'bootstrap', 'join']);
+    expect(decisions[1].startPosition).toBe(`${A}:9`);
+
+    // galera-1 comes up Primary; the others see it and report it.
+    fs.unlinkSync(path.join(c.dirs[1], 'decision.json'));
+    writeWsrep(c.dirs[1], true, SYNCED_WSREP);
+    expect((await get(c.ports[1], '/synced')).status).toBe(200);
+    const seen = await waitFor('galera-0 to see galera-1 as Primary', async () => {
+      const status = (await get(c.ports[0], '/status')).body;
+      return status.peers[0].lastReport?.primary ? status : undefined;
+    });
+    expect(seen.decision).toMatchObject({ action: 'join', rule: 'primary-exists' });
+  });
+
+  test('with one agent down nobody decides; when it comes back, the election runs', async () => {
+    const c = await cluster([true, true, false]);
+    writeState(c.dirs[0], { data: 'known', position: { uuid: A, seqno: 5 } });
+    writeState(c.dirs[1], { data: 'known', position: { uuid: A, seqno: 9 } });
+    writeState(c.dirs[2], { data: 'known', position: { uuid: A, seqno: 11 } });
+    const waiting = await waitFor('galera-0 to decide from its own state', async () => {
+      const status = (await get(c.ports[0], '/status')).body;
+      return status.decision?.rule === 'incomplete' ? status.decision : undefined;
+    });
+    expect(waiting).toMatchObject({ action: 'wait', reason: expect.stringContaining('galera-2 has not reported') });
+    expect(c.dirs.map(readDecision)).toEqual([undefined, undefined, undefined]);
+
+    await c.start(2);
+    const decisions = await Promise.all(c.dirs.map((d) => waitFor('a decision', () => readDecision(d))));
+    expect(decisions.map((d) => d.action)).toEqual(['join', 'join', 'bootstrap']);
+  });
+});
