@@ -123,6 +123,8 @@ export class Member {
   public ip: string;
   private entrypoint?: ChildProcess;
   private agent?: ChildProcess;
+  /** Where in the agent's log the current agent run starts. */
+  private agentLogStart = 0;
 
   public constructor(private readonly cluster: GaleraTestCluster, public readonly ordinal: number, ip: string) {
     this.name = `${STATEFULSET}-${ordinal}`;
@@ -159,6 +161,8 @@ export class Member {
 
   /** Starts the recovery agent sidecar (the bundled agent, run by node as the same user). */
   public startAgent(env: MemberEnvOverrides): void {
+    const log = path.join(this.cluster.root, `${this.name}.agent.log`);
+    this.agentLogStart = fs.existsSync(log) ? fs.statSync(log).size : 0;
     this.agent = this.spawnLogged('agent', [process.execPath, path.join(this.cluster.scriptsDir, 'agent.bundle.js')], {
       POD_NAME: this.name,
       GALERA_RUN_DIR: this.runDir,
@@ -200,6 +204,16 @@ export class Member {
     // Kept after the leader exits: mariadbd may outlive a dead entrypoint in the same group.
     this.cluster.processGroups.add(child.pid!);
     return child;
+  }
+
+  /** The agent's JSON log lines of one event since the agent was last started. */
+  public agentEvents(event: string): Array<Record<string, any>> {
+    const log = path.join(this.cluster.root, `${this.name}.agent.log`);
+    if (!fs.existsSync(log)) return [];
+    return fs.readFileSync(log).subarray(this.agentLogStart).toString('utf8').split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => { try { return JSON.parse(line); } catch { return {}; } })
+      .filter((entry) => entry.event === event);
   }
 
   public readJson(file: string): Record<string, unknown> | undefined {
@@ -313,7 +327,7 @@ export class GaleraTestCluster {
     fs.chmodSync(this.root, 0o755);
     this.scriptsDir = path.join(this.root, 'scripts');
     fs.mkdirSync(this.scriptsDir);
-    for (const file of fs.readdirSync(ASSETS)) {
+    for (const file of fs.readdirSync(ASSETS).filter((name) => name.endsWith('.sh'))) {
       fs.copyFileSync(path.join(ASSETS, file), path.join(this.scriptsDir, file));
       fs.chmodSync(path.join(this.scriptsDir, file), 0o755);
     }
@@ -327,9 +341,13 @@ export class GaleraTestCluster {
     this.peerHosts = [...hosts];
   }
 
+  /** pc.recovery in the members' config (applies from their next start). */
+  public pcRecovery = true;
+
   public renderConfig(ip: string): string {
     return renderServerConfig({
       ...GALERA_SERVER_DEFAULTS,
+      pcRecovery: this.pcRecovery,
       clusterName: CLUSTER_NAME,
       peerHosts: this.peerHosts,
       bindAddress: ip,
@@ -341,6 +359,11 @@ export class GaleraTestCluster {
       maxConnections: 100,
       overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' } },
     });
+  }
+
+  /** Bundles the recovery agent into the scripts dir, as the construct ships it in a ConfigMap. */
+  public buildAgent(): void {
+    execFileSync(process.execPath, [path.join(REPO, 'scripts/build-agent.js'), path.join(this.scriptsDir, 'agent.bundle.js')], { stdio: 'ignore' });
   }
 
   public writeUsersFile(content: string): void {
