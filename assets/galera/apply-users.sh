@@ -15,7 +15,7 @@
 #    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges).
 # Passwords are read from the environment (Secret refs), never from a file, and reach the server on stdin.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GALERA_USERS_FILE=${GALERA_USERS_FILE:-/etc/galera/users.tsv}
 

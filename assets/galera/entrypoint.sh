@@ -21,8 +21,8 @@
 #   restart-request created by the agent (for the current stateId) to have mariadbd stopped cleanly and a
 #                   new decision awaited
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
-SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 MARIADBD_PID=
 TERMINATING=0
@@ -255,50 +255,61 @@ write_wsrep_status() {
   galera_write_atomic "$GALERA_WSREP_FILE" "{\"running\":true,\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
 }
 
-# Once the member is first Synced: users (idempotent; every member runs it, TOI serializes the DDL).
-USERS_APPLIED=0
-apply_users_in_background() {
-  USERS_APPLIED=1
-  (
-    local attempt
-    for attempt in 1 2 3 4 5; do
-      "$SCRIPT_DIR/apply-users.sh" && exit 0
-      sleep $((attempt * 2))
-    done
-    galera_log "apply-users failed 5 times; the next restart retries"
-  ) &
+# Applies the users once (idempotent; every member runs it, TOI serializes the DDL), with a few retries.
+apply_users_with_retries() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    "$SCRIPT_DIR/apply-users.sh" && return 0
+    pause $((attempt * 2))
+  done
+  galera_log "apply-users failed 5 times; the next start of mariadbd retries"
 }
 
-# Runs while mariadbd does; returns when it has exited (MARIADBD_STATUS), stopped on request or by itself.
-supervise() {
-  local stop_requested=0 request
-  SYNCED=false
+# A child process while mariadbd runs: wsrep.json every second, the agent's restart request, the users once
+# the member is Synced. It is a separate process so that the main shell only ever waits: bash 5.2 can fail
+# to run a signal trap that arrives while it is busy with command substitutions (seen here: "trap: line 2:
+# unexpected EOF"), and a lost SIGTERM would end in a SIGKILL and a seqno of -1.
+status_loop() {
+  trap - TERM INT
+  local request users_applied=0
   while kill -0 "$MARIADBD_PID" 2>/dev/null; do
-    if ((stop_requested == 0)) && [[ -e $GALERA_RESTART_FILE ]]; then
+    if [[ -e $GALERA_RESTART_FILE ]]; then
       request=$(<"$GALERA_RESTART_FILE")
       rm -f "$GALERA_RESTART_FILE"
       if [[ $(json_field stateId "$request") == "$STATE_ID" ]]; then
         galera_log "restart requested by the agent ($(json_field reason "$request")): stopping mariadbd cleanly"
         set_phase stopping
         kill -TERM "$MARIADBD_PID"
-        stop_requested=1
-      else
-        galera_log "restart request for another state ignored"
+        return
       fi
+      galera_log "restart request for another state ignored"
     fi
-    ((TERMINATING == 1)) && stop_requested=1
-    if ((stop_requested == 0)); then
-      write_wsrep_status true
-      if [[ $SYNCED == true ]]; then
-        [[ $(<"$GALERA_PHASE_FILE") == running ]] || set_phase running
-        ((USERS_APPLIED == 1)) || apply_users_in_background
+    write_wsrep_status true
+    if [[ $SYNCED == true ]]; then
+      [[ $(<"$GALERA_PHASE_FILE") == running ]] || set_phase running
+      if ((users_applied == 0)); then
+        users_applied=1
+        apply_users_with_retries &
       fi
     fi
     pause 1
   done
-  wait "$MARIADBD_PID"
-  MARIADBD_STATUS=$?
+}
+
+# Returns when mariadbd has exited (status in MARIADBD_STATUS), stopped on request or by itself.
+supervise() {
+  local status_pid
+  status_loop &
+  status_pid=$!
+  while :; do
+    wait "$MARIADBD_PID"
+    MARIADBD_STATUS=$?
+    # `wait` also returns when a trapped signal arrives (status > 128): mariadbd is still shutting down.
+    kill -0 "$MARIADBD_PID" 2>/dev/null || break
+  done
   MARIADBD_PID=
+  kill "$status_pid" 2>/dev/null
+  wait "$status_pid" 2>/dev/null
   write_wsrep_status false
   rm -f "$GALERA_STATE_FILE"
   galera_log "mariadbd exited with status $MARIADBD_STATUS"
@@ -344,4 +355,7 @@ main() {
   exit 0
 }
 
-main
+# Sourcing (tests of the state logic) defines the functions only.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main
+fi

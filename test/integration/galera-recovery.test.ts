@@ -104,11 +104,13 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
   }
 
   /** Starts every pod at once, waits for three Synced members, checks the rows, records the outcome. */
-  async function recover(scenario: string, ips?: readonly string[], record = true): Promise<Outcome> {
+  async function recover(scenario: string, options: { ips?: readonly string[]; record?: boolean; whenSynced?: () => Promise<void> } = {}): Promise<Outcome> {
+    const { ips, record = true, whenSynced } = options;
     const t0 = Date.now();
     startPods(members, ips);
     await allSynced(180_000);
     const seconds = (Date.now() - t0) / 1000;
+    await whenSynced?.();
     const counts = await rowCounts();
     expect(counts).toEqual([committed, committed, committed]);
     const outcome = { scenario, seconds, ...decisions(), rows: committed };
@@ -133,11 +135,14 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
   }
 
   test('1. cold start: three empty members form a Synced cluster with no decision from outside', async () => {
-    const outcome = await recover('1. cold start (empty volumes, 2 SSTs)');
+    const outcome = await recover('1. cold start (empty volumes, 2 SSTs)', {
+      whenSynced: async () => {
+        await members[0].sql('CREATE DATABASE itest; CREATE TABLE itest.rows (id INT AUTO_INCREMENT PRIMARY KEY, member VARCHAR(20), note VARCHAR(40))');
+        await insertRows(members[0], 10, 'cold-start');
+      },
+    });
     expect(outcome.bootstrapped).toEqual(['galera-0']);
     expect(outcome.rules).toContain('bootstrap:new-cluster');
-    await members[0].sql('CREATE DATABASE itest; CREATE TABLE itest.rows (id INT AUTO_INCREMENT PRIMARY KEY, member VARCHAR(20), note VARCHAR(40))');
-    await insertRows(members[0], 10, 'cold-start');
   });
 
   test('2. members stop one by one (seqnos differ); all start at once: the most recent bootstraps', async () => {
@@ -171,7 +176,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await insertRows(members[1], 5, 'before-kill-all-2');
     await Promise.all(members.map((m) => m.kill()));
     cluster.setPeerHosts(NEW_IPS);
-    const outcome = await recover('pc.recovery: kill -9 all, new IPs', NEW_IPS);
+    const outcome = await recover('pc.recovery: kill -9 all, new IPs', { ips: NEW_IPS });
     expect(outcome.bootstrapped.length).toBeLessThanOrEqual(1);
     console.log(`pc.recovery, new addresses: path taken ${outcome.bootstrapped.length === 0 ? 'pc.recovery' : 'election fallback'} (${outcome.rules.join(', ')})`);
     // Back to the first addresses for the rest of the suite (a clean stop leaves no view state).
@@ -183,7 +188,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
   test('3. all SIGKILLed without pc.recovery (seqno -1): --wsrep-recover positions, the most recent bootstraps', async () => {
     // pc.recovery off in the config, so no member keeps gvwstate.dat and the election must decide.
     cluster.pcRecovery = false;
-    await recover('(restart with pc.recovery=FALSE)', undefined, false);
+    await recover('(restart with pc.recovery=FALSE)', { record: false });
     // galera-0 dies first; the two others go on (2 of 3 is a quorum) and get newer rows; then both die.
     await members[0].kill();
     await waitClusterSize(members[1], 2);
