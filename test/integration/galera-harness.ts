@@ -123,8 +123,9 @@ export class Member {
   public ip: string;
   private entrypoint?: ChildProcess;
   private agent?: ChildProcess;
-  /** Where in the agent's log the current agent run starts. */
+  /** Where in the logs the current runs of the agent and the entrypoint start. */
   private agentLogStart = 0;
+  private mariadbLogStart = 0;
 
   public constructor(private readonly cluster: GaleraTestCluster, public readonly ordinal: number, ip: string) {
     this.name = `${STATEFULSET}-${ordinal}`;
@@ -156,13 +157,13 @@ export class Member {
       fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
     }
     fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip));
+    this.mariadbLogStart = this.logSize('mariadb');
     this.entrypoint = this.spawnLogged('mariadb', [path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
   }
 
   /** Starts the recovery agent sidecar (the bundled agent, run by node as the same user). */
   public startAgent(env: MemberEnvOverrides): void {
-    const log = path.join(this.cluster.root, `${this.name}.agent.log`);
-    this.agentLogStart = fs.existsSync(log) ? fs.statSync(log).size : 0;
+    this.agentLogStart = this.logSize('agent');
     this.agent = this.spawnLogged('agent', [process.execPath, path.join(this.cluster.scriptsDir, 'agent.bundle.js')], {
       POD_NAME: this.name,
       GALERA_RUN_DIR: this.runDir,
@@ -206,11 +207,27 @@ export class Member {
     return child;
   }
 
+  private logSize(kind: string): number {
+    const log = path.join(this.cluster.root, `${this.name}.${kind}.log`);
+    return fs.existsSync(log) ? fs.statSync(log).size : 0;
+  }
+
+  private logSince(kind: string, start: number): string {
+    const log = path.join(this.cluster.root, `${this.name}.${kind}.log`);
+    return fs.existsSync(log) ? fs.readFileSync(log).subarray(start).toString('utf8') : '';
+  }
+
+  /**
+   * How this member got its data since the entrypoint started: the mariabackup script runs for both kinds of
+   * transfer and says which (`mariabackup IST started on joiner` / `SST`); none when it was the source.
+   */
+  public stateTransfers(): string[] {
+    return [...this.logSince('mariadb', this.mariadbLogStart).matchAll(/mariabackup (IST|SST) started on joiner/g)].map((m) => m[1]);
+  }
+
   /** The agent's JSON log lines of one event since the agent was last started. */
   public agentEvents(event: string): Array<Record<string, any>> {
-    const log = path.join(this.cluster.root, `${this.name}.agent.log`);
-    if (!fs.existsSync(log)) return [];
-    return fs.readFileSync(log).subarray(this.agentLogStart).toString('utf8').split('\n')
+    return this.logSince('agent', this.agentLogStart).split('\n')
       .filter((line) => line.startsWith('{'))
       .map((line) => { try { return JSON.parse(line); } catch { return {}; } })
       .filter((entry) => entry.event === event);

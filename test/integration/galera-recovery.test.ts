@@ -25,6 +25,8 @@ interface Outcome {
   seconds: number;
   bootstrapped: string[];
   rules: string[];
+  /** Per member, how it caught up: IST, SST, or '-' (it was the source, or pc.recovery needed no transfer). */
+  transfers: string;
   rows: number;
 }
 
@@ -49,9 +51,9 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     }
     releaseGaleraLock();
     const table = [
-      '| scenario | start → 3 Synced (s) | bootstrapped | rules (agent decisions) | rows |',
-      '|---|---|---|---|---|',
-      ...outcomes.map((o) => `| ${o.scenario} | ${o.seconds.toFixed(1)} | ${o.bootstrapped.join(', ') || '(none)'} | ${o.rules.join(', ')} | ${o.rows} |`),
+      '| scenario | start → 3 Synced (s) | bootstrapped | rules (agent decisions) | transfers (galera-0/1/2) | rows |',
+      '|---|---|---|---|---|---|',
+      ...outcomes.map((o) => `| ${o.scenario} | ${o.seconds.toFixed(1)} | ${o.bootstrapped.join(', ') || '(none)'} | ${o.rules.join(', ')} | ${o.transfers} | ${o.rows} |`),
     ];
     console.log(`Galera recovery times (2-core machine, 3 members on loopback):\n${table.join('\n')}`);
   });
@@ -96,6 +98,10 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     };
   }
 
+  function transfers(): string {
+    return members.map((m) => m.stateTransfers().join('+') || '-').join(' / ');
+  }
+
   function positions(): Record<string, { seqno: number; source: string; data: string }> {
     return Object.fromEntries(members.map((m) => {
       const state = m.readJson('state.json') as { data: string; position?: { seqno: number }; positionSource?: string } | undefined;
@@ -113,7 +119,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await whenSynced?.();
     const counts = await rowCounts();
     expect(counts).toEqual([committed, committed, committed]);
-    const outcome = { scenario, seconds, ...decisions(), rows: committed };
+    const outcome = { scenario, seconds, ...decisions(), transfers: transfers(), rows: committed };
     if (record) outcomes.push(outcome);
     return outcome;
   }
@@ -230,6 +236,9 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await sleep((BLOCK_AFTER_SECONDS + 4) * 1000);
     for (const m of [members[0], members[1]]) {
       expect(m.readJson('wsrep.json')).toEqual({ running: false });
+      // Waiting for a decision: not ready, but alive (a liveness failure would restart it for nothing).
+      expect((await m.script('probe.sh', 'live')).code).toBe(0);
+      expect((await m.script('probe.sh', 'ready')).code).toBe(1);
     }
     expect(decisions([members[0], members[1]]).bootstrapped).toEqual([]);
     fs.writeFileSync(path.join(cluster.root, 'bootstrap-from'), 'galera-0\n');
@@ -240,7 +249,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await allSynced(120_000);
     const counts = await rowCounts();
     expect(counts).toEqual([committed, committed, committed]);
-    const outcome = { scenario: '5. one member missing, operator override', seconds: (Date.now() - t0) / 1000, ...decisions(), rows: committed };
+    const outcome = { scenario: '5. one member missing, operator override', seconds: (Date.now() - t0) / 1000, ...decisions(), transfers: transfers(), rows: committed };
     outcomes.push(outcome);
     console.log(`scenario 5: two members Synced ${twoSynced.toFixed(1)} s after start (including the ${BLOCK_AFTER_SECONDS + 4} s the test waited before the override)`);
     expect(outcome.bootstrapped).toEqual(['galera-0']);
