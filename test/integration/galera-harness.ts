@@ -219,10 +219,10 @@ export class Member {
 
   /**
    * How this member got its data since the entrypoint started: the mariabackup script runs for both kinds of
-   * transfer and says which (`mariabackup IST started on joiner` / `SST`); none when it was the source.
+   * transfer and says which at the end (`mariabackup IST completed on joiner` / `SST`); none when it was the source.
    */
   public stateTransfers(): string[] {
-    return [...this.logSince('mariadb', this.mariadbLogStart).matchAll(/mariabackup (IST|SST) started on joiner/g)].map((m) => m[1]);
+    return [...this.logSince('mariadb', this.mariadbLogStart).matchAll(/mariabackup (IST|SST) completed on joiner/g)].map((m) => m[1]);
   }
 
   /** The agent's JSON log lines of one event since the agent was last started. */
