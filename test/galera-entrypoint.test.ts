@@ -52,9 +52,14 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
     }));
   });
 
+  test('a corrupt grastate.dat: the position InnoDB has, and the bad file is moved aside so Galera can start', () => {
+    const state = establish({ 'mysql/': '', 'grastate.dat': 'garbage\x00' }, `${UUID}:9`);
+    expect(state).toEqual(expect.objectContaining({ data: 'known', position: { uuid: UUID, seqno: 9 }, positionSource: 'wsrep-recover' }));
+  });
+
   test('no usable position anywhere, or a corrupt grastate.dat that recovery cannot replace, is unknown', () => {
     expect(establish({ 'mysql/': '', 'grastate.dat': grastate(-1) })).toEqual(expect.objectContaining({ data: 'unknown' }));
-    expect(establish({ 'mysql/': '', 'grastate.dat': 'garbage\x00' }).data).toBe('unknown');
+    expect(establish({ 'mysql/': '', 'grastate.dat': 'garbage\x00' }).data).toBe('unknown'); // and recovery found nothing
     expect(establish({ 'mysql/': '', 'grastate.dat': grastate(-1) }).position).toBeUndefined();
   });
 });

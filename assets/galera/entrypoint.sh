@@ -75,7 +75,7 @@ user = mysql"
 
 # Sets DATA (empty|known|unknown), POS_UUID, POS_SEQNO, POS_SOURCE, SAFE_TO_BOOTSTRAP, HAS_VIEW_STATE.
 establish_state() {
-  local grastate=$GALERA_DATADIR/grastate.dat recovered
+  local grastate=$GALERA_DATADIR/grastate.dat
   DATA=unknown POS_UUID= POS_SEQNO= POS_SOURCE= SAFE_TO_BOOTSTRAP=false HAS_VIEW_STATE=false
   [[ -f $GALERA_DATADIR/gvwstate.dat ]] && HAS_VIEW_STATE=true
   if [[ -e $GALERA_DATADIR/sst_in_progress ]]; then
@@ -89,26 +89,32 @@ establish_state() {
     DATA=empty
     return
   fi
+  local corrupt=0
   if [[ -e $grastate ]]; then
-    if ! [[ -r $grastate ]] || ! parse_grastate "$grastate"; then
-      galera_log "state: $grastate is unreadable or malformed"
-      return
+    if [[ -r $grastate ]] && parse_grastate "$grastate"; then
+      [[ $POS_SEQNO != -1 ]] && POS_SOURCE=grastate
+    else
+      galera_log "state: $grastate is unreadable or malformed; asking InnoDB instead"
+      corrupt=1
     fi
-    [[ $POS_SEQNO != -1 ]] && POS_SOURCE=grastate
   fi
   if [[ -z $POS_SOURCE ]]; then
-    # Unclean stop (seqno -1), or a data dir without grastate.dat: InnoDB knows the last committed seqno.
+    # Unclean stop (seqno -1), a bad grastate.dat, or none: InnoDB knows the last committed seqno.
     set_phase recovering
-    recovered=$(recover_position) || {
+    if ! recover_position; then
       galera_log "state: mariadbd --wsrep-recover found no position"
       return
-    }
-    POS_UUID=${recovered%:*} POS_SEQNO=${recovered##*:} POS_SOURCE=wsrep-recover
+    fi
+    POS_UUID=${RECOVERED%:*} POS_SEQNO=${RECOVERED##*:} POS_SOURCE=wsrep-recover
   fi
   if [[ $POS_UUID == 00000000-0000-0000-0000-000000000000 || $POS_SEQNO == -1 ]]; then
     galera_log "state: no usable position ($POS_UUID:$POS_SEQNO)"
     POS_SOURCE=
     return
+  fi
+  if ((corrupt == 1)); then
+    # Galera would refuse to start on it; without it, mariadbd takes the recovered --wsrep-start-position.
+    mv -f "$grastate" "$grastate.corrupt"
   fi
   DATA=known
 }
@@ -126,18 +132,20 @@ parse_grastate() {
   [[ $POS_UUID =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ && $POS_SEQNO =~ ^-?[0-9]+$ ]]
 }
 
-# Prints uuid:seqno from `mariadbd --wsrep-recover` (InnoDB crash recovery, no network, no cluster).
+# Sets RECOVERED to uuid:seqno from `mariadbd --wsrep-recover` (InnoDB crash recovery, no network, no
+# cluster). Not in a subshell: SIGTERM must reach this mariadbd too.
 recover_position() {
   local log=$GALERA_RUN_DIR/wsrep-recover.log line
+  RECOVERED=
   rm -f "$log"
   mariadbd --defaults-file="$GALERA_MY_CNF" --wsrep-recover --skip-networking --log-error="$log" >/dev/null 2>&1 &
   MARIADBD_PID=$!
-  wait "$MARIADBD_PID"
+  while kill -0 "$MARIADBD_PID" 2>/dev/null; do wait "$MARIADBD_PID"; done
   MARIADBD_PID=
-  line=$(grep -o 'WSREP: Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" | tail -n 1)
   cat "$log" >&2
+  line=$(grep -o 'WSREP: Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" | tail -n 1)
   [[ -n $line ]] || return 1
-  printf '%s\n' "${line##*Recovered position: }"
+  RECOVERED=${line##*Recovered position: }
 }
 
 write_state() {
@@ -195,7 +203,7 @@ initialize_datadir() {
     return 1
   fi
   local sql
-  sql=$("$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
+  sql=$(bash "$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
   mariadb-install-db --defaults-file="$GALERA_MY_CNF" --skip-test-db --auth-root-authentication-method=socket \
     --auth-root-socket-user=mysql --wsrep-on=OFF >&2 || return 1
   printf '%s\n' "$sql" |
@@ -259,7 +267,7 @@ write_wsrep_status() {
 apply_users_with_retries() {
   local attempt
   for attempt in 1 2 3 4 5; do
-    "$SCRIPT_DIR/apply-users.sh" && return 0
+    bash "$SCRIPT_DIR/apply-users.sh" && return 0
     pause $((attempt * 2))
   done
   galera_log "apply-users failed 5 times; the next start of mariadbd retries"

@@ -28,7 +28,7 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
       { name: 'keystone', passwordEnv: 'KEYSTONE_DB_PASSWORD', databases: ['keystone'], maxConnections: 50 },
       { name: 'reader', host: '127.0.0.%', passwordEnv: 'RO_DB_PASSWORD', databases: ['nova'], privileges: ['SELECT'] },
     ]));
-  });
+  }, 660_000); // includes waiting for the other Galera test file (shared addresses)
 
   afterAll(async () => {
     if (cluster) {

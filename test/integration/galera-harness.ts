@@ -158,7 +158,7 @@ export class Member {
     }
     fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip));
     this.mariadbLogStart = this.logSize('mariadb');
-    this.entrypoint = this.spawnLogged('mariadb', [path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
+    this.entrypoint = this.spawnLogged('mariadb', ['bash', path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
   }
 
   /** Starts the recovery agent sidecar (the bundled agent, run by node as the same user). */
@@ -277,7 +277,7 @@ export class Member {
 
   /** Runs one of the scripts the way kubelet runs an exec probe (the container's env). */
   public async script(name: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    return runAsMysql([path.join(this.cluster.scriptsDir, name), ...args], this.containerEnv());
+    return runAsMysql(['bash', path.join(this.cluster.scriptsDir, name), ...args], this.containerEnv());
   }
 
   /** SIGTERM to the container's main process (kubelet stopping the pod) and wait for it to exit. */
@@ -345,8 +345,9 @@ export class GaleraTestCluster {
     this.scriptsDir = path.join(this.root, 'scripts');
     fs.mkdirSync(this.scriptsDir);
     for (const file of fs.readdirSync(ASSETS).filter((name) => name.endsWith('.sh'))) {
+      // Mode 0644, as a ConfigMap mount without defaultMode: the scripts are run through bash.
       fs.copyFileSync(path.join(ASSETS, file), path.join(this.scriptsDir, file));
-      fs.chmodSync(path.join(this.scriptsDir, file), 0o755);
+      fs.chmodSync(path.join(this.scriptsDir, file), 0o644);
     }
     this.peerHosts = [...ips];
     this.members = ips.map((ip, ordinal) => new Member(this, ordinal, ip));

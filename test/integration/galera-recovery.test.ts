@@ -42,7 +42,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     cluster = new GaleraTestCluster(FIRST_IPS);
     cluster.buildAgent();
     members = cluster.members;
-  });
+  }, 660_000); // includes waiting for the other Galera test file (shared addresses)
 
   afterAll(async () => {
     if (cluster) {
