@@ -250,6 +250,15 @@ export class Member {
     fs.renameSync(tmp, path.join(this.runDir, 'decision.json'));
   }
 
+  /** The entrypoint's phase (what the liveness probe spares). */
+  public phase(): string {
+    try {
+      return fs.readFileSync(path.join(this.runDir, 'phase'), 'utf8').trim();
+    } catch {
+      return '(none)';
+    }
+  }
+
   public synced(): boolean {
     const wsrep = this.readJson('wsrep.json');
     const status = (wsrep?.wsrep ?? {}) as Record<string, string>;

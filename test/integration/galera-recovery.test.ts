@@ -114,14 +114,34 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     const { ips, record = true, whenSynced } = options;
     const t0 = Date.now();
     startPods(members, ips);
-    await allSynced(180_000);
+    const liveness = watchLiveness(members);
+    await allSynced(180_000).finally(() => liveness.stop());
     const seconds = (Date.now() - t0) / 1000;
+    // Through --wsrep-recover, the wait for a decision, SST and IST, kubelet would never have killed a member.
+    expect(await liveness.failures).toEqual([]);
     await whenSynced?.();
     const counts = await rowCounts();
     expect(counts).toEqual([committed, committed, committed]);
     const outcome = { scenario, seconds, ...decisions(), transfers: transfers(), rows: committed };
     if (record) outcomes.push(outcome);
     return outcome;
+  }
+
+  /** Runs `probe.sh live` on every member every 2 s, as kubelet would, until stopped; collects failures. */
+  function watchLiveness(pods: Member[]): { stop: () => void; failures: Promise<string[]> } {
+    let running = true;
+    const failures: string[] = [];
+    const loop = (async () => {
+      while (running) {
+        await Promise.all(pods.map(async (m) => {
+          const result = await m.script('probe.sh', 'live');
+          if (result.code !== 0) failures.push(`${m.name}: ${result.stdout.trim()} (phase ${m.phase()})`);
+        }));
+        await sleep(2000);
+      }
+      return failures;
+    })();
+    return { stop: () => { running = false; }, failures: loop };
   }
 
   async function clusterSize(member: Member): Promise<number> {
@@ -254,5 +274,21 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     console.log(`scenario 5: two members Synced ${twoSynced.toFixed(1)} s after start (including the ${BLOCK_AFTER_SECONDS + 4} s the test waited before the override)`);
     expect(outcome.bootstrapped).toEqual(['galera-0']);
     expect(outcome.rules).toContain('bootstrap:override');
+  });
+
+  test('a member dies: how long a write on a survivor stalls (evs.suspect_timeout PT3S), and its IST rejoin', async () => {
+    const [writer, , victim] = members;
+    await insertRows(writer, 1, 'before-death');
+    await victim.kill();
+    const t0 = Date.now();
+    await insertRows(writer, 1, 'first-write-after-death');
+    const stall = (Date.now() - t0) / 1000;
+    const t1 = Date.now();
+    startPods([victim]);
+    await victim.waitSynced(120_000);
+    const rejoin = (Date.now() - t1) / 1000;
+    expect(await rowCounts()).toEqual([committed, committed, committed]);
+    expect(victim.stateTransfers()).toEqual(['IST']);
+    console.log(`member SIGKILLed: first write on a survivor took ${stall.toFixed(1)} s; the member rejoined by IST in ${rejoin.toFixed(1)} s`);
   });
 });
