@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
   memcached           # MemcachedPool
+  mariadb-server galera-4 mariadb-backup socat  # GaleraPetSet: 3 real members, recovery scenarios
   openssl            # preflight CLI test: a throwaway TLS certificate for the fake API server
   haproxy             # HaproxyLoadBalancer: haproxy -c and health-check behaviour (2.6 LTS, as the image)
   keepalived          # KeepalivedVip: keepalived -t and VIP failover in network namespaces

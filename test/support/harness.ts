@@ -11,9 +11,17 @@ const { validateObject } = require('../../plugins/k8s-schema') as { validateObje
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
 
+/**
+ * A fresh app whose output is never written: tests read objects with `Testing.synth`. (`Testing.app()` would
+ * create a temp directory per call and leave hundreds behind.)
+ */
+export function newApp(): App {
+  return new App({ outdir: '/nonexistent/cdk8s-tests-never-write-here' });
+}
+
 /** A fresh chart in a fresh app. */
 export function newChart(namespace?: string): Chart {
-  return new Chart(Testing.app(), 'test', namespace ? { namespace } : {});
+  return new Chart(newApp(), 'test', namespace ? { namespace } : {});
 }
 
 /** Every object of a chart. */
