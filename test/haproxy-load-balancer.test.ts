@@ -162,6 +162,11 @@ describe('HaproxyLoadBalancer with Galera and a VIP', () => {
     }
   });
 
+  test('a node address of a host-network client must be an IP address', () => {
+    expect(() => galera.allowClients({ podLabels: { app: 'x' }, nodeAddresses: ['ctl-1'] }))
+      .toThrow(/client\[0\]\.nodeAddresses\[0\]: "ctl-1" is not an IP address/);
+  });
+
   test('the VIP follows HAProxy\'s /healthz on each node', () => {
     expect(find(objects, 'ConfigMap', 'vip-config').data['ctl-2.conf']).toContain('http://127.0.0.1:8404/healthz');
     expect(lb.host).toBe('10.0.0.10');
