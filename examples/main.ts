@@ -1,16 +1,18 @@
 /**
- * The example app `cdk8s synth` runs (cdk8s.yaml). Writes the manifests to `manifests/` (or $CDK8S_OUTDIR) and
- * prints what OpenStack services need to connect.
+ * The example app `cdk8s synth` runs (cdk8s.yaml): a complete 3-controller control plane. Writes the manifests to
+ * `manifests/` (or $CDK8S_OUTDIR), the topology summary and preflight input beside them, and prints what one
+ * OpenStack service (nova) puts in its config.
  */
 import { App } from 'cdk8s';
-import { ControlPlaneChart } from './control-plane';
+import { CONTROLLERS } from './inventory';
+import { OpenStackControlPlaneChart } from './openstack-control-plane';
 
 const app = new App({ outdir: process.env.CDK8S_OUTDIR ?? 'manifests' });
-const chart = new ControlPlaneChart(app, 'control-plane');
+const chart = new OpenStackControlPlaneChart(app, 'control-plane', { controllers: CONTROLLERS });
 app.synth();
+chart.controlPlane.writeTopology(app.outdir);
 
-console.error(`[cache] memcache_servers = ${chart.memcached.memcacheServers}`);
-console.error(`[database] connection = mysql+pymysql://<user>:<password>@${chart.proxysql.host}:${chart.proxysql.readWritePort}/<database>`);
-console.error(`[database] slave_connection = mysql+pymysql://<user>:<password>@${chart.proxysql.host}:${chart.proxysql.readOnlyPort}/<database>`);
-console.error(`[keystone_authtoken] www_authenticate_uri = http://${chart.vip.address}:${chart.apiLoadBalancer.portOf('keystone')}/v3`);
-console.error(`[database] connection, from outside the cluster = mysql+pymysql://<user>:<password>@${chart.vip.address}:${chart.proxysql.readWritePort}/<database>`);
+const nova = chart.controlPlane.connection('nova');
+console.error(`# nova.conf (placeholders stand for: ${Object.entries(nova.secretReferences).map(([k, v]) => `@@${k}@@ = ${v}`).join(', ')})`);
+console.error(nova.osloConfig);
+console.error(`# API endpoints on the VIP: ${Object.entries(chart.controlPlane.apiEndpoints).map(([k, v]) => `${k} ${v}`).join(', ')}`);

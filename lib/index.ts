@@ -9,3 +9,5 @@ export * from './galera/galera-petset';
 export * from './proxysql/proxysql-layer';
 export * from './keepalived/keepalived-vip';
 export * from './haproxy/haproxy-load-balancer';
+export * from './control-plane/connections';
+export * from './control-plane/control-plane';

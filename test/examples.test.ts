@@ -3,7 +3,7 @@
  * input gives the same bytes.
  */
 import { App } from 'cdk8s';
-import { EXAMPLES } from '../examples/control-plane';
+import { EXAMPLES } from '../examples';
 import { expectValidManifests, newApp, synthApp } from './support/harness';
 
 describe.each(Object.entries(EXAMPLES))('example %s', (_name, build) => {

@@ -36,22 +36,22 @@ export interface ServiceConnection {
   readonly secretReferences: Record<string, string>;
 }
 
-/** `@@NAME@@`, the placeholder convention the library's own start scripts use too. */
+/** `@@NAME@@`, the placeholder convention the library's own start scripts use too. @internal */
 export function placeholder(name: string): string {
   return `@@${name}@@`;
 }
 
-/** The placeholder name of one of a service's secrets: `NOVA_DATABASE_PASSWORD`. */
+/** The placeholder name of one of a service's secrets: `NOVA_DATABASE_PASSWORD`. @internal */
 export function secretPlaceholderName(service: string, what: string): string {
   return `${service}_${what}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
-/** A Secret reference as `name/key`, for `secretReferences`. */
+/** A Secret reference as `name/key`, for `secretReferences`. @internal */
 export function describeSecret(secret: SecretValue): string {
   return `${secret.secretName}/${secret.key}`;
 }
 
-/** oslo.db URL. The user name is percent-encoded here; the password placeholder is replaced encoded later. */
+/** oslo.db URL. The user name is percent-encoded here; the password placeholder is replaced encoded later. @internal */
 export function databaseUrl(user: string, passwordPlaceholder: string, host: string, port: number, database: string): string {
   return `mysql+pymysql://${encodeURIComponent(user)}:${passwordPlaceholder}@${host}:${port}/${encodeURIComponent(database)}?charset=utf8`;
 }

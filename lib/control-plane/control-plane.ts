@@ -1,20 +1,22 @@
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
 import { InventoryNode, Placement } from '../common/placement';
 import { SecretValue } from '../common/secret';
-import { Validator, duplicates, isIpAddress } from '../common/validation';
+import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { GaleraStorage } from '../galera/storage';
+import { HaproxyLoadBalancer, LoadBalancedService } from '../haproxy/haproxy-load-balancer';
+import { KeepalivedVip } from '../keepalived/keepalived-vip';
 import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
 import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
 import { ServiceConnection, databaseUrl, describeSecret, placeholder, secretPlaceholderName } from './connections';
-import { Topology, renderTopologyMarkdown } from './topology';
+import { hostPortClashes, renderTopologyMarkdown, summarizeWorkloads } from './topology';
 
 /** An OpenStack service that uses the HA layer. */
 export interface OpenStackService {
@@ -41,11 +43,29 @@ export interface OpenStackService {
    */
   readonly messagingPassword?: SecretValue;
   /**
+   * The service's API, load-balanced by HAProxy on the VIP.
+   *
+   * @default - no API endpoint on the VIP
+   */
+  readonly api?: OpenStackServiceApi;
+  /**
    * Labels of the service's pods: they are admitted to ProxySQL by NetworkPolicy.
    *
    * @default - { application: <name> } (openstack-helm's label)
    */
   readonly podLabels?: Record<string, string>;
+}
+
+/** Where a service's API pods are: HAProxy balances over the Kubernetes Service in front of them. */
+export interface OpenStackServiceApi {
+  /** The Kubernetes Service of the API pods in the control plane's namespace, e.g. `nova-api`. */
+  readonly serviceName: string;
+  /**
+   * Its port, which is also the port on the VIP.
+   *
+   * @default - the API's registered port (keystone 5000, nova 8774, horizon 80, ...)
+   */
+  readonly port?: number;
 }
 
 /** The Secrets the HA layer's own accounts use. */
@@ -58,12 +78,24 @@ export interface ControlPlaneSecrets {
   readonly memcacheSecretKey: SecretValue;
 }
 
-/** The virtual IP in front of the API endpoints. */
+/** The virtual IP in front of the API endpoints (and of ProxySQL, for clients outside the cluster). */
 export interface ControlPlaneVip {
   /** The address. */
   readonly address: string;
+  /**
+   * Prefix length of the nodes' subnet, to check the VIP is on it.
+   *
+   * @default 24
+   */
+  readonly prefixLength?: number;
   /** The interface it goes on, on every VIP node. */
   readonly interface: string;
+  /**
+   * VRRP virtual router id, unique among the VRRP routers of the network segment.
+   *
+   * @default 51
+   */
+  readonly virtualRouterId?: number;
 }
 
 export interface OpenStackControlPlaneProps {
@@ -84,6 +116,12 @@ export interface OpenStackControlPlaneProps {
    */
   readonly galeraReplicas?: number;
   /**
+   * The nodes that hold the VIP and run HAProxy.
+   *
+   * @default - the first 3 controllers
+   */
+  readonly edgeNodes?: InventoryNode[];
+  /**
    * Tolerate the Kubernetes control-plane taint on the controllers.
    *
    * @default false
@@ -100,6 +138,8 @@ export class OpenStackControlPlane extends Construct {
   public readonly galera: GaleraPetSet;
   public readonly proxySql: ProxySqlLayer;
   public readonly memcached: MemcachedPool;
+  public readonly vip: KeepalivedVip;
+  public readonly apiLoadBalancer: HaproxyLoadBalancer;
 
   private readonly props: OpenStackControlPlaneProps;
 
@@ -111,6 +151,7 @@ export class OpenStackControlPlane extends Construct {
 
     const v = new Validator(`OpenStackControlPlane '${id}'`);
     v.check(namespace === undefined, 'namespace', undefined, 'is not set; give the chart a namespace (the control plane creates it)');
+    Placement.onNodes(controllers)._validate(v, 'controllers');
     v.check(controllers.length < 3, 'controllers', controllers.map((n) => n.name),
       `are ${controllers.length}; an HA control plane needs at least 3 controllers`);
     v.check(!isIpAddress(props.vip.address), 'vip.address', props.vip.address, 'is not an IP address');
@@ -143,8 +184,10 @@ export class OpenStackControlPlane extends Construct {
       },
     });
 
-    const everywhere = Placement.onNodes(controllers, { tolerateControlPlane: props.tolerateControlPlane });
-    const firstControllers = (count: number) => Placement.onNodes(controllers.slice(0, count), { tolerateControlPlane: props.tolerateControlPlane });
+    const on = (nodes: InventoryNode[]) => Placement.onNodes(nodes, { tolerateControlPlane: props.tolerateControlPlane });
+    const everywhere = on(controllers);
+    const firstControllers = (count: number) => on(controllers.slice(0, count));
+    const edge = on(props.edgeNodes ?? controllers.slice(0, 3));
 
     this.galera = new GaleraPetSet(this, 'galera', {
       placement: firstControllers(galeraReplicas),
@@ -169,6 +212,50 @@ export class OpenStackControlPlane extends Construct {
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
     });
     this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere });
+
+    // The public face: one address that follows a healthy HAProxy, in front of every API.
+    this.vip = new KeepalivedVip(this, 'vip', {
+      name: 'api-vip',
+      address: props.vip.address,
+      prefixLength: props.vip.prefixLength ?? 24,
+      interface: props.vip.interface,
+      virtualRouterId: props.vip.virtualRouterId ?? 51,
+      placement: edge,
+    });
+    this.apiLoadBalancer = new HaproxyLoadBalancer(this, 'api-lb', {
+      name: 'api-lb',
+      placement: edge,
+      vip: this.vip,
+      services: props.services.filter((s) => s.api !== undefined).map((s) => LoadBalancedService.openStackApi(s.name, {
+        port: s.api!.port,
+        servers: [{ address: `${s.api!.serviceName}.${this.namespace}.svc`, port: s.api!.port }],
+      })),
+    });
+    // Database clients outside the cluster reach ProxySQL on the VIP too (kube-proxy forwards VIP:3306/3307).
+    this.vip.exposeService({
+      name: 'proxysql-vip',
+      podSelector: this.proxySql.podSelector,
+      ports: [{ name: 'rw', port: this.proxySql.readWritePort }, { name: 'ro', port: this.proxySql.readOnlyPort }],
+    });
+
+    // Two host-network daemons cannot listen on one port of one node; say so now rather than in a crash loop.
+    const clashes = hostPortClashes(summarizeWorkloads(this.objects()));
+    if (clashes.length > 0) {
+      const clash = new Validator(`OpenStackControlPlane '${id}'`);
+      for (const c of clashes) clash.add('ports', c, 'is used twice; change one part\'s port or place the parts on different nodes');
+      clash.throwIfInvalid();
+    }
+  }
+
+  /** The public endpoint of each service with an API: `http://<vip>:<port>`. */
+  public get apiEndpoints(): Record<string, string> {
+    return Object.fromEntries(this.props.services.filter((s) => s.api !== undefined)
+      .map((s) => [s.name, `http://${hostPort(this.props.vip.address, this.apiLoadBalancer.portOf(s.name))}`]));
+  }
+
+  /** Every Kubernetes object of the control plane, as JSON. */
+  private objects(): any[] {
+    return this.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => o.toJson());
   }
 
   /** What `service` needs to connect, with secrets as placeholders. */
@@ -198,7 +285,9 @@ export class OpenStackControlPlane extends Construct {
       sections.database = { connection: databaseConnections[firstDb], slave_connection: databaseReadOnlyConnections[firstDb] };
     }
     sections.cache = { enabled: 'true', backend: 'oslo_cache.memcache_pool', memcache_servers: this.memcached.memcacheServers };
+    const keystone = this.apiEndpoints.keystone;
     sections.keystone_authtoken = {
+      ...(keystone ? { www_authenticate_uri: keystone, auth_url: keystone } : {}),
       memcached_servers: this.memcached.memcacheServers,
       memcache_security_strategy: 'ENCRYPT',
       memcache_secret_key: memcacheKey,
@@ -213,48 +302,6 @@ export class OpenStackControlPlane extends Construct {
     };
   }
 
-  /** The topology: which pods on which node, which VIP fronts what, which ports are open. @internal */
-  public _topology(): Topology {
-    const controllers = this.props.controllers;
-    const names = controllers.map((n) => n.name);
-    return {
-      title: `OpenStack HA layer: ${this.node.id}`,
-      namespace: this.namespace,
-      nodes: controllers.map((n) => ({ name: n.name, ip: n.ip })),
-      parts: [
-        {
-          name: this.galera.name,
-          workload: `StatefulSet, ${this.galera.replicas} members`,
-          nodes: names.slice(0, this.galera.replicas),
-          ports: [
-            { name: 'mysql', port: this.galera.port, on: 'pod', from: 'ProxySQL' },
-            { name: 'galera/ist/sst', port: 4567, on: 'pod', from: 'members only (4567, 4568, 4444)' },
-            { name: 'agent', port: this.galera.agentPort, on: 'pod', from: 'members (recovery), health checks' },
-          ],
-          connectsTo: [],
-        },
-        {
-          name: this.proxySql.name,
-          workload: 'Deployment, 2 pods',
-          nodes: names,
-          ports: [
-            { name: 'read-write', port: this.proxySql.readWritePort, on: 'pod', from: 'OpenStack services' },
-            { name: 'read-only', port: this.proxySql.readOnlyPort, on: 'pod', from: 'OpenStack services' },
-          ],
-          connectsTo: [this.galera.name],
-        },
-        {
-          name: this.memcached.name,
-          workload: `DaemonSet, host network`,
-          nodes: names,
-          ports: [{ name: 'memcache', port: 11211, on: 'host', from: 'OpenStack services (node firewall)' }],
-          connectsTo: [],
-        },
-      ],
-      vips: [{ address: this.props.vip.address, interface: this.props.vip.interface, nodes: names, fronts: [] }],
-    };
-  }
-
   /**
    * Writes, beside the manifests, the topology summary (`<chart>.topology.md`, Markdown with a Mermaid diagram)
    * and the preflight input (`<chart>.topology.json`: nodes, VIPs, namespace). Call it after `app.synth()`.
@@ -262,12 +309,21 @@ export class OpenStackControlPlane extends Construct {
   public writeTopology(outdir: string): void {
     const chart = Chart.of(this).node.id;
     mkdirSync(outdir, { recursive: true });
-    writeFileSync(join(outdir, `${chart}.topology.md`), renderTopologyMarkdown(this._topology()));
-    const preflight = {
-      namespace: this.namespace,
-      nodes: this.props.controllers.map((n) => ({ name: n.name, ip: n.ip })),
-      vips: [{ address: this.props.vip.address, interface: this.props.vip.interface }],
+    const nodes = this.props.controllers.map((n) => ({ name: n.name, ip: n.ip }));
+    const vip = {
+      address: this.props.vip.address,
+      interface: this.props.vip.interface,
+      nodes: this.vip.nodeNames,
+      fronts: [
+        ...this.props.services.filter((s) => s.api !== undefined).map((s) => `${s.name} ${this.apiLoadBalancer.portOf(s.name)}`),
+        `proxysql ${this.proxySql.readWritePort}/${this.proxySql.readOnlyPort}`,
+      ],
+      workloads: [this.apiLoadBalancer.daemonSet.name],
     };
+    writeFileSync(join(outdir, `${chart}.topology.md`), renderTopologyMarkdown({
+      title: `OpenStack HA layer: ${chart}`, namespace: this.namespace, nodes, objects: this.objects(), vips: [vip],
+    }));
+    const preflight = { namespace: this.namespace, nodes, vips: [{ address: vip.address, interface: vip.interface }] };
     writeFileSync(join(outdir, `${chart}.topology.json`), JSON.stringify(preflight, null, 2) + '\n');
   }
 }

@@ -12,11 +12,10 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { Testing } from 'cdk8s';
-import { EXAMPLES } from '../../examples/control-plane';
+import { EXAMPLES } from '../../examples';
 import { HaproxyLoadBalancer, LoadBalancedService, Placement } from '../../lib';
 import { CONFIG_HASH_ANNOTATION } from '../../lib/common/labels';
-import { K8sObject, find, newChart, synth, synthApp } from '../support/harness';
+import { K8sObject, find, newApp, newChart, synth, synthApp } from '../support/harness';
 import { Daemons, describeWithBinaries } from './support/daemons';
 
 jest.setTimeout(60_000);
@@ -77,12 +76,16 @@ describeWithBinaries('HAProxy with what HaproxyLoadBalancer deploys', ['haproxy'
       return sh('unshare', ['-m', 'sh', '-c', inner]);
     }
 
-    test('haproxy -c -dW accepts the example control plane\'s haproxy.cfg on every node', () => {
-      const app = Testing.app();
-      EXAMPLES['control-plane'](app);
-      const { cfg } = deployed(synthApp(app), 'api-lb');
-      for (const node of ['ctl-1', 'ctl-2', 'ctl-3']) {
-        const r = check(`example-${node}`, cfg, node);
+    test.each(Object.keys(EXAMPLES))('haproxy -c -dW accepts the haproxy.cfg of example %s on every node', (example) => {
+      const app = newApp();
+      EXAMPLES[example](app);
+      const objects = synthApp(app);
+      const { cfg } = deployed(objects, 'api-lb');
+      const nodes: string[] = objects.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'api-lb')!
+        .spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values;
+      expect(nodes.length).toBeGreaterThanOrEqual(3);
+      for (const node of nodes) {
+        const r = check(`${example}-${node}`, cfg, node);
         expect(r.output).toContain('Configuration file is valid');
         expect(r.status).toBe(0);
       }

@@ -1,0 +1,48 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackService, SecretValue } from '../lib';
+
+/** A Secret this example assumes exists (sealed-secrets, external-secrets, ...): only its name is in the YAML. */
+const secret = (name: string) => SecretValue.fromSecret(name, 'password');
+
+/** The OpenStack services of the examples, with their databases, messaging users and APIs. */
+export const SERVICES: OpenStackService[] = [
+  { name: 'keystone', databasePassword: secret('keystone-db'), messagingPassword: secret('keystone-rabbitmq'), api: { serviceName: 'keystone-api' } },
+  { name: 'glance', databasePassword: secret('glance-db'), messagingPassword: secret('glance-rabbitmq'), api: { serviceName: 'glance-api' } },
+  { name: 'placement', databasePassword: secret('placement-db'), api: { serviceName: 'placement-api' } },
+  {
+    name: 'nova', databases: ['nova', 'nova_api', 'nova_cell0'], databasePassword: secret('nova-db'), maxDatabaseConnections: 1000,
+    messagingPassword: secret('nova-rabbitmq'), api: { serviceName: 'nova-api' },
+  },
+  { name: 'neutron', databasePassword: secret('neutron-db'), maxDatabaseConnections: 1000, messagingPassword: secret('neutron-rabbitmq'), api: { serviceName: 'neutron-server' } },
+  { name: 'cinder', databasePassword: secret('cinder-db'), messagingPassword: secret('cinder-rabbitmq'), api: { serviceName: 'cinder-api' } },
+  { name: 'heat', databasePassword: secret('heat-db'), messagingPassword: secret('heat-rabbitmq'), api: { serviceName: 'heat-api' } },
+  { name: 'horizon', databases: [], api: { serviceName: 'horizon' } },
+];
+
+export interface ControlPlaneExampleProps {
+  readonly controllers: InventoryNode[];
+  readonly rabbitNodes?: InventoryNode[];
+}
+
+/** The HA layer of an OpenStack control plane from one inventory, in namespace `openstack`. */
+export class OpenStackControlPlaneChart extends Chart {
+  public readonly controlPlane: OpenStackControlPlane;
+
+  public constructor(scope: Construct, id: string, props: ControlPlaneExampleProps) {
+    super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
+    this.controlPlane = new OpenStackControlPlane(this, 'control-plane', {
+      controllers: props.controllers,
+      vip: { address: '10.0.0.10', prefixLength: 24, interface: 'bond0', virtualRouterId: 51 },
+      galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+      secrets: {
+        galeraRootPassword: secret('galera-root'),
+        galeraSstPassword: secret('galera-sst'),
+        galeraMonitorPassword: secret('galera-monitor'),
+        proxySqlAdminPassword: secret('proxysql-admin'),
+        memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
+      },
+      services: SERVICES,
+    });
+  }
+}

@@ -1,0 +1,158 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Chart } from 'cdk8s';
+import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, SecretValue } from '../lib';
+import { SERVICES } from '../examples/openstack-control-plane';
+import { expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
+
+const CONTROLLERS = [
+  { name: 'ctl-1', ip: '10.0.0.11' },
+  { name: 'ctl-2', ip: '10.0.0.12' },
+  { name: 'ctl-3', ip: '10.0.0.13' },
+];
+const secret = (name: string) => SecretValue.fromSecret(name, 'password');
+const PROPS: OpenStackControlPlaneProps = {
+  controllers: CONTROLLERS,
+  vip: { address: '10.0.0.10', interface: 'bond0' },
+  galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+  secrets: {
+    galeraRootPassword: secret('galera-root'),
+    galeraSstPassword: secret('galera-sst'),
+    galeraMonitorPassword: secret('galera-monitor'),
+    proxySqlAdminPassword: secret('proxysql-admin'),
+    memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
+  },
+  services: SERVICES,
+};
+
+function controlPlane(props: Partial<OpenStackControlPlaneProps> = {}, namespace: string | undefined = 'openstack') {
+  const chart = new Chart(newApp(), 'cp', { ...(namespace ? { namespace } : {}), disableResourceNameHashes: true });
+  const cp = new OpenStackControlPlane(chart, 'cp', { ...PROPS, ...props });
+  return { cp, objects: synth(chart) };
+}
+
+function errorOf(props: Partial<OpenStackControlPlaneProps>, namespace?: string): string {
+  try { controlPlane(props, namespace); } catch (e) { return (e as Error).message; }
+  throw new Error('expected an error');
+}
+
+describe('OpenStackControlPlane wiring', () => {
+  test('a namespace labelled for the host-level parts', () => {
+    const ns = find(controlPlane().objects, 'Namespace', 'openstack');
+    expect(ns.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'privileged',
+      'pod-security.kubernetes.io/warn': 'baseline',
+    });
+  });
+
+  test('Galera on the first 3 controllers with one database user per service that has databases', () => {
+    const { cp, objects } = controlPlane();
+    expect(cp.galera.replicas).toBe(3);
+    expect(cp.galera.users.map((u) => u.name)).toEqual(['keystone', 'glance', 'placement', 'nova', 'neutron', 'cinder', 'heat']);
+    expect(cp.galera.users.find((u) => u.name === 'nova')).toMatchObject({ databases: ['nova', 'nova_api', 'nova_cell0'], maxConnections: 1000 });
+    expect(ofKind(objects, 'PersistentVolume')).toHaveLength(3);
+  });
+
+  test('ProxySQL admits every service\'s pods; Galera admits ProxySQL', () => {
+    const { objects } = controlPlane();
+    const proxyPolicy = ofKind(objects, 'NetworkPolicy').find((p) => p.metadata.name.startsWith('proxysql'))!;
+    const admitted = proxyPolicy.spec.ingress.flatMap((r: any) => r.from.map((f: any) => f.podSelector?.matchLabels?.application)).filter(Boolean);
+    expect(admitted).toEqual(SERVICES.map((s) => s.name));
+    const galeraPolicy = find(objects, 'NetworkPolicy', 'galera');
+    expect(JSON.stringify(galeraPolicy.spec.ingress)).toContain('"app.kubernetes.io/name":"proxysql"');
+  });
+
+  test('the VIP follows HAProxy, which serves every API, and ProxySQL is reachable on the VIP', () => {
+    const { cp, objects } = controlPlane();
+    expect(cp.apiEndpoints).toMatchObject({ keystone: 'http://10.0.0.10:5000', nova: 'http://10.0.0.10:8774', horizon: 'http://10.0.0.10:80' });
+    const cfg = Object.values<string>(ofKind(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('api-lb'))!.data).join('\n');
+    expect(cfg).toContain('nova-api.openstack.svc.cluster.local:8774');
+    const keepalived = Object.values<string>(ofKind(objects, 'ConfigMap').find((c) => c.metadata.name.startsWith('api-vip'))!.data)[0];
+    expect(keepalived).toContain('10.0.0.10/24');
+    expect(keepalived).toMatch(/healthz/);
+    expect(find(objects, 'Service', 'proxysql-vip').spec.externalIPs).toEqual(['10.0.0.10']);
+  });
+
+  test('every object is schema-valid and meets every invariant', () => {
+    expectValidManifests(controlPlane().objects);
+  });
+});
+
+describe('OpenStackControlPlane connections', () => {
+  test('nova: database URLs through ProxySQL per database, memcached, keystone on the VIP, secrets as placeholders', () => {
+    const nova = controlPlane().cp.connection('nova');
+    expect(nova.databaseConnections).toEqual({
+      nova: 'mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova?charset=utf8',
+      nova_api: 'mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova_api?charset=utf8',
+      nova_cell0: 'mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova_cell0?charset=utf8',
+    });
+    expect(nova.databaseReadOnlyConnections.nova).toContain(':3307/nova');
+    expect(nova.memcacheServers).toBe('10.0.0.11:11211,10.0.0.12:11211,10.0.0.13:11211');
+    expect(nova.secretReferences).toMatchObject({ NOVA_DATABASE_PASSWORD: 'nova-db/password', MEMCACHE_SECRET_KEY: 'memcache-secret-key/key' });
+    expect(nova.osloConfig).toContain('[database]\nconnection = mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova?charset=utf8');
+    expect(nova.osloConfig).toContain('www_authenticate_uri = http://10.0.0.10:5000');
+    expect(nova.osloConfig).toContain('memcache_security_strategy = ENCRYPT\nmemcache_secret_key = @@MEMCACHE_SECRET_KEY@@');
+    for (const line of nova.osloConfig.split('\n').filter((l) => /password|secret_key|@@/i.test(l))) {
+      expect(line).toMatch(/@@[A-Z_]+@@/);
+    }
+  });
+
+  test('a service without databases gets no [database] section', () => {
+    const horizon = controlPlane().cp.connection('horizon');
+    expect(horizon.databaseConnections).toEqual({});
+    expect(horizon.osloConfig).not.toContain('[database]');
+  });
+
+  test('an unknown service is a clear error', () => {
+    expect(() => controlPlane().cp.connection('swift')).toThrow('no service "swift"; known: keystone, glance');
+  });
+});
+
+describe('OpenStackControlPlane topology', () => {
+  test('writes the Markdown summary and the preflight topology beside the manifests', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-'));
+    try {
+      controlPlane().cp.writeTopology(dir);
+      const md = fs.readFileSync(path.join(dir, 'cp.topology.md'), 'utf8');
+      expect(md).toContain('| ctl-1 | 10.0.0.11 | galera-0 |');
+      expect(md).toContain('| 10.0.0.10 | bond0 | ctl-1, ctl-2, ctl-3 | keystone 5000;');
+      expect(md).toContain('```mermaid');
+      expect(md).toContain('proxysql -->|3306| galera');
+      const json = JSON.parse(fs.readFileSync(path.join(dir, 'cp.topology.json'), 'utf8'));
+      expect(json).toEqual({ namespace: 'openstack', nodes: CONTROLLERS, vips: [{ address: '10.0.0.10', interface: 'bond0' }] });
+      expect(md).toMatchSnapshot();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('OpenStackControlPlane fails on bad input, naming every problem', () => {
+  test('fails with too few controllers, a VIP that is a node address, and a service without its database Secret, together', () => {
+    const m = errorOf({
+      controllers: CONTROLLERS.slice(0, 2),
+      vip: { address: '10.0.0.11', interface: 'bond0' },
+      services: [{ name: 'nova' }],
+    });
+    expect(m).toContain("OpenStackControlPlane 'cp' has invalid props:");
+    expect(m).toContain('controllers: ["ctl-1","ctl-2"] are 2; an HA control plane needs at least 3 controllers');
+    expect(m).toContain('vip.address: "10.0.0.11" is a controller\'s own address');
+    expect(m).toContain('services[0].databasePassword: (not set) is missing for nova');
+  });
+
+  test('fails on a service listed twice and on a chart without a namespace', () => {
+    expect(errorOf({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
+    expect(errorOf({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
+  });
+
+  test('fails on duplicate controller names or IPs', () => {
+    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-1', ip: '10.0.0.14' }] })).toMatch(/^OpenStackControlPlane 'cp'[\s\S]*controllers nodes: "ctl-1" is listed more than once/);
+    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
+  });
+
+  test('fails when two host-network parts would listen on one port of one node', () => {
+    const m = errorOf({ services: [...SERVICES.filter((s) => s.name !== 'nova'), { ...SERVICES.find((s) => s.name === 'nova')!, api: { serviceName: 'nova-api', port: 11211 } }] });
+    expect(m).toMatch(/ports: "port 11211 on ctl-1: DaemonSet memcached, DaemonSet api-lb" is used twice/);
+  });
+});
