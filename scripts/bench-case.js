@@ -1,16 +1,33 @@
 'use strict';
 /** One benchmark case (see bench.js): `node bench-case.js <nodes> library|floor <runs>`, prints JSON. */
 const { App, ApiObject, Chart, Testing } = require('cdk8s');
-const { MemcachedPool, Placement } = require('../dist');
+const { GaleraStorage, OpenStackControlPlane, SecretValue } = require('../dist');
 
 const [size, mode, runs] = [Number(process.argv[2]), process.argv[3], Number(process.argv[4])];
-const nodes = Array.from({ length: size }, (_, i) => ({ name: `node-${i}`, ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` }));
+const nodes = Array.from({ length: size }, (_, i) => ({ name: `node-${i}`, ip: `10.1.${Math.floor(i / 250)}.${(i % 250) + 1}` }));
 
-/** The library's synth of a topology of `size` nodes. */
+const secret = (name) => SecretValue.fromSecret(name, 'password');
+const services = ['keystone', 'glance', 'placement', 'nova', 'neutron', 'cinder', 'heat'].map((name) => ({
+  name, databasePassword: secret(`${name}-db`), messagingPassword: secret(`${name}-rabbitmq`), api: { serviceName: `${name}-api` },
+}));
+
+/**
+ * The library's synth of a control plane on `size` controllers: memcached on every controller and ProxySQL
+ * eligible on all of them; Galera and the VIP/HAProxy edge on the first three.
+ */
 function librarySynth() {
   const app = new App({ outdir: '/tmp' });
   const chart = new Chart(app, 'bench', { namespace: 'openstack', disableResourceNameHashes: true });
-  new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(nodes) });
+  new OpenStackControlPlane(chart, 'cp', {
+    controllers: nodes,
+    vip: { address: '10.255.255.254', prefixLength: 8, interface: 'bond0' },
+    galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    secrets: {
+      galeraRootPassword: secret('galera-root'), galeraSstPassword: secret('galera-sst'), galeraMonitorPassword: secret('galera-monitor'),
+      proxySqlAdminPassword: secret('proxysql-admin'), memcacheSecretKey: secret('memcache-secret-key'),
+    },
+    services,
+  });
   return Testing.synth(chart);
 }
 

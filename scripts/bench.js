@@ -8,7 +8,7 @@ const { execFileSync } = require('child_process');
 const path = require('path');
 
 const SIZES = [3, 30, 300];
-const RUNS = 5;
+const RUNS = 20;
 
 function runCase(size, mode) {
   const out = execFileSync(process.execPath, [path.join(__dirname, 'bench-case.js'), String(size), mode, String(RUNS)], { encoding: 'utf8' });

@@ -8,9 +8,18 @@ import { join } from 'path';
  * @param hint what to do when a file is missing (a generated file names its build step)
  */
 export function readAssets(family: string, files: readonly string[], hint = 'the package is incomplete'): Record<string, string> {
-  return Object.fromEntries(files.map((file) => {
-    const path = join(__dirname, '..', '..', 'assets', family, file);
+  return Object.fromEntries(files.map((file) => [file, readAsset(join(__dirname, '..', '..', 'assets', family, file), hint)]));
+}
+
+/** Files already read: they do not change while an app synthesizes, and a chart may hold many constructs. */
+const cache = new Map<string, string>();
+
+function readAsset(path: string, hint: string): string {
+  let text = cache.get(path);
+  if (text === undefined) {
     if (!existsSync(path)) throw new Error(`${path} is missing: ${hint}`);
-    return [file, readFileSync(path, 'utf8')];
-  }));
+    text = readFileSync(path, 'utf8');
+    cache.set(path, text);
+  }
+  return text;
 }

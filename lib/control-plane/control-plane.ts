@@ -239,7 +239,7 @@ export class OpenStackControlPlane extends Construct {
     });
 
     // Two host-network daemons cannot listen on one port of one node; say so now rather than in a crash loop.
-    const clashes = hostPortClashes(summarizeWorkloads(this.objects()));
+    const clashes = hostPortClashes(summarizeWorkloads(this.objects((o) => o instanceof k8s.KubeDaemonSet)));
     if (clashes.length > 0) {
       const clash = new Validator(`OpenStackControlPlane '${id}'`);
       for (const c of clashes) clash.add('ports', c, 'is used twice; change one part\'s port or place the parts on different nodes');
@@ -253,9 +253,9 @@ export class OpenStackControlPlane extends Construct {
       .map((s) => [s.name, `http://${hostPort(this.props.vip.address, this.apiLoadBalancer.portOf(s.name))}`]));
   }
 
-  /** Every Kubernetes object of the control plane, as JSON. */
-  private objects(): any[] {
-    return this.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => o.toJson());
+  /** The Kubernetes objects of the control plane (those `filter` keeps), as JSON. */
+  private objects(filter: (o: ApiObject) => boolean = () => true): any[] {
+    return this.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject && filter(c)).map((o) => o.toJson());
   }
 
   /** What `service` needs to connect, with secrets as placeholders. */
