@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { SecretValue } from '../lib/common/secret';
 import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
 import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
@@ -170,8 +171,8 @@ describe('definitions.json', () => {
   test('users carry password placeholders, never a value; permissions cover their vhosts; no default user is relied on', () => {
     const defs = JSON.parse(renderDefinitions(resolve({
       users: [
-        { name: 'admin', administrator: true, password: { secretName: 's', key: 'admin' } },
-        { name: 'ceilometer', password: { secretName: 's', key: 'ceilometer' }, vhosts: ['notifications'] },
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('s', 'admin') },
+        { name: 'ceilometer', password: SecretValue.fromSecret('s', 'ceilometer'), vhosts: ['notifications'] },
       ],
     })));
     expect(defs.users).toEqual([
@@ -200,7 +201,7 @@ describe('validation', () => {
         { name: 'Bad_Node', ip: '10.0.0.11' },
         { name: 'ctl-4.example.com', ip: 'fd00::4' },
       ],
-      users: [{ name: 'nova', password: undefined as any }, { name: 'nova', password: { secretName: 's', key: 'k' } }],
+      users: [{ name: 'nova', password: undefined as any }, { name: 'nova', password: SecretValue.fromSecret('s', 'k') }],
       notificationsVhost: 'notif/ications',
       amqpPort: 4369,
       additionalPolicies: [
@@ -253,9 +254,9 @@ describe('validation', () => {
   test('users whose names map to one password env var, or with a bad Secret reference, are refused', () => {
     const message = validationError({
       users: [
-        { name: 'admin', administrator: true, password: { secretName: 'Bad Secret', key: 'a/b' } },
-        { name: 'nova-api', password: { secretName: 's', key: 'k' } },
-        { name: 'nova_api', password: { secretName: 's', key: 'k' } },
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('Bad Secret', 'a/b') },
+        { name: 'nova-api', password: SecretValue.fromSecret('s', 'k') },
+        { name: 'nova_api', password: SecretValue.fromSecret('s', 'k') },
       ],
     });
     expect(message).toMatch(/users\[0\]\.password\.secretName: "Bad Secret" must be a Secret name/);
