@@ -1,6 +1,6 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, ProxySqlLayer, SecretValue } from '../lib';
+import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../lib';
 import { CONTROLLERS } from './inventory';
 
 /** The HA layer of a 3-controller OpenStack control plane, in namespace `openstack`. */
@@ -8,6 +8,7 @@ export class ControlPlaneChart extends Chart {
   public readonly memcached: MemcachedPool;
   public readonly galera: GaleraPetSet;
   public readonly proxysql: ProxySqlLayer;
+  public readonly rabbitmq: RabbitDaemonSet;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
@@ -41,6 +42,20 @@ export class ControlPlaneChart extends Chart {
       placement: controllers,
       adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
       allowedClients: ['keystone', 'glance', 'nova', 'placement', 'neutron', 'cinder'].map((service) => ({ podLabels: { application: service } })),
+    });
+
+    // One broker per controller; services get every broker in their transport_url (no load balancer).
+    this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
+      placement: controllers,
+      version: RabbitVersion.V3_13,
+      erlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
+      users: [
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('rabbitmq-admin', 'password') },
+        ...['nova', 'neutron', 'cinder', 'glance'].map((service) => ({ name: service, password: SecretValue.fromSecret(`${service}-rabbitmq`, 'password') })),
+        // Ceilometer only consumes notifications.
+        { name: 'ceilometer', password: SecretValue.fromSecret('ceilometer-rabbitmq', 'password'), vhosts: ['notifications'] },
+      ],
+      resources: { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memoryRequestMiB: 4096, memoryLimitMiB: 4096 },
     });
   }
 }
