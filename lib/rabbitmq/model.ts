@@ -215,7 +215,7 @@ export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, 
     const choices = RabbitVersion.all().filter((x) => x.deployable).map((x) => `RabbitVersion.V${x.line.replace('.', '_')}`);
     v.add('version', version === undefined ? undefined : String(version), `is not a known release line; use one of ${choices.join(', ')}`);
   } else if (requireDeployableVersion && !version.deployable) {
-    v.add('version', version.version, 'is a test-only target (the Debian package) with no official image; use RabbitVersion.V3_13 or a 4.x line');
+    v.add('version', version.version, 'is a test-only target (the Debian package) with no official image; use RabbitVersion.V3_13 or a 4.x line, or name the image that provides it');
   }
   v.check(!PLAIN_NAME.test(spec.clusterName ?? ''), 'clusterName', spec.clusterName,
     'must be 1-255 letters, digits, ".", "_" or "-" (it is shown in metrics labels and the UI)');

@@ -139,7 +139,8 @@ export interface RabbitDaemonSetProps {
    */
   readonly drainTimeoutSeconds?: number;
   /**
-   * Broker image (the official `rabbitmq` management image or one with the same layout).
+   * Broker image (the official `rabbitmq` management image or one with the same layout: bash, the RabbitMQ
+   * CLI tools on the PATH, the `rabbitmq` user as uid 999). Required with `RabbitVersion.V3_10`, which pins none.
    *
    * @default - version.image, the pinned official image of the release line
    */
@@ -217,7 +218,7 @@ export class RabbitDaemonSet extends Construct {
       rpcQueueExpirySeconds: props.rpcQueueExpirySeconds,
       transientQueueExpirySeconds: props.transientQueueExpirySeconds,
       additionalPolicies: props.additionalPolicies,
-    }, { requireDeployableVersion: true, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
+    }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
     v.throwIfInvalid();
 
     this.name = name;
