@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -339,20 +339,21 @@ describe('start.sh', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'rmq-start-'));
-    const files = brokerTemplateFiles(resolve(), join(dir, 'render'));
-    mkdirSync(join(dir, 'template'));
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'template', name), text);
+    writeTemplates(NODES);
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'secret'));
     writeFileSync(join(dir, 'secret', '.erlang.cookie'), 'COOKIE', { mode: 0o400 });
     // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember", "after:N" (unreachable until the
-    // N-th CLI call, then "notmember"), anything else = unreachable.
+    // N-th CLI call, then "notmember"), "file:PATH" (unreachable until PATH exists), anything else = unreachable.
     writeFileSync(join(dir, 'bin', 'rabbitmqctl'), [
       '#!/bin/bash',
       'echo "$*" >> "$STUB_LOG"',
       'peer=${2#rabbit@}; var=STUB_${peer//-/_}; answer=${!var:-down}',
       'if [[ $answer == after:* ]]; then',
       '  if (( $(wc -l < "$STUB_LOG") >= ${answer#after:} )); then answer=notmember; else answer=down; fi',
+      'fi',
+      'if [[ $answer == file:* ]]; then',
+      '  if [[ -e ${answer#file:} ]]; then answer=notmember; else answer=down; fi',
       'fi',
       'case $answer in',
       '  ok) exit 0 ;;',
@@ -361,29 +362,75 @@ describe('start.sh', () => {
       'esac',
     ].join('\n'));
     writeFileSync(join(dir, 'bin', 'rabbitmq-server'), '#!/bin/bash\necho "server $ERL_EPMD_ADDRESS $RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS" >> "$STUB_LOG"\n');
-    chmodSync(join(dir, 'bin', 'rabbitmqctl'), 0o755);
-    chmodSync(join(dir, 'bin', 'rabbitmq-server'), 0o755);
+    // erl stub (the blank responder): records its arguments, then idles until killed.
+    writeFileSync(join(dir, 'bin', 'erl'), '#!/bin/bash\nprintf "%s\\n" "$*" >> "$STUB_LOG.erl"\nexec sleep 60\n');
+    for (const stub of ['rabbitmqctl', 'rabbitmq-server', 'erl']) chmodSync(join(dir, 'bin', stub), 0o755);
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const children: ChildProcess[] = [];
+  const START = join(__dirname, '..', 'assets', 'rabbitmq', 'start.sh');
+  /** Brokers on loopback addresses (only these are reachable from a test), on an unusual distribution port. */
+  const LOOPBACK_NODES = [
+    { name: 'ctl-1', ip: '127.0.77.11' },
+    { name: 'ctl-2', ip: '127.0.77.12' },
+    { name: 'ctl-3', ip: '127.0.77.13' },
+  ];
+  const DIST_PORT = 25979;
+
+  function writeTemplates(nodes: typeof NODES): void {
+    mkdirSync(join(dir, 'template'), { recursive: true });
+    for (const [name, text] of Object.entries(brokerTemplateFiles(resolve({ nodes }), join(dir, 'render')))) writeFileSync(join(dir, 'template', name), text);
+  }
+
+  function startEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+    return {
+      PATH: `${join(dir, 'bin')}:/usr/bin:/bin`,
+      HOME: join(dir, 'home'),
+      RABBITMQ_NODENAME: 'rabbit@ctl-2',
+      HOST_IP: '10.0.0.12',
+      RABBITMQ_TEMPLATE_DIR: join(dir, 'template'),
+      RABBITMQ_RENDER_DIR: join(dir, 'render'),
+      RABBITMQ_COOKIE_SOURCE: join(dir, 'secret', '.erlang.cookie'),
+      RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+      RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
+      RABBITMQ_PASSWORD_NOVA: 'nova',
+      STUB_LOG: join(dir, 'calls'),
+      ...env,
+    };
+  }
+
+  /** A peer's distribution port: says `greeting` to whoever connects, or nothing (like a real Erlang node). */
+  async function fakePeerPort(ip: string, greeting: string | undefined): Promise<void> {
+    const program = `require('net').createServer((s) => { ${greeting ? `s.end(${JSON.stringify(greeting)})` : 's.on(\'error\', () => {})'}; })`
+      + `.listen(${DIST_PORT}, ${JSON.stringify(ip)}, () => console.log('listening'))`;
+    const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  }
+
+  /** start.sh in the background, for tests that act while it waits. */
+  function runInBackground(env: Record<string, string>): { stderr: () => string; exit: Promise<number | null> } {
+    let stderr = '';
+    const child = spawn('bash', [START], { env: startEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  }
+
+  async function until(what: string, condition: () => boolean): Promise<void> {
+    for (let i = 0; i < 150 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!condition()) throw new Error(`timed out waiting for ${what}`);
+  }
 
   function run(env: Record<string, string>): { status: number | null; stderr: string; calls: string[] } {
-    const r = spawnSync('bash', [join(__dirname, '..', 'assets', 'rabbitmq', 'start.sh')], {
+    const r = spawnSync('bash', [START], {
       encoding: 'utf8',
       timeout: 20_000,
-      env: {
-        PATH: `${join(dir, 'bin')}:/usr/bin:/bin`,
-        HOME: join(dir, 'home'),
-        RABBITMQ_NODENAME: 'rabbit@ctl-2',
-        HOST_IP: '10.0.0.12',
-        RABBITMQ_TEMPLATE_DIR: join(dir, 'template'),
-        RABBITMQ_RENDER_DIR: join(dir, 'render'),
-        RABBITMQ_COOKIE_SOURCE: join(dir, 'secret', '.erlang.cookie'),
-        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-        RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
-        RABBITMQ_PASSWORD_NOVA: 'nova',
-        STUB_LOG: join(dir, 'calls'),
-        ...env,
-      },
+      env: startEnv(env),
     });
     const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : [];
     return { status: r.status, stderr: r.stderr, calls };
@@ -417,18 +464,54 @@ describe('start.sh', () => {
     expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toHaveLength(2);
   });
 
-  test('a blank seed (first listed node) with no live peer starts: first formation', () => {
-    const r = run({ RABBITMQ_NODENAME: 'rabbit@ctl-1' });
-    expect(r.status).toBe(0);
-    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-2', 'rabbit@ctl-3', '10.0.0.12']);
-    expect(r.stderr).toContain('this is the seed node');
+  test('a blank seed forms the cluster only when every peer says it is blank (first deployment)', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    await fakePeerPort('127.0.77.12', 'blank rabbit@ctl-2\n');
+    await fakePeerPort('127.0.77.13', 'blank rabbit@ctl-3\n');
+    const r = runInBackground({ RABBITMQ_NODENAME: 'rabbit@ctl-1', HOST_IP: '127.0.77.11', RABBITMQ_DIST_PORT: String(DIST_PORT) });
+    expect(await r.exit).toBe(0);
+    expect(r.stderr()).toContain('this is the seed and every peer is blank: first formation');
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server 127\.0\.77\.11 /);
+  });
+
+  test('a blank seed never forms a cluster while a peer is down or answers like a broker with data; the operator\'s file ends the wait', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    await fakePeerPort('127.0.77.12', undefined); // a real Erlang node: accepts, says nothing
+    const r = runInBackground({
+      RABBITMQ_NODENAME: 'rabbit@ctl-1', HOST_IP: '127.0.77.11', RABBITMQ_DIST_PORT: String(DIST_PORT),
+      RABBITMQ_PEER_RETRY_INTERVAL: '0', RABBITMQ_PEER_PROBE_TIMEOUT: '1',
+    });
+    const reason = 'waiting for rabbit@ctl-2 (a broker that may hold the cluster\'s data) rabbit@ctl-3 (unreachable)';
+    await until('two rounds of waiting', () => r.stderr().split(reason).length > 2);
+    expect(existsSync(join(dir, 'calls')) && readFileSync(join(dir, 'calls'), 'utf8').includes('server')).toBe(false);
+    writeFileSync(join(dir, 'home', 'force-new-cluster'), '');
+    expect(await r.exit).toBe(0);
+    expect(r.stderr()).toContain('force-new-cluster found: forming a new, empty cluster as the operator asked');
+    expect(existsSync(join(dir, 'home', 'force-new-cluster'))).toBe(false); // consumed: a later restart is not forced
+  });
+
+  test('a blank non-seed says "blank" on its distribution port while it waits (real erl), and stops before the broker starts', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    rmSync(join(dir, 'bin', 'erl'));
+    const release = join(dir, 'peer-up');
+    const r = runInBackground({
+      HOST_IP: '127.0.77.12', RABBITMQ_DIST_PORT: String(DIST_PORT), RABBITMQ_PEER_RETRY_INTERVAL: '0', STUB_ctl_1: `file:${release}`,
+    });
+    const greeting = (): string => spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.77.12/${DIST_PORT} && timeout 2 cat <&3`], { encoding: 'utf8' }).stdout;
+    await until('the responder', () => greeting() === 'blank rabbit@ctl-2\n');
+    writeFileSync(release, '');
+    expect(await r.exit).toBe(0);
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server /);
+    expect(greeting()).toBe('');
   });
 
   test('a blank non-seed node with no live peer waits until one answers instead of forming a cluster alone', () => {
     const r = run({ STUB_ctl_3: 'after:4', RABBITMQ_PEER_RETRY_INTERVAL: '0' });
     expect(r.status).toBe(0);
     expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-1', 'rabbit@ctl-3', 'rabbit@ctl-1', 'rabbit@ctl-3', '10.0.0.12']);
-    expect(r.stderr).toContain('a blank non-seed node waits');
+    expect(r.stderr).toContain('no running peer answers; a blank node waits');
+    // Meanwhile it tells the seed it is blank, on its own IP and distribution port only.
+    expect(readFileSync(join(dir, 'calls.erl'), 'utf8')).toMatch(/gen_tcp:listen\(25672, \[\{ip, \{10,0,0,12\}\}.*"blank rabbit@ctl-2\\n"/s);
   });
 
   test('a node with data never calls forget', () => {

@@ -391,4 +391,32 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     figures.push(...r.stderr.trim().split('\n'));
     expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l).queue)).toEqual(['bench.replicated', 'bench.durable', 'bench.transient']);
   }, 120_000);
+
+  test('a seed wiped during a full outage waits for its peers instead of forming a second cluster, then rejoins', async () => {
+    const [a, b, c] = NODES;
+    // Full outage, seed first (and wiped), rmqt-c last: the last broker down restarts without waiting for the others.
+    for (const node of NODES) await stopBroker(node.name);
+    rmSync(mnesiaBase(a.name), { recursive: true, force: true });
+    mkdirSync(mnesiaBase(a.name));
+    const logFile = join(nodeDir(a.name), 'broker.log');
+    const logStart = readFileSync(logFile, 'utf8').length;
+    const newLog = () => readFileSync(logFile, 'utf8').slice(logStart);
+
+    startBroker(a);
+    await waitFor('the blank seed to wait twice', 60_000, () =>
+      (newLog().split('not forming a new cluster while a peer may hold its data').length > 2 ? true : undefined));
+    expect(newLog()).not.toMatch(/first formation|starting rabbit@rmqt-a/);
+    expect(amqpPortOpen(a)).toBe(false);
+
+    const t0 = Date.now();
+    startBroker(c);
+    startBroker(b);
+    await waitFor('all three running again', 150_000, () =>
+      (runningNodes('rmqt-c')?.length === 3 && isRunning('rmqt-a') ? true : undefined));
+    figures.push(`full outage, seed wiped: peers restarted -> seed rejoined, 3 running: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    expect(newLog()).toMatch(/rabbit@rmqt-[bc] forgot the stale rabbit@rmqt-a/);
+    expect(runningNodes('rmqt-a')).toEqual(NODES.map((n) => `rabbit@${n.name}`));
+    // One cluster, with the data the peers kept: the durable notification queue is still there.
+    expect(Object.keys(queues('rmqt-a', 'notifications'))).toContain('notifications.info');
+  }, 300_000);
 });
