@@ -8,7 +8,7 @@ export * from './galera/storage';
 export * from './galera/galera-petset';
 export * from './proxysql/proxysql-layer';
 export { RabbitVersion } from './rabbitmq/version';
-export type { RabbitNode, RabbitUser, RabbitPolicy } from './rabbitmq/model';
+export type { RabbitNode, RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
 export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloMessagingConfigProps } from './rabbitmq/oslo';
 export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';

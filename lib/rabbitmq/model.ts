@@ -61,16 +61,8 @@ export interface RabbitPolicy {
   readonly definition: { [key: string]: any };
 }
 
-/** Everything needed to render one RabbitMQ cluster's files (the `RabbitDaemonSet` construct builds it from its props). */
-export interface RabbitClusterSpec {
-  /** `cluster_name`, shown in the management UI and metrics. */
-  readonly clusterName: string;
-  /** Release line; decides replication, partition handling and config keys. */
-  readonly version: RabbitVersion;
-  /** Every broker node, in a stable order. */
-  readonly nodes: RabbitNode[];
-  /** Users (OpenStack services, an administrator, monitoring). */
-  readonly users: RabbitUser[];
+/** The cluster's tunables: vhosts, ports, limits, queue hygiene, extra policies (shared by the spec and the construct's props). */
+export interface RabbitClusterOptions {
   /**
    * Virtual host of the notification queues: the only replicated ones.
    * @default "notifications"
@@ -90,12 +82,6 @@ export interface RabbitClusterSpec {
   /** Erlang distribution (inter-node) port. @default 25672 */
   readonly distributionPort?: number;
   /**
-   * The container memory limit in bytes. RabbitMQ otherwise sizes its memory watermark from the host's RAM, not
-   * the cgroup limit, and gets OOM-killed before it throttles publishers.
-   * @default - no override (RabbitMQ reads total memory itself)
-   */
-  readonly memoryLimitBytes?: number;
-  /**
    * Free disk space below which publishers are blocked. @default 2000000000 (2 GB)
    */
   readonly diskFreeLimitBytes?: number;
@@ -112,6 +98,24 @@ export interface RabbitClusterSpec {
   readonly transientQueueExpirySeconds?: number;
   /** Extra policies, validated like the generated ones. @default - none */
   readonly additionalPolicies?: RabbitPolicy[];
+}
+
+/** Everything needed to render one RabbitMQ cluster's files (the `RabbitDaemonSet` construct builds it from its props). */
+export interface RabbitClusterSpec extends RabbitClusterOptions {
+  /** `cluster_name`, shown in the management UI and metrics. */
+  readonly clusterName: string;
+  /** Release line; decides replication, partition handling and config keys. */
+  readonly version: RabbitVersion;
+  /** Every broker node, in a stable order. */
+  readonly nodes: RabbitNode[];
+  /** Users (OpenStack services, an administrator, monitoring). */
+  readonly users: RabbitUser[];
+  /**
+   * The container memory limit in bytes. RabbitMQ otherwise sizes its memory watermark from the host's RAM, not
+   * the cgroup limit, and gets OOM-killed before it throttles publishers.
+   * @default - no override (RabbitMQ reads total memory itself)
+   */
+  readonly memoryLimitBytes?: number;
 }
 
 /** The spec with every default applied. Internal to the renderers. */

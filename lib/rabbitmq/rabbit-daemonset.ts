@@ -11,7 +11,7 @@ import { Validator } from '../common/validation';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from './container';
-import { erlangNodeName, RabbitNode, RabbitPolicy, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
+import { erlangNodeName, RabbitClusterOptions, RabbitNode, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
 import { RabbitVersion } from './version';
 
@@ -20,7 +20,7 @@ const RABBITMQ_UID = 999;
 const COMPONENT = 'rabbitmq';
 const START_SCRIPT = 'start.sh';
 
-export interface RabbitDaemonSetProps {
+export interface RabbitDaemonSetProps extends RabbitClusterOptions {
   /**
    * The nodes that run a broker, one each. It must carry the inventory (node names and IPs): the brokers'
    * peer list, host table and the clients' transport URLs are rendered from it, in its order (the first node
@@ -46,84 +46,12 @@ export interface RabbitDaemonSetProps {
    */
   readonly clusterName?: string;
   /**
-   * Virtual host of the notification queues: the only replicated ones.
-   *
-   * @default "notifications"
-   */
-  readonly notificationsVhost?: string;
-  /**
-   * Virtual host of RPC traffic: unreplicated, transient queues with TTL and expiry.
-   *
-   * @default "/"
-   */
-  readonly rpcVhost?: string;
-  /**
-   * AMQP port on every node IP.
-   *
-   * @default 5672
-   */
-  readonly amqpPort?: number;
-  /**
-   * Management HTTP API and UI port on every node IP.
-   *
-   * @default 15672
-   */
-  readonly managementPort?: number;
-  /**
-   * Prometheus metrics port (`/metrics`) on every node IP.
-   *
-   * @default 15692
-   */
-  readonly prometheusPort?: number;
-  /**
-   * Erlang distribution (inter-node) port.
-   *
-   * @default 25672
-   */
-  readonly distributionPort?: number;
-  /**
    * The broker container's resources. RabbitMQ's memory watermark is computed from the memory limit (less
    * headroom for the Erlang VM), and its schedulers from the CPU limit, not from the host's RAM and cores.
    *
    * @default - requests 500m CPU / 2048 MiB, limits 2000m CPU / 2048 MiB
    */
   readonly resources?: ContainerResources;
-  /**
-   * Free disk space (bytes) below which publishers are blocked.
-   *
-   * @default 2000000000
-   */
-  readonly diskFreeLimitBytes?: number;
-  /**
-   * Unconsumed notifications kept per queue before the oldest are dropped.
-   *
-   * @default 100000
-   */
-  readonly notificationsMaxLength?: number;
-  /**
-   * RPC message TTL in seconds (longer than oslo's 60 s `rpc_response_timeout`).
-   *
-   * @default 600
-   */
-  readonly rpcMessageTtlSeconds?: number;
-  /**
-   * An RPC topic queue unused this long (seconds) is deleted.
-   *
-   * @default 3600
-   */
-  readonly rpcQueueExpirySeconds?: number;
-  /**
-   * Reply and fanout queues unused this long (seconds) are deleted.
-   *
-   * @default 1800
-   */
-  readonly transientQueueExpirySeconds?: number;
-  /**
-   * Extra policies loaded with the generated ones.
-   *
-   * @default - none
-   */
-  readonly additionalPolicies?: RabbitPolicy[];
   /**
    * Directory on each node that holds the broker's data (a hostPath, created if missing and given to the
    * rabbitmq user). It must survive pod restarts: a broker that comes back blank has to be re-added.
@@ -201,23 +129,10 @@ export class RabbitDaemonSet extends Construct {
     v.check(!/^\/[A-Za-z0-9._/-]*$/.test(dataPath) || dataPath.split('/').includes('..'), 'dataPath', dataPath,
       'must be an absolute path of letters, digits, ".", "_", "-" and "/" without ".."');
     const cluster = resolveRabbitClusterInto(v, {
+      ...props,
       clusterName: props.clusterName ?? name,
-      version: props.version,
       nodes: placement.nodes ?? [],
-      users: props.users,
-      notificationsVhost: props.notificationsVhost,
-      rpcVhost: props.rpcVhost,
-      amqpPort: props.amqpPort,
-      managementPort: props.managementPort,
-      prometheusPort: props.prometheusPort,
-      distributionPort: props.distributionPort,
       memoryLimitBytes: resources.memoryLimitMiB * 1024 * 1024,
-      diskFreeLimitBytes: props.diskFreeLimitBytes,
-      notificationsMaxLength: props.notificationsMaxLength,
-      rpcMessageTtlSeconds: props.rpcMessageTtlSeconds,
-      rpcQueueExpirySeconds: props.rpcQueueExpirySeconds,
-      transientQueueExpirySeconds: props.transientQueueExpirySeconds,
-      additionalPolicies: props.additionalPolicies,
     }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
     v.throwIfInvalid();
 
