@@ -112,7 +112,8 @@ describe('RabbitDaemonSet workload', () => {
     ]);
     expect(c.readinessProbe.tcpSocket).toEqual({ port: 5672 });
     expect(c.livenessProbe).toEqual({
-      exec: { command: ['rabbitmq-diagnostics', '-q', 'ping'] }, periodSeconds: 30, timeoutSeconds: 20, failureThreshold: 10,
+      exec: { command: ['bash', '-c', '[ -e "$RABBITMQ_RENDER_DIR/waiting-for-peers" ] || exec rabbitmq-diagnostics -q ping'] },
+      periodSeconds: 30, timeoutSeconds: 20, failureThreshold: 10,
     });
     expect(c.lifecycle.preStop.exec.command[2]).toBe(
       'rabbitmq-upgrade await_online_synchronized_mirror -t 120 || true; rabbitmq-upgrade drain -t 120');
@@ -186,8 +187,12 @@ describe('RabbitDaemonSet client outputs', () => {
     });
   });
 
-  test('asking for a user the cluster does not define fails with the known users', () => {
+  test('asking for a user the cluster does not define, or for a vhost the user has no permission on, fails', () => {
     expect(() => build().rabbit.transportUrl('glance')).toThrow(/no user "glance"; users are admin, nova/);
+    const { rabbit } = build({ users: [...adminAndNova(), { name: 'ceilometer', password: SecretValue.fromSecret('c', 'p'), vhosts: ['notifications'] }] });
+    expect(rabbit.notificationsTransportUrl('ceilometer')).toMatch(/^rabbit:\/\/ceilometer:/);
+    expect(() => rabbit.transportUrl('ceilometer')).toThrow(/user "ceilometer" has no permission on vhost "\/"/);
+    expect(() => rabbit.osloConfig('ceilometer')).toThrow(/no permission on vhost "\/"/);
   });
 });
 

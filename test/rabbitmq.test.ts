@@ -315,7 +315,7 @@ describe('container contract', () => {
   test('probes: TCP readiness on AMQP, ping liveness; preStop waits for replicas of the line, then drains, within the grace period', () => {
     const l3 = brokerLifecycle(resolve(), 300);
     expect(l3.readinessTcpPort).toBe(5672);
-    expect(l3.livenessCommand).toEqual(['rabbitmq-diagnostics', '-q', 'ping']);
+    expect(l3.livenessCommand).toEqual(['bash', '-c', '[ -e "$RABBITMQ_RENDER_DIR/waiting-for-peers" ] || exec rabbitmq-diagnostics -q ping']);
     expect(l3.preStopCommand[2]).toBe('rabbitmq-upgrade await_online_synchronized_mirror -t 300 || true; rabbitmq-upgrade drain -t 300');
     expect(l3.terminationGracePeriodSeconds).toBeGreaterThan(600);
     expect(brokerLifecycle(resolve({ version: RabbitVersion.V4_1 }), 120).preStopCommand[2]).toMatch(/^rabbitmq-upgrade await_online_quorum_plus_one -t 120 \|\| true; rabbitmq-upgrade drain/);
@@ -484,8 +484,13 @@ describe('start.sh', () => {
     const reason = 'waiting for rabbit@ctl-2 (a broker that may hold the cluster\'s data) rabbit@ctl-3 (unreachable)';
     await until('two rounds of waiting', () => r.stderr().split(reason).length > 2);
     expect(existsSync(join(dir, 'calls')) && readFileSync(join(dir, 'calls'), 'utf8').includes('server')).toBe(false);
+    // No Erlang VM runs yet, and the liveness probe must not restart the wait (no rabbitmq-diagnostics on this PATH).
+    const liveness = () => spawnSync(brokerLifecycle(resolve()).livenessCommand[0], brokerLifecycle(resolve()).livenessCommand.slice(1),
+      { env: { PATH: '/usr/bin:/bin', RABBITMQ_RENDER_DIR: join(dir, 'render') } }).status;
+    expect(liveness()).toBe(0);
     writeFileSync(join(dir, 'home', 'force-new-cluster'), '');
     expect(await r.exit).toBe(0);
+    expect(liveness()).not.toBe(0); // the marker is gone: the probe asks the broker again
     expect(r.stderr()).toContain('force-new-cluster found: forming a new, empty cluster as the operator asked');
     expect(existsSync(join(dir, 'home', 'force-new-cluster'))).toBe(false); // consumed: a later restart is not forced
   });

@@ -75,6 +75,9 @@ render() {
 }
 
 mkdir -p "$render_dir"
+# Marks the wait for peers (step 3) for the liveness probe; a leftover of a previous run of this pod is stale.
+waiting_marker="$render_dir/waiting-for-peers"
+rm -f "$waiting_marker"
 render "$template_dir/rabbitmq.conf" "$render_dir/rabbitmq.conf" raw
 render "$template_dir/definitions.json" "$render_dir/definitions.json" json
 cp "$template_dir/erl_inetrc" "$render_dir/erl_inetrc"
@@ -176,6 +179,7 @@ existing=("$data_dir"/*)
 shopt -u nullglob dotglob
 if ((${#existing[@]} == 0)); then
   log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
+  : >"$waiting_marker"
   until forget_self_on_a_peer; do
     if [[ -e $force_file ]]; then
       rm -f "$force_file"
@@ -191,6 +195,7 @@ if ((${#existing[@]} == 0)); then
     sleep "$retry_interval"
   done
   stop_blank_responder
+  rm -f "$waiting_marker"
 fi
 trap - EXIT
 

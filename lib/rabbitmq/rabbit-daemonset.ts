@@ -107,6 +107,9 @@ export class RabbitDaemonSet extends Construct {
   public readonly podSelector: Record<string, string>;
   public readonly daemonSet: k8s.KubeDaemonSet;
 
+  /** Each user's vhosts, to refuse a URL the user could not log in to. */
+  private readonly vhostsOf: Map<string, readonly string[]>;
+
   public constructor(scope: Construct, id: string, props: RabbitDaemonSetProps) {
     super(scope, id);
     const name = props.name ?? id;
@@ -141,6 +144,7 @@ export class RabbitDaemonSet extends Construct {
     this.nodes = [...cluster.nodes];
     this.erlangNodeNames = cluster.nodes.map((n) => erlangNodeName(n.name));
     this.userNames = cluster.users.map((u) => u.name);
+    this.vhostsOf = new Map(cluster.users.map((u) => [u.name, u.vhosts]));
     this.amqpPort = cluster.amqpPort;
     this.managementPort = cluster.managementPort;
     this.prometheusPort = cluster.prometheusPort;
@@ -183,7 +187,7 @@ export class RabbitDaemonSet extends Construct {
    * (`@@RABBITMQ_PASSWORD_<USER>@@`) that whoever renders the service's config replaces, percent-encoded.
    */
   public transportUrl(user: string): string {
-    return OsloMessaging.transportUrl(this.transport(user), this.rpcVhost);
+    return OsloMessaging.transportUrl(this.transport(user, [this.rpcVhost]), this.rpcVhost);
   }
 
   /**
@@ -192,7 +196,7 @@ export class RabbitDaemonSet extends Construct {
    * queue (ceilometer included) must use this same URL: queue arguments must agree between declarers.
    */
   public notificationsTransportUrl(user: string): string {
-    return OsloMessaging.transportUrl(this.transport(user), this.notificationsVhost, this.recommendedOsloOptions.notifications);
+    return OsloMessaging.transportUrl(this.transport(user, [this.notificationsVhost]), this.notificationsVhost, this.recommendedOsloOptions.notifications);
   }
 
   /**
@@ -201,16 +205,23 @@ export class RabbitDaemonSet extends Construct {
    */
   public osloConfig(user: string): { [section: string]: { [option: string]: string } } {
     return OsloMessaging.config({
-      ...this.transport(user),
+      ...this.transport(user, [this.rpcVhost, this.notificationsVhost]),
       version: this.version,
       rpcVhost: this.rpcVhost,
       notificationsVhost: this.notificationsVhost,
     });
   }
 
-  private transport(user: string) {
-    if (!this.userNames.includes(user)) {
+  /** Where `user` connects; throws when the cluster has no such user or it has no permission on a needed vhost. */
+  private transport(user: string, vhosts: string[]) {
+    const granted = this.vhostsOf.get(user);
+    if (granted === undefined) {
       throw new Error(`RabbitDaemonSet '${this.node.id}': no user ${JSON.stringify(user)}; users are ${this.userNames.join(', ')}`);
+    }
+    const missing = vhosts.filter((vh) => !granted.includes(vh));
+    if (missing.length > 0) {
+      throw new Error(`RabbitDaemonSet '${this.node.id}': user ${JSON.stringify(user)} has no permission on vhost ${missing.map((vh) => JSON.stringify(vh)).join(', ')}; `
+        + 'add it to the user\'s vhosts, or use the URL of the vhost it has');
     }
     return { user, nodes: this.nodes, port: this.amqpPort };
   }
