@@ -343,12 +343,15 @@ describe('start.sh', () => {
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'secret'));
     writeFileSync(join(dir, 'secret', '.erlang.cookie'), 'COOKIE', { mode: 0o400 });
-    // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember", "after:N" (unreachable until the
-    // N-th CLI call, then "notmember"), "file:PATH" (unreachable until PATH exists), anything else = unreachable.
+    // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember" (running, does not list this node),
+    // "booting" (lists nobody and is not running yet), "after:N" (unreachable until the N-th CLI call, then
+    // "notmember"), "file:PATH" (unreachable until PATH exists), anything else = unreachable.
     writeFileSync(join(dir, 'bin', 'rabbitmqctl'), [
       '#!/bin/bash',
       'echo "$*" >> "$STUB_LOG"',
       'peer=${2#rabbit@}; var=STUB_${peer//-/_}; answer=${!var:-down}',
+      'if [[ $5 == await_startup ]]; then [[ $answer == booting ]] && exit 69; exit 0; fi',
+      '[[ $answer == booting ]] && answer=notmember',
       'if [[ $answer == after:* ]]; then',
       '  if (( $(wc -l < "$STUB_LOG") >= ${answer#after:} )); then answer=notmember; else answer=down; fi',
       'fi',
@@ -460,8 +463,18 @@ describe('start.sh', () => {
     expect(r.stderr).toContain('rabbit@ctl-3 forgot the stale rabbit@ctl-2');
   });
 
-  test('a peer that does not list this node ends the search', () => {
-    expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toHaveLength(2);
+  test('a running peer that does not list this node ends the search; a booting one does not', () => {
+    expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toEqual([
+      '-n rabbit@ctl-1 -t 20 forget_cluster_node rabbit@ctl-2',
+      '-n rabbit@ctl-1 -t 20 await_startup',
+      expect.stringMatching(/^server /),
+    ]);
+    rmSync(join(dir, 'calls'));
+    const r = run({ STUB_ctl_1: 'booting', STUB_ctl_3: 'ok' });
+    expect(r.calls.map((c) => c.split(' ').slice(1, 5).join(' '))).toEqual([
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-1 -t 20 await_startup', 'rabbit@ctl-3 -t 20 forget_cluster_node', expect.stringMatching(/^10\.0\.0\.12 /),
+    ]);
+    expect(r.stderr).toContain('rabbit@ctl-1 does not list rabbit@ctl-2 but is not running yet');
   });
 
   test('a blank seed forms the cluster only when every peer says it is blank (first deployment)', async () => {
@@ -513,7 +526,11 @@ describe('start.sh', () => {
   test('a blank non-seed node with no live peer waits until one answers instead of forming a cluster alone', () => {
     const r = run({ STUB_ctl_3: 'after:4', RABBITMQ_PEER_RETRY_INTERVAL: '0' });
     expect(r.status).toBe(0);
-    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-1', 'rabbit@ctl-3', 'rabbit@ctl-1', 'rabbit@ctl-3', '10.0.0.12']);
+    expect(r.calls.map((c) => c.split(' ').slice(1, 5).join(' '))).toEqual([
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 forget_cluster_node',
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 await_startup',
+      expect.stringMatching(/^10\.0\.0\.12 /),
+    ]);
     expect(r.stderr).toContain('no running peer answers; a blank node waits');
     // Meanwhile it tells the seed it is blank, on its own IP and distribution port only.
     expect(readFileSync(join(dir, 'calls.erl'), 'utf8')).toMatch(/gen_tcp:listen\(25672, \[\{ip, \{10,0,0,12\}\}.*"blank rabbit@ctl-2\\n"/s);

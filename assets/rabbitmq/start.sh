@@ -123,8 +123,14 @@ forget_self_on_a_peer() {
       log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
       return 0
     elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
-      log "$peer does not list $RABBITMQ_NODENAME: nothing to forget"
-      return 0
+      # A peer that is still booting lists nobody yet: joining it now would race its own cluster formation
+      # (measured: a joiner then spends ~20 s of its discovery retries on the lock). Only a running peer counts.
+      if rabbitmqctl -n "$peer" -t "$forget_timeout" await_startup >/dev/null 2>&1; then
+        log "$peer runs and does not list $RABBITMQ_NODENAME: nothing to forget"
+        return 0
+      fi
+      log "$peer does not list $RABBITMQ_NODENAME but is not running yet"
+      continue
     fi
     log "$peer could not forget $RABBITMQ_NODENAME (rc $rc): ${output//$'\n'/ }"
   done
