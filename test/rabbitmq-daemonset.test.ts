@@ -88,7 +88,7 @@ describe('RabbitDaemonSet workload', () => {
       secretName: 'rabbitmq-erlang-cookie', items: [{ key: 'cookie', path: '.erlang.cookie' }], defaultMode: 0o440,
     });
     expect(volume('/opt/rabbitmq-ha').configMap.name).toBe('rabbitmq-scripts');
-    expect(volume('/var/lib/rabbitmq').hostPath).toEqual({ path: '/var/lib/rabbitmq/rabbitmq', type: 'DirectoryOrCreate' });
+    expect(volume('/var/lib/rabbitmq').hostPath).toEqual({ path: '/var/lib/rabbitmq/openstack-rabbitmq', type: 'DirectoryOrCreate' });
     expect(volume('/tmp').emptyDir).toBeDefined();
 
     expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(brokerStartScript());

@@ -461,6 +461,7 @@ describe('start.sh', () => {
       expect.stringMatching(/^server /),
     ]);
     expect(r.stderr).toContain('rabbit@ctl-3 forgot the stale rabbit@ctl-2');
+    expect(readFileSync(join(dir, 'render', 'rabbitmq.conf'), 'utf8')).toMatch(/^cluster_formation\.discovery_retry_limit = 10$/m);
   });
 
   test('a running peer that does not list this node ends the search; a booting one does not', () => {
@@ -484,6 +485,11 @@ describe('start.sh', () => {
     const r = runInBackground({ RABBITMQ_NODENAME: 'rabbit@ctl-1', HOST_IP: '127.0.77.11', RABBITMQ_DIST_PORT: String(DIST_PORT) });
     expect(await r.exit).toBe(0);
     expect(r.stderr()).toContain('this is the seed and every peer is blank: first formation');
+    // No peer can be running a cluster, so discovery does not spend its retries on peers that are down.
+    const conf = readFileSync(join(dir, 'render', 'rabbitmq.conf'), 'utf8');
+    expect(conf).toMatch(/^cluster_formation\.discovery_retry_limit = 1$/m);
+    expect(conf.replace(/^cluster_formation\.discovery_retry_limit = .*$/m, '')).toBe(
+      readFileSync(join(dir, 'template', 'rabbitmq.conf'), 'utf8').replace(/@@HOST_IP@@/g, '127.0.77.11').replace(/^cluster_formation\.discovery_retry_limit = .*$/m, ''));
     expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server 127\.0\.77\.11 /);
   });
 

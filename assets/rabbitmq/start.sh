@@ -179,6 +179,18 @@ stop_blank_responder() {
 }
 trap stop_blank_responder EXIT
 
+# A new cluster is formed only when no peer can be running one (all blank, or the operator said so), so peer
+# discovery's retries against peers that are down (10 x 2 s) would only delay it: one retry is enough.
+shorten_discovery_retries() {
+  local line lines=()
+  while IFS= read -r line; do
+    [[ $line == 'cluster_formation.discovery_retry_limit = '* ]] && line='cluster_formation.discovery_retry_limit = 1'
+    lines+=("$line")
+  done <"$render_dir/rabbitmq.conf"
+  printf '%s\n' "${lines[@]}" >"$render_dir/rabbitmq.conf.tmp"
+  mv -f "$render_dir/rabbitmq.conf.tmp" "$render_dir/rabbitmq.conf"
+}
+
 data_dir="$mnesia_base/$RABBITMQ_NODENAME"
 shopt -s nullglob dotglob
 existing=("$data_dir"/*)
@@ -190,10 +202,12 @@ if ((${#existing[@]} == 0)); then
     if [[ -e $force_file ]]; then
       rm -f "$force_file"
       log "$force_file found: forming a new, empty cluster as the operator asked"
+      shorten_discovery_retries
       break
     fi
     if [[ $RABBITMQ_NODENAME == "$seed" ]] && every_peer_blank; then
       log "this is the seed and every peer is blank: first formation, starting; peer discovery forms the cluster"
+      shorten_discovery_retries
       break
     fi
     start_blank_responder

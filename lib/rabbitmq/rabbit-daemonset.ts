@@ -1,3 +1,4 @@
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { podDisruptionBudget } from '../common/disruption';
@@ -56,7 +57,7 @@ export interface RabbitDaemonSetProps extends RabbitClusterOptions {
    * Directory on each node that holds the broker's data (a hostPath, created if missing and given to the
    * rabbitmq user). It must survive pod restarts: a broker that comes back blank has to be re-added.
    *
-   * @default "/var/lib/rabbitmq/<name>"
+   * @default - "/var/lib/rabbitmq/<namespace>-<name>" ("/var/lib/rabbitmq/<name>" in a chart without a namespace)
    */
   readonly dataPath?: string;
   /**
@@ -118,7 +119,9 @@ export class RabbitDaemonSet extends Construct {
       cpuRequestMillis: 500, cpuLimitMillis: 2000, memoryRequestMiB: 2048, memoryLimitMiB: 2048,
     });
     const drainTimeoutSeconds = props.drainTimeoutSeconds ?? 300;
-    const dataPath = props.dataPath ?? `/var/lib/rabbitmq/${name}`;
+    // Two clusters of one name in two namespaces must not share a node's directory.
+    const namespace = Chart.of(this).namespace;
+    const dataPath = props.dataPath ?? `/var/lib/rabbitmq/${namespace ? `${namespace}-` : ''}${name}`;
 
     const v = new Validator(`RabbitDaemonSet '${id}'`);
     validateObjectName(v, 'name', name);
