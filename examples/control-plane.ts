@@ -1,6 +1,9 @@
 import { App, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { GaleraPetSet, GaleraStorage, MemcachedPool, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../lib';
+import {
+  GaleraPetSet, GaleraStorage, HaproxyLoadBalancer, KeepalivedVip, LoadBalancedService, MemcachedPool, Placement,
+  ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue,
+} from '../lib';
 import { CONTROLLERS } from './inventory';
 
 /** The HA layer of a 3-controller OpenStack control plane, in namespace `openstack`. */
@@ -9,6 +12,8 @@ export class ControlPlaneChart extends Chart {
   public readonly galera: GaleraPetSet;
   public readonly proxysql: ProxySqlLayer;
   public readonly rabbitmq: RabbitDaemonSet;
+  public readonly vip: KeepalivedVip;
+  public readonly apiLoadBalancer: HaproxyLoadBalancer;
 
   public constructor(scope: Construct, id: string) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
@@ -56,6 +61,38 @@ export class ControlPlaneChart extends Chart {
         { name: 'ceilometer', password: SecretValue.fromSecret('ceilometer-rabbitmq', 'password'), vhosts: ['notifications'] },
       ],
       resources: { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memoryRequestMiB: 4096, memoryLimitMiB: 4096 },
+    });
+
+    // The public face of the control plane: one address that moves to a healthy HAProxy within about 2 s.
+    this.vip = new KeepalivedVip(this, 'api-vip', {
+      address: '10.0.0.10',
+      prefixLength: 24,
+      interface: 'bond0',
+      placement: controllers,
+      virtualRouterId: 51,
+    });
+    // Each API is a Kubernetes Service; HAProxy reaches it by its cluster DNS name and the VIP follows HAProxy.
+    const api = (service: string, dnsName: string, port: number) =>
+      LoadBalancedService.openStackApi(service, { servers: [{ address: `${dnsName}.openstack.svc`, port }] });
+    this.apiLoadBalancer = new HaproxyLoadBalancer(this, 'api-lb', {
+      placement: controllers,
+      vip: this.vip,
+      services: [
+        api('keystone', 'keystone-api', 5000),
+        api('nova', 'nova-api', 8774),
+        api('neutron', 'neutron-server', 9696),
+        api('glance', 'glance-api', 9292),
+        api('cinder', 'cinder-api', 8776),
+        api('placement', 'placement-api', 8778),
+        api('heat', 'heat-api', 8004),
+        api('horizon', 'horizon', 80),
+      ],
+    });
+    // Database clients outside the cluster reach ProxySQL on the VIP too (kube-proxy forwards VIP:3306/3307).
+    this.vip.exposeService({
+      name: 'proxysql-vip',
+      podSelector: this.proxysql.podSelector,
+      ports: [{ name: 'rw', port: this.proxysql.readWritePort }, { name: 'ro', port: this.proxysql.readOnlyPort }],
     });
   }
 }

@@ -7,6 +7,8 @@ export * from './galera/credentials';
 export * from './galera/storage';
 export * from './galera/galera-petset';
 export * from './proxysql/proxysql-layer';
+export * from './keepalived/keepalived-vip';
+export * from './haproxy/haproxy-load-balancer';
 export { RabbitVersion } from './rabbitmq/version';
 export type { RabbitNode, RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
 export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloMessagingConfigProps } from './rabbitmq/oslo';

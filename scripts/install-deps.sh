@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
   memcached           # MemcachedPool
+  mariadb-server galera-4 mariadb-backup socat  # GaleraPetSet: 3 real members, recovery scenarios
   openssl            # preflight CLI test: a throwaway TLS certificate for the fake API server
+  haproxy             # HaproxyLoadBalancer: haproxy -c and health-check behaviour (2.6 LTS, as the image)
+  keepalived          # KeepalivedVip: keepalived -t and VIP failover in network namespaces
+  util-linux mount bash curl  # unshare/setpriv for private /etc/hosts; curl is the HTTP track check
   rabbitmq-server     # RabbitDaemonSet: a 3-broker cluster in network namespaces
   python3-pika        # RabbitMQ throughput benchmark (AMQP client)
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)

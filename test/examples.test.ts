@@ -2,13 +2,13 @@
  * Invariants over every example app: every object is schema-valid and meets the invariants, and the same
  * input gives the same bytes.
  */
-import { App, Testing } from 'cdk8s';
+import { App } from 'cdk8s';
 import { EXAMPLES } from '../examples/control-plane';
-import { expectValidManifests, synthApp } from './support/harness';
+import { expectValidManifests, newApp, synthApp } from './support/harness';
 
 describe.each(Object.entries(EXAMPLES))('example %s', (_name, build) => {
   function objects() {
-    const app: App = Testing.app();
+    const app: App = newApp();
     build(app);
     return synthApp(app);
   }

@@ -47,7 +47,7 @@ describe('GaleraPetSet StatefulSet', () => {
   test('the mariadb container runs the shipped entrypoint as the mysql user, with secrets only as references', () => {
     const { objects } = galera();
     const c = container(objects, 'mariadb');
-    expect(c.command).toEqual(['/opt/galera/entrypoint.sh']);
+    expect(c.command).toEqual(['bash', '/opt/galera/entrypoint.sh']);
     const env = envOf(c);
     expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
@@ -63,9 +63,9 @@ describe('GaleraPetSet StatefulSet', () => {
 
   test('probes: readiness only when Synced; liveness and startup spare SST and recovery', () => {
     const c = container(galera().objects, 'mariadb');
-    expect(c.readinessProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'ready']);
-    expect(c.livenessProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'live']);
-    expect(c.startupProbe.exec.command).toEqual(['/opt/galera/probe.sh', 'live']);
+    expect(c.readinessProbe.exec.command).toEqual(['bash', '/opt/galera/probe.sh', 'ready']);
+    expect(c.livenessProbe.exec.command).toEqual(['bash', '/opt/galera/probe.sh', 'live']);
+    expect(c.startupProbe.exec.command).toEqual(['bash', '/opt/galera/probe.sh', 'live']);
     expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(600);
   });
 
@@ -287,5 +287,41 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
     expect(m).toContain('users[3]: "glance" databases is empty');
     expect(m).toContain('serverConfig.galera.wsrep_sst_auth: "sst:pw" would put a secret in a ConfigMap');
     expect(m).toContain('serverConfig.my sect.x: "a\\nb" must be a single line');
+  });
+});
+
+describe('GaleraPetSet contract with its scripts and agent', () => {
+  const { readFileSync, readdirSync } = require('fs') as typeof import('fs');
+  const scripts = readdirSync('assets/galera').filter((f) => f.endsWith('.sh')).map((f) => readFileSync(`assets/galera/${f}`, 'utf8')).join('\n');
+  const agentConfig = readFileSync('lib/galera/agent/config.ts', 'utf8');
+
+  test('every env var given to the mariadb container is read by the scripts (or names a user password in users.tsv)', () => {
+    const { objects } = galera();
+    const users = find(objects, 'ConfigMap', 'galera-config').data['users.tsv'];
+    for (const e of container(objects, 'mariadb').env) {
+      const used = new RegExp(`\\$\\{?${e.name}\\b`).test(scripts) || users.includes(`\t${e.name}\t`);
+      expect([e.name, used]).toEqual([e.name, true]);
+    }
+  });
+
+  test('every env var given to the agent is read by its configuration', () => {
+    for (const e of container(galera().objects, 'agent').env) {
+      expect([e.name, agentConfig.includes(`env.${e.name}`) || agentConfig.includes(`'${e.name}'`)]).toEqual([e.name, true]);
+    }
+  });
+
+  test('the mounts are where the scripts and the agent expect them', () => {
+    const { objects } = galera();
+    const mounts = Object.fromEntries(container(objects, 'mariadb').volumeMounts.map((m: any) => [m.name, m.mountPath]));
+    const env = envOf(container(objects, 'mariadb'));
+    expect(env.GALERA_CONFIG_FILE).toBe(`${mounts.config}/server.cnf`);
+    expect(env.GALERA_USERS_FILE).toBe(`${mounts.config}/users.tsv`);
+    expect(env.GALERA_RUN_DIR).toBe(mounts.run);
+    expect(env.GALERA_DATADIR).toBe(mounts.data);
+    const agentEnv = envOf(container(objects, 'agent'));
+    const agentMounts = Object.fromEntries(container(objects, 'agent').volumeMounts.map((m: any) => [m.name, m.mountPath]));
+    expect(agentEnv.GALERA_RUN_DIR).toBe(agentMounts.run);
+    expect(agentEnv.GALERA_OVERRIDE_FILE).toBe(`${agentMounts.recovery}/bootstrap-from`);
+    expect(container(objects, 'agent').command[1]).toBe(`${agentMounts.agent}/agent.bundle.js`);
   });
 });

@@ -15,7 +15,7 @@
 #    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges).
 # Passwords are read from the environment (Secret refs), never from a file, and reach the server on stdin.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GALERA_USERS_FILE=${GALERA_USERS_FILE:-/etc/galera/users.tsv}
 
@@ -72,31 +72,42 @@ parse_spec() {
   fi
 }
 
-# SQL for one parsed user. With `fresh`, the user is created with no prior check (bootstrap mode).
+# Runs STATEMENT only when the SQL expression CONDITION is true (in live mode every DDL is replicated to the
+# whole cluster by TOI, so a re-run skips what is already in place).
+sql_when() {
+  local condition=$1 statement=$2
+  printf "SET @stmt=IF(%s, %s, 'DO 0'); PREPARE stmt FROM @stmt; EXECUTE stmt; DEALLOCATE PREPARE stmt;\n" \
+    "$condition" "$(sql_string "$statement")"
+}
+
+# SQL for one parsed user. `fresh`: no server to compare with (bootstrap); `live`: change only what differs.
 user_sql() {
-  local mode=$1 account db target
+  local mode=$1 account db target name host
   account="$(sql_string "$NAME")@$(sql_string "$HOST")"
+  name=$(sql_string "$NAME") host=$(sql_string "$HOST")
+  local create="CREATE USER IF NOT EXISTS $account IDENTIFIED BY $(sql_string "$PASSWORD") WITH MAX_USER_CONNECTIONS $MAXCONN"
+  local alter="ALTER USER $account IDENTIFIED BY $(sql_string "$PASSWORD") WITH MAX_USER_CONNECTIONS $MAXCONN"
   if [[ $mode == fresh ]]; then
-    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS %s;\n' \
-      "$account" "$(sql_string "$PASSWORD")" "$MAXCONN"
+    printf '%s;\n' "$create"
   else
-    # ALTER only when something differs: every DDL is replicated (TOI) to the whole cluster.
-    printf 'CREATE USER IF NOT EXISTS %s IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS %s;\n' \
-      "$account" "$(sql_string "$PASSWORD")" "$MAXCONN"
-    printf "SELECT COUNT(*) INTO @same FROM mysql.user WHERE User=%s AND Host=%s AND max_user_connections=%s
-  AND authentication_string=PASSWORD(%s) AND plugin IN ('mysql_native_password','');\n" \
-      "$(sql_string "$NAME")" "$(sql_string "$HOST")" "$MAXCONN" "$(sql_string "$PASSWORD")"
-    printf "SET @stmt=IF(@same=1, 'DO 0', CONCAT('ALTER USER ', %s, ' IDENTIFIED BY ', %s, ' WITH MAX_USER_CONNECTIONS %s'));\n" \
-      "$(sql_string "$account")" "$(sql_string "$(sql_string "$PASSWORD")")" "$MAXCONN"
-    printf 'PREPARE stmt FROM @stmt; EXECUTE stmt; DEALLOCATE PREPARE stmt;\n'
+    sql_when "NOT EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host)" "$create"
+    # A password or limit change applies; an unchanged one is left alone.
+    sql_when "NOT EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND max_user_connections=$MAXCONN
+  AND authentication_string=PASSWORD($(sql_string "$PASSWORD")))" "$alter"
   fi
   for db in "${DATABASES[@]}"; do
     if [[ $db == '*' ]]; then
       target='*.*'
     else
-      printf 'CREATE DATABASE IF NOT EXISTS %s;\n' "$(sql_identifier "$db")"
       target="$(sql_identifier "$db").*"
+      if [[ $mode == fresh ]]; then
+        printf 'CREATE DATABASE IF NOT EXISTS %s;\n' "$(sql_identifier "$db")"
+      else
+        sql_when "NOT EXISTS(SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=$(sql_string "$db"))" \
+          "CREATE DATABASE $(sql_identifier "$db")"
+      fi
     fi
+    # GRANT only adds (a privilege removed from the list is not revoked) and is harmless to repeat.
     printf 'GRANT %s ON %s TO %s;\n' "$PRIVS" "$target" "$account"
   done
 }
@@ -109,10 +120,8 @@ root_sql() {
   if [[ $mode == fresh ]]; then
     printf '%s;\n' "$alter"
   else
-    printf "SELECT COUNT(*) INTO @same FROM mysql.global_priv WHERE User='root' AND Host='localhost'
-  AND INSTR(Priv, PASSWORD(%s)) > 0;\n" "$(sql_string "$MARIADB_ROOT_PASSWORD")"
-    printf "SET @stmt=IF(@same=1, 'DO 0', %s);\n" "$(sql_string "$alter")"
-    printf 'PREPARE stmt FROM @stmt; EXECUTE stmt; DEALLOCATE PREPARE stmt;\n'
+    sql_when "NOT EXISTS(SELECT 1 FROM mysql.global_priv WHERE User='root' AND Host='localhost'
+  AND INSTR(Priv, PASSWORD($(sql_string "$MARIADB_ROOT_PASSWORD"))) > 0)" "$alter"
   fi
 }
 

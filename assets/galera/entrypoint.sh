@@ -21,8 +21,8 @@
 #   restart-request created by the agent (for the current stateId) to have mariadbd stopped cleanly and a
 #                   new decision awaited
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
-SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 MARIADBD_PID=
 TERMINATING=0
@@ -50,7 +50,8 @@ pause() {
 # The defaults file mariadbd, mariabackup (via the SST script) and the client read. Per-pod and secret
 # values are rendered here, in memory, never in the ConfigMap.
 render_runtime_config() {
-  local auth="${GALERA_SST_USER:-mariabackup}:${GALERA_SST_PASSWORD:-}"
+  local auth="${GALERA_SST_USER:-mariabackup}:${GALERA_SST_PASSWORD:-}" socat_ip=${POD_IP:-}
+  [[ $socat_ip == *:* ]] && socat_ip="[$socat_ip]"
   auth=${auth//\\/\\\\}
   auth=${auth//\"/\\\"}
   galera_write_atomic "$GALERA_RUN_DIR/99-runtime.cnf" "[mysqld]
@@ -60,7 +61,10 @@ pid_file = $GALERA_RUN_DIR/mysqld.pid
 wsrep_node_name = ${POD_NAME:?POD_NAME must be set}
 wsrep_node_address = ${POD_IP:?POD_IP must be set}
 wsrep_sst_receive_address = $POD_IP:${GALERA_SST_PORT:-4444}
-wsrep_sst_auth = \"$auth\"" 600
+wsrep_sst_auth = \"$auth\"
+[sst]
+# socat (mariabackup SST) listens on, and sends from, the pod address only, not every interface.
+sockopt = \"bind=$socat_ip\"" 600
   galera_write_atomic "$GALERA_MY_CNF" "!include $GALERA_CONFIG_FILE
 !include $GALERA_RUN_DIR/99-runtime.cnf"
   # The account mariadb-install-db creates for the OS user mariadbd runs as (unix_socket, no password).
@@ -71,7 +75,7 @@ user = mysql"
 
 # Sets DATA (empty|known|unknown), POS_UUID, POS_SEQNO, POS_SOURCE, SAFE_TO_BOOTSTRAP, HAS_VIEW_STATE.
 establish_state() {
-  local grastate=$GALERA_DATADIR/grastate.dat recovered
+  local grastate=$GALERA_DATADIR/grastate.dat
   DATA=unknown POS_UUID= POS_SEQNO= POS_SOURCE= SAFE_TO_BOOTSTRAP=false HAS_VIEW_STATE=false
   [[ -f $GALERA_DATADIR/gvwstate.dat ]] && HAS_VIEW_STATE=true
   if [[ -e $GALERA_DATADIR/sst_in_progress ]]; then
@@ -80,30 +84,37 @@ establish_state() {
     DATA=empty
     return
   fi
-  if [[ ! -d $GALERA_DATADIR/mysql && ! -e $grastate && ! -e $GALERA_DATADIR/ibdata1 ]]; then
+  if [[ ! -d $GALERA_DATADIR/mysql ]]; then
+    # No system schema: a fresh volume, a wiped one, or what a failed first SST leaves (gcache, empty grastate).
     DATA=empty
     return
   fi
+  local corrupt=0
   if [[ -e $grastate ]]; then
-    if ! [[ -r $grastate ]] || ! parse_grastate "$grastate"; then
-      galera_log "state: $grastate is unreadable or malformed"
-      return
+    if [[ -r $grastate ]] && parse_grastate "$grastate"; then
+      [[ $POS_SEQNO != -1 ]] && POS_SOURCE=grastate
+    else
+      galera_log "state: $grastate is unreadable or malformed; asking InnoDB instead"
+      corrupt=1
     fi
-    [[ $POS_SEQNO != -1 ]] && POS_SOURCE=grastate
   fi
   if [[ -z $POS_SOURCE ]]; then
-    # Unclean stop (seqno -1), or a data dir without grastate.dat: InnoDB knows the last committed seqno.
+    # Unclean stop (seqno -1), a bad grastate.dat, or none: InnoDB knows the last committed seqno.
     set_phase recovering
-    recovered=$(recover_position) || {
+    if ! recover_position; then
       galera_log "state: mariadbd --wsrep-recover found no position"
       return
-    }
-    POS_UUID=${recovered%:*} POS_SEQNO=${recovered##*:} POS_SOURCE=wsrep-recover
+    fi
+    POS_UUID=${RECOVERED%:*} POS_SEQNO=${RECOVERED##*:} POS_SOURCE=wsrep-recover
   fi
   if [[ $POS_UUID == 00000000-0000-0000-0000-000000000000 || $POS_SEQNO == -1 ]]; then
     galera_log "state: no usable position ($POS_UUID:$POS_SEQNO)"
     POS_SOURCE=
     return
+  fi
+  if ((corrupt == 1)); then
+    # Galera would refuse to start on it; without it, mariadbd takes the recovered --wsrep-start-position.
+    mv -f "$grastate" "$grastate.corrupt"
   fi
   DATA=known
 }
@@ -121,18 +132,20 @@ parse_grastate() {
   [[ $POS_UUID =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ && $POS_SEQNO =~ ^-?[0-9]+$ ]]
 }
 
-# Prints uuid:seqno from `mariadbd --wsrep-recover` (InnoDB crash recovery, no network, no cluster).
+# Sets RECOVERED to uuid:seqno from `mariadbd --wsrep-recover` (InnoDB crash recovery, no network, no
+# cluster). Not in a subshell: SIGTERM must reach this mariadbd too.
 recover_position() {
   local log=$GALERA_RUN_DIR/wsrep-recover.log line
+  RECOVERED=
   rm -f "$log"
   mariadbd --defaults-file="$GALERA_MY_CNF" --wsrep-recover --skip-networking --log-error="$log" >/dev/null 2>&1 &
   MARIADBD_PID=$!
-  wait "$MARIADBD_PID"
+  while kill -0 "$MARIADBD_PID" 2>/dev/null; do wait "$MARIADBD_PID"; done
   MARIADBD_PID=
-  line=$(grep -o 'WSREP: Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" | tail -n 1)
   cat "$log" >&2
+  line=$(grep -o 'WSREP: Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" | tail -n 1)
   [[ -n $line ]] || return 1
-  printf '%s\n' "${line##*Recovered position: }"
+  RECOVERED=${line##*Recovered position: }
 }
 
 write_state() {
@@ -190,7 +203,7 @@ initialize_datadir() {
     return 1
   fi
   local sql
-  sql=$("$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
+  sql=$(bash "$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
   mariadb-install-db --defaults-file="$GALERA_MY_CNF" --skip-test-db --auth-root-authentication-method=socket \
     --auth-root-socket-user=mysql --wsrep-on=OFF >&2 || return 1
   printf '%s\n' "$sql" |
@@ -250,50 +263,61 @@ write_wsrep_status() {
   galera_write_atomic "$GALERA_WSREP_FILE" "{\"running\":true,\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
 }
 
-# Once the member is first Synced: users (idempotent; every member runs it, TOI serializes the DDL).
-USERS_APPLIED=0
-apply_users_in_background() {
-  USERS_APPLIED=1
-  (
-    local attempt
-    for attempt in 1 2 3 4 5; do
-      "$SCRIPT_DIR/apply-users.sh" && exit 0
-      sleep $((attempt * 2))
-    done
-    galera_log "apply-users failed 5 times; the next restart retries"
-  ) &
+# Applies the users once (idempotent; every member runs it, TOI serializes the DDL), with a few retries.
+apply_users_with_retries() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    bash "$SCRIPT_DIR/apply-users.sh" && return 0
+    pause $((attempt * 2))
+  done
+  galera_log "apply-users failed 5 times; the next start of mariadbd retries"
 }
 
-# Runs while mariadbd does; returns when it has exited (MARIADBD_STATUS), stopped on request or by itself.
-supervise() {
-  local stop_requested=0 request
-  SYNCED=false
+# A child process while mariadbd runs: wsrep.json every second, the agent's restart request, the users once
+# the member is Synced. It is a separate process so that the main shell only ever waits: bash 5.2 can fail
+# to run a signal trap that arrives while it is busy with command substitutions (seen here: "trap: line 2:
+# unexpected EOF"), and a lost SIGTERM would end in a SIGKILL and a seqno of -1.
+status_loop() {
+  trap - TERM INT
+  local request users_applied=0
   while kill -0 "$MARIADBD_PID" 2>/dev/null; do
-    if ((stop_requested == 0)) && [[ -e $GALERA_RESTART_FILE ]]; then
+    if [[ -e $GALERA_RESTART_FILE ]]; then
       request=$(<"$GALERA_RESTART_FILE")
       rm -f "$GALERA_RESTART_FILE"
       if [[ $(json_field stateId "$request") == "$STATE_ID" ]]; then
         galera_log "restart requested by the agent ($(json_field reason "$request")): stopping mariadbd cleanly"
         set_phase stopping
         kill -TERM "$MARIADBD_PID"
-        stop_requested=1
-      else
-        galera_log "restart request for another state ignored"
+        return
       fi
+      galera_log "restart request for another state ignored"
     fi
-    ((TERMINATING == 1)) && stop_requested=1
-    if ((stop_requested == 0)); then
-      write_wsrep_status true
-      if [[ $SYNCED == true ]]; then
-        [[ $(<"$GALERA_PHASE_FILE") == running ]] || set_phase running
-        ((USERS_APPLIED == 1)) || apply_users_in_background
+    write_wsrep_status true
+    if [[ $SYNCED == true ]]; then
+      [[ $(<"$GALERA_PHASE_FILE") == running ]] || set_phase running
+      if ((users_applied == 0)); then
+        users_applied=1
+        apply_users_with_retries &
       fi
     fi
     pause 1
   done
-  wait "$MARIADBD_PID"
-  MARIADBD_STATUS=$?
+}
+
+# Returns when mariadbd has exited (status in MARIADBD_STATUS), stopped on request or by itself.
+supervise() {
+  local status_pid
+  status_loop &
+  status_pid=$!
+  while :; do
+    wait "$MARIADBD_PID"
+    MARIADBD_STATUS=$?
+    # `wait` also returns when a trapped signal arrives (status > 128): mariadbd is still shutting down.
+    kill -0 "$MARIADBD_PID" 2>/dev/null || break
+  done
   MARIADBD_PID=
+  kill "$status_pid" 2>/dev/null
+  wait "$status_pid" 2>/dev/null
   write_wsrep_status false
   rm -f "$GALERA_STATE_FILE"
   galera_log "mariadbd exited with status $MARIADBD_STATUS"
@@ -339,4 +363,7 @@ main() {
   exit 0
 }
 
-main
+# Sourcing (tests of the state logic) defines the functions only.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main
+fi

@@ -9,7 +9,7 @@
 #                    agent's decision, initializes, starts (SST/IST), stops, or while an SST is in progress:
 #                    killing the member then would lose the data the cluster may need to come back.
 set -uo pipefail
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ready() {
   declare -A WSREP=()

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { k8s } from '../k8s';
-import { Validator, isDns1123Label } from './validation';
+import { Validator, isDns1123Label, isIpAddress, isIpv6 } from './validation';
 
 /**
  * Pods allowed to reach a service, by labels (and optionally by their namespace's labels). Used to render
@@ -15,6 +15,14 @@ export interface ClientSelector {
    * @default - the workload's own namespace only
    */
   readonly namespaceLabels?: Record<string, string>;
+  /**
+   * Addresses of the nodes the client pods run on, when they use the host network (HAProxy, keepalived). Most
+   * network plugins cannot tell a host-network pod from its node, so a pod selector does not match its traffic
+   * (Kubernetes leaves this undefined); each address is admitted as an `ipBlock` of that one address as well.
+   *
+   * @default - none: only pods matched by the selectors
+   */
+  readonly nodeAddresses?: string[];
 }
 
 /** @internal */
@@ -22,15 +30,25 @@ export function validateClientSelectors(v: Validator, prop: string, clients: rea
   clients.forEach((c, i) => {
     v.check(Object.keys(c.podLabels).length === 0 && c.namespaceLabels === undefined, `${prop}[${i}].podLabels`, c.podLabels,
       'is empty, which would admit every pod; name the client pods\' labels, e.g. {"application": "keystone"}');
+    (c.nodeAddresses ?? []).forEach((address, j) => v.check(!isIpAddress(address), `${prop}[${i}].nodeAddresses[${j}]`,
+      address, 'is not an IP address; use the node\'s internal IPv4 or IPv6 address, e.g. "10.0.0.11"'));
   });
 }
 
-/** @internal */
-export function toNetworkPolicyPeer(client: ClientSelector): k8s.NetworkPolicyPeer {
-  return {
-    podSelector: { matchLabels: { ...client.podLabels } },
-    ...(client.namespaceLabels ? { namespaceSelector: { matchLabels: { ...client.namespaceLabels } } } : {}),
-  };
+/** The NetworkPolicy peers of a client: its pods, and each of its host-network nodes as a one-address block. @internal */
+export function toNetworkPolicyPeers(client: ClientSelector): k8s.NetworkPolicyPeer[] {
+  return [
+    {
+      podSelector: { matchLabels: { ...client.podLabels } },
+      ...(client.namespaceLabels ? { namespaceSelector: { matchLabels: { ...client.namespaceLabels } } } : {}),
+    },
+    ...(client.nodeAddresses ?? []).map((address) => ({ ipBlock: { cidr: hostCidr(address) } })),
+  ];
+}
+
+/** One address as a CIDR: `/32` for IPv4, `/128` for IPv6. @internal */
+export function hostCidr(address: string): string {
+  return `${address}/${isIpv6(address) ? 128 : 32}`;
 }
 
 /** A Kubernetes object name that other objects' DNS names are built from. @internal */
@@ -56,7 +74,7 @@ export function clientIngressPolicy(scope: Construct, id: string, options: {
       podSelector: { matchLabels: options.selector },
       policyTypes: ['Ingress'],
       ingress: [{
-        from: options.clients.map(toNetworkPolicyPeer),
+        from: options.clients.flatMap(toNetworkPolicyPeers),
         ports: options.ports.map((port) => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) })),
       }],
     },

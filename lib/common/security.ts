@@ -50,3 +50,12 @@ export function containerSecurityContext(grants: readonly CapabilityGrant[] = []
 export function describeGrants(grants: readonly CapabilityGrant[]): string {
   return grants.map((g) => `${g.capability}: ${g.reason}`).join('; ');
 }
+
+/**
+ * `containerSecurityContext(grants)` for a container that must run as root: Kubernetes gives added capabilities
+ * to root processes only, and some host-level daemons need one (or need root's files). Still every capability
+ * dropped but the grants, no privilege escalation, never privileged.
+ */
+export function rootContainerSecurityContext(grants: readonly CapabilityGrant[] = []): k8s.SecurityContext {
+  return { ...containerSecurityContext(grants), runAsNonRoot: false, runAsUser: 0, runAsGroup: 0 };
+}

@@ -3,14 +3,14 @@ import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { ClientSelector, toNetworkPolicyPeer, validateClientSelectors, validateObjectName } from '../common/network';
+import { ClientSelector, toNetworkPolicyPeers, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { Validator, duplicates } from '../common/validation';
 import { k8s } from '../k8s';
-import { GaleraAssets } from './assets';
+import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser, GaleraCredentials } from './credentials';
 import { GALERA_SERVER_DEFAULTS, parseKubernetesQuantity, parseSize, renderServerConfig } from './server-config';
 import { GaleraStorage } from './storage';
@@ -250,8 +250,8 @@ export class GaleraPetSet extends Construct {
       }),
       'users.tsv': renderUsersFile(userModels),
     };
-    const scripts = GaleraAssets.scripts();
-    const agent = GaleraAssets.agentBundle();
+    const scripts = galeraScripts();
+    const agent = galeraAgentBundle();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: `${name}-config`, labels }, data: configData });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: `${name}-scripts`, labels }, data: scripts });
     new k8s.KubeConfigMap(this, 'Agent', { metadata: { name: `${name}-agent`, labels }, data: agent });
@@ -285,7 +285,7 @@ export class GaleraPetSet extends Construct {
     // --- pod --------------------------------------------------------------------------------------------------
     const secretEnv = (envName: string, secret: SecretValue) => secret._toEnvVar(envName);
     const fieldEnv = (envName: string, fieldPath: string): k8s.EnvVar => ({ name: envName, valueFrom: { fieldRef: { fieldPath } } });
-    const exec = (...args: string[]) => ({ exec: { command: [`${SCRIPTS_DIR}/probe.sh`, ...args] } });
+    const exec = (...args: string[]) => ({ exec: { command: ['bash', `${SCRIPTS_DIR}/probe.sh`, ...args] } });
     const hostPathStorage = storage.mode === 'hostPath';
     const dataMount: k8s.VolumeMount = { name: 'data', mountPath: DATA_DIR, ...(hostPathStorage ? { subPathExpr: '$(POD_NAME)' } : {}) };
 
@@ -293,7 +293,8 @@ export class GaleraPetSet extends Construct {
       name: 'mariadb',
       image: props.image ?? GaleraPetSet.DEFAULT_IMAGE,
       imagePullPolicy: 'IfNotPresent',
-      command: [`${SCRIPTS_DIR}/entrypoint.sh`],
+      // Through bash, so that the ConfigMap's file mode never matters.
+      command: ['bash', `${SCRIPTS_DIR}/entrypoint.sh`],
       env: [
         fieldEnv('POD_NAME', 'metadata.name'),
         fieldEnv('POD_IP', 'status.podIP'),
@@ -319,7 +320,7 @@ export class GaleraPetSet extends Construct {
       // The liveness rule spares every phase but "running" and any SST in progress, so neither an SST nor a
       // recovery wait is ever killed; the startup probe only delays the first liveness check.
       startupProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 60 },
-      livenessProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 6 },
+      livenessProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
       // Ready only when Primary, Synced, not desynced, not rejecting queries: donors and joiners get no traffic.
       readinessProbe: { ...exec('ready'), periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 2, successThreshold: 1 },
       volumeMounts: [
@@ -383,7 +384,7 @@ export class GaleraPetSet extends Construct {
       { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('16Mi') } },
       { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } },
       { name: 'config', configMap: { name: `${name}-config` } },
-      { name: 'scripts', configMap: { name: `${name}-scripts`, defaultMode: 0o555 } },
+      { name: 'scripts', configMap: { name: `${name}-scripts` } },
       { name: 'agent', configMap: { name: `${name}-agent` } },
       { name: 'recovery', configMap: { name: `${name}-recovery`, optional: true } },
       ...(hostPathStorage ? [{ name: 'data', hostPath: { path: storage.path ?? '', type: 'DirectoryOrCreate' } }] : []),
@@ -501,8 +502,8 @@ export class GaleraPetSet extends Construct {
         ingress: Lazy.any({
           produce: () => [
             { from: [{ podSelector: { matchLabels: selector } }], ports: [PORTS.galera, PORTS.ist, PORTS.sst, PORTS.agent].map(tcp) },
-            ...(this.clients.length > 0 ? [{ from: this.clients.map(toNetworkPolicyPeer), ports: [tcp(PORTS.mysql)] }] : []),
-            ...(this.healthCheckers.length > 0 ? [{ from: this.healthCheckers.map(toNetworkPolicyPeer), ports: [tcp(PORTS.agent)] }] : []),
+            ...(this.clients.length > 0 ? [{ from: this.clients.flatMap(toNetworkPolicyPeers), ports: [tcp(PORTS.mysql)] }] : []),
+            ...(this.healthCheckers.length > 0 ? [{ from: this.healthCheckers.flatMap(toNetworkPolicyPeers), ports: [tcp(PORTS.agent)] }] : []),
           ],
         }),
       },

@@ -11,9 +11,17 @@ const { validateObject } = require('../../plugins/k8s-schema') as { validateObje
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
 
+/**
+ * A fresh app whose output is never written: tests read objects with `Testing.synth`. (`Testing.app()` would
+ * create a temp directory per call and leave hundreds behind.)
+ */
+export function newApp(): App {
+  return new App({ outdir: '/nonexistent/cdk8s-tests-never-write-here' });
+}
+
 /** A fresh chart in a fresh app. */
 export function newChart(namespace?: string): Chart {
-  return new Chart(Testing.app(), 'test', namespace ? { namespace } : {});
+  return new Chart(newApp(), 'test', namespace ? { namespace } : {});
 }
 
 /** Every object of a chart. */
@@ -167,4 +175,14 @@ export function invariantProblems(objects: K8sObject[]): string[] {
 export function expectValidManifests(objects: K8sObject[]): void {
   const problems = [...schemaProblems(objects), ...invariantProblems(objects)];
   if (problems.length > 0) throw new Error(`invalid manifests:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+}
+
+/** The message of the error `fn` throws; fails the test when it throws nothing. */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error, got none');
 }

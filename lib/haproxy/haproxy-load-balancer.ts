@@ -1,0 +1,449 @@
+import { existsSync, readFileSync } from 'fs';
+import { join } from 'path';
+import { Construct } from 'constructs';
+import { configHash } from '../common/config-hash';
+import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
+import { podDisruptionBudget } from '../common/disruption';
+import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
+import { validateObjectName } from '../common/network';
+import { Placement } from '../common/placement';
+import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
+import {
+  CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
+} from '../common/security';
+import { Validator, isIpAddress } from '../common/validation';
+import { GaleraPetSet } from '../galera/galera-petset';
+import { k8s } from '../k8s';
+import { IHealthCheckedProxy, KeepalivedVip, VipTrack } from '../keepalived/keepalived-vip';
+import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
+import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel, HaproxyServer, HaproxyService } from './model';
+import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from './render';
+import { validateHaproxyModel } from './validation';
+
+const COMPONENT = 'haproxy';
+/** The `haproxy` user of the official image. */
+const HAPROXY_UID = 99;
+const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf('/'));
+const RELOADER_DIR = '/opt/haproxy-reloader';
+const RELOADER_SCRIPT = 'reloader.js';
+const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
+const HEALTH_PATH = '/healthz';
+/**
+ * HAProxy asks for about 2 x maxconn file descriptors and exits when the container's hard `nofile` limit is lower.
+ * containerd 2 leaves containers at a hard limit of 524288 (older runtimes give more): stay within half of it.
+ */
+const MAX_CONNECTIONS_LIMIT = 250_000;
+/** Worst case per connection: two 16 KiB buffers (request and response). */
+const KIB_PER_CONNECTION = 32;
+/** Above oslo.db's connection_recycle_time (3600 s), so HAProxy never cuts a pooled connection first. */
+const GALERA_TIMEOUT_SECONDS = 5400;
+
+/** A backend server of a load-balanced service. */
+export interface LoadBalancedServer {
+  /**
+   * IP address or DNS name. A Kubernetes Service name ending in `.svc` (e.g. `keystone-api.openstack.svc`) is
+   * completed with the cluster domain: HAProxy's run-time resolver does not apply resolv.conf search domains.
+   */
+  readonly address: string;
+  /**
+   * Server port.
+   *
+   * @default - the service's port
+   */
+  readonly port?: number;
+  /**
+   * Name in HAProxy's stats and metrics.
+   *
+   * @default - `<service>-<index>`
+   */
+  readonly name?: string;
+}
+
+/** Backends of one load-balanced service. */
+export interface LoadBalancedBackendOptions {
+  /**
+   * Explicit servers: a ClusterIP Service name (kube-proxy picks a ready pod per connection), pod or node
+   * addresses.
+   *
+   * @default - none (then `discoverFrom` is required)
+   */
+  readonly servers?: LoadBalancedServer[];
+  /**
+   * A headless Service's DNS name: HAProxy fills server slots from its records, so each pod is checked and
+   * balanced on its own and pods come and go without a reload.
+   *
+   * @default - no discovery
+   */
+  readonly discoverFrom?: string;
+  /**
+   * Port of the discovered pods.
+   *
+   * @default - the service's port
+   */
+  readonly discoveryPort?: number;
+  /**
+   * Server slots for discovered pods (room for scale-out).
+   *
+   * @default 8
+   */
+  readonly discoverySlots?: number;
+  /**
+   * Inactivity timeout, in seconds.
+   *
+   * @default - the catalogue's (300 s for APIs, 6 h for image uploads) or 300 s for TCP services
+   */
+  readonly timeoutSeconds?: number;
+}
+
+/** An OpenStack API from the catalogue, with overrides of its defaults. */
+export interface OpenStackApiOptions extends LoadBalancedBackendOptions {
+  /**
+   * Listen port.
+   *
+   * @default - the service's registered port (keystone 5000, nova 8774, horizon 80, ...)
+   */
+  readonly port?: number;
+  /**
+   * Health check path.
+   *
+   * @default - the catalogue's (a version document or oslo.middleware `/healthcheck`)
+   */
+  readonly checkPath?: string;
+}
+
+/** A service HAProxy load-balances: an OpenStack API from the catalogue, or a plain TCP service. */
+export class LoadBalancedService {
+  /** An OpenStack HTTP API by its catalogue name (`keystone`, `nova`, `glance`, `horizon`, ...). */
+  public static openStackApi(name: string, options: OpenStackApiOptions): LoadBalancedService {
+    return new LoadBalancedService(name, options.port, 'http', options.checkPath, options);
+  }
+
+  /** A TCP passthrough service (e.g. an API that terminates TLS itself), checked by TCP connect. */
+  public static tcp(name: string, port: number, options: LoadBalancedBackendOptions): LoadBalancedService {
+    return new LoadBalancedService(name, port, 'tcp', undefined, options);
+  }
+
+  private constructor(
+    /** The service name (HAProxy proxy name). */
+    public readonly name: string,
+    private readonly port: number | undefined,
+    private readonly mode: 'http' | 'tcp',
+    private readonly checkPath: string | undefined,
+    private readonly options: LoadBalancedBackendOptions,
+  ) {}
+
+  /** The model of this service; records unknown catalogue names in `v`. @internal */
+  public _toModel(v: Validator, prop: string, qualify: (address: string) => string): HaproxyService | undefined {
+    const o = this.options;
+    const port = this.port ?? OPENSTACK_ENDPOINTS[this.name]?.port ?? 0;
+    const servers: HaproxyServer[] = (o.servers ?? []).map((s, i) => ({
+      name: s.name ?? `${this.name}-${i}`, address: qualify(s.address), port: s.port ?? port,
+    }));
+    const discovery = o.discoverFrom === undefined ? undefined
+      : { fqdn: qualify(o.discoverFrom), port: o.discoveryPort ?? port, slots: o.discoverySlots ?? 8 };
+    if (this.mode === 'tcp') {
+      return { name: this.name, port, mode: 'tcp', servers, discovery, timeoutSeconds: o.timeoutSeconds ?? 300 };
+    }
+    if (!OPENSTACK_ENDPOINTS[this.name]) {
+      v.add(`${prop}.name`, this.name, `is not in the OpenStack catalogue; use one of ${Object.keys(OPENSTACK_ENDPOINTS).join(', ')}, or LoadBalancedService.tcp`);
+      return undefined;
+    }
+    return openStackService(this.name, { servers, discovery, port: this.port, checkPath: this.checkPath, timeoutSeconds: o.timeoutSeconds });
+  }
+}
+
+export interface HaproxyLoadBalancerProps {
+  /** The nodes HAProxy runs on (one per node, host network). With `galera` or `vip`, it needs the inventory. */
+  readonly placement: Placement;
+  /** The load-balanced services, each on its own port. */
+  readonly services: LoadBalancedService[];
+  /**
+   * A Galera cluster to reach through HAProxy with exactly one writer at a time, chosen among the members whose
+   * agent answers `GET /synced` with 200, kept after the old writer recovers, and shared by every HAProxy through
+   * `peers` (for deployments without ProxySQL).
+   *
+   * @default - no Galera listener
+   */
+  readonly galera?: GaleraPetSet;
+  /**
+   * Listen port of the Galera listener.
+   *
+   * @default 3306
+   */
+  readonly galeraPort?: number;
+  /**
+   * The VIP in front of this HAProxy: it is made to follow HAProxy's `/healthz` on each node.
+   *
+   * @default - no VIP (clients use the node addresses)
+   */
+  readonly vip?: KeepalivedVip;
+  /**
+   * Base name of the Kubernetes objects.
+   *
+   * @default - the construct id
+   */
+  readonly name?: string;
+  /**
+   * Port of `/healthz` (keepalived's track check, probes), `/stats` and Prometheus `/metrics`, on every node.
+   *
+   * @default 8404
+   */
+  readonly statsPort?: number;
+  /**
+   * Port of the stick-table `peers` listeners (with `galera`).
+   *
+   * @default 10000
+   */
+  readonly peersPort?: number;
+  /**
+   * Global connection limit of each HAProxy; at most 250000 (file descriptors) and 32 KiB each within the
+   * memory limit.
+   *
+   * @default 10000
+   */
+  readonly maxConnections?: number;
+  /**
+   * The cluster DNS domain, appended to `.svc` names.
+   *
+   * @default 'cluster.local'
+   */
+  readonly clusterDomain?: string;
+  /**
+   * Seconds a stopping pod keeps serving after its `/healthz` stopped answering, so the VIP moves away first
+   * (keepalived needs fall x interval, 2 s by default).
+   *
+   * @default 5
+   */
+  readonly drainSeconds?: number;
+  /**
+   * The haproxy container's resources.
+   *
+   * @default - requests 250m CPU / 256 MiB, limits 2000m CPU / 1024 MiB
+   */
+  readonly resources?: ContainerResources;
+  /**
+   * The official HAProxy image (2.6 or later, Debian based).
+   *
+   * @default HaproxyLoadBalancer.DEFAULT_IMAGE
+   */
+  readonly image?: string;
+  /**
+   * A stock Node.js image (20 or later) for the config reloader sidecar.
+   *
+   * @default GaleraPetSet.DEFAULT_AGENT_IMAGE (already on the controllers for Galera)
+   */
+  readonly reloaderImage?: string;
+}
+
+/**
+ * HAProxy for the OpenStack APIs (and optionally a one-writer Galera listener) on the host network of every
+ * placement node, binding 0.0.0.0 so that whichever node holds the VIP serves it. Master-worker mode; a config
+ * change is applied by a hitless reload, not by restarting pods (which would move the VIP and cut connections).
+ */
+export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProxy {
+  /** The official HAProxy image, 2.6 LTS on Debian bookworm, pinned. */
+  public static readonly DEFAULT_IMAGE = 'docker.io/library/haproxy:2.6.22-bookworm';
+
+  /** Base name of the objects. */
+  public readonly name: string;
+  /** The VIP address clients use, when a VIP fronts this HAProxy. */
+  public readonly host?: string;
+  public readonly healthPort: number;
+  public readonly healthPath: string = HEALTH_PATH;
+  /** The Galera listener's port, with `galera`. */
+  public readonly galeraPort?: number;
+  /** Labels that select the HAProxy pods. */
+  public readonly podSelector: Record<string, string>;
+  public readonly daemonSet: k8s.KubeDaemonSet;
+
+  private readonly servicePorts: Record<string, number>;
+
+  public constructor(scope: Construct, id: string, props: HaproxyLoadBalancerProps) {
+    super(scope, id);
+    const name = props.name ?? id;
+    const nodes = props.placement.nodes;
+    const clusterDomain = props.clusterDomain ?? 'cluster.local';
+    const drainSeconds = props.drainSeconds ?? 5;
+    const resources = resolveResources(props.resources, {
+      cpuRequestMillis: 250, cpuLimitMillis: 2000, memoryRequestMiB: 256, memoryLimitMiB: 1024,
+    });
+    const galera = props.galera;
+    const qualify = (address: string) => (!isIpAddress(address) && address.endsWith('.svc') ? `${address}.${clusterDomain}` : address);
+
+    const v = new Validator(`HaproxyLoadBalancer '${id}'`);
+    validateObjectName(v, 'name', name);
+    props.placement._validate(v, 'placement');
+    v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
+      'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
+    v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
+    v.check(!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain), 'clusterDomain', clusterDomain, 'must be a DNS domain, e.g. "cluster.local"');
+    v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 300, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 300');
+    validateResources(v, 'resources', resources);
+    const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify));
+    const model: HaproxyModel = {
+      bindAddress: '0.0.0.0',
+      maxConnections: props.maxConnections ?? 10_000,
+      services: services.filter((s): s is HaproxyService => s !== undefined),
+      galera: galera && {
+        port: props.galeraPort ?? 3306,
+        servers: galera.memberHosts.map((host, i) => ({ name: `${galera.name}-${i}`, address: qualify(host), port: galera.port })),
+        checkPort: galera.agentPort,
+        checkPath: '/synced',
+        timeoutSeconds: GALERA_TIMEOUT_SECONDS,
+      },
+      peers: (nodes ?? []).map((n) => ({ name: n.name, address: n.ip })),
+      peersPort: props.peersPort ?? 10_000,
+      // Empty: the resolvers read /etc/resolv.conf, which ClusterFirstWithHostNet points at the cluster DNS.
+      nameservers: [],
+      statsPort: props.statsPort ?? 8404,
+    };
+    validateHaproxyModel(model, v);
+    v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
+      `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
+    const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
+    v.check(neededMiB > resources.memoryLimitMiB, 'maxConnections', model.maxConnections,
+      `can use ${neededMiB} MiB of buffers (${KIB_PER_CONNECTION} KiB each) above the ${resources.memoryLimitMiB} MiB memory limit; raise resources.memoryLimitMiB or lower maxConnections`);
+    if (props.vip && nodes) {
+      const lbNodes = new Set(nodes.map((n) => n.name));
+      for (const node of props.vip.nodeNames.filter((n) => !lbNodes.has(n))) {
+        v.add('vip', props.vip.name, `may be held by node "${node}", where this HAProxy does not run (its check would never pass there); run HAProxy on every VIP node`);
+      }
+    }
+    v.throwIfInvalid();
+
+    this.name = name;
+    this.healthPort = model.statsPort;
+    this.galeraPort = model.galera?.port;
+    this.host = props.vip?.address;
+    this.servicePorts = Object.fromEntries(model.services.map((s) => [s.name, s.port]));
+    const selector = selectorLabels(name, COMPONENT);
+    const labels = standardLabels(name, COMPONENT);
+    this.podSelector = selector;
+
+    const listenPorts = haproxyListenPorts(model);
+    // A port below 1024 (the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes gives to root processes
+    // only; `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod. Otherwise the image's
+    // unprivileged haproxy user with no capability at all.
+    const privilegedPorts = listenPorts.filter((p) => p < 1024);
+    const grants: CapabilityGrant[] = privilegedPorts.length === 0 ? [] : [{
+      capability: 'NET_BIND_SERVICE', reason: `binds port(s) ${privilegedPorts.join(', ')} below 1024 on the host network`,
+    }];
+    const uid = grants.length > 0 ? 0 : HAPROXY_UID;
+    const securityContext = (containerGrants: CapabilityGrant[]) =>
+      (uid === 0 ? rootContainerSecurityContext(containerGrants) : containerSecurityContext(containerGrants));
+
+    const configName = `${name}-config`;
+    const reloaderName = `${name}-reloader`;
+    const configData = { [HAPROXY_CONFIG_PATH.slice(CONFIG_DIR.length + 1)]: renderHaproxyCfg(model) };
+    const reloaderData = { [RELOADER_SCRIPT]: reloaderScript() };
+    new k8s.KubeConfigMap(this, 'Config', { metadata: { name: configName, labels }, data: configData });
+    new k8s.KubeConfigMap(this, 'Reloader', { metadata: { name: reloaderName, labels }, data: reloaderData });
+
+    const image = props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE;
+    const reloaderImage = props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE;
+    const command = haproxyCommand();
+    const health: k8s.Probe = { httpGet: { path: HEALTH_PATH, port: k8s.IntOrString.fromNumber(model.statsPort) } };
+    const runMount: k8s.VolumeMount = { name: 'run', mountPath: HAPROXY_RUN_DIR };
+    const configMount: k8s.VolumeMount = { name: 'config', mountPath: CONFIG_DIR, readOnly: true };
+
+    const haproxy: k8s.Container = {
+      name: 'haproxy',
+      image,
+      imagePullPolicy: 'IfNotPresent',
+      command,
+      env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+      ports: listenPorts.map((port) => ({ containerPort: port, protocol: 'TCP', ...(port === model.statsPort ? { name: 'stats' } : {}) })),
+      resources: toResourceRequirements(resources),
+      readinessProbe: { ...health, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+      livenessProbe: { ...health, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+      // The reloader's preStop has disabled /healthz, so keepalived moves the VIP away; keep serving meanwhile.
+      lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
+      // A directory mount (not subPath), so the kubelet swaps in a changed ConfigMap and the reloader sees it.
+      volumeMounts: [configMount, runMount],
+      securityContext: securityContext(grants),
+    };
+
+    const heartbeatFresh = `const s=require('fs').statSync('${RELOADER_HEARTBEAT}');process.exit(Date.now()-s.mtimeMs<30000?0:1)`;
+    const reloaderProbe: k8s.Probe = { exec: { command: ['node', '-e', heartbeatFresh] }, timeoutSeconds: 5 };
+    const reloaderScriptPath = `${RELOADER_DIR}/${RELOADER_SCRIPT}`;
+    const reloader: k8s.Container = {
+      name: 'reloader',
+      image: reloaderImage,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['node', reloaderScriptPath, 'watch'],
+      env: [
+        { name: 'HAPROXY_CONFIG', value: HAPROXY_CONFIG_PATH },
+        { name: 'HAPROXY_MASTER_SOCKET', value: `${HAPROXY_RUN_DIR}/master.sock` },
+        { name: 'RELOADER_HEARTBEAT', value: RELOADER_HEARTBEAT },
+        { name: 'RELOADER_INTERVAL_MS', value: '5000' },
+      ],
+      resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 32, memoryLimitMiB: 64 }),
+      readinessProbe: { ...reloaderProbe, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
+      livenessProbe: { ...reloaderProbe, initialDelaySeconds: 10, periodSeconds: 15, failureThreshold: 4 },
+      lifecycle: { preStop: { exec: { command: ['node', reloaderScriptPath, 'drain'] } } },
+      volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }],
+      // The master socket belongs to HAProxy's user: the reloader runs as the same one, with no capability.
+      securityContext: securityContext([]),
+    };
+
+    const annotations: Record<string, string> = {
+      // Deliberately not haproxy.cfg: a config change is applied by the reloader's hitless reload, without moving
+      // the VIP. What a reload cannot apply rolls the pods: the binary and its command line, the reloader itself.
+      [CONFIG_HASH_ANNOTATION]: configHash({ image, command: command.join(' '), reloaderImage }, reloaderData),
+    };
+    if (grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(grants);
+
+    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+      name,
+      labels,
+      selector,
+      template: {
+        metadata: { labels, annotations },
+        spec: {
+          hostNetwork: true,
+          // Cluster DNS for Service names in servers (HAProxy's resolvers read /etc/resolv.conf).
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: drainSeconds + 15,
+          securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
+          affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
+          tolerations: props.placement._tolerations(),
+          containers: [haproxy, reloader],
+          volumes: [
+            { name: 'config', configMap: { name: configName } },
+            { name: 'reloader', configMap: { name: reloaderName } },
+            { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
+          ],
+        },
+      },
+    });
+
+    podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+
+    if (galera) {
+      // Host-network pods: most network plugins see their traffic as the node's, so admit the node addresses too.
+      const client = { podLabels: { ...selector }, nodeAddresses: (nodes ?? []).map((n) => n.ip) };
+      galera.allowClients(client);
+      galera.allowHealthChecks(client);
+    }
+    if (props.vip) {
+      props.vip.trackWith(VipTrack.proxy(this), `HaproxyLoadBalancer '${id}'`);
+      props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, listenPorts);
+    }
+  }
+
+  /** The listen port of a load-balanced service, e.g. `portOf('keystone')` (5000). */
+  public portOf(service: string): number {
+    const port = this.servicePorts[service];
+    if (port === undefined) throw new Error(`HaproxyLoadBalancer '${this.node.id}' has no service "${service}"; it has ${Object.keys(this.servicePorts).join(', ')}`);
+    return port;
+  }
+}
+
+/** The reloader sidecar's script, from `assets/haproxy/` at the package root (two levels above lib/ and dist/). */
+function reloaderScript(): string {
+  const path = join(__dirname, '..', '..', 'assets', 'haproxy', RELOADER_SCRIPT);
+  if (!existsSync(path)) throw new Error(`${path} is missing: the package is incomplete`);
+  return readFileSync(path, 'utf8');
+}

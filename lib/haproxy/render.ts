@@ -1,0 +1,200 @@
+import { isIpAddress } from '../common/validation';
+import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, HaproxyServer, HaproxyService } from './model';
+
+const RESOLVERS = 'k8s';
+const PEERS = 'haproxy_peers';
+/** Health-check rhythm: 1 s while stable, 500 ms while a state change is being confirmed; down after 3 misses. */
+const CHECK_TIMING = 'inter 1s fastinter 500ms downinter 1s rise 2 fall 3';
+
+/**
+ * Container command for the official `haproxy` image. `-W`: master-worker, so a reload (`kill -USR2 1`, or
+ * `reload` on the master socket) starts new workers that take the listening sockets over (hitless) while old
+ * workers finish their connections. `-db`: stay in the foreground. `-L`: this instance's name in `peers`, the
+ * node name from the downward API (`spec.nodeName`), since one config serves every node.
+ */
+export function haproxyCommand(): string[] {
+  return ['haproxy', '-W', '-db', '-S', `${HAPROXY_RUN_DIR}/master.sock`, '-f', HAPROXY_CONFIG_PATH, '-L', '$(NODE_NAME)'];
+}
+
+/**
+ * Every port HAProxy listens on, in config order: services, stats, Galera, and the peers port when a peers
+ * section is rendered (it binds the node address). For container ports, NetworkPolicies, and the privileged-port
+ * question: a port below 1024 (e.g. the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes only gives to a
+ * root process, and `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod.
+ */
+export function haproxyListenPorts(model: HaproxyModel): number[] {
+  return [
+    ...model.services.map((s) => s.port),
+    model.statsPort,
+    ...(model.galera ? [model.galera.port] : []),
+    ...(rendersPeers(model) ? [model.peersPort] : []),
+  ];
+}
+
+function rendersPeers(model: HaproxyModel): boolean {
+  return model.galera !== undefined && model.peers.length > 0;
+}
+
+/** haproxy.cfg for every HAProxy instance; same model, same bytes. */
+export function renderHaproxyCfg(model: HaproxyModel): string {
+  const usesDns = [...model.services.flatMap((s) => s.servers), ...(model.galera?.servers ?? [])]
+    .some((s) => !isIpAddress(s.address)) || model.services.some((s) => s.discovery);
+  const sections = [
+    renderGlobal(model),
+    renderDefaults(),
+    usesDns ? renderResolvers(model.nameservers) : [],
+    rendersPeers(model) ? renderPeers(model) : [],
+    renderStats(model),
+    ...model.services.map((s) => renderService(model, s)),
+    model.galera ? renderGalera(model, model.galera) : [],
+  ];
+  return `${sections.filter((s) => s.length > 0).map((s) => s.join('\n')).join('\n\n')}\n`;
+}
+
+function renderGlobal(model: HaproxyModel): string[] {
+  return [
+    // No chroot, user, group or daemon: the official image already runs as the unprivileged haproxy user in the
+    // foreground, and a chroot would need a prepared directory tree in a read-only container.
+    'global',
+    '  master-worker',
+    `  maxconn ${model.maxConnections}`,
+    '  log stdout format raw local0 info',
+    // expose-fd listeners: new workers take the listening sockets over on reload, so no connection is refused.
+    `  stats socket ${HAPROXY_RUN_DIR}/admin.sock mode 600 level admin expose-fd listeners`,
+    '  stats timeout 30s',
+    // Old workers keep long-lived (Galera) connections after a reload; bound how long they may linger.
+    '  hard-stop-after 10m',
+  ];
+}
+
+function renderDefaults(): string[] {
+  return [
+    'defaults',
+    '  log global',
+    '  mode http',
+    '  option dontlognull',
+    // A request whose server died before it was sent may be retried on another server.
+    '  option redispatch',
+    '  retries 3',
+    '  timeout connect 5s',
+    '  timeout client 300s',
+    '  timeout server 300s',
+    '  timeout http-request 10s',
+    '  timeout http-keep-alive 10s',
+    '  timeout queue 30s',
+    '  timeout check 2s',
+  ];
+}
+
+function renderResolvers(nameservers: readonly string[]): string[] {
+  const servers = nameservers.length === 0
+    ? ['  parse-resolv-conf']
+    : nameservers.map((ns, i) => `  nameserver dns${i} ${ns}:53`);
+  return [
+    `resolvers ${RESOLVERS}`,
+    ...servers,
+    '  resolve_retries 3',
+    '  timeout resolve 1s',
+    '  timeout retry 1s',
+    // A pod that disappears from DNS is dropped after 10 s; a transient DNS failure keeps the last answer 30 s.
+    '  hold valid 10s',
+    '  hold nx 10s',
+    '  hold obsolete 10s',
+    '  hold other 30s',
+    '  hold refused 30s',
+    '  hold timeout 30s',
+    '  accepted_payload_size 8192',
+  ];
+}
+
+function renderPeers(model: HaproxyModel): string[] {
+  return [`peers ${PEERS}`, ...model.peers.map((p) => `  peer ${p.name} ${p.address}:${model.peersPort}`)];
+}
+
+function renderStats(model: HaproxyModel): string[] {
+  return [
+    'frontend stats',
+    `  bind ${model.bindAddress}:${model.statsPort}`,
+    '  mode http',
+    '  no log',
+    // Liveness of HAProxy itself (keepalived's track check, kubelet probes): 200 while the process serves.
+    '  monitor-uri /healthz',
+    '  http-request use-service prometheus-exporter if { path /metrics }',
+    '  stats enable',
+    '  stats uri /stats',
+    '  stats refresh 10s',
+  ];
+}
+
+/** Opens a `listen` section with the same inactivity timeout on both sides. */
+function listenHead(model: HaproxyModel, name: string, port: number, mode: 'http' | 'tcp', timeoutSeconds: number): string[] {
+  return [
+    `listen ${name}`,
+    // The node's address, not the VIP: a host-network pod on a node that does not hold the VIP cannot bind it
+    // (ip_nonlocal_bind is a node sysctl that Kubernetes refuses for host-network pods).
+    `  bind ${model.bindAddress}:${port}`,
+    `  mode ${mode}`,
+    `  timeout client ${timeoutSeconds}s`,
+    `  timeout server ${timeoutSeconds}s`,
+  ];
+}
+
+function renderService(model: HaproxyModel, service: HaproxyService): string[] {
+  const lines = [
+    ...listenHead(model, service.name, service.port, service.mode, service.timeoutSeconds),
+    ...(service.mode === 'http' ? ['  option httplog', '  option forwardfor'] : ['  option tcplog']),
+    '  balance roundrobin',
+  ];
+  if (service.httpCheck) {
+    lines.push(
+      '  option httpchk',
+      `  http-check send meth GET uri ${service.httpCheck.path}`,
+      // Version documents answer 300 Multiple Choices, the dashboard a 302 redirect: 2xx and 3xx are healthy.
+      '  http-check expect rstatus ^[23]',
+    );
+  }
+  const checkPort = service.httpCheck?.port !== undefined ? ` port ${service.httpCheck.port}` : '';
+  lines.push(...service.servers.map((s) => `  ${serverLine(s, `check${checkPort} ${CHECK_TIMING}`)}`));
+  if (service.discovery) {
+    const d = service.discovery;
+    // init-addr none: empty slots start in maintenance and are filled from DNS answers, never block startup.
+    lines.push(`  server-template ${service.name}- ${d.slots} ${d.fqdn}:${d.port} check${checkPort} ${CHECK_TIMING}` +
+      ` resolvers ${RESOLVERS} init-addr none`);
+  }
+  return lines;
+}
+
+function renderGalera(model: HaproxyModel, galera: HaproxyGalera): string[] {
+  const peers = rendersPeers(model) ? ` peers ${PEERS}` : '';
+  return [
+    ...listenHead(model, 'galera', galera.port, 'tcp', galera.timeoutSeconds),
+    '  option tcplog',
+    // Keepalives keep idle pooled connections alive through stateful firewalls and detect dead peers.
+    '  option tcpka',
+    // In sync means Galera's wsrep state is Synced (4): a donor or joiner answers 503 and gets no traffic.
+    '  option httpchk',
+    `  http-check send meth GET uri ${galera.checkPath}`,
+    '  http-check expect status 200',
+    // One writer at a time, chosen once and kept. The table has one entry and one key, whatever address the
+    // client dialled (the VIP or a node address), so every connection shares it. Without `nopurge`: when the
+    // writer fails, the entry is rewritten to the new writer and stays there after the old writer recovers
+    // (with `nopurge` the entry is never rewritten and traffic flaps back: measured). `peers` replicate the
+    // entry, so the HAProxy that takes the VIP over keeps the same writer.
+    `  stick-table type integer size 1${peers}`,
+    '  stick on int(1)',
+    // backup on every server: only the first healthy backup receives traffic (no `allbackups`). Sessions to a
+    // member that goes down are cut at once, so clients reconnect to the new writer instead of hanging.
+    ...galera.servers.map((s) => `  ${serverLine(s,
+      `check port ${galera.checkPort} ${CHECK_TIMING} on-marked-down shutdown-sessions backup`)}`),
+  ];
+}
+
+/**
+ * A server line. A DNS name is resolved by libc at start when possible, otherwise the server starts without an
+ * address (maintenance) instead of failing the whole configuration, and is kept up to date by the resolvers.
+ * HAProxy splits `host:port` at the last colon, so IPv6 literals need no brackets.
+ */
+function serverLine(server: HaproxyServer, options: string): string {
+  const dns = isIpAddress(server.address) ? '' : ` resolvers ${RESOLVERS} init-addr last,libc,none`;
+  return `server ${server.name} ${server.address}:${server.port} ${options}${dns}`;
+}

@@ -1,0 +1,101 @@
+import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
+import { HaproxyModel, HaproxyServer } from './model';
+import { haproxyListenPorts } from './render';
+
+/** Characters HAProxy accepts in proxy, server and peer names (anything else is a fatal config error). */
+const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
+/** Section names the renderer uses itself. */
+const RESERVED_NAMES = ['stats', 'galera'];
+/** HTTP paths go unquoted into `http-check send ... uri <path>`: no spaces, quotes or '#'. */
+const CHECK_PATH = /^\/[A-Za-z0-9._~\/%?=&-]*$/;
+
+/** Records every problem of the model in `v`, props named as fields of the model (`services[1].port`). */
+export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix = ''): void {
+  const p = (field: string) => `${prefix}${field}`;
+  v.check(!isIpAddress(model.bindAddress), p('bindAddress'), model.bindAddress,
+    'must be a literal address: 0.0.0.0 (or ::), or the node address; never the VIP');
+  v.check(!Number.isInteger(model.maxConnections) || model.maxConnections < 1, p('maxConnections'),
+    model.maxConnections, 'must be a positive integer');
+  model.nameservers.forEach((ns, i) => v.check(!isIpAddress(ns), p(`nameservers[${i}]`), ns,
+    'must be a literal address (the cluster DNS Service IP, e.g. 10.96.0.10)'));
+
+  model.services.forEach((s, i) => {
+    const sp = p(`services[${i}]`);
+    v.check(!HAPROXY_NAME.test(s.name), `${sp}.name`, s.name, 'must use only letters, digits, "_", ".", ":" or "-"');
+    v.check(RESERVED_NAMES.includes(s.name), `${sp}.name`, s.name, `is reserved (${RESERVED_NAMES.join(', ')})`);
+    v.check(s.mode !== 'http' && s.mode !== 'tcp', `${sp}.mode`, s.mode, 'must be "http" or "tcp"');
+    v.check(s.servers.length === 0 && !s.discovery, `${sp}.servers`, [],
+      'is empty: give servers or a discovery DNS name, or remove the service (HAProxy would answer 503)');
+    validateServers(s.servers, v, `${sp}.servers`);
+    if (s.discovery) {
+      const d = s.discovery;
+      v.check(!isDns1123Subdomain(d.fqdn), `${sp}.discovery.fqdn`, d.fqdn, 'must be a DNS name (lower-case)');
+      v.check(!isPort(d.port), `${sp}.discovery.port`, d.port, 'must be a port 1..65535');
+      v.check(!Number.isInteger(d.slots) || d.slots < 1 || d.slots > 256, `${sp}.discovery.slots`, d.slots,
+        'must be an integer 1..256');
+      const template = new RegExp(`^${s.name.replace(/[.]/g, '\\.')}-\\d+$`);
+      for (const server of s.servers.filter((x) => template.test(x.name))) {
+        v.add(`${sp}.servers[].name`, server.name, `collides with the discovery slots "${s.name}-<n>"; rename it`);
+      }
+    }
+    if (s.httpCheck) {
+      v.check(s.mode !== 'http', `${sp}.httpCheck`, s.httpCheck, 'needs mode "http"');
+      v.check(!CHECK_PATH.test(s.httpCheck.path), `${sp}.httpCheck.path`, s.httpCheck.path,
+        'must start with "/" and use only letters, digits and . _ ~ / % ? = & -');
+      if (s.httpCheck.port !== undefined) {
+        v.check(!isPort(s.httpCheck.port), `${sp}.httpCheck.port`, s.httpCheck.port, 'must be a port 1..65535');
+      }
+    }
+    checkTimeout(s.timeoutSeconds, v, `${sp}.timeoutSeconds`);
+  });
+  for (const name of duplicates(model.services.map((s) => s.name))) {
+    v.add(p('services[].name'), name, 'is used by several services; names must be unique');
+  }
+
+  if (model.galera) {
+    const g = model.galera;
+    v.check(g.servers.length === 0, p('galera.servers'), [], 'is empty: list the Galera members');
+    validateServers(g.servers, v, p('galera.servers'));
+    v.check(!isPort(g.checkPort), p('galera.checkPort'), g.checkPort, 'must be a port 1..65535');
+    v.check(!CHECK_PATH.test(g.checkPath), p('galera.checkPath'), g.checkPath,
+      'must start with "/" and use only letters, digits and . _ ~ / % ? = & -');
+    checkTimeout(g.timeoutSeconds, v, p('galera.timeoutSeconds'));
+    v.check(g.timeoutSeconds < 3600, p('galera.timeoutSeconds'), g.timeoutSeconds,
+      'should exceed oslo.db connection_recycle_time (3600 s) so HAProxy does not cut pooled connections');
+  }
+
+  model.peers.forEach((peer, i) => {
+    v.check(!HAPROXY_NAME.test(peer.name), p(`peers[${i}].name`), peer.name,
+      'must be the node name passed as -L, with only letters, digits, "_", ".", ":" or "-"');
+    v.check(!isIpAddress(peer.address), p(`peers[${i}].address`), peer.address, 'must be a literal address');
+  });
+  for (const name of duplicates(model.peers.map((x) => x.name))) {
+    v.add(p('peers[].name'), name, 'is listed twice; list each HAProxy instance once');
+  }
+  for (const address of duplicates(model.peers.map((x) => x.address))) {
+    v.add(p('peers[].address'), address, 'is used by several peers; each HAProxy instance needs its own address');
+  }
+
+  const ports = haproxyListenPorts(model);
+  ports.forEach((port) => v.check(!isPort(port), p('ports'), port, 'must be a port 1..65535'));
+  for (const port of duplicates(ports)) {
+    v.add(p('ports'), port, 'is listened on twice (services, statsPort, galera.port, peersPort); use distinct ports');
+  }
+}
+
+function validateServers(servers: readonly HaproxyServer[], v: Validator, prop: string): void {
+  servers.forEach((s, i) => {
+    v.check(!HAPROXY_NAME.test(s.name), `${prop}[${i}].name`, s.name,
+      'must use only letters, digits, "_", ".", ":" or "-"');
+    v.check(!isIpAddress(s.address) && !isDns1123Subdomain(s.address), `${prop}[${i}].address`, s.address,
+      'must be an IP address or a lower-case DNS name');
+    v.check(!isPort(s.port), `${prop}[${i}].port`, s.port, 'must be a port 1..65535');
+  });
+  for (const name of duplicates(servers.map((s) => s.name))) {
+    v.add(`${prop}[].name`, name, 'is used by several servers of one backend; names must be unique');
+  }
+}
+
+function checkTimeout(seconds: number, v: Validator, prop: string): void {
+  v.check(!Number.isInteger(seconds) || seconds < 1, prop, seconds, 'must be a whole number of seconds >= 1');
+}

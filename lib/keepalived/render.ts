@@ -1,0 +1,141 @@
+import { KEEPALIVED_CONFIG_DIR, KEEPALIVED_RUN_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } from './model';
+
+/**
+ * Per-node selection: the renderer emits one complete file per node, keyed by node name, for one ConfigMap; the
+ * container starts keepalived with `-f /etc/keepalived/<its node name>.conf` (see `keepalivedCommand`).
+ *
+ * Chosen over keepalived's `@node` conditional lines in one shared file because a name mismatch (a node missing
+ * from the inventory, or `--config-id` not given so keepalived falls back to the uname host name, which need not
+ * be the Kubernetes node name) then fails loudly: keepalived exits 6 "Config files missing", the pod crash-loops
+ * and nobody holds the VIP by mistake. With `@node` lines keepalived runs a file where no line matched: default
+ * priority 100, no unicast source, every node (itself included) as peer, and `keepalived -t` accepts it (rc 0,
+ * checked with 2.2.7). Each file is also what runs, so CI's `keepalived -t` and the reviewer's diff see exactly
+ * each node's configuration. ConfigMap keys allow `[-._a-zA-Z0-9]`, which every Kubernetes node name satisfies.
+ */
+export function keepalivedConfigKey(nodeName: string): string {
+  return `${nodeName}.conf`;
+}
+
+/** One keepalived.conf per node, keyed by `keepalivedConfigKey(node.name)`, in inventory order. */
+export function renderKeepalivedConf(model: KeepalivedVipModel): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const node of model.nodes) files[keepalivedConfigKey(node.name)] = renderNodeConf(model, node);
+  return files;
+}
+
+/**
+ * Container command. keepalived refuses to start ("daemon is already running") when a PID file left by a
+ * previous container names a live process, and in a fresh PID namespace the old PIDs (1, 2, ...) are live again:
+ * so the PID files live in a directory that is emptied at every start (mount an emptyDir there when the root
+ * file system is read-only; an emptyDir survives container restarts, hence the `rm`). `NODE_NAME` comes from
+ * the downward API (`spec.nodeName`).
+ *
+ * `--dont-fork --log-console`: one foreground process tree whose log goes to the container log. `--vrrp`: only
+ * the VRRP child (no IPVS checker, which would need the ip_vs module and SYS_MODULE).
+ */
+export function keepalivedCommand(): string[] {
+  const pid = `${KEEPALIVED_RUN_DIR}/keepalived.pid`;
+  const vrrpPid = `${KEEPALIVED_RUN_DIR}/vrrp.pid`;
+  const run = [
+    `mkdir -p ${KEEPALIVED_RUN_DIR}`,
+    `rm -f ${pid} ${vrrpPid}`,
+    `exec keepalived --dont-fork --log-console --log-detail --vrrp --pid=${pid} --vrrp_pid=${vrrpPid}` +
+      ` --use-file=${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`,
+  ];
+  return ['/bin/sh', '-c', run.join(' && ')];
+}
+
+/** The `vrrp_script` name of a VIP, also the name its instance tracks. */
+function scriptName(model: KeepalivedVipModel): string {
+  return `chk_${model.name}`;
+}
+
+function renderNodeConf(model: KeepalivedVipModel, self: VrrpNode): string {
+  const iface = self.interface ?? model.interface;
+  const peers = model.nodes.filter((n) => n.name !== self.name);
+  const lines = [
+    `# keepalived.conf for node ${self.name}: VIP ${model.address}/${model.prefixLength} (${model.name})`,
+    'global_defs {',
+    // VRRPv3: sub-second adverts. It has no authentication; integrity comes from the TTL-255 unicast check below.
+    '  vrrp_version 3',
+    // Scripts run as root without extra capabilities (SETUID/SETGID would be needed for another user), and are
+    // refused if any part of their path is writable by someone else. Without script_user the track script is
+    // silently dropped at run time (measured), so both are always rendered.
+    '  script_user root',
+    '  enable_script_security',
+    // Realtime scheduling (needs CAP_SYS_NICE) so a busy node does not miss adverts at sub-second intervals.
+    '  max_auto_priority 50',
+    // Gratuitous ARP at takeover, repeated, then refreshed so a switch that missed them relearns the VIP.
+    '  vrrp_garp_master_delay 1',
+    '  vrrp_garp_master_repeat 3',
+    '  vrrp_garp_master_refresh 30',
+    '}',
+    '',
+    ...renderTrackScript(scriptName(model), model.trackCheck),
+    '',
+    `vrrp_instance VI_${model.name} {`,
+    // Every node BACKUP + nopreempt: the holder keeps the VIP until it fails; no failback flap to the highest
+    // priority node when it recovers.
+    '  state BACKUP',
+    '  nopreempt',
+    `  interface ${iface}`,
+    `  virtual_router_id ${model.virtualRouterId}`,
+    `  priority ${self.priority}`,
+    `  advert_int ${formatAdvertInterval(model.advertIntervalSeconds)}`,
+    // Unicast: no dependency on multicast (often filtered), and an empty peer list never falls back to it.
+    `  unicast_src_ip ${self.address}`,
+    '  unicast_peer {',
+    // min/max TTL 255: only adverts from the same link are accepted (a routed packet has a lower TTL).
+    ...peers.map((p) => `    ${p.address} min_ttl 255 max_ttl 255`),
+    '  }',
+    '  unicast_fault_no_peer',
+    '  virtual_ipaddress {',
+    `    ${model.address}/${model.prefixLength} dev ${iface}`,
+    '  }',
+    // Weight 0 (the default): a failing check puts the node in FAULT, which sends a priority-0 advert so a
+    // backup takes over at once; a weight would only lower priority, which nopreempt ignores.
+    '  track_script {',
+    `    ${scriptName(model)}`,
+    '  }',
+    '}',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function renderTrackScript(name: string, check: VrrpTrackCheck): string[] {
+  return [
+    `vrrp_script ${name} {`,
+    `  script "${trackCommand(check)}"`,
+    `  interval ${check.intervalSeconds}`,
+    `  timeout ${check.timeoutSeconds}`,
+    `  rise ${check.rise}`,
+    `  fall ${check.fall}`,
+    // Start failed: a node never bids for the VIP before its check has passed `rise` times.
+    '  init_fail',
+    '}',
+  ];
+}
+
+/**
+ * The check runs a root-owned system binary with arguments, not a script file from a ConfigMap: with
+ * `enable_script_security` keepalived refuses a root script if any component of its path is writable by a
+ * non-root user, and the modes and group of kubelet-managed volume files depend on `defaultMode` and `fsGroup`;
+ * a system binary sidesteps that. The image must provide `/bin/bash` (TCP via /dev/tcp) and `/usr/bin/curl`
+ * (HTTP). keepalived splits the string on spaces; single quotes keep one argument together.
+ */
+function trackCommand(check: VrrpTrackCheck): string {
+  if (check.kind === 'http') {
+    const url = `http://${urlHost(check.host)}:${check.port}${check.path ?? '/'}`;
+    return `/usr/bin/curl --silent --fail --output /dev/null --max-time ${check.timeoutSeconds} ${url}`;
+  }
+  return `/bin/bash -c '</dev/tcp/${check.host}/${check.port}'`;
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** keepalived reads advert_int as a decimal; 10 ms granularity, so two decimals at most, no float noise. */
+function formatAdvertInterval(seconds: number): string {
+  return String(Math.round(seconds * 100) / 100);
+}

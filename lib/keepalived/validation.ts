@@ -1,0 +1,169 @@
+import { isIP } from 'net';
+import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
+import { KeepalivedVipModel, VrrpNode } from './model';
+
+/**
+ * Records every problem of one VIP model in `v`, with props named as the construct would (`prefix` + field),
+ * e.g. `nodes[2].priority: 150 is used by node "lb-1"; ...`.
+ */
+export function validateKeepalivedVip(model: KeepalivedVipModel, v: Validator, prefix = ''): void {
+  const p = (field: string) => `${prefix}${field}`;
+  v.check(!/^[A-Za-z0-9_-]{1,32}$/.test(model.name), p('name'), model.name,
+    'must be 1-32 letters, digits, "_" or "-" (it names the VRRP instance and its check script)');
+
+  const family = isIP(model.address);
+  if (!v.check(family === 0, p('address'), model.address, 'must be a literal IPv4 or IPv6 address, without prefix')) {
+    const max = family === 4 ? 32 : 128;
+    v.check(!Number.isInteger(model.prefixLength) || model.prefixLength < 1 || model.prefixLength > max,
+      p('prefixLength'), model.prefixLength, `must be an integer 1..${max} for an IPv${family} VIP`);
+    const owner = model.nodes.find((n) => n.address === model.address);
+    if (owner) v.add(p('address'), model.address, `is node "${owner.name}"'s own address; pick an unused address`);
+  }
+  checkInterfaceName(model.interface, v, p('interface'));
+  v.check(!Number.isInteger(model.virtualRouterId) || model.virtualRouterId < 1 || model.virtualRouterId > 255,
+    p('virtualRouterId'), model.virtualRouterId, 'must be an integer 1..255, unique on the layer-2 segment');
+  const centis = model.advertIntervalSeconds * 100;
+  const wholeCentis = Math.round(centis);
+  v.check(!(wholeCentis >= 1 && wholeCentis <= 4095 && Math.abs(centis - wholeCentis) < 1e-6),
+    p('advertIntervalSeconds'), model.advertIntervalSeconds,
+    'must be 0.01..40.95 seconds in 0.01 steps (VRRPv3); 0.2 gives sub-second failover');
+
+  validateNodes(model, family, v, p);
+  validateTrackCheck(model, v, p);
+  if (model.subnet !== undefined) validateSubnet(model, v, p);
+}
+
+/**
+ * Problems across several VIPs managed together: a virtual router id used twice on one interface makes both
+ * VRRP routers drop each other's adverts as misconfigured (or, worse, fight over the same virtual MAC).
+ */
+export function validateKeepalivedVipSet(models: readonly KeepalivedVipModel[], v: Validator): void {
+  for (const name of duplicates(models.map((m) => m.name))) {
+    v.add('vips[].name', name, 'is used by several VIPs; give each VIP its own name');
+  }
+  for (const address of duplicates(models.map((m) => m.address))) {
+    v.add('vips[].address', address, 'is claimed by several VIPs; each VIP needs its own address');
+  }
+  const seen = new Map<string, string>();
+  for (const m of models) {
+    // The interface can differ per node, so a collision is a (node, interface, id) used by two VIPs.
+    const keys = new Set(m.nodes.map((n) => `${n.name}/${n.interface ?? m.interface}/${m.virtualRouterId}`));
+    for (const key of keys) {
+      const other = seen.get(key);
+      if (other !== undefined && other !== m.name) {
+        const [node, iface] = key.split('/');
+        v.add(`vips["${m.name}"].virtualRouterId`, m.virtualRouterId,
+          `is also used by VIP "${other}" on ${iface} of node "${node}"; use a different id per VIP on one segment`);
+        break;
+      }
+      seen.set(key, m.name);
+    }
+  }
+}
+
+function validateNodes(model: KeepalivedVipModel, family: number, v: Validator, p: (f: string) => string): void {
+  v.check(model.nodes.length < 2, p('nodes'), model.nodes.map((n) => n.name),
+    'must list at least 2 nodes: a VIP on one node cannot fail over (and unicast VRRP with no peer stays in FAULT)');
+  model.nodes.forEach((node: VrrpNode, i) => {
+    const np = p(`nodes[${i}]`);
+    v.check(!isDns1123Subdomain(node.name), `${np}.name`, node.name,
+      'must be a Kubernetes node name (lower-case RFC 1123 subdomain); it selects the node\'s config file');
+    if (!v.check(!isIpAddress(node.address), `${np}.address`, node.address, 'must be a literal IPv4 or IPv6 address')
+      && family !== 0) {
+      v.check(isIP(node.address) !== family, `${np}.address`, node.address,
+        `must be IPv${family} like the VIP: VRRP adverts and the VIP share one address family`);
+    }
+    v.check(!Number.isInteger(node.priority) || node.priority < 1 || node.priority > 254, `${np}.priority`,
+      node.priority, 'must be an integer 1..254 (255 is reserved for the address owner)');
+    if (node.interface !== undefined) checkInterfaceName(node.interface, v, `${np}.interface`);
+  });
+  for (const name of duplicates(model.nodes.map((n) => n.name))) {
+    v.add(p('nodes[].name'), name, 'is listed twice; list each node once');
+  }
+  for (const address of duplicates(model.nodes.map((n) => n.address))) {
+    v.add(p('nodes[].address'), address, 'is used by several nodes; each node needs its own address');
+  }
+  for (const priority of duplicates(model.nodes.map((n) => n.priority))) {
+    v.add(p('nodes[].priority'), priority,
+      'is used by several nodes; give each node a distinct priority so the takeover order is explicit');
+  }
+}
+
+function validateTrackCheck(model: KeepalivedVipModel, v: Validator, p: (f: string) => string): void {
+  const c = model.trackCheck;
+  const cp = p('trackCheck');
+  v.check(c.kind !== 'tcp' && c.kind !== 'http', `${cp}.kind`, c.kind, 'must be "tcp" or "http"');
+  v.check(!isIpAddress(c.host), `${cp}.host`, c.host, 'must be a literal address (e.g. 127.0.0.1)');
+  v.check(!isPort(c.port), `${cp}.port`, c.port, 'must be a port 1..65535');
+  if (c.kind === 'http' && c.path !== undefined) {
+    // keepalived splits the command on spaces and treats quotes specially: keep the path to URL-safe characters.
+    v.check(!/^\/[A-Za-z0-9._~\/%?=&-]*$/.test(c.path), `${cp}.path`, c.path,
+      'must start with "/" and use only letters, digits and . _ ~ / % ? = & -');
+  }
+  v.check(!Number.isInteger(c.intervalSeconds) || c.intervalSeconds < 1, `${cp}.intervalSeconds`,
+    c.intervalSeconds, 'must be a whole number of seconds >= 1 (keepalived 2.2.7 rounds it)');
+  v.check(!Number.isInteger(c.timeoutSeconds) || c.timeoutSeconds < 1 || c.timeoutSeconds > c.intervalSeconds,
+    `${cp}.timeoutSeconds`, c.timeoutSeconds, 'must be a whole number of seconds, 1..intervalSeconds');
+  v.check(!Number.isInteger(c.rise) || c.rise < 1, `${cp}.rise`, c.rise, 'must be an integer >= 1');
+  v.check(!Number.isInteger(c.fall) || c.fall < 1, `${cp}.fall`, c.fall, 'must be an integer >= 1');
+}
+
+function validateSubnet(model: KeepalivedVipModel, v: Validator, p: (f: string) => string): void {
+  const subnet = parseCidr(model.subnet ?? '');
+  if (!subnet) {
+    v.add(p('subnet'), model.subnet, 'must be a CIDR such as 10.0.0.0/24 or fd00::/64');
+    return;
+  }
+  v.check(isIpAddress(model.address) && !cidrContains(subnet, model.address), p('address'), model.address,
+    `is outside the interface subnet ${model.subnet}; the VIP must be on the nodes' segment to move by ARP`);
+  // Nodes of another family than the subnet are already reported as not matching the VIP's family.
+  model.nodes.forEach((node, i) => {
+    v.check(isIP(node.address) === subnet.family && !cidrContains(subnet, node.address), p(`nodes[${i}].address`), node.address,
+      `is outside the interface subnet ${model.subnet}; VRRP peers must share the segment`);
+  });
+}
+
+/** Kernel interface names: 1..15 bytes (IFNAMSIZ 16 with the NUL), no "/", ":" or white space, not "." or "..". */
+function checkInterfaceName(name: string, v: Validator, prop: string): void {
+  v.check(!/^[A-Za-z0-9_.@-]{1,15}$/.test(name) || name === '.' || name === '..', prop, name,
+    'must be a Linux interface name: 1-15 letters, digits, "_", ".", "@" or "-"');
+}
+
+interface Cidr {
+  readonly family: number;
+  readonly network: bigint;
+  readonly bits: number;
+}
+
+function parseCidr(text: string): Cidr | undefined {
+  const [address, bitsText, ...rest] = text.split('/');
+  const family = isIP(address ?? '');
+  const bits = Number(bitsText);
+  if (rest.length > 0 || family === 0 || !/^\d{1,3}$/.test(bitsText ?? '') || bits > (family === 4 ? 32 : 128)) {
+    return undefined;
+  }
+  return { family, network: addressToBigInt(address), bits };
+}
+
+function cidrContains(cidr: Cidr, address: string): boolean {
+  if (isIP(address) !== cidr.family) return false;
+  const width = BigInt(cidr.family === 4 ? 32 : 128);
+  const shift = width - BigInt(cidr.bits);
+  return addressToBigInt(address) >> shift === cidr.network >> shift;
+}
+
+/** An IPv4 or IPv6 address as an integer (IPv6 may contain "::" and a dotted IPv4 tail). */
+function addressToBigInt(address: string): bigint {
+  if (isIP(address) === 4) return address.split('.').reduce((acc, octet) => (acc << 8n) + BigInt(octet), 0n);
+  let text = address.split('%')[0];
+  const v4tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4tail) {
+    const n = Number(addressToBigInt(v4tail[1]));
+    text = text.slice(0, -v4tail[1].length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = tail ? tail.split(':') : [];
+  const zeros = tail === undefined ? [] : new Array(8 - headGroups.length - tailGroups.length).fill('0');
+  return [...headGroups, ...zeros, ...tailGroups].reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n);
+}

@@ -1,0 +1,422 @@
+/**
+ * Runs Galera members the way the pods do, on loopback: each member is `assets/galera/entrypoint.sh` as its main
+ * process (run as the `mysql` user, like the image's uid 999), with the pod's environment, its own data dir and
+ * memory-backed-style run dir, and the server config from `renderServerConfig` with its own address. Every
+ * member uses the same ports (3306, 4567, 4568, 4444) on its own 127.0.1.x address.
+ *
+ * Everything started here is killed by process group (its own PID) and every temp dir removed, even on failure.
+ */
+import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { GALERA_SERVER_DEFAULTS, renderServerConfig } from '../../lib/galera/server-config';
+
+const REPO = path.resolve(__dirname, '../..');
+const ASSETS = path.join(REPO, 'assets/galera');
+export const CLUSTER_NAME = 'itest';
+export const STATEFULSET = 'galera';
+export const SST_PASSWORD = `sst'"\\;pw`;
+export const MONITOR_PASSWORD = 'mon\\itor"pw';
+export const ROOT_PASSWORD = `r0ot'--`;
+
+/** What the tests need on the machine (Debian: mariadb-server galera-4 mariadb-backup socat). */
+export function missingGaleraTools(): string[] {
+  const missing = ['mariadbd', 'mariadb', 'mariadb-install-db', 'mariabackup', 'socat'].filter(
+    (tool) => !['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((dir) => fs.existsSync(path.join(dir, tool))),
+  );
+  if (!fs.existsSync(GALERA_SERVER_DEFAULTS.providerPath)) missing.push(GALERA_SERVER_DEFAULTS.providerPath);
+  if (process.getuid?.() !== 0) missing.push('root (to run members as the mysql user)');
+  if (MYSQL_USER.uid < 0) missing.push('the mysql system user (mariadb-server creates it)');
+  return missing;
+}
+
+/** `describe`, or a skip with the reason (a failure under CI, where the tools must be installed). */
+export function describeWithGalera(name: string, body: () => void): void {
+  const missing = missingGaleraTools();
+  if (missing.length === 0) {
+    describe(name, body);
+  } else if (process.env.CI) {
+    describe(name, () => {
+      test('Galera tools are installed', () => {
+        throw new Error(`missing: ${missing.join(', ')} (apt-get install mariadb-server galera-4 mariadb-backup socat)`);
+      });
+    });
+  } else {
+    // eslint-disable-next-line no-console
+    console.warn(`skipping "${name}": missing ${missing.join(', ')}`);
+    describe.skip(name, body);
+  }
+}
+
+/** Test files share the 127.0.1.x addresses: one runs at a time even when jest runs files in parallel. */
+const LOCK_FILE = path.join(os.tmpdir(), 'cdk8s-openstack-ha-galera-itest.lock');
+
+export async function acquireGaleraLock(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: 'wx' });
+      return;
+    } catch {
+      const holder = Number(fs.readFileSync(LOCK_FILE, 'utf8').trim());
+      if (!isAlive(holder)) fs.rmSync(LOCK_FILE, { force: true });
+      else if (Date.now() > deadline) throw new Error(`${LOCK_FILE} held by ${holder}`);
+      else await sleep(500);
+    }
+  }
+}
+
+export function releaseGaleraLock(): void {
+  if (fs.existsSync(LOCK_FILE) && fs.readFileSync(LOCK_FILE, 'utf8').trim() === String(process.pid)) fs.rmSync(LOCK_FILE);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a value other than undefined; throws with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+const MYSQL_USER = { uid: -1, gid: -1 };
+try {
+  MYSQL_USER.uid = Number(execFileSync('id', ['-u', 'mysql']).toString().trim());
+  MYSQL_USER.gid = Number(execFileSync('id', ['-g', 'mysql']).toString().trim());
+} catch {
+  // missingGaleraTools() reports it; this module must still load to report it.
+}
+
+/** Runs a program as the mysql user and returns stdout. */
+function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr }));
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+export interface MemberEnvOverrides {
+  readonly [name: string]: string;
+}
+
+/** One Galera member: a "pod" with its data volume (kept across restarts) and run dir. */
+export class Member {
+  public readonly name: string;
+  public readonly dir: string;
+  public readonly dataDir: string;
+  public readonly runDir: string;
+  public ip: string;
+  private entrypoint?: ChildProcess;
+  private agent?: ChildProcess;
+  /** Where in the logs the current runs of the agent and the entrypoint start. */
+  private agentLogStart = 0;
+  private mariadbLogStart = 0;
+
+  public constructor(private readonly cluster: GaleraTestCluster, public readonly ordinal: number, ip: string) {
+    this.name = `${STATEFULSET}-${ordinal}`;
+    this.ip = ip;
+    this.dir = path.join(cluster.root, this.name);
+    this.dataDir = path.join(this.dir, 'data');
+    this.runDir = path.join(this.dir, 'run');
+    for (const dir of [this.dir, this.dataDir, this.runDir]) fs.mkdirSync(dir, { recursive: true });
+    fs.chownSync(this.dir, MYSQL_USER.uid, MYSQL_USER.gid);
+    fs.chownSync(this.dataDir, MYSQL_USER.uid, MYSQL_USER.gid);
+    fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
+  }
+
+  public get configFile(): string {
+    return path.join(this.dir, 'server.cnf');
+  }
+
+  public get running(): boolean {
+    return this.entrypoint !== undefined && this.entrypoint.exitCode === null && this.entrypoint.signalCode === null;
+  }
+
+  /** Starts the mariadb container (entrypoint) at `ip`; a new "pod" also gets an empty run dir. */
+  public startEntrypoint(options: { ip?: string; freshRunDir?: boolean } = {}): void {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    if (options.ip !== undefined) this.ip = options.ip;
+    if (options.freshRunDir) {
+      fs.rmSync(this.runDir, { recursive: true, force: true });
+      fs.mkdirSync(this.runDir);
+      fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
+    }
+    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip));
+    this.mariadbLogStart = this.logSize('mariadb');
+    this.entrypoint = this.spawnLogged('mariadb', ['bash', path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
+  }
+
+  /** Starts the recovery agent sidecar (the bundled agent, run by node as the same user). */
+  public startAgent(env: MemberEnvOverrides): void {
+    this.agentLogStart = this.logSize('agent');
+    this.agent = this.spawnLogged('agent', [process.execPath, path.join(this.cluster.scriptsDir, 'agent.bundle.js')], {
+      POD_NAME: this.name,
+      GALERA_RUN_DIR: this.runDir,
+      GALERA_AGENT_HOST: this.ip,
+      GALERA_OVERRIDE_FILE: path.join(this.cluster.root, 'bootstrap-from'),
+      ...env,
+    });
+  }
+
+  /** The env the construct gives the mariadb container (Secret refs resolved). */
+  public containerEnv(): NodeJS.ProcessEnv {
+    return {
+      POD_NAME: this.name,
+      POD_IP: this.ip,
+      GALERA_RUN_DIR: this.runDir,
+      GALERA_DATADIR: this.dataDir,
+      GALERA_CONFIG_FILE: this.configFile,
+      GALERA_USERS_FILE: path.join(this.cluster.root, 'users.tsv'),
+      GALERA_SST_PASSWORD: SST_PASSWORD,
+      GALERA_MONITOR_PASSWORD: MONITOR_PASSWORD,
+      MARIADB_ROOT_PASSWORD: ROOT_PASSWORD,
+      USER: 'mysql',
+      HOME: this.dir,
+      ...this.cluster.extraEnv,
+    };
+  }
+
+  private spawnLogged(kind: string, command: string[], env: NodeJS.ProcessEnv): ChildProcess {
+    const log = fs.openSync(path.join(this.cluster.root, `${this.name}.${kind}.log`), 'a');
+    const child = spawn(command[0], command.slice(1), {
+      uid: MYSQL_USER.uid,
+      gid: MYSQL_USER.gid,
+      env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
+      // Its own process group: killing -pid reaches mariadbd, SST scripts and sleeps, and nothing else.
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
+    fs.closeSync(log);
+    // Kept after the leader exits: mariadbd may outlive a dead entrypoint in the same group.
+    this.cluster.processGroups.add(child.pid!);
+    return child;
+  }
+
+  private logSize(kind: string): number {
+    const log = path.join(this.cluster.root, `${this.name}.${kind}.log`);
+    return fs.existsSync(log) ? fs.statSync(log).size : 0;
+  }
+
+  private logSince(kind: string, start: number): string {
+    const log = path.join(this.cluster.root, `${this.name}.${kind}.log`);
+    return fs.existsSync(log) ? fs.readFileSync(log).subarray(start).toString('utf8') : '';
+  }
+
+  /**
+   * How this member got its data since the entrypoint started: the mariabackup script runs for both kinds of
+   * transfer and says which at the end (`mariabackup IST completed on joiner` / `SST`); none when it was the source.
+   */
+  public stateTransfers(): string[] {
+    return [...this.logSince('mariadb', this.mariadbLogStart).matchAll(/mariabackup (IST|SST) completed on joiner/g)].map((m) => m[1]);
+  }
+
+  /** The agent's JSON log lines of one event since the agent was last started. */
+  public agentEvents(event: string): Array<Record<string, any>> {
+    return this.logSince('agent', this.agentLogStart).split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => { try { return JSON.parse(line); } catch { return {}; } })
+      .filter((entry) => entry.event === event);
+  }
+
+  public readJson(file: string): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(this.runDir, file), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes the decision the agent would write for the current state.json (waits for it). */
+  public async decide(action: 'join' | 'bootstrap', startPosition = ''): Promise<void> {
+    const state = await waitFor(`${this.name} state.json`, 120_000, () => this.readJson('state.json'));
+    const content = JSON.stringify({ stateId: state.stateId, action, startPosition, rule: 'test', reason: 'written by the test' }, null, 2);
+    const tmp = path.join(this.runDir, `decision.json.tmp${process.pid}`);
+    fs.writeFileSync(tmp, content);
+    fs.renameSync(tmp, path.join(this.runDir, 'decision.json'));
+  }
+
+  /** The entrypoint's phase (what the liveness probe spares). */
+  public phase(): string {
+    try {
+      return fs.readFileSync(path.join(this.runDir, 'phase'), 'utf8').trim();
+    } catch {
+      return '(none)';
+    }
+  }
+
+  public synced(): boolean {
+    const wsrep = this.readJson('wsrep.json');
+    const status = (wsrep?.wsrep ?? {}) as Record<string, string>;
+    return wsrep?.running === true && status.wsrep_local_state === '4' && status.wsrep_cluster_status === 'Primary';
+  }
+
+  public async waitSynced(timeoutMs: number): Promise<void> {
+    await waitFor(`${this.name} Synced`, timeoutMs, () => {
+      if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+      return this.synced() ? true : undefined;
+    });
+  }
+
+  /** SQL through the member's socket as the unix_socket `mysql` account; throws on error. */
+  public async sql(query: string): Promise<string> {
+    const result = await runAsMysql(['mariadb', `--defaults-file=${path.join(this.runDir, 'client.cnf')}`, '-N', '-B'], {}, query);
+    if (result.code !== 0) throw new Error(`${this.name}: ${query}: ${result.stderr}`);
+    return result.stdout.trim();
+  }
+
+  /** A client login over TCP as `user` (password by env, so any byte works). */
+  public async login(user: string, password: string, query = 'SELECT CURRENT_USER()'): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runAsMysql(['mariadb', '--no-defaults', '-h', this.ip, '-P', '3306', '-u', user, '-N', '-B', '-e', query], { MYSQL_PWD: password });
+  }
+
+  /** Runs one of the scripts the way kubelet runs an exec probe (the container's env). */
+  public async script(name: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runAsMysql(['bash', path.join(this.cluster.scriptsDir, name), ...args], this.containerEnv());
+  }
+
+  /** SIGTERM to the container's main process (kubelet stopping the pod) and wait for it to exit. */
+  public async stop(timeoutMs = 60_000): Promise<void> {
+    await this.stopProcess(this.entrypoint, 'SIGTERM', timeoutMs);
+    await this.stopAgent();
+  }
+
+  public async stopAgent(): Promise<void> {
+    await this.stopProcess(this.agent, 'SIGTERM', 10_000);
+  }
+
+  /** SIGKILL of the whole container (mariadbd included): a crash, a power cut. */
+  public async kill(): Promise<void> {
+    await this.stopProcess(this.entrypoint, 'SIGKILL', 10_000);
+    await this.stopProcess(this.agent, 'SIGKILL', 10_000);
+  }
+
+  private async stopProcess(child: ChildProcess | undefined, signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      // SIGTERM goes to the main process only (it forwards it); SIGKILL to the whole group.
+      process.kill(signal === 'SIGKILL' ? -child.pid! : child.pid!, signal);
+    } catch {
+      return;
+    }
+    await Promise.race([exited, sleep(timeoutMs).then(() => { throw new Error(`${this.name}: pid ${child.pid} did not exit on ${signal}`); })]);
+    if (signal === 'SIGKILL') await this.waitGroupGone(child.pid!);
+  }
+
+  /** After SIGKILL of a group, its members (mariadbd) may take a moment to disappear and free the ports. */
+  private async waitGroupGone(pgid: number): Promise<void> {
+    await waitFor(`process group ${pgid} gone`, 10_000, () => (isAlive(-pgid) ? undefined : true));
+  }
+
+  public wipeData(): void {
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    fs.mkdirSync(this.dataDir);
+    fs.chownSync(this.dataDir, MYSQL_USER.uid, MYSQL_USER.gid);
+  }
+
+  public logTail(lines = 40): string {
+    return ['mariadb', 'agent']
+      .map((kind) => path.join(this.cluster.root, `${this.name}.${kind}.log`))
+      .filter((file) => fs.existsSync(file))
+      .map((file) => `--- ${file}\n${fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n')}`)
+      .join('\n');
+  }
+}
+
+/** Temp root, scripts copied like a ConfigMap mount, members, and the cleanup of all of it. */
+export class GaleraTestCluster {
+  public readonly root: string;
+  public readonly scriptsDir: string;
+  public readonly members: Member[];
+  public readonly processGroups = new Set<number>();
+  public extraEnv: MemberEnvOverrides = {};
+  private peerHosts: string[];
+  private readonly exitHook = () => this.killAll();
+
+  public constructor(ips: readonly string[]) {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-itest-'));
+    fs.chmodSync(this.root, 0o755);
+    this.scriptsDir = path.join(this.root, 'scripts');
+    fs.mkdirSync(this.scriptsDir);
+    for (const file of fs.readdirSync(ASSETS).filter((name) => name.endsWith('.sh'))) {
+      // Mode 0644, as a ConfigMap mount without defaultMode: the scripts are run through bash.
+      fs.copyFileSync(path.join(ASSETS, file), path.join(this.scriptsDir, file));
+      fs.chmodSync(path.join(this.scriptsDir, file), 0o644);
+    }
+    this.peerHosts = [...ips];
+    this.members = ips.map((ip, ordinal) => new Member(this, ordinal, ip));
+    process.on('exit', this.exitHook);
+  }
+
+  /** The gcomm:// list, as the StatefulSet's DNS names would resolve now. */
+  public setPeerHosts(hosts: readonly string[]): void {
+    this.peerHosts = [...hosts];
+  }
+
+  /** pc.recovery in the members' config (applies from their next start). */
+  public pcRecovery = true;
+
+  public renderConfig(ip: string): string {
+    return renderServerConfig({
+      ...GALERA_SERVER_DEFAULTS,
+      pcRecovery: this.pcRecovery,
+      clusterName: CLUSTER_NAME,
+      peerHosts: this.peerHosts,
+      bindAddress: ip,
+      listenAddress: ip,
+      gcacheSize: '64M',
+      // Three servers share two cores here: keep memory and threads small.
+      innodbBufferPoolSize: '64M',
+      applierThreads: 2,
+      maxConnections: 100,
+      overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' } },
+    });
+  }
+
+  /** Bundles the recovery agent into the scripts dir, as the construct ships it in a ConfigMap. */
+  public buildAgent(): void {
+    execFileSync(process.execPath, [path.join(REPO, 'scripts/build-agent.js'), path.join(this.scriptsDir, 'agent.bundle.js')], { stdio: 'ignore' });
+  }
+
+  public writeUsersFile(content: string): void {
+    fs.writeFileSync(path.join(this.root, 'users.tsv'), content);
+  }
+
+  public killAll(): void {
+    for (const pgid of this.processGroups) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Kills what is left, waits for it to be gone, removes the temp dir (unless KEEP_GALERA_ITEST is set). */
+  public async destroy(): Promise<void> {
+    this.killAll();
+    await waitFor('every test process gone', 15_000, () => ([...this.processGroups].some((pgid) => isAlive(-pgid)) ? undefined : true)).catch(() => undefined);
+    process.off('exit', this.exitHook);
+    if (process.env.KEEP_GALERA_ITEST) {
+      // eslint-disable-next-line no-console
+      console.log(`kept ${this.root}`);
+    } else {
+      fs.rmSync(this.root, { recursive: true, force: true });
+    }
+  }
+}
