@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
+import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
@@ -294,41 +295,36 @@ export class RabbitDaemonSet extends Construct {
       [CONFIG_HASH_ANNOTATION]: configHash(o.templates, o.scripts),
       [CAPABILITIES_ANNOTATION]: describeGrants(grants),
     };
-    return new k8s.KubeDaemonSet(this, 'Resource', {
-      metadata: { name, labels },
-      spec: {
-        selector: { matchLabels: selector },
-        // One broker at a time, never two on a node (host ports); a restarted broker must stay Ready for a while
-        // (mirrors synchronised, clients reconnected) before the next one stops.
-        updateStrategy: {
-          type: 'RollingUpdate',
-          rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(1), maxSurge: k8s.IntOrString.fromNumber(0) },
-        },
-        minReadySeconds: 30,
-        template: {
-          metadata: { labels, annotations },
-          spec: {
-            hostNetwork: true,
-            dnsPolicy: 'ClusterFirstWithHostNet',
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            terminationGracePeriodSeconds: lifecycle.terminationGracePeriodSeconds,
-            securityContext: restrictedPodSecurityContext(RABBITMQ_UID),
-            affinity: o.placement._affinity(selector),
-            tolerations: o.placement._tolerations(),
-            initContainers: [dataOwner],
-            containers: [broker],
-            volumes: [
-              { name: 'data', hostPath: { path: o.dataPath, type: 'DirectoryOrCreate' } },
-              { name: 'template', configMap: { name: `${name}-config` } },
-              // Memory-backed: the rendered definitions hold passwords. It also hides the image's conf.d.
-              { name: 'render', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('16Mi') } },
-              // Group-readable: the Secret volume is owned by root with the pod's fsGroup; start.sh copies it 0600.
-              { name: 'cookie', secret: { secretName: o.erlangCookie.secretName, items: [{ key: o.erlangCookie.key, path: cookieFile }], defaultMode: 0o440 } },
-              { name: 'scripts', configMap: { name: `${name}-scripts`, defaultMode: 0o555 } },
-              { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
-            ],
-          },
+    // One broker at a time (maxSurge stays 0: two brokers cannot share a node's ports); a restarted broker must
+    // stay Ready for a while (mirrors synchronised, clients reconnected) before the next one stops.
+    return oneNodeAtATimeDaemonSet(this, 'Resource', {
+      name,
+      labels,
+      selector,
+      minReadySeconds: 30,
+      template: {
+        metadata: { labels, annotations },
+        spec: {
+          hostNetwork: true,
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: lifecycle.terminationGracePeriodSeconds,
+          securityContext: restrictedPodSecurityContext(RABBITMQ_UID),
+          affinity: o.placement._affinity(selector),
+          tolerations: o.placement._tolerations(),
+          initContainers: [dataOwner],
+          containers: [broker],
+          volumes: [
+            { name: 'data', hostPath: { path: o.dataPath, type: 'DirectoryOrCreate' } },
+            { name: 'template', configMap: { name: `${name}-config` } },
+            // Memory-backed: the rendered definitions hold passwords. It also hides the image's conf.d.
+            { name: 'render', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('16Mi') } },
+            // Group-readable: the Secret volume is owned by root with the pod's fsGroup; start.sh copies it 0600.
+            { name: 'cookie', secret: { secretName: o.erlangCookie.secretName, items: [{ key: o.erlangCookie.key, path: cookieFile }], defaultMode: 0o440 } },
+            { name: 'scripts', configMap: { name: `${name}-scripts`, defaultMode: 0o555 } },
+            { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+          ],
         },
       },
     });
