@@ -2,7 +2,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   GaleraPetSet, GaleraStorage, HaproxyLoadBalancer, KeepalivedVip, LoadBalancedService, MemcachedPool, Placement,
-  ProxySqlLayer, SecretValue,
+  ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue,
 } from '../lib';
 import { CONTROLLERS } from './inventory';
 
@@ -14,6 +14,7 @@ export class ControlPlaneChart extends Chart {
   public readonly memcached: MemcachedPool;
   public readonly galera: GaleraPetSet;
   public readonly proxysql: ProxySqlLayer;
+  public readonly rabbitmq: RabbitDaemonSet;
   public readonly vip: KeepalivedVip;
   public readonly apiLoadBalancer: HaproxyLoadBalancer;
 
@@ -49,6 +50,20 @@ export class ControlPlaneChart extends Chart {
       placement: controllers,
       adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
       allowedClients: ['keystone', 'glance', 'nova', 'placement', 'neutron', 'cinder'].map((service) => ({ podLabels: { application: service } })),
+    });
+
+    // One broker per controller; services get every broker in their transport_url (no load balancer).
+    this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
+      placement: controllers,
+      version: RabbitVersion.V3_13,
+      erlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
+      users: [
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('rabbitmq-admin', 'password') },
+        ...['nova', 'neutron', 'cinder', 'glance'].map((service) => ({ name: service, password: SecretValue.fromSecret(`${service}-rabbitmq`, 'password') })),
+        // Ceilometer only consumes notifications.
+        { name: 'ceilometer', password: SecretValue.fromSecret('ceilometer-rabbitmq', 'password'), vhosts: ['notifications'] },
+      ],
+      resources: { cpuRequestMillis: 1000, cpuLimitMillis: 4000, memoryRequestMiB: 4096, memoryLimitMiB: 4096 },
     });
 
     // The public face of the control plane: one address that moves to a healthy HAProxy within about 2 s.

@@ -23,6 +23,7 @@ export const SERVICES: OpenStackService[] = [
 export interface ControlPlaneExampleProps {
   readonly controllers: InventoryNode[];
   readonly rabbitNodes?: InventoryNode[];
+  readonly galeraReplicas?: number;
 }
 
 /** The HA layer of an OpenStack control plane from one inventory, in namespace `openstack`. */
@@ -40,9 +41,13 @@ export class OpenStackControlPlaneChart extends Chart {
         galeraSstPassword: secret('galera-sst'),
         galeraMonitorPassword: secret('galera-monitor'),
         proxySqlAdminPassword: secret('proxysql-admin'),
+        rabbitErlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
+        rabbitAdminPassword: secret('rabbitmq-admin'),
         memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
       },
       services: SERVICES,
+      rabbitNodes: props.rabbitNodes,
+      galeraReplicas: props.galeraReplicas,
     });
   }
 }

@@ -25,6 +25,7 @@ function librarySynth() {
     secrets: {
       galeraRootPassword: secret('galera-root'), galeraSstPassword: secret('galera-sst'), galeraMonitorPassword: secret('galera-monitor'),
       proxySqlAdminPassword: secret('proxysql-admin'), memcacheSecretKey: secret('memcache-secret-key'),
+      rabbitErlangCookie: secret('rabbitmq-erlang-cookie'), rabbitAdminPassword: secret('rabbitmq-admin'),
     },
     services,
   });

@@ -21,6 +21,8 @@ const PROPS: OpenStackControlPlaneProps = {
     galeraSstPassword: secret('galera-sst'),
     galeraMonitorPassword: secret('galera-monitor'),
     proxySqlAdminPassword: secret('proxysql-admin'),
+    rabbitErlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
+    rabbitAdminPassword: secret('rabbitmq-admin'),
     memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
   },
   services: SERVICES,
@@ -98,9 +100,34 @@ describe('OpenStackControlPlane connections', () => {
     }
   });
 
+  test('nova: RPC and notifications transport URLs over every broker, with the oslo options of the release line', () => {
+    const nova = controlPlane().cp.connection('nova');
+    const brokers = ['10.0.0.11', '10.0.0.12', '10.0.0.13'].map((ip) => `nova:@@RABBITMQ_PASSWORD_NOVA@@@${ip}:5672`).join(',');
+    expect(nova.transportUrl).toBe(`rabbit://${brokers}/`);
+    expect(nova.notificationsTransportUrl).toBe(`rabbit://${brokers}/notifications?rabbit_quorum_queue=true`);
+    expect(nova.secretReferences.RABBITMQ_PASSWORD_NOVA).toBe('nova-rabbitmq/password');
+    expect(nova.osloConfig).toContain(`[DEFAULT]\ntransport_url = rabbit://${brokers}/`);
+    expect(nova.osloConfig).toContain('[oslo_messaging_notifications]\ndriver = messagingv2');
+  });
+
+  test('RabbitMQ on dedicated nodes when given, and in the topology', () => {
+    const mq = [{ name: 'mq-1', ip: '10.0.0.21' }, { name: 'mq-2', ip: '10.0.0.22' }, { name: 'mq-3', ip: '10.0.0.23' }];
+    const { cp } = controlPlane({ rabbitNodes: mq });
+    expect(cp.connection('nova').transportUrl).toContain('@10.0.0.21:5672,');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-'));
+    try {
+      cp.writeTopology(dir);
+      expect(fs.readFileSync(path.join(dir, 'cp.topology.md'), 'utf8')).toMatch(/\| mq-1 \| 10.0.0.21 \|/);
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'cp.topology.json'), 'utf8')).nodes).toHaveLength(6);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a service without databases gets no [database] section', () => {
     const horizon = controlPlane().cp.connection('horizon');
     expect(horizon.databaseConnections).toEqual({});
+    expect(horizon.transportUrl).toBeUndefined();
     expect(horizon.osloConfig).not.toContain('[database]');
   });
 

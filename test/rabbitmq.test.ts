@@ -1,7 +1,8 @@
-import { spawnSync } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { SecretValue } from '../lib/common/secret';
 import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
 import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
@@ -170,8 +171,8 @@ describe('definitions.json', () => {
   test('users carry password placeholders, never a value; permissions cover their vhosts; no default user is relied on', () => {
     const defs = JSON.parse(renderDefinitions(resolve({
       users: [
-        { name: 'admin', administrator: true, password: { secretName: 's', key: 'admin' } },
-        { name: 'ceilometer', password: { secretName: 's', key: 'ceilometer' }, vhosts: ['notifications'] },
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('s', 'admin') },
+        { name: 'ceilometer', password: SecretValue.fromSecret('s', 'ceilometer'), vhosts: ['notifications'] },
       ],
     })));
     expect(defs.users).toEqual([
@@ -200,7 +201,7 @@ describe('validation', () => {
         { name: 'Bad_Node', ip: '10.0.0.11' },
         { name: 'ctl-4.example.com', ip: 'fd00::4' },
       ],
-      users: [{ name: 'nova', password: undefined as any }, { name: 'nova', password: { secretName: 's', key: 'k' } }],
+      users: [{ name: 'nova', password: undefined as any }, { name: 'nova', password: SecretValue.fromSecret('s', 'k') }],
       notificationsVhost: 'notif/ications',
       amqpPort: 4369,
       additionalPolicies: [
@@ -253,9 +254,9 @@ describe('validation', () => {
   test('users whose names map to one password env var, or with a bad Secret reference, are refused', () => {
     const message = validationError({
       users: [
-        { name: 'admin', administrator: true, password: { secretName: 'Bad Secret', key: 'a/b' } },
-        { name: 'nova-api', password: { secretName: 's', key: 'k' } },
-        { name: 'nova_api', password: { secretName: 's', key: 'k' } },
+        { name: 'admin', administrator: true, password: SecretValue.fromSecret('Bad Secret', 'a/b') },
+        { name: 'nova-api', password: SecretValue.fromSecret('s', 'k') },
+        { name: 'nova_api', password: SecretValue.fromSecret('s', 'k') },
       ],
     });
     expect(message).toMatch(/users\[0\]\.password\.secretName: "Bad Secret" must be a Secret name/);
@@ -314,7 +315,7 @@ describe('container contract', () => {
   test('probes: TCP readiness on AMQP, ping liveness; preStop waits for replicas of the line, then drains, within the grace period', () => {
     const l3 = brokerLifecycle(resolve(), 300);
     expect(l3.readinessTcpPort).toBe(5672);
-    expect(l3.livenessCommand).toEqual(['rabbitmq-diagnostics', '-q', 'ping']);
+    expect(l3.livenessCommand).toEqual(['bash', '-c', '[ -e "$RABBITMQ_RENDER_DIR/waiting-for-peers" ] || exec rabbitmq-diagnostics -q ping']);
     expect(l3.preStopCommand[2]).toBe('rabbitmq-upgrade await_online_synchronized_mirror -t 300 || true; rabbitmq-upgrade drain -t 300');
     expect(l3.terminationGracePeriodSeconds).toBeGreaterThan(600);
     expect(brokerLifecycle(resolve({ version: RabbitVersion.V4_1 }), 120).preStopCommand[2]).toMatch(/^rabbitmq-upgrade await_online_quorum_plus_one -t 120 \|\| true; rabbitmq-upgrade drain/);
@@ -338,20 +339,24 @@ describe('start.sh', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'rmq-start-'));
-    const files = brokerTemplateFiles(resolve(), join(dir, 'render'));
-    mkdirSync(join(dir, 'template'));
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, 'template', name), text);
+    writeTemplates(NODES);
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'secret'));
     writeFileSync(join(dir, 'secret', '.erlang.cookie'), 'COOKIE', { mode: 0o400 });
-    // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember", "after:N" (unreachable until the
-    // N-th CLI call, then "notmember"), anything else = unreachable.
+    // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember" (running, does not list this node),
+    // "booting" (lists nobody and is not running yet), "after:N" (unreachable until the N-th CLI call, then
+    // "notmember"), "file:PATH" (unreachable until PATH exists), anything else = unreachable.
     writeFileSync(join(dir, 'bin', 'rabbitmqctl'), [
       '#!/bin/bash',
       'echo "$*" >> "$STUB_LOG"',
       'peer=${2#rabbit@}; var=STUB_${peer//-/_}; answer=${!var:-down}',
+      'if [[ $5 == await_startup ]]; then [[ $answer == booting ]] && exit 69; exit 0; fi',
+      '[[ $answer == booting ]] && answer=notmember',
       'if [[ $answer == after:* ]]; then',
       '  if (( $(wc -l < "$STUB_LOG") >= ${answer#after:} )); then answer=notmember; else answer=down; fi',
+      'fi',
+      'if [[ $answer == file:* ]]; then',
+      '  if [[ -e ${answer#file:} ]]; then answer=notmember; else answer=down; fi',
       'fi',
       'case $answer in',
       '  ok) exit 0 ;;',
@@ -360,29 +365,75 @@ describe('start.sh', () => {
       'esac',
     ].join('\n'));
     writeFileSync(join(dir, 'bin', 'rabbitmq-server'), '#!/bin/bash\necho "server $ERL_EPMD_ADDRESS $RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS" >> "$STUB_LOG"\n');
-    chmodSync(join(dir, 'bin', 'rabbitmqctl'), 0o755);
-    chmodSync(join(dir, 'bin', 'rabbitmq-server'), 0o755);
+    // erl stub (the blank responder): records its arguments, then idles until killed.
+    writeFileSync(join(dir, 'bin', 'erl'), '#!/bin/bash\nprintf "%s\\n" "$*" >> "$STUB_LOG.erl"\nexec sleep 60\n');
+    for (const stub of ['rabbitmqctl', 'rabbitmq-server', 'erl']) chmodSync(join(dir, 'bin', stub), 0o755);
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const children: ChildProcess[] = [];
+  const START = join(__dirname, '..', 'assets', 'rabbitmq', 'start.sh');
+  /** Brokers on loopback addresses (only these are reachable from a test), on an unusual distribution port. */
+  const LOOPBACK_NODES = [
+    { name: 'ctl-1', ip: '127.0.77.11' },
+    { name: 'ctl-2', ip: '127.0.77.12' },
+    { name: 'ctl-3', ip: '127.0.77.13' },
+  ];
+  const DIST_PORT = 25979;
+
+  function writeTemplates(nodes: typeof NODES): void {
+    mkdirSync(join(dir, 'template'), { recursive: true });
+    for (const [name, text] of Object.entries(brokerTemplateFiles(resolve({ nodes }), join(dir, 'render')))) writeFileSync(join(dir, 'template', name), text);
+  }
+
+  function startEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+    return {
+      PATH: `${join(dir, 'bin')}:/usr/bin:/bin`,
+      HOME: join(dir, 'home'),
+      RABBITMQ_NODENAME: 'rabbit@ctl-2',
+      HOST_IP: '10.0.0.12',
+      RABBITMQ_TEMPLATE_DIR: join(dir, 'template'),
+      RABBITMQ_RENDER_DIR: join(dir, 'render'),
+      RABBITMQ_COOKIE_SOURCE: join(dir, 'secret', '.erlang.cookie'),
+      RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+      RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
+      RABBITMQ_PASSWORD_NOVA: 'nova',
+      STUB_LOG: join(dir, 'calls'),
+      ...env,
+    };
+  }
+
+  /** A peer's distribution port: says `greeting` to whoever connects, or nothing (like a real Erlang node). */
+  async function fakePeerPort(ip: string, greeting: string | undefined): Promise<void> {
+    const program = `require('net').createServer((s) => { ${greeting ? `s.end(${JSON.stringify(greeting)})` : 's.on(\'error\', () => {})'}; })`
+      + `.listen(${DIST_PORT}, ${JSON.stringify(ip)}, () => console.log('listening'))`;
+    const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  }
+
+  /** start.sh in the background, for tests that act while it waits. */
+  function runInBackground(env: Record<string, string>): { stderr: () => string; exit: Promise<number | null> } {
+    let stderr = '';
+    const child = spawn('bash', [START], { env: startEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  }
+
+  async function until(what: string, condition: () => boolean): Promise<void> {
+    for (let i = 0; i < 150 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!condition()) throw new Error(`timed out waiting for ${what}`);
+  }
 
   function run(env: Record<string, string>): { status: number | null; stderr: string; calls: string[] } {
-    const r = spawnSync('bash', [join(__dirname, '..', 'assets', 'rabbitmq', 'start.sh')], {
+    const r = spawnSync('bash', [START], {
       encoding: 'utf8',
       timeout: 20_000,
-      env: {
-        PATH: `${join(dir, 'bin')}:/usr/bin:/bin`,
-        HOME: join(dir, 'home'),
-        RABBITMQ_NODENAME: 'rabbit@ctl-2',
-        HOST_IP: '10.0.0.12',
-        RABBITMQ_TEMPLATE_DIR: join(dir, 'template'),
-        RABBITMQ_RENDER_DIR: join(dir, 'render'),
-        RABBITMQ_COOKIE_SOURCE: join(dir, 'secret', '.erlang.cookie'),
-        RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-        RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
-        RABBITMQ_PASSWORD_NOVA: 'nova',
-        STUB_LOG: join(dir, 'calls'),
-        ...env,
-      },
+      env: startEnv(env),
     });
     const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : [];
     return { status: r.status, stderr: r.stderr, calls };
@@ -410,24 +461,85 @@ describe('start.sh', () => {
       expect.stringMatching(/^server /),
     ]);
     expect(r.stderr).toContain('rabbit@ctl-3 forgot the stale rabbit@ctl-2');
+    expect(readFileSync(join(dir, 'render', 'rabbitmq.conf'), 'utf8')).toMatch(/^cluster_formation\.discovery_retry_limit = 10$/m);
   });
 
-  test('a peer that does not list this node ends the search', () => {
-    expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toHaveLength(2);
+  test('a running peer that does not list this node ends the search; a booting one does not', () => {
+    expect(run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'ok' }).calls).toEqual([
+      '-n rabbit@ctl-1 -t 20 forget_cluster_node rabbit@ctl-2',
+      '-n rabbit@ctl-1 -t 20 await_startup',
+      expect.stringMatching(/^server /),
+    ]);
+    rmSync(join(dir, 'calls'));
+    const r = run({ STUB_ctl_1: 'booting', STUB_ctl_3: 'ok' });
+    expect(r.calls.map((c) => c.split(' ').slice(1, 5).join(' '))).toEqual([
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-1 -t 20 await_startup', 'rabbit@ctl-3 -t 20 forget_cluster_node', expect.stringMatching(/^10\.0\.0\.12 /),
+    ]);
+    expect(r.stderr).toContain('rabbit@ctl-1 does not list rabbit@ctl-2 but is not running yet');
   });
 
-  test('a blank seed (first listed node) with no live peer starts: first formation', () => {
-    const r = run({ RABBITMQ_NODENAME: 'rabbit@ctl-1' });
-    expect(r.status).toBe(0);
-    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-2', 'rabbit@ctl-3', '10.0.0.12']);
-    expect(r.stderr).toContain('this is the seed node');
+  test('a blank seed forms the cluster only when every peer says it is blank (first deployment)', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    await fakePeerPort('127.0.77.12', 'blank rabbit@ctl-2\n');
+    await fakePeerPort('127.0.77.13', 'blank rabbit@ctl-3\n');
+    const r = runInBackground({ RABBITMQ_NODENAME: 'rabbit@ctl-1', HOST_IP: '127.0.77.11', RABBITMQ_DIST_PORT: String(DIST_PORT) });
+    expect(await r.exit).toBe(0);
+    expect(r.stderr()).toContain('this is the seed and every peer is blank: first formation');
+    // No peer can be running a cluster, so discovery does not spend its retries on peers that are down.
+    const conf = readFileSync(join(dir, 'render', 'rabbitmq.conf'), 'utf8');
+    expect(conf).toMatch(/^cluster_formation\.discovery_retry_limit = 1$/m);
+    expect(conf.replace(/^cluster_formation\.discovery_retry_limit = .*$/m, '')).toBe(
+      readFileSync(join(dir, 'template', 'rabbitmq.conf'), 'utf8').replace(/@@HOST_IP@@/g, '127.0.77.11').replace(/^cluster_formation\.discovery_retry_limit = .*$/m, ''));
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server 127\.0\.77\.11 /);
+  });
+
+  test('a blank seed never forms a cluster while a peer is down or answers like a broker with data; the operator\'s file ends the wait', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    await fakePeerPort('127.0.77.12', undefined); // a real Erlang node: accepts, says nothing
+    const r = runInBackground({
+      RABBITMQ_NODENAME: 'rabbit@ctl-1', HOST_IP: '127.0.77.11', RABBITMQ_DIST_PORT: String(DIST_PORT),
+      RABBITMQ_PEER_RETRY_INTERVAL: '0', RABBITMQ_PEER_PROBE_TIMEOUT: '1',
+    });
+    const reason = 'waiting for rabbit@ctl-2 (a broker that may hold the cluster\'s data) rabbit@ctl-3 (unreachable)';
+    await until('two rounds of waiting', () => r.stderr().split(reason).length > 2);
+    expect(existsSync(join(dir, 'calls')) && readFileSync(join(dir, 'calls'), 'utf8').includes('server')).toBe(false);
+    // No Erlang VM runs yet, and the liveness probe must not restart the wait (no rabbitmq-diagnostics on this PATH).
+    const liveness = () => spawnSync(brokerLifecycle(resolve()).livenessCommand[0], brokerLifecycle(resolve()).livenessCommand.slice(1),
+      { env: { PATH: '/usr/bin:/bin', RABBITMQ_RENDER_DIR: join(dir, 'render') } }).status;
+    expect(liveness()).toBe(0);
+    writeFileSync(join(dir, 'home', 'force-new-cluster'), '');
+    expect(await r.exit).toBe(0);
+    expect(liveness()).not.toBe(0); // the marker is gone: the probe asks the broker again
+    expect(r.stderr()).toContain('force-new-cluster found: forming a new, empty cluster as the operator asked');
+    expect(existsSync(join(dir, 'home', 'force-new-cluster'))).toBe(false); // consumed: a later restart is not forced
+  });
+
+  test('a blank non-seed says "blank" on its distribution port while it waits (real erl), and stops before the broker starts', async () => {
+    writeTemplates(LOOPBACK_NODES);
+    rmSync(join(dir, 'bin', 'erl'));
+    const release = join(dir, 'peer-up');
+    const r = runInBackground({
+      HOST_IP: '127.0.77.12', RABBITMQ_DIST_PORT: String(DIST_PORT), RABBITMQ_PEER_RETRY_INTERVAL: '0', STUB_ctl_1: `file:${release}`,
+    });
+    const greeting = (): string => spawnSync('bash', ['-c', `exec 3<>/dev/tcp/127.0.77.12/${DIST_PORT} && timeout 2 cat <&3`], { encoding: 'utf8' }).stdout;
+    await until('the responder', () => greeting() === 'blank rabbit@ctl-2\n');
+    writeFileSync(release, '');
+    expect(await r.exit).toBe(0);
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server /);
+    expect(greeting()).toBe('');
   });
 
   test('a blank non-seed node with no live peer waits until one answers instead of forming a cluster alone', () => {
     const r = run({ STUB_ctl_3: 'after:4', RABBITMQ_PEER_RETRY_INTERVAL: '0' });
     expect(r.status).toBe(0);
-    expect(r.calls.map((c) => c.split(' ')[1])).toEqual(['rabbit@ctl-1', 'rabbit@ctl-3', 'rabbit@ctl-1', 'rabbit@ctl-3', '10.0.0.12']);
-    expect(r.stderr).toContain('a blank non-seed node waits');
+    expect(r.calls.map((c) => c.split(' ').slice(1, 5).join(' '))).toEqual([
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 forget_cluster_node',
+      'rabbit@ctl-1 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 forget_cluster_node', 'rabbit@ctl-3 -t 20 await_startup',
+      expect.stringMatching(/^10\.0\.0\.12 /),
+    ]);
+    expect(r.stderr).toContain('no running peer answers; a blank node waits');
+    // Meanwhile it tells the seed it is blank, on its own IP and distribution port only.
+    expect(readFileSync(join(dir, 'calls.erl'), 'utf8')).toMatch(/gen_tcp:listen\(25672, \[\{ip, \{10,0,0,12\}\}.*"blank rabbit@ctl-2\\n"/s);
   });
 
   test('a node with data never calls forget', () => {

@@ -6,13 +6,17 @@
 #    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal.
 # 3. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
 #    `inconsistent_cluster`: ask a live peer to forget this node first, so it rejoins as a new member.
-#    A blank node other than the seed (the first node of the list) waits until some peer answers, so it never
-#    forms a cluster of its own while its peers are down; the seed starts anyway (first formation).
+#    A blank node never forms a cluster of its own while a peer may still hold the cluster's data. It waits
+#    until a running peer answers, and meanwhile says "blank" to anyone who connects to its distribution port.
+#    Only the seed (the first node of the list) may form a new cluster, and only when every peer says "blank"
+#    (a first deployment). A peer that is down, or whose port answers but not "blank" (a broker with data,
+#    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
+#    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
 # 4. exec rabbitmq-server with listeners, epmd and the Erlang distribution bound to the node IP.
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
-# RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME; RABBITMQ_FORGET_TIMEOUT and
-# RABBITMQ_PEER_RETRY_INTERVAL (seconds).
+# RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME, RABBITMQ_DIST_PORT;
+# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds).
 set -euo pipefail
 umask 077
 
@@ -28,6 +32,9 @@ home=${HOME:-/var/lib/rabbitmq}
 mnesia_base=${RABBITMQ_MNESIA_BASE:-/var/lib/rabbitmq/mnesia}
 forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
 retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
+probe_timeout=${RABBITMQ_PEER_PROBE_TIMEOUT:-3}
+dist_port=${RABBITMQ_DIST_PORT:-25672}
+force_file="$home/force-new-cluster"
 
 [[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
 ip_tuple="{${BASH_REMATCH[1]},${BASH_REMATCH[2]},${BASH_REMATCH[3]},${BASH_REMATCH[4]}}"
@@ -68,6 +75,9 @@ render() {
 }
 
 mkdir -p "$render_dir"
+# Marks the wait for peers (step 3) for the liveness probe; a leftover of a previous run of this pod is stale.
+waiting_marker="$render_dir/waiting-for-peers"
+rm -f "$waiting_marker"
 render "$template_dir/rabbitmq.conf" "$render_dir/rabbitmq.conf" raw
 render "$template_dir/definitions.json" "$render_dir/definitions.json" json
 cp "$template_dir/erl_inetrc" "$render_dir/erl_inetrc"
@@ -93,6 +103,14 @@ while IFS= read -r line; do
   fi
 done <"$render_dir/rabbitmq.conf"
 
+# Peer IPs from the host table: {host, {10,0,0,11}, ["ctl-1"]}.
+declare -A ip_of=()
+while IFS= read -r line; do
+  if [[ $line =~ ^\{host,\ \{([0-9]+),([0-9]+),([0-9]+),([0-9]+)\},\ \[\"([^\"]+)\"\]\}\. ]]; then
+    ip_of[rabbit@${BASH_REMATCH[5]}]="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.${BASH_REMATCH[3]}.${BASH_REMATCH[4]}"
+  fi
+done <"$render_dir/erl_inetrc"
+
 # Asks each peer in turn to forget this node. Returns 0 as soon as one answers (forgotten, or never a member).
 forget_self_on_a_peer() {
   local peer output rc
@@ -105,12 +123,72 @@ forget_self_on_a_peer() {
       log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
       return 0
     elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
-      log "$peer does not list $RABBITMQ_NODENAME: nothing to forget"
-      return 0
+      # A peer that is still booting lists nobody yet: joining it now would race its own cluster formation
+      # (measured: a joiner then spends ~20 s of its discovery retries on the lock). Only a running peer counts.
+      if rabbitmqctl -n "$peer" -t "$forget_timeout" await_startup >/dev/null 2>&1; then
+        log "$peer runs and does not list $RABBITMQ_NODENAME: nothing to forget"
+        return 0
+      fi
+      log "$peer does not list $RABBITMQ_NODENAME but is not running yet"
+      continue
     fi
     log "$peer could not forget $RABBITMQ_NODENAME (rc $rc): ${output//$'\n'/ }"
   done
   return 1
+}
+
+# What a peer's distribution port says first: "blank rabbit@<peer>" from a waiting blank node's responder;
+# nothing from a real Erlang node (the connecting side speaks first); empty if nothing listens.
+peer_greeting() {
+  timeout "$((probe_timeout + 2))" bash -c 'exec 3<>"/dev/tcp/$1/$2" || exit 1; IFS= read -r -t "$3" line <&3 && printf "%s" "$line"; echo connected' \
+    _ "${ip_of[$1]:-}" "$dist_port" "$probe_timeout" 2>/dev/null || true
+}
+
+# Succeeds when every peer's responder says it is blank too; otherwise logs why not.
+every_peer_blank() {
+  local peer answer waiting=()
+  for peer in "${peers[@]}"; do
+    answer=$(peer_greeting "$peer")
+    if [[ $answer == "blank $peer"connected ]]; then
+      continue
+    elif [[ $answer == *connected ]]; then
+      waiting+=("$peer (a broker that may hold the cluster's data)")
+    else
+      waiting+=("$peer (unreachable)")
+    fi
+  done
+  ((${#waiting[@]} == 0)) && return 0
+  log "not forming a new cluster while a peer may hold its data: waiting for ${waiting[*]}"
+  return 1
+}
+
+# While this node waits, its distribution port (unused until the broker starts) tells the seed it is blank.
+responder_pid=''
+start_blank_responder() {
+  [[ -z $responder_pid ]] || return 0
+  erl -noshell -noinput -eval "{ok, L} = gen_tcp:listen($dist_port, [{ip, $ip_tuple}, {reuseaddr, true}, {active, false}]),
+    Serve = fun Loop() -> {ok, S} = gen_tcp:accept(L), gen_tcp:send(S, \"blank $RABBITMQ_NODENAME\\n\"), gen_tcp:close(S), Loop() end,
+    Serve()." >/dev/null 2>&1 &
+  responder_pid=$!
+}
+stop_blank_responder() {
+  [[ -n $responder_pid ]] || return 0
+  kill "$responder_pid" 2>/dev/null || true
+  wait "$responder_pid" 2>/dev/null || true
+  responder_pid=''
+}
+trap stop_blank_responder EXIT
+
+# A new cluster is formed only when no peer can be running one (all blank, or the operator said so), so peer
+# discovery's retries against peers that are down (10 x 2 s) would only delay it: one retry is enough.
+shorten_discovery_retries() {
+  local line lines=()
+  while IFS= read -r line; do
+    [[ $line == 'cluster_formation.discovery_retry_limit = '* ]] && line='cluster_formation.discovery_retry_limit = 1'
+    lines+=("$line")
+  done <"$render_dir/rabbitmq.conf"
+  printf '%s\n' "${lines[@]}" >"$render_dir/rabbitmq.conf.tmp"
+  mv -f "$render_dir/rabbitmq.conf.tmp" "$render_dir/rabbitmq.conf"
 }
 
 data_dir="$mnesia_base/$RABBITMQ_NODENAME"
@@ -119,15 +197,27 @@ existing=("$data_dir"/*)
 shopt -u nullglob dotglob
 if ((${#existing[@]} == 0)); then
   log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
+  : >"$waiting_marker"
   until forget_self_on_a_peer; do
-    if [[ $RABBITMQ_NODENAME == "$seed" ]]; then
-      log "no peer answers and this is the seed node: starting; peer discovery forms the cluster"
+    if [[ -e $force_file ]]; then
+      rm -f "$force_file"
+      log "$force_file found: forming a new, empty cluster as the operator asked"
+      shorten_discovery_retries
       break
     fi
-    log "no peer answers; a blank non-seed node waits for one (retry in ${retry_interval}s) rather than form a cluster alone"
+    if [[ $RABBITMQ_NODENAME == "$seed" ]] && every_peer_blank; then
+      log "this is the seed and every peer is blank: first formation, starting; peer discovery forms the cluster"
+      shorten_discovery_retries
+      break
+    fi
+    start_blank_responder
+    log "no running peer answers; a blank node waits (retry in ${retry_interval}s) rather than form a cluster alone"
     sleep "$retry_interval"
   done
+  stop_blank_responder
+  rm -f "$waiting_marker"
 fi
+trap - EXIT
 
 # --- 4. the broker ---------------------------------------------------------------------------------------
 log "starting $RABBITMQ_NODENAME on $HOST_IP (peers: ${peers[*]})"

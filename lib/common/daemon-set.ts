@@ -10,12 +10,15 @@ export function oneNodeAtATimeDaemonSet(scope: Construct, id: string, options: {
   labels: Record<string, string>;
   selector: Record<string, string>;
   template: k8s.PodTemplateSpec;
+  /** Seconds a new pod must stay Ready before the rollout moves to the next node. */
+  minReadySeconds?: number;
 }): k8s.KubeDaemonSet {
   return new k8s.KubeDaemonSet(scope, id, {
     metadata: { name: options.name, labels: options.labels },
     spec: {
       selector: { matchLabels: options.selector },
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: k8s.IntOrString.fromNumber(1) } },
+      minReadySeconds: options.minReadySeconds,
       template: options.template,
     },
   });

@@ -36,11 +36,6 @@ export interface ServiceConnection {
   readonly secretReferences: Record<string, string>;
 }
 
-/** `@@NAME@@`, the placeholder convention the library's own start scripts use too. @internal */
-export function placeholder(name: string): string {
-  return `@@${name}@@`;
-}
-
 /** The placeholder name of one of a service's secrets: `NOVA_DATABASE_PASSWORD`. @internal */
 export function secretPlaceholderName(service: string, what: string): string {
   return `${service}_${what}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');

@@ -15,7 +15,11 @@ import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
 import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
-import { ServiceConnection, databaseUrl, describeSecret, placeholder, secretPlaceholderName } from './connections';
+import { envPlaceholder as placeholder } from '../rabbitmq/definitions';
+import { passwordEnvName } from '../rabbitmq/model';
+import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
+import { RabbitVersion } from '../rabbitmq/version';
+import { ServiceConnection, databaseUrl, describeSecret, secretPlaceholderName } from './connections';
 import { hostPortClashes, renderTopologyMarkdown, summarizeWorkloads } from './topology';
 
 /** An OpenStack service that uses the HA layer. */
@@ -74,6 +78,10 @@ export interface ControlPlaneSecrets {
   readonly galeraSstPassword: SecretValue;
   readonly galeraMonitorPassword: SecretValue;
   readonly proxySqlAdminPassword: SecretValue;
+  /** The Erlang cookie the RabbitMQ brokers share (a Secret key of at least 20 characters). */
+  readonly rabbitErlangCookie: SecretValue;
+  /** The password of RabbitMQ's `admin` account (management and operations). */
+  readonly rabbitAdminPassword: SecretValue;
   /** The key that encrypts and authenticates tokens cached in memcached (`memcache_secret_key`). */
   readonly memcacheSecretKey: SecretValue;
 }
@@ -116,6 +124,19 @@ export interface OpenStackControlPlaneProps {
    */
   readonly galeraReplicas?: number;
   /**
+   * The nodes of the RabbitMQ brokers (an odd number, at least 3, for pause_minority).
+   *
+   * @default - the first 3 controllers
+   */
+  readonly rabbitNodes?: InventoryNode[];
+  /**
+   * The RabbitMQ release line: decides how notification queues are replicated (3.x: mirroring policy; 4.x:
+   * quorum queues).
+   *
+   * @default RabbitVersion.V4_1
+   */
+  readonly rabbitVersion?: RabbitVersion;
+  /**
    * The nodes that hold the VIP and run HAProxy.
    *
    * @default - the first 3 controllers
@@ -138,6 +159,7 @@ export class OpenStackControlPlane extends Construct {
   public readonly galera: GaleraPetSet;
   public readonly proxySql: ProxySqlLayer;
   public readonly memcached: MemcachedPool;
+  public readonly rabbitmq: RabbitDaemonSet;
   public readonly vip: KeepalivedVip;
   public readonly apiLoadBalancer: HaproxyLoadBalancer;
 
@@ -212,6 +234,16 @@ export class OpenStackControlPlane extends Construct {
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
     });
     this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere });
+    // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
+    this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
+      placement: on(props.rabbitNodes ?? controllers.slice(0, 3)),
+      version: props.rabbitVersion ?? RabbitVersion.V4_1,
+      erlangCookie: props.secrets.rabbitErlangCookie,
+      users: [
+        { name: 'admin', administrator: true, password: props.secrets.rabbitAdminPassword },
+        ...props.services.filter((s) => s.messagingPassword !== undefined).map((s) => ({ name: s.name, password: s.messagingPassword! })),
+      ],
+    });
 
     // The public face: one address that follows a healthy HAProxy, in front of every API.
     this.vip = new KeepalivedVip(this, 'vip', {
@@ -277,10 +309,15 @@ export class OpenStackControlPlane extends Construct {
         databaseReadOnlyConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readOnlyPort, db);
       }
     }
+    let messaging: Record<string, Record<string, string>> = {};
+    if (s.messagingPassword) {
+      secretReferences[passwordEnvName(s.name)] = describeSecret(s.messagingPassword);
+      messaging = this.rabbitmq.osloConfig(s.name);
+    }
     const memcacheKey = placeholder('MEMCACHE_SECRET_KEY');
     secretReferences.MEMCACHE_SECRET_KEY = describeSecret(this.props.secrets.memcacheSecretKey);
     const firstDb = Object.keys(databaseConnections)[0];
-    const sections: Record<string, Record<string, string>> = {};
+    const sections: Record<string, Record<string, string>> = { ...messaging };
     if (firstDb !== undefined) {
       sections.database = { connection: databaseConnections[firstDb], slave_connection: databaseReadOnlyConnections[firstDb] };
     }
@@ -296,6 +333,10 @@ export class OpenStackControlPlane extends Construct {
       service: s.name,
       databaseConnections,
       databaseReadOnlyConnections,
+      ...(s.messagingPassword ? {
+        transportUrl: this.rabbitmq.transportUrl(s.name),
+        notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(s.name),
+      } : {}),
       memcacheServers: this.memcached.memcacheServers,
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,
@@ -309,7 +350,10 @@ export class OpenStackControlPlane extends Construct {
   public writeTopology(outdir: string): void {
     const chart = Chart.of(this).node.id;
     mkdirSync(outdir, { recursive: true });
-    const nodes = this.props.controllers.map((n) => ({ name: n.name, ip: n.ip }));
+    // Every node of the inventory: the controllers, then dedicated RabbitMQ or edge nodes.
+    const nodes = [...this.props.controllers, ...(this.props.rabbitNodes ?? []), ...(this.props.edgeNodes ?? [])]
+      .filter((n, i, all) => all.findIndex((m) => m.name === n.name) === i)
+      .map((n) => ({ name: n.name, ip: n.ip }));
     const vip = {
       address: this.props.vip.address,
       interface: this.props.vip.interface,

@@ -1,6 +1,7 @@
 import { Chart, JsonPatch, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
+import { dataOwnerInitContainer } from '../common/data-owner';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { ClientSelector, toNetworkPolicyPeers, validateClientSelectors, validateObjectName } from '../common/network';
@@ -366,18 +367,12 @@ export class GaleraPetSet extends Construct {
     const grants: CapabilityGrant[] = [];
     const initContainers: k8s.Container[] = [];
     if (hostPathStorage) {
-      // fsGroup does not apply to hostPath volumes: the member's directory must be handed to the mysql user once.
-      grants.push({ capability: 'CHOWN', reason: 'init container data-owner: give the hostPath data directory to the mysql user (fsGroup does not apply to hostPath)' });
-      initContainers.push({
-        name: 'data-owner',
-        image: props.image ?? GaleraPetSet.DEFAULT_IMAGE,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['sh', '-c', `chown ${MYSQL_UID}:${MYSQL_UID} ${DATA_DIR} && chmod 0750 ${DATA_DIR}`],
-        env: [fieldEnv('POD_NAME', 'metadata.name')],
-        resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 16, memoryLimitMiB: 32 }),
-        volumeMounts: [dataMount],
-        securityContext: { ...containerSecurityContext(grants), runAsNonRoot: false, runAsUser: 0 },
+      const owner = dataOwnerInitContainer({
+        image: props.image ?? GaleraPetSet.DEFAULT_IMAGE, uid: MYSQL_UID, dataDir: DATA_DIR, dataMount,
+        env: [fieldEnv('POD_NAME', 'metadata.name')], user: 'mysql',
       });
+      grants.push(owner.grant);
+      initContainers.push(owner.container);
     }
 
     const volumes: k8s.Volume[] = [

@@ -46,8 +46,8 @@ export function renderRabbitmqConf(c: ResolvedRabbitCluster, renderDir: string =
     ...c.nodes.map((n, i) => `cluster_formation.classic_config.nodes.${i + 1} = ${erlangNodeName(n.name)}`),
     // A blank node that wins the discovery lock retries joining reachable but not-yet-ready peers this many
     // times before it forms the cluster alone (measured on 3.10: 60 x 2 s held three blank nodes started
-    // together for 2 min). start.sh already keeps blank non-seed nodes back until a peer answers, so this
-    // only bounds races; 10 x 2 s rides out a peer's boot without a long stall.
+    // together for 2 min). start.sh keeps every blank node back until a running peer answers (the seed: until
+    // every peer says it is blank), so this only bounds races; 10 x 2 s rides out a peer's boot without a long stall.
     'cluster_formation.discovery_retry_limit = 10',
     'cluster_formation.discovery_retry_interval = 2000',
   ];

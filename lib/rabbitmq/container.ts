@@ -77,6 +77,9 @@ export function brokerPorts(c: ResolvedRabbitCluster): BrokerPort[] {
   ];
 }
 
+/** File start.sh keeps in its render dir while a blank broker waits for a peer (its Erlang VM is not running yet). */
+export const WAITING_FOR_PEERS_MARKER = 'waiting-for-peers';
+
 /** Probes and the stop path of the broker container, as plain data for the construct. */
 export interface BrokerLifecycle {
   /**
@@ -87,7 +90,9 @@ export interface BrokerLifecycle {
   readonly readinessTcpPort: number;
   /**
    * Liveness: `rabbitmq-diagnostics -q ping` answers while the Erlang node runs, including while paused or
-   * waiting up to 10 min for its peers' tables, so it only restarts a hung VM.
+   * waiting up to 10 min for its peers' tables, so it only restarts a hung VM. Before the VM starts, while a
+   * blank broker waits for its peers (start.sh marks it with `WAITING_FOR_PEERS_MARKER` in the render dir), it
+   * passes too: a restart would only put the broker in back-off, and delay its join once a peer is back.
    */
   readonly livenessCommand: string[];
   readonly livenessPeriodSeconds: number;
@@ -108,7 +113,7 @@ export function brokerLifecycle(c: ResolvedRabbitCluster, waitSeconds = 300): Br
   const awaitReplicas = c.version.usesClassicMirroring ? 'await_online_synchronized_mirror' : 'await_online_quorum_plus_one';
   return {
     readinessTcpPort: c.amqpPort,
-    livenessCommand: ['rabbitmq-diagnostics', '-q', 'ping'],
+    livenessCommand: ['bash', '-c', `[ -e "$RABBITMQ_RENDER_DIR/${WAITING_FOR_PEERS_MARKER}" ] || exec rabbitmq-diagnostics -q ping`],
     livenessPeriodSeconds: 30,
     livenessTimeoutSeconds: 20,
     livenessFailureThreshold: 10,

@@ -1,3 +1,4 @@
+import type { SecretValue } from '../common/secret';
 import { duplicates, isDns1123Subdomain, isIpAddress, isIpv6, isPort, Validator } from '../common/validation';
 import { RabbitVersion } from './version';
 
@@ -25,7 +26,7 @@ export interface RabbitUser {
   /** User name (also what OpenStack services put in their transport_url). */
   readonly name: string;
   /** Where the password is; injected as an env var at container start, never rendered into a ConfigMap. */
-  readonly password: RabbitSecretKeyRef;
+  readonly password: SecretValue;
   /**
    * Tag the user `administrator` (management UI, definitions export, policy changes).
    * @default false
@@ -60,16 +61,8 @@ export interface RabbitPolicy {
   readonly definition: { [key: string]: any };
 }
 
-/** Everything needed to render one RabbitMQ cluster's files (the `RabbitDaemonSet` construct builds it from its props). */
-export interface RabbitClusterSpec {
-  /** `cluster_name`, shown in the management UI and metrics. */
-  readonly clusterName: string;
-  /** Release line; decides replication, partition handling and config keys. */
-  readonly version: RabbitVersion;
-  /** Every broker node, in a stable order. */
-  readonly nodes: RabbitNode[];
-  /** Users (OpenStack services, an administrator, monitoring). */
-  readonly users: RabbitUser[];
+/** The cluster's tunables: vhosts, ports, limits, queue hygiene, extra policies (shared by the spec and the construct's props). */
+export interface RabbitClusterOptions {
   /**
    * Virtual host of the notification queues: the only replicated ones.
    * @default "notifications"
@@ -89,12 +82,6 @@ export interface RabbitClusterSpec {
   /** Erlang distribution (inter-node) port. @default 25672 */
   readonly distributionPort?: number;
   /**
-   * The container memory limit in bytes. RabbitMQ otherwise sizes its memory watermark from the host's RAM, not
-   * the cgroup limit, and gets OOM-killed before it throttles publishers.
-   * @default - no override (RabbitMQ reads total memory itself)
-   */
-  readonly memoryLimitBytes?: number;
-  /**
    * Free disk space below which publishers are blocked. @default 2000000000 (2 GB)
    */
   readonly diskFreeLimitBytes?: number;
@@ -111,6 +98,24 @@ export interface RabbitClusterSpec {
   readonly transientQueueExpirySeconds?: number;
   /** Extra policies, validated like the generated ones. @default - none */
   readonly additionalPolicies?: RabbitPolicy[];
+}
+
+/** Everything needed to render one RabbitMQ cluster's files (the `RabbitDaemonSet` construct builds it from its props). */
+export interface RabbitClusterSpec extends RabbitClusterOptions {
+  /** `cluster_name`, shown in the management UI and metrics. */
+  readonly clusterName: string;
+  /** Release line; decides replication, partition handling and config keys. */
+  readonly version: RabbitVersion;
+  /** Every broker node, in a stable order. */
+  readonly nodes: RabbitNode[];
+  /** Users (OpenStack services, an administrator, monitoring). */
+  readonly users: RabbitUser[];
+  /**
+   * The container memory limit in bytes. RabbitMQ otherwise sizes its memory watermark from the host's RAM, not
+   * the cgroup limit, and gets OOM-killed before it throttles publishers.
+   * @default - no override (RabbitMQ reads total memory itself)
+   */
+  readonly memoryLimitBytes?: number;
 }
 
 /** The spec with every default applied. Internal to the renderers. */
@@ -136,7 +141,7 @@ export interface ResolvedRabbitCluster {
 
 export interface ResolvedRabbitUser {
   readonly name: string;
-  readonly password: RabbitSecretKeyRef;
+  readonly password: SecretValue;
   readonly administrator: boolean;
   readonly vhosts: readonly string[];
   /** Env var that carries the password into the broker container (from `password` by secretKeyRef). */
@@ -183,19 +188,44 @@ const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
  */
 export function resolveRabbitCluster(spec: RabbitClusterSpec, subject: string, requireDeployableVersion = true): ResolvedRabbitCluster {
   const v = new Validator(subject);
+  const resolved = resolveRabbitClusterInto(v, spec, { requireDeployableVersion });
+  v.throwIfInvalid();
+  return resolved;
+}
+
+/** How `resolveRabbitClusterInto` reports node problems. */
+export interface RabbitNodeChecks {
+  /** Reject test-only release lines. */
+  readonly requireDeployableVersion: boolean;
+  /** Prop that names the node list in messages. @default "nodes" */
+  readonly nodesProp?: string;
+  /**
+   * Node names and IPs were already checked for syntax and duplicates (by the construct's `Placement`): only
+   * report what RabbitMQ adds (count, dotted names, IPv6), so no problem is listed twice.
+   * @default false
+   */
+  readonly genericNodeChecksDone?: boolean;
+}
+
+/**
+ * Like `resolveRabbitCluster`, but records the problems in `v` (with the caller's own) instead of throwing; the
+ * result is only meaningful once `v` has no problems.
+ */
+export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, checks: RabbitNodeChecks): ResolvedRabbitCluster {
+  const requireDeployableVersion = checks.requireDeployableVersion;
   const version = spec.version;
   const knownVersion = version instanceof RabbitVersion;
   if (!knownVersion) {
     const choices = RabbitVersion.all().filter((x) => x.deployable).map((x) => `RabbitVersion.V${x.line.replace('.', '_')}`);
     v.add('version', version === undefined ? undefined : String(version), `is not a known release line; use one of ${choices.join(', ')}`);
   } else if (requireDeployableVersion && !version.deployable) {
-    v.add('version', version.version, 'is a test-only target (the Debian package) with no official image; use RabbitVersion.V3_13 or a 4.x line');
+    v.add('version', version.version, 'is a test-only target (the Debian package) with no official image; use RabbitVersion.V3_13 or a 4.x line, or name the image that provides it');
   }
   v.check(!PLAIN_NAME.test(spec.clusterName ?? ''), 'clusterName', spec.clusterName,
     'must be 1-255 letters, digits, ".", "_" or "-" (it is shown in metrics labels and the UI)');
 
   const nodes = spec.nodes ?? [];
-  validateNodes(v, nodes, knownVersion ? version : undefined);
+  validateNodes(v, nodes, knownVersion ? version : undefined, checks.nodesProp ?? 'nodes', checks.genericNodeChecksDone ?? false);
 
   const notificationsVhost = spec.notificationsVhost ?? 'notifications';
   const rpcVhost = spec.rpcVhost ?? '/';
@@ -255,35 +285,35 @@ export function resolveRabbitCluster(spec: RabbitClusterSpec, subject: string, r
     transientQueueExpirySeconds: positive('transientQueueExpirySeconds', spec.transientQueueExpirySeconds, 1800),
     additionalPolicies,
   };
-  v.throwIfInvalid();
   return resolved;
 }
 
-function validateNodes(v: Validator, nodes: readonly RabbitNode[], version: RabbitVersion | undefined): void {
+function validateNodes(v: Validator, nodes: readonly RabbitNode[], version: RabbitVersion | undefined, prop: string, genericChecksDone: boolean): void {
   const why = version && !version.supportsPartitionHandling
     ? 'the Khepri metadata store needs a majority, so an even count adds a node without adding tolerance'
     : 'pause_minority pauses the smaller side of a partition; with an even count a clean split pauses every node';
   if (nodes.length < 3 || nodes.length % 2 === 0) {
-    v.add('nodes', nodes.map((n) => n?.name), `has ${nodes.length} broker(s); use an odd number, at least 3 (${why})`);
+    v.add(prop, nodes.map((n) => n?.name), `has ${nodes.length} broker(s); use an odd number, at least 3 (${why})`);
   }
   nodes.forEach((n, i) => {
     const name = n?.name ?? '';
     if (!isDns1123Subdomain(name)) {
-      v.add(`nodes[${i}].name`, n?.name, 'must be a Kubernetes node name (DNS-1123 subdomain)');
+      if (!genericChecksDone) v.add(`${prop}[${i}].name`, n?.name, 'must be a Kubernetes node name (DNS-1123 subdomain)');
     } else if (name.includes('.')) {
       // Short node names (rabbit@ctl-1) are what the erl_inetrc host table resolves; a dotted name needs
       // RABBITMQ_USE_LONGNAME on every node, which cannot be switched later without resetting the cluster.
-      v.add(`nodes[${i}].name`, name, 'contains a dot; brokers use short Erlang node names (rabbit@<node>), so use nodes with short names');
+      v.add(`${prop}[${i}].name`, name, 'contains a dot; brokers use short Erlang node names (rabbit@<node>), so use nodes with short names');
     }
     const ip = n?.ip ?? '';
     if (!isIpAddress(ip)) {
-      v.add(`nodes[${i}].ip`, n?.ip, 'must be the node\'s internal IPv4 address (listeners, epmd and the Erlang distribution bind to it)');
+      if (!genericChecksDone) v.add(`${prop}[${i}].ip`, n?.ip, 'must be the node\'s internal IPv4 address (listeners, epmd and the Erlang distribution bind to it)');
     } else if (isIpv6(ip)) {
-      v.add(`nodes[${i}].ip`, ip, 'is IPv6; brokers are rendered for IPv4 only (IPv6 needs -proto_dist inet6_tcp everywhere)');
+      v.add(`${prop}[${i}].ip`, ip, 'is IPv6; brokers are rendered for IPv4 only (IPv6 needs -proto_dist inet6_tcp everywhere)');
     }
   });
-  for (const dup of duplicates(nodes.map((n) => n?.name))) v.add('nodes', dup, 'is listed twice; list each node once');
-  for (const dup of duplicates(nodes.map((n) => n?.ip))) v.add('nodes', dup, 'is the IP of two nodes; every node needs its own address');
+  if (genericChecksDone) return;
+  for (const dup of duplicates(nodes.map((n) => n?.name))) v.add(prop, dup, 'is listed twice; list each node once');
+  for (const dup of duplicates(nodes.map((n) => n?.ip))) v.add(prop, dup, 'is the IP of two nodes; every node needs its own address');
 }
 
 function resolveUsers(v: Validator, users: readonly RabbitUser[], vhosts: readonly string[]): ResolvedRabbitUser[] {
