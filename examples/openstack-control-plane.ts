@@ -1,6 +1,6 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackService, SecretValue } from '../lib';
+import { ControlPlaneSecrets, GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackService, SecretValue } from '../lib';
 
 /** A Secret this example assumes exists (sealed-secrets, external-secrets, ...): only its name is in the YAML. */
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
@@ -20,6 +20,17 @@ export const SERVICES: OpenStackService[] = [
   { name: 'horizon', databases: [], api: { serviceName: 'horizon' } },
 ];
 
+/** The HA layer's own Secrets (created beforehand, like the services'). */
+export const CONTROL_PLANE_SECRETS: ControlPlaneSecrets = {
+  galeraRootPassword: secret('galera-root'),
+  galeraSstPassword: secret('galera-sst'),
+  galeraMonitorPassword: secret('galera-monitor'),
+  proxySqlAdminPassword: secret('proxysql-admin'),
+  rabbitErlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
+  rabbitAdminPassword: secret('rabbitmq-admin'),
+  memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
+};
+
 export interface ControlPlaneExampleProps {
   readonly controllers: InventoryNode[];
   readonly rabbitNodes?: InventoryNode[];
@@ -36,15 +47,7 @@ export class OpenStackControlPlaneChart extends Chart {
       controllers: props.controllers,
       vip: { address: '10.0.0.10', prefixLength: 24, interface: 'bond0', virtualRouterId: 51 },
       galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
-      secrets: {
-        galeraRootPassword: secret('galera-root'),
-        galeraSstPassword: secret('galera-sst'),
-        galeraMonitorPassword: secret('galera-monitor'),
-        proxySqlAdminPassword: secret('proxysql-admin'),
-        rabbitErlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
-        rabbitAdminPassword: secret('rabbitmq-admin'),
-        memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
-      },
+      secrets: CONTROL_PLANE_SECRETS,
       services: SERVICES,
       rabbitNodes: props.rabbitNodes,
       galeraReplicas: props.galeraReplicas,

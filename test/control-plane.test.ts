@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, SecretValue } from '../lib';
-import { SERVICES } from '../examples/openstack-control-plane';
+import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from '../lib';
+import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 
 const CONTROLLERS = [
@@ -11,20 +11,11 @@ const CONTROLLERS = [
   { name: 'ctl-2', ip: '10.0.0.12' },
   { name: 'ctl-3', ip: '10.0.0.13' },
 ];
-const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 const PROPS: OpenStackControlPlaneProps = {
   controllers: CONTROLLERS,
   vip: { address: '10.0.0.10', interface: 'bond0' },
   galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
-  secrets: {
-    galeraRootPassword: secret('galera-root'),
-    galeraSstPassword: secret('galera-sst'),
-    galeraMonitorPassword: secret('galera-monitor'),
-    proxySqlAdminPassword: secret('proxysql-admin'),
-    rabbitErlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'),
-    rabbitAdminPassword: secret('rabbitmq-admin'),
-    memcacheSecretKey: SecretValue.fromSecret('memcache-secret-key', 'key'),
-  },
+  secrets: CONTROL_PLANE_SECRETS,
   services: SERVICES,
 };
 
