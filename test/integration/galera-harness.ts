@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { GALERA_SERVER_DEFAULTS, renderServerConfig } from '../../lib/galera/server-config';
+import { describeUnlessMissing } from './support/daemons';
 
 const REPO = path.resolve(__dirname, '../..');
 const ASSETS = path.join(REPO, 'assets/galera');
@@ -33,20 +34,7 @@ export function missingGaleraTools(): string[] {
 
 /** `describe`, or a skip with the reason (a failure under CI, where the tools must be installed). */
 export function describeWithGalera(name: string, body: () => void): void {
-  const missing = missingGaleraTools();
-  if (missing.length === 0) {
-    describe(name, body);
-  } else if (process.env.CI) {
-    describe(name, () => {
-      test('Galera tools are installed', () => {
-        throw new Error(`missing: ${missing.join(', ')} (apt-get install mariadb-server galera-4 mariadb-backup socat)`);
-      });
-    });
-  } else {
-    // eslint-disable-next-line no-console
-    console.warn(`skipping "${name}": missing ${missing.join(', ')}`);
-    describe.skip(name, body);
-  }
+  describeUnlessMissing(name, missingGaleraTools(), 'apt-get install mariadb-server galera-4 mariadb-backup socat, and run as root', body);
 }
 
 /** Test files share the 127.0.1.x addresses: one runs at a time even when jest runs files in parallel. */
