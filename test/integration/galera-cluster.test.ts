@@ -6,7 +6,7 @@
 import { renderUsersFile } from '../../lib/galera/users';
 import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, SST_PASSWORD } from './galera-harness';
 
-jest.setTimeout(240_000);
+jest.setTimeout(360_000);
 
 /** Quotes, backslashes, SQL comment and statement breakers, a tab, non-ASCII, a dollar and a backtick. */
 const HOSTILE = {
@@ -51,7 +51,9 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
     t0 = Date.now();
     for (const member of others) member.startEntrypoint();
     await Promise.all(others.map((member) => member.decide('join')));
-    await Promise.all(others.map((member) => member.waitSynced(90_000)));
+    // One donor serves one SST at a time: the second joiner waits for the first (about 2 x 13 s here, but a loaded
+    // 2-core CI machine once needed more than 90 s). The bound is generous; the time is reported, not asserted.
+    await Promise.all(others.map((member) => member.waitSynced(200_000)));
     timings.twoJoinersBySstToSynced = (Date.now() - t0) / 1000;
     for (const member of cluster.members) {
       expect(await member.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
