@@ -10,6 +10,7 @@ import { ContainerResources, resolveResources, toResourceRequirements, validateR
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { Validator, duplicates } from '../common/validation';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser, GaleraCredentials } from './credentials';
@@ -402,8 +403,7 @@ export class GaleraPetSet extends Construct {
         template: {
           metadata: { labels, annotations },
           spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
+            ...basePodSpec(),
             // A clean InnoDB shutdown with a large buffer pool, and a clean Galera leave, take time; a killed
             // member loses its seqno in grastate.dat and needs --wsrep-recover (which the entrypoint does).
             terminationGracePeriodSeconds: 600,

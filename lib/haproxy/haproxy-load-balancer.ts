@@ -13,6 +13,7 @@ import {
 } from '../common/security';
 import { Validator, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { IHealthCheckedProxy, KeepalivedVip, VipTrack } from '../keepalived/keepalived-vip';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
@@ -400,11 +401,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       template: {
         metadata: { labels, annotations },
         spec: {
-          hostNetwork: true,
-          // Cluster DNS for Service names in servers (HAProxy's resolvers read /etc/resolv.conf).
-          dnsPolicy: 'ClusterFirstWithHostNet',
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
+          ...basePodSpec({ hostNetwork: true }),
           terminationGracePeriodSeconds: drainSeconds + 15,
           securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },

@@ -9,6 +9,7 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { describeGrants, rootContainerSecurityContext } from '../common/security';
 import { Validator, duplicates, isIpAddress, isPort } from '../common/validation';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import {
   DEFAULT_ADVERT_INTERVAL_SECONDS, KEEPALIVED_CAPABILITIES, KEEPALIVED_CONFIG_DIR, KEEPALIVED_RUN_DIR,
@@ -305,9 +306,7 @@ export class KeepalivedVip extends Construct {
           },
         },
         spec: {
-          hostNetwork: true,
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
+          ...basePodSpec({ hostNetwork: true }),
           priorityClassName: props.priorityClassName ?? 'system-node-critical',
           // On SIGTERM keepalived sends a priority-0 advert and removes the VIP: a backup takes over at once.
           terminationGracePeriodSeconds: 10,

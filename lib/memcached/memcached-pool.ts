@@ -8,6 +8,7 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
 import { Validator, hostPort, isPort } from '../common/validation';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { MIN_ITEM_MEMORY_MIB, itemMemoryMiB, memcachedArgs } from './memcached-args';
 
@@ -169,9 +170,7 @@ export class MemcachedPool extends Construct {
       failureThreshold,
     });
     const podSpec: k8s.PodSpec = {
-      ...(network.isHostNetwork ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
+      ...basePodSpec({ hostNetwork: network.isHostNetwork }),
       // memcached exits at once on SIGTERM; there is nothing to drain, clients remap the keys.
       terminationGracePeriodSeconds: 10,
       securityContext: restrictedPodSecurityContext(MEMCACHE_UID),

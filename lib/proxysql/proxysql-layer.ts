@@ -11,6 +11,7 @@ import { containerSecurityContext, restrictedPodSecurityContext } from '../commo
 import { Validator } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { proxySqlScripts } from './assets';
 import {
@@ -348,8 +349,7 @@ export class ProxySqlLayer extends Construct {
         template: {
           metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash(configData, scripts) } },
           spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
+            ...basePodSpec(),
             terminationGracePeriodSeconds: drainSeconds + 15,
             securityContext: restrictedPodSecurityContext(PROXYSQL_UID),
             affinity: placement._affinity(selector),

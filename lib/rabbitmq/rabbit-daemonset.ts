@@ -11,6 +11,7 @@ import { ContainerResources, resolveResources, toResourceRequirements, validateR
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { Validator } from '../common/validation';
+import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from './container';
@@ -293,10 +294,7 @@ export class RabbitDaemonSet extends Construct {
       template: {
         metadata: { labels, annotations },
         spec: {
-          hostNetwork: true,
-          dnsPolicy: 'ClusterFirstWithHostNet',
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
+          ...basePodSpec({ hostNetwork: true }),
           terminationGracePeriodSeconds: lifecycle.terminationGracePeriodSeconds,
           securityContext: restrictedPodSecurityContext(RABBITMQ_UID),
           affinity: o.placement._affinity(selector),
