@@ -52,3 +52,12 @@ export function validateSecretValue(v: Validator, prop: string, secret: unknown)
   }
   for (const problem of secret._problems()) v.add(prop, secret.toString(), problem);
 }
+
+/**
+ * `@@NAME@@`: where a secret's value goes in a rendered template. The start scripts (ProxySQL, RabbitMQ) replace it
+ * with the value of env var NAME, fed by a Secret reference; connection outputs list the Secret each stands for.
+ * @internal
+ */
+export function envPlaceholder(envName: string): string {
+  return `@@${envName}@@`;
+}

@@ -1,5 +1,3 @@
-import { SecretValue } from '../common/secret';
-
 /**
  * What one OpenStack service needs to connect to the HA layer. Secret values never appear: each is an
  * `@@NAME@@` placeholder, listed in `secretReferences` with the Secret key it stands for, for whatever renders
@@ -39,11 +37,6 @@ export interface ServiceConnection {
 /** The placeholder name of one of a service's secrets: `NOVA_DATABASE_PASSWORD`. @internal */
 export function secretPlaceholderName(service: string, what: string): string {
   return `${service}_${what}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
-/** A Secret reference as `name/key`, for `secretReferences`. @internal */
-export function describeSecret(secret: SecretValue): string {
-  return `${secret.secretName}/${secret.key}`;
 }
 
 /** oslo.db URL. The user name is percent-encoded here; the password placeholder is replaced encoded later. @internal */

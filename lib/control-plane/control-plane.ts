@@ -4,7 +4,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
 import { InventoryNode, Placement } from '../common/placement';
-import { SecretValue } from '../common/secret';
+import { SecretValue, envPlaceholder } from '../common/secret';
 import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
@@ -15,11 +15,10 @@ import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
 import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
-import { envPlaceholder as placeholder } from '../rabbitmq/definitions';
 import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
 import { RabbitVersion } from '../rabbitmq/version';
-import { ServiceConnection, databaseUrl, describeSecret, secretPlaceholderName } from './connections';
+import { ServiceConnection, databaseUrl, secretPlaceholderName } from './connections';
 import { hostPortClashes, renderTopologyMarkdown, summarizeWorkloads } from './topology';
 
 /** An OpenStack service that uses the HA layer. */
@@ -297,8 +296,8 @@ export class OpenStackControlPlane extends Construct {
     const secretReferences: Record<string, string> = {};
     const reference = (what: string, secret: SecretValue) => {
       const name = secretPlaceholderName(s.name, what);
-      secretReferences[name] = describeSecret(secret);
-      return placeholder(name);
+      secretReferences[name] = secret.toString();
+      return envPlaceholder(name);
     };
     const databaseConnections: Record<string, string> = {};
     const databaseReadOnlyConnections: Record<string, string> = {};
@@ -311,11 +310,11 @@ export class OpenStackControlPlane extends Construct {
     }
     let messaging: Record<string, Record<string, string>> = {};
     if (s.messagingPassword) {
-      secretReferences[passwordEnvName(s.name)] = describeSecret(s.messagingPassword);
+      secretReferences[passwordEnvName(s.name)] = s.messagingPassword.toString();
       messaging = this.rabbitmq.osloConfig(s.name);
     }
-    const memcacheKey = placeholder('MEMCACHE_SECRET_KEY');
-    secretReferences.MEMCACHE_SECRET_KEY = describeSecret(this.props.secrets.memcacheSecretKey);
+    const memcacheKey = envPlaceholder('MEMCACHE_SECRET_KEY');
+    secretReferences.MEMCACHE_SECRET_KEY = this.props.secrets.memcacheSecretKey.toString();
     const firstDb = Object.keys(databaseConnections)[0];
     const sections: Record<string, Record<string, string>> = { ...messaging };
     if (firstDb !== undefined) {

@@ -12,6 +12,7 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
+import { envPlaceholder } from '../common/secret';
 import { duplicates } from '../common/validation';
 
 /** The four hostgroups of one `mysql_galera_hostgroups` row. */
@@ -290,7 +291,7 @@ function str(s: string): Value {
 /** A string filled in by start.sh from the environment (a password, escaped and checked there). */
 function secretStr(placeholder: string): Value {
   if (!ENV_NAME.test(placeholder)) throw new Error(`not a placeholder name: ${placeholder}`);
-  return { text: `"@@${placeholder}@@"` };
+  return { text: `"${envPlaceholder(placeholder)}"` };
 }
 
 function setting(name: string, value: Value): string {

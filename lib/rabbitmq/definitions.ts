@@ -7,12 +7,9 @@
  * (classic mirroring on 3.x, quorum queues on 4.x), nothing in the RPC vhost is. oslo.messaging's notification
  * queue names (`notifications.info`, `versioned_notifications.error`, pool names) then never have to be guessed.
  */
+import { envPlaceholder } from '../common/secret';
 import { POLICY_NAMES, RabbitPolicy, ResolvedRabbitCluster } from './model';
 
-/** `@@NAME@@`: the start script's placeholder syntax for an env var's value. */
-export function envPlaceholder(envName: string): string {
-  return `@@${envName}@@`;
-}
 
 /** oslo.messaging RPC reply queues (`reply_<id>`) and fanout queues (`<topic>_fanout_<id>`). */
 export const TRANSIENT_RPC_QUEUE_PATTERN = '^(reply_.*|.*_fanout_.*)$';

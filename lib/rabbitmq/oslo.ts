@@ -4,8 +4,8 @@
  * with oslo's exact option names held in one typed table so none can be misspelled. (openstack-helm sets
  * `rabbit_quorum_queues`, plural, in every chart; oslo.config ignores unknown keys, so its queues are not quorum.)
  */
+import { envPlaceholder } from '../common/secret';
 import { hostPort } from '../common/validation';
-import { envPlaceholder } from './definitions';
 import { passwordEnvName, RabbitNode } from './model';
 import { RabbitVersion } from './version';
 
