@@ -33,7 +33,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo rm -f /usr/sbin/policy-rc.d
 fi
 
-# `npm install` (which installs exactly the versions in package-lock.json) rather than `npm ci`: the registry
-# mirror here lacks some foreign-platform optional packages (@unrs/resolver-binding-darwin-*, a jest
-# dependency), which `npm ci` treats as a lock mismatch while `npm install` skips them as optional.
-npm install --no-audit --no-fund
+# `npm ci`: exactly the lock file, as users' CI runs it. The lock lists every platform's optional packages
+# (jest's resolver ships one per OS/CPU), so it installs on any platform.
+npm ci --no-audit --no-fund
