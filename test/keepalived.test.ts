@@ -73,7 +73,7 @@ describe('renderKeepalivedConf', () => {
       trackCheck: { kind: 'http', host: '127.0.0.1', port: 8404, path: '/healthz', intervalSeconds: 2, timeoutSeconds: 1, rise: 3, fall: 2 },
     }))['lb-a.conf'];
     expect(block(conf, 'vrrp_script chk_api')[0])
-      .toBe('script "/usr/bin/curl --silent --fail --output /dev/null --max-time 1 http://127.0.0.1:8404/healthz"');
+      .toBe('script "/usr/bin/curl -q --silent --fail --output /dev/null --max-time 1 http://127.0.0.1:8404/healthz"');
   });
 
   test('advert interval is printed without float noise', () => {

@@ -122,11 +122,15 @@ function renderTrackScript(name: string, check: VrrpTrackCheck): string[] {
  * non-root user, and the modes and group of kubelet-managed volume files depend on `defaultMode` and `fsGroup`;
  * a system binary sidesteps that. The image must provide `/bin/bash` (TCP via /dev/tcp) and `/usr/bin/curl`
  * (HTTP). keepalived splits the string on spaces; single quotes keep one argument together.
+ *
+ * `-q` (it must be curl's first argument) ignores any `.curlrc`: Kolla's base image gives root one with
+ * `--retry 5 --retry-all-errors`, which would turn a refused or failing health check into seconds of retries and
+ * delay the VIP's failover by as much.
  */
 function trackCommand(check: VrrpTrackCheck): string {
   if (check.kind === 'http') {
     const url = `http://${urlHost(check.host)}:${check.port}${check.path ?? '/'}`;
-    return `/usr/bin/curl --silent --fail --output /dev/null --max-time ${check.timeoutSeconds} ${url}`;
+    return `/usr/bin/curl -q --silent --fail --output /dev/null --max-time ${check.timeoutSeconds} ${url}`;
   }
   return `/bin/bash -c '</dev/tcp/${check.host}/${check.port}'`;
 }
