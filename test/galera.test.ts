@@ -139,8 +139,9 @@ describe('GaleraPetSet storage', () => {
     const init = spec.initContainers[0];
     expect(init.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['CHOWN'] });
     expect(init.securityContext.runAsUser).toBe(0);
-    // With CHOWN only, root may chmod only while it still owns the directory: chmod first, and skip once owned.
-    expect(init.command[2]).toBe('[ "$(stat -c %u /var/lib/mysql)" = 999 ] || { chmod 0750 /var/lib/mysql && chown 999:999 /var/lib/mysql; }');
+    // With CHOWN only, root may chmod only what root owns: take it, set the mode, give it; skip once owned
+    // (test/integration/data-owner.test.ts runs it with exactly these capabilities).
+    expect(init.command[2]).toBe('[ "$(stat -c %u /var/lib/mysql)" = 999 ] || { chown 0:0 /var/lib/mysql && chmod 0750 /var/lib/mysql && chown 999:999 /var/lib/mysql; }');
     expect(sts(objects).spec.template.metadata.annotations['openstack-ha.cdk8s.io/capabilities']).toMatch(/^CHOWN: /);
     expect(ofKind(objects, 'PersistentVolume')).toHaveLength(0);
   });

@@ -99,8 +99,9 @@ describe('RabbitDaemonSet workload', () => {
     const [init] = spec.initContainers;
     expect(init.name).toBe('data-owner');
     expect(init.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['CHOWN'] } });
-    // Root with CHOWN only may chmod only while it still owns the directory: chmod first, and skip once owned.
-    expect(init.command[2]).toMatch(/\|\| \{ chmod 0750 \/var\/lib\/rabbitmq && chown 999:999 \/var\/lib\/rabbitmq; \}$/);
+    // Root with CHOWN only may chmod only what root owns: take it, set the mode, give it; skip once owned
+    // (test/integration/data-owner.test.ts runs it with exactly these capabilities).
+    expect(init.command[2]).toMatch(/\|\| \{ chown 0:0 \/var\/lib\/rabbitmq && chmod 0750 \/var\/lib\/rabbitmq && chown 999:999 \/var\/lib\/rabbitmq; \}$/);
     expect(pod(objects).metadata.annotations[CAPABILITIES_ANNOTATION]).toMatch(/^CHOWN: init container data-owner/);
     expect(broker(objects).securityContext.capabilities).toEqual({ drop: ['ALL'] });
     expect(spec.securityContext).toMatchObject({ runAsUser: 999, runAsNonRoot: true });

@@ -4,9 +4,10 @@ import { CapabilityGrant, rootContainerSecurityContext } from './security';
 
 /**
  * The init container that hands a hostPath data directory to the daemon's user, once: fsGroup does not apply to
- * hostPath volumes. It runs as root with CHOWN as its only capability, so it chmods first, while root still owns
- * the directory (without FOWNER root cannot chmod what it gave away), and does nothing when the directory is
- * already handed over (every restart after the first).
+ * hostPath volumes. It runs as root with CHOWN as its only capability. Without FOWNER, root may chmod only what
+ * root owns, so the directory is first taken by root (chown needs only CHOWN, whoever owned it: a left-over
+ * distribution package's data dir belongs to another uid), then its mode set, then given to the daemon. It does
+ * nothing when the directory is already handed over (every restart after the first).
  */
 export function dataOwnerInitContainer(options: {
   image: string;
@@ -31,7 +32,7 @@ export function dataOwnerInitContainer(options: {
       name: 'data-owner',
       image: options.image,
       imagePullPolicy: 'IfNotPresent',
-      command: ['sh', '-c', `[ "$(stat -c %u ${d})" = ${options.uid} ] || { chmod 0750 ${d} && chown ${options.uid}:${options.uid} ${d}; }`],
+      command: ['sh', '-c', `[ "$(stat -c %u ${d})" = ${options.uid} ] || { chown 0:0 ${d} && chmod 0750 ${d} && chown ${options.uid}:${options.uid} ${d}; }`],
       ...(options.env ? { env: options.env } : {}),
       resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 16, memoryLimitMiB: 32 }),
       volumeMounts: [options.dataMount],
