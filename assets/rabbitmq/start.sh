@@ -220,5 +220,9 @@ fi
 trap - EXIT
 
 # --- 4. the broker ---------------------------------------------------------------------------------------
+# The soft open-files limit up to the hard one: containerd 2 starts containers with soft 1024 (hard 524288),
+# the Erlang VM sizes its port table from the soft limit and RabbitMQ never raises it, so a broker would refuse
+# connections near 1000, far below what an OpenStack control plane opens.
+ulimit -S -n "$(ulimit -H -n)"
 log "starting $RABBITMQ_NODENAME on $HOST_IP (peers: ${peers[*]})"
 exec rabbitmq-server
