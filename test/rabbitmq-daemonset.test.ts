@@ -218,7 +218,7 @@ describe('RabbitDaemonSet validation', () => {
       /^- placement nodes\[1\]\.name: "ctl.2" contains a dot/,
       /^- version: \(not set\) is not a known release line/,
       /^- erlangCookie: "\(a string\)" must be a Secret reference/,
-      /^- users\[0\]\.password: \(not set\) is missing/,
+      /^- users\[0\]\.password: \(not set\) must be a Secret reference/,
       /^- users\[1\]\.name: "nova api" must be 1-128 letters/,
       /^- notificationsVhost: "notif\/ications" must be "\/" or 1-255 letters/,
       /^- memoryLimitBytes: 134217728 must be a whole number of bytes, at least 256 MiB/,

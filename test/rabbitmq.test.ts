@@ -222,7 +222,7 @@ describe('validation', () => {
       /^- notificationsVhost: "notif\/ications" must be "\/" or/,
       /^- amqpPort: 4369 collides with epmd/,
       /^- users: \["nova","nova"\] has no administrator/,
-      /^- users\[0\]\.password: \(not set\) is missing/,
+      /^- users\[0\]\.password: \(not set\) must be a Secret reference/,
       /^- users: "nova" is defined twice/,
       /^- additionalPolicies\[0\]\.vhost: "other" is not a vhost/,
       /^- additionalPolicies\[0\]\.name: "rpc-hygiene" is a policy this library generates/,
@@ -259,9 +259,21 @@ describe('validation', () => {
         { name: 'nova_api', password: SecretValue.fromSecret('s', 'k') },
       ],
     });
-    expect(message).toMatch(/users\[0\]\.password\.secretName: "Bad Secret" must be a Secret name/);
-    expect(message).toMatch(/users\[0\]\.password\.key: "a\/b" must be a Secret key/);
+    expect(message).toMatch(/users\[0\]\.password: "Bad Secret\/a\/b" secret name "Bad Secret" is not a valid Secret name/);
+    expect(message).toMatch(/users\[0\]\.password: "Bad Secret\/a\/b" secret key "a\/b" is not a valid Secret key/);
     expect(message).toMatch(/users: \["nova-api","nova_api"\] share the password env var RABBITMQ_PASSWORD_NOVA_API/);
+  });
+
+  test('a password given inline, or inside a look-alike object, is refused without being echoed', () => {
+    const message = validationError({
+      users: [
+        { name: 'admin', administrator: true, password: 'hunter2-inline' as any },
+        { name: 'nova', password: { secretName: 'nova', key: 'password', value: 'hunter2-object' } as any },
+      ],
+    });
+    expect(message).toMatch(/users\[0\]\.password: "\(a string\)" must be a Secret reference/);
+    expect(message).toMatch(/users\[1\]\.password: "\(an object\)" must be a Secret reference/);
+    expect(message).not.toMatch(/hunter2/);
   });
 });
 

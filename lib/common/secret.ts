@@ -46,8 +46,9 @@ export class SecretValue {
  */
 export function validateSecretValue(v: Validator, prop: string, secret: unknown): void {
   if (!(secret instanceof SecretValue)) {
-    v.add(prop, typeof secret === 'string' ? '(a string)' : secret,
-      'must be a Secret reference, never an inline password: SecretValue.fromSecret("name", "key")');
+    // Never echo what was given: it may be the password itself, inline or inside an object.
+    const given = secret === undefined ? undefined : secret === null ? '(null)' : `(a${typeof secret === 'object' ? 'n' : ''} ${typeof secret})`;
+    v.add(prop, given, 'must be a Secret reference, never an inline password: SecretValue.fromSecret("name", "key")');
     return;
   }
   for (const problem of secret._problems()) v.add(prop, secret.toString(), problem);

@@ -41,9 +41,17 @@ export class Validator {
   }
 }
 
-function show(value: unknown): string {
+/**
+ * The value as the user wrote it: JSON, except that NaN and Infinity (which JSON turns into `null`) and undefined
+ * stay visible, also inside arrays and objects.
+ */
+export function show(value: unknown): string {
   if (value === undefined) return '(not set)';
-  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (Array.isArray(value)) return `[${value.map((x) => (x === undefined ? 'undefined' : show(x))).join(',')}]`;
+  if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return `{${Object.entries(value).map(([k, x]) => `${JSON.stringify(k)}:${x === undefined ? 'undefined' : show(x)}`).join(',')}}`;
+  }
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

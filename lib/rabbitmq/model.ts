@@ -1,4 +1,4 @@
-import type { SecretValue } from '../common/secret';
+import { SecretValue, validateSecretValue } from '../common/secret';
 import { duplicates, isDns1123Subdomain, isIpAddress, isIpv6, isPort, Validator } from '../common/validation';
 import { RabbitVersion } from './version';
 
@@ -327,18 +327,12 @@ function resolveUsers(v: Validator, users: readonly RabbitUser[], vhosts: readon
     // The name goes into definitions.json, transport URLs and the password env var name.
     v.check(!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name), `users[${i}].name`, u?.name,
       'must be 1-128 letters, digits, ".", "_" or "-" (it appears in URLs and env var names)');
-    const ref = u?.password;
-    if (!ref || typeof ref.secretName !== 'string' || typeof ref.key !== 'string') {
-      v.add(`users[${i}].password`, ref, 'is missing; reference the Secret key holding this user\'s password (never a literal)');
-    } else {
-      v.check(!isDns1123Subdomain(ref.secretName), `users[${i}].password.secretName`, ref.secretName, 'must be a Secret name (DNS-1123 subdomain)');
-      v.check(!/^[-._a-zA-Z0-9]{1,253}$/.test(ref.key), `users[${i}].password.key`, ref.key, 'must be a Secret key (letters, digits, "-", "_", ".")');
-    }
+    validateSecretValue(v, `users[${i}].password`, u?.password);
     const userVhosts = u?.vhosts ?? vhosts;
     for (const vh of userVhosts) {
       v.check(!vhosts.includes(vh), `users[${i}].vhosts`, vh, `is not a vhost of this cluster; use ${vhosts.map((x) => JSON.stringify(x)).join(' or ')}`);
     }
-    return { name, password: ref, administrator: u?.administrator ?? false, vhosts: [...userVhosts], passwordEnv: passwordEnvName(name) };
+    return { name, password: u?.password, administrator: u?.administrator ?? false, vhosts: [...userVhosts], passwordEnv: passwordEnvName(name) };
   });
   for (const dup of duplicates(resolved.map((u) => u.name))) v.add('users', dup, 'is defined twice; define each user once');
   const namesByEnv = new Map<string, Set<string>>();
