@@ -6,19 +6,7 @@
 import { EXAMPLES } from '../examples';
 import { K8sObject, newApp, synthApp } from './support/harness';
 
-interface Problem { rule: string; level: string; source: string; object: string; path: string; message: string }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const rules = require('../plugins/k8s-api-rules') as {
-  RULES: { id: string; level: string; source: string }[];
-  SET_RULES: { id: string; level: string; source: string }[];
-  apiRuleProblems: (objects: unknown[], options?: { levels?: string[]; minVersion?: string; requireNamespace?: boolean }) => Problem[];
-  objectProblems: (o: unknown, options?: { levels?: string[] }) => Problem[];
-  invalidMessage: (o: unknown, problems: Problem[]) => string;
-  compareVersions: (a: string, b: string) => number;
-  MIN_KUBERNETES_VERSION: string;
-  predicates: Record<string, (s: any) => any>;
-  K8sApiRulesValidation: new () => { validate(context: unknown): Promise<void> };
-};
+import * as rules from '../plugins/k8s-api-rules';
 
 function controlPlane(): K8sObject[] {
   const app = newApp();
@@ -140,7 +128,7 @@ const CASES: [string, string, (o: K8sObject[]) => void, RegExp][] = [
   ['an alpha field', 'field-version', (o) => { get(o, 'StatefulSet', 'galera').spec.updateStrategy.rollingUpdate = { maxUnavailable: 1 }; }, /alpha field \(MaxUnavailableStatefulSet.*remove it/],
   ['a sidecar (1.29) above the minimum version', 'field-version', (o) => {
     (pod(o, 'StatefulSet', 'galera').initContainers ??= []).push({ name: 'side', image: 'busybox', restartPolicy: 'Always' });
-  }, /needs Kubernetes 1.29 \(SidecarContainers\), but the minimum supported version is 1.27/],
+  }, /needs Kubernetes 1.29 \(SidecarContainers\), but these objects must work on Kubernetes 1.27, which drops it/],
   // controller semantics
   ['a StatefulSet whose Service is not headless', 'statefulset-service', (o) => { get(o, 'Service', 'galera-peers').spec.clusterIP = '10.96.0.10'; }, /not headless.*set clusterIP: None/],
   ['a StatefulSet whose Service does not exist', 'statefulset-service', (o) => { get(o, 'StatefulSet', 'galera').spec.serviceName = 'nothing'; }, /not among the objects.*create the headless Service/],

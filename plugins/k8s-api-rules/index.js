@@ -828,7 +828,7 @@ rule('field-version', 'version', 'the feature gates of pkg/features/kube_feature
     if (f.since === undefined) {
       report(`${prefix}${f.path}`, `is an alpha field (${f.feature}), off by default in every supported Kubernetes version: the API server drops it without an error; remove it`);
     } else if (compareVersions(f.since, ctx.minVersion) > 0) {
-      report(`${prefix}${f.path}`, `needs Kubernetes ${f.since} (${f.feature}), but the minimum supported version is ${ctx.minVersion}: older API servers drop it without an error; remove the field or raise the minimum`);
+      report(`${prefix}${f.path}`, `needs Kubernetes ${f.since} (${f.feature}), but these objects must work on Kubernetes ${ctx.minVersion.replace(/^v/, '')}, which drops it without an error; remove the field (or raise the minimum supported version)`);
     }
   }
 });

@@ -9,11 +9,7 @@ import { App, Chart, Testing } from 'cdk8s';
 // The plugin is plain JS so that `cdk8s synth` can load it; tests use the same rules.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { validateObject } = require('../../plugins/k8s-schema') as { validateObject: (o: unknown) => string[] };
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const apiRules = require('../../plugins/k8s-api-rules') as {
-  apiRuleProblems: (objects: unknown[], options?: ApiRulesOptions) => unknown[];
-  formatProblem: (p: unknown) => string;
-};
+import * as apiRules from '../../plugins/k8s-api-rules';
 
 export interface ApiRulesOptions {
   /** Every namespaced object must name its namespace (the examples, and `cdk8s synth`); test charts may omit it. */
