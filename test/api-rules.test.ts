@@ -114,7 +114,7 @@ const CASES: [string, string, (o: K8sObject[]) => void, RegExp][] = [
   ['an ipBlock except outside its cidr', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].ipBlock = { cidr: '10.0.0.0/24', except: ['192.168.0.0/24'] }; }, /must be a strict subset of `cidr`/],
   ['an ipBlock except equal to its cidr', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].ipBlock = { cidr: '10.0.0.0/24', except: ['10.0.0.0/24'] }; }, /strict subset/],
   ['an ipBlock that is not a CIDR', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].ipBlock = { cidr: '10.0.0.300/32' }; }, /must be a valid CIDR value/],
-  ['an ipBlock with host bits', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].ipBlock = { cidr: '10.0.0.1/24' }; }, /must not have bits set beyond the prefix length/],
+  ['an ipBlock with host bits', 'cidr-host-bits', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].ipBlock = { cidr: '10.0.0.1/24' }; }, /must not have bits set beyond the prefix length/],
   ['an ipBlock beside a podSelector in one peer', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].from[0].podSelector = {}; }, /may not specify both ipBlock and another peer/],
   ['an endPort below the port', 'network-policy', (o) => { get(o, 'NetworkPolicy', 'proxysql-vip').spec.ingress[0].ports[0].endPort = 1; }, /must be greater than or equal to `port`/],
   // storage
@@ -167,6 +167,11 @@ test('the levels: the API server refuses api problems; controller and version pr
     + '.nodeSelectorTerms[0].matchFields[0].values: Required value: must be only one value when `operator` is \'In\' or \'NotIn\' for node field selector; '
     + 'use one node selector term per node (terms are ORed): [{matchFields: [metadata.name In [a]]}, {matchFields: [metadata.name In [b]]}]');
   expect(rules.objectProblems(ds).map((p) => p.rule)).toEqual(['node-affinity', 'run-as-non-root']);
+  // What a real API server tolerates is not refused at the api level (the fake server's): a namespace on a
+  // cluster-scoped object is silently cleared by the API server.
+  const ns = { ...get(objects, 'Namespace', 'openstack'), metadata: { name: 'openstack', namespace: 'openstack' } };
+  expect(rules.objectProblems(ns, { levels: ['api'] })).toEqual([]);
+  expect(rules.objectProblems(ns).map((p) => [p.rule, p.level])).toEqual([['namespace-scope', 'convention']]);
 });
 
 test('the cdk8s validation plugin reports one violation per broken object and fails the synth', async () => {

@@ -1,7 +1,10 @@
 /** Types of the API-rules check (index.js): TypeScript users (the harness, the preflight, the fake API server) import these. */
 
-/** `api`: the API server refuses the object; `controller`: a controller or the kubelet does; `version`: a supported version drops a field. */
-export type RuleLevel = 'api' | 'controller' | 'version';
+/**
+ * `api`: the API server refuses the object; `controller`: a controller or the kubelet does; `version`: a supported
+ * version drops a field; `convention`: Kubernetes tolerates it, this library never emits it.
+ */
+export type RuleLevel = 'api' | 'controller' | 'version' | 'convention';
 
 export interface Problem {
   readonly rule: string;

@@ -19,7 +19,10 @@
  * A problem is `{ rule, level, source, object, path, message }`:
  * - `level` `api`: the API server refuses the object (HTTP 422 Invalid);
  * - `level` `controller`: the API accepts it, but a controller or the kubelet refuses or mishandles it;
- * - `level` `version`: a field that a supported Kubernetes version drops or ignores.
+ * - `level` `version`: a field that a supported Kubernetes version drops or ignores;
+ * - `level` `convention`: what Kubernetes tolerates but this library never emits, because it misleads (a namespace
+ *   on a cluster-scoped object, which the API server silently clears; a CIDR with host bits, which only newer
+ *   servers refuse). The fake API server does not refuse these: a real one accepts them.
  */
 const net = require('net');
 
@@ -196,12 +199,10 @@ rule('object-name', 'api', 'ValidateObjectMeta with the kind\'s name validator: 
   }
 });
 
-rule('namespace-scope', 'api', 'rest.BeforeCreate (genericregistry): a cluster-scoped object has no namespace; a namespaced one belongs to one (EnsureObjectNamespaceMatchesRequestNamespace)', (o, report, ctx) => {
+rule('namespace-scope', 'convention', 'rest.BeforeCreate (apiserver pkg/registry/rest/create.go): the API server clears the namespace of a cluster-scoped object, and puts a namespaced one without a namespace in the request\'s namespace', (o, report, ctx) => {
   const ns = o.metadata && o.metadata.namespace;
   if (CLUSTER_SCOPED_KINDS.has(o.kind) && ns) {
     report('metadata.namespace', `${o.kind} is cluster-scoped, but has namespace ${json(ns)} (the API server ignores it; tools that key objects by namespace do not); remove metadata.namespace`);
-  } else if (!CLUSTER_SCOPED_KINDS.has(o.kind) && ns !== undefined && !isDns1123Label(ns)) {
-    report('metadata.namespace', `Invalid value: ${json(ns)}: a namespace name is a DNS-1123 label; fix the chart's namespace`);
   } else if (!CLUSTER_SCOPED_KINDS.has(o.kind) && !ns && ctx.requireNamespace) {
     report('metadata.namespace', `${o.kind} is namespaced but names no namespace, so it lands in whatever namespace kubectl's context has; give the chart a namespace`);
   }
@@ -749,7 +750,6 @@ rule('network-policy', 'api', 'ValidateNetworkPolicySpec, ValidateNetworkPolicyP
         if (!b.cidr) return report(`${p}.ipBlock.cidr`, 'Required value: give the CIDR, e.g. "10.0.0.0/24"');
         const cidr = parseCidr(b.cidr);
         if (!cidr) return report(`${p}.ipBlock.cidr`, `Invalid value: ${json(b.cidr)}: must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)`);
-        if (cidr.hostBits) report(`${p}.ipBlock.cidr`, `Invalid value: ${json(b.cidr)}: must not have bits set beyond the prefix length; use the network address`);
         (b.except || []).forEach((e, k) => {
           const ex = parseCidr(e);
           if (!ex) return report(`${p}.ipBlock.except[${k}]`, `Invalid value: ${json(e)}: must be a valid CIDR value`);
@@ -759,6 +759,16 @@ rule('network-policy', 'api', 'ValidateNetworkPolicySpec, ValidateNetworkPolicyP
         });
       });
     });
+  }
+});
+
+rule('cidr-host-bits', 'convention', 'IsValidCIDR with StrictIPCIDRValidation (apimachinery util/validation/ip.go; off by default in 1.33): newer API servers refuse host bits in a new object\'s CIDR', (o, report) => {
+  if (o.kind !== 'NetworkPolicy') return;
+  for (const [dir, peersKey] of [['ingress', 'from'], ['egress', 'to']]) {
+    ((o.spec && o.spec[dir]) || []).forEach((r, i) => (r[peersKey] || []).forEach((peer, j) => {
+      const cidr = peer.ipBlock && parseCidr(peer.ipBlock.cidr);
+      if (cidr && cidr.hostBits) report(`spec.${dir}[${i}].${peersKey}[${j}].ipBlock.cidr`, `Invalid value: ${json(peer.ipBlock.cidr)}: must not have bits set beyond the prefix length (ambiguous, and refused by newer API servers); use the network address`);
+    }));
   }
 });
 
