@@ -92,11 +92,11 @@ const CASES: [string, string, (o: K8sObject[]) => void, RegExp][] = [
   ['a percentage above 100%', 'deployment', (o) => { get(o, 'Deployment', 'proxysql').spec.strategy.rollingUpdate.maxUnavailable = '150%'; }, /must not be greater than 100%/],
   ['a DaemonSet with an unknown update strategy', 'daemonset', (o) => { get(o, 'DaemonSet', 'memcached').spec.updateStrategy.type = 'Rolling'; }, /supported values: "OnDelete", "RollingUpdate"/],
   ['a DaemonSet with maxUnavailable 0 and no surge', 'daemonset', (o) => { get(o, 'DaemonSet', 'memcached').spec.updateStrategy.rollingUpdate.maxUnavailable = 0; }, /may not be 0 when `maxSurge` is 0; allow one node at a time/],
-  ['a DaemonSet OnDelete with rollingUpdate', 'daemonset', (o) => { get(o, 'DaemonSet', 'memcached').spec.updateStrategy.type = 'OnDelete'; }, /only allowed for updateStrategy 'RollingUpdate'/],
+  ['a DaemonSet with both maxUnavailable and maxSurge', 'daemonset', (o) => { get(o, 'DaemonSet', 'memcached').spec.updateStrategy.rollingUpdate.maxSurge = 1; }, /maxSurge: Invalid value: may not be set when maxUnavailable is non-zero/],
   ['an unknown podManagementPolicy', 'statefulset', (o) => { get(o, 'StatefulSet', 'galera').spec.podManagementPolicy = 'Ordered'; }, /must be 'OrderedReady' or 'Parallel'/],
   ['a StatefulSet OnDelete with rollingUpdate', 'statefulset', (o) => { get(o, 'StatefulSet', 'galera').spec.updateStrategy = { type: 'OnDelete', rollingUpdate: { partition: 0 } }; }, /only allowed for updateStrategy 'RollingUpdate'; remove rollingUpdate/],
   ['an unknown PVC retention', 'statefulset', (o) => { get(o, 'StatefulSet', 'galera').spec.persistentVolumeClaimRetentionPolicy.whenDeleted = 'Keep'; }, /supported values: "Retain", "Delete"/],
-  ['a claim template without a storage request', 'statefulset', (o) => { delete get(o, 'StatefulSet', 'galera').spec.volumeClaimTemplates[0].spec.resources; }, /storage request/],
+  ['a claim template without a storage request', 'volume-claim-templates', (o) => { delete get(o, 'StatefulSet', 'galera').spec.volumeClaimTemplates[0].spec.resources; }, /storage request/],
   // Service
   ['a multi-port Service with an unnamed port', 'service', (o) => { delete get(o, 'Service', 'galera-peers').spec.ports[1].name; }, /every port of a multi-port Service needs a name/],
   ['two Service ports with one port number', 'service', (o) => { const p = get(o, 'Service', 'galera-peers').spec.ports; p[1].port = p[0].port; }, /Duplicate value.*each port and protocol once/],

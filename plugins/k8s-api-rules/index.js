@@ -635,8 +635,8 @@ rule('daemonset', 'api', 'ValidateDaemonSetSpec, ValidateDaemonSetUpdateStrategy
   if (o.kind !== 'DaemonSet') return;
   const s = (o.spec && o.spec.updateStrategy) || {};
   if (s.type !== undefined && s.type !== 'RollingUpdate' && s.type !== 'OnDelete') report('spec.updateStrategy.type', `Unsupported value: ${json(s.type)}: supported values: "OnDelete", "RollingUpdate"`);
+  // Unlike a StatefulSet's, a DaemonSet's OnDelete strategy may keep a rollingUpdate block (it is ignored).
   const ru = s.rollingUpdate;
-  if (s.type === 'OnDelete' && ru) report('spec.updateStrategy.rollingUpdate', 'Forbidden: only allowed for updateStrategy \'RollingUpdate\'');
   if (ru) {
     checkIntOrPercent(ru.maxUnavailable, 'spec.updateStrategy.rollingUpdate.maxUnavailable', report);
     checkIntOrPercent(ru.maxSurge, 'spec.updateStrategy.rollingUpdate.maxSurge', report);
@@ -646,7 +646,7 @@ rule('daemonset', 'api', 'ValidateDaemonSetSpec, ValidateDaemonSetUpdateStrategy
   if (o.spec && o.spec.minReadySeconds !== undefined && o.spec.minReadySeconds < 0) report('spec.minReadySeconds', 'Invalid value: must be greater than or equal to 0');
 });
 
-rule('statefulset', 'api', 'ValidateStatefulSetSpec, ValidatePersistentVolumeClaimRetentionPolicy, ValidatePersistentVolumeClaimSpec for volumeClaimTemplates (pkg/apis/apps/validation, pkg/apis/core/validation)', (o, report) => {
+rule('statefulset', 'api', 'ValidateStatefulSetSpec, ValidatePersistentVolumeClaimRetentionPolicy (pkg/apis/apps/validation)', (o, report) => {
   if (o.kind !== 'StatefulSet') return;
   const spec = o.spec || {};
   if (spec.podManagementPolicy !== undefined && !['OrderedReady', 'Parallel'].includes(spec.podManagementPolicy)) report('spec.podManagementPolicy', `Invalid value: ${json(spec.podManagementPolicy)}: must be 'OrderedReady' or 'Parallel'`);
@@ -659,6 +659,11 @@ rule('statefulset', 'api', 'ValidateStatefulSetSpec, ValidatePersistentVolumeCla
   for (const f of ['whenDeleted', 'whenScaled']) {
     if (retention && retention[f] !== undefined && !['Retain', 'Delete'].includes(retention[f])) report(`spec.persistentVolumeClaimRetentionPolicy.${f}`, `Unsupported value: ${json(retention[f])}: supported values: "Retain", "Delete"`);
   }
+});
+
+rule('volume-claim-templates', 'controller', 'StatefulSet controller getPersistentVolumeClaims / createPersistentVolumeClaims (pkg/controller/statefulset/stateful_pod_control.go): each claim and pod volume it makes from a template is validated by ValidatePersistentVolumeClaim and ValidatePodSpec, and refused', (o, report) => {
+  if (o.kind !== 'StatefulSet') return;
+  const spec = o.spec || {};
   const names = new Set();
   (spec.volumeClaimTemplates || []).forEach((t, i) => {
     const p = `spec.volumeClaimTemplates[${i}]`;
@@ -669,7 +674,7 @@ rule('statefulset', 'api', 'ValidateStatefulSetSpec, ValidatePersistentVolumeCla
     if (((o.spec.template && o.spec.template.spec && o.spec.template.spec.volumes) || []).some((v) => v.name === name)) report(`${p}.metadata.name`, `Duplicate value: ${json(name)}: the pod template already has a volume of this name`);
     const ts = t.spec || {};
     if (!ts.accessModes || ts.accessModes.length === 0) report(`${p}.spec.accessModes`, 'Required value: at least 1 access mode is required; use ["ReadWriteOnce"]');
-    if (!(ts.resources && ts.resources.requests && ts.resources.requests.storage)) report(`${p}.spec.resources[storage]`, 'Required value: give the claim a storage request, e.g. "10Gi"');
+    if (!(ts.resources && ts.resources.requests && ts.resources.requests.storage)) report(`${p}.spec.resources[storage]`, 'Required value: the controller\'s claims would be refused; give the claim a storage request, e.g. "10Gi"');
   });
 });
 
@@ -791,7 +796,6 @@ rule('persistent-volume', 'api', 'ValidatePersistentVolumeSpec, validateLocalVol
     else if (!spec.local.path.startsWith('/') || spec.local.path.split('/').includes('..')) report('spec.local.path', `Invalid value: ${json(spec.local.path)}: must be an absolute path without '..' (the directory on the node)`);
     if (!spec.nodeAffinity) report('spec.nodeAffinity', 'Required value: Local volume requires node affinity; pin the volume to the node that has the directory');
   }
-  if (spec.claimRef && (!spec.claimRef.name || !spec.claimRef.namespace)) report('spec.claimRef', 'Required value: a pre-bound volume names both the claim and its namespace');
 });
 
 rule('storage-class', 'api', 'ValidateStorageClass, validateProvisioner, validateReclaimPolicy, validateVolumeBindingMode (pkg/apis/storage/validation)', (o, report) => {
