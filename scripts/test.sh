@@ -27,7 +27,7 @@ npx jest --selectProjects unit --ci
 step "integration tests (real daemons)"
 npx jest --selectProjects integration --ci --runInBand
 
-step "cdk8s synth of the example, with schema validation"
+step "cdk8s synth of the example, with schema and API-rules validation"
 npx cdk8s synth --no-check-upgrade > .tmp/synth.log 2>&1 || { cat .tmp/synth.log; exit 1; }
 grep -q 'Validations ended succesfully' .tmp/synth.log
 

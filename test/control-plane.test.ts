@@ -37,6 +37,8 @@ describe('OpenStackControlPlane wiring', () => {
       'pod-security.kubernetes.io/enforce': 'privileged',
       'pod-security.kubernetes.io/warn': 'baseline',
     });
+    // Cluster-scoped: the chart's namespace is not copied onto it.
+    expect(ns.metadata).not.toHaveProperty('namespace');
   });
 
   test('Galera on the first 3 controllers with one database user per service that has databases', () => {

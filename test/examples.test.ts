@@ -1,6 +1,6 @@
 /**
- * Invariants over every example app: every object is schema-valid and meets the invariants, and the same
- * input gives the same bytes.
+ * Invariants over every example app: every object is schema-valid, meets the API rules (with every namespaced
+ * object in a namespace, as `cdk8s synth` requires) and the invariants, and the same input gives the same bytes.
  */
 import { App } from 'cdk8s';
 import { EXAMPLES } from '../examples';
@@ -13,8 +13,8 @@ describe.each(Object.entries(EXAMPLES))('example %s', (_name, build) => {
     return synthApp(app);
   }
 
-  test('every object is schema-valid and meets every invariant', () => {
-    expectValidManifests(objects());
+  test('every object is schema-valid and meets every API rule and invariant', () => {
+    expectValidManifests(objects(), { requireNamespace: true });
   });
 
   test('same input, same bytes', () => {

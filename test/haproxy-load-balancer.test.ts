@@ -54,8 +54,9 @@ describe('HaproxyLoadBalancer', () => {
   test('a host-network DaemonSet on the inventory nodes that resolves cluster DNS names', () => {
     expect(pod.spec.hostNetwork).toBe(true);
     expect(pod.spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
-    expect(pod.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values)
-      .toEqual(['ctl-1', 'ctl-2', 'ctl-3']);
+    // One term per node (ORed): a node field requirement takes exactly one value.
+    expect(pod.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+      .map((t: any) => t.matchFields)).toEqual(['ctl-1', 'ctl-2', 'ctl-3'].map((n) => [{ key: 'metadata.name', operator: 'In', values: [n] }]));
     expect(find(objects, 'DaemonSet', 'lb').spec.updateStrategy.rollingUpdate.maxUnavailable).toBe(1);
   });
 
@@ -82,7 +83,14 @@ describe('HaproxyLoadBalancer', () => {
     expect(haproxy.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8404 });
     expect(haproxy.lifecycle.preStop.exec.command).toEqual(['sleep', '5']);
     expect(reloader.lifecycle.preStop.exec.command).toEqual(['node', '/opt/haproxy-reloader/reloader.js', 'drain']);
-    expect(find(objects, 'PodDisruptionBudget', 'lb').spec.maxUnavailable).toBe(1);
+    // A DaemonSet has no scale subresource: an integer minAvailable (nodes - 1), never maxUnavailable.
+    expect(find(objects, 'PodDisruptionBudget', 'lb').spec).toEqual({ minAvailable: 2, selector: expect.anything() });
+  });
+
+  test('labelled nodes without an inventory: the PDB keeps one pod (the node count is unknown), and evictions still work', () => {
+    const { objects: labelled } = build({ placement: Placement.onLabelledNodes('openstack-control-plane', 'enabled') });
+    expect(find(labelled, 'PodDisruptionBudget', 'lb').spec).toEqual({ minAvailable: 1, selector: expect.anything() });
+    expectValidManifests(labelled);
   });
 
   test('the reloader sidecar watches the mounted config and talks to the master socket as the same user', () => {

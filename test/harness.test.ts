@@ -3,7 +3,7 @@
  * and expects exactly that problem to be reported.
  */
 import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
-import { K8sObject, invariantProblems, newChart, schemaProblems, secretLookingValues, synth } from './support/harness';
+import { K8sObject, apiRulesProblems, invariantProblems, newChart, schemaProblems, secretLookingValues, synth } from './support/harness';
 
 function validObjects(): K8sObject[] {
   const chart = newChart('ns');
@@ -17,7 +17,7 @@ function validObjects(): K8sObject[] {
 function broken(mutate: (objects: K8sObject[]) => void): string[] {
   const objects = validObjects();
   mutate(objects);
-  return [...schemaProblems(objects), ...invariantProblems(objects)];
+  return [...schemaProblems(objects), ...apiRulesProblems(objects), ...invariantProblems(objects)];
 }
 
 const sts = (objects: K8sObject[]) => objects.find((o) => o.kind === 'StatefulSet')!;
@@ -31,10 +31,19 @@ test.each<[string, (o: K8sObject[]) => void, RegExp]>([
   ['schema: replicas not an integer', (o) => { sts(o).spec.replicas = 'three'; }, /replicas must be integer/],
   ['schema: an API version Kubernetes 1.33 no longer serves', (o) => { o.find((x) => x.kind === 'PodDisruptionBudget')!.apiVersion = 'policy/v1beta1'; }, /policy\/v1beta1 is not one this library may emit/],
   ['a null leaf', (o) => { sts(o).metadata.labels.broken = null; }, /null leaf at \.metadata\.labels\.broken/],
-  ['a multi-port Service with an unnamed port', (o) => { o.find((x) => x.kind === 'Service')!.spec.ports.push({ port: 1 }); }, /unnamed port/],
+  ['api rules: a multi-port Service with an unnamed port', (o) => { o.find((x) => x.kind === 'Service')!.spec.ports.push({ port: 1 }); }, /every port of a multi-port Service needs a name/],
+  ['api rules: several node names in one node field requirement', (o) => {
+    sts(o).spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms = [
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['a', 'b'] }] }];
+  }, /must be only one value when `operator` is 'In' or 'NotIn' for node field selector/],
+  ['api rules: a PDB with maxUnavailable over DaemonSet pods', (o) => {
+    o.push({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'd', namespace: 'ns' },
+      spec: { selector: { matchLabels: { d: 'd' } }, template: { metadata: { labels: { d: 'd' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } } });
+    o.push({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'd', namespace: 'ns' }, spec: { selector: { matchLabels: { d: 'd' } }, maxUnavailable: 1 } });
+  }, /no scale subresource/],
   ['a Service that selects nothing', (o) => { o.find((x) => x.kind === 'Service')!.spec.selector = { app: 'nothing' }; }, /selects no pods/],
-  ['a selector that misses the template labels', (o) => { sts(o).spec.selector.matchLabels = { other: 'x' }; }, /selector does not match/],
-  ['a mount without a volume', (o) => { container(o).volumeMounts = [{ name: 'data', mountPath: '/data' }]; }, /volumeMount data has no volume/],
+  ['api rules: a selector that misses the template labels', (o) => { sts(o).spec.selector.matchLabels = { other: 'x' }; }, /`selector` does not match template `labels`/],
+  ['api rules: a mount without a volume', (o) => { container(o).volumeMounts = [{ name: 'data', mountPath: '/data' }]; }, /Not found: "data"/],
   ['a container without limits', (o) => { delete container(o).resources.limits; }, /no complete resource requests and limits/],
   ['a container without a liveness probe', (o) => { delete container(o).livenessProbe; }, /missing readiness or liveness probe/],
   ['a container that keeps its capabilities', (o) => { container(o).securityContext.capabilities = {}; }, /must drop ALL capabilities/],

@@ -37,7 +37,9 @@ describe('KeepalivedVip', () => {
   test('a host-network DaemonSet on exactly the inventory nodes, one node at a time on updates', () => {
     expect(pod.spec.hostNetwork).toBe(true);
     expect(pod.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
-      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1', 'ctl-2', 'ctl-3'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-2'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-3'] }] },
     ]);
     expect(ds.spec.updateStrategy.rollingUpdate.maxUnavailable).toBe(1);
     expect(pod.spec.priorityClassName).toBe('system-node-critical');
@@ -80,7 +82,8 @@ describe('KeepalivedVip', () => {
   test('probes check that the VRRP process is alive; a PDB lets one node go at a time', () => {
     expect(container.readinessProbe.exec.command.join(' ')).toContain('kill -0 "$(cat /run/keepalived/vrrp.pid)"');
     expect(container.livenessProbe.exec.command).toEqual(container.readinessProbe.exec.command);
-    expect(find(objects, 'PodDisruptionBudget', 'vip').spec.maxUnavailable).toBe(1);
+    // A DaemonSet has no scale subresource: an integer minAvailable (nodes - 1), never maxUnavailable.
+    expect(find(objects, 'PodDisruptionBudget', 'vip').spec).toEqual({ minAvailable: 2, selector: expect.anything() });
   });
 
   test('outputs', () => {

@@ -53,7 +53,9 @@ describe('MemcachedPool on the host network (default)', () => {
     expect(pod.hostNetwork).toBe(true);
     expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
-      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1', 'ctl-2', 'ctl-3'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-2'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-3'] }] },
     ]);
     const c = pod.containers[0];
     expect(c.args.slice(0, 2)).toEqual(['-l', '$(HOST_IP)']);
@@ -86,7 +88,8 @@ describe('MemcachedPool on the host network (default)', () => {
   test('a PodDisruptionBudget takes one instance at a time', () => {
     const { objects } = hostPool();
     const pdb = find(objects, 'PodDisruptionBudget', 'memcached');
-    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': 'memcached', 'app.kubernetes.io/instance': 'memcached' } } });
+    // A DaemonSet has no scale subresource, so maxUnavailable would never allow an eviction: minAvailable nodes - 1.
+    expect(pdb.spec).toEqual({ minAvailable: 2, selector: { matchLabels: { 'app.kubernetes.io/name': 'memcached', 'app.kubernetes.io/instance': 'memcached' } } });
   });
 
   test('changing the arguments changes the config hash (pods roll), the same props give the same hash', () => {

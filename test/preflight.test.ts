@@ -1,5 +1,5 @@
 import {
-  checkDryRun, checkNamespaces, checkNodes, checkPlacement, checkSecrets, checkTaints, checkVips, exitCode, formatResult,
+  checkApiRules, checkDryRun, checkNamespaces, checkVersion, checkNodes, checkPlacement, checkSecrets, checkTaints, checkVips, exitCode, formatResult,
   runChecks, summary,
 } from '../lib/cli/preflight/checks';
 import { ApiRequest, takeSnapshot, warningTexts } from '../lib/cli/preflight/cluster';
@@ -41,7 +41,7 @@ describe('the whole preflight', () => {
   test('every check passes against the cluster the manifests were made for', () => {
     const results = runChecks({ objects, topology: TOPOLOGY, defaultNamespace: NAMESPACE, snapshot: healthySnapshot(objects) });
     expect(results.filter((r) => r.status !== 'pass')).toEqual([]);
-    expect([...new Set(results.map((r) => r.check))]).toEqual(['node', 'placement', 'taints', 'vip', 'namespace', 'secret', 'dry-run']);
+    expect([...new Set(results.map((r) => r.check))]).toEqual(['version', 'node', 'placement', 'taints', 'vip', 'namespace', 'secret', 'dry-run', 'api-rules']);
     expect(results.filter((r) => r.check === 'dry-run')).toHaveLength(objects.length);
     expect(lines(results)).toContain('PASS  node ctl-1: Ready, InternalIP 10.0.0.11, openstack-control-plane=enabled');
     expect(lines(results)).toContain('PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork)');
@@ -60,7 +60,7 @@ describe('the whole preflight', () => {
   test('when nodes cannot be listed, one failure replaces the node-based checks and the others still run', () => {
     const snapshot: ClusterSnapshot = { ...healthySnapshot(objects), nodes: { state: 'error', message: 'HTTP 403: nodes is forbidden' } };
     const results = runChecks({ objects, topology: TOPOLOGY, defaultNamespace: NAMESPACE, snapshot });
-    expect(lines(results)[0]).toBe('FAIL  node: cannot list nodes: HTTP 403: nodes is forbidden; node, placement, taint and VIP checks not run');
+    expect(lines(results)[1]).toBe('FAIL  node: cannot list nodes: HTTP 403: nodes is forbidden; node, placement, taint and VIP checks not run');
     expect(results.some((r) => r.check === 'placement' || r.check === 'taints' || r.check === 'vip')).toBe(false);
     expect(results.filter((r) => r.check === 'secret')).toHaveLength(4);
     expect(exitCode(results)).toBe(1);
@@ -418,6 +418,40 @@ describe('Secret check', () => {
   });
 });
 
+describe('version check', () => {
+  test('a server below the minimum supported version fails and says what it would drop', () => {
+    expect(formatResult(checkVersion({ state: 'found', value: 'v1.26.15' }))).toBe('FAIL  version v1.26.15: is older than Kubernetes 1.27, the oldest this library supports: '
+      + 'the API server would drop fields the manifests rely on (StatefulSet persistentVolumeClaimRetentionPolicy) without an error; upgrade the cluster to 1.27 or newer');
+  });
+  test('the supported range passes, a newer server is a warning, an unreadable version a warning', () => {
+    expect(formatResult(checkVersion({ state: 'found', value: 'v1.27.0' }))).toBe('PASS  version v1.27.0: supported: Kubernetes 1.27 to 1.33');
+    expect(formatResult(checkVersion({ state: 'found', value: 'v1.33.1+k3s1' }))).toBe('PASS  version v1.33.1+k3s1: supported: Kubernetes 1.27 to 1.33');
+    expect(checkVersion({ state: 'found', value: 'v1.34.0' }).status).toBe('warn');
+    expect(formatResult(checkVersion({ state: 'error', message: 'HTTP 403: forbidden' }))).toBe('WARN  version: cannot read the server version (HTTP 403: forbidden); not checked (supported: Kubernetes 1.27 to 1.33)');
+  });
+});
+
+describe('api-rules check (controller semantics the dry run cannot show)', () => {
+  test('the synthesized chart passes', () => {
+    expect(lines(checkApiRules(objects, 'v1.33.1'))).toEqual([`PASS  api-rules: ${objects.length} objects: no controller or version problem (Kubernetes 1.33.1)`]);
+  });
+  test('a PDB with maxUnavailable over DaemonSet pods fails: the disruption controller would refuse every eviction', () => {
+    const broken = objects.map((o) => (o.kind === 'PodDisruptionBudget' && o.metadata.name === 'memcached'
+      ? { ...o, spec: { selector: (o.spec as any).selector, maxUnavailable: 1 } } : o));
+    expect(lines(checkApiRules(broken, 'v1.33.1'))).toEqual([
+      'FAIL  api-rules PodDisruptionBudget/memcached: spec: selects the pods of DaemonSet memcached, which has no scale subresource: the disruption controller cannot compute maxUnavailable (SyncFailed, disruptionsAllowed 0) and refuses every eviction; use an integer minAvailable, e.g. the node count minus 1',
+    ]);
+  });
+  test('a field newer than the server fails against that server only', () => {
+    const withSidecar = objects.map((o) => (o.kind === 'StatefulSet'
+      ? { ...o, spec: { ...(o.spec as any), template: { ...(o.spec as any).template, spec: { ...(o.spec as any).template.spec, initContainers: [{ name: 's', image: 'i', restartPolicy: 'Always' }] } } } } : o));
+    expect(checkApiRules(withSidecar, 'v1.28.3').map((r) => r.message)).toEqual([
+      expect.stringMatching(/initContainers\[\]\.restartPolicy: needs Kubernetes 1.29 \(SidecarContainers\), but these objects must work on Kubernetes 1.28.3, which drops it/),
+    ]);
+    expect(checkApiRules(withSidecar, 'v1.29.0')[0].status).toBe('pass');
+  });
+});
+
 describe('dry-run check', () => {
   test('the API server\'s refusal is printed as it said it', () => {
     const outcomes = healthySnapshot(objects).dryRuns.map((d) => (d.object === 'StatefulSet openstack/galera'
@@ -517,6 +551,7 @@ describe('taking the snapshot', () => {
 
   test('nodes across pages, the namespace, Secrets reduced to key names, and one dry-run apply per object', async () => {
     const api = fakeApi({
+      'GET /version': { status: 200, body: { major: '1', minor: '30', gitVersion: 'v1.30.4' } },
       'GET /api/v1/nodes?limit=500': { status: 200, body: { items: [clusterNode('a', '10.1.0.1')], metadata: { continue: 'page 2' } } },
       'GET /api/v1/nodes?limit=500&continue=page%202': { status: 200, body: { items: [clusterNode('b', '10.1.0.2')], metadata: {} } },
       'GET /api/v1/namespaces/ns': { status: 200, body: { metadata: { name: 'ns', labels: { x: 'y' } } } },
@@ -528,6 +563,7 @@ describe('taking the snapshot', () => {
       'PATCH /apis/apps/v1/namespaces/ns/deployments/app': { status: 201, body: {}, warnings: ['would violate PodSecurity'] },
     });
     const snapshot = await takeSnapshot(api.request, [cm, pv, app], 'ns');
+    expect(snapshot.version).toEqual({ state: 'found', value: 'v1.30.4' });
     expect(snapshot.nodes).toEqual({ state: 'found', value: [clusterNode('a', '10.1.0.1'), clusterNode('b', '10.1.0.2')] });
     expect(snapshot.namespaces).toEqual({ ns: { state: 'found', value: { name: 'ns', labels: { x: 'y' } } } });
     expect(snapshot.secrets).toEqual({ 'ns/db': { state: 'found', value: ['password', 'user'] } });

@@ -55,7 +55,9 @@ describe('RabbitDaemonSet workload', () => {
     expect(spec.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
-      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1', 'ctl-2', 'ctl-3'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-2'] }] },
+      { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-3'] }] },
     ]);
     expect(broker(objects).command).toEqual(['bash', '/opt/rabbitmq-ha/start.sh']);
     expect(broker(objects).image).toBe('docker.io/library/rabbitmq:3.13.7-management');
@@ -143,7 +145,8 @@ describe('RabbitDaemonSet workload', () => {
   test('a PDB lets one broker go at a time; a headless Service for monitoring selects the brokers', () => {
     const { objects, rabbit } = build();
     const pdb = find(objects, 'PodDisruptionBudget', 'rabbitmq');
-    expect(pdb.spec).toEqual({ selector: { matchLabels: rabbit.podSelector }, maxUnavailable: 1 });
+    // A DaemonSet has no scale subresource, so maxUnavailable would never allow an eviction: minAvailable nodes - 1.
+    expect(pdb.spec).toEqual({ selector: { matchLabels: rabbit.podSelector }, minAvailable: 2 });
     const svc = find(objects, 'Service', 'rabbitmq');
     expect(svc.spec.clusterIP).toBe('None');
     expect(svc.spec.ports.map((p: any) => p.name)).toEqual(['amqp', 'management', 'prometheus']);

@@ -110,7 +110,7 @@ export class Placement {
    */
   public _affinity(podLabels: Record<string, string>): k8s.Affinity {
     return {
-      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [this._nodeSelectorTerm()] } },
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: this._nodeSelectorTerms() } },
       podAntiAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: [
           { labelSelector: { matchLabels: { ...podLabels } }, topologyKey: HOSTNAME_TOPOLOGY },
@@ -120,16 +120,18 @@ export class Placement {
   }
 
   /**
-   * The node selector term of the eligible nodes. An inventory is matched on the node's `metadata.name` field,
-   * which is exact, rather than on the hostname label, which some installers set to a different (short) name.
+   * The node selector terms of the eligible nodes (terms are ORed). An inventory is matched on the node's
+   * `metadata.name` field, which is exact, rather than on the hostname label, which some installers set to a
+   * different (short) name. One term per node: the API server allows exactly one value in a node *field*
+   * requirement (`metadata.name In [a, b]` is refused, Kubernetes' validateNodeFieldSelectorRequirement).
    *
    * @internal
    */
-  public _nodeSelectorTerm(): k8s.NodeSelectorTerm {
+  public _nodeSelectorTerms(): k8s.NodeSelectorTerm[] {
     if (this.labelKey !== undefined) {
-      return { matchExpressions: [{ key: this.labelKey, operator: 'In', values: [this.labelValue ?? ''] }] };
+      return [{ matchExpressions: [{ key: this.labelKey, operator: 'In', values: [this.labelValue ?? ''] }] }];
     }
-    return { matchFields: [{ key: 'metadata.name', operator: 'In', values: (this.nodes ?? []).map((n) => n.name) }] };
+    return (this.nodes ?? []).map((n) => ({ matchFields: [{ key: 'metadata.name', operator: 'In', values: [n.name] }] }));
   }
 
   /** @internal */

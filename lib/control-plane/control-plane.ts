@@ -4,6 +4,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
 import { InventoryNode, Placement } from '../common/placement';
+import { clusterScoped } from '../common/scope';
 import { SecretValue, envPlaceholder } from '../common/secret';
 import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
@@ -190,7 +191,7 @@ export class OpenStackControlPlane extends Construct {
 
     this.props = props;
     this.namespace = namespace ?? '';
-    new k8s.KubeNamespace(this, 'Namespace', {
+    const ns = new k8s.KubeNamespace(this, 'Namespace', {
       metadata: {
         name: this.namespace,
         labels: {
@@ -204,6 +205,7 @@ export class OpenStackControlPlane extends Construct {
         },
       },
     });
+    clusterScoped(ns);
 
     const on = (nodes: InventoryNode[]) => Placement.onNodes(nodes, { tolerateControlPlane: props.tolerateControlPlane });
     const everywhere = on(controllers);

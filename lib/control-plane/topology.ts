@@ -52,9 +52,10 @@ export function summarizeWorkloads(objects: readonly Json[]): WorkloadSummary[] 
   const volumes = objects.filter((o) => o.kind === 'PersistentVolume');
   return objects.filter((o) => WORKLOADS.has(o.kind)).map((o) => {
     const spec = o.spec.template.spec;
-    const term = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms?.[0] ?? {};
-    const byName = (term.matchFields ?? []).find((f: Json) => f.key === 'metadata.name');
-    const byLabel = (term.matchExpressions ?? [])[0];
+    const terms: Json[] = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? [];
+    // One term per node name (a node field requirement takes one value), or one label term.
+    const byName: string[] = terms.flatMap((t) => (t.matchFields ?? []).filter((f: Json) => f.key === 'metadata.name').flatMap((f: Json) => f.values ?? []));
+    const byLabel = (terms[0]?.matchExpressions ?? [])[0];
     const pinned: Record<string, string> = {};
     for (const pv of volumes) {
       const claim: string = pv.spec.claimRef?.name ?? '';
@@ -68,7 +69,7 @@ export function summarizeWorkloads(objects: readonly Json[]): WorkloadSummary[] 
     return {
       kind: o.kind,
       name: o.metadata.name,
-      nodes: byName?.values ?? [],
+      nodes: byName,
       ...(byLabel ? { nodeLabel: `${byLabel.key}=${(byLabel.values ?? []).join('|')}` } : {}),
       pinned,
       replicas: o.kind === 'DaemonSet' ? 'one per node' : String(o.spec.replicas ?? 1),

@@ -1,4 +1,4 @@
-import { Chart, JsonPatch, Lazy } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { dataOwnerInitContainer } from '../common/data-owner';
@@ -6,6 +6,7 @@ import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { ClientSelector, toNetworkPolicyPeers, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
+import { clusterScoped } from '../common/scope';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
@@ -450,10 +451,6 @@ export class GaleraPetSet extends Construct {
   /** One `local` PV per member on its node, pre-bound to its claim, and the no-provisioner StorageClass. */
   private localVolumes(name: string, namespace: string, storage: GaleraStorage, storageClassName: string,
     nodes: readonly string[], labels: Record<string, string>): void {
-    const clusterScoped = (obj: { addJsonPatch(...ops: JsonPatch[]): void }) => {
-      // cdk8s gives every object the chart's namespace; PersistentVolumes and StorageClasses have none.
-      obj.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
-    };
     const storageClass = new k8s.KubeStorageClass(this, 'StorageClass', {
       metadata: { name: storageClassName, labels },
       provisioner: 'kubernetes.io/no-provisioner',
@@ -461,7 +458,7 @@ export class GaleraPetSet extends Construct {
       volumeBindingMode: 'WaitForFirstConsumer',
       reclaimPolicy: 'Retain',
     });
-    if (Chart.of(this).namespace) clusterScoped(storageClass);
+    clusterScoped(storageClass);
     for (let i = 0; i < this.replicas; i++) {
       const pv = new k8s.KubePersistentVolume(this, `Volume${i}`, {
         // PersistentVolumes are cluster-wide: the namespace in the name keeps two clusters apart.

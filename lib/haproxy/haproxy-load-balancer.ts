@@ -3,7 +3,7 @@ import { join } from 'path';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
-import { podDisruptionBudget } from '../common/disruption';
+import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
@@ -416,7 +416,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       },
     });
 
-    podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+    daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: nodes?.length });
 
     if (galera) {
       // Host-network pods: most network plugins see their traffic as the node's, so admit the node addresses too.

@@ -2,7 +2,7 @@ import { Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
-import { podDisruptionBudget } from '../common/disruption';
+import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { hostCidr, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
@@ -323,7 +323,7 @@ export class KeepalivedVip extends Construct {
       },
     });
 
-    podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+    daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: nodes.length });
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
-import { podDisruptionBudget } from '../common/disruption';
+import { daemonSetBudget, podDisruptionBudget } from '../common/disruption';
 import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
@@ -234,6 +234,7 @@ export class MemcachedPool extends Construct {
     this.memcacheServers = this.servers.join(',');
 
     // A cache node loss only remaps keys, but drains and upgrades should still take one instance at a time.
-    podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+    if (network.isHostNetwork) daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: nodes?.length });
+    else podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
   }
 }

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { dataOwnerInitContainer } from '../common/data-owner';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
-import { podDisruptionBudget } from '../common/disruption';
+import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
@@ -185,7 +185,8 @@ export class RabbitDaemonSet extends Construct {
     });
 
     // Evictions (kubectl drain without --ignore-daemonsets, cluster autoscalers) take one broker at a time.
-    podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+    // All but one broker stay up: with three or more that is a majority, so pause_minority never pauses the rest.
+    daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: this.nodes.length });
   }
 
   /**

@@ -82,7 +82,8 @@ describeWithBinaries('HAProxy with what HaproxyLoadBalancer deploys', ['haproxy'
       const objects = synthApp(app);
       const { cfg } = deployed(objects, 'api-lb');
       const nodes: string[] = objects.find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'api-lb')!
-        .spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values;
+        .spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+        .map((t: any) => t.matchFields[0].values[0]);
       expect(nodes.length).toBeGreaterThanOrEqual(3);
       for (const node of nodes) {
         const r = check(`${example}-${node}`, cfg, node);

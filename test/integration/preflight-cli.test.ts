@@ -2,14 +2,16 @@
  * The built preflight CLI (one esbuild bundle, as published) run as a child process against a fake Kubernetes API
  * server on 127.0.0.1 over HTTPS, with a kubeconfig whose non-default context points at it: a cluster that is
  * ready for the synthesized chart passes with exit status 0; a broken one fails with exit status 1 and one line
- * per problem; and nothing but dry runs is ever sent.
+ * per problem; and nothing but dry runs is ever sent. The fake server refuses what a real API server's validation
+ * refuses (the API-rules check), so the manifests of issue 11 (several node names in one node field requirement) fail
+ * here as they failed on a real cluster.
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import { Node } from '../../lib/cli/preflight/types';
 import { INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, clusterNode } from '../support/preflight-fixtures';
 import { describeWithBinaries } from './support/daemons';
@@ -83,7 +85,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
   });
 
   /** Serves `cluster`, writes a kubeconfig whose context `fake` points at it, and runs the CLI. */
-  async function preflight(cluster: FakeCluster, extraArgs: string[] = []): Promise<Run & { api: FakeKubeApi }> {
+  async function preflight(cluster: FakeCluster, extraArgs: string[] = [], manifestDir: string = manifests): Promise<Run & { api: FakeKubeApi }> {
     const api = new FakeKubeApi(cluster, TOKEN);
     servers.push(api);
     const server = await api.start(certFile, keyFile);
@@ -103,7 +105,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       ],
       'current-context': 'elsewhere',
     }));
-    const args = [cli, '--manifests', manifests, '--kubeconfig', kubeconfig, '--context', 'fake', ...extraArgs];
+    const args = [cli, '--manifests', manifestDir, '--kubeconfig', kubeconfig, '--context', 'fake', ...extraArgs];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
     children.push(child);
     let stdout = '';
@@ -133,8 +135,10 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       'PASS  secret openstack/nova-db: has key password',
       'PASS  dry-run StatefulSet openstack/galera: accepted',
       'PASS  dry-run StorageClass galera-local: accepted',
+      'PASS  version v1.33.1: supported: Kubernetes 1.27 to 1.33',
+      'PASS  api-rules: 14 objects: no controller or version problem (Kubernetes 1.33.1)',
     ]));
-    expect(lines[lines.length - 1]).toBe('30 checks: 30 passed, 0 warnings, 0 failed');
+    expect(lines[lines.length - 1]).toBe('32 checks: 32 passed, 0 warnings, 0 failed');
     expect(run.code).toBe(0);
 
     const writes = run.api.requests.filter((r) => r.method !== 'GET');
@@ -159,7 +163,37 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     ]);
     expect(run.stdout).toContain('\nWARN  dry-run DaemonSet openstack/memcached: accepted, with warnings: '
       + 'would violate PodSecurity "baseline:latest": host namespaces (hostNetwork=true), hostPort (container "memcached" uses hostPort 11211)\n');
-    expect(run.stdout).toMatch(/\n30 checks: 23 passed, 1 warning, 6 failed\n$/);
+    expect(run.stdout).toMatch(/\n32 checks: 25 passed, 1 warning, 6 failed\n$/);
+    expect(run.code).toBe(1);
+  }, 60_000);
+
+  test('issue 11 is caught: the old node field selector is refused (422), the DaemonSet PDB and a 1.26 server fail', async () => {
+    // The manifests as the library wrote them before the fix: every node name in one `metadata.name In [...]`
+    // requirement, and a PDB with maxUnavailable over the memcached DaemonSet's pods.
+    const old = path.join(dir, 'manifests-issue-11');
+    fs.mkdirSync(old, { recursive: true });
+    const objects = fs.readdirSync(manifests).filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => parseAllDocuments(fs.readFileSync(path.join(manifests, f), 'utf8')).map((d) => d.toJS()));
+    for (const o of objects) {
+      if (o.kind === 'StatefulSet') {
+        o.spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms = [
+          { matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1', 'ctl-2', 'ctl-3'] }] }];
+      }
+      if (o.kind === 'PodDisruptionBudget' && o.metadata.name === 'memcached') o.spec = { selector: o.spec.selector, maxUnavailable: 1 };
+    }
+    fs.writeFileSync(path.join(old, 'control-plane.k8s.yaml'), objects.map((o) => stringify(o)).join('---\n'));
+    const run = await preflight({ ...READY_CLUSTER, version: 'v1.26.15' }, ['--topology', topologyFile], old);
+    const failures = run.stdout.split('\n').filter((l) => l.startsWith('FAIL  '));
+    expect(failures).toEqual([
+      'FAIL  version v1.26.15: is older than Kubernetes 1.27, the oldest this library supports: the API server would drop fields the manifests rely on '
+        + '(StatefulSet persistentVolumeClaimRetentionPolicy) without an error; upgrade the cluster to 1.27 or newer',
+      'FAIL  dry-run StatefulSet openstack/galera: HTTP 422: StatefulSet.apps "galera" is invalid: '
+        + 'spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].values: '
+        + 'Required value: must be only one value when `operator` is \'In\' or \'NotIn\' for node field selector; use one node selector term per node '
+        + '(terms are ORed): [{matchFields: [metadata.name In [a]]}, {matchFields: [metadata.name In [b]]}]',
+      'FAIL  api-rules PodDisruptionBudget/memcached: spec: selects the pods of DaemonSet memcached, which has no scale subresource: the disruption '
+        + 'controller cannot compute maxUnavailable (SyncFailed, disruptionsAllowed 0) and refuses every eviction; use an integer minAvailable, e.g. the node count minus 1',
+    ]);
     expect(run.code).toBe(1);
   }, 60_000);
 
@@ -175,7 +209,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(badContext.stderr).toBe('preflight: --context nowhere is not in the kubeconfig; it has: fake, elsewhere\n');
     expect(badContext.code).toBe(2);
     const unreachable = await preflight(READY_CLUSTER, ['--context', 'elsewhere']);
-    expect(unreachable.stderr).toMatch(/^preflight: GET https:\/\/127\.0\.0\.1:1\/api\/v1\/nodes\?limit=500: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
+    expect(unreachable.stderr).toMatch(/^preflight: GET https:\/\/127\.0\.0\.1:1\/version: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
     expect(unreachable.code).toBe(2);
     const badTopology = path.join(dir, 'bad.topology.json');
     fs.writeFileSync(badTopology, JSON.stringify({ nodes: [{ name: 'ctl-1', ip: '10.0.0.1/24' }], vips: [] }));

@@ -1,13 +1,20 @@
 /**
- * Test helpers every construct test uses: synthesize, validate every object against the Kubernetes schema,
- * and check the invariants that the schema cannot see (a Service with unnamed ports, a mount without a volume,
- * a selector that selects nothing, ...). Each check returns the list of problems so that a test can assert it
- * is empty, and the harness' own tests can show each check catches what it should.
+ * Test helpers every construct test uses: synthesize, validate every object against the Kubernetes schema and
+ * against the API-rules check (what the API server enforces in code, what its controllers do with an object:
+ * plugins/k8s-api-rules), and check this library's own invariants (probes, resources, PDBs, placement, no secret
+ * in a ConfigMap, ...). Each check returns the list of problems so that a test can assert it is empty, and the
+ * harness' own tests can show each check catches what it should.
  */
 import { App, Chart, Testing } from 'cdk8s';
 // The plugin is plain JS so that `cdk8s synth` can load it; tests use the same rules.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { validateObject } = require('../../plugins/k8s-schema') as { validateObject: (o: unknown) => string[] };
+import * as apiRules from '../../plugins/k8s-api-rules';
+
+export interface ApiRulesOptions {
+  /** Every namespaced object must name its namespace (the examples, and `cdk8s synth`); test charts may omit it. */
+  readonly requireNamespace?: boolean;
+}
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };
 
@@ -48,6 +55,11 @@ export function ofKind(objects: K8sObject[], kind: string): K8sObject[] {
 /** Schema problems of every object. */
 export function schemaProblems(objects: K8sObject[]): string[] {
   return objects.flatMap((o) => validateObject(o));
+}
+
+/** API-rules problems of the objects, one line each (the same rules as `cdk8s synth` and the fake API server). */
+export function apiRulesProblems(objects: K8sObject[], options: ApiRulesOptions = {}): string[] {
+  return apiRules.apiRuleProblems(objects, options).map(apiRules.formatProblem);
 }
 
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job']);
@@ -112,9 +124,8 @@ export function invariantProblems(objects: K8sObject[]): string[] {
     for (const [path, value] of leaves(o, '')) {
       if (value === null || value === undefined) problems.push(`${id(o)}: null leaf at ${path}`);
     }
+    // Port names, selectors against template labels and mounts against volumes are API rules (apiRulesProblems).
     if (o.kind === 'Service') {
-      const ports: any[] = o.spec?.ports ?? [];
-      if (ports.length > 1 && ports.some((p) => !p.name)) problems.push(`${id(o)}: multi-port Service with an unnamed port`);
       if (o.spec?.selector && !objects.some((w) => WORKLOAD_KINDS.has(w.kind) && matches(o.spec.selector, podTemplate(w)?.metadata?.labels))) {
         problems.push(`${id(o)}: selector ${JSON.stringify(o.spec.selector)} selects no pods of this chart`);
       }
@@ -122,19 +133,9 @@ export function invariantProblems(objects: K8sObject[]): string[] {
     if (!WORKLOAD_KINDS.has(o.kind)) continue;
     const template = podTemplate(o);
     const spec = template?.spec ?? {};
-    if (o.kind !== 'Job' && !matches(o.spec?.selector?.matchLabels, template?.metadata?.labels)) {
-      problems.push(`${id(o)}: selector does not match the pod template's labels`);
-    }
-    const volumes = new Set<string>([
-      ...(spec.volumes ?? []).map((v: any) => v.name),
-      ...(o.spec?.volumeClaimTemplates ?? []).map((v: any) => v.metadata?.name),
-    ]);
     const containers: any[] = spec.containers ?? [];
     const initContainers: any[] = spec.initContainers ?? [];
     for (const c of [...initContainers, ...containers]) {
-      for (const m of c.volumeMounts ?? []) {
-        if (!volumes.has(m.name)) problems.push(`${id(o)} container ${c.name}: volumeMount ${m.name} has no volume`);
-      }
       if (!c.resources?.requests?.cpu || !c.resources?.requests?.memory || !c.resources?.limits?.memory || !c.resources?.limits?.cpu) {
         problems.push(`${id(o)} container ${c.name}: no complete resource requests and limits`);
       }
@@ -171,9 +172,9 @@ export function invariantProblems(objects: K8sObject[]): string[] {
   return [...problems, ...secretLookingValues(objects)];
 }
 
-/** Asserts schema validity and every invariant; the failure message lists every problem. */
-export function expectValidManifests(objects: K8sObject[]): void {
-  const problems = [...schemaProblems(objects), ...invariantProblems(objects)];
+/** Asserts schema validity, the API rules and every invariant; the failure message lists every problem. */
+export function expectValidManifests(objects: K8sObject[], options: ApiRulesOptions = {}): void {
+  const problems = [...schemaProblems(objects), ...apiRulesProblems(objects, options), ...invariantProblems(objects)];
   if (problems.length > 0) throw new Error(`invalid manifests:\n${problems.map((p) => `- ${p}`).join('\n')}`);
 }
 

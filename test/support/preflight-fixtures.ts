@@ -10,6 +10,8 @@ import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cl
 import { newChart, synth } from './harness';
 
 export const NAMESPACE = 'openstack';
+/** The version the fake cluster reports: the newest this library is tested against. */
+export const SERVER_VERSION = 'v1.33.1';
 export const CONTROLLER_LABEL = { 'openstack-control-plane': 'enabled' };
 export const INVENTORY = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -78,6 +80,7 @@ export function clusterNode(name: string, ip: string, options: NodeOptions = {})
 /** The cluster the chart is meant for: every check passes against it. */
 export function healthySnapshot(objects: KubeObject[]): ClusterSnapshot {
   return {
+    version: { state: 'found', value: SERVER_VERSION },
     nodes: { state: 'found', value: INVENTORY.map((n) => clusterNode(n.name, n.ip)) },
     namespaces: { [NAMESPACE]: { state: 'found', value: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'privileged' } } } },
     secrets: Object.fromEntries(Object.entries(SECRETS).map(([id, keys]) => [id, { state: 'found', value: keys }])),

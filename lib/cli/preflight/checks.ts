@@ -13,6 +13,7 @@ import {
   podMatchesNode, untoleratedTaints, viewOf,
 } from './scheduling';
 import { inventoryFromManifests } from './topology';
+import { MAX_TESTED_KUBERNETES_VERSION, MIN_KUBERNETES_VERSION, apiRuleProblems, compareVersions } from '../../../plugins/k8s-api-rules';
 import { CheckResult, CheckStatus, ClusterSnapshot, DryRunOutcome, KubeObject, Lookup, Node, ObjectMeta, Topology, TopologyNode } from './types';
 
 const ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
@@ -31,7 +32,7 @@ export function runChecks(input: PreflightInput): CheckResult[] {
   const { objects, topology, defaultNamespace, snapshot } = input;
   const pods = workloads(objects, defaultNamespace);
   const inventory = topology?.nodes ?? inventoryFromManifests(pods);
-  const results: CheckResult[] = [];
+  const results: CheckResult[] = [checkVersion(snapshot.version)];
   if (snapshot.nodes.state === 'found') {
     const nodes = snapshot.nodes.value;
     results.push(
@@ -48,8 +49,45 @@ export function runChecks(input: PreflightInput): CheckResult[] {
     ...checkNamespaces(objects, pods, defaultNamespace, snapshot.namespaces),
     ...checkSecrets(secretReferences(pods), manifestSecrets(objects, defaultNamespace), snapshot.secrets),
     ...checkDryRun(objects, defaultNamespace, snapshot.dryRuns),
+    ...checkApiRules(objects, snapshot.version.state === 'found' ? snapshot.version.value : undefined),
   );
   return results;
+}
+
+const SUPPORTED = `supported: Kubernetes ${MIN_KUBERNETES_VERSION} to ${MAX_TESTED_KUBERNETES_VERSION}`;
+
+/**
+ * The server is a Kubernetes this library supports: below the minimum, fields the manifests rely on are dropped
+ * without an error (a StatefulSet's persistentVolumeClaimRetentionPolicy before 1.27); above the newest tested
+ * version, a warning.
+ */
+export function checkVersion(version: Lookup<string>): CheckResult {
+  if (version.state !== 'found') {
+    return result('warn', 'version', '', `cannot read the server version (${version.state === 'error' ? version.message : 'GET /version: not found'}); not checked (${SUPPORTED})`);
+  }
+  const v = version.value;
+  if (compareVersions(v, MIN_KUBERNETES_VERSION) < 0) {
+    return result('fail', 'version', v, `is older than Kubernetes ${MIN_KUBERNETES_VERSION}, the oldest this library supports: the API server would drop fields the manifests rely on (StatefulSet persistentVolumeClaimRetentionPolicy) without an error; upgrade the cluster to ${MIN_KUBERNETES_VERSION} or newer`);
+  }
+  if (compareVersions(v, MAX_TESTED_KUBERNETES_VERSION) > 0) {
+    return result('warn', 'version', v, `is newer than Kubernetes ${MAX_TESTED_KUBERNETES_VERSION}, the newest this library is tested against; the dry runs below are the check that counts`);
+  }
+  return result('pass', 'version', v, SUPPORTED);
+}
+
+/**
+ * What the API server accepts but its controllers or the kubelet refuse or mishandle (a PDB whose maxUnavailable
+ * the disruption controller cannot compute, a StatefulSet without its headless Service, ...), and fields this
+ * server's version drops: the API-rules check's controller and version rules, run over the manifests here
+ * because a dry run cannot show them. (Its API rules are the server's own dry run above.)
+ */
+export function checkApiRules(objects: KubeObject[], serverVersion: string | undefined): CheckResult[] {
+  const minVersion = serverVersion !== undefined && compareVersions(serverVersion, MIN_KUBERNETES_VERSION) > 0 ? serverVersion : MIN_KUBERNETES_VERSION;
+  const problems = apiRuleProblems(objects, { levels: ['controller', 'version'], minVersion });
+  if (problems.length === 0) {
+    return [result('pass', 'api-rules', '', `${objects.length} objects: no controller or version problem (Kubernetes ${minVersion.replace(/^v/, '')})`)];
+  }
+  return problems.map((p) => result('fail', 'api-rules', p.object, `${p.path}: ${p.message}`));
 }
 
 function result(status: CheckStatus, check: string, subject: string, message: string): CheckResult {

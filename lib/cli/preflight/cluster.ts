@@ -1,7 +1,7 @@
 /**
  * Taking the snapshot of the cluster the checks need, through one plain `request` function (main.ts builds it
- * from the kubeconfig). Reads only what the manifests refer to: the nodes, their namespaces, the Secrets they
- * reference (reduced to key names at once), and a server-side dry run of every object.
+ * from the kubeconfig). Reads only what the manifests refer to: the server's version, the nodes, their
+ * namespaces, the Secrets they reference (reduced to key names at once), and a server-side dry run of every object.
  */
 import { manifestNamespaces, manifestSecrets, objectId, objectNamespace, secretReferences, workloads } from './manifests';
 import { ClusterSnapshot, DryRunOutcome, KubeObject, Lookup, Node, ObjectMeta } from './types';
@@ -106,6 +106,7 @@ async function dryRun(request: ApiRequest, discovery: Discovery, o: KubeObject, 
 }
 
 export async function takeSnapshot(request: ApiRequest, objects: KubeObject[], defaultNamespace: string): Promise<ClusterSnapshot> {
+  const version = await lookup(request, '/version', (body) => String(body.gitVersion ?? `v${body.major}.${body.minor}`));
   const nodes = await listNodes(request);
   const namespaces: Record<string, Lookup<ObjectMeta>> = {};
   for (const name of manifestNamespaces(objects, defaultNamespace)) {
@@ -123,5 +124,5 @@ export async function takeSnapshot(request: ApiRequest, objects: KubeObject[], d
   const discovery = new Discovery(request);
   const dryRuns: DryRunOutcome[] = [];
   for (const o of objects) dryRuns.push(await dryRun(request, discovery, o, defaultNamespace));
-  return { nodes, namespaces, secrets, dryRuns };
+  return { version, nodes, namespaces, secrets, dryRuns };
 }

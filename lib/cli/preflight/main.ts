@@ -23,8 +23,9 @@ import { KubeObject } from './types';
 
 const USAGE = `usage: preflight --manifests <dir or file> [--kubeconfig <path>] [--context <name>] [--topology <file.json>]
 
-Checks a live cluster before applying the synthesized manifests: nodes, placement, taints, namespace Pod
-Security level, VIPs, referenced Secrets, and a server-side dry run of every object.
+Checks a live cluster before applying the synthesized manifests: the Kubernetes version, nodes, placement,
+taints, namespace Pod Security level, VIPs, referenced Secrets, a server-side dry run of every object, and
+what the controllers would refuse that a dry run cannot show (the API-rules check).
 Exit status: 0 no check failed, 1 a check failed, 2 the checks could not run.`;
 
 /** Per request: a dry run of a large StatefulSet through a busy API server stays well below this. */

@@ -3,14 +3,10 @@
  * (the pods they will run, the Secrets they read, the namespaces they live in).
  */
 import { parseAllDocuments } from 'yaml';
+// The kinds that live outside namespaces: one list, the API-rules check's.
+import { CLUSTER_SCOPED_KINDS } from '../../../plugins/k8s-api-rules';
 import { KubeObject, NodeSelector, ObjectMeta, PodSpec } from './types';
 
-/** Kinds that live outside namespaces (the ones a cdk8s app for this layer may emit, and their neighbours). */
-const CLUSTER_SCOPED_KINDS = new Set([
-  'Namespace', 'Node', 'PersistentVolume', 'StorageClass', 'PriorityClass', 'RuntimeClass', 'IngressClass', 'CSIDriver',
-  'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService',
-  'ValidatingWebhookConfiguration', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
-]);
 
 /**
  * The objects of one manifest file (YAML, any number of documents; empty documents are skipped). `source` names

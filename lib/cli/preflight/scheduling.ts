@@ -50,10 +50,17 @@ export function podMatchesNode(pod: PodSpec, node: NodeView): boolean {
   return bySelector && (required === undefined || matchesNodeSelector(required, node));
 }
 
-/** Human-readable form of a node selector, for messages: `a In x,y and b Exists or ...`. */
+/**
+ * Human-readable form of a node selector, for messages: `a In x,y and b Exists or ...`. Terms of one `key In value`
+ * requirement each (one term per node name: a field requirement takes one value) read as one `key In x,y,z`.
+ */
 export function describeNodeSelector(selector: NodeSelector): string {
-  return selector.nodeSelectorTerms.map((t) => [...(t.matchExpressions ?? []), ...(t.matchFields ?? [])]
-    .map((r) => `${r.key} ${r.operator}${r.values ? ` ${r.values.join(',')}` : ''}`).join(' and ')).join(' or ');
+  const requirements = selector.nodeSelectorTerms.map((t) => [...(t.matchExpressions ?? []), ...(t.matchFields ?? [])]);
+  const [first] = requirements;
+  if (requirements.length > 1 && requirements.every((rs) => rs.length === 1 && rs[0].operator === 'In' && rs[0].key === first[0].key)) {
+    return `${first[0].key} In ${requirements.flatMap((rs) => rs[0].values ?? []).join(',')}`;
+  }
+  return requirements.map((rs) => rs.map((r) => `${r.key} ${r.operator}${r.values ? ` ${r.values.join(',')}` : ''}`).join(' and ')).join(' or ');
 }
 
 /** Human-readable form of a pod's node selection, for messages. */

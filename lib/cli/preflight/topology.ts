@@ -65,7 +65,7 @@ export function parseTopology(text: string, source: string): Topology {
 }
 
 /**
- * The nodes the manifests pin workloads to by name (`matchFields metadata.name In [...]`), sorted: the inventory
+ * The nodes the manifests pin workloads to by name (`matchFields metadata.name In [name]`, one term per node), sorted: the inventory
  * when there is no topology file.
  */
 export function inventoryFromManifests(workloadList: Workload[]): TopologyNode[] {

@@ -145,6 +145,8 @@ export interface DryRunOutcome {
  * secret value is kept in memory longer than one response, and none reaches the checks.
  */
 export interface ClusterSnapshot {
+  /** The server's `gitVersion` from `GET /version`, e.g. `v1.33.1`. */
+  readonly version: Lookup<string>;
   readonly nodes: Lookup<Node[]>;
   /** By namespace name. */
   readonly namespaces: Record<string, Lookup<ObjectMeta>>;
@@ -180,7 +182,7 @@ export type CheckStatus = 'pass' | 'warn' | 'fail';
 /** One printed line: `FAIL  node ctl-2: not Ready (KubeletNotReady)`. */
 export interface CheckResult {
   readonly status: CheckStatus;
-  /** What kind of check: node, placement, taints, namespace, vip, secret, dry-run. */
+  /** What kind of check: version, node, placement, taints, namespace, vip, secret, dry-run, api-rules. */
   readonly check: string;
   /** What was checked: a node, workload, namespace, address, Secret or object; empty for the check as a whole. */
   readonly subject: string;

@@ -1,8 +1,9 @@
 /**
  * A tiny Kubernetes API server on 127.0.0.1 for the preflight CLI test: HTTPS with a throwaway self-signed
- * certificate, bearer-token authentication, paged node lists, namespaces, Secrets, API discovery, and the
- * server-side-apply dry runs the CLI sends. It refuses any write that is not a dry run, so a test also proves
- * that the preflight changes nothing.
+ * certificate, bearer-token authentication, its version, paged node lists, namespaces, Secrets, API discovery,
+ * and the server-side-apply dry runs the CLI sends. It refuses any write that is not a dry run, so a test also
+ * proves that the preflight changes nothing; and it refuses a dry run that breaks the API server's own validation
+ * rules (the `api` rules of plugins/k8s-api-rules) with HTTP 422 Invalid, as a real one would.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -10,6 +11,7 @@ import * as https from 'https';
 import { AddressInfo } from 'net';
 import * as path from 'path';
 import { Node } from '../../../lib/cli/preflight/types';
+import { invalidMessage, objectProblems } from '../../../plugins/k8s-api-rules';
 
 export interface FakeCluster {
   readonly nodes: Node[];
@@ -21,6 +23,8 @@ export interface FakeCluster {
   readonly refusals?: Record<string, { status: number; message: string }>;
   /** `Warning` header texts for accepted dry runs, by request path (no query), as Pod Security `warn` would add. */
   readonly warnings?: Record<string, string[]>;
+  /** What `GET /version` reports. @default 'v1.33.1' */
+  readonly version?: string;
 }
 
 export interface RecordedRequest {
@@ -96,6 +100,11 @@ export class FakeKubeApi {
   }
 
   private get(p: string, query: URLSearchParams): [number, unknown] {
+    if (p === '/version') {
+      const gitVersion = this.cluster.version ?? 'v1.33.1';
+      const [major, minor] = gitVersion.replace(/^v/, '').split('.');
+      return [200, { major, minor, gitVersion, platform: 'linux/amd64' }];
+    }
     if (p === '/api/v1/nodes') {
       const start = Number(query.get('continue') ?? '0');
       const items = this.cluster.nodes.slice(start, start + NODE_PAGE);
@@ -133,6 +142,15 @@ export class FakeKubeApi {
     if (namespace !== undefined && !this.cluster.namespaces[namespace]) return [404, status(404, `namespaces "${namespace}" not found`)];
     const refusal = this.cluster.refusals?.[p];
     if (refusal) return [refusal.status, status(refusal.status, refusal.message)];
+    // The API server's validation (pkg/apis/*/validation), as the API-rules check mirrors it.
+    const invalid = objectProblems(object, { levels: ['api'] });
+    if (invalid.length > 0) {
+      return [422, {
+        ...status(422, invalidMessage(object, invalid)),
+        reason: 'Invalid',
+        details: { name, kind: object.kind, causes: invalid.map((c) => ({ reason: 'FieldValueInvalid', message: c.message, field: c.path })) },
+      }];
+    }
     return [200, object];
   }
 }
