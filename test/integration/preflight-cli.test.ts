@@ -6,7 +6,7 @@
  * refuses (the API-rules check), so the manifests of issue 11 (several node names in one node field requirement) fail
  * here as they failed on a real cluster.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -218,5 +218,15 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(run.code).toBe(2);
     expect(badContext.api.requests).toEqual([]);
   }, 60_000);
+
+  test('with no kubeconfig anywhere, the error names every source tried and how to point at one', () => {
+    const home = fs.mkdtempSync(path.join(dir, 'home-'));
+    const r = spawnSync(process.execPath, [cli, '--manifests', manifests], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: home } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toBe(`preflight: no kubeconfig found; tried --kubeconfig (not given), $KUBECONFIG (not set), ${home}/.kube/config `
+      + '(no such file), the in-cluster service account (not in a pod: $KUBERNETES_SERVICE_HOST not set). Pass --kubeconfig <path>, '
+      + 'set KUBECONFIG=<path>, or create ~/.kube/config (e.g. with your installer\'s admin kubeconfig)\n');
+    expect(r.stderr).not.toMatch(/HTTP protocol/);
+  });
 
 });

@@ -12,11 +12,13 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
 import * as path from 'path';
+import * as os from 'os';
 import { parseArgs } from 'util';
 // The kubeconfig module alone: the package index would also pull in every generated API model (~1.5 MB).
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { exitCode, formatResult, runChecks, summary } from './checks';
 import { ApiRequest, ApiResponse, takeSnapshot, warningTexts } from './cluster';
+import { locateKubeconfig, noKubeconfigMessage } from './kubeconfig';
 import { parseManifests } from './manifests';
 import { parseTopology } from './topology';
 import { KubeObject } from './types';
@@ -48,12 +50,28 @@ function readManifests(location: string): KubeObject[] {
 }
 
 function loadKubeConfig(file: string | undefined, context: string | undefined): KubeConfig {
+  const source = locateKubeconfig({
+    flag: file, kubeconfigEnv: process.env.KUBECONFIG, serviceHost: process.env.KUBERNETES_SERVICE_HOST,
+    home: os.homedir() || undefined, exists: (f) => fs.existsSync(f),
+  });
+  if (source.kind === 'none') throw new Error(noKubeconfigMessage(source.tried));
   const kc = new KubeConfig();
-  try {
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromDefault();
-  } catch (e) {
-    throw new Error(`cannot load the kubeconfig ${file ?? '(default)'}: ${(e as Error).message}`);
+  if (source.kind === 'in-cluster') {
+    kc.loadFromCluster();
+  } else {
+    for (const [i, f] of source.files.entries()) {
+      try {
+        if (i === 0) {
+          kc.loadFromFile(f);
+        } else {
+          const more = new KubeConfig();
+          more.loadFromFile(f);
+          kc.mergeConfig(more, Boolean(kc.getCurrentContext())); // as kubectl: the first current-context set wins
+        }
+      } catch (e) {
+        throw new Error(`cannot load the kubeconfig ${f} (from ${source.from}): ${(e as Error).message}`);
+      }
+    }
   }
   if (context) {
     if (!kc.getContextObject(context)) {
