@@ -154,6 +154,26 @@ describe('GaleraPetSet storage', () => {
   });
 });
 
+describe('GaleraPetSet tmpdir', () => {
+  const tmpVolume = (objects: K8sObject[]) => sts(objects).spec.template.spec.volumes.find((v: any) => v.name === 'tmp');
+
+  test('2 GiB by default: reserved on the node, the emptyDir limit, half of it for one on-disk temporary table', () => {
+    const { objects } = galera();
+    expect(tmpVolume(objects)).toEqual({ name: 'tmp', emptyDir: { sizeLimit: '2048Mi' } });
+    expect(container(objects, 'mariadb').resources.requests['ephemeral-storage']).toBe('2048Mi');
+    expect(container(objects, 'mariadb').volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    expect(serverCnf(objects)).toMatch(/^tmpdir = \/tmp$/m);
+    expect(serverCnf(objects)).toMatch(/^tmp_disk_table_size = 1024M$/m);
+  });
+
+  test('sized from tmpSizeMiB', () => {
+    const { objects } = galera({ tmpSizeMiB: 10240 });
+    expect(tmpVolume(objects).emptyDir.sizeLimit).toBe('10240Mi');
+    expect(container(objects, 'mariadb').resources.requests['ephemeral-storage']).toBe('10240Mi');
+    expect(serverCnf(objects)).toMatch(/^tmp_disk_table_size = 5120M$/m);
+  });
+});
+
 describe('GaleraPetSet server config', () => {
   test('every setting a production Galera needs', () => {
     const cnf = serverCnf(galera().objects);
@@ -266,6 +286,11 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
     expect(m).toContain('credentials.rootPassword: "(a string)" must be a Secret reference, never an inline password');
     expect(m).toContain('users[0].password: "(a string)" must be a Secret reference');
     expect(m).not.toContain('hunter2');
+  });
+
+  test('fails on a tmpdir too small or not a whole number of MiB', () => {
+    expect(message({ tmpSizeMiB: 100 })).toContain('tmpSizeMiB: 100 must be a whole number of MiB, at least 256');
+    expect(message({ tmpSizeMiB: NaN })).toContain('tmpSizeMiB: NaN must be a whole number of MiB');
   });
 
   test('fails when gcache does not fit the volume', () => {

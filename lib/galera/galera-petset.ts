@@ -107,6 +107,15 @@ export interface GaleraPetSetProps {
    */
   readonly resources?: ContainerResources;
   /**
+   * Size of MariaDB's tmpdir (`/tmp`, an emptyDir on the node's disk) in MiB, where on-disk temporary tables and
+   * filesort files go. The pod requests it as ephemeral storage (so the scheduler reserves it) and it is the
+   * emptyDir's size limit; one on-disk temporary table may use half of it (`tmp_disk_table_size`), after which its
+   * query fails with "table is full" instead of the kubelet evicting the member for an overfull emptyDir.
+   *
+   * @default 2048
+   */
+  readonly tmpSizeMiB?: number;
+  /**
    * The official MariaDB image (with mariabackup and socat, as the official image has).
    *
    * @default GaleraPetSet.DEFAULT_IMAGE
@@ -166,6 +175,7 @@ export class GaleraPetSet extends Construct {
     const sstUser = credentials.sstUser ?? 'mariabackup';
     const monitorUser = credentials.monitorUser ?? 'monitor';
     const gcacheSize = props.gcacheSize ?? GALERA_SERVER_DEFAULTS.gcacheSize;
+    const tmpSizeMiB = props.tmpSizeMiB ?? 2048;
     const resources = resolveResources(props.resources, {
       cpuRequestMillis: 500, cpuLimitMillis: 4000, memoryRequestMiB: 2048, memoryLimitMiB: 2048,
     });
@@ -213,6 +223,8 @@ export class GaleraPetSet extends Construct {
     }
     validateClientSelectors(v, 'allowedClients', props.allowedClients ?? []);
     validateResources(v, 'resources', resources);
+    v.check(!Number.isInteger(tmpSizeMiB) || tmpSizeMiB < 256, 'tmpSizeMiB', tmpSizeMiB,
+      'must be a whole number of MiB, at least 256 (on-disk temporary tables of ordinary queries need room)');
     const recovery = props.recovery ?? {};
     const pcRecoverySeconds = recovery.pcRecoveryTimeoutSeconds ?? 60;
     const missingMemberSeconds = recovery.missingMemberTimeoutSeconds ?? 120;
@@ -249,6 +261,7 @@ export class GaleraPetSet extends Construct {
         clusterName: props.clusterName ?? name,
         peerHosts: this.memberHosts,
         gcacheSize,
+        tmpDiskTableSizeMiB: Math.floor(tmpSizeMiB / 2),
         overrides: props.serverConfig,
       }),
       'users.tsv': renderUsersFile(userModels),
@@ -319,7 +332,7 @@ export class GaleraPetSet extends Construct {
         { name: 'ist', containerPort: PORTS.ist, protocol: 'TCP' },
         { name: 'sst', containerPort: PORTS.sst, protocol: 'TCP' },
       ],
-      resources: toResourceRequirements(resources),
+      resources: withEphemeralStorageRequest(toResourceRequirements(resources), tmpSizeMiB),
       // The liveness rule spares every phase but "running" and any SST in progress, so neither an SST nor a
       // recovery wait is ever killed; the startup probe only delays the first liveness check.
       startupProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 60 },
@@ -379,7 +392,7 @@ export class GaleraPetSet extends Construct {
 
     const volumes: k8s.Volume[] = [
       { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('16Mi') } },
-      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } },
+      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString(`${tmpSizeMiB}Mi`) } },
       { name: 'config', configMap: { name: `${name}-config` } },
       { name: 'scripts', configMap: { name: `${name}-scripts` } },
       { name: 'agent', configMap: { name: `${name}-agent` } },
@@ -523,4 +536,9 @@ function userPasswordEnv(user: DatabaseUser): string {
   const slug = (text: string) => text.toUpperCase().replace(/[^A-Z0-9]/g, '_');
   const host = user.host ?? '%';
   return `GALERA_PASSWORD_${slug(user.name)}${host === '%' ? '' : `_AT_${slug(host)}`}`;
+}
+
+/** Reserves the tmpdir emptyDir on the node: the scheduler places the member only where that much disk is free. */
+function withEphemeralStorageRequest(r: k8s.ResourceRequirements, mib: number): k8s.ResourceRequirements {
+  return { ...r, requests: { ...r.requests, 'ephemeral-storage': k8s.Quantity.fromString(`${mib}Mi`) } };
 }

@@ -43,6 +43,13 @@ export interface GaleraServerConfigModel {
   readonly innodbFlushLogAtTrxCommit: 0 | 1 | 2;
   /** `innodb_buffer_pool_size`, e.g. `1G`; omitted = the server default (128M). */
   readonly innodbBufferPoolSize?: string;
+  /** `tmpdir`: where on-disk temporary tables and filesort files go (the pod's /tmp emptyDir). */
+  readonly tmpDir: string;
+  /**
+   * `tmp_disk_table_size` in MiB: one on-disk internal temporary table may grow this large, then its query fails
+   * with "table is full" (1114) instead of filling tmpdir until the kubelet evicts the pod; omitted = unbounded.
+   */
+  readonly tmpDiskTableSizeMiB?: number;
   /** Extra `wsrep_provider_options` entries; they replace ours key by key. */
   readonly providerOptions?: Readonly<Record<string, string>>;
   /** Extra settings per section (`mysqld`, `galera`, `mariadb`, ...); they replace ours key by key. */
@@ -67,6 +74,7 @@ export const GALERA_SERVER_DEFAULTS = {
   applierThreads: 4,
   maxConnections: 4096,
   innodbFlushLogAtTrxCommit: 2,
+  tmpDir: '/tmp',
 } as const;
 
 /** Renders the include file. Same model, same bytes. */
@@ -83,6 +91,8 @@ export function renderServerConfig(model: GaleraServerConfigModel): string {
     innodb_flush_log_at_trx_commit: String(model.innodbFlushLogAtTrxCommit),
     innodb_file_per_table: 'ON',
     ...(model.innodbBufferPoolSize !== undefined ? { innodb_buffer_pool_size: model.innodbBufferPoolSize } : {}),
+    tmpdir: model.tmpDir,
+    ...(model.tmpDiskTableSizeMiB !== undefined ? { tmp_disk_table_size: `${model.tmpDiskTableSizeMiB}M` } : {}),
     character_set_server: 'utf8mb4',
     collation_server: 'utf8mb4_general_ci',
   };
