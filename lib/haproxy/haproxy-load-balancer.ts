@@ -14,7 +14,7 @@ import {
 import { registerAppChecks } from '../common/app-checks';
 import { validateImage } from '../common/k8s-rules';
 import { RenamingValidator, propRenames } from '../common/prop-names';
-import { Validator, isDns1123Subdomain, isIpAddress } from '../common/validation';
+import { Validator, isDns1123Subdomain, isIpAddress, isPort } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -313,6 +313,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
       [/^peers/, 'placement nodes'],
     ])));
+    // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
+    v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
     v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
       `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
     const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
