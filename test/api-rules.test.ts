@@ -56,6 +56,11 @@ const CASES: [string, string, (o: K8sObject[]) => void, RegExp][] = [
   ['a port name without a letter', 'container-ports', (o) => { first(o, 'Deployment', 'proxysql').ports[0].name = '3306'; }, /IANA_SVC_NAME.*at least one letter/],
   ['two ports of one container with one name', 'container-ports', (o) => { const c = first(o, 'Deployment', 'proxysql'); c.ports[1].name = c.ports[0].name; }, /Duplicate value: "rw": port names are unique/],
   ['a host port other than the container port on the host network', 'container-ports', (o) => { first(o, 'DaemonSet', 'memcached').ports[0].hostPort = 11212; }, /must match `containerPort` when `hostNetwork` is true/],
+  ['an image with a space', 'image-reference', (o) => { first(o, 'DaemonSet', 'memcached').image = 'memcached 1.6'; }, /"memcached 1.6": not a valid image reference/],
+  ['an image with an upper-case repository', 'image-reference', (o) => { first(o, 'DaemonSet', 'memcached').image = 'docker.io/library/Memcached:1.6'; }, /not a valid image reference.*lower-case repository/],
+  ['a short sha256 digest', 'image-reference', (o) => { first(o, 'DaemonSet', 'memcached').image = 'memcached@sha256:abc'; }, /not a valid image reference/],
+  ['a priority class name with upper case', 'priority-class-name', (o) => { pod(o, 'DaemonSet', 'api-vip').priorityClassName = 'System-Node-Critical'; }, /priority class name must be a DNS-1123 subdomain/],
+  ['a quantity with both an exponent and a suffix', 'resources', (o) => { first(o, 'DaemonSet', 'memcached').resources.limits.memory = '1e+300Mi'; }, /"1e\+300Mi": quantities must match/],
   ['an env var name with a space', 'env', (o) => { first(o, 'StatefulSet', 'galera').env.push({ name: 'MY VAR', value: 'x' }); }, /valid environment variable name.*rename it/],
   ['an env var with two valueFrom sources', 'env', (o) => {
     first(o, 'StatefulSet', 'galera').env.push({ name: 'X', valueFrom: { fieldRef: { fieldPath: 'metadata.name' }, secretKeyRef: { name: 's', key: 'k' } } });
@@ -206,8 +211,15 @@ describe('the name predicates (apimachinery util/validation)', () => {
     ['isQualifiedName', 'openstack-ha.cdk8s.io/config-hash', true], ['isQualifiedName', '/x', false], ['isQualifiedName', 'a/b/c', false],
     ['isLabelValue', '', true], ['isLabelValue', '-a', false], ['isEnvVarName', '1A', false], ['isEnvVarName', 'A.b-c_1', true],
     ['isConfigMapKey', '..x', false], ['isConfigMapKey', 'my.cnf', true],
-  ])('%s(%j) is %s', (name, value, expected) => {
-    expect(p[name](value)).toBe(expected);
+    ['isImageReference', 'docker.io/library/haproxy:2.6.22-bookworm', true], ['isImageReference', 'memcached', true],
+    ['isImageReference', 'localhost:5000/a/b:c', true], ['isImageReference', `a@sha256:${'0'.repeat(64)}`, true],
+    ['isImageReference', 'Foo/bar', false], ['isImageReference', 'a b', false], ['isImageReference', '', false],
+    ['isImageReference', ' memcached', false], ['isImageReference', 'memcached\n', false], ['isImageReference', 'x@sha256:abc', false],
+    ['isImageReference', `x:${'t'.repeat(129)}`, false], ['isImageReference', `${'a'.repeat(256)}`, false],
+    ['isQuantity', '100m', true], ['isQuantity', '2048Mi', true], ['isQuantity', '.5Gi', true], ['isQuantity', '1e+300Mi', false],
+    ['isQuantity', '1 Mi', false], ['isQuantity', 'NaN', false],
+  ] as const)('%s(%j) is %s', (name, value, expected) => {
+    expect((p[name] as (x: unknown) => unknown)(value)).toBe(expected);
   });
   test('CIDRs: IPv4 and IPv6, host bits found', () => {
     expect(p.parseCidr('10.0.0.0/8')).toMatchObject({ family: 4, bits: 8, hostBits: false });

@@ -171,8 +171,25 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
     expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
   });
 
-  test('fails when two host-network parts would listen on one port of one node', () => {
-    const m = errorOf({ services: [...SERVICES.filter((s) => s.name !== 'nova'), { ...SERVICES.find((s) => s.name === 'nova')!, api: { serviceName: 'nova-api', port: 11211 } }] });
-    expect(m).toMatch(/ports: "port 11211 on ctl-1: DaemonSet memcached, DaemonSet api-lb" is used twice/);
+  test('fails at synth when two host-network parts would listen on one port of one node, naming both', () => {
+    const chart = new Chart(newApp(), 'cp', { namespace: 'openstack', disableResourceNameHashes: true });
+    new OpenStackControlPlane(chart, 'cp', { ...PROPS, services: [...SERVICES.filter((s) => s.name !== 'nova'), { ...SERVICES.find((s) => s.name === 'nova')!, api: { serviceName: 'nova-api', port: 11211 } }] });
+    const m = chart.node.root.node.validate().join('\n');
+    expect(m).toContain('port 11211/TCP on node ctl-1 is listened on by cp/cp/memcached/Resource (DaemonSet memcached) and by cp/cp/api-lb/Resource (DaemonSet api-lb)');
+  });
+
+  test('a missing composite secret, a reserved service name, bad pod labels, a dotted API service name and a broadcast VIP: at construct time', () => {
+    const { memcacheSecretKey: _, ...secrets } = CONTROL_PLANE_SECRETS;
+    const m = errorOf({
+      secrets: secrets as any,
+      vip: { address: '10.0.0.255', interface: 'bond0' },
+      services: [...SERVICES, { name: 'admin', databases: [] }, { name: 'heat', databases: [], podLabels: { 'app name': 'x;y' }, api: { serviceName: 'heat-api.other' } }],
+    });
+    expect(m).toContain('secrets.memcacheSecretKey: (not set) must be a Secret reference');
+    expect(m).toContain('vip.address: "10.0.0.255" is the broadcast address of its prefix /24');
+    expect(m).toMatch(/services\[\d+\]\.name: "admin" is the RabbitMQ administrator account/);
+    expect(m).toMatch(/services\[\d+\]\.podLabels key: "app name" is not a valid label key/);
+    expect(m).toMatch(/services\[\d+\]\.podLabels\["app name"\]: "x;y" is not a valid label value/);
+    expect(m).toMatch(/services\[\d+\]\.api\.serviceName: "heat-api\.other" must be the name of a Service in the control plane's namespace "openstack"/);
   });
 });

@@ -204,7 +204,7 @@ describe('HaproxyLoadBalancer validation', () => {
     }));
     expect(message).toMatch(/^HaproxyLoadBalancer 'lb' has invalid props:/);
     for (const part of [
-      'ports: 5000 is listened on twice',
+      'services[1].port: 5000 is also the port of services[0].port',
       'services[2].servers: [] is empty',
       'services[3].name: "novaa" is not in the OpenStack catalogue',
       'maxConnections: 300000 needs about 600000 file descriptors',

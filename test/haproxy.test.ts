@@ -190,7 +190,7 @@ describe('validateHaproxyModel', () => {
       /^galera\.timeoutSeconds: 600 should exceed oslo\.db/,
       /^peers\[1\]\.address: "x"/,
       /^peers\[\]\.name: "lb-a" is listed twice/,
-      /^ports: 5000 is listened on twice/,
+      /^statsPort: 5000 is also the port of services\[0\]\.port/,
     ];
     for (const pattern of expected) expect(found).toContainEqual(expect.stringMatching(pattern));
     expect(found).toHaveLength(expected.length);
@@ -199,6 +199,6 @@ describe('validateHaproxyModel', () => {
   test('a duplicate port between two services is reported once', () => {
     const model = fullHaproxyModel();
     expect(problems({ ...model, services: [model.services[0], { ...model.services[1], port: 5000 }] }))
-      .toEqual([expect.stringMatching(/^ports: 5000 is listened on twice/)]);
+      .toEqual([expect.stringMatching(/^services\[1\]\.port: 5000 is also the port of services\[0\]\.port/)]);
   });
 });

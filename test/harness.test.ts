@@ -52,6 +52,23 @@ test.each<[string, (o: K8sObject[]) => void, RegExp]>([
   ['a replicated workload without anti-affinity', (o) => { delete sts(o).spec.template.spec.affinity.podAntiAffinity; }, /without required anti-affinity/],
   ['a replicated workload without a PDB', (o) => { o.splice(o.findIndex((x) => x.kind === 'PodDisruptionBudget'), 1); }, /no PodDisruptionBudget selects its pods/],
   ['a PDB that selects nothing', (o) => { o.find((x) => x.kind === 'PodDisruptionBudget')!.spec.selector.matchLabels = { a: 'b' }; }, /selects no pods of this chart/],
+  ['app-wide: two objects with one kind, namespace and name and different content', (o) => {
+    o.push({ ...o.find((x) => x.kind === 'Service')!, spec: { clusterIP: 'None', ports: [{ name: 'memcache', port: 1 }] } });
+  }, /Service ns\/mc is emitted by Service mc and by Service mc with different content/],
+  ['app-wide: two host-network listeners on one node and port', (o) => {
+    sts(o).spec.template.spec.hostNetwork = true;
+    const other = JSON.parse(JSON.stringify(sts(o)));
+    other.metadata.name = 'mc2';
+    o.push(other);
+  }, /port 11211\/TCP on node a is listened on by StatefulSet mc and by StatefulSet mc2/],
+  ['app-wide: two workloads sharing a host directory', (o) => {
+    sts(o).spec.template.spec.volumes = [{ name: 'd', hostPath: { path: '/var/lib/x' } }];
+    const other = JSON.parse(JSON.stringify(sts(o)));
+    other.metadata.name = 'mc2';
+    other.spec.template.spec.volumes = [{ name: 'd', hostPath: { path: '/var/lib/x/y' } }];
+    o.push(other);
+  }, /host directory \/var\/lib\/x of StatefulSet mc and \/var\/lib\/x\/y of StatefulSet mc2 on node a are the same or nested/],
+  ['api rules: an invalid image', (o) => { container(o).image = 'memcached:1.6 '; }, /not a valid image reference/],
 ])('catches %s', (_name, mutate, expected) => {
   const problems = broken(mutate);
   expect(problems.join('\n')).toMatch(expected);

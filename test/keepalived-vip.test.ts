@@ -129,7 +129,7 @@ describe('KeepalivedVip validation', () => {
     }));
     expect(message).toMatch(/^KeepalivedVip 'vip' has invalid props:/);
     for (const prop of ['address: "10.0.0.300"', 'interface: "a-very-long-interface0"', 'virtualRouterId: 256',
-      'advertIntervalSeconds: 41', 'trackCheck.port: 0', 'trackCheck.path: "/bad path"']) {
+      'advertIntervalSeconds: 41', 'track.port: 0', 'track.path: "/bad path"']) {
       expect(message).toContain(prop);
     }
     expect(errorOf(() => build({ prefixLength: 33 }))).toContain('prefixLength: 33 must be an integer 1..32');
@@ -138,7 +138,7 @@ describe('KeepalivedVip validation', () => {
   test('a VIP equal to a node address, or outside the nodes\' subnet', () => {
     expect(errorOf(() => build({ address: '10.0.0.12' }))).toContain('address: "10.0.0.12" is node "ctl-2"\'s own address');
     const outside = errorOf(() => build({ address: '10.0.1.10', prefixLength: 24 }));
-    expect(outside).toContain('nodes[0].address: "10.0.0.11" is outside the interface subnet 10.0.1.10/24');
+    expect(outside).toContain('placement nodes[0].address: "10.0.0.11" is outside the interface subnet 10.0.1.10/24');
     // Without a prefix length the subnet is unknown and not checked.
     expect(() => build({ address: '10.0.1.10', prefixLength: undefined })).not.toThrow();
   });

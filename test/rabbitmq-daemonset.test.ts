@@ -224,9 +224,9 @@ describe('RabbitDaemonSet validation', () => {
       /^- users\[0\]\.password: \(not set\) must be a Secret reference/,
       /^- users\[1\]\.name: "nova api" must be 1-128 letters/,
       /^- notificationsVhost: "notif\/ications" must be "\/" or 1-255 letters/,
-      /^- memoryLimitBytes: 134217728 must be a whole number of bytes, at least 256 MiB/,
+      /^- resources.memoryLimitMiB: 128 must be at least 256/,
       /^- drainTimeoutSeconds: 1 must be a whole number of seconds from 10 to 3600/,
-      /^- dataPath: "relative\/path" must be an absolute path/,
+      /^- dataPath: "relative\/path" is not absolute/,
     ];
     for (const re of expected) expect(lines.some((l) => re.test(l))).toBe(true);
     expect(lines).toHaveLength(expected.length + 1);

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import { k8s } from '../k8s';
+import { validateLabels } from './k8s-rules';
 import { Validator, isDns1123Label, isIpAddress, isIpv6 } from './validation';
 
 /**
@@ -30,6 +31,9 @@ export function validateClientSelectors(v: Validator, prop: string, clients: rea
   clients.forEach((c, i) => {
     v.check(Object.keys(c.podLabels).length === 0 && c.namespaceLabels === undefined, `${prop}[${i}].podLabels`, c.podLabels,
       'is empty, which would admit every pod; name the client pods\' labels, e.g. {"application": "keystone"}');
+    // They become a NetworkPolicy's selectors: a key or value Kubernetes refuses would fail the apply.
+    validateLabels(v, `${prop}[${i}].podLabels`, c.podLabels);
+    validateLabels(v, `${prop}[${i}].namespaceLabels`, c.namespaceLabels);
     (c.nodeAddresses ?? []).forEach((address, j) => v.check(!isIpAddress(address), `${prop}[${i}].nodeAddresses[${j}]`,
       address, 'is not an IP address; use the node\'s internal IPv4 or IPv6 address, e.g. "10.0.0.11"'));
   });

@@ -1,4 +1,5 @@
 import { k8s } from '../k8s';
+import { isLabelValue, isQualifiedName } from './k8s-rules';
 import { Validator, duplicates, isDns1123Subdomain, isIpAddress } from './validation';
 
 /** A Kubernetes node of the inventory: where a workload may run, and the address host-network peers use. */
@@ -76,7 +77,7 @@ export class Placement {
     if (this.labelKey !== undefined) {
       v.check(!isQualifiedName(this.labelKey), `${prop} label key`, this.labelKey,
         'is not a valid label key; use an optional DNS prefix and a name, e.g. "openstack-control-plane"');
-      v.check(!/^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/.test(this.labelValue ?? ''), `${prop} label value`,
+      v.check(!isLabelValue(this.labelValue ?? ''), `${prop} label value`,
         this.labelValue, 'is not a valid label value; use at most 63 letters, digits, "-", "_" or "."');
     }
     if (this.nodes === undefined) return;
@@ -139,13 +140,4 @@ export class Placement {
     if (!this.tolerateControlPlane) return undefined;
     return [{ key: CONTROL_PLANE_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
   }
-}
-
-/** A Kubernetes qualified name: an optional DNS subdomain prefix and '/', then a name of at most 63 chars. */
-function isQualifiedName(key: string): boolean {
-  const parts = key.split('/');
-  if (parts.length > 2) return false;
-  const name = parts[parts.length - 1];
-  const prefixOk = parts.length === 1 || isDns1123Subdomain(parts[0]);
-  return prefixOk && /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$/.test(name);
 }

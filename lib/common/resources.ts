@@ -1,4 +1,5 @@
 import { k8s } from '../k8s';
+import { isQuantity } from './k8s-rules';
 import { Validator } from './validation';
 
 /**
@@ -46,10 +47,16 @@ export function resolveResources(given: ContainerResources | undefined, defaults
   };
 }
 
+/** Upper bounds far above any node (1,000,000 CPUs, 1 PiB), below where the numbers stop being exact. */
+const MAX_RESOURCE: Record<string, number> = { m: 1_000_000_000, Mi: 1024 ** 3 };
+
 /** Records every problem: non-positive or fractional values, requests above limits. @internal */
 export function validateResources(v: Validator, prop: string, r: ResolvedResources): void {
   for (const [field, value] of Object.entries(r)) {
-    v.check(!Number.isInteger(value) || value <= 0, `${prop}.${field}`, value, 'must be a positive whole number');
+    // A safe integer, and a quantity Kubernetes parses: `${1e300}Mi` would be "1e+300Mi", which it refuses.
+    const unit = field.startsWith('cpu') ? 'm' : 'Mi';
+    v.check(!Number.isSafeInteger(value) || value <= 0 || !isQuantity(`${value}${unit}`) || value > MAX_RESOURCE[unit], `${prop}.${field}`, value,
+      `must be a positive whole number, at most ${MAX_RESOURCE[unit]} (${unit === 'm' ? 'millicores: 1000 per CPU' : 'MiB'})`);
   }
   v.check(r.cpuRequestMillis > r.cpuLimitMillis, `${prop}.cpuRequestMillis`, r.cpuRequestMillis,
     `is above the CPU limit (${r.cpuLimitMillis}); lower the request or raise the limit`);

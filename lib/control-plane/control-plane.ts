@@ -5,7 +5,9 @@ import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
 import { InventoryNode, Placement } from '../common/placement';
 import { clusterScoped } from '../common/scope';
-import { SecretValue, envPlaceholder } from '../common/secret';
+import { registerAppChecks } from '../common/app-checks';
+import { isDns1035Label, validateLabels } from '../common/k8s-rules';
+import { SecretValue, envPlaceholder, validateSecretValue } from '../common/secret';
 import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
@@ -20,7 +22,21 @@ import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
 import { RabbitVersion } from '../rabbitmq/version';
 import { ServiceConnection, databaseUrl, secretPlaceholderName } from './connections';
-import { hostPortClashes, renderTopologyMarkdown, summarizeWorkloads } from './topology';
+import { reservedVipAddress } from '../keepalived/validation';
+import { renderTopologyMarkdown } from './topology';
+
+/** Every secret of `ControlPlaneSecrets`, each required. */
+const SECRET_KEYS: ReadonlyArray<keyof ControlPlaneSecrets> = ['galeraRootPassword', 'galeraSstPassword', 'galeraMonitorPassword',
+  'proxySqlAdminPassword', 'rabbitErlangCookie', 'rabbitAdminPassword', 'memcacheSecretKey'];
+
+/** Account names the HA layer uses itself: a service of that name would share (or be refused) its account. */
+const RESERVED_SERVICE_NAMES: Record<string, string> = {
+  admin: 'RabbitMQ administrator account of the control plane',
+  guest: 'built-in RabbitMQ account, usable from localhost only',
+  root: 'MariaDB superuser',
+  monitor: 'Galera monitor account (ProxySQL\'s health checks)',
+  mariabackup: 'Galera state-transfer (SST) account',
+};
 
 /** An OpenStack service that uses the HA layer. */
 export interface OpenStackService {
@@ -179,6 +195,10 @@ export class OpenStackControlPlane extends Construct {
     v.check(!isIpAddress(props.vip.address), 'vip.address', props.vip.address, 'is not an IP address');
     v.check(controllers.some((n) => n.ip === props.vip.address), 'vip.address', props.vip.address,
       'is a controller\'s own address; the VIP must be a free address on the controllers\' network');
+    const reserved = reservedVipAddress(props.vip.address, props.vip.prefixLength ?? 24);
+    if (reserved) v.add('vip.address', props.vip.address, reserved);
+    // Every secret now, so that a missing one is named here rather than surfacing as a TypeError in connection().
+    for (const key of SECRET_KEYS) validateSecretValue(v, `secrets.${key}`, (props.secrets ?? {})[key]);
     for (const dup of duplicates(props.services.map((s) => s.name))) {
       v.add('services', dup, 'is listed more than once; list each service once');
     }
@@ -186,6 +206,19 @@ export class OpenStackControlPlane extends Construct {
       const databases = s.databases ?? [s.name];
       v.check(databases.length > 0 && s.databasePassword === undefined, `services[${i}].databasePassword`, undefined,
         `is missing for ${s.name}, which has databases ${JSON.stringify(databases)}; reference its database user's Secret`);
+      if (s.databasePassword !== undefined) validateSecretValue(v, `services[${i}].databasePassword`, s.databasePassword);
+      if (s.messagingPassword !== undefined) validateSecretValue(v, `services[${i}].messagingPassword`, s.messagingPassword);
+      const reservedName = RESERVED_SERVICE_NAMES[s.name];
+      if (reservedName) v.add(`services[${i}].name`, s.name, `is the ${reservedName}; a service's database and messaging users take its name, so use another`);
+      // They select the service's pods in ProxySQL's NetworkPolicy: Kubernetes must accept them.
+      validateLabels(v, s.podLabels ? `services[${i}].podLabels` : `services[${i}].name (the default podLabels {"application": name})`,
+        s.podLabels ?? { application: s.name });
+      if (s.api) {
+        // Qualified as <serviceName>.<namespace>.svc: a dotted name would point into another namespace or domain.
+        v.check(!isDns1035Label(s.api.serviceName), `services[${i}].api.serviceName`, s.api.serviceName,
+          `must be the name of a Service in the control plane's namespace ${JSON.stringify(namespace ?? '')}: a DNS-1035 label ` +
+          '(lower-case letters, digits and "-", starting with a letter, at most 63), without a namespace or domain, e.g. "nova-api"');
+      }
     });
     v.throwIfInvalid();
 
@@ -271,13 +304,9 @@ export class OpenStackControlPlane extends Construct {
       ports: [{ name: 'rw', port: this.proxySql.readWritePort }, { name: 'ro', port: this.proxySql.readOnlyPort }],
     });
 
-    // Two host-network daemons cannot listen on one port of one node; say so now rather than in a crash loop.
-    const clashes = hostPortClashes(summarizeWorkloads(this.objects((o) => o instanceof k8s.KubeDaemonSet)));
-    if (clashes.length > 0) {
-      const clash = new Validator(`OpenStackControlPlane '${id}'`);
-      for (const c of clashes) clash.add('ports', c, 'is used twice; change one part\'s port or place the parts on different nodes');
-      clash.throwIfInvalid();
-    }
+    // Two host-network daemons on one port of one node, duplicate objects, shared host directories: checked
+    // across every chart of the app at synth (the parts above register it too; once per app).
+    registerAppChecks(this);
   }
 
   /** The public endpoint of each service with an API: `http://<vip>:<port>`. */

@@ -91,23 +91,6 @@ export function summarizeServices(objects: readonly Json[]): ServiceSummary[] {
   }));
 }
 
-/**
- * Host ports that two host-network workloads would both listen on, on a node they share: each such clash is
- * `port 5672 on ctl-1: DaemonSet rabbitmq, DaemonSet api-lb`.
- */
-export function hostPortClashes(workloads: readonly WorkloadSummary[]): string[] {
-  const owners = new Map<string, string[]>();
-  for (const w of workloads.filter((x) => x.hostNetwork)) {
-    for (const node of w.nodes) {
-      for (const port of new Set(w.ports.map((p) => p.port))) {
-        const key = `port ${port} on ${node}`;
-        owners.set(key, [...(owners.get(key) ?? []), `${w.kind} ${w.name}`]);
-      }
-    }
-  }
-  return [...owners.entries()].filter(([, who]) => who.length > 1).map(([key, who]) => `${key}: ${who.join(', ')}`);
-}
-
 export interface TopologyInput {
   readonly title: string;
   readonly namespace: string;

@@ -11,7 +11,10 @@ import { ContainerResources, resolveResources, toResourceRequirements, validateR
 import {
   CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
 } from '../common/security';
-import { Validator, isIpAddress } from '../common/validation';
+import { registerAppChecks } from '../common/app-checks';
+import { validateImage } from '../common/k8s-rules';
+import { RenamingValidator, propRenames } from '../common/prop-names';
+import { Validator, isDns1123Subdomain, isIpAddress, isPort } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -277,7 +280,9 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
       'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
     v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
-    v.check(!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(clusterDomain), 'clusterDomain', clusterDomain, 'must be a DNS domain, e.g. "cluster.local"');
+    v.check(!isDns1123Subdomain(clusterDomain), 'clusterDomain', clusterDomain, 'must be a lower-case DNS domain, e.g. "cluster.local"');
+    validateImage(v, 'image', props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE);
+    validateImage(v, 'reloaderImage', props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE);
     v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 300, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 300');
     validateResources(v, 'resources', resources);
     const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify));
@@ -298,7 +303,18 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       nameservers: [],
       statsPort: props.statsPort ?? 8404,
     };
-    validateHaproxyModel(model, v);
+    // The model's fields renamed to the props they come from, so every message names what the user wrote.
+    validateHaproxyModel(model, new RenamingValidator(v, propRenames([
+      [/^(services\[\d+\])\.httpCheck\.path$/, '$1.checkPath'],
+      [/^(services\[\d+\])\.discovery\.fqdn$/, '$1.discoverFrom'],
+      [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
+      [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
+      [/^galera\.port$/, 'galeraPort'],
+      [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
+      [/^peers/, 'placement nodes'],
+    ])));
+    // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
+    v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
     v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
       `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
     const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
@@ -418,6 +434,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
 
     daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: nodes?.length });
 
+    registerAppChecks(this);
     if (galera) {
       // Host-network pods: most network plugins see their traffic as the node's, so admit the node addresses too.
       const client = { podLabels: { ...selector }, nodeAddresses: (nodes ?? []).map((n) => n.ip) };

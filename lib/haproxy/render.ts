@@ -3,6 +3,8 @@ import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, Hapr
 
 const RESOLVERS = 'k8s';
 const PEERS = 'haproxy_peers';
+/** Names of the sections the renderer writes besides the proxies: a service must not take them. */
+export const HAPROXY_RESERVED_NAMES: readonly string[] = [RESOLVERS, PEERS];
 /** Health-check rhythm: 1 s while stable, 500 ms while a state change is being confirmed; down after 3 misses. */
 const CHECK_TIMING = 'inter 1s fastinter 500ms downinter 1s rise 2 fall 3';
 

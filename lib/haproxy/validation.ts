@@ -1,11 +1,16 @@
 import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
 import { HaproxyModel, HaproxyServer } from './model';
-import { haproxyListenPorts } from './render';
+import { HAPROXY_RESERVED_NAMES, haproxyListenPorts } from './render';
 
 /** Characters HAProxy accepts in proxy, server and peer names (anything else is a fatal config error). */
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
-/** Section names the renderer uses itself. */
-const RESERVED_NAMES = ['stats', 'galera'];
+/** Section names the renderer uses itself (proxies, and the peers and resolvers sections). */
+const RESERVED_NAMES = ['stats', 'galera', ...HAPROXY_RESERVED_NAMES];
+/**
+ * HAProxy keeps timeouts in milliseconds in a signed 32-bit int: `timeout client 2147484s` is a fatal
+ * "timer overflow" at `haproxy -c`, after synth passed. In seconds, the largest that fits.
+ */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 /** HTTP paths go unquoted into `http-check send ... uri <path>`: no spaces, quotes or '#'. */
 const CHECK_PATH = /^\/[A-Za-z0-9._~\/%?=&-]*$/;
 
@@ -76,10 +81,13 @@ export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix =
     v.add(p('peers[].address'), address, 'is used by several peers; each HAProxy instance needs its own address');
   }
 
+  // Each listen port named by its field, so that a clash names both places to change.
   const ports = haproxyListenPorts(model);
-  ports.forEach((port) => v.check(!isPort(port), p('ports'), port, 'must be a port 1..65535'));
+  const fields = [...model.services.map((_, i) => `services[${i}].port`), 'statsPort', ...(model.galera ? ['galera.port'] : []), 'peersPort'].slice(0, ports.length);
+  ports.forEach((port, i) => v.check(!isPort(port), p(fields[i]), port, 'must be a port 1..65535'));
   for (const port of duplicates(ports)) {
-    v.add(p('ports'), port, 'is listened on twice (services, statsPort, galera.port, peersPort); use distinct ports');
+    const at = fields.filter((_, i) => ports[i] === port);
+    v.add(p(at[at.length - 1]), port, `is also the port of ${at.slice(0, -1).map(p).join(', ')}; HAProxy listens on each port once, use distinct ports`);
   }
 }
 
@@ -97,5 +105,6 @@ function validateServers(servers: readonly HaproxyServer[], v: Validator, prop: 
 }
 
 function checkTimeout(seconds: number, v: Validator, prop: string): void {
-  v.check(!Number.isInteger(seconds) || seconds < 1, prop, seconds, 'must be a whole number of seconds >= 1');
+  v.check(!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TIMEOUT_SECONDS, prop, seconds,
+    `must be a whole number of seconds, 1..${MAX_TIMEOUT_SECONDS} (HAProxy keeps timeouts as 32-bit milliseconds)`);
 }

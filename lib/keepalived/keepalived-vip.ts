@@ -8,6 +8,9 @@ import { hostCidr, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { describeGrants, rootContainerSecurityContext } from '../common/security';
+import { registerAppChecks } from '../common/app-checks';
+import { validateImage, validatePortName, validatePriorityClassName } from '../common/k8s-rules';
+import { RenamingValidator, propRenames } from '../common/prop-names';
 import { Validator, duplicates, isIpAddress, isPort } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -254,13 +257,17 @@ export class KeepalivedVip extends Construct {
     v.check(props.placement.nodes === undefined, 'placement', 'labelled nodes without an inventory',
       'gives no node addresses for the unicast peers; use Placement.onNodes or pass `nodes` to Placement.onLabelledNodes');
     validateResources(v, 'resources', resources);
-    // Problems are named as fields of the model: `nodes[i]` is the placement's i-th node, `trackCheck` the track.
+    validateImage(v, 'image', props.image ?? KeepalivedVip.DEFAULT_IMAGE);
+    validatePriorityClassName(v, 'priorityClassName', props.priorityClassName ?? 'system-node-critical');
+    // The model's fields renamed to the props they come from: `nodes[i]` is the placement's i-th node,
+    // `trackCheck` the track.
     const model = this.model();
-    validateKeepalivedVip(model, v);
+    validateKeepalivedVip(model, new RenamingValidator(v, propRenames([[/^nodes/, 'placement nodes'], [/^trackCheck/, 'track']])));
     // Virtual router ids are per segment: two VIPs of one app on the same interface of a node must differ.
     validateKeepalivedVipSet([...KeepalivedVip.vipsOf(scope).filter((x) => x !== this).map((x) => x.model()), model], v);
     v.throwIfInvalid();
     this.validated = true;
+    registerAppChecks(this);
 
     const selector = selectorLabels(name, COMPONENT);
     const labels = standardLabels(name, COMPONENT);
@@ -365,6 +372,7 @@ export class KeepalivedVip extends Construct {
       'is empty, which would select every pod; pass the workload\'s pod selector, e.g. proxySql.podSelector');
     v.check(options.ports.length === 0, 'ports', [], 'is empty; list the ports to expose on the VIP');
     options.ports.forEach((p, i) => {
+      validatePortName(v, `ports[${i}].name`, p.name);
       v.check(!isPort(p.port), `ports[${i}].port`, p.port, 'must be a port 1..65535');
       v.check(p.targetPort !== undefined && !isPort(p.targetPort), `ports[${i}].targetPort`, p.targetPort, 'must be a port 1..65535');
       const owner = this.claimedPorts.get(p.port);

@@ -18,6 +18,8 @@ export function validateKeepalivedVip(model: KeepalivedVipModel, v: Validator, p
       p('prefixLength'), model.prefixLength, `must be an integer 1..${max} for an IPv${family} VIP`);
     const owner = model.nodes.find((n) => n.address === model.address);
     if (owner) v.add(p('address'), model.address, `is node "${owner.name}"'s own address; pick an unused address`);
+    const reserved = reservedVipAddress(model.address, model.subnet !== undefined ? model.prefixLength : undefined);
+    if (reserved) v.add(p('address'), model.address, reserved);
   }
   checkInterfaceName(model.interface, v, p('interface'));
   v.check(!Number.isInteger(model.virtualRouterId) || model.virtualRouterId < 1 || model.virtualRouterId > 255,
@@ -100,12 +102,14 @@ function validateTrackCheck(model: KeepalivedVipModel, v: Validator, p: (f: stri
     v.check(!/^\/[A-Za-z0-9._~\/%?=&-]*$/.test(c.path), `${cp}.path`, c.path,
       'must start with "/" and use only letters, digits and . _ ~ / % ? = & -');
   }
-  v.check(!Number.isInteger(c.intervalSeconds) || c.intervalSeconds < 1, `${cp}.intervalSeconds`,
-    c.intervalSeconds, 'must be a whole number of seconds >= 1 (keepalived 2.2.7 rounds it)');
+  // keepalived 2.2.7's own ranges: it logs "outside range" and silently ignores or defaults the value (and
+  // `keepalived -t` still exits 0), so the check would not run as written.
+  v.check(!Number.isInteger(c.intervalSeconds) || c.intervalSeconds < 1 || c.intervalSeconds > MAX_SCRIPT_SECONDS, `${cp}.intervalSeconds`,
+    c.intervalSeconds, `must be a whole number of seconds, 1..${MAX_SCRIPT_SECONDS} (keepalived 2.2.7 rounds it, and ignores a larger one)`);
   v.check(!Number.isInteger(c.timeoutSeconds) || c.timeoutSeconds < 1 || c.timeoutSeconds > c.intervalSeconds,
     `${cp}.timeoutSeconds`, c.timeoutSeconds, 'must be a whole number of seconds, 1..intervalSeconds');
-  v.check(!Number.isInteger(c.rise) || c.rise < 1, `${cp}.rise`, c.rise, 'must be an integer >= 1');
-  v.check(!Number.isInteger(c.fall) || c.fall < 1, `${cp}.fall`, c.fall, 'must be an integer >= 1');
+  v.check(!Number.isInteger(c.rise) || c.rise < 1 || c.rise > MAX_INT32, `${cp}.rise`, c.rise, `must be a whole number 1..${MAX_INT32}`);
+  v.check(!Number.isInteger(c.fall) || c.fall < 1 || c.fall > MAX_INT32, `${cp}.fall`, c.fall, `must be a whole number 1..${MAX_INT32}`);
 }
 
 function validateSubnet(model: KeepalivedVipModel, v: Validator, p: (f: string) => string): void {
@@ -121,6 +125,39 @@ function validateSubnet(model: KeepalivedVipModel, v: Validator, p: (f: string) 
     v.check(isIP(node.address) === subnet.family && !cidrContains(subnet, node.address), p(`nodes[${i}].address`), node.address,
       `is outside the interface subnet ${model.subnet}; VRRP peers must share the segment`);
   });
+}
+
+/** keepalived's range for `vrrp_script` interval and timeout (seconds; it keeps them in microseconds in 32 bits). */
+const MAX_SCRIPT_SECONDS = 4294;
+/** keepalived's range for rise and fall (`read_int`). */
+const MAX_INT32 = 2 ** 31 - 1;
+
+/**
+ * Why `address` cannot be a VIP, or undefined: an address no host may hold (unspecified, loopback, multicast,
+ * limited broadcast, IPv4 link-local used by the kernel's own autoconfiguration), or, with the subnet's prefix
+ * length, its network address or (IPv4) its broadcast address, which routers and hosts of the segment treat
+ * specially (a directed broadcast, the IPv6 subnet-router anycast address), so clients never reach the holder.
+ */
+export function reservedVipAddress(address: string, prefixLength?: number): string | undefined {
+  const family = isIP(address);
+  if (family === 0) return undefined;
+  const value = addressToBigInt(address);
+  const width = family === 4 ? 32 : 128;
+  const inside = (cidr: string) => {
+    const c = parseCidr(cidr);
+    return c !== undefined && cidrContains(c, address);
+  };
+  const fix = 'pick a free unicast address of the nodes\' subnet';
+  if (value === 0n) return `is the unspecified address; ${fix}`;
+  if (inside('127.0.0.0/8') || address === '::1') return `is a loopback address; ${fix}`;
+  if (inside('224.0.0.0/4') || inside('ff00::/8')) return `is a multicast address; ${fix}`;
+  if (address === '255.255.255.255') return `is the limited broadcast address; ${fix}`;
+  if (inside('169.254.0.0/16') || inside('fe80::/10')) return `is link-local (not routed, and reused by autoconfiguration); ${fix}`;
+  if (prefixLength === undefined || !Number.isInteger(prefixLength) || prefixLength >= width - 1) return undefined;
+  const host = value & ((1n << BigInt(width - prefixLength)) - 1n);
+  if (host === 0n) return `is the network address of its prefix /${prefixLength}; ${fix}`;
+  if (family === 4 && host === (1n << BigInt(32 - prefixLength)) - 1n) return `is the broadcast address of its prefix /${prefixLength}; ${fix}`;
+  return undefined;
 }
 
 /** Kernel interface names: 1..15 bytes (IFNAMSIZ 16 with the NUL), no "/", ":" or white space, not "." or "..". */

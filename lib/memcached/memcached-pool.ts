@@ -7,6 +7,8 @@ import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateO
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
+import { registerAppChecks } from '../common/app-checks';
+import { validateImage } from '../common/k8s-rules';
 import { Validator, hostPort, isPort } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -140,6 +142,7 @@ export class MemcachedPool extends Construct {
     v.check(!Number.isInteger(maxConnections) || maxConnections < 16 || maxConnections > 1_000_000, 'maxConnections', maxConnections,
       'must be a whole number from 16 to 1000000');
     validateResources(v, 'resources', resources);
+    validateImage(v, 'image', props.image ?? MemcachedPool.DEFAULT_IMAGE);
     const itemMemory = itemMemoryMiB(resources.memoryLimitMiB, maxConnections);
     v.check(itemMemory < MIN_ITEM_MEMORY_MIB, 'resources.memoryLimitMiB', resources.memoryLimitMiB,
       `leaves ${itemMemory} MiB for items after memcached's overhead (${maxConnections} connections); ` +
@@ -150,6 +153,7 @@ export class MemcachedPool extends Construct {
       validateClientSelectors(v, 'network.allowedClients', network.allowedClients);
     }
     v.throwIfInvalid();
+    registerAppChecks(this);
 
     this.name = name;
     const namespace = Chart.of(this).namespace;

@@ -8,7 +8,7 @@
  * queue names (`notifications.info`, `versioned_notifications.error`, pool names) then never have to be guessed.
  */
 import { envPlaceholder } from '../common/secret';
-import { POLICY_NAMES, RabbitPolicy, ResolvedRabbitCluster } from './model';
+import { NOTIFICATIONS_POLICY_PRIORITY, POLICY_NAMES, RabbitPolicy, ResolvedRabbitCluster } from './model';
 
 
 /** oslo.messaging RPC reply queues (`reply_<id>`) and fanout queues (`<topic>_fanout_<id>`). */
@@ -44,7 +44,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
       name: POLICY_NAMES.notificationsHa,
       pattern: ALL_BUT_AMQ_PATTERN,
       'apply-to': 'queues',
-      priority: 10,
+      priority: NOTIFICATIONS_POLICY_PRIORITY,
       definition: {
         'ha-mode': 'exactly',
         'ha-params': mirrorCount(c.nodes.length),
@@ -63,7 +63,7 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
       name: POLICY_NAMES.notificationsLimits,
       pattern: ALL_BUT_AMQ_PATTERN,
       'apply-to': 'queues',
-      priority: 10,
+      priority: NOTIFICATIONS_POLICY_PRIORITY,
       definition: { 'max-length': c.notificationsMaxLength, overflow: 'drop-head' },
     };
   const generated: PolicyJson[] = [
@@ -85,11 +85,29 @@ export function clusterPolicies(c: ResolvedRabbitCluster): PolicyJson[] {
       definition: { 'message-ttl': ms(c.rpcMessageTtlSeconds), expires: ms(c.rpcQueueExpirySeconds) },
     },
   ];
-  return [...generated, ...c.additionalPolicies.map(policyJson)];
+  return [...generated, ...c.additionalPolicies.map((p) => mergedPolicy(policyJson(p), generated))];
 }
 
 function policyJson(p: RabbitPolicy): PolicyJson {
   return { vhost: p.vhost, name: p.name, pattern: p.pattern, 'apply-to': p.applyTo ?? 'queues', priority: p.priority ?? 0, definition: sortKeys(p.definition) };
+}
+
+/**
+ * RabbitMQ applies exactly one policy to a queue, the matching one of highest priority: an additional policy that
+ * outranks a generated one would silently drop what the design depends on (notification replication and length
+ * cap, RPC TTL and expiry) for every queue it matches. So a queue policy gets the keys of the highest-priority
+ * generated policy of its vhost that it outranks or ties, under its own keys (validation refuses the owned
+ * notification keys, so there only the user's additions differ; in the RPC vhost a policy may set its own TTL).
+ */
+function mergedPolicy(p: PolicyJson, generated: readonly PolicyJson[]): PolicyJson {
+  if (p['apply-to'] === 'exchanges' || p['apply-to'] === 'streams') return p;
+  const shadowed = generated.filter((g) => g.vhost === p.vhost && g.priority <= p.priority)
+    .sort((a, b) => b.priority - a.priority)[0];
+  if (!shadowed) return p;
+  // Classic mirroring keys are refused on quorum queues: merge only what applies.
+  const keys = Object.entries(shadowed.definition)
+    .filter(([k]) => p['apply-to'] !== 'quorum_queues' || !(k.startsWith('ha-') || k === 'queue-master-locator'));
+  return { ...p, definition: sortKeys({ ...Object.fromEntries(keys), ...p.definition }) };
 }
 
 function sortKeys(o: { [key: string]: unknown }): { [key: string]: unknown } {

@@ -178,6 +178,28 @@ const GENERATED_POLICY_NAMES: string[] = Object.values(POLICY_NAMES);
 const APPLY_TO_ALL_LINES = ['queues', 'exchanges', 'all'];
 const APPLY_TO_SINCE_312 = ['classic_queues', 'quorum_queues', 'streams'];
 
+/** The largest TTL or expiry RabbitMQ accepts, in whole seconds (2^32-1 ms). */
+const MAX_EXPIRY_SECONDS = Math.floor((2 ** 32 - 1) / 1000);
+
+/**
+ * User names RabbitMQ itself gives a meaning: `guest` is the built-in default account, allowed from localhost
+ * only (`loopback_users`), so a service configured with it cannot log in from another node, and its well-known
+ * name is the first one tried by anyone scanning for brokers.
+ */
+const RESERVED_USERS: Record<string, string> = {
+  guest: 'is RabbitMQ\'s built-in default account, limited to localhost connections (loopback_users) and the first name an attacker tries; use a name of its own, e.g. the service\'s',
+};
+
+/**
+ * Keys of the generated notifications policy. RabbitMQ applies one policy per queue, the highest-priority
+ * match, so an additional policy over notification queues would drop replication and the length cap: the library
+ * merges these keys into it (see `clusterPolicies`) and refuses them from the user, who tunes them through
+ * `notificationsMaxLength` and the release line.
+ */
+export const NOTIFICATIONS_POLICY_PRIORITY = 10;
+export const OWNED_NOTIFICATION_POLICY_KEYS = ['ha-mode', 'ha-params', 'ha-sync-mode', 'ha-promote-on-shutdown',
+  'ha-promote-on-failure', 'queue-master-locator', 'max-length', 'overflow'];
+
 /** Names that go into definitions, URLs and env var names unchanged. */
 const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
@@ -250,14 +272,21 @@ export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, 
   }
   const portValues = ports.map(([, value, fallback]) => value ?? fallback);
   for (const dup of duplicates(portValues)) {
-    v.add('ports', dup, 'is used by two listeners; under hostNetwork every listener needs its own port');
+    const props = ports.filter((_, i) => portValues[i] === dup).map(([prop, value]) => `${prop}${value === undefined ? ' (default)' : ''}`);
+    v.add(props[props.length - 1].replace(' (default)', ''), dup,
+      `is also the port of ${props.slice(0, -1).join(', ')}; under hostNetwork every listener needs its own port`);
   }
 
   const users = resolveUsers(v, spec.users ?? [], vhosts);
-  const positive = (prop: string, value: number | undefined, fallback: number): number => {
-    if (value !== undefined) v.check(!Number.isInteger(value) || value <= 0, prop, value, 'must be a positive whole number');
+  // Rendered as integers into rabbitmq.conf and definitions.json: beyond 2^53 JavaScript writes 1e+21, which
+  // neither parser reads as a number.
+  const positive = (prop: string, value: number | undefined, fallback: number, max = Number.MAX_SAFE_INTEGER, why = ''): number => {
+    if (value !== undefined) v.check(!Number.isSafeInteger(value) || value <= 0 || value > max, prop, value, `must be a whole number from 1 to ${max}${why}`);
     return value ?? fallback;
   };
+  // RabbitMQ refuses a message TTL or queue expiry above 2^32-1 ms (?MAX_EXPIRY_TIMER): the definitions import fails.
+  const seconds = (prop: string, value: number | undefined, fallback: number) =>
+    positive(prop, value, fallback, MAX_EXPIRY_SECONDS, ' (RabbitMQ keeps TTLs and expiries as 32-bit milliseconds)');
   const memoryLimitBytes = spec.memoryLimitBytes;
   if (memoryLimitBytes !== undefined) {
     v.check(!Number.isInteger(memoryLimitBytes) || memoryLimitBytes < 256 * 1024 * 1024, 'memoryLimitBytes', memoryLimitBytes,
@@ -280,9 +309,9 @@ export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, 
     memoryLimitBytes,
     diskFreeLimitBytes: positive('diskFreeLimitBytes', spec.diskFreeLimitBytes, 2_000_000_000),
     notificationsMaxLength: positive('notificationsMaxLength', spec.notificationsMaxLength, 100_000),
-    rpcMessageTtlSeconds: positive('rpcMessageTtlSeconds', spec.rpcMessageTtlSeconds, 600),
-    rpcQueueExpirySeconds: positive('rpcQueueExpirySeconds', spec.rpcQueueExpirySeconds, 3600),
-    transientQueueExpirySeconds: positive('transientQueueExpirySeconds', spec.transientQueueExpirySeconds, 1800),
+    rpcMessageTtlSeconds: seconds('rpcMessageTtlSeconds', spec.rpcMessageTtlSeconds, 600),
+    rpcQueueExpirySeconds: seconds('rpcQueueExpirySeconds', spec.rpcQueueExpirySeconds, 3600),
+    transientQueueExpirySeconds: seconds('transientQueueExpirySeconds', spec.transientQueueExpirySeconds, 1800),
     additionalPolicies,
   };
   return resolved;
@@ -325,8 +354,11 @@ function resolveUsers(v: Validator, users: readonly RabbitUser[], vhosts: readon
   const resolved = users.map((u, i): ResolvedRabbitUser => {
     const name = u?.name ?? '';
     // The name goes into definitions.json, transport URLs and the password env var name.
-    v.check(!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name), `users[${i}].name`, u?.name,
-      'must be 1-128 letters, digits, ".", "_" or "-" (it appears in URLs and env var names)');
+    if (!v.check(!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(name), `users[${i}].name`, u?.name,
+      'must be 1-128 letters, digits, ".", "_" or "-" (it appears in URLs and env var names)')) {
+      const reserved = RESERVED_USERS[name.toLowerCase()];
+      if (reserved) v.add(`users[${i}].name`, name, reserved);
+    }
     validateSecretValue(v, `users[${i}].password`, u?.password);
     const userVhosts = u?.vhosts ?? vhosts;
     for (const vh of userVhosts) {
@@ -353,6 +385,7 @@ function checkVhostName(v: Validator, prop: string, name: string): void {
 }
 
 function validatePolicies(v: Validator, policies: readonly RabbitPolicy[], vhosts: readonly string[], version: RabbitVersion | undefined): void {
+  const [rpcVhost, notificationsVhost] = vhosts;
   const applyTo = version?.policiesApplyToQueueType ? [...APPLY_TO_ALL_LINES, ...APPLY_TO_SINCE_312] : APPLY_TO_ALL_LINES;
   policies.forEach((p, i) => {
     const at = `additionalPolicies[${i}]`;
@@ -371,6 +404,17 @@ function validatePolicies(v: Validator, policies: readonly RabbitPolicy[], vhost
     if (version && !version.usesClassicMirroring) {
       for (const k of keys.filter((key) => key.startsWith('ha-'))) {
         v.add(`${at}.definition.${k}`, p.definition[k], `is a classic mirroring key; ${version} removed mirroring (use quorum queues)`);
+      }
+    } else if (p.vhost === rpcVhost) {
+      for (const k of keys.filter((key) => key.startsWith('ha-'))) {
+        v.add(`${at}.definition.${k}`, p.definition[k], 'would mirror RPC queues, which this design keeps unreplicated and transient (replication is for notifications); remove it');
+      }
+    }
+    // Only a policy that outranks (or ties) the generated one ever applies to a notification queue.
+    if (p.vhost === notificationsVhost && p.applyTo !== 'exchanges' && (p.priority ?? 0) >= NOTIFICATIONS_POLICY_PRIORITY) {
+      for (const k of keys.filter((key) => OWNED_NOTIFICATION_POLICY_KEYS.includes(key) && !(key.startsWith('ha-') && version && !version.usesClassicMirroring))) {
+        v.add(`${at}.definition.${k}`, p.definition[k], 'is set by the library\'s notifications policy (replication and the length cap), which is merged into this one; ' +
+          'remove it (tune the cap with notificationsMaxLength)');
       }
     }
   });

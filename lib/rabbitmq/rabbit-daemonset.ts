@@ -10,6 +10,9 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
+import { registerAppChecks } from '../common/app-checks';
+import { validateHostPath } from '../common/host-path';
+import { validateImage } from '../common/k8s-rules';
 import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -135,15 +138,19 @@ export class RabbitDaemonSet extends Construct {
     validateResources(v, 'resources', resources);
     v.check(!Number.isInteger(drainTimeoutSeconds) || drainTimeoutSeconds < 10 || drainTimeoutSeconds > 3600, 'drainTimeoutSeconds',
       drainTimeoutSeconds, 'must be a whole number of seconds from 10 to 3600');
-    v.check(!/^\/[A-Za-z0-9._/-]*$/.test(dataPath) || dataPath.split('/').includes('..'), 'dataPath', dataPath,
-      'must be an absolute path of letters, digits, ".", "_", "-" and "/" without ".."');
+    validateHostPath(v, 'dataPath', dataPath);
+    if (props.image !== undefined || (props.version instanceof RabbitVersion && props.version.deployable)) validateImage(v, 'image', props.image ?? props.version.image);
+    // Checked here, in the unit the user wrote; the model's memoryLimitBytes is derived from it.
+    const memoryOk = !v.check(Number.isSafeInteger(resources.memoryLimitMiB) && resources.memoryLimitMiB < 256, 'resources.memoryLimitMiB',
+      resources.memoryLimitMiB, 'must be at least 256 (RabbitMQ needs about 150 MiB before any message)');
     const cluster = resolveRabbitClusterInto(v, {
       ...props,
       clusterName: props.clusterName ?? name,
       nodes: placement.nodes ?? [],
-      memoryLimitBytes: resources.memoryLimitMiB * 1024 * 1024,
+      memoryLimitBytes: memoryOk && Number.isSafeInteger(resources.memoryLimitMiB) ? resources.memoryLimitMiB * 1024 * 1024 : undefined,
     }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
     v.throwIfInvalid();
+    registerAppChecks(this);
 
     this.name = name;
     this.version = cluster.version;

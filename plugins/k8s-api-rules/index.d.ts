@@ -45,7 +45,21 @@ export const MIN_KUBERNETES_VERSION: string;
 export const MAX_TESTED_KUBERNETES_VERSION: string;
 export const FIELD_VERSIONS: { kind: string; path: string; since: string | undefined; feature: string }[];
 export const CLUSTER_SCOPED_KINDS: Set<string>;
-export const predicates: Record<string, (value: any) => any>;
+/** apimachinery's util/validation predicates, and the kubelet's image reference and quantity grammars. */
+export const predicates: {
+  isDns1123Label(s: unknown): boolean;
+  isDns1123Subdomain(s: unknown): boolean;
+  isDns1035Label(s: unknown): boolean;
+  isQualifiedName(s: unknown): boolean;
+  isLabelValue(s: unknown): boolean;
+  isPortName(s: unknown): boolean;
+  isEnvVarName(s: unknown): boolean;
+  isConfigMapKey(s: unknown): boolean;
+  isQuantity(q: unknown): boolean;
+  isImageReference(s: unknown): boolean;
+  parseCidr(s: unknown): { family: number; bits: number; network: bigint; hostBits: boolean } | undefined;
+  parseQuantity(q: unknown): number | undefined;
+};
 export class K8sApiRulesValidation {
   validate(context: unknown): Promise<void>;
 }

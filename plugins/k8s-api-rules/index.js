@@ -93,6 +93,42 @@ const isConfigMapKey = (s) => typeof s === 'string' && s.length <= 253 && /^[-._
 /** IsValidPortNum. */
 const isPortNumber = (n) => Number.isInteger(n) && n >= 1 && n <= 65535;
 
+/**
+ * ParseQuantity's grammar (apimachinery pkg/api/resource/quantity.go): a signed decimal number, then at most one
+ * of a binary SI suffix, a decimal SI suffix or a decimal exponent. `1e+300Mi` (what a template literal makes of a
+ * huge JavaScript number) has two and is refused, as is anything with spaces.
+ */
+const QUANTITY = /^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const isQuantity = (q) => (typeof q === 'number' && Number.isFinite(q)) || (typeof q === 'string' && QUANTITY.test(q));
+
+/**
+ * An image reference the kubelet can pull: distribution/reference's grammar as ParseNormalizedNamed applies it
+ * (pkg/kubelet/images/image_manager.go; a failure is the pod status InvalidImageName, after the API accepted the
+ * object). `[domain[:port]/]path[:tag][@algorithm:hex]`: path components lower case, the first component is a
+ * domain only if it has a '.' or ':' or is `localhost`, a tag of at most 128 word characters, '.' or '-', a name
+ * of at most 255 characters, a sha256 digest of exactly 64 hex digits. No white space anywhere (the API server
+ * itself refuses leading and trailing white space).
+ */
+const IMAGE_DOMAIN_PART = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const IMAGE_PATH_PART = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
+const IMAGE_REFERENCE = new RegExp(`^(?:(${IMAGE_DOMAIN_PART}(?:\\.${IMAGE_DOMAIN_PART})*(?::[0-9]+)?|\\[[a-fA-F0-9:]+\\](?::[0-9]+)?)/)?`
+  + `(${IMAGE_PATH_PART}(?:/${IMAGE_PATH_PART})*)(?::[\\w][\\w.-]{0,127})?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*):([0-9a-fA-F]{32,}))?$`);
+function isImageReference(s) {
+  if (typeof s !== 'string') return false;
+  const m = IMAGE_REFERENCE.exec(s);
+  if (!m) {
+    // "ctl/x" matched no domain because the path is not lower case: that is the only reading left, and it fails.
+    return false;
+  }
+  const [, domain, path, algorithm, hex] = m;
+  // Without a '.' or ':' the first component is a path component (docker.io/library/...), which must be lower case.
+  if (domain !== undefined && !/[.:[]/.test(domain) && domain !== 'localhost' && !new RegExp(`^${IMAGE_PATH_PART}$`).test(domain)) return false;
+  if ((domain ? domain.length + 1 : 0) + path.length > 255) return false;
+  if (algorithm === 'sha256' && hex.length !== 64) return false;
+  if (algorithm === 'sha512' && hex.length !== 128) return false;
+  return true;
+}
+
 /** A CIDR as { family, bits, network: BigInt, hostBits: boolean }, or undefined (ParseCIDRSloppy + strict checks). */
 function parseCidr(s) {
   if (typeof s !== 'string') return undefined;
@@ -361,6 +397,20 @@ rule('container-names', 'api', 'validateContainers, validateInitContainers, vali
   }
 });
 
+rule('image-reference', 'controller', 'kubelet EnsureImageExists (pkg/kubelet/images/image_manager.go): ParseNormalizedNamed (distribution/reference) refuses the image, the pod stays in InvalidImageName; validateContainerCommon (pkg/apis/core/validation) refuses leading or trailing white space', (o, report) => {
+  const pod = podOf(o);
+  if (!pod) return;
+  for (const [c, p] of containersOf(pod)) {
+    if (c.image && !isImageReference(c.image)) report(`${p}.image`, `Invalid value: ${json(c.image)}: not a valid image reference ([registry[:port]/]repository[:tag][@sha256:<64 hex digits>], lower-case repository, no white space); e.g. "docker.io/library/memcached:1.6.39"`);
+  }
+});
+
+rule('priority-class-name', 'api', 'ValidatePodSpec, ValidatePriorityClassName (pkg/apis/core/validation): a DNS-1123 subdomain', (o, report) => {
+  const pod = podOf(o);
+  if (!pod || pod.spec.priorityClassName === undefined) return;
+  if (!isDns1123Subdomain(pod.spec.priorityClassName)) report(`${pod.path}.priorityClassName`, `Invalid value: ${json(pod.spec.priorityClassName)}: a priority class name must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.', at most 253); use an existing PriorityClass, e.g. "system-node-critical"`);
+});
+
 rule('container-ports', 'api', 'validateContainerPorts, AccumulateUniqueHostPorts, validateHostNetwork (pkg/apis/core/validation); IsValidPortName, IsValidPortNum', (o, report) => {
   const pod = podOf(o);
   if (!pod) return;
@@ -511,7 +561,7 @@ rule('resources', 'api', 'ValidateResourceRequirements, ValidateResourceQuantity
     const r = c.resources || {};
     for (const part of ['requests', 'limits']) {
       for (const [name, q] of Object.entries(r[part] || {})) {
-        const v = parseQuantity(q);
+        const v = isQuantity(q) ? parseQuantity(q) : undefined;
         if (v === undefined) report(`${p}.resources.${part}.${name}`, `Invalid value: ${json(q)}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'`);
         else if (v < 0) report(`${p}.resources.${part}.${name}`, `Invalid value: ${json(q)}: must be greater than or equal to 0`);
       }
@@ -1014,5 +1064,5 @@ module.exports = {
   MAX_TESTED_KUBERNETES_VERSION,
   FIELD_VERSIONS,
   CLUSTER_SCOPED_KINDS,
-  predicates: { isDns1123Label, isDns1123Subdomain, isDns1035Label, isQualifiedName, isLabelValue, isPortName, isEnvVarName, isConfigMapKey, parseCidr, parseQuantity },
+  predicates: { isDns1123Label, isDns1123Subdomain, isDns1035Label, isQualifiedName, isLabelValue, isPortName, isEnvVarName, isConfigMapKey, isQuantity, isImageReference, parseCidr, parseQuantity },
 };

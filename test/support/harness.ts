@@ -10,6 +10,7 @@ import { App, Chart, Testing } from 'cdk8s';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { validateObject } = require('../../plugins/k8s-schema') as { validateObject: (o: unknown) => string[] };
 import * as apiRules from '../../plugins/k8s-api-rules';
+import { appWideProblems } from '../../lib/common/app-checks';
 
 export interface ApiRulesOptions {
   /** Every namespaced object must name its namespace (the examples, and `cdk8s synth`); test charts may omit it. */
@@ -117,6 +118,9 @@ export function secretLookingValues(objects: K8sObject[]): string[] {
 
 /**
  * Problems with the invariants every object of this library must meet. Returns an empty list when all hold.
+ * Labels, names, images and quantities are checked by Kubernetes' rules in `apiRulesProblems`; here, across all
+ * the objects given: no two with one kind/namespace/name and different content, no two host-network listeners
+ * on one node and port, no shared host directory.
  */
 export function invariantProblems(objects: K8sObject[]): string[] {
   const problems: string[] = [];
@@ -169,7 +173,9 @@ export function invariantProblems(objects: K8sObject[]): string[] {
       problems.push(`${id(pdb)}: selects no pods of this chart`);
     }
   }
-  return [...problems, ...secretLookingValues(objects)];
+  // Across every chart of the app (synthApp): the same check every construct registers for `app.synth()`.
+  const appWide = appWideProblems(objects.map((object) => ({ owner: id(object).replace('/', ' '), object })));
+  return [...problems, ...secretLookingValues(objects), ...appWide];
 }
 
 /** Asserts schema validity, the API rules and every invariant; the failure message lists every problem. */

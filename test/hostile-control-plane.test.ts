@@ -1,0 +1,41 @@
+/** OpenStackControlPlane with hostile and out-of-range values in its own props: each is refused at construct time, naming the prop, the value and a fix. */
+import { Chart } from 'cdk8s';
+import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from '../lib';
+import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
+import { HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
+import { newApp } from './support/harness';
+
+const CONTROLLERS = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
+const PROPS: OpenStackControlPlaneProps = {
+  controllers: CONTROLLERS, vip: { address: '10.0.0.10', interface: 'bond0' },
+  galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }), secrets: CONTROL_PLANE_SECRETS, services: SERVICES,
+};
+const cp = (props: Partial<OpenStackControlPlaneProps>) => () =>
+  new OpenStackControlPlane(new Chart(newApp(), 'cp', { namespace: 'openstack' }), 'cp', { ...PROPS, ...props });
+const service = (s: any) => cp({ services: [{ name: 'heat', databases: [], ...s }] });
+const without = (key: keyof typeof CONTROL_PLANE_SECRETS) => {
+  const secrets: any = { ...CONTROL_PLANE_SECRETS };
+  delete secrets[key];
+  return cp({ secrets });
+};
+
+const CASES = [
+  ...cases('vip.address', [...HOSTILE_STRINGS, '10.0.0.11', '10.0.0.0', '10.0.0.255', '127.0.0.1', '0.0.0.0'], (address) => cp({ vip: { address, interface: 'bond0' } })),
+  ...Object.keys(CONTROL_PLANE_SECRETS).map((key) => [`secrets.${key}`, undefined, without(key as any)] as [string, unknown, () => unknown]),
+  ...cases('services[0].name', ['admin', 'guest', 'root', 'monitor', 'mariabackup'], (name) => service({ name })),
+  ...cases('services[0].podLabels key', HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), (key) => service({ podLabels: { [key]: 'x' } })),
+  ...cases('services[0].podLabels["application"]', HOSTILE_STRINGS.filter((x) => !['', 'UPPER'].includes(x)), (value) => service({ podLabels: { application: value } })),
+  ...cases('services[0].api.serviceName', [...HOSTILE_STRINGS, 'heat-api.other', 'heat-api.other.svc', '9heat'], (serviceName) => service({ api: { serviceName } })),
+  ...cases('services[0].messagingPassword', ['inline-password'], (messagingPassword) => service({ messagingPassword })),
+];
+
+test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
+  const message = errorOf(build);
+  // An inline secret is described by its type, never echoed.
+  expectNamedProblem(message, prop, prop.endsWith('Password') && typeof value === 'string' ? '(a string)' : value);
+  expect(message).not.toContain('inline-password');
+});
+
+test('the service name is a label value when podLabels are not given: a name Kubernetes refuses is named', () => {
+  expect(errorOf(service({ name: 'heat;x' }))).toContain('services[0].name (the default podLabels {"application": name})["application"]: "heat;x" is not a valid label value');
+});
