@@ -1,5 +1,8 @@
 import { DatabaseUser, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
-import { K8sObject, expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
+import { Chart } from 'cdk8s';
+import { RabbitDaemonSet, RabbitVersion } from '../lib';
+import { K8sObject, expectValidManifests, find, newApp, newChart, ofKind, synth } from './support/harness';
+import { adminAndNova } from './support/rabbitmq-fixtures';
 
 const NODES = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -302,7 +305,20 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
     expect(message({ storage: { mode: 'nfs' } as unknown as GaleraStorage })).toContain('storage: {"mode":"nfs"} is not a storage mode');
     expect(message({}, '')).toMatch(/storage: "localVolume" pre-binds each volume .* needs a namespace/);
     expect(message({ placement: Placement.onLabelledNodes('galera', 'yes') })).toContain('pins member N to the N-th inventory node');
-    expect(message({ storage: GaleraStorage.localVolume({ path: 'relative', size: 'big' }) })).toMatch(/storage.path: "relative" must be an absolute[\s\S]*storage.size: "big" is not a Kubernetes quantity/);
+    expect(message({ storage: GaleraStorage.localVolume({ path: 'relative', size: 'big' }) })).toMatch(/storage.path: "relative" is not absolute[\s\S]*storage.size: "big" is not a Kubernetes quantity/);
+  });
+
+  test('fails on a host path that is a system directory, not normalized, or top-level (the shared rule)', () => {
+    expect(message({ storage: GaleraStorage.hostPath({ path: '/var/lib/kubelet/galera' }) })).toContain('storage.path: "/var/lib/kubelet/galera" is inside the system directory /var/lib/kubelet');
+    expect(message({ storage: GaleraStorage.localVolume({ path: '/mnt/disks/../galera', size: '100Gi' }) })).toContain('storage.path: "/mnt/disks/../galera" is not normalized');
+    expect(message({ storage: GaleraStorage.hostPath({ path: '/galera' }) })).toContain('storage.path: "/galera" is a top-level directory');
+    expect(message({ storage: GaleraStorage.hostPath({ path: '/' }) })).toMatch(/storage.path: "\/" /);
+  });
+
+  test('fails on image references the kubelet would refuse', () => {
+    const m = message({ image: 'mariadb:11.4 latest', agentImage: '' });
+    expect(m).toMatch(/- image: "mariadb:11.4 latest" /);
+    expect(m).toMatch(/- agentImage: "" /);
   });
 
   test('fails on duplicate users, built-in names, bad user fields, and a secret in serverConfig', () => {
@@ -315,6 +331,30 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
     expect(m).toContain('users[3]: "glance" databases is empty');
     expect(m).toContain('serverConfig.galera.wsrep_sst_auth: "sst:pw" would put a secret in a ConfigMap');
     expect(m).toContain('serverConfig.my sect.x: "a\\nb" must be a single line');
+  });
+});
+
+describe('GaleraPetSet across the app, at synth', () => {
+  const props = (path: string): GaleraPetSetProps => ({
+    placement: Placement.onNodes(NODES), storage: GaleraStorage.hostPath({ path }), credentials: CREDENTIALS,
+  });
+
+  test('two clusters of one name in one namespace, from two charts: the objects collide', () => {
+    const app = newApp();
+    new GaleraPetSet(new Chart(app, 'a', { namespace: 'openstack' }), 'galera', props('/var/lib/openstack-ha/galera'));
+    new GaleraPetSet(new Chart(app, 'b', { namespace: 'openstack' }), 'galera', { ...props('/var/lib/openstack-ha/galera'), replicas: 3, clusterName: 'other' });
+    expect(app.node.validate().join('\n')).toMatch(/ConfigMap openstack\/galera-config is emitted by a\/galera\/.* and by b\/galera\/.* with different content/);
+  });
+
+  test('a Galera hostPath nested in RabbitMQ\'s data directory on the same nodes: both would own it', () => {
+    const app = newApp();
+    const chart = new Chart(app, 'cp', { namespace: 'openstack' });
+    new GaleraPetSet(chart, 'galera', props('/var/lib/rabbitmq/openstack-rabbitmq/galera'));
+    new RabbitDaemonSet(chart, 'rabbitmq', {
+      placement: Placement.onNodes(NODES), version: RabbitVersion.V3_13,
+      erlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'), users: adminAndNova(),
+    });
+    expect(app.node.validate().join('\n')).toMatch(/\/var\/lib\/rabbitmq\/openstack-rabbitmq.*galera/);
   });
 });
 

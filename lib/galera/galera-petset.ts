@@ -1,7 +1,9 @@
 import { Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
+import { registerAppChecks } from '../common/app-checks';
 import { dataOwnerInitContainer } from '../common/data-owner';
+import { validateImage } from '../common/k8s-rules';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { ClientSelector, toNetworkPolicyPeers, validateClientSelectors, validateObjectName } from '../common/network';
@@ -238,7 +240,10 @@ export class GaleraPetSet extends Construct {
           'would put a secret in a ConfigMap; the SST credentials come from credentials.sstPassword');
       }
     }
+    validateImage(v, 'image', props.image ?? GaleraPetSet.DEFAULT_IMAGE);
+    validateImage(v, 'agentImage', props.agentImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE);
     v.throwIfInvalid();
+    registerAppChecks(this);
 
     this.name = name;
     this.replicas = replicas;

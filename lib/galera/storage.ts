@@ -1,4 +1,4 @@
-import { isAbsolute } from 'path';
+import { validateHostPath } from '../common/host-path';
 import { Validator } from '../common/validation';
 import { parseKubernetesQuantity } from './server-config';
 
@@ -76,10 +76,7 @@ export class GaleraStorage {
 
   /** @internal */
   public _validate(v: Validator, prop: string): void {
-    if (this.path !== undefined) {
-      v.check(!isAbsolute(this.path) || this.path === '/' || /[\s:]/.test(this.path), `${prop}.path`, this.path,
-        'must be an absolute directory path other than "/", without spaces or ":", e.g. "/mnt/disks/galera"');
-    }
+    if (this.mode !== 'storageClass') validateHostPath(v, `${prop}.path`, this.path);
     if (this.size !== undefined) {
       v.check(parseKubernetesQuantity(this.size) === undefined, `${prop}.size`, this.size,
         'is not a Kubernetes quantity; use e.g. "100Gi"');

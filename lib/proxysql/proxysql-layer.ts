@@ -1,6 +1,8 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import { registerAppChecks } from '../common/app-checks';
 import { configHash } from '../common/config-hash';
+import { validateImage } from '../common/k8s-rules';
 import { podDisruptionBudget } from '../common/disruption';
 import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateObjectName } from '../common/network';
@@ -256,8 +258,11 @@ export class ProxySqlLayer extends Construct {
       validateSecretValue(v, 'galera.monitorPassword', galera.monitorPassword);
       for (const problem of proxySqlConfigProblems(model)) v.add(problem.field, problem.value, problem.fix);
     }
+    validateImage(v, 'image', props.image ?? ProxySqlLayer.DEFAULT_IMAGE);
+    validateImage(v, 'adminImage', props.adminImage ?? GaleraPetSet.DEFAULT_IMAGE);
     v.throwIfInvalid();
     if (!galera || !model) throw new Error('unreachable: validated above');
+    registerAppChecks(this);
 
     this.name = name;
     this.serviceName = name;
