@@ -47,11 +47,12 @@ describe('renderServerConfig', () => {
   test('user overrides win key by key; new keys and sections follow in sorted order', () => {
     const overridden = renderServerConfig({
       ...production,
-      providerOptions: { 'gcache.size': '4G', 'evs.user_send_window': '4' },
+      providerOptions: { 'gcs.fc_limit': '64', 'evs.user_send_window': '4' },
       overrides: { mysqld: { zz_new: '1', max_connections: '100', aa_new: '2' }, client: { default_character_set: 'utf8mb4' } },
     });
     expect(section(overridden, 'mysqld').max_connections).toBe('100');
-    expect(providerOptions(overridden)['gcache.size']).toBe('4G');
+    expect(providerOptions(overridden)['gcs.fc_limit']).toBe('64');
+    expect(providerOptions(overridden)['gcache.size']).toBe('1G');
     expect(providerOptions(overridden)['evs.user_send_window']).toBe('4');
     const mysqldKeys = Object.keys(section(overridden, 'mysqld'));
     expect(mysqldKeys.slice(-2)).toEqual(['aa_new', 'zz_new']);
@@ -85,5 +86,22 @@ describe('sizes', () => {
   test('gcache.size against a volume', () => {
     expect(parseSize('1G')! < parseKubernetesQuantity('10Gi')!).toBe(true);
     expect(parseKubernetesQuantity('10Gx')).toBeUndefined();
+  });
+});
+
+describe('the merged, rendered file is checked too (the last guard behind the construct)', () => {
+  test('an override of an owned setting in another spelling or section, or a dropped provider option, throws', () => {
+    expect(() => renderServerConfig({ ...production, overrides: { mariadb: { 'WSREP-Cluster-Address': 'gcomm://' } } })).toThrow(/overrides wsrep_cluster_address/);
+    expect(() => renderServerConfig({ ...production, overrides: { galera: { 'loose-skip-wsrep-on': '' } } })).toThrow(/overrides wsrep_on/);
+    expect(() => renderServerConfig({ ...production, overrides: { galera: { 'wsrep_provider_options': '"gcache.size=1G"' } } })).toThrow(/provider option pc.recovery is not TRUE/);
+    expect(() => renderServerConfig({ ...production, providerOptions: { 'pc.recovery': 'FALSE' } })).toThrow(/provider option pc.recovery is not TRUE/);
+  });
+
+  test('a setting of ours given in another spelling or section replaces ours instead of appearing twice', () => {
+    const text = renderServerConfig({ ...production, overrides: { mariadb: { 'max-connections': '100' }, MYSQLD: { 'Skip-Name-Resolve': 'OFF' } } });
+    expect(section(text, 'mysqld').max_connections).toBeUndefined();
+    expect(section(text, 'mariadb')['max-connections']).toBe('100');
+    expect(section(text, 'mysqld').skip_name_resolve).toBe('OFF');
+    expect(text.match(/^\[\w+\]$/gm)).toEqual(['[mysqld]', '[galera]', '[mariadb]']);
   });
 });

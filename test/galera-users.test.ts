@@ -21,18 +21,13 @@ describe('renderUsersFile', () => {
   });
 
   test('lists every problem of a user', () => {
-    expect(databaseUserProblems({ name: 'bad name', host: 'a b', passwordEnv: '1X', databases: ['ok', 'x;y', '*'], privileges: ['all; drop'], maxConnections: -1 }))
-      .toEqual([
-        expect.stringContaining('name "bad name"'),
-        expect.stringContaining('host "a b"'),
-        expect.stringContaining('passwordEnv "1X"'),
-        expect.stringContaining('database "x;y"'),
-        expect.stringContaining('"*" already covers'),
-        expect.stringContaining('privilege "all; drop"'),
-        expect.stringContaining('maxConnections -1'),
-      ]);
+    expect(databaseUserProblems({ name: 'bad name', host: 'a b', passwordEnv: '1X', databases: ['ok', 'x;y', '*'], privileges: ['all; drop'], maxConnections: -1 })
+      .map((p) => [p.field, p.value])).toEqual([
+      ['name', 'bad name'], ['host', 'a b'], ['passwordEnv', '1X'], ['databases[1]', 'x;y'], ['databases', ['ok', 'x;y', '*']],
+      ['privileges[0]', 'all; drop'], ['maxConnections', -1],
+    ]);
     expect(databaseUserProblems({ name: 'root', passwordEnv: 'GALERA_SST_PASSWORD', databases: [] })).toHaveLength(3);
-    expect(() => renderUsersFile([{ name: 'x', passwordEnv: 'P', databases: [] }])).toThrow(/databases is empty/);
+    expect(() => renderUsersFile([{ name: 'x', passwordEnv: 'P', databases: [] }])).toThrow(/databases \[\] is empty/);
   });
 });
 

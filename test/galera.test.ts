@@ -292,20 +292,20 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
   });
 
   test('fails on a tmpdir too small or not a whole number of MiB', () => {
-    expect(message({ tmpSizeMiB: 100 })).toContain('tmpSizeMiB: 100 must be a whole number of MiB, at least 256');
+    expect(message({ tmpSizeMiB: 100 })).toContain('tmpSizeMiB: 100 must be a whole number of MiB from 256');
     expect(message({ tmpSizeMiB: NaN })).toContain('tmpSizeMiB: NaN must be a whole number of MiB');
   });
 
   test('fails when gcache does not fit the volume', () => {
-    expect(message({ gcacheSize: '60G' })).toContain('gcacheSize: "60G" does not fit the 100Gi volume');
-    expect(message({ gcacheSize: 'lots' })).toContain('gcacheSize: "lots" is not a size');
+    expect(message({ gcacheSize: '60G' })).toContain('gcacheSize: "60G" does not fit storage.size "100Gi" with room for the data; keep gcacheSize under half of storage.size');
+    expect(message({ gcacheSize: 'lots' })).toContain('gcacheSize: "lots" is not a size Galera can allocate');
   });
 
   test('fails on unknown storage and on localVolume without a namespace or an inventory', () => {
     expect(message({ storage: { mode: 'nfs' } as unknown as GaleraStorage })).toContain('storage: {"mode":"nfs"} is not a storage mode');
     expect(message({}, '')).toMatch(/storage: "localVolume" pre-binds each volume .* needs a namespace/);
     expect(message({ placement: Placement.onLabelledNodes('galera', 'yes') })).toContain('pins member N to the N-th inventory node');
-    expect(message({ storage: GaleraStorage.localVolume({ path: 'relative', size: 'big' }) })).toMatch(/storage.path: "relative" is not absolute[\s\S]*storage.size: "big" is not a Kubernetes quantity/);
+    expect(message({ storage: GaleraStorage.localVolume({ path: 'relative', size: 'big' }) })).toMatch(/storage.path: "relative" is not absolute[\s\S]*storage.size: "big" is not a volume size/);
   });
 
   test('fails on a host path that is a system directory, not normalized, or top-level (the shared rule)', () => {
@@ -326,11 +326,12 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
       users: [NOVA, NOVA, { ...NOVA, name: 'root' }, { ...NOVA, name: 'glance', databases: [] }],
       serverConfig: { galera: { wsrep_sst_auth: 'sst:pw' }, 'my sect': { x: 'a\nb' } },
     });
-    expect(m).toContain('users: "nova@%" is defined more than once');
-    expect(m).toContain('users: "root" is a built-in account');
-    expect(m).toContain('users[3]: "glance" databases is empty');
-    expect(m).toContain('serverConfig.galera.wsrep_sst_auth: "sst:pw" would put a secret in a ConfigMap');
-    expect(m).toContain('serverConfig.my sect.x: "a\\nb" must be a single line');
+    expect(m).toContain('users[1].name: "nova" is defined more than once (as nova@%)');
+    expect(m).toContain('users[2].name: "root" is an account MariaDB or the entrypoint manages');
+    expect(m).toContain('users[3].databases: [] is empty');
+    expect(m).toContain('serverConfig.galera.wsrep_sst_auth: "(a string)" is set by the library: it is a secret');
+    expect(m).not.toContain('sst:pw');
+    expect(m).toContain('serverConfig section: "my sect" is not a my.cnf section name');
   });
 });
 

@@ -12,12 +12,14 @@ import { clusterScoped } from '../common/scope';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
-import { Validator, duplicates } from '../common/validation';
+import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser, GaleraCredentials } from './credentials';
-import { GALERA_SERVER_DEFAULTS, parseKubernetesQuantity, parseSize, renderServerConfig } from './server-config';
+import {
+  GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, parseKubernetesQuantity, parseSize, renderServerConfig, validateServerConfig,
+} from './server-config';
 import { GaleraStorage } from './storage';
 import { DatabaseUserModel, databaseUserProblems, renderUsersFile } from './users';
 
@@ -203,43 +205,46 @@ export class GaleraPetSet extends Construct {
     for (const [prop, secret] of Object.entries({ rootPassword: credentials.rootPassword, sstPassword: credentials.sstPassword, monitorPassword: credentials.monitorPassword })) {
       validateSecretValue(v, `credentials.${prop}`, secret);
     }
-    v.check(sstUser === 'root', 'credentials.sstUser', sstUser, 'must not be the admin account; use a dedicated account, e.g. "mariabackup"');
+    for (const [prop, account] of Object.entries({ sstUser, monitorUser })) {
+      const problems = databaseUserProblems({ name: account, passwordEnv: 'X', databases: ['*'] }).filter((p) => p.field === 'name' && account !== 'root');
+      for (const p of problems) v.add(`credentials.${prop}`, account, p.fix);
+      v.check(account === 'root', `credentials.${prop}`, account, 'must not be the admin account; use a dedicated account, e.g. "mariabackup"');
+    }
     v.check(sstUser === monitorUser, 'credentials.sstUser', sstUser, 'is also the monitor account; use two accounts');
-    const gcacheBytes = parseSize(gcacheSize);
-    v.check(gcacheBytes === undefined, 'gcacheSize', gcacheSize, 'is not a size; use e.g. "1G" or "512M"');
+    const gcacheBytes = typeof gcacheSize === 'string' && gcacheSize === gcacheSize.trim() ? parseSize(gcacheSize) : undefined;
+    v.check(gcacheBytes === undefined || gcacheBytes < 1024 ** 2 || gcacheBytes > 2 ** 50, 'gcacheSize', gcacheSize,
+      'is not a size Galera can allocate; use a whole number with an optional K, M, G or T, from 1M to 1024T, e.g. "1G" or "512M"');
     const volumeBytes = storage instanceof GaleraStorage && storage.size !== undefined ? parseKubernetesQuantity(storage.size) : undefined;
     if (gcacheBytes !== undefined && volumeBytes !== undefined) {
       // gcache is a file in the data directory; it must leave room for the data itself.
       v.check(gcacheBytes >= volumeBytes / 2, 'gcacheSize', gcacheSize,
-        `does not fit the ${storage.size} volume with room for the data; keep it under half the volume`);
+        `does not fit storage.size ${JSON.stringify(storage.size)} with room for the data; keep gcacheSize under half of storage.size, or raise storage.size`);
     }
+    const clusterName = props.clusterName ?? name;
+    v.check(typeof clusterName !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(clusterName), 'clusterName', clusterName,
+      'is not a cluster name; use 1-63 letters, digits, "_", "." or "-" starting with a letter or digit, e.g. "openstack"');
     const userModels = users.map((u, i) => toUserModel(v, `users[${i}]`, u));
-    for (const dup of duplicates(users.map((u) => `${u.name}@${u.host ?? '%'}`))) {
-      v.add('users', dup, 'is defined more than once; define each account once');
-    }
-    for (const dup of duplicates(userModels.map((m) => m.passwordEnv))) {
-      v.add('users', dup, 'is the password variable of two accounts whose names differ only in punctuation; rename one');
-    }
-    for (const u of users) {
-      v.check([sstUser, monitorUser, 'root'].includes(u.name), 'users', u.name, 'is a built-in account (root, SST or monitor); choose another name');
-    }
+    const accounts = users.map((u) => `${u.name}@${u.host ?? '%'}`);
+    const envs = userModels.map((m) => m.passwordEnv);
+    users.forEach((u, i) => {
+      v.check(accounts.indexOf(accounts[i]) < i, `users[${i}].name`, u.name, `is defined more than once (as ${accounts[i]}); define each account once`);
+      v.check(accounts.indexOf(accounts[i]) === i && envs.indexOf(envs[i]) < i, `users[${i}].name`, u.name,
+        `has the same password variable as users[${envs.indexOf(envs[i])}] (the names differ only in punctuation or case); rename one`);
+      v.check([sstUser, monitorUser].includes(u.name), `users[${i}].name`, u.name,
+        'is a built-in account (credentials.sstUser or credentials.monitorUser); choose another name');
+    });
     validateClientSelectors(v, 'allowedClients', props.allowedClients ?? []);
     validateResources(v, 'resources', resources);
-    v.check(!Number.isInteger(tmpSizeMiB) || tmpSizeMiB < 256, 'tmpSizeMiB', tmpSizeMiB,
-      'must be a whole number of MiB, at least 256 (on-disk temporary tables of ordinary queries need room)');
+    v.check(!Number.isInteger(tmpSizeMiB) || tmpSizeMiB < 256 || tmpSizeMiB > 1024 * 1024, 'tmpSizeMiB', tmpSizeMiB,
+      'must be a whole number of MiB from 256 (on-disk temporary tables of ordinary queries need room) to 1048576 (1 TiB of node disk)');
     const recovery = props.recovery ?? {};
     const pcRecoverySeconds = recovery.pcRecoveryTimeoutSeconds ?? 60;
     const missingMemberSeconds = recovery.missingMemberTimeoutSeconds ?? 120;
-    v.check(!(pcRecoverySeconds >= 10 && pcRecoverySeconds <= 3600), 'recovery.pcRecoveryTimeoutSeconds', pcRecoverySeconds, 'must be 10 to 3600');
-    v.check(!(missingMemberSeconds >= 10 && missingMemberSeconds <= 86400), 'recovery.missingMemberTimeoutSeconds', missingMemberSeconds, 'must be 10 to 86400');
-    for (const [section, values] of Object.entries(props.serverConfig ?? {})) {
-      for (const [key, value] of Object.entries(values)) {
-        v.check(/[\r\n]/.test(section + key + value) || !/^[A-Za-z0-9_.-]+$/.test(key) || !/^[A-Za-z0-9_.-]+$/.test(section),
-          `serverConfig.${section}.${key}`, value, 'must be a single line, with a section and key of letters, digits, "_", "-" or "."');
-        v.check(/^wsrep_sst_auth$/i.test(key), `serverConfig.${section}.${key}`, value,
-          'would put a secret in a ConfigMap; the SST credentials come from credentials.sstPassword');
-      }
-    }
+    v.check(!(Number.isInteger(pcRecoverySeconds) && pcRecoverySeconds >= 10 && pcRecoverySeconds <= 3600), 'recovery.pcRecoveryTimeoutSeconds',
+      pcRecoverySeconds, 'must be a whole number of seconds from 10 to 3600');
+    v.check(!(Number.isInteger(missingMemberSeconds) && missingMemberSeconds >= 10 && missingMemberSeconds <= 86400), 'recovery.missingMemberTimeoutSeconds',
+      missingMemberSeconds, 'must be a whole number of seconds from 10 to 86400');
+    const serverConfig = validateServerConfig(v, 'serverConfig', props.serverConfig);
     validateImage(v, 'image', props.image ?? GaleraPetSet.DEFAULT_IMAGE);
     validateImage(v, 'agentImage', props.agentImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE);
     v.throwIfInvalid();
@@ -260,15 +265,19 @@ export class GaleraPetSet extends Construct {
     const labels = standardLabels(name, COMPONENT);
 
     // --- configuration: static server config, users, scripts and the agent bundle -------------------------
+    const serverModel: GaleraServerConfigModel = {
+      ...GALERA_SERVER_DEFAULTS,
+      clusterName,
+      peerHosts: this.memberHosts,
+      gcacheSize,
+      tmpDiskTableSizeMiB: Math.floor(tmpSizeMiB / 2),
+      // Checked: nothing the library owns, provider options merged into ours key by key.
+      overrides: serverConfig.overrides,
+      ...(Object.keys(serverConfig.providerOptions).length > 0 ? { providerOptions: serverConfig.providerOptions } : {}),
+    };
     const configData = {
-      'server.cnf': renderServerConfig({
-        ...GALERA_SERVER_DEFAULTS,
-        clusterName: props.clusterName ?? name,
-        peerHosts: this.memberHosts,
-        gcacheSize,
-        tmpDiskTableSizeMiB: Math.floor(tmpSizeMiB / 2),
-        overrides: props.serverConfig,
-      }),
+      // Also checks the merged, rendered file (every owned option once, with our value): the last guard.
+      'server.cnf': renderServerConfig(serverModel),
       'users.tsv': renderUsersFile(userModels),
     };
     const scripts = galeraScripts();
@@ -532,7 +541,10 @@ function toUserModel(v: Validator, prop: string, user: DatabaseUser): DatabaseUs
     privileges: user.privileges,
     maxConnections: user.maxConnections,
   };
-  for (const problem of databaseUserProblems(model)) v.add(prop, user.name, problem);
+  for (const problem of databaseUserProblems(model)) {
+    // The password variable is derived from the name: a bad one is the name's problem, already reported.
+    if (problem.field !== 'passwordEnv') v.add(`${prop}.${problem.field}`, problem.value, problem.fix);
+  }
   return model;
 }
 

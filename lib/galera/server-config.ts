@@ -7,6 +7,7 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
+import { Validator } from '../common/validation';
 
 /** Values by key, per my.cnf section. Later layers win key by key. */
 export type ConfigSections = Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -77,8 +78,11 @@ export const GALERA_SERVER_DEFAULTS = {
   tmpDir: '/tmp',
 } as const;
 
-/** Renders the include file. Same model, same bytes. */
-export function renderServerConfig(model: GaleraServerConfigModel): string {
+/**
+ * Renders the include file. Same model, same bytes. Throws when the merged result would override what the library
+ * owns (the construct refuses such input first, with the prop named; `check` is off only for that comparison).
+ */
+export function renderServerConfig(model: GaleraServerConfigModel, check = true): string {
   const providerOptions = mergeKeyed(baseProviderOptions(model), model.providerOptions ?? {});
   const mysqld: Record<string, string> = {
     bind_address: model.bindAddress,
@@ -109,7 +113,10 @@ export function renderServerConfig(model: GaleraServerConfigModel): string {
     wsrep_slave_threads: String(model.applierThreads),
   };
   const sections = mergeSections({ mysqld, galera }, model.overrides ?? {});
-  return renderIni(sections);
+  const text = renderIni(sections);
+  const problems = check ? renderedServerConfigProblems(text, model) : [];
+  if (problems.length > 0) throw new Error(`server.cnf: ${problems.join('; ')}`);
+  return text;
 }
 
 function baseProviderOptions(model: GaleraServerConfigModel): Record<string, string> {
@@ -144,12 +151,133 @@ function mergeKeyed(base: Record<string, string>, over: Readonly<Record<string, 
   return merged;
 }
 
+/**
+ * MariaDB reads option names in any case and with `-` or `_`, and group names in any case: a user key replaces ours
+ * whatever its spelling. In the same section ours keeps its place and spelling; in another section ours is
+ * dropped, so that the file never holds the same option twice (which one wins would depend on group order).
+ */
 function mergeSections(base: ConfigSections, over: ConfigSections): Record<string, Record<string, string>> {
   const merged: Record<string, Record<string, string>> = {};
   for (const name of Object.keys(base)) merged[name] = { ...base[name] };
-  for (const name of Object.keys(over).sort()) merged[name] = mergeKeyed(merged[name] ?? {}, over[name]);
+  for (const name of Object.keys(over).sort()) {
+    const target = Object.keys(merged).find((m) => m.toLowerCase() === name.toLowerCase()) ?? name;
+    const values: Record<string, string> = {};
+    for (const key of Object.keys(over[name])) {
+      const ours = Object.entries(merged).flatMap(([s, kv]) => Object.keys(kv).filter((k) => normalizeOptionName(k) === normalizeOptionName(key)).map((k) => [s, k] as const));
+      for (const [s, k] of ours) {
+        if (s === target) values[k] = over[name][key];
+        else delete merged[s][k];
+      }
+      if (!ours.some(([s]) => s === target)) values[key] = over[name][key];
+    }
+    merged[target] = mergeKeyed(merged[target] ?? {}, values);
+  }
   return merged;
 }
+
+// --- what the library owns in server.cnf, and how MariaDB spells option names -----------------------------------
+
+/** An option name as MariaDB compares it: case-insensitive, `-` and `_` alike. */
+export function normalizeOptionName(key: string): string {
+  return key.toLowerCase().replace(/-/g, '_');
+}
+
+/**
+ * The prefixes MariaDB's option parser (my_getopt) accepts before any option name, found with the real
+ * `mariadbd --help --verbose`: `loose-` (ignore if unknown), `skip-`/`disable-` (false), `enable-` (true),
+ * `maximum-` (the session maximum) and `autoset-`. They combine (`loose-skip-wsrep-on`).
+ */
+const OPTION_PREFIXES = ['loose_', 'skip_', 'disable_', 'enable_', 'maximum_', 'autoset_'];
+
+/** Every name MariaDB may take `key` for: the normalized key, then with each leading special prefix removed. */
+export function optionNameSpellings(key: string): string[] {
+  const names = [normalizeOptionName(key)];
+  for (let prefix; (prefix = OPTION_PREFIXES.find((p) => names[names.length - 1].startsWith(p)));) {
+    names.push(names[names.length - 1].slice(prefix.length));
+  }
+  return names;
+}
+
+/**
+ * Options the library sets (or the entrypoint and the recovery agent set per pod) and that the probes, Services,
+ * agent and PodDisruptionBudget assume: a user value would let a member start its own cluster, leave replication,
+ * listen where nothing points, or put data where the volume is not. The value is why.
+ */
+export const OWNED_OPTIONS: Readonly<Record<string, string>> = {
+  wsrep_on: 'a member with replication off serves writes no other member sees',
+  wsrep_provider: 'the Galera library path is the image\'s',
+  wsrep_cluster_address: 'is every member\'s headless-Service name; another address lets a member start or join another cluster',
+  wsrep_cluster_name: 'set it with the clusterName prop',
+  wsrep_new_cluster: 'only the recovery agent decides which member bootstraps, once',
+  wsrep_node_address: 'the entrypoint sets it to the pod IP at start',
+  wsrep_node_incoming_address: 'the entrypoint sets it to the pod IP at start',
+  wsrep_node_name: 'the entrypoint sets it to the pod name at start; the agent identifies members by it',
+  wsrep_sst_receive_address: 'the entrypoint sets it to the pod IP and the SST port the Service and NetworkPolicy open',
+  wsrep_sst_method: 'the entrypoint and the probes assume mariabackup',
+  wsrep_sst_auth: 'it is a secret: the entrypoint builds it from credentials.sstUser and credentials.sstPassword',
+  wsrep_sst_donor_rejects_queries: 'the readiness probe and ProxySQL fence a donor only while it rejects queries',
+  wsrep_start_position: 'the entrypoint recovers it from the data at every start',
+  wsrep_recover: 'the entrypoint runs the recovery itself',
+  wsrep_desync: 'a desynced member is never Ready and stalls nothing, silently',
+  wsrep_reject_queries: 'the readiness probe would take the member out for good',
+  port: 'the Services, NetworkPolicy, probes and ProxySQL use 3306',
+  bind_address: 'the Services and probes reach every member on its pod IP',
+  socket: 'the entrypoint sets it per pod in the run directory the probes use',
+  datadir: 'the data must be on the data volume (storage)',
+  tmpdir: 'it is the tmp emptyDir sized by tmpSizeMiB',
+  tmp_disk_table_size: 'it follows tmpSizeMiB (half of it); set tmpSizeMiB',
+  binlog_format: 'Galera replicates row events only (ROW)',
+  innodb_autoinc_lock_mode: 'Galera needs interleaved auto-increment locks (2)',
+  default_storage_engine: 'Galera replicates InnoDB tables only',
+  skip_grant_tables: 'it lets any client in without a password',
+  skip_networking: 'ProxySQL and the peers connect over TCP',
+};
+
+/** Full option names that are also the start of an owned one: MariaDB matches them exactly, not as abbreviations. */
+const FULL_NAMES_PREFIXING_OWNED = new Set(['innodb', 'wsrep_provider', 'wsrep_sst_donor']);
+
+/**
+ * The owned option `key` sets, in any spelling MariaDB accepts: either case, `-` or `_`, a special prefix, or an
+ * abbreviation (MariaDB expands any unique prefix of an option name: `wsrep-cluster-addr`, `bind`).
+ */
+export function ownedOption(key: string): string | undefined {
+  for (const name of optionNameSpellings(key)) {
+    if (name in OWNED_OPTIONS) return name;
+    if (name === '' || FULL_NAMES_PREFIXING_OWNED.has(name)) continue;
+    const expanded = Object.keys(OWNED_OPTIONS).find((o) => o.startsWith(name));
+    if (expanded !== undefined) return expanded;
+  }
+  return undefined;
+}
+
+/** A key whose value is a credential (a password, an auth string, a secret or token), in any spelling. */
+export function isSecretOption(key: string): boolean {
+  return optionNameSpellings(key).some((n) => /pass(word|wd)?($|_)|(^|_)auth($|_)|secret|token/.test(n)) || ownedOption(key) === 'wsrep_sst_auth';
+}
+
+/**
+ * Galera provider options the design depends on: the user's `wsrep_provider_options` is merged into ours key by
+ * key, and may not set these. The value is why.
+ */
+export const OWNED_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
+  'gmcast.listen_addr': 'the peers and the NetworkPolicy use port 4567 on every address',
+  'gcache.size': 'set it with the gcacheSize prop (checked against storage.size)',
+  'gcache.dir': 'gcache must stay on the data volume to survive restarts',
+  'gcache.name': 'gcache must stay on the data volume to survive restarts',
+  'gcache.recover': 'after a full outage the bootstrapped member feeds the others by IST from it',
+  'pc.recovery': 'a full crash with every member back re-forms the Primary from it, before the agent steps in',
+  'pc.bootstrap': 'only the recovery agent decides which member bootstraps, once',
+  'pc.ignore_sb': 'it lets both sides of a partition take writes (split brain)',
+  'pc.ignore_quorum': 'it lets a minority take writes (split brain)',
+  'pc.weight': 'the PodDisruptionBudget and the agent count one vote per member',
+  'evs.suspect_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
+  'evs.inactive_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
+  'gmcast.peer_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
+  'ist.recv_addr': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
+  'ist.recv_bind': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
+  'base_port': 'the peers and the NetworkPolicy use port 4567',
+  'base_host': 'the entrypoint sets the node address to the pod IP',
+};
 
 function renderIni(sections: Record<string, Record<string, string>>): string {
   const lines: string[] = [];
@@ -186,4 +314,159 @@ export function parseKubernetesQuantity(quantity: string): number | undefined {
     Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5,
   };
   return Number(match[1]) * factor[match[2] ?? ''];
+}
+
+/** Server option groups mariadbd reads (group names are case-insensitive): an option set in two is ambiguous. */
+const SERVER_GROUP = /^(mysqld|server|mariadb|mariadbd|galera|client-server|(mysqld|mariadb|mariadbd)-\d+\.\d+)$/i;
+const SECTION_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const OPTION_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+const PROVIDER_KEY = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/i;
+const PROVIDER_VALUE = /^[A-Za-z0-9_.:/@+,\[\]-]{1,255}$/;
+const PROVIDER_OPTIONS = 'wsrep_provider_options';
+
+/** Overrides that passed `validateServerConfig`, split into plain settings and extra provider options. */
+export interface CheckedServerConfig {
+  readonly overrides: ConfigSections;
+  readonly providerOptions: Readonly<Record<string, string>>;
+}
+
+/**
+ * Every problem of a user's `serverConfig` (named `prop.<section>.<key>` as written), and what to render: settings
+ * the library owns are refused with the reason, in any section and any spelling MariaDB accepts; `wsrep_provider_options`
+ * is parsed and merged into ours key by key (the keys the design depends on are refused); values are refused where
+ * MariaDB's my.cnf parser would read something else than written (a comment, quotes, escapes, surrounding blanks).
+ * A credential is never echoed.
+ */
+export function validateServerConfig(v: Validator, prop: string, config: unknown): CheckedServerConfig {
+  const overrides: Record<string, Record<string, string>> = {};
+  const providerOptions: Record<string, string> = {};
+  if (config === undefined) return { overrides, providerOptions };
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    v.add(prop, config, 'must be a map of my.cnf sections to settings, e.g. {"mysqld": {"max_connections": "8192"}}');
+    return { overrides, providerOptions };
+  }
+  const seen = new Map<string, string>();
+  for (const [section, values] of Object.entries(config as Record<string, unknown>)) {
+    if (!SECTION_NAME.test(section)) {
+      v.add(`${prop} section`, section, 'is not a my.cnf section name; use a letter then letters, digits, "_", "-" or "." (at most 64), e.g. "mysqld"');
+      continue;
+    }
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      v.add(`${prop}.${section}`, values, 'must be a map of option names to string values, e.g. {"max_connections": "8192"}');
+      continue;
+    }
+    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+      const where = `${prop}.${section}.${key}`;
+      if (!OPTION_NAME.test(key)) {
+        v.add(`${prop}.${section} key`, key, 'is not an option name; use a letter then letters, digits, "_" or "-" (at most 128), e.g. "max_connections"');
+        continue;
+      }
+      const secret = isSecretOption(key);
+      const shown = secret ? '(a string)' : value;
+      const owned = ownedOption(key);
+      const names = optionNameSpellings(key);
+      if (owned !== undefined) {
+        const spelled = names.includes(owned) && names[0] === owned ? '' : ` (MariaDB reads it as ${owned})`;
+        v.add(where, shown, `is set by the library${spelled}: ${OWNED_OPTIONS[owned]}; remove it`);
+        continue;
+      }
+      if (secret) {
+        v.add(where, shown, 'would put a credential in a ConfigMap; remove it (passwords come from Secret references, e.g. credentials.*Password)');
+        continue;
+      }
+      if (typeof value !== 'string') {
+        v.add(where, value, 'must be a string (my.cnf values are text), e.g. "8192"');
+        continue;
+      }
+      const dupKey = `${SERVER_GROUP.test(section) ? '(server)' : section.toLowerCase()} ${names[0]}`;
+      const first = seen.get(dupKey);
+      if (first !== undefined) {
+        v.add(where, value, `sets the same option as ${first}; MariaDB applies whichever it reads last: set it once`);
+        continue;
+      }
+      seen.set(dupKey, where);
+      if (names.some((n) => n !== PROVIDER_OPTIONS && PROVIDER_OPTIONS.startsWith(n) && n.length > 'wsrep_provider'.length) || (names.includes(PROVIDER_OPTIONS) && names[0] !== PROVIDER_OPTIONS)) {
+        v.add(where, value, `is read by MariaDB as ${PROVIDER_OPTIONS}; write it under that name so it is merged with the library's provider options`);
+      } else if (names[0] === PROVIDER_OPTIONS) {
+        mergeProviderOptions(v, where, value, providerOptions);
+      } else if (/[\x00-\x1f\x7f#\\]/.test(value) || value !== value.trim() || /^["']|["']$/.test(value) || value.length > 4096) {
+        v.add(where, value, 'would be read differently by MariaDB (it cuts "#" comments, removes surrounding quotes and blanks, ' +
+          'reads "\\" escapes, ends a value at a line break); use a single line of at most 4096 characters without those');
+      } else {
+        (overrides[section] ??= {})[key] = value;
+      }
+    }
+  }
+  return { overrides, providerOptions };
+}
+
+/** `a=b; c=d` (optionally in double quotes) into `into`, refusing what the design owns. */
+function mergeProviderOptions(v: Validator, where: string, value: string, into: Record<string, string>): void {
+  const body = /^"[^"]*"$/.test(value) ? value.slice(1, -1) : value;
+  for (const entry of body.split(';').map((e) => e.trim()).filter((e) => e !== '')) {
+    const eq = entry.indexOf('=');
+    const k = eq < 0 ? entry : entry.slice(0, eq).trim();
+    const x = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    const lower = k.toLowerCase();
+    if (!PROVIDER_KEY.test(k) || !PROVIDER_VALUE.test(x)) {
+      v.add(`${where} ${JSON.stringify(k)}`, x, 'is not a provider option Galera can parse; write "key=value" pairs separated by ";", ' +
+        'each value of letters, digits and "_.:/@+,[]-", e.g. "gcs.fc_limit=64; evs.send_window=512"');
+    } else if (lower in OWNED_PROVIDER_OPTIONS) {
+      v.add(`${where} ${JSON.stringify(k)}`, x, `is set by the library: ${OWNED_PROVIDER_OPTIONS[lower]}; remove it (other provider options are merged with ours)`);
+    } else if (Object.keys(into).some((o) => o.toLowerCase() === lower)) {
+      v.add(`${where} ${JSON.stringify(k)}`, x, 'is given twice; set it once');
+    } else {
+      into[k] = x;
+    }
+  }
+}
+
+/**
+ * Problems of a rendered server.cnf, read the way MariaDB reads it: every owned option once, with the library's
+ * value, no credential, no option twice in the server groups, every owned provider option present with ours.
+ * The last guard behind validateServerConfig (a merge bug would show here, not in a cluster).
+ */
+export function renderedServerConfigProblems(text: string, model: GaleraServerConfigModel): string[] {
+  const expected = renderServerConfig({ ...model, overrides: undefined, providerOptions: undefined }, false);
+  const ours = readIni(expected);
+  const theirs = readIni(text);
+  const problems: string[] = [];
+  const serverOptions = theirs.filter((o) => SERVER_GROUP.test(o.section));
+  for (const o of theirs) {
+    if (isSecretOption(o.key)) problems.push(`[${o.section}] ${o.key} holds a credential`);
+    const owned = ownedOption(o.key);
+    if (owned !== undefined && !ours.some((x) => x.section === o.section && x.key === o.key && x.value === o.value)) {
+      problems.push(`[${o.section}] ${o.key} overrides ${owned}, which the library owns`);
+    }
+  }
+  for (const x of ours.filter((o) => ownedOption(o.key) !== undefined || o.key === PROVIDER_OPTIONS)) {
+    const found = serverOptions.filter((o) => normalizeOptionName(o.key) === normalizeOptionName(x.key));
+    if (found.length !== 1) problems.push(`${x.key} is set ${found.length} times`);
+  }
+  const seen = new Set<string>();
+  for (const o of serverOptions) {
+    const name = optionNameSpellings(o.key).at(-1)!;
+    if (seen.has(name)) problems.push(`${o.key} is set twice in the server groups`);
+    seen.add(name);
+  }
+  const provider = (rows: IniOption[]) => new Map((rows.find((o) => o.key === PROVIDER_OPTIONS)?.value ?? '').replace(/^"|"$/g, '')
+    .split(';').map((e) => e.trim().split('=') as [string, string]));
+  const ourProvider = provider(ours);
+  const theirProvider = provider(theirs);
+  for (const [k, x] of ourProvider) if (theirProvider.get(k) !== x) problems.push(`provider option ${k} is not ${x}`);
+  return problems;
+}
+
+interface IniOption { readonly section: string; readonly key: string; readonly value: string }
+
+/** `key = value` lines by section, as renderIni writes them. */
+function readIni(text: string): IniOption[] {
+  const options: IniOption[] = [];
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[(.*)\]$/.exec(line);
+    if (header) section = header[1];
+    else if (line.includes(' = ')) options.push({ section, key: line.slice(0, line.indexOf(' = ')), value: line.slice(line.indexOf(' = ') + 3) });
+  }
+  return options;
 }

@@ -78,8 +78,9 @@ export class GaleraStorage {
   public _validate(v: Validator, prop: string): void {
     if (this.mode !== 'storageClass') validateHostPath(v, `${prop}.path`, this.path);
     if (this.size !== undefined) {
-      v.check(parseKubernetesQuantity(this.size) === undefined, `${prop}.size`, this.size,
-        'is not a Kubernetes quantity; use e.g. "100Gi"');
+      const bytes = typeof this.size === 'string' ? parseKubernetesQuantity(this.size) : undefined;
+      v.check(bytes === undefined || bytes < 1024 ** 3 || this.size !== this.size.trim(), `${prop}.size`, this.size,
+        'is not a volume size; use a Kubernetes quantity of at least 1Gi (the data, gcache and binary logs need room), e.g. "100Gi"');
     }
     if (this.storageClassName !== undefined) {
       v.check(!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(this.storageClassName), `${prop}.storageClassName`,
