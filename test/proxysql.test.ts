@@ -130,7 +130,7 @@ describe('proxysql.cnf renderer', () => {
     const fields = proxySqlConfigProblems(bad).map((p) => p.field);
     expect(fields).toEqual(expect.arrayContaining([
       'adminPort, readWritePort, readOnlyPort', 'hostgroups.reader', 'hostgroups', 'servers[0].weight', 'servers[1].weight',
-      'galera.users', 'galera.users[nova].maxConnections', 'serverVersion',
+      'users[0].name', 'users[1].name', 'users[1].maxConnections', 'users[2].name', 'serverVersion',
     ]));
     expect(() => renderProxySqlConfig(bad)).toThrow(/proxysql\.cnf: .*hostgroups/);
   });
@@ -289,7 +289,7 @@ describe('ProxySqlLayer', () => {
     }
     expect(message).toMatch(/^ProxySqlLayer 'proxysql' has invalid props:/);
     for (const expected of [
-      /- replicas: 0 must be a whole number of at least 1/,
+      /- replicas: 0 must be a whole number from 1 to 100/,
       /- adminPassword: "\(a string\)" must be a Secret reference/,
       /- galera\.users\[2\]\.password: "\(a string\)" must be a Secret reference/,
       /- allowedClients: \[\] is empty/,

@@ -97,6 +97,17 @@ const INT32_MAX = 2147483647;
 const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
 /** User and host names ProxySQL pastes into SQL unescaped: no quotes, no backslash, no spaces. */
 const SQL_SAFE_NAME = /^[A-Za-z0-9_.%:-]{1,64}$/;
+/**
+ * Users of ProxySQL's admin interface: `admin_credentials` (ours) and `stats_credentials` (ProxySQL's default
+ * `stats`). ProxySQL refuses an admin or stats user that is also a `mysql_users` entry (it keeps the frontend user
+ * and ignores the admin credential, leaving the probes locked out), and the admin user cannot be `stats`.
+ */
+export const PROXYSQL_ADMIN_INTERFACE_USERS = ['admin', 'stats'];
+/**
+ * Lowest port ProxySQL can listen on: it runs as uid 999 with every capability dropped (no NET_BIND_SERVICE), and
+ * Kubernetes leaves net.ipv4.ip_unprivileged_port_start at 1024 unless the runtime changes it.
+ */
+const MIN_PORT = 1024;
 
 /** One problem: the field (named as the construct's prop that feeds it), its bad value, and the fix. */
 export interface ConfigProblem {
@@ -113,7 +124,10 @@ export function proxySqlConfigProblems(model: ProxySqlConfigModel): ConfigProble
     check(!Number.isInteger(value) || value < min || value > max, field, value, `must be a whole number from ${min} to ${max}`);
 
   const ports = { adminPort: model.adminPort, readWritePort: model.readWritePort, readOnlyPort: model.readOnlyPort };
-  for (const [field, port] of Object.entries(ports)) int(field, port, 1, 65535);
+  for (const [field, port] of Object.entries(ports)) {
+    check(!Number.isInteger(port) || port < MIN_PORT || port > 65535, field, port,
+      `must be a port from ${MIN_PORT} to 65535 (ProxySQL runs unprivileged and cannot bind a lower one)`);
+  }
   const portValues = Object.values(ports);
   check(new Set(portValues).size !== portValues.length, 'adminPort, readWritePort, readOnlyPort', portValues,
     'collide; ProxySQL needs a distinct port for each');
@@ -124,10 +138,13 @@ export function proxySqlConfigProblems(model: ProxySqlConfigModel): ConfigProble
   int('healthCheck.maxTimeoutCount', model.healthCheck.maxTimeoutCount, 1, 100);
   check(model.healthCheck.timeoutMs >= model.healthCheck.intervalMs, 'healthCheck.timeoutMs', model.healthCheck.timeoutMs,
     `must be shorter than the interval (${model.healthCheck.intervalMs} ms)`);
-  check(!/^[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.+-]*$/.test(model.serverVersion), 'serverVersion', model.serverVersion,
-    'must be a server version such as "11.4.7-MariaDB"');
-  check(!SQL_SAFE_NAME.test(model.adminUser) || /[:;%]/.test(model.adminUser), 'adminUser', model.adminUser,
+  check(typeof model.serverVersion !== 'string' || !/^[0-9]+\.[0-9]+\.[0-9]+[A-Za-z0-9.+-]{0,50}$/.test(model.serverVersion), 'serverVersion',
+    model.serverVersion, 'must be a server version (at most 64 characters) such as "11.4.7-MariaDB"');
+  check(typeof model.adminUser !== 'string' || !SQL_SAFE_NAME.test(model.adminUser) || /[:;%]/.test(model.adminUser), 'adminUser', model.adminUser,
     'must be 1-64 letters, digits, "_", "." or "-"');
+  check(model.adminUser === 'stats', 'adminUser', model.adminUser, 'is ProxySQL\'s read-only stats account; use another name, e.g. "admin"');
+  check(model.adminUser === model.monitorUser, 'adminUser', model.adminUser,
+    'is also the Galera monitor account (galera.monitorUser); use another name, e.g. "admin"');
   check(!SQL_SAFE_NAME.test(model.monitorUser), 'galera.monitorUser', model.monitorUser, `must match ${SQL_SAFE_NAME.source}`);
 
   const hg = model.hostgroups;
@@ -147,20 +164,23 @@ export function proxySqlConfigProblems(model: ProxySqlConfigModel): ConfigProble
   const weights = model.servers.map((s) => s.weight);
   check(new Set(weights).size !== weights.length, 'servers weights', weights, 'must all differ, so that every ProxySQL picks the same writer');
 
+  // Fields `users[i]...` index model.users; the construct renames them to the prop that feeds them.
   const names = new Set<string>();
-  for (const user of model.users) {
-    check(!SQL_SAFE_NAME.test(user.name), 'galera.users', user.name, `must match ${SQL_SAFE_NAME.source} (ProxySQL pastes it into SQL unescaped)`);
-    check(names.has(user.name), 'galera.users', user.name, 'is listed twice; ProxySQL keeps one entry per name');
-    check(user.name === model.adminUser || user.name === model.monitorUser, 'galera.users', user.name,
-      'is also the ProxySQL admin or the monitor account; use another name');
+  model.users.forEach((user, i) => {
+    const field = `users[${i}].name`;
+    check(!SQL_SAFE_NAME.test(user.name), field, user.name, 'must be 1-64 letters, digits, "_", ".", "-", ":" or "%" (ProxySQL pastes it into SQL unescaped)');
+    check(names.has(user.name), field, user.name, 'is listed twice; ProxySQL keeps one entry per name');
+    check(user.name === model.adminUser || user.name === model.monitorUser || PROXYSQL_ADMIN_INTERFACE_USERS.includes(user.name), field, user.name,
+      `is also the ProxySQL admin (${model.adminUser}), stats or monitor (${model.monitorUser}) account, which ProxySQL would refuse; use another name`);
     names.add(user.name);
-    check(!ENV_NAME.test(user.passwordEnv) || !user.passwordEnv.startsWith(USER_PASSWORD_ENV_PREFIX), 'galera.users', user.name,
+    check(!ENV_NAME.test(user.passwordEnv) || !user.passwordEnv.startsWith(USER_PASSWORD_ENV_PREFIX), field, user.name,
       `has password variable ${user.passwordEnv}; it must be ${USER_PASSWORD_ENV_PREFIX}<NAME>`);
-    int(`galera.users[${user.name}].maxConnections`, user.maxConnections, 1, 1_000_000);
-  }
+    int(`users[${i}].maxConnections`, user.maxConnections, 1, 1_000_000);
+  });
   for (const env of duplicates(model.users.map((u) => u.passwordEnv))) {
-    check(true, 'galera.users', model.users.filter((u) => u.passwordEnv === env).map((u) => u.name),
-      `share the password variable ${env} (names that differ only in punctuation); rename one`);
+    const i = model.users.findIndex((u) => u.passwordEnv === env);
+    check(true, `users[${i}].name`, model.users[i].name,
+      `shares the password variable ${env} with ${model.users.filter((u) => u.passwordEnv === env).slice(1).map((u) => JSON.stringify(u.name)).join(', ')} (names that differ only in punctuation or case); rename one`);
   }
   return problems;
 }

@@ -10,6 +10,7 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
+import { RenamingValidator } from '../common/prop-names';
 import { Validator } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
@@ -215,13 +216,15 @@ export class ProxySqlLayer extends Construct {
     const v = new Validator(`ProxySqlLayer '${id}'`);
     v.check(galera === undefined, 'galera', typeof props.galera, 'is not a GaleraPetSet; pass the GaleraPetSet construct to front');
     validateObjectName(v, 'name', name);
-    v.check(!Number.isInteger(replicas) || replicas < 1, 'replicas', replicas, 'must be a whole number of at least 1 (2 or more for HA)');
+    v.check(!Number.isInteger(replicas) || replicas < 1 || replicas > 100, 'replicas', replicas,
+      'must be a whole number from 1 to 100 (2 or more for HA; each pod opens up to maxConnectionsPerBackend connections to every member)');
     placement._validate(v, 'placement', replicas);
     validateSecretValue(v, 'adminPassword', props.adminPassword);
     users.forEach(({ user, index }) => validateSecretValue(v, `galera.users[${index}].password`, user.password));
     const clients = [...(props.allowedClients ?? [])];
     v.check(clients.length === 0, 'allowedClients', [], 'is empty, so no client could connect; name the client pods\' labels');
     validateClientSelectors(v, 'allowedClients', clients);
+    v.check(typeof readerFallback !== 'boolean', 'readerFallbackToWriter', readerFallback, 'must be true or false');
     v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 600, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 600');
     validateResources(v, 'resources', resources);
     v.check(galera !== undefined && !(Number.isInteger(writerOrdinal) && writerOrdinal >= 0 && writerOrdinal < galera.replicas),
@@ -256,7 +259,9 @@ export class ProxySqlLayer extends Construct {
     };
     if (galera && model) {
       validateSecretValue(v, 'galera.monitorPassword', galera.monitorPassword);
-      for (const problem of proxySqlConfigProblems(model)) v.add(problem.field, problem.value, problem.fix);
+      // The model's users are ProxySQL's (one per name); name each problem after the GaleraPetSet user it came from.
+      const named = new RenamingValidator(v, (field) => field.replace(/^users\[(\d+)\]/, (_, i) => `galera.users[${users[Number(i)].index}]`));
+      for (const problem of proxySqlConfigProblems(model)) named.add(problem.field, problem.value, problem.fix);
     }
     validateImage(v, 'image', props.image ?? ProxySqlLayer.DEFAULT_IMAGE);
     validateImage(v, 'adminImage', props.adminImage ?? GaleraPetSet.DEFAULT_IMAGE);

@@ -1,0 +1,62 @@
+/**
+ * ProxySqlLayer with hostile and out-of-range values in every prop: each is refused, naming the prop as written,
+ * the value as given and a fix. Users come from the GaleraPetSet: a name ProxySQL cannot take is named after the
+ * GaleraPetSet user it came from (`galera.users[i].name`).
+ */
+import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
+import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
+import { newChart } from './support/harness';
+
+const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
+const secret = (name: string) => SecretValue.fromSecret(name, 'password');
+const NOVA: DatabaseUser = { name: 'nova', password: secret('nova-db'), databases: ['nova'] };
+const layer = (props: Partial<ProxySqlLayerProps>, users: DatabaseUser[] = [NOVA], monitorUser?: string) => () => {
+  const chart = newChart('openstack');
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES), storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }), users,
+    credentials: { rootPassword: secret('root'), sstPassword: secret('sst'), monitorPassword: secret('monitor'), monitorUser },
+  });
+  return new ProxySqlLayer(chart, 'proxysql', {
+    galera, placement: Placement.onNodes(NODES), adminPassword: secret('admin'), allowedClients: [{ podLabels: { application: 'nova' } }], ...props,
+  });
+};
+const PORT_VALUES = [...HOSTILE_NUMBERS, 80, 1023, 65536, 2 ** 31];
+const HOSTGROUP_VALUES = [-1, 0.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53 + 2];
+
+const CASES = [
+  ...cases('name', HOSTILE_STRINGS, (name) => layer({ name })),
+  ...cases('replicas', [...HOSTILE_NUMBERS, 101], (replicas) => layer({ replicas })),
+  ...['readWritePort', 'readOnlyPort', 'adminPort'].flatMap((prop) => cases(prop, PORT_VALUES, (port) => layer({ [prop]: port }))),
+  ...cases('adminPort, readWritePort, readOnlyPort', [[3306, 3306, 3307]], () => layer({ adminPort: 3306 })),
+  ...cases('adminUser', [...HOSTILE_STRINGS.filter((x) => x !== 'UPPER' && x !== '../..'), 'a:b', 'a%', 'stats', 'monitor'], (adminUser) => layer({ adminUser })),
+  ...['writer', 'backupWriter', 'reader', 'offline'].flatMap((field) =>
+    cases(`hostgroups.${field}`, HOSTGROUP_VALUES, (id) => layer({ hostgroups: { [field]: id } }))),
+  ...cases('hostgroups.reader', [0], (reader) => layer({ hostgroups: { reader } })),
+  ...cases('hostgroups', [{ writer: 10, backupWriter: 10, reader: 30, offline: 9999 }], (hostgroups) => layer({ hostgroups })),
+  ...cases('writerOrdinal', [...HOSTILE_NUMBERS.filter((x) => x !== 0), 3], (writerOrdinal) => layer({ writerOrdinal })),
+  ...cases('readerFallbackToWriter', ['yes', 1, 'false'], (readerFallbackToWriter) => layer({ readerFallbackToWriter })),
+  ...cases('serverVersion', [...HOSTILE_STRINGS, '11.4', '11.4.7-MariaDB"', `11.4.7-${'x'.repeat(60)}`, '11.4.7 MariaDB'], (serverVersion) => layer({ serverVersion })),
+  ...cases('maxClientConnections', [...HOSTILE_NUMBERS, 1_000_001], (maxClientConnections) => layer({ maxClientConnections })),
+  ...cases('maxConnectionsPerBackend', [...HOSTILE_NUMBERS, 1_000_001], (maxConnectionsPerBackend) => layer({ maxConnectionsPerBackend })),
+  ...cases('drainSeconds', [...HOSTILE_NUMBERS.filter((x) => x !== 0), 601], (drainSeconds) => layer({ drainSeconds })),
+  ...['cpuRequestMillis', 'cpuLimitMillis', 'memoryRequestMiB', 'memoryLimitMiB'].flatMap((field) =>
+    cases(`resources.${field}`, HOSTILE_NUMBERS, (value) => layer({ resources: { [field]: value } }))),
+  ...cases('image', HOSTILE_STRINGS, (image) => layer({ image })),
+  ...cases('adminImage', HOSTILE_STRINGS, (adminImage) => layer({ adminImage })),
+  ...cases('allowedClients', [[]], (allowedClients) => layer({ allowedClients })),
+  ...cases('allowedClients[0].podLabels key', HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), (key) => layer({ allowedClients: [{ podLabels: { [key]: 'x' } }] })),
+  ...cases('placement nodes[0].name', HOSTILE_STRINGS, (name) => layer({ placement: Placement.onNodes([{ ...NODES[0], name }, ...NODES.slice(1)]) })),
+  // Frontend users: the admin-interface accounts, and names Galera takes but ProxySQL cannot (65-80 characters).
+  ...cases('galera.users[1].name', ['admin', 'stats', 'x'.repeat(65)], (name) => layer({}, [NOVA, { ...NOVA, name }])),
+  ...cases('galera.users[1].name', ['ops'], (name) => layer({ adminUser: name }, [NOVA, { ...NOVA, name }])),
+  ...cases('adminUser', ['proxymon'], (adminUser) => layer({ adminUser }, [NOVA], 'proxymon')),
+];
+
+test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
+  expectNamedProblem(errorOf(build), prop, value);
+});
+
+test('a GaleraPetSet user ProxySQL cannot take is named after its place in galera.users', () => {
+  const message = errorOf(layer({}, [NOVA, { ...NOVA, name: 'glance', host: '10.0.0.%' }, { ...NOVA, name: 'stats' }]));
+  expect(message).toContain('- galera.users[2].name: "stats" is also the ProxySQL admin (admin), stats or monitor (monitor) account');
+});
