@@ -128,6 +128,13 @@ describe('accepted overrides', () => {
     expect(text.match(/^max[-_]connections = .*$/gim)).toEqual(['max-connections = 8192']);
   });
 
+  test('sections and options named like Object methods are plain names (random testing found `valueOf` lost)', () => {
+    const text = cnf({ serverConfig: { valueOf: { report_host: 'h' }, constructor: { toString: 'x' }, mysqld: { constructor: 'y' } } as any });
+    expect(text).toContain('[valueOf]\nreport_host = h\n');
+    expect(text).toContain('[constructor]\ntoString = x\n');
+    expect(text).toMatch(/^constructor = y$/m);
+  });
+
   test('settings the library does not own pass, in any section; a full option name that starts like an owned one is not an abbreviation', () => {
     expect(() => cnf({ serverConfig: { mysqld: { 'wsrep-sst-donor': 'galera-1', innodb: 'ON', 'skip-name-resolve': 'OFF' }, client: { 'default-character-set': 'utf8mb4' } } })).not.toThrow();
   });

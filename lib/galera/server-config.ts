@@ -170,7 +170,8 @@ function mergeSections(base: ConfigSections, over: ConfigSections): Record<strin
       }
       if (!ours.some(([s]) => s === target)) values[key] = over[name][key];
     }
-    merged[target] = mergeKeyed(merged[target] ?? {}, values);
+    // Own keys only: a section named like an Object method (`valueOf`, `constructor`) is a plain section.
+    merged[target] = mergeKeyed(Object.hasOwn(merged, target) ? merged[target] : {}, values);
   }
   return merged;
 }
@@ -242,7 +243,7 @@ const FULL_NAMES_PREFIXING_OWNED = new Set(['innodb', 'wsrep_provider', 'wsrep_s
  */
 export function ownedOption(key: string): string | undefined {
   for (const name of optionNameSpellings(key)) {
-    if (name in OWNED_OPTIONS) return name;
+    if (Object.hasOwn(OWNED_OPTIONS, name)) return name;
     if (name === '' || FULL_NAMES_PREFIXING_OWNED.has(name)) continue;
     const expanded = Object.keys(OWNED_OPTIONS).find((o) => o.startsWith(name));
     if (expanded !== undefined) return expanded;
@@ -393,7 +394,8 @@ export function validateServerConfig(v: Validator, prop: string, config: unknown
         v.add(where, value, 'would be read differently by MariaDB (it cuts "#" comments, removes surrounding quotes and blanks, ' +
           'reads "\\" escapes, ends a value at a line break); use a single line of at most 4096 characters without those');
       } else {
-        (overrides[section] ??= {})[key] = value;
+        if (!Object.hasOwn(overrides, section)) overrides[section] = {};
+        overrides[section][key] = value;
       }
     }
   }
@@ -411,7 +413,7 @@ function mergeProviderOptions(v: Validator, where: string, value: string, into: 
     if (!PROVIDER_KEY.test(k) || !PROVIDER_VALUE.test(x)) {
       v.add(`${where} ${JSON.stringify(k)}`, x, 'is not a provider option Galera can parse; write "key=value" pairs separated by ";", ' +
         'each value of letters, digits and "_.:/@+,[]-", e.g. "gcs.fc_limit=64; evs.send_window=512"');
-    } else if (lower in OWNED_PROVIDER_OPTIONS) {
+    } else if (Object.hasOwn(OWNED_PROVIDER_OPTIONS, lower)) {
       v.add(`${where} ${JSON.stringify(k)}`, x, `is set by the library: ${OWNED_PROVIDER_OPTIONS[lower]}; remove it (other provider options are merged with ours)`);
     } else if (Object.keys(into).some((o) => o.toLowerCase() === lower)) {
       v.add(`${where} ${JSON.stringify(k)}`, x, 'is given twice; set it once');
