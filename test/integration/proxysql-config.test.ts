@@ -17,9 +17,7 @@ import { join } from 'path';
 import { GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } from '../../lib';
 import { K8sObject, find, newChart, synth } from '../support/harness';
 import { describeWithBinaries } from './support/daemons';
-
-type Scalar = { int: number } | { int64: string } | { float: number } | { bool: boolean } | { string: string };
-type Tree = Scalar | Tree[] | { [name: string]: Tree };
+import { Tree, compileLibconfigChecker, parseLibconfig } from './support/libconfig';
 
 const NODES = [
   { name: 'ctl-1', ip: '10.0.0.11' },
@@ -67,9 +65,7 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'proxysql-cnf-'));
-    checker = join(dir, 'libconfig-check');
-    const cc = spawnSync('gcc', ['-Wall', '-Werror', '-o', checker, join(__dirname, 'support', 'libconfig-check.c'), '-lconfig'], { encoding: 'utf8' });
-    if (cc.status !== 0) throw new Error(`cannot compile the libconfig checker: ${cc.stderr}`);
+    checker = compileLibconfigChecker(dir);
     objects = synthesize();
     const scripts = find(objects, 'ConfigMap', 'proxysql-scripts').data;
     writeFileSync(join(dir, 'start.sh'), scripts['start.sh']);
@@ -103,11 +99,7 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
     return { status: r.status, stderr: r.stderr, output };
   }
 
-  function parse(file: string): Record<string, Tree> {
-    const r = spawnSync(checker, [file], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status !== 0) throw new Error(`libconfig rejects ${file}: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  }
+  const parse = (file: string): Record<string, Tree> => parseLibconfig(checker, file);
 
   function renderAndParse(passwords: Record<string, string> = HOSTILE_BUT_VALID): Record<string, Tree> {
     const r = render(passwords);
