@@ -98,6 +98,9 @@ export interface GaleraPetSetProps {
   readonly gcacheSize?: string;
   /**
    * Server settings merged over ours, by my.cnf section then key, e.g. `{ mysqld: { max_connections: '8192' } }`.
+   * Settings the library owns (bootstrap, replication, addresses, ports, paths, SST) and credentials are refused in
+   * any section and any spelling MariaDB accepts; `wsrep_provider_options` is merged into ours key by key, except
+   * the keys recovery depends on (see the README).
    *
    * @default - none
    */
