@@ -9,6 +9,7 @@ export * from './galera/galera-petset';
 export * from './proxysql/proxysql-layer';
 export * from './keepalived/keepalived-vip';
 export * from './haproxy/haproxy-load-balancer';
+export { OpenStackRelease } from './common/openstack-release';
 export { RabbitVersion } from './rabbitmq/version';
 export type { RabbitNode, RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
 export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloMessagingConfigProps } from './rabbitmq/oslo';

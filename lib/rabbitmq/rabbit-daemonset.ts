@@ -6,6 +6,7 @@ import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { podDisruptionBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
+import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease, validateOpenStackRelease } from '../common/openstack-release';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
@@ -77,6 +78,13 @@ export interface RabbitDaemonSetProps extends RabbitClusterOptions {
    * @default - version.image, the pinned official image of the release line
    */
   readonly image?: string;
+  /**
+   * The OpenStack release line of the services that connect: the oslo options of the connection outputs are
+   * those its oslo.messaging has, and a line that cannot replicate notifications on this broker line is refused.
+   *
+   * @default OpenStackRelease.V2026_1
+   */
+  readonly openStackRelease?: OpenStackRelease;
 }
 
 /**
@@ -102,6 +110,8 @@ export class RabbitDaemonSet extends Construct {
   public readonly prometheusPort: number;
   public readonly rpcVhost: string;
   public readonly notificationsVhost: string;
+  /** The OpenStack release line the oslo options are for. */
+  public readonly openStackRelease: OpenStackRelease;
   /**
    * The oslo.messaging options that match how this release line replicates: `rpc` for
    * `[oslo_messaging_rabbit]`, `notifications` for the notifications transport URL's query.
@@ -143,6 +153,10 @@ export class RabbitDaemonSet extends Construct {
       nodes: placement.nodes ?? [],
       memoryLimitBytes: resources.memoryLimitMiB * 1024 * 1024,
     }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
+    const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
+    if (validateOpenStackRelease(v, 'openStackRelease', release) && cluster.version instanceof RabbitVersion) {
+      OsloMessaging._validateRelease(v, 'openStackRelease', cluster.version, release);
+    }
     v.throwIfInvalid();
 
     this.name = name;
@@ -156,7 +170,8 @@ export class RabbitDaemonSet extends Construct {
     this.prometheusPort = cluster.prometheusPort;
     this.rpcVhost = cluster.rpcVhost;
     this.notificationsVhost = cluster.notificationsVhost;
-    this.recommendedOsloOptions = OsloMessaging.recommendedOptions(cluster.version);
+    this.openStackRelease = release;
+    this.recommendedOsloOptions = OsloMessaging.recommendedOptions(cluster.version, release);
     const selector = selectorLabels(name, COMPONENT);
     this.podSelector = selector;
     const labels = standardLabels(name, COMPONENT);
@@ -213,6 +228,7 @@ export class RabbitDaemonSet extends Construct {
     return OsloMessaging.config({
       ...this.transport(user, [this.rpcVhost, this.notificationsVhost]),
       version: this.version,
+      openStackRelease: this.openStackRelease,
       rpcVhost: this.rpcVhost,
       notificationsVhost: this.notificationsVhost,
     });
