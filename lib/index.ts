@@ -17,3 +17,4 @@ export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';
 export * from './control-plane/connections';
 export * from './control-plane/control-plane';
+export * from './control-plane/service-config';
