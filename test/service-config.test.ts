@@ -2,16 +2,13 @@
  * ServiceConfigRenderer: what it adds to a service pod, and its init container's command run for real (node) the
  * way the kubelet would run it, from the synthesized ConfigMap and env.
  */
-import { spawnSync } from 'child_process';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { ApiObject, Chart, JsonPatch } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-25';
 import { ServiceConfigRenderer, ServiceConnection } from '../lib';
 import { CONTROLLERS } from '../examples/inventory';
 import { OpenStackControlPlaneChart } from '../examples/openstack-control-plane';
-import { errorOf, find, K8sObject, newApp, synth } from './support/harness';
+import { errorOf, find, newApp, synth } from './support/harness';
+import { runInitContainer } from './support/service-config';
 
 function novaConnection(): ServiceConnection {
   return new OpenStackControlPlaneChart(newApp(), 'cp', { controllers: CONTROLLERS }).controlPlane.connection('nova');
@@ -21,38 +18,6 @@ function renderer(connection: ServiceConnection = novaConnection(), props: Parti
   const chart = new Chart(newApp(), 'svc', { namespace: 'openstack', disableResourceNameHashes: true });
   const r = new ServiceConfigRenderer(chart, 'ha', { connection, ...props });
   return { r, objects: synth(chart) };
-}
-
-/**
- * Runs the init container's command as the kubelet would: its ConfigMap volume filled from the synthesized
- * ConfigMap, its output volume a temp dir, its env from `secrets` (`name/key` -> value; absent = missing key).
- */
-function runInitContainer(r: ServiceConfigRenderer, objects: K8sObject[], secrets: Record<string, string>) {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'svc-config-'));
-  const dirs: Record<string, string> = {};
-  for (const m of r.initContainer.volumeMounts!) {
-    dirs[m.mountPath] = path.join(work, m.name);
-    fs.mkdirSync(dirs[m.mountPath]);
-    const volume = r.volumes.find((v) => v.name === m.name)!;
-    if (volume.configMap) {
-      for (const [file, text] of Object.entries<string>(find(objects, 'ConfigMap', volume.configMap.name!).data)) fs.writeFileSync(path.join(dirs[m.mountPath], file), text);
-    }
-  }
-  const local = (arg: string) => Object.entries(dirs).reduce((a, [mount, dir]) => a.split(mount).join(dir), arg);
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  for (const e of r.initContainer.env!) {
-    const ref = e.valueFrom!.secretKeyRef!;
-    const value = secrets[`${ref.name}/${ref.key}`];
-    if (value !== undefined) env[e.name] = value;
-  }
-  const [command, ...args] = r.initContainer.command!;
-  const result = spawnSync(command === 'node' ? process.execPath : command, args.map(local), { env, encoding: 'utf8' });
-  const outDir = dirs[r.initContainer.volumeMounts!.find((m) => !m.readOnly)!.mountPath];
-  const outFile = path.join(outDir, path.basename(r.configFile));
-  const output = fs.existsSync(outFile) ? { text: fs.readFileSync(outFile, 'utf8'), mode: fs.statSync(outFile).mode & 0o777 } : undefined;
-  const leftovers = fs.readdirSync(outDir);
-  fs.rmSync(work, { recursive: true, force: true });
-  return { status: result.status, stderr: result.stderr, output, leftovers };
 }
 
 const HOSTILE = {
