@@ -22,7 +22,7 @@ function renderer(connection: ServiceConnection = novaConnection(), props: Parti
 
 const HOSTILE = {
   'nova-db/password': 'p@ss:w/o%rd?#$HOME&x=1 ;"\'',
-  'nova-rabbitmq/password': 'r@bbit,/:pw%2F',
+  'nova-rabbitmq/password': 'r@bbit,?:pw%2F#',
   'memcache-secret-key/key': ' $sec;ret#"',
 };
 
@@ -120,5 +120,13 @@ describe('ServiceConfigRenderer: the init container, run', () => {
     const missing = runInitContainer(r, objects, { 'nova-db/password': 'x', 'memcache-secret-key/key': 'k' });
     expect(missing.stderr).toBe('render: RABBITMQ_PASSWORD_NOVA is not set: Secret nova-rabbitmq/password is missing (no such Secret or key)\n');
     expect(missing.leftovers).toEqual([]);
+  });
+
+  test('a \'/\' in a RabbitMQ password is refused (oslo.messaging passes it to kombu unescaped); in a database password it is fine', () => {
+    const { r, objects } = renderer();
+    const run = runInitContainer(r, objects, { ...HOSTILE, 'nova-rabbitmq/password': 'a/b' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe("render: RABBITMQ_PASSWORD_NOVA holds a '/' (Secret nova-rabbitmq/password), which oslo.messaging cannot pass to RabbitMQ in a transport URL; use a password without '/'\n");
+    expect(HOSTILE['nova-db/password']).toContain('/');
   });
 });

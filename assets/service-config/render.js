@@ -10,6 +10,9 @@
 // - anywhere else: as is, but '$' doubled (oslo.config substitutes $name in values), and a value that starts or
 //   ends with a quote or a blank wrapped in double quotes (the ini parser strips one pair of matching quotes and
 //   surrounding blanks).
+// A '/' in a value inside a rabbit:// URL is refused: oslo.messaging re-quotes the password it parsed with
+// urllib's quote(), which leaves '/' as is, for kombu (impl_rabbit.py _transform_transport_url, 14.0 to 2026),
+// so kombu reads the rest of the password as the port and every connection fails.
 // A variable that is unset (missing Secret or key: the secretKeyRefs are optional so that this message, naming
 // the variable, is what the pod shows), empty, or holding a line break fails the render; nothing is written.
 'use strict';
@@ -26,6 +29,15 @@ function render(template, variables, env) {
     if (value === undefined) problems.push(`${name} is not set: Secret ${variables[name]} is missing (no such Secret or key)`);
     else if (value === '') problems.push(`${name} is empty (Secret ${variables[name]})`);
     else if (/[\r\n\0]/.test(value)) problems.push(`${name} holds a line break or NUL (Secret ${variables[name]}); an ini value cannot`);
+  }
+  for (const line of template.split('\n')) {
+    const value = line.slice(line.indexOf('=') + 1).trim();
+    if (!/^rabbit:\/\//.test(value)) continue;
+    for (const [, name] of value.matchAll(PLACEHOLDER)) {
+      if (env[name]?.includes('/') && !problems.some((p) => p.startsWith(`${name} holds a '/'`))) {
+        problems.push(`${name} holds a '/' (Secret ${variables[name]}), which oslo.messaging cannot pass to RabbitMQ in a transport URL; use a password without '/'`);
+      }
+    }
   }
   const unknown = [...new Set([...template.matchAll(PLACEHOLDER)].map((m) => m[1]).filter((n) => !(n in variables)))];
   for (const name of unknown) problems.push(`@@${name}@@ has no variable; the template and variables.tsv disagree`);
