@@ -54,8 +54,9 @@ export class NovaApiChart extends Chart {
             securityContext: { runAsUser: NOVA_UID, runAsGroup: NOVA_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
             affinity: {
               nodeAffinity: {
+                // One term per node (terms are ORed): the API server allows one value for a `metadata.name` field selector.
                 requiredDuringSchedulingIgnoredDuringExecution: {
-                  nodeSelectorTerms: [{ matchFields: [{ key: 'metadata.name', operator: 'In', values: props.controllers.map((n) => n.name) }] }],
+                  nodeSelectorTerms: props.controllers.map((n) => ({ matchFields: [{ key: 'metadata.name', operator: 'In', values: [n.name] }] })),
                 },
               },
               podAntiAffinity: {
