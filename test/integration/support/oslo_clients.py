@@ -209,7 +209,11 @@ def cache(path):
     # Another secret key reads nothing back: the entries are encrypted and authenticated with the configured one.
     other = tokens(auth.memcache_secret_key + 'x')
     other_reads = sum(1 for t in token_ids if other.get(t) is not None)
-    return {'cacheServers': conf.cache.memcache_servers, 'tokenServers': auth.memcached_servers,
+    import memcache
+    # Items per server (in [cache] order), as memcached itself counts them.
+    items = [int(stats[b'curr_items' if b'curr_items' in stats else 'curr_items'])
+             for _, stats in memcache.Client(conf.cache.memcache_servers).get_stats()]
+    return {'cacheServers': conf.cache.memcache_servers, 'tokenServers': auth.memcached_servers, 'items': items,
             'regionOk': region_ok, 'tokensOk': tokens_ok, 'otherKeyReads': other_reads,
             'strategy': auth.memcache_security_strategy}
 
