@@ -22,8 +22,14 @@ const CONTROLLERS = [{ name: 'ctl-1', ip: '10.216.0.11' }, { name: 'ctl-2', ip: 
 const inNetns = (command: string[]) => ['netns', 'exec', NETNS, ...command];
 const SECRET_KEY = ` k$ey"with;#'`;
 
-describeUnlessMissing('oslo.cache and keystonemiddleware reach the memcached instances', [...missingOsloClients(), ...(which('memcached') ? [] : ['memcached'])],
-  `apt-get install memcached ${OSLO_CLIENTS.join(' ')}`, () => {
+const missing = [
+  ...missingOsloClients(),
+  ...['memcached', 'ip'].filter((b) => !which(b)),
+  ...(process.getuid?.() === 0 ? [] : ['root (network namespaces)']),
+];
+
+describeUnlessMissing('oslo.cache and keystonemiddleware reach the memcached instances', missing,
+  `apt-get install memcached iproute2 ${OSLO_CLIENTS.join(' ')}, and run as root`, () => {
     const daemons = new Daemons();
     let work: string;
     let configFile: string;
