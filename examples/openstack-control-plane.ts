@@ -1,6 +1,6 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ControlPlaneSecrets, GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackService, SecretValue } from '../lib';
+import { ControlPlaneSecrets, GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackRelease, OpenStackService, RabbitVersion, SecretValue } from '../lib';
 
 /** A Secret this example assumes exists (sealed-secrets, external-secrets, ...): only its name is in the YAML. */
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
@@ -35,6 +35,8 @@ export interface ControlPlaneExampleProps {
   readonly controllers: InventoryNode[];
   readonly rabbitNodes?: InventoryNode[];
   readonly galeraReplicas?: number;
+  readonly rabbitVersion?: RabbitVersion;
+  readonly openStackRelease?: OpenStackRelease;
 }
 
 /** The HA layer of an OpenStack control plane from one inventory, in namespace `openstack`. */
@@ -51,6 +53,8 @@ export class OpenStackControlPlaneChart extends Chart {
       services: SERVICES,
       rabbitNodes: props.rabbitNodes,
       galeraReplicas: props.galeraReplicas,
+      rabbitVersion: props.rabbitVersion,
+      openStackRelease: props.openStackRelease,
     });
   }
 }

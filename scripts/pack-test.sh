@@ -22,13 +22,19 @@ npm install --prefer-offline --no-audit --no-fund --loglevel=error > install.log
 
 cat > main.ts <<'TS'
 import { App, Chart } from 'cdk8s';
-import { MemcachedPool, Placement } from 'cdk8s-openstack-ha';
+import { MemcachedPool, Placement, ServiceConfigRenderer } from 'cdk8s-openstack-ha';
 
 const app = new App({ outdir: 'out' });
 const chart = new Chart(app, 'fresh', { namespace: 'openstack' });
 const pool = new MemcachedPool(chart, 'memcached', {
   placement: Placement.onNodes([{ name: 'n1', ip: '192.0.2.1' }, { name: 'n2', ip: '192.0.2.2' }, { name: 'n3', ip: '192.0.2.3' }]),
 });
+// The renderer ships its script as a package asset: it must be found from the installed package.
+new ServiceConfigRenderer(chart, 'nova-ha-config', { connection: {
+  service: 'nova', databaseConnections: {}, databaseReadOnlyConnections: {}, memcacheServers: pool.memcacheServers,
+  osloConfig: `[keystone_authtoken]\nmemcached_servers = ${pool.memcacheServers}\nmemcache_secret_key = @@MEMCACHE_SECRET_KEY@@\n`,
+  secretReferences: { MEMCACHE_SECRET_KEY: 'memcache-secret-key/key' },
+} });
 app.synth();
 console.log(pool.memcacheServers);
 TS
@@ -40,6 +46,7 @@ JSON
 servers=$(node build/main.js)
 test "$servers" = "192.0.2.1:11211,192.0.2.2:11211,192.0.2.3:11211" || { echo "unexpected output: $servers" >&2; exit 1; }
 grep -q 'kind: DaemonSet' out/fresh.k8s.yaml
+grep -q 'render.js: |' out/fresh.k8s.yaml
 # The preflight CLI is one bundled file: it must run from the package with @kubernetes/client-node not installed.
 test ! -e node_modules/@kubernetes/client-node
 ./node_modules/.bin/openstack-ha-preflight --help > preflight-help.txt

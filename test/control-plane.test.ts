@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from '../lib';
+import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 
@@ -164,6 +164,14 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
   test('fails on a service listed twice and on a chart without a namespace', () => {
     expect(errorOf({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
     expect(errorOf({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
+  });
+
+  test('fails on an OpenStack line that cannot replicate notifications on the broker line, with the other problems', () => {
+    const m = errorOf({ openStackRelease: OpenStackRelease.V2021_2, rabbitVersion: RabbitVersion.V4_2, services: [SERVICES[0], SERVICES[0]] });
+    expect(m).toContain('openStackRelease: "2021.2 (Xena)" has no quorum queues');
+    expect(m).toContain('services: "keystone" is listed more than once');
+    expect(controlPlane({ openStackRelease: OpenStackRelease.V2021_2, rabbitVersion: RabbitVersion.V3_13 }).cp.openStackRelease).toBe(OpenStackRelease.V2021_2);
+    expect(controlPlane().cp.openStackRelease).toBe(OpenStackRelease.V2026_1);
   });
 
   test('fails on duplicate controller names or IPs', () => {

@@ -2,13 +2,15 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { OpenStackRelease, Placement, RabbitDaemonSet } from '../lib';
 import { SecretValue } from '../lib/common/secret';
 import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
 import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
-import { OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
+import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
+import { newChart } from './support/harness';
 import { adminAndNova } from './support/rabbitmq-fixtures';
 
 const NODES = [
@@ -307,6 +309,52 @@ describe('oslo.messaging helpers', () => {
     expect(sections.oslo_messaging_notifications.transport_url).toMatch(/\/notifications\?rabbit_quorum_queue=true$/);
     expect(sections.oslo_messaging_rabbit).toEqual({ rabbit_quorum_queue: 'false', rabbit_transient_quorum_queue: 'false', amqp_durable_queues: 'false', use_queue_manager: 'true' });
     expect(sections.DEFAULT.transport_url.endsWith(':5672/')).toBe(true);
+  });
+});
+
+describe('OpenStack release lines', () => {
+  const transport = { user: 'nova', nodes: NODES };
+
+  test('a line before 2024.1 gets no option its oslo.messaging lacks; 2024.1 and later get the queue manager', () => {
+    const before = OsloMessaging.config({ ...transport, version: RabbitVersion.V4_1, openStackRelease: OpenStackRelease.V2023_2 });
+    expect(before.oslo_messaging_rabbit).toEqual({ rabbit_quorum_queue: 'false', amqp_durable_queues: 'false' });
+    expect(before.oslo_messaging_notifications.transport_url).toMatch(/\/notifications\?rabbit_quorum_queue=true$/);
+    const since = OsloMessaging.config({ ...transport, version: RabbitVersion.V4_1, openStackRelease: OpenStackRelease.V2024_1 });
+    expect(since.oslo_messaging_rabbit).toEqual({ rabbit_quorum_queue: 'false', rabbit_transient_quorum_queue: 'false', amqp_durable_queues: 'false', use_queue_manager: 'true' });
+    // Without a line: the default one (2026.1), which has every option.
+    expect(OsloMessaging.config({ ...transport, version: RabbitVersion.V4_1 })).toEqual(since);
+  });
+
+  test('every option the profiles can render is available on the line it is rendered for', () => {
+    for (const release of OpenStackRelease.all()) {
+      for (const version of RabbitVersion.all()) {
+        const profile = OsloMessaging.recommendedOptions(version, release);
+        for (const options of [profile.rpc, profile.notifications]) {
+          for (const key of Object.keys(options) as (keyof typeof OSLO_RABBIT_OPTION_AVAILABLE)[]) {
+            expect([release.line, key, OSLO_RABBIT_OPTION_AVAILABLE[key](release)]).toEqual([release.line, key, true]);
+          }
+        }
+      }
+    }
+  });
+
+  test('lines are listed oldest first with distinct names, and the option table matches the documented table', () => {
+    const lines = OpenStackRelease.all().map((r) => r.line);
+    expect(lines).toEqual([...lines].sort());
+    expect(new Set(lines).size).toBe(lines.length);
+    expect(OpenStackRelease.all().filter((r) => !r.hasQuorumQueues).map(String)).toEqual(['2021.2 (Xena)']);
+    expect(OpenStackRelease.all().filter((r) => r.hasQueueManager)[0].line).toBe('2024.1');
+  });
+
+  test('RabbitMQ 4.x with a line without quorum queues is refused; 3.x with it works (mirrored durable notifications)', () => {
+    const rabbit = (version: RabbitVersion, openStackRelease: OpenStackRelease) => new RabbitDaemonSet(newChart(), 'mq', {
+      placement: Placement.onNodes(NODES), version, erlangCookie: SecretValue.fromSecret('c', 'cookie'), users: adminAndNova(), openStackRelease,
+    });
+    expect(() => rabbit(RabbitVersion.V4_1, OpenStackRelease.V2021_2)).toThrow(
+      /openStackRelease: "2021\.2 \(Xena\)" has no quorum queues in oslo\.messaging .* use RabbitVersion\.V3_13 .* or OpenStackRelease\.V2022_1 or later/);
+    const mirrored = rabbit(RabbitVersion.V3_13, OpenStackRelease.V2021_2);
+    expect(mirrored.notificationsTransportUrl('nova')).toMatch(/\?amqp_durable_queues=true$/);
+    expect(() => rabbit(RabbitVersion.V4_1, 'Caracal' as unknown as OpenStackRelease)).toThrow(/openStackRelease: "Caracal" is not a known OpenStack release line; use one of OpenStackRelease\.V2021_2, .*OpenStackRelease\.V2026_1/);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * What one OpenStack service needs to connect to the HA layer. Secret values never appear: each is an
- * `@@NAME@@` placeholder, listed in `secretReferences` with the Secret key it stands for, for whatever renders
- * the service's config at start (an init container with envsubst-like substitution, a config operator, ...).
- * Placeholders inside URLs must be replaced percent-encoded.
+ * `@@NAME@@` placeholder, listed in `secretReferences` with the Secret key it stands for. `ServiceConfigRenderer`
+ * renders it into the service's pods at start; anything else that does must replace placeholders inside URLs
+ * percent-encoded, and not accept a '/' in a RabbitMQ password (oslo.messaging cannot pass it to kombu).
  */
 export interface ServiceConnection {
   /** The service, e.g. `nova`. */

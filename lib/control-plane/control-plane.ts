@@ -3,6 +3,7 @@ import { join } from 'path';
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
+import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease, validateOpenStackRelease } from '../common/openstack-release';
 import { InventoryNode, Placement } from '../common/placement';
 import { clusterScoped } from '../common/scope';
 import { registerAppChecks } from '../common/app-checks';
@@ -153,6 +154,13 @@ export interface OpenStackControlPlaneProps {
    */
   readonly rabbitVersion?: RabbitVersion;
   /**
+   * The OpenStack release line of the services: the connection outputs carry only the oslo options its
+   * libraries have (see `OpenStackRelease`), and a line that cannot work with `rabbitVersion` is refused.
+   *
+   * @default OpenStackRelease.V2026_1
+   */
+  readonly openStackRelease?: OpenStackRelease;
+  /**
    * The nodes that hold the VIP and run HAProxy.
    *
    * @default - the first 3 controllers
@@ -178,6 +186,8 @@ export class OpenStackControlPlane extends Construct {
   public readonly rabbitmq: RabbitDaemonSet;
   public readonly vip: KeepalivedVip;
   public readonly apiLoadBalancer: HaproxyLoadBalancer;
+  /** The OpenStack release line the connection outputs target. */
+  public readonly openStackRelease: OpenStackRelease;
 
   private readonly props: OpenStackControlPlaneProps;
 
@@ -220,9 +230,14 @@ export class OpenStackControlPlane extends Construct {
           '(lower-case letters, digits and "-", starting with a letter, at most 63), without a namespace or domain, e.g. "nova-api"');
       }
     });
+    const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
+    if (validateOpenStackRelease(v, 'openStackRelease', release)) {
+      OsloMessaging._validateRelease(v, 'openStackRelease', props.rabbitVersion ?? RabbitVersion.V4_1, release);
+    }
     v.throwIfInvalid();
 
     this.props = props;
+    this.openStackRelease = release;
     this.namespace = namespace ?? '';
     const ns = new k8s.KubeNamespace(this, 'Namespace', {
       metadata: {
@@ -272,6 +287,7 @@ export class OpenStackControlPlane extends Construct {
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
       placement: on(props.rabbitNodes ?? controllers.slice(0, 3)),
       version: props.rabbitVersion ?? RabbitVersion.V4_1,
+      openStackRelease: release,
       erlangCookie: props.secrets.rabbitErlangCookie,
       users: [
         { name: 'admin', administrator: true, password: props.secrets.rabbitAdminPassword },

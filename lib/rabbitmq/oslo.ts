@@ -4,8 +4,9 @@
  * with oslo's exact option names held in one typed table so none can be misspelled. (openstack-helm sets
  * `rabbit_quorum_queues`, plural, in every chart; oslo.config ignores unknown keys, so its queues are not quorum.)
  */
+import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease } from '../common/openstack-release';
 import { envPlaceholder } from '../common/secret';
-import { hostPort } from '../common/validation';
+import { hostPort, Validator } from '../common/validation';
 import { passwordEnvName, RabbitNode } from './model';
 import { RabbitVersion } from './version';
 
@@ -43,6 +44,29 @@ export const OSLO_RABBIT_OPTION_NAMES: { readonly [K in keyof Required<OsloRabbi
   transientQueuesTtlSeconds: 'rabbit_transient_queues_ttl',
   heartbeatTimeoutThresholdSeconds: 'heartbeat_timeout_threshold',
 };
+
+/**
+ * Whether a release line's oslo.messaging knows each option (see `OpenStackRelease`). An option a line lacks is
+ * never rendered for it: oslo.config would ignore it silently. Typed like the names table, so a new option
+ * cannot be added without saying since when it exists.
+ */
+export const OSLO_RABBIT_OPTION_AVAILABLE: { readonly [K in keyof Required<OsloRabbitOptions>]: (release: OpenStackRelease) => boolean } = {
+  quorumQueue: (r) => r.hasQuorumQueues,
+  transientQuorumQueue: (r) => r.hasQueueManager,
+  streamFanout: (r) => r.hasQueueManager,
+  useQueueManager: (r) => r.hasQueueManager,
+  durableQueues: () => true,
+  haQueues: () => true,
+  transientQueuesTtlSeconds: () => true,
+  heartbeatTimeoutThresholdSeconds: () => true,
+};
+
+/** `options` without the ones `release`'s oslo.messaging does not have. */
+function forRelease(options: OsloRabbitOptions, release: OpenStackRelease): OsloRabbitOptions {
+  return Object.fromEntries((Object.keys(options) as (keyof OsloRabbitOptions)[])
+    .filter((k) => OSLO_RABBIT_OPTION_AVAILABLE[k](release))
+    .map((k) => [k, options[k]]));
+}
 
 /** `[oslo_messaging_notifications] driver` values. */
 export class OsloNotificationDriver {
@@ -85,6 +109,11 @@ export interface OsloMessagingProfile {
 export interface OsloMessagingConfigProps extends OsloTransportProps {
   /** Broker release line: decides how notifications are replicated. */
   readonly version: RabbitVersion;
+  /**
+   * The OpenStack release line of the service: options its oslo.messaging lacks are left out.
+   * @default OpenStackRelease.V2026_1
+   */
+  readonly openStackRelease?: OpenStackRelease;
   /** @default "/" */
   readonly rpcVhost?: string;
   /** @default "notifications" */
@@ -128,18 +157,33 @@ export class OsloMessaging {
    * - 4.x: `rabbit_quorum_queue=true`: oslo declares `x-queue-type: quorum` itself, matching the vhost's
    *   default queue type (a mismatch is a PRECONDITION_FAILED). Every consumer (ceilometer, ...) must use the
    *   same URL: queue arguments must agree between declarers.
+   * Options the OpenStack release line's oslo.messaging lacks are left out (before 2024.1: no
+   * `rabbit_transient_quorum_queue`, no `use_queue_manager`). `OsloMessaging.validateRelease` refuses the
+   * combination that cannot replicate notifications (4.x with a line that has no quorum queues).
+   * @param release @default OpenStackRelease.V2026_1
    */
-  public static recommendedOptions(version: RabbitVersion): OsloMessagingProfile {
-    if (version.usesClassicMirroring) {
-      return {
-        rpc: { haQueues: false, durableQueues: false },
-        notifications: { durableQueues: true },
-      };
-    }
-    return {
+  public static recommendedOptions(version: RabbitVersion, release?: OpenStackRelease): OsloMessagingProfile {
+    const line = release ?? DEFAULT_OPENSTACK_RELEASE;
+    const profile: OsloMessagingProfile = version.usesClassicMirroring ? {
+      rpc: { haQueues: false, durableQueues: false },
+      notifications: { durableQueues: true },
+    } : {
       rpc: { quorumQueue: false, transientQuorumQueue: false, durableQueues: false, useQueueManager: true },
       notifications: { quorumQueue: true },
     };
+    return { rpc: forRelease(profile.rpc, line), notifications: forRelease(profile.notifications, line) };
+  }
+
+  /**
+   * Records a broker line and an OpenStack line that cannot work together: RabbitMQ 4.x replicates only quorum
+   * queues (mirroring was removed), and oslo.messaging before 2022.1 cannot declare them, so its notifications
+   * would be neither replicated nor of the vhost's queue type. @internal
+   */
+  public static _validateRelease(v: Validator, prop: string, version: RabbitVersion, release: OpenStackRelease): void {
+    if (!version.usesClassicMirroring && !release.hasQuorumQueues) {
+      v.add(prop, release.toString(), `has no quorum queues in oslo.messaging (${release.osloMessagingVersion}; rabbit_quorum_queue arrived in 12.13, 2022.1), `
+        + `and RabbitMQ ${version.line} replicates notifications only as quorum queues; use RabbitVersion.V3_13 (mirrored notifications) or OpenStackRelease.V2022_1 or later`);
+    }
   }
 
   /**
@@ -147,7 +191,7 @@ export class OsloMessaging {
    * as section -> option -> value (for a config merger); `renderIni` turns it into text.
    */
   public static config(props: OsloMessagingConfigProps): { [section: string]: { [option: string]: string } } {
-    const profile = OsloMessaging.recommendedOptions(props.version);
+    const profile = OsloMessaging.recommendedOptions(props.version, props.openStackRelease);
     return {
       DEFAULT: { transport_url: OsloMessaging.transportUrl(props, props.rpcVhost ?? '/') },
       oslo_messaging_notifications: {

@@ -6,6 +6,7 @@ import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
+import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease, validateOpenStackRelease } from '../common/openstack-release';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
@@ -80,6 +81,13 @@ export interface RabbitDaemonSetProps extends RabbitClusterOptions {
    * @default - version.image, the pinned official image of the release line
    */
   readonly image?: string;
+  /**
+   * The OpenStack release line of the services that connect: the oslo options of the connection outputs are
+   * those its oslo.messaging has, and a line that cannot replicate notifications on this broker line is refused.
+   *
+   * @default OpenStackRelease.V2026_1
+   */
+  readonly openStackRelease?: OpenStackRelease;
 }
 
 /**
@@ -105,6 +113,8 @@ export class RabbitDaemonSet extends Construct {
   public readonly prometheusPort: number;
   public readonly rpcVhost: string;
   public readonly notificationsVhost: string;
+  /** The OpenStack release line the oslo options are for. */
+  public readonly openStackRelease: OpenStackRelease;
   /**
    * The oslo.messaging options that match how this release line replicates: `rpc` for
    * `[oslo_messaging_rabbit]`, `notifications` for the notifications transport URL's query.
@@ -149,6 +159,10 @@ export class RabbitDaemonSet extends Construct {
       nodes: placement.nodes ?? [],
       memoryLimitBytes: memoryOk && Number.isSafeInteger(resources.memoryLimitMiB) ? resources.memoryLimitMiB * 1024 * 1024 : undefined,
     }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
+    const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
+    if (validateOpenStackRelease(v, 'openStackRelease', release) && cluster.version instanceof RabbitVersion) {
+      OsloMessaging._validateRelease(v, 'openStackRelease', cluster.version, release);
+    }
     v.throwIfInvalid();
     registerAppChecks(this);
 
@@ -163,7 +177,8 @@ export class RabbitDaemonSet extends Construct {
     this.prometheusPort = cluster.prometheusPort;
     this.rpcVhost = cluster.rpcVhost;
     this.notificationsVhost = cluster.notificationsVhost;
-    this.recommendedOsloOptions = OsloMessaging.recommendedOptions(cluster.version);
+    this.openStackRelease = release;
+    this.recommendedOsloOptions = OsloMessaging.recommendedOptions(cluster.version, release);
     const selector = selectorLabels(name, COMPONENT);
     this.podSelector = selector;
     const labels = standardLabels(name, COMPONENT);
@@ -221,6 +236,7 @@ export class RabbitDaemonSet extends Construct {
     return OsloMessaging.config({
       ...this.transport(user, [this.rpcVhost, this.notificationsVhost]),
       version: this.version,
+      openStackRelease: this.openStackRelease,
       rpcVhost: this.rpcVhost,
       notificationsVhost: this.notificationsVhost,
     });

@@ -96,7 +96,8 @@ function* leaves(value: unknown, path: string): Generator<[string, unknown]> {
  * numbers and sizes (`token_cache_time = 300`), nor shell syntax around them (`[[ -n ${X:-} ]]`, `=~ ^re$`).
  */
 const SECRET_ASSIGNMENT = /(password|passwd|secret|token|cookie|private[_-]?key|_auth|credentials?)[A-Za-z0-9_-]*["']?\s*[=:]\s*["']?([^\s"',;}]+)/i;
-const REFERENCE = /^(\$.*|\{\{.*|@@[A-Z0-9_]+@@|\/.*|<[a-z-]+>|none|null|true|false|\d+[A-Za-z]{0,3})$/i;
+// A URL without userinfo is an endpoint, not a secret (`www_authenticate_uri = http://...` matches `_auth`).
+const REFERENCE = /^(\$.*|\{\{.*|@@[A-Z0-9_]+@@|\/.*|<[a-z-]+>|none|null|true|false|\d+[A-Za-z]{0,3}|[a-z][a-z0-9+.-]*:\/\/[^@\s]*)$/i;
 /** A literal secret: starts with a letter or digit and is long enough to be one (shell tests, regexes are not). */
 const LITERAL = /^[A-Za-z0-9][^\s]{3,}$/;
 

@@ -1,0 +1,275 @@
+/**
+ * A real RabbitMQ cluster (Debian's rabbitmq-server) run from a synthesized `RabbitDaemonSet`: each broker in its
+ * own network namespace on a bridge inside another namespace, so each uses the ports a host-network pod would, and
+ * `rabbit@<node>` resolves only through the generated erl_inetrc host table. Client namespaces (no broker) can sit
+ * on the same bridge. Test files use different namespace names and addresses, so they can coexist.
+ *
+ * Each broker is the DaemonSet's container as the kubelet would run it: its command, its env (downward API and
+ * Secret references resolved, `$(VAR)` expanded), and its volumes filled from the synthesized ConfigMaps and from
+ * test Secrets. Mount paths that exist on this host (/etc/rabbitmq, /var/lib/rabbitmq) are bind mounts in a
+ * private mount namespace, so the rendered config's paths are used verbatim; the others are rewritten to temp
+ * dirs in the env and command; the host's /tmp stands in for the /tmp emptyDir.
+ */
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { isDeepStrictEqual } from 'util';
+import { find, K8sObject } from '../../support/harness';
+
+export const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+export const PYTHON = '/usr/bin/python3';
+/** Mount paths that exist on a Debian host with rabbitmq-server: bind-mounted, so their paths stay verbatim. */
+const BIND_MOUNTED = ['/etc/rabbitmq', '/var/lib/rabbitmq'];
+/** The host's /tmp stands in for the pod's /tmp emptyDir (the test's own files live there). */
+const HOST_PROVIDED = ['/tmp'];
+
+export interface NetnsHost {
+  readonly name: string;
+  readonly ip: string;
+}
+
+export interface RabbitClusterLayout {
+  /** The namespace that holds the bridge. */
+  readonly bridge: string;
+  /** The brokers' namespaces (= node names) and addresses, in the DaemonSet's node order. */
+  readonly nodes: readonly NetnsHost[];
+  /** Namespaces on the bridge without a broker, for clients. @default none */
+  readonly clients?: readonly NetnsHost[];
+  /** The synthesized DaemonSet's name. */
+  readonly daemonSet: string;
+  /** The test's Secrets: what the manifest's secretKeyRefs and Secret volumes point at. */
+  readonly secretValue: (name: string, key: string) => string;
+  /** Erlang's net_ticktime; a cut-off node notices in ~1.5 x this. @default 10 (60 in production) */
+  readonly netTicktimeSeconds?: number;
+}
+
+export function sh(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, env: env ?? process.env });
+}
+
+export function must(cmd: string, args: string[]): string {
+  const r = sh(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** What running the cluster needs on this machine. */
+export function missingRabbitTools(): string[] {
+  const missing: string[] = [];
+  if (sh('ip', ['-V']).status !== 0) missing.push('ip (iproute2)');
+  if (!existsSync(`${RABBIT_BIN}/rabbitmq-server`)) missing.push('rabbitmq-server (Debian package rabbitmq-server)');
+  if (sh(PYTHON, ['-c', 'import pika']).status !== 0) missing.push('python3-pika');
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) missing.push('root (network namespaces)');
+  return missing;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a value other than undefined; throws with `what` on timeout. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(1000);
+  }
+}
+
+/**
+ * Distributed state (a node's view of the cluster, a listener, maintenance status) is waited for, never sampled
+ * once: each broker notices a change at its own time. Polls until `probe()` deep-equals `expected`; on timeout the
+ * error shows the last value seen.
+ */
+export async function eventually<T>(what: string, timeoutMs: number, probe: () => T, expected: T): Promise<void> {
+  let last: T | undefined;
+  try {
+    await waitFor(what, timeoutMs, () => {
+      last = probe();
+      return isDeepStrictEqual(last, expected) ? true : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}: expected ${JSON.stringify(expected)}, last seen ${JSON.stringify(last)}`);
+  }
+}
+
+/** The hard open-files limit of this process: the containers get it, with the soft one at 1024 (containerd 2). */
+export const HARD_NOFILE = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+
+/** Number of mirrors (3.10 lists none as "" or []). */
+export const mirrors = (pids: unknown): number => (Array.isArray(pids) ? pids.length : 0);
+
+export class RabbitNamespaceCluster {
+  public readonly work: string;
+  /** The broker container of the synthesized DaemonSet. */
+  public container: any;
+  private objects: K8sObject[] = [];
+  private readonly brokers = new Map<string, ChildProcess>();
+
+  public constructor(private readonly layout: RabbitClusterLayout) {
+    this.deleteNamespaces(); // leftovers of an interrupted run
+    this.work = mkdtempSync(join(tmpdir(), `${layout.bridge}-`));
+  }
+
+  public nodeDir(node: string): string {
+    return join(this.work, node);
+  }
+
+  /** The local directory behind a volume of the pod on `node`. */
+  public volumeDir(node: string, volume: string): string {
+    return join(this.nodeDir(node), 'volumes', volume);
+  }
+
+  /** The bridge-side end of a node's link: `ip -n <bridge> link set <it> down` cuts the node off. */
+  public linkOf(node: string): string {
+    return `v${node.slice(-1)}`;
+  }
+
+  /** The bridge, one namespace per broker and client with its address, and each broker's volumes from `objects`. */
+  public setUp(objects: K8sObject[]): void {
+    this.objects = objects;
+    this.container = find(objects, 'DaemonSet', this.layout.daemonSet).spec.template.spec.containers.find((c: any) => c.name === 'rabbitmq');
+    const bridge = this.layout.bridge;
+    must('ip', ['netns', 'add', bridge]);
+    must('ip', ['-n', bridge, 'link', 'add', 'br0', 'type', 'bridge']);
+    must('ip', ['-n', bridge, 'link', 'set', 'br0', 'up']);
+    for (const host of [...this.layout.nodes, ...(this.layout.clients ?? [])]) {
+      const peer = this.linkOf(host.name);
+      must('ip', ['netns', 'add', host.name]);
+      must('ip', ['-n', bridge, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
+      must('ip', ['-n', bridge, 'link', 'set', peer, 'master', 'br0', 'up']);
+      must('ip', ['-n', host.name, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
+      must('ip', ['-n', host.name, 'link', 'set', 'eth0', 'up']);
+      must('ip', ['-n', host.name, 'link', 'set', 'lo', 'up']);
+    }
+    for (const node of this.layout.nodes) {
+      mkdirSync(join(this.nodeDir(node.name), 'log'), { recursive: true });
+      this.createVolumes(node.name);
+    }
+  }
+
+  /** Fills the pod's volumes on `node` from the synthesized ConfigMaps and the test Secrets. */
+  private createVolumes(node: string): void {
+    for (const volume of find(this.objects, 'DaemonSet', this.layout.daemonSet).spec.template.spec.volumes) {
+      const dir = this.volumeDir(node, volume.name);
+      mkdirSync(dir, { recursive: true });
+      if (volume.configMap) {
+        for (const [file, text] of Object.entries<string>(find(this.objects, 'ConfigMap', volume.configMap.name).data)) writeFileSync(join(dir, file), text);
+      } else if (volume.secret) {
+        for (const item of volume.secret.items) writeFileSync(join(dir, item.path), this.layout.secretValue(volume.secret.secretName, item.key), { mode: 0o400 });
+      }
+    }
+  }
+
+  /** A mount path that does not exist here becomes its volume's local dir in env values and commands. */
+  private rewritePaths(node: string, text: string): string {
+    let out = text;
+    for (const m of this.container.volumeMounts) {
+      if (![...BIND_MOUNTED, ...HOST_PROVIDED].includes(m.mountPath)) out = out.split(m.mountPath).join(this.volumeDir(node, m.name));
+    }
+    return out;
+  }
+
+  /** The container's env as the kubelet builds it on this node: downward API, Secrets, `$(VAR)` expansion. */
+  private nodeEnv(node: NetnsHost): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { PATH: `${RABBIT_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8' };
+    const fields: Record<string, string> = { 'spec.nodeName': node.name, 'status.hostIP': node.ip };
+    for (const e of this.container.env) {
+      if (e.valueFrom?.fieldRef) env[e.name] = fields[e.valueFrom.fieldRef.fieldPath];
+      else if (e.valueFrom?.secretKeyRef) env[e.name] = this.layout.secretValue(e.valueFrom.secretKeyRef.name, e.valueFrom.secretKeyRef.key);
+      else env[e.name] = this.rewritePaths(node.name, (e.value as string).replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name) => env[name] ?? ref));
+    }
+    return {
+      ...env,
+      // Debian's log dir belongs to the rabbitmq user; the official image logs to the console only.
+      RABBITMQ_LOG_BASE: join(this.nodeDir(node.name), 'log'),
+      // Test only: a cut-off node notices in ~15 s instead of ~75 s.
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `${env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS} -kernel net_ticktime ${this.layout.netTicktimeSeconds ?? 10}`,
+    };
+  }
+
+  /** `command` in the node's "container": its network namespace, a private mount namespace with the bind mounts, its env. */
+  private containerArgs(node: string, command: string[]): string[] {
+    const binds = this.container.volumeMounts.filter((m: any) => BIND_MOUNTED.includes(m.mountPath))
+      .map((m: any) => `mount --bind ${this.volumeDir(node, m.name)} ${m.mountPath}`);
+    return ['netns', 'exec', node, 'unshare', '--mount', '--propagation', 'private', 'bash', '-c',
+      `${binds.join(' && ')} && exec "$@"`, 'container', ...command.map((c) => this.rewritePaths(node, c))];
+  }
+
+  public startBroker(node: NetnsHost): void {
+    const log = openSync(join(this.nodeDir(node.name), 'broker.log'), 'a');
+    // As containerd 2 starts a container: soft open-files limit 1024, hard limit high.
+    const child = spawn('prlimit', [`--nofile=1024:${HARD_NOFILE}`, '--', 'ip', ...this.containerArgs(node.name, this.container.command)], {
+      env: this.nodeEnv(node), stdio: ['ignore', log, log], detached: true,
+    });
+    closeSync(log);
+    this.brokers.set(node.name, child);
+  }
+
+  public isStarted(node: string): boolean {
+    return this.brokers.has(node);
+  }
+
+  /** Stops every process in the node's namespace (broker, epmd, CLI leftovers): all were started by this test. */
+  public async stopBroker(node: string): Promise<void> {
+    const pids = () => (sh('ip', ['netns', 'pids', node]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
+    for (const pid of pids()) sh('kill', ['-TERM', pid]);
+    const deadline = Date.now() + 30_000;
+    while (pids().length > 0 && Date.now() < deadline) await sleep(500);
+    for (const pid of pids()) sh('kill', ['-KILL', pid]);
+    while (pids().length > 0) await sleep(200);
+    this.brokers.delete(node);
+  }
+
+  /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
+  public inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
+    const env = this.nodeEnv(this.layout.nodes.find((n) => n.name === node)!);
+    return sh('ip', this.containerArgs(node, command), timeoutMs, env);
+  }
+
+  /** rabbitmqctl as a CLI inside the node's namespace would run it: same cookie, same host table. */
+  public ctl(node: string, args: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
+    return this.inContainer(node, [`${RABBIT_BIN}/rabbitmqctl`, '-n', `rabbit@${node}`, ...args], timeoutMs);
+  }
+
+  public runningNodes(node: string): string[] | undefined {
+    const r = this.ctl(node, ['cluster_status', '--formatter', 'json']);
+    if (r.status !== 0) return undefined;
+    return (JSON.parse(r.stdout).running_nodes as string[]).sort();
+  }
+
+  public isRunning(node: string): boolean | undefined {
+    const r = this.ctl(node, ['eval', 'rabbit:is_running().'], 15_000);
+    const out = r.stdout.trim().split('\n').pop();
+    return out === 'true' ? true : out === 'false' ? false : undefined;
+  }
+
+  public amqpPortOpen(node: NetnsHost): boolean {
+    return sh('ip', ['netns', 'exec', node.name, 'bash', '-c', `exec 3<>/dev/tcp/${node.ip}/5672`], 10_000).status === 0;
+  }
+
+  public queues(node: string, vhost: string): Record<string, any> {
+    const r = this.ctl(node, ['list_queues', '-p', vhost, 'name', 'durable', 'policy', 'messages', 'slave_pids', 'synchronised_slave_pids', '--formatter', 'json']);
+    if (r.status !== 0) throw new Error(`list_queues failed: ${r.stderr}${r.stdout}`);
+    return Object.fromEntries((JSON.parse(r.stdout) as any[]).map((q) => [q.name, q]));
+  }
+
+  public deleteNamespaces(): void {
+    for (const ns of [...this.layout.nodes, ...(this.layout.clients ?? [])].map((n) => n.name).concat(this.layout.bridge)) {
+      if (!sh('ip', ['netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns)) continue;
+      for (const pid of sh('ip', ['netns', 'pids', ns]).stdout.split('\n').filter((p) => p.trim())) sh('kill', ['-KILL', pid]);
+      sh('ip', ['netns', 'del', ns]);
+    }
+  }
+
+  /** Stops every broker, removes the namespaces and the temp dir, even when a step fails. */
+  public async tearDown(): Promise<void> {
+    try {
+      for (const node of this.layout.nodes) if (this.brokers.has(node.name)) await this.stopBroker(node.name);
+    } finally {
+      this.deleteNamespaces();
+      rmSync(this.work, { recursive: true, force: true });
+    }
+  }
+}
