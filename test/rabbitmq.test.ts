@@ -306,6 +306,9 @@ describe('oslo.messaging helpers', () => {
   test('4.x config: quorum notifications through the URL, RPC explicitly not quorum', () => {
     const sections = OsloMessaging.config({ ...transport, version: RabbitVersion.V4_2, notificationDriver: OsloNotificationDriver.MESSAGING, notificationTopics: ['notifications', 'versioned_notifications'] });
     expect(sections.oslo_messaging_notifications).toMatchObject({ driver: 'messaging', topics: 'notifications,versioned_notifications' });
+    // A positive retry: with -1, oslo.messaging gives kombu max_retries -1 and a new notification connection
+    // never fails over past a refused first host (test/integration/openstack-messaging.test.ts sends one then).
+    expect(sections.oslo_messaging_notifications.retry).toBe('10');
     expect(sections.oslo_messaging_notifications.transport_url).toMatch(/\/notifications\?rabbit_quorum_queue=true$/);
     expect(sections.oslo_messaging_rabbit).toEqual({ rabbit_quorum_queue: 'false', rabbit_transient_quorum_queue: 'false', amqp_durable_queues: 'false', use_queue_manager: 'true' });
     expect(sections.DEFAULT.transport_url.endsWith(':5672/')).toBe(true);
