@@ -24,7 +24,18 @@ export interface AgentConfig {
   readonly wsrepStaleSeconds: number;
   readonly blockAfterSeconds: number;
   readonly pcRecoverySeconds: number;
+  /** mariadbd running this long without reaching a Primary component (no transfer under way) is restarted. */
+  readonly waitPrimarySeconds: number;
+  /** A restart request still not acted on after this long is written again. */
+  readonly restartRetrySeconds: number;
 }
+
+/**
+ * Longer than pc.recovery plus a stop and a bootstrap, so that the members pc.recovery or the election are about to
+ * bring into a Primary are left alone.
+ */
+export const DEFAULT_WAIT_PRIMARY_SECONDS = 180;
+export const DEFAULT_RESTART_RETRY_SECONDS = 30;
 
 export const DEFAULT_AGENT_PORT = 9200;
 export const DEFAULT_RUN_DIR = '/run/galera';
@@ -70,6 +81,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     wsrepStaleSeconds: duration(v, env, 'GALERA_WSREP_STALE_SECONDS', 5),
     blockAfterSeconds: duration(v, env, 'GALERA_BLOCK_AFTER_SECONDS', DEFAULT_BLOCK_AFTER_SECONDS),
     pcRecoverySeconds: duration(v, env, 'GALERA_PC_RECOVERY_SECONDS', DEFAULT_PC_RECOVERY_SECONDS),
+    waitPrimarySeconds: duration(v, env, 'GALERA_WAIT_PRIMARY_SECONDS', DEFAULT_WAIT_PRIMARY_SECONDS),
+    restartRetrySeconds: duration(v, env, 'GALERA_RESTART_RETRY_SECONDS', DEFAULT_RESTART_RETRY_SECONDS),
   };
   v.throwIfInvalid();
   return config;
