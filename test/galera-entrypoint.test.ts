@@ -73,6 +73,16 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
     );
   });
 
+  test('bootstrapping from a recovered position after a transfer zeroed grastate.dat keeps the cluster UUID', () => {
+    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const zeroed = '# GALERA saved state\nversion: 2.1\nuuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\nsafe_to_bootstrap: 0\n';
+    fs.writeFileSync(path.join(data, 'grastate.dat'), zeroed);
+    execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; DATA=known POS_SOURCE=wsrep-recover POS_UUID=${UUID} POS_SEQNO=1234; mark_safe_to_bootstrap`], {
+      env: { PATH: process.env.PATH, GALERA_DATADIR: data, GALERA_RUN_DIR: data },
+    });
+    expect(fs.readFileSync(path.join(data, 'grastate.dat'), 'utf8')).toMatch(new RegExp(`uuid: +${UUID}\nseqno: +1234\nsafe_to_bootstrap: 1`));
+  });
+
   test('known data records its cluster in the volume identity, which later states report', () => {
     const { state, data } = establishIn({ 'mysql/': '', 'grastate.dat': grastate(42) });
     expect(state.clusters).toEqual([UUID]);

@@ -319,6 +319,17 @@ initialize_datadir() {
 
 mark_safe_to_bootstrap() {
   local grastate=$GALERA_DATADIR/grastate.dat
+  if [[ $DATA == known && $POS_SOURCE == wsrep-recover ]] && ! grep -qx "uuid: *$POS_UUID" "$grastate" 2>/dev/null; then
+    # A transfer that started resets grastate.dat to the zero UUID: bootstrapping on it would start a new cluster
+    # UUID, and every member with data of the real one would then need the operator (uuid-mismatch). Write the
+    # position InnoDB recovered, as Galera itself would have on a clean stop.
+    galera_write_atomic "$grastate" "# GALERA saved state
+version: 2.1
+uuid:    $POS_UUID
+seqno:   $POS_SEQNO
+safe_to_bootstrap: 1"
+    return
+  fi
   [[ -f $grastate ]] || return 0
   if grep -q '^safe_to_bootstrap:' "$grastate"; then
     sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$grastate"
