@@ -5,7 +5,8 @@
  *   state.json        mariadb container → agent   this member's data state (LocalState), before mariadbd starts
  *   wsrep.json        mariadb container → agent   every second while mariadbd runs: {running, wsrep: {...}}
  *   decision.json     agent → mariadb container   join/bootstrap for one state.json (its stateId); consumed (deleted)
- *   restart-request   agent → mariadb container   stop mariadbd gracefully and re-establish state (pc.recovery fallback)
+ *   restart-request   agent → mariadb container   stop mariadbd (SIGTERM, bounded, then SIGKILL) and re-establish state
+ *                                                 (pc.recovery fallback, or too long outside a Primary component)
  *   agent-memory.json agent only                  which state it answered, across restarts of the agent container
  *
  * Every write is atomic (temporary file in the same directory, then rename), so a reader never sees half a file.
