@@ -572,6 +572,8 @@ describe('configuration from the environment', () => {
       runDir: '/run/galera',
       overrideFile: '/etc/galera-recovery/bootstrap-from',
       pcRecoverySeconds: 60,
+      waitPrimarySeconds: 90,
+      restartRetrySeconds: 30,
       blockAfterSeconds: 120,
     });
     expect(config.peerUrls).toEqual([0, 1, 2].map((i) => `http://db-galera-${i}.db-galera-peers.ns.svc.cluster.local:9200`));

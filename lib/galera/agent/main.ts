@@ -16,7 +16,7 @@
  *   GALERA_OVERRIDE_FILE          default /etc/galera-recovery/bootstrap-from (optional ConfigMap key)
  *   GALERA_POLL_SECONDS           default 1      GALERA_PEER_TIMEOUT_SECONDS  default 1
  *   GALERA_WSREP_STALE_SECONDS    default 5      GALERA_BLOCK_AFTER_SECONDS   default 120
- *   GALERA_PC_RECOVERY_SECONDS    default 60     GALERA_WAIT_PRIMARY_SECONDS  default 180
+ *   GALERA_PC_RECOVERY_SECONDS    default 60     GALERA_WAIT_PRIMARY_SECONDS  default PC + 30
  *   GALERA_RESTART_RETRY_SECONDS  default 30
  *
  * Files in GALERA_RUN_DIR
