@@ -118,13 +118,22 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
 describe('entrypoint stop (sourced): a stop always completes', () => {
   const ENTRYPOINT = path.resolve(__dirname, '../assets/galera/entrypoint.sh');
 
-  /** Starts `program` from a sourced entrypoint, stops it with stop_mariadbd, and returns the log and the time taken. */
+  /** Python statements (after `import os, pathlib, signal, time`) that mark the program ready. */
+  const READY = "pathlib.Path(os.environ['READY']).touch()";
+
+  /**
+   * Runs the Python statements `program` as a process from a sourced entrypoint, stops it with stop_mariadbd once it
+   * is ready, and returns the log and the time taken.
+   */
   function stop(program: string, timeoutSeconds: number): { seconds: number; log: string } {
     const run = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-stop-'));
     try {
       const t0 = Date.now();
-      const log = execFileSync('bash', ['--norc', '-c', `. ${ENTRYPOINT}; ${program} & pid=$!; sleep 0.5; stop_mariadbd $pid test 2>&1; wait $pid; echo "exit $?"; cat "$GALERA_PHASE_FILE"`], {
-        env: { PATH: process.env.PATH, GALERA_RUN_DIR: run, GALERA_DATADIR: run, GALERA_STOP_TIMEOUT_SECONDS: String(timeoutSeconds) },
+      // The program creates $READY once its signal handling is set up (a bounded wait: a loaded machine is slow).
+      const script = `. ${ENTRYPOINT}; python3 -c "import os, pathlib, signal, time; ${program}" & pid=$!; for i in $(seq 200); do [[ -e $READY ]] && break; sleep 0.05; done; ` +
+        'stop_mariadbd $pid test 2>&1; wait $pid; echo "exit $?"; cat "$GALERA_PHASE_FILE"';
+      const log = execFileSync('bash', ['--norc', '-c', script], {
+        env: { PATH: process.env.PATH, GALERA_RUN_DIR: run, GALERA_DATADIR: run, GALERA_STOP_TIMEOUT_SECONDS: String(timeoutSeconds), READY: path.join(run, 'ready') },
         encoding: 'utf8',
       });
       return { seconds: (Date.now() - t0) / 1000, log };
@@ -134,7 +143,7 @@ describe('entrypoint stop (sourced): a stop always completes', () => {
   }
 
   test('a server that stops on SIGTERM is stopped by SIGTERM; the phase is bounded by the stop timeout', () => {
-    const { seconds, log } = stop('sleep 30', 60);
+    const { seconds, log } = stop(`${READY}; time.sleep(30)`, 60);
     expect(log).toContain('exit 143');
     expect(log).toMatch(/stopping\ndeadline \d+/);
     expect(seconds).toBeLessThan(10);
@@ -142,15 +151,14 @@ describe('entrypoint stop (sourced): a stop always completes', () => {
 
   test('a server still starting (SIGTERM pending and blocked in every thread) is killed within seconds, not after the timeout', () => {
     // What mariadbd does until it has started: SIGTERM blocked, so it stays pending.
-    const blocking = `python3 -c 'import signal, time; signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); time.sleep(60)'`;
-    const { seconds, log } = stop(blocking, 60);
+    const { seconds, log } = stop(`signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); ${READY}; time.sleep(60)`, 60);
     expect(log).toContain('SIGTERM pending and blocked in every thread');
     expect(log).toContain('exit 137');
     expect(seconds).toBeLessThan(15);
   });
 
   test('a server that ignores SIGTERM is killed after the stop timeout', () => {
-    const { seconds, log } = stop(`python3 -c 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'`, 2);
+    const { seconds, log } = stop(`signal.signal(signal.SIGTERM, signal.SIG_IGN); ${READY}; time.sleep(60)`, 2);
     expect(log).toContain('still runs 2 s after SIGTERM: SIGKILL');
     expect(seconds).toBeGreaterThanOrEqual(2);
     expect(seconds).toBeLessThan(15);
