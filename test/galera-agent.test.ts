@@ -119,6 +119,8 @@ async function harness(opts: {
     wsrepStaleSeconds: 5,
     blockAfterSeconds: 120,
     pcRecoverySeconds: 60,
+    waitPrimarySeconds: 3600,
+    restartRetrySeconds: 3600,
     ...opts.config,
   };
   const logs: Harness['logs'] = [];
@@ -135,9 +137,9 @@ function writeState(dir: string, state: Omit<LocalState, 'stateId'>): string {
   return stateId;
 }
 
-function writeWsrep(dir: string, running: boolean, wsrep: Record<string, string> = {}, ageSeconds = 0): void {
+function writeWsrep(dir: string, running: boolean, wsrep: Record<string, string> = {}, ageSeconds = 0, transfer = false): void {
   const file = path.join(dir, 'wsrep.json');
-  fs.writeFileSync(file, JSON.stringify({ running, wsrep }));
+  fs.writeFileSync(file, JSON.stringify({ running, transfer, wsrep }));
   const t = new Date(Date.now() - ageSeconds * 1000);
   fs.utimesSync(file, t, t);
 }
@@ -403,7 +405,64 @@ describe('pc.recovery fallback', () => {
     expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
   });
 
-  test('a member that is not elected is never asked to restart', async () => {
+  test('a restart request that did not take effect is written again after restartRetrySeconds', async () => {
+    const running = { running: true, hasViewState: true };
+    const h = await harness({
+      peers: [report(1, 10, running), report(2, 11, running)],
+      config: { pcRecoverySeconds: 0.05, restartRetrySeconds: 0.2, wsrepStaleSeconds: 3600 },
+    });
+    const state = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 }, hasViewState: true });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    await sleep(0.1);
+    await h.agent.tick();
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(true);
+    // Consumed, but mariadbd still runs for the same state (the stop never happened): not at once, later again.
+    fs.unlinkSync(path.join(h.dir, 'restart-request'));
+    await h.agent.tick();
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+    await sleep(0.25);
+    await h.agent.tick();
+    expect(JSON.parse(fs.readFileSync(path.join(h.dir, 'restart-request'), 'utf8'))).toMatchObject({ stateId: state });
+    expect(h.logs.filter((l) => l.event === 'restart-requested').map((l) => l.repeated)).toEqual([false, true]);
+  });
+
+  test('a member running outside a Primary for waitPrimarySeconds is restarted, but not during a transfer', async () => {
+    const h = await harness({
+      peers: [report(1, 10, { running: true, primary: true, clusterUuid: A }), report(2, 11, { running: true, primary: true, clusterUuid: A })],
+      config: { waitPrimarySeconds: 0.2, wsrepStaleSeconds: 3600 },
+    });
+    const state = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
+    // A Primary exists and this member's mariadbd runs outside it, receiving a transfer: left alone however long.
+    writeWsrep(h.dir, true, {}, 0, true);
+    await h.agent.tick();
+    await sleep(0.3);
+    await h.agent.tick();
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+    // The transfer is over and it still is not in the Primary: restarted once the bound has passed since then.
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(false);
+    await sleep(0.3);
+    await h.agent.tick();
+    expect(JSON.parse(fs.readFileSync(path.join(h.dir, 'restart-request'), 'utf8'))).toEqual({
+      stateId: state,
+      reason: expect.stringContaining('without reaching a Primary component'),
+    });
+  });
+
+  test('cut off from every peer (decision: wait), a member outside a Primary is still restarted after the bound', async () => {
+    const h = await harness({ peers: [null, null], config: { waitPrimarySeconds: 0.1, wsrepStaleSeconds: 3600 } });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
+    writeWsrep(h.dir, true, { wsrep_cluster_status: 'non-Primary' });
+    await h.agent.tick();
+    await sleep(0.15);
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ action: 'wait', rule: 'incomplete' });
+    expect(fs.existsSync(path.join(h.dir, 'restart-request'))).toBe(true);
+  });
+
+  test('a member that is not elected is never asked to restart before waitPrimarySeconds', async () => {
     const running = { running: true, hasViewState: true };
     const h = await harness({
       peers: [report(1, 13, running), report(2, 11, running)],
@@ -513,6 +572,8 @@ describe('configuration from the environment', () => {
       runDir: '/run/galera',
       overrideFile: '/etc/galera-recovery/bootstrap-from',
       pcRecoverySeconds: 60,
+      waitPrimarySeconds: 90,
+      restartRetrySeconds: 30,
       blockAfterSeconds: 120,
     });
     expect(config.peerUrls).toEqual([0, 1, 2].map((i) => `http://db-galera-${i}.db-galera-peers.ns.svc.cluster.local:9200`));
@@ -660,6 +721,8 @@ describe('three agents talking to each other', () => {
           wsrepStaleSeconds: 5,
           blockAfterSeconds: 120,
           pcRecoverySeconds: 60,
+          waitPrimarySeconds: 3600,
+          restartRetrySeconds: 3600,
         },
         () => undefined,
       );

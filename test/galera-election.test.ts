@@ -11,6 +11,11 @@ function unknown(ordinal: number, extra: Partial<MemberReport> = {}): MemberRepo
   return { ordinal, name: `galera-${ordinal}`, data: 'unknown', running: false, primary: false, synced: false, ...extra };
 }
 
+/** A volume that held cluster A's data, emptied by a transfer that did not finish. */
+function wiped(ordinal: number, extra: Partial<MemberReport> = {}): MemberReport {
+  return { ordinal, name: `galera-${ordinal}`, data: 'wiped', clusters: [A], interruptedTransfer: true, running: false, primary: false, synced: false, ...extra };
+}
+
 /** A member running in the Primary component. */
 function primary(ordinal: number, seqno: number, extra: Partial<MemberReport> = {}): MemberReport {
   return known(ordinal, seqno, { running: true, primary: true, synced: true, clusterUuid: A, ...extra });
@@ -51,6 +56,16 @@ describe('brand-new cluster', () => {
     expect(only(d, 0).reason).toContain('galera-2 has not reported');
   });
 
+  test('a volume that ever held a cluster\'s data is never new: a wiped member (or an "empty" one naming clusters) blocks new-cluster', () => {
+    for (const reports of [[empty(0), wiped(1), empty(2)], [empty(0), empty(1, { clusters: [A] }), empty(2)]]) {
+      const d = decideAll({ reports });
+      expect(actions(d)).toEqual(['blocked', 'blocked', 'blocked']);
+      expect(only(d, 0)).toMatchObject({ rule: 'no-data' });
+      expect(only(d, 0).reason).toContain("galera-1 held a cluster's data");
+      expect(only(d, 0).reason).toContain('name a member in the override');
+    }
+  });
+
   test('a single-member cluster bootstraps itself when empty', () => {
     expect(decide({ self: 0, size: 1, statefulSetName: 'galera', reports: [empty(0)] })).toMatchObject({
       action: 'bootstrap',
@@ -86,6 +101,20 @@ describe('full outage election', () => {
     expect(only(d, 1)).toMatchObject({ action: 'bootstrap', startPosition: { uuid: A, seqno: 42 } });
     // grastate.dat already holds the position: mariadbd reads it itself.
     expect(only(d, 2)).not.toHaveProperty('startPosition');
+  });
+
+  test('Defect B: an interrupted IST with data recovered by InnoDB is known; fresh and wiped volumes do not block it', () => {
+    const d = decideAll({
+      reports: [empty(0), known(1, 40, { positionSource: 'wsrep-recover', interruptedTransfer: true, clusters: [A] }), wiped(2)],
+    });
+    expect(actions(d)).toEqual(['join', 'bootstrap', 'join']);
+    expect(only(d, 1)).toMatchObject({ rule: 'election', startPosition: { uuid: A, seqno: 40 } });
+    expect(only(d, 1).reason).toContain('galera-2 wiped');
+  });
+
+  test('a wiped member never bootstraps and does not block: it holds nothing newer than its donor had', () => {
+    const d = decideAll({ reports: [known(0, 10), wiped(1), known(2, 12)] });
+    expect(actions(d)).toEqual(['join', 'join', 'bootstrap']);
   });
 
   test('an empty member never bootstraps: it joins the member with data (bitnami #22)', () => {
@@ -357,16 +386,25 @@ describe('operator override', () => {
     expect(only(d, 0).reason).toContain('galera-2, which has not reported');
   });
 
-  test('an override naming an empty member is refused (it would wipe the others)', () => {
-    const d = decideAll({ reports: [empty(0, { overrideBootstrapFrom: 'galera-0' }), known(1, 12), known(2, 1)] });
-    expect(actions(d)).toEqual(['blocked', 'blocked', 'blocked']);
-    expect(only(d, 1).reason).toContain('galera-0, which has no data');
+  test.each([
+    ['empty', empty(0, { overrideBootstrapFrom: 'galera-0' })],
+    ['wiped', wiped(0, { overrideBootstrapFrom: 'galera-0' })],
+  ])('an override naming an %s member starts an empty cluster, and the reason says all data is lost', (_state, target) => {
+    const d = decideAll({ reports: [target, known(1, 12), known(2, 1)] });
+    expect(actions(d)).toEqual(['bootstrap', 'join', 'join']);
+    expect(only(d, 0)).toMatchObject({ rule: 'override' });
+    expect(only(d, 0)).not.toHaveProperty('startPosition');
+    expect(only(d, 0).reason).toContain('starts an EMPTY cluster');
+    expect(only(d, 0).reason).toContain('ALL DATA IS LOST');
+    expect(only(d, 1).reason).toContain("galera-1's data will be replaced by SST");
   });
 
-  test('an override naming an unknown member is refused', () => {
-    const d = decideAll({ reports: [unknown(0, { overrideBootstrapFrom: 'galera-0' }), known(1, 12), known(2, 1)] });
-    expect(actions(d)).toEqual(['blocked', 'blocked', 'blocked']);
-    expect(only(d, 1).reason).toContain('whose state is unknown');
+  test('an override naming an unknown member (an interrupted transfer) bootstraps it, saying what may be missing', () => {
+    const d = decideAll({ reports: [unknown(0, { overrideBootstrapFrom: 'galera-0', interruptedTransfer: true }), known(1, 12), empty(2)] });
+    expect(actions(d)).toEqual(['bootstrap', 'join', 'join']);
+    expect(only(d, 0).reason).toContain('data of unknown position, left by an interrupted state transfer');
+    expect(only(d, 0).reason).toContain('an interrupted IST stops part-way');
+    expect(only(d, 0).reason).toContain("galera-1's data will be replaced by SST");
   });
 });
 
@@ -433,7 +471,9 @@ describe('input handling', () => {
 const reportArb = (ordinal: number): fc.Arbitrary<MemberReport> =>
   fc
     .record({
-      data: fc.constantFrom<MemberReport['data']>('known', 'known', 'known', 'empty', 'unknown'),
+      data: fc.constantFrom<MemberReport['data']>('known', 'known', 'known', 'empty', 'empty', 'unknown', 'wiped'),
+      clusters: fc.constantFrom<string[]>([], [], [A], [A, B]),
+      interruptedTransfer: fc.boolean(),
       uuid: fc.constantFrom(A, A, A, B, ZERO),
       seqno: fc.integer({ min: -1, max: 6 }),
       positionSource: fc.constantFrom<PositionSource>('grastate', 'wsrep-recover', 'wsrep-status'),
@@ -451,6 +491,8 @@ const reportArb = (ordinal: number): fc.Arbitrary<MemberReport> =>
       ...(g.data === 'known' ? { position: { uuid: g.uuid, seqno: g.seqno }, positionSource: g.positionSource } : {}),
       safeToBootstrap: g.safeToBootstrap,
       hasViewState: g.hasViewState,
+      ...(g.clusters.length > 0 ? { clusters: g.clusters } : {}),
+      ...(g.interruptedTransfer ? { interruptedTransfer: true } : {}),
       running: g.primary,
       primary: g.primary,
       synced: g.primary,
@@ -487,6 +529,21 @@ function usable(r: MemberReport): boolean {
   return r.data === 'known' && isUsablePosition(r.position);
 }
 
+/** Never held a cluster's data: an empty volume that names no cluster. */
+function pristine(r: MemberReport): boolean {
+  return r.data === 'empty' && (r.clusters ?? []).length === 0;
+}
+
+/** Holds nothing at all (newer or not): pristine, wiped, or an empty volume that names the clusters it held. */
+function holdsNothing(r: MemberReport): boolean {
+  return r.data === 'empty' || r.data === 'wiped';
+}
+
+function overrideTarget(c: Scenario & { size: number }): number | undefined {
+  const named = new Set(c.reports.map((r) => r.overrideBootstrapFrom).filter((v) => v !== undefined));
+  return named.size === 1 ? resolveMemberName([...named][0]!, 'galera', c.size) : undefined;
+}
+
 describe('properties', () => {
   const runs = { numRuns: 3000 };
 
@@ -494,12 +551,23 @@ describe('properties', () => {
     fc.assert(fc.property(clusterArb, (c) => bootstrappers(c).length <= 1), runs);
   });
 
-  test('the bootstrapper has usable data, unless every member reported empty (brand-new cluster)', () => {
+  test('the bootstrapper has usable data, unless every member is pristine (brand-new cluster) or the override names it', () => {
     fc.assert(
       fc.property(clusterArb, (c) => {
-        const brandNew = c.reports.length === c.size && c.reports.every((r) => r.data === 'empty');
-        return bootstrappers(c).every((o) => brandNew || usable(c.reports.find((r) => r.ordinal === o)!));
+        const brandNew = c.reports.length === c.size && c.reports.every(pristine);
+        return bootstrappers(c).every((o) => brandNew || o === overrideTarget(c) || usable(c.reports.find((r) => r.ordinal === o)!));
       }),
+      runs,
+    );
+  });
+
+  test('new-cluster only when every member reported and none ever belonged to a cluster', () => {
+    fc.assert(
+      fc.property(plainClusterArb, (c) =>
+        [...decideAll(c).values()].every(
+          (d) => d.action !== 'bootstrap' || d.rule !== 'new-cluster' || (c.reports.length === c.size && c.reports.every(pristine)),
+        ),
+      ),
       runs,
     );
   });
@@ -510,7 +578,7 @@ describe('properties', () => {
         bootstrappers(c).every((o) => {
           const seqnos = c.reports.filter(usable).map((r) => r.position!.seqno);
           const mine = c.reports.find((r) => r.ordinal === o)!;
-          if (seqnos.length === 0) return mine.data === 'empty' && o === 0;
+          if (seqnos.length === 0) return pristine(mine) && o === 0;
           const max = Math.max(...seqnos);
           const firstWithMax = c.reports.filter(usable).filter((r) => r.position!.seqno === max).sort((a, b) => a.ordinal - b.ordinal)[0];
           return mine.position!.seqno === max && firstWithMax.ordinal === o;
@@ -527,7 +595,7 @@ describe('properties', () => {
   test('never bootstrap with a missing or unknown member unless an override names the bootstrapper', () => {
     fc.assert(
       fc.property(plainClusterArb, (c) => {
-        const complete = c.reports.length === c.size && c.reports.every((r) => r.data === 'empty' || usable(r));
+        const complete = c.reports.length === c.size && c.reports.every((r) => holdsNothing(r) || usable(r));
         return complete || bootstrappers(c).length === 0;
       }),
       runs,
@@ -553,13 +621,25 @@ describe('properties', () => {
     );
   });
 
-  test('an override bootstrap is always the named member, and it has usable data', () => {
+  test('an override bootstrap is always the named member, whatever its data state', () => {
     fc.assert(
       fc.property(clusterArb, (c) => {
         const named = new Set(c.reports.map((r) => r.overrideBootstrapFrom).filter((v) => v !== undefined));
         if (named.size !== 1 || c.reports.some((r) => r.primary || r.bootstrapping)) return true;
-        const target = resolveMemberName([...named][0]!, 'galera', c.size);
-        return bootstrappers(c).every((o) => o === target && usable(c.reports.find((r) => r.ordinal === o)!));
+        return bootstrappers(c).every((o) => o === overrideTarget(c));
+      }),
+      runs,
+    );
+  });
+
+  test('the override works for every data state: a reported named member bootstraps when no Primary exists', () => {
+    fc.assert(
+      fc.property(clusterArb, (c) => {
+        const target = overrideTarget(c);
+        const named = new Set(c.reports.map((r) => r.overrideBootstrapFrom).filter((v) => v !== undefined));
+        if (named.size !== 1 || target === undefined || c.reports.some((r) => r.primary || r.bootstrapping)) return true;
+        if (!c.reports.some((r) => r.ordinal === target)) return bootstrappers(c).length === 0;
+        return bootstrappers(c).length === 1;
       }),
       runs,
     );

@@ -16,7 +16,8 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  function establish(files: Record<string, string>, recovered = '00000000-0000-0000-0000-000000000000:-1'): Record<string, unknown> {
+  /** Runs establish_state on a data dir holding `files` (a name ending in / is a directory); the data dir stays. */
+  function establishIn(files: Record<string, string>, recovered = '00000000-0000-0000-0000-000000000000:-1'): { state: Record<string, unknown>; data: string } {
     const data = fs.mkdtempSync(path.join(dir, 'data-'));
     for (const [name, content] of Object.entries(files)) {
       if (name.endsWith('/')) fs.mkdirSync(path.join(data, name), { recursive: true });
@@ -26,16 +27,66 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
     execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; establish_state 2>/dev/null; write_state 2>/dev/null`], {
       env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_DATADIR: data, GALERA_RUN_DIR: run, FAKE_RECOVERED: recovered },
     });
-    return JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8'));
+    return { state: JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8')), data };
+  }
+
+  function establish(files: Record<string, string>, recovered?: string): Record<string, unknown> {
+    return establishIn(files, recovered).state;
   }
 
   const UUID = '6f3c1c7e-0c39-11ef-9a4b-2b8c5a7d3e11';
   const grastate = (seqno: number, safe = 0) => `# GALERA saved state\nversion: 2.1\nuuid:    ${UUID}\nseqno:   ${seqno}\nsafe_to_bootstrap: ${safe}\n`;
 
-  test('an empty volume, and one a failed first SST left (no mysql/), are empty', () => {
-    expect(establish({})).toEqual(expect.objectContaining({ data: 'empty', safeToBootstrap: false, hasViewState: false }));
-    expect(establish({ 'grastate.dat': '', 'galera.cache': 'x' }).data).toBe('empty');
-    expect(establish({ 'mysql/': '', 'sst_in_progress': '' }).data).toBe('empty');
+  const IDENTITY = 'galera-identity.sst';
+
+  test('only a volume with nothing on it is empty (a filesystem\'s lost+found aside)', () => {
+    expect(establish({})).toEqual(expect.objectContaining({ data: 'empty', safeToBootstrap: false, hasViewState: false, clusters: [] }));
+    expect(establish({ 'lost+found/': '' }).data).toBe('empty');
+  });
+
+  test('a volume that joined a cluster but holds no database is wiped, never empty (what an interrupted SST leaves)', () => {
+    // The SST script empties the data dir but keeps grastate.dat, galera.cache, sst_in_progress and *.sst files.
+    const state = establish({
+      [IDENTITY]: `# comment\njoined\ncluster ${UUID}\n`, 'grastate.dat': grastate(-1), 'galera.cache': 'x', 'sst_in_progress': '', '.sst/': '',
+    });
+    expect(state).toEqual(expect.objectContaining({ data: 'wiped', interruptedTransfer: true, clusters: [UUID] }));
+    expect(state).not.toHaveProperty('position');
+    // Leftovers of a failed first SST from before volumes had an identity: not pristine either.
+    expect(establish({ 'grastate.dat': '', 'galera.cache': 'x' }).data).toBe('wiped');
+  });
+
+  test('Defect B: an interrupted IST (sst_in_progress, database in place, grastate -1) is recovered from InnoDB, not empty', () => {
+    const state = establish({ 'mysql/': '', 'ibdata1': 'x', 'sst_in_progress': '', 'grastate.dat': grastate(-1) }, `${UUID}:1234`);
+    expect(state).toEqual(expect.objectContaining({
+      data: 'known', position: { uuid: UUID, seqno: 1234 }, positionSource: 'wsrep-recover', interruptedTransfer: true,
+    }));
+  });
+
+  test('an interrupted transfer never trusts grastate.dat: InnoDB decides, and no position makes it unknown', () => {
+    expect(establish({ 'mysql/': '', 'sst_in_progress': '', 'grastate.dat': grastate(50) }, `${UUID}:7`).position).toEqual({ uuid: UUID, seqno: 7 });
+    expect(establish({ 'mysql/': '', 'sst_in_progress': '', 'grastate.dat': grastate(50) }).data).toBe('unknown');
+  });
+
+  test('an SST cut while moving its files in (database and .sst side by side) is unknown, without asking InnoDB', () => {
+    expect(establish({ 'mysql/': '', 'sst_in_progress': '', '.sst/': '' }, `${UUID}:7`)).toEqual(
+      expect.objectContaining({ data: 'unknown', interruptedTransfer: true }),
+    );
+  });
+
+  test('bootstrapping from a recovered position after a transfer zeroed grastate.dat keeps the cluster UUID', () => {
+    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const zeroed = '# GALERA saved state\nversion: 2.1\nuuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\nsafe_to_bootstrap: 0\n';
+    fs.writeFileSync(path.join(data, 'grastate.dat'), zeroed);
+    execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; DATA=known POS_SOURCE=wsrep-recover POS_UUID=${UUID} POS_SEQNO=1234; mark_safe_to_bootstrap`], {
+      env: { PATH: process.env.PATH, GALERA_DATADIR: data, GALERA_RUN_DIR: data },
+    });
+    expect(fs.readFileSync(path.join(data, 'grastate.dat'), 'utf8')).toMatch(new RegExp(`uuid: +${UUID}\nseqno: +1234\nsafe_to_bootstrap: 1`));
+  });
+
+  test('known data records its cluster in the volume identity, which later states report', () => {
+    const { state, data } = establishIn({ 'mysql/': '', 'grastate.dat': grastate(42) });
+    expect(state.clusters).toEqual([UUID]);
+    expect(fs.readFileSync(path.join(data, IDENTITY), 'utf8')).toContain(`\ncluster ${UUID}\n`);
   });
 
   test('a clean stop: the position from grastate.dat, without running mariadbd', () => {
@@ -61,5 +112,55 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
     expect(establish({ 'mysql/': '', 'grastate.dat': grastate(-1) })).toEqual(expect.objectContaining({ data: 'unknown' }));
     expect(establish({ 'mysql/': '', 'grastate.dat': 'garbage\x00' }).data).toBe('unknown'); // and recovery found nothing
     expect(establish({ 'mysql/': '', 'grastate.dat': grastate(-1) }).position).toBeUndefined();
+  });
+});
+
+describe('entrypoint stop (sourced): a stop always completes', () => {
+  const ENTRYPOINT = path.resolve(__dirname, '../assets/galera/entrypoint.sh');
+
+  /** Python statements (after `import os, pathlib, signal, time`) that mark the program ready. */
+  const READY = "pathlib.Path(os.environ['READY']).touch()";
+
+  /**
+   * Runs the Python statements `program` as a process from a sourced entrypoint, stops it with stop_mariadbd once it
+   * is ready, and returns the log and the time taken.
+   */
+  function stop(program: string, timeoutSeconds: number): { seconds: number; log: string } {
+    const run = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-stop-'));
+    try {
+      const t0 = Date.now();
+      // The program creates $READY once its signal handling is set up (a bounded wait: a loaded machine is slow).
+      const script = `. ${ENTRYPOINT}; python3 -c "import os, pathlib, signal, time; ${program}" & pid=$!; for i in $(seq 200); do [[ -e $READY ]] && break; sleep 0.05; done; ` +
+        'stop_mariadbd $pid test 2>&1; wait $pid; echo "exit $?"; cat "$GALERA_PHASE_FILE"';
+      const log = execFileSync('bash', ['--norc', '-c', script], {
+        env: { PATH: process.env.PATH, GALERA_RUN_DIR: run, GALERA_DATADIR: run, GALERA_STOP_TIMEOUT_SECONDS: String(timeoutSeconds), READY: path.join(run, 'ready') },
+        encoding: 'utf8',
+      });
+      return { seconds: (Date.now() - t0) / 1000, log };
+    } finally {
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+  }
+
+  test('a server that stops on SIGTERM is stopped by SIGTERM; the phase is bounded by the stop timeout', () => {
+    const { seconds, log } = stop(`${READY}; time.sleep(30)`, 60);
+    expect(log).toContain('exit 143');
+    expect(log).toMatch(/stopping\ndeadline \d+/);
+    expect(seconds).toBeLessThan(10);
+  });
+
+  test('a server still starting (SIGTERM pending and blocked in every thread) is killed within seconds, not after the timeout', () => {
+    // What mariadbd does until it has started: SIGTERM blocked, so it stays pending.
+    const { seconds, log } = stop(`signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM]); ${READY}; time.sleep(60)`, 60);
+    expect(log).toContain('SIGTERM pending and blocked in every thread');
+    expect(log).toContain('exit 137');
+    expect(seconds).toBeLessThan(15);
+  });
+
+  test('a server that ignores SIGTERM is killed after the stop timeout', () => {
+    const { seconds, log } = stop(`signal.signal(signal.SIGTERM, signal.SIG_IGN); ${READY}; time.sleep(60)`, 2);
+    expect(log).toContain('still runs 2 s after SIGTERM: SIGKILL');
+    expect(seconds).toBeGreaterThanOrEqual(2);
+    expect(seconds).toBeLessThan(15);
   });
 });

@@ -18,8 +18,16 @@
 #   decision.json   written by the agent for that stateId; consumed (deleted) here before mariadbd starts,
 #                   so a bootstrap order is used once and never persisted
 #   wsrep.json      rewritten every second while mariadbd runs, {"running":false} when it does not
-#   restart-request created by the agent (for the current stateId) to have mariadbd stopped cleanly and a
-#                   new decision awaited
+#   restart-request created by the agent (for the current stateId) to have mariadbd stopped and a new
+#                   decision awaited
+#
+# Stopping mariadbd always completes: SIGTERM, then SIGKILL after GALERA_STOP_TIMEOUT_SECONDS (default 120), or
+# at once when mariadbd cannot handle SIGTERM (still starting: SIGTERM pending and blocked in every thread, as
+# while it waits for a Primary component). A SIGKILL costs no data: the next start recovers the position.
+#
+# The volume keeps an identity file, $GALERA_IDENTITY_FILE (lib.sh): the clusters whose data it ever held. Its name
+# ends in `.sst` because wsrep_sst_mariabackup keeps such files when it empties the data dir for an SST, so an
+# interrupted transfer cannot make a volume that held data look brand new.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,19 +35,72 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MARIADBD_PID=
 TERMINATING=0
 
+# PHASE [BOUND]: what the entrypoint does now; with BOUND (seconds), the liveness probe fails once the phase has
+# lasted longer (a stop that did not complete is a hung container, which only a restart can help).
 set_phase() {
-  galera_write_atomic "$GALERA_PHASE_FILE" "$1"
-  galera_log "phase: $1"
+  local content=$1
+  [[ -n ${2:-} ]] && content+=$'\n'"deadline $(($(date +%s) + $2))"
+  galera_write_atomic "$GALERA_PHASE_FILE" "$content"
+  galera_log "phase: $1${2:+ (bound $2 s)}"
 }
 
+# Only flags the stop: the loop waiting for mariadbd stops it (bounded), since a trap must stay short.
 on_term() {
   TERMINATING=1
-  if [[ -n $MARIADBD_PID ]]; then
-    galera_log "SIGTERM: stopping mariadbd (pid $MARIADBD_PID) cleanly so grastate.dat keeps its seqno"
-    kill -TERM "$MARIADBD_PID" 2>/dev/null
-  fi
 }
 trap on_term TERM INT
+
+# Exit 0 when process PID has SIGTERM pending and blocked in every thread: it cannot act on it until it unblocks
+# the signal, which mariadbd does only once started (seen while it waited for a Primary component after a
+# pc.recovery that failed: ShdPnd ...4000, SigBlk ...87007 on every thread, for minutes).
+sigterm_stuck() {
+  local pid=$1 pending blocked task bit=$((1 << 14))
+  pending=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null) || return 1
+  [[ -n $pending ]] && (((16#$pending) & bit)) || return 1
+  for task in /proc/"$pid"/task/*/status; do
+    blocked=$(sed -n 's/^SigBlk:[[:space:]]*//p' "$task" 2>/dev/null)
+    [[ -n $blocked ]] && (((16#$blocked) & bit)) || return 1
+  done
+}
+
+# Stops mariadbd PID and returns once it is gone: SIGTERM (a clean stop keeps grastate.dat's seqno), then SIGKILL
+# after GALERA_STOP_TIMEOUT_SECONDS, or after 3 s when the SIGTERM cannot be handled (sigterm_stuck).
+stop_mariadbd() {
+  local pid=$1 why=$2 limit=${GALERA_STOP_TIMEOUT_SECONDS:-120} half_seconds=0
+  set_phase stopping $((limit + 30))
+  galera_log "stopping mariadbd (pid $pid, $why): SIGTERM, SIGKILL after $limit s"
+  kill -TERM "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((half_seconds >= limit * 2)); then
+      galera_log "mariadbd (pid $pid) still runs $limit s after SIGTERM: SIGKILL (the next start recovers the position)"
+      kill -KILL "$pid" 2>/dev/null
+    elif ((half_seconds >= 6)) && sigterm_stuck "$pid"; then
+      galera_log "mariadbd (pid $pid) has SIGTERM pending and blocked in every thread (it has not finished" \
+        "starting and cannot act on it): SIGKILL (the next start recovers the position)"
+      kill -KILL "$pid" 2>/dev/null
+    fi
+    pause 0.5
+    half_seconds=$((half_seconds + 1))
+  done
+}
+
+# Waits for the mariadbd in MARIADBD_PID (a child of this shell) to exit, stopping it when the container is told to
+# stop; sets MARIADBD_STATUS.
+wait_mariadbd() {
+  local stopping=0
+  while :; do
+    wait "$MARIADBD_PID"
+    MARIADBD_STATUS=$?
+    # `wait` also returns when a trapped signal arrives (status > 128): mariadbd may still run.
+    kill -0 "$MARIADBD_PID" 2>/dev/null || break
+    if ((TERMINATING == 1 && stopping == 0)); then
+      stopping=1
+      [[ -n ${STATUS_PID:-} ]] && kill "$STATUS_PID" 2>/dev/null
+      stop_mariadbd "$MARIADBD_PID" "the container is stopping" &
+    fi
+  done
+  MARIADBD_PID=
+}
 
 # Sleeps without delaying the SIGTERM trap (bash runs traps only between commands; `wait` is interruptible).
 pause() {
@@ -73,24 +134,58 @@ socket = $GALERA_SOCKET
 user = mysql"
 }
 
-# Sets DATA (empty|known|unknown), POS_UUID, POS_SEQNO, POS_SOURCE, SAFE_TO_BOOTSTRAP, HAS_VIEW_STATE.
+# The volume's identity (lib.sh: GALERA_IDENTITY_FILE): adds the line LINE (`joined`, or `cluster <uuid>`) once.
+# Written before anything can put data on the volume, and never removed, so no transfer can erase the fact.
+identity_add() {
+  local file=$GALERA_IDENTITY_FILE content=
+  [[ -f $file ]] && content=$(<"$file")
+  grep -qxF -- "$1" <<<"$content" && return 0
+  [[ -n $content ]] || content="# GaleraPetSet: this volume joined a cluster and held the data of these cluster UUIDs. It is kept
+# across SSTs (wsrep_sst_mariabackup keeps *.sst files); remove it only with the whole data dir."
+  galera_write_atomic "$file" "$content
+$1" && sync "$file" 2>/dev/null
+}
+
+# Nothing at all on the volume (a filesystem's lost+found aside): it never held anything.
+datadir_is_pristine() {
+  [[ -z $(ls -A "$GALERA_DATADIR" 2>/dev/null | grep -v '^lost+found$') ]]
+}
+
+# Sets DATA, POS_UUID, POS_SEQNO, POS_SOURCE, SAFE_TO_BOOTSTRAP, HAS_VIEW_STATE, INTERRUPTED_TRANSFER, CLUSTERS,
+# from evidence on the volume, never from a marker alone:
+#   empty    nothing on the volume: it never held a cluster's data (the only state a new cluster starts from)
+#   wiped    it joined a cluster (identity file, Galera files) but holds no database: a transfer emptied it and
+#            did not finish, or the files were removed. Nothing on it can be newer than what its donor had.
+#   known    a database and a usable position (grastate.dat, or InnoDB through --wsrep-recover)
+#   unknown  a database without a usable position (recovery failed, or an SST was cut while moving files in)
 establish_state() {
   local grastate=$GALERA_DATADIR/grastate.dat
-  DATA=unknown POS_UUID= POS_SEQNO= POS_SOURCE= SAFE_TO_BOOTSTRAP=false HAS_VIEW_STATE=false
+  DATA=unknown POS_UUID= POS_SEQNO= POS_SOURCE= SAFE_TO_BOOTSTRAP=false HAS_VIEW_STATE=false INTERRUPTED_TRANSFER=false
+  CLUSTERS=$(sed -n 's/^cluster //p' "$GALERA_IDENTITY_FILE" 2>/dev/null | sort -u)
   [[ -f $GALERA_DATADIR/gvwstate.dat ]] && HAS_VIEW_STATE=true
-  if [[ -e $GALERA_DATADIR/sst_in_progress ]]; then
-    # An SST was cut short: the files are a partial copy, useful to nobody; the member must SST again.
-    galera_log "state: an interrupted SST left sst_in_progress: the data is not usable"
+  # The joiner's SST script creates sst_in_progress at the start of every transfer (an IST too), before it
+  # touches anything, and removes it when the transfer is done.
+  [[ -e $GALERA_DATADIR/sst_in_progress ]] && INTERRUPTED_TRANSFER=true
+  if datadir_is_pristine; then
     DATA=empty
     return
   fi
-  if [[ ! -d $GALERA_DATADIR/mysql ]]; then
-    # No system schema: a fresh volume, a wiped one, or what a failed first SST leaves (gcache, empty grastate).
-    DATA=empty
+  if [[ ! -d $GALERA_DATADIR/mysql && ! -e $GALERA_DATADIR/ibdata1 ]]; then
+    galera_log "state: this volume joined a cluster (${CLUSTERS:-cluster not yet known}) but holds no database" \
+      "(interrupted transfer: $INTERRUPTED_TRANSFER): it has nothing to offer and can only join by SST"
+    DATA=wiped
+    return
+  fi
+  if [[ $INTERRUPTED_TRANSFER == true && -d $GALERA_DATADIR/.sst ]]; then
+    # mariabackup streams an SST into .sst and moves it in at the end: files on both sides mean the move was cut.
+    galera_log "state: an SST was interrupted while moving its files in: the database may be incomplete"
     return
   fi
   local corrupt=0
-  if [[ -e $grastate ]]; then
+  if [[ $INTERRUPTED_TRANSFER == true ]]; then
+    # An IST (or an SST after its move) was cut: the data is in place, but grastate.dat says nothing reliable.
+    galera_log "state: an interrupted state transfer left sst_in_progress with the database in place: asking InnoDB"
+  elif [[ -e $grastate ]]; then
     if [[ -r $grastate ]] && parse_grastate "$grastate"; then
       [[ $POS_SEQNO != -1 ]] && POS_SOURCE=grastate
     else
@@ -117,6 +212,8 @@ establish_state() {
     mv -f "$grastate" "$grastate.corrupt"
   fi
   DATA=known
+  identity_add "cluster $POS_UUID"
+  CLUSTERS=$(printf '%s\n%s\n' "$CLUSTERS" "$POS_UUID" | sed '/^$/d' | sort -u)
 }
 
 parse_grastate() {
@@ -133,15 +230,15 @@ parse_grastate() {
 }
 
 # Sets RECOVERED to uuid:seqno from `mariadbd --wsrep-recover` (InnoDB crash recovery, no network, no
-# cluster). Not in a subshell: SIGTERM must reach this mariadbd too.
+# cluster). Not in a subshell: a container stop must reach this mariadbd too.
 recover_position() {
   local log=$GALERA_RUN_DIR/wsrep-recover.log line
   RECOVERED=
   rm -f "$log"
   mariadbd --defaults-file="$GALERA_MY_CNF" --wsrep-recover --skip-networking --log-error="$log" >/dev/null 2>&1 &
   MARIADBD_PID=$!
-  while kill -0 "$MARIADBD_PID" 2>/dev/null; do wait "$MARIADBD_PID"; done
-  MARIADBD_PID=
+  STATUS_PID=
+  wait_mariadbd
   cat "$log" >&2
   line=$(grep -o 'WSREP: Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" | tail -n 1)
   [[ -n $line ]] || return 1
@@ -149,15 +246,18 @@ recover_position() {
 }
 
 write_state() {
-  local position=''
+  local position='' clusters
   STATE_ID=$(date +%s%N)-$$
   if [[ $DATA == known ]]; then
     position=",\"position\":{\"uuid\":\"$POS_UUID\",\"seqno\":$POS_SEQNO},\"positionSource\":\"$POS_SOURCE\""
   fi
+  clusters=$(sed '/^$/d; s/.*/"&"/' <<<"$CLUSTERS" | paste -sd, -)
   galera_write_atomic "$GALERA_STATE_FILE" "{\"stateId\":\"$STATE_ID\",\"data\":\"$DATA\"$position,\
-\"safeToBootstrap\":$SAFE_TO_BOOTSTRAP,\"hasViewState\":$HAS_VIEW_STATE}"
+\"safeToBootstrap\":$SAFE_TO_BOOTSTRAP,\"hasViewState\":$HAS_VIEW_STATE,\
+\"interruptedTransfer\":$INTERRUPTED_TRANSFER,\"clusters\":[$clusters]}"
   galera_log "state $STATE_ID: data=$DATA position=${POS_UUID:-none}:${POS_SEQNO:-none} source=${POS_SOURCE:-none}" \
-    "safe_to_bootstrap=$SAFE_TO_BOOTSTRAP gvwstate=$HAS_VIEW_STATE"
+    "safe_to_bootstrap=$SAFE_TO_BOOTSTRAP gvwstate=$HAS_VIEW_STATE interrupted_transfer=$INTERRUPTED_TRANSFER" \
+    "clusters=[${CLUSTERS//$'\n'/,}]"
 }
 
 # Waits for the decision.json of the current stateId and consumes it; sets ACTION and START_POSITION
@@ -195,13 +295,16 @@ json_field() {
 }
 
 # A brand-new cluster: system tables, the socket account for the OS user, then every user (SST, monitor,
-# root, application) before the member can be a donor, so the first joiner's SST can log in.
+# root, application) before the member can be a donor, so the first joiner's SST can log in. On a `wiped` volume
+# (only when the operator's override names it) the Galera leftovers go first; its identity stays.
 initialize_datadir() {
   set_phase initializing
-  if [[ -n $(ls -A "$GALERA_DATADIR" 2>/dev/null | grep -v '^lost+found$') ]]; then
-    galera_log "refusing to initialize $GALERA_DATADIR: it is not empty"
+  if [[ -d $GALERA_DATADIR/mysql || -e $GALERA_DATADIR/ibdata1 ]]; then
+    galera_log "refusing to initialize $GALERA_DATADIR: it holds a database"
     return 1
   fi
+  find "$GALERA_DATADIR" -mindepth 1 -maxdepth 1 ! -name lost+found ! -name "${GALERA_IDENTITY_FILE##*/}" \
+    -exec rm -rf {} +
   local sql
   sql=$(bash "$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
   mariadb-install-db --defaults-file="$GALERA_MY_CNF" --skip-test-db --auth-root-authentication-method=socket \
@@ -216,6 +319,17 @@ initialize_datadir() {
 
 mark_safe_to_bootstrap() {
   local grastate=$GALERA_DATADIR/grastate.dat
+  if [[ $DATA == known && $POS_SOURCE == wsrep-recover ]] && ! grep -qx "uuid: *$POS_UUID" "$grastate" 2>/dev/null; then
+    # A transfer that started resets grastate.dat to the zero UUID: bootstrapping on it would start a new cluster
+    # UUID, and every member with data of the real one would then need the operator (uuid-mismatch). Write the
+    # position InnoDB recovered, as Galera itself would have on a clean stop.
+    galera_write_atomic "$grastate" "# GALERA saved state
+version: 2.1
+uuid:    $POS_UUID
+seqno:   $POS_SEQNO
+safe_to_bootstrap: 1"
+    return
+  fi
   [[ -f $grastate ]] || return 0
   if grep -q '^safe_to_bootstrap:' "$grastate"; then
     sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$grastate"
@@ -226,12 +340,17 @@ mark_safe_to_bootstrap() {
 
 start_mariadbd() {
   local args=(--defaults-file="$GALERA_MY_CNF")
+  # From here on the volume belongs to a cluster: it must never count as brand new again, whatever a transfer
+  # does to it.
+  identity_add joined
   if [[ $ACTION == bootstrap ]]; then
-    if [[ $DATA == empty ]]; then
+    if [[ $DATA == empty || $DATA == wiped ]]; then
       initialize_datadir || return 1
     else
-      # The agent chose this member; mariadbd refuses --wsrep-new-cluster unless grastate says so.
+      # The agent chose this member; mariadbd refuses --wsrep-new-cluster unless grastate says so. A transfer
+      # marker left by an interrupted IST would keep the liveness probe lenient for as long as this server runs.
       mark_safe_to_bootstrap
+      rm -f "$GALERA_DATADIR/sst_in_progress"
     fi
     args+=(--wsrep-new-cluster)
   fi
@@ -250,17 +369,22 @@ start_mariadbd() {
 write_wsrep_status() {
   local name fields=()
   declare -A WSREP=()
-  SYNCED=false
+  SYNCED=false STATE_UUID=
   if [[ $1 == false ]]; then
     galera_write_atomic "$GALERA_WSREP_FILE" '{"running":false}'
     return
   fi
   galera_read_status < <(galera_wsrep_status)
   galera_status_is_synced && SYNCED=true
+  STATE_UUID=${WSREP[wsrep_local_state_uuid]:-}
   for name in "${!WSREP[@]}"; do
     fields+=("$(galera_json_string "$name"):$(galera_json_string "${WSREP[$name]}")")
   done
-  galera_write_atomic "$GALERA_WSREP_FILE" "{\"running\":true,\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
+  # A transfer to this member is under way: the agent must not restart it for taking long to reach the Primary.
+  local transfer=false
+  [[ -e $GALERA_DATADIR/sst_in_progress ]] && transfer=true
+  galera_write_atomic "$GALERA_WSREP_FILE" \
+    "{\"running\":true,\"transfer\":$transfer,\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
 }
 
 # Applies the users once (idempotent; every member runs it, TOI serializes the DDL), with a few retries.
@@ -285,17 +409,17 @@ status_loop() {
       request=$(<"$GALERA_RESTART_FILE")
       rm -f "$GALERA_RESTART_FILE"
       if [[ $(json_field stateId "$request") == "$STATE_ID" ]]; then
-        galera_log "restart requested by the agent ($(json_field reason "$request")): stopping mariadbd cleanly"
-        set_phase stopping
-        kill -TERM "$MARIADBD_PID"
+        galera_log "restart requested by the agent ($(json_field reason "$request"))"
+        stop_mariadbd "$MARIADBD_PID" "restart requested by the agent"
         return
       fi
       galera_log "restart request for another state ignored"
     fi
     write_wsrep_status true
     if [[ $SYNCED == true ]]; then
-      [[ $(<"$GALERA_PHASE_FILE") == running ]] || set_phase running
+      [[ $(head -n 1 "$GALERA_PHASE_FILE") == running ]] || set_phase running
       if ((users_applied == 0)); then
+        [[ -n $STATE_UUID ]] && identity_add "cluster $STATE_UUID"
         users_applied=1
         apply_users_with_retries &
       fi
@@ -304,20 +428,35 @@ status_loop() {
   done
 }
 
+# A joiner's SST script outlives a mariadbd that died under it (it still waits for the donor's stream, seen when
+# the IST donor was killed), and while it runs every later transfer to this member fails at once ("previous SST
+# script still running"): stop it, bounded like mariadbd. Its own cleanup stops what it started (socat,
+# mariabackup).
+stop_leftover_sst() {
+  local pid half_seconds=0
+  pid=$(cat "$GALERA_DATADIR/wsrep_sst.pid" 2>/dev/null) || return 0
+  # The pid file may be stale and its number reused: only a process that is an SST script is stopped.
+  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q wsrep_sst_ || return 0
+  galera_log "the state transfer script (pid $pid) outlived mariadbd: stopping it"
+  kill -TERM "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null && ((half_seconds < 20)); do
+    pause 0.5
+    half_seconds=$((half_seconds + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null
+  return 0
+}
+
 # Returns when mariadbd has exited (status in MARIADBD_STATUS), stopped on request or by itself.
 supervise() {
-  local status_pid
   status_loop &
-  status_pid=$!
-  while :; do
-    wait "$MARIADBD_PID"
-    MARIADBD_STATUS=$?
-    # `wait` also returns when a trapped signal arrives (status > 128): mariadbd is still shutting down.
-    kill -0 "$MARIADBD_PID" 2>/dev/null || break
-  done
-  MARIADBD_PID=
-  kill "$status_pid" 2>/dev/null
-  wait "$status_pid" 2>/dev/null
+  STATUS_PID=$!
+  wait_mariadbd
+  # The status loop ends by itself once mariadbd is gone; it may be sleeping.
+  kill "$STATUS_PID" 2>/dev/null
+  wait "$STATUS_PID" 2>/dev/null
+  STATUS_PID=
+  stop_leftover_sst
   write_wsrep_status false
   rm -f "$GALERA_STATE_FILE"
   galera_log "mariadbd exited with status $MARIADBD_STATUS"

@@ -17,6 +17,8 @@ GALERA_DECISION_FILE=$GALERA_RUN_DIR/decision.json
 GALERA_RESTART_FILE=$GALERA_RUN_DIR/restart-request
 # What the entrypoint is doing now; the liveness probe spares every phase but `running`.
 GALERA_PHASE_FILE=$GALERA_RUN_DIR/phase
+# On the data volume: which clusters' data it ever held (entrypoint.sh explains the name).
+GALERA_IDENTITY_FILE=$GALERA_DATADIR/galera-identity.sst
 # Generated at start: mariadbd's defaults file and the client's (the socket lives in the run dir).
 GALERA_MY_CNF=$GALERA_RUN_DIR/my.cnf
 GALERA_CLIENT_CNF=$GALERA_RUN_DIR/client.cnf

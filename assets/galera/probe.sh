@@ -4,10 +4,12 @@
 #   probe.sh ready   exit 0 only when the member may take traffic: wsrep_ready ON, wsrep_connected ON,
 #                    cluster status Primary, local state 4 (Synced), wsrep_desync OFF, wsrep_reject_queries
 #                    NONE. A donor (state 2) or a joiner is not ready.
-#   probe.sh live    exit 1 only when a restart can help: mariadbd should be serving but does not answer.
-#                    Never fails while the entrypoint establishes state (`--wsrep-recover`), waits for the
-#                    agent's decision, initializes, starts (SST/IST), stops, or while an SST is in progress:
-#                    killing the member then would lose the data the cluster may need to come back.
+#   probe.sh live    exit 1 only when a restart can help: mariadbd should be serving but does not answer, or
+#                    a phase the entrypoint bounds (stopping) has outlived its bound (the phase file's
+#                    `deadline <epoch>` line): the entrypoint itself is stuck. Otherwise never fails while the
+#                    entrypoint establishes state (`--wsrep-recover`), waits for the agent's decision,
+#                    initializes, starts (SST/IST), or while an SST is in progress: killing the member then would
+#                    lose the data the cluster may need to come back.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -22,8 +24,12 @@ ready() {
 }
 
 live() {
-  local phase
-  phase=$(cat "$GALERA_PHASE_FILE" 2>/dev/null) || phase=establishing
+  local phase=establishing deadline=
+  { read -r phase && read -r _ deadline; } 2>/dev/null <"$GALERA_PHASE_FILE"
+  if [[ $deadline =~ ^[0-9]+$ ]] && (($(date +%s) > deadline)); then
+    echo "phase $phase has lasted past its bound ($(($(date +%s) - deadline)) s over): the entrypoint is stuck"
+    return 1
+  fi
   [[ $phase == running ]] || return 0
   [[ -e $GALERA_DATADIR/sst_in_progress ]] && return 0
   # SHOW is answered even outside a Primary component (a SELECT is not): a non-Primary member is alive,

@@ -89,11 +89,14 @@ try {
   // missingGaleraTools() reports it; this module must still load to report it.
 }
 
-/** Runs a program as the mysql user and returns stdout. */
-function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a program as the mysql user and returns stdout; killed after `timeoutMs` (a hung server must not hang a test). */
+function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: 20_000 },
+    const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr }));
+    // A client that exits before reading its input (server gone, connect timeout) closes the pipe: that is the
+    // client's failure, reported by its exit code, not an EPIPE that would crash the test process.
+    child.stdin?.on('error', () => undefined);
     if (input !== undefined) child.stdin?.end(input);
   });
 }
@@ -109,6 +112,8 @@ export class Member {
   public readonly dataDir: string;
   public readonly runDir: string;
   public ip: string;
+  /** Extra `[galera]` settings for this member only (e.g. `wsrep_sst_donor`), from its next start. */
+  public configOverrides: Record<string, string> = {};
   private entrypoint?: ChildProcess;
   private agent?: ChildProcess;
   /** Where in the logs the current runs of the agent and the entrypoint start. */
@@ -144,7 +149,7 @@ export class Member {
       fs.mkdirSync(this.runDir);
       fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
     }
-    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip));
+    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip, this.configOverrides));
     this.mariadbLogStart = this.logSize('mariadb');
     this.entrypoint = this.spawnLogged('mariadb', ['bash', path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
   }
@@ -238,10 +243,10 @@ export class Member {
     fs.renameSync(tmp, path.join(this.runDir, 'decision.json'));
   }
 
-  /** The entrypoint's phase (what the liveness probe spares). */
+  /** The entrypoint's phase (its first line; a bounded phase has its deadline on the second). */
   public phase(): string {
     try {
-      return fs.readFileSync(path.join(this.runDir, 'phase'), 'utf8').trim();
+      return fs.readFileSync(path.join(this.runDir, 'phase'), 'utf8').split('\n')[0].trim();
     } catch {
       return '(none)';
     }
@@ -261,8 +266,8 @@ export class Member {
   }
 
   /** SQL through the member's socket as the unix_socket `mysql` account; throws on error. */
-  public async sql(query: string): Promise<string> {
-    const result = await runAsMysql(['mariadb', `--defaults-file=${path.join(this.runDir, 'client.cnf')}`, '-N', '-B'], {}, query);
+  public async sql(query: string, timeoutMs?: number): Promise<string> {
+    const result = await runAsMysql(['mariadb', `--defaults-file=${path.join(this.runDir, 'client.cnf')}`, '--connect-timeout=2', '-N', '-B'], {}, query, timeoutMs);
     if (result.code !== 0) throw new Error(`${this.name}: ${query}: ${result.stderr}`);
     return result.stdout.trim();
   }
@@ -309,6 +314,32 @@ export class Member {
   /** After SIGKILL of a group, its members (mariadbd) may take a moment to disappear and free the ports. */
   private async waitGroupGone(pgid: number): Promise<void> {
     await waitFor(`process group ${pgid} gone`, 10_000, () => (isAlive(-pgid) ? undefined : true));
+  }
+
+  /** Whether a file exists in the data dir (e.g. `sst_in_progress`, which a state transfer creates). */
+  public hasDataFile(name: string): boolean {
+    return fs.existsSync(path.join(this.dataDir, name));
+  }
+
+  /** The agent's `GET /status` (undefined when it does not answer). */
+  public async agentStatus(port: number): Promise<Record<string, any> | undefined> {
+    try {
+      const response = await fetch(`http://${this.ip}:${port}/status`, { signal: AbortSignal.timeout(2000) });
+      return (await response.json()) as Record<string, any>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** SIGKILL of mariadbd only (the container's main process lives on, as when the OOM killer picks mariadbd). */
+  public killMariadbd(): boolean {
+    const pid = Number(fs.readFileSync(path.join(this.runDir, 'mysqld.pid'), 'utf8').trim());
+    try {
+      process.kill(pid, 'SIGKILL');
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   public wipeData(): void {
@@ -359,7 +390,7 @@ export class GaleraTestCluster {
   /** pc.recovery in the members' config (applies from their next start). */
   public pcRecovery = true;
 
-  public renderConfig(ip: string): string {
+  public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}): string {
     return renderServerConfig({
       ...GALERA_SERVER_DEFAULTS,
       pcRecovery: this.pcRecovery,
@@ -372,7 +403,7 @@ export class GaleraTestCluster {
       innodbBufferPoolSize: '64M',
       applierThreads: 2,
       maxConnections: 100,
-      overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' } },
+      overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' }, galera: galeraOverrides },
     });
   }
 
@@ -405,6 +436,121 @@ export class GaleraTestCluster {
       console.log(`kept ${this.root}`);
     } else {
       fs.rmSync(this.root, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * A client that writes one row per statement, each with its own id, to whichever listed member is Synced, and
+ * remembers the ids the server acknowledged (the INSERT returned OK). An acknowledged row must survive every
+ * recovery; a row whose INSERT failed or timed out may or may not exist, and is never checked.
+ */
+export class AckedWriter {
+  public readonly acked = new Set<number>();
+  public failures = 0;
+  private next = 1;
+  private running = false;
+  private loop?: Promise<void>;
+  private targets: () => Member[] = () => [];
+
+  public constructor(private readonly table: string) {}
+
+  /** Writes until `stop()`, to the first Synced member `targets()` lists (asked afresh for every row). */
+  public start(targets: () => Member[]): void {
+    this.targets = targets;
+    if (this.running) return;
+    this.running = true;
+    this.loop = (async () => {
+      while (this.running) {
+        const member = this.targets().find((m) => m.running && m.synced());
+        if (member === undefined) {
+          await sleep(100);
+          continue;
+        }
+        const id = this.next++;
+        try {
+          await member.sql(`INSERT INTO ${this.table} (id, member) VALUES (${id}, '${member.name}')`, 5000);
+          this.acked.add(id);
+        } catch {
+          this.failures++;
+          await sleep(100);
+        }
+        await sleep(20);
+      }
+    })();
+  }
+
+  public async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** No longer expects these rows (their only copies were on volumes a scenario destroyed on purpose). */
+  public forget(ids: readonly number[]): void {
+    for (const id of ids) this.acked.delete(id);
+  }
+
+  /** Writes `count` rows in one acknowledged statement (enough work for a transfer to take a moment). */
+  public async bulk(member: Member, count: number): Promise<void> {
+    const ids = Array.from({ length: count }, () => this.next++);
+    await member.sql(`INSERT INTO ${this.table} (id, member) VALUES ${ids.map((id) => `(${id}, '${member.name}')`).join(',')}`, 30_000);
+    for (const id of ids) this.acked.add(id);
+  }
+
+  /** Acknowledged ids missing on `member` (read with wsrep_sync_wait, so it sees everything the cluster committed). */
+  public async missingOn(member: Member, expected: ReadonlySet<number> = this.acked): Promise<number[]> {
+    let rows: string;
+    try {
+      rows = await member.sql(`SET SESSION wsrep_sync_wait=1; SELECT id FROM ${this.table}`, 60_000);
+    } catch (e) {
+      // A cluster bootstrapped from an empty member has no such table: every row is missing.
+      if (!/doesn't exist/.test(String(e))) throw e;
+      rows = '';
+    }
+    const present = new Set(rows.split('\n').filter((l) => l !== '').map(Number));
+    return [...expected].filter((id) => !present.has(id));
+  }
+}
+
+/**
+ * Network partitions between members' loopback addresses with nftables: one table of our own in which every rule
+ * matches only 127.0.1.x pairs the test names (input hook, so packets vanish and peers time out as on a real
+ * network). Removed by `heal()` and by the cluster's cleanup.
+ */
+export class LoopbackPartition {
+  private static readonly TABLE = 'cdk8s_galera_chaos';
+
+  public static available(): boolean {
+    try {
+      execFileSync('nft', ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Cuts every packet between each address of `side` and each of `other` (both ways). */
+  public static cut(groups: ReadonlyArray<readonly string[]>): void {
+    for (const ip of groups.flat()) if (!/^127\.0\.1\.\d{1,3}$/.test(ip)) throw new Error(`refusing to partition ${ip}: only 127.0.1.x`);
+    LoopbackPartition.heal();
+    const rules: string[] = [];
+    groups.forEach((side, i) => groups.forEach((other, j) => {
+      if (i === j) return;
+      for (const a of side) for (const b of other) rules.push(`add rule inet ${LoopbackPartition.TABLE} input ip saddr ${a} ip daddr ${b} drop`);
+    }));
+    const script = [
+      `add table inet ${LoopbackPartition.TABLE}`,
+      `add chain inet ${LoopbackPartition.TABLE} input { type filter hook input priority 0; policy accept; }`,
+      ...rules,
+    ].join('\n');
+    execFileSync('nft', ['-f', '-'], { input: script });
+  }
+
+  public static heal(): void {
+    try {
+      execFileSync('nft', ['delete', 'table', 'inet', LoopbackPartition.TABLE], { stdio: 'ignore' });
+    } catch {
+      // no partition in place
     }
   }
 }

@@ -5,9 +5,13 @@
  * It acts in exactly two ways, both guarded so that they happen once per state the mariadb container publishes:
  *  - writes decision.json (join or bootstrap) when the container waits for one: state.json present, mariadbd not
  *    running, no decision pending, and no decision written yet for this state.json's stateId;
- *  - writes restart-request when this member must bootstrap but its mariadbd runs outside any Primary component
- *    and there has been no Primary anywhere for `pcRecoverySeconds` (the pc.recovery fallback): the container
- *    stops mariadbd gracefully, publishes a new state.json, and gets a bootstrap decision for it.
+ *  - writes restart-request when this member's mariadbd must be restarted so that its state is decided afresh:
+ *    - it must bootstrap but its mariadbd runs outside any Primary component and there has been no Primary anywhere
+ *      for `pcRecoverySeconds` (the pc.recovery fallback);
+ *    - it has run for `waitPrimarySeconds` without reaching a Primary component and no transfer to it is under way
+ *      (a Primary it waits for did not come, or it cannot merge into the one that exists).
+ *    The container stops mariadbd (SIGTERM, then SIGKILL: a stop always completes), publishes a new state.json and
+ *    gets a decision for it. A request that has not taken effect after `restartRetrySeconds` is written again.
  */
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -62,6 +66,8 @@ export class GaleraAgent {
   private noPrimarySinceMs?: number;
   /** When the agent first let pc.recovery try in this episode without a Primary. */
   private pcRecoverySinceMs?: number;
+  /** Since when this member's mariadbd (for which state) has run outside a Primary component, with no transfer. */
+  private outsidePrimary?: { stateId: string; sinceMs: number };
   private running?: Promise<void>;
 
   public constructor(
@@ -157,6 +163,12 @@ export class GaleraAgent {
     };
     const decision = decide(input);
     if (decision.rule === 'pc-recovery') this.pcRecoverySinceMs ??= now.getTime();
+    const stateId = self.local?.stateId;
+    if (stateId === undefined || !self.wsrep.running || self.wsrep.primary || self.wsrep.transfer) {
+      this.outsidePrimary = undefined;
+    } else if (this.outsidePrimary?.stateId !== stateId) {
+      this.outsidePrimary = { stateId, sinceMs: now.getTime() };
+    }
     this.last = { decision, at: now.toISOString(), input };
     this.logDecision(decision, input, polls, self, now.getTime());
     this.act(decision, input, self);
@@ -164,30 +176,46 @@ export class GaleraAgent {
 
   private act(decision: Decision, input: ElectionInput, self: SelfView): void {
     const local = self.local;
-    if (local === undefined || (decision.action !== 'join' && decision.action !== 'bootstrap')) return;
+    if (local === undefined) return;
     const waitingForDecision =
       !self.wsrep.running && local.stateId !== this.memory.answeredStateId && !this.runDir.decisionPending();
-    if (waitingForDecision) {
+    if (waitingForDecision && (decision.action === 'join' || decision.action === 'bootstrap')) {
       const file = this.runDir.writeDecision(local.stateId, decision);
       this.remember({ answeredStateId: local.stateId, bootstrapping: decision.action === 'bootstrap' });
       this.written = { file, at: new Date().toISOString() };
       this.log('decision-written', { member: this.config.podName, decision: file, states: input.reports });
       return;
     }
+    // A running mariadbd outside any Primary is restarted whatever the decision (`wait` and `blocked` included: it
+    // then waits for a decision with mariadbd stopped, the state the election and the operator's override expect).
+    if (!self.wsrep.running) return;
+    const nowMs = Date.now();
     // decide never tells a member in a Primary component to bootstrap: a running one here is outside any Primary.
     // One that was told to bootstrap for this state is still starting (InnoDB recovery can take minutes): leave it.
     const fallback =
       decision.action === 'bootstrap' &&
-      self.wsrep.running &&
       !this.memory.bootstrapping &&
-      (input.secondsWithoutPrimary ?? 0) >= this.config.pcRecoverySeconds &&
-      this.memory.restartRequestedFor !== local.stateId;
-    if (fallback) {
-      const reason = `no Primary for ${Math.round(input.secondsWithoutPrimary ?? 0)} s and this member must bootstrap: ${decision.reason}`;
-      this.runDir.writeRestartRequest(local.stateId, reason);
-      this.remember({ restartRequestedFor: local.stateId });
-      this.log('restart-requested', { member: this.config.podName, stateId: local.stateId, reason, states: input.reports });
-    }
+      (input.secondsWithoutPrimary ?? 0) >= this.config.pcRecoverySeconds;
+    const outsideSeconds = this.outsidePrimary === undefined ? 0 : (nowMs - this.outsidePrimary.sinceMs) / 1000;
+    const reason = fallback
+      ? `no Primary for ${Math.round(input.secondsWithoutPrimary ?? 0)} s and this member must bootstrap: ${decision.reason}`
+      : outsideSeconds >= this.config.waitPrimarySeconds
+        ? `mariadbd has run ${Math.round(outsideSeconds)} s without reaching a Primary component (bound ` +
+          `${this.config.waitPrimarySeconds} s): restarting it so that its state is decided again`
+        : undefined;
+    if (reason === undefined) return;
+    // Once per state, again only when the request did not take effect (the same state still runs) after a while.
+    const requestedMs = this.memory.restartRequestedFor === local.stateId ? this.memory.restartRequestedAtMs ?? 0 : undefined;
+    if (requestedMs !== undefined && nowMs - requestedMs < this.config.restartRetrySeconds * 1000) return;
+    this.runDir.writeRestartRequest(local.stateId, reason);
+    this.remember({ restartRequestedFor: local.stateId, restartRequestedAtMs: nowMs });
+    this.log('restart-requested', {
+      member: this.config.podName,
+      stateId: local.stateId,
+      reason,
+      repeated: requestedMs !== undefined,
+      states: input.reports,
+    });
   }
 
   /** This member's report, from the run directory and the agent's own memory; read afresh for every use. */
@@ -213,6 +241,8 @@ export class GaleraAgent {
       ...(positionSource !== undefined ? { positionSource } : {}),
       ...(local?.safeToBootstrap !== undefined ? { safeToBootstrap: local.safeToBootstrap } : {}),
       ...(local?.hasViewState !== undefined ? { hasViewState: local.hasViewState } : {}),
+      ...(local?.interruptedTransfer !== undefined ? { interruptedTransfer: local.interruptedTransfer } : {}),
+      ...(local?.clusters !== undefined ? { clusters: local.clusters } : {}),
       running: wsrep.running,
       primary: wsrep.primary,
       synced: wsrep.synced,

@@ -24,7 +24,19 @@ export interface AgentConfig {
   readonly wsrepStaleSeconds: number;
   readonly blockAfterSeconds: number;
   readonly pcRecoverySeconds: number;
+  /** mariadbd running this long without reaching a Primary component (no transfer under way) is restarted. */
+  readonly waitPrimarySeconds: number;
+  /** A restart request still not acted on after this long is written again. */
+  readonly restartRetrySeconds: number;
 }
+
+/**
+ * The default wait for a Primary is pc.recovery's time plus this margin (a stop, a bootstrap): the members that
+ * pc.recovery or the election's bootstrap are about to bring into a Primary are left alone, and one stuck in a
+ * saved view that cannot form a Primary (it does not merge into the new one) is restarted soon after.
+ */
+export const WAIT_PRIMARY_MARGIN_SECONDS = 30;
+export const DEFAULT_RESTART_RETRY_SECONDS = 30;
 
 export const DEFAULT_AGENT_PORT = 9200;
 export const DEFAULT_RUN_DIR = '/run/galera';
@@ -55,21 +67,29 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
   const port = integer(v, env, 'GALERA_AGENT_PORT', DEFAULT_AGENT_PORT, 0);
   v.check(port !== 0 && !isPort(port), 'GALERA_AGENT_PORT', env.GALERA_AGENT_PORT, 'must be a TCP port (1-65535)');
 
+  const urls = peerUrls(v, env, statefulSetName, size);
+  const pollSeconds = duration(v, env, 'GALERA_POLL_SECONDS', 1);
+  const peerTimeoutSeconds = duration(v, env, 'GALERA_PEER_TIMEOUT_SECONDS', 1);
+  const wsrepStaleSeconds = duration(v, env, 'GALERA_WSREP_STALE_SECONDS', 5);
+  const blockAfterSeconds = duration(v, env, 'GALERA_BLOCK_AFTER_SECONDS', DEFAULT_BLOCK_AFTER_SECONDS);
+  const pcRecoverySeconds = duration(v, env, 'GALERA_PC_RECOVERY_SECONDS', DEFAULT_PC_RECOVERY_SECONDS);
   const config: AgentConfig = {
     podName,
     ordinal,
     statefulSetName,
     size,
-    peerUrls: peerUrls(v, env, statefulSetName, size),
+    peerUrls: urls,
     ...(env.GALERA_AGENT_HOST ? { host: env.GALERA_AGENT_HOST } : {}),
     port,
     runDir: env.GALERA_RUN_DIR || DEFAULT_RUN_DIR,
     overrideFile: env.GALERA_OVERRIDE_FILE || DEFAULT_OVERRIDE_FILE,
-    pollSeconds: duration(v, env, 'GALERA_POLL_SECONDS', 1),
-    peerTimeoutSeconds: duration(v, env, 'GALERA_PEER_TIMEOUT_SECONDS', 1),
-    wsrepStaleSeconds: duration(v, env, 'GALERA_WSREP_STALE_SECONDS', 5),
-    blockAfterSeconds: duration(v, env, 'GALERA_BLOCK_AFTER_SECONDS', DEFAULT_BLOCK_AFTER_SECONDS),
-    pcRecoverySeconds: duration(v, env, 'GALERA_PC_RECOVERY_SECONDS', DEFAULT_PC_RECOVERY_SECONDS),
+    pollSeconds,
+    peerTimeoutSeconds,
+    wsrepStaleSeconds,
+    blockAfterSeconds,
+    pcRecoverySeconds,
+    waitPrimarySeconds: duration(v, env, 'GALERA_WAIT_PRIMARY_SECONDS', pcRecoverySeconds + WAIT_PRIMARY_MARGIN_SECONDS),
+    restartRetrySeconds: duration(v, env, 'GALERA_RESTART_RETRY_SECONDS', DEFAULT_RESTART_RETRY_SECONDS),
   };
   v.throwIfInvalid();
   return config;

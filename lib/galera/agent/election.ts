@@ -3,29 +3,39 @@
  * its peers' reports, how long there has been no Primary) to what its mariadb container must do.
  *
  * Every member's agent runs it on the same reports, so they agree without talking about the result: at most one
- * member is ever told to bootstrap. The rules, in the order they apply:
+ * member is ever told to bootstrap. Every rule follows from one invariant:
  *
- *  1. A Primary component exists: join it. Two Primaries with different cluster UUIDs are a split brain (blocked).
- *     A member whose own data has another cluster UUID than the Primary is blocked (joining would SST over a
- *     different history, mariadb-operator PR #1905), unless the operator's override names another member.
+ *   never bootstrap from a member that may be behind another member that might come back
+ *
+ * (bootstrapping starts a history; every member that joins it is brought to it by IST or SST, so anything newer
+ * elsewhere is lost). The rules, in the order they apply (README.md shows each against the invariant):
+ *
+ *  1. A Primary component exists: join it (no bootstrap at all). Two Primaries with different cluster UUIDs are a
+ *     split brain (blocked). A member whose own data has another cluster UUID than the Primary is blocked (joining
+ *     would SST over a different history, mariadb-operator PR #1905), unless the operator's override names a member
+ *     of the Primary.
  *  2. A member was told to bootstrap and is starting: join it (two at once: blocked).
  *  3. Operator override (a file every member reads, e.g. a ConfigMap key): the named member bootstraps, the others
- *     join. Refused when members' overrides disagree or the named member cannot be a source (not a member, not
- *     reported, empty, unknown). Allowed even when newer data exists elsewhere, but the reason says what is lost.
- *  4. The `known` members' data belong to different cluster UUIDs: blocked.
- *  5. Every member reported and every member is empty: brand-new cluster, the lowest ordinal bootstraps.
- *  6. A member is missing or its data state is unknown: nobody bootstraps (its data may be the newest; openstack-helm
- *     waits forever here, bitnami #22 lost all data bootstrapping an empty node). `wait`, then `blocked` after
- *     `blockAfterSeconds` so an operator is called.
+ *     join, whatever its data state (known, unknown, wiped, empty); the reason spells out what is lost. Refused only
+ *     when members' overrides disagree, or it names no member or one that has not reported.
+ *  4. The `known` members' data belong to different cluster UUIDs: blocked (no order between histories).
+ *  5. Every member reported and every member is `empty` (pristine volumes, none ever in a cluster): a brand-new
+ *     cluster, the lowest ordinal bootstraps. A `wiped` volume (it held a cluster's data) never counts as new.
+ *  6. A member is missing or its data state is `unknown`: nobody bootstraps (its data may be the newest;
+ *     openstack-helm waits forever here, bitnami #22 lost all data bootstrapping an empty node). `wait`, then
+ *     `blocked` after `blockAfterSeconds` so an operator is called. `empty` and `wiped` members do not block: they
+ *     hold nothing that could be newer.
  *  7. Every member is known and has gvwstate.dat: everyone joins and Galera's own pc.recovery re-forms the Primary;
  *     after `pcRecoverySeconds` of trying without a Primary the election (8) takes over.
- *  8. Election: the highest seqno bootstraps, ties to the lowest ordinal; empty members join.
+ *  8. Election: the highest seqno bootstraps, ties to the lowest ordinal; other members join. When no member holds
+ *     data but some volume held a cluster's data (`wiped`), nobody bootstraps: blocked (`no-data`).
  *
  * `safe_to_bootstrap` never decides anything: it only says a member was the last to leave *as it saw the cluster*,
  * and trusting it over a higher seqno recovered elsewhere is how mariadb-operator #1701 recovered a cluster into an
  * empty state. It cannot fill an information gap either (a missing member may still hold newer data), so it is only
  * mentioned in reasons. A `known` report whose position is unusable (zero or malformed UUID, negative seqno) is
- * treated as `unknown`: it cannot be a source, and a real position may hide behind it (mariadb-operator #1108).
+ * treated as `unknown`: it cannot be a source, and a real position may hide behind it (mariadb-operator #1108). An
+ * `empty` report that names clusters its volume held is treated as `wiped`.
  */
 import type {
   DataState,
@@ -182,15 +192,8 @@ export function decide(input: ElectionInput): Decision {
           `before it can bootstrap ${states}`,
       );
     }
-    if (target.data !== 'known' || target.position === undefined) {
-      const why =
-        target.data === 'empty'
-          ? 'has no data: bootstrapping it would start an empty cluster and every other member would be wiped by SST'
-          : 'has data whose state is unknown (unreadable grastate.dat or a failed --wsrep-recover)';
-      return blocked('invalid-override', `the override names ${targetName}, which ${why}; name a member with known data ${states}`);
-    }
     const losses = overrideLosses(target, all, missing);
-    const chosen = `the operator's override names ${targetName} (${formatPosition(target.position)})`;
+    const chosen = `the operator's override names ${targetName} (${describeSource(target)})`;
     return target === self
       ? bootstrapDecision(self, 'override', `${chosen}: bootstrapping from it${losses} ${states}`)
       : join('override', `${chosen} as the bootstrap member: joining it${losses} ${states}`);
@@ -206,7 +209,7 @@ export function decide(input: ElectionInput): Decision {
     );
   }
 
-  // 5. Brand-new cluster.
+  // 5. Brand-new cluster: nobody holds data, and no volume ever held any.
   if (missing.length === 0 && all.every((m) => m.data === 'empty')) {
     const first = memberName(0);
     const reason = `every member is empty: a brand-new cluster, which the lowest ordinal ${first} bootstraps`;
@@ -245,6 +248,15 @@ export function decide(input: ElectionInput): Decision {
   // 8. Election: the highest seqno, ties to the lowest ordinal.
   const ranked = [...known].sort((a, b) => b.position!.seqno - a.position!.seqno || a.ordinal - b.ordinal);
   const winner = ranked[0];
+  if (winner === undefined) {
+    const wiped = all.filter((m) => m.data === 'wiped').map((m) => m.name);
+    return blocked(
+      'no-data',
+      `no member holds data, but ${wiped.join(', ')} held a cluster's data (an interrupted state transfer emptied ` +
+        `it, or its files were removed): the data is gone from every volume, so nobody bootstraps on its own. To ` +
+        `start over with an EMPTY cluster, name a member in the override ${states}`,
+    );
+  }
   const seqno = winner.position!.seqno;
   const tied = ranked.filter((m) => m.position!.seqno === seqno && m !== winner).map((m) => m.name);
   const notes = [
@@ -271,11 +283,17 @@ function collectMembers(input: ElectionInput, memberName: (ordinal: number) => s
   for (const report of inRange) {
     if (byOrdinal.has(report.ordinal)) continue;
     const usable = report.data === 'known' && isUsablePosition(report.position);
+    const data: DataState =
+      report.data === 'known' && !usable
+        ? 'unknown'
+        : report.data === 'empty' && (report.clusters?.length ?? 0) > 0
+          ? 'wiped'
+          : report.data;
     byOrdinal.set(report.ordinal, {
       ordinal: report.ordinal,
       name: memberName(report.ordinal),
       report,
-      data: report.data === 'known' && !usable ? 'unknown' : report.data,
+      data,
       position: usable ? report.position : undefined,
     });
   }
@@ -305,13 +323,47 @@ function readOverride(all: readonly Member[]): Override {
   };
 }
 
-/** What an override bootstrap discards, for the reason: newer data, other histories, members nobody could check. */
+/** The override's target as the reason names it. */
+function describeSource(target: Member): string {
+  switch (target.data) {
+    case 'known':
+      return formatPosition(target.position!);
+    case 'unknown':
+      return target.report.interruptedTransfer
+        ? 'data of unknown position, left by an interrupted state transfer'
+        : 'data of unknown position';
+    default:
+      return `${target.data}: no data`;
+  }
+}
+
+/**
+ * What an override bootstrap discards, for the reason: everything when the target has no data, whatever is missing
+ * from a target of unknown position, newer data, other histories, members nobody could check.
+ */
 function overrideLosses(target: Member, all: readonly Member[], missing: readonly string[]): string {
-  const position = target.position!;
   const losses: string[] = [];
+  if (target.data === 'empty' || target.data === 'wiped') {
+    losses.push(
+      `${target.name} holds no data, so this starts an EMPTY cluster: every other member's data is replaced by SST ` +
+        'and ALL DATA IS LOST',
+    );
+  } else if (target.data === 'unknown') {
+    losses.push(
+      `${target.name}'s position is unknown: the cluster restarts from whatever its data holds` +
+        (target.report.interruptedTransfer
+          ? ' (an interrupted IST stops part-way: the last transactions may be missing; an SST cut while moving ' +
+            'files in may miss whole tables)'
+          : '') +
+        ', and every other member is brought to it by SST',
+    );
+  }
+  const position = target.position;
   for (const m of all) {
     if (m === target) continue;
-    if (m.position !== undefined && m.position.uuid !== position.uuid) {
+    if (position === undefined) {
+      if (m.data === 'known' || m.data === 'unknown') losses.push(`${m.name}'s data will be replaced by SST`);
+    } else if (m.position !== undefined && m.position.uuid !== position.uuid) {
       losses.push(`${m.name} holds data of another cluster (${formatPosition(m.position)}) that will be replaced by SST`);
     } else if (m.position !== undefined && m.position.seqno > position.seqno) {
       losses.push(
@@ -372,6 +424,7 @@ function describeStates(size: number, members: Map<number, Member>, memberName: 
         r.data === 'known' && m.data === 'unknown' ? `unusable position ${JSON.stringify(r.position ?? null)}` : undefined,
         r.safeToBootstrap ? 'safe_to_bootstrap' : undefined,
         r.hasViewState ? 'gvwstate' : undefined,
+        r.interruptedTransfer ? 'interrupted transfer' : undefined,
         r.running ? (r.primary ? 'Primary' : 'running non-Primary') : undefined,
         r.bootstrapping ? 'bootstrapping' : undefined,
       ].filter((f) => f !== undefined);

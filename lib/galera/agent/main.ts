@@ -16,14 +16,16 @@
  *   GALERA_OVERRIDE_FILE          default /etc/galera-recovery/bootstrap-from (optional ConfigMap key)
  *   GALERA_POLL_SECONDS           default 1      GALERA_PEER_TIMEOUT_SECONDS  default 1
  *   GALERA_WSREP_STALE_SECONDS    default 5      GALERA_BLOCK_AFTER_SECONDS   default 120
- *   GALERA_PC_RECOVERY_SECONDS    default 60
+ *   GALERA_PC_RECOVERY_SECONDS    default 60     GALERA_WAIT_PRIMARY_SECONDS  default PC + 30
+ *   GALERA_RESTART_RETRY_SECONDS  default 30
  *
  * Files in GALERA_RUN_DIR
  *   state.json       written by the mariadb container before mariadbd starts (LocalState, with a fresh stateId)
  *   wsrep.json       rewritten every second while mariadbd runs: {"running": bool, "wsrep": {status and variables}}
  *                    older than GALERA_WSREP_STALE_SECONDS (by mtime) means not running
  *   decision.json    written by the agent (atomically), once per stateId; the container deletes it before exec
- *   restart-request  written by the agent: stop mariadbd gracefully, publish a new state.json, wait for a decision
+ *   restart-request  written by the agent: stop mariadbd (SIGTERM, then SIGKILL), publish a new state.json, wait for a
+ *                    decision; written again when the same state still runs GALERA_RESTART_RETRY_SECONDS later
  *
  * HTTP
  *   GET /state    this member's MemberReport (503 before state.json exists)

@@ -5,7 +5,8 @@
  *   state.json        mariadb container → agent   this member's data state (LocalState), before mariadbd starts
  *   wsrep.json        mariadb container → agent   every second while mariadbd runs: {running, wsrep: {...}}
  *   decision.json     agent → mariadb container   join/bootstrap for one state.json (its stateId); consumed (deleted)
- *   restart-request   agent → mariadb container   stop mariadbd gracefully and re-establish state (pc.recovery fallback)
+ *   restart-request   agent → mariadb container   stop mariadbd (SIGTERM, bounded, then SIGKILL) and re-establish state
+ *                                                 (pc.recovery fallback, or too long outside a Primary component)
  *   agent-memory.json agent only                  which state it answered, across restarts of the agent container
  *
  * Every write is atomic (temporary file in the same directory, then rename), so a reader never sees half a file.
@@ -29,6 +30,8 @@ export interface AgentMemory {
   readonly answeredStateId?: string;
   /** The stateId a restart was requested for. */
   readonly restartRequestedFor?: string;
+  /** When it was last requested (epoch ms): a request that did not take effect is repeated after a while. */
+  readonly restartRequestedAtMs?: number;
   /** A bootstrap decision was handed out and the member has not been seen Primary since. */
   readonly bootstrapping: boolean;
 }
@@ -39,6 +42,8 @@ export interface WsrepView {
   readonly running: boolean;
   /** `wsrep_cluster_status = Primary`. */
   readonly primary: boolean;
+  /** A state transfer to this member is under way (the container saw `sst_in_progress`). */
+  readonly transfer: boolean;
   /** Primary, Synced (local state 4), ready, connected, not desynced, not rejecting queries. */
   readonly synced: boolean;
   /** `wsrep_cluster_state_uuid`, when running. */
@@ -64,9 +69,9 @@ export interface DecisionFile {
   readonly reason: string;
 }
 
-const DATA_STATES: readonly DataState[] = ['empty', 'known', 'unknown'];
+const DATA_STATES: readonly DataState[] = ['empty', 'wiped', 'known', 'unknown'];
 const POSITION_SOURCES: readonly PositionSource[] = ['grastate', 'wsrep-recover', 'wsrep-status'];
-const NOT_RUNNING: WsrepView = { running: false, primary: false, synced: false, status: {} };
+const NOT_RUNNING: WsrepView = { running: false, primary: false, synced: false, transfer: false, status: {} };
 
 /** The run directory shared with the mariadb container. */
 export class RunDir {
@@ -119,7 +124,13 @@ export class RunDir {
   public readMemory(): AgentMemory {
     const value = parseJsonObject(readIfExists(this.file(AGENT_MEMORY_FILE)) ?? '');
     const text = (key: string) => (typeof value?.[key] === 'string' ? { [key]: value[key] as string } : {});
-    return { ...text('answeredStateId'), ...text('restartRequestedFor'), bootstrapping: value?.bootstrapping === true };
+    const at = value?.restartRequestedAtMs;
+    return {
+      ...text('answeredStateId'),
+      ...text('restartRequestedFor'),
+      ...(typeof at === 'number' && Number.isFinite(at) ? { restartRequestedAtMs: at } : {}),
+      bootstrapping: value?.bootstrapping === true,
+    };
   }
 
   public writeMemory(memory: AgentMemory): void {
@@ -158,9 +169,10 @@ export function parseLocalState(text: string): LocalState | Problem {
   if (value.positionSource !== undefined && !POSITION_SOURCES.includes(value.positionSource as PositionSource)) {
     problems.push(`positionSource must be one of ${POSITION_SOURCES.join(', ')}`);
   }
-  for (const flag of ['safeToBootstrap', 'hasViewState']) {
+  for (const flag of ['safeToBootstrap', 'hasViewState', 'interruptedTransfer']) {
     if (value[flag] !== undefined && typeof value[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
   }
+  if (value.clusters !== undefined && !isStringArray(value.clusters)) problems.push('clusters must be an array of strings');
   if (problems.length > 0) return { problem: `${STATE_FILE}: ${problems.join('; ')}` };
   return {
     stateId: value.stateId as string,
@@ -169,7 +181,13 @@ export function parseLocalState(text: string): LocalState | Problem {
     ...(value.positionSource !== undefined ? { positionSource: value.positionSource as PositionSource } : {}),
     ...(value.safeToBootstrap !== undefined ? { safeToBootstrap: value.safeToBootstrap as boolean } : {}),
     ...(value.hasViewState !== undefined ? { hasViewState: value.hasViewState as boolean } : {}),
+    ...(value.interruptedTransfer !== undefined ? { interruptedTransfer: value.interruptedTransfer as boolean } : {}),
+    ...(value.clusters !== undefined ? { clusters: [...(value.clusters as string[])].sort() } : {}),
   };
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
 }
 
 /**
@@ -191,9 +209,10 @@ export function parseMemberReport(body: string, ordinal: number, name: string): 
   for (const flag of ['running', 'primary', 'synced']) {
     if (typeof value[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
   }
-  for (const flag of ['safeToBootstrap', 'hasViewState', 'bootstrapping']) {
+  for (const flag of ['safeToBootstrap', 'hasViewState', 'bootstrapping', 'interruptedTransfer']) {
     if (value[flag] !== undefined && typeof value[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
   }
+  if (value.clusters !== undefined && !isStringArray(value.clusters)) problems.push('clusters must be an array of strings');
   for (const text of ['overrideBootstrapFrom', 'clusterUuid']) {
     if (value[text] !== undefined && typeof value[text] !== 'string') problems.push(`${text} must be a string`);
   }
@@ -213,6 +232,7 @@ export function parseWsrep(text: string): Omit<WsrepView, 'ageSeconds'> | undefi
   const status: Record<string, string> = {};
   for (const key of Object.keys(raw).sort()) status[key.toLowerCase()] = String(raw[key]);
   const running = value.running;
+  const transfer = running && value.transfer === true;
   const primary = running && status.wsrep_cluster_status === 'Primary';
   const synced =
     primary &&
@@ -224,7 +244,7 @@ export function parseWsrep(text: string): Omit<WsrepView, 'ageSeconds'> | undefi
   const clusterUuid = running ? status.wsrep_cluster_state_uuid : undefined;
   const position = { uuid: status.wsrep_local_state_uuid, seqno: Number(status.wsrep_last_committed) };
   const live = running && /^-?[0-9]+$/.test(status.wsrep_last_committed ?? '') && isUsablePosition(position);
-  return { running, primary, synced, status, ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}) };
+  return { running, primary, synced, transfer, status, ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}) };
 }
 
 function parsePosition(value: unknown): GaleraPosition | undefined {

@@ -12,14 +12,19 @@ export interface GaleraPosition {
 }
 
 /**
- * What a member's data directory says about it, established before mariadbd starts.
- * - `empty`: no database at all (fresh volume or wiped): it can only join, by SST.
- * - `known`: a usable position (from grastate.dat, or from `mariadbd --wsrep-recover` when grastate said -1).
- * - `unknown`: the state could not be established (grastate.dat unreadable/corrupt, recovery failed):
- *   never chosen as a bootstrap source, and it blocks an automatic full-outage election just as a missing
- *   member does (its data might be the newest).
+ * What a member's data directory says about it, established from evidence before mariadbd starts (never from a
+ * marker file alone: `sst_in_progress` is created at the start of every transfer, an IST too).
+ * - `empty`: nothing on the volume; it never held a cluster's data (no identity file). It can only join, by SST,
+ *   and a brand-new cluster starts only when every member is `empty`.
+ * - `wiped`: the volume joined a cluster (its identity file says so) but holds no database: a state transfer emptied
+ *   it and did not finish, or the files were removed. It can only join; it cannot hold anything newer than its donor.
+ * - `known`: a database and a usable position (grastate.dat, or `mariadbd --wsrep-recover`, which is also how an
+ *   interrupted IST's data is read).
+ * - `unknown`: a database without a usable position (recovery failed, an SST cut while moving files in): never
+ *   chosen automatically, and it blocks an automatic full-outage election just as a missing member does (its data
+ *   might be the newest).
  */
-export type DataState = 'empty' | 'known' | 'unknown';
+export type DataState = 'empty' | 'wiped' | 'known' | 'unknown';
 
 /**
  * Where a `known` position came from: grastate.dat or `mariadbd --wsrep-recover` before mariadbd started, or, while
@@ -41,6 +46,10 @@ export interface MemberReport {
   readonly safeToBootstrap?: boolean;
   /** gvwstate.dat exists: with every member back, Galera's `pc.recovery` can re-form the Primary by itself. */
   readonly hasViewState?: boolean;
+  /** A state transfer to this member was cut short (`sst_in_progress` was left behind). */
+  readonly interruptedTransfer?: boolean;
+  /** The cluster UUIDs this member's volume ever held data of (its identity file), sorted. */
+  readonly clusters?: readonly string[];
   /** mariadbd is running on this member. */
   readonly running: boolean;
   /** This member is part of a Primary component right now (`wsrep_cluster_status = Primary`). */
@@ -110,14 +119,16 @@ export type DecisionRule =
   | 'several-bootstrapping'
   /** Members' override files name different bootstrap members. */
   | 'conflicting-overrides'
-  /** The operator's override names a member that cannot be a source (out of range, not reported, empty, unknown). */
+  /** The operator's override names no member of this cluster, or one that has not reported its state. */
   | 'invalid-override'
   /** The operator's override names the bootstrap member. */
   | 'override'
   /** The `known` members' data belongs to different cluster UUIDs. */
   | 'uuid-disagreement'
-  /** Every member reported and every member is empty: a brand-new cluster. */
+  /** Every member reported and every member is empty (pristine, never in a cluster): a brand-new cluster. */
   | 'new-cluster'
+  /** Every member reported, none holds data, but some volume held a cluster's data: only an operator may start over. */
+  | 'no-data'
   /** Some members have not reported or their data state is unknown. */
   | 'incomplete'
   /** Every member is known and has gvwstate.dat: let Galera's pc.recovery re-form the Primary. */
@@ -150,4 +161,6 @@ export interface LocalState {
   readonly positionSource?: PositionSource;
   readonly safeToBootstrap?: boolean;
   readonly hasViewState?: boolean;
+  readonly interruptedTransfer?: boolean;
+  readonly clusters?: readonly string[];
 }
