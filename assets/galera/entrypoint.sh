@@ -464,6 +464,10 @@ supervise() {
 
 main() {
   local started crash_delay=0
+  # The soft open-files limit up to the hard one: containerd 2 starts containers with soft 1024. mariadbd asks
+  # for open_files_limit (from max_connections and table_open_cache) by setting soft = hard = its request, and
+  # when the request is above the hard limit it keeps the soft one: 1024 files for 4096 connections (measured).
+  ulimit -S -n "$(ulimit -H -n)"
   mkdir -p "$GALERA_RUN_DIR"
   # Left over from a previous run of this container in the same pod (the run dir lives as long as the pod):
   # an old decision must never be acted on, and old status must not look current.

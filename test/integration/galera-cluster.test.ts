@@ -4,7 +4,7 @@
  * (bootstrap for galera-0, join for the others).
  */
 import { renderUsersFile } from '../../lib/galera/users';
-import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, SST_PASSWORD } from './galera-harness';
+import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, SST_PASSWORD } from './galera-harness';
 
 jest.setTimeout(360_000);
 
@@ -57,6 +57,14 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
     timings.twoJoinersBySstToSynced = (Date.now() - t0) / 1000;
     for (const member of cluster.members) {
       expect(await member.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+    }
+  });
+
+  test('mariadbd gets more open files than the container\'s soft limit of 1024: the entrypoint raises it', async () => {
+    for (const member of cluster.members) {
+      const limit = Number((await member.sql('SELECT @@open_files_limit')).trim());
+      expect(limit).toBeGreaterThan(1024);
+      expect(limit).toBeLessThanOrEqual(HARD_NOFILE);
     }
   });
 

@@ -37,6 +37,9 @@ export function describeWithGalera(name: string, body: () => void): void {
   describeUnlessMissing(name, missingGaleraTools(), 'apt-get install mariadb-server galera-4 mariadb-backup socat, and run as root', body);
 }
 
+/** The hard open-files limit of this process: the members get it, with the soft one at 1024 (containerd 2). */
+export const HARD_NOFILE = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+
 /** Test files share the 127.0.1.x addresses: one runs at a time even when jest runs files in parallel. */
 const LOCK_FILE = path.join(os.tmpdir(), 'cdk8s-openstack-ha-galera-itest.lock');
 
@@ -186,7 +189,8 @@ export class Member {
 
   private spawnLogged(kind: string, command: string[], env: NodeJS.ProcessEnv): ChildProcess {
     const log = fs.openSync(path.join(this.cluster.root, `${this.name}.${kind}.log`), 'a');
-    const child = spawn(command[0], command.slice(1), {
+    // As containerd 2 starts a container: soft open-files limit 1024, the hard limit high (ours).
+    const child = spawn('prlimit', [`--nofile=1024:${HARD_NOFILE}`, '--', ...command], {
       uid: MYSQL_USER.uid,
       gid: MYSQL_USER.gid,
       env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', ...env },
