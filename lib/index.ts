@@ -6,6 +6,7 @@ export * from './memcached/memcached-pool';
 export * from './galera/credentials';
 export * from './galera/storage';
 export * from './galera/galera-petset';
+export type { GaleraMember } from './galera/model';
 export * from './proxysql/proxysql-layer';
 export * from './keepalived/keepalived-vip';
 export * from './haproxy/haproxy-load-balancer';

@@ -292,7 +292,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       services: services.filter((s): s is HaproxyService => s !== undefined),
       galera: galera && {
         port: props.galeraPort ?? 3306,
-        servers: galera.memberHosts.map((host, i) => ({ name: `${galera.name}-${i}`, address: qualify(host), port: galera.port })),
+        servers: galera.members.map((m) => ({ name: m.podName, address: qualify(m.host), port: galera.port })),
         checkPort: galera.agentPort,
         checkPath: '/synced',
         timeoutSeconds: GALERA_TIMEOUT_SECONDS,

@@ -244,12 +244,12 @@ export class ProxySqlLayer extends Construct {
       // non-Synced state takes it out at the next check.
       healthCheck: { intervalMs: 1000, timeoutMs: 800, maxTimeoutCount: 2 },
       hostgroups: resolveHostgroups(props.hostgroups),
-      servers: galera.memberHosts.map((host, i) => ({
-        host,
+      servers: galera.members.map((m) => ({
+        host: m.host,
         port: galera.port,
-        weight: FIRST_WRITER_WEIGHT - writerRank(i, writerOrdinal),
+        weight: FIRST_WRITER_WEIGHT - writerRank(m.ordinal, writerOrdinal),
         maxConnections: props.maxConnectionsPerBackend ?? 1000,
-        comment: `${galera.name}-${i}`,
+        comment: m.podName,
       })),
       users: users.map(({ user }) => ({
         name: user.name,
