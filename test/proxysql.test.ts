@@ -3,7 +3,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
-import { ProxySqlConfigModel, proxySqlConfigProblems, renderProxySqlConfig } from '../lib/proxysql/proxysql-config';
+import { ProxySqlConfigModel } from '../lib/proxysql/model';
+import { renderProxySqlConfig } from '../lib/proxysql/render';
+import { proxySqlConfigProblems } from '../lib/proxysql/validation';
 import { K8sObject, expectValidManifests, find, newChart, synth } from './support/harness';
 
 const NODES = [
@@ -304,7 +306,7 @@ describe('ProxySqlLayer', () => {
 
   test('a target that is not a GaleraPetSet is refused', () => {
     expect(() => new ProxySqlLayer(newChart(), 'proxysql', {
-      galera: { memberHosts: ['db-0'], users: [] } as unknown as GaleraPetSet,
+      galera: { members: [{ ordinal: 0, podName: 'db-0', host: 'db-0' }], users: [] } as unknown as GaleraPetSet,
       adminPassword: secret('proxysql-admin'),
       allowedClients: [{ podLabels: { application: 'nova' } }],
     })).toThrow(/- galera: "object" is not a GaleraPetSet/);
