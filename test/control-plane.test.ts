@@ -31,6 +31,18 @@ function errorOf(props: Partial<OpenStackControlPlaneProps>, namespace?: string)
 }
 
 describe('OpenStackControlPlane wiring', () => {
+  test('every construct names its underlying workload `workload` (the one escape hatch)', () => {
+    const { cp, objects } = controlPlane();
+    const kinds = Object.fromEntries(['galera', 'proxySql', 'memcached', 'rabbitmq', 'vip', 'apiLoadBalancer'].map((part) => {
+      const workload = (cp as any)[part].workload;
+      expect(objects.some((o) => o.kind === workload.kind && o.metadata.name === workload.name)).toBe(true);
+      return [part, workload.kind];
+    }));
+    expect(kinds).toEqual({
+      galera: 'StatefulSet', proxySql: 'Deployment', memcached: 'DaemonSet', rabbitmq: 'DaemonSet', vip: 'DaemonSet', apiLoadBalancer: 'DaemonSet',
+    });
+  });
+
   test('a namespace labelled for the host-level parts', () => {
     const ns = find(controlPlane().objects, 'Namespace', 'openstack');
     expect(ns.metadata.labels).toMatchObject({

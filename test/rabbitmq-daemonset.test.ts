@@ -1,6 +1,6 @@
 import { Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue } from '../lib';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
-import { brokerStartScript } from '../lib/rabbitmq/container';
+import { rabbitScripts } from '../lib/rabbitmq/assets';
 import { expectValidManifests, find, K8sObject, newChart, ofKind, synth } from './support/harness';
 import { adminAndNova } from './support/rabbitmq-fixtures';
 
@@ -94,7 +94,7 @@ describe('RabbitDaemonSet workload', () => {
     expect(volume('/var/lib/rabbitmq').hostPath).toEqual({ path: '/var/lib/rabbitmq/openstack-rabbitmq', type: 'DirectoryOrCreate' });
     expect(volume('/tmp').emptyDir).toBeDefined();
 
-    expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(brokerStartScript());
+    expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(rabbitScripts()['start.sh']);
     expect(Object.keys(find(objects, 'ConfigMap', 'rabbitmq-config').data).sort())
       .toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'rabbitmq.conf']);
 

@@ -4,7 +4,8 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { SecretValue } from '../lib/common/secret';
 import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
-import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
+import { brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from '../lib/rabbitmq/container';
+import { rabbitScripts } from '../lib/rabbitmq/assets';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
 import { OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
@@ -337,7 +338,7 @@ describe('container contract', () => {
     const files = brokerTemplateFiles(resolve());
     expect(Object.keys(files).sort()).toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'rabbitmq.conf']);
     expect(files['definitions.json']).not.toMatch(/"password": "(?!@@RABBITMQ_PASSWORD_[A-Z0-9_]+@@")/);
-    const script = brokerStartScript();
+    const script = rabbitScripts()['start.sh'];
     for (const path of [RABBIT_PATHS.templateDir, RABBIT_PATHS.renderDir, RABBIT_PATHS.cookieSource]) expect(script).toContain(`:-${path}}`);
   });
 });

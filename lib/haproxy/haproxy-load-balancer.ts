@@ -1,5 +1,3 @@
-import { existsSync, readFileSync } from 'fs';
-import { join } from 'path';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
@@ -19,6 +17,7 @@ import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { IHealthCheckedProxy, KeepalivedVip, VipTrack } from '../keepalived/keepalived-vip';
+import { RELOADER_SCRIPT, haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel, HaproxyServer, HaproxyService } from './model';
 import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from './render';
@@ -29,7 +28,6 @@ const COMPONENT = 'haproxy';
 const HAPROXY_UID = 99;
 const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf('/'));
 const RELOADER_DIR = '/opt/haproxy-reloader';
-const RELOADER_SCRIPT = 'reloader.js';
 const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
 const HEALTH_PATH = '/healthz';
 /**
@@ -258,7 +256,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
   public readonly galeraPort?: number;
   /** Labels that select the HAProxy pods. */
   public readonly podSelector: Record<string, string>;
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   private readonly servicePorts: Record<string, number>;
 
@@ -352,7 +351,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const configName = `${name}-config`;
     const reloaderName = `${name}-reloader`;
     const configData = { [HAPROXY_CONFIG_PATH.slice(CONFIG_DIR.length + 1)]: renderHaproxyCfg(model) };
-    const reloaderData = { [RELOADER_SCRIPT]: reloaderScript() };
+    const reloaderData = haproxyReloaderScripts();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: configName, labels }, data: configData });
     new k8s.KubeConfigMap(this, 'Reloader', { metadata: { name: reloaderName, labels }, data: reloaderData });
 
@@ -410,7 +409,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     };
     if (grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(grants);
 
-    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+    this.workload = oneNodeAtATimeDaemonSet(this, 'Resource', {
       name,
       labels,
       selector,
@@ -453,11 +452,4 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     if (port === undefined) throw new Error(`HaproxyLoadBalancer '${this.node.id}' has no service "${service}"; it has ${Object.keys(this.servicePorts).join(', ')}`);
     return port;
   }
-}
-
-/** The reloader sidecar's script, from `assets/haproxy/` at the package root (two levels above lib/ and dist/). */
-function reloaderScript(): string {
-  const path = join(__dirname, '..', '..', 'assets', 'haproxy', RELOADER_SCRIPT);
-  if (!existsSync(path)) throw new Error(`${path} is missing: the package is incomplete`);
-  return readFileSync(path, 'utf8');
 }

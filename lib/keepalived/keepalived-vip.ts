@@ -222,7 +222,8 @@ export class KeepalivedVip extends Construct {
   public readonly nodeNames: string[];
   /** The nodes' addresses, in the same order. */
   public readonly nodeAddresses: string[];
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   private track: VipTrack | undefined;
   private validated = false;
@@ -300,7 +301,7 @@ export class KeepalivedVip extends Construct {
     };
 
     // One node at a time: a stopping keepalived sends priority 0, so the VIP moves in well under a second.
-    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+    this.workload = oneNodeAtATimeDaemonSet(this, 'Resource', {
       name,
       labels,
       selector,

@@ -1,4 +1,4 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { daemonSetBudget, podDisruptionBudget } from '../common/disruption';
@@ -112,8 +112,12 @@ export class MemcachedPool extends Construct {
   public readonly servers: string[];
   /** The value for oslo.cache `[cache] memcache_servers` and keystonemiddleware `memcached_servers`. */
   public readonly memcacheServers: string;
-  /** The workload: a DaemonSet on the host network, a StatefulSet on the pod network. */
-  public readonly workload: k8s.KubeDaemonSet | k8s.KubeStatefulSet;
+  /**
+   * The underlying workload (escape hatch: every construct of this library names its workload `workload`): a
+   * KubeDaemonSet on the host network, a KubeStatefulSet on the pod network. Typed as their common base, so that
+   * the API has no union type; patch it with `addJsonPatch`.
+   */
+  public readonly workload: ApiObject;
 
   public constructor(scope: Construct, id: string, props: MemcachedPoolProps) {
     super(scope, id);

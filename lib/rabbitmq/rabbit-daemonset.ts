@@ -17,7 +17,8 @@ import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
-import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from './container';
+import { START_SCRIPT, rabbitScripts } from './assets';
+import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
 import { erlangNodeName, RabbitClusterOptions, RabbitNode, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
 import { RabbitVersion } from './version';
@@ -25,7 +26,6 @@ import { RabbitVersion } from './version';
 /** The `rabbitmq` user of the official image. */
 const RABBITMQ_UID = 999;
 const COMPONENT = 'rabbitmq';
-const START_SCRIPT = 'start.sh';
 
 export interface RabbitDaemonSetProps extends RabbitClusterOptions {
   /**
@@ -112,7 +112,8 @@ export class RabbitDaemonSet extends Construct {
   public readonly recommendedOsloOptions: OsloMessagingProfile;
   /** Labels that select the brokers' pods. */
   public readonly podSelector: Record<string, string>;
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   /** Each user's vhosts, to refuse a URL the user could not log in to. */
   private readonly vhostsOf: Map<string, readonly string[]>;
@@ -170,7 +171,7 @@ export class RabbitDaemonSet extends Construct {
 
     // --- configuration: templates (no secret in them) and the start script --------------------------------
     const templates = brokerTemplateFiles(cluster);
-    const scripts = { [START_SCRIPT]: brokerStartScript() };
+    const scripts = rabbitScripts();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: `${name}-config`, labels }, data: templates });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: `${name}-scripts`, labels }, data: scripts });
 
@@ -186,7 +187,7 @@ export class RabbitDaemonSet extends Construct {
       },
     });
 
-    this.daemonSet = this.workload(name, labels, selector, cluster, {
+    this.workload = this.daemonSet(name, labels, selector, cluster, {
       placement, resources, drainTimeoutSeconds, dataPath, templates, scripts,
       erlangCookie: props.erlangCookie, image: props.image ?? cluster.version.image,
     });
@@ -240,7 +241,7 @@ export class RabbitDaemonSet extends Construct {
     return { user, nodes: this.nodes, port: this.amqpPort };
   }
 
-  private workload(name: string, labels: Record<string, string>, selector: Record<string, string>, cluster: ResolvedRabbitCluster, o: {
+  private daemonSet(name: string, labels: Record<string, string>, selector: Record<string, string>, cluster: ResolvedRabbitCluster, o: {
     placement: Placement;
     resources: ReturnType<typeof resolveResources>;
     drainTimeoutSeconds: number;
