@@ -11,7 +11,7 @@ export * from './proxysql/proxysql-layer';
 export * from './keepalived/keepalived-vip';
 export * from './haproxy/haproxy-load-balancer';
 export { RabbitVersion } from './rabbitmq/version';
-export type { RabbitNode, RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
+export type { RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
 export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloMessagingConfigProps } from './rabbitmq/oslo';
 export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';

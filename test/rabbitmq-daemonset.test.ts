@@ -96,7 +96,7 @@ describe('RabbitDaemonSet workload', () => {
 
     expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(rabbitScripts()['start.sh']);
     expect(Object.keys(find(objects, 'ConfigMap', 'rabbitmq-config').data).sort())
-      .toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'rabbitmq.conf']);
+      .toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'peers', 'rabbitmq.conf']);
 
     const [init] = spec.initContainers;
     expect(init.name).toBe('data-owner');

@@ -1,14 +1,7 @@
+import { InventoryNode, validateInventory } from '../common/placement';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { duplicates, isDns1123Subdomain, isIpAddress, isIpv6, isPort, Validator } from '../common/validation';
 import { RabbitVersion } from './version';
-
-/** One Kubernetes node that runs a broker: the broker is `rabbit@<name>` and listens on `ip`. */
-export interface RabbitNode {
-  /** Kubernetes node name (what `spec.nodeName` returns; under hostNetwork also the pod's hostname). */
-  readonly name: string;
-  /** The node's internal IPv4 address: every listener, epmd and the Erlang distribution bind to it. */
-  readonly ip: string;
-}
 
 /**
  * A key of an existing Kubernetes Secret. Structural, so the library's `SecretValue` (or anything with these two
@@ -107,7 +100,7 @@ export interface RabbitClusterSpec extends RabbitClusterOptions {
   /** Release line; decides replication, partition handling and config keys. */
   readonly version: RabbitVersion;
   /** Every broker node, in a stable order. */
-  readonly nodes: RabbitNode[];
+  readonly nodes: InventoryNode[];
   /** Users (OpenStack services, an administrator, monitoring). */
   readonly users: RabbitUser[];
   /**
@@ -122,7 +115,7 @@ export interface RabbitClusterSpec extends RabbitClusterOptions {
 export interface ResolvedRabbitCluster {
   readonly clusterName: string;
   readonly version: RabbitVersion;
-  readonly nodes: readonly RabbitNode[];
+  readonly nodes: readonly InventoryNode[];
   readonly users: readonly ResolvedRabbitUser[];
   readonly notificationsVhost: string;
   readonly rpcVhost: string;
@@ -210,30 +203,26 @@ const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
  */
 export function resolveRabbitCluster(spec: RabbitClusterSpec, subject: string, requireDeployableVersion = true): ResolvedRabbitCluster {
   const v = new Validator(subject);
+  // Without a construct there is no Placement to check the inventory: apply the same rules it does.
+  validateInventory(v, 'nodes', spec.nodes ?? []);
   const resolved = resolveRabbitClusterInto(v, spec, { requireDeployableVersion });
   v.throwIfInvalid();
   return resolved;
 }
 
 /** How `resolveRabbitClusterInto` reports node problems. */
-export interface RabbitNodeChecks {
+export interface InventoryNodeChecks {
   /** Reject test-only release lines. */
   readonly requireDeployableVersion: boolean;
   /** Prop that names the node list in messages. @default "nodes" */
   readonly nodesProp?: string;
-  /**
-   * Node names and IPs were already checked for syntax and duplicates (by the construct's `Placement`): only
-   * report what RabbitMQ adds (count, dotted names, IPv6), so no problem is listed twice.
-   * @default false
-   */
-  readonly genericNodeChecksDone?: boolean;
 }
 
 /**
  * Like `resolveRabbitCluster`, but records the problems in `v` (with the caller's own) instead of throwing; the
  * result is only meaningful once `v` has no problems.
  */
-export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, checks: RabbitNodeChecks): ResolvedRabbitCluster {
+export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, checks: InventoryNodeChecks): ResolvedRabbitCluster {
   const requireDeployableVersion = checks.requireDeployableVersion;
   const version = spec.version;
   const knownVersion = version instanceof RabbitVersion;
@@ -247,7 +236,7 @@ export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, 
     'must be 1-255 letters, digits, ".", "_" or "-" (it is shown in metrics labels and the UI)');
 
   const nodes = spec.nodes ?? [];
-  validateNodes(v, nodes, knownVersion ? version : undefined, checks.nodesProp ?? 'nodes', checks.genericNodeChecksDone ?? false);
+  validateNodes(v, nodes, knownVersion ? version : undefined, checks.nodesProp ?? 'nodes');
 
   const notificationsVhost = spec.notificationsVhost ?? 'notifications';
   const rpcVhost = spec.rpcVhost ?? '/';
@@ -317,7 +306,11 @@ export function resolveRabbitClusterInto(v: Validator, spec: RabbitClusterSpec, 
   return resolved;
 }
 
-function validateNodes(v: Validator, nodes: readonly RabbitNode[], version: RabbitVersion | undefined, prop: string, genericChecksDone: boolean): void {
+/**
+ * What RabbitMQ adds to the inventory's rules (validateInventory, applied by the placement): an odd count, short
+ * names, IPv4. A name or address the inventory rules refuse is theirs to report, so it is skipped here.
+ */
+function validateNodes(v: Validator, nodes: readonly InventoryNode[], version: RabbitVersion | undefined, prop: string): void {
   const why = version && !version.supportsPartitionHandling
     ? 'the Khepri metadata store needs a majority, so an even count adds a node without adding tolerance'
     : 'pause_minority pauses the smaller side of a partition; with an even count a clean split pauses every node';
@@ -326,23 +319,14 @@ function validateNodes(v: Validator, nodes: readonly RabbitNode[], version: Rabb
   }
   nodes.forEach((n, i) => {
     const name = n?.name ?? '';
-    if (!isDns1123Subdomain(name)) {
-      if (!genericChecksDone) v.add(`${prop}[${i}].name`, n?.name, 'must be a Kubernetes node name (DNS-1123 subdomain)');
-    } else if (name.includes('.')) {
-      // Short node names (rabbit@ctl-1) are what the erl_inetrc host table resolves; a dotted name needs
-      // RABBITMQ_USE_LONGNAME on every node, which cannot be switched later without resetting the cluster.
-      v.add(`${prop}[${i}].name`, name, 'contains a dot; brokers use short Erlang node names (rabbit@<node>), so use nodes with short names');
-    }
+    // Short node names (rabbit@ctl-1) are what the erl_inetrc host table resolves; a dotted name needs
+    // RABBITMQ_USE_LONGNAME on every node, which cannot be switched later without resetting the cluster.
+    v.check(isDns1123Subdomain(name) && name.includes('.'), `${prop}[${i}].name`, name,
+      'contains a dot; brokers use short Erlang node names (rabbit@<node>), so use nodes with short names');
     const ip = n?.ip ?? '';
-    if (!isIpAddress(ip)) {
-      if (!genericChecksDone) v.add(`${prop}[${i}].ip`, n?.ip, 'must be the node\'s internal IPv4 address (listeners, epmd and the Erlang distribution bind to it)');
-    } else if (isIpv6(ip)) {
-      v.add(`${prop}[${i}].ip`, ip, 'is IPv6; brokers are rendered for IPv4 only (IPv6 needs -proto_dist inet6_tcp everywhere)');
-    }
+    v.check(isIpAddress(ip) && isIpv6(ip), `${prop}[${i}].ip`, ip,
+      'is IPv6; brokers are rendered for IPv4 only (IPv6 needs -proto_dist inet6_tcp everywhere)');
   });
-  if (genericChecksDone) return;
-  for (const dup of duplicates(nodes.map((n) => n?.name))) v.add(prop, dup, 'is listed twice; list each node once');
-  for (const dup of duplicates(nodes.map((n) => n?.ip))) v.add(prop, dup, 'is the IP of two nodes; every node needs its own address');
 }
 
 function resolveUsers(v: Validator, users: readonly RabbitUser[], vhosts: readonly string[]): ResolvedRabbitUser[] {

@@ -6,7 +6,8 @@
  */
 import { envPlaceholder } from '../common/secret';
 import { hostPort } from '../common/validation';
-import { passwordEnvName, RabbitNode } from './model';
+import { InventoryNode } from '../common/placement';
+import { passwordEnvName } from './model';
 import { RabbitVersion } from './version';
 
 /** oslo.messaging `[oslo_messaging_rabbit]` options this library sets (impl_rabbit.py / amqp.py @ 2026). */
@@ -63,7 +64,7 @@ export interface OsloTransportProps {
   /** The service's broker user. */
   readonly user: string;
   /** Every broker node; the URL lists their IPs (pod-network clients cannot resolve node names). */
-  readonly nodes: RabbitNode[];
+  readonly nodes: InventoryNode[];
   /** @default 5672 */
   readonly port?: number;
   /**

@@ -6,7 +6,7 @@ import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { validateObjectName } from '../common/network';
-import { Placement } from '../common/placement';
+import { InventoryNode, Placement } from '../common/placement';
 import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
 import { SecretValue, validateSecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
@@ -19,7 +19,7 @@ import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
 import { START_SCRIPT, rabbitScripts } from './assets';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
-import { erlangNodeName, RabbitClusterOptions, RabbitNode, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
+import { erlangNodeName, RabbitClusterOptions, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
 import { RabbitVersion } from './version';
 
@@ -95,7 +95,7 @@ export class RabbitDaemonSet extends Construct {
   public readonly name: string;
   public readonly version: RabbitVersion;
   /** The brokers' nodes, in peer-list order (the first is the seed). */
-  public readonly nodes: RabbitNode[];
+  public readonly nodes: InventoryNode[];
   /** `rabbit@<node>` of every broker, in the same order. */
   public readonly erlangNodeNames: string[];
   /** The broker users' names. */
@@ -149,7 +149,7 @@ export class RabbitDaemonSet extends Construct {
       clusterName: props.clusterName ?? name,
       nodes: placement.nodes ?? [],
       memoryLimitBytes: memoryOk && Number.isSafeInteger(resources.memoryLimitMiB) ? resources.memoryLimitMiB * 1024 * 1024 : undefined,
-    }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
+    }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes' });
     v.throwIfInvalid();
     registerAppChecks(this);
 
