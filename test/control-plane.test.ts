@@ -4,13 +4,9 @@ import * as path from 'path';
 import { Chart } from 'cdk8s';
 import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
-import { expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
+import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
+import { NODES as CONTROLLERS } from './support/fixtures';
 
-const CONTROLLERS = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const PROPS: OpenStackControlPlaneProps = {
   controllers: CONTROLLERS,
   vip: { address: '10.0.0.10', interface: 'bond0' },
@@ -25,9 +21,8 @@ function controlPlane(props: Partial<OpenStackControlPlaneProps> = {}, namespace
   return { cp, objects: synth(chart) };
 }
 
-function errorOf(props: Partial<OpenStackControlPlaneProps>, namespace?: string): string {
-  try { controlPlane(props, namespace); } catch (e) { return (e as Error).message; }
-  throw new Error('expected an error');
+function errorOfProps(props: Partial<OpenStackControlPlaneProps>, namespace?: string): string {
+  return errorOf(() => controlPlane(props, namespace));
 }
 
 describe('OpenStackControlPlane wiring', () => {
@@ -162,7 +157,7 @@ describe('OpenStackControlPlane topology', () => {
 
 describe('OpenStackControlPlane fails on bad input, naming every problem', () => {
   test('fails with too few controllers, a VIP that is a node address, and a service without its database Secret, together', () => {
-    const m = errorOf({
+    const m = errorOfProps({
       controllers: CONTROLLERS.slice(0, 2),
       vip: { address: '10.0.0.11', interface: 'bond0' },
       services: [{ name: 'nova' }],
@@ -174,13 +169,13 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
   });
 
   test('fails on a service listed twice and on a chart without a namespace', () => {
-    expect(errorOf({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
-    expect(errorOf({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
+    expect(errorOfProps({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
+    expect(errorOfProps({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
   });
 
   test('fails on duplicate controller names or IPs', () => {
-    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-1', ip: '10.0.0.14' }] })).toMatch(/^OpenStackControlPlane 'cp'[\s\S]*controllers nodes: "ctl-1" is listed more than once/);
-    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
+    expect(errorOfProps({ controllers: [...CONTROLLERS, { name: 'ctl-1', ip: '10.0.0.14' }] })).toMatch(/^OpenStackControlPlane 'cp'[\s\S]*controllers nodes: "ctl-1" is listed more than once/);
+    expect(errorOfProps({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
   });
 
   test('fails at synth when two host-network parts would listen on one port of one node, naming both', () => {
@@ -192,7 +187,7 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
 
   test('a missing composite secret, a reserved service name, bad pod labels, a dotted API service name and a broadcast VIP: at construct time', () => {
     const { memcacheSecretKey: _, ...secrets } = CONTROL_PLANE_SECRETS;
-    const m = errorOf({
+    const m = errorOfProps({
       secrets: secrets as any,
       vip: { address: '10.0.0.255', interface: 'bond0' },
       services: [...SERVICES, { name: 'admin', databases: [] }, { name: 'heat', databases: [], podLabels: { 'app name': 'x;y' }, api: { serviceName: 'heat-api.other' } }],

@@ -1,14 +1,10 @@
 import { DatabaseUser, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
 import { Chart } from 'cdk8s';
 import { RabbitDaemonSet, RabbitVersion } from '../lib';
-import { K8sObject, expectValidManifests, find, newApp, newChart, ofKind, synth } from './support/harness';
-import { adminAndNova } from './support/rabbitmq-fixtures';
+import { errorOf, expectValidManifests, find, K8sObject, newApp, newChart, ofKind, synth } from './support/harness';
+import { adminAndNova } from './support/fixtures';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const CREDENTIALS = {
   rootPassword: SecretValue.fromSecret('galera-root', 'password'),
   sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
@@ -277,10 +273,7 @@ describe('GaleraPetSet manifests', () => {
 });
 
 describe('GaleraPetSet fails on bad input, listing every problem at once', () => {
-  const message = (props: Partial<GaleraPetSetProps>, namespace?: string) => {
-    try { galera(props, namespace); } catch (e) { return (e as Error).message; }
-    throw new Error('expected an error');
-  };
+  const message = (props: Partial<GaleraPetSetProps>, namespace?: string) => errorOf(() => galera(props, namespace));
 
   test('fails with an even member count and too few nodes, together', () => {
     const m = message({ replicas: 4 });

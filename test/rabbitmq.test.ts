@@ -10,13 +10,10 @@ import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, T
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
 import { OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
-import { adminAndNova } from './support/rabbitmq-fixtures';
+import { adminAndNova } from './support/fixtures';
+import { NODES } from './support/fixtures';
+import { errorOf } from './support/harness';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 function spec(overrides: Partial<RabbitClusterSpec> = {}): RabbitClusterSpec {
   return {
@@ -39,12 +36,7 @@ function confKeys(text: string): Map<string, string> {
 }
 
 function validationError(overrides: Partial<RabbitClusterSpec>): string {
-  try {
-    resolve(overrides);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected a validation error');
+  return errorOf(() => resolve(overrides));
 }
 
 describe('RabbitVersion', () => {

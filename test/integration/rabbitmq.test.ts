@@ -24,7 +24,7 @@ import { join } from 'path';
 import { isDeepStrictEqual } from 'util';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { find, K8sObject, newChart, synth } from '../support/harness';
-import { adminAndNova } from '../support/rabbitmq-fixtures';
+import { adminAndNova } from '../support/fixtures';
 
 const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 const PYTHON = '/usr/bin/python3';
