@@ -5,6 +5,7 @@
  *
  * Resolving never throws: it runs before validation, so a hostile prop yields a model that validation reports on.
  */
+import { serviceDnsName } from '../common/network';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { DatabaseUser, GaleraCredentials } from './credentials';
 import { GaleraStorage } from './storage';
@@ -97,7 +98,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
   const storage = props.storage instanceof GaleraStorage ? props.storage : undefined;
   const users = [...(props.users ?? [])];
   const peerServiceName = `${name}-peers`;
-  const domain = namespace ? `${peerServiceName}.${namespace}.svc` : peerServiceName;
+  const domain = serviceDnsName(peerServiceName, namespace);
   const recovery = props.recovery ?? {};
   return {
     name,

@@ -6,7 +6,7 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
-import { ClientSelector } from '../common/network';
+import { ClientSelector, serviceDnsName } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { DatabaseUser } from '../galera/credentials';
@@ -131,7 +131,7 @@ export function resolveProxySql(id: string, props: ProxySqlLayerProps, namespace
   const writerOrdinal = props.writerOrdinal ?? 0;
   return {
     name,
-    host: namespace ? `${name}.${namespace}.svc` : name,
+    host: serviceDnsName(name, namespace),
     replicas: props.replicas ?? 2,
     placement: props.placement ?? Placement.onLabelledNodes('openstack-control-plane', 'enabled'),
     drainSeconds: props.drainSeconds ?? 20,
