@@ -5,19 +5,17 @@ import { dataOwnerInitContainer } from '../common/data-owner';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { validateObjectName } from '../common/network';
 import { InventoryNode, Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { SecretValue, validateSecretValue } from '../common/secret';
+import { ContainerResources, resolveResources, toResourceRequirements } from '../common/resources';
+import { SecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { validateHostPath } from '../common/host-path';
-import { validateImage } from '../common/k8s-rules';
 import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
 import { START_SCRIPT, rabbitScripts } from './assets';
+import { validateDaemonSetProps } from './validation';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
 import { erlangNodeName, RabbitClusterOptions, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
@@ -131,19 +129,7 @@ export class RabbitDaemonSet extends Construct {
     const dataPath = props.dataPath ?? `/var/lib/rabbitmq/${namespace ? `${namespace}-` : ''}${name}`;
 
     const v = new Validator(`RabbitDaemonSet '${id}'`);
-    validateObjectName(v, 'name', name);
-    placement._validate(v, 'placement');
-    v.check(placement.nodes === undefined, 'placement', 'labelled nodes without an inventory',
-      'gives no node IPs for the peer list, host table and transport URLs; pass `nodes` to Placement.onLabelledNodes, or use Placement.onNodes');
-    validateSecretValue(v, 'erlangCookie', props.erlangCookie);
-    validateResources(v, 'resources', resources);
-    v.check(!Number.isInteger(drainTimeoutSeconds) || drainTimeoutSeconds < 10 || drainTimeoutSeconds > 3600, 'drainTimeoutSeconds',
-      drainTimeoutSeconds, 'must be a whole number of seconds from 10 to 3600');
-    validateHostPath(v, 'dataPath', dataPath);
-    if (props.image !== undefined || (props.version instanceof RabbitVersion && props.version.deployable)) validateImage(v, 'image', props.image ?? props.version.image);
-    // Checked here, in the unit the user wrote; the model's memoryLimitBytes is derived from it.
-    const memoryOk = !v.check(Number.isSafeInteger(resources.memoryLimitMiB) && resources.memoryLimitMiB < 256, 'resources.memoryLimitMiB',
-      resources.memoryLimitMiB, 'must be at least 256 (RabbitMQ needs about 150 MiB before any message)');
+    const memoryOk = validateDaemonSetProps(v, props, { name, resources, drainTimeoutSeconds, dataPath });
     const cluster = resolveRabbitClusterInto(v, {
       ...props,
       clusterName: props.clusterName ?? name,
