@@ -3,16 +3,13 @@ import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
+import { ContainerResources, resolveResources, toResourceRequirements } from '../common/resources';
 import {
   CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
 } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { validateImage } from '../common/k8s-rules';
-import { RenamingValidator, propRenames } from '../common/prop-names';
-import { Validator, isDns1123Subdomain, isIpAddress, isPort } from '../common/validation';
+import { Validator, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -21,7 +18,7 @@ import { RELOADER_SCRIPT, haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel, HaproxyServer, HaproxyService } from './model';
 import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from './render';
-import { validateHaproxyModel } from './validation';
+import { validateLoadBalancerModel, validateLoadBalancerProps } from './validation';
 
 const COMPONENT = 'haproxy';
 /** The `haproxy` user of the official image. */
@@ -30,13 +27,6 @@ const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf(
 const RELOADER_DIR = '/opt/haproxy-reloader';
 const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
 const HEALTH_PATH = '/healthz';
-/**
- * HAProxy asks for about 2 x maxconn file descriptors and exits when the container's hard `nofile` limit is lower.
- * containerd 2 leaves containers at a hard limit of 524288 (older runtimes give more): stay within half of it.
- */
-const MAX_CONNECTIONS_LIMIT = 250_000;
-/** Worst case per connection: two 16 KiB buffers (request and response). */
-const KIB_PER_CONNECTION = 32;
 /** Above oslo.db's connection_recycle_time (3600 s), so HAProxy never cuts a pooled connection first. */
 const GALERA_TIMEOUT_SECONDS = 5400;
 
@@ -274,16 +264,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const qualify = (address: string) => (!isIpAddress(address) && address.endsWith('.svc') ? `${address}.${clusterDomain}` : address);
 
     const v = new Validator(`HaproxyLoadBalancer '${id}'`);
-    validateObjectName(v, 'name', name);
-    props.placement._validate(v, 'placement');
-    v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
-      'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
-    v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
-    v.check(!isDns1123Subdomain(clusterDomain), 'clusterDomain', clusterDomain, 'must be a lower-case DNS domain, e.g. "cluster.local"');
-    validateImage(v, 'image', props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE);
-    validateImage(v, 'reloaderImage', props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE);
-    v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 300, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 300');
-    validateResources(v, 'resources', resources);
+    validateLoadBalancerProps(v, props, { name, clusterDomain, drainSeconds, resources,
+      image: props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE, reloaderImage: props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE });
     const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify));
     const model: HaproxyModel = {
       bindAddress: '0.0.0.0',
@@ -302,29 +284,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       nameservers: [],
       statsPort: props.statsPort ?? 8404,
     };
-    // The model's fields renamed to the props they come from, so every message names what the user wrote.
-    validateHaproxyModel(model, new RenamingValidator(v, propRenames([
-      [/^(services\[\d+\])\.httpCheck\.path$/, '$1.checkPath'],
-      [/^(services\[\d+\])\.discovery\.fqdn$/, '$1.discoverFrom'],
-      [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
-      [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
-      [/^galera\.port$/, 'galeraPort'],
-      [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
-      [/^peers/, 'placement nodes'],
-    ])));
-    // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
-    v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
-    v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
-      `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
-    const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
-    v.check(neededMiB > resources.memoryLimitMiB, 'maxConnections', model.maxConnections,
-      `can use ${neededMiB} MiB of buffers (${KIB_PER_CONNECTION} KiB each) above the ${resources.memoryLimitMiB} MiB memory limit; raise resources.memoryLimitMiB or lower maxConnections`);
-    if (props.vip && nodes) {
-      const lbNodes = new Set(nodes.map((n) => n.name));
-      for (const node of props.vip.nodeNames.filter((n) => !lbNodes.has(n))) {
-        v.add('vip', props.vip.name, `may be held by node "${node}", where this HAProxy does not run (its check would never pass there); run HAProxy on every VIP node`);
-      }
-    }
+    validateLoadBalancerModel(v, props, model, resources);
     v.throwIfInvalid();
 
     this.name = name;
