@@ -11,7 +11,7 @@ import { DatabaseUser, GaleraCredentials } from './credentials';
 import { GaleraStorage } from './storage';
 import { GALERA_SERVER_DEFAULTS } from './server-config';
 import { DatabaseUserModel } from './users';
-import type { GaleraPetSetProps } from './galera-petset';
+import type { GaleraPetSetProps } from './props';
 
 /** Ports every member listens on; names are what other constructs and NetworkPolicies refer to. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, agent: 9200 } as const;

@@ -10,7 +10,7 @@ import { validateClientSelectors, validateObjectName } from '../common/network';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
 import { Validator, duplicates } from '../common/validation';
-import type { GaleraPetSetProps } from './galera-petset';
+import type { GaleraPetSetProps } from './props';
 import { GaleraModel, MAX_MEMBERS } from './model';
 import {
   ConfigSections, OWNED_OPTIONS, OWNED_PROVIDER_OPTIONS, PROVIDER_OPTIONS, SERVER_GROUP,

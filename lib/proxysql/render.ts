@@ -39,7 +39,6 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
   const problems = proxySqlConfigProblems(model);
   if (problems.length > 0) throw new Error(`proxysql.cnf: ${problems.map((p) => `${p.field}: ${JSON.stringify(p.value)} ${p.fix}`).join('; ')}`);
   const hg = model.hostgroups;
-  const hc = model.healthCheck;
   const sections: string[] = [
     setting('datadir', str(model.dataDir)),
     group('admin_variables', [
@@ -47,35 +46,7 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       ['admin_credentials', secretStr(ADMIN_CREDENTIALS_PLACEHOLDER)],
       ['mysql_ifaces', str(`127.0.0.1:${model.adminPort}`)],
     ]),
-    group('mysql_variables', [
-      ['threads', int(model.threads)],
-      ['max_connections', int(model.maxClientConnections)],
-      ['interfaces', str(`0.0.0.0:${model.readWritePort};0.0.0.0:${model.readOnlyPort}`)],
-      ['server_version', str(model.serverVersion)],
-      ['monitor_username', str(model.monitorUser)],
-      ['monitor_password', secretStr(MONITOR_PASSWORD_ENV)],
-      ['monitor_galera_healthcheck_interval', int(hc.intervalMs)],
-      ['monitor_galera_healthcheck_timeout', int(hc.timeoutMs)],
-      ['monitor_galera_healthcheck_max_timeout_count', int(hc.maxTimeoutCount)],
-      ['monitor_ping_interval', int(2000)],
-      ['monitor_connect_interval', int(60000)],
-      // Galera pods get a new IP when they restart: re-resolve member names often, forget them soon.
-      ['monitor_local_dns_cache_refresh_interval', int(10000)],
-      ['monitor_local_dns_cache_ttl', int(30000)],
-      ['connect_timeout_server', int(2000)],
-      // How long a client waits for a usable backend before ERROR 9001, e.g. while Galera evicts a dead writer
-      // (measured: about 6 s with the default evs.suspect_timeout). Must exceed that stall.
-      ['connect_timeout_server_max', int(10000)],
-      ['connect_retries_on_failure', int(10)],
-      ['connect_retries_delay', int(100)],
-      // Retried only outside a transaction and before any result reached the client.
-      ['query_retries_on_failure', int(1)],
-      ['shun_on_failures', int(5)],
-      ['shun_recovery_time_sec', int(10)],
-      // At least oslo.db's connection_recycle_time (3600 s): ProxySQL must not close idle pooled sessions first.
-      ['wait_timeout', int(28800000)],
-      ['free_connections_pct', int(10)],
-    ]),
+    group('mysql_variables', mysqlVariables(model)),
     list('mysql_servers', model.servers.map((s) => [
       ['address', str(s.host)],
       ['port', int(s.port)],
@@ -133,6 +104,41 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
     '# start and ProxySQL runs with --initial, so this file (never an old proxysql.db) is the whole configuration.',
     ...sections,
   ].join('\n') + '\n';
+}
+
+/** `mysql_variables`: listeners, the monitor, and the timeouts and retries that ride out a writer's eviction. */
+function mysqlVariables(model: ProxySqlConfigModel): Row {
+  const hc = model.healthCheck;
+  return [
+    ['threads', int(model.threads)],
+    ['max_connections', int(model.maxClientConnections)],
+    ['interfaces', str(`0.0.0.0:${model.readWritePort};0.0.0.0:${model.readOnlyPort}`)],
+    ['server_version', str(model.serverVersion)],
+    ['monitor_username', str(model.monitorUser)],
+    ['monitor_password', secretStr(MONITOR_PASSWORD_ENV)],
+    ['monitor_galera_healthcheck_interval', int(hc.intervalMs)],
+    ['monitor_galera_healthcheck_timeout', int(hc.timeoutMs)],
+    ['monitor_galera_healthcheck_max_timeout_count', int(hc.maxTimeoutCount)],
+    ['monitor_ping_interval', int(2000)],
+    ['monitor_connect_interval', int(60000)],
+    // Galera pods get a new IP when they restart: re-resolve member names often, forget them soon.
+    ['monitor_local_dns_cache_refresh_interval', int(10000)],
+    ['monitor_local_dns_cache_ttl', int(30000)],
+    ['connect_timeout_server', int(2000)],
+    // How long a client waits for a usable backend before ERROR 9001, e.g. while Galera evicts a dead writer
+    // (measured: about 6 s with the default evs.suspect_timeout). Must exceed that stall.
+    ['connect_timeout_server_max', int(10000)],
+    ['connect_retries_on_failure', int(10)],
+    ['connect_retries_delay', int(100)],
+    // Retried only outside a transaction and before any result reached the client.
+    ['query_retries_on_failure', int(1)],
+    ['shun_on_failures', int(5)],
+    ['shun_recovery_time_sec', int(10)],
+    // At least oslo.db's connection_recycle_time (3600 s): ProxySQL must not close idle pooled sessions first.
+    ['wait_timeout', int(28800000)],
+    ['free_connections_pct', int(10)],
+  
+  ];
 }
 
 /** A libconfig value, already in its written form. */
