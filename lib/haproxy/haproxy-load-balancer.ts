@@ -4,29 +4,22 @@ import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements } from '../common/resources';
-import {
-  CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
-} from '../common/security';
+import { ContainerResources, resolveResources } from '../common/resources';
+import { describeGrants } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
 import { Validator, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { IHealthCheckedProxy, KeepalivedVip, VipTrack } from '../keepalived/keepalived-vip';
-import { RELOADER_SCRIPT, haproxyReloaderScripts } from './assets';
+import { haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
-import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel, HaproxyServer, HaproxyService } from './model';
-import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from './render';
+import { HAPROXY_CONFIG_PATH, HaproxyModel, HaproxyServer, HaproxyService } from './model';
+import { CONFIG_DIR, HEALTH_PATH, haproxyPod } from './pod';
+import { renderHaproxyCfg } from './render';
 import { validateLoadBalancerModel, validateLoadBalancerProps } from './validation';
 
 const COMPONENT = 'haproxy';
-/** The `haproxy` user of the official image. */
-const HAPROXY_UID = 99;
-const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf('/'));
-const RELOADER_DIR = '/opt/haproxy-reloader';
-const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
-const HEALTH_PATH = '/healthz';
 /** Above oslo.db's connection_recycle_time (3600 s), so HAProxy never cuts a pooled connection first. */
 const GALERA_TIMEOUT_SECONDS = 5400;
 
@@ -296,18 +289,6 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const labels = standardLabels(name, COMPONENT);
     this.podSelector = selector;
 
-    const listenPorts = haproxyListenPorts(model);
-    // A port below 1024 (the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes gives to root processes
-    // only; `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod. Otherwise the image's
-    // unprivileged haproxy user with no capability at all.
-    const privilegedPorts = listenPorts.filter((p) => p < 1024);
-    const grants: CapabilityGrant[] = privilegedPorts.length === 0 ? [] : [{
-      capability: 'NET_BIND_SERVICE', reason: `binds port(s) ${privilegedPorts.join(', ')} below 1024 on the host network`,
-    }];
-    const uid = grants.length > 0 ? 0 : HAPROXY_UID;
-    const securityContext = (containerGrants: CapabilityGrant[]) =>
-      (uid === 0 ? rootContainerSecurityContext(containerGrants) : containerSecurityContext(containerGrants));
-
     const configName = `${name}-config`;
     const reloaderName = `${name}-reloader`;
     const configData = { [HAPROXY_CONFIG_PATH.slice(CONFIG_DIR.length + 1)]: renderHaproxyCfg(model) };
@@ -317,57 +298,13 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
 
     const image = props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE;
     const reloaderImage = props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE;
-    const command = haproxyCommand();
-    const health: k8s.Probe = { httpGet: { path: HEALTH_PATH, port: k8s.IntOrString.fromNumber(model.statsPort) } };
-    const runMount: k8s.VolumeMount = { name: 'run', mountPath: HAPROXY_RUN_DIR };
-    const configMount: k8s.VolumeMount = { name: 'config', mountPath: CONFIG_DIR, readOnly: true };
-
-    const haproxy: k8s.Container = {
-      name: 'haproxy',
-      image,
-      imagePullPolicy: 'IfNotPresent',
-      command,
-      env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
-      ports: listenPorts.map((port) => ({ containerPort: port, protocol: 'TCP', ...(port === model.statsPort ? { name: 'stats' } : {}) })),
-      resources: toResourceRequirements(resources),
-      readinessProbe: { ...health, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
-      livenessProbe: { ...health, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-      // The reloader's preStop has disabled /healthz, so keepalived moves the VIP away; keep serving meanwhile.
-      lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
-      // A directory mount (not subPath), so the kubelet swaps in a changed ConfigMap and the reloader sees it.
-      volumeMounts: [configMount, runMount],
-      securityContext: securityContext(grants),
-    };
-
-    const heartbeatFresh = `const s=require('fs').statSync('${RELOADER_HEARTBEAT}');process.exit(Date.now()-s.mtimeMs<30000?0:1)`;
-    const reloaderProbe: k8s.Probe = { exec: { command: ['node', '-e', heartbeatFresh] }, timeoutSeconds: 5 };
-    const reloaderScriptPath = `${RELOADER_DIR}/${RELOADER_SCRIPT}`;
-    const reloader: k8s.Container = {
-      name: 'reloader',
-      image: reloaderImage,
-      imagePullPolicy: 'IfNotPresent',
-      command: ['node', reloaderScriptPath, 'watch'],
-      env: [
-        { name: 'HAPROXY_CONFIG', value: HAPROXY_CONFIG_PATH },
-        { name: 'HAPROXY_MASTER_SOCKET', value: `${HAPROXY_RUN_DIR}/master.sock` },
-        { name: 'RELOADER_HEARTBEAT', value: RELOADER_HEARTBEAT },
-        { name: 'RELOADER_INTERVAL_MS', value: '5000' },
-      ],
-      resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 32, memoryLimitMiB: 64 }),
-      readinessProbe: { ...reloaderProbe, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
-      livenessProbe: { ...reloaderProbe, initialDelaySeconds: 10, periodSeconds: 15, failureThreshold: 4 },
-      lifecycle: { preStop: { exec: { command: ['node', reloaderScriptPath, 'drain'] } } },
-      volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }],
-      // The master socket belongs to HAProxy's user: the reloader runs as the same one, with no capability.
-      securityContext: securityContext([]),
-    };
-
+    const pod = haproxyPod({ model, image, reloaderImage, resources, drainSeconds, configMap: configName, reloaderConfigMap: reloaderName });
     const annotations: Record<string, string> = {
       // Deliberately not haproxy.cfg: a config change is applied by the reloader's hitless reload, without moving
       // the VIP. What a reload cannot apply rolls the pods: the binary and its command line, the reloader itself.
-      [CONFIG_HASH_ANNOTATION]: configHash({ image, command: command.join(' '), reloaderImage }, reloaderData),
+      [CONFIG_HASH_ANNOTATION]: configHash({ image, command: pod.command.join(' '), reloaderImage }, reloaderData),
     };
-    if (grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(grants);
+    if (pod.grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(pod.grants);
 
     this.workload = oneNodeAtATimeDaemonSet(this, 'Resource', {
       name,
@@ -378,15 +315,11 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
         spec: {
           ...basePodSpec({ hostNetwork: true }),
           terminationGracePeriodSeconds: drainSeconds + 15,
-          securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
+          securityContext: pod.securityContext,
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
           tolerations: props.placement._tolerations(),
-          containers: [haproxy, reloader],
-          volumes: [
-            { name: 'config', configMap: { name: configName } },
-            { name: 'reloader', configMap: { name: reloaderName } },
-            { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
-          ],
+          containers: pod.containers,
+          volumes: pod.volumes,
         },
       },
     });
@@ -402,7 +335,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     }
     if (props.vip) {
       props.vip.trackWith(VipTrack.proxy(this), `HaproxyLoadBalancer '${id}'`);
-      props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, listenPorts);
+      props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, pod.listenPorts);
     }
   }
 
