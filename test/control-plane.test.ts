@@ -4,13 +4,9 @@ import * as path from 'path';
 import { Chart } from 'cdk8s';
 import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
-import { expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
+import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
+import { NODES as CONTROLLERS } from './support/fixtures';
 
-const CONTROLLERS = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const PROPS: OpenStackControlPlaneProps = {
   controllers: CONTROLLERS,
   vip: { address: '10.0.0.10', interface: 'bond0' },
@@ -25,12 +21,23 @@ function controlPlane(props: Partial<OpenStackControlPlaneProps> = {}, namespace
   return { cp, objects: synth(chart) };
 }
 
-function errorOf(props: Partial<OpenStackControlPlaneProps>, namespace?: string): string {
-  try { controlPlane(props, namespace); } catch (e) { return (e as Error).message; }
-  throw new Error('expected an error');
+function errorOfProps(props: Partial<OpenStackControlPlaneProps>, namespace?: string): string {
+  return errorOf(() => controlPlane(props, namespace));
 }
 
 describe('OpenStackControlPlane wiring', () => {
+  test('every construct names its underlying workload `workload` (the one escape hatch)', () => {
+    const { cp, objects } = controlPlane();
+    const kinds = Object.fromEntries(['galera', 'proxySql', 'memcached', 'rabbitmq', 'vip', 'apiLoadBalancer'].map((part) => {
+      const workload = (cp as any)[part].workload;
+      expect(objects.some((o) => o.kind === workload.kind && o.metadata.name === workload.name)).toBe(true);
+      return [part, workload.kind];
+    }));
+    expect(kinds).toEqual({
+      galera: 'StatefulSet', proxySql: 'Deployment', memcached: 'DaemonSet', rabbitmq: 'DaemonSet', vip: 'DaemonSet', apiLoadBalancer: 'DaemonSet',
+    });
+  });
+
   test('a namespace labelled for the host-level parts', () => {
     const ns = find(controlPlane().objects, 'Namespace', 'openstack');
     expect(ns.metadata.labels).toMatchObject({
@@ -150,7 +157,7 @@ describe('OpenStackControlPlane topology', () => {
 
 describe('OpenStackControlPlane fails on bad input, naming every problem', () => {
   test('fails with too few controllers, a VIP that is a node address, and a service without its database Secret, together', () => {
-    const m = errorOf({
+    const m = errorOfProps({
       controllers: CONTROLLERS.slice(0, 2),
       vip: { address: '10.0.0.11', interface: 'bond0' },
       services: [{ name: 'nova' }],
@@ -162,12 +169,12 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
   });
 
   test('fails on a service listed twice and on a chart without a namespace', () => {
-    expect(errorOf({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
-    expect(errorOf({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
+    expect(errorOfProps({ services: [SERVICES[0], SERVICES[0]] })).toContain('services: "keystone" is listed more than once');
+    expect(errorOfProps({}, '')).toContain('namespace: (not set) is not set; give the chart a namespace');
   });
 
   test('fails on an OpenStack line that cannot replicate notifications on the broker line, with the other problems', () => {
-    const m = errorOf({ openStackRelease: OpenStackRelease.V2021_2, rabbitVersion: RabbitVersion.V4_2, services: [SERVICES[0], SERVICES[0]] });
+    const m = errorOfProps({ openStackRelease: OpenStackRelease.V2021_2, rabbitVersion: RabbitVersion.V4_2, services: [SERVICES[0], SERVICES[0]] });
     expect(m).toContain('openStackRelease: "2021.2 (Xena)" has no quorum queues');
     expect(m).toContain('services: "keystone" is listed more than once');
     expect(controlPlane({ openStackRelease: OpenStackRelease.V2021_2, rabbitVersion: RabbitVersion.V3_13 }).cp.openStackRelease).toBe(OpenStackRelease.V2021_2);
@@ -175,8 +182,8 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
   });
 
   test('fails on duplicate controller names or IPs', () => {
-    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-1', ip: '10.0.0.14' }] })).toMatch(/^OpenStackControlPlane 'cp'[\s\S]*controllers nodes: "ctl-1" is listed more than once/);
-    expect(errorOf({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
+    expect(errorOfProps({ controllers: [...CONTROLLERS, { name: 'ctl-1', ip: '10.0.0.14' }] })).toMatch(/^OpenStackControlPlane 'cp'[\s\S]*controllers nodes: "ctl-1" is listed more than once/);
+    expect(errorOfProps({ controllers: [...CONTROLLERS, { name: 'ctl-4', ip: '10.0.0.11' }] })).toContain('controllers nodes: "10.0.0.11" is the IP of more than one node');
   });
 
   test('fails at synth when two host-network parts would listen on one port of one node, naming both', () => {
@@ -188,7 +195,7 @@ describe('OpenStackControlPlane fails on bad input, naming every problem', () =>
 
   test('a missing composite secret, a reserved service name, bad pod labels, a dotted API service name and a broadcast VIP: at construct time', () => {
     const { memcacheSecretKey: _, ...secrets } = CONTROL_PLANE_SECRETS;
-    const m = errorOf({
+    const m = errorOfProps({
       secrets: secrets as any,
       vip: { address: '10.0.0.255', interface: 'bond0' },
       services: [...SERVICES, { name: 'admin', databases: [] }, { name: 'heat', databases: [], podLabels: { 'app name': 'x;y' }, api: { serviceName: 'heat-api.other' } }],

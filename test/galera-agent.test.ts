@@ -8,7 +8,7 @@ import { GaleraAgent, LogLine } from '../lib/galera/agent/agent';
 import { AgentConfig, configFromEnv } from '../lib/galera/agent/config';
 import { parseWsrep } from '../lib/galera/agent/run-dir';
 import type { LocalState, MemberReport } from '../lib/galera/agent/types';
-import { A, known as report } from './galera-fixtures';
+import { A, known as report } from './support/fixtures';
 
 jest.setTimeout(20_000);
 

@@ -1,7 +1,7 @@
 import * as fc from 'fast-check';
 import { decide, isUsablePosition, resolveMemberName } from '../lib/galera/agent/election';
 import type { Decision, ElectionInput, MemberReport, PositionSource } from '../lib/galera/agent/types';
-import { A, B, known, ZERO } from './galera-fixtures';
+import { A, B, known, ZERO } from './support/fixtures';
 
 function empty(ordinal: number, extra: Partial<MemberReport> = {}): MemberReport {
   return { ordinal, name: `galera-${ordinal}`, data: 'empty', running: false, primary: false, synced: false, ...extra };

@@ -2,7 +2,8 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { databaseUserProblems, renderUsersFile } from '../lib/galera/users';
+import { renderUsersFile } from '../lib/galera/users';
+import { databaseUserProblems } from '../lib/galera/validation';
 
 const APPLY_USERS = path.resolve(__dirname, '../assets/galera/apply-users.sh');
 

@@ -1,14 +1,10 @@
 import { DatabaseUser, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
 import { Chart } from 'cdk8s';
 import { RabbitDaemonSet, RabbitVersion } from '../lib';
-import { K8sObject, expectValidManifests, find, newApp, newChart, ofKind, synth } from './support/harness';
-import { adminAndNova } from './support/rabbitmq-fixtures';
+import { errorOf, expectValidManifests, find, K8sObject, newApp, newChart, ofKind, synth } from './support/harness';
+import { adminAndNova } from './support/fixtures';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const CREDENTIALS = {
   rootPassword: SecretValue.fromSecret('galera-root', 'password'),
   sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
@@ -105,7 +101,26 @@ describe('GaleraPetSet services', () => {
   });
 
   test('members are addressed by stable DNS names', () => {
-    expect(galera().db.memberHosts).toEqual(['galera-0', 'galera-1', 'galera-2'].map((m) => `${m}.galera-peers.openstack.svc`));
+    expect(galera().db.members.map((m) => m.host)).toEqual(['galera-0', 'galera-1', 'galera-2'].map((m) => `${m}.galera-peers.openstack.svc`));
+  });
+
+  test('members name each member once, and the objects use those names', () => {
+    const { db, objects } = galera();
+    expect(db.members[1]).toEqual({
+      ordinal: 1, podName: 'galera-1', host: 'galera-1.galera-peers.openstack.svc',
+      claimName: 'data-galera-1', node: 'ctl-2', volumeName: 'openstack-galera-data-1',
+    });
+    for (const m of db.members) {
+      const pv = find(objects, 'PersistentVolume', m.volumeName!);
+      expect(pv.spec.claimRef.name).toBe(m.claimName);
+      expect(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values).toEqual([m.node]);
+    }
+    expect(serverCnf(objects)).toContain(`gcomm://${db.members.map((m) => m.host).join(',')}`);
+  });
+
+  test('members are not pinned, and have no claim with hostPath, without localVolume', () => {
+    const { db } = galera({ storage: GaleraStorage.hostPath({ path: '/var/lib/galera' }) });
+    expect(db.members[0]).toEqual({ ordinal: 0, podName: 'galera-0', host: 'galera-0.galera-peers.openstack.svc' });
   });
 });
 
@@ -258,10 +273,7 @@ describe('GaleraPetSet manifests', () => {
 });
 
 describe('GaleraPetSet fails on bad input, listing every problem at once', () => {
-  const message = (props: Partial<GaleraPetSetProps>, namespace?: string) => {
-    try { galera(props, namespace); } catch (e) { return (e as Error).message; }
-    throw new Error('expected an error');
-  };
+  const message = (props: Partial<GaleraPetSetProps>, namespace?: string) => errorOf(() => galera(props, namespace));
 
   test('fails with an even member count and too few nodes, together', () => {
     const m = message({ replicas: 4 });
@@ -272,6 +284,10 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
 
   test('fails with fewer than 3 members', () => {
     expect(message({ replicas: 1 })).toContain('replicas: 1 must be odd and at least 3');
+  });
+
+  test('fails with more members than Galera keeps in step', () => {
+    expect(message({ replicas: 101, placement: Placement.onLabelledNodes('galera', 'yes') })).toContain('replicas: 101 is more members than Galera keeps in step');
   });
 
   test('fails with a node listed twice', () => {

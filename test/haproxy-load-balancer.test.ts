@@ -6,12 +6,8 @@ import {
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
 import { haproxyCommand } from '../lib/haproxy/render';
 import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 const api = (name: string, dns: string, port: number) =>
   LoadBalancedService.openStackApi(name, { servers: [{ address: `${dns}.openstack.svc`, port }] });

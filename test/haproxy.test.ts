@@ -3,7 +3,7 @@ import { OPENSTACK_ENDPOINTS, openStackService } from '../lib/haproxy/catalogue'
 import { HaproxyModel } from '../lib/haproxy/model';
 import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from '../lib/haproxy/render';
 import { validateHaproxyModel } from '../lib/haproxy/validation';
-import { fullHaproxyModel } from './vip-fixtures';
+import { fullHaproxyModel } from './support/fixtures';
 
 /** The indented lines of the section that starts with `header`, trimmed. */
 function section(cfg: string, header: string): string[] {

@@ -4,8 +4,8 @@ import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newApp } from './support/harness';
+import { NODES as CONTROLLERS } from './support/fixtures';
 
-const CONTROLLERS = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const PROPS: OpenStackControlPlaneProps = {
   controllers: CONTROLLERS, vip: { address: '10.0.0.10', interface: 'bond0' },
   galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }), secrets: CONTROL_PLANE_SECRETS, services: SERVICES,

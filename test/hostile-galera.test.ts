@@ -6,8 +6,8 @@
 import { DatabaseUser, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { find, newChart, synth } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const CREDENTIALS = {
   rootPassword: SecretValue.fromSecret('galera', 'root'), sstPassword: SecretValue.fromSecret('galera', 'sst'),
   monitorPassword: SecretValue.fromSecret('galera', 'monitor'),

@@ -3,8 +3,8 @@ import { HaproxyLoadBalancer, HaproxyLoadBalancerProps, LoadBalancedBackendOptio
 import { MAX_TIMEOUT_SECONDS } from '../lib/haproxy/validation';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const KEYSTONE = { servers: [{ address: 'keystone-api.openstack.svc' }] };
 const lb = (props: Partial<HaproxyLoadBalancerProps>) => () => new HaproxyLoadBalancer(newChart('openstack'), 'lb', {
   placement: Placement.onNodes(NODES), services: [LoadBalancedService.openStackApi('keystone', KEYSTONE)], ...props,

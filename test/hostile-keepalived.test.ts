@@ -2,8 +2,8 @@
 import { KeepalivedVip, KeepalivedVipProps, Placement, VipTrack } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const PROPS: KeepalivedVipProps = {
   address: '10.0.0.10', prefixLength: 24, interface: 'bond0', placement: Placement.onNodes(NODES), virtualRouterId: 51, track: VipTrack.tcp(5000),
 };

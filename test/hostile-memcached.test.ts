@@ -3,8 +3,8 @@ import { MemcachedNetwork, MemcachedPool, MemcachedPoolProps, Placement } from '
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newApp, newChart } from './support/harness';
 import { Chart } from 'cdk8s';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const pool = (props: Partial<MemcachedPoolProps>) => () => new MemcachedPool(newChart('openstack'), 'mc', { placement: Placement.onNodes(NODES), ...props });
 const podNetwork = (client: any) => pool({ network: MemcachedNetwork.podNetwork({ allowedClients: [client] }) });
 

@@ -6,8 +6,8 @@
 import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 const NOVA: DatabaseUser = { name: 'nova', password: secret('nova-db'), databases: ['nova'] };
 const layer = (props: Partial<ProxySqlLayerProps>, users: DatabaseUser[] = [NOVA], monitorUser?: string) => () => {

@@ -2,8 +2,8 @@
 import { Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const ADMIN = { name: 'admin', administrator: true, password: SecretValue.fromSecret('rabbit', 'admin') };
 const rabbit = (props: Partial<RabbitDaemonSetProps>) => () => new RabbitDaemonSet(newChart('openstack'), 'rabbitmq', {
   placement: Placement.onNodes(NODES), version: RabbitVersion.V3_13, erlangCookie: SecretValue.fromSecret('rabbit', 'cookie'), users: [ADMIN], ...props,

@@ -4,12 +4,8 @@ import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/l
 import { KEEPALIVED_CAPABILITIES } from '../lib/keepalived/model';
 import { keepalivedCommand } from '../lib/keepalived/render';
 import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 function vipProps(overrides: Partial<KeepalivedVipProps> = {}): KeepalivedVipProps {
   return {

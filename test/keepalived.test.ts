@@ -2,7 +2,7 @@ import { Validator } from '../lib/common/validation';
 import { keepalivedCommand, keepalivedConfigKey, renderKeepalivedConf } from '../lib/keepalived/render';
 import { validateKeepalivedVip, validateKeepalivedVipSet } from '../lib/keepalived/validation';
 import { KeepalivedVipModel, spreadPriorities } from '../lib/keepalived/model';
-import { threeNodeVip } from './vip-fixtures';
+import { threeNodeVip } from './support/fixtures';
 
 function problems(model: KeepalivedVipModel): string[] {
   const v = new Validator('KeepalivedVip');

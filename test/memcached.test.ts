@@ -1,12 +1,8 @@
 import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
 import { itemMemoryMiB, memcachedArgs, workerThreads } from '../lib/memcached/memcached-args';
-import { expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
+import { errorOf, expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 function hostPool(props: Partial<ConstructorParameters<typeof MemcachedPool>[2]> = {}) {
   const chart = newChart('openstack');
@@ -184,7 +180,7 @@ describe('MemcachedPool fails on bad input, listing every problem at once', () =
       resources: { memoryLimitMiB: 96, memoryRequestMiB: 96 },
     });
     expect(make).toThrow("MemcachedPool 'mc' has invalid props:");
-    const message = (() => { try { make(); return ''; } catch (e) { return (e as Error).message; } })();
+    const message = errorOf(make);
     expect(message).toContain('placement nodes[0].ip: "10.0.0.300" is not an IP address');
     expect(message).toContain('placement nodes: "ctl-1" is listed more than once');
     expect(message).toContain('placement nodes: "10.0.0.12" is the IP of more than one node');

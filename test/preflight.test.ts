@@ -10,7 +10,7 @@ import { inventoryFromManifests, parseTopology } from '../lib/cli/preflight/topo
 import { CheckResult, ClusterSnapshot, KubeObject, PodSpec } from '../lib/cli/preflight/types';
 import {
   CONTROLLER_LABEL, INVENTORY, NAMESPACE, TOPOLOGY, clusterNode, healthySnapshot, preflightChart,
-} from './support/preflight-fixtures';
+} from './support/fixtures';
 
 const objects = preflightChart();
 const pods = workloads(objects, NAMESPACE);

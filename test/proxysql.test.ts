@@ -3,14 +3,12 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs'
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
-import { ProxySqlConfigModel, proxySqlConfigProblems, renderProxySqlConfig } from '../lib/proxysql/proxysql-config';
-import { K8sObject, expectValidManifests, find, newChart, synth } from './support/harness';
+import { ProxySqlConfigModel } from '../lib/proxysql/model';
+import { renderProxySqlConfig } from '../lib/proxysql/render';
+import { proxySqlConfigProblems } from '../lib/proxysql/validation';
+import { errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 const USERS: DatabaseUser[] = [
   { name: 'nova', password: secret('nova-db'), databases: ['nova'], maxConnections: 500 },
@@ -273,20 +271,15 @@ describe('ProxySqlLayer', () => {
     const { galera } = layer();
     galera.users.push({ name: 'glance', password: 'plain-text' as unknown as SecretValue, databases: ['glance'] });
     const chart = newChart('openstack');
-    let message = '';
-    try {
-      new ProxySqlLayer(chart, 'proxysql', {
-        galera,
-        replicas: 0,
-        readOnlyPort: 6032,
-        hostgroups: { backupWriter: 10, reader: 0 },
-        adminPassword: 'secret' as unknown as SecretValue,
-        allowedClients: [],
-        drainSeconds: -1,
-      });
-    } catch (e) {
-      message = (e as Error).message;
-    }
+    const message = errorOf(() => new ProxySqlLayer(chart, 'proxysql', {
+      galera,
+      replicas: 0,
+      readOnlyPort: 6032,
+      hostgroups: { backupWriter: 10, reader: 0 },
+      adminPassword: 'secret' as unknown as SecretValue,
+      allowedClients: [],
+      drainSeconds: -1,
+    }));
     expect(message).toMatch(/^ProxySqlLayer 'proxysql' has invalid props:/);
     for (const expected of [
       /- replicas: 0 must be a whole number from 1 to 100/,
@@ -304,7 +297,7 @@ describe('ProxySqlLayer', () => {
 
   test('a target that is not a GaleraPetSet is refused', () => {
     expect(() => new ProxySqlLayer(newChart(), 'proxysql', {
-      galera: { memberHosts: ['db-0'], users: [] } as unknown as GaleraPetSet,
+      galera: { members: [{ ordinal: 0, podName: 'db-0', host: 'db-0' }], users: [] } as unknown as GaleraPetSet,
       adminPassword: secret('proxysql-admin'),
       allowedClients: [{ podLabels: { application: 'nova' } }],
     })).toThrow(/- galera: "object" is not a GaleraPetSet/);

@@ -1,14 +1,10 @@
 import { Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue } from '../lib';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
-import { brokerStartScript } from '../lib/rabbitmq/container';
-import { expectValidManifests, find, K8sObject, newChart, ofKind, synth } from './support/harness';
-import { adminAndNova } from './support/rabbitmq-fixtures';
+import { rabbitScripts } from '../lib/rabbitmq/assets';
+import { errorOf, expectValidManifests, find, K8sObject, newChart, ofKind, synth } from './support/harness';
+import { adminAndNova } from './support/fixtures';
+import { NODES } from './support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 function props(overrides: Partial<RabbitDaemonSetProps> = {}): RabbitDaemonSetProps {
   return {
@@ -35,12 +31,7 @@ function broker(objects: K8sObject[]): any {
 }
 
 function validationError(overrides: Partial<RabbitDaemonSetProps>): string {
-  try {
-    build(overrides);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected a validation error');
+  return errorOf(() => build(overrides));
 }
 
 describe('RabbitDaemonSet workload', () => {
@@ -94,9 +85,9 @@ describe('RabbitDaemonSet workload', () => {
     expect(volume('/var/lib/rabbitmq').hostPath).toEqual({ path: '/var/lib/rabbitmq/openstack-rabbitmq', type: 'DirectoryOrCreate' });
     expect(volume('/tmp').emptyDir).toBeDefined();
 
-    expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(brokerStartScript());
+    expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(rabbitScripts()['start.sh']);
     expect(Object.keys(find(objects, 'ConfigMap', 'rabbitmq-config').data).sort())
-      .toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'rabbitmq.conf']);
+      .toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'peers', 'rabbitmq.conf']);
 
     const [init] = spec.initContainers;
     expect(init.name).toBe('data-owner');

@@ -4,20 +4,16 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { OpenStackRelease, Placement, RabbitDaemonSet } from '../lib';
 import { SecretValue } from '../lib/common/secret';
-import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderRabbitmqConf } from '../lib/rabbitmq/config';
-import { brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from '../lib/rabbitmq/container';
+import { HOST_IP_PLACEHOLDER, RABBIT_PATHS, renderErlInetrc, renderPeers, renderRabbitmqConf } from '../lib/rabbitmq/config';
+import { brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from '../lib/rabbitmq/container';
+import { rabbitScripts } from '../lib/rabbitmq/assets';
 import { ALL_BUT_AMQ_PATTERN, clusterPolicies, mirrorCount, renderDefinitions, TRANSIENT_RPC_QUEUE_PATTERN } from '../lib/rabbitmq/definitions';
 import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '../lib/rabbitmq/model';
 import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
-import { newChart } from './support/harness';
-import { adminAndNova } from './support/rabbitmq-fixtures';
+import { adminAndNova, NODES } from './support/fixtures';
+import { errorOf, newChart } from './support/harness';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 
 function spec(overrides: Partial<RabbitClusterSpec> = {}): RabbitClusterSpec {
   return {
@@ -40,12 +36,7 @@ function confKeys(text: string): Map<string, string> {
 }
 
 function validationError(overrides: Partial<RabbitClusterSpec>): string {
-  try {
-    resolve(overrides);
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected a validation error');
+  return errorOf(() => resolve(overrides));
 }
 
 describe('RabbitVersion', () => {
@@ -133,6 +124,16 @@ test('erl_inetrc maps every short node name to its IP and falls back to the OS r
   ].join('\n'));
 });
 
+test('the peer list names every broker with its IP, the seed first, like the discovery nodes and the host table', () => {
+  expect(renderPeers(resolve())).toBe([
+    '# Erlang node name, IP; the first is the seed (the one node that may form a new cluster).',
+    'rabbit@ctl-1\t10.0.0.11',
+    'rabbit@ctl-2\t10.0.0.12',
+    'rabbit@ctl-3\t10.0.0.13',
+    '',
+  ].join('\n'));
+});
+
 describe('definitions.json', () => {
   const policy = (c: ResolvedRabbitCluster, name: string) => clusterPolicies(c).find((p) => p.name === name);
 
@@ -215,12 +216,12 @@ describe('validation', () => {
     const expected = [
       /^- clusterName: "" must be/,
       /^- nodes: \[.*\] has 4 broker\(s\); use an odd number, at least 3 \(pause_minority/,
-      /^- nodes\[1\]\.ip: "" must be the node's internal IPv4 address/,
-      /^- nodes\[2\]\.name: "Bad_Node" must be a Kubernetes node name/,
+      /^- nodes\[1\]\.ip: "" is not an IP address/,
+      /^- nodes\[2\]\.name: "Bad_Node" is not a valid node name/,
       /^- nodes\[3\]\.name: "ctl-4.example.com" contains a dot/,
       /^- nodes\[3\]\.ip: "fd00::4" is IPv6/,
-      /^- nodes: "ctl-1" is listed twice/,
-      /^- nodes: "10.0.0.11" is the IP of two nodes/,
+      /^- nodes: "ctl-1" is listed more than once/,
+      /^- nodes: "10.0.0.11" is the IP of more than one node/,
       /^- notificationsVhost: "notif\/ications" must be "\/" or/,
       /^- amqpPort: 4369 collides with epmd/,
       /^- users: \["nova","nova"\] has no administrator/,
@@ -386,9 +387,9 @@ describe('container contract', () => {
 
   test('the template files hold no secret value and the start script defaults match the container paths', () => {
     const files = brokerTemplateFiles(resolve());
-    expect(Object.keys(files).sort()).toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'rabbitmq.conf']);
+    expect(Object.keys(files).sort()).toEqual(['definitions.json', 'enabled_plugins', 'erl_inetrc', 'peers', 'rabbitmq.conf']);
     expect(files['definitions.json']).not.toMatch(/"password": "(?!@@RABBITMQ_PASSWORD_[A-Z0-9_]+@@")/);
-    const script = brokerStartScript();
+    const script = rabbitScripts()['start.sh'];
     for (const path of [RABBIT_PATHS.templateDir, RABBIT_PATHS.renderDir, RABBIT_PATHS.cookieSource]) expect(script).toContain(`:-${path}}`);
   });
 });
@@ -514,6 +515,26 @@ describe('start.sh', () => {
     expect(readFileSync(join(dir, 'home', '.erlang.cookie'), 'utf8')).toBe('COOKIE');
     expect((statSync(join(dir, 'home', '.erlang.cookie')).mode & 0o777).toString(8)).toBe('600');
     expect(r.calls.at(-1)).toBe('server 10.0.0.12  -kernel inet_dist_use_interface {10,0,0,12}');
+  });
+
+  test('the peers come from the peer list alone, not from rabbitmq.conf or erl_inetrc', () => {
+    // Templates whose discovery nodes and host table name other brokers: only the peer list may count.
+    const conf = join(dir, 'template', 'rabbitmq.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/rabbit@ctl-/g, 'rabbit@other-'));
+    writeFileSync(join(dir, 'template', 'erl_inetrc'), '{lookup, [file, native]}.\n');
+    const r = run({ STUB_ctl_1: 'down', STUB_ctl_3: 'ok' });
+    expect(r.calls.slice(0, 2)).toEqual([
+      '-n rabbit@ctl-1 -t 20 forget_cluster_node rabbit@ctl-2',
+      '-n rabbit@ctl-3 -t 20 forget_cluster_node rabbit@ctl-2',
+    ]);
+    expect(r.stderr).toContain('(peers: rabbit@ctl-1 rabbit@ctl-3)');
+  });
+
+  test('without the peer list it refuses to start', () => {
+    rmSync(join(dir, 'template', 'peers'));
+    const r = run({});
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('no peer list at');
   });
 
   test('a blank data dir: asks peers in order to forget this node, skipping unreachable ones, then starts', () => {

@@ -94,22 +94,19 @@ export HOME="$home"
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -kernel inet_dist_use_interface $ip_tuple"
 
 # --- 3. blank node under a known name ----------------------------------------------------------------------
+# The peer list the library renders (the same node list as rabbitmq.conf's discovery nodes and erl_inetrc's
+# host table): one line per broker, `rabbit@<node><TAB><IP>`, the seed first.
+peers_file="$template_dir/peers"
+[[ -s $peers_file ]] || die "no peer list at $peers_file (the template ConfigMap's peers key)"
 peers=()
 seed=''
-while IFS= read -r line; do
-  if [[ $line =~ ^cluster_formation\.classic_config\.nodes\.[0-9]+[[:space:]]*=[[:space:]]*([^[:space:]]+) ]]; then
-    [[ -n $seed ]] || seed=${BASH_REMATCH[1]}
-    [[ ${BASH_REMATCH[1]} == "$RABBITMQ_NODENAME" ]] || peers+=("${BASH_REMATCH[1]}")
-  fi
-done <"$render_dir/rabbitmq.conf"
-
-# Peer IPs from the host table: {host, {10,0,0,11}, ["ctl-1"]}.
 declare -A ip_of=()
-while IFS= read -r line; do
-  if [[ $line =~ ^\{host,\ \{([0-9]+),([0-9]+),([0-9]+),([0-9]+)\},\ \[\"([^\"]+)\"\]\}\. ]]; then
-    ip_of[rabbit@${BASH_REMATCH[5]}]="${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.${BASH_REMATCH[3]}.${BASH_REMATCH[4]}"
-  fi
-done <"$render_dir/erl_inetrc"
+while IFS=$'\t' read -r node ip; do
+  [[ -z $node || $node == '#'* ]] && continue
+  [[ -n $seed ]] || seed=$node
+  ip_of[$node]=$ip
+  [[ $node == "$RABBITMQ_NODENAME" ]] || peers+=("$node")
+done <"$peers_file"
 
 # Asks each peer in turn to forget this node. Returns 0 as soon as one answers (forgotten, or never a member).
 forget_self_on_a_peer() {

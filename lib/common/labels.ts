@@ -4,6 +4,9 @@ export const PART_OF = 'openstack-ha';
 /** Annotation holding the hash of every rendered config a pod template mounts: a config change rolls the pods. */
 export const CONFIG_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/config-hash';
 
+/** Label on a member's own objects (a Galera member's local PersistentVolume): the member's pod name. */
+export const MEMBER_LABEL = 'openstack-ha.cdk8s.io/member';
+
 /** Annotation on pod templates listing the Linux capabilities a container adds and why, for reviewers. */
 export const CAPABILITIES_ANNOTATION = 'openstack-ha.cdk8s.io/capabilities';
 

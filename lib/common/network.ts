@@ -51,6 +51,16 @@ export function toNetworkPolicyPeers(client: ClientSelector): k8s.NetworkPolicyP
 }
 
 /** One address as a CIDR: `/32` for IPv4, `/128` for IPv6. @internal */
+/**
+ * The DNS name of a Service (`<service>.<namespace>.svc`), or of a pod behind a headless Service
+ * (`<pod>.<service>.<namespace>.svc`); the bare name in a chart without a namespace (it then resolves in the
+ * namespace the objects are applied to). The one place such names are built.
+ */
+export function serviceDnsName(service: string, namespace: string | undefined, pod?: string): string {
+  const serviceName = namespace ? `${service}.${namespace}.svc` : service;
+  return pod === undefined ? serviceName : `${pod}.${serviceName}`;
+}
+
 export function hostCidr(address: string): string {
   return `${address}/${isIpv6(address) ? 128 : 32}`;
 }

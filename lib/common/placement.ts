@@ -85,18 +85,7 @@ export class Placement {
       v.add(`${prop} nodes`, [], 'is empty; list the nodes the workload runs on');
       return;
     }
-    this.nodes.forEach((node, i) => {
-      v.check(!isDns1123Subdomain(node.name), `${prop} nodes[${i}].name`, node.name,
-        'is not a valid node name; use the node\'s metadata.name (lower-case DNS-1123, e.g. "ctl-1")');
-      v.check(!isIpAddress(node.ip), `${prop} nodes[${i}].ip`, node.ip,
-        'is not an IP address; use the node\'s internal IPv4 or IPv6 address, e.g. "10.0.0.11"');
-    });
-    for (const name of duplicates(this.nodes.map((n) => n.name))) {
-      v.add(`${prop} nodes`, name, 'is listed more than once; list each node once');
-    }
-    for (const ip of duplicates(this.nodes.map((n) => n.ip))) {
-      v.add(`${prop} nodes`, ip, 'is the IP of more than one node; each node needs its own address');
-    }
+    validateInventory(v, `${prop} nodes`, this.nodes);
     if (replicas !== undefined && replicas > this.nodes.length) {
       v.add(`${prop} nodes`, this.nodes.map((n) => n.name),
         `are ${this.nodes.length} nodes, but ${replicas} replicas need ${replicas} (one per node); add nodes or lower the replicas`);
@@ -139,5 +128,24 @@ export class Placement {
   public _tolerations(): k8s.Toleration[] | undefined {
     if (!this.tolerateControlPlane) return undefined;
     return [{ key: CONTROL_PLANE_TAINT, operator: 'Exists', effect: 'NoSchedule' }];
+  }
+}
+
+/**
+ * Records every problem of an inventory: node names, addresses, a node or an address listed twice. The one home
+ * of these rules: placements check their nodes with it, and families add only what their daemon needs on top.
+ */
+export function validateInventory(v: Validator, prop: string, nodes: readonly InventoryNode[]): void {
+  nodes.forEach((node, i) => {
+    v.check(!isDns1123Subdomain(node?.name ?? ''), `${prop}[${i}].name`, node?.name,
+      'is not a valid node name; use the node\'s metadata.name (lower-case DNS-1123, e.g. "ctl-1")');
+    v.check(!isIpAddress(node?.ip ?? ''), `${prop}[${i}].ip`, node?.ip,
+      'is not an IP address; use the node\'s internal IPv4 or IPv6 address, e.g. "10.0.0.11"');
+  });
+  for (const name of duplicates(nodes.map((n) => n?.name))) {
+    v.add(prop, name, 'is listed more than once; list each node once');
+  }
+  for (const ip of duplicates(nodes.map((n) => n?.ip))) {
+    v.add(prop, ip, 'is the IP of more than one node; each node needs its own address');
   }
 }

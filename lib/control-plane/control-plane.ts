@@ -408,7 +408,7 @@ export class OpenStackControlPlane extends Construct {
         ...this.props.services.filter((s) => s.api !== undefined).map((s) => `${s.name} ${this.apiLoadBalancer.portOf(s.name)}`),
         `proxysql ${this.proxySql.readWritePort}/${this.proxySql.readOnlyPort}`,
       ],
-      workloads: [this.apiLoadBalancer.daemonSet.name],
+      workloads: [this.apiLoadBalancer.workload.name],
     };
     writeFileSync(join(outdir, `${chart}.topology.md`), renderTopologyMarkdown({
       title: `OpenStack HA layer: ${chart}`, namespace: this.namespace, nodes, objects: this.objects(), vips: [vip],

@@ -4,6 +4,8 @@
  * them), rendered as Markdown with a Mermaid diagram. Pure: plain JSON in, text out.
  */
 
+import { MEMBER_LABEL } from '../common/labels';
+
 type Json = { [key: string]: any };
 
 /** One workload as the summary shows it. */
@@ -56,13 +58,13 @@ export function summarizeWorkloads(objects: readonly Json[]): WorkloadSummary[] 
     // One term per node name (a node field requirement takes one value), or one label term.
     const byName: string[] = terms.flatMap((t) => (t.matchFields ?? []).filter((f: Json) => f.key === 'metadata.name').flatMap((f: Json) => f.values ?? []));
     const byLabel = (terms[0]?.matchExpressions ?? [])[0];
+    // A member's volume names its member (the label) and is selected by its workload's pod selector: no name is
+    // parsed apart, and a volume of another workload never matches.
     const pinned: Record<string, string> = {};
     for (const pv of volumes) {
-      const claim: string = pv.spec.claimRef?.name ?? '';
-      const prefix = `${o.spec.volumeClaimTemplates?.[0]?.metadata?.name}-${o.metadata.name}-`;
-      if (o.kind === 'StatefulSet' && claim.startsWith(prefix)) {
-        const node = pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.[0]?.values?.[0];
-        pinned[`${o.metadata.name}-${claim.slice(prefix.length)}`] = node;
+      const member: string | undefined = pv.metadata.labels?.[MEMBER_LABEL];
+      if (o.kind === 'StatefulSet' && member !== undefined && matches(o.spec.selector?.matchLabels, pv.metadata.labels)) {
+        pinned[member] = pv.spec.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.[0]?.values?.[0];
       }
     }
     const ports = (spec.containers as Json[]).flatMap((c) => (c.ports ?? []).map((p: Json) => ({ name: p.name ?? '', port: p.containerPort })));

@@ -7,8 +7,6 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
-import { Validator } from '../common/validation';
-
 /** Values by key, per my.cnf section. Later layers win key by key. */
 export type ConfigSections = Readonly<Record<string, Readonly<Record<string, string>>>>;
 
@@ -318,110 +316,8 @@ export function parseKubernetesQuantity(quantity: string): number | undefined {
 }
 
 /** Server option groups mariadbd reads (group names are case-insensitive): an option set in two is ambiguous. */
-const SERVER_GROUP = /^(mysqld|server|mariadb|mariadbd|galera|client-server|(mysqld|mariadb|mariadbd)-\d+\.\d+)$/i;
-const SECTION_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
-const OPTION_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
-const PROVIDER_KEY = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/i;
-const PROVIDER_VALUE = /^[A-Za-z0-9_.:/@+,\[\]-]{1,255}$/;
-const PROVIDER_OPTIONS = 'wsrep_provider_options';
-
-/** Overrides that passed `validateServerConfig`, split into plain settings and extra provider options. */
-export interface CheckedServerConfig {
-  readonly overrides: ConfigSections;
-  readonly providerOptions: Readonly<Record<string, string>>;
-}
-
-/**
- * Every problem of a user's `serverConfig` (named `prop.<section>.<key>` as written), and what to render: settings
- * the library owns are refused with the reason, in any section and any spelling MariaDB accepts; `wsrep_provider_options`
- * is parsed and merged into ours key by key (the keys the design depends on are refused); values are refused where
- * MariaDB's my.cnf parser would read something else than written (a comment, quotes, escapes, surrounding blanks).
- * A credential is never echoed.
- */
-export function validateServerConfig(v: Validator, prop: string, config: unknown): CheckedServerConfig {
-  const overrides: Record<string, Record<string, string>> = {};
-  const providerOptions: Record<string, string> = {};
-  if (config === undefined) return { overrides, providerOptions };
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    v.add(prop, config, 'must be a map of my.cnf sections to settings, e.g. {"mysqld": {"max_connections": "8192"}}');
-    return { overrides, providerOptions };
-  }
-  const seen = new Map<string, string>();
-  for (const [section, values] of Object.entries(config as Record<string, unknown>)) {
-    if (!SECTION_NAME.test(section)) {
-      v.add(`${prop} section`, section, 'is not a my.cnf section name; use a letter then letters, digits, "_", "-" or "." (at most 64), e.g. "mysqld"');
-      continue;
-    }
-    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
-      v.add(`${prop}.${section}`, values, 'must be a map of option names to string values, e.g. {"max_connections": "8192"}');
-      continue;
-    }
-    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
-      const where = `${prop}.${section}.${key}`;
-      if (!OPTION_NAME.test(key)) {
-        v.add(`${prop}.${section} key`, key, 'is not an option name; use a letter then letters, digits, "_" or "-" (at most 128), e.g. "max_connections"');
-        continue;
-      }
-      const secret = isSecretOption(key);
-      const shown = secret ? '(a string)' : value;
-      const owned = ownedOption(key);
-      const names = optionNameSpellings(key);
-      if (owned !== undefined) {
-        const spelled = names.includes(owned) && names[0] === owned ? '' : ` (MariaDB reads it as ${owned})`;
-        v.add(where, shown, `is set by the library${spelled}: ${OWNED_OPTIONS[owned]}; remove it`);
-        continue;
-      }
-      if (secret) {
-        v.add(where, shown, 'would put a credential in a ConfigMap; remove it (passwords come from Secret references, e.g. credentials.*Password)');
-        continue;
-      }
-      if (typeof value !== 'string') {
-        v.add(where, value, 'must be a string (my.cnf values are text), e.g. "8192"');
-        continue;
-      }
-      const dupKey = `${SERVER_GROUP.test(section) ? '(server)' : section.toLowerCase()} ${names[0]}`;
-      const first = seen.get(dupKey);
-      if (first !== undefined) {
-        v.add(where, value, `sets the same option as ${first}; MariaDB applies whichever it reads last: set it once`);
-        continue;
-      }
-      seen.set(dupKey, where);
-      if (names.some((n) => n !== PROVIDER_OPTIONS && PROVIDER_OPTIONS.startsWith(n) && n.length > 'wsrep_provider'.length) || (names.includes(PROVIDER_OPTIONS) && names[0] !== PROVIDER_OPTIONS)) {
-        v.add(where, value, `is read by MariaDB as ${PROVIDER_OPTIONS}; write it under that name so it is merged with the library's provider options`);
-      } else if (names[0] === PROVIDER_OPTIONS) {
-        mergeProviderOptions(v, where, value, providerOptions);
-      } else if (/[\x00-\x1f\x7f#\\]/.test(value) || value !== value.trim() || /^["']|["']$/.test(value) || value.length > 4096) {
-        v.add(where, value, 'would be read differently by MariaDB (it cuts "#" comments, removes surrounding quotes and blanks, ' +
-          'reads "\\" escapes, ends a value at a line break); use a single line of at most 4096 characters without those');
-      } else {
-        if (!Object.hasOwn(overrides, section)) overrides[section] = {};
-        overrides[section][key] = value;
-      }
-    }
-  }
-  return { overrides, providerOptions };
-}
-
-/** `a=b; c=d` (optionally in double quotes) into `into`, refusing what the design owns. */
-function mergeProviderOptions(v: Validator, where: string, value: string, into: Record<string, string>): void {
-  const body = /^"[^"]*"$/.test(value) ? value.slice(1, -1) : value;
-  for (const entry of body.split(';').map((e) => e.trim()).filter((e) => e !== '')) {
-    const eq = entry.indexOf('=');
-    const k = eq < 0 ? entry : entry.slice(0, eq).trim();
-    const x = eq < 0 ? '' : entry.slice(eq + 1).trim();
-    const lower = k.toLowerCase();
-    if (!PROVIDER_KEY.test(k) || !PROVIDER_VALUE.test(x)) {
-      v.add(`${where} ${JSON.stringify(k)}`, x, 'is not a provider option Galera can parse; write "key=value" pairs separated by ";", ' +
-        'each value of letters, digits and "_.:/@+,[]-", e.g. "gcs.fc_limit=64; evs.send_window=512"');
-    } else if (Object.hasOwn(OWNED_PROVIDER_OPTIONS, lower)) {
-      v.add(`${where} ${JSON.stringify(k)}`, x, `is set by the library: ${OWNED_PROVIDER_OPTIONS[lower]}; remove it (other provider options are merged with ours)`);
-    } else if (Object.keys(into).some((o) => o.toLowerCase() === lower)) {
-      v.add(`${where} ${JSON.stringify(k)}`, x, 'is given twice; set it once');
-    } else {
-      into[k] = x;
-    }
-  }
-}
+export const SERVER_GROUP = /^(mysqld|server|mariadb|mariadbd|galera|client-server|(mysqld|mariadb|mariadbd)-\d+\.\d+)$/i;
+export const PROVIDER_OPTIONS = 'wsrep_provider_options';
 
 /**
  * Problems of a rendered server.cnf, read the way MariaDB reads it: every owned option once, with the library's

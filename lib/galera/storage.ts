@@ -1,6 +1,3 @@
-import { validateHostPath } from '../common/host-path';
-import { Validator } from '../common/validation';
-import { parseKubernetesQuantity } from './server-config';
 
 /** A `local` PersistentVolume per member, on a disk or directory that already exists on every node. */
 export interface LocalVolumeStorageOptions {
@@ -73,18 +70,4 @@ export class GaleraStorage {
     /** The StorageClass name, when given. */
     public readonly storageClassName: string | undefined,
   ) {}
-
-  /** @internal */
-  public _validate(v: Validator, prop: string): void {
-    if (this.mode !== 'storageClass') validateHostPath(v, `${prop}.path`, this.path);
-    if (this.size !== undefined) {
-      const bytes = typeof this.size === 'string' ? parseKubernetesQuantity(this.size) : undefined;
-      v.check(bytes === undefined || bytes < 1024 ** 3 || this.size !== this.size.trim(), `${prop}.size`, this.size,
-        'is not a volume size; use a Kubernetes quantity of at least 1Gi (the data, gcache and binary logs need room), e.g. "100Gi"');
-    }
-    if (this.storageClassName !== undefined) {
-      v.check(!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(this.storageClassName), `${prop}.storageClassName`,
-        this.storageClassName, 'is not a valid StorageClass name; use a DNS-1123 subdomain');
-    }
-  }
 }

@@ -1,44 +1,25 @@
-import { existsSync, readFileSync } from 'fs';
-import { join } from 'path';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import {
-  CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext, rootContainerSecurityContext,
-} from '../common/security';
+import { ContainerResources, resolveResources } from '../common/resources';
+import { describeGrants } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { validateImage } from '../common/k8s-rules';
-import { RenamingValidator, propRenames } from '../common/prop-names';
-import { Validator, isDns1123Subdomain, isIpAddress, isPort } from '../common/validation';
+import { Validator, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { IHealthCheckedProxy, KeepalivedVip, VipTrack } from '../keepalived/keepalived-vip';
+import { haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
-import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel, HaproxyServer, HaproxyService } from './model';
-import { haproxyCommand, haproxyListenPorts, renderHaproxyCfg } from './render';
-import { validateHaproxyModel } from './validation';
+import { HAPROXY_CONFIG_PATH, HaproxyModel, HaproxyServer, HaproxyService } from './model';
+import { CONFIG_DIR, HEALTH_PATH, haproxyPod } from './pod';
+import { renderHaproxyCfg } from './render';
+import { validateLoadBalancerModel, validateLoadBalancerProps } from './validation';
 
 const COMPONENT = 'haproxy';
-/** The `haproxy` user of the official image. */
-const HAPROXY_UID = 99;
-const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf('/'));
-const RELOADER_DIR = '/opt/haproxy-reloader';
-const RELOADER_SCRIPT = 'reloader.js';
-const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
-const HEALTH_PATH = '/healthz';
-/**
- * HAProxy asks for about 2 x maxconn file descriptors and exits when the container's hard `nofile` limit is lower.
- * containerd 2 leaves containers at a hard limit of 524288 (older runtimes give more): stay within half of it.
- */
-const MAX_CONNECTIONS_LIMIT = 250_000;
-/** Worst case per connection: two 16 KiB buffers (request and response). */
-const KIB_PER_CONNECTION = 32;
 /** Above oslo.db's connection_recycle_time (3600 s), so HAProxy never cuts a pooled connection first. */
 const GALERA_TIMEOUT_SECONDS = 5400;
 
@@ -258,7 +239,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
   public readonly galeraPort?: number;
   /** Labels that select the HAProxy pods. */
   public readonly podSelector: Record<string, string>;
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   private readonly servicePorts: Record<string, number>;
 
@@ -275,16 +257,8 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const qualify = (address: string) => (!isIpAddress(address) && address.endsWith('.svc') ? `${address}.${clusterDomain}` : address);
 
     const v = new Validator(`HaproxyLoadBalancer '${id}'`);
-    validateObjectName(v, 'name', name);
-    props.placement._validate(v, 'placement');
-    v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
-      'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
-    v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
-    v.check(!isDns1123Subdomain(clusterDomain), 'clusterDomain', clusterDomain, 'must be a lower-case DNS domain, e.g. "cluster.local"');
-    validateImage(v, 'image', props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE);
-    validateImage(v, 'reloaderImage', props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE);
-    v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 300, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 300');
-    validateResources(v, 'resources', resources);
+    validateLoadBalancerProps(v, props, { name, clusterDomain, drainSeconds, resources,
+      image: props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE, reloaderImage: props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE });
     const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify));
     const model: HaproxyModel = {
       bindAddress: '0.0.0.0',
@@ -292,7 +266,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       services: services.filter((s): s is HaproxyService => s !== undefined),
       galera: galera && {
         port: props.galeraPort ?? 3306,
-        servers: galera.memberHosts.map((host, i) => ({ name: `${galera.name}-${i}`, address: qualify(host), port: galera.port })),
+        servers: galera.members.map((m) => ({ name: m.podName, address: qualify(m.host), port: galera.port })),
         checkPort: galera.agentPort,
         checkPath: '/synced',
         timeoutSeconds: GALERA_TIMEOUT_SECONDS,
@@ -303,29 +277,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       nameservers: [],
       statsPort: props.statsPort ?? 8404,
     };
-    // The model's fields renamed to the props they come from, so every message names what the user wrote.
-    validateHaproxyModel(model, new RenamingValidator(v, propRenames([
-      [/^(services\[\d+\])\.httpCheck\.path$/, '$1.checkPath'],
-      [/^(services\[\d+\])\.discovery\.fqdn$/, '$1.discoverFrom'],
-      [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
-      [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
-      [/^galera\.port$/, 'galeraPort'],
-      [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
-      [/^peers/, 'placement nodes'],
-    ])));
-    // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
-    v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
-    v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
-      `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
-    const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
-    v.check(neededMiB > resources.memoryLimitMiB, 'maxConnections', model.maxConnections,
-      `can use ${neededMiB} MiB of buffers (${KIB_PER_CONNECTION} KiB each) above the ${resources.memoryLimitMiB} MiB memory limit; raise resources.memoryLimitMiB or lower maxConnections`);
-    if (props.vip && nodes) {
-      const lbNodes = new Set(nodes.map((n) => n.name));
-      for (const node of props.vip.nodeNames.filter((n) => !lbNodes.has(n))) {
-        v.add('vip', props.vip.name, `may be held by node "${node}", where this HAProxy does not run (its check would never pass there); run HAProxy on every VIP node`);
-      }
-    }
+    validateLoadBalancerModel(v, props, model, resources);
     v.throwIfInvalid();
 
     this.name = name;
@@ -337,80 +289,24 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const labels = standardLabels(name, COMPONENT);
     this.podSelector = selector;
 
-    const listenPorts = haproxyListenPorts(model);
-    // A port below 1024 (the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes gives to root processes
-    // only; `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod. Otherwise the image's
-    // unprivileged haproxy user with no capability at all.
-    const privilegedPorts = listenPorts.filter((p) => p < 1024);
-    const grants: CapabilityGrant[] = privilegedPorts.length === 0 ? [] : [{
-      capability: 'NET_BIND_SERVICE', reason: `binds port(s) ${privilegedPorts.join(', ')} below 1024 on the host network`,
-    }];
-    const uid = grants.length > 0 ? 0 : HAPROXY_UID;
-    const securityContext = (containerGrants: CapabilityGrant[]) =>
-      (uid === 0 ? rootContainerSecurityContext(containerGrants) : containerSecurityContext(containerGrants));
-
     const configName = `${name}-config`;
     const reloaderName = `${name}-reloader`;
     const configData = { [HAPROXY_CONFIG_PATH.slice(CONFIG_DIR.length + 1)]: renderHaproxyCfg(model) };
-    const reloaderData = { [RELOADER_SCRIPT]: reloaderScript() };
+    const reloaderData = haproxyReloaderScripts();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: configName, labels }, data: configData });
     new k8s.KubeConfigMap(this, 'Reloader', { metadata: { name: reloaderName, labels }, data: reloaderData });
 
     const image = props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE;
     const reloaderImage = props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE;
-    const command = haproxyCommand();
-    const health: k8s.Probe = { httpGet: { path: HEALTH_PATH, port: k8s.IntOrString.fromNumber(model.statsPort) } };
-    const runMount: k8s.VolumeMount = { name: 'run', mountPath: HAPROXY_RUN_DIR };
-    const configMount: k8s.VolumeMount = { name: 'config', mountPath: CONFIG_DIR, readOnly: true };
-
-    const haproxy: k8s.Container = {
-      name: 'haproxy',
-      image,
-      imagePullPolicy: 'IfNotPresent',
-      command,
-      env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
-      ports: listenPorts.map((port) => ({ containerPort: port, protocol: 'TCP', ...(port === model.statsPort ? { name: 'stats' } : {}) })),
-      resources: toResourceRequirements(resources),
-      readinessProbe: { ...health, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
-      livenessProbe: { ...health, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
-      // The reloader's preStop has disabled /healthz, so keepalived moves the VIP away; keep serving meanwhile.
-      lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
-      // A directory mount (not subPath), so the kubelet swaps in a changed ConfigMap and the reloader sees it.
-      volumeMounts: [configMount, runMount],
-      securityContext: securityContext(grants),
-    };
-
-    const heartbeatFresh = `const s=require('fs').statSync('${RELOADER_HEARTBEAT}');process.exit(Date.now()-s.mtimeMs<30000?0:1)`;
-    const reloaderProbe: k8s.Probe = { exec: { command: ['node', '-e', heartbeatFresh] }, timeoutSeconds: 5 };
-    const reloaderScriptPath = `${RELOADER_DIR}/${RELOADER_SCRIPT}`;
-    const reloader: k8s.Container = {
-      name: 'reloader',
-      image: reloaderImage,
-      imagePullPolicy: 'IfNotPresent',
-      command: ['node', reloaderScriptPath, 'watch'],
-      env: [
-        { name: 'HAPROXY_CONFIG', value: HAPROXY_CONFIG_PATH },
-        { name: 'HAPROXY_MASTER_SOCKET', value: `${HAPROXY_RUN_DIR}/master.sock` },
-        { name: 'RELOADER_HEARTBEAT', value: RELOADER_HEARTBEAT },
-        { name: 'RELOADER_INTERVAL_MS', value: '5000' },
-      ],
-      resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 32, memoryLimitMiB: 64 }),
-      readinessProbe: { ...reloaderProbe, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
-      livenessProbe: { ...reloaderProbe, initialDelaySeconds: 10, periodSeconds: 15, failureThreshold: 4 },
-      lifecycle: { preStop: { exec: { command: ['node', reloaderScriptPath, 'drain'] } } },
-      volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }],
-      // The master socket belongs to HAProxy's user: the reloader runs as the same one, with no capability.
-      securityContext: securityContext([]),
-    };
-
+    const pod = haproxyPod({ model, image, reloaderImage, resources, drainSeconds, configMap: configName, reloaderConfigMap: reloaderName });
     const annotations: Record<string, string> = {
       // Deliberately not haproxy.cfg: a config change is applied by the reloader's hitless reload, without moving
       // the VIP. What a reload cannot apply rolls the pods: the binary and its command line, the reloader itself.
-      [CONFIG_HASH_ANNOTATION]: configHash({ image, command: command.join(' '), reloaderImage }, reloaderData),
+      [CONFIG_HASH_ANNOTATION]: configHash({ image, command: pod.command.join(' '), reloaderImage }, reloaderData),
     };
-    if (grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(grants);
+    if (pod.grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(pod.grants);
 
-    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+    this.workload = oneNodeAtATimeDaemonSet(this, 'Resource', {
       name,
       labels,
       selector,
@@ -419,15 +315,11 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
         spec: {
           ...basePodSpec({ hostNetwork: true }),
           terminationGracePeriodSeconds: drainSeconds + 15,
-          securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
+          securityContext: pod.securityContext,
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
           tolerations: props.placement._tolerations(),
-          containers: [haproxy, reloader],
-          volumes: [
-            { name: 'config', configMap: { name: configName } },
-            { name: 'reloader', configMap: { name: reloaderName } },
-            { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
-          ],
+          containers: pod.containers,
+          volumes: pod.volumes,
         },
       },
     });
@@ -443,7 +335,7 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     }
     if (props.vip) {
       props.vip.trackWith(VipTrack.proxy(this), `HaproxyLoadBalancer '${id}'`);
-      props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, listenPorts);
+      props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, pod.listenPorts);
     }
   }
 
@@ -453,11 +345,4 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     if (port === undefined) throw new Error(`HaproxyLoadBalancer '${this.node.id}' has no service "${service}"; it has ${Object.keys(this.servicePorts).join(', ')}`);
     return port;
   }
-}
-
-/** The reloader sidecar's script, from `assets/haproxy/` at the package root (two levels above lib/ and dist/). */
-function reloaderScript(): string {
-  const path = join(__dirname, '..', '..', 'assets', 'haproxy', RELOADER_SCRIPT);
-  if (!existsSync(path)) throw new Error(`${path} is missing: the package is incomplete`);
-  return readFileSync(path, 'utf8');
 }

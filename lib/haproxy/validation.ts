@@ -1,4 +1,9 @@
 import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
+import { validateImage } from '../common/k8s-rules';
+import { validateObjectName } from '../common/network';
+import { RenamingValidator, propRenames } from '../common/prop-names';
+import { ContainerResources, validateResources } from '../common/resources';
+import type { HaproxyLoadBalancerProps } from './haproxy-load-balancer';
 import { HaproxyModel, HaproxyServer } from './model';
 import { HAPROXY_RESERVED_NAMES, haproxyListenPorts } from './render';
 
@@ -107,4 +112,62 @@ function validateServers(servers: readonly HaproxyServer[], v: Validator, prop: 
 function checkTimeout(seconds: number, v: Validator, prop: string): void {
   v.check(!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TIMEOUT_SECONDS, prop, seconds,
     `must be a whole number of seconds, 1..${MAX_TIMEOUT_SECONDS} (HAProxy keeps timeouts as 32-bit milliseconds)`);
+}
+
+/**
+ * HAProxy asks for about 2 x maxconn file descriptors and exits when the container's hard `nofile` limit is lower.
+ * containerd 2 leaves containers at a hard limit of 524288 (older runtimes give more): stay within half of it.
+ */
+const MAX_CONNECTIONS_LIMIT = 250_000;
+/** Worst case per connection: two 16 KiB buffers (request and response). */
+const KIB_PER_CONNECTION = 32;
+
+/** HaproxyLoadBalancer's own props, before the model is built from them. */
+export function validateLoadBalancerProps(v: Validator, props: HaproxyLoadBalancerProps, r: {
+  readonly name: string; readonly clusterDomain: string; readonly drainSeconds: number;
+  readonly resources: Required<ContainerResources>; readonly image: string; readonly reloaderImage: string;
+}): void {
+  const { name, clusterDomain, drainSeconds, resources } = r;
+  const nodes = props.placement.nodes;
+  const galera = props.galera;
+  validateObjectName(v, 'name', name);
+  props.placement._validate(v, 'placement');
+  v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
+    'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
+  v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
+  v.check(!isDns1123Subdomain(clusterDomain), 'clusterDomain', clusterDomain, 'must be a lower-case DNS domain, e.g. "cluster.local"');
+  validateImage(v, 'image', r.image);
+  validateImage(v, 'reloaderImage', r.reloaderImage);
+  v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 300, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 300');
+  validateResources(v, 'resources', resources);
+}
+
+/** The model's rules, named after the props each field comes from, and what the props add to them. */
+export function validateLoadBalancerModel(v: Validator, props: HaproxyLoadBalancerProps, model: HaproxyModel,
+  resources: Required<ContainerResources>): void {
+  const nodes = props.placement.nodes;
+  const galera = props.galera;
+  // The model's fields renamed to the props they come from, so every message names what the user wrote.
+  validateHaproxyModel(model, new RenamingValidator(v, propRenames([
+    [/^(services\[\d+\])\.httpCheck\.path$/, '$1.checkPath'],
+    [/^(services\[\d+\])\.discovery\.fqdn$/, '$1.discoverFrom'],
+    [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
+    [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
+    [/^galera\.port$/, 'galeraPort'],
+    [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
+    [/^peers/, 'placement nodes'],
+  ])));
+  // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
+  v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
+  v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
+    `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
+  const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);
+  v.check(neededMiB > resources.memoryLimitMiB, 'maxConnections', model.maxConnections,
+    `can use ${neededMiB} MiB of buffers (${KIB_PER_CONNECTION} KiB each) above the ${resources.memoryLimitMiB} MiB memory limit; raise resources.memoryLimitMiB or lower maxConnections`);
+  if (props.vip && nodes) {
+    const lbNodes = new Set(nodes.map((n) => n.name));
+    for (const node of props.vip.nodeNames.filter((n) => !lbNodes.has(n))) {
+      v.add('vip', props.vip.name, `may be held by node "${node}", where this HAProxy does not run (its check would never pass there); run HAProxy on every VIP node`);
+    }
+  }
 }

@@ -6,11 +6,10 @@ import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
 import { hostCidr, validateObjectName } from '../common/network';
 import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
+import { ContainerResources, resolveResources, toResourceRequirements } from '../common/resources';
 import { describeGrants, rootContainerSecurityContext } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { validateImage, validatePortName, validatePriorityClassName } from '../common/k8s-rules';
-import { RenamingValidator, propRenames } from '../common/prop-names';
+import { validatePortName } from '../common/k8s-rules';
 import { Validator, duplicates, isIpAddress, isPort } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
@@ -19,7 +18,7 @@ import {
   KeepalivedVipModel, VrrpTrackCheck, spreadPriorities,
 } from './model';
 import { keepalivedCommand, renderKeepalivedConf } from './render';
-import { validateKeepalivedVip, validateKeepalivedVipSet } from './validation';
+import { validateKeepalivedVip, validateKeepalivedVipSet, validateVipModel, validateVipProps } from './validation';
 
 const COMPONENT = 'keepalived';
 
@@ -222,7 +221,8 @@ export class KeepalivedVip extends Construct {
   public readonly nodeNames: string[];
   /** The nodes' addresses, in the same order. */
   public readonly nodeAddresses: string[];
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   private track: VipTrack | undefined;
   private validated = false;
@@ -252,17 +252,9 @@ export class KeepalivedVip extends Construct {
     this.track = props.track;
 
     const v = new Validator(`KeepalivedVip '${id}'`);
-    validateObjectName(v, 'name', name, 32);
-    props.placement._validate(v, 'placement');
-    v.check(props.placement.nodes === undefined, 'placement', 'labelled nodes without an inventory',
-      'gives no node addresses for the unicast peers; use Placement.onNodes or pass `nodes` to Placement.onLabelledNodes');
-    validateResources(v, 'resources', resources);
-    validateImage(v, 'image', props.image ?? KeepalivedVip.DEFAULT_IMAGE);
-    validatePriorityClassName(v, 'priorityClassName', props.priorityClassName ?? 'system-node-critical');
-    // The model's fields renamed to the props they come from: `nodes[i]` is the placement's i-th node,
-    // `trackCheck` the track.
+    validateVipProps(v, props, { name, resources, image: props.image ?? KeepalivedVip.DEFAULT_IMAGE });
     const model = this.model();
-    validateKeepalivedVip(model, new RenamingValidator(v, propRenames([[/^nodes/, 'placement nodes'], [/^trackCheck/, 'track']])));
+    validateVipModel(v, model);
     // Virtual router ids are per segment: two VIPs of one app on the same interface of a node must differ.
     validateKeepalivedVipSet([...KeepalivedVip.vipsOf(scope).filter((x) => x !== this).map((x) => x.model()), model], v);
     v.throwIfInvalid();
@@ -300,7 +292,7 @@ export class KeepalivedVip extends Construct {
     };
 
     // One node at a time: a stopping keepalived sends priority 0, so the VIP moves in well under a second.
-    this.daemonSet = oneNodeAtATimeDaemonSet(this, 'Resource', {
+    this.workload = oneNodeAtATimeDaemonSet(this, 'Resource', {
       name,
       labels,
       selector,

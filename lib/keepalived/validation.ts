@@ -1,5 +1,10 @@
 import { isIP } from 'net';
 import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
+import { validateImage, validatePriorityClassName } from '../common/k8s-rules';
+import { validateObjectName } from '../common/network';
+import { RenamingValidator, propRenames } from '../common/prop-names';
+import { ContainerResources, validateResources } from '../common/resources';
+import type { KeepalivedVipProps } from './keepalived-vip';
 import { KeepalivedVipModel, VrrpNode } from './model';
 
 /**
@@ -203,4 +208,24 @@ function addressToBigInt(address: string): bigint {
   const tailGroups = tail ? tail.split(':') : [];
   const zeros = tail === undefined ? [] : new Array(8 - headGroups.length - tailGroups.length).fill('0');
   return [...headGroups, ...zeros, ...tailGroups].reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n);
+}
+
+/** KeepalivedVip's own props, before the model is built from them. */
+export function validateVipProps(v: Validator, props: KeepalivedVipProps,
+  r: { readonly name: string; readonly resources: Required<ContainerResources>; readonly image: string }): void {
+  validateObjectName(v, 'name', r.name, 32);
+  props.placement._validate(v, 'placement');
+  v.check(props.placement.nodes === undefined, 'placement', 'labelled nodes without an inventory',
+    'gives no node addresses for the unicast peers; use Placement.onNodes or pass `nodes` to Placement.onLabelledNodes');
+  validateResources(v, 'resources', r.resources);
+  validateImage(v, 'image', r.image);
+  validatePriorityClassName(v, 'priorityClassName', props.priorityClassName ?? 'system-node-critical');
+}
+
+/**
+ * The model's rules, its fields renamed to the props they come from: `nodes[i]` is the placement's i-th node,
+ * `trackCheck` the track.
+ */
+export function validateVipModel(v: Validator, model: KeepalivedVipModel): void {
+  validateKeepalivedVip(model, new RenamingValidator(v, propRenames([[/^nodes/, 'placement nodes'], [/^trackCheck/, 'track']])));
 }

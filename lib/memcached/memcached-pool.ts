@@ -1,21 +1,17 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { daemonSetBudget, podDisruptionBudget } from '../common/disruption';
 import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { ClientSelector, clientIngressPolicy, validateClientSelectors, validateObjectName } from '../common/network';
+import { ClientSelector, clientIngressPolicy } from '../common/network';
 import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
+import { ContainerResources } from '../common/resources';
 import { registerAppChecks } from '../common/app-checks';
-import { validateImage } from '../common/k8s-rules';
-import { Validator, hostPort, isPort } from '../common/validation';
-import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
-import { MIN_ITEM_MEMORY_MIB, itemMemoryMiB, memcachedArgs } from './memcached-args';
+import { memcachedServers, resolveMemcached } from './model';
+import { memcachedPod } from './pod';
+import { validateMemcached } from './validation';
 
-/** The uid/gid of the `memcache` user in the official image. */
-const MEMCACHE_UID = 11211;
 const COMPONENT = 'memcached';
 
 /** Options for memcached on the pod network. */
@@ -112,93 +108,28 @@ export class MemcachedPool extends Construct {
   public readonly servers: string[];
   /** The value for oslo.cache `[cache] memcache_servers` and keystonemiddleware `memcached_servers`. */
   public readonly memcacheServers: string;
-  /** The workload: a DaemonSet on the host network, a StatefulSet on the pod network. */
-  public readonly workload: k8s.KubeDaemonSet | k8s.KubeStatefulSet;
+  /**
+   * The underlying workload (escape hatch: every construct of this library names its workload `workload`): a
+   * KubeDaemonSet on the host network, a KubeStatefulSet on the pod network. Typed as their common base, so that
+   * the API has no union type; patch it with `addJsonPatch`.
+   */
+  public readonly workload: ApiObject;
 
   public constructor(scope: Construct, id: string, props: MemcachedPoolProps) {
     super(scope, id);
-    const name = props.name ?? id;
-    const network = props.network ?? MemcachedNetwork.hostNetwork();
-    const port = props.port ?? 11211;
-    const maxConnections = props.maxConnections ?? 8192;
-    const resources = resolveResources(props.resources, {
-      cpuRequestMillis: 100, cpuLimitMillis: 2000, memoryRequestMiB: 1024, memoryLimitMiB: 1024,
-    });
-    const nodes = props.placement.nodes;
-    const replicas = props.replicas ?? nodes?.length ?? 0;
-
-    const v = new Validator(`MemcachedPool '${id}'`);
-    validateObjectName(v, 'name', name);
-    props.placement._validate(v, 'placement', network.isHostNetwork ? undefined : replicas);
-    v.check(network.isHostNetwork && nodes === undefined, 'placement', 'labelled nodes without an inventory',
-      'gives no node IPs for memcache_servers; pass `nodes` to Placement.onLabelledNodes, or use MemcachedNetwork.podNetwork()');
-    v.check(!network.isHostNetwork && props.replicas === undefined && nodes === undefined, 'replicas', undefined,
-      'is needed on the pod network when the placement has no inventory; set it to the number of labelled nodes');
-    v.check(props.replicas !== undefined && network.isHostNetwork, 'replicas', props.replicas,
-      'only applies on the pod network; on the host network there is one instance per inventory node');
-    v.check(props.replicas !== undefined && (!Number.isInteger(props.replicas) || props.replicas < 1), 'replicas', props.replicas,
-      'must be a whole number of at least 1');
-    v.check(!isPort(port), 'port', port, 'is not a TCP port; use 1-65535');
-    v.check(!Number.isInteger(maxConnections) || maxConnections < 16 || maxConnections > 1_000_000, 'maxConnections', maxConnections,
-      'must be a whole number from 16 to 1000000');
-    validateResources(v, 'resources', resources);
-    validateImage(v, 'image', props.image ?? MemcachedPool.DEFAULT_IMAGE);
-    const itemMemory = itemMemoryMiB(resources.memoryLimitMiB, maxConnections);
-    v.check(itemMemory < MIN_ITEM_MEMORY_MIB, 'resources.memoryLimitMiB', resources.memoryLimitMiB,
-      `leaves ${itemMemory} MiB for items after memcached's overhead (${maxConnections} connections); ` +
-      `raise the limit so at least ${MIN_ITEM_MEMORY_MIB} MiB remain, or lower maxConnections`);
-    if (!network.isHostNetwork) {
-      v.check(network.allowedClients.length === 0, 'network.allowedClients', [],
-        'is empty, so no client could connect; name the client pods (e.g. keystone\'s labels)');
-      validateClientSelectors(v, 'network.allowedClients', network.allowedClients);
-    }
-    v.throwIfInvalid();
+    const m = resolveMemcached(id, props, Chart.of(this).namespace,
+      { image: MemcachedPool.DEFAULT_IMAGE, network: MemcachedNetwork.hostNetwork() });
+    validateMemcached(id, props, m);
     registerAppChecks(this);
 
+    const { name, network, port } = m;
     this.name = name;
-    const namespace = Chart.of(this).namespace;
     const selector = selectorLabels(name, COMPONENT);
     const labels = standardLabels(name, COMPONENT);
-    const args = memcachedArgs({
-      listenAddress: network.isHostNetwork ? '$(HOST_IP)' : '$(POD_IP)',
-      port,
-      maxConnections,
-      memoryLimitMiB: resources.memoryLimitMiB,
-      cpuLimitMillis: resources.cpuLimitMillis,
-    });
-
-    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({
-      tcpSocket: { port: k8s.IntOrString.fromNumber(port) },
-      periodSeconds,
-      timeoutSeconds: 2,
-      failureThreshold,
-    });
-    const podSpec: k8s.PodSpec = {
-      ...basePodSpec({ hostNetwork: network.isHostNetwork }),
-      // memcached exits at once on SIGTERM; there is nothing to drain, clients remap the keys.
-      terminationGracePeriodSeconds: 10,
-      securityContext: restrictedPodSecurityContext(MEMCACHE_UID),
-      affinity: props.placement._affinity(selector),
-      tolerations: props.placement._tolerations(),
-      containers: [{
-        name: 'memcached',
-        image: props.image ?? MemcachedPool.DEFAULT_IMAGE,
-        imagePullPolicy: 'IfNotPresent',
-        command: ['memcached'],
-        args,
-        env: [network.isHostNetwork
-          ? { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }
-          : { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
-        ports: [{ name: 'memcache', containerPort: port, protocol: 'TCP' }],
-        resources: toResourceRequirements(resources),
-        readinessProbe: probe(5, 2),
-        livenessProbe: probe(10, 3),
-        securityContext: containerSecurityContext(),
-      }],
-    };
+    const pod = memcachedPod(m, selector);
     const template: k8s.PodTemplateSpec = {
-      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash({ args: args.join(' ') }) } },
-      spec: podSpec,
+      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash({ args: pod.args.join(' ') }) } },
+      spec: pod.spec,
     };
 
     if (network.isHostNetwork) {
@@ -210,7 +141,6 @@ export class MemcachedPool extends Construct {
           template,
         },
       });
-      this.servers = (nodes ?? []).map((n) => hostPort(n.ip, port));
     } else {
       new k8s.KubeService(this, 'Service', {
         metadata: { name, labels },
@@ -224,7 +154,7 @@ export class MemcachedPool extends Construct {
         metadata: { name, labels },
         spec: {
           serviceName: name,
-          replicas,
+          replicas: m.replicas,
           podManagementPolicy: 'Parallel',
           selector: { matchLabels: selector },
           updateStrategy: { type: 'RollingUpdate' },
@@ -232,13 +162,12 @@ export class MemcachedPool extends Construct {
         },
       });
       clientIngressPolicy(this, 'NetworkPolicy', { name, labels, selector, clients: network.allowedClients, ports: [port] });
-      const domain = namespace ? `${name}.${namespace}.svc` : name;
-      this.servers = Array.from({ length: replicas }, (_, i) => `${name}-${i}.${domain}:${port}`);
     }
+    this.servers = memcachedServers(m);
     this.memcacheServers = this.servers.join(',');
 
     // A cache node loss only remaps keys, but drains and upgrades should still take one instance at a time.
-    if (network.isHostNetwork) daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: nodes?.length });
+    if (network.isHostNetwork) daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: m.nodes?.length });
     else podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
   }
 }

@@ -28,6 +28,7 @@ export const RABBIT_FILES = {
   definitions: 'definitions.json',
   inetrc: 'erl_inetrc',
   plugins: 'enabled_plugins',
+  peers: 'peers',
 } as const;
 
 /**
@@ -120,6 +121,16 @@ export function renderRabbitmqConf(c: ResolvedRabbitCluster, renderDir: string =
 export function renderErlInetrc(c: ResolvedRabbitCluster): string {
   const hosts = c.nodes.map((n) => `{host, {${n.ip.split('.').join(',')}}, ["${n.name}"]}.`);
   return [...hosts, '{lookup, [file, native]}.', ''].join('\n');
+}
+
+/**
+ * The peer list start.sh reads (step 3: forget-on-peer, the blank wait, the seed): one line per broker,
+ * `rabbit@<node><TAB><IP>`, the seed first. Rendered from the same node list as the discovery nodes of
+ * rabbitmq.conf and the host table of erl_inetrc, so the script never parses either.
+ */
+export function renderPeers(c: ResolvedRabbitCluster): string {
+  const lines = c.nodes.map((n) => `${erlangNodeName(n.name)}\t${n.ip}`);
+  return ['# Erlang node name, IP; the first is the seed (the one node that may form a new cluster).', ...lines, ''].join('\n');
 }
 
 /** Management (HTTP API, health checks) and Prometheus metrics. classic_config discovery is built in. */

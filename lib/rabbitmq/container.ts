@@ -2,9 +2,7 @@
  * The contract between the renderers and the broker container, as plain data the `RabbitDaemonSet` construct
  * maps onto Kubernetes objects: the ConfigMap files, the env vars (literal, downward API, Secret), the ports.
  */
-import { readFileSync } from 'fs';
-import { join } from 'path';
-import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, renderRabbitmqConf } from './config';
+import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, renderPeers, renderRabbitmqConf } from './config';
 import { renderDefinitions } from './definitions';
 import { RabbitSecretKeyRef, ResolvedRabbitCluster } from './model';
 
@@ -32,12 +30,8 @@ export function brokerTemplateFiles(c: ResolvedRabbitCluster, renderDir: string 
     [RABBIT_FILES.definitions]: renderDefinitions(c),
     [RABBIT_FILES.inetrc]: renderErlInetrc(c),
     [RABBIT_FILES.plugins]: renderEnabledPlugins(),
+    [RABBIT_FILES.peers]: renderPeers(c),
   };
-}
-
-/** `assets/rabbitmq/start.sh`, the container's command (`bash <scriptDir>/start.sh`). */
-export function brokerStartScript(): string {
-  return readFileSync(join(__dirname, '..', '..', 'assets', 'rabbitmq', 'start.sh'), 'utf8');
 }
 
 /**

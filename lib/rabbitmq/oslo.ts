@@ -6,8 +6,9 @@
  */
 import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease } from '../common/openstack-release';
 import { envPlaceholder } from '../common/secret';
+import { InventoryNode } from '../common/placement';
 import { hostPort, Validator } from '../common/validation';
-import { passwordEnvName, RabbitNode } from './model';
+import { passwordEnvName } from './model';
 import { RabbitVersion } from './version';
 
 /** oslo.messaging `[oslo_messaging_rabbit]` options this library sets (impl_rabbit.py / amqp.py @ 2026). */
@@ -90,7 +91,7 @@ export interface OsloTransportProps {
   /** The service's broker user. */
   readonly user: string;
   /** Every broker node; the URL lists their IPs (pod-network clients cannot resolve node names). */
-  readonly nodes: RabbitNode[];
+  readonly nodes: InventoryNode[];
   /** @default 5672 */
   readonly port?: number;
   /**

@@ -5,28 +5,26 @@ import { dataOwnerInitContainer } from '../common/data-owner';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
 import { daemonSetBudget } from '../common/disruption';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
-import { validateObjectName } from '../common/network';
 import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease, validateOpenStackRelease } from '../common/openstack-release';
-import { Placement } from '../common/placement';
-import { ContainerResources, resolveResources, toResourceRequirements, validateResources } from '../common/resources';
-import { SecretValue, validateSecretValue } from '../common/secret';
+import { InventoryNode, Placement } from '../common/placement';
+import { ContainerResources, resolveResources, toResourceRequirements } from '../common/resources';
+import { SecretValue } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext, describeGrants, restrictedPodSecurityContext } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { validateHostPath } from '../common/host-path';
-import { validateImage } from '../common/k8s-rules';
 import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
-import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerStartScript, brokerTemplateFiles } from './container';
-import { erlangNodeName, RabbitClusterOptions, RabbitNode, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
+import { START_SCRIPT, rabbitScripts } from './assets';
+import { validateDaemonSetProps } from './validation';
+import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
+import { erlangNodeName, RabbitClusterOptions, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
 import { RabbitVersion } from './version';
 
 /** The `rabbitmq` user of the official image. */
 const RABBITMQ_UID = 999;
 const COMPONENT = 'rabbitmq';
-const START_SCRIPT = 'start.sh';
 
 export interface RabbitDaemonSetProps extends RabbitClusterOptions {
   /**
@@ -103,7 +101,7 @@ export class RabbitDaemonSet extends Construct {
   public readonly name: string;
   public readonly version: RabbitVersion;
   /** The brokers' nodes, in peer-list order (the first is the seed). */
-  public readonly nodes: RabbitNode[];
+  public readonly nodes: InventoryNode[];
   /** `rabbit@<node>` of every broker, in the same order. */
   public readonly erlangNodeNames: string[];
   /** The broker users' names. */
@@ -122,7 +120,8 @@ export class RabbitDaemonSet extends Construct {
   public readonly recommendedOsloOptions: OsloMessagingProfile;
   /** Labels that select the brokers' pods. */
   public readonly podSelector: Record<string, string>;
-  public readonly daemonSet: k8s.KubeDaemonSet;
+  /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeDaemonSet;
 
   /** Each user's vhosts, to refuse a URL the user could not log in to. */
   private readonly vhostsOf: Map<string, readonly string[]>;
@@ -140,25 +139,13 @@ export class RabbitDaemonSet extends Construct {
     const dataPath = props.dataPath ?? `/var/lib/rabbitmq/${namespace ? `${namespace}-` : ''}${name}`;
 
     const v = new Validator(`RabbitDaemonSet '${id}'`);
-    validateObjectName(v, 'name', name);
-    placement._validate(v, 'placement');
-    v.check(placement.nodes === undefined, 'placement', 'labelled nodes without an inventory',
-      'gives no node IPs for the peer list, host table and transport URLs; pass `nodes` to Placement.onLabelledNodes, or use Placement.onNodes');
-    validateSecretValue(v, 'erlangCookie', props.erlangCookie);
-    validateResources(v, 'resources', resources);
-    v.check(!Number.isInteger(drainTimeoutSeconds) || drainTimeoutSeconds < 10 || drainTimeoutSeconds > 3600, 'drainTimeoutSeconds',
-      drainTimeoutSeconds, 'must be a whole number of seconds from 10 to 3600');
-    validateHostPath(v, 'dataPath', dataPath);
-    if (props.image !== undefined || (props.version instanceof RabbitVersion && props.version.deployable)) validateImage(v, 'image', props.image ?? props.version.image);
-    // Checked here, in the unit the user wrote; the model's memoryLimitBytes is derived from it.
-    const memoryOk = !v.check(Number.isSafeInteger(resources.memoryLimitMiB) && resources.memoryLimitMiB < 256, 'resources.memoryLimitMiB',
-      resources.memoryLimitMiB, 'must be at least 256 (RabbitMQ needs about 150 MiB before any message)');
+    const memoryOk = validateDaemonSetProps(v, props, { name, resources, drainTimeoutSeconds, dataPath });
     const cluster = resolveRabbitClusterInto(v, {
       ...props,
       clusterName: props.clusterName ?? name,
       nodes: placement.nodes ?? [],
       memoryLimitBytes: memoryOk && Number.isSafeInteger(resources.memoryLimitMiB) ? resources.memoryLimitMiB * 1024 * 1024 : undefined,
-    }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes', genericNodeChecksDone: placement.nodes !== undefined });
+    }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes' });
     const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
     if (validateOpenStackRelease(v, 'openStackRelease', release) && cluster.version instanceof RabbitVersion) {
       OsloMessaging._validateRelease(v, 'openStackRelease', cluster.version, release);
@@ -185,7 +172,7 @@ export class RabbitDaemonSet extends Construct {
 
     // --- configuration: templates (no secret in them) and the start script --------------------------------
     const templates = brokerTemplateFiles(cluster);
-    const scripts = { [START_SCRIPT]: brokerStartScript() };
+    const scripts = rabbitScripts();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: `${name}-config`, labels }, data: templates });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: `${name}-scripts`, labels }, data: scripts });
 
@@ -201,7 +188,7 @@ export class RabbitDaemonSet extends Construct {
       },
     });
 
-    this.daemonSet = this.workload(name, labels, selector, cluster, {
+    this.workload = this.daemonSet(name, labels, selector, cluster, {
       placement, resources, drainTimeoutSeconds, dataPath, templates, scripts,
       erlangCookie: props.erlangCookie, image: props.image ?? cluster.version.image,
     });
@@ -256,7 +243,7 @@ export class RabbitDaemonSet extends Construct {
     return { user, nodes: this.nodes, port: this.amqpPort };
   }
 
-  private workload(name: string, labels: Record<string, string>, selector: Record<string, string>, cluster: ResolvedRabbitCluster, o: {
+  private daemonSet(name: string, labels: Record<string, string>, selector: Record<string, string>, cluster: ResolvedRabbitCluster, o: {
     placement: Placement;
     resources: ReturnType<typeof resolveResources>;
     drainTimeoutSeconds: number;

@@ -11,10 +11,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { GaleraPetSet, GaleraStorage, Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { find, newChart, synth } from '../support/harness';
-import { adminAndNova } from '../support/rabbitmq-fixtures';
+import { adminAndNova } from '../support/fixtures';
 import { describeUnlessMissing, which } from './support/daemons';
+import { NODES } from '../support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 /** The uid of a distribution package's leftover (Debian's rabbitmq or mysql system user on some other host). */
 const FOREIGN_UID = 4242;
 /** Both official images run their daemon as uid 999 (mysql, rabbitmq). */

@@ -17,7 +17,7 @@ import * as path from 'path';
 import { OPENSTACK_ENDPOINTS, openStackService } from '../../lib/haproxy/catalogue';
 import { HaproxyModel } from '../../lib/haproxy/model';
 import { haproxyCommand, renderHaproxyCfg } from '../../lib/haproxy/render';
-import { FULL_MODEL_HOSTS, fullHaproxyModel } from '../vip-fixtures';
+import { FULL_MODEL_HOSTS, fullHaproxyModel } from '../support/fixtures';
 import { Daemons, describeWithBinaries, waitForTcp } from './support/daemons';
 
 jest.setTimeout(120_000);

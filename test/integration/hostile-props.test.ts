@@ -23,8 +23,8 @@ import { HOSTILE_STRINGS } from '../support/hostile';
 import { find, newChart, synth } from '../support/harness';
 import { describeWithBinaries } from './support/daemons';
 import { Tree, compileLibconfigChecker, parseLibconfig } from './support/libconfig';
+import { NODES } from '../support/fixtures';
 
-const NODES = [{ name: 'ctl-1', ip: '10.0.0.11' }, { name: 'ctl-2', ip: '10.0.0.12' }, { name: 'ctl-3', ip: '10.0.0.13' }];
 const RUNS = 100;
 /** Random text, the hostile list, and plausible values, so that both refusals and accepted values are exercised. */
 const text = (plausible: fc.Arbitrary<string>) => fc.oneof(fc.string({ unit: 'binary' }), fc.constantFrom(...HOSTILE_STRINGS), plausible);

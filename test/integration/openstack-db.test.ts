@@ -20,7 +20,7 @@ import { renderUsersFile } from '../../lib/galera/users';
 import { haproxyCommand, renderHaproxyCfg } from '../../lib/haproxy/render';
 import { newApp, synth } from '../support/harness';
 import { runInitContainer } from '../support/service-config';
-import { fullHaproxyModel } from '../vip-fixtures';
+import { fullHaproxyModel } from '../support/fixtures';
 import { Daemons, describeUnlessMissing, waitForTcp, which } from './support/daemons';
 import { acquireGaleraLock, GaleraTestCluster, missingGaleraTools, releaseGaleraLock, waitFor } from './galera-harness';
 import { missingOsloClients, OSLO_CLIENTS, OSLO_CLIENTS_SCRIPT, PYTHON } from './support/oslo';

@@ -15,7 +15,7 @@ import * as path from 'path';
 import { Chart } from 'cdk8s';
 import { OsloMessaging, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, ServiceConfigRenderer, ServiceConnection } from '../../lib';
 import { newApp, newChart, synth } from '../support/harness';
-import { adminAndNova } from '../support/rabbitmq-fixtures';
+import { adminAndNova } from '../support/fixtures';
 import { runInitContainer } from '../support/service-config';
 import { describeUnlessMissing } from './support/daemons';
 import { missingOsloClients, OSLO_CLIENTS, OSLO_CLIENTS_SCRIPT, PYTHON } from './support/oslo';

@@ -13,7 +13,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { parseAllDocuments, stringify } from 'yaml';
 import { Node } from '../../lib/cli/preflight/types';
-import { INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, clusterNode } from '../support/preflight-fixtures';
+import { INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, clusterNode } from '../support/fixtures';
 import { describeWithBinaries } from './support/daemons';
 import { FakeCluster, FakeKubeApi, selfSignedCertificate } from './support/fake-kube-api';
 

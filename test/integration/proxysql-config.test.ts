@@ -18,12 +18,8 @@ import { GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } fr
 import { K8sObject, find, newChart, synth } from '../support/harness';
 import { describeWithBinaries } from './support/daemons';
 import { Tree, compileLibconfigChecker, parseLibconfig } from './support/libconfig';
+import { NODES } from '../support/fixtures';
 
-const NODES = [
-  { name: 'ctl-1', ip: '10.0.0.11' },
-  { name: 'ctl-2', ip: '10.0.0.12' },
-  { name: 'ctl-3', ip: '10.0.0.13' },
-];
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 
 function synthesize(): K8sObject[] {

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { newChart, synth } from '../support/harness';
-import { adminAndNova } from '../support/rabbitmq-fixtures';
+import { adminAndNova } from '../support/fixtures';
 import {
   eventually, HARD_NOFILE, mirrors, missingRabbitTools, must, PYTHON, RabbitNamespaceCluster, sh, waitFor,
 } from './support/rabbit-cluster';

@@ -1,0 +1,149 @@
+/**
+ * The Galera member's pod as plain data: the mariadb and agent containers (env, ports, probes, mounts), the
+ * hostPath data-owner init container, the volumes. GaleraPetSet wires them into the StatefulSet; nothing here
+ * creates a construct.
+ */
+import { dataOwnerInitContainer } from '../common/data-owner';
+import { toResourceRequirements } from '../common/resources';
+import { CapabilityGrant, containerSecurityContext } from '../common/security';
+import { k8s } from '../k8s';
+import { GaleraModel } from './model';
+
+/** The `mysql` user of the official mariadb image. */
+export const MYSQL_UID = 999;
+const RUN_DIR = '/run/galera';
+const DATA_DIR = '/var/lib/mysql';
+const SCRIPTS_DIR = '/opt/galera';
+const CONFIG_DIR = '/etc/galera';
+const AGENT_DIR = '/opt/galera-agent';
+const RECOVERY_DIR = '/etc/galera-recovery';
+
+/** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
+export function galeraConfigMapNames(model: GaleraModel): { config: string; scripts: string; agent: string; recovery: string } {
+  const name = model.name;
+  return { config: `${name}-config`, scripts: `${name}-scripts`, agent: `${name}-agent`, recovery: `${name}-recovery` };
+}
+
+/** The pod's containers, init containers, volumes, and the capabilities its init containers are granted. */
+export interface GaleraPod {
+  readonly containers: k8s.Container[];
+  readonly initContainers: k8s.Container[];
+  readonly volumes: k8s.Volume[];
+  readonly grants: CapabilityGrant[];
+}
+
+export function galeraPod(model: GaleraModel): GaleraPod {
+  const hostPathStorage = model.storage?.mode === 'hostPath';
+  const dataMount: k8s.VolumeMount = { name: 'data', mountPath: DATA_DIR, ...(hostPathStorage ? { subPathExpr: '$(POD_NAME)' } : {}) };
+  const grants: CapabilityGrant[] = [];
+  const initContainers: k8s.Container[] = [];
+  if (hostPathStorage) {
+    const owner = dataOwnerInitContainer({
+      image: model.image, uid: MYSQL_UID, dataDir: DATA_DIR, dataMount, env: [fieldEnv('POD_NAME', 'metadata.name')], user: 'mysql',
+    });
+    grants.push(owner.grant);
+    initContainers.push(owner.container);
+  }
+  return { containers: [mariadbContainer(model, dataMount), agentContainer(model)], initContainers, volumes: galeraVolumes(model), grants };
+}
+
+function fieldEnv(envName: string, fieldPath: string): k8s.EnvVar {
+  return { name: envName, valueFrom: { fieldRef: { fieldPath } } };
+}
+
+function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount): k8s.Container {
+  const { credentials, ports } = model;
+  const exec = (...args: string[]) => ({ exec: { command: ['bash', `${SCRIPTS_DIR}/probe.sh`, ...args] } });
+  return {
+    name: 'mariadb',
+    image: model.image,
+    imagePullPolicy: 'IfNotPresent',
+    // Through bash, so that the ConfigMap's file mode never matters.
+    command: ['bash', `${SCRIPTS_DIR}/entrypoint.sh`],
+    env: [
+      fieldEnv('POD_NAME', 'metadata.name'),
+      fieldEnv('POD_IP', 'status.podIP'),
+      { name: 'GALERA_RUN_DIR', value: RUN_DIR },
+      { name: 'GALERA_DATADIR', value: DATA_DIR },
+      { name: 'GALERA_CONFIG_FILE', value: `${CONFIG_DIR}/server.cnf` },
+      { name: 'GALERA_USERS_FILE', value: `${CONFIG_DIR}/users.tsv` },
+      { name: 'GALERA_SST_PORT', value: String(ports.sst) },
+      { name: 'GALERA_SST_USER', value: model.sstUser },
+      credentials.sstPassword._toEnvVar('GALERA_SST_PASSWORD'),
+      { name: 'GALERA_MONITOR_USER', value: model.monitorUser },
+      credentials.monitorPassword._toEnvVar('GALERA_MONITOR_PASSWORD'),
+      credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
+      ...model.userModels.map((m, i) => model.users[i].password._toEnvVar(m.passwordEnv)),
+    ],
+    ports: (['mysql', 'galera', 'ist', 'sst'] as const).map((name) => ({ name, containerPort: ports[name], protocol: 'TCP' })),
+    resources: withEphemeralStorageRequest(toResourceRequirements(model.resources), model.tmpSizeMiB),
+    // The liveness rule spares every phase but "running" and any SST in progress, so neither an SST nor a
+    // recovery wait is ever killed; the startup probe only delays the first liveness check.
+    startupProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 10, failureThreshold: 60 },
+    livenessProbe: { ...exec('live'), periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 6 },
+    // Ready only when Primary, Synced, not desynced, not rejecting queries: donors and joiners get no traffic.
+    readinessProbe: { ...exec('ready'), periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 2, successThreshold: 1 },
+    volumeMounts: [
+      dataMount,
+      { name: 'run', mountPath: RUN_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+      { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
+    ],
+    securityContext: containerSecurityContext(),
+  };
+}
+
+/** The recovery agent: its env is the agent's whole view of the cluster (size, member names, peer URLs). */
+function agentContainer(model: GaleraModel): k8s.Container {
+  const port = model.ports.agent;
+  const healthz = { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('agent') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 };
+  return {
+    name: 'agent',
+    image: model.agentImage,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['node', `${AGENT_DIR}/agent.bundle.js`],
+    env: [
+      fieldEnv('POD_NAME', 'metadata.name'),
+      { name: 'GALERA_CLUSTER_SIZE', value: String(model.replicas) },
+      { name: 'GALERA_STATEFULSET', value: model.name },
+      // The agent fills in a member's pod name: the same `<pod>.<domain>` as every member's `host`.
+      { name: 'GALERA_PEER_URL_TEMPLATE', value: `http://{name}.${model.domain}:${port}` },
+      { name: 'GALERA_AGENT_PORT', value: String(port) },
+      { name: 'GALERA_RUN_DIR', value: RUN_DIR },
+      { name: 'GALERA_OVERRIDE_FILE', value: `${RECOVERY_DIR}/bootstrap-from` },
+      { name: 'GALERA_PC_RECOVERY_SECONDS', value: String(model.pcRecoverySeconds) },
+      { name: 'GALERA_BLOCK_AFTER_SECONDS', value: String(model.missingMemberSeconds) },
+    ],
+    ports: [{ name: 'agent', containerPort: port, protocol: 'TCP' }],
+    resources: toResourceRequirements({ cpuRequestMillis: 20, cpuLimitMillis: 200, memoryRequestMiB: 64, memoryLimitMiB: 128 }),
+    livenessProbe: healthz,
+    readinessProbe: healthz,
+    volumeMounts: [
+      { name: 'run', mountPath: RUN_DIR },
+      { name: 'agent', mountPath: AGENT_DIR, readOnly: true },
+      // A directory mount (not subPath) so that the operator's override appears without a restart.
+      { name: 'recovery', mountPath: RECOVERY_DIR, readOnly: true },
+    ],
+    // The same uid as mariadbd: both write files in the shared run dir that the other must read.
+    securityContext: containerSecurityContext(),
+  };
+}
+
+function galeraVolumes(model: GaleraModel): k8s.Volume[] {
+  const maps = galeraConfigMapNames(model);
+  return [
+    { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('16Mi') } },
+    { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString(`${model.tmpSizeMiB}Mi`) } },
+    { name: 'config', configMap: { name: maps.config } },
+    { name: 'scripts', configMap: { name: maps.scripts } },
+    { name: 'agent', configMap: { name: maps.agent } },
+    { name: 'recovery', configMap: { name: maps.recovery, optional: true } },
+    ...(model.storage?.mode === 'hostPath' ? [{ name: 'data', hostPath: { path: model.storage.path ?? '', type: 'DirectoryOrCreate' } }] : []),
+  ];
+}
+
+/** Reserves the tmpdir emptyDir on the node: the scheduler places the member only where that much disk is free. */
+function withEphemeralStorageRequest(r: k8s.ResourceRequirements, mib: number): k8s.ResourceRequirements {
+  return { ...r, requests: { ...r.requests, 'ephemeral-storage': k8s.Quantity.fromString(`${mib}Mi`) } };
+}

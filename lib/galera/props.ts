@@ -1,0 +1,110 @@
+/**
+ * GaleraPetSet's props: what a user may set, each with its default. The rules are in validation.ts, the defaults
+ * are applied in model.ts.
+ */
+import { ClientSelector } from '../common/network';
+import { Placement } from '../common/placement';
+import { ContainerResources } from '../common/resources';
+import { DatabaseUser, GaleraCredentials } from './credentials';
+import { GaleraStorage } from './storage';
+
+/** Options of the recovery agent. */
+export interface GaleraRecoveryOptions {
+  /**
+   * After a full outage in which every member kept its view state, how long Galera's own `pc.recovery` gets to
+   * re-form the Primary component before the agent's seqno election takes over.
+   *
+   * @default 60
+   */
+  readonly pcRecoveryTimeoutSeconds?: number;
+  /**
+   * How long the agents wait for a missing (or unreadable) member before they report the cluster as blocked,
+   * waiting for an operator to name the member to bootstrap from. They never bootstrap from a partial set alone.
+   *
+   * @default 120
+   */
+  readonly missingMemberTimeoutSeconds?: number;
+}
+
+export interface GaleraPetSetProps {
+  /** The nodes the members run on, one member per node (with `localVolume`, member N on the N-th node). */
+  readonly placement: Placement;
+  /** Where each member keeps its data. */
+  readonly storage: GaleraStorage;
+  /** Root, SST and monitor accounts, as Secret references. */
+  readonly credentials: GaleraCredentials;
+  /**
+   * Base name of the Kubernetes objects; members are `<name>-0`, `<name>-1`, ...
+   *
+   * @default - the construct id
+   */
+  readonly name?: string;
+  /**
+   * Number of members: odd and at least 3, so that a partition always leaves one side with a majority.
+   *
+   * @default 3
+   */
+  readonly replicas?: number;
+  /**
+   * Database accounts to create and keep in line (idempotently, once the cluster is Synced).
+   *
+   * @default - none
+   */
+  readonly users?: DatabaseUser[];
+  /**
+   * Pods allowed to connect to MySQL port 3306 (NetworkPolicy). ProxySqlLayer adds its own pods.
+   *
+   * @default - none besides the members themselves
+   */
+  readonly allowedClients?: ClientSelector[];
+  /**
+   * `wsrep_cluster_name`.
+   *
+   * @default - the name
+   */
+  readonly clusterName?: string;
+  /**
+   * `gcache.size`: how many write-sets a member keeps for peers that rejoin by IST instead of a full SST.
+   *
+   * @default '1G'
+   */
+  readonly gcacheSize?: string;
+  /**
+   * Server settings merged over ours, by my.cnf section then key, e.g. `{ mysqld: { max_connections: '8192' } }`.
+   * Settings the library owns (bootstrap, replication, addresses, ports, paths, SST) and credentials are refused in
+   * any section and any spelling MariaDB accepts; `wsrep_provider_options` is merged into ours key by key, except
+   * the keys recovery depends on (see the README).
+   *
+   * @default - none
+   */
+  readonly serverConfig?: Record<string, Record<string, string>>;
+  /** Recovery agent options. @default - see GaleraRecoveryOptions */
+  readonly recovery?: GaleraRecoveryOptions;
+  /**
+   * The mariadb container's resources.
+   *
+   * @default - requests 500m CPU / 2048 MiB, limits 4000m CPU / 2048 MiB
+   */
+  readonly resources?: ContainerResources;
+  /**
+   * Size of MariaDB's tmpdir (`/tmp`, an emptyDir on the node's disk) in MiB, where on-disk temporary tables and
+   * filesort files go. The pod requests it as ephemeral storage (so the scheduler reserves it) and it is the
+   * emptyDir's size limit; one on-disk temporary table may use half of it (`tmp_disk_table_size`), after which its
+   * query fails with "table is full" instead of the kubelet evicting the member for an overfull emptyDir.
+   *
+   * @default 2048
+   */
+  readonly tmpSizeMiB?: number;
+  /**
+   * The official MariaDB image (with mariabackup and socat, as the official image has).
+   *
+   * @default GaleraPetSet.DEFAULT_IMAGE
+   */
+  readonly image?: string;
+  /**
+   * A stock Node.js image (20 or later) for the recovery agent.
+   *
+   * @default GaleraPetSet.DEFAULT_AGENT_IMAGE
+   */
+  readonly agentImage?: string;
+}

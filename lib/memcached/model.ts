@@ -1,0 +1,56 @@
+/**
+ * The resolved MemcachedPool: props with their defaults applied, computed once into plain data, and the servers
+ * clients list (the pool's members). Resolving never throws: validation reports on whatever it resolved.
+ *
+ * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
+ */
+import { serviceDnsName } from '../common/network';
+import { InventoryNode, Placement } from '../common/placement';
+import { ContainerResources, resolveResources } from '../common/resources';
+import { hostPort } from '../common/validation';
+import type { MemcachedNetwork, MemcachedPoolProps } from './memcached-pool';
+
+/** The resolved pool. */
+export interface MemcachedModel {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly placement: Placement;
+  readonly network: MemcachedNetwork;
+  /** The inventory, when the placement has one. */
+  readonly nodes?: readonly InventoryNode[];
+  /** Pod-network instances (host network: one per inventory node). */
+  readonly replicas: number;
+  readonly port: number;
+  readonly maxConnections: number;
+  /** Every field set (the library's defaults under the user's values). */
+  readonly resources: Required<ContainerResources>;
+  readonly image: string;
+}
+
+/** Resolves the props of MemcachedPool `id` in a chart of `namespace`. */
+export function resolveMemcached(id: string, props: MemcachedPoolProps, namespace: string | undefined,
+  defaults: { readonly image: string; readonly network: MemcachedNetwork }): MemcachedModel {
+  const nodes = props.placement.nodes;
+  return {
+    name: props.name ?? id,
+    namespace,
+    placement: props.placement,
+    network: props.network ?? defaults.network,
+    nodes,
+    replicas: props.replicas ?? nodes?.length ?? 0,
+    port: props.port ?? 11211,
+    maxConnections: props.maxConnections ?? 8192,
+    resources: resolveResources(props.resources, { cpuRequestMillis: 100, cpuLimitMillis: 2000, memoryRequestMiB: 1024, memoryLimitMiB: 1024 }),
+    image: props.image ?? defaults.image,
+  };
+}
+
+/**
+ * The servers, in inventory (or ordinal) order, as `host:port`: node addresses on the host network, the pods'
+ * DNS names through the headless Service on the pod network. Call it on a validated model only (a hostile
+ * replica count is refused by validation before it gets here).
+ */
+export function memcachedServers(m: MemcachedModel): string[] {
+  if (m.network.isHostNetwork) return (m.nodes ?? []).map((n) => hostPort(n.ip, m.port));
+  return Array.from({ length: m.replicas }, (_, i) => `${serviceDnsName(m.name, m.namespace, `${m.name}-${i}`)}:${m.port}`);
+}

@@ -1,0 +1,43 @@
+/**
+ * Every rule of MemcachedPool's props, in one place.
+ *
+ * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
+ */
+import { validateImage } from '../common/k8s-rules';
+import { validateClientSelectors, validateObjectName } from '../common/network';
+import { validateResources } from '../common/resources';
+import { Validator, isPort } from '../common/validation';
+import { MIN_ITEM_MEMORY_MIB, itemMemoryMiB } from './memcached-args';
+import type { MemcachedPoolProps } from './memcached-pool';
+import { MemcachedModel } from './model';
+
+/** Checks every prop of MemcachedPool `id` (resolved into `m`) and throws once with every problem. */
+export function validateMemcached(id: string, props: MemcachedPoolProps, m: MemcachedModel): void {
+  const { network, nodes, port, maxConnections, resources } = m;
+  const v = new Validator(`MemcachedPool '${id}'`);
+  validateObjectName(v, 'name', m.name);
+  m.placement._validate(v, 'placement', network.isHostNetwork ? undefined : m.replicas);
+  v.check(network.isHostNetwork && nodes === undefined, 'placement', 'labelled nodes without an inventory',
+    'gives no node IPs for memcache_servers; pass `nodes` to Placement.onLabelledNodes, or use MemcachedNetwork.podNetwork()');
+  v.check(!network.isHostNetwork && props.replicas === undefined && nodes === undefined, 'replicas', undefined,
+    'is needed on the pod network when the placement has no inventory; set it to the number of labelled nodes');
+  v.check(props.replicas !== undefined && network.isHostNetwork, 'replicas', props.replicas,
+    'only applies on the pod network; on the host network there is one instance per inventory node');
+  v.check(props.replicas !== undefined && (!Number.isInteger(props.replicas) || props.replicas < 1), 'replicas', props.replicas,
+    'must be a whole number of at least 1');
+  v.check(!isPort(port), 'port', port, 'is not a TCP port; use 1-65535');
+  v.check(!Number.isInteger(maxConnections) || maxConnections < 16 || maxConnections > 1_000_000, 'maxConnections', maxConnections,
+    'must be a whole number from 16 to 1000000');
+  validateResources(v, 'resources', resources);
+  validateImage(v, 'image', m.image);
+  const itemMemory = itemMemoryMiB(resources.memoryLimitMiB, maxConnections);
+  v.check(itemMemory < MIN_ITEM_MEMORY_MIB, 'resources.memoryLimitMiB', resources.memoryLimitMiB,
+    `leaves ${itemMemory} MiB for items after memcached's overhead (${maxConnections} connections); ` +
+    `raise the limit so at least ${MIN_ITEM_MEMORY_MIB} MiB remain, or lower maxConnections`);
+  if (!network.isHostNetwork) {
+    v.check(network.allowedClients.length === 0, 'network.allowedClients', [],
+      'is empty, so no client could connect; name the client pods (e.g. keystone\'s labels)');
+    validateClientSelectors(v, 'network.allowedClients', network.allowedClients);
+  }
+  v.throwIfInvalid();
+}

@@ -1,0 +1,113 @@
+/**
+ * The ProxySQL pod as plain data: the proxysql container (renders its config from the template at start, serves
+ * the read-write and read-only ports), the admin sidecar (probes, PAUSE on stop, reader fallback), the volumes.
+ * ProxySqlLayer wires them into the Deployment; nothing here creates a construct.
+ */
+import { toResourceRequirements } from '../common/resources';
+import { SecretValue } from '../common/secret';
+import { containerSecurityContext } from '../common/security';
+import { k8s } from '../k8s';
+import { ADMIN_PASSWORD_ENV, DATA_DIR, MONITOR_PASSWORD_ENV, ProxySqlConfigModel, ProxySqlModel, READ_ONLY_SELECT_RULE_ID } from './model';
+
+/** The uid both containers run as (the `mysql` user of the MariaDB image; ProxySQL needs no particular user). */
+export const PROXYSQL_UID = 999;
+const SCRIPTS_DIR = '/opt/proxysql';
+const TEMPLATE_DIR = '/etc/proxysql';
+const RUN_DIR = '/run/proxysql';
+
+/** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
+export function proxySqlConfigMapNames(name: string): { config: string; scripts: string } {
+  return { config: `${name}-config`, scripts: `${name}-scripts` };
+}
+
+/** A validated model: it fronts a GaleraPetSet and has the file's model. */
+type Resolved = ProxySqlModel & Required<Pick<ProxySqlModel, 'galera' | 'config'>>;
+
+/** The pod's containers and volumes. */
+export function proxySqlPod(model: Resolved, adminPassword: SecretValue): { containers: k8s.Container[]; volumes: k8s.Volume[] } {
+  const config = model.config;
+  const adminEnv: k8s.EnvVar[] = [
+    { name: 'PROXYSQL_ADMIN_PORT', value: String(config.adminPort) },
+    { name: 'PROXYSQL_ADMIN_USER', value: config.adminUser },
+    adminPassword._toEnvVar(ADMIN_PASSWORD_ENV),
+  ];
+  const maps = proxySqlConfigMapNames(model.name);
+  return {
+    containers: [proxySqlContainer(model, config, adminEnv), adminContainer(model, config, adminEnv)],
+    volumes: [
+      { name: 'template', configMap: { name: maps.config } },
+      { name: 'scripts', configMap: { name: maps.scripts, defaultMode: 0o555 } },
+      // The rendered file holds passwords: memory only, never on the node's disk.
+      { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
+      // proxysql.db and the generated TLS keys; set aside by --initial at every start.
+      { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
+    ],
+  };
+}
+
+const scriptsMount: k8s.VolumeMount = { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true };
+const tmpMount: k8s.VolumeMount = { name: 'tmp', mountPath: '/tmp' };
+
+function adminScript(...args: string[]) {
+  return { exec: { command: [`${SCRIPTS_DIR}/admin.sh`, ...args] } };
+}
+
+function proxySqlContainer(model: Resolved, config: ProxySqlConfigModel, adminEnv: k8s.EnvVar[]): k8s.Container {
+  return {
+    name: 'proxysql',
+    image: model.image,
+    imagePullPolicy: 'IfNotPresent',
+    command: [`${SCRIPTS_DIR}/start.sh`],
+    env: [
+      { name: 'PROXYSQL_CONFIG_TEMPLATE', value: `${TEMPLATE_DIR}/proxysql.cnf` },
+      { name: 'PROXYSQL_CONFIG', value: `${RUN_DIR}/proxysql.cnf` },
+      { name: 'PROXYSQL_DATADIR', value: DATA_DIR },
+      ...adminEnv,
+      model.galera.monitorPassword._toEnvVar(MONITOR_PASSWORD_ENV),
+      ...config.users.map((u, i) => model.users[i].user.password._toEnvVar(u.passwordEnv)),
+    ],
+    ports: [
+      { name: 'rw', containerPort: config.readWritePort, protocol: 'TCP' },
+      { name: 'ro', containerPort: config.readOnlyPort, protocol: 'TCP' },
+    ],
+    resources: toResourceRequirements(model.resources),
+    // Ready while it accepts clients on the read-write port; the pod is Ready only when the admin sidecar also
+    // sees an ONLINE writer. PAUSE closes the listeners, so a paused ProxySQL turns unready at once.
+    readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString('rw') }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
+    livenessProbe: { ...adminScript('live'), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    // Keep serving open sessions while the admin sidecar's preStop has paused new connections.
+    lifecycle: { preStop: { exec: { command: ['sleep', String(model.drainSeconds)] } } },
+    volumeMounts: [
+      { name: 'template', mountPath: TEMPLATE_DIR, readOnly: true },
+      scriptsMount,
+      { name: 'run', mountPath: RUN_DIR },
+      { name: 'data', mountPath: DATA_DIR },
+      tmpMount,
+    ],
+    securityContext: containerSecurityContext(),
+  };
+}
+
+function adminContainer(model: Resolved, config: ProxySqlConfigModel, adminEnv: k8s.EnvVar[]): k8s.Container {
+  return {
+    name: 'admin',
+    image: model.adminImage,
+    imagePullPolicy: 'IfNotPresent',
+    command: [`${SCRIPTS_DIR}/admin.sh`, 'watch'],
+    env: [
+      ...adminEnv,
+      { name: 'PROXYSQL_WRITER_HOSTGROUP', value: String(config.hostgroups.writer) },
+      { name: 'PROXYSQL_READER_HOSTGROUP', value: String(config.hostgroups.reader) },
+      { name: 'PROXYSQL_READ_ONLY_RULE_ID', value: String(READ_ONLY_SELECT_RULE_ID) },
+      { name: 'PROXYSQL_READER_FALLBACK', value: String(model.readerFallback) },
+    ],
+    resources: toResourceRequirements({ cpuRequestMillis: 20, cpuLimitMillis: 200, memoryRequestMiB: 32, memoryLimitMiB: 64 }),
+    // The pod takes client traffic only while ProxySQL has an ONLINE writer.
+    readinessProbe: { ...adminScript('ready'), periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 2, successThreshold: 1 },
+    livenessProbe: { ...adminScript('live'), periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 6 },
+    lifecycle: { preStop: adminScript('pause') },
+    volumeMounts: [scriptsMount, tmpMount],
+    securityContext: containerSecurityContext(),
+  };
+}
