@@ -92,6 +92,9 @@ const CASES = [
   ...cases('serverConfig.mysqld.max_connections', [' ', ' 8192', '8192 ', 'a\nb', 'a\rb', '\'q\'', '"q"', '#c', '8192 # comment', 'x\\y', 'x'.repeat(4097)],
     (value) => server('mysqld', 'max_connections', value)),
   ...cases('serverConfig.mysqld.max_connections', [8192, null, ['1']], (value) => server('mysqld', 'max_connections', value)),
+  // Counterexamples the real-mariadbd property test found: a tab inside provider options, a 4-byte character.
+  ...cases('serverConfig.galera.wsrep_provider_options', ['gcs.fc_limit=\t+', 'gcs.fc_limit=\u{622a0}'], (x) => provider(x)),
+  ...cases('serverConfig.mysqld.report_host', ['\u{622a0}', 'hôte', 'a\tb'], (value) => server('mysqld', 'report_host', value)),
   ...cases('serverConfig.mysqld key', ['', 'a b', '-x', 'a=b', 'x\ny', 'ünï', '#c', '!include', 'x'.repeat(300)], (key) => server('mysqld', key, '1')),
   ...cases('serverConfig section', ['', 'my sect', 'a]b', '[x', 'x\ny', '!includedir', 'x'.repeat(300)], (section) => server(section, 'x', '1')),
   ...cases('serverConfig.mysqld', ['x', null], (values) => galera({ serverConfig: { mysqld: values } })),

@@ -236,6 +236,12 @@ export function validateServerConfig(v: Validator, prop: string, config: unknown
         continue;
       }
       seen.set(dupKey, where);
+      if (/[^\x20-\x7e]/.test(value)) {
+        // Control characters end or split a value; other characters MariaDB reads in its own charset, which need
+        // not be the file's UTF-8 (a 4-byte character read back differently on mariadbd 10.11).
+        v.add(where, value, 'must be printable ASCII (no tabs, line breaks or other characters); write the value in ASCII');
+        continue;
+      }
       if (names.some((n) => n !== PROVIDER_OPTIONS && PROVIDER_OPTIONS.startsWith(n) && n.length > 'wsrep_provider'.length) || (names.includes(PROVIDER_OPTIONS) && names[0] !== PROVIDER_OPTIONS)) {
         v.add(where, value, `is read by MariaDB as ${PROVIDER_OPTIONS}; write it under that name so it is merged with the library's provider options`);
       } else if (names[0] === PROVIDER_OPTIONS) {
