@@ -1,4 +1,5 @@
 import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { builtinModules } from 'module';
 import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
@@ -558,11 +559,11 @@ describe('HTTP endpoints', () => {
 // ----- configuration and wsrep parsing -------------------------------------------------------------------------
 
 describe('configuration from the environment', () => {
-  test('a URL template gives every member its address', () => {
+  test('the peer list gives every member its address, by ordinal', () => {
     const config = configFromEnv({
       POD_NAME: 'db-galera-1',
       GALERA_CLUSTER_SIZE: '3',
-      GALERA_PEER_URL_TEMPLATE: 'http://{name}.db-galera-peers.ns.svc.cluster.local:9200',
+      GALERA_PEER_URLS: [0, 1, 2].map((i) => `http://db-galera-${i}.db-galera-peers.ns.svc.cluster.local:9200`).join(','),
     });
     expect(config).toMatchObject({
       ordinal: 1,
@@ -600,10 +601,23 @@ describe('configuration from the environment', () => {
     );
   });
 
-  test('a template without a placeholder is refused (every member would get the same URL)', () => {
-    expect(() =>
-      configFromEnv({ POD_NAME: 'galera-0', GALERA_CLUSTER_SIZE: '1', GALERA_PEER_URL_TEMPLATE: 'http://galera:9200' }),
-    ).toThrow('must contain {name} or {ordinal}');
+  test('without a peer list the agent refuses to start, saying what to set', () => {
+    expect(() => configFromEnv({ POD_NAME: 'galera-0', GALERA_CLUSTER_SIZE: '1' }))
+      .toThrow('- GALERA_PEER_URLS: (not set) must be set: one base URL per ordinal');
+  });
+
+  test('the agent imports nothing outside lib/galera/agent but Node built-ins (its bundle runs alone in a pod)', () => {
+    const dir = path.join(__dirname, '../lib/galera/agent');
+    const outside: string[] = [];
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const text = fs.readFileSync(path.join(dir, file), 'utf8');
+      for (const [, spec] of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+        const inside = spec.startsWith('./') && !spec.includes('/..') && path.dirname(path.resolve(dir, spec)) === dir;
+        const builtin = builtinModules.includes(spec.replace(/^node:/, ''));
+        if (!inside && !builtin) outside.push(`${file}: ${spec}`);
+      }
+    }
+    expect(outside).toEqual([]);
   });
 });
 

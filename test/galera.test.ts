@@ -73,7 +73,9 @@ describe('GaleraPetSet StatefulSet', () => {
     const a = container(objects, 'agent');
     expect(a.command).toEqual(['node', '/opt/galera-agent/agent.bundle.js']);
     const env = envOf(a);
-    expect(env.GALERA_PEER_URL_TEMPLATE).toBe('http://{name}.galera-peers.openstack.svc:9200');
+    // The member model's peer DNS names, by ordinal: the agent never builds a member's name itself.
+    expect(env.GALERA_PEER_URLS).toBe([0, 1, 2].map((i) => `http://galera-${i}.galera-peers.openstack.svc:9200`).join(','));
+    expect(env.GALERA_PEER_URL_TEMPLATE).toBeUndefined();
     expect(env.GALERA_CLUSTER_SIZE).toBe('3');
     expect(env.GALERA_OVERRIDE_FILE).toBe('/etc/galera-recovery/bootstrap-from');
     expect(a.securityContext.runAsUser).toBeUndefined(); // the pod's uid 999, like mariadbd

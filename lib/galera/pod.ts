@@ -107,8 +107,8 @@ function agentContainer(model: GaleraModel): k8s.Container {
       fieldEnv('POD_NAME', 'metadata.name'),
       { name: 'GALERA_CLUSTER_SIZE', value: String(model.replicas) },
       { name: 'GALERA_STATEFULSET', value: model.name },
-      // The agent fills in a member's pod name: the same `<pod>.<domain>` as every member's `host`.
-      { name: 'GALERA_PEER_URL_TEMPLATE', value: `http://{name}.${model.domain}:${port}` },
+      // Every member's agent, by ordinal, from the member model (the agent never builds a member's name itself).
+      { name: 'GALERA_PEER_URLS', value: model.members.map((m) => `http://${m.host}:${port}`).join(',') },
       { name: 'GALERA_AGENT_PORT', value: String(port) },
       { name: 'GALERA_RUN_DIR', value: RUN_DIR },
       { name: 'GALERA_OVERRIDE_FILE', value: `${RECOVERY_DIR}/bootstrap-from` },

@@ -2,7 +2,7 @@
  * The agent's configuration, from environment variables (the sidecar's `env`). Every problem is reported at once,
  * naming the variable, its value and the fix. Durations are in seconds and may be fractional.
  */
-import { Validator, isPort } from '../../common/validation';
+import { Problems } from './problems';
 import { DEFAULT_BLOCK_AFTER_SECONDS, DEFAULT_PC_RECOVERY_SECONDS } from './election';
 
 export interface AgentConfig {
@@ -42,11 +42,8 @@ export const DEFAULT_AGENT_PORT = 9200;
 export const DEFAULT_RUN_DIR = '/run/galera';
 export const DEFAULT_OVERRIDE_FILE = '/etc/galera-recovery/bootstrap-from';
 
-/** Placeholders a peer URL template may use. */
-const PLACEHOLDERS = /\{(name|ordinal)\}/g;
-
 export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
-  const v = new Validator('galera agent environment');
+  const v = new Problems('galera agent environment');
   const podName = env.POD_NAME ?? '';
   const podMatch = /^(.+)-(0|[1-9][0-9]*)$/.exec(podName);
   v.check(podMatch === null, 'POD_NAME', env.POD_NAME, 'must be the StatefulSet pod name, <statefulset>-<ordinal>');
@@ -65,9 +62,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     v.check(ordinal >= size, 'POD_NAME', podName, `has ordinal ${ordinal}, outside a cluster of ${size} (GALERA_CLUSTER_SIZE)`);
   }
   const port = integer(v, env, 'GALERA_AGENT_PORT', DEFAULT_AGENT_PORT, 0);
-  v.check(port !== 0 && !isPort(port), 'GALERA_AGENT_PORT', env.GALERA_AGENT_PORT, 'must be a TCP port (1-65535)');
+  v.check(port > 65535, 'GALERA_AGENT_PORT', env.GALERA_AGENT_PORT, 'must be a TCP port (1-65535)');
 
-  const urls = peerUrls(v, env, statefulSetName, size);
+  const urls = peerUrls(v, env, size);
   const pollSeconds = duration(v, env, 'GALERA_POLL_SECONDS', 1);
   const peerTimeoutSeconds = duration(v, env, 'GALERA_PEER_TIMEOUT_SECONDS', 1);
   const wsrepStaleSeconds = duration(v, env, 'GALERA_WSREP_STALE_SECONDS', 5);
@@ -91,42 +88,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     waitPrimarySeconds: duration(v, env, 'GALERA_WAIT_PRIMARY_SECONDS', pcRecoverySeconds + WAIT_PRIMARY_MARGIN_SECONDS),
     restartRetrySeconds: duration(v, env, 'GALERA_RESTART_RETRY_SECONDS', DEFAULT_RESTART_RETRY_SECONDS),
   };
-  v.throwIfInvalid();
+  v.throwIfAny();
   return config;
 }
 
 /**
- * Either `GALERA_PEER_URL_TEMPLATE` (`http://{name}.galera-peers.ns.svc.cluster.local:9200`, with `{name}` and/or
- * `{ordinal}`), or `GALERA_PEER_URLS`, a comma-separated list with one base URL per ordinal (tests, odd networks).
+ * `GALERA_PEER_URLS`: one base URL per ordinal, comma-separated. The construct builds it from its member model
+ * (each member's peer DNS name), so a member's name is computed in one place, never again here.
  */
-function peerUrls(v: Validator, env: NodeJS.ProcessEnv, statefulSetName: string, size: number): string[] {
-  const template = env.GALERA_PEER_URL_TEMPLATE;
+function peerUrls(v: Problems, env: NodeJS.ProcessEnv, size: number): string[] {
   const list = env.GALERA_PEER_URLS;
-  if (template && list) {
-    v.add('GALERA_PEER_URLS', list, 'and GALERA_PEER_URL_TEMPLATE are both set; set only one');
+  if (!list) {
+    v.add('GALERA_PEER_URLS', list, 'must be set: one base URL per ordinal, e.g. http://galera-0.galera-peers.<namespace>.svc:9200,...');
     return [];
   }
-  if (template) {
-    if (!template.match(PLACEHOLDERS)) {
-      v.add('GALERA_PEER_URL_TEMPLATE', template, 'must contain {name} or {ordinal}, or every member gets the same URL');
-    }
-    const urls = Array.from({ length: size }, (_, i) =>
-      template.replace(PLACEHOLDERS, (_m, key: string) => (key === 'name' ? `${statefulSetName}-${i}` : String(i))),
-    );
-    checkUrls(v, 'GALERA_PEER_URL_TEMPLATE', urls);
-    return urls;
-  }
-  if (list) {
-    const urls = list.split(',').map((u) => u.trim());
-    v.check(urls.length !== size, 'GALERA_PEER_URLS', list, `must list ${size} URLs, one per ordinal (GALERA_CLUSTER_SIZE)`);
-    checkUrls(v, 'GALERA_PEER_URLS', urls);
-    return urls;
-  }
-  v.add('GALERA_PEER_URL_TEMPLATE', template, 'must be set, e.g. http://{name}.galera-peers.<namespace>.svc.cluster.local:9200');
-  return [];
+  const urls = list.split(',').map((u) => u.trim());
+  v.check(urls.length !== size, 'GALERA_PEER_URLS', list, `must list ${size} URLs, one per ordinal (GALERA_CLUSTER_SIZE)`);
+  checkUrls(v, 'GALERA_PEER_URLS', urls);
+  return urls;
 }
 
-function checkUrls(v: Validator, variable: string, urls: readonly string[]): void {
+function checkUrls(v: Problems, variable: string, urls: readonly string[]): void {
   for (const url of urls) {
     let ok = false;
     try {
@@ -138,7 +120,7 @@ function checkUrls(v: Validator, variable: string, urls: readonly string[]): voi
   }
 }
 
-function integer(v: Validator, env: NodeJS.ProcessEnv, name: string, fallback: number | undefined, min: number): number {
+function integer(v: Problems, env: NodeJS.ProcessEnv, name: string, fallback: number | undefined, min: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') {
     if (fallback === undefined) v.add(name, raw, 'must be set');
@@ -149,7 +131,7 @@ function integer(v: Validator, env: NodeJS.ProcessEnv, name: string, fallback: n
   return value;
 }
 
-function duration(v: Validator, env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function duration(v: Problems, env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);

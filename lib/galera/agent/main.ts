@@ -7,8 +7,7 @@
  * Environment
  *   POD_NAME                      required, `<statefulset>-<ordinal>` (downward API metadata.name)
  *   GALERA_CLUSTER_SIZE           required, the StatefulSet's replicas
- *   GALERA_PEER_URL_TEMPLATE      e.g. `http://{name}.galera-peers.ns.svc.cluster.local:9200` ({name}, {ordinal})
- *   GALERA_PEER_URLS              or: comma-separated base URLs, one per ordinal (tests); exactly one of the two
+ *   GALERA_PEER_URLS              required, comma-separated base URLs of every member's agent, one per ordinal
  *   GALERA_STATEFULSET            default: POD_NAME without `-<ordinal>`
  *   GALERA_AGENT_PORT             default 9200 (0: any free port, logged in the `listening` line)
  *   GALERA_AGENT_HOST             default: every address
