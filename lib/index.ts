@@ -9,6 +9,7 @@ export * from './galera/props';
 export * from './galera/galera-petset';
 export type { GaleraMember } from './galera/model';
 export * from './proxysql/proxysql-layer';
+export * from './keepalived/props';
 export * from './keepalived/keepalived-vip';
 export * from './haproxy/haproxy-load-balancer';
 export { OpenStackRelease } from './common/openstack-release';

@@ -1,10 +1,10 @@
 import { isIP } from 'net';
 import { duplicates, isDns1123Subdomain, isIpAddress, isPort, Validator } from '../common/validation';
-import { validateImage, validatePriorityClassName } from '../common/k8s-rules';
+import { validateImage, validatePortName, validatePriorityClassName } from '../common/k8s-rules';
 import { validateObjectName } from '../common/network';
 import { RenamingValidator, propRenames } from '../common/prop-names';
 import { ContainerResources, validateResources } from '../common/resources';
-import type { KeepalivedVipProps } from './keepalived-vip';
+import type { KeepalivedVipProps, VipServiceOptions } from './props';
 import { KeepalivedVipModel, VrrpNode } from './model';
 
 /**
@@ -228,4 +228,30 @@ export function validateVipProps(v: Validator, props: KeepalivedVipProps,
  */
 export function validateVipModel(v: Validator, model: KeepalivedVipModel): void {
   validateKeepalivedVip(model, new RenamingValidator(v, propRenames([[/^nodes/, 'placement nodes'], [/^trackCheck/, 'track']])));
+}
+
+/** Every problem of `KeepalivedVip.exposeService` options; `claimedPorts`: ports already served on the VIP, by owner. */
+export function validateVipServiceOptions(v: Validator, options: VipServiceOptions, claimedPorts: ReadonlyMap<number, string>): void {
+  validateObjectName(v, 'name', options.name);
+  v.check(Object.keys(options.podSelector).length === 0, 'podSelector', options.podSelector,
+    'is empty, which would select every pod; pass the workload\'s pod selector, e.g. proxySql.podSelector');
+  v.check(options.ports.length === 0, 'ports', [], 'is empty; list the ports to expose on the VIP');
+  options.ports.forEach((p, i) => {
+    validatePortName(v, `ports[${i}].name`, p.name);
+    v.check(!isPort(p.port), `ports[${i}].port`, p.port, 'must be a port 1..65535');
+    v.check(p.targetPort !== undefined && !isPort(p.targetPort), `ports[${i}].targetPort`, p.targetPort, 'must be a port 1..65535');
+    const owner = claimedPorts.get(p.port);
+    v.check(owner !== undefined, `ports[${i}].port`, p.port,
+      `is already served on this VIP by ${owner} (host network, 0.0.0.0); use another port`);
+  });
+  for (const dup of duplicates(options.ports.map((p) => p.port))) v.add('ports', dup, 'is listed twice');
+  for (const dup of duplicates(options.ports.map((p) => p.name))) v.add('ports[].name', dup, 'is used twice; name each port once');
+  (options.allowedSourceCidrs ?? []).forEach((cidr, i) => v.check(!isCidr(cidr), `allowedSourceCidrs[${i}]`, cidr,
+    'is not a CIDR; use e.g. "192.0.2.0/24"'));
+}
+
+function isCidr(text: string): boolean {
+  const [address, bits, ...rest] = text.split('/');
+  const max = address.includes(':') ? 128 : 32;
+  return rest.length === 0 && isIpAddress(address) && /^\d{1,3}$/.test(bits ?? '') && Number(bits) <= max;
 }
