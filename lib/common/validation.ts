@@ -42,6 +42,26 @@ export class Validator {
 }
 
 /**
+ * One problem found by a pure rule function (no Validator at hand, e.g. a renderer checking its own model): the
+ * field as the user's prop names it, its bad value, the fix. A construct passes each to `Validator.add`.
+ */
+export interface FieldProblem {
+  readonly field: string;
+  readonly value: unknown;
+  readonly fix: string;
+}
+
+/** Collects FieldProblems: `check(bad, field, value, fix)` records one when `bad` holds and returns `bad`. */
+export function fieldProblems(): { problems: FieldProblem[]; check: (bad: boolean, field: string, value: unknown, fix: string) => boolean } {
+  const problems: FieldProblem[] = [];
+  const check = (bad: boolean, field: string, value: unknown, fix: string) => {
+    if (bad) problems.push({ field, value, fix });
+    return bad;
+  };
+  return { problems, check };
+}
+
+/**
  * The value as the user wrote it: JSON, except that NaN and Infinity (which JSON turns into `null`) and undefined
  * stay visible, also inside arrays and objects.
  */

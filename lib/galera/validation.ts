@@ -9,7 +9,7 @@ import { validateImage } from '../common/k8s-rules';
 import { validateClientSelectors, validateObjectName } from '../common/network';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
-import { Validator, duplicates } from '../common/validation';
+import { FieldProblem, Validator, duplicates, fieldProblems } from '../common/validation';
 import type { GaleraPetSetProps } from './props';
 import { GaleraModel, MAX_MEMBERS } from './model';
 import {
@@ -135,17 +135,9 @@ const HOST = /^[A-Za-z0-9_.%:-]{1,255}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PRIVILEGE = /^[A-Z]+( [A-Z]+)*$/;
 const DATABASE = /^[A-Za-z0-9_$-]{1,64}$/;
-/** One problem of one user: the field as the DatabaseUser prop names it (`name`, `databases[1]`), its value, the fix. */
-export interface UserProblem {
-  readonly field: string;
-  readonly value: unknown;
-  readonly fix: string;
-}
-
-/** Every problem with one user. */
-export function databaseUserProblems(user: DatabaseUserModel): UserProblem[] {
-  const problems: UserProblem[] = [];
-  const check = (bad: boolean, field: string, value: unknown, fix: string) => bad && problems.push({ field, value, fix });
+/** Every problem with one user, each field named as the DatabaseUser prop names it (`name`, `databases[1]`). */
+export function databaseUserProblems(user: DatabaseUserModel): FieldProblem[] {
+  const { problems, check } = fieldProblems();
   check(typeof user.name !== 'string' || !USER_NAME.test(user.name), 'name', user.name,
     'is not an account name apply-users.sh can quote; use 1-80 letters, digits, "_", "." or "-", e.g. "nova"');
   check(RESERVED_USER_NAMES.includes(String(user.name).toLowerCase()), 'name', user.name,

@@ -10,7 +10,7 @@ import { validateClientSelectors, validateObjectName } from '../common/network';
 import { RenamingValidator } from '../common/prop-names';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
-import { Validator, duplicates } from '../common/validation';
+import { FieldProblem, Validator, duplicates, fieldProblems } from '../common/validation';
 import { ENV_NAME, INT32_MAX, ProxySqlConfigModel, ProxySqlModel, USER_PASSWORD_ENV_PREFIX } from './model';
 import type { ProxySqlLayerProps } from './proxysql-layer';
 
@@ -57,17 +57,12 @@ export const PROXYSQL_ADMIN_INTERFACE_USERS = ['admin', 'stats'];
  */
 const MIN_PORT = 1024;
 
-/** One problem: the field (named as the construct's prop that feeds it), its bad value, and the fix. */
-export interface ConfigProblem {
-  readonly field: string;
-  readonly value: unknown;
-  readonly fix: string;
-}
-
-/** Every problem with the model; empty when the model renders to a file ProxySQL loads exactly as written. */
-export function proxySqlConfigProblems(model: ProxySqlConfigModel): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const check = (bad: boolean, field: string, value: unknown, fix: string) => bad && problems.push({ field, value, fix });
+/**
+ * Every problem with the model, each field named as the construct's prop that feeds it; empty when the model renders
+ * to a file ProxySQL loads exactly as written.
+ */
+export function proxySqlConfigProblems(model: ProxySqlConfigModel): FieldProblem[] {
+  const { problems, check } = fieldProblems();
   const int = (field: string, value: number, min: number, max = INT32_MAX) =>
     check(!Number.isInteger(value) || value < min || value > max, field, value, `must be a whole number from ${min} to ${max}`);
 
