@@ -1,4 +1,5 @@
 import { isIP } from 'net';
+import { predicates } from '../../plugins/k8s-api-rules';
 
 /**
  * Collects every problem with a construct's props, then throws once, so that a user fixes all of them in one
@@ -79,14 +80,14 @@ export function show(value: unknown): string {
   }
 }
 
-/** RFC 1123 label, as Kubernetes requires for node and object names: lower case, digits, '-', at most 63. */
+/** RFC 1123 label, as Kubernetes requires for node and object names (the API-rules check's predicate, one copy). */
 export function isDns1123Label(name: string): boolean {
-  return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name);
+  return predicates.isDns1123Label(name);
 }
 
 /** RFC 1123 subdomain (dot-separated labels, at most 253), as Kubernetes allows for node names. */
 export function isDns1123Subdomain(name: string): boolean {
-  return name.length <= 253 && name.split('.').every(isDns1123Label);
+  return predicates.isDns1123Subdomain(name);
 }
 
 /** A literal IPv4 or IPv6 address (no prefix, no brackets). */
