@@ -9,6 +9,7 @@ DEBIAN_PACKAGES=(
   iproute2            # ip netns, ss: network namespaces for HA tests, socket checks
   memcached           # MemcachedPool
   mariadb-server galera-4 mariadb-backup socat  # GaleraPetSet: 3 real members, recovery scenarios
+  rclone              # GaleraBackup: the object-store client its job runs (the stock rclone image's), local and S3
   nftables            # Galera chaos suite: partitions between members' 127.0.1.x loopback addresses
   openssl            # preflight CLI test: a throwaway TLS certificate for the fake API server
   haproxy             # HaproxyLoadBalancer: haproxy -c and health-check behaviour (2.6 LTS, as the image)

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
+import { BackupDestination, GaleraBackup, GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 import { NODES as CONTROLLERS } from './support/fixtures';
@@ -26,6 +26,15 @@ function errorOfProps(props: Partial<OpenStackControlPlaneProps>, namespace?: st
 }
 
 describe('OpenStackControlPlane wiring', () => {
+  test('the optional backup prop backs up its Galera with GaleraBackup; without it there is none', () => {
+    const { cp, objects } = controlPlane({ backup: { schedule: '15 3 * * *', destination: BackupDestination.volume({ claimName: 'galera-backups' }) } });
+    expect(cp.backup).toBeInstanceOf(GaleraBackup);
+    expect(find(objects, 'CronJob', 'galera-backup').spec.schedule).toBe('15 3 * * *');
+    expect(find(objects, 'StatefulSet', 'galera').spec.template.spec.containers.map((c: any) => c.name)).toContain('backup');
+    expectValidManifests(objects);
+    expect(controlPlane().cp.backup).toBeUndefined();
+  });
+
   test('every construct names its underlying workload `workload` (the one escape hatch)', () => {
     const { cp, objects } = controlPlane();
     const kinds = Object.fromEntries(['galera', 'proxySql', 'memcached', 'rabbitmq', 'vip', 'apiLoadBalancer'].map((part) => {

@@ -12,6 +12,8 @@ import { SecretValue, envPlaceholder, validateSecretValue } from '../common/secr
 import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { GaleraBackup } from '../galera-backup/galera-backup';
+import { GaleraBackupOptions } from '../galera-backup/props';
 import { GaleraStorage } from '../galera/storage';
 import { HaproxyLoadBalancer, LoadBalancedService } from '../haproxy/haproxy-load-balancer';
 import { KeepalivedVip } from '../keepalived/keepalived-vip';
@@ -172,6 +174,12 @@ export interface OpenStackControlPlaneProps {
    * @default false
    */
   readonly tolerateControlPlane?: boolean;
+  /**
+   * Scheduled physical backups of Galera (GaleraBackup), never taken from ProxySQL's writer.
+   *
+   * @default - no backups
+   */
+  readonly backup?: GaleraBackupOptions;
 }
 
 /**
@@ -188,6 +196,12 @@ export class OpenStackControlPlane extends Construct {
   public readonly apiLoadBalancer: HaproxyLoadBalancer;
   /** The OpenStack release line the connection outputs target. */
   public readonly openStackRelease: OpenStackRelease;
+  /**
+   * Galera's backups, when the `backup` prop is given.
+   *
+   * @default - none
+   */
+  public readonly backup?: GaleraBackup;
 
   private readonly props: OpenStackControlPlaneProps;
 
@@ -282,6 +296,7 @@ export class OpenStackControlPlane extends Construct {
       adminPassword: props.secrets.proxySqlAdminPassword,
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
     });
+    if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
     this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere });
     // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {

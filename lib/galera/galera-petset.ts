@@ -64,6 +64,8 @@ export class GaleraPetSet extends Construct {
   public readonly agentPort: number;
   /** The underlying StatefulSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeStatefulSet;
+  /** The resolved cluster, for constructs of this library that extend the members' pods (GaleraBackup). @internal */
+  public readonly _model: GaleraModel;
 
   private readonly clients: ClientSelector[];
   private readonly healthCheckers: ClientSelector[] = [];
@@ -74,6 +76,7 @@ export class GaleraPetSet extends Construct {
       { image: GaleraPetSet.DEFAULT_IMAGE, agentImage: GaleraPetSet.DEFAULT_AGENT_IMAGE });
     const serverConfig = validateGalera(id, props, model);
     registerAppChecks(this);
+    this._model = model;
 
     const name = model.name;
     this.name = name;

@@ -32,9 +32,14 @@ export interface GaleraPod {
   readonly grants: CapabilityGrant[];
 }
 
+/** The member's data volume as a container mounts it (hostPath: the member's own sub-directory, by POD_NAME). */
+export function galeraDataMount(hostPathStorage: boolean): k8s.VolumeMount {
+  return { name: 'data', mountPath: DATA_DIR, ...(hostPathStorage ? { subPathExpr: '$(POD_NAME)' } : {}) };
+}
+
 export function galeraPod(model: GaleraModel): GaleraPod {
   const hostPathStorage = model.storage?.mode === 'hostPath';
-  const dataMount: k8s.VolumeMount = { name: 'data', mountPath: DATA_DIR, ...(hostPathStorage ? { subPathExpr: '$(POD_NAME)' } : {}) };
+  const dataMount = galeraDataMount(hostPathStorage);
   const grants: CapabilityGrant[] = [];
   const initContainers: k8s.Container[] = [];
   if (hostPathStorage) {

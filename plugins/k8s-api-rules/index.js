@@ -207,6 +207,11 @@ const json = (v) => JSON.stringify(v);
 /** The pod template spec of a workload and its path, or of a Pod. */
 function podOf(o) {
   if (o.kind === 'Pod') return { spec: o.spec || {}, meta: o.metadata || {}, path: 'spec' };
+  // A CronJob's pods are its Jobs' pods: the same rules, at the template's path.
+  const jobTemplate = o.kind === 'CronJob' && o.spec && o.spec.jobTemplate && o.spec.jobTemplate.spec;
+  if (jobTemplate && jobTemplate.template) {
+    return { spec: jobTemplate.template.spec || {}, meta: jobTemplate.template.metadata || {}, path: 'spec.jobTemplate.spec.template.spec' };
+  }
   if (!WORKLOAD_KINDS.has(o.kind) || !o.spec || !o.spec.template) return undefined;
   return { spec: o.spec.template.spec || {}, meta: o.spec.template.metadata || {}, path: 'spec.template.spec' };
 }

@@ -411,6 +411,17 @@ export class GaleraTestCluster {
     });
   }
 
+  /** Starts a cluster as the agents would: the first member bootstraps, the others join it (by SST when empty). */
+  public async bootstrapFromFirst(timeouts: { bootstrapMs: number; joinMs: number } = { bootstrapMs: 60_000, joinMs: 200_000 }): Promise<void> {
+    const [first, ...others] = this.members;
+    first.startEntrypoint();
+    await first.decide('bootstrap');
+    await first.waitSynced(timeouts.bootstrapMs);
+    for (const m of others) m.startEntrypoint();
+    await Promise.all(others.map((m) => m.decide('join')));
+    await Promise.all(others.map((m) => m.waitSynced(timeouts.joinMs)));
+  }
+
   /** Bundles the recovery agent into the scripts dir, as the construct ships it in a ConfigMap. */
   public buildAgent(): void {
     execFileSync(process.execPath, [path.join(REPO, 'scripts/build-agent.js'), path.join(this.scriptsDir, 'agent.bundle.js')], { stdio: 'ignore' });

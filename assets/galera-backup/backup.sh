@@ -1,0 +1,77 @@
+#!/bin/bash
+# The backup CronJob's command: asks every member's sidecar for its state, chooses the source (common.sh:
+# choose_source), streams its physical backup to BACKUP_REMOTE/<id>/, checks the bytes stored against the ones
+# the sidecar sent (sha256), writes the manifest last (a backup without one is incomplete and never restored),
+# then prunes by retention. Exit 0 only when a complete backup was stored.
+#
+# Environment, besides common.sh's:
+#   RETENTION_COUNT              complete backups kept
+#   RETENTION_MAX_AGE_SECONDS    complete backups older than this are removed (the newest is always kept)
+#   BACKUP_STALE_SECONDS         an incomplete backup older than this is a dead job's: removed (default 86400)
+#   BACKUP_TIMEOUT_SECONDS       bound of the transfer (default 21600)
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TIMEOUT=${BACKUP_TIMEOUT_SECONDS:-21600}
+
+member_states() {
+  local entry name host state status desync extra
+  for entry in $BACKUP_MEMBERS; do
+    name=${entry%%=*}
+    host=${entry#*=}
+    read -r state status desync extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1)
+    # A member whose sidecar does not answer, or answers anything else, is down for this purpose.
+    [[ $state =~ ^[0-9]$ && -n $status && -n $desync && -z $extra ]] || { state=down status=- desync=-; }
+    echo "$name $state $status $desync"
+  done
+}
+
+host_of() {
+  local entry
+  for entry in $BACKUP_MEMBERS; do [[ ${entry%%=*} == "$1" ]] && echo "${entry#*=}"; done
+}
+
+main() {
+  local states source host id started sha answer state remote_sha bytes
+  states=$(member_states)
+  backup_log "members: $(tr '\n' ';' <<<"$states")"
+  source=$(choose_source <<<"$states") || exit 1
+  host=$(host_of "$source")
+  started=$(date -u +%s)
+  id=$(backup_id_at "$started")
+  backup_log "backup $id: from $source ($host) to $BACKUP_REMOTE/$id/"
+  local status_file stored
+  status_file=$(mktemp) || exit 1
+  # The stream goes to the destination and through sha256sum at once: nothing is kept on this pod's disk.
+  sha=$(sidecar_request "$host" "$TIMEOUT" backup "$id" |
+    tee >(rc rcat "$BACKUP_REMOTE/$id/$BACKUP_STREAM_FILE"; echo $? >"$status_file") | sha256sum | cut -d' ' -f1)
+  # rclone finishes its upload after the last byte went by: wait (bounded) for its exit status.
+  for _ in $(seq 600); do [[ -s $status_file ]] && break; sleep 0.5; done
+  stored=$(cat "$status_file")
+  rm -f "$status_file"
+  answer=$(sidecar_request "$host" 15 result "$id")
+  state=$(json_field state <<<"$answer")
+  remote_sha=$(json_field sha256 <<<"$answer")
+  if [[ $stored != 0 || $state != ok || $remote_sha != "$sha" ]]; then
+    backup_log "backup $id: FAILED (stored: exit $stored; source: $answer; received sha256 $sha): removing it"
+    rc purge "$BACKUP_REMOTE/$id" 2>/dev/null
+    exit 1
+  fi
+  bytes=$(rc size --json "$BACKUP_REMOTE/$id/$BACKUP_STREAM_FILE" | json_field bytes)
+  printf '{"id": "%s", "source": "%s", "started": %s, "finished": %s, "bytes": %s, "sha256": "%s", "stream": "%s", "format": "mbstream+gzip"}\n' \
+    "$id" "$source" "$started" "$(date -u +%s)" "${bytes:-0}" "$sha" "$BACKUP_STREAM_FILE" |
+    rc rcat "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE" || { backup_log "backup $id: could not write its manifest"; exit 1; }
+  backup_log "backup $id: complete, $bytes bytes in $(($(date -u +%s) - started)) s, sha256 $sha"
+  prune
+}
+
+prune() {
+  local doomed id
+  doomed=$(list_backups | prune_list "$RETENTION_COUNT" "$RETENTION_MAX_AGE_SECONDS" "$(date -u +%s)" "${BACKUP_STALE_SECONDS:-86400}")
+  for id in $doomed; do
+    backup_log "retention: removing $id"
+    rc purge "$BACKUP_REMOTE/$id" || backup_log "retention: could not remove $id (next run retries)"
+  done
+}
+
+main

@@ -1,0 +1,111 @@
+# Shared by backup.sh and restore.sh (sourced, not run). Bash; besides coreutils it needs socat (the member
+# sidecar's protocol) and rclone (the destination), both put in place by the backup pod.
+#
+# Environment (the GaleraBackup construct sets these):
+#   BACKUP_MEMBERS      members in the writer's order of preference, `name=host` separated by spaces: the first
+#                       Synced one is the writer (ProxySQL's rule: highest weight first)
+#   BACKUP_PORT         the members' backup sidecar port
+#   BACKUP_TOKEN        Secret: proves to a sidecar that this job may receive the database
+#   BACKUP_REMOTE       where backups go, as an rclone path (`dest:bucket/prefix`, `dest:/backups/prefix`), the
+#                       remote `dest` configured by RCLONE_CONFIG_DEST_* variables (credentials from Secrets)
+#   BACKUP_RCLONE       the rclone binary (default rclone)
+
+BACKUP_PORT=${BACKUP_PORT:-4445}
+BACKUP_RCLONE=${BACKUP_RCLONE:-rclone}
+# A backup is a directory `<id>/` under BACKUP_REMOTE holding the stream and, written last, backup.json.
+BACKUP_STREAM_FILE=backup.mbstream.gz
+BACKUP_MANIFEST_FILE=backup.json
+
+backup_log() {
+  printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2
+}
+
+rc() {
+  "$BACKUP_RCLONE" --config=/dev/null --low-level-retries=3 --retries=2 "$@"
+}
+
+# Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
+# TIMEOUT bounds the whole exchange.
+sidecar_request() {
+  local host=$1 timeout=$2
+  shift 2
+  printf '%s %s\n' "$BACKUP_TOKEN" "$*" |
+    timeout "$timeout" socat -t "$timeout" - "TCP:$host:$BACKUP_PORT,connect-timeout=5"
+}
+
+# The backup id of an epoch second: UTC, sortable, a valid object-name part (no colon).
+backup_id_at() {
+  date -u -d "@$1" +%Y%m%dT%H%M%SZ
+}
+
+# The epoch second of a backup id, or nothing when the name is not one.
+backup_id_epoch() {
+  [[ $1 =~ ^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z$ ]] || return 1
+  date -u -d "${BASH_REMATCH[1]}-${BASH_REMATCH[2]}-${BASH_REMATCH[3]} ${BASH_REMATCH[4]}:${BASH_REMATCH[5]}:${BASH_REMATCH[6]}" +%s
+}
+
+# Chooses the member to back up from status lines on stdin, `name state cluster_status desync` (state 4 is
+# Synced; `down` when the sidecar did not answer). Prints the name, or the reason there is none on stderr and
+# returns 1. The writer (the first Synced member in the order given) is never chosen: the backup desyncs its
+# source, and the write path must not stall. So the source is never the last Synced member either: the writer
+# stays Synced. Among the others the last in the order is chosen (the one ProxySQL would promote last).
+choose_source() {
+  local name state status desync writer='' chosen='' synced=0 seen=()
+  while read -r name state status desync; do
+    [[ -n $name ]] || continue
+    seen+=("$name:$state/$status/desync=$desync")
+    [[ $state == 4 && $status == Primary && $desync == OFF ]] || continue
+    synced=$((synced + 1))
+    if [[ -z $writer ]]; then writer=$name; else chosen=$name; fi
+  done
+  if [[ -z $chosen ]]; then
+    echo "no member may be backed up: $synced Synced member(s) (${seen[*]:-none}); the writer ($( [[ -n $writer ]] && echo "$writer" || echo none)) is never a source and the backup needs another Synced member" >&2
+    return 1
+  fi
+  echo "$chosen"
+}
+
+# Prints the ids to delete, one a line, from `id complete|incomplete` lines on stdin (any order): every complete
+# backup beyond the newest KEEP, and every complete one older than MAX_AGE seconds at NOW, except that the newest
+# complete backup is always kept (a schedule that stalled must not leave no backup at all); and every incomplete
+# one (no manifest: a job that died) older than STALE seconds (longer than a job may run, so never a running one).
+prune_list() {
+  local keep=$1 max_age=$2 now=$3 stale=$4 id kind epoch complete=() i=0
+  while read -r id kind; do
+    epoch=$(backup_id_epoch "$id") || continue
+    if [[ $kind == complete ]]; then
+      complete+=("$epoch $id")
+    elif ((now - epoch > stale)); then
+      echo "$id"
+    fi
+  done
+  while read -r epoch id; do
+    [[ -n $id ]] || continue
+    i=$((i + 1))
+    ((i == 1)) && continue
+    if ((i > keep || now - epoch > max_age)); then echo "$id"; fi
+  done < <(printf '%s\n' "${complete[@]}" | sort -rn)
+}
+
+# `id complete|incomplete` for every backup directory under BACKUP_REMOTE.
+list_backups() {
+  local files
+  files=$(rc lsf -R --files-only "$BACKUP_REMOTE" 2>/dev/null) || return 1
+  local dirs
+  dirs=$(printf '%s\n' "$files" | sed -n 's#^\([^/]*\)/.*#\1#p' | sort -u)
+  local d
+  for d in $dirs; do
+    backup_id_epoch "$d" >/dev/null || continue
+    if grep -qxF "$d/$BACKUP_MANIFEST_FILE" <<<"$files"; then echo "$d complete"; else echo "$d incomplete"; fi
+  done
+}
+
+# The newest complete backup's id, or nothing.
+latest_backup() {
+  list_backups | awk '$2 == "complete" { print $1 }' | sort | tail -n 1
+}
+
+# A value of the flat JSON object on stdin (strings and numbers only, as our manifests are).
+json_field() {
+  sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n 1
+}

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The member's backup sidecar: socat runs this once per connection from the backup job (stdin and stdout are
+# the connection). It runs beside mariadbd in the member's pod, with the member's data volume and run dir, so
+# mariadb-backup reads the data files in place and talks to mariadbd over its socket as the unix_socket `mysql`
+# account (no password crosses the network). One request line, `TOKEN COMMAND [ID]`:
+#
+#   status        one line: `wsrep_local_state wsrep_cluster_status wsrep_desync` (`4 Primary OFF` when Synced)
+#   backup ID     the physical backup, streamed: mariadb-backup --galera-info --stream=mbstream, gzip -1. Refused
+#                 unless the member is Synced (never a donor or joiner) and no other backup runs here. The member
+#                 is desynced for the copy (so its I/O never makes Galera's flow control pause the writer) and
+#                 resynced whatever happens (exit, signal, a dropped connection).
+#   result ID     the outcome of backup ID as JSON: ok or failed, the sha256 of the bytes sent, the error
+#
+# Environment: lib.sh's (GALERA_RUN_DIR, GALERA_DATADIR), GALERA_SCRIPTS_DIR (where lib.sh is), BACKUP_TOKEN.
+set -uo pipefail
+. "${GALERA_SCRIPTS_DIR:-/opt/galera}/lib.sh"
+
+RESULT_FILE=$GALERA_RUN_DIR/backup-result.json
+LOCK_FILE=$GALERA_RUN_DIR/backup.lock
+WORK_DIR=${BACKUP_WORK_DIR:-/tmp}
+
+refuse() {
+  echo "refused: $*"
+  galera_log "refused: $*"
+  exit 1
+}
+
+status() {
+  declare -A WSREP=()
+  galera_read_status < <(galera_wsrep_status)
+  echo "${WSREP[wsrep_local_state]:-?} ${WSREP[wsrep_cluster_status]:-?} ${WSREP[wsrep_desync]:-?}"
+}
+
+write_result() {
+  galera_write_atomic "$RESULT_FILE" "{\"id\": \"$1\", \"state\": \"$2\", \"sha256\": \"$3\", \"error\": $(galera_json_string "$4")}" 644
+}
+
+resync() {
+  galera_sql -e 'SET GLOBAL wsrep_desync=OFF' || galera_log "could not set wsrep_desync=OFF: the readiness probe reports it"
+}
+
+# Globals: the EXIT trap needs WORK after backup() returned.
+WORK=
+backup() {
+  local id=$1 sha_file log rc
+  [[ $id =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || refuse "backup id '$id' is not YYYYMMDDTHHMMSSZ"
+  exec 9>"$LOCK_FILE"
+  flock -n 9 || refuse "another backup runs on $POD_NAME"
+  declare -A WSREP=()
+  galera_read_status < <(galera_wsrep_status)
+  galera_status_is_synced || refuse "$POD_NAME is not Synced (state ${WSREP[wsrep_local_state]:-?}, ${WSREP[wsrep_cluster_status]:-?}, desync ${WSREP[wsrep_desync]:-?})"
+  WORK=$(mktemp -d "$WORK_DIR/backup.XXXXXX") || refuse "no room for a work dir in $WORK_DIR"
+  sha_file=$WORK/sha256
+  log=$WORK/mariadb-backup.log
+  write_result "$id" running '' ''
+  trap 'resync; rm -rf "$WORK"' EXIT
+  trap 'exit 143' TERM INT HUP PIPE
+  galera_sql -e 'SET GLOBAL wsrep_desync=ON' || refuse "could not desync $POD_NAME"
+  galera_log "backup $id: streaming from $POD_NAME (desynced)"
+  mariadb-backup --defaults-file="$GALERA_MY_CNF" --backup --galera-info --user=mysql --socket="$GALERA_SOCKET" \
+    --datadir="$GALERA_DATADIR" --target-dir="$WORK/target" --tmpdir="$WORK" --stream=mbstream 2>"$log" |
+    gzip -1 | tee >(sha256sum | cut -d' ' -f1 >"$sha_file")
+  rc=("${PIPESTATUS[@]}")
+  wait $! 2>/dev/null
+  if [[ ${rc[*]} == "0 0 0" ]] && grep -q 'completed OK!' "$log"; then
+    write_result "$id" ok "$(<"$sha_file")" ''
+    galera_log "backup $id: completed ($(<"$sha_file"))"
+  else
+    write_result "$id" failed '' "exit ${rc[*]}: $(tail -n 3 "$log" | tr '\n' ' ')"
+    galera_log "backup $id: failed (exit ${rc[*]}): $(tail -n 3 "$log")"
+    return 1
+  fi
+}
+
+result() {
+  if [[ -r $RESULT_FILE ]] && grep -qF "\"id\": \"$1\"" "$RESULT_FILE"; then cat "$RESULT_FILE"; else echo "{\"id\": \"$1\", \"state\": \"unknown\"}"; fi
+}
+
+read -r -t 10 token command id || refuse "no request"
+[[ -n ${BACKUP_TOKEN:-} && $token == "$BACKUP_TOKEN" ]] || { sleep 1; refuse "bad token"; }
+case $command in
+  status) status ;;
+  backup) backup "${id:-}" ;;
+  result) result "${id:-}" ;;
+  *) refuse "unknown command '$command'" ;;
+esac

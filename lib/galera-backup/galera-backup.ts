@@ -1,0 +1,147 @@
+import { Chart, JsonPatch } from 'cdk8s';
+import { Construct } from 'constructs';
+import { configHash } from '../common/config-hash';
+import { clientIngressPolicy, hostCidr } from '../common/network';
+import { basePodSpec } from '../common/pod';
+import { restrictedPodSecurityContext } from '../common/security';
+import { selectorLabels, standardLabels } from '../common/labels';
+import { Validator, isIpAddress } from '../common/validation';
+import { k8s } from '../k8s';
+import { GaleraPetSet } from '../galera/galera-petset';
+import { MYSQL_UID } from '../galera/pod';
+import { galeraBackupScripts } from './assets';
+import { BACKUP_SIDECAR_PORT, GaleraBackupModel, resolveBackup } from './model';
+import { GaleraBackupProps } from './props';
+import { backupJobPod, backupScriptsConfigMapName, backupSidecar } from './pod';
+import { validateBackup } from './validation';
+
+const COMPONENT = 'galera-backup';
+/** Annotation on the members' pod template: the backup scripts' hash (a change rolls the sidecars). */
+const BACKUP_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/backup-hash';
+
+/**
+ * Scheduled physical backups of a GaleraPetSet with mariadb-backup (`--galera-info`), streamed and compressed to a
+ * volume or an S3 bucket, from a Synced member that is not the writer (so the write path never waits on it).
+ *
+ * Every member's pod gets a `backup` sidecar (the MariaDB image, socat): it runs mariadb-backup on the member's
+ * data in place, desyncing the member for the copy. A CronJob (concurrencyPolicy Forbid) asks every sidecar for
+ * its state, picks the source, stores the stream with rclone, checks it end to end (sha256), writes the manifest
+ * last and applies the retention. `restore.sh` (in the same ConfigMap) restores one; see the README.
+ */
+export class GaleraBackup extends Construct {
+  /** The stock rclone image, pinned: the job copies its static binary (S3 and local destinations alike). */
+  public static readonly DEFAULT_RCLONE_IMAGE = 'docker.io/rclone/rclone:1.68.2';
+
+  /** Base name of the objects. */
+  public readonly name: string;
+  /** The cron schedule. */
+  public readonly schedule: string;
+  /** Where backups go, as the scripts name it (`dest:<bucket>/<prefix>` or `dest:/backups/<prefix>`). */
+  public readonly remote: string;
+  /** Labels of the backup job's pods. */
+  public readonly podSelector: Record<string, string>;
+  /** The CronJob (escape hatch: every construct of this library names its workload `workload`). */
+  public readonly workload: k8s.KubeCronJob;
+
+  public constructor(scope: Construct, id: string, props: GaleraBackupProps) {
+    super(scope, id);
+    if (!(props.galera instanceof GaleraPetSet)) {
+      const v = new Validator(`GaleraBackup '${id}'`);
+      v.add('galera', props.galera === undefined ? undefined : typeof props.galera, 'must be the GaleraPetSet to back up');
+      v.throwIfInvalid();
+    }
+    const model = resolveBackup(props, props.galera._model, GaleraBackup.DEFAULT_RCLONE_IMAGE);
+    validateBackup(id, props, model);
+    this.name = model.name;
+    this.schedule = model.schedule;
+    this.remote = model.remote;
+    const labels = standardLabels(model.name, COMPONENT);
+    const selector = selectorLabels(model.name, COMPONENT);
+    this.podSelector = selector;
+
+    const scripts = galeraBackupScripts();
+    new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: backupScriptsConfigMapName(model), labels }, data: scripts });
+    // The ConfigMap must be in the members' namespace: the sidecar mounts it.
+    if (Chart.of(this).namespace !== Chart.of(props.galera).namespace) {
+      throw new Error(`GaleraBackup '${id}' must be in the same chart namespace as GaleraPetSet '${props.galera.node.id}'`);
+    }
+    this.addSidecar(props.galera, model, configHash(scripts));
+    this.workload = this.cronJob(model, labels);
+    this.networkPolicies(props.galera, model, labels, selector);
+  }
+
+  /** Adds the sidecar, its scripts volume and the scripts' hash to the members' pod template. */
+  private addSidecar(galera: GaleraPetSet, model: GaleraBackupModel, hash: string): void {
+    const sidecar = backupSidecar(model);
+    galera.workload.addJsonPatch(
+      JsonPatch.add('/spec/template/spec/containers/-', sidecar.container),
+      JsonPatch.add('/spec/template/spec/volumes/-', sidecar.volume),
+      JsonPatch.add(`/spec/template/metadata/annotations/${BACKUP_HASH_ANNOTATION.replace(/\//g, '~1')}`, hash),
+    );
+  }
+
+  private cronJob(model: GaleraBackupModel, labels: Record<string, string>): k8s.KubeCronJob {
+    const pod = backupJobPod(model, 'backup.sh');
+    return new k8s.KubeCronJob(this, 'Resource', {
+      metadata: { name: model.name, labels },
+      spec: {
+        schedule: model.schedule,
+        // One backup at a time: a second would desync a second member, or the same one twice.
+        concurrencyPolicy: 'Forbid',
+        // A run missed by more than an hour (controller down) is skipped: the next one comes on schedule.
+        startingDeadlineSeconds: 3600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            // One retry: the script removes a failed attempt's leftovers, and a failure stays visible.
+            backoffLimit: 1,
+            activeDeadlineSeconds: model.timeoutSeconds,
+            template: {
+              metadata: { labels },
+              spec: {
+                ...basePodSpec(),
+                restartPolicy: 'Never',
+                securityContext: restrictedPodSecurityContext(MYSQL_UID),
+                initContainers: pod.initContainers,
+                containers: pod.containers,
+                volumes: pod.volumes,
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  /**
+   * The members admit the job's pods on the sidecar port only; the job's pods may reach the sidecars, DNS, and (S3)
+   * the endpoint's port: at its address when the endpoint is an IP address, at any address otherwise (a
+   * NetworkPolicy cannot name a host). Nothing may connect to the job's pods.
+   */
+  private networkPolicies(galera: GaleraPetSet, model: GaleraBackupModel, labels: Record<string, string>, selector: Record<string, string>): void {
+    clientIngressPolicy(this, 'MemberIngress', {
+      name: `${model.name}-sidecar`, labels, selector: galera.podSelector, clients: [{ podLabels: selector }], ports: [BACKUP_SIDECAR_PORT],
+    });
+    const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+    const egress: k8s.NetworkPolicyEgressRule[] = [
+      { to: [{ podSelector: { matchLabels: galera.podSelector } }], ports: [tcp(BACKUP_SIDECAR_PORT)] },
+      { ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, tcp(53)] },
+    ];
+    const s3 = model.destination?.s3Options;
+    if (s3) {
+      const url = new URL(s3.endpoint);
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      egress.push({
+        ...(isIpAddress(host) ? { to: [{ ipBlock: { cidr: hostCidr(host) } }] } : {}),
+        ports: [tcp(port)],
+      });
+    }
+    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name: model.name, labels },
+      spec: { podSelector: { matchLabels: selector }, policyTypes: ['Ingress', 'Egress'], ingress: [], egress },
+    });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The resolved backup: props with their defaults applied, computed once into plain data (the members in the
+ * writer's order, the destination as an rclone remote, the retention in seconds). Resolving never throws: it runs
+ * before validation, so a hostile prop yields a model that validation reports on.
+ */
+import { ContainerResources, resolveResources } from '../common/resources';
+import { SecretValue } from '../common/secret';
+import { GaleraMember, GaleraModel } from '../galera/model';
+import { BackupDestination, GaleraBackupProps } from './props';
+
+/** The port of the backup sidecar in every member's pod. */
+export const BACKUP_SIDECAR_PORT = 4445;
+
+/** An env var of the job: a plain value, or a Secret reference. */
+export interface BackupEnvVar {
+  readonly name: string;
+  readonly value?: string;
+  readonly secret?: SecretValue;
+}
+
+export interface GaleraBackupModel {
+  readonly name: string;
+  readonly galera: GaleraModel;
+  readonly schedule: string;
+  /** Members in the writer's order of preference: the writer first. */
+  readonly membersByWriterPreference: readonly GaleraMember[];
+  readonly writerOrdinal: number;
+  readonly retentionCount: number;
+  readonly retentionMaxAgeDays: number;
+  readonly timeoutSeconds: number;
+  readonly resources: Required<ContainerResources>;
+  readonly rcloneImage: string;
+  readonly destination?: BackupDestination;
+  /** Where backups go, as rclone sees it: `dest:<bucket>/<prefix>` or `dest:/backups/<prefix>`. */
+  readonly remote: string;
+  /** The rclone remote `dest`'s settings (credentials as Secret references). */
+  readonly remoteEnv: readonly BackupEnvVar[];
+  /** The claim mounted at /backups (volume destination). */
+  readonly claimName?: string;
+  /** The sidecar's token: the Galera SST password (see pod.ts). */
+  readonly token: SecretValue;
+}
+
+/** Where the job mounts a volume destination. */
+export const VOLUME_MOUNT_PATH = '/backups';
+
+export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcloneImage: string): GaleraBackupModel {
+  const writerOrdinal = props.writerOrdinal ?? 0;
+  const destination = props.destination instanceof BackupDestination ? props.destination : undefined;
+  const retention = props.retention ?? {};
+  const prefix = destination?.volumeOptions?.prefix ?? destination?.s3Options?.prefix ?? galera.name;
+  return {
+    name: props.name ?? `${galera.name}-backup`,
+    galera,
+    schedule: props.schedule,
+    membersByWriterPreference: writerOrder(galera.members, writerOrdinal),
+    writerOrdinal,
+    retentionCount: retention.count ?? 7,
+    retentionMaxAgeDays: retention.maxAgeDays ?? 30,
+    timeoutSeconds: props.timeoutSeconds ?? 21600,
+    resources: resolveResources(props.resources, { cpuRequestMillis: 100, cpuLimitMillis: 1000, memoryRequestMiB: 128, memoryLimitMiB: 256 }),
+    rcloneImage: props.rcloneImage ?? rcloneImage,
+    destination,
+    remote: destination?.kind === 's3' ? `dest:${destination.s3Options?.bucket}/${prefix}` : `dest:${VOLUME_MOUNT_PATH}/${prefix}`,
+    remoteEnv: destination ? remoteEnv(destination) : [],
+    claimName: destination?.volumeOptions?.claimName,
+    token: galera.credentials.sstPassword,
+  };
+}
+
+/** The writer first, then the other members by ordinal (ProxySqlLayer's weights: 1000 for the writer, then less). */
+export function writerOrder(members: readonly GaleraMember[], writerOrdinal: number): GaleraMember[] {
+  const writer = members.filter((m) => m.ordinal === writerOrdinal);
+  return [...writer, ...members.filter((m) => m.ordinal !== writerOrdinal)];
+}
+
+/** rclone's on-the-fly remote `dest` (RCLONE_CONFIG_DEST_*): no config file, credentials straight from Secrets. */
+function remoteEnv(destination: BackupDestination): BackupEnvVar[] {
+  const s3 = destination.s3Options;
+  if (destination.kind !== 's3' || s3 === undefined) return [{ name: 'RCLONE_CONFIG_DEST_TYPE', value: 'local' }];
+  return [
+    { name: 'RCLONE_CONFIG_DEST_TYPE', value: 's3' },
+    { name: 'RCLONE_CONFIG_DEST_PROVIDER', value: 'Other' },
+    { name: 'RCLONE_CONFIG_DEST_ENDPOINT', value: s3.endpoint },
+    { name: 'RCLONE_CONFIG_DEST_REGION', value: s3.region ?? 'us-east-1' },
+    // Path-style requests work with every S3 implementation (RGW and MinIO without wildcard DNS too).
+    { name: 'RCLONE_CONFIG_DEST_FORCE_PATH_STYLE', value: 'true' },
+    // A stream of unknown size is uploaded in parts of this size, at most 10,000 of them: 32 MiB allows 312 GiB;
+    // two parts in flight bound the job's buffer memory to about 64 MiB.
+    { name: 'RCLONE_CONFIG_DEST_CHUNK_SIZE', value: '32Mi' },
+    { name: 'RCLONE_CONFIG_DEST_UPLOAD_CONCURRENCY', value: '2' },
+    { name: 'RCLONE_CONFIG_DEST_ACCESS_KEY_ID', secret: s3.credentials?.accessKeyId },
+    { name: 'RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY', secret: s3.credentials?.secretAccessKey },
+  ];
+}

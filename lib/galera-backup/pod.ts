@@ -1,0 +1,127 @@
+/**
+ * GaleraBackup's pods as plain data: the sidecar each member's pod gets, and the backup job's pod. Nothing here
+ * creates a construct.
+ *
+ * Where the backup runs, and why: mariadb-backup must read the member's data files while mariadbd runs, on the
+ * member's node. A sidecar in the member's pod has them (the data volume, the socket in the run dir) with no
+ * extra privilege: it logs in over the socket as the same unix_socket account the probes use, so no database
+ * password crosses the network, and it works for every storage mode (local volumes, hostPath, network claims).
+ * A job pod mounting the member's claim would work only where that claim can be mounted twice and only for a
+ * member fixed in advance, whereas the source must be chosen at run time (Synced, not the writer). An SST to an
+ * arbitrator (openstack-k8s-operators' garbd + wsrep_sst_backup) needs garbd, which the stock MariaDB image lacks,
+ * and makes the cluster see one more node. The sidecar idles in socat (a few MiB) between backups.
+ */
+import { toResourceRequirements } from '../common/resources';
+import { containerSecurityContext } from '../common/security';
+import { k8s } from '../k8s';
+import { GaleraModel } from '../galera/model';
+import { galeraDataMount } from '../galera/pod';
+import { BACKUP_SIDECAR_PORT, BackupEnvVar, GaleraBackupModel, VOLUME_MOUNT_PATH } from './model';
+
+const BACKUP_SCRIPTS_DIR = '/opt/galera-backup';
+/** Where the galera ConfigMaps are mounted in the member's pod: the sidecar reads them at the same paths. */
+const GALERA_PATHS = { run: '/run/galera', data: '/var/lib/mysql', scripts: '/opt/galera', config: '/etc/galera' };
+/** The job's copy of the rclone binary (from the stock rclone image, by an init container). */
+const TOOLS_DIR = '/tools';
+
+export function backupScriptsConfigMapName(model: GaleraBackupModel): string {
+  return `${model.name}-scripts`;
+}
+
+function envVar(e: BackupEnvVar): k8s.EnvVar {
+  return e.secret ? e.secret._toEnvVar(e.name) : { name: e.name, value: e.value ?? '' };
+}
+
+/** The sidecar container of every member's pod, and the volume it adds (the scripts). */
+export function backupSidecar(model: GaleraBackupModel): { container: k8s.Container; volume: k8s.Volume } {
+  const galera: GaleraModel = model.galera;
+  const hostPath = galera.storage?.mode === 'hostPath';
+  const listenEntry = ` 00000000:${BACKUP_SIDECAR_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A `;
+  const listening = { exec: { command: ['grep', '-q', listenEntry, '/proc/net/tcp'] }, timeoutSeconds: 5 };
+  return {
+    container: {
+      name: 'backup',
+      image: galera.image,
+      imagePullPolicy: 'IfNotPresent',
+      // One serve.sh per connection; at most two at once (a backup and the job's result/status requests).
+      // ignoreeof: the client closes its side after the request line, and the answer (a stream) must still flow.
+      command: ['socat', `TCP-LISTEN:${BACKUP_SIDECAR_PORT},fork,reuseaddr,ignoreeof,max-children=2`, `EXEC:bash ${BACKUP_SCRIPTS_DIR}/serve.sh`],
+      env: [
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'GALERA_RUN_DIR', value: GALERA_PATHS.run },
+        { name: 'GALERA_DATADIR', value: GALERA_PATHS.data },
+        { name: 'GALERA_SCRIPTS_DIR', value: GALERA_PATHS.scripts },
+        { name: 'BACKUP_WORK_DIR', value: '/tmp' },
+        model.token._toEnvVar('BACKUP_TOKEN'),
+      ],
+      ports: [{ name: 'backup', containerPort: BACKUP_SIDECAR_PORT, protocol: 'TCP' }],
+      // gzip takes a core while a backup streams; idle, socat needs next to nothing.
+      resources: toResourceRequirements({ cpuRequestMillis: 20, cpuLimitMillis: 1000, memoryRequestMiB: 32, memoryLimitMiB: 256 }),
+      // socat listens: read from the kernel's socket table, since a connection would start serve.sh (and log a refusal).
+      livenessProbe: { ...listening, periodSeconds: 30, failureThreshold: 3 },
+      readinessProbe: { ...listening, periodSeconds: 30, failureThreshold: 3 },
+      volumeMounts: [
+        // Read-write: mariadb-backup opens the data files itself (aria's control file among them), as the SST does.
+        galeraDataMount(hostPath),
+        { name: 'run', mountPath: GALERA_PATHS.run },
+        // mariadb-backup keeps the redo log written during the copy here until it streams it: the member's sized tmp.
+        { name: 'tmp', mountPath: '/tmp' },
+        { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true },
+        { name: 'scripts', mountPath: GALERA_PATHS.scripts, readOnly: true },
+        { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
+      ],
+      securityContext: containerSecurityContext(),
+    },
+    volume: { name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } },
+  };
+}
+
+/** The backup job's pod spec: rclone copied from its stock image, then backup.sh in the MariaDB image. */
+export function backupJobPod(model: GaleraBackupModel, script: 'backup.sh'): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
+  const volumeDestination = model.claimName !== undefined;
+  const env: k8s.EnvVar[] = [
+    { name: 'BACKUP_MEMBERS', value: model.membersByWriterPreference.map((m) => `${m.podName}=${m.host}`).join(' ') },
+    { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
+    { name: 'BACKUP_REMOTE', value: model.remote },
+    { name: 'BACKUP_RCLONE', value: `${TOOLS_DIR}/rclone` },
+    { name: 'BACKUP_TIMEOUT_SECONDS', value: String(model.timeoutSeconds) },
+    { name: 'BACKUP_STALE_SECONDS', value: String(model.timeoutSeconds + 3600) },
+    { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
+    { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
+    { name: 'HOME', value: '/tmp' },
+    model.token._toEnvVar('BACKUP_TOKEN'),
+    ...model.remoteEnv.map(envVar),
+  ];
+  return {
+    initContainers: [{
+      name: 'rclone',
+      image: model.rcloneImage,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['cp', '/usr/local/bin/rclone', `${TOOLS_DIR}/rclone`],
+      resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 200, memoryRequestMiB: 16, memoryLimitMiB: 64 }),
+      volumeMounts: [{ name: 'tools', mountPath: TOOLS_DIR }],
+      securityContext: containerSecurityContext(),
+    }],
+    containers: [{
+      name: 'backup',
+      image: model.galera.image,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['bash', `${BACKUP_SCRIPTS_DIR}/${script}`],
+      env,
+      resources: toResourceRequirements(model.resources),
+      volumeMounts: [
+        { name: 'tools', mountPath: TOOLS_DIR, readOnly: true },
+        { name: 'tmp', mountPath: '/tmp' },
+        { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
+        ...(volumeDestination ? [{ name: 'destination', mountPath: VOLUME_MOUNT_PATH }] : []),
+      ],
+      securityContext: containerSecurityContext(),
+    }],
+    volumes: [
+      { name: 'tools', emptyDir: { sizeLimit: k8s.Quantity.fromString('128Mi') } },
+      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      { name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } },
+      ...(volumeDestination ? [{ name: 'destination', persistentVolumeClaim: { claimName: model.claimName! } }] : []),
+    ],
+  };
+}

@@ -1,0 +1,221 @@
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraStorage, Placement, SecretValue } from '../lib';
+import { cronProblem } from '../lib/galera-backup/validation';
+import { apiRulesProblems, errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
+import { NODES } from './support/fixtures';
+
+const S3_KEYS = { accessKeyId: SecretValue.fromSecret('backup-s3', 'access-key'), secretAccessKey: SecretValue.fromSecret('backup-s3', 'secret-key') };
+
+function withBackup(props: Partial<GaleraBackupProps> = {}, namespace = 'openstack') {
+  const chart = newChart(namespace);
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES),
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    credentials: {
+      rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+      sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+      monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+    },
+  });
+  const backup = new GaleraBackup(chart, 'backup', {
+    galera,
+    schedule: '0 2 * * *',
+    destination: BackupDestination.s3({ endpoint: 'https://rgw.example.com', bucket: 'db-backups', prefix: 'prod/galera', credentials: S3_KEYS }),
+    ...props,
+  });
+  return { galera, backup, objects: synth(chart) };
+}
+
+const cronJob = (objects: K8sObject[]) => find(objects, 'CronJob', 'galera-backup');
+const jobPod = (objects: K8sObject[]) => cronJob(objects).spec.jobTemplate.spec.template.spec;
+const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+const memberPod = (objects: K8sObject[]) => find(objects, 'StatefulSet', 'galera').spec.template;
+
+describe('GaleraBackup CronJob', () => {
+  test('one backup at a time, bounded, one retry, history kept, as the mysql user with nothing added', () => {
+    const { objects } = withBackup();
+    const cj = cronJob(objects);
+    expect(cj.spec).toMatchObject({ schedule: '0 2 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600 });
+    expect(cj.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 21600 });
+    const pod = jobPod(objects);
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toMatchObject({ runAsUser: 999, runAsNonRoot: true });
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(c.resources.limits).toEqual(expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }));
+    }
+    expectValidManifests(objects);
+  });
+
+  test('the API-rules check reads a CronJob\'s pod template too (a broken container is reported)', () => {
+    const { objects } = withBackup();
+    jobPod(objects).containers[0].name = 'Backup';
+    expect(apiRulesProblems(objects).join('\n')).toMatch(/CronJob\/galera-backup.*spec.jobTemplate.spec.template.spec.containers\[0\].name/);
+  });
+
+  test('stock images only: rclone copied from its image, the script run by the cluster\'s MariaDB image', () => {
+    const pod = jobPod(withBackup().objects);
+    expect(pod.initContainers[0]).toMatchObject({ image: GaleraBackup.DEFAULT_RCLONE_IMAGE, command: ['cp', '/usr/local/bin/rclone', '/tools/rclone'] });
+    expect(pod.containers[0]).toMatchObject({ image: GaleraPetSet.DEFAULT_IMAGE, command: ['bash', '/opt/galera-backup/backup.sh'] });
+  });
+
+  test('the job knows the members in the writer\'s order, the remote, the retention; S3 keys only from Secrets', () => {
+    const env = envOf(jobPod(withBackup({ writerOrdinal: 1, retention: { count: 3, maxAgeDays: 10 } }).objects).containers[0]);
+    expect(env.BACKUP_MEMBERS).toBe([1, 0, 2].map((i) => `galera-${i}=galera-${i}.galera-peers.openstack.svc`).join(' '));
+    expect(env.BACKUP_REMOTE).toBe('dest:db-backups/prod/galera');
+    expect(env.RETENTION_COUNT).toBe('3');
+    expect(env.RETENTION_MAX_AGE_SECONDS).toBe(String(10 * 86400));
+    expect(env.RCLONE_CONFIG_DEST_TYPE).toBe('s3');
+    expect(env.RCLONE_CONFIG_DEST_ENDPOINT).toBe('https://rgw.example.com');
+    expect(env.RCLONE_CONFIG_DEST_ACCESS_KEY_ID).toEqual({ secretKeyRef: { name: 'backup-s3', key: 'access-key' } });
+    expect(env.RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'backup-s3', key: 'secret-key' } });
+    expect(env.BACKUP_TOKEN).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
+  });
+
+  test('a volume destination mounts the claim and uses rclone\'s local backend', () => {
+    const { objects } = withBackup({ destination: BackupDestination.volume({ claimName: 'galera-backups' }) });
+    const pod = jobPod(objects);
+    expect(pod.volumes).toContainEqual({ name: 'destination', persistentVolumeClaim: { claimName: 'galera-backups' } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'destination', mountPath: '/backups' });
+    const env = envOf(pod.containers[0]);
+    expect(env.BACKUP_REMOTE).toBe('dest:/backups/galera');
+    expect(env.RCLONE_CONFIG_DEST_TYPE).toBe('local');
+    expectValidManifests(objects);
+  });
+});
+
+describe('GaleraBackup sidecar in every member\'s pod', () => {
+  test('runs the sidecar with the member\'s data, socket dir and config; the scripts\' hash rolls it', () => {
+    const { objects } = withBackup();
+    const template = memberPod(objects);
+    const sidecar = template.spec.containers.find((c: any) => c.name === 'backup');
+    expect(sidecar.image).toBe(GaleraPetSet.DEFAULT_IMAGE);
+    expect(sidecar.command).toEqual(['socat', 'TCP-LISTEN:4445,fork,reuseaddr,ignoreeof,max-children=2', 'EXEC:bash /opt/galera-backup/serve.sh']);
+    expect(sidecar.volumeMounts.map((m: any) => [m.name, m.mountPath])).toEqual(expect.arrayContaining([
+      ['data', '/var/lib/mysql'], ['run', '/run/galera'], ['config', '/etc/galera'], ['scripts', '/opt/galera'], ['backup-scripts', '/opt/galera-backup'],
+    ]));
+    expect(envOf(sidecar).BACKUP_TOKEN).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
+    expect(template.spec.volumes).toContainEqual({ name: 'backup-scripts', configMap: { name: 'galera-backup-scripts' } });
+    expect(template.metadata.annotations['openstack-ha.cdk8s.io/backup-hash']).toMatch(/^[0-9a-f]{16,}$/);
+    expect(find(objects, 'ConfigMap', 'galera-backup-scripts').data).toEqual(expect.objectContaining({
+      'serve.sh': expect.stringContaining('mariadb-backup'), 'backup.sh': expect.any(String), 'restore.sh': expect.any(String), 'common.sh': expect.any(String),
+    }));
+  });
+
+  test('hostPath storage: the sidecar mounts the member\'s own sub-directory, as mariadbd does', () => {
+    const chart = newChart('openstack');
+    const galera = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(NODES),
+      storage: GaleraStorage.hostPath({ path: '/srv/galera' }),
+      credentials: { rootPassword: SecretValue.fromSecret('r', 'p'), sstPassword: SecretValue.fromSecret('s', 'p'), monitorPassword: SecretValue.fromSecret('m', 'p') },
+    });
+    new GaleraBackup(chart, 'backup', { galera, schedule: '@daily', destination: BackupDestination.volume({ claimName: 'b' }) });
+    const containers = memberPod(synth(chart)).spec.containers;
+    const mount = (name: string) => containers.find((c: any) => c.name === name).volumeMounts.find((m: any) => m.name === 'data');
+    expect(mount('backup')).toEqual(mount('mariadb'));
+    expect(mount('backup').subPathExpr).toBe('$(POD_NAME)');
+  });
+});
+
+describe('GaleraBackup NetworkPolicies', () => {
+  test('members admit the job\'s pods on the sidecar port only; the job reaches sidecars, DNS and the S3 port', () => {
+    const { objects } = withBackup({ destination: BackupDestination.s3({ endpoint: 'http://10.9.8.7:7480', bucket: 'b-1', credentials: S3_KEYS }) });
+    const jobLabels = { 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': 'galera-backup' };
+    const members = find(objects, 'NetworkPolicy', 'galera-backup-sidecar').spec;
+    expect(members.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'galera', 'app.kubernetes.io/instance': 'galera' });
+    expect(members.ingress).toEqual([{ from: [{ podSelector: { matchLabels: jobLabels } }], ports: [{ protocol: 'TCP', port: 4445 }] }]);
+    const job = find(objects, 'NetworkPolicy', 'galera-backup').spec;
+    expect(job.podSelector.matchLabels).toEqual(jobLabels);
+    expect(job.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(job.ingress ?? []).toEqual([]);
+    expect(job.egress).toEqual([
+      { to: [{ podSelector: { matchLabels: members.podSelector.matchLabels } }], ports: [{ protocol: 'TCP', port: 4445 }] },
+      { ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+      { to: [{ ipBlock: { cidr: '10.9.8.7/32' } }], ports: [{ protocol: 'TCP', port: 7480 }] },
+    ]);
+    // A host name cannot be matched by a NetworkPolicy: the port only.
+    const named = find(withBackup().objects, 'NetworkPolicy', 'galera-backup').spec.egress.at(-1);
+    expect(named).toEqual({ ports: [{ protocol: 'TCP', port: 443 }] });
+  });
+});
+
+describe('GaleraBackup bad input', () => {
+  test('every problem in one error: not cron, retention 0, S3 without credentials, bad bucket/endpoint/prefix', () => {
+    const message = errorOf(() => withBackup({
+      schedule: 'every night',
+      retention: { count: 0, maxAgeDays: 1.5 },
+      destination: BackupDestination.s3({ endpoint: 'https://key:secret@rgw.example.com/bucket', bucket: 'No_Such', prefix: '../up', credentials: undefined as any }),
+    }));
+    expect(message).toContain("GaleraBackup 'backup' has invalid props");
+    expect(message).toContain('schedule: "every night" has 2 field(s)');
+    expect(message).toContain('retention.count: 0 must be an integer from 1 to 1000');
+    expect(message).toContain('retention.maxAgeDays: 1.5');
+    expect(message).toContain('destination.endpoint');
+    expect(message).toContain('must not carry credentials');
+    expect(message).toContain('destination.bucket: "No_Such"');
+    expect(message).toContain('destination.prefix: "../up"');
+    expect(message).toContain('destination.credentials: (not set) is required');
+  });
+
+  test('an inline secret instead of a Secret reference is refused without echoing it', () => {
+    const message = errorOf(() => withBackup({
+      destination: BackupDestination.s3({ endpoint: 'https://s3', bucket: 'bkt', credentials: { accessKeyId: 'AKIA123' as any, secretAccessKey: S3_KEYS.secretAccessKey } }),
+    }));
+    expect(message).toContain('destination.credentials.accessKeyId: "(a string)" must be a Secret reference');
+    expect(message).not.toContain('AKIA123');
+  });
+
+  test('a writer ordinal outside the cluster and a missing destination', () => {
+    const message = errorOf(() => withBackup({ writerOrdinal: 3, destination: undefined as any }));
+    expect(message).toContain('writerOrdinal: 3 must be a member\'s ordinal, 0-2');
+    expect(message).toContain('destination: (not set) must be BackupDestination.volume');
+  });
+
+  test('cron schedules as the CronJob controller reads them', () => {
+    for (const ok of ['0 2 * * *', '*/15 * * * *', '0 0-6/2 1,15 jan-jun mon-fri', '@daily', '30 4 * * SUN', '0 0 1 1 0']) expect(cronProblem(ok)).toBeUndefined();
+    expect(cronProblem('60 * * * *')).toContain('minute "60" is outside 0-59');
+    expect(cronProblem('0 24 * * *')).toContain('hour');
+    expect(cronProblem('0 0 0 * *')).toContain('day of month');
+    expect(cronProblem('0 0 * 13 *')).toContain('month');
+    expect(cronProblem('0 0 * * 7')).toContain('day of week');
+    expect(cronProblem('0 5-1 * * *')).toContain('runs backwards');
+    expect(cronProblem('*/0 * * * *')).toContain('step 0');
+    expect(cronProblem('@sometimes')).toContain('is not one of');
+    expect(cronProblem('TZ=UTC 0 2 * * *')).toContain('time zone');
+    expect(cronProblem('0 2 * *')).toContain('4 field(s)');
+  });
+});
+
+/** The pure functions of assets/galera-backup/common.sh, run by bash as the job runs them. */
+describe('backup scripts: source choice and retention (common.sh)', () => {
+  const common = path.join(__dirname, '..', 'assets', 'galera-backup', 'common.sh');
+  const bash = (fn: string, input: string, ...args: string[]) => spawnSync('bash', ['-c', `. "${common}"; ${fn} "$@"`, 'x', ...args], { input, encoding: 'utf8' });
+
+  test('never the writer (the first Synced in order), never a donor, joiner or desynced member; the last eligible one', () => {
+    expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 4 Primary OFF\n').stdout.trim()).toBe('galera-2');
+    expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 2 Primary OFF\n').stdout.trim()).toBe('galera-1');
+    // galera-0 down: galera-1 is then the writer (ProxySQL promotes the next by weight).
+    expect(bash('choose_source', 'galera-0 down - -\ngalera-1 4 Primary OFF\ngalera-2 4 Primary OFF\n').stdout.trim()).toBe('galera-2');
+    expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary ON\ngalera-2 1 Primary OFF\n').status).toBe(1);
+    const none = bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 down - -\ngalera-2 4 non-Primary OFF\n');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('1 Synced member(s)');
+    expect(none.stderr).toContain('the writer (galera-0) is never a source');
+  });
+
+  test('retention: the newest N complete ones stay, older-than-age ones go, the newest always stays, dead jobs\' leftovers go', () => {
+    const now = Date.UTC(2026, 11, 3, 12, 0, 0) / 1000;
+    const list = [
+      '20261203T020000Z complete', '20261202T020000Z complete', '20261201T020000Z complete', '20261130T020000Z complete',
+      '20261203T110000Z incomplete', '20261201T030000Z incomplete', 'not-a-backup complete',
+    ].join('\n');
+    const doomed = (keep: number, maxAge: number) => bash('prune_list', list, String(keep), String(maxAge), String(now), '7200').stdout.trim().split('\n').sort();
+    expect(doomed(2, 30 * 86400)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z']);
+    // Age 1.5 days removes the two oldest complete ones, whatever the count.
+    expect(doomed(10, 1.5 * 86400)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z']);
+    // Everything is too old: the newest complete one still stays.
+    expect(doomed(10, 60)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z', '20261202T020000Z']);
+  });
+});
