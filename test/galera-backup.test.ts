@@ -86,6 +86,36 @@ describe('GaleraBackup CronJob', () => {
   });
 });
 
+describe('GaleraBackup restore drill', () => {
+  test('a daily CronJob restores the latest backup into scratch as large as a member\'s volume; it reaches no member', () => {
+    const { objects } = withBackup({ drill: { tables: ['keystone.project', 'nova.instances'] } });
+    const drill = find(objects, 'CronJob', 'galera-backup-drill');
+    expect(drill.spec).toMatchObject({ schedule: '0 6 * * *', concurrencyPolicy: 'Forbid' });
+    const pod = drill.spec.jobTemplate.spec.template.spec;
+    expect(pod.containers[0].command).toEqual(['bash', '/opt/galera-backup/drill.sh']);
+    const env = envOf(pod.containers[0]);
+    expect(env.DRILL_TABLES).toBe('keystone.project nova.instances');
+    expect(env.BACKUP_REMOTE).toBe('dest:db-backups/prod/galera');
+    // No token: the drill never talks to a member's sidecar.
+    expect(env.BACKUP_TOKEN).toBeUndefined();
+    expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '100Gi' } });
+    const policy = find(objects, 'NetworkPolicy', 'galera-backup-drill').spec;
+    expect(policy.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': 'galera-backup-drill' });
+    expect(policy.egress).toEqual([{ ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }, { ports: [{ protocol: 'TCP', port: 443 }] }]);
+    // The members admit the backup job's pods, not the drill's.
+    expect(find(objects, 'NetworkPolicy', 'galera-backup-sidecar').spec.ingress[0].from[0].podSelector.matchLabels['app.kubernetes.io/instance']).toBe('galera-backup');
+    expectValidManifests(objects);
+  });
+
+  test('a bad drill schedule, table name or scratch size is refused', () => {
+    const message = errorOf(() => withBackup({ drill: { schedule: '0 6 * *', tables: ['project', 'a.b; DROP'], scratchSize: 'lots' } }));
+    expect(message).toContain('drill.schedule: "0 6 * *" has 4 field(s)');
+    expect(message).toContain('drill.tables[0]: "project" must be "database.table"');
+    expect(message).toContain('drill.tables[1]');
+    expect(message).toContain('drill.scratchSize: "lots"');
+  });
+});
+
 describe('GaleraBackup sidecar in every member\'s pod', () => {
   test('runs the sidecar with the member\'s data, socket dir and config; the scripts\' hash rolls it', () => {
     const { objects } = withBackup();

@@ -63,7 +63,8 @@ main() {
   [[ $uuid =~ ^[0-9a-f-]{36}$ && $seqno =~ ^-?[0-9]+$ ]] || refuse "backup $id has no Galera position (xtrabackup_galera_info: '$position')"
   backup_log "restore $id: replacing the content of $datadir (Galera position $uuid:$seqno)"
   find "$datadir" -mindepth 1 -maxdepth 1 ! -name lost+found ! -name galera-identity.sst -exec rm -rf {} +
-  mariadb-backup --move-back --target-dir="$work/backup" --datadir="$datadir" >"$work/move.log" 2>&1 || {
+  # The identity file (and a filesystem's lost+found) stay: move-back must accept a directory holding them.
+  mariadb-backup --move-back --force-non-empty-directories --target-dir="$work/backup" --datadir="$datadir" >"$work/move.log" 2>&1 || {
     backup_log "restore $id: FAILED moving the files into $datadir: $(tail -n 3 "$work/move.log")"
     exit 1
   }

@@ -6,7 +6,8 @@
 #
 #   status        one line: `wsrep_local_state wsrep_cluster_status wsrep_desync` (`4 Primary OFF` when Synced)
 #   backup ID     the physical backup, streamed: mariadb-backup --galera-info --stream=mbstream, gzip -1. Refused
-#                 unless the member is Synced (never a donor or joiner) and no other backup runs here. The member
+#                 unless the member is Synced (never a donor or joiner) and no other backup runs here. First a
+#                 sentinel row (galera_backup.sentinel, id ID) is committed, for the restore drill. The member
 #                 is desynced for the copy (so its I/O never makes Galera's flow control pause the writer) and
 #                 resynced whatever happens (exit, signal, a dropped connection).
 #   result ID     the outcome of backup ID as JSON: ok or failed, the sha256 of the bytes sent, the error
@@ -55,6 +56,11 @@ backup() {
   write_result "$id" running '' ''
   trap 'resync; rm -rf "$WORK"' EXIT
   trap 'exit 143' TERM INT HUP PIPE
+  # The sentinel the restore drill looks for: committed cluster-wide (one small row) before the copy starts.
+  galera_sql -e "CREATE DATABASE IF NOT EXISTS galera_backup;
+CREATE TABLE IF NOT EXISTS galera_backup.sentinel (id CHAR(16) PRIMARY KEY, source VARCHAR(64), taken_at DATETIME) ENGINE=InnoDB;
+DELETE FROM galera_backup.sentinel WHERE taken_at < NOW() - INTERVAL 400 DAY;
+INSERT INTO galera_backup.sentinel VALUES ('$id', '$POD_NAME', UTC_TIMESTAMP())" || refuse "could not write the sentinel row on $POD_NAME"
   galera_sql -e 'SET GLOBAL wsrep_desync=ON' || refuse "could not desync $POD_NAME"
   galera_log "backup $id: streaming from $POD_NAME (desynced)"
   mariadb-backup --defaults-file="$GALERA_MY_CNF" --backup --galera-info --user=mysql --socket="$GALERA_SOCKET" \

@@ -12,10 +12,11 @@ import { MYSQL_UID } from '../galera/pod';
 import { galeraBackupScripts } from './assets';
 import { BACKUP_SIDECAR_PORT, GaleraBackupModel, resolveBackup } from './model';
 import { GaleraBackupProps } from './props';
-import { backupJobPod, backupScriptsConfigMapName, backupSidecar } from './pod';
+import { BackupJobKind, backupJobPod, backupScriptsConfigMapName, backupSidecar } from './pod';
 import { validateBackup } from './validation';
 
 const COMPONENT = 'galera-backup';
+const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
 /** Annotation on the members' pod template: the backup scripts' hash (a change rolls the sidecars). */
 const BACKUP_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/backup-hash';
 
@@ -40,8 +41,12 @@ export class GaleraBackup extends Construct {
   public readonly remote: string;
   /** Labels of the backup job's pods. */
   public readonly podSelector: Record<string, string>;
-  /** The CronJob (escape hatch: every construct of this library names its workload `workload`). */
+  /** The backup CronJob (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeCronJob;
+  /** The restore drill's CronJob. */
+  public readonly drill: k8s.KubeCronJob;
+  /** Labels of the restore drill's pods (they reach no member). */
+  public readonly drillPodSelector: Record<string, string>;
 
   public constructor(scope: Construct, id: string, props: GaleraBackupProps) {
     super(scope, id);
@@ -66,8 +71,13 @@ export class GaleraBackup extends Construct {
       throw new Error(`GaleraBackup '${id}' must be in the same chart namespace as GaleraPetSet '${props.galera.node.id}'`);
     }
     this.addSidecar(props.galera, model, configHash(scripts));
-    this.workload = this.cronJob(model, labels);
+    this.workload = this.cronJob('Resource', 'backup', model.name, model.schedule, model, labels);
+    const drillName = `${model.name}-drill`;
+    const drillLabels = standardLabels(drillName, COMPONENT);
+    this.drill = this.cronJob('Drill', 'drill', drillName, model.drillSchedule, model, drillLabels);
+    this.drillPodSelector = selectorLabels(drillName, COMPONENT);
     this.networkPolicies(props.galera, model, labels, selector);
+    this.jobNetworkPolicy('DrillNetworkPolicy', drillName, model, drillLabels, this.drillPodSelector, []);
   }
 
   /** Adds the sidecar, its scripts volume and the scripts' hash to the members' pod template. */
@@ -80,13 +90,14 @@ export class GaleraBackup extends Construct {
     );
   }
 
-  private cronJob(model: GaleraBackupModel, labels: Record<string, string>): k8s.KubeCronJob {
-    const pod = backupJobPod(model, 'backup.sh');
-    return new k8s.KubeCronJob(this, 'Resource', {
-      metadata: { name: model.name, labels },
+  private cronJob(id: string, kind: BackupJobKind, name: string, schedule: string, model: GaleraBackupModel, labels: Record<string, string>): k8s.KubeCronJob {
+    const pod = backupJobPod(model, kind);
+    return new k8s.KubeCronJob(this, id, {
+      metadata: { name, labels },
       spec: {
-        schedule: model.schedule,
-        // One backup at a time: a second would desync a second member, or the same one twice.
+        schedule,
+        // One at a time: a second backup would desync a second member (or the same one twice); a second drill
+        // would double the scratch space.
         concurrencyPolicy: 'Forbid',
         // A run missed by more than an hour (controller down) is skipped: the next one comes on schedule.
         startingDeadlineSeconds: 3600,
@@ -124,9 +135,15 @@ export class GaleraBackup extends Construct {
     clientIngressPolicy(this, 'MemberIngress', {
       name: `${model.name}-sidecar`, labels, selector: galera.podSelector, clients: [{ podLabels: selector }], ports: [BACKUP_SIDECAR_PORT],
     });
-    const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+    this.jobNetworkPolicy('NetworkPolicy', model.name, model, labels, selector,
+      [{ to: [{ podSelector: { matchLabels: galera.podSelector } }], ports: [tcp(BACKUP_SIDECAR_PORT)] }]);
+  }
+
+  /** A job's pods: no ingress; egress to `extra`, DNS and (S3) the endpoint's port. */
+  private jobNetworkPolicy(id: string, name: string, model: GaleraBackupModel, labels: Record<string, string>,
+    selector: Record<string, string>, extra: k8s.NetworkPolicyEgressRule[]): void {
     const egress: k8s.NetworkPolicyEgressRule[] = [
-      { to: [{ podSelector: { matchLabels: galera.podSelector } }], ports: [tcp(BACKUP_SIDECAR_PORT)] },
+      ...extra,
       { ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, tcp(53)] },
     ];
     const s3 = model.destination?.s3Options;
@@ -139,8 +156,8 @@ export class GaleraBackup extends Construct {
         ports: [tcp(port)],
       });
     }
-    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name: model.name, labels },
+    new k8s.KubeNetworkPolicy(this, id, {
+      metadata: { name, labels },
       spec: { podSelector: { matchLabels: selector }, policyTypes: ['Ingress', 'Egress'], ingress: [], egress },
     });
   }

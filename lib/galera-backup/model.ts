@@ -39,6 +39,10 @@ export interface GaleraBackupModel {
   readonly claimName?: string;
   /** The sidecar's token: the Galera SST password (see pod.ts). */
   readonly token: SecretValue;
+  readonly drillSchedule: string;
+  readonly drillTables: readonly string[];
+  /** The drill's scratch emptyDir limit. */
+  readonly drillScratchSize: string;
 }
 
 /** Where the job mounts a volume destination. */
@@ -65,6 +69,9 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
     remoteEnv: destination ? remoteEnv(destination) : [],
     claimName: destination?.volumeOptions?.claimName,
     token: galera.credentials.sstPassword,
+    drillSchedule: props.drill?.schedule ?? '0 6 * * *',
+    drillTables: [...(props.drill?.tables ?? [])],
+    drillScratchSize: props.drill?.scratchSize ?? galera.storage?.size ?? '20Gi',
   };
 }
 

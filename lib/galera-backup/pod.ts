@@ -76,22 +76,37 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
   };
 }
 
-/** The backup job's pod spec: rclone copied from its stock image, then backup.sh in the MariaDB image. */
-export function backupJobPod(model: GaleraBackupModel, script: 'backup.sh'): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
+/** The jobs GaleraBackup schedules: the backup itself, and the restore drill. */
+export type BackupJobKind = 'backup' | 'drill';
+
+/**
+ * A job's pod spec: rclone copied from its stock image, then the script in the MariaDB image. The backup talks to
+ * the sidecars; the drill only reads the destination and runs a private mariadbd on a scratch emptyDir.
+ */
+export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
   const volumeDestination = model.claimName !== undefined;
   const env: k8s.EnvVar[] = [
-    { name: 'BACKUP_MEMBERS', value: model.membersByWriterPreference.map((m) => `${m.podName}=${m.host}`).join(' ') },
-    { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
+    ...(kind === 'backup' ? [
+      { name: 'BACKUP_MEMBERS', value: model.membersByWriterPreference.map((m) => `${m.podName}=${m.host}`).join(' ') },
+      { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
+      { name: 'BACKUP_TIMEOUT_SECONDS', value: String(model.timeoutSeconds) },
+      { name: 'BACKUP_STALE_SECONDS', value: String(model.timeoutSeconds + 3600) },
+      { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
+      { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
+      model.token._toEnvVar('BACKUP_TOKEN'),
+    ] : [
+      { name: 'DRILL_SCRATCH_DIR', value: '/tmp' },
+      { name: 'DRILL_TABLES', value: model.drillTables.join(' ') },
+    ]),
     { name: 'BACKUP_REMOTE', value: model.remote },
     { name: 'BACKUP_RCLONE', value: `${TOOLS_DIR}/rclone` },
-    { name: 'BACKUP_TIMEOUT_SECONDS', value: String(model.timeoutSeconds) },
-    { name: 'BACKUP_STALE_SECONDS', value: String(model.timeoutSeconds + 3600) },
-    { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
-    { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
     { name: 'HOME', value: '/tmp' },
-    model.token._toEnvVar('BACKUP_TOKEN'),
     ...model.remoteEnv.map(envVar),
   ];
+  // The backup streams through (its /tmp holds nothing); the drill's /tmp holds the restored copy.
+  const tmpSize = kind === 'backup' ? '256Mi' : model.drillScratchSize;
+  const resources = kind === 'backup' ? model.resources
+    : { cpuRequestMillis: 200, cpuLimitMillis: 2000, memoryRequestMiB: 512, memoryLimitMiB: 1024 };
   return {
     initContainers: [{
       name: 'rclone',
@@ -103,12 +118,12 @@ export function backupJobPod(model: GaleraBackupModel, script: 'backup.sh'): { i
       securityContext: containerSecurityContext(),
     }],
     containers: [{
-      name: 'backup',
+      name: kind,
       image: model.galera.image,
       imagePullPolicy: 'IfNotPresent',
-      command: ['bash', `${BACKUP_SCRIPTS_DIR}/${script}`],
+      command: ['bash', `${BACKUP_SCRIPTS_DIR}/${kind}.sh`],
       env,
-      resources: toResourceRequirements(model.resources),
+      resources: toResourceRequirements(resources),
       volumeMounts: [
         { name: 'tools', mountPath: TOOLS_DIR, readOnly: true },
         { name: 'tmp', mountPath: '/tmp' },
@@ -119,7 +134,7 @@ export function backupJobPod(model: GaleraBackupModel, script: 'backup.sh'): { i
     }],
     volumes: [
       { name: 'tools', emptyDir: { sizeLimit: k8s.Quantity.fromString('128Mi') } },
-      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString(tmpSize) } },
       { name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } },
       ...(volumeDestination ? [{ name: 'destination', persistentVolumeClaim: { claimName: model.claimName! } }] : []),
     ],

@@ -89,6 +89,28 @@ export interface BackupRetention {
   readonly maxAgeDays?: number;
 }
 
+/** The restore drill: a job that restores the latest backup into a scratch server and checks it. */
+export interface RestoreDrillOptions {
+  /**
+   * When to run it (cron): after the backup has had time to finish.
+   *
+   * @default '0 6 * * *'
+   */
+  readonly schedule?: string;
+  /**
+   * Tables (`database.table`) that must hold at least one row in the restored copy, e.g. `['keystone.project']`.
+   *
+   * @default - none: every table must open and the backup's sentinel row must be there
+   */
+  readonly tables?: string[];
+  /**
+   * Scratch space for the restored copy (an emptyDir limit, a Kubernetes quantity): at least the data's size.
+   *
+   * @default - the members' storage size, else '20Gi'
+   */
+  readonly scratchSize?: string;
+}
+
 /** Everything GaleraBackup needs but the cluster (OpenStackControlPlane's `backup` prop). */
 export interface GaleraBackupOptions {
   /** When to take a backup: a 5-field cron expression (`0 2 * * *`) or a macro (`@daily`), in the controller's time zone. */
@@ -126,6 +148,12 @@ export interface GaleraBackupOptions {
    * @default - requests 100m CPU / 128 MiB, limits 1000m CPU / 256 MiB
    */
   readonly resources?: ContainerResources;
+  /**
+   * The restore drill's options.
+   *
+   * @default - daily at 06:00, scratch as large as a member's volume
+   */
+  readonly drill?: RestoreDrillOptions;
   /**
    * The stock rclone image the job copies its client from.
    *

@@ -1,6 +1,7 @@
 /**
  * GaleraBackup's rules: every problem with its props, in one error (prop, bad value, fix).
  */
+import { isQuantity } from '../common/k8s-rules';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
 import { isDns1123Label, isDns1123Subdomain, isIpAddress, Validator } from '../common/validation';
@@ -91,6 +92,11 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
   const v = new Validator(`GaleraBackup '${id}'`);
   const schedule = cronProblem(props.schedule);
   if (schedule) v.add('schedule', props.schedule, `${schedule}; e.g. "0 2 * * *" (02:00 daily) or "@daily"`);
+  const drillSchedule = cronProblem(model.drillSchedule);
+  if (drillSchedule) v.add('drill.schedule', model.drillSchedule, `${drillSchedule}; e.g. "0 6 * * *"`);
+  model.drillTables.forEach((t, i) => v.check(typeof t !== 'string' || !/^[A-Za-z0-9_$]{1,64}\.[A-Za-z0-9_$]{1,64}$/.test(t), `drill.tables[${i}]`, t,
+    'must be "database.table" (letters, digits, "_" or "$"), e.g. "keystone.project"'));
+  v.check(!isQuantity(model.drillScratchSize), 'drill.scratchSize', model.drillScratchSize, 'must be a Kubernetes quantity such as "50Gi"');
   v.check(!isDns1123Label(model.name) || model.name.length > 52, 'name', model.name,
     'must be a DNS-1123 label of at most 52 characters (a CronJob name, its Jobs add 11)');
   const count = model.retentionCount;

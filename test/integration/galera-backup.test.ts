@@ -11,9 +11,7 @@ import {
   acquireGaleraLock, AckedWriter, GaleraTestCluster, Member, missingGaleraTools, releaseGaleraLock, sleep, waitFor,
 } from './galera-harness';
 import { describeUnlessMissing, waitForTcp, which } from './support/daemons';
-import { BackupDestination, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, SecretValue } from '../../lib';
-import { NODES } from '../support/fixtures';
-import { newChart, synth } from '../support/harness';
+import { startBackupSidecar, stopBackupSidecar } from './support/galera-backup';
 
 jest.setTimeout(600_000);
 
@@ -104,19 +102,6 @@ class TimedWriter {
   }
 }
 
-/** The sidecar's command as GaleraBackup renders it into the members' pods. */
-function sidecarCommand(): string[] {
-  const chart = newChart('openstack');
-  const secret = SecretValue.fromSecret('s', 'k');
-  const galera = new GaleraPetSet(chart, 'galera', {
-    placement: Placement.onNodes(NODES), storage: GaleraStorage.storageClass({ storageClassName: 'x', size: '1Gi' }),
-    credentials: { rootPassword: secret, sstPassword: secret, monitorPassword: secret },
-  });
-  new GaleraBackup(chart, 'backup', { galera, schedule: '@daily', destination: BackupDestination.volume({ claimName: 'b' }) });
-  const sts = synth(chart).find((o) => o.kind === 'StatefulSet')!;
-  return sts.spec.template.spec.containers.find((c: any) => c.name === 'backup').command;
-}
-
 const missing = [...missingGaleraTools(), ...(which('rclone') ? [] : ['rclone'])];
 
 describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a real 3-member cluster', missing,
@@ -147,36 +132,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
   });
   const retention = (count: number, maxAgeSeconds = 86400 * 30) => ({ RETENTION_COUNT: String(count), RETENTION_MAX_AGE_SECONDS: String(maxAgeSeconds) });
 
-  /**
-   * The sidecar of `member`, with the command the construct renders (socat forking serve.sh per connection), bound
-   * to the member's address and with the scripts' path on this machine.
-   */
-  function startSidecar(member: Member): void {
-    const [command, listen, exec] = sidecarCommand();
-    const args = [listen.replace(/^TCP-LISTEN:(\d+),/, `TCP-LISTEN:$1,bind=${member.ip},`), exec.replace('/opt/galera-backup', BACKUP_ASSETS)];
-    const child = spawn(command, args, {
-      uid: MYSQL.uid, gid: MYSQL.gid, detached: true,
-      stdio: ['ignore', 'ignore', fs.openSync(path.join(cluster.root, `${member.name}.backup.log`), 'a')],
-      env: {
-        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        ...member.containerEnv(),
-        GALERA_SCRIPTS_DIR: cluster.scriptsDir,
-        BACKUP_TOKEN: TOKEN,
-        BACKUP_WORK_DIR: path.join(member.dir, 'tmp'),
-      },
-    });
-    cluster.processGroups.add(child.pid!);
-    sidecars.set(member.name, child);
-  }
-
-  /** The pod is gone (scaled to 0): its sidecar with it. */
-  async function stopSidecar(member: Member): Promise<void> {
-    const child = sidecars.get(member.name);
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(-child.pid!, 'SIGKILL');
-    await exited;
-  }
+  const startSidecar = (member: Member) => sidecars.set(member.name, startBackupSidecar(cluster, member, TOKEN));
 
   function backupIds(dir: string): string[] {
     return fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort() : [];
@@ -189,10 +145,6 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     for (const dir of ['work', 'volume', 's3']) {
       fs.mkdirSync(path.join(root, dir));
       fs.chownSync(path.join(root, dir), MYSQL.uid, MYSQL.gid);
-    }
-    for (const m of cluster.members) {
-      fs.mkdirSync(path.join(m.dir, 'tmp'));
-      fs.chownSync(path.join(m.dir, 'tmp'), MYSQL.uid, MYSQL.gid);
     }
     cluster.writeUsersFile('');
     await cluster.bootstrapFromFirst();
@@ -359,6 +311,29 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     for (const m of cluster.members) expect(m.synced()).toBe(true);
   });
 
+  test('drill: the latest backup restores into a scratch server, every table opens, its sentinel row is there; a corrupt one is reported', async () => {
+    const dir = path.join(root, 'volume');
+    const metrics = path.join(root, 'work', 'drill.prom');
+    const run = await runScript('drill.sh', [], { ...volumeEnv(dir), DRILL_TABLES: 'itest.bulk itest.w', DRILL_METRICS_FILE: metrics });
+    const result = JSON.parse(run.stdout.split('\n').find((l) => l.includes('"drill result"'))!);
+    expect(result).toEqual(expect.objectContaining({ ok: true, backup: backupIds(dir).at(-1) }));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('itest.bulk has 40000 rows');
+    const text = fs.readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/^galera_backup_drill_success 1$/m);
+    expect(text).toMatch(/^galera_backup_drill_restore_duration_seconds \d+$/m);
+    expect(fs.readFileSync(path.join(dir, 'drill.prom'), 'utf8')).toBe(text);
+    figures.drillSeconds = run.ms / 1000;
+
+    const corrupt = await runScript('drill.sh', [], { ...volumeEnv(path.join(root, 'corrupt')), DRILL_METRICS_FILE: metrics });
+    expect(corrupt.code).not.toBe(0);
+    expect(JSON.parse(corrupt.stdout.split('\n').find((l) => l.includes('"drill result"'))!)).toEqual(expect.objectContaining({
+      ok: false, reason: expect.stringMatching(/restore failed: .*(corrupt|could not be unpacked)/),
+    }));
+    expect(fs.readFileSync(metrics, 'utf8')).toMatch(/^galera_backup_drill_success 0$/m);
+    for (const m of cluster.members) expect(m.synced()).toBe(true);
+  });
+
   test('full restore: every row acknowledged before the backup is back on all three members, none written after it', async () => {
     const dir = path.join(root, 'volume');
     const [first, ...others] = cluster.members;
@@ -379,7 +354,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     const t0 = Date.now();
     for (const m of [...others].reverse()) await m.stop();
     await first.stop();
-    for (const m of cluster.members) await stopSidecar(m);
+    for (const m of cluster.members) await stopBackupSidecar(sidecars.get(m.name));
     const restore = await runScript('restore.sh', [id, first.dataDir], volumeEnv(dir));
     expect(restore.stderr).toContain(`restore ${id}: done`);
     expect(restore.code).toBe(0);

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The restore drill's command: proves that the latest backup restores. It restores it (restore.sh: fetch, sha256
+# check against the manifest, prepare) into a scratch data dir, starts a private mariadbd on it (no network, no
+# replication), and checks it: every table opens (mariadb-check), the sentinel row written when the backup was
+# taken is there, and the tables named in DRILL_TABLES hold rows. Nothing of the cluster is touched.
+#
+# The result goes to the log (one JSON line, `drill result`) and to BACKUP_REMOTE/drill.prom in Prometheus text
+# format (success, the age of the backup proved restorable, the restore duration) for a metrics exporter.
+#
+# Environment, besides common.sh's: DRILL_SCRATCH_DIR (scratch space, default /tmp), DRILL_TABLES (`db.table`
+# separated by spaces: each must hold at least one row), DRILL_METRICS_FILE (also write the metrics here).
+set -uo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+SCRATCH=$(mktemp -d "${DRILL_SCRATCH_DIR:-/tmp}/drill.XXXXXX") || exit 1
+DATADIR=$SCRATCH/data
+SOCKET=$SCRATCH/mysqld.sock
+MARIADBD_PID=
+cleanup() {
+  [[ -n $MARIADBD_PID ]] && kill "$MARIADBD_PID" 2>/dev/null && wait "$MARIADBD_PID" 2>/dev/null
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+sql() {
+  mariadb --no-defaults --socket="$SOCKET" --user="$(id -un 2>/dev/null || echo mysql)" --connect-timeout=5 -N -B "$@"
+}
+
+# Prints the result as one JSON line and as Prometheus text, stores the metrics, exits 0 only on success.
+report() {
+  local ok=$1 id=$2 reason=$3 now duration age epoch metrics
+  now=$(date -u +%s)
+  duration=$((now - STARTED))
+  epoch=$(backup_id_epoch "$id" 2>/dev/null) || epoch=0
+  age=$((epoch > 0 ? now - epoch : -1))
+  printf '{"event": "drill result", "ok": %s, "backup": "%s", "backup_age_seconds": %s, "restore_seconds": %s, "reason": "%s"}\n' \
+    "$ok" "$id" "$age" "$duration" "${reason//\"/\'}"
+  metrics="# HELP galera_backup_drill_success 1 if the last restore drill restored and checked the latest backup.
+# TYPE galera_backup_drill_success gauge
+galera_backup_drill_success $([[ $ok == true ]] && echo 1 || echo 0)
+# HELP galera_backup_drill_timestamp_seconds When the last restore drill finished.
+# TYPE galera_backup_drill_timestamp_seconds gauge
+galera_backup_drill_timestamp_seconds $now
+# HELP galera_backup_drill_backup_age_seconds Age of the backup the last drill tried (-1: none found).
+# TYPE galera_backup_drill_backup_age_seconds gauge
+galera_backup_drill_backup_age_seconds $age
+# HELP galera_backup_drill_restore_duration_seconds How long the last drill took (fetch, check, prepare, start, checks).
+# TYPE galera_backup_drill_restore_duration_seconds gauge
+galera_backup_drill_restore_duration_seconds $duration"
+  [[ -n ${DRILL_METRICS_FILE:-} ]] && printf '%s\n' "$metrics" >"$DRILL_METRICS_FILE"
+  printf '%s\n' "$metrics" | rc rcat "$BACKUP_REMOTE/drill.prom" || backup_log "could not store drill.prom"
+  [[ $ok == true ]]
+  exit
+}
+
+STARTED=$(date -u +%s)
+ID=$(latest_backup)
+[[ -n $ID ]] || report false '' "no complete backup under $BACKUP_REMOTE"
+mkdir "$DATADIR"
+if ! log=$(BACKUP_WORK_DIR=$SCRATCH RESTORE_SKIP_LIVE_CHECK=1 bash "$(dirname "${BASH_SOURCE[0]}")/restore.sh" "$ID" "$DATADIR" 2>&1); then
+  printf '%s\n' "$log" >&2
+  report false "$ID" "restore failed: $(tail -n 1 <<<"$log")"
+fi
+mariadbd --no-defaults --datadir="$DATADIR" --socket="$SOCKET" --pid-file="$SCRATCH/mysqld.pid" --skip-networking \
+  --wsrep-on=OFF --skip-log-bin --innodb-buffer-pool-size=128M --log-error="$SCRATCH/mariadbd.err" >>"$SCRATCH/mariadbd.err" 2>&1 &
+MARIADBD_PID=$!
+for _ in $(seq 120); do
+  sql -e 'SELECT 1' >/dev/null 2>&1 && break
+  kill -0 "$MARIADBD_PID" 2>/dev/null || report false "$ID" "mariadbd does not start on the restored data: $(tail -n 2 "$SCRATCH/mariadbd.err" | tr '\n' ' ')"
+  sleep 0.5
+done
+sql -e 'SELECT 1' >/dev/null 2>&1 || report false "$ID" "mariadbd did not answer within 60 s"
+# Every table opens and reads back without error.
+checked=$(mariadb-check --no-defaults --socket="$SOCKET" --user="$(id -un 2>/dev/null || echo mysql)" --all-databases --check --quick 2>&1)
+bad=$(grep -v -E '(OK|Table is already up to date|The storage engine for the table doesn.t support check)$' <<<"$checked" |
+  grep -v -E '^(note|status)' | grep -E 'error|Error|corrupt|crashed|^[^ ]+\.[^ ]+ +[^O]' | head -n 3)
+[[ -z $bad ]] || report false "$ID" "tables fail their check: $(tr '\n' ' ' <<<"$bad")"
+[[ $(sql -e "SELECT COUNT(*) FROM galera_backup.sentinel WHERE id = '$ID'" 2>/dev/null) == 1 ]] ||
+  report false "$ID" "the sentinel row of $ID is missing: the backup does not hold what the cluster held when it was taken"
+for table in ${DRILL_TABLES:-}; do
+  [[ $table =~ ^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$ ]] || report false "$ID" "DRILL_TABLES entry '$table' is not db.table"
+  rows=$(sql -e "SELECT COUNT(*) FROM ${table%%.*}.${table#*.}" 2>&1) || report false "$ID" "$table does not read: $rows"
+  ((rows > 0)) || report false "$ID" "$table is empty"
+  backup_log "drill $ID: $table has $rows rows"
+done
+report true "$ID" "restored, $(grep -c . <<<"$checked") tables checked, sentinel present"
