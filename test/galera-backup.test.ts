@@ -116,6 +116,24 @@ describe('GaleraBackup restore drill', () => {
   });
 });
 
+describe('GaleraBackup restore templates', () => {
+  test('one suspended CronJob per member: member 0 restores the backup the operator names, the others empty their volume', () => {
+    const { objects } = withBackup();
+    for (const ordinal of [0, 1, 2]) {
+      const cj = find(objects, 'CronJob', `galera-backup-restore-${ordinal}`);
+      expect(cj.spec).toMatchObject({ suspend: true, concurrencyPolicy: 'Forbid' });
+      expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
+      const pod = cj.spec.jobTemplate.spec.template.spec;
+      expect(pod.containers[0].command).toEqual(['bash', '/opt/galera-backup/restore.sh', ordinal === 0 ? '$(RESTORE_BACKUP)' : '--empty', '/var/lib/mysql']);
+      expect(pod.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: `data-galera-${ordinal}` } });
+      expect(envOf(pod.containers[0]).RESTORE_BACKUP).toEqual({ configMapKeyRef: { name: 'galera-backup-restore', key: 'backup', optional: true } });
+      // It asks the members whether they run (and refuses if so): the backup job's labels, so its policy applies.
+      expect(cj.spec.jobTemplate.spec.template.metadata.labels['app.kubernetes.io/instance']).toBe('galera-backup');
+    }
+    expectValidManifests(objects);
+  });
+});
+
 describe('GaleraBackup sidecar in every member\'s pod', () => {
   test('runs the sidecar with the member\'s data, socket dir and config; the scripts\' hash rolls it', () => {
     const { objects } = withBackup();
@@ -142,7 +160,10 @@ describe('GaleraBackup sidecar in every member\'s pod', () => {
       credentials: { rootPassword: SecretValue.fromSecret('r', 'p'), sstPassword: SecretValue.fromSecret('s', 'p'), monitorPassword: SecretValue.fromSecret('m', 'p') },
     });
     new GaleraBackup(chart, 'backup', { galera, schedule: '@daily', destination: BackupDestination.volume({ claimName: 'b' }) });
-    const containers = memberPod(synth(chart)).spec.containers;
+    const objects = synth(chart);
+    const containers = memberPod(objects).spec.containers;
+    // No claim to mount and no fixed node: no restore templates.
+    expect(objects.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name)).toEqual(['galera-backup', 'galera-backup-drill']);
     const mount = (name: string) => containers.find((c: any) => c.name === name).volumeMounts.find((m: any) => m.name === 'data');
     expect(mount('backup')).toEqual(mount('mariadb'));
     expect(mount('backup').subPathExpr).toBe('$(POD_NAME)');

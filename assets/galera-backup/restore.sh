@@ -1,5 +1,6 @@
 #!/bin/bash
-# Restores a backup into a member's data dir: restore.sh ID|latest DATADIR
+# Restores a backup into a member's data dir: restore.sh ID|latest DATADIR; or, for the other members, empties
+# theirs: restore.sh --empty DATADIR.
 #
 # Runs with the cluster stopped (every member's pod gone), on the member's volume. It changes nothing until the
 # backup has been fetched whole, checked against its manifest (sha256) and prepared; it refuses, saying why and
@@ -18,16 +19,32 @@ refuse() {
   exit 2
 }
 
+# Refuses while any member's sidecar answers: its pod still runs (a Primary component, or a member about to join one).
+refuse_if_running() {
+  local entry host answer
+  [[ ${RESTORE_SKIP_LIVE_CHECK:-0} == 1 ]] && return 0
+  for entry in ${BACKUP_MEMBERS:-}; do
+    host=${entry#*=}
+    answer=$(sidecar_request "$host" 5 status 2>/dev/null | head -n 1)
+    [[ -z $answer ]] || refuse "member ${entry%%=*} is running ($answer): stop the cluster first (scale the StatefulSet to 0)"
+  done
+}
+
+# Empties the data dir of a member that will rejoin the restored one by SST (its data is ahead of the restored
+# position, and Galera refuses such a joiner). The volume's identity file stays: it says the volume joined before.
+empty_datadir() {
+  find "$1" -mindepth 1 -maxdepth 1 ! -name lost+found ! -name galera-identity.sst -exec rm -rf {} +
+}
+
 main() {
-  local wanted=${1:-} datadir=${2:-} id manifest expected work entry host answer sha
-  [[ -n $wanted && -n $datadir ]] || refuse "usage: restore.sh ID|latest DATADIR"
+  local wanted=${1:-} datadir=${2:-} id manifest expected work sha
+  [[ -n $wanted && -n $datadir ]] || refuse "usage: restore.sh ID|latest|--empty DATADIR (no backup named: set RESTORE_BACKUP)"
   [[ -d $datadir ]] || refuse "$datadir is not a directory"
-  if [[ ${RESTORE_SKIP_LIVE_CHECK:-0} != 1 ]]; then
-    for entry in ${BACKUP_MEMBERS:-}; do
-      host=${entry#*=}
-      answer=$(sidecar_request "$host" 5 status 2>/dev/null | head -n 1)
-      [[ -z $answer ]] || refuse "member ${entry%%=*} is running ($answer): stop the cluster first (scale the StatefulSet to 0)"
-    done
+  refuse_if_running
+  if [[ $wanted == --empty ]]; then
+    empty_datadir "$datadir"
+    backup_log "emptied $datadir: this member rejoins the restored one by SST"
+    return 0
   fi
   if [[ $wanted == latest ]]; then
     id=$(latest_backup)
@@ -62,7 +79,7 @@ main() {
   seqno=${seqno%%[!0-9-]*}
   [[ $uuid =~ ^[0-9a-f-]{36}$ && $seqno =~ ^-?[0-9]+$ ]] || refuse "backup $id has no Galera position (xtrabackup_galera_info: '$position')"
   backup_log "restore $id: replacing the content of $datadir (Galera position $uuid:$seqno)"
-  find "$datadir" -mindepth 1 -maxdepth 1 ! -name lost+found ! -name galera-identity.sst -exec rm -rf {} +
+  empty_datadir "$datadir"
   # The identity file (and a filesystem's lost+found) stay: move-back must accept a directory holding them.
   mariadb-backup --move-back --force-non-empty-directories --target-dir="$work/backup" --datadir="$datadir" >"$work/move.log" 2>&1 || {
     backup_log "restore $id: FAILED moving the files into $datadir: $(tail -n 3 "$work/move.log")"

@@ -67,7 +67,8 @@ INSERT INTO galera_backup.sentinel VALUES ('$id', '$POD_NAME', UTC_TIMESTAMP())"
     --datadir="$GALERA_DATADIR" --target-dir="$WORK/target" --tmpdir="$WORK" --stream=mbstream 2>"$log" |
     gzip -1 | tee >(sha256sum | cut -d' ' -f1 >"$sha_file")
   rc=("${PIPESTATUS[@]}")
-  wait $! 2>/dev/null
+  # sha256sum (a process substitution) may still be writing its line: wait for it, bounded.
+  for _ in $(seq 100); do [[ -s $sha_file ]] && break; sleep 0.1; done
   if [[ ${rc[*]} == "0 0 0" ]] && grep -q 'completed OK!' "$log"; then
     write_result "$id" ok "$(<"$sha_file")" ''
     galera_log "backup $id: completed ($(<"$sha_file"))"

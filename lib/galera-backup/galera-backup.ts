@@ -8,6 +8,7 @@ import { selectorLabels, standardLabels } from '../common/labels';
 import { Validator, isIpAddress } from '../common/validation';
 import { k8s } from '../k8s';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { GaleraMember } from '../galera/model';
 import { MYSQL_UID } from '../galera/pod';
 import { galeraBackupScripts } from './assets';
 import { BACKUP_SIDECAR_PORT, GaleraBackupModel, resolveBackup } from './model';
@@ -76,6 +77,7 @@ export class GaleraBackup extends Construct {
     const drillLabels = standardLabels(drillName, COMPONENT);
     this.drill = this.cronJob('Drill', 'drill', drillName, model.drillSchedule, model, drillLabels);
     this.drillPodSelector = selectorLabels(drillName, COMPONENT);
+    this.restoreTemplates(model, labels);
     this.networkPolicies(props.galera, model, labels, selector);
     this.jobNetworkPolicy('DrillNetworkPolicy', drillName, model, drillLabels, this.drillPodSelector, []);
   }
@@ -90,12 +92,26 @@ export class GaleraBackup extends Construct {
     );
   }
 
-  private cronJob(id: string, kind: BackupJobKind, name: string, schedule: string, model: GaleraBackupModel, labels: Record<string, string>): k8s.KubeCronJob {
-    const pod = backupJobPod(model, kind);
+  /**
+   * The restore as templates, one per member, never scheduled (suspended): `kubectl create job --from=cronjob/...`.
+   * Member 0's restores the backup named in the `<name>-restore` ConfigMap; the others' empty their volumes. Only
+   * for claims (localVolume, storageClass): a hostPath member has no claim to mount and no fixed node.
+   */
+  private restoreTemplates(model: GaleraBackupModel, labels: Record<string, string>): void {
+    if (model.galera.storage?.mode === 'hostPath') return;
+    for (const member of model.galera.members) {
+      this.cronJob(`Restore${member.ordinal}`, 'restore', `${model.name}-restore-${member.ordinal}`, '@yearly', model, labels, member);
+    }
+  }
+
+  private cronJob(id: string, kind: BackupJobKind, name: string, schedule: string, model: GaleraBackupModel, labels: Record<string, string>,
+    member?: GaleraMember): k8s.KubeCronJob {
+    const pod = backupJobPod(model, kind, member);
     return new k8s.KubeCronJob(this, id, {
       metadata: { name, labels },
       spec: {
         schedule,
+        ...(kind === 'restore' ? { suspend: true } : {}),
         // One at a time: a second backup would desync a second member (or the same one twice); a second drill
         // would double the scratch space.
         concurrencyPolicy: 'Forbid',
@@ -106,8 +122,9 @@ export class GaleraBackup extends Construct {
         jobTemplate: {
           metadata: { labels },
           spec: {
-            // One retry: the script removes a failed attempt's leftovers, and a failure stays visible.
-            backoffLimit: 1,
+            // One retry: the script removes a failed attempt's leftovers, and a failure stays visible. A restore
+            // is never retried on its own: its refusal is the answer.
+            backoffLimit: kind === 'restore' ? 0 : 1,
             activeDeadlineSeconds: model.timeoutSeconds,
             template: {
               metadata: { labels },

@@ -14,7 +14,7 @@
 import { toResourceRequirements } from '../common/resources';
 import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
-import { GaleraModel } from '../galera/model';
+import { GaleraMember, GaleraModel } from '../galera/model';
 import { galeraDataMount } from '../galera/pod';
 import { BACKUP_SIDECAR_PORT, BackupEnvVar, GaleraBackupModel, VOLUME_MOUNT_PATH } from './model';
 
@@ -76,17 +76,31 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
   };
 }
 
-/** The jobs GaleraBackup schedules: the backup itself, and the restore drill. */
-export type BackupJobKind = 'backup' | 'drill';
+/** The jobs GaleraBackup renders: the backup, the restore drill, and the restore (a template, run by hand). */
+export type BackupJobKind = 'backup' | 'drill' | 'restore';
+
+/** The ConfigMap (created by the operator) that names the backup to restore, key `backup`. */
+export function restoreConfigMapName(model: GaleraBackupModel): string {
+  return `${model.name}-restore`;
+}
 
 /**
  * A job's pod spec: rclone copied from its stock image, then the script in the MariaDB image. The backup talks to
  * the sidecars; the drill only reads the destination and runs a private mariadbd on a scratch emptyDir.
  */
-export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
+export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, member?: GaleraMember): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
   const volumeDestination = model.claimName !== undefined;
+  // The restore of member 0 restores the backup the operator names; the others' restores empty their volumes.
+  const restoresBackup = kind === 'restore' && member?.ordinal === 0;
+  const command = kind !== 'restore' ? ['bash', `${BACKUP_SCRIPTS_DIR}/${kind}.sh`]
+    : ['bash', `${BACKUP_SCRIPTS_DIR}/restore.sh`, restoresBackup ? '$(RESTORE_BACKUP)' : '--empty', GALERA_PATHS.data];
   const env: k8s.EnvVar[] = [
-    ...(kind === 'backup' ? [
+    ...(kind === 'restore' ? [
+      // Unset while the operator has not named a backup: restore.sh then refuses.
+      { name: 'RESTORE_BACKUP', valueFrom: { configMapKeyRef: { name: restoreConfigMapName(model), key: 'backup', optional: true } } },
+      { name: 'BACKUP_WORK_DIR', value: '/tmp' },
+    ] : []),
+    ...(kind !== 'drill' ? [
       { name: 'BACKUP_MEMBERS', value: model.membersByWriterPreference.map((m) => `${m.podName}=${m.host}`).join(' ') },
       { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
       { name: 'BACKUP_TIMEOUT_SECONDS', value: String(model.timeoutSeconds) },
@@ -103,7 +117,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { i
     { name: 'HOME', value: '/tmp' },
     ...model.remoteEnv.map(envVar),
   ];
-  // The backup streams through (its /tmp holds nothing); the drill's /tmp holds the restored copy.
+  // The backup streams through (its /tmp holds nothing); the drill's and the restore's /tmp hold the restored copy.
   const tmpSize = kind === 'backup' ? '256Mi' : model.drillScratchSize;
   const resources = kind === 'backup' ? model.resources
     : { cpuRequestMillis: 200, cpuLimitMillis: 2000, memoryRequestMiB: 512, memoryLimitMiB: 1024 };
@@ -121,7 +135,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { i
       name: kind,
       image: model.galera.image,
       imagePullPolicy: 'IfNotPresent',
-      command: ['bash', `${BACKUP_SCRIPTS_DIR}/${kind}.sh`],
+      command,
       env,
       resources: toResourceRequirements(resources),
       volumeMounts: [
@@ -129,6 +143,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { i
         { name: 'tmp', mountPath: '/tmp' },
         { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
         ...(volumeDestination ? [{ name: 'destination', mountPath: VOLUME_MOUNT_PATH }] : []),
+        ...(kind === 'restore' ? [{ name: 'data', mountPath: GALERA_PATHS.data }] : []),
       ],
       securityContext: containerSecurityContext(),
     }],
@@ -137,6 +152,8 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind): { i
       { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString(tmpSize) } },
       { name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } },
       ...(volumeDestination ? [{ name: 'destination', persistentVolumeClaim: { claimName: model.claimName! } }] : []),
+      // The member's own claim: with local volumes the scheduler puts the pod on the member's node.
+      ...(kind === 'restore' ? [{ name: 'data', persistentVolumeClaim: { claimName: member?.claimName ?? '' } }] : []),
     ],
   };
 }

@@ -97,8 +97,8 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
   model.drillTables.forEach((t, i) => v.check(typeof t !== 'string' || !/^[A-Za-z0-9_$]{1,64}\.[A-Za-z0-9_$]{1,64}$/.test(t), `drill.tables[${i}]`, t,
     'must be "database.table" (letters, digits, "_" or "$"), e.g. "keystone.project"'));
   v.check(!isQuantity(model.drillScratchSize), 'drill.scratchSize', model.drillScratchSize, 'must be a Kubernetes quantity such as "50Gi"');
-  v.check(!isDns1123Label(model.name) || model.name.length > 52, 'name', model.name,
-    'must be a DNS-1123 label of at most 52 characters (a CronJob name, its Jobs add 11)');
+  v.check(!isDns1123Label(model.name) || model.name.length > 40, 'name', model.name,
+    'must be a DNS-1123 label of at most 40 characters (CronJob names are at most 52, and `-restore-<ordinal>` is added)');
   const count = model.retentionCount;
   v.check(!Number.isInteger(count) || count < 1 || count > 1000, 'retention.count', count,
     'must be an integer from 1 to 1000: with 0 every backup would be removed as soon as it is taken');
