@@ -1,4 +1,6 @@
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraStorage, Placement, SecretValue } from '../lib';
 import { cronProblem } from '../lib/galera-backup/validation';
@@ -268,5 +270,23 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     expect(doomed(10, 1.5 * 86400)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z']);
     // Everything is too old: the newest complete one still stays.
     expect(doomed(10, 60)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z', '20261202T020000Z']);
+  });
+
+  test('restore.sh refuses, changing nothing, when no backup is named (the ConfigMap is missing); --empty keeps the identity file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'mysql'));
+      for (const f of ['galera-identity.sst', 'ibdata1', 'grastate.dat']) fs.writeFileSync(path.join(dir, f), 'x');
+      const restore = path.join(__dirname, '..', 'assets', 'galera-backup', 'restore.sh');
+      const env = { PATH: process.env.PATH, RESTORE_SKIP_LIVE_CHECK: '1' };
+      const unnamed = spawnSync('bash', [restore, '$(RESTORE_BACKUP)', dir], { env, encoding: 'utf8' });
+      expect(unnamed.status).toBe(2);
+      expect(unnamed.stderr).toContain('REFUSED, nothing changed: no backup named');
+      expect(fs.readdirSync(dir).sort()).toEqual(['galera-identity.sst', 'grastate.dat', 'ibdata1', 'mysql']);
+      expect(spawnSync('bash', [restore, '--empty', dir], { env, encoding: 'utf8' }).status).toBe(0);
+      expect(fs.readdirSync(dir)).toEqual(['galera-identity.sst']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

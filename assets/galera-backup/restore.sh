@@ -39,6 +39,9 @@ empty_datadir() {
 main() {
   local wanted=${1:-} datadir=${2:-} id manifest expected work sha
   [[ -n $wanted && -n $datadir ]] || refuse "usage: restore.sh ID|latest|--empty DATADIR (no backup named: set RESTORE_BACKUP)"
+  # Kubernetes leaves `$(RESTORE_BACKUP)` as it is when the ConfigMap naming the backup does not exist.
+  [[ $wanted != '$(RESTORE_BACKUP)' ]] ||
+    refuse "no backup named: kubectl create configmap <GaleraBackup name>-restore --from-literal=backup=latest (or an id)"
   [[ -d $datadir ]] || refuse "$datadir is not a directory"
   refuse_if_running
   if [[ $wanted == --empty ]]; then
