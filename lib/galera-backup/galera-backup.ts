@@ -56,6 +56,10 @@ export class GaleraBackup extends Construct {
       v.add('galera', props.galera === undefined ? undefined : typeof props.galera, 'must be the GaleraPetSet to back up');
       v.throwIfInvalid();
     }
+    // The scripts' ConfigMap must be in the members' namespace: the sidecar mounts it.
+    if (Chart.of(this).namespace !== Chart.of(props.galera).namespace) {
+      throw new Error(`GaleraBackup '${id}' must be in the same chart namespace as GaleraPetSet '${props.galera.node.id}'`);
+    }
     const model = resolveBackup(props, props.galera._model, GaleraBackup.DEFAULT_RCLONE_IMAGE);
     validateBackup(id, props, model);
     this.name = model.name;
@@ -67,10 +71,6 @@ export class GaleraBackup extends Construct {
 
     const scripts = galeraBackupScripts();
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: backupScriptsConfigMapName(model), labels }, data: scripts });
-    // The ConfigMap must be in the members' namespace: the sidecar mounts it.
-    if (Chart.of(this).namespace !== Chart.of(props.galera).namespace) {
-      throw new Error(`GaleraBackup '${id}' must be in the same chart namespace as GaleraPetSet '${props.galera.node.id}'`);
-    }
     this.addSidecar(props.galera, model, configHash(scripts));
     this.workload = this.cronJob('Resource', 'backup', model.name, model.schedule, model, labels);
     const drillName = `${model.name}-drill`;
