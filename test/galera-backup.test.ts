@@ -220,6 +220,13 @@ describe('GaleraBackup bad input', () => {
     expect(message).not.toContain('AKIA123');
   });
 
+  test('a GaleraBackup in another namespace than its cluster (the sidecar could not mount its scripts)', () => {
+    const { galera } = withBackup();
+    const other = newChart('elsewhere');
+    expect(errorOf(() => new GaleraBackup(other, 'b2', { galera, schedule: '@daily', destination: BackupDestination.volume({ claimName: 'x' }) })))
+      .toContain("GaleraBackup 'b2' must be in the same chart namespace as GaleraPetSet 'galera'");
+  });
+
   test('a writer ordinal outside the cluster and a missing destination', () => {
     const message = errorOf(() => withBackup({ writerOrdinal: 3, destination: undefined as any }));
     expect(message).toContain('writerOrdinal: 3 must be a member\'s ordinal, 0-2');
