@@ -28,7 +28,8 @@ const BACKUP_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/backup-hash';
  * Every member's pod gets a `backup` sidecar (the MariaDB image, socat): it runs mariadb-backup on the member's
  * data in place, desyncing the member for the copy. A CronJob (concurrencyPolicy Forbid) asks every sidecar for
  * its state, picks the source, stores the stream with rclone, checks it end to end (sha256), writes the manifest
- * last and applies the retention. `restore.sh` (in the same ConfigMap) restores one; see the README.
+ * last and applies the retention. A second CronJob, the restore drill, restores the latest backup into a scratch
+ * server and checks it every day; suspended CronJobs, one per member, are the restore's templates. See the README.
  */
 export class GaleraBackup extends Construct {
   /** The stock rclone image, pinned: the job copies its static binary (S3 and local destinations alike). */
