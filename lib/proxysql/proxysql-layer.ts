@@ -108,7 +108,7 @@ export interface ProxySqlLayerProps {
    * The ordinal of the member that is the writer whenever it is healthy (ProxySQL fails back to it once it is
    * Synced again). The others follow in ordinal order.
    *
-   * @default 0
+   * @default - the GaleraPetSet's writerOrdinal (0 unless set there)
    */
   readonly writerOrdinal?: number;
   /**
