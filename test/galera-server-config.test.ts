@@ -36,7 +36,8 @@ describe('renderServerConfig', () => {
     }));
     expect(providerOptions(text)).toEqual({
       'gmcast.listen_addr': 'tcp://0.0.0.0:4567', 'gcache.size': '1G', 'gcache.recover': 'yes', 'pc.recovery': 'TRUE',
-      'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT10S', 'gmcast.peer_timeout': 'PT3S',
+      'evs.suspect_timeout': 'PT1.5S', 'evs.inactive_timeout': 'PT10S', 'evs.inactive_check_period': 'PT0.25S',
+      'evs.keepalive_period': 'PT0.5S', 'gmcast.peer_timeout': 'PT3S',
     });
   });
 

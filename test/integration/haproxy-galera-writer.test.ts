@@ -146,12 +146,13 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
 
         // Writes through HAProxy A, one after another, each retried by the loop until acknowledged.
         let writing = true;
-        const acknowledged: Array<{ at: number; member: string }> = [];
+        const acknowledged: Array<{ started: number; at: number; member: string }> = [];
         let failed = 0;
         const client = (async () => {
           while (writing) {
+            const started = Date.now();
             const r = await tcpQuery(LBS[0], LB_PORT, 'app', APP_PASSWORD, 'INSERT INTO app.w (member) VALUES (@@wsrep_node_name); SELECT @@wsrep_node_name', 8000);
-            if (r.code === 0) acknowledged.push({ at: Date.now(), member: r.stdout.trim() });
+            if (r.code === 0) acknowledged.push({ started, at: Date.now(), member: r.stdout.trim() });
             else failed++;
             await sleep(50);
           }
@@ -159,13 +160,20 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         await waitFor('writes before the failure', 10_000, () => (acknowledged.length >= 3 ? true : undefined));
 
         // A silent death: no packet between the writer and the others any more (as when its node loses power), then
-        // every process of the pod killed. Only Galera's own timeouts can tell the survivors.
+        // every process of the pod killed. Only Galera's own timeouts can tell the survivors. Times count from the
+        // moment it fell silent.
+        const diedAt = Date.now();
         LoopbackPartition.cut([[writer.ip], IPS.filter((ip) => ip !== writer.ip)]);
         await writer.kill();
-        const diedAt = Date.now();
         const survivors = members.filter((m) => m !== writer);
+        // When Galera evicted it (the survivors' view shrank): the part of the stall that Galera's timeouts bound.
+        const evictedAt = waitFor('the survivors to evict the dead writer', 30_000, async () => {
+          const size = await survivors[0].sql("SHOW STATUS LIKE 'wsrep_cluster_size'", 5000).catch(() => '');
+          return size.endsWith('\t2') ? Date.now() : undefined;
+        });
         const resumed = await waitFor('a write acknowledged through HAProxy after the writer died', 30_000,
-          () => acknowledged.find((w) => w.at > diedAt));
+          () => acknowledged.find((w) => w.started > diedAt));
+        const evictedMs = (await evictedAt) - diedAt;
         writing = false;
         await client;
         expect(resumed.member).not.toBe(writerName);
@@ -190,7 +198,8 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         await sleep(2000); // several check intervals of both instances
         await bothSendTo(newWriter, 5000);
         expect(await namedWriter(writer)).toBe(newWriter);
-        figures.push(`${writerName} -> ${newWriter}: writes resumed ${resumed.at - diedAt} ms after the kill (${failed} attempts failed meanwhile); HAProxy ${'AB'[restarted]} restarted`);
+        figures.push(`${writerName} -> ${newWriter}: evicted after ${evictedMs} ms (+/- 200 ms), writes resumed ${resumed.at - diedAt} ms ` +
+          `after it fell silent (${failed} attempts failed meanwhile); HAProxy ${'AB'[restarted]} restarted`);
       }
       console.log(`HAProxy one-writer with the members' writer row, ${ITERATIONS} iterations, 2 instances:\n  ${figures.join('\n  ')}`);
     });
