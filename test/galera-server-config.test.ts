@@ -41,6 +41,17 @@ describe('renderServerConfig', () => {
     });
   });
 
+  test('the failure-detection timers are within the ranges Galera enforces at start', () => {
+    // gcomm/src/evs_proto.cpp (Galera 4): inactive_check_period <= suspect/2, keepalive in [0.1 s, suspect/3],
+    // inactive > suspect. Outside them mariadbd aborts ("value PT0.5S is out of range [PT0.1S,PT0.333333S)" was
+    // seen with suspect PT1S and keepalive PT0.5S), and a member that never starts cannot be recovered by the agent.
+    const d = GALERA_SERVER_DEFAULTS;
+    expect(d.inactiveCheckPeriodSeconds).toBeLessThanOrEqual(d.suspectTimeoutSeconds / 2);
+    expect(d.keepalivePeriodSeconds).toBeGreaterThanOrEqual(0.1);
+    expect(d.keepalivePeriodSeconds).toBeLessThanOrEqual(d.suspectTimeoutSeconds / 3);
+    expect(d.inactiveTimeoutSeconds).toBeGreaterThan(d.suspectTimeoutSeconds);
+  });
+
   test('holds nothing per pod and nothing secret (the entrypoint renders those at start)', () => {
     expect(text).not.toMatch(/wsrep_node_address|wsrep_node_name|wsrep_sst_auth|password|wsrep_new_cluster/i);
   });

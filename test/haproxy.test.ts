@@ -81,16 +81,16 @@ describe('renderHaproxyCfg', () => {
       'mode tcp', 'option tcpka', 'timeout client 5400s', 'timeout server 5400s', 'balance first',
       'option httpchk', 'http-check send meth GET uri /writer', 'http-check expect status 200',
     ]));
-    // A new session waits (2 s at most) while more than one member counts as up: a fresh instance before its first
+    // A new session waits (1 s at most) while more than one member counts as up: a fresh instance before its first
     // checks, or two 200s during a takeover.
-    expect(galera.join('\n')).toContain('tcp-request inspect-delay 2s\ntcp-request content accept if { nbsrv le 1 }\n' +
+    expect(galera.join('\n')).toContain('tcp-request inspect-delay 1s\ntcp-request content accept if { nbsrv le 1 }\n' +
       'tcp-request content accept if WAIT_END');
     // Instances agree by reading the same replicated row, not by sharing a table: nothing to lose on a restart.
     expect(cfg).not.toMatch(/stick|^peers |allbackups/m);
     const servers = galera.filter((l) => l.startsWith('server '));
     expect(servers).toHaveLength(3);
     for (const s of servers) {
-      expect(s).toMatch(/ check port 9200 inter 1s fastinter 250ms downinter 250ms rise 1 fall 2 on-marked-down shutdown-sessions /);
+      expect(s).toMatch(/ check port 9200 inter 250ms fastinter 250ms downinter 250ms rise 1 fall 2 on-marked-down shutdown-sessions /);
       expect(s).not.toContain('backup');
     }
   });

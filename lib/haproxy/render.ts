@@ -7,17 +7,17 @@ export const HAPROXY_RESERVED_NAMES: readonly string[] = [RESOLVERS];
 /** Health-check rhythm: 1 s while stable, 500 ms while a state change is being confirmed; down after 3 misses. */
 const CHECK_TIMING = 'inter 1s fastinter 500ms downinter 1s rise 2 fall 3';
 /**
- * The Galera writer's check rhythm. `/writer` answers 200 on one member only, the one the cluster itself named, so
- * one success is enough to send writes there (rise 1), and a member that is checked every 250 ms while it is not
- * the writer is picked up at most 250 ms after the cluster names it. Two misses (fall 2, 250 ms apart once the
- * first one is seen) take a writer out: writes resume within the Galera eviction time plus about half a second.
+ * The Galera writer's check rhythm: every 250 ms in every state (a few requests a second to each agent). `/writer`
+ * answers 200 on one member only, the one the cluster itself named, so one success is enough to send writes there
+ * (rise 1): it gets them at most 250 ms after the cluster names it. Two misses (fall 2) take a writer out within
+ * half a second, so the old and the new writer are rarely both up (which would hold new sessions, below).
  */
-const WRITER_CHECK_TIMING = 'inter 1s fastinter 250ms downinter 250ms rise 1 fall 2';
+const WRITER_CHECK_TIMING = 'inter 250ms fastinter 250ms downinter 250ms rise 1 fall 2';
 /**
- * How long a new Galera connection may wait for exactly one writer (see renderGalera). Longer than one check
- * interval, so that a freshly started instance has checked every member; short enough for clients' connect timeouts.
+ * How long a new Galera connection may wait for exactly one writer (see renderGalera): a few check intervals, so
+ * that a freshly started instance has checked every member, and well within clients' connect timeouts.
  */
-const WRITER_HOLD_SECONDS = 2;
+const WRITER_HOLD_SECONDS = 1;
 
 /**
  * Container command for the official `haproxy` image. `-W`: master-worker, so a reload (`kill -USR2 1`, or
