@@ -37,7 +37,7 @@ describe('renderServerConfig', () => {
     expect(providerOptions(text)).toEqual({
       'gmcast.listen_addr': 'tcp://0.0.0.0:4567', 'gcache.size': '1G', 'gcache.recover': 'yes', 'pc.recovery': 'TRUE',
       'evs.suspect_timeout': 'PT1.5S', 'evs.inactive_timeout': 'PT10S', 'evs.inactive_check_period': 'PT0.25S',
-      'evs.keepalive_period': 'PT0.5S', 'gmcast.peer_timeout': 'PT3S',
+      'evs.keepalive_period': 'PT0.5S', 'evs.join_retrans_period': 'PT0.3S', 'gmcast.peer_timeout': 'PT3S',
     });
   });
 
@@ -50,6 +50,7 @@ describe('renderServerConfig', () => {
     expect(d.keepalivePeriodSeconds).toBeGreaterThanOrEqual(0.1);
     expect(d.keepalivePeriodSeconds).toBeLessThanOrEqual(d.suspectTimeoutSeconds / 3);
     expect(d.inactiveTimeoutSeconds).toBeGreaterThan(d.suspectTimeoutSeconds);
+    expect(d.joinRetransPeriodSeconds).toBeGreaterThanOrEqual(0.1);
   });
 
   test('holds nothing per pod and nothing secret (the entrypoint renders those at start)', () => {

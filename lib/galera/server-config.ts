@@ -42,6 +42,11 @@ export interface GaleraServerConfigModel {
   readonly inactiveCheckPeriodSeconds: number;
   /** `evs.keepalive_period` in seconds: an idle member sends a keepalive this often; well below the suspect timeout. */
   readonly keepalivePeriodSeconds: number;
+  /**
+   * `evs.join_retrans_period` in seconds: while the members agree on a new view (after a suspicion), each resends its
+   * join message this often; a round that misses a member's join waits this long.
+   */
+  readonly joinRetransPeriodSeconds: number;
   /** `wsrep_slave_threads`: parallel appliers. */
   readonly applierThreads: number;
   readonly maxConnections: number;
@@ -78,10 +83,15 @@ export const GALERA_SERVER_DEFAULTS = {
   // (Galera, "Failure detection") from test/integration/haproxy-galera-writer.test.ts. A keepalive every 0.5 s
   // leaves three chances to be heard within the suspect timeout; a false suspicion (a pause longer than that)
   // costs the member an IST rejoin, not data, and none was seen under saturating write load on two cores.
+  // Ranges Galera enforces at start (gcomm/src/evs_proto.cpp): check period <= suspect/2, keepalive in
+  // [0.1 s, suspect/3]; outside them mariadbd aborts (test/galera-server-config.test.ts holds them).
   suspectTimeoutSeconds: 1.5,
   inactiveTimeoutSeconds: 10,
   inactiveCheckPeriodSeconds: 0.25,
   keepalivePeriodSeconds: 0.5,
+  // Galera's PT1S matched the ~1.1 s measured between the suspect timeout and the eviction (the members' join
+  // messages of the view change, resent every join_retrans_period).
+  joinRetransPeriodSeconds: 0.3,
   applierThreads: 4,
   maxConnections: 4096,
   innodbFlushLogAtTrxCommit: 2,
@@ -141,6 +151,7 @@ function baseProviderOptions(model: GaleraServerConfigModel): Record<string, str
     'evs.inactive_timeout': `PT${model.inactiveTimeoutSeconds}S`,
     'evs.inactive_check_period': `PT${model.inactiveCheckPeriodSeconds}S`,
     'evs.keepalive_period': `PT${model.keepalivePeriodSeconds}S`,
+    'evs.join_retrans_period': `PT${model.joinRetransPeriodSeconds}S`,
     // Galera's default: how long a connection handshake may take (it does not bound the eviction).
     'gmcast.peer_timeout': 'PT3S',
   };
@@ -288,6 +299,7 @@ export const OWNED_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
   'evs.inactive_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'evs.inactive_check_period': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'evs.keepalive_period': 'a member must be heard well within evs.suspect_timeout, or it is evicted under load',
+  'evs.join_retrans_period': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'gmcast.peer_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'ist.recv_addr': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
   'ist.recv_bind': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
