@@ -164,3 +164,56 @@ describe('entrypoint stop (sourced): a stop always completes', () => {
     expect(seconds).toBeLessThan(15);
   });
 });
+
+describe('the writer claim (entrypoint.sh claim_writer, sourced, with a stand-in client)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-claim-'));
+    fs.mkdirSync(path.join(dir, 'bin'));
+    // Records the SQL; answers the claim as the server would: "ROW_COUNT()<TAB>member".
+    fs.writeFileSync(path.join(dir, 'bin/mariadb'), `#!/bin/bash
+for a in "$@"; do last=$a; done
+printf '%s\\n' "$last" >>"$FAKE_LOG"
+printf '%s\\n' "$FAKE_ANSWER"
+`, { mode: 0o755 });
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function claim(args: string[], answer: string): { sql: string; log: string } {
+    const log = path.join(dir, `log-${Math.random()}`);
+    fs.writeFileSync(log, '');
+    const stderr = execFileSync('bash', ['--norc', '-c',
+      `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; claim_writer "$@" 2>&1 || true`, 'claim', ...args], {
+      env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dir, POD_NAME: 'galera-1', FAKE_LOG: log, FAKE_ANSWER: answer,
+        GALERA_WRITER_CLAIM_SECONDS: '2' },
+    }).toString();
+    return { sql: fs.readFileSync(log, 'utf8'), log: stderr };
+  }
+
+  test('a conditional UPDATE of the one row, for this pod only; with requireAbsent, only once Galera\'s view dropped the old writer', () => {
+    const plain = claim(['galera-0', 'galera-1', 'false'], '1\tgalera-1');
+    expect(plain.sql).toContain("UPDATE galera_ha.writer SET member='galera-1'");
+    expect(plain.sql).toContain("WHERE id = 1 AND member = 'galera-0'");
+    expect(plain.sql).not.toContain('wsrep_cluster_members');
+    expect(plain.log).toContain('took the writer row over from galera-0');
+    const absent = claim(['galera-0', 'galera-1', 'true'], '1\tgalera-1');
+    expect(absent.sql).toContain("AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = 'galera-0')");
+  });
+
+  test('another member already took it: stop at once; still named: retry until the bound', () => {
+    const lost = claim(['galera-0', 'galera-1', 'true'], '0\tgalera-2');
+    expect(lost.sql.match(/UPDATE/g)).toHaveLength(1);
+    expect(lost.log).toContain('the row names galera-2 now');
+    const pending = claim(['galera-0', 'galera-1', 'true'], '0\tgalera-0');
+    expect((pending.sql.match(/UPDATE/g) ?? []).length).toBeGreaterThan(1);
+    expect(pending.log).toContain('the row still names galera-0');
+  });
+
+  test('names that are not pod names, or a claim for another pod, never reach SQL', () => {
+    for (const args of [["x'; DROP TABLE t; --", 'galera-1', 'false'], ['galera-0', 'galera-2', 'false'], ['galera-0', 'Galera-1', 'false']]) {
+      const r = claim(args, '1\tgalera-1');
+      expect(r.sql).toBe('');
+      expect(r.log).toContain('writer claim refused');
+    }
+  });
+});
