@@ -3,29 +3,35 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-describe('entrypoint state (sourced, with a fake mariadbd for --wsrep-recover)', () => {
-  let dir: string;
+/** A temp dir with `bin/<program>` = `script` (put first in PATH), removed after the describe block. */
+function withStandIn(prefix: string, program: string, script: string): () => string {
+  let dir = '';
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-state-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     fs.mkdirSync(path.join(dir, 'bin'));
-    // Prints what `mariadbd --wsrep-recover` logs, into its --log-error file.
-    fs.writeFileSync(path.join(dir, 'bin/mariadbd'), `#!/bin/bash
-for a in "$@"; do case $a in --log-error=*) log=\${a#*=} ;; esac; done
-echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
-`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, 'bin', program), script, { mode: 0o755 });
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
+}
+
+describe('entrypoint state (sourced, with a fake mariadbd for --wsrep-recover)', () => {
+  // Prints what `mariadbd --wsrep-recover` logs, into its --log-error file.
+  const dirOf = withStandIn('galera-state-', 'mariadbd', `#!/bin/bash
+for a in "$@"; do case $a in --log-error=*) log=\${a#*=} ;; esac; done
+echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
+`);
 
   /** Runs establish_state on a data dir holding `files` (a name ending in / is a directory); the data dir stays. */
   function establishIn(files: Record<string, string>, recovered = '00000000-0000-0000-0000-000000000000:-1'): { state: Record<string, unknown>; data: string } {
-    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const data = fs.mkdtempSync(path.join(dirOf(), 'data-'));
     for (const [name, content] of Object.entries(files)) {
       if (name.endsWith('/')) fs.mkdirSync(path.join(data, name), { recursive: true });
       else fs.writeFileSync(path.join(data, name), content);
     }
-    const run = fs.mkdtempSync(path.join(dir, 'run-'));
+    const run = fs.mkdtempSync(path.join(dirOf(), 'run-'));
     execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; establish_state 2>/dev/null; write_state 2>/dev/null`], {
-      env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_DATADIR: data, GALERA_RUN_DIR: run, FAKE_RECOVERED: recovered },
+      env: { PATH: `${dirOf()}/bin:${process.env.PATH}`, GALERA_DATADIR: data, GALERA_RUN_DIR: run, FAKE_RECOVERED: recovered },
     });
     return { state: JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8')), data };
   }
@@ -74,7 +80,7 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
   });
 
   test('bootstrapping from a recovered position after a transfer zeroed grastate.dat keeps the cluster UUID', () => {
-    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const data = fs.mkdtempSync(path.join(dirOf(), 'data-'));
     const zeroed = '# GALERA saved state\nversion: 2.1\nuuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\nsafe_to_bootstrap: 0\n';
     fs.writeFileSync(path.join(data, 'grastate.dat'), zeroed);
     execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; DATA=known POS_SOURCE=wsrep-recover POS_UUID=${UUID} POS_SEQNO=1234; mark_safe_to_bootstrap`], {
@@ -166,25 +172,19 @@ describe('entrypoint stop (sourced): a stop always completes', () => {
 });
 
 describe('the writer claim (entrypoint.sh claim_writer, sourced, with a stand-in client)', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-claim-'));
-    fs.mkdirSync(path.join(dir, 'bin'));
-    // Records the SQL; answers the claim as the server would: "ROW_COUNT()<TAB>member".
-    fs.writeFileSync(path.join(dir, 'bin/mariadb'), `#!/bin/bash
+  // Records the SQL; answers the claim as the server would: "ROW_COUNT()<TAB>member".
+  const dirOf = withStandIn('galera-claim-', 'mariadb', `#!/bin/bash
 for a in "$@"; do last=$a; done
 printf '%s\\n' "$last" >>"$FAKE_LOG"
 printf '%s\\n' "$FAKE_ANSWER"
-`, { mode: 0o755 });
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+`);
 
   function claim(args: string[], answer: string): { sql: string; log: string } {
-    const log = path.join(dir, `log-${Math.random()}`);
+    const log = path.join(dirOf(), `log-${Math.random()}`);
     fs.writeFileSync(log, '');
     const stderr = execFileSync('bash', ['--norc', '-c',
       `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; claim_writer "$@" 2>&1 || true`, 'claim', ...args], {
-      env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dir, POD_NAME: 'galera-1', FAKE_LOG: log, FAKE_ANSWER: answer,
+      env: { PATH: `${dirOf()}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dirOf(), POD_NAME: 'galera-1', FAKE_LOG: log, FAKE_ANSWER: answer,
         GALERA_WRITER_CLAIM_SECONDS: '2' },
     }).toString();
     return { sql: fs.readFileSync(log, 'utf8'), log: stderr };
