@@ -62,8 +62,11 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
       cluster.extraEnv = { APP_DB_PASSWORD: APP_PASSWORD };
       cluster.writeUsersFile(renderUsersFile([{ name: 'app', passwordEnv: 'APP_DB_PASSWORD', databases: ['app'] }]));
       members = cluster.members;
+      heal(); // a partition left by an interrupted run (the table name is shared with the chaos suite)
       for (const m of members) startPod(m);
-      await Promise.all(members.map((m) => m.waitSynced(300_000)));
+      await Promise.all(members.map((m) => m.waitSynced(300_000))).catch((e: Error) => {
+        throw new Error(`${e.message}\n${members.map((m) => m.logTail(30)).join('\n')}`);
+      });
       for (const m of members) {
         await waitFor(`app on ${m.name}`, 60_000, async () => ((await m.login('app', APP_PASSWORD)).code === 0 ? true : undefined));
       }
@@ -191,8 +194,11 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         const firsts = await Promise.all(Array.from({ length: 4 }, () => memberThrough(restarted)));
         expect(new Set(firsts)).toEqual(new Set([newWriter]));
 
-        // The old writer comes back (a new pod, its data kept) and is Synced: nothing fails back.
+        // The old writer comes back (a new pod, its data kept) and is Synced: nothing fails back. Its state transfer
+        // comes from the other survivor: a donor is not Synced (wsrep_sst_donor_rejects_queries), so a new writer
+        // chosen as donor would be taken over, rightly, by the next Synced member (seen), which is not what this checks.
         heal();
+        writer.configOverrides = { wsrep_sst_donor: `"${survivors[1].name},"` };
         startPod(writer);
         await writer.waitSynced(180_000);
         await sleep(2000); // several check intervals of both instances
