@@ -114,7 +114,7 @@ export class GaleraPetSet extends Construct {
     this.clients.push(client);
   }
 
-  /** Lets pods read the agent's `/synced` health endpoint (port 9200), e.g. HAProxy's Galera checks. */
+  /** Lets pods read the agent's health endpoints (port 9200: `/synced`, `/writer`), e.g. HAProxy's Galera checks. */
   public allowHealthChecks(client: ClientSelector): void {
     const v = new Validator(`GaleraPetSet '${this.node.id}'.allowHealthChecks`);
     validateClientSelectors(v, 'client', [client]);
