@@ -9,6 +9,7 @@ import { GaleraAgent, LogLine } from '../lib/galera/agent/agent';
 import { AgentConfig, configFromEnv } from '../lib/galera/agent/config';
 import { parseWsrep } from '../lib/galera/agent/run-dir';
 import type { LocalState, MemberReport } from '../lib/galera/agent/types';
+import { writerClaim, WriterInput } from '../lib/galera/agent/writer';
 import { A, known as report } from './support/fixtures';
 
 jest.setTimeout(20_000);
@@ -138,9 +139,9 @@ function writeState(dir: string, state: Omit<LocalState, 'stateId'>): string {
   return stateId;
 }
 
-function writeWsrep(dir: string, running: boolean, wsrep: Record<string, string> = {}, ageSeconds = 0, transfer = false): void {
+function writeWsrep(dir: string, running: boolean, wsrep: Record<string, string> = {}, ageSeconds = 0, transfer = false, writer?: string): void {
   const file = path.join(dir, 'wsrep.json');
-  fs.writeFileSync(file, JSON.stringify({ running, transfer, wsrep }));
+  fs.writeFileSync(file, JSON.stringify({ running, transfer, ...(writer !== undefined ? { writer } : {}), wsrep }));
   const t = new Date(Date.now() - ageSeconds * 1000);
   fs.utimesSync(file, t, t);
 }
@@ -553,6 +554,92 @@ describe('HTTP endpoints', () => {
     expect(await get(port, '/healthz')).toEqual({ status: 200, body: { ok: true } });
     expect((await get(port, '/nope')).status).toBe(404);
     expect((await get(port, '/state', 'POST')).status).toBe(405);
+  });
+});
+
+// ----- the writer ----------------------------------------------------------------------------------------------
+
+describe('the writer the members decide (writer.ts)', () => {
+  const names = ['galera-0', 'galera-1', 'galera-2'];
+  const synced = (ordinal: number) => report(ordinal, 10, { running: true, primary: true, synced: true });
+  const donor = (ordinal: number) => report(ordinal, 10, { running: true, primary: true, synced: false });
+  const input = (over: Partial<WriterInput>): WriterInput => ({
+    self: 1, names, selfSynced: true, named: 'galera-0', peers: new Map([[0, synced(0)], [2, synced(2)]]), ...over,
+  });
+
+  test('a Synced writer is kept: nobody claims, whatever their ordinal', () => {
+    for (const self of [1, 2]) {
+      expect(writerClaim(input({ self, peers: new Map([[0, synced(0)], [3 - self, synced(3 - self)]]) }))).toBeUndefined();
+    }
+  });
+
+  test('a writer that answers but is not Synced (donor, desynced, outside the Primary) is taken over by the lowest Synced ordinal', () => {
+    const claim = writerClaim(input({ peers: new Map([[0, donor(0)], [2, synced(2)]]) }));
+    expect(claim).toEqual({ from: 'galera-0', to: 'galera-1', requireAbsent: false, reason: expect.stringContaining('not Synced') });
+    // galera-2 leaves it to galera-1, which is Synced and lower.
+    expect(writerClaim(input({ self: 2, peers: new Map([[0, donor(0)], [1, synced(1)]]) }))).toBeUndefined();
+  });
+
+  test('a writer whose agent does not answer: a claim that also needs Galera\'s view to have dropped it', () => {
+    expect(writerClaim(input({ peers: new Map([[2, synced(2)]]) }))).toEqual({
+      from: 'galera-0', to: 'galera-1', requireAbsent: true, reason: expect.stringContaining('does not answer'),
+    });
+  });
+
+  test('the next Synced ordinal claims when a lower one is not Synced or does not answer', () => {
+    expect(writerClaim(input({ self: 2, peers: new Map([[0, donor(0)], [1, donor(1)]]) }))).toMatchObject({ to: 'galera-2' });
+    expect(writerClaim(input({ self: 2, peers: new Map([[0, donor(0)]]) }))).toMatchObject({ to: 'galera-2' });
+  });
+
+  test('no claim from a member that is not Synced itself, that cannot read the row, or that is named', () => {
+    expect(writerClaim(input({ selfSynced: false, peers: new Map([[0, donor(0)]]) }))).toBeUndefined();
+    expect(writerClaim(input({ named: undefined, peers: new Map([[0, donor(0)]]) }))).toBeUndefined();
+    expect(writerClaim(input({ named: 'galera-1' }))).toBeUndefined();
+  });
+
+  test('a row naming no member is taken over (the view check keeps it safe)', () => {
+    expect(writerClaim(input({ named: 'galera-7' }))).toBeUndefined(); // galera-0 is Synced and lower
+    expect(writerClaim(input({ self: 0, named: 'galera-7', peers: new Map([[1, synced(1)]]) })))
+      .toMatchObject({ from: 'galera-7', to: 'galera-0', requireAbsent: true });
+  });
+
+  test('wsrep.json carries the row only as a pod name, and only while running', () => {
+    const parse = (writer: unknown, running = true) => parseWsrep(JSON.stringify({ running, writer, wsrep: SYNCED_WSREP }))!.writer;
+    expect(parse('galera-1')).toBe('galera-1');
+    expect(parse('galera-1', false)).toBeUndefined();
+    for (const bad of ['', 'Galera-1', "x'; DROP", 'a'.repeat(64), 3]) expect(parse(bad)).toBeUndefined();
+  });
+
+  test('/writer is 200 only on the named member while it is Synced', async () => {
+    const h = await harness({ self: 1, peers: [report(0, 10), report(2, 11)] });
+    const port = await h.agent.start();
+    expect((await get(port, '/writer')).status).toBe(503);
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false, 'galera-1');
+    expect(await get(port, '/writer')).toEqual({ status: 200, body: { writer: true, named: 'galera-1', synced: true, running: true } });
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false, 'galera-0');
+    expect(await get(port, '/writer')).toMatchObject({ status: 503, body: { writer: false, named: 'galera-0' } });
+    writeWsrep(h.dir, true, { ...SYNCED_WSREP, wsrep_local_state: '2' }, 0, false, 'galera-1'); // named, but a donor
+    expect(await get(port, '/writer')).toMatchObject({ status: 503, body: { named: 'galera-1', synced: false } });
+    writeWsrep(h.dir, true, SYNCED_WSREP, 10, false, 'galera-1'); // stale: mariadbd is not known to run
+    expect((await get(port, '/writer')).status).toBe(503);
+  });
+
+  test('the agent hands the claim to the mariadb container once per pending file, with the current stateId', async () => {
+    const h = await harness({ self: 1, peers: [null, report(2, 11, { running: true, primary: true, synced: true })] });
+    const stateId = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false, 'galera-0');
+    await h.agent.tick();
+    const file = path.join(h.dir, 'writer-claim');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({
+      stateId, from: 'galera-0', to: 'galera-1', requireAbsent: 'true', reason: expect.stringContaining('galera-0'),
+    });
+    expect(h.logs.filter((l) => l.event === 'writer-claim')).toHaveLength(1);
+    await h.agent.tick(); // the container has not taken it yet: not written again
+    expect(h.logs.filter((l) => l.event === 'writer-claim')).toHaveLength(1);
+    fs.unlinkSync(file);
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false, 'galera-1'); // taken over
+    await h.agent.tick();
+    expect(fs.existsSync(file)).toBe(false);
   });
 });
 

@@ -3,29 +3,35 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-describe('entrypoint state (sourced, with a fake mariadbd for --wsrep-recover)', () => {
-  let dir: string;
+/** A temp dir with `bin/<program>` = `script` (put first in PATH), removed after the describe block. */
+function withStandIn(prefix: string, program: string, script: string): () => string {
+  let dir = '';
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-state-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
     fs.mkdirSync(path.join(dir, 'bin'));
-    // Prints what `mariadbd --wsrep-recover` logs, into its --log-error file.
-    fs.writeFileSync(path.join(dir, 'bin/mariadbd'), `#!/bin/bash
-for a in "$@"; do case $a in --log-error=*) log=\${a#*=} ;; esac; done
-echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
-`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, 'bin', program), script, { mode: 0o755 });
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return () => dir;
+}
+
+describe('entrypoint state (sourced, with a fake mariadbd for --wsrep-recover)', () => {
+  // Prints what `mariadbd --wsrep-recover` logs, into its --log-error file.
+  const dirOf = withStandIn('galera-state-', 'mariadbd', `#!/bin/bash
+for a in "$@"; do case $a in --log-error=*) log=\${a#*=} ;; esac; done
+echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
+`);
 
   /** Runs establish_state on a data dir holding `files` (a name ending in / is a directory); the data dir stays. */
   function establishIn(files: Record<string, string>, recovered = '00000000-0000-0000-0000-000000000000:-1'): { state: Record<string, unknown>; data: string } {
-    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const data = fs.mkdtempSync(path.join(dirOf(), 'data-'));
     for (const [name, content] of Object.entries(files)) {
       if (name.endsWith('/')) fs.mkdirSync(path.join(data, name), { recursive: true });
       else fs.writeFileSync(path.join(data, name), content);
     }
-    const run = fs.mkdtempSync(path.join(dir, 'run-'));
+    const run = fs.mkdtempSync(path.join(dirOf(), 'run-'));
     execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; establish_state 2>/dev/null; write_state 2>/dev/null`], {
-      env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_DATADIR: data, GALERA_RUN_DIR: run, FAKE_RECOVERED: recovered },
+      env: { PATH: `${dirOf()}/bin:${process.env.PATH}`, GALERA_DATADIR: data, GALERA_RUN_DIR: run, FAKE_RECOVERED: recovered },
     });
     return { state: JSON.parse(fs.readFileSync(path.join(run, 'state.json'), 'utf8')), data };
   }
@@ -74,7 +80,7 @@ echo "2026-01-01 0 [Note] WSREP: Recovered position: $FAKE_RECOVERED" >"$log"
   });
 
   test('bootstrapping from a recovered position after a transfer zeroed grastate.dat keeps the cluster UUID', () => {
-    const data = fs.mkdtempSync(path.join(dir, 'data-'));
+    const data = fs.mkdtempSync(path.join(dirOf(), 'data-'));
     const zeroed = '# GALERA saved state\nversion: 2.1\nuuid:    00000000-0000-0000-0000-000000000000\nseqno:   -1\nsafe_to_bootstrap: 0\n';
     fs.writeFileSync(path.join(data, 'grastate.dat'), zeroed);
     execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; DATA=known POS_SOURCE=wsrep-recover POS_UUID=${UUID} POS_SEQNO=1234; mark_safe_to_bootstrap`], {
@@ -162,5 +168,52 @@ describe('entrypoint stop (sourced): a stop always completes', () => {
     expect(log).toContain('still runs 2 s after SIGTERM: SIGKILL');
     expect(seconds).toBeGreaterThanOrEqual(2);
     expect(seconds).toBeLessThan(15);
+  });
+});
+
+describe('the writer claim (entrypoint.sh claim_writer, sourced, with a stand-in client)', () => {
+  // Records the SQL; answers the claim as the server would: "ROW_COUNT()<TAB>member".
+  const dirOf = withStandIn('galera-claim-', 'mariadb', `#!/bin/bash
+for a in "$@"; do last=$a; done
+printf '%s\\n' "$last" >>"$FAKE_LOG"
+printf '%s\\n' "$FAKE_ANSWER"
+`);
+
+  function claim(args: string[], answer: string): { sql: string; log: string } {
+    const log = path.join(dirOf(), `log-${Math.random()}`);
+    fs.writeFileSync(log, '');
+    const stderr = execFileSync('bash', ['--norc', '-c',
+      `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; claim_writer "$@" 2>&1 || true`, 'claim', ...args], {
+      env: { PATH: `${dirOf()}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dirOf(), POD_NAME: 'galera-1', FAKE_LOG: log, FAKE_ANSWER: answer,
+        GALERA_WRITER_CLAIM_SECONDS: '2' },
+    }).toString();
+    return { sql: fs.readFileSync(log, 'utf8'), log: stderr };
+  }
+
+  test('a conditional UPDATE of the one row, for this pod only; with requireAbsent, only once Galera\'s view dropped the old writer', () => {
+    const plain = claim(['galera-0', 'galera-1', 'false'], '1\tgalera-1');
+    expect(plain.sql).toContain("UPDATE galera_ha.writer SET member='galera-1'");
+    expect(plain.sql).toContain("WHERE id = 1 AND member = 'galera-0'");
+    expect(plain.sql).not.toContain('wsrep_cluster_members');
+    expect(plain.log).toContain('took the writer row over from galera-0');
+    const absent = claim(['galera-0', 'galera-1', 'true'], '1\tgalera-1');
+    expect(absent.sql).toContain("AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = 'galera-0')");
+  });
+
+  test('another member already took it: stop at once; still named: retry until the bound', () => {
+    const lost = claim(['galera-0', 'galera-1', 'true'], '0\tgalera-2');
+    expect(lost.sql.match(/UPDATE/g)).toHaveLength(1);
+    expect(lost.log).toContain('the row names galera-2 now');
+    const pending = claim(['galera-0', 'galera-1', 'true'], '0\tgalera-0');
+    expect((pending.sql.match(/UPDATE/g) ?? []).length).toBeGreaterThan(1);
+    expect(pending.log).toContain('the row still names galera-0');
+  });
+
+  test('names that are not pod names, or a claim for another pod, never reach SQL', () => {
+    for (const args of [["x'; DROP TABLE t; --", 'galera-1', 'false'], ['galera-0', 'galera-2', 'false'], ['galera-0', 'Galera-1', 'false']]) {
+      const r = claim(args, '1\tgalera-1');
+      expect(r.sql).toBe('');
+      expect(r.log).toContain('writer claim refused');
+    }
   });
 });

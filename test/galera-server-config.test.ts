@@ -36,8 +36,21 @@ describe('renderServerConfig', () => {
     }));
     expect(providerOptions(text)).toEqual({
       'gmcast.listen_addr': 'tcp://0.0.0.0:4567', 'gcache.size': '1G', 'gcache.recover': 'yes', 'pc.recovery': 'TRUE',
-      'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT10S', 'gmcast.peer_timeout': 'PT3S',
+      'evs.suspect_timeout': 'PT1.5S', 'evs.inactive_timeout': 'PT10S', 'evs.inactive_check_period': 'PT0.25S',
+      'evs.keepalive_period': 'PT0.5S', 'evs.join_retrans_period': 'PT0.3S', 'gmcast.peer_timeout': 'PT3S',
     });
+  });
+
+  test('the failure-detection timers are within the ranges Galera enforces at start', () => {
+    // gcomm/src/evs_proto.cpp (Galera 4): inactive_check_period <= suspect/2, keepalive in [0.1 s, suspect/3],
+    // inactive > suspect. Outside them mariadbd aborts ("value PT0.5S is out of range [PT0.1S,PT0.333333S)" was
+    // seen with suspect PT1S and keepalive PT0.5S), and a member that never starts cannot be recovered by the agent.
+    const d = GALERA_SERVER_DEFAULTS;
+    expect(d.inactiveCheckPeriodSeconds).toBeLessThanOrEqual(d.suspectTimeoutSeconds / 2);
+    expect(d.keepalivePeriodSeconds).toBeGreaterThanOrEqual(0.1);
+    expect(d.keepalivePeriodSeconds).toBeLessThanOrEqual(d.suspectTimeoutSeconds / 3);
+    expect(d.inactiveTimeoutSeconds).toBeGreaterThan(d.suspectTimeoutSeconds);
+    expect(d.joinRetransPeriodSeconds).toBeGreaterThanOrEqual(0.1);
   });
 
   test('holds nothing per pod and nothing secret (the entrypoint renders those at start)', () => {

@@ -284,6 +284,13 @@ describe('GaleraPetSet fails on bad input, listing every problem at once', () =>
     expect(m).toContain('are 3 nodes, but 4 replicas need 4');
   });
 
+  test('writerOrdinal names the first value of the writer row (the entrypoint\'s GALERA_INITIAL_WRITER); 0 by default', () => {
+    expect(envOf(container(galera().objects, 'mariadb')).GALERA_INITIAL_WRITER).toBe('galera-0');
+    const two = galera({ writerOrdinal: 2 });
+    expect(envOf(container(two.objects, 'mariadb')).GALERA_INITIAL_WRITER).toBe('galera-2');
+    for (const bad of [3, -1, 0.5]) expect(message({ writerOrdinal: bad })).toContain(`writerOrdinal: ${bad} must be the ordinal of a member (0 to 2)`);
+  });
+
   test('fails with fewer than 3 members', () => {
     expect(message({ replicas: 1 })).toContain('replicas: 1 must be odd and at least 3');
   });

@@ -56,10 +56,9 @@ describe('HaproxyLoadBalancer', () => {
     expect(find(objects, 'DaemonSet', 'lb').spec.updateStrategy.rollingUpdate.maxUnavailable).toBe(1);
   });
 
-  test('master-worker with the node name as peer name, config and run dir mounted', () => {
+  test('master-worker, config and run dir mounted, nothing per node', () => {
     expect(haproxy.command).toEqual(haproxyCommand());
-    expect(haproxy.command.slice(-2)).toEqual(['-L', '$(NODE_NAME)']);
-    expect(haproxy.env).toEqual([{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
+    expect(haproxy.env).toBeUndefined();
     expect(haproxy.volumeMounts).toEqual([
       { name: 'config', mountPath: '/usr/local/etc/haproxy', readOnly: true },
       { name: 'run', mountPath: '/var/run/haproxy' },
@@ -147,10 +146,10 @@ describe('HaproxyLoadBalancer with Galera and a VIP', () => {
   });
   const { lb, objects } = build({ galera, vip }, chart);
 
-  test('one writer checked on the agent\'s /synced, stick table shared with the peers (the nodes)', () => {
+  test('one writer: the member the cluster named, checked on the agent\'s /writer; no peers, no stick table', () => {
     const cfg = cfgOf(objects);
-    expect(cfg).toContain('peers haproxy_peers\n  peer ctl-1 10.0.0.11:10000\n  peer ctl-2 10.0.0.12:10000\n  peer ctl-3 10.0.0.13:10000');
-    expect(cfg).toContain('http-check send meth GET uri /synced');
+    expect(cfg).not.toMatch(/^peers |stick-table|stick on/m);
+    expect(cfg).toContain('http-check send meth GET uri /writer');
     expect(cfg).toContain('server galera-0 galera-0.galera-peers.openstack.svc.cluster.local:3306 check port 9200');
     expect(lb.galeraPort).toBe(3306);
   });

@@ -69,28 +69,30 @@ describe('renderHaproxyCfg', () => {
       galera: undefined,
     }));
     expect(literalOnly).not.toContain('resolvers');
-    expect(literalOnly).not.toContain('peers');
   });
 
   test('without nameservers the resolvers read /etc/resolv.conf', () => {
     expect(section(renderHaproxyCfg(fullHaproxyModel({ nameservers: [] })), 'resolvers k8s')).toContain('parse-resolv-conf');
   });
 
-  test('Galera: one writer (all backup), checked on /synced, one shared stick entry without nopurge', () => {
+  test('Galera: one writer, the member the cluster named (agent /writer), no state of HAProxy\'s own', () => {
     const galera = section(cfg, 'listen galera');
     expect(galera).toEqual(expect.arrayContaining([
-      'mode tcp', 'option tcpka', 'timeout client 5400s', 'timeout server 5400s',
-      'option httpchk', 'http-check send meth GET uri /synced', 'http-check expect status 200',
-      'stick-table type integer size 1 peers haproxy_peers', 'stick on int(1)',
+      'mode tcp', 'option tcpka', 'timeout client 5400s', 'timeout server 5400s', 'balance first',
+      'option httpchk', 'http-check send meth GET uri /writer', 'http-check expect status 200',
     ]));
-    expect(cfg).not.toContain('nopurge');
-    expect(cfg).not.toContain('allbackups');
+    // A new session waits (1 s at most) while more than one member counts as up: a fresh instance before its first
+    // checks, or two 200s during a takeover.
+    expect(galera.join('\n')).toContain('tcp-request inspect-delay 1s\ntcp-request content accept if { nbsrv le 1 }\n' +
+      'tcp-request content accept if WAIT_END');
+    // Instances agree by reading the same replicated row, not by sharing a table: nothing to lose on a restart.
+    expect(cfg).not.toMatch(/stick|^peers |allbackups/m);
     const servers = galera.filter((l) => l.startsWith('server '));
     expect(servers).toHaveLength(3);
     for (const s of servers) {
-      expect(s).toMatch(/ check port 9200 inter 1s fastinter 500ms downinter 1s rise 2 fall 3 on-marked-down shutdown-sessions backup /);
+      expect(s).toMatch(/ check port 9200 inter 250ms fastinter 250ms downinter 250ms rise 1 fall 2 on-marked-down shutdown-sessions /);
+      expect(s).not.toContain('backup');
     }
-    expect(section(cfg, 'peers haproxy_peers')).toEqual(['peer lb-a 10.213.0.11:10000', 'peer lb-b 10.213.0.12:10000']);
   });
 
   test('stats frontend serves Prometheus metrics, the stats page and a liveness URI', () => {
@@ -109,9 +111,8 @@ describe('renderHaproxyCfg', () => {
     expect(v6).toContain('server n fd00::5:8774 check');
   });
 
-  test('listen ports: services, stats, Galera, and peers only with a peers section', () => {
-    expect(haproxyListenPorts(fullHaproxyModel())).toEqual([5000, 8774, 9292, 8404, 3306, 10000]);
-    expect(haproxyListenPorts(fullHaproxyModel({ peers: [] }))).toEqual([5000, 8774, 9292, 8404, 3306]);
+  test('listen ports: services, stats, Galera', () => {
+    expect(haproxyListenPorts(fullHaproxyModel())).toEqual([5000, 8774, 9292, 8404, 3306]);
     expect(haproxyListenPorts(fullHaproxyModel({ galera: undefined }))).toEqual([5000, 8774, 9292, 8404]);
   });
 
@@ -119,10 +120,9 @@ describe('renderHaproxyCfg', () => {
     expect(renderHaproxyCfg(fullHaproxyModel())).toBe(cfg);
   });
 
-  test('the command runs master-worker in the foreground with the node name as local peer', () => {
+  test('the command runs master-worker in the foreground, the same on every node', () => {
     expect(haproxyCommand()).toEqual([
       'haproxy', '-W', '-db', '-S', '/var/run/haproxy/master.sock', '-f', '/usr/local/etc/haproxy/haproxy.cfg',
-      '-L', '$(NODE_NAME)',
     ]);
   });
 });
@@ -172,7 +172,6 @@ describe('validateHaproxyModel', () => {
         { ...model.services[2], discovery: { fqdn: 'glance', port: 9292, slots: 0 }, servers: [{ name: 'glance-1', address: '10.0.0.9', port: 9292 }] },
       ],
       galera: { ...model.galera!, servers: [], timeoutSeconds: 600 },
-      peers: [{ name: 'lb-a', address: '10.213.0.11' }, { name: 'lb-a', address: 'x' }],
     });
     const expected = [
       /^bindAddress: "10\.213\.0\.300"/,
@@ -188,8 +187,6 @@ describe('validateHaproxyModel', () => {
       /^services\[2\]\.servers\[\]\.name: "glance-1" collides with the discovery slots/,
       /^galera\.servers: \[\] is empty/,
       /^galera\.timeoutSeconds: 600 should exceed oslo\.db/,
-      /^peers\[1\]\.address: "x"/,
-      /^peers\[\]\.name: "lb-a" is listed twice/,
       /^statsPort: 5000 is also the port of services\[0\]\.port/,
     ];
     for (const pattern of expected) expect(found).toContainEqual(expect.stringMatching(pattern));

@@ -19,7 +19,7 @@ const notHaproxyNames = HOSTILE_STRINGS.filter((x) => x !== 'UPPER' && x !== 'x'
 const CASES = [
   ...cases('name', HOSTILE_STRINGS, (name) => lb({ name })),
   ...cases('services[0].name', notHaproxyNames, (name) => tcp(name, 5000)),
-  ...cases('services[0].name', ['stats', 'galera', 'k8s', 'haproxy_peers'], (name) => tcp(name, 5000)),
+  ...cases('services[0].name', ['stats', 'galera', 'k8s'], (name) => tcp(name, 5000)),
   ...cases('services[0].name', ['keystonee', 'UPPER'], (name) => lb({ services: [LoadBalancedService.openStackApi(name, KEYSTONE)] })),
   ...cases('services[0].port', [...HOSTILE_NUMBERS, 65536], (port) => api({ port })),
   ...cases('services[0].checkPath', HOSTILE_STRINGS, (checkPath) => api({ checkPath })),
@@ -31,7 +31,6 @@ const CASES = [
   ...cases('services[0].discoverySlots', [...HOSTILE_NUMBERS, 257], (discoverySlots) => api({ discoverFrom: 'keystone.openstack.svc', discoverySlots })),
   ...cases('services[0].timeoutSeconds', [...HOSTILE_NUMBERS, MAX_TIMEOUT_SECONDS + 1], (timeoutSeconds) => api({ timeoutSeconds })),
   ...cases('statsPort', [...HOSTILE_NUMBERS, 65536, 5000], (statsPort) => lb({ statsPort })),
-  ...cases('peersPort', [...HOSTILE_NUMBERS, 65536], (peersPort) => lb({ peersPort })),
   ...cases('maxConnections', [...HOSTILE_NUMBERS, 250_001], (maxConnections) => lb({ maxConnections })),
   ...cases('clusterDomain', HOSTILE_STRINGS, (clusterDomain) => lb({ clusterDomain })),
   ...cases('drainSeconds', [-1, 0.5, NaN, Infinity, 301], (drainSeconds) => lb({ drainSeconds })),

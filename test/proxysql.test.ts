@@ -62,7 +62,7 @@ describe('proxysql.cnf renderer', () => {
 
   test('one writer among the members, the others standbys and readers, an offline group', () => {
     expect(row(text, 'writer_hostgroup=')).toContain(
-      '{ writer_hostgroup=10, backup_writer_hostgroup=20, reader_hostgroup=30, offline_hostgroup=9999, active=1, max_writers=1, writer_is_also_reader=2,');
+      '{ writer_hostgroup=10, backup_writer_hostgroup=20, reader_hostgroup=30, offline_hostgroup=9999, active=1, max_writers=1, writer_is_also_reader=1,');
   });
 
   test('every member starts in the writer hostgroup with a distinct weight, heaviest first, so every ProxySQL picks the same writer', () => {
@@ -175,6 +175,18 @@ describe('ProxySqlLayer', () => {
     expect(weights(cnf(layer({ writerOrdinal: 1 }).objects))).toEqual(['999', '1000', '998']);
     expect(weights(cnf(layer({ writerOrdinal: 2 }).objects))).toEqual(['999', '998', '1000']);
     expect(() => layer({ writerOrdinal: 3 })).toThrow(/writerOrdinal: 3 must be the ordinal of a Galera member \(0 to 2\)/);
+  });
+
+  test('without its own writerOrdinal, ProxySQL prefers the GaleraPetSet\'s initial writer', () => {
+    const chart = newChart('openstack');
+    const galera = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(NODES), writerOrdinal: 2,
+      storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+      credentials: { rootPassword: secret('galera-root'), sstPassword: secret('galera-sst'), monitorPassword: secret('galera-monitor') },
+    });
+    new ProxySqlLayer(chart, 'proxysql', { galera, placement: Placement.onNodes(NODES), adminPassword: secret('proxysql-admin'), allowedClients: [{ podLabels: { application: 'nova' } }] });
+    const weights = cnf(synth(chart)).split('\n').filter((l) => l.includes('address=')).map((l) => /weight=(\d+)/.exec(l)?.[1]);
+    expect(weights).toEqual(['999', '998', '1000']);
   });
 
   test('by default on the nodes labelled openstack-control-plane=enabled', () => {
@@ -343,16 +355,20 @@ describe('admin.sh (with a stand-in for the mariadb client)', () => {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: readFileSync(log, 'utf8') };
   }
 
-  test('ready: 0 with an ONLINE writer, 1 without, 1 when the admin interface does not answer', () => {
-    const ok = run('ready', { select: '1' });
+  test('ready: 0 once a member answered a check as Synced since the start and a writer is ONLINE; 1 otherwise', () => {
+    const ok = run('ready', { select: '3\\t1' });
     expect(ok.status).toBe(0);
-    expect(ok.calls).toContain("SQL SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id=10 AND status='ONLINE'");
-    expect(run('ready', { select: '0' })).toMatchObject({ status: 1, stdout: expect.stringContaining('no ONLINE writer in hostgroup 10') });
+    expect(ok.calls).toContain("SQL SELECT (SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE (error IS NULL OR error='') " +
+      "AND primary_partition='YES' AND wsrep_local_state=4), (SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id=10 AND status='ONLINE')");
+    // Just started: the servers are ONLINE as loaded from the file, but no check has answered yet.
+    expect(run('ready', { select: '0\\t3' })).toMatchObject({ status: 1, stdout: expect.stringContaining('no Galera member has answered a health check') });
+    expect(run('ready', { select: '2\\t0' })).toMatchObject({ status: 1, stdout: expect.stringContaining('no ONLINE writer in hostgroup 10') });
+    expect(run('ready', { select: '' })).toMatchObject({ status: 1 });
     expect(run('ready', { fail: true })).toMatchObject({ status: 1, stdout: expect.stringContaining('admin interface does not answer') });
   });
 
   test('the password travels in MYSQL_PWD, never on the command line; TLS off on loopback', () => {
-    const { calls } = run('ready', { select: '1' });
+    const { calls } = run('ready', { select: '1\\t1' });
     expect(calls).toContain('PWD pa ss"word');
     expect(calls).not.toMatch(/ARGS .*pa ss/);
     expect(calls).toMatch(/ARGS --no-defaults --skip-ssl --protocol=tcp -h 127\.0\.0\.1 -P 6032 -u admin /);

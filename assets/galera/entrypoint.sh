@@ -20,6 +20,11 @@
 #   wsrep.json      rewritten every second while mariadbd runs, {"running":false} when it does not
 #   restart-request created by the agent (for the current stateId) to have mariadbd stopped and a new
 #                   decision awaited
+#   writer-claim    created by the agent: take the writer row over for this member (claim_writer below)
+#
+# The writer row, galera_ha.writer (lib/galera/agent/writer.ts says why): created with the cluster naming
+# GALERA_INITIAL_WRITER (the construct's writerOrdinal member), read every second into wsrep.json (`writer`),
+# changed only by claim_writer's conditional UPDATE.
 #
 # Stopping mariadbd always completes: SIGTERM, then SIGKILL after GALERA_STOP_TIMEOUT_SECONDS (default 120), or
 # at once when mariadbd cannot handle SIGTERM (still starting: SIGTERM pending and blocked in every thread, as
@@ -307,6 +312,7 @@ initialize_datadir() {
     -exec rm -rf {} +
   local sql
   sql=$(bash "$SCRIPT_DIR/apply-users.sh" --print-sql) || return 1
+  sql+=$'\n'$(writer_table_sql)
   mariadb-install-db --defaults-file="$GALERA_MY_CNF" --skip-test-db --auth-root-authentication-method=socket \
     --auth-root-socket-user=mysql --wsrep-on=OFF >&2 || return 1
   printf '%s\n' "$sql" |
@@ -367,14 +373,19 @@ start_mariadbd() {
 }
 
 write_wsrep_status() {
-  local name fields=()
+  local name fields=() writer
   declare -A WSREP=()
   SYNCED=false STATE_UUID=
   if [[ $1 == false ]]; then
     galera_write_atomic "$GALERA_WSREP_FILE" '{"running":false}'
     return
   fi
-  galera_read_status < <(galera_wsrep_status)
+  # The writer row in the same round (fails, and is left out, outside a Primary component or before it exists).
+  galera_read_status < <(galera_wsrep_status "SELECT 'galera_writer', member FROM $WRITER_TABLE WHERE id = 1;")
+  writer=${WSREP[galera_writer]:-}
+  unset 'WSREP[galera_writer]'
+  WRITER_TABLE_READ=false
+  [[ -n $writer ]] && WRITER_TABLE_READ=true
   galera_status_is_synced && SYNCED=true
   STATE_UUID=${WSREP[wsrep_local_state_uuid]:-}
   for name in "${!WSREP[@]}"; do
@@ -383,8 +394,97 @@ write_wsrep_status() {
   # A transfer to this member is under way: the agent must not restart it for taking long to reach the Primary.
   local transfer=false
   [[ -e $GALERA_DATADIR/sst_in_progress ]] && transfer=true
-  galera_write_atomic "$GALERA_WSREP_FILE" \
-    "{\"running\":true,\"transfer\":$transfer,\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
+  galera_write_atomic "$GALERA_WSREP_FILE" "{\"running\":true,\"transfer\":$transfer,\
+${writer:+\"writer\":$(galera_json_string "$writer"),}\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
+}
+
+WRITER_TABLE=galera_ha.writer
+
+# A pod name (DNS-1123 label): the only thing the writer SQL below interpolates.
+is_member_name() {
+  [[ $1 =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]]
+}
+
+# The writer row's schema and first row, naming GALERA_INITIAL_WRITER; nothing when that is not set. Idempotent.
+writer_table_sql() {
+  local initial=${GALERA_INITIAL_WRITER:-}
+  is_member_name "$initial" || return 0
+  printf '%s\n' "CREATE DATABASE IF NOT EXISTS galera_ha;" \
+    "CREATE TABLE IF NOT EXISTS $WRITER_TABLE (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, member VARCHAR(63) NOT NULL," \
+    "  changed_by VARCHAR(63) NOT NULL, changed_at DATETIME(6) NOT NULL, reason VARCHAR(255) NOT NULL) ENGINE=InnoDB;" \
+    "INSERT IGNORE INTO $WRITER_TABLE VALUES (1, '$initial', '$POD_NAME', UTC_TIMESTAMP(6), 'the initial writer');"
+}
+
+# Creates the writer row on a cluster that lacks it (one created before it existed); a few retries (members that
+# reach Synced together race: certification lets one INSERT through). Runs once per start, once Synced.
+ensure_writer_table() {
+  local attempt
+  [[ -n ${GALERA_INITIAL_WRITER:-} ]] || return 0
+  for attempt in 1 2 3 4 5; do
+    [[ $(galera_sql -e "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM $WRITER_TABLE" 2>/dev/null) == 1 ]] && return 0
+    galera_sql -e "$(writer_table_sql)" && galera_log "writer row created (initial writer $GALERA_INITIAL_WRITER)"
+    pause "$attempt"
+  done
+}
+
+# The agent's writer-claim (lib/galera/agent/writer.ts): takes the writer row over from FROM for this member. The
+# UPDATE is conditional: it changes the row only while the row still names FROM and, with REQUIRE_ABSENT (FROM's
+# agent did not answer), only once Galera's view of the Primary component no longer lists FROM. Galera certifies
+# concurrent claims of the one row: one commits, the others then match nothing. Only a member in the Primary
+# component can commit at all. Retried every 0.2 s for GALERA_WRITER_CLAIM_SECONDS (10): the view changes when
+# Galera evicts a dead member (evs.suspect_timeout), and the row must change right then.
+claim_writer() {
+  local from=$1 to=$2 require_absent=$3 deadline=$((SECONDS + ${GALERA_WRITER_CLAIM_SECONDS:-10})) sql out
+  is_member_name "$from" && is_member_name "$to" && [[ $to == "$POD_NAME" ]] || {
+    galera_log "writer claim refused: from '$from' to '$to' (this member is $POD_NAME)"
+    return 1
+  }
+  sql="SET SESSION wsrep_sync_wait=0; UPDATE $WRITER_TABLE SET member='$to', changed_by='$to', changed_at=UTC_TIMESTAMP(6),
+  reason='taken over: $from was not Synced in the Primary component' WHERE id = 1 AND member = '$from'"
+  [[ $require_absent == true ]] && sql+=" AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = '$from')"
+  sql+="; SELECT ROW_COUNT(), member FROM $WRITER_TABLE WHERE id = 1;"
+  while ((SECONDS < deadline)); do
+    out=$(timeout 10 mariadb --defaults-file="$GALERA_CLIENT_CNF" --connect-timeout=2 -N -B -e "$sql" 2>&1)
+    if [[ $out == $'1\t'"$to" ]]; then
+      galera_log "writer: took the writer row over from $from"
+      return 0
+    elif [[ $out == $'0\t'* && $out != $'0\t'"$from" ]]; then
+      galera_log "writer: the row names ${out#*$'\t'} now, not $from: nothing to take over"
+      return 0
+    fi
+    sleep 0.2
+  done
+  galera_log "writer: the row still names $from after ${GALERA_WRITER_CLAIM_SECONDS:-10} s (${out//$'\n'/ }); the agent asks again"
+}
+
+# Sleeps about SECONDS, returning early when the agent hands over a writer claim or a running claim ends (so the
+# new writer is published at once, not a second later).
+nap() {
+  local step
+  for ((step = 0; step < $1 * 10; step++)); do
+    [[ -z $CLAIM_PID && -e $GALERA_WRITER_CLAIM_FILE ]] && return
+    if [[ -n $CLAIM_PID ]] && ! kill -0 "$CLAIM_PID" 2>/dev/null; then
+      wait "$CLAIM_PID" 2>/dev/null
+      CLAIM_PID=
+      return
+    fi
+    sleep 0.1
+  done
+}
+
+# Starts the claim the agent wrote for this state (in the background: the UPDATE may wait for Galera to evict the
+# old writer, and wsrep.json must stay fresh meanwhile). One at a time; a claim for another state is dropped.
+start_writer_claim() {
+  local request
+  [[ -z $CLAIM_PID && -e $GALERA_WRITER_CLAIM_FILE ]] || return 0
+  request=$(<"$GALERA_WRITER_CLAIM_FILE")
+  rm -f "$GALERA_WRITER_CLAIM_FILE"
+  if [[ $(json_field stateId "$request") != "$STATE_ID" ]]; then
+    galera_log "writer claim for another state ignored"
+    return 0
+  fi
+  claim_writer "$(json_field from "$request")" "$(json_field to "$request")" "$(json_field requireAbsent "$request")" &
+  CLAIM_PID=$!
 }
 
 # Applies the users once (idempotent; every member runs it, TOI serializes the DDL), with a few retries.
@@ -404,6 +504,7 @@ apply_users_with_retries() {
 status_loop() {
   trap - TERM INT
   local request users_applied=0
+  CLAIM_PID=
   while kill -0 "$MARIADBD_PID" 2>/dev/null; do
     if [[ -e $GALERA_RESTART_FILE ]]; then
       request=$(<"$GALERA_RESTART_FILE")
@@ -415,6 +516,7 @@ status_loop() {
       fi
       galera_log "restart request for another state ignored"
     fi
+    start_writer_claim
     write_wsrep_status true
     if [[ $SYNCED == true ]]; then
       [[ $(head -n 1 "$GALERA_PHASE_FILE") == running ]] || set_phase running
@@ -422,9 +524,10 @@ status_loop() {
         [[ -n $STATE_UUID ]] && identity_add "cluster $STATE_UUID"
         users_applied=1
         apply_users_with_retries &
+        [[ $WRITER_TABLE_READ == true ]] || ensure_writer_table &
       fi
     fi
-    pause 1
+    nap 1
   done
 }
 
@@ -458,7 +561,7 @@ supervise() {
   STATUS_PID=
   stop_leftover_sst
   write_wsrep_status false
-  rm -f "$GALERA_STATE_FILE"
+  rm -f "$GALERA_STATE_FILE" "$GALERA_WRITER_CLAIM_FILE"
   galera_log "mariadbd exited with status $MARIADBD_STATUS"
 }
 
@@ -471,7 +574,7 @@ main() {
   mkdir -p "$GALERA_RUN_DIR"
   # Left over from a previous run of this container in the same pod (the run dir lives as long as the pod):
   # an old decision must never be acted on, and old status must not look current.
-  rm -f "$GALERA_DECISION_FILE" "$GALERA_RESTART_FILE" "$GALERA_STATE_FILE"
+  rm -f "$GALERA_DECISION_FILE" "$GALERA_RESTART_FILE" "$GALERA_STATE_FILE" "$GALERA_WRITER_CLAIM_FILE"
   [[ -r $GALERA_CONFIG_FILE ]] || {
     galera_log "$GALERA_CONFIG_FILE (GALERA_CONFIG_FILE) is not readable"
     exit 1

@@ -15,6 +15,7 @@ GALERA_STATE_FILE=$GALERA_RUN_DIR/state.json
 GALERA_WSREP_FILE=$GALERA_RUN_DIR/wsrep.json
 GALERA_DECISION_FILE=$GALERA_RUN_DIR/decision.json
 GALERA_RESTART_FILE=$GALERA_RUN_DIR/restart-request
+GALERA_WRITER_CLAIM_FILE=$GALERA_RUN_DIR/writer-claim
 # What the entrypoint is doing now; the liveness probe spares every phase but `running`.
 GALERA_PHASE_FILE=$GALERA_RUN_DIR/phase
 # On the data volume: which clusters' data it ever held (entrypoint.sh explains the name).
@@ -60,10 +61,11 @@ galera_sql() {
 
 # Prints `name<TAB>value` lines: every wsrep status value, plus the variables the readiness rule needs. SHOW
 # is answered even when the member is not in a Primary component (a SELECT from information_schema is not),
-# and wsrep_sync_wait=0 keeps the query from waiting for the cluster.
+# and wsrep_sync_wait=0 keeps the query from waiting for the cluster. An extra statement (optional, last, so that
+# its failure outside a Primary component loses nothing before it) adds its own `name<TAB>value` lines.
 galera_wsrep_status() {
   galera_sql -e "SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS LIKE 'wsrep%';
-SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync','wsrep_reject_queries','wsrep_sst_donor_rejects_queries');" \
+SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync','wsrep_reject_queries','wsrep_sst_donor_rejects_queries');${1:-}" \
     2>/dev/null
 }
 

@@ -4,8 +4,14 @@
 #
 #   admin.sh live    exit 0 when the admin port accepts TCP connections (bash only: the proxysql container's
 #                    liveness probe)
-#   admin.sh ready   exit 0 when the writer hostgroup has an ONLINE server. The runtime table also lists the
-#                    standbys (backup writers) as SHUNNED rows of the writer hostgroup, hence the status filter.
+#   admin.sh ready   exit 0 when a Galera member answered ProxySQL's health check as Primary and Synced since this
+#                    ProxySQL process started, and the writer hostgroup has an ONLINE server. Right after a start the
+#                    servers sit ONLINE in the writer hostgroup exactly as loaded from the file, before any check
+#                    (measured: `ready` passed 0.7 s after start with no reachable backend): the check results are
+#                    kept in memory only (monitor.mysql_server_galera_log, the last entries of each member, filled
+#                    from the monitor's in-memory state when queried), so a row without error there was written by
+#                    this process. The runtime table also lists the standbys (backup writers) as SHUNNED rows of the
+#                    writer hostgroup, hence the status filter.
 #   admin.sh pause   PROXYSQL PAUSE: stop accepting new client connections, keep serving the open ones (preStop:
 #                    clients and the VIP health check move to the other ProxySQL while sessions drain)
 #   admin.sh reconcile   one pass of the reader fallback: point the read-only port's SELECT rule to the writer
@@ -34,11 +40,16 @@ live() {
 }
 
 ready() {
-  local online
-  online=$(admin_sql "SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id=$PROXYSQL_WRITER_HOSTGROUP AND status='ONLINE'") || {
+  local answer checked online
+  answer=$(admin_sql "SELECT (SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE (error IS NULL OR error='') AND primary_partition='YES' AND wsrep_local_state=4), (SELECT COUNT(*) FROM runtime_mysql_servers WHERE hostgroup_id=$PROXYSQL_WRITER_HOSTGROUP AND status='ONLINE')") || {
     echo "admin interface does not answer"
     return 1
   }
+  read -r checked online <<<"$answer"
+  if ! [[ $checked =~ ^[0-9]+$ && $checked -ge 1 ]]; then
+    echo "no Galera member has answered a health check as Primary and Synced since ProxySQL started (${checked:-no answer})"
+    return 1
+  fi
   [[ $online =~ ^[0-9]+$ && $online -ge 1 ]] && return 0
   echo "no ONLINE writer in hostgroup $PROXYSQL_WRITER_HOSTGROUP (${online:-no answer})"
   return 1

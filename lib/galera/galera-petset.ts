@@ -60,8 +60,13 @@ export class GaleraPetSet extends Construct {
   public readonly podSelector: Record<string, string>;
   /** The MySQL port. */
   public readonly port: number;
-  /** The recovery agent's port (`GET /synced` answers 200 only on a Primary, Synced member). */
+  /**
+   * The recovery agent's port: `GET /synced` answers 200 only on a Primary, Synced member, `GET /writer` only on
+   * the member the replicated writer row names, while it is Primary and Synced.
+   */
   public readonly agentPort: number;
+  /** The member named as the writer when the cluster is created (the members move it when it is not Synced). */
+  public readonly writerOrdinal: number;
   /** The underlying StatefulSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeStatefulSet;
   /** The resolved cluster, for constructs of this library that extend the members' pods (GaleraBackup). @internal */
@@ -87,6 +92,7 @@ export class GaleraPetSet extends Construct {
     this.monitorPassword = model.credentials.monitorPassword;
     this.port = model.ports.mysql;
     this.agentPort = model.ports.agent;
+    this.writerOrdinal = model.writerOrdinal;
     this.clients = [...(props.allowedClients ?? [])];
     this.peerServiceName = model.peerServiceName;
     this.clientServiceName = model.clientServiceName;
@@ -111,7 +117,7 @@ export class GaleraPetSet extends Construct {
     this.clients.push(client);
   }
 
-  /** Lets pods read the agent's `/synced` health endpoint (port 9200), e.g. HAProxy's Galera checks. */
+  /** Lets pods read the agent's health endpoints (port 9200: `/synced`, `/writer`), e.g. HAProxy's Galera checks. */
   public allowHealthChecks(client: ClientSelector): void {
     const v = new Validator(`GaleraPetSet '${this.node.id}'.allowHealthChecks`);
     validateClientSelectors(v, 'client', [client]);

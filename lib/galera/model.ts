@@ -77,6 +77,8 @@ export interface GaleraModel {
   readonly resources: Required<ContainerResources>;
   readonly pcRecoverySeconds: number;
   readonly missingMemberSeconds: number;
+  /** The member the writer row names when the cluster is created. */
+  readonly writerOrdinal: number;
   /** The storage, when it is one (validation reports anything else). */
   readonly storage?: GaleraStorage;
   readonly storageClassName?: string;
@@ -121,6 +123,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
     resources: resolveResources(props.resources, { cpuRequestMillis: 500, cpuLimitMillis: 4000, memoryRequestMiB: 2048, memoryLimitMiB: 2048 }),
     pcRecoverySeconds: recovery.pcRecoveryTimeoutSeconds ?? 60,
     missingMemberSeconds: recovery.missingMemberTimeoutSeconds ?? 120,
+    writerOrdinal: props.writerOrdinal ?? 0,
     storage,
     storageClassName: storage?.mode === 'localVolume' ? storage.storageClassName ?? `${name}-local` : storage?.storageClassName,
     image: props.image ?? images.image,

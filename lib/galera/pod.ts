@@ -78,6 +78,8 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount): k8s.C
       { name: 'GALERA_MONITOR_USER', value: model.monitorUser },
       credentials.monitorPassword._toEnvVar('GALERA_MONITOR_PASSWORD'),
       credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
+      // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
+      { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
       ...model.userModels.map((m, i) => model.users[i].password._toEnvVar(m.passwordEnv)),
     ],
     ports: (['mysql', 'galera', 'ist', 'sst'] as const).map((name) => ({ name, containerPort: ports[name], protocol: 'TCP' })),

@@ -96,6 +96,14 @@ export interface GaleraPetSetProps {
    */
   readonly tmpSizeMiB?: number;
   /**
+   * The member named in the writer row when the cluster is first created (`galera_ha.writer`, which the members
+   * change themselves when the writer is not Synced, and which HAProxy's one-writer listener follows through the
+   * agent's `GET /writer`). It is also ProxySqlLayer's preferred writer unless that sets its own.
+   *
+   * @default 0
+   */
+  readonly writerOrdinal?: number;
+  /**
    * The official MariaDB image (with mariabackup and socat, as the official image has).
    *
    * @default GaleraPetSet.DEFAULT_IMAGE

@@ -31,10 +31,22 @@ export interface GaleraServerConfigModel {
   readonly gcacheSize: string;
   /** `pc.recovery`: keep gvwstate.dat so that a full crash with every member back re-forms the Primary alone. */
   readonly pcRecovery: boolean;
-  /** `evs.suspect_timeout` in seconds: a dead member is evicted (and writes resume) after about this long. */
+  /**
+   * `evs.suspect_timeout` in seconds (fractions allowed): a member silent this long is suspected, and evicted as soon
+   * as every other member suspects it; writes stall until then.
+   */
   readonly suspectTimeoutSeconds: number;
   /** `evs.inactive_timeout` in seconds: hard limit after which a silent member is dropped; > suspect. */
   readonly inactiveTimeoutSeconds: number;
+  /** `evs.inactive_check_period` in seconds: how often a member looks for silent peers (the eviction's granularity). */
+  readonly inactiveCheckPeriodSeconds: number;
+  /** `evs.keepalive_period` in seconds: an idle member sends a keepalive this often; well below the suspect timeout. */
+  readonly keepalivePeriodSeconds: number;
+  /**
+   * `evs.join_retrans_period` in seconds: while the members agree on a new view (after a suspicion), each resends its
+   * join message this often; a round that misses a member's join waits this long.
+   */
+  readonly joinRetransPeriodSeconds: number;
   /** `wsrep_slave_threads`: parallel appliers. */
   readonly applierThreads: number;
   readonly maxConnections: number;
@@ -65,11 +77,21 @@ export const GALERA_SERVER_DEFAULTS = {
   groupPort: 4567,
   gcacheSize: '1G',
   pcRecovery: true,
-  // Galera's defaults are 5 s / 15 s. The write stall after a member dies equals the suspect timeout plus
-  // the proxy's check period (measured ~6 s with ProxySQL at the defaults). 3 s keeps the stall near 4 s;
-  // a false suspicion (a long GC/IO pause) only costs the member an IST rejoin, not data.
-  suspectTimeoutSeconds: 3,
+  // Galera's defaults are suspect 5 s, check period 0.5 s, keepalive 1 s: writes stalled about 6 s after a member
+  // died (ProxySQL, measured). The stall is the eviction time (suspect timeout + up to one check period + the view
+  // change) plus the proxy's switch, so these values are what bounds write resumption; figures in the README
+  // (Galera, "Failure detection") from test/integration/haproxy-galera-writer.test.ts. A keepalive every 0.5 s
+  // leaves three chances to be heard within the suspect timeout; a false suspicion (a pause longer than that)
+  // costs the member an IST rejoin, not data, and none was seen under saturating write load on two cores.
+  // Ranges Galera enforces at start (gcomm/src/evs_proto.cpp): check period <= suspect/2, keepalive in
+  // [0.1 s, suspect/3]; outside them mariadbd aborts (test/galera-server-config.test.ts holds them).
+  suspectTimeoutSeconds: 1.5,
   inactiveTimeoutSeconds: 10,
+  inactiveCheckPeriodSeconds: 0.25,
+  keepalivePeriodSeconds: 0.5,
+  // Galera's PT1S matched the ~1.1 s measured between the suspect timeout and the eviction (the members' join
+  // messages of the view change, resent every join_retrans_period).
+  joinRetransPeriodSeconds: 0.3,
   applierThreads: 4,
   maxConnections: 4096,
   innodbFlushLogAtTrxCommit: 2,
@@ -127,7 +149,11 @@ function baseProviderOptions(model: GaleraServerConfigModel): Record<string, str
     'pc.recovery': model.pcRecovery ? 'TRUE' : 'FALSE',
     'evs.suspect_timeout': `PT${model.suspectTimeoutSeconds}S`,
     'evs.inactive_timeout': `PT${model.inactiveTimeoutSeconds}S`,
-    'gmcast.peer_timeout': `PT${model.suspectTimeoutSeconds}S`,
+    'evs.inactive_check_period': `PT${model.inactiveCheckPeriodSeconds}S`,
+    'evs.keepalive_period': `PT${model.keepalivePeriodSeconds}S`,
+    'evs.join_retrans_period': `PT${model.joinRetransPeriodSeconds}S`,
+    // Galera's default: how long a connection handshake may take (it does not bound the eviction).
+    'gmcast.peer_timeout': 'PT3S',
   };
 }
 
@@ -271,6 +297,9 @@ export const OWNED_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
   'pc.weight': 'the PodDisruptionBudget and the agent count one vote per member',
   'evs.suspect_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'evs.inactive_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
+  'evs.inactive_check_period': 'the failover timing (and ProxySQL\'s health check) is built on it',
+  'evs.keepalive_period': 'a member must be heard well within evs.suspect_timeout, or it is evicted under load',
+  'evs.join_retrans_period': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'gmcast.peer_timeout': 'the failover timing (and ProxySQL\'s health check) is built on it',
   'ist.recv_addr': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
   'ist.recv_bind': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',

@@ -57,6 +57,9 @@ export function validateGalera(id: string, props: GaleraPetSetProps, model: Gale
     pcRecoverySeconds, 'must be a whole number of seconds from 10 to 3600');
   v.check(!(Number.isInteger(missingMemberSeconds) && missingMemberSeconds >= 10 && missingMemberSeconds <= 86400), 'recovery.missingMemberTimeoutSeconds',
     missingMemberSeconds, 'must be a whole number of seconds from 10 to 86400');
+  const writerOrdinal = model.writerOrdinal;
+  v.check(!(Number.isInteger(writerOrdinal) && writerOrdinal >= 0 && writerOrdinal < Math.max(1, model.members.length)), 'writerOrdinal',
+    writerOrdinal, `must be the ordinal of a member (0 to ${Math.max(1, model.members.length) - 1})`);
   const serverConfig = validateServerConfig(v, 'serverConfig', props.serverConfig);
   validateImage(v, 'image', model.image);
   validateImage(v, 'agentImage', model.agentImage);

@@ -144,9 +144,10 @@ export interface HaproxyLoadBalancerProps {
   /** The load-balanced services, each on its own port. */
   readonly services: LoadBalancedService[];
   /**
-   * A Galera cluster to reach through HAProxy with exactly one writer at a time, chosen among the members whose
-   * agent answers `GET /synced` with 200, kept after the old writer recovers, and shared by every HAProxy through
-   * `peers` (for deployments without ProxySQL).
+   * A Galera cluster to reach through HAProxy with exactly one writer at a time (for deployments without ProxySQL):
+   * the member the Galera members name themselves in their replicated writer row, read through each agent's
+   * `GET /writer`, so every HAProxy instance agrees (a restarted one too) and a recovered old writer gets no
+   * writes back.
    *
    * @default - no Galera listener
    */
@@ -175,12 +176,6 @@ export interface HaproxyLoadBalancerProps {
    * @default 8404
    */
   readonly statsPort?: number;
-  /**
-   * Port of the stick-table `peers` listeners (with `galera`).
-   *
-   * @default 10000
-   */
-  readonly peersPort?: number;
   /**
    * Global connection limit of each HAProxy; at most 250000 (file descriptors) and 32 KiB each within the
    * memory limit.
@@ -269,11 +264,9 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
         port: props.galeraPort ?? 3306,
         servers: galera.members.map((m) => ({ name: m.podName, address: qualify(m.host), port: galera.port })),
         checkPort: galera.agentPort,
-        checkPath: '/synced',
+        checkPath: '/writer',
         timeoutSeconds: GALERA_TIMEOUT_SECONDS,
       },
-      peers: (nodes ?? []).map((n) => ({ name: n.name, address: n.ip })),
-      peersPort: props.peersPort ?? 10_000,
       // Empty: the resolvers read /etc/resolv.conf, which ClusterFirstWithHostNet points at the cluster DNS.
       nameservers: [],
       statsPort: props.statsPort ?? 8404,

@@ -49,28 +49,19 @@ export interface HaproxyService {
   readonly timeoutSeconds: number;
 }
 
-/** One HAProxy instance, for the `peers` section that replicates the Galera stick table. */
-export interface HaproxyPeer {
-  /** Peer name: the node name, passed to each instance as `-L <name>` at start. */
-  readonly name: string;
-  /** Node address: the peer listens there (host network) on `port`. */
-  readonly address: string;
-}
-
 /**
- * Galera through HAProxy for users without ProxySQL: exactly one writer at a time. Every server is `backup`, so
- * only the first healthy one is used; a one-entry stick table (without `nopurge`) remembers the current writer,
- * so it stays the writer after the old one recovers; `peers` share that entry so the HAProxy that takes over the
- * VIP keeps the same writer.
+ * Galera through HAProxy for users without ProxySQL: exactly one writer at a time, the member the Galera members
+ * named themselves (the agent's `GET /writer` answers 200 only there), so every HAProxy instance agrees without any
+ * state of its own. Every server is `backup`, so only the first healthy one is used.
  */
 export interface HaproxyGalera {
   /** Listen port (3306 usually). */
   readonly port: number;
   /** Galera members, in preferred order. */
   readonly servers: readonly HaproxyServer[];
-  /** Port of the member's in-sync endpoint (the Galera agent serves `GET /synced` on 9200). */
+  /** Port of the member's agent (9200), which serves `GET /writer`. */
   readonly checkPort: number;
-  /** Path answering 200 only while the member is Synced. */
+  /** Path answering 200 only on the member the cluster named as writer, while it is Synced (`/writer`). */
   readonly checkPath: string;
   /** Inactivity timeout in seconds: above oslo.db's connection_recycle_time (3600 s) so pools are not cut. */
   readonly timeoutSeconds: number;
@@ -86,10 +77,6 @@ export interface HaproxyModel {
   readonly maxConnections: number;
   readonly services: readonly HaproxyService[];
   readonly galera?: HaproxyGalera;
-  /** HAProxy instances (one per node), needed with `galera` and more than one instance. */
-  readonly peers: readonly HaproxyPeer[];
-  /** Port of the `peers` listeners. */
-  readonly peersPort: number;
   /**
    * Cluster DNS servers (`10.96.0.10`) for names in servers and discovery; empty: read /etc/resolv.conf (a
    * host-network pod needs `dnsPolicy: ClusterFirstWithHostNet` for that to be the cluster DNS).

@@ -58,7 +58,6 @@ export function haproxyPod(o: HaproxyPodOptions): {
     image,
     imagePullPolicy: 'IfNotPresent',
     command,
-    env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
     ports: listenPorts.map((port) => ({ containerPort: port, protocol: 'TCP', ...(port === model.statsPort ? { name: 'stats' } : {}) })),
     resources: toResourceRequirements(resources),
     readinessProbe: { ...health, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },

@@ -2,25 +2,36 @@ import { isIpAddress } from '../common/validation';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, HaproxyServer, HaproxyService } from './model';
 
 const RESOLVERS = 'k8s';
-const PEERS = 'haproxy_peers';
 /** Names of the sections the renderer writes besides the proxies: a service must not take them. */
-export const HAPROXY_RESERVED_NAMES: readonly string[] = [RESOLVERS, PEERS];
+export const HAPROXY_RESERVED_NAMES: readonly string[] = [RESOLVERS];
 /** Health-check rhythm: 1 s while stable, 500 ms while a state change is being confirmed; down after 3 misses. */
 const CHECK_TIMING = 'inter 1s fastinter 500ms downinter 1s rise 2 fall 3';
+/**
+ * The Galera writer's check rhythm: every 250 ms in every state (a few requests a second to each agent). `/writer`
+ * answers 200 on one member only, the one the cluster itself named, so one success is enough to send writes there
+ * (rise 1): it gets them at most 250 ms after the cluster names it. Two misses (fall 2) take a writer out within
+ * half a second, so the old and the new writer are rarely both up (which would hold new sessions, below).
+ */
+const WRITER_CHECK_TIMING = 'inter 250ms fastinter 250ms downinter 250ms rise 1 fall 2';
+/**
+ * How long a new Galera connection may wait for exactly one writer (see renderGalera): a few check intervals, so
+ * that a freshly started instance has checked every member, and well within clients' connect timeouts.
+ */
+const WRITER_HOLD_SECONDS = 1;
 
 /**
  * Container command for the official `haproxy` image. `-W`: master-worker, so a reload (`kill -USR2 1`, or
  * `reload` on the master socket) starts new workers that take the listening sockets over (hitless) while old
- * workers finish their connections. `-db`: stay in the foreground. `-L`: this instance's name in `peers`, the
- * node name from the downward API (`spec.nodeName`), since one config serves every node.
+ * workers finish their connections. `-db`: stay in the foreground. No per-instance state: one config serves every
+ * node, and the instances share nothing (the Galera writer is decided by the members, see renderGalera).
  */
 export function haproxyCommand(): string[] {
-  return ['haproxy', '-W', '-db', '-S', `${HAPROXY_RUN_DIR}/master.sock`, '-f', HAPROXY_CONFIG_PATH, '-L', '$(NODE_NAME)'];
+  return ['haproxy', '-W', '-db', '-S', `${HAPROXY_RUN_DIR}/master.sock`, '-f', HAPROXY_CONFIG_PATH];
 }
 
 /**
- * Every port HAProxy listens on, in config order: services, stats, Galera, and the peers port when a peers
- * section is rendered (it binds the node address). For container ports, NetworkPolicies, and the privileged-port
+ * Every port HAProxy listens on, in config order: services, stats, Galera. For container ports, NetworkPolicies,
+ * and the privileged-port
  * question: a port below 1024 (e.g. the dashboard's 80) needs NET_BIND_SERVICE, which Kubernetes only gives to a
  * root process, and `net.ipv4.ip_unprivileged_port_start` cannot be set for a host-network pod.
  */
@@ -29,12 +40,7 @@ export function haproxyListenPorts(model: HaproxyModel): number[] {
     ...model.services.map((s) => s.port),
     model.statsPort,
     ...(model.galera ? [model.galera.port] : []),
-    ...(rendersPeers(model) ? [model.peersPort] : []),
   ];
-}
-
-function rendersPeers(model: HaproxyModel): boolean {
-  return model.galera !== undefined && model.peers.length > 0;
 }
 
 /** haproxy.cfg for every HAProxy instance; same model, same bytes. */
@@ -45,7 +51,6 @@ export function renderHaproxyCfg(model: HaproxyModel): string {
     renderGlobal(model),
     renderDefaults(),
     usesDns ? renderResolvers(model.nameservers) : [],
-    rendersPeers(model) ? renderPeers(model) : [],
     renderStats(model),
     ...model.services.map((s) => renderService(model, s)),
     model.galera ? renderGalera(model, model.galera) : [],
@@ -109,10 +114,6 @@ function renderResolvers(nameservers: readonly string[]): string[] {
   ];
 }
 
-function renderPeers(model: HaproxyModel): string[] {
-  return [`peers ${PEERS}`, ...model.peers.map((p) => `  peer ${p.name} ${p.address}:${model.peersPort}`)];
-}
-
 function renderStats(model: HaproxyModel): string[] {
   return [
     'frontend stats',
@@ -166,28 +167,38 @@ function renderService(model: HaproxyModel, service: HaproxyService): string[] {
   return lines;
 }
 
+/**
+ * One writer at a time, the one the Galera members named themselves: the agent's `GET /writer` answers 200 only on
+ * the member the replicated writer row names, while it is Primary and Synced (lib/galera/agent/writer.ts). Every
+ * HAProxy instance reads the same row through its checks, so they all agree, a restarted instance included, with
+ * no state of their own (no stick table, no peers), and a recovered old writer gets nothing back (the row names
+ * its successor).
+ *
+ * A new connection is held (WRITER_HOLD_SECONDS) while more than one member is up: right after HAProxy starts,
+ * every server counts as UP until its first check (HAProxy 2.6 has no `init-state`), which would send the first
+ * connections of a restarted instance to the first member (the "restarted instance picks the first member" seen
+ * with the stick table); a takeover can also leave two 200s for one check interval. HAProxy evaluates the rule
+ * again only when the delay ends, so the held connection then goes to the first member still up. With no member
+ * up (a takeover under way) a connection is refused at once, as before, and the client's retry is what waits.
+ */
 function renderGalera(model: HaproxyModel, galera: HaproxyGalera): string[] {
-  const peers = rendersPeers(model) ? ` peers ${PEERS}` : '';
   return [
     ...listenHead(model, 'galera', galera.port, 'tcp', galera.timeoutSeconds),
     '  option tcplog',
     // Keepalives keep idle pooled connections alive through stateful firewalls and detect dead peers.
     '  option tcpka',
-    // In sync means Galera's wsrep state is Synced (4): a donor or joiner answers 503 and gets no traffic.
+    // The first UP server in config order gets every connection: deterministic even if two are briefly up.
+    '  balance first',
+    `  tcp-request inspect-delay ${WRITER_HOLD_SECONDS}s`,
+    '  tcp-request content accept if { nbsrv le 1 }',
+    '  tcp-request content accept if WAIT_END',
     '  option httpchk',
     `  http-check send meth GET uri ${galera.checkPath}`,
     '  http-check expect status 200',
-    // One writer at a time, chosen once and kept. The table has one entry and one key, whatever address the
-    // client dialled (the VIP or a node address), so every connection shares it. Without `nopurge`: when the
-    // writer fails, the entry is rewritten to the new writer and stays there after the old writer recovers
-    // (with `nopurge` the entry is never rewritten and traffic flaps back: measured). `peers` replicate the
-    // entry, so the HAProxy that takes the VIP over keeps the same writer.
-    `  stick-table type integer size 1${peers}`,
-    '  stick on int(1)',
-    // backup on every server: only the first healthy backup receives traffic (no `allbackups`). Sessions to a
-    // member that goes down are cut at once, so clients reconnect to the new writer instead of hanging.
+    // Sessions to a member that goes down are cut at once, so clients reconnect to the new writer instead of
+    // hanging (and a session opened on a member before its first check is cut when that check fails).
     ...galera.servers.map((s) => `  ${serverLine(s,
-      `check port ${galera.checkPort} ${CHECK_TIMING} on-marked-down shutdown-sessions backup`)}`),
+      `check port ${galera.checkPort} ${WRITER_CHECK_TIMING} on-marked-down shutdown-sessions`)}`),
   ];
 }
 

@@ -9,7 +9,7 @@ import { HAPROXY_RESERVED_NAMES, haproxyListenPorts } from './render';
 
 /** Characters HAProxy accepts in proxy, server and peer names (anything else is a fatal config error). */
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
-/** Section names the renderer uses itself (proxies, and the peers and resolvers sections). */
+/** Section names the renderer uses itself (proxies, and the resolvers section). */
 const RESERVED_NAMES = ['stats', 'galera', ...HAPROXY_RESERVED_NAMES];
 /**
  * HAProxy keeps timeouts in milliseconds in a signed 32-bit int: `timeout client 2147484s` is a fatal
@@ -74,21 +74,9 @@ export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix =
       'should exceed oslo.db connection_recycle_time (3600 s) so HAProxy does not cut pooled connections');
   }
 
-  model.peers.forEach((peer, i) => {
-    v.check(!HAPROXY_NAME.test(peer.name), p(`peers[${i}].name`), peer.name,
-      'must be the node name passed as -L, with only letters, digits, "_", ".", ":" or "-"');
-    v.check(!isIpAddress(peer.address), p(`peers[${i}].address`), peer.address, 'must be a literal address');
-  });
-  for (const name of duplicates(model.peers.map((x) => x.name))) {
-    v.add(p('peers[].name'), name, 'is listed twice; list each HAProxy instance once');
-  }
-  for (const address of duplicates(model.peers.map((x) => x.address))) {
-    v.add(p('peers[].address'), address, 'is used by several peers; each HAProxy instance needs its own address');
-  }
-
   // Each listen port named by its field, so that a clash names both places to change.
   const ports = haproxyListenPorts(model);
-  const fields = [...model.services.map((_, i) => `services[${i}].port`), 'statsPort', ...(model.galera ? ['galera.port'] : []), 'peersPort'].slice(0, ports.length);
+  const fields = [...model.services.map((_, i) => `services[${i}].port`), 'statsPort', ...(model.galera ? ['galera.port'] : [])];
   ports.forEach((port, i) => v.check(!isPort(port), p(fields[i]), port, 'must be a port 1..65535'));
   for (const port of duplicates(ports)) {
     const at = fields.filter((_, i) => ports[i] === port);
@@ -132,8 +120,8 @@ export function validateLoadBalancerProps(v: Validator, props: HaproxyLoadBalanc
   const galera = props.galera;
   validateObjectName(v, 'name', name);
   props.placement._validate(v, 'placement');
-  v.check(nodes === undefined && (galera !== undefined || props.vip !== undefined), 'placement', 'labelled nodes without an inventory',
-    'gives no node names and addresses for the Galera peers and the VIP; use Placement.onNodes or pass `nodes`');
+  v.check(nodes === undefined && props.vip !== undefined, 'placement', 'labelled nodes without an inventory',
+    'gives no node names and addresses for the VIP; use Placement.onNodes or pass `nodes`');
   v.check(props.services.length === 0 && galera === undefined, 'services', [], 'is empty; list the services to load-balance');
   v.check(!isDns1123Subdomain(clusterDomain), 'clusterDomain', clusterDomain, 'must be a lower-case DNS domain, e.g. "cluster.local"');
   validateImage(v, 'image', r.image);
@@ -146,7 +134,6 @@ export function validateLoadBalancerProps(v: Validator, props: HaproxyLoadBalanc
 export function validateLoadBalancerModel(v: Validator, props: HaproxyLoadBalancerProps, model: HaproxyModel,
   resources: Required<ContainerResources>): void {
   const nodes = props.placement.nodes;
-  const galera = props.galera;
   // The model's fields renamed to the props they come from, so every message names what the user wrote.
   validateHaproxyModel(model, new RenamingValidator(v, propRenames([
     [/^(services\[\d+\])\.httpCheck\.path$/, '$1.checkPath'],
@@ -154,11 +141,7 @@ export function validateLoadBalancerModel(v: Validator, props: HaproxyLoadBalanc
     [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
     [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
     [/^galera\.port$/, 'galeraPort'],
-    [/^peers\[(\d+)\]\.address$/, 'placement nodes[$1].ip'],
-    [/^peers/, 'placement nodes'],
   ])));
-  // Without Galera no peers section is rendered, so the model does not check the port; a bad one is still a typo.
-  v.check(!galera && !isPort(model.peersPort), 'peersPort', model.peersPort, 'must be a port 1..65535 (it is used with `galera`)');
   v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
     `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
   const neededMiB = Math.ceil((model.maxConnections * KIB_PER_CONNECTION) / 1024);

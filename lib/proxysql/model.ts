@@ -128,7 +128,7 @@ export function resolveProxySql(id: string, props: ProxySqlLayerProps, namespace
   const resources = resolveResources(props.resources, { cpuRequestMillis: 250, cpuLimitMillis: 2000, memoryRequestMiB: 256, memoryLimitMiB: 512 });
   const galera = props.galera instanceof GaleraPetSet ? props.galera : undefined;
   const users = galera ? proxyUsers(galera.users) : [];
-  const writerOrdinal = props.writerOrdinal ?? 0;
+  const writerOrdinal = props.writerOrdinal ?? galera?.writerOrdinal ?? 0;
   return {
     name,
     host: serviceDnsName(name, namespace),

@@ -35,7 +35,7 @@ export interface ProxySqlHostgroups {
    */
   readonly backupWriter?: number;
   /**
-   * The readers: with `writer_is_also_reader=2`, the standbys only. Must be above 0.
+   * The readers: every healthy member, the writer included (`writer_is_also_reader=1`). Must be above 0.
    *
    * @default 30
    */
@@ -108,13 +108,13 @@ export interface ProxySqlLayerProps {
    * The ordinal of the member that is the writer whenever it is healthy (ProxySQL fails back to it once it is
    * Synced again). The others follow in ordinal order.
    *
-   * @default 0
+   * @default - the GaleraPetSet's writerOrdinal (0 unless set there)
    */
   readonly writerOrdinal?: number;
   /**
-   * While no reader is ONLINE (e.g. the only standby is an SST donor), send the read-only port's SELECTs to the
-   * writer instead of letting them wait and fail after 10 s. The admin sidecar re-points the rule within about
-   * a second, both ways.
+   * While no reader is ONLINE, send the read-only port's SELECTs to the writer hostgroup instead of letting them
+   * wait and fail after 10 s. The admin sidecar re-points the rule within about a second, both ways. The writer is
+   * itself a reader, so this only happens when no member is Synced: a guard, not the normal path.
    *
    * @default true
    */

@@ -63,8 +63,15 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       ['active', int(1)],
       // One writer at a time: Galera certification conflicts (deadlocks at commit) only happen with several.
       ['max_writers', int(1)],
-      // The standbys (backup writers) serve reads; the writer does not.
-      ['writer_is_also_reader', int(2)],
+      // The writer is a reader too, so the reader hostgroup is never empty while any member is Synced. With 2
+      // ("only backup writers read") ProxySQL 2.6/2.7 empties it when the last standby leaves: converge_galera_config
+      // deletes the writer from the readers and adds the backup writers, of which there are none (source:
+      // lib/MySQL_HostGroups_Manager.cpp), and a connection already queued for the empty hostgroup waits
+      // connect_timeout_server_max and fails (ERROR 9001, measured: 13 of 16 read-only connections after a clean
+      // stop of the last standby). The writer's share of reads is its weight over the sum (about 1/N): the copy in
+      // the reader hostgroup takes the writer row's weight (mysql_hostgroup_attributes.servers_defaults only fills
+      // in servers added without one, which these copies never are).
+      ['writer_is_also_reader', int(1)],
       ['max_transactions_behind', int(100)],
       ['comment', str('galera')],
     ]]),

@@ -104,6 +104,12 @@ function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string,
   });
 }
 
+/** A client session over TCP to any address (a member, or a proxy in front of them); password by env. */
+export function tcpQuery(host: string, port: number, user: string, password: string, query: string, timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runAsMysql(['mariadb', '--no-defaults', '-h', host, '-P', String(port), '-u', user, '--connect-timeout=3', '-N', '-B', '-e', query],
+    { MYSQL_PWD: password }, undefined, timeoutMs);
+}
+
 export interface MemberEnvOverrides {
   readonly [name: string]: string;
 }
@@ -183,6 +189,8 @@ export class Member {
       MARIADB_ROOT_PASSWORD: ROOT_PASSWORD,
       USER: 'mysql',
       HOME: this.dir,
+      // As the construct sets it (writerOrdinal 0): the writer row's first value.
+      GALERA_INITIAL_WRITER: `${STATEFULSET}-0`,
       ...this.cluster.extraEnv,
     };
   }
@@ -278,7 +286,7 @@ export class Member {
 
   /** A client login over TCP as `user` (password by env, so any byte works). */
   public async login(user: string, password: string, query = 'SELECT CURRENT_USER()'): Promise<{ code: number; stdout: string; stderr: string }> {
-    return runAsMysql(['mariadb', '--no-defaults', '-h', this.ip, '-P', '3306', '-u', user, '-N', '-B', '-e', query], { MYSQL_PWD: password });
+    return tcpQuery(this.ip, 3306, user, password, query, 20_000);
   }
 
   /** Runs one of the scripts the way kubelet runs an exec probe (the container's env). */
@@ -394,7 +402,15 @@ export class GaleraTestCluster {
   /** pc.recovery in the members' config (applies from their next start). */
   public pcRecovery = true;
 
+  /**
+   * Provider options replacing the library's (measurements of other Galera timeouts only: the rendered file then
+   * differs from what the construct would ship, so its owned-option check is off). From GALERA_ITEST_PROVIDER_OPTIONS
+   * (JSON object) by default.
+   */
+  public providerOptions: Record<string, string> = JSON.parse(process.env.GALERA_ITEST_PROVIDER_OPTIONS ?? '{}');
+
   public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}): string {
+    const measuring = Object.keys(this.providerOptions).length > 0;
     return renderServerConfig({
       ...GALERA_SERVER_DEFAULTS,
       pcRecovery: this.pcRecovery,
@@ -408,7 +424,8 @@ export class GaleraTestCluster {
       applierThreads: 2,
       maxConnections: 100,
       overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' }, galera: galeraOverrides },
-    });
+      ...(measuring ? { providerOptions: this.providerOptions } : {}),
+    }, !measuring);
   }
 
   /** Starts a cluster as the agents would: the first member bootstraps, the others join it (by SST when empty). */

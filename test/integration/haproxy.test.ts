@@ -3,9 +3,9 @@
  * - `haproxy -c -dW` (warnings are errors) accepts every rendered variant and rejects a broken one; DNS server
  *   names resolve through a private /etc/hosts bind-mounted in a private mount namespace;
  * - on loopback (127.0.3.x), HTTP checks move API traffic off a failing server and back;
- * - the Galera listener keeps one writer: when the writer's /synced check fails, new connections go to one other
- *   member and stay there after the old writer recovers (with `nopurge` they flap back: the trap, shown too), the
- *   open sessions to the failed writer are cut, and a restarted HAProxy learns the writer from its peer.
+ * - the Galera listener sends sessions to the one member whose /writer answers 200 (fake agents here; the real
+ *   agents and Galera members in haproxy-galera-writer.test.ts): a new name moves new sessions and cuts the open
+ *   ones, and a freshly started HAProxy sends even its first sessions to the named member.
  * Each HAProxy runs in its own mount namespace with a private /run/haproxy, so the rendered socket paths work.
  */
 import { ChildProcess, spawnSync } from 'child_process';
@@ -23,7 +23,6 @@ import { Daemons, describeWithBinaries, waitForTcp } from './support/daemons';
 jest.setTimeout(120_000);
 
 const LB_A = '127.0.3.1';
-const LB_B = '127.0.3.2';
 const API_SERVERS = ['127.0.3.11', '127.0.3.12'];
 const GALERA = ['127.0.3.21', '127.0.3.22', '127.0.3.23'];
 const API_PORT = 18080;
@@ -31,7 +30,6 @@ const KEYSTONE_PORT = 15000;
 const GALERA_PORT = 13306;
 const SYNCED_PORT = 19200;
 const STATS_PORT = 18404;
-const PEERS_PORT = 11000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,17 +65,17 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     return { cfgPath, hosts, runDir };
   }
 
-  /** `haproxy -c -dW` as the container would read the file, with `localPeer` as `-L`. */
-  function check(name: string, cfg: string, localPeer = 'lb-a'): { status: number | null; output: string } {
+  /** `haproxy -c -dW` as the container would read the file. */
+  function check(name: string, cfg: string): { status: number | null; output: string } {
     const f = writeFiles(name, cfg, FULL_MODEL_HOSTS);
-    const r = spawnSync('unshare', privateMounts(f.hosts, f.runDir, `haproxy -c -dW -L ${localPeer} -f ${f.cfgPath}`),
+    const r = spawnSync('unshare', privateMounts(f.hosts, f.runDir, `haproxy -c -dW -f ${f.cfgPath}`),
       { encoding: 'utf8', timeout: 20_000 });
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
   }
 
   describe('haproxy -c -dW', () => {
     const variants: Record<string, HaproxyModel> = {
-      'every feature (DNS and literal servers, discovery, Galera with peers)': fullHaproxyModel(),
+      'every feature (DNS and literal servers, discovery, the Galera writer listener)': fullHaproxyModel(),
       'resolv.conf instead of nameservers': fullHaproxyModel({ nameservers: [] }),
       'literal servers only, no Galera': fullHaproxyModel({
         services: [openStackService('nova', { servers: [{ name: 'nova-0', address: '10.1.0.5', port: 8774 }] })],
@@ -88,7 +86,6 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
         services: [openStackService('neutron', { servers: [{ name: 'neutron-0', address: 'fd00::5', port: 9696 }] })],
         galera: { ...fullHaproxyModel().galera!, servers: [{ name: 'galera-0', address: 'fd00::10', port: 3306 }] },
       }),
-      'Galera on a single HAProxy (no peers)': fullHaproxyModel({ peers: [] }),
       'the whole OpenStack catalogue': fullHaproxyModel({
         services: Object.keys(OPENSTACK_ENDPOINTS).map((name, i) =>
           openStackService(name, { servers: [{ name: `${name}-0`, address: `10.1.3.${i + 1}`, port: 8000 + i }] })),
@@ -102,33 +99,27 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
       });
     }
 
-    test('rejects a broken config (unknown keyword in the Galera listener)', () => {
-      const broken = renderHaproxyCfg(fullHaproxyModel()).replace('stick on int(1)', 'stick on int(1) nopurge-ish');
+    test('rejects a broken config (unknown balance algorithm in the Galera listener)', () => {
+      const broken = renderHaproxyCfg(fullHaproxyModel()).replace('balance first', 'balance first-ish');
       const r = check('broken', broken);
       expect(r.status).not.toBe(0);
       expect(r.output).toMatch(/ALERT/);
-    });
-
-    test('a local peer name missing from peers drops the section: the -L name must be the node name', () => {
-      const r = check('unknown-peer', renderHaproxyCfg(fullHaproxyModel()), 'not-a-node');
-      expect(r.status).not.toBe(0);
-      expect(r.output).toMatch(/Removing incomplete section 'peers haproxy_peers' \(no peer named 'not-a-node'\)/);
     });
   });
 
   // ----- running HAProxy on loopback -----
 
   /**
-   * Starts HAProxy with the container's command (`haproxyCommand`, NODE_NAME expanded as the kubelet would) in
+   * Starts HAProxy with the container's command (`haproxyCommand`) in
    * its own mount namespace where the rendered file sits at the image's config path; resolves when its stats
    * port accepts connections.
    */
-  async function startHaproxy(name: string, cfg: string, localPeer: string, bind: string): Promise<{ child: ChildProcess; admin: string; master: string }> {
+  async function startHaproxy(name: string, cfg: string, bind: string): Promise<{ child: ChildProcess; admin: string; master: string }> {
     const f = writeFiles(name, cfg, []);
     const etc = path.join(work, name, 'etc');
     fs.mkdirSync(path.join(etc, 'haproxy'), { recursive: true });
     fs.copyFileSync(f.cfgPath, path.join(etc, 'haproxy', 'haproxy.cfg'));
-    const command = haproxyCommand().map((arg) => arg.replace('$(NODE_NAME)', localPeer)).join(' ');
+    const command = haproxyCommand().join(' ');
     const child = daemons.start('unshare', privateMounts(f.hosts, f.runDir, `sh -c 'mount --bind ${etc} /usr/local/etc && exec ${command}'`));
     await waitForTcp(bind, STATS_PORT);
     return { child, admin: path.join(f.runDir, 'admin.sock'), master: path.join(f.runDir, 'master.sock') };
@@ -200,11 +191,11 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     port: KEYSTONE_PORT,
     servers: API_SERVERS.map((address, i) => ({ name: `keystone-${i}`, address, port: API_PORT })),
   });
-  const cfg = renderHaproxyCfg(fullHaproxyModel({ bindAddress: LB_A, statsPort: STATS_PORT, services: [keystone], galera: undefined, peers: [] }));
+  const cfg = renderHaproxyCfg(fullHaproxyModel({ bindAddress: LB_A, statsPort: STATS_PORT, services: [keystone], galera: undefined }));
   beforeAll(() => Promise.all(API_SERVERS.map((host, i) => apiServer(host, health[i], keystone.httpCheck!.path))));
 
   test('HTTP checks move API traffic off a failing server, and back when it recovers', async () => {
-    const lb = await startHaproxy('api', cfg, 'lb-a', LB_A);
+    const lb = await startHaproxy('api', cfg, LB_A);
     await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
     await waitForStatus(lb.admin, 'keystone', 'keystone-1', 'UP');
 
@@ -233,7 +224,7 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
   });
 
   test('a reload (master CLI) under load refuses no request: new workers take the listeners over', async () => {
-    const lb = await startHaproxy('reload', cfg, 'lb-a', LB_A);
+    const lb = await startHaproxy('reload', cfg, LB_A);
     await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
 
     let running = true;
@@ -257,28 +248,27 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
   });
   });
 
-  describe('Galera single writer', () => {
-    const synced = GALERA.map(() => ({ healthy: true }));
+  describe('Galera single writer (the member whose agent answers /writer)', () => {
+    /** Which member's /writer answers 200 (the replicated writer row, played by the test). */
+    const state = { writer: 0 };
 
     beforeAll(async () => {
-      // Each member: a TCP "database" that greets with its address and keeps the session open, and /synced.
+      // Each member: a TCP "database" that greets with its address and keeps the session open, and /writer.
       await Promise.all(GALERA.map(async (host, i) => {
         await listen(net.createServer((s) => s.write(`${host}\n`)), host, GALERA_PORT);
         await listen(http.createServer((req, res) => {
-          res.writeHead(req.url === '/synced' && synced[i].healthy ? 200 : 503, { connection: 'close' }).end();
+          res.writeHead(req.url === '/writer' && state.writer === i ? 200 : 503, { connection: 'close' }).end();
         }), host, SYNCED_PORT);
       }));
     });
 
-    function galeraModel(bind: string, withPeers: boolean): HaproxyModel {
+    function galeraModel(bind: string): HaproxyModel {
       return fullHaproxyModel({
         bindAddress: bind,
         statsPort: STATS_PORT,
         services: [],
-        peersPort: PEERS_PORT,
-        peers: withPeers ? [{ name: 'lb-a', address: LB_A }, { name: 'lb-b', address: LB_B }] : [],
         galera: {
-          port: GALERA_PORT, checkPort: SYNCED_PORT, checkPath: '/synced', timeoutSeconds: 5400,
+          port: GALERA_PORT, checkPort: SYNCED_PORT, checkPath: '/writer', timeoutSeconds: 5400,
           servers: GALERA.map((address, i) => ({ name: `galera-${i}`, address, port: GALERA_PORT })),
         },
       });
@@ -286,7 +276,7 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
 
     /**
      * Opens a session through `lb` and returns the member that greeted (`closed` when HAProxy closed it first:
-     * a session opened just as its member is marked down is cut by shutdown-sessions), and the open socket.
+     * no member up, or a session opened just as its member is marked down), and the open socket.
      */
     function session(lb: string): Promise<{ member: string; socket: net.Socket }> {
       return new Promise((resolve, reject) => {
@@ -295,7 +285,7 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
         socket.once('data', (d) => resolve({ member: d.toString().trim(), socket }));
         socket.once('close', () => resolve({ member: 'closed', socket }));
         socket.once('error', reject);
-        socket.setTimeout(3000, () => { socket.destroy(); reject(new Error(`no greeting through ${lb}`)); });
+        socket.setTimeout(5000, () => { socket.destroy(); reject(new Error(`no greeting through ${lb}`)); });
       });
     }
 
@@ -305,19 +295,13 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
       return member;
     }
 
-    async function allUp(adminSocket: string): Promise<void> {
-      for (let i = 0; i < GALERA.length; i++) await waitForStatus(adminSocket, 'galera', `galera-${i}`, 'UP');
-    }
-
-    /**
-     * Fails the writer's /synced, measures when new sessions land on another member and when the open session to
-     * the old writer is cut, then recovers the old writer and returns where sessions go once it is UP again.
-     */
-    async function failover(cfg: string, name: string): Promise<{ switchMs: number; cutMs: number; afterRecovery: string[]; closed: number }> {
-      synced.forEach((s) => { s.healthy = true; });
-      const lb = await startHaproxy(name, cfg, 'lb-a', LB_A);
+    test('sessions go to the named member only; a new name moves them, cuts the old sessions, and never flaps back', async () => {
+      state.writer = 0;
+      const lb = await startHaproxy('galera-move', renderHaproxyCfg(galeraModel(LB_A)), LB_A);
       try {
-        await allUp(lb.admin);
+        await waitForStatus(lb.admin, 'galera', 'galera-0', 'UP');
+        await waitForStatus(lb.admin, 'galera', 'galera-1', 'DOWN');
+        await waitForStatus(lb.admin, 'galera', 'galera-2', 'DOWN');
         expect(await writer(LB_A)).toBe(GALERA[0]);
         const open = await session(LB_A);
         const cut = new Promise<number>((resolve) => {
@@ -325,90 +309,40 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
           open.socket.once('close', () => { clearTimeout(timer); resolve(Date.now()); });
         });
 
-        synced[0].healthy = false;
-        const failedAt = Date.now();
+        // The members name galera-2 (not the next in order: the row decides, not HAProxy).
+        state.writer = 2;
+        const movedAt = Date.now();
         let switchedAt = 0;
-        const seen: string[] = [];
-        while (Date.now() - failedAt < 10_000) {
-          const member = await writer(LB_A);
-          seen.push(member);
-          if (member !== GALERA[0] && member !== 'closed') { switchedAt = Date.now(); break; }
+        while (Date.now() - movedAt < 10_000) {
+          if ((await writer(LB_A)) === GALERA[2]) { switchedAt = Date.now(); break; }
           await sleep(20);
         }
         expect(switchedAt).toBeGreaterThan(0);
-        const newWriter = seen[seen.length - 1];
-        const cutMs = (await cut) - failedAt;
-        expect(cutMs).not.toBeNaN();
+        expect((await cut) - movedAt).not.toBeNaN();
+        // galera-0 is Synced again but not named: its /writer stays 503 and nothing flaps back.
+        await sleep(1500);
         const steady = await Promise.all(Array.from({ length: 10 }, () => writer(LB_A)));
-        expect(new Set(steady)).toEqual(new Set([newWriter]));
-
-        synced[0].healthy = true;
-        await waitForStatus(lb.admin, 'galera', 'galera-0', 'UP');
-        const afterRecovery: string[] = [];
-        for (let i = 0; i < 10; i++) { afterRecovery.push(await writer(LB_A)); await sleep(50); }
-        return { switchMs: switchedAt - failedAt, cutMs, afterRecovery, closed: seen.filter((m) => m === 'closed').length };
+        expect(new Set(steady)).toEqual(new Set([GALERA[2]]));
+        console.log(`Galera writer (fake agents): new sessions on the newly named member ${switchedAt - movedAt} ms after its /writer answered 200`);
       } finally {
         await stop(lb.child);
       }
-    }
+    });
 
-    test('a failed writer is replaced by one other member, which stays the writer after the old one recovers', async () => {
-      const trials = [];
-      for (let i = 0; i < 5; i++) {
-        const r = await failover(renderHaproxyCfg(galeraModel(LB_A, false)), `galera-${i}`);
-        expect(new Set(r.afterRecovery)).toEqual(new Set([GALERA[1]]));
-        trials.push(r);
+    test('a restarted HAProxy sends its very first sessions to the named member, not to the first one listed', async () => {
+      // Without the hold (tcp-request inspect-delay while more than one member is up), every server counts as UP
+      // until its first check, and the first sessions of a fresh instance went to galera-0.
+      state.writer = 1;
+      const firsts: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const lb = await startHaproxy(`galera-fresh-${i}`, renderHaproxyCfg(galeraModel(LB_A)), LB_A);
+        try {
+          firsts.push(...await Promise.all(Array.from({ length: 5 }, () => writer(LB_A))));
+        } finally {
+          await stop(lb.child);
+        }
       }
-      console.log('Galera writer switch (check fails -> new sessions on the next member), ms: ' +
-        trials.map((t) => t.switchMs).join(', ') + '; open sessions to the old writer cut after, ms: ' +
-        trials.map((t) => t.cutMs).join(', ') + '; new sessions closed unanswered during the switch: ' +
-        trials.map((t) => t.closed).join(', '));
-    });
-
-    test('the trap: with nopurge the stick entry is never rewritten and sessions flap back to the old writer', async () => {
-      const cfg = renderHaproxyCfg(galeraModel(LB_A, false)).replace('stick-table type integer size 1', 'stick-table type integer size 1 nopurge');
-      const r = await failover(cfg, 'galera-nopurge');
-      expect(r.afterRecovery).toContain(GALERA[0]);
-    });
-
-    test('a restarted HAProxy learns the current writer from its peer instead of picking the first member', async () => {
-      synced.forEach((s) => { s.healthy = true; });
-      const a = await startHaproxy('peer-a', renderHaproxyCfg(galeraModel(LB_A, true)), 'lb-a', LB_A);
-      let b = await startHaproxy('peer-b', renderHaproxyCfg(galeraModel(LB_B, true)), 'lb-b', LB_B);
-      await allUp(a.admin);
-      await allUp(b.admin);
-      expect(await writer(LB_A)).toBe(GALERA[0]);
-
-      synced[0].healthy = false;
-      await waitForStatus(a.admin, 'galera', 'galera-0', 'DOWN');
-      expect(await writer(LB_A)).toBe(GALERA[1]);
-      synced[0].healthy = true;
-      await waitForStatus(a.admin, 'galera', 'galera-0', 'UP');
-      await waitForStatus(b.admin, 'galera', 'galera-0', 'UP');
-      // B never carried a session: it can hold the new writer only through the peers replication, which is
-      // asynchronous; under CI load it was once still the old entry after 5 s, so this is measured, not asserted.
-      // What is asserted is the point of the peers section: a restarted B starts from A's entry (below).
-      const replicationStart = Date.now();
-      while (!/key=1 .*server_id=2/.test(await admin(b.admin, 'show table galera')) && Date.now() - replicationStart < 5_000) await sleep(20);
-      const replicated = /key=1 .*server_id=2/.test(await admin(b.admin, 'show table galera'));
-      console.log(`peers: the running peer ${replicated ? `had the new writer entry after ${Date.now() - replicationStart} ms` : 'still had the old writer entry after 5 s'}`);
-
-      await stop(b.child);
-      b = await startHaproxy('peer-b-restarted', renderHaproxyCfg(galeraModel(LB_B, true)), 'lb-b', LB_B);
-      let synchronisedAfter = 0;
-      const restartedAt = Date.now();
-      while (!/key=1 /.test(await admin(b.admin, 'show table galera')) && Date.now() - restartedAt < 10_000) await sleep(20);
-      synchronisedAfter = Date.now() - restartedAt;
-      await allUp(b.admin);
-      // Measured, not asserted: in 2 of 5 CI runs under load the restarted B came back with the first member's
-      // entry, and in one of them the peers resync then flipped A back to it too (a failback the stick table exists
-      // to prevent). A finding to fix before relying on it: see README, HAProxy limits. The single-instance
-      // failover and no-failback behaviour is asserted in the tests above.
-      const writers = { a: await writer(LB_A), b: await writer(LB_B) };
-      console.log(`peers: a restarted HAProxy had a writer entry ${synchronisedAfter} ms after its stats port opened; ` +
-        `after the restart A writes to ${writers.a}, B to ${writers.b} (the failed-over writer is ${GALERA[1]})`);
-      await stop(a.child);
-      await stop(b.child);
+      expect(new Set(firsts)).toEqual(new Set([GALERA[1]]));
     });
   });
 });

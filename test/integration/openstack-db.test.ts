@@ -5,13 +5,12 @@
  * writes a row every 0.1 s through oslo.db's writer session and its retry decorator (`wrap_db_retry`, retrying on
  * disconnect, as nova's DB API does); every write must end acknowledged and every acknowledged row must be there.
  *
- * Stand-ins: each member's `/synced` (the recovery agent's endpoint HAProxy checks) is served by the test from the
- * member's own wsrep state; the URL is the control plane's URL shape (`databaseUrl`) pointed at HAProxy instead of
- * ProxySQL. Figures (failover seen by the client) are printed, not asserted.
+ * The members run with their agents, whose `GET /writer` HAProxy checks (the writer the members decide). Stand-in:
+ * the URL is the control plane's URL shape (`databaseUrl`) pointed at HAProxy instead of ProxySQL. Figures (failover
+ * seen by the client) are printed, not asserted.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
 import { ServiceConfigRenderer, ServiceConnection } from '../../lib';
@@ -30,7 +29,7 @@ jest.setTimeout(600_000);
 const MEMBERS = ['127.0.1.1', '127.0.1.2', '127.0.1.3'];
 const LB = '127.0.6.1';
 const LB_PORT = 13306;
-const SYNCED_PORT = 19201;
+const AGENT_PORT = 9200;
 const STATS_PORT = 18405;
 /** Percent-encoded in the URL, raw to PyMySQL; quotes and backslashes for apply-users' SQL. */
 const NOVA_PASSWORD = `n@va:p/w%d?#$x'"\\`;
@@ -43,7 +42,6 @@ describeUnlessMissing('oslo.db through the rendered database URL, HAProxy\'s Gal
   let cluster: GaleraTestCluster;
   let configFile: string;
   const daemons = new Daemons();
-  const synced: http.Server[] = [];
 
   beforeAll(async () => {
     // Other Galera suites share the 127.0.1.x addresses: wait for them (a long one takes minutes).
@@ -51,33 +49,27 @@ describeUnlessMissing('oslo.db through the rendered database URL, HAProxy\'s Gal
     cluster = new GaleraTestCluster(MEMBERS);
     cluster.extraEnv = { NOVA_DB_PASSWORD: NOVA_PASSWORD };
     cluster.writeUsersFile(renderUsersFile([{ name: 'nova', passwordEnv: 'NOVA_DB_PASSWORD', databases: ['nova'] }]));
-    const [first, ...others] = cluster.members;
-    first.startEntrypoint();
-    await first.decide('bootstrap');
-    await first.waitSynced(90_000);
-    for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.decide('join')));
-    await Promise.all(others.map((m) => m.waitSynced(240_000)));
+    cluster.buildAgent();
+    for (const m of cluster.members) {
+      m.startEntrypoint();
+      m.startAgent({
+        GALERA_CLUSTER_SIZE: '3', GALERA_AGENT_PORT: String(AGENT_PORT), GALERA_PEER_URLS: MEMBERS.map((ip) => `http://${ip}:${AGENT_PORT}`).join(','),
+      });
+    }
+    await Promise.all(cluster.members.map((m) => m.waitSynced(300_000)));
     // apply-users runs once a member is Synced: wait until nova can log in on each member.
     for (const m of cluster.members) await waitFor(`nova on ${m.name}`, 60_000, async () => ((await m.login('nova', NOVA_PASSWORD)).code === 0 ? true : undefined));
 
-    // Each member's /synced: 200 only while its wsrep state is Primary and Synced (what the agent serves).
-    for (const m of cluster.members) {
-      const server = http.createServer((req, res) => res.writeHead(req.url === '/synced' && m.running && m.synced() ? 200 : 503, { connection: 'close' }).end());
-      await new Promise<void>((resolve) => server.listen(SYNCED_PORT, m.ip, () => resolve()));
-      synced.push(server);
-    }
-
     // HAProxy with the rendered one-writer listener, run as its container runs it (config path, master socket).
     const cfg = renderHaproxyCfg(fullHaproxyModel({
-      bindAddress: LB, statsPort: STATS_PORT, services: [], peers: [],
-      galera: { port: LB_PORT, checkPort: SYNCED_PORT, checkPath: '/synced', timeoutSeconds: 5400, servers: MEMBERS.map((address, i) => ({ name: `galera-${i}`, address, port: 3306 })) },
+      bindAddress: LB, statsPort: STATS_PORT, services: [],
+      galera: { port: LB_PORT, checkPort: AGENT_PORT, checkPath: '/writer', timeoutSeconds: 5400, servers: MEMBERS.map((address, i) => ({ name: `galera-${i}`, address, port: 3306 })) },
     }));
     const dir = path.join(cluster.root, 'haproxy');
     fs.mkdirSync(path.join(dir, 'etc', 'haproxy'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'run'));
     fs.writeFileSync(path.join(dir, 'etc', 'haproxy', 'haproxy.cfg'), cfg);
-    const command = haproxyCommand().map((arg) => arg.replace('$(NODE_NAME)', 'lb-a')).join(' ');
+    const command = haproxyCommand().join(' ');
     daemons.start('unshare', ['-m', 'sh', '-c', `mount --bind ${dir}/run /run/haproxy && mount --bind ${dir}/etc /usr/local/etc && exec ${command}`]);
     await waitForTcp(LB, LB_PORT);
 
@@ -100,7 +92,6 @@ describeUnlessMissing('oslo.db through the rendered database URL, HAProxy\'s Gal
 
   afterAll(async () => {
     await daemons.stopAll();
-    await Promise.all(synced.map((s) => new Promise((r) => s.close(r))));
     if (cluster) await cluster.destroy();
     releaseGaleraLock();
   });

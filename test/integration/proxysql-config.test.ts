@@ -149,7 +149,7 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
 
     expect(asList(cnf.mysql_galera_hostgroups)).toEqual([{
       writer_hostgroup: { int: 10 }, backup_writer_hostgroup: { int: 20 }, reader_hostgroup: { int: 30 }, offline_hostgroup: { int: 9999 },
-      active: { int: 1 }, max_writers: { int: 1 }, writer_is_also_reader: { int: 2 }, max_transactions_behind: { int: 100 },
+      active: { int: 1 }, max_writers: { int: 1 }, writer_is_also_reader: { int: 1 }, max_transactions_behind: { int: 100 },
       comment: { string: 'galera' },
     }]);
 

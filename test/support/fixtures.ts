@@ -73,18 +73,13 @@ export function threeNodeVip(overrides: Partial<KeepalivedVipModel> = {}): Keepa
 
 const k8sName = (pod: string, service: string) => `${pod}.${service}.openstack.svc.cluster.local`;
 
-/** Every catalogue endpoint, DNS and literal servers, discovery, and a Galera listener with peers. */
+/** Every catalogue endpoint, DNS and literal servers, discovery, and a Galera listener. */
 export function fullHaproxyModel(overrides: Partial<HaproxyModel> = {}): HaproxyModel {
   return {
     bindAddress: '0.0.0.0',
     maxConnections: 8000,
     nameservers: ['10.96.0.10'],
     statsPort: 8404,
-    peersPort: 10000,
-    peers: [
-      { name: 'lb-a', address: '10.213.0.11' },
-      { name: 'lb-b', address: '10.213.0.12' },
-    ],
     services: [
       openStackService('keystone', {
         servers: [0, 1].map((i) => ({ name: `keystone-${i}`, address: k8sName(`keystone-${i}`, 'keystone'), port: 5000 })),
@@ -95,7 +90,7 @@ export function fullHaproxyModel(overrides: Partial<HaproxyModel> = {}): Haproxy
     galera: {
       port: 3306,
       checkPort: 9200,
-      checkPath: '/synced',
+      checkPath: '/writer',
       timeoutSeconds: 5400,
       servers: [0, 1, 2].map((i) => ({ name: `galera-${i}`, address: k8sName(`galera-${i}`, 'galera'), port: 3306 })),
     },

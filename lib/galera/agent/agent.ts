@@ -20,6 +20,7 @@ import { decide } from './election';
 import { pollPeer, PeerPoll } from './peers';
 import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
 import type { Decision, ElectionInput, LocalState, MemberReport } from './types';
+import { writerClaim } from './writer';
 
 /** How often an unchanged `wait`/`blocked` decision is logged again, so the reason stays in recent logs. */
 const REPEAT_LOG_SECONDS = 60;
@@ -172,6 +173,23 @@ export class GaleraAgent {
     this.last = { decision, at: now.toISOString(), input };
     this.logDecision(decision, input, polls, self, now.getTime());
     this.act(decision, input, self);
+    this.claimWriter(self, polls);
+  }
+
+  /** Hands the mariadb container a takeover of the writer row when writer.ts says this member must take it. */
+  private claimWriter(self: SelfView, polls: PeerPoll[]): void {
+    const stateId = self.local?.stateId;
+    if (stateId === undefined || this.runDir.writerClaimPending()) return;
+    const claim = writerClaim({
+      self: this.config.ordinal,
+      names: this.config.peerUrls.map((_, ordinal) => this.memberName(ordinal)),
+      selfSynced: self.wsrep.synced,
+      named: self.wsrep.writer,
+      peers: new Map(polls.flatMap((p) => (p.report !== undefined ? [[p.ordinal, p.report] as const] : []))),
+    });
+    if (claim === undefined) return;
+    this.runDir.writeWriterClaim(stateId, claim);
+    this.log('writer-claim', { member: this.config.podName, ...claim });
   }
 
   private act(decision: Decision, input: ElectionInput, self: SelfView): void {
@@ -282,11 +300,18 @@ export class GaleraAgent {
           send(wsrep.synced ? 200 : 503, { synced: wsrep.synced, running: wsrep.running, primary: wsrep.primary });
           return;
         }
+        case '/writer': {
+          // 200 only on the member the replicated writer row names, while it is Primary and Synced (HAProxy).
+          const wsrep = this.readSelf().wsrep;
+          const writer = wsrep.synced && wsrep.writer === this.config.podName;
+          send(writer ? 200 : 503, { writer, named: wsrep.writer ?? null, synced: wsrep.synced, running: wsrep.running });
+          return;
+        }
         case '/status':
           send(200, this.status());
           return;
         default:
-          send(404, { error: `unknown path ${path}; try /status, /state, /synced, /healthz` });
+          send(404, { error: `unknown path ${path}; try /status, /state, /synced, /writer, /healthz` });
       }
     } catch (e) {
       send(500, { error: String(e) });

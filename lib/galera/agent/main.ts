@@ -25,11 +25,13 @@
  *   decision.json    written by the agent (atomically), once per stateId; the container deletes it before exec
  *   restart-request  written by the agent: stop mariadbd (SIGTERM, then SIGKILL), publish a new state.json, wait for a
  *                    decision; written again when the same state still runs GALERA_RESTART_RETRY_SECONDS later
+ *   writer-claim     written by the agent: take the writer row over for this member (writer.ts)
  *
  * HTTP
  *   GET /state    this member's MemberReport (503 before state.json exists)
  *   GET /status   everything: self, peers and when they were seen, the decision, its inputs, the blocked reason
- *   GET /synced   200 only when Primary and Synced, else 503 (HAProxy checks, readiness)
+ *   GET /synced   200 only when Primary and Synced, else 503 (readiness)
+ *   GET /writer   200 only on the member the replicated writer row names, while Primary and Synced (HAProxy)
  *   GET /healthz  200 while the agent runs
  *
  * Logs: one JSON object per line on stdout (`event`: listening, decision, decision-written, restart-requested,

@@ -7,6 +7,7 @@
  *   decision.json     agent → mariadb container   join/bootstrap for one state.json (its stateId); consumed (deleted)
  *   restart-request   agent → mariadb container   stop mariadbd (SIGTERM, bounded, then SIGKILL) and re-establish state
  *                                                 (pc.recovery fallback, or too long outside a Primary component)
+ *   writer-claim      agent → mariadb container   take the writer row over (writer.ts): a conditional UPDATE, run once
  *   agent-memory.json agent only                  which state it answered, across restarts of the agent container
  *
  * Every write is atomic (temporary file in the same directory, then rename), so a reader never sees half a file.
@@ -16,11 +17,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { isUsablePosition } from './election';
 import type { DataState, Decision, GaleraPosition, LocalState, MemberReport, PositionSource } from './types';
+import type { WriterClaim } from './writer';
 
 export const STATE_FILE = 'state.json';
 export const WSREP_FILE = 'wsrep.json';
 export const DECISION_FILE = 'decision.json';
 export const RESTART_REQUEST_FILE = 'restart-request';
+export const WRITER_CLAIM_FILE = 'writer-claim';
 /** The agent's own memory (which state it answered), so a restarted sidecar never answers one state twice. */
 export const AGENT_MEMORY_FILE = 'agent-memory.json';
 
@@ -55,6 +58,11 @@ export interface WsrepView {
   readonly position?: GaleraPosition;
   /** The raw status and variables the status loop wrote (for /status). */
   readonly status: Readonly<Record<string, string>>;
+  /**
+   * The member the writer row (`galera_ha.writer`) names, as this member read it in the same round as its status;
+   * absent when it could not be read (not Primary, the table not created yet).
+   */
+  readonly writer?: string;
   /** Seconds since wsrep.json was written, if it exists. */
   readonly ageSeconds?: number;
 }
@@ -139,6 +147,20 @@ export class RunDir {
 
   public writeRestartRequest(stateId: string, reason: string): void {
     writeAtomically(this.file(RESTART_REQUEST_FILE), `${JSON.stringify({ stateId, reason }, null, 2)}\n`);
+  }
+
+  /** A claim not yet taken by the mariadb container (it deletes the file when it starts the UPDATE). */
+  public writerClaimPending(): boolean {
+    return fs.existsSync(this.file(WRITER_CLAIM_FILE));
+  }
+
+  /**
+   * One key per line, flat strings, like decision.json, so the shell reads it with its json_field. Names are pod
+   * names (DNS-1123), and the shell checks them again before they go into SQL.
+   */
+  public writeWriterClaim(stateId: string, claim: WriterClaim): void {
+    const content = { stateId, from: claim.from, to: claim.to, requireAbsent: String(claim.requireAbsent), reason: claim.reason };
+    writeAtomically(this.file(WRITER_CLAIM_FILE), `${JSON.stringify(content, null, 2)}\n`);
   }
 }
 
@@ -244,7 +266,12 @@ export function parseWsrep(text: string): Omit<WsrepView, 'ageSeconds'> | undefi
   const clusterUuid = running ? status.wsrep_cluster_state_uuid : undefined;
   const position = { uuid: status.wsrep_local_state_uuid, seqno: Number(status.wsrep_last_committed) };
   const live = running && /^-?[0-9]+$/.test(status.wsrep_last_committed ?? '') && isUsablePosition(position);
-  return { running, primary, synced, transfer, status, ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}) };
+  // A pod name (DNS-1123 label) or nothing: the row is data anyone with write access could change.
+  const writer = running && typeof value.writer === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value.writer) ? value.writer : undefined;
+  return {
+    running, primary, synced, transfer, status,
+    ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}), ...(writer !== undefined ? { writer } : {}),
+  };
 }
 
 function parsePosition(value: unknown): GaleraPosition | undefined {
