@@ -1,5 +1,5 @@
 import { App, Chart, Testing } from 'cdk8s';
-import { GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue, TlsCertificates } from '../lib';
+import { GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, ProxySqlLayer, SecretValue, TlsCertificates } from '../lib';
 import { k8s } from '../lib/k8s';
 import { covers, goDurationSeconds, uncoveredNames } from '../lib/tls/model';
 import { errorOf, expectValidManifests, find, K8sObject, newChart, ofKind, schemaProblems, synth } from './support/harness';
@@ -209,6 +209,17 @@ describe('Galera TLS', () => {
     expect(message).toContain('require-secure-transport');
     expect(message).toContain('socket.ssl');
     expect(message).toContain('socket.dynamic');
+  });
+
+  test('ProxySQL in front of a Galera that requires TLS is refused (its TLS to the members is not built yet)', () => {
+    const chart = newChart('openstack');
+    const { db } = galera({ tls: { certificates: CERT_MANAGER, requireSecureTransport: true } }, chart);
+    expect(db.requiresSecureTransport).toBe(true);
+    const message = errorOf(() => new ProxySqlLayer(chart, 'proxysql', { galera: db, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password') }));
+    expect(message).toContain("galera: \"galera\" requires TLS from every client (tls.requireSecureTransport), and ProxySQL's TLS to the members is not built yet");
+    const plain = newChart('openstack');
+    const { db: optional } = galera({ tls: { certificates: CERT_MANAGER } }, plain);
+    expect(() => new ProxySqlLayer(plain, 'proxysql', { galera: optional, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'), allowedClients: [{ podLabels: { application: 'nova' } }] })).not.toThrow();
   });
 
   test('bad tls props', () => {

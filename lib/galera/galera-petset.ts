@@ -69,6 +69,8 @@ export class GaleraPetSet extends Construct {
    * clients verify the members with its CA; monitoring can read its expiry.
    */
   public readonly tlsSecretName?: string;
+  /** Whether the members refuse clients without TLS (`tls.requireSecureTransport`). */
+  public readonly requiresSecureTransport: boolean;
   /** The underlying StatefulSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeStatefulSet;
 
@@ -85,6 +87,7 @@ export class GaleraPetSet extends Construct {
     });
     const tls = tlsMaterial && galeraTlsMount(tlsMaterial);
     this.tlsSecretName = tlsMaterial?.secretName;
+    this.requiresSecureTransport = model.tls?.requireSecureTransport === true;
     registerAppChecks(this);
 
     const name = model.name;
