@@ -57,7 +57,6 @@ describe('TlsCertificates.certManager', () => {
     expect(cert.spec).toEqual({
       secretName: 'galera-tls',
       issuerRef: { name: 'openstack-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
-      commonName: MEMBER_NAMES[0],
       dnsNames: [...MEMBER_NAMES, ...SERVICE_NAMES],
       duration: '2160h',
       renewBefore: '720h',

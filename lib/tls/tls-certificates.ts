@@ -65,7 +65,8 @@ export class TlsCertificates {
           kind: options.issuer.kind ?? CERT_MANAGER_DEFAULTS.issuerKind,
           group: options.issuer.group ?? CERT_MANAGER_DEFAULTS.issuerGroup,
         },
-        commonName: request.dnsNames[0] ?? request.ipAddresses[0],
+        // No commonName: clients match subject alternative names, and cert-manager refuses a common name over 64
+        // bytes, which a member name in a long namespace would exceed.
         dnsNames: request.dnsNames.length > 0 ? [...request.dnsNames] : undefined,
         ipAddresses: request.ipAddresses.length > 0 ? [...request.ipAddresses] : undefined,
         duration: options.duration ?? CERT_MANAGER_DEFAULTS.duration,

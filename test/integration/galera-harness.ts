@@ -10,7 +10,7 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GALERA_SERVER_DEFAULTS, renderServerConfig } from '../../lib/galera/server-config';
+import { GALERA_SERVER_DEFAULTS, GaleraServerTls, renderServerConfig } from '../../lib/galera/server-config';
 import { describeUnlessMissing } from './support/daemons';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -84,7 +84,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T
   }
 }
 
-const MYSQL_USER = { uid: -1, gid: -1 };
+export const MYSQL_USER = { uid: -1, gid: -1 };
 try {
   MYSQL_USER.uid = Number(execFileSync('id', ['-u', 'mysql']).toString().trim());
   MYSQL_USER.gid = Number(execFileSync('id', ['-g', 'mysql']).toString().trim());
@@ -117,6 +117,8 @@ export class Member {
   public ip: string;
   /** Extra `[galera]` settings for this member only (e.g. `wsrep_sst_donor`), from its next start. */
   public configOverrides: Record<string, string> = {};
+  /** TLS from the next start: what the construct renders, with this member's certificate directory (its "Secret volume"). */
+  public tls?: GaleraServerTls & { readonly directory: string };
   private entrypoint?: ChildProcess;
   private agent?: ChildProcess;
   /** Where in the logs the current runs of the agent and the entrypoint start. */
@@ -152,7 +154,7 @@ export class Member {
       fs.mkdirSync(this.runDir);
       fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
     }
-    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip, this.configOverrides));
+    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip, this.configOverrides, this.tls));
     this.mariadbLogStart = this.logSize('mariadb');
     this.entrypoint = this.spawnLogged('mariadb', ['bash', path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
   }
@@ -183,6 +185,7 @@ export class Member {
       MARIADB_ROOT_PASSWORD: ROOT_PASSWORD,
       USER: 'mysql',
       HOME: this.dir,
+      ...(this.tls ? { GALERA_TLS_DIR: this.tls.directory, GALERA_TLS_REPLICATION: String(this.tls.replication || this.tls.replicationTransition) } : {}),
       ...this.cluster.extraEnv,
     };
   }
@@ -277,8 +280,8 @@ export class Member {
   }
 
   /** A client login over TCP as `user` (password by env, so any byte works). */
-  public async login(user: string, password: string, query = 'SELECT CURRENT_USER()'): Promise<{ code: number; stdout: string; stderr: string }> {
-    return runAsMysql(['mariadb', '--no-defaults', '-h', this.ip, '-P', '3306', '-u', user, '-N', '-B', '-e', query], { MYSQL_PWD: password });
+  public async login(user: string, password: string, query = 'SELECT CURRENT_USER()', clientOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runAsMysql(['mariadb', '--no-defaults', ...clientOptions, '-h', this.ip, '-P', '3306', '-u', user, '-N', '-B', '-e', query], { MYSQL_PWD: password });
   }
 
   /** Runs one of the scripts the way kubelet runs an exec probe (the container's env). */
@@ -394,8 +397,9 @@ export class GaleraTestCluster {
   /** pc.recovery in the members' config (applies from their next start). */
   public pcRecovery = true;
 
-  public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}): string {
+  public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}, tls?: GaleraServerTls): string {
     return renderServerConfig({
+      ...(tls ? { tls } : {}),
       ...GALERA_SERVER_DEFAULTS,
       pcRecovery: this.pcRecovery,
       clusterName: CLUSTER_NAME,
