@@ -176,14 +176,19 @@ describe('Galera TLS', () => {
     });
   });
 
-  test('the transition accepts both kinds of peers and leaves SST as it was; replication off means none of it', () => {
-    const transition = serverCnf(galera({ tls: { certificates: CERT_MANAGER, replicationTransition: true } }).objects);
+  test('the transition accepts both kinds of peers; replication off means no socket.ssl', () => {
+    const transition = serverCnf(galera({ tls: { certificates: CERT_MANAGER, replicationTransition: true, stateTransfer: false } }).objects);
     expect(providerOptions(transition)).toMatchObject({ 'socket.ssl': 'YES', 'socket.dynamic': 'YES' });
     expect(section(transition, 'sst')).toEqual({});
-    const off = serverCnf(galera({ tls: { certificates: CERT_MANAGER, replication: false } }).objects);
+    const off = serverCnf(galera({ tls: { certificates: CERT_MANAGER, replication: false, stateTransfer: false } }).objects);
     expect(Object.keys(providerOptions(off)).filter((k) => k.startsWith('socket.'))).toEqual([]);
     expect(section(off, 'sst')).toEqual({});
     expect(section(off, 'mysqld').ssl_cert).toBe('/etc/galera-tls/tls.crt');
+  });
+
+  test('encrypted state transfers cannot be rolled in one member at a time: refused during the transition', () => {
+    expect(errorOf(() => galera({ tls: { certificates: CERT_MANAGER, replicationTransition: true } })))
+      .toContain('tls.stateTransfer: (not set) must be false during replicationTransition');
   });
 
   test('the entrypoint is told where the certificate is, so it reloads it on renewal', () => {
@@ -214,7 +219,7 @@ describe('Galera TLS', () => {
     const chart = newChart('openstack');
     const { db } = galera({ tls: { certificates: CERT_MANAGER, requireSecureTransport: true } }, chart);
     expect(db.requiresSecureTransport).toBe(true);
-    const message = errorOf(() => new ProxySqlLayer(chart, 'proxysql', { galera: db, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password') }));
+    const message = errorOf(() => new ProxySqlLayer(chart, 'proxysql', { galera: db, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'), allowedClients: [{ podLabels: { application: 'nova' } }] }));
     expect(message).toContain("galera: \"galera\" requires TLS from every client (tls.requireSecureTransport), and ProxySQL's TLS to the members is not built yet");
     const plain = newChart('openstack');
     const { db: optional } = galera({ tls: { certificates: CERT_MANAGER } }, plain);

@@ -91,6 +91,7 @@ export interface GaleraTlsModel {
   readonly requireSecureTransport: boolean;
   readonly replication: boolean;
   readonly replicationTransition: boolean;
+  readonly stateTransfer: boolean;
 }
 
 /** The images a GaleraPetSet uses unless told otherwise (the construct exposes them as static constants). */
@@ -139,6 +140,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
         requireSecureTransport: props.tls.requireSecureTransport ?? false,
         replication: props.tls.replication ?? true,
         replicationTransition: props.tls.replicationTransition ?? false,
+        stateTransfer: props.tls.stateTransfer ?? true,
       },
     } : {}),
   };

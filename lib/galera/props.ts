@@ -39,17 +39,25 @@ export interface GaleraTlsOptions {
    */
   readonly requireSecureTransport?: boolean;
   /**
-   * Encrypt Galera replication, IST and SST. Every member must agree: to turn it on (or off) in a running
+   * Encrypt Galera replication and IST. Every member must agree: to turn it on (or off) in a running
    * cluster, deploy with `replicationTransition: true` first (README, "TLS").
    *
    * @default true
    */
   readonly replication?: boolean;
   /**
+   * Encrypt state transfers (mariabackup streamed through socat with OpenSSL). Joiner and donor must agree, and
+   * mariabackup's script uses the SST port even for an IST, so this cannot change one member at a time: a new
+   * cluster has it from the start; an existing one turns it on after replication TLS, with every member restarted
+   * at once (README, "TLS"). Refused together with `replicationTransition`.
+   *
+   * @default true
+   */
+  readonly stateTransfer?: boolean;
+  /**
    * Members accept encrypted and plaintext peers (`socket.dynamic`): the first of the two rolling restarts that
-   * turn replication TLS on or off without splitting the cluster. Measured with the real galera-4: plaintext
-   * members and members in transition form one cluster, and 0 writes failed through both rollouts. Never leave
-   * it on: a plaintext peer may join.
+   * turn replication TLS on or off without splitting the cluster (with `stateTransfer: false`). Never leave it
+   * on: a plaintext peer may join.
    *
    * @default false
    */

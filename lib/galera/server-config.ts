@@ -64,8 +64,10 @@ export interface GaleraServerTls {
   readonly ca: string;
   /** `require_secure_transport`: clients must use TLS (the socket account of the probes is local, so it is exempt). */
   readonly requireSecureTransport: boolean;
-  /** Galera replication (`socket.ssl_*`, which IST uses too) and SST (mariabackup through socat over TLS). */
+  /** Galera replication (`socket.ssl_*`, which IST uses too). */
   readonly replication: boolean;
+  /** SST through socat with OpenSSL (joiner and donor must agree: see GaleraTlsOptions.stateTransfer). */
+  readonly stateTransfer: boolean;
   /**
    * `socket.dynamic`: the member accepts encrypted and plaintext peers, so replication TLS can be turned on (or
    * off) by two rolling restarts without splitting the cluster (see the README, "TLS"). SST stays as it was.
@@ -132,7 +134,7 @@ export function renderServerConfig(model: GaleraServerConfigModel, check = true)
     wsrep_sst_donor_rejects_queries: 'ON',
     wsrep_slave_threads: String(model.applierThreads),
   };
-  const sst: ConfigSections = model.tls?.replication && !model.tls.replicationTransition ? { sst: sstTlsOptions(model.tls) } : {};
+  const sst: ConfigSections = model.tls?.stateTransfer ? { sst: sstTlsOptions(model.tls) } : {};
   const sections = mergeSections({ mysqld, galera, ...sst }, model.overrides ?? {});
   const text = renderIni(sections);
   const problems = check ? renderedServerConfigProblems(text, model) : [];

@@ -277,9 +277,13 @@ function mergeProviderOptions(v: Validator, where: string, value: string, into: 
 /** The tls prop's shape; the certificate itself is requested (and its names checked) through `requestCertificate`. */
 function validateTls(v: Validator, props: GaleraPetSetProps, requestCertificate: (v: Validator) => void): void {
   const tls = props.tls!;
-  for (const flag of ['requireSecureTransport', 'replication', 'replicationTransition'] as const) {
+  for (const flag of ['requireSecureTransport', 'replication', 'replicationTransition', 'stateTransfer'] as const) {
     v.check(tls[flag] !== undefined && typeof tls[flag] !== 'boolean', `tls.${flag}`, tls[flag], 'must be true or false');
   }
+  v.check(tls.replicationTransition === true && tls.stateTransfer !== false, 'tls.stateTransfer', tls.stateTransfer,
+    'must be false during replicationTransition: the members restarted one by one would meet donors of the other kind, and ' +
+    'mariabackup fails every transfer between an encrypting and a plaintext member (even an IST). Roll with stateTransfer: false, ' +
+    'then turn it on with every member restarted at once (README, "TLS")');
   if (!v.check(!(tls.certificates instanceof TlsCertificates), 'tls.certificates', tls.certificates,
     'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)')) {
     requestCertificate(v);
