@@ -28,6 +28,16 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
   /** The mariadb client over TCP as nova, verifying the server's certificate against `caFile`. */
   const tlsLogin = (m: Member, query: string, caFile = ca.caFile) => m.login('nova', NOVA_PASSWORD, query, ['--ssl', `--ssl-ca=${caFile}`, '--ssl-verify-server-cert']);
   const logOf = (m: Member) => m.logTail(100_000);
+  /** Every member stopped: the first bootstraps, the others join (the test plays the recovery agent). */
+  const startCluster = async (joinTimeoutMs: number) => {
+    const [first, ...others] = cluster.members;
+    first.startEntrypoint();
+    await first.decide('bootstrap');
+    await first.waitSynced(60_000);
+    for (const m of others) m.startEntrypoint();
+    await Promise.all(others.map((m) => m.decide('join')));
+    await Promise.all(others.map((m) => m.waitSynced(joinTimeoutMs)));
+  };
   const providerOptionsOf = (m: Member) => /wsrep_provider_options = .*/.exec(fs.readFileSync(m.configFile, 'utf8'))?.[0] ?? '';
   /** What GaleraPetSet renders with `tls` (replication on), with this member's certificate directory. */
   const memberTls = (m: Member, flags: { replicationTransition: boolean; requireSecureTransport: boolean; stateTransfer: boolean }): Member['tls'] => ({
@@ -59,13 +69,8 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
   });
 
   test('a plaintext cluster forms (the state a deployment is in before TLS is turned on)', async () => {
-    const [first, ...others] = cluster.members;
-    first.startEntrypoint();
-    await first.decide('bootstrap');
-    await first.waitSynced(60_000);
-    for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.decide('join')));
-    await Promise.all(others.map((m) => m.waitSynced(200_000)));
+    const [first] = cluster.members;
+    await startCluster(200_000);
     await first.sql('CREATE TABLE nova.acked (id INT PRIMARY KEY, member VARCHAR(20)); CREATE TABLE nova.rotation (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(3))');
     expect(logOf(first)).toMatch(/connection established to \S+ tcp:\/\/127\.0\.18\.[23]:4567/);
   });
@@ -108,12 +113,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
     const t0 = Date.now();
     await Promise.all(cluster.members.map((m) => m.stop()));
     for (const m of cluster.members) m.tls = memberTls(m, { replicationTransition: false, requireSecureTransport: true, stateTransfer: true });
-    first.startEntrypoint();
-    await first.decide('bootstrap');
-    await first.waitSynced(60_000);
-    for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.decide('join')));
-    await Promise.all(others.map((m) => m.waitSynced(120_000)));
+    await startCluster(120_000);
     figures.fullRestartForEncryptedSstSeconds = (Date.now() - t0) / 1000;
     for (const m of others) expect(m.stateTransfers()).toEqual(['IST']);
     expect(await first.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
