@@ -94,9 +94,13 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
         for (const x of cluster.members) expect(await x.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
       }
     };
-    await rollingRestart((m) => memberTls(m, { replicationTransition: true, requireSecureTransport: false, stateTransfer: false }));
-    await rollingRestart((m) => memberTls(m, { replicationTransition: false, requireSecureTransport: true, stateTransfer: false }));
-    await writer.stop();
+    try {
+      await rollingRestart((m) => memberTls(m, { replicationTransition: true, requireSecureTransport: false, stateTransfer: false }));
+      await rollingRestart((m) => memberTls(m, { replicationTransition: false, requireSecureTransport: true, stateTransfer: false }));
+    } finally {
+      // Also on failure: a loop left running would keep jest (and the integration lock) alive.
+      await writer.stop();
+    }
     figures.tlsTransitionSeconds = (Date.now() - t0) / 1000;
     figures.writesDuringTransition = writer.acked.size;
     expect(writer.failures).toBe(0);
@@ -213,16 +217,20 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
         else failures.push(r.stderr.trim());
       }
     });
-    await sleep(1500);
-    const newSerials = cluster.members.map((m) => ca.install(tlsDir(m), { sans: SANS }, owner()));
-    const t0 = Date.now();
-    await waitFor('the new certificate on 3306 and 4567', 30_000, () =>
-      (presentedSerial(first.ip, 3306, { ca: ca.caFile, starttls: 'mysql' }) === newSerials[0]
-        && presentedSerial(first.ip, 4567, { ca: ca.caFile }) === newSerials[0] ? true : undefined));
-    figures.rotationPickedUpSeconds = (Date.now() - t0) / 1000;
-    await sleep(2000);
-    running = false;
-    await Promise.all(clients);
+    let newSerials: string[];
+    try {
+      await sleep(1500);
+      newSerials = cluster.members.map((m) => ca.install(tlsDir(m), { sans: SANS }, owner()));
+      const t0 = Date.now();
+      await waitFor('the new certificate on 3306 and 4567', 30_000, () =>
+        (presentedSerial(first.ip, 3306, { ca: ca.caFile, starttls: 'mysql' }) === newSerials[0]
+          && presentedSerial(first.ip, 4567, { ca: ca.caFile }) === newSerials[0] ? true : undefined));
+      figures.rotationPickedUpSeconds = (Date.now() - t0) / 1000;
+      await sleep(2000);
+    } finally {
+      running = false;
+      await Promise.all(clients);
+    }
     figures.connectionsDuringRotation = ok;
     expect(failures).toEqual([]);
     expect(ok).toBeGreaterThan(20);
