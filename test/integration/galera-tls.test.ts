@@ -222,7 +222,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
       await sleep(1500);
       newSerials = cluster.members.map((m) => ca.install(tlsDir(m), { sans: SANS }, owner()));
       const t0 = Date.now();
-      await waitFor('the new certificate on 3306 and 4567', 30_000, () =>
+      await waitFor('the new certificate on 3306 and 4567', 60_000, () =>
         (presentedSerial(first.ip, 3306, { ca: ca.caFile, starttls: 'mysql' }) === newSerials[0]
           && presentedSerial(first.ip, 4567, { ca: ca.caFile }) === newSerials[0] ? true : undefined));
       figures.rotationPickedUpSeconds = (Date.now() - t0) / 1000;
