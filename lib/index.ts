@@ -5,6 +5,8 @@ export * from './common/network';
 export * from './memcached/memcached-pool';
 export * from './galera/credentials';
 export * from './galera/storage';
+export * from './tls/props';
+export * from './tls/tls-certificates';
 export * from './galera/props';
 export * from './galera/galera-petset';
 export type { GaleraMember } from './galera/model';

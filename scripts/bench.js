@@ -23,3 +23,11 @@ for (const size of SIZES) {
     ratio: (library.ms / floor.ms).toFixed(2), 'peak RSS MiB': library.rssMiB.toFixed(0), 'floor RSS MiB': floor.rssMiB.toFixed(0) });
 }
 console.table(rows);
+
+// TLS against plaintext with the real daemons (scripts/bench-tls.py says what it measures; it skips itself when the
+// daemons or root are missing). Debian's python3, where python3-pymysql is installed.
+try {
+  execFileSync('/usr/bin/python3', [path.join(__dirname, 'bench-tls.py')], { stdio: 'inherit' });
+} catch (e) {
+  console.log(`TLS benchmark not run: ${e.message}`);
+}

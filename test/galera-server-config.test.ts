@@ -1,21 +1,11 @@
 import { GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, parseKubernetesQuantity, parseSize, renderServerConfig } from '../lib/galera/server-config';
+import { providerOptions, section } from './support/my-cnf';
 
 const production: GaleraServerConfigModel = {
   ...GALERA_SERVER_DEFAULTS,
   clusterName: 'openstack',
   peerHosts: [0, 1, 2].map((i) => `galera-${i}.galera-peers.openstack.svc.cluster.local`),
 };
-
-/** `key = value` pairs of one section. */
-function section(text: string, name: string): Record<string, string> {
-  const body = text.split(/^\[/m).find((s) => s.startsWith(`${name}]`)) ?? '';
-  return Object.fromEntries(body.split('\n').slice(1).filter((l) => l.includes(' = ')).map((l) => l.split(' = ', 2) as [string, string]));
-}
-
-function providerOptions(text: string): Record<string, string> {
-  const raw = section(text, 'galera').wsrep_provider_options.replace(/^"|"$/g, '');
-  return Object.fromEntries(raw.split('; ').map((kv) => kv.split('=', 2) as [string, string]));
-}
 
 describe('renderServerConfig', () => {
   const text = renderServerConfig(production);

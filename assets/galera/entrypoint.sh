@@ -12,6 +12,8 @@
 #   GALERA_SST_PASSWORD        Secret: its password (wsrep_sst_auth; written only to the run dir)
 #   GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE and the users' password variables: see
 #                              apply-users.sh, run here once the member is first Synced.
+#   GALERA_TLS_DIR             (with TLS) the mounted certificate: reloaded in place when its files change
+#   GALERA_TLS_REPLICATION     `true` when Galera's own links use it too (socket.ssl_reload as well)
 #
 # Files in GALERA_RUN_DIR (the agent's contract, lib/galera/agent/README.md):
 #   state.json      written before mariadbd starts: what the data dir holds, with a new stateId each time
@@ -497,6 +499,30 @@ apply_users_with_retries() {
   galera_log "apply-users failed 5 times; the next start of mariadbd retries"
 }
 
+# The certificate files (GALERA_TLS_DIR, a Secret volume the kubelet swaps atomically when cert-manager renews):
+# when their content changes, mariadbd and Galera load them in place. Client connections and peer links that are
+# open keep their session; new ones get the new certificate. No restart, so no member ever leaves the cluster for
+# a renewal. A failed reload is retried every second (the fingerprint is only recorded once it succeeded).
+TLS_SEEN=
+tls_fingerprint() {
+  cat "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" "$GALERA_TLS_DIR/ca.crt" 2>/dev/null | cksum
+}
+reload_tls_if_renewed() {
+  [[ -n ${GALERA_TLS_DIR:-} ]] || return 0
+  local now
+  now=$(tls_fingerprint)
+  if [[ -z $TLS_SEEN ]]; then
+    TLS_SEEN=$now
+  elif [[ $now != "$TLS_SEEN" ]]; then
+    local reload='FLUSH SSL'
+    [[ ${GALERA_TLS_REPLICATION:-} == true ]] && reload+="; SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'"
+    if galera_sql -e "$reload"; then
+      TLS_SEEN=$now
+      galera_log "tls: certificate files changed; reloaded in place ($reload)"
+    fi
+  fi
+}
+
 # A child process while mariadbd runs: wsrep.json every second, the agent's restart request, the users once
 # the member is Synced. It is a separate process so that the main shell only ever waits: bash 5.2 can fail
 # to run a signal trap that arrives while it is busy with command substitutions (seen here: "trap: line 2:
@@ -518,6 +544,7 @@ status_loop() {
     fi
     start_writer_claim
     write_wsrep_status true
+    reload_tls_if_renewed
     if [[ $SYNCED == true ]]; then
       [[ $(head -n 1 "$GALERA_PHASE_FILE") == running ]] || set_phase running
       if ((users_applied == 0)); then

@@ -14,6 +14,9 @@ import { hostPathsOverlap } from './host-path';
  * - Two workloads whose hostPath (or local PersistentVolume) directories on one node are the same or nested: each
  *   daemon would chown and write the other's data.
  *
+ * - A workload that mounts keys of a Secret the app itself defines, when the Secret lacks one (a TLS Secret without
+ *   its private key): the kubelet would leave the pod in ContainerCreating on every node.
+ *
  * Each problem names both owners by construct path. Every construct of this library registers the check once
  * per App (`registerAppChecks`); constructs' `node.addValidation` runs at `app.synth()`, before anything is
  * written.
@@ -152,5 +155,30 @@ export function appWideProblems(objects: readonly OwnedObject[]): string[] {
         'each would chown and write the other\'s data: give each workload its own directory (e.g. its dataPath)');
     }
   });
+  problems.push(...missingSecretKeys(objects));
+  return problems;
+}
+
+/** Secret volume items naming a key that the Secret, when this app defines it, does not have. */
+function missingSecretKeys(objects: readonly OwnedObject[]): string[] {
+  const secrets = new Map<string, Set<string>>();
+  for (const o of objects) {
+    const obj = o.object;
+    if (obj?.kind !== 'Secret') continue;
+    secrets.set(`${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`, new Set([...Object.keys(obj.data ?? {}), ...Object.keys(obj.stringData ?? {})]));
+  }
+  const problems: string[] = [];
+  for (const o of objects.filter((x) => WORKLOAD_KINDS.has(x.object?.kind))) {
+    for (const v of o.object.spec?.template?.spec?.volumes ?? []) {
+      const keys = secrets.get(`${o.object.metadata?.namespace ?? ''}/${v.secret?.secretName}`);
+      if (!keys || v.secret?.optional === true) continue;
+      for (const item of v.secret.items ?? []) {
+        if (!keys.has(item.key)) {
+          problems.push(`${o.owner} mounts key ${JSON.stringify(item.key)} of Secret ${v.secret.secretName}, which has no such key ` +
+            `(it has ${[...keys].join(', ') || 'none'}): add the key to the Secret or name the key it has`);
+        }
+      }
+    }
+  }
   return problems;
 }

@@ -14,9 +14,11 @@ import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser } from './credentials';
-import { GaleraMember, GaleraModel, resolveGalera } from './model';
+import { TlsMaterial } from '../tls/model';
+import { TlsMount } from '../tls/pod';
+import { GaleraMember, GaleraModel, galeraCertificateRequest, resolveGalera } from './model';
 import { GaleraPetSetProps } from './props';
-import { MYSQL_UID, galeraConfigMapNames, galeraPod } from './pod';
+import { MYSQL_UID, galeraConfigMapNames, galeraPod, galeraTlsMount } from './pod';
 import { GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, renderServerConfig } from './server-config';
 import { renderUsersFile } from './users';
 import { CheckedServerConfig, validateGalera } from './validation';
@@ -67,6 +69,13 @@ export class GaleraPetSet extends Construct {
   public readonly agentPort: number;
   /** The member named as the writer when the cluster is created (the members move it when it is not Synced). */
   public readonly writerOrdinal: number;
+  /**
+   * The Secret holding the members' certificate (`tls.crt`, `tls.key`, `ca.crt` by default), when TLS is on:
+   * clients verify the members with its CA; monitoring can read its expiry.
+   */
+  public readonly tlsSecretName?: string;
+  /** Whether the members refuse clients without TLS (`tls.requireSecureTransport`). */
+  public readonly requiresSecureTransport: boolean;
   /** The underlying StatefulSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeStatefulSet;
   /** The resolved cluster, for constructs of this library that extend the members' pods (GaleraBackup). @internal */
@@ -79,7 +88,13 @@ export class GaleraPetSet extends Construct {
     super(scope, id);
     const model = resolveGalera(id, props, Chart.of(this).namespace,
       { image: GaleraPetSet.DEFAULT_IMAGE, agentImage: GaleraPetSet.DEFAULT_AGENT_IMAGE });
-    const serverConfig = validateGalera(id, props, model);
+    let tlsMaterial: TlsMaterial | undefined;
+    const serverConfig = validateGalera(id, props, model, (v) => {
+      tlsMaterial = props.tls!.certificates._certificateFor(this, galeraCertificateRequest(model), v);
+    });
+    const tls = tlsMaterial && galeraTlsMount(tlsMaterial);
+    this.tlsSecretName = tlsMaterial?.secretName;
+    this.requiresSecureTransport = model.tls?.requireSecureTransport === true;
     registerAppChecks(this);
     this._model = model;
 
@@ -100,10 +115,10 @@ export class GaleraPetSet extends Construct {
     this.podSelector = selector;
     const labels = standardLabels(name, COMPONENT);
 
-    const hash = this.configMaps(model, serverConfig, labels);
+    const hash = this.configMaps(model, serverConfig, labels, tls);
     this.services(model, labels, selector);
     if (model.storage?.mode === 'localVolume') this.localVolumes(model, labels);
-    this.workload = this.statefulSet(model, props.placement, labels, selector, hash);
+    this.workload = this.statefulSet(model, props.placement, labels, selector, hash, tls);
     // A majority must stay up through voluntary disruptions: integer minAvailable, never a percentage.
     podDisruptionBudget(this, 'Budget', { name, labels, selector, minAvailable: model.quorum });
     this.networkPolicy(model, labels, selector);
@@ -126,7 +141,7 @@ export class GaleraPetSet extends Construct {
   }
 
   /** The static server config, users, scripts and agent bundle; returns the pod's config hash. */
-  private configMaps(model: GaleraModel, serverConfig: CheckedServerConfig, labels: Record<string, string>): string {
+  private configMaps(model: GaleraModel, serverConfig: CheckedServerConfig, labels: Record<string, string>, tls: TlsMount | undefined): string {
     const serverModel: GaleraServerConfigModel = {
       ...GALERA_SERVER_DEFAULTS,
       clusterName: model.clusterName,
@@ -136,6 +151,7 @@ export class GaleraPetSet extends Construct {
       // Checked: nothing the library owns, provider options merged into ours key by key.
       overrides: serverConfig.overrides,
       ...(Object.keys(serverConfig.providerOptions).length > 0 ? { providerOptions: serverConfig.providerOptions } : {}),
+      ...(tls && model.tls ? { tls: { ...model.tls, certificate: tls.paths.certificate, privateKey: tls.paths.privateKey, ca: tls.paths.ca } } : {}),
     };
     const configData = {
       // Also checks the merged, rendered file (every owned option once, with our value): the last guard.
@@ -172,8 +188,8 @@ export class GaleraPetSet extends Construct {
   }
 
   private statefulSet(model: GaleraModel, placement: Placement, labels: Record<string, string>,
-    selector: Record<string, string>, hash: string): k8s.KubeStatefulSet {
-    const pod = galeraPod(model);
+    selector: Record<string, string>, hash: string, tls: TlsMount | undefined): k8s.KubeStatefulSet {
+    const pod = galeraPod(model, tls);
     const annotations: Record<string, string> = { [CONFIG_HASH_ANNOTATION]: hash };
     if (pod.grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(pod.grants);
     const storage = model.storage;

@@ -5,6 +5,7 @@
  *
  * Resolving never throws: it runs before validation, so a hostile prop yields a model that validation reports on.
  */
+import { TlsCertificateRequest, serviceDnsNames } from '../tls/model';
 import { serviceDnsName } from '../common/network';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { DatabaseUser, GaleraCredentials } from './credentials';
@@ -84,6 +85,15 @@ export interface GaleraModel {
   readonly storageClassName?: string;
   readonly image: string;
   readonly agentImage: string;
+  /** What TLS covers (the certificate itself is requested by the construct, which owns the Certificate object). */
+  readonly tls?: GaleraTlsModel;
+}
+
+export interface GaleraTlsModel {
+  readonly requireSecureTransport: boolean;
+  readonly replication: boolean;
+  readonly replicationTransition: boolean;
+  readonly stateTransfer: boolean;
 }
 
 /** The images a GaleraPetSet uses unless told otherwise (the construct exposes them as static constants). */
@@ -128,6 +138,14 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
     storageClassName: storage?.mode === 'localVolume' ? storage.storageClassName ?? `${name}-local` : storage?.storageClassName,
     image: props.image ?? images.image,
     agentImage: props.agentImage ?? images.agentImage,
+    ...(props.tls ? {
+      tls: {
+        requireSecureTransport: props.tls.requireSecureTransport ?? false,
+        replication: props.tls.replication ?? true,
+        replicationTransition: props.tls.replicationTransition ?? false,
+        stateTransfer: props.tls.stateTransfer ?? true,
+      },
+    } : {}),
   };
 }
 
@@ -169,4 +187,17 @@ function userPasswordEnv(user: DatabaseUser): string {
   const slug = (text: string) => text.toUpperCase().replace(/[^A-Z0-9]/g, '_');
   const host = user.host ?? '%';
   return `GALERA_PASSWORD_${slug(user.name)}${host === '%' ? '' : `_AT_${slug(host)}`}`;
+}
+
+/**
+ * The names Galera's certificate must cover: every member's DNS name (peers, ProxySQL and HAProxy reach members
+ * by it) and the client Service's. No IP: pod IPs change, and SST checks the chain only (see server-config.ts).
+ */
+export function galeraCertificateRequest(model: GaleraModel): TlsCertificateRequest {
+  return {
+    component: model.name,
+    namespace: model.namespace,
+    dnsNames: [...model.members.map((m) => m.host), ...serviceDnsNames(model.clientServiceName, model.namespace)],
+    ipAddresses: [],
+  };
 }

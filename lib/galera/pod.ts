@@ -7,6 +7,8 @@ import { dataOwnerInitContainer } from '../common/data-owner';
 import { toResourceRequirements } from '../common/resources';
 import { CapabilityGrant, containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
+import { TlsMount, tlsMount } from '../tls/pod';
+import { TlsMaterial } from '../tls/model';
 import { GaleraModel } from './model';
 
 /** The `mysql` user of the official mariadb image. */
@@ -17,6 +19,8 @@ const SCRIPTS_DIR = '/opt/galera';
 const CONFIG_DIR = '/etc/galera';
 const AGENT_DIR = '/opt/galera-agent';
 const RECOVERY_DIR = '/etc/galera-recovery';
+/** The certificate (a Secret volume: the kubelet updates it in place on renewal, and the entrypoint reloads it). */
+export const GALERA_TLS_DIR = '/etc/galera-tls';
 
 /** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
 export function galeraConfigMapNames(model: GaleraModel): { config: string; scripts: string; agent: string; recovery: string } {
@@ -37,7 +41,12 @@ export function galeraDataMount(hostPathStorage: boolean): k8s.VolumeMount {
   return { name: 'data', mountPath: DATA_DIR, ...(hostPathStorage ? { subPathExpr: '$(POD_NAME)' } : {}) };
 }
 
-export function galeraPod(model: GaleraModel): GaleraPod {
+/** The member's certificate mount, when TLS is on. */
+export function galeraTlsMount(material: TlsMaterial): TlsMount {
+  return tlsMount(material, 'tls', GALERA_TLS_DIR);
+}
+
+export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {
   const hostPathStorage = model.storage?.mode === 'hostPath';
   const dataMount = galeraDataMount(hostPathStorage);
   const grants: CapabilityGrant[] = [];
@@ -49,14 +58,19 @@ export function galeraPod(model: GaleraModel): GaleraPod {
     grants.push(owner.grant);
     initContainers.push(owner.container);
   }
-  return { containers: [mariadbContainer(model, dataMount), agentContainer(model)], initContainers, volumes: galeraVolumes(model), grants };
+  return {
+    containers: [mariadbContainer(model, dataMount, tls), agentContainer(model)],
+    initContainers,
+    volumes: [...galeraVolumes(model), ...(tls ? [tls.volume] : [])],
+    grants,
+  };
 }
 
 function fieldEnv(envName: string, fieldPath: string): k8s.EnvVar {
   return { name: envName, valueFrom: { fieldRef: { fieldPath } } };
 }
 
-function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount): k8s.Container {
+function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: TlsMount | undefined): k8s.Container {
   const { credentials, ports } = model;
   const exec = (...args: string[]) => ({ exec: { command: ['bash', `${SCRIPTS_DIR}/probe.sh`, ...args] } });
   return {
@@ -81,6 +95,10 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount): k8s.C
       // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
       { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
       ...model.userModels.map((m, i) => model.users[i].password._toEnvVar(m.passwordEnv)),
+      ...(tls ? [
+        { name: 'GALERA_TLS_DIR', value: tls.paths.directory },
+        { name: 'GALERA_TLS_REPLICATION', value: String(model.tls?.replication === true || model.tls?.replicationTransition === true) },
+      ] : []),
     ],
     ports: (['mysql', 'galera', 'ist', 'sst'] as const).map((name) => ({ name, containerPort: ports[name], protocol: 'TCP' })),
     resources: withEphemeralStorageRequest(toResourceRequirements(model.resources), model.tmpSizeMiB),
@@ -96,6 +114,7 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount): k8s.C
       { name: 'tmp', mountPath: '/tmp' },
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
+      ...(tls ? [tls.mount] : []),
     ],
     securityContext: containerSecurityContext(),
   };

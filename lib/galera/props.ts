@@ -5,6 +5,7 @@
 import { ClientSelector } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources } from '../common/resources';
+import { TlsCertificates } from '../tls/tls-certificates';
 import { DatabaseUser, GaleraCredentials } from './credentials';
 import { GaleraStorage } from './storage';
 
@@ -24,6 +25,43 @@ export interface GaleraRecoveryOptions {
    * @default 120
    */
   readonly missingMemberTimeoutSeconds?: number;
+}
+
+/** TLS for SQL clients, Galera replication (and IST) and SST. */
+export interface GaleraTlsOptions {
+  /** Where the certificate comes from; it must cover every member's DNS name and the client Service's names. */
+  readonly certificates: TlsCertificates;
+  /**
+   * `require_secure_transport`: refuse SQL clients without TLS (the members' own local-socket clients are exempt).
+   * Every client, ProxySQL's backend connections included, must then use TLS.
+   *
+   * @default false
+   */
+  readonly requireSecureTransport?: boolean;
+  /**
+   * Encrypt Galera replication and IST. Every member must agree: to turn it on (or off) in a running
+   * cluster, deploy with `replicationTransition: true` first (README, "TLS").
+   *
+   * @default true
+   */
+  readonly replication?: boolean;
+  /**
+   * Encrypt state transfers (mariabackup streamed through socat with OpenSSL). Joiner and donor must agree, and
+   * mariabackup's script uses the SST port even for an IST, so this cannot change one member at a time: a new
+   * cluster has it from the start; an existing one turns it on after replication TLS, with every member restarted
+   * at once (README, "TLS"). Refused together with `replicationTransition`.
+   *
+   * @default true
+   */
+  readonly stateTransfer?: boolean;
+  /**
+   * Members accept encrypted and plaintext peers (`socket.dynamic`): the first of the two rolling restarts that
+   * turn replication TLS on or off without splitting the cluster (with `stateTransfer: false`). Never leave it
+   * on: a plaintext peer may join.
+   *
+   * @default false
+   */
+  readonly replicationTransition?: boolean;
 }
 
 export interface GaleraPetSetProps {
@@ -78,6 +116,12 @@ export interface GaleraPetSetProps {
    * @default - none
    */
   readonly serverConfig?: Record<string, Record<string, string>>;
+  /**
+   * TLS for clients, replication and SST, with certificates reloaded in place on renewal (no restart).
+   *
+   * @default - no TLS
+   */
+  readonly tls?: GaleraTlsOptions;
   /** Recovery agent options. @default - see GaleraRecoveryOptions */
   readonly recovery?: GaleraRecoveryOptions;
   /**

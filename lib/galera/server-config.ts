@@ -61,11 +61,34 @@ export interface GaleraServerConfigModel {
    * with "table is full" (1114) instead of filling tmpdir until the kubelet evicts the pod; omitted = unbounded.
    */
   readonly tmpDiskTableSizeMiB?: number;
+  /** TLS for clients, replication (group communication and IST) and SST; omitted = none. */
+  readonly tls?: GaleraServerTls;
   /** Extra `wsrep_provider_options` entries; they replace ours key by key. */
   readonly providerOptions?: Readonly<Record<string, string>>;
   /** Extra settings per section (`mysqld`, `galera`, `mariadb`, ...); they replace ours key by key. */
   readonly overrides?: ConfigSections;
 }
+
+/** Where the member's certificate files are mounted, and what is encrypted. */
+export interface GaleraServerTls {
+  readonly certificate: string;
+  readonly privateKey: string;
+  readonly ca: string;
+  /** `require_secure_transport`: clients must use TLS (the socket account of the probes is local, so it is exempt). */
+  readonly requireSecureTransport: boolean;
+  /** Galera replication (`socket.ssl_*`, which IST uses too). */
+  readonly replication: boolean;
+  /** SST through socat with OpenSSL (joiner and donor must agree: see GaleraTlsOptions.stateTransfer). */
+  readonly stateTransfer: boolean;
+  /**
+   * `socket.dynamic`: the member accepts encrypted and plaintext peers, so replication TLS can be turned on (or
+   * off) by two rolling restarts without splitting the cluster (see the README, "TLS"). SST stays as it was.
+   */
+  readonly replicationTransition: boolean;
+}
+
+/** TLS 1.2 and 1.3 only (`tls_version`): MariaDB 10.11 would otherwise also offer 1.1. */
+export const GALERA_TLS_VERSIONS = 'TLSv1.2,TLSv1.3';
 
 /** Defaults for everything except the cluster identity and the peers. */
 export const GALERA_SERVER_DEFAULTS = {
@@ -119,6 +142,7 @@ export function renderServerConfig(model: GaleraServerConfigModel, check = true)
     ...(model.tmpDiskTableSizeMiB !== undefined ? { tmp_disk_table_size: `${model.tmpDiskTableSizeMiB}M` } : {}),
     character_set_server: 'utf8mb4',
     collation_server: 'utf8mb4_general_ci',
+    ...(model.tls ? clientTlsOptions(model.tls) : {}),
   };
   const galera: Record<string, string> = {
     wsrep_on: 'ON',
@@ -132,11 +156,44 @@ export function renderServerConfig(model: GaleraServerConfigModel, check = true)
     wsrep_sst_donor_rejects_queries: 'ON',
     wsrep_slave_threads: String(model.applierThreads),
   };
-  const sections = mergeSections({ mysqld, galera }, model.overrides ?? {});
+  const sst: ConfigSections = model.tls?.stateTransfer ? { sst: sstTlsOptions(model.tls) } : {};
+  const sections = mergeSections({ mysqld, galera, ...sst }, model.overrides ?? {});
   const text = renderIni(sections);
   const problems = check ? renderedServerConfigProblems(text, model) : [];
   if (problems.length > 0) throw new Error(`server.cnf: ${problems.join('; ')}`);
   return text;
+}
+
+function clientTlsOptions(tls: GaleraServerTls): Record<string, string> {
+  return {
+    ssl_cert: tls.certificate,
+    ssl_key: tls.privateKey,
+    ssl_ca: tls.ca,
+    tls_version: GALERA_TLS_VERSIONS,
+    ...(tls.requireSecureTransport ? { require_secure_transport: 'ON' } : {}),
+  };
+}
+
+/**
+ * mariabackup SST through socat with OpenSSL: the joiner listens with the member's certificate, the donor connects
+ * with its own, each checks the other's chain against the CA (`VERIFY_CA`: the donor reaches the joiner by pod IP,
+ * which no certificate can name ahead of time, so the CA (one per deployment) is the identity).
+ */
+function sstTlsOptions(tls: GaleraServerTls): Record<string, string> {
+  return { encrypt: '3', 'ssl-mode': 'VERIFY_CA', tca: tls.ca, tcert: tls.certificate, tkey: tls.privateKey };
+}
+
+/** Galera's own TLS: every peer connection and IST; `socket.dynamic` only while replication TLS is turned on or off. */
+function replicationTlsOptions(tls: GaleraServerTls | undefined): Record<string, string> {
+  // In transition the member speaks TLS and still accepts plaintext peers, whichever way replication TLS is going.
+  if (!tls?.replication && !tls?.replicationTransition) return {};
+  return {
+    'socket.ssl': 'YES',
+    'socket.ssl_cert': tls.certificate,
+    'socket.ssl_key': tls.privateKey,
+    'socket.ssl_ca': tls.ca,
+    ...(tls.replicationTransition ? { 'socket.dynamic': 'YES' } : {}),
+  };
 }
 
 function baseProviderOptions(model: GaleraServerConfigModel): Record<string, string> {
@@ -154,6 +211,7 @@ function baseProviderOptions(model: GaleraServerConfigModel): Record<string, str
     'evs.join_retrans_period': `PT${model.joinRetransPeriodSeconds}S`,
     // Galera's default: how long a connection handshake may take (it does not bound the eviction).
     'gmcast.peer_timeout': 'PT3S',
+    ...replicationTlsOptions(model.tls),
   };
 }
 
@@ -256,10 +314,15 @@ export const OWNED_OPTIONS: Readonly<Record<string, string>> = {
   default_storage_engine: 'Galera replicates InnoDB tables only',
   skip_grant_tables: 'it lets any client in without a password',
   skip_networking: 'ProxySQL and the peers connect over TCP',
+  ssl_cert: 'set it with the tls prop (the certificate Secret is mounted and reloaded on renewal)',
+  ssl_key: 'set it with the tls prop (the certificate Secret is mounted and reloaded on renewal)',
+  ssl_ca: 'set it with the tls prop (the certificate Secret is mounted and reloaded on renewal)',
+  tls_version: 'the tls prop allows TLS 1.2 and 1.3 only',
+  require_secure_transport: 'set it with tls.requireSecureTransport',
 };
 
 /** Full option names that are also the start of an owned one: MariaDB matches them exactly, not as abbreviations. */
-const FULL_NAMES_PREFIXING_OWNED = new Set(['innodb', 'wsrep_provider', 'wsrep_sst_donor']);
+const FULL_NAMES_PREFIXING_OWNED = new Set(['innodb', 'wsrep_provider', 'wsrep_sst_donor', 'ssl']);
 
 /**
  * The owned option `key` sets, in any spelling MariaDB accepts: either case, `-` or `_`, a special prefix, or an
@@ -305,6 +368,11 @@ export const OWNED_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
   'ist.recv_bind': 'IST must arrive on port 4568, which the Service and NetworkPolicy open',
   'base_port': 'the peers and the NetworkPolicy use port 4567',
   'base_host': 'the entrypoint sets the node address to the pod IP',
+  'socket.ssl': 'set it with tls.replication: every member must agree, and turning it on needs the transition (README, "TLS")',
+  'socket.ssl_cert': 'set it with the tls prop',
+  'socket.ssl_key': 'set it with the tls prop',
+  'socket.ssl_ca': 'set it with the tls prop',
+  'socket.dynamic': 'set it with tls.replicationTransition: left on, a plaintext peer may join',
 };
 
 function renderIni(sections: Record<string, Record<string, string>>): string {

@@ -10,6 +10,7 @@ import { validateClientSelectors, validateObjectName } from '../common/network';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
 import { FieldProblem, Validator, duplicates, fieldProblems } from '../common/validation';
+import { TlsCertificates } from '../tls/tls-certificates';
 import type { GaleraPetSetProps } from './props';
 import { GaleraModel, MAX_MEMBERS } from './model';
 import {
@@ -23,7 +24,8 @@ import { BUILT_IN_PASSWORD_ENVS, DatabaseUserModel, MAX_USER_CONNECTIONS, RESERV
  * Checks every prop of GaleraPetSet `id` (resolved into `model`) and throws once with every problem; returns the
  * server config overrides that passed, for the renderer.
  */
-export function validateGalera(id: string, props: GaleraPetSetProps, model: GaleraModel): CheckedServerConfig {
+export function validateGalera(id: string, props: GaleraPetSetProps, model: GaleraModel,
+  requestCertificate: (v: Validator) => void = () => undefined): CheckedServerConfig {
   const v = new Validator(`GaleraPetSet '${id}'`);
   const { name, replicas, credentials, sstUser, monitorUser } = model;
   validateObjectName(v, 'name', name, 40);
@@ -63,6 +65,7 @@ export function validateGalera(id: string, props: GaleraPetSetProps, model: Gale
   const serverConfig = validateServerConfig(v, 'serverConfig', props.serverConfig);
   validateImage(v, 'image', model.image);
   validateImage(v, 'agentImage', model.agentImage);
+  if (props.tls !== undefined) validateTls(v, props, requestCertificate);
   v.throwIfInvalid();
   return serverConfig;
 }
@@ -271,5 +274,21 @@ function mergeProviderOptions(v: Validator, where: string, value: string, into: 
     } else {
       into[k] = x;
     }
+  }
+}
+
+/** The tls prop's shape; the certificate itself is requested (and its names checked) through `requestCertificate`. */
+function validateTls(v: Validator, props: GaleraPetSetProps, requestCertificate: (v: Validator) => void): void {
+  const tls = props.tls!;
+  for (const flag of ['requireSecureTransport', 'replication', 'replicationTransition', 'stateTransfer'] as const) {
+    v.check(tls[flag] !== undefined && typeof tls[flag] !== 'boolean', `tls.${flag}`, tls[flag], 'must be true or false');
+  }
+  v.check(tls.replicationTransition === true && tls.stateTransfer !== false, 'tls.stateTransfer', tls.stateTransfer,
+    'must be false during replicationTransition: the members restarted one by one would meet donors of the other kind, and ' +
+    'mariabackup fails every transfer between an encrypting and a plaintext member (even an IST). Roll with stateTransfer: false, ' +
+    'then turn it on with every member restarted at once (README, "TLS")');
+  if (!v.check(!(tls.certificates instanceof TlsCertificates), 'tls.certificates', tls.certificates,
+    'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)')) {
+    requestCertificate(v);
   }
 }

@@ -19,6 +19,8 @@ export function validateProxySql(id: string, props: ProxySqlLayerProps, model: P
   const { galera, replicas, drainSeconds, readerFallback, writerOrdinal, users, clients } = model;
   const v = new Validator(`ProxySqlLayer '${id}'`);
   v.check(galera === undefined, 'galera', typeof props.galera, 'is not a GaleraPetSet; pass the GaleraPetSet construct to front');
+  v.check(galera?.requiresSecureTransport === true, 'galera', galera?.name,
+    "requires TLS from every client (tls.requireSecureTransport), and ProxySQL's TLS to the members is not built yet: leave requireSecureTransport off while ProxySQL fronts it");
   validateObjectName(v, 'name', model.name);
   v.check(!Number.isInteger(replicas) || replicas < 1 || replicas > 100, 'replicas', replicas,
     'must be a whole number from 1 to 100 (2 or more for HA; each pod opens up to maxConnectionsPerBackend connections to every member)');

@@ -20,7 +20,17 @@ const SERVED_API_VERSIONS = new Set([
   'networking.k8s.io/v1',
   'storage.k8s.io/v1',
   'rbac.authorization.k8s.io/v1',
+  // cert-manager's Certificate (lib/tls): an integration through a typed CRD object, never a requirement.
+  'cert-manager.io/v1',
 ]);
+
+/**
+ * Schemas of the custom resources this library may emit, by API version: @kubernetes-models/cert-manager is
+ * generated from cert-manager's own CRDs (precompiled, offline, the same validator family as the core schema).
+ */
+const CUSTOM_RESOURCE_MODELS = {
+  'cert-manager.io/v1': '@kubernetes-models/cert-manager/cert-manager.io/v1',
+};
 
 /**
  * Problems with one object (empty when valid).
@@ -37,7 +47,7 @@ function validateObject(obj) {
   }
   let Model;
   try {
-    Model = require(`kubernetes-models/${obj.apiVersion}`)[obj.kind];
+    Model = require(CUSTOM_RESOURCE_MODELS[obj.apiVersion] ?? `kubernetes-models/${obj.apiVersion}`)[obj.kind];
   } catch {
     Model = undefined;
   }

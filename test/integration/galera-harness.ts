@@ -10,7 +10,7 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GALERA_SERVER_DEFAULTS, renderServerConfig } from '../../lib/galera/server-config';
+import { GALERA_SERVER_DEFAULTS, GaleraServerTls, renderServerConfig } from '../../lib/galera/server-config';
 import { describeUnlessMissing } from './support/daemons';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -84,7 +84,7 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T
   }
 }
 
-const MYSQL_USER = { uid: -1, gid: -1 };
+export const MYSQL_USER = { uid: -1, gid: -1 };
 try {
   MYSQL_USER.uid = Number(execFileSync('id', ['-u', 'mysql']).toString().trim());
   MYSQL_USER.gid = Number(execFileSync('id', ['-g', 'mysql']).toString().trim());
@@ -105,8 +105,9 @@ function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string,
 }
 
 /** A client session over TCP to any address (a member, or a proxy in front of them); password by env. */
-export function tcpQuery(host: string, port: number, user: string, password: string, query: string, timeoutMs = 10_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runAsMysql(['mariadb', '--no-defaults', '-h', host, '-P', String(port), '-u', user, '--connect-timeout=3', '-N', '-B', '-e', query],
+export function tcpQuery(host: string, port: number, user: string, password: string, query: string, timeoutMs = 10_000,
+  clientOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runAsMysql(['mariadb', '--no-defaults', ...clientOptions, '-h', host, '-P', String(port), '-u', user, '--connect-timeout=3', '-N', '-B', '-e', query],
     { MYSQL_PWD: password }, undefined, timeoutMs);
 }
 
@@ -123,6 +124,8 @@ export class Member {
   public ip: string;
   /** Extra `[galera]` settings for this member only (e.g. `wsrep_sst_donor`), from its next start. */
   public configOverrides: Record<string, string> = {};
+  /** TLS from the next start: what the construct renders, with this member's certificate directory (its "Secret volume"). */
+  public tls?: GaleraServerTls & { readonly directory: string };
   private entrypoint?: ChildProcess;
   private agent?: ChildProcess;
   /** Where in the logs the current runs of the agent and the entrypoint start. */
@@ -158,7 +161,7 @@ export class Member {
       fs.mkdirSync(this.runDir);
       fs.chownSync(this.runDir, MYSQL_USER.uid, MYSQL_USER.gid);
     }
-    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip, this.configOverrides));
+    fs.writeFileSync(this.configFile, this.cluster.renderConfig(this.ip, this.configOverrides, this.tls));
     this.mariadbLogStart = this.logSize('mariadb');
     this.entrypoint = this.spawnLogged('mariadb', ['bash', path.join(this.cluster.scriptsDir, 'entrypoint.sh')], this.containerEnv());
   }
@@ -191,6 +194,7 @@ export class Member {
       HOME: this.dir,
       // As the construct sets it (writerOrdinal 0): the writer row's first value.
       GALERA_INITIAL_WRITER: `${STATEFULSET}-0`,
+      ...(this.tls ? { GALERA_TLS_DIR: this.tls.directory, GALERA_TLS_REPLICATION: String(this.tls.replication || this.tls.replicationTransition) } : {}),
       ...this.cluster.extraEnv,
     };
   }
@@ -285,8 +289,8 @@ export class Member {
   }
 
   /** A client login over TCP as `user` (password by env, so any byte works). */
-  public async login(user: string, password: string, query = 'SELECT CURRENT_USER()'): Promise<{ code: number; stdout: string; stderr: string }> {
-    return tcpQuery(this.ip, 3306, user, password, query, 20_000);
+  public async login(user: string, password: string, query = 'SELECT CURRENT_USER()', clientOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+    return tcpQuery(this.ip, 3306, user, password, query, 20_000, clientOptions);
   }
 
   /** Runs one of the scripts the way kubelet runs an exec probe (the container's env). */
@@ -409,9 +413,10 @@ export class GaleraTestCluster {
    */
   public providerOptions: Record<string, string> = JSON.parse(process.env.GALERA_ITEST_PROVIDER_OPTIONS ?? '{}');
 
-  public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}): string {
+  public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}, tls?: GaleraServerTls): string {
     const measuring = Object.keys(this.providerOptions).length > 0;
     return renderServerConfig({
+      ...(tls ? { tls } : {}),
       ...GALERA_SERVER_DEFAULTS,
       pcRecovery: this.pcRecovery,
       clusterName: CLUSTER_NAME,

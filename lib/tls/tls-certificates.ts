@@ -1,0 +1,82 @@
+import { Construct } from 'constructs';
+import { Validator } from '../common/validation';
+import { Certificate, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
+import { CERT_MANAGER_DEFAULTS, TlsCertificateRequest, TlsMaterial, certificateName } from './model';
+import { CertManagerTlsOptions, TlsSecret, TlsSecretsOptions } from './props';
+import { certManagerProblems, secretKeys, tlsSecretsProblems, userSecretProblems } from './validation';
+
+/**
+ * Where the certificates of every TLS-enabled component come from. Give one to each construct's `tls` prop (or
+ * to OpenStackControlPlane's); each component asks it for a certificate that covers the names its peers and
+ * clients use (member DNS names, Service names, node IPs of host-network daemons, the VIP).
+ *
+ * - `certManager`: one cert-manager `Certificate` per component, named `<component>-tls`, its Secret too.
+ * - `fromSecrets`: Secrets the user brings, with the names each certificate covers declared, so a missing name
+ *   is an error at synth instead of a failed handshake in production.
+ *
+ * No private key ever appears in the synthesized YAML: the pods mount the Secret (read-only, key 0440).
+ */
+export class TlsCertificates {
+  /** Certificates issued and renewed by cert-manager (which must be installed; the library only emits Certificates). */
+  public static certManager(options: CertManagerTlsOptions): TlsCertificates {
+    const v = new Validator('TlsCertificates.certManager');
+    for (const p of certManagerProblems(options)) v.add(p.field, p.value, p.fix);
+    v.throwIfInvalid();
+    return new TlsCertificates(options, undefined);
+  }
+
+  /** Certificates the user brings in Secrets (renewed by whatever wrote them: the pods pick up the change in place). */
+  public static fromSecrets(options: TlsSecretsOptions): TlsCertificates {
+    const v = new Validator('TlsCertificates.fromSecrets');
+    for (const p of tlsSecretsProblems(options)) v.add(p.field, p.value, p.fix);
+    v.throwIfInvalid();
+    return new TlsCertificates(undefined, options.secrets.map((s) => ({ ...s, covers: [...s.covers] })));
+  }
+
+  private constructor(private readonly certManagerOptions: CertManagerTlsOptions | undefined,
+    private readonly secrets: TlsSecret[] | undefined) {}
+
+  /** Whether cert-manager issues the certificates (the constructs then emit Certificate objects). */
+  public get issuedByCertManager(): boolean {
+    return this.certManagerOptions !== undefined;
+  }
+
+  /**
+   * A component's certificate: with cert-manager, the Certificate object in `scope`; with user Secrets, the
+   * component's Secret, checked to cover every requested name. Problems go to `v` (the component's validator).
+   *
+   * @internal
+   */
+  public _certificateFor(scope: Construct, request: TlsCertificateRequest, v: Validator): TlsMaterial | undefined {
+    if (this.secrets !== undefined) {
+      const secret = this.secrets.find((s) => s.component === request.component);
+      const problems = userSecretProblems(request, secret, this.secrets.map((s) => s.component));
+      for (const p of problems) v.add(p.field, p.value, p.fix);
+      return problems.length > 0 || secret === undefined ? undefined : { secretName: secret.secretName, ...secretKeys(secret) };
+    }
+    const options = this.certManagerOptions!;
+    const name = certificateName(request.component);
+    new Certificate(scope, 'Certificate', {
+      metadata: { name, ...(request.namespace ? { namespace: request.namespace } : {}) },
+      spec: {
+        secretName: name,
+        issuerRef: {
+          name: options.issuer.name,
+          kind: options.issuer.kind ?? CERT_MANAGER_DEFAULTS.issuerKind,
+          group: options.issuer.group ?? CERT_MANAGER_DEFAULTS.issuerGroup,
+        },
+        // No commonName: clients match subject alternative names, and cert-manager refuses a common name over 64
+        // bytes, which a member name in a long namespace would exceed.
+        dnsNames: request.dnsNames.length > 0 ? [...request.dnsNames] : undefined,
+        ipAddresses: request.ipAddresses.length > 0 ? [...request.ipAddresses] : undefined,
+        duration: options.duration ?? CERT_MANAGER_DEFAULTS.duration,
+        renewBefore: options.renewBefore ?? CERT_MANAGER_DEFAULTS.renewBefore,
+        // Peers are both servers and clients of each other (Galera, Erlang distribution, SST).
+        usages: [CertificateSpecUsages.SERVER_AUTH, CertificateSpecUsages.CLIENT_AUTH, CertificateSpecUsages.DIGITAL_SIGNATURE, CertificateSpecUsages.KEY_ENCIPHERMENT],
+        // A new key at every renewal: a leaked key stops being useful at the next renewal.
+        privateKey: { algorithm: CertificateSpecPrivateKeyAlgorithm.ECDSA, size: 256, rotationPolicy: CertificateSpecPrivateKeyRotationPolicy.ALWAYS },
+      },
+    });
+    return { secretName: name, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
+  }
+}
