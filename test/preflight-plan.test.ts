@@ -67,6 +67,18 @@ describe('preflight --plan', () => {
         + 'README, "Day 2: changing a cluster-wide Galera setting"']);
   });
 
+  test('a cluster-wide setting passes once no member runs (step 1 of its procedure: scaled to 0)', () => {
+    const objects = manifests({ clusterName: 'openstack-db' });
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests()) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const sts = live['StatefulSet openstack/galera'] as { value: KubeObject };
+    live['StatefulSet openstack/galera'] = { state: 'found', value: { ...sts.value, spec: { ...(sts.value.spec as object), replicas: 0 }, status: { replicas: 0 } } };
+    const lines = planChanges({ objects, live, defaultNamespace: NAMESPACE });
+    expect(refused(lines)).toEqual([]);
+    expect(of(lines, 'setting')).toEqual(['PLAN  setting StatefulSet openstack/galera wsrep_cluster_name: galera -> openstack-db: cluster-wide, and no member runs: every member starts with it']);
+    expect(of(lines, 'members')).toEqual([expect.stringMatching(/^PLAN  members StatefulSet openstack\/galera: 0 -> 3 members/)]);
+  });
+
   test('replication TLS turned on in one roll is refused; the socket.dynamic bridge is planned', () => {
     const tls = { 'socket.ssl': 'YES', 'socket.ssl_key': '/etc/galera/tls/tls.key', 'socket.ssl_cert': '/etc/galera/tls/tls.crt', 'socket.ssl_ca': '/etc/galera/tls/ca.crt' };
     const lines = plan({}, { serverConfig: { galera: { wsrep_provider_options: Object.entries(tls).map(([k, v]) => `${k}=${v}`).join(';') } } });
@@ -116,6 +128,12 @@ describe('preflight --plan', () => {
     expect(refused(plan({}, { cookieSecret: 'rabbitmq-cookie-2' }))).toEqual([
       'REFUSE  credentials DaemonSet openstack/rabbitmq erlang cookie: Secret rabbitmq-erlang-cookie key cookie -> Secret rabbitmq-cookie-2 key cookie: '
         + 'a broker with another cookie cannot talk to the others, so a roll would split the cluster; change the cookie by the full restart procedure (README, "Day 2: changing the Erlang cookie")']);
+    // Once every broker is stopped (the procedure's first step), the same change passes.
+    const objects = manifests({ cookieSecret: 'rabbitmq-cookie-2' });
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests()) live[objectId(o, NAMESPACE)] = { state: 'found', value: o.kind === 'DaemonSet' ? { ...o, status: { currentNumberScheduled: 0 } } : o };
+    expect(of(planChanges({ objects, live, defaultNamespace: NAMESPACE }), 'credentials')).toEqual([
+      'PLAN  credentials DaemonSet openstack/rabbitmq erlang cookie: Secret rabbitmq-erlang-cookie key cookie -> Secret rabbitmq-cookie-2 key cookie: no broker runs: every broker starts with the new cookie']);
     const rotate = plan({}, { novaSecret: 'nova-db-2' });
     expect(of(rotate, 'credentials')).toEqual([expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera env GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: /)]);
   });

@@ -93,7 +93,7 @@ try {
 }
 
 /** Runs a program as the mysql user and returns stdout; killed after `timeoutMs` (a hung server must not hang a test). */
-function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr }));
@@ -394,6 +394,9 @@ export class GaleraTestCluster {
   /** pc.recovery in the members' config (applies from their next start). */
   public pcRecovery = true;
 
+  /** gcache.size in the members' config (applies from their next start): a per-member setting a roll changes. */
+  public gcacheSize = '64M';
+
   public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}): string {
     return renderServerConfig({
       ...GALERA_SERVER_DEFAULTS,
@@ -402,13 +405,24 @@ export class GaleraTestCluster {
       peerHosts: this.peerHosts,
       bindAddress: ip,
       listenAddress: ip,
-      gcacheSize: '64M',
+      gcacheSize: this.gcacheSize,
       // Three servers share two cores here: keep memory and threads small.
       innodbBufferPoolSize: '64M',
       applierThreads: 2,
       maxConnections: 100,
       overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' }, galera: galeraOverrides },
     });
+  }
+
+  /** A brand-new cluster, as the agents would form it: the first member bootstraps, the others join by SST. */
+  public async form(bootstrapMs = 90_000, joinMs = 240_000): Promise<void> {
+    const [first, ...others] = this.members;
+    first.startEntrypoint();
+    await first.decide('bootstrap');
+    await first.waitSynced(bootstrapMs);
+    for (const m of others) m.startEntrypoint();
+    await Promise.all(others.map((m) => m.decide('join')));
+    await Promise.all(others.map((m) => m.waitSynced(joinMs)));
   }
 
   /** Bundles the recovery agent into the scripts dir, as the construct ships it in a ConfigMap. */

@@ -144,7 +144,9 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
   const lines: CheckResult[] = [];
   const from = Number((live.spec as Spec).replicas ?? 1);
   const to = Number((sts.spec as Spec).replicas ?? 1);
-  lines.push(...memberCountLines('Galera', subject, from, to, to > from
+  lines.push(...memberCountLines('Galera', subject, from, to, from === 0
+    ? 'every member starts on its volume at once; the recovery agents elect the most advanced to bootstrap, the others join by IST'
+    : to > from
     ? `${Array.from({ length: to - from }, (_, i) => `${name}-${from + i}`).join(', ')} join by SST from a Synced member; every member's gcomm list grows in the roll`
     : `${Array.from({ length: from - to }, (_, i) => `${name}-${from - 1 - i}`).join(', ')} stop and leave the cluster cleanly (SIGTERM); their claims and local volumes are kept (Retain)`));
 
@@ -169,10 +171,14 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
   }
 
   const cnf = mountedConfig(input, sts, 'server.cnf');
+  // Scaled to 0 (the first step of the cluster-wide procedure): nothing rolls, every member starts with the new value.
+  const stopped = from === 0 && Number((live.status as Spec | undefined)?.replicas ?? 0) === 0;
   if (cnf.next !== undefined && cnf.live !== undefined) {
     for (const c of settingChanges(cnf.live, cnf.next)) {
       const values = `${c.from ?? '(unset)'} -> ${c.to ?? '(unset)'}`;
-      if (c.rollingSafe) {
+      if (stopped && c.scope === 'cluster-wide') {
+        lines.push(line('pass', 'setting', `${subject} ${c.setting}`, `${values}: cluster-wide, and no member runs: every member starts with it`));
+      } else if (c.rollingSafe) {
         lines.push(line('pass', 'setting', `${subject} ${c.setting}`, `${values}: ${c.scope === 'rolling' ? 'per member, changes in the roll' : `${c.scope}, ${c.procedure ?? 'safe in a roll'}`}`));
       } else {
         lines.push(line('fail', 'setting', `${subject} ${c.setting}`, `${values}: ${c.scope === 'data' ? 'fixed by the data' : 'cluster-wide'}: ${c.why}; `
@@ -239,11 +245,15 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
       lines.push(line(verdict.status === 'refuse' ? 'fail' : verdict.status === 'warn' ? 'warn' : 'pass', 'version', subject, verdict.message));
     }
   }
+  // Every broker stopped (the first step of the cookie procedure): the status says no node runs one.
+  const stopped = Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
   const before = secretRefsByUse(live, input.defaultNamespace);
   for (const [use, ref] of secretRefsByUse(ds, input.defaultNamespace)) {
     const old = before.get(use);
     if (old === undefined || old === ref) continue;
-    if (use === 'volume cookie') {
+    if (use === 'volume cookie' && stopped) {
+      lines.push(line('pass', 'credentials', `${subject} erlang cookie`, `${old} -> ${ref}: no broker runs: every broker starts with the new cookie`));
+    } else if (use === 'volume cookie') {
       lines.push(line('fail', 'credentials', `${subject} erlang cookie`, `${old} -> ${ref}: a broker with another cookie cannot talk to the others, so a roll `
         + 'would split the cluster; change the cookie by the full restart procedure (README, "Day 2: changing the Erlang cookie")'));
     } else {
