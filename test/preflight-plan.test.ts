@@ -28,6 +28,11 @@ describe('preflight --plan', () => {
     expect(changedFields({ a: 1, b: [{ c: 'x' }] }, { a: 1, b: [{ c: 'x', d: 2 }], e: 3 })).toEqual([]);
     expect(changedFields({ a: 1, b: [{ c: 'x' }] }, { a: 2, b: [{ c: 'y' }, {}] })).toEqual(['a', 'b']);
     expect(changedFields({ a: { b: 'x' } }, {})).toEqual(['a']);
+    // Quantities as the API server stores them: the same amount in canonical form is no change.
+    const resources = (cpu: string, memory: string) => ({ resources: { limits: { cpu, memory } } });
+    expect(changedFields(resources('4000m', '2048Mi'), resources('4', '2Gi'))).toEqual([]);
+    expect(changedFields(resources('4000m', '2048Mi'), resources('3', '2Gi'))).toEqual(['resources.limits.cpu']);
+    expect(changedFields({ replicas: '3' }, { replicas: 3 })).toEqual(['replicas']);
   });
 
   test('the same manifests: nothing changes, nothing rolls', () => {

@@ -39,13 +39,34 @@ function line(status: CheckStatus, check: string, subject: string, message: stri
  * defaults (dnsPolicy, terminationMessagePath, ...) that the manifests never mention and that are no change.
  */
 export function changedFields(desired: unknown, live: unknown, path = ''): string[] {
-  if (desired === null || typeof desired !== 'object') return desired === live ? [] : [path || '.'];
+  if (desired === null || typeof desired !== 'object') {
+    if (desired === live) return [];
+    // The API server stores quantities in canonical form (4000m as 4, 2048Mi as 2Gi): the same amount is no change.
+    const a = QUANTITY_FIELD.test(path) ? quantityValue(desired) : undefined;
+    return a !== undefined && a === quantityValue(live) ? [] : [path || '.'];
+  }
   if (Array.isArray(desired)) {
     if (!Array.isArray(live) || live.length !== desired.length) return [path || '.'];
     return desired.flatMap((d, i) => changedFields(d, live[i], `${path}[${i}]`));
   }
   if (live === null || typeof live !== 'object' || Array.isArray(live)) return [path || '.'];
   return Object.entries(desired).flatMap(([k, v]) => changedFields(v, (live as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+}
+
+/** Fields that hold resource quantities: container resources, emptyDir size limits, claim and volume sizes. */
+const QUANTITY_FIELD = /(^|\.)(resources\.(limits|requests)\.[^.]+|sizeLimit|capacity\.storage)$/;
+
+const QUANTITY_FACTORS: Record<string, number> = {
+  '': 1, 'm': 1e-3, 'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18,
+  'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60,
+};
+
+/** The amount of a Kubernetes quantity (`500m`, `2Gi`, `4`), in milli-units so that CPU compares exactly. */
+export function quantityValue(q: unknown): number | undefined {
+  if (typeof q === 'number') return Math.round(q * 1000);
+  if (typeof q !== 'string') return undefined;
+  const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(q.trim());
+  return m ? Math.round(Number(m[1]) * QUANTITY_FACTORS[m[2] ?? ''] * 1000) : undefined;
 }
 
 function found(input: PlanInput, o: KubeObject): KubeObject | undefined {

@@ -46,8 +46,25 @@ export function liveObjects(objects: { apiVersion: string; kind: string; metadat
 }
 
 /**
- * An object as the API server returns it after an apply: server-set metadata, a status, and the pod-template
- * defaults (pkg/apis/core/v1/defaults.go) the manifests leave out.
+ * A quantity in the API server's canonical form for the forms the manifests use: whole cores without `m`
+ * (4000m -> 4), binary sizes in the largest exact unit (2048Mi -> 2Gi).
+ */
+function canonicalQuantity(q: string): string {
+  let m = /^(\d+)m$/.exec(q);
+  if (m && Number(m[1]) % 1000 === 0) return String(Number(m[1]) / 1000);
+  m = /^(\d+)(Ki|Mi|Gi|Ti)$/.exec(q);
+  if (m) {
+    const units = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi'];
+    let [n, u] = [Number(m[1]), units.indexOf(m[2])];
+    while (n % 1024 === 0 && u < units.length - 1) [n, u] = [n / 1024, u + 1];
+    return `${n}${units[u]}`;
+  }
+  return q;
+}
+
+/**
+ * An object as the API server returns it after an apply: server-set metadata, a status, the pod-template
+ * defaults (pkg/apis/core/v1/defaults.go) the manifests leave out, and quantities in canonical form.
  */
 function asStored(o: any, index: number): unknown {
   const stored = JSON.parse(JSON.stringify(o));
@@ -62,6 +79,12 @@ function asStored(o: any, index: number): unknown {
       c.terminationMessagePath ??= '/dev/termination-log';
       c.terminationMessagePolicy ??= 'File';
     }
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      for (const kind of ['limits', 'requests']) {
+        for (const [k, v] of Object.entries(c.resources?.[kind] ?? {})) c.resources[kind][k] = canonicalQuantity(String(v));
+      }
+    }
+    for (const v of pod.volumes ?? []) if (v.emptyDir?.sizeLimit) v.emptyDir.sizeLimit = canonicalQuantity(v.emptyDir.sizeLimit);
     stored.status = { observedGeneration: 1, ...(stored.kind === 'StatefulSet' ? { replicas: stored.spec.replicas, readyReplicas: stored.spec.replicas } : {}) };
   }
   return stored;
