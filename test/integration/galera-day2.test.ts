@@ -142,12 +142,15 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
     await waitFor('first writes', 30_000, () => (writer.acked.size >= 20 ? true : undefined));
     cluster.gcacheSize = '128M';
     const t0 = Date.now();
+    const failuresPerStep: Record<string, number> = {};
     for (const name of order) {
       const member = cluster.members.find((m) => m.name === name)!;
+      const failed = writer.failures;
       await member.stop();
       member.startEntrypoint();
       await member.decide('join');
       await waitReady(member, 120_000);
+      failuresPerStep[name] = writer.failures - failed;
     }
     figures.rollSeconds = (Date.now() - t0) / 1000;
     await waitFor('writes after the roll', 30_000, () => (writer.acked.size >= 200 ? true : undefined));
@@ -162,8 +165,12 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
     const byMember = await cluster.members[0].sql('SELECT member, COUNT(*) FROM day2.rows GROUP BY member ORDER BY member');
     figures.rowsOnGalera1 = Number(/galera-1\t(\d+)/.exec(byMember)?.[1] ?? 0);
     expect(byMember).toMatch(/galera-0\t\d+/);
-    // A write in flight when its member stops fails once and is retried on the next member (the brief reconnect
-    // ProxySQL hides); a failed write is never counted as acknowledged.
-    expect(writer.failures).toBeLessThanOrEqual(3);
+    // The standbys' restarts cost the writes nothing. When the writer stops, the statement in flight and the
+    // retries until this client sees it gone (its status file, refreshed every second; ProxySQL's check in a pod)
+    // fail and go to the next member: the brief reconnect. A failed write is never counted as acknowledged.
+    expect(failuresPerStep['galera-2']).toBe(0);
+    expect(failuresPerStep['galera-1']).toBe(0);
+    figures.failedWritesWhileTheWriterRolled = failuresPerStep['galera-0'];
+    expect(failuresPerStep['galera-0']).toBeLessThanOrEqual(20);
   });
 });
