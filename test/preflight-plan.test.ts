@@ -111,6 +111,8 @@ describe('preflight --plan', () => {
     expect(refused(planChanges({ objects, live, defaultNamespace: NAMESPACE }))).toEqual([
       'REFUSE  members StatefulSet openstack/galera: 7 -> 3 members removes 4 of 7 at once, a majority: if they do not all leave cleanly the 3 left are a minority '
         + 'of the last view and stop; shrink 7 -> 5 -> 3, one apply per step (README, "Day 2")']);
+    expect(refused(planChanges({ objects: sts(1), live, defaultNamespace: NAMESPACE }))).toEqual([
+      expect.stringMatching(/7 -> 1 members removes 6 of 7 at once, a majority: .*shrink 7 -> 5 -> 3 at most, one apply per step: 3 is the fewest a quorum allows/)]);
     live['StatefulSet openstack/galera'] = { state: 'found', value: sts(5).find((o) => o.kind === 'StatefulSet')! };
     expect(refused(planChanges({ objects: sts(4), live, defaultNamespace: NAMESPACE }))).toEqual([
       'REFUSE  members StatefulSet openstack/galera: 5 -> 4 members: an even count is refused (a clean split leaves no side with a majority); use 5 or 3']);

@@ -127,16 +127,17 @@ function nextSafeCount(from: number, to: number): number {
 function memberCountLines(kind: 'Galera' | 'RabbitMQ', subject: string, from: number, to: number, detail: string): CheckResult[] {
   if (from === to) return [];
   const members = kind === 'Galera' ? 'members' : 'brokers';
-  if (to % 2 === 0) {
+  if (to % 2 === 0 && to > 0) {
     return [line('fail', 'members', subject, `${from} -> ${to} ${members}: an even count is refused (a clean split leaves no side with a majority); use ${to + 1} or ${to - 1}`)];
   }
   if (to < from) {
     const removed = from - to;
     if (removed >= Math.floor(from / 2) + 1) {
       const path = [from];
-      while (path[path.length - 1] > to) path.push(nextSafeCount(path[path.length - 1], to));
+      for (let n = nextSafeCount(from, to); n < path[path.length - 1]; n = nextSafeCount(n, to)) path.push(n);
+      const safe = path[path.length - 1] === to ? `shrink ${path.join(' -> ')}, one apply per step` : `shrink ${path.join(' -> ')} at most, one apply per step: ${path[path.length - 1]} is the fewest a quorum allows`;
       return [line('fail', 'members', subject, `${from} -> ${to} ${members} removes ${removed} of ${from} at once, a majority: if they do not all leave cleanly `
-        + `the ${to} left are a minority of the last view and stop; shrink ${path.join(' -> ')}, one apply per step (${DAY2})`)];
+        + `the ${to} left are a minority of the last view and stop; ${safe} (${DAY2})`)];
     }
     return [line('pass', 'members', subject, `${from} -> ${to} ${members}: ${detail}`)];
   }
