@@ -98,6 +98,8 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
     // A plain restart commits nothing on the others.
     // (c joined by SST at the start, which does not copy the upgrade info file: it ran mariadb-upgrade once then.)
     const upgrades = () => (containerLog(c).match(/mariadb-upgrade: done/g) ?? []).length;
+    // Wait for that run: a stop in the middle of it leaves no info file and the next start runs it again.
+    await waitFor(`${c.name} mariadb-upgrade after its SST`, 60_000, () => (upgrades() >= 1 ? true : undefined));
     const sstUpgrades = upgrades();
     figures.upgradesAfterSst = sstUpgrades;
     const plainRestart = await restart();
