@@ -368,6 +368,8 @@ start_mariadbd() {
     START_POSITION=$POS_UUID:$POS_SEQNO
   fi
   [[ $START_POSITION =~ ^[0-9a-f-]{36}:-?[0-9]+$ ]] && args+=(--wsrep-start-position="$START_POSITION")
+  # Known before the server answers, so the readiness probe never passes between Synced and the upgrade.
+  if upgrade_needed; then : >"$GALERA_UPGRADE_PENDING_FILE"; else rm -f "$GALERA_UPGRADE_PENDING_FILE"; fi
   set_phase starting
   galera_log "starting: mariadbd ${args[*]}"
   mariadbd "${args[@]}" &
@@ -489,6 +491,64 @@ start_writer_claim() {
   CLAIM_PID=$!
 }
 
+# The server's version (`10.11.19`) and the version whose system tables the data dir holds (the file mariadb-install-db
+# and mariadb-upgrade write: mariadb_upgrade_info from 11.x, mysql_upgrade_info before; `10.11.19-MariaDB`).
+server_version() {
+  mariadbd --version 2>/dev/null | sed -n 's/.* Ver \([0-9][0-9.]*\).*/\1/p'
+}
+datadir_version() {
+  local file
+  for file in "$GALERA_DATADIR/mariadb_upgrade_info" "$GALERA_DATADIR/mysql_upgrade_info"; do
+    [[ -r $file ]] || continue
+    head -c 64 "$file" | sed -n '1s/^\([0-9][0-9.]*\).*/\1/p'
+    return
+  done
+}
+
+# Whether the data dir's system tables are older than the server (a version change): mariadb-upgrade must run
+# before the member is Ready. Known before mariadbd starts, from the data dir alone.
+upgrade_needed() {
+  local server datadir
+  server=$(server_version)
+  datadir=$(datadir_version)
+  [[ -n $server && -n $datadir && $datadir != "$server" ]]
+}
+
+# Whether mariadb-upgrade must run once the member is Synced: the tables are older than the server, or their version
+# is unknown because an SST brought them (mariabackup does not copy the info file): they are the donor's then.
+upgrade_due() {
+  [[ -d $GALERA_DATADIR/mysql ]] || return 1
+  upgrade_needed || [[ -z $(datadir_version) ]]
+}
+
+# mariadb-upgrade once per member per new version, after the member is Synced, the way Galera needs it: with
+# --skip-write-binlog its session runs `SET SQL_LOG_BIN=0, WSREP_ON=OFF`, so its ALTERs of the mysql schema stay on
+# this member (each member upgrades its own tables when it runs the new version) instead of replicating by TOI to
+# members that still run the old one. It writes the new version into the data dir's upgrade info file, so the next
+# start finds nothing to do. Until it succeeds a member whose tables were known to be older is not Ready
+# (GALERA_UPGRADE_PENDING_FILE, set before mariadbd starts); after an SST it runs once without holding readiness.
+upgrade_system_tables() {
+  local attempt
+  if ! upgrade_due; then
+    rm -f "$GALERA_UPGRADE_PENDING_FILE"
+    return 0
+  fi
+  local tables
+  tables=$(datadir_version)
+  for attempt in 1 2 3; do
+    galera_log "mariadb-upgrade: system tables of ${tables:-an unknown version (after an SST)} under server $(server_version) (attempt $attempt)"
+    if mariadb-upgrade --defaults-file="$GALERA_CLIENT_CNF" --skip-write-binlog >"$GALERA_RUN_DIR/mariadb-upgrade.log" 2>&1; then
+      galera_log "mariadb-upgrade: done ($(tail -n 1 "$GALERA_RUN_DIR/mariadb-upgrade.log"))"
+      rm -f "$GALERA_UPGRADE_PENDING_FILE"
+      return 0
+    fi
+    galera_log "mariadb-upgrade failed: $(tail -n 3 "$GALERA_RUN_DIR/mariadb-upgrade.log" | tr '\n' ' ')"
+    pause $((attempt * 5))
+  done
+  galera_log "mariadb-upgrade failed 3 times (see $GALERA_RUN_DIR/mariadb-upgrade.log): the member stays not Ready, which holds the roll"
+  return 1
+}
+
 # Applies the users once (idempotent; every member runs it, TOI serializes the DDL), with a few retries.
 apply_users_with_retries() {
   local attempt
@@ -550,7 +610,7 @@ status_loop() {
       if ((users_applied == 0)); then
         [[ -n $STATE_UUID ]] && identity_add "cluster $STATE_UUID"
         users_applied=1
-        apply_users_with_retries &
+        { upgrade_system_tables; apply_users_with_retries; } &
         [[ $WRITER_TABLE_READ == true ]] || ensure_writer_table &
       fi
     fi

@@ -18,6 +18,9 @@ GALERA_RESTART_FILE=$GALERA_RUN_DIR/restart-request
 GALERA_WRITER_CLAIM_FILE=$GALERA_RUN_DIR/writer-claim
 # What the entrypoint is doing now; the liveness probe spares every phase but `running`.
 GALERA_PHASE_FILE=$GALERA_RUN_DIR/phase
+# Present while this member's system tables are older than its server (after a version change): not Ready until
+# mariadb-upgrade has run, so a rolling upgrade moves on only once the member is upgraded.
+GALERA_UPGRADE_PENDING_FILE=$GALERA_RUN_DIR/upgrade-pending
 # On the data volume: which clusters' data it ever held (entrypoint.sh explains the name).
 GALERA_IDENTITY_FILE=$GALERA_DATADIR/galera-identity.sst
 # Generated at start: mariadbd's defaults file and the client's (the socket lives in the run dir).

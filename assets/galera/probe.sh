@@ -3,7 +3,8 @@
 #
 #   probe.sh ready   exit 0 only when the member may take traffic: wsrep_ready ON, wsrep_connected ON,
 #                    cluster status Primary, local state 4 (Synced), wsrep_desync OFF, wsrep_reject_queries
-#                    NONE. A donor (state 2) or a joiner is not ready.
+#                    NONE. A donor (state 2) or a joiner is not ready, nor a member whose system tables are
+#                    older than its server until mariadb-upgrade has run (a rolling upgrade waits for it).
 #   probe.sh live    exit 1 only when a restart can help: mariadbd should be serving but does not answer, or
 #                    a phase the entrypoint bounds (stopping) has outlived its bound (the phase file's
 #                    `deadline <epoch>` line): the entrypoint itself is stuck. Otherwise never fails while the
@@ -15,6 +16,10 @@ set -uo pipefail
 
 ready() {
   declare -A WSREP=()
+  if [[ -e $GALERA_UPGRADE_PENDING_FILE ]]; then
+    echo "not ready: the system tables are being upgraded to the server's version (mariadb-upgrade)"
+    return 1
+  fi
   galera_read_status < <(galera_wsrep_status)
   galera_status_is_synced && return 0
   echo "not ready: ready=${WSREP[wsrep_ready]:-?} connected=${WSREP[wsrep_connected]:-?}" \

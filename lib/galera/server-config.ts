@@ -444,18 +444,27 @@ export function renderedServerConfigProblems(text: string, model: GaleraServerCo
     if (seen.has(name)) problems.push(`${o.key} is set twice in the server groups`);
     seen.add(name);
   }
-  const provider = (rows: IniOption[]) => new Map((rows.find((o) => o.key === PROVIDER_OPTIONS)?.value ?? '').replace(/^"|"$/g, '')
-    .split(';').map((e) => e.trim().split('=') as [string, string]));
+  const provider = (rows: IniOption[]) => parseProviderOptions(rows.find((o) => o.key === PROVIDER_OPTIONS)?.value ?? '');
   const ourProvider = provider(ours);
   const theirProvider = provider(theirs);
   for (const [k, x] of ourProvider) if (theirProvider.get(k) !== x) problems.push(`provider option ${k} is not ${x}`);
   return problems;
 }
 
-interface IniOption { readonly section: string; readonly key: string; readonly value: string }
+/** One `key = value` line of a server.cnf, with its section. */
+export interface IniOption { readonly section: string; readonly key: string; readonly value: string }
+
+/**
+ * The entries of a `wsrep_provider_options` value as renderServerConfig writes it (`"a=1; b=2"`), by key in order.
+ * Galera splits on `;` and the first `=`; the values are printable ASCII without `;` (validation).
+ */
+export function parseProviderOptions(value: string): Map<string, string> {
+  const entries = value.trim().replace(/^"|"$/g, '').split(';').map((e) => e.trim()).filter((e) => e !== '');
+  return new Map(entries.map((e) => (e.includes('=') ? [e.slice(0, e.indexOf('=')).trim(), e.slice(e.indexOf('=') + 1).trim()] : [e, ''])));
+}
 
 /** `key = value` lines by section, as renderIni writes them. */
-function readIni(text: string): IniOption[] {
+export function readIni(text: string): IniOption[] {
   const options: IniOption[] = [];
   let section = '';
   for (const line of text.split('\n')) {

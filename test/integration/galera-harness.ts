@@ -93,7 +93,7 @@ try {
 }
 
 /** Runs a program as the mysql user and returns stdout; killed after `timeoutMs` (a hung server must not hang a test). */
-function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr }));
@@ -406,6 +406,9 @@ export class GaleraTestCluster {
   /** pc.recovery in the members' config (applies from their next start). */
   public pcRecovery = true;
 
+  /** gcache.size in the members' config (applies from their next start): a per-member setting a roll changes. */
+  public gcacheSize = '64M';
+
   /**
    * Provider options replacing the library's (measurements of other Galera timeouts only: the rendered file then
    * differs from what the construct would ship, so its owned-option check is off). From GALERA_ITEST_PROVIDER_OPTIONS
@@ -423,7 +426,7 @@ export class GaleraTestCluster {
       peerHosts: this.peerHosts,
       bindAddress: ip,
       listenAddress: ip,
-      gcacheSize: '64M',
+      gcacheSize: this.gcacheSize,
       // Three servers share two cores here: keep memory and threads small.
       innodbBufferPoolSize: '64M',
       applierThreads: 2,

@@ -13,9 +13,10 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { parseAllDocuments, stringify } from 'yaml';
 import { Node } from '../../lib/cli/preflight/types';
-import { INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, clusterNode } from '../support/fixtures';
+import { RabbitVersion } from '../../lib';
+import { Day2Options, INVENTORY, NAMESPACE, TOPOLOGY, addControlPlane, addDay2ControlPlane, clusterNode } from '../support/fixtures';
 import { describeWithBinaries } from './support/daemons';
-import { FakeCluster, FakeKubeApi, selfSignedCertificate } from './support/fake-kube-api';
+import { FakeCluster, FakeKubeApi, liveObjects, selfSignedCertificate } from './support/fake-kube-api';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { buildCli } = require('../../scripts/build-cli') as { buildCli: (outfile: string) => { outfile: string; bytes: number } };
@@ -217,6 +218,66 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(run.stderr).toContain('nodes[0].ip: "10.0.0.1/24" is not an IP address');
     expect(run.code).toBe(2);
     expect(badContext.api.requests).toEqual([]);
+  }, 60_000);
+
+  /** The day-2 control plane of `options`, synthesized into its own directory; returns the directory and the objects. */
+  function day2Manifests(label: string, options: Day2Options): { dir: string; objects: any[] } {
+    const out = path.join(dir, `day2-${label}`);
+    const app = new App({ outdir: out });
+    addDay2ControlPlane(new Chart(app, 'control-plane', { namespace: NAMESPACE, disableResourceNameHashes: true }), options);
+    app.synth();
+    const objects = fs.readdirSync(out).filter((f) => f.endsWith('.yaml'))
+      .flatMap((f) => parseAllDocuments(fs.readFileSync(path.join(out, f), 'utf8')).map((d) => d.toJS()));
+    return { dir: out, objects };
+  }
+
+  /** A cluster that runs the day-2 control plane of `running`. */
+  function runningCluster(running: Day2Options): FakeCluster {
+    return { ...READY_CLUSTER, objects: liveObjects(day2Manifests('running', running).objects, NAMESPACE) };
+  }
+
+  test('--plan: an upgrade, a setting, a rotation and a growth are printed in order, exit 0, and only GETs are sent', async () => {
+    // Growth and upgrade are separate applies (the plan refuses both at once): Galera grows while RabbitMQ upgrades.
+    const running: Day2Options = { rabbitVersion: RabbitVersion.V3_13 };
+    const next = day2Manifests('upgrade', { gcacheSize: '2G', novaSecret: 'nova-db-2', rabbitVersion: RabbitVersion.V4_0, galeraReplicas: 5 });
+    const run = await preflight(runningCluster(running), ['--plan'], next.dir);
+    expect(run.stderr).toBe('');
+    const lines = run.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^plan: \d+ objects from .*day2-upgrade against https:\/\/127\.0\.0\.1:\d+ \(context fake\)$/);
+    const galera = lines.filter((l) => / StatefulSet openstack\/galera[ :]/.test(l));
+    expect(galera).toEqual([
+      "PLAN  members StatefulSet openstack/galera: 3 -> 5 members: galera-3, galera-4 join by SST from a Synced member; every member's gcomm list grows in the roll",
+      'PLAN  setting StatefulSet openstack/galera wsrep_provider_options gcache.size: 1G -> 2G: per member, changes in the roll',
+      expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera env GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: /),
+      expect.stringMatching(/^PLAN  roll StatefulSet openstack\/galera: pods roll one at a time, highest ordinal first, each Ready \(Synced\) before the next: galera-2, galera-1, galera-0 \(galera-0 last, the writer\); changed: /),
+    ]);
+    expect(lines).toEqual(expect.arrayContaining([
+      'PLAN  create PersistentVolume openstack-galera-data-4: not in the cluster: created',
+      expect.stringMatching(/^WARN  version DaemonSet openstack\/rabbitmq: RabbitMQ 3\.13 -> 4\.0: the next release line; before applying, every stable feature flag must be enabled/),
+    ]));
+    // The defaults the API server added to the stored objects are no change: memcached-free, the PDBs did not move.
+    expect(lines.filter((l) => /PodDisruptionBudget openstack\/rabbitmq/.test(l))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('REFUSE'))).toEqual([]);
+    expect(lines[lines.length - 1]).toMatch(/^plan: \d+ changes, 1 warning, 0 refused$/);
+    expect(run.code).toBe(0);
+    expect(run.api.requests.every((r) => r.method === 'GET')).toBe(true);
+    expect(run.api.requests.filter((r) => r.url.includes('/secrets'))).toEqual([]);
+  }, 60_000);
+
+  test('--plan refuses the unsafe transitions with the reason and the safe path: exit status 1', async () => {
+    const next = day2Manifests('refused', {
+      mariadbImage: 'docker.io/library/mariadb:10.11.9', clusterName: 'openstack-db', rabbitVersion: RabbitVersion.V4_1, cookieSecret: 'rabbitmq-cookie-2',
+    });
+    const run = await preflight(runningCluster({}), ['--plan'], next.dir);
+    const refused = run.stdout.split('\n').filter((l) => l.startsWith('REFUSE'));
+    expect(refused).toEqual([
+      expect.stringMatching(/^REFUSE  version StatefulSet openstack\/galera: MariaDB 11\.4\.7 -> 10\.11\.9 is a downgrade of the release series: .*keep 11\.4/),
+      expect.stringMatching(/^REFUSE  setting StatefulSet openstack\/galera wsrep_cluster_name: galera -> openstack-db: cluster-wide: members only join peers with the same cluster name.*"Day 2: changing a cluster-wide Galera setting"$/),
+      expect.stringMatching(/^REFUSE  version DaemonSet openstack\/rabbitmq: RabbitMQ 3\.13 -> 4\.1 skips 4\.0: rolling upgrades do not skip release lines; upgrade 3\.13 -> 4\.0 -> 4\.1/),
+      expect.stringMatching(/^REFUSE  credentials DaemonSet openstack\/rabbitmq erlang cookie: .*a roll would split the cluster/),
+    ]);
+    expect(run.stdout).toMatch(/, 4 refused; resolve every refused change before applying\n$/);
+    expect(run.code).toBe(1);
   }, 60_000);
 
   test('with no kubeconfig anywhere, the error names every source tried and how to point at one', () => {

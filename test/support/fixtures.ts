@@ -4,7 +4,7 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { GaleraPetSet, GaleraStorage, InventoryNode, MemcachedPool, Placement, SecretValue } from '../../lib';
+import { GaleraPetSet, GaleraStorage, InventoryNode, MemcachedPool, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
 import type { MemberReport } from '../../lib/galera/agent/types';
@@ -182,4 +182,63 @@ export function healthySnapshot(objects: KubeObject[]): ClusterSnapshot {
     secrets: Object.fromEntries(Object.entries(SECRETS).map(([id, keys]) => [id, { state: 'found', value: keys }])),
     dryRuns: objects.map((o) => ({ object: objectId(o, NAMESPACE), ok: true })),
   };
+}
+
+// --- day 2: the same control plane before and after a props change ------------------------------------------
+// The plan tests synthesize the "running" manifests and the "next" ones from these options and compare them, as
+// `preflight --plan` compares the manifests with the live objects.
+
+/** Five controllers: room to grow Galera and RabbitMQ from 3 to 5. */
+export const FIVE_NODES: InventoryNode[] = [...NODES, { name: 'ctl-4', ip: '10.0.0.14' }, { name: 'ctl-5', ip: '10.0.0.15' }];
+
+export interface Day2Options {
+  /** @default 3 */
+  readonly galeraReplicas?: number;
+  /** @default GaleraPetSet.DEFAULT_IMAGE */
+  readonly mariadbImage?: string;
+  readonly clusterName?: string;
+  readonly gcacheSize?: string;
+  readonly serverConfig?: Record<string, Record<string, string>>;
+  /** The Secret of nova's database password. @default 'nova-db' */
+  readonly novaSecret?: string;
+  /** @default 3 */
+  readonly rabbitNodes?: number;
+  /** @default RabbitVersion.V3_13 */
+  readonly rabbitVersion?: RabbitVersion;
+  /** @default 'rabbitmq-erlang-cookie' */
+  readonly cookieSecret?: string;
+  /** @default 0 */
+  readonly writerOrdinal?: number;
+}
+
+/** Galera (with ProxySQL in front) and RabbitMQ on up to five controllers, shaped by `options`. */
+export function addDay2ControlPlane(chart: Chart, options: Day2Options = {}): void {
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(FIVE_NODES.slice(0, options.galeraReplicas ?? 3)),
+    replicas: options.galeraReplicas ?? 3,
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '10Gi' }),
+    credentials: {
+      rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+      sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+      monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+    },
+    users: [{ name: 'nova', password: SecretValue.fromSecret(options.novaSecret ?? 'nova-db', 'password'), databases: ['nova'] }],
+    ...(options.mariadbImage ? { image: options.mariadbImage } : {}),
+    ...(options.clusterName ? { clusterName: options.clusterName } : {}),
+    ...(options.gcacheSize ? { gcacheSize: options.gcacheSize } : {}),
+    ...(options.serverConfig ? { serverConfig: options.serverConfig } : {}),
+  });
+  new ProxySqlLayer(chart, 'proxysql', {
+    galera,
+    placement: Placement.onNodes(NODES),
+    adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
+    allowedClients: [{ podLabels: { application: 'nova' } }],
+    writerOrdinal: options.writerOrdinal ?? 0,
+  });
+  new RabbitDaemonSet(chart, 'rabbitmq', {
+    placement: Placement.onNodes(FIVE_NODES.slice(0, options.rabbitNodes ?? 3)),
+    version: options.rabbitVersion ?? RabbitVersion.V3_13,
+    erlangCookie: SecretValue.fromSecret(options.cookieSecret ?? 'rabbitmq-erlang-cookie', 'cookie'),
+    users: adminAndNova(),
+  });
 }

@@ -126,3 +126,19 @@ export async function takeSnapshot(request: ApiRequest, objects: KubeObject[], d
   for (const o of objects) dryRuns.push(await dryRun(request, discovery, o, defaultNamespace));
   return { version, nodes, namespaces, secrets, dryRuns };
 }
+
+/**
+ * The live object behind each manifest object (`GET` of its path), by `objectId`, for the plan. Secrets are not read:
+ * the manifests never hold one this library renders, and the plan must not bring a secret value into memory.
+ */
+export async function readLiveObjects(request: ApiRequest, objects: KubeObject[], defaultNamespace: string): Promise<Record<string, Lookup<KubeObject>>> {
+  const discovery = new Discovery(request);
+  const live: Record<string, Lookup<KubeObject>> = {};
+  for (const o of objects) {
+    if (o.kind === 'Secret') continue;
+    const id = objectId(o, defaultNamespace);
+    const path = await discovery.path(o, objectNamespace(o, defaultNamespace));
+    live[id] = typeof path === 'string' ? await lookup(request, path, (body) => body as KubeObject) : { state: 'error', message: path.error };
+  }
+  return live;
+}

@@ -2,6 +2,9 @@
  * `preflight`: checks a live cluster before the synthesized manifests are applied.
  *
  *   preflight --manifests manifests/ [--kubeconfig path] [--context name] [--topology file.json]
+ *   preflight --plan --manifests manifests/ [--kubeconfig path] [--context name]
+ *
+ * With --plan it prints instead what the apply would change, in order, and exits 1 when a change is refused (plan.ts).
  *
  * Prints one line per check and exits 0 when none failed, 1 when one did, 2 when the checks could not run (bad
  * arguments, unreadable manifests or topology, no answer from the API server). The only module that does I/O and
@@ -17,18 +20,24 @@ import { parseArgs } from 'util';
 // The kubeconfig module alone: the package index would also pull in every generated API model (~1.5 MB).
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { exitCode, formatResult, runChecks, summary } from './checks';
-import { ApiRequest, ApiResponse, takeSnapshot, warningTexts } from './cluster';
+import { ApiRequest, ApiResponse, readLiveObjects, takeSnapshot, warningTexts } from './cluster';
 import { locateKubeconfig, noKubeconfigMessage } from './kubeconfig';
 import { parseManifests } from './manifests';
+import { formatPlanLine, planChanges, planSummary } from './plan';
 import { parseTopology } from './topology';
 import { KubeObject } from './types';
 
 const USAGE = `usage: preflight --manifests <dir or file> [--kubeconfig <path>] [--context <name>] [--topology <file.json>]
+       preflight --plan --manifests <dir or file> [--kubeconfig <path>] [--context <name>]
 
 Checks a live cluster before applying the synthesized manifests: the Kubernetes version, nodes, placement,
 taints, namespace Pod Security level, VIPs, referenced Secrets, a server-side dry run of every object, and
 what the controllers would refuse that a dry run cannot show (the API-rules check).
-Exit status: 0 no check failed, 1 a check failed, 2 the checks could not run.`;
+With --plan: compares the manifests with the live objects and prints what the apply would change and in what
+order (pods that roll, the Galera member that rolls last, settings, versions, member counts, credentials), and
+refuses the transitions that are unsafe (a MariaDB downgrade or skipped series, a skipped RabbitMQ line, a
+shrink by a majority, a cluster-wide Galera setting or the Erlang cookie changed by a roll).
+Exit status: 0 no check failed (or nothing refused), 1 a check failed (or a change is refused), 2 the checks could not run.`;
 
 /** Per request: a dry run of a large StatefulSet through a busy API server stays well below this. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -123,6 +132,7 @@ async function main(argv: string[]): Promise<number> {
         kubeconfig: { type: 'string' },
         context: { type: 'string' },
         topology: { type: 'string' },
+        plan: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -149,6 +159,13 @@ async function main(argv: string[]): Promise<number> {
   const server = kc.getCurrentCluster()!.server;
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   const defaultNamespace = topology?.namespace ?? contextNamespace ?? 'default';
+  if (args.plan) {
+    process.stdout.write(`plan: ${objects.length} objects from ${args.manifests} against ${server} (context ${kc.getCurrentContext()})\n`);
+    const live = await readLiveObjects(apiRequest(kc, server), objects, defaultNamespace);
+    const changes = planChanges({ objects, live, defaultNamespace });
+    process.stdout.write(`${changes.map(formatPlanLine).join('\n')}\n${planSummary(changes)}\n`);
+    return exitCode(changes);
+  }
   process.stdout.write(`preflight: ${objects.length} objects from ${args.manifests} against ${server} (context ${kc.getCurrentContext()})\n`);
 
   const snapshot = await takeSnapshot(apiRequest(kc, server), objects, defaultNamespace);

@@ -3,7 +3,9 @@
  * certificate, bearer-token authentication, its version, paged node lists, namespaces, Secrets, API discovery,
  * and the server-side-apply dry runs the CLI sends. It refuses any write that is not a dry run, so a test also
  * proves that the preflight changes nothing; and it refuses a dry run that breaks the API server's own validation
- * rules (the `api` rules of plugins/k8s-api-rules) with HTTP 422 Invalid, as a real one would.
+ * rules (the `api` rules of plugins/k8s-api-rules) with HTTP 422 Invalid, as a real one would. For the plan it serves
+ * live objects (`GET` of one object) the way an API server stores them: with server metadata, a status, and the
+ * defaults the API server fills into pod templates, which the manifests never mention.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -25,6 +27,67 @@ export interface FakeCluster {
   readonly warnings?: Record<string, string[]>;
   /** What `GET /version` reports. @default 'v1.33.1' */
   readonly version?: string;
+  /** The objects that run, as applied (see `liveObjects`): `GET` of their path returns them as stored. */
+  readonly objects?: Record<string, unknown>;
+}
+
+/** The request path of an object, as discovery (RESOURCES) names its resource. */
+export function objectPath(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, defaultNamespace: string): string {
+  const resource = RESOURCES[o.apiVersion]?.find(([, kind]) => kind === o.kind);
+  if (!resource) throw new Error(`the fake API does not serve ${o.kind} in ${o.apiVersion}`);
+  const [plural, , namespaced] = resource;
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  return `${base}${namespaced ? `/namespaces/${o.metadata.namespace ?? defaultNamespace}` : ''}/${plural}/${o.metadata.name}`;
+}
+
+/** Objects as applied, by request path: what `FakeCluster.objects` serves. */
+export function liveObjects(objects: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }[], defaultNamespace: string): Record<string, unknown> {
+  return Object.fromEntries(objects.map((o) => [objectPath(o, defaultNamespace), o]));
+}
+
+/**
+ * A quantity in the API server's canonical form for the forms the manifests use: whole cores without `m`
+ * (4000m -> 4), binary sizes in the largest exact unit (2048Mi -> 2Gi).
+ */
+function canonicalQuantity(q: string): string {
+  let m = /^(\d+)m$/.exec(q);
+  if (m && Number(m[1]) % 1000 === 0) return String(Number(m[1]) / 1000);
+  m = /^(\d+)(Ki|Mi|Gi|Ti)$/.exec(q);
+  if (m) {
+    const units = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi'];
+    let [n, u] = [Number(m[1]), units.indexOf(m[2])];
+    while (n % 1024 === 0 && u < units.length - 1) [n, u] = [n / 1024, u + 1];
+    return `${n}${units[u]}`;
+  }
+  return q;
+}
+
+/**
+ * An object as the API server returns it after an apply: server-set metadata, a status, the pod-template
+ * defaults (pkg/apis/core/v1/defaults.go) the manifests leave out, and quantities in canonical form.
+ */
+function asStored(o: any, index: number): unknown {
+  const stored = JSON.parse(JSON.stringify(o));
+  stored.metadata = { ...stored.metadata, uid: `00000000-0000-4000-8000-${String(index).padStart(12, '0')}`, resourceVersion: String(1000 + index),
+    generation: 1, creationTimestamp: '2026-01-01T00:00:00Z', managedFields: [{ manager: 'kubectl', operation: 'Apply', apiVersion: stored.apiVersion }] };
+  const pod = stored.spec?.template?.spec;
+  if (pod) {
+    pod.restartPolicy ??= 'Always';
+    pod.dnsPolicy ??= 'ClusterFirst';
+    pod.schedulerName ??= 'default-scheduler';
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      c.terminationMessagePath ??= '/dev/termination-log';
+      c.terminationMessagePolicy ??= 'File';
+    }
+    for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+      for (const kind of ['limits', 'requests']) {
+        for (const [k, v] of Object.entries(c.resources?.[kind] ?? {})) c.resources[kind][k] = canonicalQuantity(String(v));
+      }
+    }
+    for (const v of pod.volumes ?? []) if (v.emptyDir?.sizeLimit) v.emptyDir.sizeLimit = canonicalQuantity(v.emptyDir.sizeLimit);
+    stored.status = { observedGeneration: 1, ...(stored.kind === 'StatefulSet' ? { replicas: stored.spec.replicas, readyReplicas: stored.spec.replicas } : {}) };
+  }
+  return stored;
 }
 
 export interface RecordedRequest {
@@ -115,6 +178,12 @@ export class FakeKubeApi {
     if (m) {
       const labels = this.cluster.namespaces[m[1]];
       return labels ? [200, { kind: 'Namespace', apiVersion: 'v1', metadata: { name: m[1], labels } }] : [404, status(404, `namespaces "${m[1]}" not found`)];
+    }
+    const paths = Object.keys(this.cluster.objects ?? {});
+    if (paths.includes(p)) return [200, asStored(this.cluster.objects![p], paths.indexOf(p))];
+    if (/^\/(?:api\/v1|apis\/[^/]+\/[^/]+)(?:\/namespaces\/[^/]+)?\/(?!secrets\/)[^/]+\/([^/]+)$/.test(p) && !/^\/api\/v1\/(namespaces|nodes)\/[^/]+$/.test(p)) {
+      const [, plural, name] = /\/([^/]+)\/([^/]+)$/.exec(p)!;
+      return [404, status(404, `${plural} "${name}" not found`)];
     }
     m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(p);
     if (m) {

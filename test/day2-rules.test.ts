@@ -1,0 +1,127 @@
+import { GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, renderServerConfig } from '../lib/galera/server-config';
+import { SERVER_OPTION_RULES, settingChanges, tlsMode, tlsModesCompatible } from '../lib/galera/settings';
+import { mariadbUpgradeVerdict, mariadbVersionOfImage } from '../lib/galera/upgrade';
+import { rabbitLineOfImage, rabbitUpgradeVerdict } from '../lib/rabbitmq/upgrade';
+
+function cnf(overrides: Partial<GaleraServerConfigModel> = {}): string {
+  return renderServerConfig({
+    ...GALERA_SERVER_DEFAULTS,
+    clusterName: 'galera',
+    peerHosts: ['galera-0.galera-peers.openstack.svc', 'galera-1.galera-peers.openstack.svc', 'galera-2.galera-peers.openstack.svc'],
+    ...overrides,
+  });
+}
+
+const TLS = { 'socket.ssl': 'YES', 'socket.ssl_key': '/etc/galera/tls/tls.key', 'socket.ssl_cert': '/etc/galera/tls/tls.crt', 'socket.ssl_ca': '/etc/galera/tls/ca.crt' };
+
+describe('Galera settings: rolling-safe or cluster-wide', () => {
+  test('the same file changes nothing; the gcomm list is left to the member-count rules', () => {
+    expect(settingChanges(cnf(), cnf())).toEqual([]);
+    expect(settingChanges(cnf(), cnf({ peerHosts: ['a', 'b', 'c', 'd', 'e'] }))).toEqual([]);
+  });
+
+  test('per-member settings roll: gcache size, timeouts, server variables', () => {
+    const changes = settingChanges(cnf(), cnf({ gcacheSize: '2G', suspectTimeoutSeconds: 5, maxConnections: 8192, overrides: { mysqld: { innodb_buffer_pool_size: '4G' } } }));
+    expect(changes.map((c) => [c.setting, c.from, c.to, c.scope, c.rollingSafe])).toEqual([
+      ['innodb_buffer_pool_size', undefined, '4G', 'rolling', true],
+      ['max_connections', '4096', '8192', 'rolling', true],
+      ['wsrep_provider_options evs.suspect_timeout', 'PT3S', 'PT5S', 'rolling', true],
+      ['wsrep_provider_options gcache.size', '1G', '2G', 'rolling', true],
+      ['wsrep_provider_options gmcast.peer_timeout', 'PT3S', 'PT5S', 'rolling', true],
+    ]);
+  });
+
+  test('the cluster name is cluster-wide: a roll is refused with the procedure', () => {
+    const [change] = settingChanges(cnf(), cnf({ clusterName: 'openstack' }));
+    expect(change).toMatchObject({ setting: 'wsrep_cluster_name', from: 'galera', to: 'openstack', scope: 'cluster-wide', rollingSafe: false });
+    expect(change.procedure).toMatch(/Day 2: changing a cluster-wide Galera setting/);
+  });
+
+  test('GTID domain, SST method and data-fixed settings are refused in any spelling', () => {
+    const changes = settingChanges(cnf(), cnf({ overrides: { mariadb: { 'wsrep-gtid-domain-id': '7', 'Lower_Case_Table_Names': '1' } } }));
+    expect(changes.map((c) => [c.setting, c.scope, c.rollingSafe])).toEqual([
+      ['lower_case_table_names', 'data', false],
+      ['wsrep_gtid_domain_id', 'cluster-wide', false],
+    ]);
+    expect(SERVER_OPTION_RULES.wsrep_sst_method.scope).toBe('cluster-wide');
+  });
+
+  test('replication TLS: the mode comes from socket.ssl, or from a key and certificate, and socket.dynamic', () => {
+    expect(tlsMode(new Map())).toBe('plain');
+    expect(tlsMode(new Map(Object.entries(TLS)))).toBe('tls');
+    expect(tlsMode(new Map(Object.entries({ ...TLS, 'socket.ssl': 'NO' })))).toBe('plain');
+    const { 'socket.ssl': _ssl, ...keyAndCert } = TLS;
+    expect(tlsMode(new Map(Object.entries(keyAndCert)))).toBe('tls');
+    expect(tlsMode(new Map(Object.entries({ ...TLS, 'socket.dynamic': 'yes' })))).toBe('both');
+    expect(tlsModesCompatible('plain', 'tls')).toBe(false);
+    expect(tlsModesCompatible('plain', 'both')).toBe(true);
+    expect(tlsModesCompatible('both', 'tls')).toBe(true);
+  });
+
+  test('replication TLS on in one roll is refused; through socket.dynamic it rolls in two steps, and back off the same way', () => {
+    const plain = cnf();
+    const tls = cnf({ providerOptions: TLS });
+    const both = cnf({ providerOptions: { ...TLS, 'socket.dynamic': 'YES' } });
+    const direct = settingChanges(plain, tls);
+    expect(direct.find((c) => c.setting === 'replication TLS')).toMatchObject({ from: 'plain', to: 'tls', scope: 'cluster-wide', rollingSafe: false });
+    expect(direct.find((c) => c.setting === 'replication TLS')!.procedure).toMatch(/^roll to both first/);
+    expect(direct.filter((c) => c.setting === 'wsrep_provider_options socket.ssl')[0].rollingSafe).toBe(false);
+    for (const [from, to] of [[plain, both], [both, tls], [tls, both], [both, plain]]) {
+      expect(settingChanges(from, to).every((c) => c.rollingSafe)).toBe(true);
+    }
+    expect(settingChanges(tls, plain).find((c) => c.setting === 'replication TLS')!.rollingSafe).toBe(false);
+  });
+
+  test('a new CA or cipher list while every member speaks TLS only is cluster-wide; in the bridge mode it rolls', () => {
+    const tls = cnf({ providerOptions: TLS });
+    const newCa = cnf({ providerOptions: { ...TLS, 'socket.ssl_ca': '/etc/galera/tls-next/ca.crt' } });
+    expect(settingChanges(tls, newCa)).toEqual([expect.objectContaining({ setting: 'wsrep_provider_options socket.ssl_ca', scope: 'cluster-wide', rollingSafe: false })]);
+    const both = { ...TLS, 'socket.dynamic': 'YES' };
+    expect(settingChanges(cnf({ providerOptions: both }), cnf({ providerOptions: { ...both, 'socket.ssl_ca': '/x/ca.crt' } }))[0].rollingSafe).toBe(true);
+  });
+});
+
+describe('MariaDB upgrade paths', () => {
+  const v = (image: string) => mariadbVersionOfImage(image)!;
+
+  test('the version is read from the image tag', () => {
+    expect(v('docker.io/library/mariadb:11.4.7')).toEqual({ major: 11, minor: 4, patch: 7, series: '11.4', text: '11.4.7' });
+    expect(v('registry:5000/mariadb:10.11-jammy')).toEqual({ major: 10, minor: 11, series: '10.11', text: '10.11' });
+    expect(mariadbVersionOfImage('mariadb@sha256:abc')).toBeUndefined();
+    expect(mariadbVersionOfImage('mariadb:lts')).toBeUndefined();
+  });
+
+  test('LTS to the next LTS and patch releases roll; a downgrade or a skipped LTS is refused with the path', () => {
+    expect(mariadbUpgradeVerdict(v('m:10.11.9'), v('m:11.4.7')).status).toBe('ok');
+    expect(mariadbUpgradeVerdict(v('m:11.4.5'), v('m:11.4.7')).status).toBe('ok');
+    expect(mariadbUpgradeVerdict(v('m:10.11.9'), v('m:11.2.1')).status).toBe('ok');
+    expect(mariadbUpgradeVerdict(v('m:11.4.7'), v('m:11.4.5')).status).toBe('warn');
+    const down = mariadbUpgradeVerdict(v('m:11.4.7'), v('m:10.11.9'));
+    expect(down).toMatchObject({ status: 'refuse' });
+    expect(down.message).toMatch(/downgrade of the release series/);
+    const skip = mariadbUpgradeVerdict(v('m:10.6.20'), v('m:11.4.7'));
+    expect(skip).toMatchObject({ status: 'refuse' });
+    expect(skip.message).toMatch(/skips the long-term series 10\.11.*upgrade 10\.6 -> 10\.11 -> 11\.4, one apply per step/);
+    expect(mariadbUpgradeVerdict(v('m:10.6.20'), v('m:11.8.2')).message).toMatch(/10\.6 -> 10\.11 -> 11\.4 -> 11\.8/);
+  });
+});
+
+describe('RabbitMQ upgrade paths', () => {
+  test('the line is read from the image tag', () => {
+    expect(rabbitLineOfImage('docker.io/library/rabbitmq:4.0.9-management')).toBe('4.0');
+    expect(rabbitLineOfImage('rabbitmq:3.13-management')).toBe('3.13');
+    expect(rabbitLineOfImage('my/rabbit:latest')).toBeUndefined();
+  });
+
+  test('only the next line, never a skip or a downgrade', () => {
+    expect(rabbitUpgradeVerdict('4.0', '4.0').status).toBe('ok');
+    const next = rabbitUpgradeVerdict('3.13', '4.0');
+    expect(next.status).toBe('warn');
+    expect(next.message).toMatch(/enable_feature_flag all.*quorum queues/);
+    const skip = rabbitUpgradeVerdict('3.13', '4.1');
+    expect(skip).toMatchObject({ status: 'refuse' });
+    expect(skip.message).toMatch(/skips 4\.0: .*upgrade 3\.13 -> 4\.0 -> 4\.1/);
+    expect(rabbitUpgradeVerdict('3.10', '3.13').message).toMatch(/skips 3\.11, 3\.12/);
+    expect(rabbitUpgradeVerdict('4.1', '4.0')).toMatchObject({ status: 'refuse' });
+  });
+});
