@@ -21,3 +21,5 @@ export * from './rabbitmq/rabbit-daemonset';
 export * from './control-plane/connections';
 export * from './control-plane/control-plane';
 export * from './control-plane/service-config';
+export * from './monitoring/props';
+export * from './monitoring/control-plane-monitoring';

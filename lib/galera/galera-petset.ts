@@ -64,6 +64,8 @@ export class GaleraPetSet extends Construct {
   public readonly agentPort: number;
   /** The underlying StatefulSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeStatefulSet;
+  /** A mysqld-exporter sidecar serves MariaDB's metrics on port 9104 (`metrics`). */
+  public readonly metricsExporter: boolean;
 
   private readonly clients: ClientSelector[];
   private readonly healthCheckers: ClientSelector[] = [];
@@ -84,6 +86,7 @@ export class GaleraPetSet extends Construct {
     this.monitorPassword = model.credentials.monitorPassword;
     this.port = model.ports.mysql;
     this.agentPort = model.ports.agent;
+    this.metricsExporter = model.metricsExporter;
     this.clients = [...(props.allowedClients ?? [])];
     this.peerServiceName = model.peerServiceName;
     this.clientServiceName = model.clientServiceName;

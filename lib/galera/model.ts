@@ -82,6 +82,8 @@ export interface GaleraModel {
   readonly storageClassName?: string;
   readonly image: string;
   readonly agentImage: string;
+  /** A mysqld-exporter sidecar runs beside mariadbd. */
+  readonly metricsExporter: boolean;
 }
 
 /** The images a GaleraPetSet uses unless told otherwise (the construct exposes them as static constants). */
@@ -125,6 +127,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
     storageClassName: storage?.mode === 'localVolume' ? storage.storageClassName ?? `${name}-local` : storage?.storageClassName,
     image: props.image ?? images.image,
     agentImage: props.agentImage ?? images.agentImage,
+    metricsExporter: props.metricsExporter ?? false,
   };
 }
 

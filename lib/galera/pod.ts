@@ -7,6 +7,7 @@ import { dataOwnerInitContainer } from '../common/data-owner';
 import { toResourceRequirements } from '../common/resources';
 import { CapabilityGrant, containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
+import { mysqldExporterContainer } from '../monitoring/exporters';
 import { GaleraModel } from './model';
 
 /** The `mysql` user of the official mariadb image. */
@@ -44,7 +45,10 @@ export function galeraPod(model: GaleraModel): GaleraPod {
     grants.push(owner.grant);
     initContainers.push(owner.container);
   }
-  return { containers: [mariadbContainer(model, dataMount), agentContainer(model)], initContainers, volumes: galeraVolumes(model), grants };
+  const exporter = model.metricsExporter
+    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql })]
+    : [];
+  return { containers: [mariadbContainer(model, dataMount), agentContainer(model), ...exporter], initContainers, volumes: galeraVolumes(model), grants };
 }
 
 function fieldEnv(envName: string, fieldPath: string): k8s.EnvVar {

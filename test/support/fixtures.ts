@@ -4,7 +4,8 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { GaleraPetSet, GaleraStorage, InventoryNode, MemcachedPool, Placement, SecretValue } from '../../lib';
+import { GaleraCredentials, GaleraPetSet, GaleraStorage, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, SecretValue } from '../../lib';
+import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
 import type { MemberReport } from '../../lib/galera/agent/types';
@@ -134,6 +135,22 @@ export const SECRETS: Record<string, string[]> = {
   'openstack/nova-db': ['password'],
 };
 
+/** The Galera accounts' Secrets (the ones SECRETS lists). */
+export const GALERA_CREDENTIALS: GaleraCredentials = {
+  rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+  sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+  monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+};
+
+/** The example control plane's props (examples/openstack-control-plane.ts's secrets and services). */
+export const CONTROL_PLANE_PROPS: OpenStackControlPlaneProps = {
+  controllers: NODES,
+  vip: { address: '10.0.0.10', interface: 'bond0' },
+  galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+  secrets: CONTROL_PLANE_SECRETS,
+  services: SERVICES,
+};
+
 /** Adds the HA layer the preflight tests check to `chart` (whose namespace should be NAMESPACE). */
 export function addControlPlane(chart: Chart): void {
   const [key, value] = Object.entries(CONTROLLER_LABEL)[0];
@@ -141,11 +158,7 @@ export function addControlPlane(chart: Chart): void {
   new GaleraPetSet(chart, 'galera', {
     placement: Placement.onNodes(INVENTORY),
     storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '10Gi' }),
-    credentials: {
-      rootPassword: SecretValue.fromSecret('galera-root', 'password'),
-      sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
-      monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
-    },
+    credentials: GALERA_CREDENTIALS,
     users: [{ name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova'] }],
   });
 }

@@ -30,6 +30,7 @@
  *   GET /state    this member's MemberReport (503 before state.json exists)
  *   GET /status   everything: self, peers and when they were seen, the decision, its inputs, the blocked reason
  *   GET /synced   200 only when Primary and Synced, else 503 (HAProxy checks, readiness)
+ *   GET /metrics  Prometheus metrics: member state, entrypoint phase, decision, blocked, awaited peers (metrics.ts)
  *   GET /healthz  200 while the agent runs
  *
  * Logs: one JSON object per line on stdout (`event`: listening, decision, decision-written, restart-requested,
