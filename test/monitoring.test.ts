@@ -15,7 +15,7 @@ describe('OpenStackControlPlane with monitoring', () => {
 
   test('every object is valid: Kubernetes schema, the pinned prometheus-operator CRD schemas, the API rules, the invariants', () => {
     expectValidManifests(objects, { requireNamespace: true });
-    expect(ofKind(objects, 'PodMonitor').length).toBe(4);
+    expect(ofKind(objects, 'PodMonitor').length).toBe(5);
     expect(ofKind(objects, 'PrometheusRule').length).toBe(1);
   });
 
@@ -31,6 +31,22 @@ describe('OpenStackControlPlane with monitoring', () => {
     const exporter = containers(find(objects, 'DaemonSet', 'memcached')).find((c) => c.name === 'memcached-exporter');
     expect(exporter.args).toEqual(['--memcached.address=$(HOST_IP):11211', '--web.listen-address=$(HOST_IP):9150']);
     expect(exporter.env.map((e: any) => e.name)).toEqual(['HOST_IP']);
+  });
+
+  test('keepalived writes its VRRP state on every transition; a node-exporter sidecar serves only that file, on the node address', () => {
+    const vip = find(objects, 'DaemonSet', 'api-vip');
+    const [keepalived, exporter] = containers(vip);
+    expect(exporter.name).toBe('vrrp-state-exporter');
+    expect(exporter.args).toEqual(['--web.listen-address=$(HOST_IP):9650', '--collector.disable-defaults', '--collector.textfile',
+      '--collector.textfile.directory=/run/keepalived/metrics']);
+    expect(exporter.volumeMounts).toEqual([{ name: 'run', mountPath: '/run/keepalived', readOnly: true }]);
+    expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ['ALL'] } });
+    expect(exporter.securityContext.capabilities.add).toBeUndefined();
+    // Before keepalived runs, the file says "not the holder".
+    expect(keepalived.command[2]).toContain('mkdir -p /run/keepalived/metrics && (m=0; f=0; [ INIT = MASTER ] && m=1;');
+    const conf = Object.values(find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>)[0];
+    expect(conf).toContain(`  notify "/bin/bash -c '(m=0; f=0; [ $3 = MASTER ] && m=1; [ $3 = FAULT ] && f=1; { echo keepalived_vrrp_master $m; ` +
+      `echo keepalived_vrrp_fault $f; } > /run/keepalived/metrics/.vrrp && mv /run/keepalived/metrics/.vrrp /run/keepalived/metrics/vrrp.prom)' notify"`);
   });
 
   test('one PodMonitor per component, by named port, with a stable job name the rules select on', () => {
@@ -67,6 +83,7 @@ describe('OpenStackControlPlane with monitoring', () => {
       'GaleraMemberNotSynced', 'GaleraClusterSizeBelowReplicas', 'GaleraNonPrimary', 'GaleraRecoveryWaitingForMember',
       'GaleraRecoveryBlocked', 'GaleraFlowControlPausingWrites', 'GaleraDataVolumeNearlyFull',
       'RabbitMQBrokerDown', 'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'HaproxyBackendDown', 'MemcachedInstanceDown',
+      'KeepalivedVipNoHolder', 'KeepalivedVipSeveralHolders',
     ]);
     const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
     for (const a of alerts) {
@@ -84,6 +101,7 @@ describe('OpenStackControlPlane with monitoring', () => {
     const boards = maps.map((m) => JSON.parse(Object.values(m.data as Record<string, string>)[0]));
     expect(boards.map((b) => b.title)).toEqual([
       'OpenStack HA control plane (openstack)', 'Galera: galera (openstack)', 'RabbitMQ: rabbitmq (openstack)', 'HAProxy: api-lb (openstack)', 'memcached: memcached (openstack)',
+      'VIP: api-vip (openstack)',
     ]);
     for (const b of boards) {
       expect(b.panels.length).toBeGreaterThan(0);
@@ -96,6 +114,8 @@ describe('OpenStackControlPlane with monitoring', () => {
     const plain = controlPlane().objects;
     expect(containers(find(plain, 'StatefulSet', 'galera')).map((c) => c.name)).toEqual(['mariadb', 'agent']);
     expect(containers(find(plain, 'DaemonSet', 'memcached')).map((c) => c.name)).toEqual(['memcached']);
+    expect(containers(find(plain, 'DaemonSet', 'api-vip')).map((c) => c.name)).toEqual(['keepalived']);
+    expect(Object.values(find(plain, 'ConfigMap', 'api-vip-config').data as Record<string, string>)[0]).not.toContain('notify');
     expect(plain.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com') || o.metadata.name.endsWith('-metrics'))).toEqual([]);
   });
 
@@ -120,7 +140,7 @@ describe('ControlPlaneMonitoring props', () => {
       galera: galera(chart, false), scraper: { podLabels: {} }, scrapeIntervalSeconds: 0.5, selectorLabels: { 'bad key!': 'x' },
     }));
     expect(message).toContain("ControlPlaneMonitoring 'mon' has invalid props");
-    expect(message).toContain('galera: "galera" serves no database metrics without its exporter sidecar; set metricsExporter: true on the GaleraPetSet');
+    expect(message).toContain('galera: "galera" serves no metrics without its exporter sidecar; set metricsExporter: true on the GaleraPetSet');
     expect(message).toContain('scraper[0].podLabels: {} is empty');
     expect(message).toContain('scrapeIntervalSeconds: 0.5 must be a whole number');
     expect(message).toContain('selectorLabels key: "bad key!"');

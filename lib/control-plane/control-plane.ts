@@ -315,6 +315,7 @@ export class OpenStackControlPlane extends Construct {
       interface: props.vip.interface,
       virtualRouterId: props.vip.virtualRouterId ?? 51,
       placement: edge,
+      metricsExporter: props.monitoring !== undefined,
     });
     this.apiLoadBalancer = new HaproxyLoadBalancer(this, 'api-lb', {
       name: 'api-lb',
@@ -334,7 +335,7 @@ export class OpenStackControlPlane extends Construct {
 
     if (props.monitoring) {
       this.monitoring = new ControlPlaneMonitoring(this, 'monitoring', {
-        ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached,
+        ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached, vip: this.vip,
       });
     }
 

@@ -85,6 +85,16 @@ function componentDashboard(c: MonitoredComponent, sel: (job: string, extra?: st
           { title: 'Sessions per backend', expr: `rate(haproxy_backend_sessions_total${sel(job)}[5m])`, type: 'timeseries', legend: '{{instance}} {{proxy}}' },
         ],
       };
+    case 'keepalived':
+      return {
+        ...base,
+        title: title('VIP'),
+        panels: [
+          { title: 'Nodes holding the VIP', expr: `sum(keepalived_vrrp_master${sel(job)})`, type: 'stat' },
+          { title: 'Holder', expr: `keepalived_vrrp_master${sel(job)} == 1`, type: 'stat', legend: '{{instance}}' },
+          { title: 'Nodes in FAULT (track check failing)', expr: `keepalived_vrrp_fault${sel(job)}`, type: 'timeseries', legend: '{{instance}}' },
+        ],
+      };
     case 'memcached':
       return {
         ...base,

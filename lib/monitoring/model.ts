@@ -8,6 +8,7 @@
  */
 import { ApiObject } from 'cdk8s';
 import type { ClientSelector } from '../common/network';
+import { KEEPALIVED_METRICS_PORT } from '../keepalived/model';
 import { METRICS_PORTS } from './exporters';
 import type { ControlPlaneMonitoringProps } from './props';
 
@@ -22,7 +23,7 @@ export interface ScrapeEndpoint {
 }
 
 /** The components this library monitors. */
-export type MonitoredKind = 'galera' | 'rabbitmq' | 'haproxy' | 'memcached';
+export type MonitoredKind = 'galera' | 'rabbitmq' | 'haproxy' | 'memcached' | 'keepalived';
 
 /** One monitored component. */
 export interface MonitoredComponent {
@@ -51,7 +52,7 @@ export interface MonitoringModel {
 
 export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace: string | undefined): MonitoringModel {
   const components: MonitoredComponent[] = [];
-  const { galera, rabbitmq, haproxy, memcached } = props;
+  const { galera, rabbitmq, haproxy, memcached, vip } = props;
   if (galera) {
     components.push({
       kind: 'galera',
@@ -92,6 +93,16 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
       hostNetwork: isHostNetwork(memcached.workload),
       endpoints: [{ job: `${memcached.name}`, portName: 'metrics', port: METRICS_PORTS.memcached, path: '/metrics' }],
       ...(memcached.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the MemcachedPool' }),
+    });
+  }
+  if (vip) {
+    components.push({
+      kind: 'keepalived',
+      name: vip.name,
+      podSelector: vip.podSelector,
+      hostNetwork: isHostNetwork(vip.workload),
+      endpoints: [{ job: `${vip.name}`, portName: 'metrics', port: KEEPALIVED_METRICS_PORT, path: '/metrics' }],
+      ...(vip.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the KeepalivedVip' }),
     });
   }
   return {

@@ -5,6 +5,7 @@
 import type { ClientSelector } from '../common/network';
 import type { GaleraPetSet } from '../galera/galera-petset';
 import type { HaproxyLoadBalancer } from '../haproxy/haproxy-load-balancer';
+import type { KeepalivedVip } from '../keepalived/keepalived-vip';
 import type { MemcachedPool } from '../memcached/memcached-pool';
 import type { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
 
@@ -70,4 +71,10 @@ export interface ControlPlaneMonitoringProps extends MonitoringOptions {
    * @default - not monitored
    */
   readonly memcached?: MemcachedPool;
+  /**
+   * A keepalived VIP (its VRRP state sidecar: the VIP must have `metricsExporter: true`).
+   *
+   * @default - not monitored
+   */
+  readonly vip?: KeepalivedVip;
 }

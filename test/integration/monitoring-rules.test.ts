@@ -20,6 +20,7 @@ const RABBIT = { ...NS, job: 'rabbitmq', instance: '10.0.0.12:15692' };
 const HAPROXY = { ...NS, job: 'api-lb', instance: '10.0.0.11:8404', proxy: 'nova-api' };
 const MEMCACHED = { ...NS, job: 'memcached', instance: '10.0.0.13:9150' };
 const PVC = { ...NS, persistentvolumeclaim: 'data-galera-1' };
+const VIP = (node: number) => ({ ...NS, job: 'api-vip', instance: `10.0.0.1${node}:9650` });
 
 function series(name: string, labels: Record<string, string>, values: string): { series: string; values: string } {
   return { series: `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`, values };
@@ -122,6 +123,27 @@ const CASES: AlertCase[] = [
     failure: [series('memcached_up', MEMCACHED, '1 0x30')],
     silentAtMinute: 2, firesAtMinute: 4, labels: MEMCACHED,
     quiet: { what: 'a restart', series: [series('memcached_up', MEMCACHED, '1 0 1x30')], atMinutes: [2, 5] },
+  },
+  {
+    alert: 'KeepalivedVipNoHolder',
+    failure: [series('keepalived_vrrp_master', VIP(1), '1 0x30'), series('keepalived_vrrp_master', VIP(2), '0x30'), series('up', VIP(1), '1x30'), series('up', VIP(2), '1x30')],
+    silentAtMinute: 1, firesAtMinute: 2, labels: NS,
+    quiet: {
+      what: 'a takeover (the holder stops, the next node is MASTER at the next scrape)',
+      series: [series('keepalived_vrrp_master', VIP(1), '1 0x30'), series('keepalived_vrrp_master', VIP(2), '0 1x30'), series('up', VIP(1), '1x30'), series('up', VIP(2), '1x30')],
+      atMinutes: [1, 2, 5],
+    },
+  },
+  {
+    alert: 'KeepalivedVipNoHolder',
+    // Every keepalived pod unreachable.
+    failure: [series('up', VIP(1), '1 0x30'), series('up', VIP(2), '1 0x30')],
+    silentAtMinute: 1, firesAtMinute: 2, labels: NS,
+  },
+  {
+    alert: 'KeepalivedVipSeveralHolders',
+    failure: [series('keepalived_vrrp_master', VIP(1), '1x30'), series('keepalived_vrrp_master', VIP(2), '0 1x30')],
+    silentAtMinute: 1, firesAtMinute: 2, labels: NS, value: '2',
   },
 ];
 
