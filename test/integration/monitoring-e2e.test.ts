@@ -20,7 +20,7 @@ import { controlPlane, MONITORING } from '../support/monitoring';
 import { find, ofKind } from '../support/harness';
 import { acquireGaleraLock, GaleraTestCluster, Member, missingGaleraTools, MONITOR_PASSWORD, releaseGaleraLock, sleep, waitFor } from './galera-harness';
 import { describeUnlessMissing, which } from './support/daemons';
-import { resolved, scrapeConfigs, TestPrometheus } from './support/prometheus';
+import { resolved, scrapeConfigs, stopProcess, TestPrometheus } from './support/prometheus';
 
 jest.setTimeout(600_000);
 
@@ -92,16 +92,13 @@ describeUnlessMissing('Monitoring end to end: Prometheus, the exporters, real Ga
   }, 660_000);
 
   afterAll(async () => {
-    for (const child of exporters.values()) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    }
-    prometheus?.stop();
+    await Promise.all([...exporters.values()].map((child) => stopProcess(child)));
+    await prometheus?.stop();
     if (cluster) {
       if (process.env.GALERA_ITEST_LOGS) for (const m of members) console.log(m.logTail(60));
       await cluster.destroy();
     }
     releaseGaleraLock();
-    await sleep(500);
     if (dir && !process.env.KEEP_GALERA_ITEST) fs.rmSync(dir, { recursive: true, force: true });
     console.log(`Monitoring figures: ${JSON.stringify(figures, null, 2)}`);
   });
@@ -146,7 +143,7 @@ describeUnlessMissing('Monitoring end to end: Prometheus, the exporters, real Ga
     const stopped = members[2];
     const t0 = Date.now();
     await stopped.stop();
-    exporters.get(stopped.name)!.kill('SIGTERM');
+    await stopProcess(exporters.get(stopped.name)!);
     try {
       const size = await watch.pendingThenFiring('GaleraClusterSizeBelowReplicas', 60_000);
       const notSynced = await watch.pendingThenFiring('GaleraMemberNotSynced', 90_000);

@@ -54,9 +54,23 @@ export class TestPrometheus {
     return new AlertWatch(this);
   }
 
-  public stop(): void {
-    if (this.process.exitCode === null && this.process.signalCode === null) this.process.kill('SIGTERM');
+  /** SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
+  public async stop(): Promise<void> {
+    await stopProcess(this.process);
   }
+}
+
+/** Stops a process the test started: SIGTERM, SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
 }
 
 /** Seconds of a Prometheus duration (`30s`, `5m`, `1h`). */
