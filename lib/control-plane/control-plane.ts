@@ -175,8 +175,8 @@ export interface OpenStackControlPlaneProps {
    */
   readonly tolerateControlPlane?: boolean;
   /**
-   * Monitoring (opt-in): exporter sidecars for Galera and memcached, PodMonitors and alert rules for
-   * prometheus-operator, NetworkPolicies admitting the scraper on the metrics ports, Grafana dashboards.
+   * Monitoring (opt-in): exporter sidecars for Galera, memcached and keepalived's VRRP state, PodMonitors and alert
+   * rules for prometheus-operator, NetworkPolicies admitting the scraper on the metrics ports, Grafana dashboards.
    *
    * @default - not monitored: no exporters, no monitoring objects
    */
