@@ -18,7 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { controlPlane, MONITORING } from '../support/monitoring';
 import { find, ofKind } from '../support/harness';
-import { acquireGaleraLock, GaleraTestCluster, Member, missingGaleraTools, MONITOR_PASSWORD, releaseGaleraLock, sleep, waitFor } from './galera-harness';
+import { acquireGaleraLock, GaleraTestCluster, Member, missingGaleraTools, MONITOR_PASSWORD, releaseGaleraLock, sleep } from './galera-harness';
 import { describeUnlessMissing, which } from './support/daemons';
 import { resolved, scrapeConfigs, stopProcess, TestPrometheus } from './support/prometheus';
 
@@ -85,10 +85,7 @@ describeUnlessMissing('Monitoring end to end: Prometheus, the exporters, real Ga
     startPods(members);
     await Promise.all(members.map((m) => m.waitSynced(240_000)));
     for (const m of members) startExporter(m);
-    await waitFor('every target up', 60_000, async () => {
-      const up = await prometheus.query('up').catch(() => []);
-      return up.length === 6 && up.every((s) => s.value[1] === '1') ? true : undefined;
-    });
+    await prometheus.ready(6, 60_000);
   }, 660_000);
 
   afterAll(async () => {

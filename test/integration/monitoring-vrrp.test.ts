@@ -108,6 +108,7 @@ describeWithBinaries('Monitoring end to end: keepalived\'s VRRP state', ['keepal
         startKeepalived(node);
         startExporter(node);
       }
+      await prometheus.ready(NODES.length, 60_000);
     });
 
     afterAll(async () => {

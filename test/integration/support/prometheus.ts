@@ -33,6 +33,18 @@ export class TestPrometheus {
     ], { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'prometheus.log'), 'a')] });
   }
 
+  /** Waits until Prometheus answers ready (it replays its TSDB first) and every one of `targets` scrape targets is up. */
+  public async ready(targets: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const up = await this.query('up').catch(() => [] as any[]);
+      if (up.length === targets && up.every((s) => s.value[1] === '1')) return;
+      if (this.process.exitCode !== null) throw new Error(`prometheus exited with ${this.process.exitCode}`);
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${targets} targets up: ${JSON.stringify(up.map((s) => s.metric.instance))}`);
+      await sleep(250);
+    }
+  }
+
   public async api(pathAndQuery: string): Promise<any> {
     const response = await fetch(`http://${this.address}${pathAndQuery}`, { signal: AbortSignal.timeout(5000) });
     const body = await response.json() as any;
