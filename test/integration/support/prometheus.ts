@@ -19,10 +19,10 @@ export class TestPrometheus {
 
   /**
    * Starts Prometheus at `address` (host:port) with its files in `dir`: scrapes and rule evaluations every second,
-   * every rule's `for` divided by `forScale` (at least 1 s).
+   * every rule's `for` divided by `forScale`, and at least `minForSeconds`.
    */
-  public constructor(private readonly address: string, dir: string, objects: K8sObject[], scrapeConfigs: unknown[], forScale: number) {
-    fs.writeFileSync(path.join(dir, 'rules.yaml'), stringify(scaledRules(objects, forScale)));
+  public constructor(private readonly address: string, dir: string, objects: K8sObject[], scrapeConfigs: unknown[], forScale: number, minForSeconds = 1) {
+    fs.writeFileSync(path.join(dir, 'rules.yaml'), stringify(scaledRules(objects, forScale, minForSeconds)));
     fs.writeFileSync(path.join(dir, 'prometheus.yml'), stringify({
       global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
       rule_files: ['rules.yaml'],
@@ -92,13 +92,13 @@ export function durationSeconds(duration: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
 }
 
-/** The synthesized rules, evaluated every second, with every `for` divided by `forScale` (at least 1 s). */
-export function scaledRules(objects: K8sObject[], forScale: number): { groups: any[] } {
+/** The synthesized rules, evaluated every second, with every `for` divided by `forScale` (at least `minForSeconds`). */
+export function scaledRules(objects: K8sObject[], forScale: number, minForSeconds = 1): { groups: any[] } {
   return {
     groups: ruleFileOf(objects).groups.map((g) => ({
       ...g,
       interval: '1s',
-      rules: g.rules.map((r: any) => ({ ...r, for: `${Math.max(1, Math.round(durationSeconds(r.for) / forScale))}s` })),
+      rules: g.rules.map((r: any) => ({ ...r, for: `${Math.max(minForSeconds, Math.round(durationSeconds(r.for) / forScale))}s` })),
     })),
   };
 }
