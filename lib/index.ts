@@ -25,3 +25,5 @@ export * from './control-plane/control-plane';
 export * from './control-plane/service-config';
 export * from './galera-backup/props';
 export * from './galera-backup/galera-backup';
+export * from './monitoring/props';
+export * from './monitoring/control-plane-monitoring';

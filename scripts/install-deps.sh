@@ -17,6 +17,7 @@ DEBIAN_PACKAGES=(
   util-linux mount bash curl  # unshare/setpriv for private /etc/hosts; curl is the HTTP track check
   rabbitmq-server     # RabbitDaemonSet: a 3-broker cluster in network namespaces
   python3-pika        # RabbitMQ throughput benchmark (AMQP client)
+  prometheus prometheus-mysqld-exporter prometheus-node-exporter  # Monitoring: promtool, a real Prometheus scraping real exporters
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)
   # Connection outputs: the OpenStack client libraries read the rendered service configs and talk to the daemons.
   python3-oslo.config python3-oslo.messaging python3-oslo.db python3-oslo.cache python3-keystonemiddleware python3-pymysql

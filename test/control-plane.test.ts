@@ -5,15 +5,7 @@ import { Chart } from 'cdk8s';
 import { BackupDestination, GaleraBackup, GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
-import { NODES as CONTROLLERS } from './support/fixtures';
-
-const PROPS: OpenStackControlPlaneProps = {
-  controllers: CONTROLLERS,
-  vip: { address: '10.0.0.10', interface: 'bond0' },
-  galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
-  secrets: CONTROL_PLANE_SECRETS,
-  services: SERVICES,
-};
+import { CONTROL_PLANE_PROPS as PROPS, NODES as CONTROLLERS } from './support/fixtures';
 
 function controlPlane(props: Partial<OpenStackControlPlaneProps> = {}, namespace: string | undefined = 'openstack') {
   const chart = new Chart(newApp(), 'cp', { ...(namespace ? { namespace } : {}), disableResourceNameHashes: true });

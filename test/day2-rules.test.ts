@@ -25,9 +25,8 @@ describe('Galera settings: rolling-safe or cluster-wide', () => {
     expect(changes.map((c) => [c.setting, c.from, c.to, c.scope, c.rollingSafe])).toEqual([
       ['innodb_buffer_pool_size', undefined, '4G', 'rolling', true],
       ['max_connections', '4096', '8192', 'rolling', true],
-      ['wsrep_provider_options evs.suspect_timeout', 'PT3S', 'PT5S', 'rolling', true],
+      ['wsrep_provider_options evs.suspect_timeout', 'PT1.5S', 'PT5S', 'rolling', true],
       ['wsrep_provider_options gcache.size', '1G', '2G', 'rolling', true],
-      ['wsrep_provider_options gmcast.peer_timeout', 'PT3S', 'PT5S', 'rolling', true],
     ]);
   });
 

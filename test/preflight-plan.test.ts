@@ -1,4 +1,4 @@
-import { GaleraPetSet, RabbitVersion } from '../lib';
+import { GaleraPetSet, RabbitVersion, TlsCertificates } from '../lib';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
 import { CheckResult, KubeObject, Lookup } from '../lib/cli/preflight/types';
@@ -85,13 +85,14 @@ describe('preflight --plan', () => {
   });
 
   test('replication TLS turned on in one roll is refused; the socket.dynamic bridge is planned', () => {
-    const tls = { 'socket.ssl': 'YES', 'socket.ssl_key': '/etc/galera/tls/tls.key', 'socket.ssl_cert': '/etc/galera/tls/tls.crt', 'socket.ssl_ca': '/etc/galera/tls/ca.crt' };
-    const lines = plan({}, { serverConfig: { galera: { wsrep_provider_options: Object.entries(tls).map(([k, v]) => `${k}=${v}`).join(';') } } });
-    // serverConfig's wsrep_provider_options are merged key by key into the library's.
+    const certificates = TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } });
+    // SST encryption is a separate, stop-the-cluster step (README, "TLS"): only replication TLS is judged here.
+    const lines = plan({}, { galeraTls: { certificates, replication: true, stateTransfer: false } });
     expect(refused(lines)[0]).toMatch(/^REFUSE  setting StatefulSet openstack\/galera replication TLS: plain -> tls: cluster-wide: .*roll to both first/);
-    const bridge = plan({}, { serverConfig: { galera: { wsrep_provider_options: [...Object.entries(tls).map(([k, v]) => `${k}=${v}`), 'socket.dynamic=YES'].join(';') } } });
+    const bridge = plan({}, { galeraTls: { certificates, replicationTransition: true, stateTransfer: false } });
     expect(refused(bridge)).toEqual([]);
-    expect(of(bridge, 'setting')[0]).toMatch(/^PLAN  setting StatefulSet openstack\/galera replication TLS: plain -> both: cluster-wide, a step of the TLS change: roll to both$/);
+    // Client TLS (ssl_ca, ssl_cert, ...) is per member and rolls; replication TLS is the cluster-wide step.
+    expect(of(bridge, 'setting')).toContainEqual(expect.stringMatching(/^PLAN  setting StatefulSet openstack\/galera replication TLS: plain -> both: cluster-wide, a step of the TLS change: roll to both$/));
   });
 
   test('Galera 3 -> 5 -> 3 is planned; 5 -> 3 in one step is fine, 7 -> 3 is refused with the safe sequence, 5 -> 4 as even', () => {

@@ -19,6 +19,8 @@ import { HaproxyLoadBalancer, LoadBalancedService } from '../haproxy/haproxy-loa
 import { KeepalivedVip } from '../keepalived/keepalived-vip';
 import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
+import { ControlPlaneMonitoring } from '../monitoring/control-plane-monitoring';
+import type { MonitoringOptions } from '../monitoring/props';
 import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
 import { passwordEnvName } from '../rabbitmq/model';
@@ -180,6 +182,13 @@ export interface OpenStackControlPlaneProps {
    * @default - no backups
    */
   readonly backup?: GaleraBackupOptions;
+  /**
+   * Monitoring (opt-in): exporter sidecars for Galera, memcached and keepalived's VRRP state, PodMonitors and alert
+   * rules for prometheus-operator, NetworkPolicies admitting the scraper on the metrics ports, Grafana dashboards.
+   *
+   * @default - not monitored: no exporters, no monitoring objects
+   */
+  readonly monitoring?: MonitoringOptions;
 }
 
 /**
@@ -194,6 +203,8 @@ export class OpenStackControlPlane extends Construct {
   public readonly rabbitmq: RabbitDaemonSet;
   public readonly vip: KeepalivedVip;
   public readonly apiLoadBalancer: HaproxyLoadBalancer;
+  /** The monitoring objects, when the `monitoring` prop is set. */
+  public readonly monitoring?: ControlPlaneMonitoring;
   /** The OpenStack release line the connection outputs target. */
   public readonly openStackRelease: OpenStackRelease;
   /**
@@ -283,6 +294,7 @@ export class OpenStackControlPlane extends Construct {
         sstPassword: props.secrets.galeraSstPassword,
         monitorPassword: props.secrets.galeraMonitorPassword,
       },
+      metricsExporter: props.monitoring !== undefined,
       users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).map((s): DatabaseUser => ({
         name: s.name,
         password: s.databasePassword!,
@@ -297,7 +309,7 @@ export class OpenStackControlPlane extends Construct {
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
     });
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
-    this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere });
+        this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere, metricsExporter: props.monitoring !== undefined });
     // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
       placement: on(props.rabbitNodes ?? controllers.slice(0, 3)),
@@ -318,6 +330,7 @@ export class OpenStackControlPlane extends Construct {
       interface: props.vip.interface,
       virtualRouterId: props.vip.virtualRouterId ?? 51,
       placement: edge,
+      metricsExporter: props.monitoring !== undefined,
     });
     this.apiLoadBalancer = new HaproxyLoadBalancer(this, 'api-lb', {
       name: 'api-lb',
@@ -334,6 +347,12 @@ export class OpenStackControlPlane extends Construct {
       podSelector: this.proxySql.podSelector,
       ports: [{ name: 'rw', port: this.proxySql.readWritePort }, { name: 'ro', port: this.proxySql.readOnlyPort }],
     });
+
+    if (props.monitoring) {
+      this.monitoring = new ControlPlaneMonitoring(this, 'monitoring', {
+        ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached, vip: this.vip,
+      });
+    }
 
     // Two host-network daemons on one port of one node, duplicate objects, shared host directories: checked
     // across every chart of the app at synth (the parts above register it too; once per app).

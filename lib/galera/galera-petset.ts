@@ -80,6 +80,8 @@ export class GaleraPetSet extends Construct {
   public readonly workload: k8s.KubeStatefulSet;
   /** The resolved cluster, for constructs of this library that extend the members' pods (GaleraBackup). @internal */
   public readonly _model: GaleraModel;
+  /** A mysqld-exporter sidecar serves MariaDB's metrics on port 9104 (`metrics`). */
+  public readonly metricsExporter: boolean;
 
   private readonly clients: ClientSelector[];
   private readonly healthCheckers: ClientSelector[] = [];
@@ -108,6 +110,7 @@ export class GaleraPetSet extends Construct {
     this.port = model.ports.mysql;
     this.agentPort = model.ports.agent;
     this.writerOrdinal = model.writerOrdinal;
+    this.metricsExporter = model.metricsExporter;
     this.clients = [...(props.allowedClients ?? [])];
     this.peerServiceName = model.peerServiceName;
     this.clientServiceName = model.clientServiceName;

@@ -85,6 +85,8 @@ export interface GaleraModel {
   readonly storageClassName?: string;
   readonly image: string;
   readonly agentImage: string;
+  /** A mysqld-exporter sidecar runs beside mariadbd. */
+  readonly metricsExporter: boolean;
   /** What TLS covers (the certificate itself is requested by the construct, which owns the Certificate object). */
   readonly tls?: GaleraTlsModel;
 }
@@ -146,6 +148,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
         stateTransfer: props.tls.stateTransfer ?? true,
       },
     } : {}),
+    metricsExporter: props.metricsExporter ?? false,
   };
 }
 

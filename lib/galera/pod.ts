@@ -9,6 +9,7 @@ import { CapabilityGrant, containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { TlsMount, tlsMount } from '../tls/pod';
 import { TlsMaterial } from '../tls/model';
+import { mysqldExporterContainer } from '../monitoring/exporters';
 import { GaleraModel } from './model';
 
 /** The `mysql` user of the official mariadb image. */
@@ -58,8 +59,11 @@ export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {
     grants.push(owner.grant);
     initContainers.push(owner.container);
   }
+  const exporter = model.metricsExporter
+    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql })]
+    : [];
   return {
-    containers: [mariadbContainer(model, dataMount, tls), agentContainer(model)],
+    containers: [mariadbContainer(model, dataMount, tls), agentContainer(model), ...exporter],
     initContainers,
     volumes: [...galeraVolumes(model), ...(tls ? [tls.volume] : [])],
     grants,

@@ -154,6 +154,14 @@ export interface GaleraPetSetProps {
    */
   readonly image?: string;
   /**
+   * Run a mysqld-exporter sidecar (stock image, the monitor account, port 9104 named `metrics`): MariaDB's global
+   * status, wsrep included, for Prometheus. The recovery agent serves its own `/metrics` on the agent port either
+   * way. `OpenStackControlPlane`'s `monitoring` prop turns this on.
+   *
+   * @default false
+   */
+  readonly metricsExporter?: boolean;
+  /**
    * A stock Node.js image (20 or later) for the recovery agent.
    *
    * @default GaleraPetSet.DEFAULT_AGENT_IMAGE

@@ -13,7 +13,7 @@ import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { DEFAULT_ADVERT_INTERVAL_SECONDS, KEEPALIVED_CAPABILITIES, KeepalivedVipModel, spreadPriorities } from './model';
 import { renderKeepalivedConf } from './render';
-import { keepalivedContainer, keepalivedVolumes } from './pod';
+import { keepalivedContainer, keepalivedVolumes, vrrpStateExporterContainer } from './pod';
 import { KeepalivedVipProps, VipServiceOptions, VipTrack } from './props';
 import { validateKeepalivedVip, validateKeepalivedVipSet, validateVipModel, validateVipProps, validateVipServiceOptions } from './validation';
 
@@ -49,6 +49,10 @@ export class KeepalivedVip extends Construct {
   public readonly nodeAddresses: string[];
   /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeDaemonSet;
+  /** The labels that select the VIP's keepalived pods. */
+  public readonly podSelector: Record<string, string>;
+  /** A sidecar serves the VRRP state (`keepalived_vrrp_master`, `keepalived_vrrp_fault`) on port 9650 (`metrics`). */
+  public readonly metricsExporter: boolean;
 
   private track: VipTrack | undefined;
   private validated = false;
@@ -76,6 +80,7 @@ export class KeepalivedVip extends Construct {
     this.nodeNames = nodes.map((n) => n.name);
     this.nodeAddresses = nodes.map((n) => n.ip);
     this.track = props.track;
+    this.metricsExporter = props.metricsExporter ?? false;
 
     const v = new Validator(`KeepalivedVip '${id}'`);
     validateVipProps(v, props, { name, resources, image: props.image ?? KeepalivedVip.DEFAULT_IMAGE });
@@ -88,6 +93,7 @@ export class KeepalivedVip extends Construct {
     registerAppChecks(this);
 
     const selector = selectorLabels(name, COMPONENT);
+    this.podSelector = selector;
     const labels = standardLabels(name, COMPONENT);
     const configName = `${name}-config`;
     // Rendered at synth: the track may be set after construction by the load balancer that fronts this VIP.
@@ -118,7 +124,10 @@ export class KeepalivedVip extends Construct {
           securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
           tolerations: props.placement._tolerations(),
-          containers: [keepalivedContainer(props.image ?? KeepalivedVip.DEFAULT_IMAGE, resources)],
+          containers: [
+            keepalivedContainer(props.image ?? KeepalivedVip.DEFAULT_IMAGE, resources, this.metricsExporter),
+            ...(this.metricsExporter ? [vrrpStateExporterContainer()] : []),
+          ],
           volumes: keepalivedVolumes(configName),
         },
       },
@@ -209,6 +218,7 @@ export class KeepalivedVip extends Construct {
       // Until a track is set, a placeholder that passes validation keeps the other checks meaningful.
       trackCheck: (this.track ?? VipTrack.tcp(1))._toCheck(),
       subnet: this.subnet,
+      stateMetrics: this.metricsExporter,
     };
   }
 }

@@ -57,6 +57,8 @@ export interface KeepalivedVipModel {
   readonly trackCheck: VrrpTrackCheck;
   /** The interface subnet in CIDR form (e.g. `10.0.0.0/24`), when known: the VIP and nodes must be in it. */
   readonly subnet?: string;
+  /** keepalived writes its VRRP state as Prometheus text into KEEPALIVED_METRICS_DIR (a sidecar serves it). */
+  readonly stateMetrics?: boolean;
 }
 
 /**
@@ -100,3 +102,9 @@ export const KEEPALIVED_CAPABILITIES: readonly CapabilityGrant[] = [
 
 export const KEEPALIVED_CONFIG_DIR = '/etc/keepalived';
 export const KEEPALIVED_RUN_DIR = '/run/keepalived';
+/** Where keepalived's notify command writes `vrrp.prom` (in the run emptyDir, so it dies with the pod). */
+export const KEEPALIVED_METRICS_DIR = `${KEEPALIVED_RUN_DIR}/metrics`;
+/** The VRRP state exporter's port on the node (not node-exporter's 9100, which a node-exporter DaemonSet holds). */
+export const KEEPALIVED_METRICS_PORT = 9650;
+/** A stock node-exporter release; only its textfile collector runs. */
+export const VRRP_STATE_EXPORTER_IMAGE = 'quay.io/prometheus/node-exporter:v1.8.2';

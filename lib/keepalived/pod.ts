@@ -3,12 +3,12 @@
  * capabilities it needs and nothing else) and its volumes.
  */
 import { ResolvedResources, toResourceRequirements } from '../common/resources';
-import { rootContainerSecurityContext } from '../common/security';
+import { containerSecurityContext, rootContainerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
-import { KEEPALIVED_CAPABILITIES, KEEPALIVED_CONFIG_DIR, KEEPALIVED_RUN_DIR } from './model';
+import { KEEPALIVED_CAPABILITIES, KEEPALIVED_CONFIG_DIR, KEEPALIVED_METRICS_DIR, KEEPALIVED_METRICS_PORT, KEEPALIVED_RUN_DIR, VRRP_STATE_EXPORTER_IMAGE } from './model';
 import { keepalivedCommand } from './render';
 
-export function keepalivedContainer(image: string, resources: ResolvedResources): k8s.Container {
+export function keepalivedContainer(image: string, resources: ResolvedResources, stateMetrics = false): k8s.Container {
   const pidAlive: k8s.Probe = {
     exec: { command: ['/bin/sh', '-c', `kill -0 "$(cat ${KEEPALIVED_RUN_DIR}/vrrp.pid)"`] },
   };
@@ -16,7 +16,7 @@ export function keepalivedContainer(image: string, resources: ResolvedResources)
     name: 'keepalived',
     image,
     imagePullPolicy: 'IfNotPresent',
-    command: keepalivedCommand(),
+    command: keepalivedCommand(stateMetrics),
     env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
     resources: toResourceRequirements(resources),
     // keepalived restarts a dead VRRP child itself; these probes catch a process that is gone or never started.
@@ -27,6 +27,34 @@ export function keepalivedContainer(image: string, resources: ResolvedResources)
       { name: 'run', mountPath: KEEPALIVED_RUN_DIR },
     ],
     securityContext: rootContainerSecurityContext(KEEPALIVED_CAPABILITIES),
+  };
+}
+
+/**
+ * node-exporter with only its textfile collector, serving the VRRP state file keepalived writes (render.ts
+ * `vrrpStateWrite`) on the node's address. Read-only mount, no capability, the image's own non-root user.
+ */
+export function vrrpStateExporterContainer(): k8s.Container {
+  const port = KEEPALIVED_METRICS_PORT;
+  const probe: k8s.Probe = { httpGet: { path: '/', port: k8s.IntOrString.fromNumber(port) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 };
+  return {
+    name: 'vrrp-state-exporter',
+    image: VRRP_STATE_EXPORTER_IMAGE,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      `--web.listen-address=$(HOST_IP):${port}`,
+      '--collector.disable-defaults',
+      '--collector.textfile',
+      `--collector.textfile.directory=${KEEPALIVED_METRICS_DIR}`,
+    ],
+    env: [{ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }],
+    ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
+    resources: toResourceRequirements({ cpuRequestMillis: 5, cpuLimitMillis: 50, memoryRequestMiB: 16, memoryLimitMiB: 32 }),
+    readinessProbe: probe,
+    livenessProbe: probe,
+    volumeMounts: [{ name: 'run', mountPath: KEEPALIVED_RUN_DIR, readOnly: true }],
+    // The image's user is `nobody` by name: kubelet can only check runAsNonRoot against a number.
+    securityContext: { ...containerSecurityContext(), runAsUser: 65534, runAsGroup: 65534 },
   };
 }
 

@@ -144,6 +144,15 @@ export interface KeepalivedVipProps {
    * @default KeepalivedVip.DEFAULT_IMAGE
    */
   readonly image?: string;
+  /**
+   * Publish the VRRP state for Prometheus: keepalived's `notify` writes `keepalived_vrrp_master` and
+   * `keepalived_vrrp_fault` (0 or 1) into a text file on every transition, and a node-exporter sidecar (stock
+   * image, textfile collector only) serves it on the node address, port 9650. `OpenStackControlPlane`'s
+   * `monitoring` prop turns this on.
+   *
+   * @default false
+   */
+  readonly metricsExporter?: boolean;
 }
 
 /** A port of a Service exposed on the VIP. */

@@ -1,4 +1,4 @@
-import { KEEPALIVED_CONFIG_DIR, KEEPALIVED_RUN_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } from './model';
+import { KEEPALIVED_CONFIG_DIR, KEEPALIVED_METRICS_DIR, KEEPALIVED_RUN_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } from './model';
 
 /**
  * Per-node selection: the renderer emits one complete file per node, keyed by node name, for one ConfigMap; the
@@ -33,12 +33,14 @@ export function renderKeepalivedConf(model: KeepalivedVipModel): Record<string, 
  * `--dont-fork --log-console`: one foreground process tree whose log goes to the container log. `--vrrp`: only
  * the VRRP child (no IPVS checker, which would need the ip_vs module and SYS_MODULE).
  */
-export function keepalivedCommand(): string[] {
+export function keepalivedCommand(stateMetrics = false): string[] {
   const pid = `${KEEPALIVED_RUN_DIR}/keepalived.pid`;
   const vrrpPid = `${KEEPALIVED_RUN_DIR}/vrrp.pid`;
   const run = [
     `mkdir -p ${KEEPALIVED_RUN_DIR}`,
     `rm -f ${pid} ${vrrpPid}`,
+    // Not the holder until keepalived says so: a restarted container must not keep reporting the last state.
+    ...(stateMetrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR}`, vrrpStateWrite('INIT')] : []),
     `exec keepalived --dont-fork --log-console --log-detail --vrrp --pid=${pid} --vrrp_pid=${vrrpPid}` +
       ` --use-file=${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`,
   ];
@@ -97,9 +99,25 @@ function renderNodeConf(model: KeepalivedVipModel, self: VrrpNode): string {
     '  track_script {',
     `    ${scriptName(model)}`,
     '  }',
+    // keepalived appends the instance, its name, the new state and the priority; the state is $3.
+    ...(model.stateMetrics ? [`  notify "/bin/bash -c '${vrrpStateWrite('$3')}' notify"`] : []),
     '}',
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The shell that writes the VRRP state as Prometheus text, atomically (a reader never sees half a file):
+ * `keepalived_vrrp_master` and `keepalived_vrrp_fault`, each 0 or 1. keepalived has no exporter, and its JSON and
+ * SNMP outputs need build options and a poller; a notify command is what every keepalived 2.x runs on every
+ * transition. It is a system binary with arguments (like the track check, see `trackCommand`), and uses neither
+ * quote nor comment character, so it fits inside keepalived's quoted string unchanged.
+ */
+function vrrpStateWrite(state: string): string {
+  const d = KEEPALIVED_METRICS_DIR;
+  // A subshell: one command whose status is the rename's, so it chains with `&&` in the container command too.
+  return `(m=0; f=0; [ ${state} = MASTER ] && m=1; [ ${state} = FAULT ] && f=1; ` +
+    `{ echo keepalived_vrrp_master $m; echo keepalived_vrrp_fault $f; } > ${d}/.vrrp && mv ${d}/.vrrp ${d}/vrrp.prom)`;
 }
 
 function renderTrackScript(name: string, check: VrrpTrackCheck): string[] {

@@ -91,6 +91,13 @@ export interface MemcachedPoolProps {
    * @default MemcachedPool.DEFAULT_IMAGE (the official image, pinned)
    */
   readonly image?: string;
+  /**
+   * Run a memcached-exporter sidecar (stock image, port 9150 named `metrics`, on the address memcached listens on).
+   * `OpenStackControlPlane`'s `monitoring` prop turns this on.
+   *
+   * @default false
+   */
+  readonly metricsExporter?: boolean;
 }
 
 /**
@@ -114,6 +121,10 @@ export class MemcachedPool extends Construct {
    * the API has no union type; patch it with `addJsonPatch`.
    */
   public readonly workload: ApiObject;
+  /** The labels that select the pool's pods. */
+  public readonly podSelector: Record<string, string>;
+  /** A memcached-exporter sidecar serves memcached's metrics on port 9150 (`metrics`). */
+  public readonly metricsExporter: boolean;
 
   public constructor(scope: Construct, id: string, props: MemcachedPoolProps) {
     super(scope, id);
@@ -125,6 +136,8 @@ export class MemcachedPool extends Construct {
     const { name, network, port } = m;
     this.name = name;
     const selector = selectorLabels(name, COMPONENT);
+    this.podSelector = selector;
+    this.metricsExporter = m.metricsExporter;
     const labels = standardLabels(name, COMPONENT);
     const pod = memcachedPod(m, selector);
     const template: k8s.PodTemplateSpec = {

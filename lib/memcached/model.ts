@@ -25,6 +25,8 @@ export interface MemcachedModel {
   /** Every field set (the library's defaults under the user's values). */
   readonly resources: Required<ContainerResources>;
   readonly image: string;
+  /** A memcached-exporter sidecar runs beside memcached. */
+  readonly metricsExporter: boolean;
 }
 
 /** Resolves the props of MemcachedPool `id` in a chart of `namespace`. */
@@ -42,6 +44,7 @@ export function resolveMemcached(id: string, props: MemcachedPoolProps, namespac
     maxConnections: props.maxConnections ?? 8192,
     resources: resolveResources(props.resources, { cpuRequestMillis: 100, cpuLimitMillis: 2000, memoryRequestMiB: 1024, memoryLimitMiB: 1024 }),
     image: props.image ?? defaults.image,
+    metricsExporter: props.metricsExporter ?? false,
   };
 }
 

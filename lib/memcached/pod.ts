@@ -5,7 +5,9 @@
 import { basePodSpec } from '../common/pod';
 import { toResourceRequirements } from '../common/resources';
 import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
+import { hostPort } from '../common/validation';
 import { k8s } from '../k8s';
+import { memcachedExporterContainer } from '../monitoring/exporters';
 import { memcachedArgs } from './memcached-args';
 import { MemcachedModel } from './model';
 
@@ -28,6 +30,11 @@ export function memcachedPod(m: MemcachedModel, selector: Record<string, string>
     timeoutSeconds: 2,
     failureThreshold,
   });
+  const addressEnv: k8s.EnvVar = network.isHostNetwork
+    ? { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }
+    : { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } };
+  const address = network.isHostNetwork ? '$(HOST_IP)' : '$(POD_IP)';
+  const exporter = m.metricsExporter ? [memcachedExporterContainer({ memcached: hostPort(address, port), listenHost: address, env: [addressEnv] })] : [];
   const spec: k8s.PodSpec = {
     ...basePodSpec({ hostNetwork: network.isHostNetwork }),
     // memcached exits at once on SIGTERM; there is nothing to drain, clients remap the keys.
@@ -41,15 +48,13 @@ export function memcachedPod(m: MemcachedModel, selector: Record<string, string>
       imagePullPolicy: 'IfNotPresent',
       command: ['memcached'],
       args,
-      env: [network.isHostNetwork
-        ? { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }
-        : { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+      env: [addressEnv],
       ports: [{ name: 'memcache', containerPort: port, protocol: 'TCP' }],
       resources: toResourceRequirements(resources),
       readinessProbe: probe(5, 2),
       livenessProbe: probe(10, 3),
       securityContext: containerSecurityContext(),
-    }],
+    }, ...exporter],
   };
   return { spec, args };
 }

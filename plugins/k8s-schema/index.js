@@ -9,6 +9,10 @@
  *
  * Beyond the schema it rejects API versions that Kubernetes 1.33 no longer serves (kubernetes-models keeps
  * removed beta groups, so its schema alone would accept e.g. policy/v1beta1).
+ *
+ * The prometheus-operator kinds the monitoring family emits (PodMonitor, PrometheusRule) are validated against the
+ * CRDs' own openAPIV3Schema, pinned in crds.json (scripts/import-monitoring-crds.sh writes it together with the typed
+ * import in lib/monitoring/imports, from the same CRD files), with ajv, which kubernetes-models' validators use too.
  */
 
 /** The API versions this library may emit, all GA and served by Kubernetes 1.25 through 1.33+. */
@@ -22,7 +26,31 @@ const SERVED_API_VERSIONS = new Set([
   'rbac.authorization.k8s.io/v1',
   // cert-manager's Certificate (lib/tls): an integration through a typed CRD object, never a requirement.
   'cert-manager.io/v1',
+  // prometheus-operator's CRDs (opt-in monitoring): validated against crds.json, not kubernetes-models.
+  'monitoring.coreos.com/v1',
 ]);
+
+let crdValidators;
+/** ajv validators of the pinned CRD schemas, by `group/version/kind`, compiled on first use. */
+function crdValidator(apiVersion, kind) {
+  if (crdValidators === undefined) {
+    const Ajv = require('ajv');
+    // strict off: CRD schemas carry Kubernetes' x-kubernetes-* keywords, which are not JSON Schema. Their patterns
+    // are Go regular expressions: a leading `(?i)` is Go's case-insensitive flag, which JavaScript writes as `i`.
+    const goRegExp = (pattern, flags) => (pattern.startsWith('^(?i)')
+      ? new RegExp(`^${pattern.slice(5)}`, `${flags}i`)
+      : new RegExp(pattern, flags));
+    const ajv = new Ajv({ strict: false, allErrors: true, code: { regExp: goRegExp } });
+    const within = (bits) => ({ type: 'number', validate: (n) => Number.isInteger(n) && Math.abs(n) <= 2 ** (bits - 1) });
+    ajv.addFormat('int32', within(32));
+    ajv.addFormat('int64', within(64));
+    // Only in `status`, which the library never writes.
+    ajv.addFormat('date-time', true);
+    const { kinds } = require('./crds.json');
+    crdValidators = new Map(Object.entries(kinds).map(([key, schema]) => [key, ajv.compile(schema)]));
+  }
+  return crdValidators.get(`${apiVersion}/${kind}`);
+}
 
 /**
  * Schemas of the custom resources this library may emit, by API version: @kubernetes-models/cert-manager is
@@ -44,6 +72,12 @@ function validateObject(obj) {
   }
   if (!SERVED_API_VERSIONS.has(obj.apiVersion)) {
     return [`${id}: apiVersion ${obj.apiVersion} is not one this library may emit (${[...SERVED_API_VERSIONS].join(', ')})`];
+  }
+  if (obj.apiVersion === 'monitoring.coreos.com/v1') {
+    const validate = crdValidator(obj.apiVersion, obj.kind);
+    if (!validate) return [`${id}: no schema for ${obj.apiVersion} ${obj.kind}`];
+    if (validate(obj)) return [];
+    return validate.errors.map((e) => `${id}: ${e.instancePath || '/'} ${e.message}`);
   }
   let Model;
   try {

@@ -12,7 +12,7 @@
  * keepalived restarts, and two backups racing for a released VIP can overlap for tens of ms on a loaded machine
  * (see `spreadPriorities`).
  */
-import { ChildProcess, spawnSync } from 'child_process';
+import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -21,6 +21,7 @@ import { DEFAULT_ADVERT_INTERVAL_SECONDS } from '../../lib/keepalived/model';
 import { keepalivedConfigKey } from '../../lib/keepalived/render';
 import { find, newChart, synth } from '../support/harness';
 import { Daemons, describeWithBinaries } from './support/daemons';
+import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
 
 jest.setTimeout(240_000);
 
@@ -58,35 +59,7 @@ const DEPLOYED = deployed();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function sh(command: string, args: string[]): { status: number | null; output: string } {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, output: `${r.stdout}${r.stderr}` };
-}
-
-function ip(...args: string[]): void {
-  const r = sh('ip', args);
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.output}`);
-}
-
-function deleteNamespaces(): void {
-  for (const ns of [...NODES.map((n) => n.ns), BRIDGE_NS]) sh('ip', ['netns', 'del', ns]);
-}
-
-function createNamespaces(): void {
-  deleteNamespaces(); // leftovers of an interrupted run (these names are reserved for this test)
-  ip('netns', 'add', BRIDGE_NS);
-  ip('-n', BRIDGE_NS, 'link', 'add', BRIDGE, 'type', 'bridge');
-  ip('-n', BRIDGE_NS, 'link', 'set', BRIDGE, 'up');
-  for (const node of NODES) {
-    ip('netns', 'add', node.ns);
-    const port = `${node.ns}-p`;
-    ip('-n', BRIDGE_NS, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.ns);
-    ip('-n', BRIDGE_NS, 'link', 'set', port, 'master', BRIDGE, 'up');
-    ip('-n', node.ns, 'link', 'set', 'lo', 'up');
-    ip('-n', node.ns, 'addr', 'add', `${node.address}/24`, 'dev', 'eth0');
-    ip('-n', node.ns, 'link', 'set', 'eth0', 'up');
-  }
-}
+const NETWORK: BridgedNodes = { bridgeNs: BRIDGE_NS, bridge: BRIDGE, nodes: NODES };
 
 /** Timeline of VIP ownership built from `ip monitor address` events. */
 class HolderTimeline {
@@ -162,13 +135,13 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
 
     beforeAll(() => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'vip-keepalived-'));
-      createNamespaces();
+      createNamespaces(NETWORK);
       timeline = new HolderTimeline(daemons);
       timeline.start();
     });
     afterAll(async () => {
       await daemons.stopAll();
-      deleteNamespaces();
+      deleteNamespaces(NETWORK);
       fs.rmSync(work, { recursive: true, force: true });
     });
 

@@ -4,7 +4,8 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { GaleraPetSet, GaleraStorage, InventoryNode, MemcachedPool, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
 import type { MemberReport } from '../../lib/galera/agent/types';
@@ -129,6 +130,22 @@ export const SECRETS: Record<string, string[]> = {
   'openstack/nova-db': ['password'],
 };
 
+/** The Galera accounts' Secrets (the ones SECRETS lists). */
+export const GALERA_CREDENTIALS: GaleraCredentials = {
+  rootPassword: SecretValue.fromSecret('galera-root', 'password'),
+  sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
+  monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
+};
+
+/** The example control plane's props (examples/openstack-control-plane.ts's secrets and services). */
+export const CONTROL_PLANE_PROPS: OpenStackControlPlaneProps = {
+  controllers: NODES,
+  vip: { address: '10.0.0.10', interface: 'bond0' },
+  galeraStorage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+  secrets: CONTROL_PLANE_SECRETS,
+  services: SERVICES,
+};
+
 /** Adds the HA layer the preflight tests check to `chart` (whose namespace should be NAMESPACE). */
 export function addControlPlane(chart: Chart): void {
   const [key, value] = Object.entries(CONTROLLER_LABEL)[0];
@@ -136,11 +153,7 @@ export function addControlPlane(chart: Chart): void {
   new GaleraPetSet(chart, 'galera', {
     placement: Placement.onNodes(INVENTORY),
     storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '10Gi' }),
-    credentials: {
-      rootPassword: SecretValue.fromSecret('galera-root', 'password'),
-      sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
-      monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
-    },
+    credentials: GALERA_CREDENTIALS,
     users: [{ name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova'] }],
   });
 }
@@ -209,6 +222,8 @@ export interface Day2Options {
   readonly cookieSecret?: string;
   /** @default 0 */
   readonly writerOrdinal?: number;
+  /** Galera's TLS (replication TLS is a cluster-wide setting). @default - none */
+  readonly galeraTls?: GaleraTlsOptions;
 }
 
 /** Galera (with ProxySQL in front) and RabbitMQ on up to five controllers, shaped by `options`. */
@@ -227,6 +242,8 @@ export function addDay2ControlPlane(chart: Chart, options: Day2Options = {}): vo
     ...(options.clusterName ? { clusterName: options.clusterName } : {}),
     ...(options.gcacheSize ? { gcacheSize: options.gcacheSize } : {}),
     ...(options.serverConfig ? { serverConfig: options.serverConfig } : {}),
+    ...(options.galeraTls ? { tls: options.galeraTls } : {}),
+    writerOrdinal: options.writerOrdinal ?? 0,
   });
   new ProxySqlLayer(chart, 'proxysql', {
     galera,

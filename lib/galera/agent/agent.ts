@@ -13,10 +13,12 @@
  *    The container stops mariadbd (SIGTERM, then SIGKILL: a stop always completes), publishes a new state.json and
  *    gets a decision for it. A request that has not taken effect after `restartRetrySeconds` is written again.
  */
+import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { AgentConfig } from './config';
 import { decide } from './election';
+import { renderMetrics } from './metrics';
 import { pollPeer, PeerPoll } from './peers';
 import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
 import type { Decision, ElectionInput, LocalState, MemberReport } from './types';
@@ -310,8 +312,12 @@ export class GaleraAgent {
         case '/status':
           send(200, this.status());
           return;
+        case '/metrics':
+          res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'cache-control': 'no-store' });
+          res.end(this.metrics());
+          return;
         default:
-          send(404, { error: `unknown path ${path}; try /status, /state, /synced, /writer, /healthz` });
+          send(404, { error: `unknown path ${path}; try /status, /state, /synced, /writer, /metrics, /healthz` });
       }
     } catch (e) {
       send(500, { error: String(e) });
@@ -350,6 +356,27 @@ export class GaleraAgent {
       lastWrittenDecision: this.written ?? null,
       memory: this.memory,
     };
+  }
+
+  /** The Prometheus metrics (metrics.ts) from this member's state read afresh and the last tick's peers and decision. */
+  private metrics(): string {
+    let phase: string | undefined;
+    try {
+      phase = fs.readFileSync(this.runDir.file('phase'), 'utf8').split('\n')[0].trim() || undefined;
+    } catch {
+      phase = undefined;
+    }
+    return renderMetrics({
+      member: this.config.podName,
+      size: this.config.size,
+      phase,
+      self: this.readSelf().report,
+      peers: [...this.peers.values()].sort((a, b) => a.ordinal - b.ordinal)
+        .map((p) => ({ name: p.name, reachable: p.report !== undefined, report: p.report })),
+      decision: this.last?.decision,
+      decidedAtMs: this.last === undefined ? undefined : Date.parse(this.last.at),
+      secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, Date.now()),
+    });
   }
 
   private logDecision(decision: Decision, input: ElectionInput, polls: PeerPoll[], self: SelfView, nowMs: number): void {

@@ -32,6 +32,7 @@
  *   GET /status   everything: self, peers and when they were seen, the decision, its inputs, the blocked reason
  *   GET /synced   200 only when Primary and Synced, else 503 (readiness)
  *   GET /writer   200 only on the member the replicated writer row names, while Primary and Synced (HAProxy)
+ *   GET /metrics  Prometheus metrics: member state, entrypoint phase, decision, blocked, awaited peers (metrics.ts)
  *   GET /healthz  200 while the agent runs
  *
  * Logs: one JSON object per line on stdout (`event`: listening, decision, decision-written, restart-requested,

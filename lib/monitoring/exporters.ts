@@ -1,0 +1,84 @@
+/**
+ * The exporter sidecars, as plain data: stock images, least privilege, the metrics port named `metrics` so a
+ * PodMonitor finds it by name. A family adds one to its pod when its `metricsExporter` prop is on; the monitoring
+ * family scrapes what the families expose (model.ts), so both read the ports here.
+ */
+import { toResourceRequirements } from '../common/resources';
+import { containerSecurityContext } from '../common/security';
+import type { SecretValue } from '../common/secret';
+import { hostPort } from '../common/validation';
+import { k8s } from '../k8s';
+
+/** Where each component's metrics are served (the exporters' registered default ports). */
+export const METRICS_PORTS = {
+  /** prometheus/mysqld_exporter's default. */
+  mysqld: 9104,
+  /** prometheus/memcached_exporter's default. */
+  memcached: 9150,
+  /** ProxySQL's REST API (`admin-restapi_port`), which serves `/metrics`. */
+  proxysql: 6070,
+} as const;
+
+/** Pinned stock images: the exporters' own releases, nothing built by this library. */
+export const EXPORTER_IMAGES = {
+  /** 0.15 reads the password from MYSQLD_EXPORTER_PASSWORD (a Secret ref), so no my.cnf with it is written. */
+  mysqld: 'quay.io/prometheus/mysqld-exporter:v0.15.1',
+  memcached: 'quay.io/prometheus/memcached-exporter:v0.15.0',
+} as const;
+
+/** Small: an exporter answers a scrape every 30 s (the benchmark measures what it really uses). */
+const EXPORTER_RESOURCES = toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 32, memoryLimitMiB: 64 });
+
+function metricsProbe(port: number): k8s.Probe {
+  // The exporter's own liveness: `/` answers without touching the daemon, so a down daemon (reported as
+  // mysql_up 0 / memcached_up 0, which is what the alerts read) never restarts the exporter.
+  return { httpGet: { path: '/', port: k8s.IntOrString.fromNumber(port) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 };
+}
+
+/**
+ * mysqld-exporter beside mariadbd, logging in as the monitor account (PROCESS, BINLOG MONITOR: enough for global
+ * status, wsrep status included, and the InnoDB and process-list collectors) over the pod's loopback.
+ */
+export function mysqldExporterContainer(options: { monitorUser: string; monitorPassword: SecretValue; mysqlPort: number }): k8s.Container {
+  const port = METRICS_PORTS.mysqld;
+  return {
+    name: 'mysqld-exporter',
+    image: EXPORTER_IMAGES.mysqld,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      `--mysqld.address=127.0.0.1:${options.mysqlPort}`,
+      `--mysqld.username=${options.monitorUser}`,
+      `--web.listen-address=:${port}`,
+      // wsrep_* status is part of global status; the rest keep the series count per member small.
+      '--collect.global_status',
+      '--collect.global_variables',
+      '--no-collect.slave_status',
+    ],
+    env: [options.monitorPassword._toEnvVar('MYSQLD_EXPORTER_PASSWORD')],
+    ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
+    resources: EXPORTER_RESOURCES,
+    livenessProbe: metricsProbe(port),
+    readinessProbe: metricsProbe(port),
+    securityContext: containerSecurityContext(),
+  };
+}
+
+/**
+ * memcached-exporter beside memcached, reaching it at `memcached` (`host:port`) and listening on `listenHost` (the
+ * node's address on the host network, never every interface of the node).
+ */
+export function memcachedExporterContainer(options: { memcached: string; listenHost: string; env: k8s.EnvVar[] }): k8s.Container {
+  const port = METRICS_PORTS.memcached;
+  return {
+    name: 'memcached-exporter',
+    image: EXPORTER_IMAGES.memcached,
+    imagePullPolicy: 'IfNotPresent',
+    args: [`--memcached.address=${options.memcached}`, `--web.listen-address=${hostPort(options.listenHost, port)}`],
+    env: options.env,
+    ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
+    resources: EXPORTER_RESOURCES,
+    livenessProbe: metricsProbe(port),
+    readinessProbe: metricsProbe(port),
+    securityContext: containerSecurityContext(),
+  };
+}

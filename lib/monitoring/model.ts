@@ -1,0 +1,122 @@
+/**
+ * The resolved monitoring: which pods are scraped on which ports, under which `job` name, and what each alert
+ * needs to know about the component (Galera's replicas, its claims). Plain data, read by the PodMonitor, the
+ * NetworkPolicy, the rules and the dashboards, and by the end-to-end test that turns the synthesized monitors into
+ * a Prometheus scrape config.
+ *
+ * Resolving never throws: validation.ts reports on what it resolved.
+ */
+import { ApiObject } from 'cdk8s';
+import type { ClientSelector } from '../common/network';
+import { KEEPALIVED_METRICS_PORT } from '../keepalived/model';
+import { METRICS_PORTS } from './exporters';
+import type { ControlPlaneMonitoringProps } from './props';
+
+/** One port of one component's pods that serves Prometheus metrics. */
+export interface ScrapeEndpoint {
+  /** The `job` label of its series (the rules and dashboards select on it): `<object name>-<what>`. */
+  readonly job: string;
+  /** The container port's name (PodMonitor `port`). */
+  readonly portName: string;
+  readonly port: number;
+  readonly path: string;
+}
+
+/** The components this library monitors. */
+export type MonitoredKind = 'galera' | 'rabbitmq' | 'haproxy' | 'memcached' | 'keepalived';
+
+/** One monitored component. */
+export interface MonitoredComponent {
+  readonly kind: MonitoredKind;
+  /** The component's object name (the PodMonitor and NetworkPolicy are `<name>-metrics`). */
+  readonly name: string;
+  readonly podSelector: Record<string, string>;
+  /** Host-network pods: no NetworkPolicy applies to them (Kubernetes leaves it undefined); the nodes' firewall does. */
+  readonly hostNetwork: boolean;
+  readonly endpoints: readonly ScrapeEndpoint[];
+  /** Galera: the StatefulSet's replicas (the cluster size alert compares with it). */
+  readonly replicas?: number;
+  /** The sidecar the component must run for its endpoints to exist, when it does not. */
+  readonly missingExporter?: string;
+}
+
+export interface MonitoringModel {
+  readonly namespace?: string;
+  readonly scraper: ClientSelector;
+  readonly selectorLabels: Record<string, string>;
+  readonly scrapeIntervalSeconds: number;
+  readonly dashboards: boolean;
+  readonly dashboardLabels: Record<string, string>;
+  readonly components: readonly MonitoredComponent[];
+}
+
+export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace: string | undefined): MonitoringModel {
+  const components: MonitoredComponent[] = [];
+  const { galera, rabbitmq, haproxy, memcached, vip } = props;
+  if (galera) {
+    components.push({
+      kind: 'galera',
+      name: galera.name,
+      podSelector: galera.podSelector,
+      hostNetwork: false,
+      replicas: galera.replicas,
+      endpoints: [
+        { job: `${galera.name}-mysqld`, portName: 'metrics', port: METRICS_PORTS.mysqld, path: '/metrics' },
+        { job: `${galera.name}-agent`, portName: 'agent', port: galera.agentPort, path: '/metrics' },
+      ],
+      ...(galera.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the GaleraPetSet' }),
+    });
+  }
+  if (rabbitmq) {
+    components.push({
+      kind: 'rabbitmq',
+      name: rabbitmq.name,
+      podSelector: rabbitmq.podSelector,
+      hostNetwork: isHostNetwork(rabbitmq.workload),
+      endpoints: [{ job: `${rabbitmq.name}`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics' }],
+    });
+  }
+  if (haproxy) {
+    components.push({
+      kind: 'haproxy',
+      name: haproxy.name,
+      podSelector: haproxy.podSelector,
+      hostNetwork: isHostNetwork(haproxy.workload),
+      endpoints: [{ job: `${haproxy.name}`, portName: 'stats', port: haproxy.healthPort, path: '/metrics' }],
+    });
+  }
+  if (memcached) {
+    components.push({
+      kind: 'memcached',
+      name: memcached.name,
+      podSelector: memcached.podSelector,
+      hostNetwork: isHostNetwork(memcached.workload),
+      endpoints: [{ job: `${memcached.name}`, portName: 'metrics', port: METRICS_PORTS.memcached, path: '/metrics' }],
+      ...(memcached.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the MemcachedPool' }),
+    });
+  }
+  if (vip) {
+    components.push({
+      kind: 'keepalived',
+      name: vip.name,
+      podSelector: vip.podSelector,
+      hostNetwork: isHostNetwork(vip.workload),
+      endpoints: [{ job: `${vip.name}`, portName: 'metrics', port: KEEPALIVED_METRICS_PORT, path: '/metrics' }],
+      ...(vip.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the KeepalivedVip' }),
+    });
+  }
+  return {
+    namespace,
+    scraper: props.scraper,
+    selectorLabels: { ...(props.selectorLabels ?? {}) },
+    scrapeIntervalSeconds: props.scrapeIntervalSeconds ?? 30,
+    dashboards: props.dashboards ?? true,
+    dashboardLabels: { ...(props.dashboardLabels ?? { grafana_dashboard: '1' }) },
+    components,
+  };
+}
+
+/** The workload's pods use the host network (read from the object the construct built). */
+function isHostNetwork(workload: ApiObject): boolean {
+  return workload.toJson()?.spec?.template?.spec?.hostNetwork === true;
+}

@@ -1,0 +1,80 @@
+/**
+ * The monitoring family's props: what a user may set, each with its default. The rules are in validation.ts, the
+ * defaults are applied in model.ts.
+ */
+import type { ClientSelector } from '../common/network';
+import type { GaleraPetSet } from '../galera/galera-petset';
+import type { HaproxyLoadBalancer } from '../haproxy/haproxy-load-balancer';
+import type { KeepalivedVip } from '../keepalived/keepalived-vip';
+import type { MemcachedPool } from '../memcached/memcached-pool';
+import type { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
+
+/** How Prometheus (through prometheus-operator) finds the control plane's metrics, alerts and dashboards. */
+export interface MonitoringOptions {
+  /**
+   * The Prometheus pods that scrape: NetworkPolicies admit them (and only them) on the metrics ports of the
+   * pod-network components. Give the namespace labels too when Prometheus runs in another namespace, e.g.
+   * `{ podLabels: { 'app.kubernetes.io/name': 'prometheus' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }`.
+   */
+  readonly scraper: ClientSelector;
+  /**
+   * Labels on every PodMonitor and PrometheusRule, so that a Prometheus' `podMonitorSelector` and `ruleSelector`
+   * pick them, e.g. `{ release: 'kube-prometheus-stack' }`.
+   *
+   * @default - none
+   */
+  readonly selectorLabels?: Record<string, string>;
+  /**
+   * Scrape interval in seconds. The alert windows are minutes; 30 s gives every `for` several samples.
+   *
+   * @default 30
+   */
+  readonly scrapeIntervalSeconds?: number;
+  /**
+   * Grafana dashboards in ConfigMaps (with `dashboardLabels`, which Grafana's dashboard sidecar watches).
+   *
+   * @default true
+   */
+  readonly dashboards?: boolean;
+  /**
+   * Labels on the dashboard ConfigMaps.
+   *
+   * @default { grafana_dashboard: '1' } (the Grafana Helm chart's sidecar default)
+   */
+  readonly dashboardLabels?: Record<string, string>;
+}
+
+/** The components to monitor; each one given is scraped, alerted on and drawn. */
+export interface ControlPlaneMonitoringProps extends MonitoringOptions {
+  /**
+   * The Galera cluster: its recovery agents' `/metrics`, and its mysqld-exporter sidecars (the cluster must have
+   * `metricsExporter: true`).
+   *
+   * @default - not monitored
+   */
+  readonly galera?: GaleraPetSet;
+  /**
+   * RabbitMQ brokers (their built-in Prometheus endpoint).
+   *
+   * @default - not monitored
+   */
+  readonly rabbitmq?: RabbitDaemonSet;
+  /**
+   * HAProxy (its built-in `/metrics` on the stats port).
+   *
+   * @default - not monitored
+   */
+  readonly haproxy?: HaproxyLoadBalancer;
+  /**
+   * memcached (its memcached-exporter sidecars: the pool must have `metricsExporter: true`).
+   *
+   * @default - not monitored
+   */
+  readonly memcached?: MemcachedPool;
+  /**
+   * A keepalived VIP (its VRRP state sidecar: the VIP must have `metricsExporter: true`).
+   *
+   * @default - not monitored
+   */
+  readonly vip?: KeepalivedVip;
+}

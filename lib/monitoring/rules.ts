@@ -1,0 +1,239 @@
+/**
+ * The alert rules, one per failure mode, as plain data from the monitoring model; the construct puts them in a
+ * PrometheusRule, the tests hand the same groups to `promtool check rules` and `promtool test rules`.
+ *
+ * Every `for` window is chosen from recovery times measured with the real daemons (README "Monitoring" and
+ * /work/shared/research/real-daemon-findings.md): a normal recovery ends well inside it, so it never pages.
+ * Every alert's runbook entry is in the README under its name.
+ */
+import type { MonitoredComponent, MonitoringModel } from './model';
+
+export type Severity = 'critical' | 'warning';
+
+/** One alert. */
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  /** How long the condition must hold before the alert fires. */
+  readonly forSeconds: number;
+  readonly severity: Severity;
+  readonly summary: string;
+  readonly description: string;
+}
+
+export interface RuleGroup {
+  readonly name: string;
+  readonly rules: readonly AlertRule[];
+}
+
+/** The rule groups, one per monitored component. */
+export function alertGroups(model: MonitoringModel): RuleGroup[] {
+  return model.components.map((c) => ({ name: `${c.name}.${c.kind}.rules`, rules: componentAlerts(c, model.namespace) }));
+}
+
+function componentAlerts(c: MonitoredComponent, namespace: string | undefined): AlertRule[] {
+  const job = (index: number) => selector(c.endpoints[index].job, namespace);
+  switch (c.kind) {
+    case 'galera': return galeraAlerts(c, job(0), job(1), namespace);
+    case 'rabbitmq': return rabbitAlerts(job(0));
+    case 'haproxy': return haproxyAlerts(job(0));
+    case 'memcached': return memcachedAlerts(job(0));
+    case 'keepalived': return keepalivedAlerts(job(0));
+  }
+}
+
+/** `{job="...",namespace="..."}`: the namespace keeps two control planes in one Prometheus apart. */
+function selector(job: string, namespace: string | undefined, extra = ''): string {
+  return `{job="${job}"${namespace ? `,namespace="${namespace}"` : ''}${extra}}`;
+}
+
+function galeraAlerts(c: MonitoredComponent, mysqld: string, agent: string, namespace: string | undefined): AlertRule[] {
+  const agentWith = (extra: string) => agent.replace(/}$/, `,${extra}}`);
+  return [
+    {
+      alert: 'GaleraMemberNotSynced',
+      // The agent reports it whether or not mariadbd runs; a pod that is gone reports nothing, hence `up`.
+      expr: `galera_agent_member_synced${agent} == 0 or up${agent} == 0`,
+      // An IST rejoin took 4.6 s here and an SST 15-28 s (a few GB); a large member's SST takes minutes
+      // (~10 min for 50 GB at 100 MB/s). 15 min lets a real SST finish before anyone is paged.
+      forSeconds: 900,
+      severity: 'warning',
+      summary: 'A Galera member has not been Synced for 15 minutes',
+      description: '{{ $labels.member }}{{ $labels.pod }} is not a Primary, Synced member of {{ $labels.namespace }}: it gets no traffic and the cluster runs one member short.',
+    },
+    {
+      alert: 'GaleraClusterSizeBelowReplicas',
+      expr: `max by (namespace) (mysql_global_status_wsrep_cluster_size${mysqld}) < ${c.replicas}`,
+      // A dead member is evicted after ~6 s (evs.suspect_timeout) and a restarted one is back by IST in ~5 s; a
+      // rolling restart is one member at a time. 5 min is well past both.
+      forSeconds: 300,
+      severity: 'warning',
+      summary: `The Galera cluster has fewer than ${c.replicas} members`,
+      description: `The Primary component of {{ $labels.namespace }} has {{ $value }} of ${c.replicas} members; one more loss may cost quorum.`,
+    },
+    {
+      alert: 'GaleraNonPrimary',
+      expr: `galera_agent_member_running${agent} == 1 and galera_agent_member_primary${agent} == 0`,
+      // A full outage recovered in 5-8 s here; pc.recovery gets 60 s by default. After 2 min outside a Primary,
+      // writes on this member have been refused for longer than any recovery the library runs.
+      forSeconds: 120,
+      severity: 'critical',
+      summary: 'A running Galera member is outside any Primary component',
+      description: '{{ $labels.member }} runs mariadbd but is not in a Primary component: it refuses queries (a partition, or the cluster lost quorum).',
+    },
+    {
+      alert: 'GaleraRecoveryWaitingForMember',
+      expr: `galera_agent_decision${agentWith('action="wait"')} == 1`,
+      // The agents wait for every member after a full outage; a member that reboots takes a minute or two.
+      forSeconds: 300,
+      severity: 'warning',
+      summary: 'Galera recovery waits for a member',
+      description: '{{ $labels.member }}\'s agent cannot decide yet (rule {{ $labels.rule }}): a member has not reported (galera_agent_waiting_for_member names it).',
+    },
+    {
+      alert: 'GaleraRecoveryBlocked',
+      expr: `galera_agent_recovery_blocked${agent} == 1`,
+      // The agent itself reports `blocked` only after missingMemberTimeoutSeconds (120 s) without a Primary.
+      forSeconds: 60,
+      severity: 'critical',
+      summary: 'Galera recovery is blocked: an operator must act',
+      description: '{{ $labels.member }}\'s agent refuses to recover automatically; its /status says why (missing member, unknown data, disagreeing histories).',
+    },
+    {
+      alert: 'GaleraFlowControlPausingWrites',
+      expr: `rate(mysql_global_status_wsrep_flow_control_paused_ns${mysqld}[5m]) / 1e9 > 0.1`,
+      // A donor or a joiner applying an IST pauses the cluster for seconds; 10 min above 10 % is a slow member.
+      forSeconds: 600,
+      severity: 'warning',
+      summary: 'Galera flow control pauses writes more than 10 % of the time',
+      description: '{{ $labels.pod }} has been paused by flow control {{ $value | humanizePercentage }} of the time for 10 minutes: a member cannot keep up.',
+    },
+    ...(namespace === undefined ? [] : [{
+      alert: 'GaleraDataVolumeNearlyFull',
+      expr: `kubelet_volume_stats_available_bytes{namespace="${namespace}",persistentvolumeclaim=~"data-${c.name}-[0-9]+"}` +
+        ` / kubelet_volume_stats_capacity_bytes{namespace="${namespace}",persistentvolumeclaim=~"data-${c.name}-[0-9]+"} < 0.1`,
+      forSeconds: 300,
+      severity: 'warning' as Severity,
+      summary: 'A Galera data volume is more than 90 % full',
+      description: '{{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free; a full volume stops the member (and an SST needs room too).',
+    }]),
+  ];
+}
+
+function rabbitAlerts(broker: string): AlertRule[] {
+  return [
+    {
+      alert: 'RabbitMQBrokerDown',
+      // A paused (pause_minority) broker stops its listeners too: this covers both; the runbook tells them apart.
+      expr: `up${broker} == 0`,
+      // A broker restart rejoined its cluster in ~17 s here.
+      forSeconds: 120,
+      severity: 'critical',
+      summary: 'A RabbitMQ broker is down or paused',
+      description: '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition.',
+    },
+    {
+      alert: 'RabbitMQMemoryAlarm',
+      expr: `rabbitmq_alarms_memory_used_watermark${broker} == 1`,
+      forSeconds: 120,
+      severity: 'critical',
+      summary: 'RabbitMQ memory alarm: publishers are blocked',
+      description: '{{ $labels.instance }} is above its memory high watermark and blocks every publishing connection in the cluster.',
+    },
+    {
+      alert: 'RabbitMQDiskAlarm',
+      expr: `rabbitmq_alarms_free_disk_space_watermark${broker} == 1`,
+      forSeconds: 60,
+      severity: 'critical',
+      summary: 'RabbitMQ disk alarm: publishers are blocked',
+      description: '{{ $labels.instance }} has less free disk than its limit and blocks every publishing connection in the cluster.',
+    },
+  ];
+}
+
+function haproxyAlerts(lb: string): AlertRule[] {
+  return [{
+    alert: 'HaproxyBackendDown',
+    expr: `haproxy_backend_active_servers${lb} + haproxy_backend_backup_servers${lb} == 0`,
+    // A failed server is out of rotation in 1.3-1.7 s; only a backend with no server left stays at 0.
+    forSeconds: 60,
+    severity: 'critical',
+    summary: 'An HAProxy backend has no server up',
+    description: 'Backend {{ $labels.proxy }} on {{ $labels.instance }} has no healthy server: every request to it fails.',
+  }];
+}
+
+function memcachedAlerts(cache: string): AlertRule[] {
+  return [{
+    alert: 'MemcachedInstanceDown',
+    expr: `memcached_up${cache} == 0 or up${cache} == 0`,
+    // memcached restarts in well under a second; 2 min down means it is not coming back by itself.
+    forSeconds: 120,
+    severity: 'warning',
+    summary: 'A memcached instance is down',
+    description: '{{ $labels.instance }} is down: its share of the cached tokens and API responses is recomputed by every client.',
+  }];
+}
+
+function keepalivedAlerts(vip: string): AlertRule[] {
+  return [
+    {
+      alert: 'KeepalivedVipNoHolder',
+      // No node MASTER, or every keepalived unreachable (then nobody can tell: page as well).
+      expr: `sum by (namespace) (keepalived_vrrp_master${vip}) == 0 or sum by (namespace) (up${vip}) == 0`,
+      // A takeover took 0.06-2.8 s here (a stop, a silent death, a failed track check): 30 s is none of those.
+      forSeconds: 30,
+      severity: 'critical',
+      summary: 'No node holds the VIP',
+      description: 'No keepalived of {{ $labels.namespace }} is MASTER: every API behind the VIP is unreachable.',
+    },
+    {
+      alert: 'KeepalivedVipSeveralHolders',
+      expr: `sum by (namespace) (keepalived_vrrp_master${vip}) > 1`,
+      // A live handover overlaps for 0.1-22 ms (measured); 30 s of two holders is a split (adverts not getting through).
+      forSeconds: 30,
+      severity: 'critical',
+      summary: 'More than one node holds the VIP',
+      description: '{{ $value }} nodes of {{ $labels.namespace }} are MASTER: the VRRP adverts between them do not get through.',
+    },
+  ];
+}
+
+/**
+ * The groups in Prometheus' rule-file form (`groups:` with `for` as a duration), for a PrometheusRule's spec and for
+ * promtool. `forScale` shortens every `for` by that factor (at least 1 s): only the end-to-end test uses it, so that
+ * failures that page after minutes can be shown in seconds; everything else renders at 1.
+ */
+export function ruleFileGroups(groups: readonly RuleGroup[], options: { forScale?: number; evaluationIntervalSeconds?: number } = {}): RuleFileGroup[] {
+  const scale = options.forScale ?? 1;
+  return groups.map((g) => ({
+    name: g.name,
+    ...(options.evaluationIntervalSeconds !== undefined ? { interval: duration(options.evaluationIntervalSeconds) } : {}),
+    rules: g.rules.map((r) => ({
+      alert: r.alert,
+      expr: r.expr,
+      for: duration(Math.max(1, Math.round(r.forSeconds * scale))),
+      labels: { severity: r.severity },
+      annotations: { summary: r.summary, description: r.description, runbook: `README.md#${r.alert.toLowerCase()}` },
+    })),
+  }));
+}
+
+export interface RuleFileGroup {
+  readonly name: string;
+  readonly interval?: string;
+  readonly rules: ReadonlyArray<{
+    readonly alert: string;
+    readonly expr: string;
+    readonly for: string;
+    readonly labels: Record<string, string>;
+    readonly annotations: Record<string, string>;
+  }>;
+}
+
+/** Seconds as a Prometheus duration: `15m`, `90s`, `1h`. */
+export function duration(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}

@@ -1,0 +1,208 @@
+import * as fs from 'fs';
+import { Chart } from 'cdk8s';
+import { ControlPlaneMonitoring, GaleraPetSet, GaleraStorage, Placement } from '../lib';
+import { renderMetrics } from '../lib/galera/agent/metrics';
+import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
+import { GALERA_CREDENTIALS, NODES as CONTROLLERS } from './support/fixtures';
+import { controlPlane, MONITORING, SCRAPER } from './support/monitoring';
+
+function containers(o: K8sObject): any[] {
+  return o.spec.template.spec.containers;
+}
+
+describe('OpenStackControlPlane with monitoring', () => {
+  const { cp, objects } = controlPlane(MONITORING);
+
+  test('every object is valid: Kubernetes schema, the pinned prometheus-operator CRD schemas, the API rules, the invariants', () => {
+    expectValidManifests(objects, { requireNamespace: true });
+    expect(ofKind(objects, 'PodMonitor').length).toBe(5);
+    expect(ofKind(objects, 'PrometheusRule').length).toBe(1);
+  });
+
+  test('Galera gets a mysqld-exporter sidecar logging in as the monitor account, its password only from the Secret', () => {
+    const exporter = containers(find(objects, 'StatefulSet', 'galera')).find((c) => c.name === 'mysqld-exporter');
+    expect(exporter.image).toBe('quay.io/prometheus/mysqld-exporter:v0.15.1');
+    expect(exporter.args).toEqual(expect.arrayContaining(['--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor', '--web.listen-address=:9104']));
+    expect(exporter.env).toEqual([{ name: 'MYSQLD_EXPORTER_PASSWORD', valueFrom: { secretKeyRef: expect.objectContaining({ key: expect.any(String) }) } }]);
+    expect(exporter.ports).toEqual([{ name: 'metrics', containerPort: 9104, protocol: 'TCP' }]);
+  });
+
+  test('memcached gets a memcached-exporter sidecar on the node address memcached listens on, never every interface', () => {
+    const exporter = containers(find(objects, 'DaemonSet', 'memcached')).find((c) => c.name === 'memcached-exporter');
+    expect(exporter.args).toEqual(['--memcached.address=$(HOST_IP):11211', '--web.listen-address=$(HOST_IP):9150']);
+    expect(exporter.env.map((e: any) => e.name)).toEqual(['HOST_IP']);
+  });
+
+  test('keepalived writes its VRRP state on every transition; a node-exporter sidecar serves only that file, on the node address', () => {
+    const vip = find(objects, 'DaemonSet', 'api-vip');
+    const [keepalived, exporter] = containers(vip);
+    expect(exporter.name).toBe('vrrp-state-exporter');
+    expect(exporter.args).toEqual(['--web.listen-address=$(HOST_IP):9650', '--collector.disable-defaults', '--collector.textfile',
+      '--collector.textfile.directory=/run/keepalived/metrics']);
+    expect(exporter.volumeMounts).toEqual([{ name: 'run', mountPath: '/run/keepalived', readOnly: true }]);
+    expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ['ALL'] } });
+    expect(exporter.securityContext.capabilities.add).toBeUndefined();
+    // Before keepalived runs, the file says "not the holder".
+    expect(keepalived.command[2]).toContain('mkdir -p /run/keepalived/metrics && (m=0; f=0; [ INIT = MASTER ] && m=1;');
+    const conf = Object.values(find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>)[0];
+    expect(conf).toContain(`  notify "/bin/bash -c '(m=0; f=0; [ $3 = MASTER ] && m=1; [ $3 = FAULT ] && f=1; { echo keepalived_vrrp_master $m; ` +
+      `echo keepalived_vrrp_fault $f; } > /run/keepalived/metrics/.vrrp && mv /run/keepalived/metrics/.vrrp /run/keepalived/metrics/vrrp.prom)' notify"`);
+  });
+
+  test('one PodMonitor per component, by named port, with a stable job name the rules select on', () => {
+    const galera = find(objects, 'PodMonitor', 'galera-metrics');
+    expect(galera.metadata.labels.release).toBe('kube-prometheus-stack');
+    expect(galera.spec.selector.matchLabels).toEqual(cp.galera.podSelector);
+    expect(galera.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path, e.interval, e.relabelings[0].replacement]))
+      .toEqual([['metrics', '/metrics', '30s', 'galera-mysqld'], ['agent', '/metrics', '30s', 'galera-agent']]);
+    // Every endpoint's port name exists on the pods it selects.
+    for (const monitor of ofKind(objects, 'PodMonitor')) {
+      const workload = objects.find((o) => ['StatefulSet', 'DaemonSet', 'Deployment'].includes(o.kind) &&
+        Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => o.spec.template.metadata.labels[k] === v))!;
+      const ports = containers(workload).flatMap((c) => (c.ports ?? []).map((p: any) => p.name));
+      for (const endpoint of monitor.spec.podMetricsEndpoints) expect(ports).toContain(endpoint.port);
+    }
+  });
+
+  test('the scraper is admitted exactly on the metrics ports of the pod-network components, and nothing else is', () => {
+    const policy = find(objects, 'NetworkPolicy', 'galera-metrics');
+    expect(policy.spec.podSelector.matchLabels).toEqual(cp.galera.podSelector);
+    expect(policy.spec.ingress).toEqual([{
+      from: [{ podSelector: { matchLabels: SCRAPER.podLabels }, namespaceSelector: { matchLabels: SCRAPER.namespaceLabels } }],
+      ports: [{ protocol: 'TCP', port: 9104 }, { protocol: 'TCP', port: 9200 }],
+    }]);
+    // RabbitMQ, HAProxy and memcached run on the host network here: a NetworkPolicy does not apply to them.
+    expect(ofKind(objects, 'NetworkPolicy').filter((p) => p.metadata.name.endsWith('-metrics')).map((p) => p.metadata.name)).toEqual(['galera-metrics']);
+  });
+
+  test('one alert per failure mode, each with a severity, a summary and its README runbook entry', () => {
+    const rule = ofKind(objects, 'PrometheusRule')[0];
+    const alerts = rule.spec.groups.flatMap((g: any) => g.rules);
+    expect(alerts.map((a: any) => a.alert)).toEqual(cp.monitoring!.alertNames);
+    expect(cp.monitoring!.alertNames).toEqual([
+      'GaleraMemberNotSynced', 'GaleraClusterSizeBelowReplicas', 'GaleraNonPrimary', 'GaleraRecoveryWaitingForMember',
+      'GaleraRecoveryBlocked', 'GaleraFlowControlPausingWrites', 'GaleraDataVolumeNearlyFull',
+      'RabbitMQBrokerDown', 'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'HaproxyBackendDown', 'MemcachedInstanceDown',
+      'KeepalivedVipNoHolder', 'KeepalivedVipSeveralHolders',
+    ]);
+    const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
+    for (const a of alerts) {
+      expect(a.labels.severity).toMatch(/^(critical|warning)$/);
+      expect(a.annotations.summary.length).toBeGreaterThan(10);
+      expect(a.expr).toContain('namespace="openstack"');
+    }
+    expect(alerts.filter((a: any) => !readme.includes(`#### ${a.alert}\n`)).map((a: any) => a.alert)).toEqual([]);
+    expect(alerts.find((a: any) => a.alert === 'GaleraClusterSizeBelowReplicas').expr)
+      .toBe('max by (namespace) (mysql_global_status_wsrep_cluster_size{job="galera-mysqld",namespace="openstack"}) < 3');
+  });
+
+  test('dashboards: Grafana JSON in ConfigMaps with the sidecar label, the control plane at a glance and one per component', () => {
+    const maps = ofKind(objects, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1');
+    const boards = maps.map((m) => JSON.parse(Object.values(m.data as Record<string, string>)[0]));
+    expect(boards.map((b) => b.title)).toEqual([
+      'OpenStack HA control plane (openstack)', 'Galera: galera (openstack)', 'RabbitMQ: rabbitmq (openstack)', 'HAProxy: api-lb (openstack)', 'memcached: memcached (openstack)',
+      'VIP: api-vip (openstack)',
+    ]);
+    for (const b of boards) {
+      expect(b.panels.length).toBeGreaterThan(0);
+      for (const p of b.panels) expect(p.targets[0].expr).toMatch(/namespace="openstack"/);
+    }
+    expect(new Set(boards.map((b) => b.uid)).size).toBe(boards.length);
+  });
+
+  test('without the prop: no exporter sidecar and no monitoring object', () => {
+    const plain = controlPlane().objects;
+    expect(containers(find(plain, 'StatefulSet', 'galera')).map((c) => c.name)).toEqual(['mariadb', 'agent']);
+    expect(containers(find(plain, 'DaemonSet', 'memcached')).map((c) => c.name)).toEqual(['memcached']);
+    expect(containers(find(plain, 'DaemonSet', 'api-vip')).map((c) => c.name)).toEqual(['keepalived']);
+    expect(Object.values(find(plain, 'ConfigMap', 'api-vip-config').data as Record<string, string>)[0]).not.toContain('notify');
+    expect(plain.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com') || o.metadata.name.endsWith('-metrics'))).toEqual([]);
+  });
+
+  test('same props, same bytes', () => {
+    expect(JSON.stringify(controlPlane(MONITORING).objects)).toBe(JSON.stringify(objects));
+  });
+});
+
+describe('ControlPlaneMonitoring props', () => {
+  function galera(chart: Chart, metricsExporter: boolean): GaleraPetSet {
+    return new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(CONTROLLERS),
+      storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '10Gi' }),
+      credentials: GALERA_CREDENTIALS,
+      metricsExporter,
+    });
+  }
+
+  test('every problem at once: a cluster without its exporter, an empty scraper, a bad interval, bad labels', () => {
+    const chart = newChart('openstack');
+    const message = errorOf(() => new ControlPlaneMonitoring(chart, 'mon', {
+      galera: galera(chart, false), scraper: { podLabels: {} }, scrapeIntervalSeconds: 0.5, selectorLabels: { 'bad key!': 'x' },
+    }));
+    expect(message).toContain("ControlPlaneMonitoring 'mon' has invalid props");
+    expect(message).toContain('galera: "galera" serves no metrics without its exporter sidecar; set metricsExporter: true on the GaleraPetSet');
+    expect(message).toContain('scraper[0].podLabels: {} is empty');
+    expect(message).toContain('scrapeIntervalSeconds: 0.5 must be a whole number');
+    expect(message).toContain('selectorLabels key: "bad key!"');
+  });
+
+  test('nothing to monitor is refused', () => {
+    expect(errorOf(() => new ControlPlaneMonitoring(newChart('openstack'), 'mon', { scraper: SCRAPER })))
+      .toContain('are all unset, so there is nothing to monitor');
+  });
+
+  test('a Galera cluster alone: its monitor, its policy, its rules, the overview and its dashboard', () => {
+    const chart = newChart('openstack');
+    const monitoring = new ControlPlaneMonitoring(chart, 'mon', { galera: galera(chart, true), scraper: SCRAPER, dashboards: false, scrapeIntervalSeconds: 15 });
+    const objects = synth(chart);
+    expectValidManifests(objects);
+    expect(monitoring.jobs).toEqual(['galera-mysqld', 'galera-agent']);
+    expect(find(objects, 'PodMonitor', 'galera-metrics').spec.podMetricsEndpoints[0].interval).toBe('15s');
+    expect(ofKind(objects, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard)).toEqual([]);
+  });
+});
+
+describe('the recovery agent\'s /metrics', () => {
+  const blocked = renderMetrics({
+    member: 'galera-0',
+    size: 3,
+    phase: 'waiting',
+    self: { ordinal: 0, name: 'galera-0', data: 'known', position: { uuid: 'u', seqno: 42 }, running: false, primary: false, synced: false },
+    peers: [
+      { name: 'galera-1', reachable: false },
+      { name: 'galera-2', reachable: true, report: { ordinal: 2, name: 'galera-2', data: 'unknown', running: false, primary: false, synced: false } },
+    ],
+    decision: { action: 'blocked', rule: 'incomplete', reason: 'galera-1 missing' },
+    decidedAtMs: 1_700_000_000_500,
+    secondsWithoutPrimary: 130.4,
+  });
+
+  test('says what the member does, what it waits for and why it is blocked', () => {
+    const lines = blocked.split('\n');
+    expect(lines).toEqual(expect.arrayContaining([
+      'galera_agent_recovery_blocked{member="galera-0"} 1',
+      'galera_agent_decision{member="galera-0",action="blocked",rule="incomplete"} 1',
+      'galera_agent_decision{member="galera-0",action="join",rule=""} 0',
+      'galera_agent_recovery_phase{member="galera-0",phase="waiting"} 1',
+      'galera_agent_recovery_phase{member="galera-0",phase="running"} 0',
+      'galera_agent_member_seqno{member="galera-0"} 42',
+      'galera_agent_member_data_state{member="galera-0",state="known"} 1',
+      'galera_agent_waiting_for_member{member="galera-0",peer="galera-1"} 1',
+      'galera_agent_waiting_for_member{member="galera-0",peer="galera-2"} 1',
+      'galera_agent_peer_reachable{member="galera-0",peer="galera-1"} 0',
+      'galera_agent_seconds_without_primary{member="galera-0"} 130',
+      'galera_agent_decision_timestamp_seconds{member="galera-0"} 1700000000',
+    ]));
+  });
+
+  test('a Synced member waits for nobody', () => {
+    const synced = renderMetrics({
+      member: 'galera-1', size: 3, phase: 'running',
+      self: { ordinal: 1, name: 'galera-1', data: 'known', position: { uuid: 'u', seqno: 7 }, running: true, primary: true, synced: true },
+      peers: [], decision: { action: 'join', rule: 'primary-exists', reason: 'r' }, secondsWithoutPrimary: 0,
+    });
+    expect(synced).toContain('galera_agent_member_synced{member="galera-1"} 1');
+    expect(synced).toContain('galera_agent_recovery_blocked{member="galera-1"} 0');
+    expect(synced).not.toContain('galera_agent_waiting_for_member{');
+  });
+});
