@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { BackupDestination, GaleraBackup, GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
+import { BackupDestination, GaleraBackup, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 import { CONTROL_PLANE_PROPS as PROPS, NODES as CONTROLLERS } from './support/fixtures';
