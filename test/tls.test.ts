@@ -69,7 +69,11 @@ describe('TlsCertificates.certManager', () => {
 
   test('the schema check rejects a Certificate cert-manager would refuse', () => {
     const broken = { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'x' }, spec: { dnsNames: 'galera' } };
-    expect(schemaProblems([broken as any]).join('\n')).toMatch(/issuerRef.*dnsNames must be array/);
+    // Against the pinned CRD's own schema (v1.21.1): every problem, one line each.
+    const problems = schemaProblems([broken as any]).join('\n');
+    expect(problems).toMatch(/required property 'issuerRef'/);
+    expect(problems).toMatch(/required property 'secretName'/);
+    expect(problems).toMatch(/dnsNames must be array/);
   });
 
   test('no private key in the YAML: the pod mounts the Secret read-only, key 0440 for the mysql group, never by subPath', () => {

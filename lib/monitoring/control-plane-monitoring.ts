@@ -10,7 +10,7 @@ import { standardLabels } from '../common/labels';
 import { clientIngressPolicy } from '../common/network';
 import { k8s } from '../k8s';
 import { dashboards, grafanaJson } from './dashboards';
-import { PodMonitor, PodMonitorSpecPodMetricsEndpointsRelabelingsAction, PrometheusRule, PrometheusRuleSpecGroupsRulesExpr } from './imports/monitoring.coreos.com';
+import { PodMonitor, PodMonitorSpecPodMetricsEndpointsRelabelingsAction, PrometheusRule, PrometheusRuleSpecGroupsRulesExpr } from '../imports/monitoring.coreos.com';
 import { resolveMonitoring, MonitoringModel } from './model';
 import type { ControlPlaneMonitoringProps } from './props';
 import { alertGroups, duration, ruleFileGroups } from './rules';

@@ -10,9 +10,10 @@
  * Beyond the schema it rejects API versions that Kubernetes 1.33 no longer serves (kubernetes-models keeps
  * removed beta groups, so its schema alone would accept e.g. policy/v1beta1).
  *
- * The prometheus-operator kinds the monitoring family emits (PodMonitor, PrometheusRule) are validated against the
- * CRDs' own openAPIV3Schema, pinned in crds.json (scripts/import-monitoring-crds.sh writes it together with the typed
- * import in lib/monitoring/imports, from the same CRD files), with ajv, which kubernetes-models' validators use too.
+ * The custom resources the library emits (cert-manager's Certificate, prometheus-operator's PodMonitor and
+ * PrometheusRule) are validated against their CRDs' own openAPIV3Schema, pinned in crds.json (scripts/import-crds.sh
+ * writes it together with the typed imports in lib/imports, from the same CRD files), with ajv, which
+ * kubernetes-models' validators use too.
  */
 
 /** The API versions this library may emit, all GA and served by Kubernetes 1.25 through 1.33+. */
@@ -24,9 +25,9 @@ const SERVED_API_VERSIONS = new Set([
   'networking.k8s.io/v1',
   'storage.k8s.io/v1',
   'rbac.authorization.k8s.io/v1',
-  // cert-manager's Certificate (lib/tls): an integration through a typed CRD object, never a requirement.
+  // Custom resources (validated against crds.json, not kubernetes-models): cert-manager's Certificate (opt-in TLS),
+  // prometheus-operator's PodMonitor and PrometheusRule (opt-in monitoring).
   'cert-manager.io/v1',
-  // prometheus-operator's CRDs (opt-in monitoring): validated against crds.json, not kubernetes-models.
   'monitoring.coreos.com/v1',
 ]);
 
@@ -52,13 +53,8 @@ function crdValidator(apiVersion, kind) {
   return crdValidators.get(`${apiVersion}/${kind}`);
 }
 
-/**
- * Schemas of the custom resources this library may emit, by API version: @kubernetes-models/cert-manager is
- * generated from cert-manager's own CRDs (precompiled, offline, the same validator family as the core schema).
- */
-const CUSTOM_RESOURCE_MODELS = {
-  'cert-manager.io/v1': '@kubernetes-models/cert-manager/cert-manager.io/v1',
-};
+/** The API versions whose kinds are custom resources, validated against the pinned CRD schemas in crds.json. */
+const CUSTOM_RESOURCE_VERSIONS = new Set(['cert-manager.io/v1', 'monitoring.coreos.com/v1']);
 
 /**
  * Problems with one object (empty when valid).
@@ -73,7 +69,7 @@ function validateObject(obj) {
   if (!SERVED_API_VERSIONS.has(obj.apiVersion)) {
     return [`${id}: apiVersion ${obj.apiVersion} is not one this library may emit (${[...SERVED_API_VERSIONS].join(', ')})`];
   }
-  if (obj.apiVersion === 'monitoring.coreos.com/v1') {
+  if (CUSTOM_RESOURCE_VERSIONS.has(obj.apiVersion)) {
     const validate = crdValidator(obj.apiVersion, obj.kind);
     if (!validate) return [`${id}: no schema for ${obj.apiVersion} ${obj.kind}`];
     if (validate(obj)) return [];
@@ -81,7 +77,7 @@ function validateObject(obj) {
   }
   let Model;
   try {
-    Model = require(CUSTOM_RESOURCE_MODELS[obj.apiVersion] ?? `kubernetes-models/${obj.apiVersion}`)[obj.kind];
+    Model = require(`kubernetes-models/${obj.apiVersion}`)[obj.kind];
   } catch {
     Model = undefined;
   }
