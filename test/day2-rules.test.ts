@@ -1,7 +1,8 @@
 import { GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, renderServerConfig } from '../lib/galera/server-config';
 import { SERVER_OPTION_RULES, settingChanges, tlsMode, tlsModesCompatible } from '../lib/galera/settings';
-import { mariadbUpgradeVerdict, mariadbVersionOfImage } from '../lib/galera/upgrade';
-import { rabbitLineOfImage, rabbitUpgradeVerdict } from '../lib/rabbitmq/upgrade';
+import { imageTagVersion } from '../lib/common/image-version';
+import { mariadbUpgradeVerdict } from '../lib/galera/upgrade';
+import { rabbitUpgradeVerdict } from '../lib/rabbitmq/upgrade';
 
 function cnf(overrides: Partial<GaleraServerConfigModel> = {}): string {
   return renderServerConfig({
@@ -81,13 +82,13 @@ describe('Galera settings: rolling-safe or cluster-wide', () => {
 });
 
 describe('MariaDB upgrade paths', () => {
-  const v = (image: string) => mariadbVersionOfImage(image)!;
+  const v = (image: string) => imageTagVersion(image)!;
 
   test('the version is read from the image tag', () => {
     expect(v('docker.io/library/mariadb:11.4.7')).toEqual({ major: 11, minor: 4, patch: 7, series: '11.4', text: '11.4.7' });
     expect(v('registry:5000/mariadb:10.11-jammy')).toEqual({ major: 10, minor: 11, series: '10.11', text: '10.11' });
-    expect(mariadbVersionOfImage('mariadb@sha256:abc')).toBeUndefined();
-    expect(mariadbVersionOfImage('mariadb:lts')).toBeUndefined();
+    expect(imageTagVersion('mariadb@sha256:abc')).toBeUndefined();
+    expect(imageTagVersion('mariadb:lts')).toBeUndefined();
   });
 
   test('LTS to the next LTS and patch releases roll; a downgrade or a skipped LTS is refused with the path', () => {
@@ -107,9 +108,9 @@ describe('MariaDB upgrade paths', () => {
 
 describe('RabbitMQ upgrade paths', () => {
   test('the line is read from the image tag', () => {
-    expect(rabbitLineOfImage('docker.io/library/rabbitmq:4.0.9-management')).toBe('4.0');
-    expect(rabbitLineOfImage('rabbitmq:3.13-management')).toBe('3.13');
-    expect(rabbitLineOfImage('my/rabbit:latest')).toBeUndefined();
+    expect(imageTagVersion('docker.io/library/rabbitmq:4.0.9-management')?.series).toBe('4.0');
+    expect(imageTagVersion('rabbitmq:3.13-management')?.series).toBe('3.13');
+    expect(imageTagVersion('my/rabbit:latest')?.series).toBeUndefined();
   });
 
   test('only the next line, never a skip or a downgrade', () => {

@@ -10,16 +10,7 @@
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s. The preflight CLI bundles it.
  */
 
-/** A MariaDB version read from an image tag. */
-export interface MariadbVersion {
-  readonly major: number;
-  readonly minor: number;
-  readonly patch?: number;
-  /** `11.4` */
-  readonly series: string;
-  /** `11.4.7`, or the series when the tag names no patch release. */
-  readonly text: string;
-}
+import type { ImageTagVersion } from '../common/image-version';
 
 /**
  * Long-term-support series (MariaDB's maintenance policy; before 10.7 every series had five years of support). An
@@ -27,20 +18,8 @@ export interface MariadbVersion {
  */
 export const MARIADB_LTS_SERIES: readonly string[] = ['10.3', '10.4', '10.5', '10.6', '10.11', '11.4', '11.8'];
 
-/** The version in a `mariadb` image reference (`docker.io/library/mariadb:11.4.7`, `mariadb:10.11-jammy`), or undefined. */
-export function mariadbVersionOfImage(image: string): MariadbVersion | undefined {
-  const tag = /:([^/:@]+)(@sha256:[0-9a-f]+)?$/.exec(image)?.[1];
-  const m = tag === undefined ? null : /^(\d+)\.(\d+)(?:\.(\d+))?(?:[-_].*)?$/.exec(tag);
-  if (!m) return undefined;
-  const major = Number(m[1]);
-  const minor = Number(m[2]);
-  const patch = m[3] === undefined ? undefined : Number(m[3]);
-  const series = `${major}.${minor}`;
-  return { major, minor, ...(patch !== undefined ? { patch } : {}), series, text: patch === undefined ? series : `${series}.${patch}` };
-}
-
-function compareSeries(a: MariadbVersion | string, b: MariadbVersion | string): number {
-  const parts = (v: MariadbVersion | string) => (typeof v === 'string' ? v.split('.').map(Number) : [v.major, v.minor]);
+function compareSeries(a: ImageTagVersion | string, b: ImageTagVersion | string): number {
+  const parts = (v: ImageTagVersion | string) => (typeof v === 'string' ? v.split('.').map(Number) : [v.major, v.minor]);
   const [x, y] = [parts(a), parts(b)];
   return x[0] - y[0] || x[1] - y[1];
 }
@@ -52,7 +31,7 @@ export interface UpgradeVerdict {
 }
 
 /** Whether a rolling change from `from` to `to` is supported, and what to do when it is not. */
-export function mariadbUpgradeVerdict(from: MariadbVersion, to: MariadbVersion): UpgradeVerdict {
+export function mariadbUpgradeVerdict(from: ImageTagVersion, to: ImageTagVersion): UpgradeVerdict {
   const series = compareSeries(from, to);
   if (series > 0) {
     return {

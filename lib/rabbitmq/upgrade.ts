@@ -13,13 +13,6 @@ import type { UpgradeVerdict } from '../galera/upgrade';
  */
 export const RABBITMQ_LINES: readonly string[] = ['3.8', '3.9', '3.10', '3.11', '3.12', '3.13', '4.0', '4.1', '4.2', '4.3'];
 
-/** The release line of a `rabbitmq` image reference (`docker.io/library/rabbitmq:4.0.9-management`), or undefined. */
-export function rabbitLineOfImage(image: string): string | undefined {
-  const tag = /:([^/:@]+)(@sha256:[0-9a-f]+)?$/.exec(image)?.[1];
-  const m = tag === undefined ? null : /^(\d+)\.(\d+)(?:\.\d+)?(?:-.*)?$/.exec(tag);
-  return m ? `${Number(m[1])}.${Number(m[2])}` : undefined;
-}
-
 /** Whether a rolling change of the release line from `from` to `to` is supported, and the path when it is not. */
 export function rabbitUpgradeVerdict(from: string, to: string): UpgradeVerdict {
   const i = RABBITMQ_LINES.indexOf(from);

@@ -12,8 +12,9 @@
  * - a MariaDB version change whose roll would not end with the writer.
  */
 import { settingChanges } from '../../galera/settings';
-import { mariadbUpgradeVerdict, mariadbVersionOfImage } from '../../galera/upgrade';
-import { rabbitLineOfImage, rabbitUpgradeVerdict } from '../../rabbitmq/upgrade';
+import { imageTagVersion } from '../../common/image-version';
+import { mariadbUpgradeVerdict } from '../../galera/upgrade';
+import { rabbitUpgradeVerdict } from '../../rabbitmq/upgrade';
 import { objectId, objectNamespace, secretReferences, workloads } from './manifests';
 import { CheckResult, CheckStatus, KubeObject, Lookup } from './types';
 
@@ -176,8 +177,8 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
   const imageTo = container(sts, 'mariadb')?.image as string | undefined;
   let versionChange = false;
   if (imageFrom && imageTo && imageFrom !== imageTo) {
-    const a = mariadbVersionOfImage(imageFrom);
-    const b = mariadbVersionOfImage(imageTo);
+    const a = imageTagVersion(imageFrom);
+    const b = imageTagVersion(imageTo);
     if (!a || !b) {
       lines.push(line('warn', 'version', subject, `image ${imageFrom} -> ${imageTo}: the MariaDB version is not in the tag; the upgrade rules cannot be checked`));
     } else {
@@ -258,8 +259,8 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   const imageFrom = container(live, 'rabbitmq')?.image as string | undefined;
   const imageTo = container(ds, 'rabbitmq')?.image as string | undefined;
   if (imageFrom && imageTo && imageFrom !== imageTo) {
-    const a = rabbitLineOfImage(imageFrom);
-    const b = rabbitLineOfImage(imageTo);
+    const a = imageTagVersion(imageFrom)?.series;
+    const b = imageTagVersion(imageTo)?.series;
     if (!a || !b) {
       lines.push(line('warn', 'version', subject, `image ${imageFrom} -> ${imageTo}: the RabbitMQ version is not in the tag; the upgrade rules cannot be checked`));
     } else if (a !== b) {
