@@ -2,16 +2,17 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraStorage, Placement, SecretValue } from '../lib';
+import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
 import { cronProblem } from '../lib/galera-backup/validation';
 import { apiRulesProblems, errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
 import { NODES } from './support/fixtures';
 
 const S3_KEYS = { accessKeyId: SecretValue.fromSecret('backup-s3', 'access-key'), secretAccessKey: SecretValue.fromSecret('backup-s3', 'secret-key') };
 
-function withBackup(props: Partial<GaleraBackupProps> = {}, namespace = 'openstack') {
+function withBackup(props: Partial<GaleraBackupProps> = {}, namespace = 'openstack', galeraProps: Partial<GaleraPetSetProps> = {}) {
   const chart = newChart(namespace);
   const galera = new GaleraPetSet(chart, 'galera', {
+    ...galeraProps,
     placement: Placement.onNodes(NODES),
     storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
     credentials: {
@@ -63,8 +64,8 @@ describe('GaleraBackup CronJob', () => {
     expect(pod.containers[0]).toMatchObject({ image: GaleraPetSet.DEFAULT_IMAGE, command: ['bash', '/opt/galera-backup/backup.sh'] });
   });
 
-  test('the job knows the members in the writer\'s order, the remote, the retention; S3 keys only from Secrets', () => {
-    const env = envOf(jobPod(withBackup({ writerOrdinal: 1, retention: { count: 3, maxAgeDays: 10 } }).objects).containers[0]);
+  test('the job knows the members, GaleraPetSet\'s writerOrdinal first, the remote, the retention; S3 keys only from Secrets', () => {
+    const env = envOf(jobPod(withBackup({ retention: { count: 3, maxAgeDays: 10 } }, 'openstack', { writerOrdinal: 1 }).objects).containers[0]);
     expect(env.BACKUP_MEMBERS).toBe([1, 0, 2].map((i) => `galera-${i}=galera-${i}.galera-peers.openstack.svc`).join(' '));
     expect(env.BACKUP_REMOTE).toBe('dest:db-backups/prod/galera');
     expect(env.RETENTION_COUNT).toBe('3');
@@ -227,9 +228,9 @@ describe('GaleraBackup bad input', () => {
       .toContain("GaleraBackup 'b2' must be in the same chart namespace as GaleraPetSet 'galera'");
   });
 
-  test('a writer ordinal outside the cluster and a missing destination', () => {
-    const message = errorOf(() => withBackup({ writerOrdinal: 3, destination: undefined as any }));
-    expect(message).toContain('writerOrdinal: 3 must be a member\'s ordinal, 0-2');
+  test('a writer ordinal outside the cluster (GaleraPetSet owns it) and a missing destination', () => {
+    expect(errorOf(() => withBackup({}, 'openstack', { writerOrdinal: 3 }))).toContain('writerOrdinal: 3 must be the ordinal of a member (0 to 2)');
+    const message = errorOf(() => withBackup({ destination: undefined as any }));
     expect(message).toContain('destination: (not set) must be BackupDestination.volume');
   });
 
@@ -253,7 +254,7 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
   const common = path.join(__dirname, '..', 'assets', 'galera-backup', 'common.sh');
   const bash = (fn: string, input: string, ...args: string[]) => spawnSync('bash', ['-c', `. "${common}"; ${fn} "$@"`, 'x', ...args], { input, encoding: 'utf8' });
 
-  test('never the writer (the first Synced in order), never a donor, joiner or desynced member; the last eligible one', () => {
+  test('never the writer (the first Synced in order when no row was read), never a donor, joiner or desynced member; the last eligible one', () => {
     expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 4 Primary OFF\n').stdout.trim()).toBe('galera-2');
     expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 2 Primary OFF\n').stdout.trim()).toBe('galera-1');
     // galera-0 down: galera-1 is then the writer (ProxySQL promotes the next by weight).
@@ -263,6 +264,17 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('1 Synced member(s)');
     expect(none.stderr).toContain('the writer (galera-0) is never a source');
+  });
+
+  test('the writer is the member the replicated writer row names, wherever it is in the order', () => {
+    const rows = (writer: string, states = ['4', '4', '4']) => states.map((s, i) => `galera-${i} ${s} Primary OFF ${s === '4' ? writer : '-'}\n`).join('');
+    expect(bash('choose_source', rows('galera-2')).stdout.trim()).toBe('galera-1');
+    expect(bash('choose_source', rows('galera-1')).stdout.trim()).toBe('galera-2');
+    // The named writer is down and not yet replaced: any Synced member but the lowest, which takes over, may go.
+    expect(bash('choose_source', rows('galera-0', ['down', '4', '4'])).stdout.trim()).toBe('galera-2');
+    // Two Synced, the row names galera-1: galera-0 may go (the writer stays Synced); one Synced: refused.
+    expect(bash('choose_source', rows('galera-1', ['4', '4', '2'])).stdout.trim()).toBe('galera-0');
+    expect(bash('choose_source', rows('galera-1', ['2', '4', '2'])).status).toBe(1);
   });
 
   test('retention: the newest N complete ones stay, older-than-age ones go, the newest always stays, dead jobs\' leftovers go', () => {

@@ -2,8 +2,8 @@
 # sidecar's protocol) and rclone (the destination), both put in place by the backup pod.
 #
 # Environment (the GaleraBackup construct sets these):
-#   BACKUP_MEMBERS      members in the writer's order of preference, `name=host` separated by spaces: the first
-#                       Synced one is the writer (ProxySQL's rule: highest weight first)
+#   BACKUP_MEMBERS      the members, `name=host` separated by spaces, GaleraPetSet's writerOrdinal first: when no
+#                       member can read the writer row, the first Synced one in this order is taken for the writer
 #   BACKUP_PORT         the members' backup sidecar port
 #   BACKUP_TOKEN        Secret: proves to a sidecar that this job may receive the database
 #   BACKUP_REMOTE       where backups go, as an rclone path (`dest:bucket/prefix`, `dest:/backups/prefix`), the
@@ -44,20 +44,26 @@ backup_id_epoch() {
   date -u -d "${BASH_REMATCH[1]}-${BASH_REMATCH[2]}-${BASH_REMATCH[3]} ${BASH_REMATCH[4]}:${BASH_REMATCH[5]}:${BASH_REMATCH[6]}" +%s
 }
 
-# Chooses the member to back up from status lines on stdin, `name state cluster_status desync` (state 4 is
-# Synced; `down` when the sidecar did not answer). Prints the name, or the reason there is none on stderr and
-# returns 1. The writer (the first Synced member in the order given) is never chosen: the backup desyncs its
-# source, and the write path must not stall. So the source is never the last Synced member either: the writer
-# stays Synced. Among the others the last in the order is chosen (the one ProxySQL would promote last).
+# Chooses the member to back up from `name state status desync writer` lines on stdin (members in BACKUP_MEMBERS'
+# order; `writer` is the member that member's copy of the replicated writer row names, `-` when unread) or
+# returns 1. The writer is never chosen: the backup desyncs its source, and the write path must not stall. The
+# writer is the member the row names (Galera replicates it: every Synced member reads the same); with no row
+# readable (a cluster from before it), the first Synced member in the order given. The source must leave another
+# Synced member besides it, so it is never the last Synced member; donors, joiners (state != 4), members outside
+# the Primary component and desynced members are never chosen. Of the eligible ones, the last in the order.
 choose_source() {
-  local name state status desync writer='' chosen='' synced=0 seen=()
-  while read -r name state status desync; do
+  local name state status desync named first='' writer='' chosen='' synced=0 seen=() eligible=()
+  while read -r name state status desync named; do
     [[ -n $name ]] || continue
     seen+=("$name:$state/$status/desync=$desync")
     [[ $state == 4 && $status == Primary && $desync == OFF ]] || continue
     synced=$((synced + 1))
-    if [[ -z $writer ]]; then writer=$name; else chosen=$name; fi
+    [[ -n $first ]] || first=$name
+    [[ -n $writer || -z $named || $named == - ]] || writer=$named
+    eligible+=("$name")
   done
+  [[ -n $writer ]] || writer=$first
+  ((synced >= 2)) && for name in "${eligible[@]}"; do [[ $name == "$writer" ]] || chosen=$name; done
   if [[ -z $chosen ]]; then
     echo "no member may be backed up: $synced Synced member(s) (${seen[*]:-none}); the writer ($( [[ -n $writer ]] && echo "$writer" || echo none)) is never a source and the backup needs another Synced member" >&2
     return 1

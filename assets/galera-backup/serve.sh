@@ -4,7 +4,8 @@
 # mariadb-backup reads the data files in place and talks to mariadbd over its socket as the unix_socket `mysql`
 # account (no password crosses the network). One request line, `TOKEN COMMAND [ID]`:
 #
-#   status        one line: `wsrep_local_state wsrep_cluster_status wsrep_desync` (`4 Primary OFF` when Synced)
+#   status        one line: `wsrep_local_state wsrep_cluster_status wsrep_desync writer` (`4 Primary OFF galera-0`
+#                 when Synced; the writer is the member the replicated writer row names, `-` when unreadable)
 #   backup ID     the physical backup, streamed: mariadb-backup --galera-info --stream=mbstream, gzip -1. Refused
 #                 unless the member is Synced (never a donor or joiner) and no other backup runs here. First a
 #                 sentinel row (galera_backup.sentinel, id ID) is committed, for the restore drill. The member
@@ -28,8 +29,8 @@ refuse() {
 
 status() {
   declare -A WSREP=()
-  galera_read_status < <(galera_wsrep_status)
-  echo "${WSREP[wsrep_local_state]:-?} ${WSREP[wsrep_cluster_status]:-?} ${WSREP[wsrep_desync]:-?}"
+  galera_read_status < <(galera_wsrep_status "$GALERA_WRITER_STATUS_SQL")
+  echo "${WSREP[wsrep_local_state]:-?} ${WSREP[wsrep_cluster_status]:-?} ${WSREP[wsrep_desync]:-?} ${WSREP[galera_writer]:--}"
 }
 
 write_result() {

@@ -385,7 +385,7 @@ write_wsrep_status() {
     return
   fi
   # The writer row in the same round (fails, and is left out, outside a Primary component or before it exists).
-  galera_read_status < <(galera_wsrep_status "SELECT 'galera_writer', member FROM $WRITER_TABLE WHERE id = 1;")
+  galera_read_status < <(galera_wsrep_status "$GALERA_WRITER_STATUS_SQL")
   writer=${WSREP[galera_writer]:-}
   unset 'WSREP[galera_writer]'
   WRITER_TABLE_READ=false
@@ -402,8 +402,6 @@ write_wsrep_status() {
 ${writer:+\"writer\":$(galera_json_string "$writer"),}\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
 }
 
-WRITER_TABLE=galera_ha.writer
-
 # A pod name (DNS-1123 label): the only thing the writer SQL below interpolates.
 is_member_name() {
   [[ $1 =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]]
@@ -414,9 +412,9 @@ writer_table_sql() {
   local initial=${GALERA_INITIAL_WRITER:-}
   is_member_name "$initial" || return 0
   printf '%s\n' "CREATE DATABASE IF NOT EXISTS galera_ha;" \
-    "CREATE TABLE IF NOT EXISTS $WRITER_TABLE (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, member VARCHAR(63) NOT NULL," \
+    "CREATE TABLE IF NOT EXISTS $GALERA_WRITER_TABLE (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, member VARCHAR(63) NOT NULL," \
     "  changed_by VARCHAR(63) NOT NULL, changed_at DATETIME(6) NOT NULL, reason VARCHAR(255) NOT NULL) ENGINE=InnoDB;" \
-    "INSERT IGNORE INTO $WRITER_TABLE VALUES (1, '$initial', '$POD_NAME', UTC_TIMESTAMP(6), 'the initial writer');"
+    "INSERT IGNORE INTO $GALERA_WRITER_TABLE VALUES (1, '$initial', '$POD_NAME', UTC_TIMESTAMP(6), 'the initial writer');"
 }
 
 # Creates the writer row on a cluster that lacks it (one created before it existed); a few retries (members that
@@ -425,7 +423,7 @@ ensure_writer_table() {
   local attempt
   [[ -n ${GALERA_INITIAL_WRITER:-} ]] || return 0
   for attempt in 1 2 3 4 5; do
-    [[ $(galera_sql -e "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM $WRITER_TABLE" 2>/dev/null) == 1 ]] && return 0
+    [[ $(galera_sql -e "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM $GALERA_WRITER_TABLE" 2>/dev/null) == 1 ]] && return 0
     galera_sql -e "$(writer_table_sql)" && galera_log "writer row created (initial writer $GALERA_INITIAL_WRITER)"
     pause "$attempt"
   done
@@ -443,10 +441,10 @@ claim_writer() {
     galera_log "writer claim refused: from '$from' to '$to' (this member is $POD_NAME)"
     return 1
   }
-  sql="SET SESSION wsrep_sync_wait=0; UPDATE $WRITER_TABLE SET member='$to', changed_by='$to', changed_at=UTC_TIMESTAMP(6),
+  sql="SET SESSION wsrep_sync_wait=0; UPDATE $GALERA_WRITER_TABLE SET member='$to', changed_by='$to', changed_at=UTC_TIMESTAMP(6),
   reason='taken over: $from was not Synced in the Primary component' WHERE id = 1 AND member = '$from'"
   [[ $require_absent == true ]] && sql+=" AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = '$from')"
-  sql+="; SELECT ROW_COUNT(), member FROM $WRITER_TABLE WHERE id = 1;"
+  sql+="; SELECT ROW_COUNT(), member FROM $GALERA_WRITER_TABLE WHERE id = 1;"
   while ((SECONDS < deadline)); do
     out=$(timeout 10 mariadb --defaults-file="$GALERA_CLIENT_CNF" --connect-timeout=2 -N -B -e "$sql" 2>&1)
     if [[ $out == $'1\t'"$to" ]]; then

@@ -62,6 +62,12 @@ galera_sql() {
   mariadb --defaults-file="$GALERA_CLIENT_CNF" --connect-timeout=2 -N -B "$@"
 }
 
+# The writer row (lib/galera/agent/writer.ts says why), and the query that reads it as one more status field
+# (`galera_writer<TAB>member`) after galera_wsrep_status's: it fails, and is left out, outside a Primary component
+# or before the row exists.
+GALERA_WRITER_TABLE=galera_ha.writer
+GALERA_WRITER_STATUS_SQL="SELECT 'galera_writer', member FROM $GALERA_WRITER_TABLE WHERE id = 1;"
+
 # Prints `name<TAB>value` lines: every wsrep status value, plus the variables the readiness rule needs. SHOW
 # is answered even when the member is not in a Primary component (a SELECT from information_schema is not),
 # and wsrep_sync_wait=0 keeps the query from waiting for the cluster. An extra statement (optional, last, so that

@@ -22,9 +22,11 @@ export interface GaleraBackupModel {
   readonly name: string;
   readonly galera: GaleraModel;
   readonly schedule: string;
-  /** Members in the writer's order of preference: the writer first. */
+  /**
+   * The members, GaleraPetSet's `writerOrdinal` first: the job takes the writer from the replicated writer row, and
+   * only when no member can read it, the first Synced member in this order.
+   */
   readonly membersByWriterPreference: readonly GaleraMember[];
-  readonly writerOrdinal: number;
   readonly retentionCount: number;
   readonly retentionMaxAgeDays: number;
   readonly timeoutSeconds: number;
@@ -49,7 +51,6 @@ export interface GaleraBackupModel {
 export const VOLUME_MOUNT_PATH = '/backups';
 
 export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcloneImage: string): GaleraBackupModel {
-  const writerOrdinal = props.writerOrdinal ?? 0;
   const destination = props.destination instanceof BackupDestination ? props.destination : undefined;
   const retention = props.retention ?? {};
   const prefix = destination?.volumeOptions?.prefix ?? destination?.s3Options?.prefix ?? galera.name;
@@ -57,8 +58,7 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
     name: props.name ?? `${galera.name}-backup`,
     galera,
     schedule: props.schedule,
-    membersByWriterPreference: writerOrder(galera.members, writerOrdinal),
-    writerOrdinal,
+    membersByWriterPreference: writerOrder(galera.members, galera.writerOrdinal),
     retentionCount: retention.count ?? 7,
     retentionMaxAgeDays: retention.maxAgeDays ?? 30,
     timeoutSeconds: props.timeoutSeconds ?? 21600,
@@ -75,7 +75,7 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
   };
 }
 
-/** The writer first, then the other members by ordinal (ProxySqlLayer's weights: 1000 for the writer, then less). */
+/** The first writer (`writerOrdinal`) first, then the other members by ordinal. */
 export function writerOrder(members: readonly GaleraMember[], writerOrdinal: number): GaleraMember[] {
   const writer = members.filter((m) => m.ordinal === writerOrdinal);
   return [...writer, ...members.filter((m) => m.ordinal !== writerOrdinal)];

@@ -124,13 +124,6 @@ export interface GaleraBackupOptions {
    */
   readonly retention?: BackupRetention;
   /**
-   * The member that writes go to (ProxySqlLayer's `writerOrdinal`): the first Synced member in the order it, then
-   * the others by ordinal, is taken for the writer and never backed up.
-   *
-   * @default 0
-   */
-  readonly writerOrdinal?: number;
-  /**
    * Base name of the objects.
    *
    * @default - `<GaleraPetSet name>-backup`

@@ -106,9 +106,6 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
   v.check(!Number.isInteger(age) || age < 1 || age > 36500, 'retention.maxAgeDays', age, 'must be an integer number of days from 1 to 36500');
   const timeout = model.timeoutSeconds;
   v.check(!Number.isInteger(timeout) || timeout < 300 || timeout > 7 * 86400, 'timeoutSeconds', timeout, 'must be an integer from 300 to 604800');
-  const replicas = model.galera.members.length;
-  v.check(!Number.isInteger(model.writerOrdinal) || model.writerOrdinal < 0 || model.writerOrdinal >= replicas, 'writerOrdinal',
-    model.writerOrdinal, `must be a member's ordinal, 0-${replicas - 1}`);
   validateResources(v, 'resources', model.resources);
   validateDestination(v, props.destination);
   v.throwIfInvalid();
