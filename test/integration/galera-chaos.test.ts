@@ -69,10 +69,7 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     await writer.stop();
     heal();
     process.off('exit', heal);
-    if (cluster) {
-      if (process.env.GALERA_ITEST_LOGS) for (const m of members) console.log(m.logTail(120));
-      await cluster.destroy();
-    }
+    await cluster?.destroy(120);
     releaseGaleraLock();
     const table = [
       '| scenario | last restart/heal → 3 Synced (s) | acknowledged rows | rows lost | notes |',

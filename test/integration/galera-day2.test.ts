@@ -62,10 +62,7 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
   }, 660_000);
 
   afterAll(async () => {
-    if (cluster) {
-      if (process.env.GALERA_ITEST_LOGS) for (const m of cluster.members) console.log(m.logTail());
-      await cluster.destroy();
-    }
+    await cluster?.destroy();
     releaseGaleraLock();
     console.log(`Galera day-2 figures: ${JSON.stringify(figures)}`);
   });

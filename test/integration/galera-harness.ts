@@ -281,6 +281,19 @@ export class Member {
     });
   }
 
+  /**
+   * Waits until the entrypoint's work after Synced is done on this start: mariadb-upgrade (after an SST it runs once,
+   * while the member already serves) and then the users ("users applied" in its log). Until then the users a peer
+   * creates may not be here yet: their TOI statements queue behind the upgrade's local ALTERs of the mysql schema
+   * (seen on CI: a login on a joiner right after an apply-users run elsewhere failed).
+   */
+  public async waitSettled(timeoutMs: number): Promise<void> {
+    await waitFor(`${this.name} settled (users applied)`, timeoutMs, () => {
+      if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+      return this.logSince('mariadb', this.mariadbLogStart).includes('apply-users.sh: users applied') ? true : undefined;
+    });
+  }
+
   /** SQL through the member's socket as the unix_socket `mysql` account; throws on error. */
   public async sql(query: string, timeoutMs?: number): Promise<string> {
     const result = await runAsMysql(['mariadb', `--defaults-file=${path.join(this.runDir, 'client.cnf')}`, '--connect-timeout=2', '-N', '-B'], {}, query, timeoutMs);
@@ -466,8 +479,10 @@ export class GaleraTestCluster {
     }
   }
 
-  /** Kills what is left, waits for it to be gone, removes the temp dir (unless KEEP_GALERA_ITEST is set). */
-  public async destroy(): Promise<void> {
+  /** Stops every process and removes the cluster's files; with GALERA_ITEST_LOGS, prints each member's log tail first. */
+  public async destroy(logTailLines = 40): Promise<void> {
+    // eslint-disable-next-line no-console
+    if (process.env.GALERA_ITEST_LOGS) for (const m of this.members) console.log(m.logTail(logTailLines));
     this.killAll();
     await waitFor('every test process gone', 15_000, () => ([...this.processGroups].some((pgid) => isAlive(-pgid)) ? undefined : true)).catch(() => undefined);
     process.off('exit', this.exitHook);

@@ -45,10 +45,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
   }, 660_000); // includes waiting for the other Galera test file (shared addresses)
 
   afterAll(async () => {
-    if (cluster) {
-      if (process.env.GALERA_ITEST_LOGS) for (const m of members) console.log(m.logTail(80));
-      await cluster.destroy();
-    }
+    await cluster?.destroy(80);
     releaseGaleraLock();
     const table = [
       '| scenario | start → 3 Synced (s) | bootstrapped | rules (agent decisions) | transfers (galera-0/1/2) | rows |',

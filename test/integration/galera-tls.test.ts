@@ -60,10 +60,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
   }, 660_000);
 
   afterAll(async () => {
-    if (cluster) {
-      if (process.env.GALERA_ITEST_LOGS) for (const m of cluster.members) console.log(m.logTail());
-      await cluster.destroy();
-    }
+    await cluster?.destroy();
     releaseGaleraLock();
     console.log(`Galera TLS figures: ${JSON.stringify(figures)}`);
   });

@@ -78,10 +78,7 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
       heal();
       process.off('exit', heal);
       await daemons.stopAll();
-      if (cluster) {
-        if (process.env.GALERA_ITEST_LOGS) for (const m of members) console.log(m.logTail(80));
-        await cluster.destroy();
-      }
+      await cluster?.destroy(80);
       releaseGaleraLock();
     });
 
