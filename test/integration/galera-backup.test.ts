@@ -282,8 +282,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     expect(twoDown.stderr).toMatch(/no member may be backed up: 1 Synced member\(s\).*the writer \(galera-0\) is never a source/);
     expect(backupIds(dir)).toHaveLength(count);
     for (const m of [second, third]) m.startEntrypoint();
-    await Promise.all([second, third].map((m) => m.decide('join')));
-    await Promise.all([second, third].map((m) => m.waitSynced(200_000)));
+    await Promise.all([second, third].map((m) => m.joinUntilSynced(200_000)));
   });
 
   test('restore refuses while the cluster runs, an unknown backup and a corrupted one, and changes nothing', async () => {

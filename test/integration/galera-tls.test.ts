@@ -35,8 +35,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
     await first.decide('bootstrap');
     await first.waitSynced(60_000);
     for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.decide('join')));
-    await Promise.all(others.map((m) => m.waitSynced(joinTimeoutMs)));
+    await Promise.all(others.map((m) => m.joinUntilSynced(joinTimeoutMs)));
   };
   const providerOptionsOf = (m: Member) => /wsrep_provider_options = .*/.exec(fs.readFileSync(m.configFile, 'utf8'))?.[0] ?? '';
   /** What GaleraPetSet renders with `tls` (replication on), with this member's certificate directory. */
