@@ -54,10 +54,38 @@ describe('GaleraPetSet StatefulSet', () => {
     expect(env.GALERA_SST_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
     expect(env.MARIADB_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-root', key: 'password' } });
     expect(env.GALERA_MONITOR_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-monitor', key: 'password' } });
-    expect(env.GALERA_PASSWORD_NOVA).toEqual({ secretKeyRef: { name: 'nova-db', key: 'password' } });
     expect(sts(objects).spec.template.spec.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true });
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([['mysql', 3306], ['galera', 4567], ['ist', 4568], ['sst', 4444]]);
+  });
+
+  test('users\' passwords are files from their Secrets (updated in place, so a rotation is live), never env vars', () => {
+    const { objects } = galera({ passwordRotationGraceMinutes: 90 });
+    const c = container(objects, 'mariadb');
+    const env = envOf(c);
+    expect(env.GALERA_PASSWORD_NOVA).toBeUndefined();
+    expect(env.GALERA_CREDENTIALS_DIR).toBe('/etc/galera-credentials');
+    expect(env.GALERA_PASSWORD_ROTATION_GRACE_SECONDS).toBe('5400');
+    expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: '/etc/galera-credentials', readOnly: true });
+    const volume = sts(objects).spec.template.spec.volumes.find((v: any) => v.name === 'credentials');
+    // A projected volume, not subPath mounts: the kubelet never updates a subPath mount when its Secret changes.
+    expect(volume.projected).toEqual({
+      defaultMode: 0o440,
+      sources: [{ secret: { name: 'nova-db', items: [{ key: 'password', path: 'GALERA_PASSWORD_NOVA', mode: 0o440 }] } }],
+    });
+    expect(c.volumeMounts.filter((m: any) => m.subPath !== undefined)).toEqual([]);
+    // No users: no volume, no variables.
+    const bare = container(galera({ users: [] }).objects, 'mariadb');
+    expect(bare.volumeMounts.map((m: any) => m.name)).not.toContain('credentials');
+    expect(envOf(bare).GALERA_CREDENTIALS_DIR).toBeUndefined();
+    expect(envOf(bare).GALERA_PASSWORD_ROTATION_GRACE_SECONDS).toBe('3600');
+  });
+
+  test('passwordRotationGraceMinutes: 10 minutes to a week, whole minutes', () => {
+    for (const bad of [9, 10081, 30.5, -1]) {
+      expect(() => galera({ passwordRotationGraceMinutes: bad })).toThrow(/passwordRotationGraceMinutes.*whole number of minutes from 10/s);
+    }
+    expect(() => galera({ passwordRotationGraceMinutes: 10 })).not.toThrow();
   });
 
   test('probes: readiness only when Synced; liveness and startup spare SST and recovery', () => {

@@ -143,6 +143,6 @@ describe('preflight --plan', () => {
     expect(of(planChanges({ objects, live, defaultNamespace: NAMESPACE }), 'credentials')).toEqual([
       'PLAN  credentials DaemonSet openstack/rabbitmq erlang cookie: Secret rabbitmq-erlang-cookie key cookie -> Secret rabbitmq-cookie-2 key cookie: no broker runs: every broker starts with the new cookie']);
     const rotate = plan({}, { novaSecret: 'nova-db-2' });
-    expect(of(rotate, 'credentials')).toEqual([expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera env GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: /)]);
+    expect(of(rotate, 'credentials')).toEqual([expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: rotates live with the roll/)]);
   });
 });

@@ -396,7 +396,7 @@ describe('Secret check', () => {
 
   test('a Secret without the referenced key fails', () => {
     const results = checkSecrets(refs, new Map(), present({ 'openstack/nova-db': { state: 'found', value: ['pass'] } }));
-    expect(formatResult(only(results, 'secret', 'openstack/nova-db'))).toBe('FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera env GALERA_PASSWORD_NOVA');
+    expect(formatResult(only(results, 'secret', 'openstack/nova-db'))).toBe('FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera volume credentials file GALERA_PASSWORD_NOVA');
   });
 
   test('optional references only warn', () => {

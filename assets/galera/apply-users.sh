@@ -4,6 +4,9 @@
 #   apply-users.sh              apply to the local member (it must be Synced); run again at will
 #   apply-users.sh --print-sql  print the SQL that creates every user from scratch (the entrypoint feeds it
 #                               to `mariadbd --bootstrap` when it initializes a brand-new cluster)
+#   apply-users.sh --finish-rotations
+#                               only end the password rotations whose grace is over (no CREATE, no GRANT: a run
+#                               with nothing due replicates nothing; the entrypoint runs it every minute)
 #
 # Users come from two places:
 #  - built in, from the environment: the SST user (GALERA_SST_USER, default `mariabackup`, password
@@ -13,11 +16,27 @@
 #  - GALERA_USERS_FILE (default /etc/galera/users.tsv, rendered by lib/galera/users.ts; optional): one user
 #    per line, tab-separated: name, host, password env var, max connections (0 = unlimited),
 #    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges).
-# Passwords are read from the environment (Secret refs), never from a file, and reach the server on stdin.
+# Passwords come from GALERA_CREDENTIALS_DIR/<password env var name> (a Secret volume, so a changed Secret reaches
+# a running pod) or, when that file does not exist, from the environment variable itself; never from the users
+# file; they reach the server on stdin.
+#
+# Password rotation without a failed login: when a user's password changes, the account accepts the new password
+# AND the one it had (kept by its hash: MariaDB's `IDENTIFIED VIA a OR b`, checked with the mariadb client and
+# PyMySQL, oslo.db's driver) for GALERA_PASSWORD_ROTATION_GRACE_SECONDS (default 3600), so clients still configured
+# with the old one log in until they are rolled; a later run (the entrypoint's minute check, or any run) drops the
+# old one once the grace is over, counted from the account's password_last_changed. Every member may run this at
+# any time: each statement is conditional on the state it finds (Galera replicates the accounts), so the member
+# that comes second does nothing, and a member still holding the old file (the kubelet updates Secret volumes
+# within about a minute, one node at a time) swaps the two back, both still accepted, until its file changes too.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 GALERA_USERS_FILE=${GALERA_USERS_FILE:-/etc/galera/users.tsv}
+ROTATION_GRACE_SECONDS=${GALERA_PASSWORD_ROTATION_GRACE_SECONDS:-3600}
+[[ $ROTATION_GRACE_SECONDS =~ ^[0-9]{1,7}$ ]] || {
+  galera_log "GALERA_PASSWORD_ROTATION_GRACE_SECONDS='$ROTATION_GRACE_SECONDS' is not a number of seconds"
+  exit 2
+}
 
 # A single-quoted SQL string literal. The session below clears sql_mode, so backslash is an escape.
 sql_string() {
@@ -61,8 +80,15 @@ parse_spec() {
     problems+=("$NAME: databases '$databases' must be names separated by commas, or *")
   [[ -z ${extra:-} ]] || problems+=("$NAME: too many fields")
   if [[ $password_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-    PASSWORD=${!password_env-}
-    [[ -n $PASSWORD ]] || problems+=("$NAME: environment variable $password_env (its password) is not set")
+    local file=${GALERA_CREDENTIALS_DIR:-/nonexistent}/$password_env
+    if [[ -f $file ]]; then
+      # Byte for byte (a trailing newline is part of the Secret's value, as it is in an env var from secretKeyRef).
+      IFS= read -r -d '' PASSWORD <"$file" || true
+      [[ -n $PASSWORD ]] || problems+=("$NAME: its password file $file is empty")
+    else
+      PASSWORD=${!password_env-}
+      [[ -n $PASSWORD ]] || problems+=("$NAME: environment variable $password_env (its password) is not set")
+    fi
   fi
   PRIVS=${privileges//,/, }
   IFS=, read -r -a DATABASES <<<"$databases"
@@ -80,21 +106,42 @@ sql_when() {
     "$condition" "$(sql_string "$statement")"
 }
 
+# The rotation's start: the account exists and the password given is not its first method. The new password becomes
+# the first method and the one in place is kept as the second, by its hash (the plaintext is gone), when it is a
+# mysql_native_password hash; any other method is replaced outright. A built statement, because the hash is read
+# from the server: QUOTE() makes it a literal.
+rotation_start_sql() {
+  local account=$1 name=$2 host=$3 password=$4 where
+  where="User=$name AND Host=$host"
+  printf "SET @ha_old=(SELECT IF(JSON_VALUE(Priv, '\$.plugin')='mysql_native_password', JSON_VALUE(Priv, '\$.authentication_string'), '') FROM mysql.global_priv WHERE %s);\n" "$where"
+  printf "SET @stmt=IF(@ha_old IS NULL OR @ha_old=PASSWORD(%s), 'DO 0', IF(@ha_old RLIKE '^[*][0-9A-F]{40}\$', CONCAT(%s, QUOTE(@ha_old)), %s)); PREPARE stmt FROM @stmt; EXECUTE stmt; DEALLOCATE PREPARE stmt;\n" \
+    "$password" \
+    "$(sql_string "ALTER USER $account IDENTIFIED VIA mysql_native_password USING PASSWORD($password) OR mysql_native_password USING ")" \
+    "$(sql_string "ALTER USER $account IDENTIFIED BY $password")"
+}
+
 # SQL for one parsed user. `fresh`: no server to compare with (bootstrap); `live`: change only what differs.
 user_sql() {
   local mode=$1 account db target name host
   account="$(sql_string "$NAME")@$(sql_string "$HOST")"
   name=$(sql_string "$NAME") host=$(sql_string "$HOST")
-  local create="CREATE USER IF NOT EXISTS $account IDENTIFIED BY $(sql_string "$PASSWORD") WITH MAX_USER_CONNECTIONS $MAXCONN"
-  local alter="ALTER USER $account IDENTIFIED BY $(sql_string "$PASSWORD") WITH MAX_USER_CONNECTIONS $MAXCONN"
+  local password create
+  password=$(sql_string "$PASSWORD")
+  create="CREATE USER IF NOT EXISTS $account IDENTIFIED BY $password WITH MAX_USER_CONNECTIONS $MAXCONN"
   if [[ $mode == fresh ]]; then
     printf '%s;\n' "$create"
-  else
-    sql_when "NOT EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host)" "$create"
-    # A password or limit change applies; an unchanged one is left alone.
-    sql_when "NOT EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND max_user_connections=$MAXCONN
-  AND authentication_string=PASSWORD($(sql_string "$PASSWORD")))" "$alter"
+  elif [[ $mode == live ]]; then
+    sql_when "NOT EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host)" "$create"
+    rotation_start_sql "$account" "$name" "$host" "$password"
+    sql_when "EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND max_user_connections<>$MAXCONN)" \
+      "ALTER USER $account WITH MAX_USER_CONNECTIONS $MAXCONN"
   fi
+  # The rotation's end (live and finish modes): the new password is the first method and the grace is over.
+  [[ $mode == fresh ]] || sql_when "EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host
+  AND JSON_VALUE(Priv, '\$.authentication_string')=PASSWORD($password) AND JSON_EXISTS(Priv, '\$.auth_or[1]')
+  AND CAST(JSON_VALUE(Priv, '\$.password_last_changed') AS UNSIGNED) + $ROTATION_GRACE_SECONDS <= UNIX_TIMESTAMP())" \
+    "ALTER USER $account IDENTIFIED BY $password"
+  [[ $mode != finish ]] || return 0
   for db in "${DATABASES[@]}"; do
     if [[ $db == '*' ]]; then
       target='*.*'
@@ -142,7 +189,7 @@ render_sql() {
       failed=1
     fi
   done < <(user_specs)
-  out+=$(root_sql "$mode")
+  [[ $mode == finish ]] || out+=$(root_sql "$mode")
   ((failed == 0)) || return 1
   printf '%s\n' "$out"
 }
@@ -150,6 +197,15 @@ render_sql() {
 if [[ ${1:-} == --print-sql ]]; then
   render_sql fresh
   exit
+fi
+
+if [[ ${1:-} == --finish-rotations ]]; then
+  sql=$(render_sql finish) || exit 2
+  printf '%s\n' "$sql" | galera_sql || {
+    galera_log "finishing password rotations failed"
+    exit 1
+  }
+  exit 0
 fi
 
 sql=$(render_sql live) || exit 2

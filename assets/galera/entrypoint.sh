@@ -581,6 +581,43 @@ reload_tls_if_renewed() {
   fi
 }
 
+# The users' passwords (GALERA_CREDENTIALS_DIR, a Secret volume the kubelet updates in place when the Secret
+# changes): a change reaches the accounts within a second or two of reaching this pod, without a restart.
+# apply-users.sh starts each rotation (the new password and the old one both accepted for the grace), and every
+# GALERA_ROTATION_CHECK_SECONDS (60) `--finish-rotations` ends the ones whose grace is over. One run at a time; a
+# failed run is retried after 10 s.
+CREDENTIALS_SEEN=
+USERS_PID=
+USERS_APPLYING=
+NEXT_USERS_RUN=0
+credentials_fingerprint() {
+  cat "$GALERA_CREDENTIALS_DIR"/* 2>/dev/null | cksum
+}
+apply_users_if_rotated() {
+  [[ -n ${GALERA_CREDENTIALS_DIR:-} ]] || return 0
+  if [[ -n $USERS_PID ]]; then
+    kill -0 "$USERS_PID" 2>/dev/null && return 0
+    if wait "$USERS_PID"; then
+      [[ -z $USERS_APPLYING ]] || CREDENTIALS_SEEN=$USERS_APPLYING
+    else
+      NEXT_USERS_RUN=$((SECONDS + 10))
+    fi
+    USERS_PID= USERS_APPLYING=
+  fi
+  ((SECONDS >= NEXT_USERS_RUN)) || return 0
+  local now
+  now=$(credentials_fingerprint)
+  if [[ $now != "$CREDENTIALS_SEEN" ]]; then
+    galera_log "credentials changed: applying users (a changed password rotates: the old one is accepted for ${GALERA_PASSWORD_ROTATION_GRACE_SECONDS:-3600} s more)"
+    USERS_APPLYING=$now
+    bash "$SCRIPT_DIR/apply-users.sh" &
+  else
+    NEXT_USERS_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
+    bash "$SCRIPT_DIR/apply-users.sh" --finish-rotations &
+  fi
+  USERS_PID=$!
+}
+
 # A child process while mariadbd runs: wsrep.json every second, the agent's restart request, the users once
 # the member is Synced. It is a separate process so that the main shell only ever waits: bash 5.2 can fail
 # to run a signal trap that arrives while it is busy with command substitutions (seen here: "trap: line 2:
@@ -608,8 +645,13 @@ status_loop() {
       if ((users_applied == 0)); then
         [[ -n $STATE_UUID ]] && identity_add "cluster $STATE_UUID"
         users_applied=1
+        # What the first run reads; a later change of the files is a rotation (apply_users_if_rotated).
+        [[ -z ${GALERA_CREDENTIALS_DIR:-} ]] || CREDENTIALS_SEEN=$(credentials_fingerprint)
+        NEXT_USERS_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
         { upgrade_system_tables; apply_users_with_retries; } &
         [[ $WRITER_TABLE_READ == true ]] || ensure_writer_table &
+      else
+        apply_users_if_rotated
       fi
     fi
     nap 1

@@ -74,6 +74,8 @@ export interface GaleraModel {
   readonly userModels: DatabaseUserModel[];
   readonly gcacheSize: string;
   readonly tmpSizeMiB: number;
+  /** How long an account still accepts its previous password after its Secret changed. */
+  readonly passwordRotationGraceMinutes: number;
   /** Every field set (the library's defaults under the user's values). */
   readonly resources: Required<ContainerResources>;
   readonly pcRecoverySeconds: number;
@@ -132,6 +134,7 @@ export function resolveGalera(id: string, props: GaleraPetSetProps, namespace: s
     userModels: users.map(toUserModel),
     gcacheSize: props.gcacheSize ?? GALERA_SERVER_DEFAULTS.gcacheSize,
     tmpSizeMiB: props.tmpSizeMiB ?? 2048,
+    passwordRotationGraceMinutes: props.passwordRotationGraceMinutes ?? 60,
     resources: resolveResources(props.resources, { cpuRequestMillis: 500, cpuLimitMillis: 4000, memoryRequestMiB: 2048, memoryLimitMiB: 2048 }),
     pcRecoverySeconds: recovery.pcRecoveryTimeoutSeconds ?? 60,
     missingMemberSeconds: recovery.missingMemberTimeoutSeconds ?? 120,
@@ -173,7 +176,7 @@ function resolveMembers(name: string, replicas: number, domain: string, namespac
   });
 }
 
-/** The users-file model of a user: its password travels in an env var named after it, fed by its Secret. */
+/** The users-file model of a user: its password is a file named after it in the credentials volume, fed by its Secret. */
 function toUserModel(user: DatabaseUser): DatabaseUserModel {
   return {
     name: user.name,

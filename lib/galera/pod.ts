@@ -22,6 +22,13 @@ const AGENT_DIR = '/opt/galera-agent';
 const RECOVERY_DIR = '/etc/galera-recovery';
 /** The certificate (a Secret volume: the kubelet updates it in place on renewal, and the entrypoint reloads it). */
 export const GALERA_TLS_DIR = '/etc/galera-tls';
+/**
+ * The users' passwords, one file per user named after its password variable (a projected Secret volume, not env
+ * vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password live).
+ */
+const CREDENTIALS_DIR = '/etc/galera-credentials';
+/** Owner root and the pod's fsGroup (mysql runs in it): the daemon reads them, nobody else. */
+const CREDENTIALS_MODE = 0o440;
 
 /** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
 export function galeraConfigMapNames(model: GaleraModel): { config: string; scripts: string; agent: string; recovery: string } {
@@ -98,7 +105,9 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
       // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
       { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
-      ...model.userModels.map((m, i) => model.users[i].password._toEnvVar(m.passwordEnv)),
+      ...(model.users.length > 0 ? [{ name: 'GALERA_CREDENTIALS_DIR', value: CREDENTIALS_DIR }] : []),
+      // Built-in accounts rotate with it too, in a roll (their passwords are env vars, read at the start).
+      { name: 'GALERA_PASSWORD_ROTATION_GRACE_SECONDS', value: String(model.passwordRotationGraceMinutes * 60) },
       ...(tls ? [
         { name: 'GALERA_TLS_DIR', value: tls.paths.directory },
         { name: 'GALERA_TLS_REPLICATION', value: String(model.tls?.replication === true || model.tls?.replicationTransition === true) },
@@ -118,6 +127,7 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       { name: 'tmp', mountPath: '/tmp' },
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
+      ...(model.users.length > 0 ? [{ name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true }] : []),
       ...(tls ? [tls.mount] : []),
     ],
     securityContext: containerSecurityContext(),
@@ -170,7 +180,21 @@ function galeraVolumes(model: GaleraModel): k8s.Volume[] {
     { name: 'agent', configMap: { name: maps.agent } },
     { name: 'recovery', configMap: { name: maps.recovery, optional: true } },
     ...(model.storage?.mode === 'hostPath' ? [{ name: 'data', hostPath: { path: model.storage.path ?? '', type: 'DirectoryOrCreate' } }] : []),
+    ...(model.users.length > 0 ? [credentialsVolume(model)] : []),
   ];
+}
+
+/** Every user's password Secret key, as the file its password variable names (apply-users.sh reads it there). */
+function credentialsVolume(model: GaleraModel): k8s.Volume {
+  return {
+    name: 'credentials',
+    projected: {
+      defaultMode: CREDENTIALS_MODE,
+      sources: model.userModels.map((m, i) => ({
+        secret: { name: model.users[i].password.secretName, items: [{ key: model.users[i].password.key, path: m.passwordEnv, mode: CREDENTIALS_MODE }] },
+      })),
+    },
+  };
 }
 
 /** Reserves the tmpdir emptyDir on the node: the scheduler places the member only where that much disk is free. */

@@ -54,6 +54,9 @@ export function validateGalera(id: string, props: GaleraPetSetProps, model: Gale
   const tmpSizeMiB = model.tmpSizeMiB;
   v.check(!Number.isInteger(tmpSizeMiB) || tmpSizeMiB < 256 || tmpSizeMiB > 1024 * 1024, 'tmpSizeMiB', tmpSizeMiB,
     'must be a whole number of MiB from 256 (on-disk temporary tables of ordinary queries need room) to 1048576 (1 TiB of node disk)');
+  const grace = model.passwordRotationGraceMinutes;
+  v.check(!Number.isInteger(grace) || grace < 10 || grace > 10080, 'passwordRotationGraceMinutes', grace,
+    'must be a whole number of minutes from 10 (every node\'s kubelet must have the new Secret before the old password goes) to 10080 (a week)');
   const { pcRecoverySeconds, missingMemberSeconds } = model;
   v.check(!(Number.isInteger(pcRecoverySeconds) && pcRecoverySeconds >= 10 && pcRecoverySeconds <= 3600), 'recovery.pcRecoveryTimeoutSeconds',
     pcRecoverySeconds, 'must be a whole number of seconds from 10 to 3600');

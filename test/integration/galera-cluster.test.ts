@@ -3,10 +3,15 @@
  * apply-users.sh, on three members at 127.0.1.1-3. The test plays the recovery agent: it writes the decisions
  * (bootstrap for galera-0, join for the others).
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { renderUsersFile } from '../../lib/galera/users';
-import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, SST_PASSWORD } from './galera-harness';
+import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, sleep, SST_PASSWORD, waitFor } from './galera-harness';
 
 jest.setTimeout(360_000);
+
+/** The rotation grace here (production: passwordRotationGraceMinutes, at least 10 min) and the entrypoint's check period. */
+const GRACE_SECONDS = 20;
 
 /** Quotes, backslashes, SQL comment and statement breakers, a tab, non-ASCII, a dollar and a backtick. */
 const HOSTILE = {
@@ -22,13 +27,21 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
   beforeAll(async () => {
     await acquireGaleraLock(600_000);
     cluster = new GaleraTestCluster(['127.0.1.1', '127.0.1.2', '127.0.1.3']);
-    cluster.extraEnv = HOSTILE;
-    cluster.writeUsersFile(renderUsersFile([
+    // The credentials volume's directory, as the construct sets it; it has no files until the rotation test
+    // writes them (until then the passwords come from the env).
+    cluster.extraEnv = {
+      ...HOSTILE,
+      GALERA_CREDENTIALS_DIR: path.join(cluster.root, 'credentials'),
+      GALERA_PASSWORD_ROTATION_GRACE_SECONDS: String(GRACE_SECONDS),
+      GALERA_ROTATION_CHECK_SECONDS: '2',
+    };
+    cluster.writeUsersFile(USERS_FILE);
+  }, 660_000); // includes waiting for the other Galera test file (shared addresses)
+  const USERS_FILE = renderUsersFile([
       { name: 'nova', passwordEnv: 'NOVA_DB_PASSWORD', databases: ['nova', 'nova_api', 'nova_cell0'] },
       { name: 'keystone', passwordEnv: 'KEYSTONE_DB_PASSWORD', databases: ['keystone'], maxConnections: 50 },
       { name: 'reader', host: '127.0.0.%', passwordEnv: 'RO_DB_PASSWORD', databases: ['nova'], privileges: ['SELECT'] },
-    ]));
-  }, 660_000); // includes waiting for the other Galera test file (shared addresses)
+  ]);
 
   afterAll(async () => {
     await cluster?.destroy();
@@ -120,12 +133,23 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
     console.log(`apply-users re-run: wsrep_last_committed ${seqnoBefore} -> ${await lastCommitted()}`);
   });
 
-  test('apply-users: a password change applies and a bad users file is refused as a whole', async () => {
-    const a = cluster.members[0];
+  test('apply-users: a password change keeps the old password for the grace only; a bad users file is refused as a whole', async () => {
+    const [a, b] = cluster.members;
     const changed = await runWithEnv(a, { KEYSTONE_DB_PASSWORD: "n3w'pass" });
     expect(changed.code).toBe(0);
+    const changedAt = Date.now();
     expect((await a.login('keystone', "n3w'pass")).stdout.trim()).toBe('keystone@%');
-    expect((await a.login('keystone', HOSTILE.KEYSTONE_DB_PASSWORD)).code).not.toBe(0);
+    // The old one still logs in (kept by its hash) until the grace is over; a run before then changes nothing.
+    expect((await b.login('keystone', HOSTILE.KEYSTONE_DB_PASSWORD)).stdout.trim()).toBe('keystone@%');
+    expect((await runWithEnv(a, { KEYSTONE_DB_PASSWORD: "n3w'pass" }, '--finish-rotations')).code).toBe(0);
+    expect((await b.login('keystone', HOSTILE.KEYSTONE_DB_PASSWORD)).stdout.trim()).toBe('keystone@%');
+    await sleep(Math.max(0, changedAt + (GRACE_SECONDS + 1) * 1000 - Date.now()));
+    // A member still holding the old password (its Secret file not yet updated) does not end the rotation.
+    expect((await runWithEnv(b, {}, '--finish-rotations')).code).toBe(0);
+    expect((await b.login('keystone', HOSTILE.KEYSTONE_DB_PASSWORD)).stdout.trim()).toBe('keystone@%');
+    expect((await runWithEnv(a, { KEYSTONE_DB_PASSWORD: "n3w'pass" }, '--finish-rotations')).code).toBe(0);
+    expect((await b.login('keystone', HOSTILE.KEYSTONE_DB_PASSWORD)).code).not.toBe(0);
+    expect((await b.login('keystone', "n3w'pass")).stdout.trim()).toBe('keystone@%');
     expect((await a.login('root', ROOT_PASSWORD)).code).not.toBe(0); // root@localhost only, not over TCP
 
     cluster.writeUsersFile('bad user\t%\tNOVA_DB_PASSWORD\t0\tALL PRIVILEGES\tnova\nx\t%\tUNSET_PASSWORD_VAR\t0\tSELECT; DROP\tnova\n');
@@ -134,13 +158,58 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
     expect(refused.stderr).toContain("user name 'bad user'");
     expect(refused.stderr).toContain('UNSET_PASSWORD_VAR');
     expect(refused.stderr).toContain('privileges');
+    cluster.writeUsersFile(USERS_FILE);
   });
 
-  async function runWithEnv(member: (typeof cluster.members)[number], env: Record<string, string>) {
+  test('password rotation, live: a changed Secret reaches every member with no restart; clients on the old password never fail during the grace', async () => {
+    const members = cluster.members;
+    const oldPassword = HOSTILE.NOVA_DB_PASSWORD;
+    const newPassword = `r0tated'\\"${Date.now()}`;
+    // Clients still configured with the old password, on every member, until told to stop.
+    let stop = false;
+    const attempts = { ok: 0, failed: [] as string[] };
+    const oldClients = members.map(async (m) => {
+      while (!stop) {
+        const r = await m.login('nova', oldPassword);
+        if (r.stdout.trim() === 'nova@%') attempts.ok++;
+        else attempts.failed.push(`${m.name}: ${r.stderr.trim()}`);
+      }
+    });
+    const t0 = Date.now();
+    writeSecretVolume(path.join(cluster.root, 'credentials'), { NOVA_DB_PASSWORD: newPassword });
+    try {
+      // Each entrypoint sees the files change within a second; the first to apply it wins (Galera replicates it).
+      await waitFor('the new password on every member', 60_000, async () => {
+        const logins = await Promise.all(members.map((m) => m.login('nova', newPassword)));
+        return logins.every((r) => r.stdout.trim() === 'nova@%') ? true : undefined;
+      });
+      const acceptedAfterS = (Date.now() - t0) / 1000;
+      // Both passwords for the grace: the old clients keep logging in.
+      await sleep(Math.max(0, t0 + (GRACE_SECONDS - 3) * 1000 - Date.now()));
+      stop = true;
+      await Promise.all(oldClients);
+      expect(attempts.failed).toEqual([]);
+      expect(attempts.ok).toBeGreaterThan(30);
+      // Then the entrypoints' check (every 2 s here) ends the rotation: the old password is refused everywhere.
+      await waitFor('the old password refused on every member', 60_000, async () => {
+        const logins = await Promise.all(members.map((m) => m.login('nova', oldPassword)));
+        return logins.every((r) => r.code !== 0) ? true : undefined;
+      });
+      const oldRefusedAfterS = (Date.now() - t0) / 1000;
+      for (const m of members) expect((await m.login('nova', newPassword)).stdout.trim()).toBe('nova@%');
+      expect(members.every((m) => m.logTail(100_000).includes('credentials changed: applying users'))).toBe(true);
+      console.log(`password rotation: new password accepted on 3 members after ${acceptedAfterS} s; ${attempts.ok} old-password logins during the grace, 0 failed; old refused after ${oldRefusedAfterS} s (grace ${GRACE_SECONDS} s)`);
+    } finally {
+      stop = true;
+      await Promise.all(oldClients);
+    }
+  });
+
+  async function runWithEnv(member: (typeof cluster.members)[number], env: Record<string, string>, ...args: string[]) {
     const saved = cluster.extraEnv;
     cluster.extraEnv = { ...saved, ...env };
     try {
-      return await member.script('apply-users.sh');
+      return await member.script('apply-users.sh', ...args);
     } finally {
       cluster.extraEnv = saved;
     }
@@ -151,4 +220,20 @@ async function grantsAndHashes(member: { sql(q: string): Promise<string> }): Pro
   const accounts = (await member.sql("SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user WHERE User IN ('nova','keystone','reader','monitor','mariabackup') ORDER BY 1")).split('\n');
   const grants = await Promise.all(accounts.map((account) => member.sql(`SHOW GRANTS FOR ${account}`)));
   return `${await member.sql('SELECT User, Host, authentication_string, max_user_connections FROM mysql.user ORDER BY User, Host')}\n${grants.join('\n')}`;
+}
+
+/**
+ * Writes files the way the kubelet updates a Secret volume: a new timestamped directory, then `..data` swapped to
+ * it by rename (atomic), each file a symlink through `..data`; readable by the mysql group as with fsGroup.
+ */
+function writeSecretVolume(dir: string, files: Record<string, string>): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const version = `..${Date.now()}`;
+  fs.mkdirSync(path.join(dir, version), { mode: 0o755 });
+  for (const [name, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, version, name), value, { mode: 0o644 });
+  fs.symlinkSync(version, path.join(dir, '..data_tmp'));
+  fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+  for (const name of Object.keys(files)) {
+    if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
+  }
 }

@@ -131,9 +131,10 @@ export function secretReferences(workloadList: Workload[]): SecretReference[] {
       }
     }
     for (const v of w.pod.volumes ?? []) {
-      const byVolume = (name: string, items: { key: string }[] | undefined, optional: boolean | undefined) => {
+      // An item names its file: with several Secrets in one volume (GaleraPetSet's credentials), the file says which use.
+      const byVolume = (name: string, items: { key: string; path?: string }[] | undefined, optional: boolean | undefined) => {
         if (!items || items.length === 0) ref(name, undefined, optional, `volume ${v.name}`);
-        for (const item of items ?? []) ref(name, item.key, optional, `volume ${v.name}`);
+        for (const item of items ?? []) ref(name, item.key, optional, `volume ${v.name}${item.path ? ` file ${item.path}` : ''}`);
       };
       if (v.secret?.secretName) byVolume(v.secret.secretName, v.secret.items, v.secret.optional);
       for (const source of v.projected?.sources ?? []) {

@@ -214,8 +214,11 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
   for (const [use, ref] of secretRefsByUse(sts, input.defaultNamespace)) {
     const old = before.get(use);
     if (old !== undefined && old !== ref) {
-      lines.push(line('pass', 'credentials', `${subject} ${use}`, `${old} -> ${ref}: read when each member restarts in the roll; the first restarted member `
-        + 'sets the password for the whole cluster (ALTER USER replicates), so clients must hold the new password before the apply (README, "Day 2: rotating a database password")'));
+      lines.push(line('pass', 'credentials', `${subject} ${use}`, use.startsWith('volume credentials ')
+        ? `${old} -> ${ref}: rotates live with the roll: the first member with the new Secret makes the account accept the new password `
+          + 'and keep the old one for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")'
+        : `${old} -> ${ref}: read when each member restarts in the roll; the first restarted member `
+          + 'sets the password for the whole cluster, keeping the old one for passwordRotationGraceMinutes (README, "Day 2: rotating a database password")'));
     }
   }
 
@@ -274,9 +277,9 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   for (const [use, ref] of secretRefsByUse(ds, input.defaultNamespace)) {
     const old = before.get(use);
     if (old === undefined || old === ref) continue;
-    if (use === 'volume cookie' && stopped) {
+    if (use.startsWith('volume cookie') && stopped) {
       lines.push(line('pass', 'credentials', `${subject} erlang cookie`, `${old} -> ${ref}: no broker runs: every broker starts with the new cookie`));
-    } else if (use === 'volume cookie') {
+    } else if (use.startsWith('volume cookie')) {
       lines.push(line('fail', 'credentials', `${subject} erlang cookie`, `${old} -> ${ref}: a broker with another cookie cannot talk to the others, so a roll `
         + 'would split the cluster; change the cookie by the full restart procedure (README, "Day 2: changing the Erlang cookie")'));
     } else {
