@@ -3,7 +3,7 @@
  * HaproxyLoadBalancer renders with `tls`, started with the container's command, next to the real reloader sidecar
  * script (assets/haproxy/reloader.js). The certificate directory is laid out and swapped like a Secret volume
  * (`..data` symlink); `haproxy -c` of the TLS variants is in haproxy.test.ts. On loopback 127.0.18.10 (TLS) and 127.0.18.11 (the same services without TLS, for figures);
- * a trivial node HTTP backend on 127.0.18.21.
+ * a trivial node HTTP backend on 127.0.18.21; HTTPS backends for re-encryption on 127.0.18.22 behind 127.0.18.12.
  */
 import { ChildProcess, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -27,6 +27,10 @@ const LB_TLS = '127.0.18.10';
 const LB_PLAIN = '127.0.18.11';
 const BACKEND = '127.0.18.21';
 const BACKEND_PORT = 18081;
+const LB_REENCRYPT = '127.0.18.12';
+const TLS_BACKEND = '127.0.18.22';
+/** HTTPS backends: one with a certificate of the load balancer's CA, one with another CA's. */
+const TLS_BACKEND_PORTS = { trusted: 18082, untrusted: 18083 };
 const KEYSTONE_PORT = 15000;
 const HORIZON_PORT = 18443;
 const REDIRECT_PORT = 18080;
@@ -180,6 +184,45 @@ describeWithBinaries('HAProxy TLS termination (real haproxy, openssl certificate
       }
       expect(sClient(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'])).toContain('Cipher is ECDHE-ECDSA-AES128-GCM-SHA256');
       expect(sClient(['-tls1_3'])).toMatch(/New, TLSv1\.3, Cipher is TLS_AES_\d+_GCM_SHA\d+/);
+    });
+
+    test('re-encryption: a backend with a certificate of the CA gets the request over TLS, one of another CA none (503)', async () => {
+      const trusted = ca.issue({ sans: [`IP:${TLS_BACKEND}`] });
+      const untrusted = otherCa.issue({ sans: [`IP:${TLS_BACKEND}`] });
+      const seen: string[] = [];
+      const backends = await Promise.all([trusted, untrusted].map((leaf, i) => new Promise<https.Server>((resolve) => {
+        const server = https.createServer({ cert: leaf.certificate, key: leaf.privateKey }, (req, res) => {
+          seen.push(`${i === 0 ? 'trusted' : 'untrusted'} ${(req.socket as tls.TLSSocket).getProtocol()}`);
+          res.writeHead(200).end('over tls');
+        });
+        server.listen(i === 0 ? TLS_BACKEND_PORTS.trusted : TLS_BACKEND_PORTS.untrusted, TLS_BACKEND, () => resolve(server));
+      })));
+      try {
+        const base = model(LB_REENCRYPT, true);
+        const servers = (port: number) => [{ name: 'api-0', address: TLS_BACKEND, port }];
+        const cfg = renderHaproxyCfg({
+          ...base,
+          services: [
+            openStackService('nova', { port: 18774, servers: servers(TLS_BACKEND_PORTS.trusted), tls: true }),
+            openStackService('neutron', { port: 19696, servers: servers(TLS_BACKEND_PORTS.untrusted), tls: true }),
+          ],
+          tls: { ...base.tls!, reencrypt: true },
+        });
+        const lb = await startHaproxy('reencrypt', cfg, LB_REENCRYPT, false);
+        const ok = await waitFor('nova through re-encryption', 20_000, async () => {
+          const r = await request('https', LB_REENCRYPT, 18774).catch(() => undefined);
+          return r?.status === 200 ? r : undefined;
+        });
+        expect(ok.body).toBe('over tls');
+        expect(seen.some((s) => /^trusted TLSv1\.[23]$/.test(s))).toBe(true);
+        // The untrusted backend fails its (TLS) check and every request: HAProxy never sends it one.
+        await sleep(3000);
+        expect((await request('https', LB_REENCRYPT, 19696)).status).toBe(503);
+        expect(seen.filter((s) => s.startsWith('untrusted'))).toEqual([]);
+        await new Promise<void>((resolve) => { lb.child.once('exit', () => resolve()); lb.child.kill('SIGTERM'); });
+      } finally {
+        for (const b of backends) { b.closeAllConnections(); b.close(); }
+      }
     });
 
     test('plain HTTP on the redirect port gets a 308 to the HTTPS port, path and query kept', async () => {
