@@ -53,7 +53,7 @@ describeWithBinaries('HAProxy TLS termination (real haproxy, openssl certificate
     const figures: Record<string, string> = {};
     let backend: http.Server;
     let tlsLb: { child: ChildProcess; runDir: string; reloader: ChildProcess; reloaderLog: () => string };
-    const SANS = [`IP:${LB_TLS}`, 'DNS:localhost'];
+    const SANS = [`IP:${LB_TLS}`, `IP:${LB_REENCRYPT}`, 'DNS:localhost'];
 
     /** The model HaproxyLoadBalancer builds with tls (redirect on horizon, HSTS), bound to `bind`. */
     function model(bind: string, withTls: boolean): HaproxyModel {
