@@ -282,12 +282,12 @@ describeWithBinaries('HAProxy TLS termination (real haproxy, openssl certificate
       });
       expect(sameSerial(newSerial, oldSerial)).toBe(false);
       const failed = results.filter((r) => r.error !== undefined);
-      const lateOld = results.filter((r) => !r.keepAlive && r.at > firstNew!.at + 200 && r.serial !== undefined && !sameSerial(r.serial, newSerial));
+      const lateOld = results.filter((r) => !r.keepAlive && r.at > firstNew!.at + 1000 && r.serial !== undefined && !sameSerial(r.serial, newSerial));
       const keepAlive = results.filter((r) => r.keepAlive);
       figures['rotation: requests during the run (new connections / keep-alive)'] = `${results.length - keepAlive.length} / ${keepAlive.length}, ${failed.length} failed`;
       figures['rotation: file swap -> first new connection with the new certificate'] = `${firstNew!.at - swappedAt} ms (reloader polls every 500 ms)`;
       expect(failed).toEqual([]);
-      // After the commit every new connection gets the new certificate (200 ms of slack for handshakes in flight).
+      // After the commit every new connection gets the new certificate (1 s of slack for requests in flight on a loaded machine).
       expect(lateOld).toEqual([]);
       // The keep-alive connection was never closed: every one of its requests went over the same socket.
       expect(keepAlive.length).toBeGreaterThan(0);
