@@ -175,8 +175,10 @@ describe('HaproxyLoadBalancer tls options', () => {
 
   test('user Secrets: a certificate that misses the VIP or a node is refused with the missing names', () => {
     const certificates = TlsCertificates.fromSecrets({ secrets: [{ component: 'lb', secretName: 'api-cert', covers: ['api.example.com', '10.0.0.11'] }] });
-    expect(errorOf(() => build({ tls: { certificates, hostnames: ['api.example.com'] } })))
-      .toContain(`tls: ["${VIP_ADDRESS}","10.0.0.12","10.0.0.13"] are names peers or clients of 'lb' connect to that Secret 'api-cert' does not cover`);
+    const message = errorOf(() => build({ tls: { certificates, hostnames: ['api.example.com'] } }));
+    expect(message).toContain(`tls: ["${VIP_ADDRESS}","10.0.0.12","10.0.0.13"] are names peers or clients of 'lb' connect to that Secret 'api-cert' does not cover`);
+    // Only that problem: the refused certificate adds nothing about paths.
+    expect(message.split('\n').filter((l) => l.startsWith('- '))).toHaveLength(1);
     const ok = TlsCertificates.fromSecrets({ secrets: [{ component: 'lb', secretName: 'api-cert', covers: [VIP_ADDRESS, ...NODES.map((n) => n.ip)] }] });
     const { objects } = build({ tls: { certificates: ok } });
     expect(podOf(objects).volumes.find((v: any) => v.name === 'tls').secret.secretName).toBe('api-cert');

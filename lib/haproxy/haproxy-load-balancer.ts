@@ -18,7 +18,7 @@ import { TlsMaterial } from '../tls/model';
 import { haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
 import { HAPROXY_CONFIG_PATH, HaproxyModel, HaproxyServer, HaproxyService, ServiceTlsContext } from './model';
-import { CONFIG_DIR, HEALTH_PATH, haproxyPod, haproxyTlsMount } from './pod';
+import { CONFIG_DIR, HAPROXY_TLS_PATHS, HEALTH_PATH, haproxyPod, haproxyTlsMount } from './pod';
 import { HaproxyTlsOptions } from './props';
 import { renderHaproxyCfg, terminatesTls } from './render';
 import { haproxyCertificateRequest, validateLoadBalancerModel, validateLoadBalancerProps, validateLoadBalancerTls } from './validation';
@@ -108,7 +108,6 @@ export interface OpenStackApiOptions extends LoadBalancedBackendOptions {
    */
   readonly httpRedirectPort?: number;
 }
-
 
 /** A service HAProxy load-balances: an OpenStack API from the catalogue, or a plain TCP service. */
 export class LoadBalancedService {
@@ -318,8 +317,9 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       statsPort: props.statsPort ?? 8404,
       ...(props.tls ? {
         tls: {
-          certificate: tlsMount?.paths.certificate ?? '',
-          ca: tlsMount?.paths.ca ?? '',
+          // Fixed paths, known before the certificate is (a refused certificate must not add path errors).
+          certificate: HAPROXY_TLS_PATHS.certificate,
+          ca: HAPROXY_TLS_PATHS.ca,
           hstsMaxAgeSeconds: props.tls.hsts === false ? undefined : props.tls.hstsMaxAgeSeconds ?? HSTS_MAX_AGE_SECONDS,
           reencrypt: props.tls.reencrypt === true,
         },

@@ -9,7 +9,7 @@ import {
 } from '../common/security';
 import { k8s } from '../k8s';
 import { TlsMaterial } from '../tls/model';
-import { TlsMount, tlsMount } from '../tls/pod';
+import { TlsMount, tlsMount, tlsPaths } from '../tls/pod';
 import { RELOADER_SCRIPT } from './assets';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel } from './model';
 import { haproxyCommand, haproxyListenPorts } from './render';
@@ -21,6 +21,8 @@ const RELOADER_DIR = '/opt/haproxy-reloader';
 const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
 /** Where the certificate Secret is mounted (tls.crt, tls.key, ca.crt), in both containers. */
 export const HAPROXY_TLS_DIR = '/etc/haproxy-tls';
+/** The files haproxy.cfg names in it. */
+export const HAPROXY_TLS_PATHS = tlsPaths(HAPROXY_TLS_DIR);
 
 /**
  * The load balancer's certificate mount: key 0440 (root:fsGroup; HAProxy and the reloader run as the haproxy user in
