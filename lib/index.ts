@@ -13,6 +13,7 @@ export type { GaleraMember } from './galera/model';
 export * from './proxysql/proxysql-layer';
 export * from './keepalived/props';
 export * from './keepalived/keepalived-vip';
+export * from './haproxy/props';
 export * from './haproxy/haproxy-load-balancer';
 export { OpenStackRelease } from './common/openstack-release';
 export { RabbitVersion } from './rabbitmq/version';

@@ -1,5 +1,5 @@
 /** HaproxyLoadBalancer with hostile and out-of-range values in every prop: each is refused, naming the prop, the value and a fix. */
-import { HaproxyLoadBalancer, HaproxyLoadBalancerProps, LoadBalancedBackendOptions, LoadBalancedService, Placement } from '../lib';
+import { HaproxyLoadBalancer, HaproxyLoadBalancerProps, LoadBalancedBackendOptions, LoadBalancedService, Placement, TlsCertificates } from '../lib';
 import { MAX_TIMEOUT_SECONDS } from '../lib/haproxy/validation';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
@@ -13,6 +13,7 @@ const api = (options: Partial<Parameters<typeof LoadBalancedService.openStackApi
   lb({ services: [LoadBalancedService.openStackApi('keystone', { ...KEYSTONE, ...options })] });
 const tcp = (name: string, port: number, options: LoadBalancedBackendOptions = { servers: [{ address: '10.1.0.5' }] }) =>
   lb({ services: [LoadBalancedService.tcp(name, port, options)] });
+const certificates = TlsCertificates.certManager({ issuer: { name: 'openstack-ca' } });
 // A valid HAProxy name may be upper case; a DNS name may not.
 const notHaproxyNames = HOSTILE_STRINGS.filter((x) => x !== 'UPPER' && x !== 'x'.repeat(300));
 
@@ -38,6 +39,10 @@ const CASES = [
   ...cases('reloaderImage', HOSTILE_STRINGS, (reloaderImage) => lb({ reloaderImage })),
   ...['cpuRequestMillis', 'cpuLimitMillis', 'memoryRequestMiB', 'memoryLimitMiB'].flatMap((field) =>
     cases(`resources.${field}`, HOSTILE_NUMBERS, (value) => lb({ resources: { [field]: value } }))),
+  ...cases('tls.hostnames[0]', HOSTILE_STRINGS, (hostname) => lb({ tls: { certificates, hostnames: [hostname] } })),
+  ...cases('tls.hstsMaxAgeSeconds', [...HOSTILE_NUMBERS, 315_360_001], (hstsMaxAgeSeconds) => lb({ tls: { certificates, hstsMaxAgeSeconds } })),
+  ...cases('services[0].httpRedirectPort', [...HOSTILE_NUMBERS, 65536], (httpRedirectPort) =>
+    lb({ services: [LoadBalancedService.openStackApi('keystone', { ...KEYSTONE, httpRedirectPort })], tls: { certificates, redirectHttp: true } })),
   ...cases('placement nodes[0].name', HOSTILE_STRINGS, (name) => lb({ placement: Placement.onNodes([{ ...NODES[0], name }, ...NODES.slice(1)]) })),
 ];
 

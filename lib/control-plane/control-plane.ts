@@ -9,13 +9,14 @@ import { clusterScoped } from '../common/scope';
 import { registerAppChecks } from '../common/app-checks';
 import { isDns1035Label, validateLabels } from '../common/k8s-rules';
 import { SecretValue, envPlaceholder, validateSecretValue } from '../common/secret';
-import { Validator, duplicates, hostPort, isIpAddress } from '../common/validation';
+import { Validator, duplicates, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { GaleraBackup } from '../galera-backup/galera-backup';
 import { GaleraBackupOptions } from '../galera-backup/props';
 import { GaleraStorage } from '../galera/storage';
 import { HaproxyLoadBalancer, LoadBalancedService } from '../haproxy/haproxy-load-balancer';
+import { HaproxyTlsOptions } from '../haproxy/props';
 import { KeepalivedVip } from '../keepalived/keepalived-vip';
 import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
@@ -86,7 +87,8 @@ export interface OpenStackServiceApi {
   /** The Kubernetes Service of the API pods in the control plane's namespace, e.g. `nova-api`. */
   readonly serviceName: string;
   /**
-   * Its port, which is also the port on the VIP.
+   * Its port, which is also the port on the VIP (given or not, except horizon's default with `apiTls`: HTTPS on
+   * 443 of the VIP, to its pods' 80).
    *
    * @default - the API's registered port (keystone 5000, nova 8774, horizon 80, ...)
    */
@@ -189,6 +191,14 @@ export interface OpenStackControlPlaneProps {
    * @default - not monitored: no exporters, no monitoring objects
    */
   readonly monitoring?: MonitoringOptions;
+  /**
+   * TLS on the API VIP: HAProxy terminates HTTPS for every API (`apiEndpoints` and keystone's URLs in the service
+   * configs become `https://`), certificate `api-lb-tls` covering the VIP and the edge nodes' addresses. The other
+   * components' TLS is set on the parts themselves for now.
+   *
+   * @default - plain HTTP on the VIP
+   */
+  readonly apiTls?: HaproxyTlsOptions;
 }
 
 /**
@@ -336,6 +346,7 @@ export class OpenStackControlPlane extends Construct {
       name: 'api-lb',
       placement: edge,
       vip: this.vip,
+      tls: props.apiTls,
       services: props.services.filter((s) => s.api !== undefined).map((s) => LoadBalancedService.openStackApi(s.name, {
         port: s.api!.port,
         servers: [{ address: `${s.api!.serviceName}.${this.namespace}.svc`, port: s.api!.port }],
@@ -359,10 +370,10 @@ export class OpenStackControlPlane extends Construct {
     registerAppChecks(this);
   }
 
-  /** The public endpoint of each service with an API: `http://<vip>:<port>`. */
+  /** The public endpoint of each service with an API: `http://<vip>:<port>`, `https://` with `apiTls`. */
   public get apiEndpoints(): Record<string, string> {
     return Object.fromEntries(this.props.services.filter((s) => s.api !== undefined)
-      .map((s) => [s.name, `http://${hostPort(this.props.vip.address, this.apiLoadBalancer.portOf(s.name))}`]));
+      .map((s) => [s.name, this.apiLoadBalancer.endpointUrl(s.name)]));
   }
 
   /** The Kubernetes objects of the control plane (those `filter` keeps), as JSON. */

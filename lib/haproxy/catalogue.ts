@@ -6,6 +6,8 @@ export interface OpenStackEndpointDefaults {
   /** GET path that answers 2xx/3xx without a token (version document or oslo.middleware healthcheck). */
   readonly checkPath: string;
   readonly timeoutSeconds: number;
+  /** Listen port with TLS, when it is not `port` (the dashboard: 443; its 80 then only redirects). */
+  readonly tlsPort?: number;
 }
 
 /** API calls can run for minutes (large listings, synchronous Nova/Neutron operations). */
@@ -42,7 +44,7 @@ export const OPENSTACK_ENDPOINTS: Readonly<Record<string, OpenStackEndpointDefau
   'aodh': api(8042),
   'gnocchi': api(8041, '/healthcheck'),
   // The dashboard answers / with a redirect to the login page; uploads through it go to Glance.
-  'horizon': api(80, '/', UPLOAD_TIMEOUT),
+  'horizon': { ...api(80, '/', UPLOAD_TIMEOUT), tlsPort: 443 },
 };
 
 /** Servers of one catalogue service, and overrides of its defaults. */
@@ -53,6 +55,10 @@ export interface OpenStackServiceOptions {
   readonly port?: number;
   readonly checkPath?: string;
   readonly timeoutSeconds?: number;
+  /** HAProxy terminates TLS: the default port is the service's TLS port (`tlsPort`). */
+  readonly tls?: boolean;
+  /** Plain-HTTP port redirecting to HTTPS. */
+  readonly redirectPort?: number;
 }
 
 /** A service of the catalogue with its defaults; throws on a name that is not in `OPENSTACK_ENDPOINTS`. */
@@ -63,11 +69,12 @@ export function openStackService(name: string, options: OpenStackServiceOptions)
   }
   return {
     name,
-    port: options.port ?? defaults.port,
+    port: options.port ?? (options.tls ? defaults.tlsPort ?? defaults.port : defaults.port),
     mode: 'http',
     httpCheck: { path: options.checkPath ?? defaults.checkPath },
     servers: options.servers ?? [],
     discovery: options.discovery,
     timeoutSeconds: options.timeoutSeconds ?? defaults.timeoutSeconds,
+    ...(options.redirectPort !== undefined ? { redirectPort: options.redirectPort } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { oneNodeAtATimeDaemonSet } from '../common/daemon-set';
@@ -7,22 +8,26 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { describeGrants } from '../common/security';
 import { registerAppChecks } from '../common/app-checks';
-import { Validator, isIpAddress } from '../common/validation';
+import { Validator, hostPort, isIpAddress } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { KeepalivedVip } from '../keepalived/keepalived-vip';
 import { IHealthCheckedProxy, VipTrack } from '../keepalived/props';
+import { TlsMaterial } from '../tls/model';
 import { haproxyReloaderScripts } from './assets';
 import { OPENSTACK_ENDPOINTS, openStackService } from './catalogue';
-import { HAPROXY_CONFIG_PATH, HaproxyModel, HaproxyServer, HaproxyService } from './model';
-import { CONFIG_DIR, HEALTH_PATH, haproxyPod } from './pod';
-import { renderHaproxyCfg } from './render';
-import { validateLoadBalancerModel, validateLoadBalancerProps } from './validation';
+import { HAPROXY_CONFIG_PATH, HaproxyModel, HaproxyServer, HaproxyService, ServiceTlsContext } from './model';
+import { CONFIG_DIR, HAPROXY_TLS_PATHS, HEALTH_PATH, haproxyPod, haproxyTlsMount } from './pod';
+import { HaproxyTlsOptions } from './props';
+import { renderHaproxyCfg, terminatesTls } from './render';
+import { haproxyCertificateRequest, validateLoadBalancerModel, validateLoadBalancerProps, validateLoadBalancerTls } from './validation';
 
 const COMPONENT = 'haproxy';
 /** Above oslo.db's connection_recycle_time (3600 s), so HAProxy never cuts a pooled connection first. */
 const GALERA_TIMEOUT_SECONDS = 5400;
+/** HSTS max-age by default: 2 years (what browsers' preload lists require). */
+const HSTS_MAX_AGE_SECONDS = 63_072_000;
 
 /** A backend server of a load-balanced service. */
 export interface LoadBalancedServer {
@@ -95,13 +100,20 @@ export interface OpenStackApiOptions extends LoadBalancedBackendOptions {
    * @default - the catalogue's (a version document or oslo.middleware `/healthcheck`)
    */
   readonly checkPath?: string;
+  /**
+   * Plain-HTTP port whose requests are redirected to this API's HTTPS port (needs `tls.redirectHttp`).
+   *
+   * @default - with `tls.redirectHttp`, the catalogue's plain port when the API has its own HTTPS port (horizon:
+   * 80, HTTPS on 443); none otherwise
+   */
+  readonly httpRedirectPort?: number;
 }
 
 /** A service HAProxy load-balances: an OpenStack API from the catalogue, or a plain TCP service. */
 export class LoadBalancedService {
   /** An OpenStack HTTP API by its catalogue name (`keystone`, `nova`, `glance`, `horizon`, ...). */
   public static openStackApi(name: string, options: OpenStackApiOptions): LoadBalancedService {
-    return new LoadBalancedService(name, options.port, 'http', options.checkPath, options);
+    return new LoadBalancedService(name, options.port, 'http', options.checkPath, options, options.httpRedirectPort);
   }
 
   /** A TCP passthrough service (e.g. an API that terminates TLS itself), checked by TCP connect. */
@@ -116,10 +128,12 @@ export class LoadBalancedService {
     private readonly mode: 'http' | 'tcp',
     private readonly checkPath: string | undefined,
     private readonly options: LoadBalancedBackendOptions,
+    private readonly httpRedirectPort?: number,
   ) {}
 
   /** The model of this service; records unknown catalogue names in `v`. @internal */
-  public _toModel(v: Validator, prop: string, qualify: (address: string) => string): HaproxyService | undefined {
+  public _toModel(v: Validator, prop: string, qualify: (address: string) => string,
+    tls: ServiceTlsContext = { tls: false, redirectHttp: false }): HaproxyService | undefined {
     const o = this.options;
     const port = this.port ?? OPENSTACK_ENDPOINTS[this.name]?.port ?? 0;
     const servers: HaproxyServer[] = (o.servers ?? []).map((s, i) => ({
@@ -134,7 +148,14 @@ export class LoadBalancedService {
       v.add(`${prop}.name`, this.name, `is not in the OpenStack catalogue; use one of ${Object.keys(OPENSTACK_ENDPOINTS).join(', ')}, or LoadBalancedService.tcp`);
       return undefined;
     }
-    return openStackService(this.name, { servers, discovery, port: this.port, checkPath: this.checkPath, timeoutSeconds: o.timeoutSeconds });
+    const defaults = OPENSTACK_ENDPOINTS[this.name];
+    v.check(this.httpRedirectPort !== undefined && !tls.redirectHttp, `${prop}.httpRedirectPort`, this.httpRedirectPort,
+      'redirects plain HTTP to HTTPS: it needs tls with redirectHttp: true; set both or remove httpRedirectPort');
+    const defaultRedirect = defaults.tlsPort !== undefined && this.port === undefined ? defaults.port : undefined;
+    const redirectPort = tls.redirectHttp ? this.httpRedirectPort ?? defaultRedirect : this.httpRedirectPort;
+    return openStackService(this.name, {
+      servers, discovery, port: this.port, checkPath: this.checkPath, timeoutSeconds: o.timeoutSeconds, tls: tls.tls, redirectPort,
+    });
   }
 }
 
@@ -214,6 +235,13 @@ export interface HaproxyLoadBalancerProps {
    * @default GaleraPetSet.DEFAULT_AGENT_IMAGE (already on the controllers for Galera)
    */
   readonly reloaderImage?: string;
+  /**
+   * TLS termination on every API service (TCP services and the Galera listener are passed through), with the
+   * certificate renewed in place: HAProxy serves the new one without a reload or a dropped connection.
+   *
+   * @default - plain HTTP
+   */
+  readonly tls?: HaproxyTlsOptions;
 }
 
 /**
@@ -237,8 +265,16 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
   public readonly podSelector: Record<string, string>;
   /** The underlying DaemonSet (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeDaemonSet;
+  /**
+   * The Secret with the load balancer's certificate, when `tls` is set.
+   *
+   * @default - no TLS
+   */
+  public readonly tlsSecretName?: string;
 
   private readonly servicePorts: Record<string, number>;
+  private readonly serviceSchemes: Record<string, string>;
+  private readonly endpointHost?: string;
 
   public constructor(scope: Construct, id: string, props: HaproxyLoadBalancerProps) {
     super(scope, id);
@@ -255,7 +291,16 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     const v = new Validator(`HaproxyLoadBalancer '${id}'`);
     validateLoadBalancerProps(v, props, { name, clusterDomain, drainSeconds, resources,
       image: props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE, reloaderImage: props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE });
-    const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify));
+    const tlsContext = { tls: props.tls !== undefined, redirectHttp: props.tls?.redirectHttp === true };
+    const services = props.services.map((s, i) => s._toModel(v, `services[${i}]`, qualify, tlsContext));
+    let tlsMaterial: TlsMaterial | undefined;
+    if (props.tls !== undefined) {
+      const request = haproxyCertificateRequest(name, Chart.of(this).namespace, props);
+      validateLoadBalancerTls(v, props.tls, services, request, () => {
+        tlsMaterial = props.tls!.certificates._certificateFor(this, request, v);
+      });
+    }
+    const tlsMount = tlsMaterial && haproxyTlsMount(tlsMaterial);
     const model: HaproxyModel = {
       bindAddress: '0.0.0.0',
       maxConnections: props.maxConnections ?? 10_000,
@@ -270,6 +315,15 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       // Empty: the resolvers read /etc/resolv.conf, which ClusterFirstWithHostNet points at the cluster DNS.
       nameservers: [],
       statsPort: props.statsPort ?? 8404,
+      ...(props.tls ? {
+        tls: {
+          // Fixed paths, known before the certificate is (a refused certificate must not add path errors).
+          certificate: HAPROXY_TLS_PATHS.certificate,
+          ca: HAPROXY_TLS_PATHS.ca,
+          hstsMaxAgeSeconds: props.tls.hsts === false ? undefined : props.tls.hstsMaxAgeSeconds ?? HSTS_MAX_AGE_SECONDS,
+          reencrypt: props.tls.reencrypt === true,
+        },
+      } : {}),
     };
     validateLoadBalancerModel(v, props, model, resources);
     v.throwIfInvalid();
@@ -279,6 +333,10 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
     this.galeraPort = model.galera?.port;
     this.host = props.vip?.address;
     this.servicePorts = Object.fromEntries(model.services.map((s) => [s.name, s.port]));
+    this.serviceSchemes = Object.fromEntries(model.services.filter((s) => s.mode === 'http')
+      .map((s) => [s.name, terminatesTls(model, s) ? 'https' : 'http']));
+    this.endpointHost = props.tls?.hostnames?.[0] ?? this.host;
+    this.tlsSecretName = tlsMaterial?.secretName;
     const selector = selectorLabels(name, COMPONENT);
     const labels = standardLabels(name, COMPONENT);
     this.podSelector = selector;
@@ -292,10 +350,11 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
 
     const image = props.image ?? HaproxyLoadBalancer.DEFAULT_IMAGE;
     const reloaderImage = props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE;
-    const pod = haproxyPod({ model, image, reloaderImage, resources, drainSeconds, configMap: configName, reloaderConfigMap: reloaderName });
+    const pod = haproxyPod({ model, image, reloaderImage, resources, drainSeconds, configMap: configName, reloaderConfigMap: reloaderName, tls: tlsMount });
     const annotations: Record<string, string> = {
       // Deliberately not haproxy.cfg: a config change is applied by the reloader's hitless reload, without moving
       // the VIP. What a reload cannot apply rolls the pods: the binary and its command line, the reloader itself.
+      // The certificate's Secret name and mount are in the pod spec itself; its content is renewed in place.
       [CONFIG_HASH_ANNOTATION]: configHash({ image, command: pod.command.join(' '), reloaderImage }, reloaderData),
     };
     if (pod.grants.length > 0) annotations[CAPABILITIES_ANNOTATION] = describeGrants(pod.grants);
@@ -331,6 +390,21 @@ export class HaproxyLoadBalancer extends Construct implements IHealthCheckedProx
       props.vip.trackWith(VipTrack.proxy(this), `HaproxyLoadBalancer '${id}'`);
       props.vip.claimPorts(`HaproxyLoadBalancer '${id}'`, pod.listenPorts);
     }
+  }
+
+  /**
+   * The URL clients use for an HTTP service, e.g. `https://api.example.com:5000` with TLS (`http://<vip>:5000`
+   * without): the first of `tls.hostnames`, else the VIP. Throws for a TCP service (no URL scheme) and without a VIP
+   * or hostname (no single address to name).
+   */
+  public endpointUrl(service: string): string {
+    const port = this.portOf(service);
+    if (this.endpointHost === undefined) {
+      throw new Error(`HaproxyLoadBalancer '${this.node.id}' has no VIP and no tls.hostnames: its services have no single URL (clients use the node addresses)`);
+    }
+    const scheme = this.serviceSchemes[service];
+    if (scheme === undefined) throw new Error(`HaproxyLoadBalancer '${this.node.id}': "${service}" is a TCP service, it has no URL; use portOf`);
+    return `${scheme}://${hostPort(this.endpointHost, port)}`;
   }
 
   /** The listen port of a load-balanced service, e.g. `portOf('keystone')` (5000). */

@@ -47,6 +47,11 @@ export interface HaproxyService {
   readonly discovery?: HaproxyServerDiscovery;
   /** Client/server inactivity timeout in seconds (long for image uploads). */
   readonly timeoutSeconds: number;
+  /**
+   * A plain-HTTP port on which every request is redirected to this service's HTTPS port (needs `tls` on the model
+   * and mode `http`), e.g. 80 for the dashboard on 443.
+   */
+  readonly redirectPort?: number;
 }
 
 /**
@@ -84,6 +89,29 @@ export interface HaproxyModel {
   readonly nameservers: readonly string[];
   /** Port of the stats page (`/stats`), Prometheus metrics (`/metrics`) and liveness (`/healthz`). */
   readonly statsPort: number;
+  /** TLS termination on every `http` service (TCP services and the Galera listener stay passthrough). */
+  readonly tls?: HaproxyTls;
+}
+
+/**
+ * TLS termination on the API frontends. The files are the mounted Secret's: HAProxy reads the key from the file
+ * beside the certificate (`ssl-load-extra-del-ext`: `tls.crt` -> `tls.key`), so nothing is copied or combined.
+ */
+export interface HaproxyTls {
+  /** The PEM certificate (chain) `crt` names; its key is the `.key` file beside it. */
+  readonly certificate: string;
+  /** The PEM CA bundle the backends' certificates are verified with, when re-encrypting. */
+  readonly ca: string;
+  /** `Strict-Transport-Security` max-age in seconds on every HTTPS response; absent: no HSTS header. */
+  readonly hstsMaxAgeSeconds?: number;
+  /** TLS to the backends too, verified with `ca` (and the server's DNS name, when it has one). */
+  readonly reencrypt: boolean;
+}
+
+/** What the load balancer's TLS changes in a service's model: its default port, its redirect listener. */
+export interface ServiceTlsContext {
+  readonly tls: boolean;
+  readonly redirectHttp: boolean;
 }
 
 /** Paths inside the HAProxy container. */

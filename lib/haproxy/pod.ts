@@ -8,6 +8,8 @@ import {
   CapabilityGrant, containerSecurityContext, restrictedPodSecurityContext, rootContainerSecurityContext,
 } from '../common/security';
 import { k8s } from '../k8s';
+import { TlsMaterial } from '../tls/model';
+import { TlsMount, tlsMount, tlsPaths } from '../tls/pod';
 import { RELOADER_SCRIPT } from './assets';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyModel } from './model';
 import { haproxyCommand, haproxyListenPorts } from './render';
@@ -17,6 +19,19 @@ const HAPROXY_UID = 99;
 export const CONFIG_DIR = HAPROXY_CONFIG_PATH.slice(0, HAPROXY_CONFIG_PATH.lastIndexOf('/'));
 const RELOADER_DIR = '/opt/haproxy-reloader';
 const RELOADER_HEARTBEAT = `${HAPROXY_RUN_DIR}/reloader.alive`;
+/** Where the certificate Secret is mounted (tls.crt, tls.key, ca.crt), in both containers. */
+export const HAPROXY_TLS_DIR = '/etc/haproxy-tls';
+/** The files haproxy.cfg names in it. */
+export const HAPROXY_TLS_PATHS = tlsPaths(HAPROXY_TLS_DIR);
+
+/**
+ * The load balancer's certificate mount: key 0440 (root:fsGroup; HAProxy and the reloader run as the haproxy user in
+ * that group, or as root when a port below 1024 is bound).
+ */
+export function haproxyTlsMount(material: TlsMaterial): TlsMount {
+  return tlsMount(material, 'tls', HAPROXY_TLS_DIR);
+}
+
 /** The health endpoint on the stats port (keepalived's and the kubelet's check). */
 export const HEALTH_PATH = '/healthz';
 
@@ -28,6 +43,8 @@ export interface HaproxyPodOptions {
   readonly drainSeconds: number;
   readonly configMap: string;
   readonly reloaderConfigMap: string;
+  /** The certificate mount, when HAProxy terminates TLS. */
+  readonly tls?: TlsMount;
 }
 
 /** The pod's containers, volumes and security context, the ports it listens on, and the capabilities it needs. */
@@ -65,7 +82,7 @@ export function haproxyPod(o: HaproxyPodOptions): {
     // The reloader's preStop has disabled /healthz, so keepalived moves the VIP away; keep serving meanwhile.
     lifecycle: { preStop: { exec: { command: ['sleep', String(drainSeconds)] } } },
     // A directory mount (not subPath), so the kubelet swaps in a changed ConfigMap and the reloader sees it.
-    volumeMounts: [configMount, runMount],
+    volumeMounts: [configMount, runMount, ...(o.tls ? [o.tls.mount] : [])],
     securityContext: securityContext(grants),
   };
 
@@ -82,12 +99,20 @@ export function haproxyPod(o: HaproxyPodOptions): {
       { name: 'HAPROXY_MASTER_SOCKET', value: `${HAPROXY_RUN_DIR}/master.sock` },
       { name: 'RELOADER_HEARTBEAT', value: RELOADER_HEARTBEAT },
       { name: 'RELOADER_INTERVAL_MS', value: '5000' },
+      // A renewed certificate goes to the running workers through the admin socket (set/commit ssl cert): no
+      // reload, so no worker change and no connection closed. The CA too when the backends are verified with it.
+      ...(o.tls ? [
+        { name: 'HAPROXY_ADMIN_SOCKET', value: `${HAPROXY_RUN_DIR}/admin.sock` },
+        { name: 'HAPROXY_TLS_CERT', value: o.tls.paths.certificate },
+        { name: 'HAPROXY_TLS_KEY', value: o.tls.paths.privateKey },
+        ...(model.tls?.reencrypt ? [{ name: 'HAPROXY_TLS_CA', value: o.tls.paths.ca }] : []),
+      ] : []),
     ],
     resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 100, memoryRequestMiB: 32, memoryLimitMiB: 64 }),
     readinessProbe: { ...reloaderProbe, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
     livenessProbe: { ...reloaderProbe, initialDelaySeconds: 10, periodSeconds: 15, failureThreshold: 4 },
     lifecycle: { preStop: { exec: { command: ['node', reloaderScriptPath, 'drain'] } } },
-    volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }],
+    volumeMounts: [configMount, runMount, { name: 'reloader', mountPath: RELOADER_DIR, readOnly: true }, ...(o.tls ? [o.tls.mount] : [])],
     // The master socket belongs to HAProxy's user: the reloader runs as the same one, with no capability.
     securityContext: securityContext([]),
   };
@@ -97,6 +122,7 @@ export function haproxyPod(o: HaproxyPodOptions): {
       { name: 'config', configMap: { name: o.configMap } },
       { name: 'reloader', configMap: { name: o.reloaderConfigMap } },
       { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
+      ...(o.tls ? [o.tls.volume] : []),
     ],
     securityContext: uid === 0 ? { seccompProfile: { type: 'RuntimeDefault' } } : restrictedPodSecurityContext(HAPROXY_UID),
     grants,

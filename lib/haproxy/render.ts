@@ -1,5 +1,5 @@
 import { isIpAddress } from '../common/validation';
-import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, HaproxyServer, HaproxyService } from './model';
+import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, HaproxyServer, HaproxyService, HaproxyTls } from './model';
 
 const RESOLVERS = 'k8s';
 /** Names of the sections the renderer writes besides the proxies: a service must not take them. */
@@ -18,6 +18,18 @@ const WRITER_CHECK_TIMING = 'inter 250ms fastinter 250ms downinter 250ms rise 1 
  * that a freshly started instance has checked every member, and well within clients' connect timeouts.
  */
 const WRITER_HOLD_SECONDS = 1;
+/**
+ * TLS 1.2 ciphers: Mozilla's "intermediate" profile without the DHE suites (ECDHE only: forward secrecy without a
+ * DH parameter file), AEAD only (GCM, ChaCha20-Poly1305). Every client of the last decade offers one of them.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+/** TLS 1.3 suites (all three are AEAD; listed so the set is explicit, not whatever the OpenSSL build defaults to). */
+export const TLS13_CIPHERSUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+/** The suffix of the plain-HTTP frontend that redirects a service to HTTPS. */
+export const REDIRECT_SUFFIX = '-redirect';
 
 /**
  * Container command for the official `haproxy` image. `-W`: master-worker, so a reload (`kill -USR2 1`, or
@@ -40,7 +52,18 @@ export function haproxyListenPorts(model: HaproxyModel): number[] {
     ...model.services.map((s) => s.port),
     model.statsPort,
     ...(model.galera ? [model.galera.port] : []),
+    ...redirectingServices(model).map((s) => s.redirectPort!),
   ];
+}
+
+/** The services with a plain-HTTP redirect listener, in config order. */
+export function redirectingServices(model: HaproxyModel): HaproxyService[] {
+  return model.services.filter((s) => s.redirectPort !== undefined);
+}
+
+/** Whether HAProxy terminates TLS on this service (every `http` service when the model has TLS). */
+export function terminatesTls(model: HaproxyModel, service: HaproxyService): boolean {
+  return model.tls !== undefined && service.mode === 'http';
 }
 
 /** haproxy.cfg for every HAProxy instance; same model, same bytes. */
@@ -53,6 +76,7 @@ export function renderHaproxyCfg(model: HaproxyModel): string {
     usesDns ? renderResolvers(model.nameservers) : [],
     renderStats(model),
     ...model.services.map((s) => renderService(model, s)),
+    ...redirectingServices(model).map((s) => renderRedirect(model, s)),
     model.galera ? renderGalera(model, model.galera) : [],
   ];
   return `${sections.filter((s) => s.length > 0).map((s) => s.join('\n')).join('\n\n')}\n`;
@@ -71,6 +95,26 @@ function renderGlobal(model: HaproxyModel): string[] {
     '  stats timeout 30s',
     // Old workers keep long-lived (Galera) connections after a reload; bound how long they may linger.
     '  hard-stop-after 10m',
+    ...(model.tls ? renderTlsGlobal() : []),
+  ];
+}
+
+function renderTlsGlobal(): string[] {
+  // TLS 1.2 and 1.3 only, strong ciphers only, on both sides. No session tickets: their key lives as long as the
+  // process (forward secrecy would then last until the next reload); resumption uses the session cache instead.
+  const options = 'ssl-min-ver TLSv1.2 no-tls-tickets';
+  return [
+    `  ssl-default-bind-ciphers ${TLS12_CIPHERS}`,
+    `  ssl-default-bind-ciphersuites ${TLS13_CIPHERSUITES}`,
+    // Every offered cipher is strong: let the client pick (one without AES hardware prefers ChaCha20).
+    `  ssl-default-bind-options prefer-client-ciphers ${options}`,
+    `  ssl-default-server-ciphers ${TLS12_CIPHERS}`,
+    `  ssl-default-server-ciphersuites ${TLS13_CIPHERSUITES}`,
+    `  ssl-default-server-options ${options}`,
+    // The Secret volume holds tls.crt and tls.key side by side: `crt .../tls.crt` then loads .../tls.key (the
+    // extension replaced, not appended), so the key is neither copied nor combined into another file.
+    '  ssl-load-extra-del-ext',
+    '  ssl-load-extra-files key',
   ];
 }
 
@@ -130,12 +174,13 @@ function renderStats(model: HaproxyModel): string[] {
 }
 
 /** Opens a `listen` section with the same inactivity timeout on both sides. */
-function listenHead(model: HaproxyModel, name: string, port: number, mode: 'http' | 'tcp', timeoutSeconds: number): string[] {
+function listenHead(model: HaproxyModel, name: string, port: number, mode: 'http' | 'tcp', timeoutSeconds: number,
+  tls?: HaproxyTls): string[] {
   return [
     `listen ${name}`,
     // The node's address, not the VIP: a host-network pod on a node that does not hold the VIP cannot bind it
     // (ip_nonlocal_bind is a node sysctl that Kubernetes refuses for host-network pods).
-    `  bind ${model.bindAddress}:${port}`,
+    `  bind ${model.bindAddress}:${port}${tls ? ` ssl crt ${tls.certificate} alpn h2,http/1.1` : ''}`,
     `  mode ${mode}`,
     `  timeout client ${timeoutSeconds}s`,
     `  timeout server ${timeoutSeconds}s`,
@@ -143,11 +188,21 @@ function listenHead(model: HaproxyModel, name: string, port: number, mode: 'http
 }
 
 function renderService(model: HaproxyModel, service: HaproxyService): string[] {
+  const tls = terminatesTls(model, service) ? model.tls : undefined;
   const lines = [
-    ...listenHead(model, service.name, service.port, service.mode, service.timeoutSeconds),
+    ...listenHead(model, service.name, service.port, service.mode, service.timeoutSeconds, tls),
     ...(service.mode === 'http' ? ['  option httplog', '  option forwardfor'] : ['  option tcplog']),
     '  balance roundrobin',
   ];
+  if (tls) {
+    // The APIs build their own links (version documents, pagination) from it: oslo.middleware's
+    // HTTPProxyToWSGI (enable_proxy_headers_parsing) turns them into https:// links.
+    lines.push('  http-request set-header X-Forwarded-Proto https');
+    if (tls.hstsMaxAgeSeconds !== undefined) {
+      lines.push(`  http-response set-header Strict-Transport-Security "max-age=${tls.hstsMaxAgeSeconds}"`);
+    }
+  }
+  const serverTls = tls?.reencrypt ? (host: string | undefined) => backendTlsOptions(tls, host) : () => '';
   if (service.httpCheck) {
     lines.push(
       '  option httpchk',
@@ -157,14 +212,40 @@ function renderService(model: HaproxyModel, service: HaproxyService): string[] {
     );
   }
   const checkPort = service.httpCheck?.port !== undefined ? ` port ${service.httpCheck.port}` : '';
-  lines.push(...service.servers.map((s) => `  ${serverLine(s, `check${checkPort} ${CHECK_TIMING}`)}`));
+  lines.push(...service.servers.map((s) => `  ${serverLine(s,
+    `check${checkPort} ${CHECK_TIMING}${serverTls(isIpAddress(s.address) ? undefined : s.address)}`)}`));
   if (service.discovery) {
     const d = service.discovery;
     // init-addr none: empty slots start in maintenance and are filled from DNS answers, never block startup.
     lines.push(`  server-template ${service.name}- ${d.slots} ${d.fqdn}:${d.port} check${checkPort} ${CHECK_TIMING}` +
-      ` resolvers ${RESOLVERS} init-addr none`);
+      `${serverTls(d.fqdn)} resolvers ${RESOLVERS} init-addr none`);
   }
   return lines;
+}
+
+/**
+ * Re-encryption to a backend: verified against the CA bundle, and against the server's DNS name when it has one
+ * (sent as SNI, for traffic and checks). A literal IP is verified by chain only: HAProxy 2.6 has no IP check.
+ */
+function backendTlsOptions(tls: HaproxyTls, host: string | undefined): string {
+  const name = host === undefined ? '' : ` sni str(${host}) check-sni ${host} verifyhost ${host}`;
+  return ` ssl verify required ca-file ${tls.ca}${name}`;
+}
+
+/**
+ * The plain-HTTP listener of a TLS service: every request is redirected to the same host on the HTTPS port. 308,
+ * not 301: an API client's POST stays a POST with its body (browsers follow both). The Host header's port, if any,
+ * is replaced by the HTTPS port.
+ */
+function renderRedirect(model: HaproxyModel, service: HaproxyService): string[] {
+  const port = service.port === 443 ? '' : `:${service.port}`;
+  return [
+    `frontend ${service.name}${REDIRECT_SUFFIX}`,
+    `  bind ${model.bindAddress}:${service.redirectPort}`,
+    '  mode http',
+    '  option httplog',
+    `  http-request redirect location https://%[req.hdr(host),regsub(:[0-9]+$,)]${port}%[capture.req.uri] code 308`,
+  ];
 }
 
 /**

@@ -3,9 +3,12 @@ import { validateImage } from '../common/k8s-rules';
 import { validateObjectName } from '../common/network';
 import { RenamingValidator, propRenames } from '../common/prop-names';
 import { ContainerResources, validateResources } from '../common/resources';
+import { TlsCertificateRequest } from '../tls/model';
+import { TlsCertificates } from '../tls/tls-certificates';
 import type { HaproxyLoadBalancerProps } from './haproxy-load-balancer';
-import { HaproxyModel, HaproxyServer } from './model';
-import { HAPROXY_RESERVED_NAMES, haproxyListenPorts } from './render';
+import { HaproxyModel, HaproxyServer, HaproxyService } from './model';
+import { HaproxyTlsOptions } from './props';
+import { HAPROXY_RESERVED_NAMES, REDIRECT_SUFFIX, haproxyListenPorts } from './render';
 
 /** Characters HAProxy accepts in proxy, server and peer names (anything else is a fatal config error). */
 const HAPROXY_NAME = /^[A-Za-z0-9_.:-]+$/;
@@ -16,6 +19,8 @@ const RESERVED_NAMES = ['stats', 'galera', ...HAPROXY_RESERVED_NAMES];
  * "timer overflow" at `haproxy -c`, after synth passed. In seconds, the largest that fits.
  */
 export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/** HSTS max-age bound: 10 years (browsers cap it anyway; more is a typo). */
+const MAX_HSTS_SECONDS = 10 * 365 * 86400;
 /** HTTP paths go unquoted into `http-check send ... uri <path>`: no spaces, quotes or '#'. */
 const CHECK_PATH = /^\/[A-Za-z0-9._~\/%?=&-]*$/;
 
@@ -57,7 +62,26 @@ export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix =
       }
     }
     checkTimeout(s.timeoutSeconds, v, `${sp}.timeoutSeconds`);
+    if (s.redirectPort !== undefined) {
+      v.check(!model.tls, `${sp}.redirectPort`, s.redirectPort, 'redirects to HTTPS, which needs tls: turn TLS on or remove the redirect');
+      v.check(model.tls !== undefined && s.mode !== 'http', `${sp}.redirectPort`, s.redirectPort,
+        'needs mode "http" (a TCP service is passed through, HAProxy does not terminate its TLS)');
+      v.check(model.services.some((o) => o.name === `${s.name}${REDIRECT_SUFFIX}`), `${sp}.name`, s.name,
+        `has a redirect frontend named "${s.name}${REDIRECT_SUFFIX}", which is also a service's name; rename that service`);
+    }
   });
+  if (model.tls) {
+    const t = model.tls;
+    v.check(!model.services.some((s) => s.mode === 'http'), p('tls'), 'on',
+      'terminates TLS on HTTP services, and there is none (TCP services and Galera are passed through); remove tls or add an API');
+    if (t.hstsMaxAgeSeconds !== undefined) {
+      v.check(!Number.isInteger(t.hstsMaxAgeSeconds) || t.hstsMaxAgeSeconds < 1 || t.hstsMaxAgeSeconds > MAX_HSTS_SECONDS,
+        p('tls.hstsMaxAgeSeconds'), t.hstsMaxAgeSeconds, `must be a whole number of seconds, 1..${MAX_HSTS_SECONDS} (2 years is usual); turn hsts off instead of 0`);
+    }
+    for (const [field, path] of [['certificate', t.certificate], ['ca', t.ca]]) {
+      v.check(!/^\/[A-Za-z0-9._\/-]+$/.test(path), p(`tls.${field}`), path, 'must be an absolute path of letters, digits and . _ / -');
+    }
+  }
   for (const name of duplicates(model.services.map((s) => s.name))) {
     v.add(p('services[].name'), name, 'is used by several services; names must be unique');
   }
@@ -76,7 +100,8 @@ export function validateHaproxyModel(model: HaproxyModel, v: Validator, prefix =
 
   // Each listen port named by its field, so that a clash names both places to change.
   const ports = haproxyListenPorts(model);
-  const fields = [...model.services.map((_, i) => `services[${i}].port`), 'statsPort', ...(model.galera ? ['galera.port'] : [])];
+  const fields = [...model.services.map((_, i) => `services[${i}].port`), 'statsPort', ...(model.galera ? ['galera.port'] : []),
+    ...model.services.flatMap((s, i) => (s.redirectPort !== undefined ? [`services[${i}].redirectPort`] : []))];
   ports.forEach((port, i) => v.check(!isPort(port), p(fields[i]), port, 'must be a port 1..65535'));
   for (const port of duplicates(ports)) {
     const at = fields.filter((_, i) => ports[i] === port);
@@ -141,6 +166,7 @@ export function validateLoadBalancerModel(v: Validator, props: HaproxyLoadBalanc
     [/^(services\[\d+\])\.discovery\.port$/, '$1.discoveryPort'],
     [/^(services\[\d+\])\.discovery\.slots$/, '$1.discoverySlots'],
     [/^galera\.port$/, 'galeraPort'],
+    [/^(services\[\d+\])\.redirectPort$/, '$1.httpRedirectPort'],
   ])));
   v.check(model.maxConnections > MAX_CONNECTIONS_LIMIT, 'maxConnections', model.maxConnections,
     `needs about ${2 * model.maxConnections} file descriptors; keep it at most ${MAX_CONNECTIONS_LIMIT} (half the usual hard nofile limit)`);
@@ -153,4 +179,45 @@ export function validateLoadBalancerModel(v: Validator, props: HaproxyLoadBalanc
       v.add('vip', props.vip.name, `may be held by node "${node}", where this HAProxy does not run (its check would never pass there); run HAProxy on every VIP node`);
     }
   }
+}
+
+/**
+ * The tls prop's own rules (the model adds the rendered ones: an HTTP service to terminate on, the HSTS range); the
+ * certificate itself is requested, and its names checked, through `requestCertificate`.
+ */
+export function validateLoadBalancerTls(v: Validator, tls: HaproxyTlsOptions, services: ReadonlyArray<HaproxyService | undefined>,
+  request: TlsCertificateRequest, requestCertificate: () => void): void {
+  for (const flag of ['redirectHttp', 'hsts', 'reencrypt'] as const) {
+    v.check(tls[flag] !== undefined && typeof tls[flag] !== 'boolean', `tls.${flag}`, tls[flag], 'must be true or false');
+  }
+  v.check(tls.hsts === false && tls.hstsMaxAgeSeconds !== undefined, 'tls.hstsMaxAgeSeconds', tls.hstsMaxAgeSeconds,
+    'is set while hsts is false; remove one of them');
+  v.check(tls.redirectHttp === true && services.length > 0 && !services.some((s) => s?.redirectPort !== undefined), 'tls.redirectHttp', true,
+    'redirects nothing: no API has a plain port to redirect from (only horizon has one by default, 80 -> 443); set httpRedirectPort on an API or remove redirectHttp');
+  const hostnames = tls.hostnames ?? [];
+  if (!v.check(!Array.isArray(hostnames), 'tls.hostnames', hostnames, 'must be a list of DNS names')) {
+    hostnames.forEach((h, i) => v.check(typeof h !== 'string' || !isDns1123Subdomain(h), `tls.hostnames[${i}]`, h,
+      'must be a lower-case DNS name clients use for the VIP, e.g. "api.example.com" (no wildcard, no IP: the VIP address is always covered)'));
+    for (const dup of duplicates(hostnames)) v.add('tls.hostnames', dup, 'is listed more than once');
+  }
+  if (v.check(request.dnsNames.length + request.ipAddresses.length === 0, 'tls.hostnames', hostnames,
+    'is empty and there is no VIP or node inventory: the certificate would cover no name; give the DNS names clients use')) return;
+  if (!v.check(!(tls.certificates instanceof TlsCertificates), 'tls.certificates', tls.certificates,
+    'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)')) {
+    requestCertificate();
+  }
+}
+
+/**
+ * The names the load balancer's certificate must cover: the VIP (IP), every node's address (clients and checks may
+ * reach one node directly; the VIP moves between them), and the DNS names users give for the VIP.
+ */
+export function haproxyCertificateRequest(component: string, namespace: string | undefined, props: HaproxyLoadBalancerProps): TlsCertificateRequest {
+  const ips = [...(props.vip ? [props.vip.address] : []), ...(props.placement.nodes ?? []).map((n) => n.ip)];
+  return {
+    component,
+    namespace,
+    dnsNames: Array.isArray(props.tls?.hostnames) ? [...props.tls!.hostnames] : [],
+    ipAddresses: ips.filter((ip, i) => ips.indexOf(ip) === i),
+  };
 }

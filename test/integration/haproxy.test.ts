@@ -18,6 +18,7 @@ import { OPENSTACK_ENDPOINTS, openStackService } from '../../lib/haproxy/catalog
 import { HaproxyModel } from '../../lib/haproxy/model';
 import { haproxyCommand, renderHaproxyCfg } from '../../lib/haproxy/render';
 import { FULL_MODEL_HOSTS, fullHaproxyModel } from '../support/fixtures';
+import { TestCa } from './support/certs';
 import { Daemons, describeWithBinaries, waitForTcp } from './support/daemons';
 
 jest.setTimeout(120_000);
@@ -98,6 +99,25 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
         expect(r.status).toBe(0);
       });
     }
+
+    test('accepts: TLS termination with HSTS, a redirect port and re-encryption to DNS, literal and discovered servers', () => {
+      // A Secret-volume-like directory: HAProxy loads tls.key from beside tls.crt (ssl-load-extra-del-ext).
+      const dir = path.join(work, 'tls');
+      new TestCa(work, 'lb').install(dir, { sans: ['IP:10.0.0.10'] });
+      const base = fullHaproxyModel();
+      const model = fullHaproxyModel({
+        services: [...base.services, openStackService('horizon', { servers: [{ name: 'horizon-0', address: '10.1.0.7', port: 80 }], tls: true, redirectPort: 80 })],
+        tls: { certificate: path.join(dir, 'tls.crt'), ca: path.join(dir, 'ca.crt'), hstsMaxAgeSeconds: 63_072_000, reencrypt: true },
+      });
+      const cfg = renderHaproxyCfg(model);
+      expect(cfg).toMatch(/verifyhost keystone-0\.keystone\.openstack\.svc\.cluster\.local/);
+      const r = check('tls', cfg);
+      expect(r.output).toContain('Configuration file is valid');
+      expect(r.status).toBe(0);
+      // Without the key beside the certificate the same config is refused: the key really is read from there.
+      fs.rmSync(path.join(dir, 'tls.key'));
+      expect(check('tls-no-key', cfg).status).not.toBe(0);
+    });
 
     test('rejects a broken config (unknown balance algorithm in the Galera listener)', () => {
       const broken = renderHaproxyCfg(fullHaproxyModel()).replace('balance first', 'balance first-ish');
