@@ -108,7 +108,7 @@ describe('the certificate a MySQL server serves, and the mounted one', () => {
     const server = new FakeMysqlServer({ ...old, offerTls: true });
     const port = await server.listen();
     try {
-      const watch = new TlsWatch({ certificateFile: renewed.file, host: '127.0.0.1', port, checkSeconds: 10, timeoutSeconds: 5 });
+      const watch = new TlsWatch({ certificateFile: renewed.file, host: '127.0.0.1', port, checkSeconds: 10, servedRecheckSeconds: 300, timeoutSeconds: 5 });
       await watch.check();
       const view = watch.view();
       expect(view.served?.fingerprint).toBe(new X509Certificate(old.cert).fingerprint256);
@@ -117,7 +117,11 @@ describe('the certificate a MySQL server serves, and the mounted one', () => {
       expect(view.mounted!.notAfterMs - view.served!.notAfterMs).toBeGreaterThan(23 * 3600_000);
       expect(view.mounted!.notAfterMs).toBe(Date.parse(new X509Certificate(renewed.cert).validTo));
 
-      const unreadable = new TlsWatch({ certificateFile: path.join(dir, 'missing.crt'), host: '127.0.0.1', port, checkSeconds: 10, timeoutSeconds: 5 });
+      // While they differ, every check handshakes again (the renewal may be loaded any second).
+      await watch.check();
+      expect(server.sslRequests.length).toBe(2);
+
+      const unreadable = new TlsWatch({ certificateFile: path.join(dir, 'missing.crt'), host: '127.0.0.1', port, checkSeconds: 10, servedRecheckSeconds: 300, timeoutSeconds: 5 });
       await unreadable.check();
       expect(unreadable.view().mounted).toBeUndefined();
       expect(unreadable.view().mountedError).toMatch(/ENOENT/);
@@ -127,11 +131,30 @@ describe('the certificate a MySQL server serves, and the mounted one', () => {
     }
   });
 
+  test('while served and mounted agree, the served one is read again only every servedRecheckSeconds (mariadbd logs each read)', async () => {
+    const same = pair('same');
+    const server = new FakeMysqlServer({ ...same, offerTls: true });
+    const port = await server.listen();
+    try {
+      const watch = new TlsWatch({ certificateFile: same.file, host: '127.0.0.1', port, checkSeconds: 10, servedRecheckSeconds: 300, timeoutSeconds: 5 });
+      const t0 = 1_000_000;
+      await watch.check(t0);
+      await watch.check(t0 + 10_000);
+      await watch.check(t0 + 290_000);
+      expect(server.sslRequests.length).toBe(1);
+      expect(watch.view().served?.fingerprint).toBe(watch.view().mounted?.fingerprint);
+      await watch.check(t0 + 300_000);
+      expect(server.sslRequests.length).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('configuration: GALERA_TLS_CERTIFICATE turns the watch on, with the loopback client port by default', () => {
     const base = { POD_NAME: 'galera-0', GALERA_CLUSTER_SIZE: '1', GALERA_PEER_URLS: 'http://galera-0.galera-peers.ns.svc:9200' };
     expect(configFromEnv(base).tls).toBeUndefined();
     expect(configFromEnv({ ...base, GALERA_TLS_CERTIFICATE: '/etc/galera-tls-certificate/tls.crt' }).tls)
-      .toEqual({ certificateFile: '/etc/galera-tls-certificate/tls.crt', host: '127.0.0.1', port: 3306, checkSeconds: 10 });
+      .toEqual({ certificateFile: '/etc/galera-tls-certificate/tls.crt', host: '127.0.0.1', port: 3306, checkSeconds: 10, servedRecheckSeconds: 300 });
     expect(() => configFromEnv({ ...base, GALERA_TLS_CERTIFICATE: '/x', GALERA_MYSQL_PORT: 'http' })).toThrow(/GALERA_MYSQL_PORT/);
   });
 });
