@@ -364,7 +364,9 @@ describeWithBinaries('Alert rules through promtool', ['promtool'], ['prometheus'
       member: 'galera-0', size: 3, phase: 'waiting',
       self: { ordinal: 0, name: 'galera-0', data: 'known', position: { uuid: 'u', seqno: 42 }, running: false, primary: false, synced: false },
       peers: [{ name: 'galera-1', reachable: false }], decision: { action: 'blocked', rule: 'incomplete', reason: 'r' }, secondsWithoutPrimary: 130,
+      tls: { mounted: { notAfterMs: 1_800_000_000_000, fingerprint: 'AA' }, served: { notAfterMs: 1_790_000_000_000, fingerprint: 'BB' } },
     });
+    expect(text).toContain('galera_agent_tls_served_is_mounted{member="galera-0"} 0');
     expect(execFileSync('promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
   });
 });
