@@ -754,7 +754,7 @@ describe('the bundle', () => {
     expect(bytes.equals(fs.readFileSync(second))).toBe(true);
     expect(bytes.length).toBeLessThan(256 * 1024);
     expect(bytes.toString()).not.toContain(ROOT); // no absolute paths: same bytes on every machine
-    expect(bytes.toString()).not.toMatch(/require\("(?!(fs|path|http|net)")[^"]+"\)/); // Node built-ins only
+    expect(bytes.toString()).not.toMatch(/require\("(?!(fs|path|http|net|tls|crypto)")[^"]+"\)/); // Node built-ins only
   });
 
   test('runs under plain node: answers /healthz and /state, exits 0 on SIGTERM', async () => {

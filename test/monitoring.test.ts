@@ -1,10 +1,11 @@
 import * as fs from 'fs';
 import { Chart } from 'cdk8s';
-import { ControlPlaneMonitoring, GaleraPetSet, GaleraStorage, Placement } from '../lib';
+import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement } from '../lib';
 import { renderMetrics } from '../lib/galera/agent/metrics';
+import { longestCronGapSeconds } from '../lib/monitoring/schedule';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
 import { GALERA_CREDENTIALS, NODES as CONTROLLERS } from './support/fixtures';
-import { controlPlane, MONITORING, SCRAPER } from './support/monitoring';
+import { controlPlane, MONITORING, monitoredTlsGaleraWithBackup, ruleFileOf, SCRAPER } from './support/monitoring';
 
 function containers(o: K8sObject): any[] {
   return o.spec.template.spec.containers;
@@ -124,6 +125,83 @@ describe('OpenStackControlPlane with monitoring', () => {
   });
 });
 
+describe('backup and certificate alerts', () => {
+  const objects = monitoredTlsGaleraWithBackup();
+  const alerts = ruleFileOf(objects).groups.flatMap((g: any) => g.rules);
+  const byName = (name: string) => alerts.find((a: any) => a.alert === name);
+
+  test('a TLS Galera with GaleraBackup: valid objects, the certificate and backup alerts, each with its README runbook', () => {
+    expectValidManifests(objects, { requireNamespace: true });
+    const added = ['GaleraTlsCertificateExpiringSoon', 'GaleraTlsCertificateExpiryCritical', 'GaleraTlsCertificateNotReloaded', 'GaleraTlsNotServed',
+      'GaleraBackupTooOld', 'GaleraBackupFailed', 'GaleraRestoreDrillTooOld', 'GaleraRestoreDrillFailed'];
+    expect(alerts.map((a: any) => a.alert)).toEqual(expect.arrayContaining(added));
+    const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
+    expect(alerts.filter((a: any) => !readme.includes(`#### ${a.alert}\n`)).map((a: any) => a.alert)).toEqual([]);
+    for (const name of added) expect(byName(name).expr).toContain('namespace="openstack"');
+  });
+
+  test('backup age threshold: the schedule\'s longest gap + the late-start hour + the run\'s deadline (daily: 31 h)', () => {
+    expect(byName('GaleraBackupTooOld').expr).toContain('kube_cronjob_status_last_successful_time{namespace="openstack",cronjob="galera-backup"}) > 111600');
+    expect(byName('GaleraRestoreDrillTooOld').expr).toContain('cronjob="galera-backup-drill"}) > 111600');
+    expect(byName('GaleraBackupFailed').expr).toContain('owner_kind="CronJob",owner_name="galera-backup"');
+    expect(byName('GaleraBackupTooOld').for).toBe('0s');
+  });
+
+  test('the agent gets the certificate alone (never the key) and the address it reads the served one from', () => {
+    const pod = find(objects, 'StatefulSet', 'galera').spec.template.spec;
+    const agent = pod.containers.find((c: any) => c.name === 'agent');
+    const volume = pod.volumes.find((v: any) => v.name === 'tls-certificate');
+    expect(volume.secret).toMatchObject({ secretName: 'galera-tls', items: [{ key: 'tls.crt', path: 'tls.crt', mode: 0o444 }] });
+    expect(agent.volumeMounts).toContainEqual({ name: 'tls-certificate', mountPath: '/etc/galera-tls-certificate', readOnly: true });
+    expect(agent.volumeMounts.map((m: any) => m.name)).not.toContain('tls');
+    expect(agent.env).toEqual(expect.arrayContaining([
+      { name: 'GALERA_TLS_CERTIFICATE', value: '/etc/galera-tls-certificate/tls.crt' }, { name: 'GALERA_MYSQL_PORT', value: '3306' },
+    ]));
+  });
+
+  test('no TLS, no backup: none of these alerts', () => {
+    const names = ofKind(controlPlane(MONITORING).objects, 'PrometheusRule')[0].spec.groups.flatMap((g: any) => g.rules).map((r: any) => r.alert);
+    expect(names.filter((n: string) => /Tls|Backup|Drill/.test(n))).toEqual([]);
+  });
+
+  test('OpenStackControlPlane with backup: its monitoring has the backup alerts', () => {
+    const { cp } = controlPlane(MONITORING, { backup: { schedule: '30 1 * * 1-5', destination: BackupDestination.volume({ claimName: 'galera-backups' }) } });
+    expect(cp.monitoring!.alertNames).toEqual(expect.arrayContaining(['GaleraBackupTooOld', 'GaleraBackupFailed', 'GaleraRestoreDrillTooOld', 'GaleraRestoreDrillFailed']));
+  });
+
+  test('a schedule that never fires (30 February) is refused: no age could be late', () => {
+    const chart = newChart('openstack');
+    const galera = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(CONTROLLERS), storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '10Gi' }), credentials: GALERA_CREDENTIALS,
+    });
+    const backup = new GaleraBackup(chart, 'backup', { galera, schedule: '0 2 30 2 *', destination: BackupDestination.volume({ claimName: 'b' }) });
+    expect(errorOf(() => new ControlPlaneMonitoring(chart, 'mon', { scraper: SCRAPER, backup })))
+      .toContain('backup: "0 2 30 2 *" is a schedule that (almost) never fires');
+  });
+});
+
+describe('longestCronGapSeconds (the CronJob controller\'s reading, UTC)', () => {
+  test.each([
+    ['0 2 * * *', 24 * 3600],
+    ['@hourly', 3600],
+    ['*/15 * * * *', 900],
+    ['0 2,14 * * *', 12 * 3600],
+    ['30 1 * * 1-5', 3 * 24 * 3600], // Friday 01:30 to Monday 01:30
+    ['0 2 * * mon,thu', 4 * 24 * 3600], // Thursday to Monday
+    ['0 0 1 * *', 31 * 24 * 3600],
+    ['@yearly', 366 * 24 * 3600],
+    ['0 0 29 2 *', 1461 * 24 * 3600], // leap day to leap day
+    // Day of month OR day of week when neither is `*`: the 1st, and every Sunday.
+    ['0 0 1 * 0', 7 * 24 * 3600],
+  ])('%s: %d s', (schedule, seconds) => {
+    expect(longestCronGapSeconds(schedule)).toBe(seconds);
+  });
+
+  test('a schedule that never fires has no gap', () => {
+    expect(longestCronGapSeconds('0 0 30 2 *')).toBeUndefined();
+  });
+});
+
 describe('ControlPlaneMonitoring props', () => {
   function galera(chart: Chart, metricsExporter: boolean): GaleraPetSet {
     return new GaleraPetSet(chart, 'galera', {
@@ -204,5 +282,24 @@ describe('the recovery agent\'s /metrics', () => {
     expect(synced).toContain('galera_agent_member_synced{member="galera-1"} 1');
     expect(synced).toContain('galera_agent_recovery_blocked{member="galera-1"} 0');
     expect(synced).not.toContain('galera_agent_waiting_for_member{');
+    expect(synced).not.toContain('galera_agent_tls_');
+  });
+
+  test('with TLS: the served and the mounted certificate\'s notAfter, and whether they are one', () => {
+    const base = { member: 'galera-0', size: 3, peers: [], secondsWithoutPrimary: 0 };
+    const cert = (notAfterMs: number, fingerprint: string) => ({ notAfterMs, fingerprint });
+    const renewedNotLoaded = renderMetrics({ ...base, tls: { mounted: cert(1_800_000_000_999, 'AA'), served: cert(1_790_000_000_000, 'BB') } });
+    expect(renewedNotLoaded.split('\n')).toEqual(expect.arrayContaining([
+      'galera_agent_tls_mounted_not_after_seconds{member="galera-0"} 1800000000',
+      'galera_agent_tls_served_not_after_seconds{member="galera-0"} 1790000000',
+      'galera_agent_tls_served_read{member="galera-0"} 1',
+      'galera_agent_tls_served_is_mounted{member="galera-0"} 0',
+    ]));
+    expect(renderMetrics({ ...base, tls: { mounted: cert(1, 'AA'), served: cert(1, 'AA') } })).toContain('galera_agent_tls_served_is_mounted{member="galera-0"} 1');
+    // mariadbd down: no served series (never a 0 that reads as "expired in 1970"), and no comparison.
+    const down = renderMetrics({ ...base, tls: { mounted: cert(1_800_000_000_000, 'AA'), servedError: 'ECONNREFUSED' } });
+    expect(down).toContain('galera_agent_tls_served_read{member="galera-0"} 0');
+    expect(down).not.toMatch(/galera_agent_tls_served_not_after_seconds\{/);
+    expect(down).not.toMatch(/galera_agent_tls_served_is_mounted\{/);
   });
 });

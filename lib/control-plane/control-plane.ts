@@ -362,6 +362,8 @@ export class OpenStackControlPlane extends Construct {
     if (props.monitoring) {
       this.monitoring = new ControlPlaneMonitoring(this, 'monitoring', {
         ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached, vip: this.vip,
+        // The backup and drill alerts exist only with backups.
+        ...(this.backup ? { backup: this.backup } : {}),
       });
     }
 

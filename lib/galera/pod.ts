@@ -8,7 +8,7 @@ import { toResourceRequirements } from '../common/resources';
 import { CapabilityGrant, containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { TlsMount, tlsMount } from '../tls/pod';
-import { TlsMaterial } from '../tls/model';
+import { TLS_FILES, TlsMaterial } from '../tls/model';
 import { mysqldExporterContainer } from '../monitoring/exporters';
 import { GaleraModel } from './model';
 
@@ -29,6 +29,8 @@ export const GALERA_TLS_DIR = '/etc/galera-tls';
 const CREDENTIALS_DIR = '/etc/galera-credentials';
 /** Owner root and the pod's fsGroup (mysql runs in it): the daemon reads them, nobody else. */
 const CREDENTIALS_MODE = 0o440;
+/** The agent's view of the certificate: tls.crt only (it never needs the key). */
+const AGENT_TLS_DIR = '/etc/galera-tls-certificate';
 
 /** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
 export function galeraConfigMapNames(model: GaleraModel): { config: string; scripts: string; agent: string; recovery: string } {
@@ -70,9 +72,9 @@ export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {
     ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql })]
     : [];
   return {
-    containers: [mariadbContainer(model, dataMount, tls), agentContainer(model), ...exporter],
+    containers: [mariadbContainer(model, dataMount, tls), agentContainer(model, tls), ...exporter],
     initContainers,
-    volumes: [...galeraVolumes(model), ...(tls ? [tls.volume] : [])],
+    volumes: [...galeraVolumes(model), ...(tls ? [tls.volume, agentCertificateVolume(tls)] : [])],
     grants,
   };
 }
@@ -134,8 +136,20 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
   };
 }
 
+/**
+ * The Secret volume of the certificate alone, for the agent: it compares the mounted certificate with the one mariadbd
+ * serves (lib/galera/agent/tls-watch.ts) and has no use for the private key.
+ */
+function agentCertificateVolume(tls: TlsMount): k8s.Volume {
+  const secret = tls.volume.secret!;
+  return {
+    name: 'tls-certificate',
+    secret: { ...secret, items: secret.items?.filter((item) => item.path === TLS_FILES.certificate) },
+  };
+}
+
 /** The recovery agent: its env is the agent's whole view of the cluster (size, member names, peer URLs). */
-function agentContainer(model: GaleraModel): k8s.Container {
+function agentContainer(model: GaleraModel, tls?: TlsMount): k8s.Container {
   const port = model.ports.agent;
   const healthz = { httpGet: { path: '/healthz', port: k8s.IntOrString.fromString('agent') }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 };
   return {
@@ -154,6 +168,11 @@ function agentContainer(model: GaleraModel): k8s.Container {
       { name: 'GALERA_OVERRIDE_FILE', value: `${RECOVERY_DIR}/bootstrap-from` },
       { name: 'GALERA_PC_RECOVERY_SECONDS', value: String(model.pcRecoverySeconds) },
       { name: 'GALERA_BLOCK_AFTER_SECONDS', value: String(model.missingMemberSeconds) },
+      // mariadbd listens on every address of the pod: the agent reads the certificate it serves on loopback.
+      ...(tls ? [
+        { name: 'GALERA_TLS_CERTIFICATE', value: `${AGENT_TLS_DIR}/${TLS_FILES.certificate}` },
+        { name: 'GALERA_MYSQL_PORT', value: String(model.ports.mysql) },
+      ] : []),
     ],
     ports: [{ name: 'agent', containerPort: port, protocol: 'TCP' }],
     resources: toResourceRequirements({ cpuRequestMillis: 20, cpuLimitMillis: 200, memoryRequestMiB: 64, memoryLimitMiB: 128 }),
@@ -164,6 +183,8 @@ function agentContainer(model: GaleraModel): k8s.Container {
       { name: 'agent', mountPath: AGENT_DIR, readOnly: true },
       // A directory mount (not subPath) so that the operator's override appears without a restart.
       { name: 'recovery', mountPath: RECOVERY_DIR, readOnly: true },
+      // A directory mount (not subPath), so that a renewed certificate appears here as it does for mariadbd.
+      ...(tls ? [{ name: 'tls-certificate', mountPath: AGENT_TLS_DIR, readOnly: true }] : []),
     ],
     // The same uid as mariadbd: both write files in the shared run dir that the other must read.
     securityContext: containerSecurityContext(),

@@ -11,6 +11,7 @@ import type { ClientSelector } from '../common/network';
 import { KEEPALIVED_METRICS_PORT } from '../keepalived/model';
 import { METRICS_PORTS } from './exporters';
 import type { ControlPlaneMonitoringProps } from './props';
+import { longestCronGapSeconds } from './schedule';
 
 /** One port of one component's pods that serves Prometheus metrics. */
 export interface ScrapeEndpoint {
@@ -38,6 +39,26 @@ export interface MonitoredComponent {
   readonly replicas?: number;
   /** The sidecar the component must run for its endpoints to exist, when it does not. */
   readonly missingExporter?: string;
+  /** Galera with TLS: its agents report the mounted and the served certificate. */
+  readonly tls?: boolean;
+}
+
+/**
+ * A GaleraBackup's two CronJobs, and how old their last success may be: the longest gap of the schedule, plus the
+ * hour the CronJob may start late (`startingDeadlineSeconds`), plus the time a run may take (`activeDeadlineSeconds`).
+ * A later success cannot be on time, whatever the run did.
+ */
+export interface MonitoredBackup {
+  readonly name: string;
+  readonly backup: MonitoredCronJob;
+  readonly drill: MonitoredCronJob;
+}
+
+export interface MonitoredCronJob {
+  readonly cronJob: string;
+  readonly schedule: string;
+  /** Undefined when the schedule never fires (validation reports it). */
+  readonly maxAgeSeconds?: number;
 }
 
 export interface MonitoringModel {
@@ -48,6 +69,7 @@ export interface MonitoringModel {
   readonly dashboards: boolean;
   readonly dashboardLabels: Record<string, string>;
   readonly components: readonly MonitoredComponent[];
+  readonly backup?: MonitoredBackup;
 }
 
 export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace: string | undefined): MonitoringModel {
@@ -60,6 +82,7 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
       podSelector: galera.podSelector,
       hostNetwork: false,
       replicas: galera.replicas,
+      ...(galera.tlsSecretName !== undefined ? { tls: true } : {}),
       endpoints: [
         { job: `${galera.name}-mysqld`, portName: 'metrics', port: METRICS_PORTS.mysqld, path: '/metrics' },
         { job: `${galera.name}-agent`, portName: 'agent', port: galera.agentPort, path: '/metrics' },
@@ -107,12 +130,26 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
   }
   return {
     namespace,
+    ...(props.backup ? { backup: { name: props.backup.name, backup: cronJobOf(props.backup.workload), drill: cronJobOf(props.backup.drill) } } : {}),
     scraper: props.scraper,
     selectorLabels: { ...(props.selectorLabels ?? {}) },
     scrapeIntervalSeconds: props.scrapeIntervalSeconds ?? 30,
     dashboards: props.dashboards ?? true,
     dashboardLabels: { ...(props.dashboardLabels ?? { grafana_dashboard: '1' }) },
     components,
+  };
+}
+
+/** A CronJob's name, schedule and the age its last success may reach, read from the object its construct built. */
+function cronJobOf(cronJob: ApiObject): MonitoredCronJob {
+  const spec = cronJob.toJson()?.spec ?? {};
+  const gap = longestCronGapSeconds(String(spec.schedule));
+  return {
+    cronJob: cronJob.name,
+    schedule: String(spec.schedule),
+    ...(gap === undefined ? {} : {
+      maxAgeSeconds: gap + (spec.startingDeadlineSeconds ?? 0) + (spec.jobTemplate?.spec?.activeDeadlineSeconds ?? 0),
+    }),
   };
 }
 

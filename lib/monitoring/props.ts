@@ -4,6 +4,7 @@
  */
 import type { ClientSelector } from '../common/network';
 import type { GaleraPetSet } from '../galera/galera-petset';
+import type { GaleraBackup } from '../galera-backup/galera-backup';
 import type { HaproxyLoadBalancer } from '../haproxy/haproxy-load-balancer';
 import type { KeepalivedVip } from '../keepalived/keepalived-vip';
 import type { MemcachedPool } from '../memcached/memcached-pool';
@@ -77,4 +78,12 @@ export interface ControlPlaneMonitoringProps extends MonitoringOptions {
    * @default - not monitored
    */
   readonly vip?: KeepalivedVip;
+  /**
+   * Galera's backups and restore drills: alerts when the last successful one is older than its schedule allows, or
+   * the last one failed. Read from kube-state-metrics' CronJob and Job series (which every prometheus-operator
+   * stack runs), so nothing more is scraped.
+   *
+   * @default - not monitored
+   */
+  readonly backup?: GaleraBackup;
 }

@@ -6,7 +6,7 @@
  * /work/shared/research/real-daemon-findings.md): a normal recovery ends well inside it, so it never pages.
  * Every alert's runbook entry is in the README under its name.
  */
-import type { MonitoredComponent, MonitoringModel } from './model';
+import type { MonitoredBackup, MonitoredComponent, MonitoringModel } from './model';
 
 export type Severity = 'critical' | 'warning';
 
@@ -28,7 +28,9 @@ export interface RuleGroup {
 
 /** The rule groups, one per monitored component. */
 export function alertGroups(model: MonitoringModel): RuleGroup[] {
-  return model.components.map((c) => ({ name: `${c.name}.${c.kind}.rules`, rules: componentAlerts(c, model.namespace) }));
+  const groups = model.components.map((c) => ({ name: `${c.name}.${c.kind}.rules`, rules: componentAlerts(c, model.namespace) }));
+  if (model.backup) groups.push({ name: `${model.backup.name}.backup.rules`, rules: backupAlerts(model.backup, model.namespace) });
+  return groups;
 }
 
 function componentAlerts(c: MonitoredComponent, namespace: string | undefined): AlertRule[] {
@@ -41,6 +43,10 @@ function componentAlerts(c: MonitoredComponent, namespace: string | undefined): 
     case 'keepalived': return keepalivedAlerts(job(0));
   }
 }
+
+/** The certificate thresholds: cert-manager renews 30 days before expiry (TlsCertificates' default renewBefore). */
+export const TLS_EXPIRY_WARNING_DAYS = 14;
+export const TLS_EXPIRY_CRITICAL_DAYS = 7;
 
 /** `{job="...",namespace="..."}`: the namespace keeps two control planes in one Prometheus apart. */
 function selector(job: string, namespace: string | undefined, extra = ''): string {
@@ -117,6 +123,91 @@ function galeraAlerts(c: MonitoredComponent, mysqld: string, agent: string, name
       summary: 'A Galera data volume is more than 90 % full',
       description: '{{ $labels.persistentvolumeclaim }} has {{ $value | humanizePercentage }} free; a full volume stops the member (and an SST needs room too).',
     }]),
+    ...(c.tls ? galeraTlsAlerts(agent) : []),
+  ];
+}
+
+/**
+ * The certificate alerts read what mariadbd SERVES (the agent's handshake, lib/galera/agent/tls-watch.ts), not what
+ * cert-manager renewed: a renewal that never reached the daemon is the outage they exist for.
+ */
+function galeraTlsAlerts(agent: string): AlertRule[] {
+  const expiresWithin = (alert: string, days: number, severity: Severity, forSeconds: number, then: string): AlertRule => ({
+    alert,
+    expr: `galera_agent_tls_served_not_after_seconds${agent} - time() < ${days} * 86400`,
+    forSeconds,
+    severity,
+    summary: `A Galera member serves a certificate that expires within ${days} days`,
+    description: `{{ $labels.member }} serves a certificate that expires {{ $value | humanizeDuration }} from now${then}`,
+  });
+  return [
+    // cert-manager renews 30 days before expiry: with 14 days left the renewal is more than two weeks late at the
+    // daemon. An hour keeps a short-lived test certificate from paging between two checks.
+    expiresWithin('GaleraTlsCertificateExpiringSoon', TLS_EXPIRY_WARNING_DAYS, 'warning', 3600, '; the renewal has not reached it.'),
+    expiresWithin('GaleraTlsCertificateExpiryCritical', TLS_EXPIRY_CRITICAL_DAYS, 'critical', 600, ': clients and peers will refuse it then.'),
+    {
+      alert: 'GaleraTlsCertificateNotReloaded',
+      expr: `galera_agent_tls_served_is_mounted${agent} == 0`,
+      // The entrypoint reloads within a second of the swap; measured swap-to-served 1.5-18 s on a loaded machine, and
+      // the agent checks every 10 s. 10 minutes of difference is a reload that failed, not one under way.
+      forSeconds: 600,
+      severity: 'warning',
+      summary: 'A Galera member still serves the old certificate after a renewal',
+      description: '{{ $labels.member }}\'s mounted certificate changed but mariadbd serves another one: the reload (FLUSH SSL) did not happen or failed.',
+    },
+    {
+      alert: 'GaleraTlsNotServed',
+      expr: `galera_agent_tls_served_read${agent} == 0 and galera_agent_member_running${agent} == 1`,
+      // mariadbd that cannot load its certificate at start logs it and runs WITHOUT TLS: clients that require it fail.
+      forSeconds: 300,
+      severity: 'critical',
+      summary: 'A running Galera member does not offer TLS',
+      description: '{{ $labels.member }} runs mariadbd but no TLS handshake succeeds on its client port: its certificate files could not be loaded.',
+    },
+  ];
+}
+
+/**
+ * Backups and restore drills, from kube-state-metrics (v2.5.0 or later for kube_cronjob_status_last_successful_time;
+ * names checked against v2.20.0's docs/metrics/workload/cronjob-metrics.md and job-metrics.md).
+ */
+function backupAlerts(b: MonitoredBackup, namespace: string | undefined): AlertRule[] {
+  const ns = namespace ? `namespace="${namespace}",` : '';
+  const tooOld = (alert: string, cronJob: string, maxAgeSeconds: number | undefined, severity: Severity, what: string): AlertRule[] => {
+    if (maxAgeSeconds === undefined) return [];
+    const sel = `{${ns}cronjob="${cronJob}"}`;
+    return [{
+      alert,
+      // Never succeeded at all counts from the CronJob's creation.
+      expr: `time() - max by (namespace, cronjob) (kube_cronjob_status_last_successful_time${sel}) > ${maxAgeSeconds}` +
+        ` or (time() - max by (namespace, cronjob) (kube_cronjob_created${sel}) > ${maxAgeSeconds}` +
+        ` unless on (namespace, cronjob) kube_cronjob_status_last_successful_time${sel})`,
+      // The threshold already holds every delay a healthy CronJob may have (see MonitoredBackup).
+      forSeconds: 0,
+      severity,
+      summary: `No successful ${what} for more than ${duration(maxAgeSeconds)}`,
+      description: `The last successful run of ${cronJob} (schedule "${b.backup.cronJob === cronJob ? b.backup.schedule : b.drill.schedule}") ended {{ $value | humanizeDuration }} ago: later than the schedule, a late start and the longest run allow.`,
+    }];
+  };
+  const failed = (alert: string, cronJob: string, severity: Severity, what: string): AlertRule => ({
+    alert,
+    // The newest failed Job of this CronJob started after its last success ended (or there was none).
+    expr: `max by (namespace) (kube_job_status_start_time${namespace ? `{namespace="${namespace}"}` : ''}` +
+      ` * on (namespace, job_name) group_left () (kube_job_failed{${ns}condition="true"} == 1)` +
+      ` * on (namespace, job_name) group_left () (kube_job_owner{${ns}owner_kind="CronJob",owner_name="${cronJob}"} == 1))` +
+      ` > on (namespace) (max by (namespace) (kube_cronjob_status_last_successful_time{${ns}cronjob="${cronJob}"})` +
+      ` or on (namespace) max by (namespace) (kube_cronjob_created{${ns}cronjob="${cronJob}"}))`,
+    // A failed Job is final (its one retry is spent): say so at once; the next success clears it.
+    forSeconds: 0,
+    severity,
+    summary: `The last ${what} failed`,
+    description: `The newest Job of ${cronJob} failed and none has succeeded since; its pod's log says why.`,
+  });
+  return [
+    ...tooOld('GaleraBackupTooOld', b.backup.cronJob, b.backup.maxAgeSeconds, 'critical', 'Galera backup'),
+    failed('GaleraBackupFailed', b.backup.cronJob, 'warning', 'Galera backup'),
+    ...tooOld('GaleraRestoreDrillTooOld', b.drill.cronJob, b.drill.maxAgeSeconds, 'warning', 'restore drill'),
+    failed('GaleraRestoreDrillFailed', b.drill.cronJob, 'critical', 'restore drill'),
   ];
 }
 
@@ -212,7 +303,7 @@ export function ruleFileGroups(groups: readonly RuleGroup[], options: { forScale
     rules: g.rules.map((r) => ({
       alert: r.alert,
       expr: r.expr,
-      for: duration(Math.max(1, Math.round(r.forSeconds * scale))),
+      for: r.forSeconds === 0 ? '0s' : duration(Math.max(1, Math.round(r.forSeconds * scale))),
       labels: { severity: r.severity },
       annotations: { summary: r.summary, description: r.description, runbook: `README.md#${r.alert.toLowerCase()}` },
     })),

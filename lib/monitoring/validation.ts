@@ -11,7 +11,7 @@ import type { MonitoringModel } from './model';
 /** Checks the resolved monitoring of `subject` and throws once with every problem. */
 export function validateMonitoring(subject: string, m: MonitoringModel): void {
   const v = new Validator(subject);
-  v.check(m.components.length === 0, 'galera, rabbitmq, haproxy, memcached, vip', undefined,
+  v.check(m.components.length === 0 && m.backup === undefined, 'galera, rabbitmq, haproxy, memcached, vip, backup', undefined,
     'are all unset, so there is nothing to monitor; give at least one component');
   validateClientSelectors(v, 'scraper', [m.scraper]);
   validateLabels(v, 'selectorLabels', m.selectorLabels);
@@ -20,6 +20,10 @@ export function validateMonitoring(subject: string, m: MonitoringModel): void {
     'scrapeIntervalSeconds', m.scrapeIntervalSeconds, 'must be a whole number of seconds from 1 to 300 (the alert windows are minutes)');
   for (const c of m.components) {
     if (c.missingExporter) v.add(c.kind, c.name, `serves no metrics without its exporter sidecar; set ${c.missingExporter}`);
+  }
+  for (const job of m.backup ? [m.backup.backup, m.backup.drill] : []) {
+    v.check(job.maxAgeSeconds === undefined, 'backup', job.schedule,
+      `is a schedule that (almost) never fires, so no age of the last ${job.cronJob} run can be late; give one that runs at least every year`);
   }
   // Each job names one endpoint: two components with the same name would merge their series (and alerts).
   for (const job of duplicates(m.components.flatMap((c) => c.endpoints.map((e) => e.job)))) {

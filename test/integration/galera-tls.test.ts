@@ -5,17 +5,48 @@
  * cluster for every scenario: it starts in plaintext, is moved to TLS by the documented two rolling restarts, and
  * then serves the TLS scenarios (SST, clients, IST, refused peers, rotation under load).
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { renderUsersFile } from '../../lib/galera/users';
 import { AckedWriter, acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, MYSQL_USER, releaseGaleraLock, sleep, waitFor } from './galera-harness';
-import { presentedSerial, TestCa } from './support/certs';
+import { installFiles, presentedSerial, TestCa } from './support/certs';
 
 jest.setTimeout(300_000);
 
 const IPS = ['127.0.18.1', '127.0.18.2', '127.0.18.3'];
 const SANS = [...IPS.map((ip) => `IP:${ip}`), 'DNS:localhost'];
 const NOVA_PASSWORD = 'nova-tls-pw';
+const AGENT_PORT = 9200;
+
+/** notAfter of a PEM certificate file in Unix seconds, as openssl reads it (not node: the agent uses node's parser). */
+function opensslNotAfter(file: string): number {
+  const out = execFileSync('openssl', ['x509', '-noout', '-enddate', '-in', file]).toString();
+  const m = /notAfter=(\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4}) GMT/.exec(out);
+  if (!m) throw new Error(`unexpected openssl output: ${out}`);
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'].indexOf(m[1]);
+  return Date.UTC(Number(m[6]), month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])) / 1000;
+}
+
+/** The agent's certificate series for its member: served and mounted notAfter, and whether they are the same. */
+async function agentTlsMetrics(m: Member): Promise<{ served?: number; mounted?: number; same?: number } | undefined> {
+  let text: string;
+  try {
+    const res = await fetch(`http://${m.ip}:${AGENT_PORT}/metrics`, { signal: AbortSignal.timeout(3000) });
+    text = await res.text();
+  } catch {
+    return undefined;
+  }
+  const value = (name: string) => {
+    const found = new RegExp(`^${name}\\{member="${m.name}"\\} (\\d+)$`, 'm').exec(text);
+    return found ? Number(found[1]) : undefined;
+  };
+  return {
+    served: value('galera_agent_tls_served_not_after_seconds'),
+    mounted: value('galera_agent_tls_mounted_not_after_seconds'),
+    same: value('galera_agent_tls_served_is_mounted'),
+  };
+}
 
 describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () => {
   let cluster: GaleraTestCluster;
@@ -51,6 +82,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
   beforeAll(async () => {
     await acquireGaleraLock(600_000);
     cluster = new GaleraTestCluster(IPS);
+    cluster.buildAgent();
     cluster.extraEnv = { NOVA_DB_PASSWORD: NOVA_PASSWORD };
     cluster.writeUsersFile(renderUsersFile([{ name: 'nova', passwordEnv: 'NOVA_DB_PASSWORD', databases: ['nova'] }]));
     ca = new TestCa(cluster.root, 'deployment-ca');
@@ -198,6 +230,32 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
     expect(await first.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
   });
 
+  /** Waits until every member's agent reports `expected` (served and mounted notAfter, and whether they are one). */
+  const waitForAgentTls = async (what: string, members: Member[], expected: (m: Member) => { served: number; mounted: number; same: number }) => {
+    const t0 = Date.now();
+    await Promise.all(members.map((m) => waitFor(`${m.name}'s agent reports ${what}`, 60_000, async () => {
+      const seen = await agentTlsMetrics(m);
+      return seen !== undefined && JSON.stringify(seen) === JSON.stringify(expected(m)) ? true : undefined;
+    })));
+    return (Date.now() - t0) / 1000;
+  };
+
+  test('the recovery agents report the certificate each member serves and the one mounted (made by openssl)', async () => {
+    // The agents start now, with every member Synced: they have nothing to decide, they only report.
+    const peerUrls = IPS.map((ip) => `http://${ip}:${AGENT_PORT}`).join(',');
+    for (const m of cluster.members) {
+      m.startAgent({
+        GALERA_CLUSTER_SIZE: '3', GALERA_PEER_URLS: peerUrls, GALERA_AGENT_PORT: String(AGENT_PORT),
+        // What GaleraPetSet gives the agent with TLS (lib/galera/pod.ts), with this member's address; a 1 s check.
+        GALERA_TLS_CERTIFICATE: `${tlsDir(m)}/tls.crt`, GALERA_MYSQL_HOST: m.ip, GALERA_MYSQL_PORT: '3306', GALERA_TLS_CHECK_SECONDS: '1',
+      });
+    }
+    const notAfter = (m: Member) => opensslNotAfter(`${tlsDir(m)}/tls.crt`);
+    figures.agentFirstTlsReportSeconds = await waitForAgentTls('its certificate', cluster.members, (m) => ({ served: notAfter(m), mounted: notAfter(m), same: 1 }));
+    // The certificates are openssl's, valid 2 days: what the agent reports is that one, not a default or a clock.
+    for (const m of cluster.members) expect(Math.abs(notAfter(m) - (Date.now() / 1000 + 2 * 86400))).toBeLessThan(3600);
+  });
+
   test('rotation under load: new certificates are used in place, 0 failed connections, the cluster stays whole', async () => {
     const [first] = cluster.members;
     const oldSerial = presentedSerial(first.ip, 3306, { ca: ca.caFile, starttls: 'mysql' });
@@ -237,5 +295,31 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
       await waitFor(`${m.name} presents its new certificate`, 30_000, () => (presentedSerial(m.ip, 3306, { ca: ca.caFile, starttls: 'mysql' }) === newSerials[i] ? true : undefined));
       expect(await m.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
     }
+    // The agents follow: served and mounted are both the new certificate.
+    const notAfter = (m: Member) => opensslNotAfter(`${tlsDir(m)}/tls.crt`);
+    figures.agentReportsRotationSeconds = await waitForAgentTls('the new certificate', cluster.members, (m) => ({ served: notAfter(m), mounted: notAfter(m), same: 1 }));
+  });
+
+  test('a renewal mariadbd cannot load (its key does not match) shows as mounted != served, until a good one arrives', async () => {
+    const [m] = cluster.members;
+    const servedBefore = opensslNotAfter(`${tlsDir(m)}/tls.crt`);
+    const servedSerial = presentedSerial(m.ip, 3306, { ca: ca.caFile, starttls: 'mysql' });
+    const oldKey = fs.readFileSync(`${tlsDir(m)}/tls.key`, 'utf8');
+    // A renewal lands a new certificate with the wrong key: FLUSH SSL refuses the pair and mariadbd keeps the old one.
+    await sleep(1100); // a notAfter at least one second later than the served one
+    const renewed = ca.issue({ sans: SANS });
+    installFiles(tlsDir(m), { 'tls.crt': renewed.certificate, 'tls.key': oldKey, 'ca.crt': renewed.ca }, owner());
+    const renewedNotAfter = opensslNotAfter(`${tlsDir(m)}/tls.crt`);
+    expect(renewedNotAfter).toBeGreaterThan(servedBefore);
+    figures.agentReportsNotReloadedSeconds = await waitForAgentTls('the renewal not loaded', [m], () => ({ served: servedBefore, mounted: renewedNotAfter, same: 0 }));
+    // openssl agrees: the member still presents the old certificate.
+    expect(presentedSerial(m.ip, 3306, { ca: ca.caFile, starttls: 'mysql' })).toBe(servedSerial);
+    expect(logOf(m)).toMatch(/Failed to refresh SSL/);
+
+    // A good pair: the entrypoint's retry loads it, and the agent reports one certificate again.
+    ca.install(tlsDir(m), { sans: SANS }, owner());
+    const fixed = opensslNotAfter(`${tlsDir(m)}/tls.crt`);
+    figures.agentReportsRepairSeconds = await waitForAgentTls('the good renewal', [m], () => ({ served: fixed, mounted: fixed, same: 1 }));
+    expect(await m.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
   });
 });

@@ -9,7 +9,6 @@ import { ChildProcess, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as https from 'https';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as tls from 'tls';

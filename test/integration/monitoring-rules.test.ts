@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { stringify } from 'yaml';
 import { renderMetrics } from '../../lib/galera/agent/metrics';
-import { controlPlane, MONITORING, ruleFileOf } from '../support/monitoring';
+import { controlPlane, MONITORING, monitoredTlsGaleraWithBackup, ruleFileOf } from '../support/monitoring';
 import { describeWithBinaries } from './support/daemons';
 
 const NS = { namespace: 'openstack' };
@@ -24,6 +24,14 @@ const VIP = (node: number) => ({ ...NS, job: 'api-vip', instance: `10.0.0.1${nod
 
 function series(name: string, labels: Record<string, string>, values: string): { series: string; values: string } {
   return { series: `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`, values };
+}
+
+/** The backup scenarios span days: one sample (and one evaluation) every 10 minutes keeps promtool quick. */
+const BACKUP_STEP_MINUTES = 10;
+
+/** One sample per step from minute 0 to `minutes`: `value(minute)`, or missing (`_`) when it gives undefined. */
+function perStep(minutes: number, value: (minute: number) => number | undefined): string {
+  return Array.from({ length: minutes / BACKUP_STEP_MINUTES + 1 }, (_, i) => value(i * BACKUP_STEP_MINUTES) ?? '_').join(' ');
 }
 
 /**
@@ -42,7 +50,7 @@ interface AlertCase {
   readonly quiet?: { readonly what: string; readonly series: ReadonlyArray<{ series: string; values: string }>; readonly atMinutes: readonly number[] };
 }
 
-const CASES: AlertCase[] = [
+const CONTROL_PLANE_CASES: AlertCase[] = [
   {
     alert: 'GaleraMemberNotSynced',
     failure: [series('galera_agent_member_synced', AGENT, '1 0x30')],
@@ -147,64 +155,208 @@ const CASES: AlertCase[] = [
   },
 ];
 
+/*
+ * Backups (kube-state-metrics series) and certificates (the agent's). The backup CronJob runs daily at 02:00 and the
+ * drill at 06:00 (UTC; promtool's clock starts at 1970-01-01 00:00, a Thursday); both may start an hour late and run
+ * 6 h, so the age threshold is 24 + 1 + 6 = 31 h (1860 min).
+ */
+const DAY = 1440;
+const BACKUP = { ...NS, cronjob: 'galera-backup' };
+const DRILL = { ...NS, cronjob: 'galera-backup-drill' };
+const created = (labels: Record<string, string>, minutes: number) => series('kube_cronjob_created', labels, perStep(minutes, () => 0));
+/** kube_cronjob_status_last_successful_time: each run's end (minutes since the epoch), from that minute on. */
+const successes = (labels: Record<string, string>, minutes: number, ends: readonly number[]) =>
+  series('kube_cronjob_status_last_successful_time', labels, perStep(minutes, (m) => {
+    const last = ends.filter((end) => end <= m).at(-1);
+    return last === undefined ? undefined : last * 60;
+  }));
+/** One Job of `owner`: started at `start`, failed at `failedAt` (its Failed condition true from then on), kept. */
+const job = (owner: string, name: string, minutes: number, start: number, failedAt?: number) => [
+  series('kube_job_owner', { ...NS, job_name: name, owner_kind: 'CronJob', owner_name: owner, owner_is_controller: 'true' }, perStep(minutes, (m) => (m >= start ? 1 : undefined))),
+  series('kube_job_status_start_time', { ...NS, job_name: name }, perStep(minutes, (m) => (m >= start ? start * 60 : undefined))),
+  ...(failedAt === undefined ? [] : [
+    series('kube_job_failed', { ...NS, job_name: name, condition: 'true' }, perStep(minutes, (m) => (m >= failedAt ? 1 : undefined))),
+  ]),
+];
+/** A run of the backup starting at 02:00 on `day` that takes 40 minutes. */
+const backupEnd = (day: number) => day * DAY + 120 + 40;
+
+const BACKUP_CASES: AlertCase[] = [
+  {
+    alert: 'GaleraBackupTooOld',
+    // The backup of day 0 succeeded, then none (the CronJob suspended, the controller creating no Job...).
+    failure: [created(BACKUP, 2100), successes(BACKUP, 2100, [backupEnd(0)])],
+    silentAtMinute: backupEnd(0) + 1860, firesAtMinute: backupEnd(0) + 1870, labels: BACKUP, value: '1d 7h 10m 0s',
+    quiet: {
+      what: 'a daily schedule whose runs take 40 minutes, one of them 5 hours',
+      series: [created(BACKUP, 4 * DAY), successes(BACKUP, 4 * DAY, [backupEnd(0), DAY + 120 + 300, backupEnd(2), backupEnd(3)])],
+      atMinutes: [100, 1500, DAY + 400, 2 * DAY + 150, 3 * DAY + 150, 4 * DAY],
+    },
+  },
+  {
+    alert: 'GaleraBackupTooOld',
+    // Never a success since the CronJob was created.
+    failure: [created(BACKUP, 1900)],
+    silentAtMinute: 1860, firesAtMinute: 1870, labels: BACKUP, value: '1d 7h 10m 0s',
+  },
+  {
+    alert: 'GaleraBackupFailed',
+    // Day 0 succeeded; day 1's Job fails after 30 minutes; day 2's succeeds.
+    failure: [created(BACKUP, 3 * DAY), successes(BACKUP, 3 * DAY, [backupEnd(0), backupEnd(2)]),
+      ...job('galera-backup', 'galera-backup-1440', 3 * DAY, backupEnd(0) - 40, undefined),
+      ...job('galera-backup', 'galera-backup-2880', 3 * DAY, DAY + 120, DAY + 150)],
+    silentAtMinute: DAY + 140, firesAtMinute: DAY + 150, labels: NS,
+    quiet: {
+      what: 'the next day\'s success (the failed Job stays in the history)',
+      series: [created(BACKUP, 3 * DAY), successes(BACKUP, 3 * DAY, [backupEnd(0), backupEnd(2)]),
+        ...job('galera-backup', 'galera-backup-2880', 3 * DAY, DAY + 120, DAY + 150),
+        ...job('galera-backup', 'galera-backup-4320', 3 * DAY, 2 * DAY + 120)],
+      atMinutes: [DAY + 140, backupEnd(2) + 10, 3 * DAY],
+    },
+  },
+  {
+    alert: 'GaleraRestoreDrillTooOld',
+    failure: [created(DRILL, 2400), successes(DRILL, 2400, [360 + 20])],
+    silentAtMinute: 380 + 1860, firesAtMinute: 380 + 1870, labels: DRILL, value: '1d 7h 10m 0s',
+    quiet: {
+      what: 'a daily drill of 20 minutes',
+      series: [created(DRILL, 3 * DAY), successes(DRILL, 3 * DAY, [380, DAY + 380, 2 * DAY + 380])],
+      atMinutes: [300, DAY + 370, 3 * DAY],
+    },
+  },
+  {
+    alert: 'GaleraRestoreDrillFailed',
+    // The drill of day 1 finds the latest backup unrestorable (drill.sh exits non-zero; its one retry too).
+    failure: [created(DRILL, 2 * DAY), successes(DRILL, 2 * DAY, [380]),
+      ...job('galera-backup-drill', 'galera-backup-drill-1800', 2 * DAY, DAY + 360, DAY + 370)],
+    silentAtMinute: DAY + 360, firesAtMinute: DAY + 370, labels: NS,
+    quiet: {
+      what: 'a drill still running, and the failed drill followed by a successful one',
+      series: [created(DRILL, 3 * DAY), successes(DRILL, 3 * DAY, [380, 2 * DAY + 380]),
+        ...job('galera-backup-drill', 'galera-backup-drill-1800', 3 * DAY, DAY + 360, DAY + 370),
+        ...job('galera-backup-drill', 'galera-backup-drill-3240', 3 * DAY, 2 * DAY + 360)],
+      atMinutes: [DAY + 360, 2 * DAY + 380, 3 * DAY],
+    },
+  },
+];
+
+const TLS_CASES: AlertCase[] = [
+  {
+    alert: 'GaleraTlsCertificateExpiringSoon',
+    // Served: a certificate that expires 14 days and 30 minutes after the epoch, never renewed at the daemon.
+    failure: [series('galera_agent_tls_served_not_after_seconds', AGENT, `${14 * 86400 + 1800}x100`)],
+    silentAtMinute: 89, firesAtMinute: 92, labels: AGENT, value: '13d 22h 58m 0s',
+    quiet: {
+      what: 'a renewal that reaches the daemon (90 days) before the window ends',
+      series: [series('galera_agent_tls_served_not_after_seconds', AGENT, `${14 * 86400 + 1800}x60 ${90 * 86400}x60`)],
+      atMinutes: [40, 89, 100],
+    },
+  },
+  {
+    alert: 'GaleraTlsCertificateExpiryCritical',
+    failure: [series('galera_agent_tls_served_not_after_seconds', AGENT, `${7 * 86400 + 300}x30`)],
+    silentAtMinute: 14, firesAtMinute: 17, labels: AGENT, value: '6d 23h 48m 0s',
+  },
+  {
+    alert: 'GaleraTlsCertificateNotReloaded',
+    failure: [series('galera_agent_tls_served_is_mounted', AGENT, '1 0x30')],
+    silentAtMinute: 10, firesAtMinute: 13, labels: AGENT,
+    quiet: { what: 'a renewal reloaded within the next check', series: [series('galera_agent_tls_served_is_mounted', AGENT, '1 0 1x30')], atMinutes: [2, 12] },
+  },
+  {
+    alert: 'GaleraTlsNotServed',
+    failure: [series('galera_agent_tls_served_read', AGENT, '1 0x30'), series('galera_agent_member_running', AGENT, '1x30')],
+    silentAtMinute: 5, firesAtMinute: 7, labels: AGENT,
+    quiet: {
+      what: 'a member whose mariadbd is stopped (nothing to serve)',
+      series: [series('galera_agent_tls_served_read', AGENT, '1 0x30'), series('galera_agent_member_running', AGENT, '1 0x30')],
+      atMinutes: [10],
+    },
+  },
+];
+
 /** The annotations as Prometheus renders them for this case (only the template forms the rules use). */
 function expand(annotations: Record<string, string>, c: AlertCase): Record<string, string> {
   const text = (t: string) => t
     .replace(/{{ \$labels\.(\w+) }}/g, (_, name: string) => c.labels[name] ?? '')
-    .replace(/{{ \$value( \| humanizePercentage)? }}/g, () => c.value ?? '');
+    .replace(/{{ \$value( \| humanize(Percentage|Duration))? }}/g, () => c.value ?? '');
   return Object.fromEntries(Object.entries(annotations).map(([k, v]) => [k, text(v)]));
 }
 
-function promtoolTests(rulesFile: string, alerts: Map<string, any>): string {
-  const tests = CASES.flatMap((c) => {
+function promtoolTests(rulesFile: string, alerts: Map<string, any>, cases: readonly AlertCase[], stepMinutes = 1): string {
+  const tests = cases.flatMap((c) => {
     const rule = alerts.get(c.alert);
     const expected = { exp_labels: { ...c.labels, severity: rule.labels.severity }, exp_annotations: expand(rule.annotations, c) };
     const check = (minute: number, fired: boolean) => ({ eval_time: `${minute}m`, alertname: c.alert, exp_alerts: fired ? [expected] : [] });
     return [
-      { name: `${c.alert}: fires on the failure, not before its window`, interval: '1m', input_series: c.failure,
+      { name: `${c.alert}: fires on the failure, not before its window`, interval: `${stepMinutes}m`, input_series: c.failure,
         alert_rule_test: [check(c.silentAtMinute, false), check(c.firesAtMinute, true)] },
-      ...(c.quiet ? [{ name: `${c.alert}: silent through ${c.quiet.what}`, interval: '1m', input_series: c.quiet.series,
+      ...(c.quiet ? [{ name: `${c.alert}: silent through ${c.quiet.what}`, interval: `${stepMinutes}m`, input_series: c.quiet.series,
         alert_rule_test: c.quiet.atMinutes.map((m) => check(m, false)) }] : []),
     ];
   });
-  return stringify({ rule_files: [rulesFile], evaluation_interval: '1m', tests });
+  return stringify({ rule_files: [rulesFile], evaluation_interval: `${stepMinutes}m`, tests });
 }
 
+/** The two monitored charts: the example control plane, and a TLS Galera with its backups (their own alerts). */
+const RULE_SETS = [
+  { name: 'control plane', objects: () => controlPlane(MONITORING).objects, cases: CONTROL_PLANE_CASES, stepMinutes: 1 },
+  { name: 'TLS Galera with backups: certificates', objects: monitoredTlsGaleraWithBackup, cases: TLS_CASES, stepMinutes: 1 },
+  { name: 'TLS Galera with backups: backups', objects: monitoredTlsGaleraWithBackup, cases: BACKUP_CASES, stepMinutes: BACKUP_STEP_MINUTES },
+];
+const ALL_CASES = RULE_SETS.flatMap((set) => set.cases);
+
 describeWithBinaries('Alert rules through promtool', ['promtool'], ['prometheus'], () => {
-  const { objects } = controlPlane(MONITORING);
-  const ruleFile = ruleFileOf(objects);
-  const alerts = new Map<string, any>(ruleFile.groups.flatMap((g) => g.rules).map((r: any) => [r.alert, r]));
   let dir: string;
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'i19-rules-'));
-    fs.writeFileSync(path.join(dir, 'rules.yaml'), stringify(ruleFile));
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('promtool check rules accepts the synthesized rules', () => {
-    const out = execFileSync('promtool', ['check', 'rules', path.join(dir, 'rules.yaml')]).toString();
-    expect(out).toContain(`SUCCESS: ${alerts.size} rules found`);
-  });
+  describe.each(RULE_SETS)('$name', ({ name, objects, cases, stepMinutes }) => {
+    const ruleFile = ruleFileOf(objects());
+    const alerts = new Map<string, any>(ruleFile.groups.flatMap((g) => g.rules).map((r: any) => [r.alert, r]));
+    const file = (suffix: string) => `${name.replace(/\W+/g, '-')}-${suffix}`;
 
-  test('every alert has a promtool scenario', () => {
-    expect([...alerts.keys()].filter((a) => !CASES.some((c) => c.alert === a))).toEqual([]);
-  });
+    beforeAll(() => fs.writeFileSync(path.join(dir, file('rules.yaml')), stringify(ruleFile)));
 
-  test('promtool test rules: each alert fires on its failure after its full window, and stays silent through a normal recovery', () => {
-    fs.writeFileSync(path.join(dir, 'tests.yaml'), promtoolTests('rules.yaml', alerts));
-    const r = spawnSync('promtool', ['test', 'rules', 'tests.yaml'], { cwd: dir, encoding: 'utf8' });
-    expect(`${r.stdout}${r.stderr}`).toContain('SUCCESS');
-    expect(r.status).toBe(0);
-  });
+    test('promtool check rules accepts the synthesized rules', () => {
+      const out = execFileSync('promtool', ['check', 'rules', path.join(dir, file('rules.yaml'))]).toString();
+      expect(out).toContain(`SUCCESS: ${alerts.size} rules found`);
+    });
 
-  test('promtool test rules fails when an alert fires too early (the scenarios can fail)', () => {
-    const early = new Map([...alerts].map(([name, rule]) => [name, { ...rule, for: '1m' }]));
-    const rules = { groups: ruleFile.groups.map((g) => ({ ...g, rules: g.rules.map((r: any) => early.get(r.alert)) })) };
-    fs.writeFileSync(path.join(dir, 'early.yaml'), stringify(rules));
-    fs.writeFileSync(path.join(dir, 'early-tests.yaml'), promtoolTests('early.yaml', alerts));
-    const r = spawnSync('promtool', ['test', 'rules', 'early-tests.yaml'], { cwd: dir, encoding: 'utf8' });
-    expect(r.status).not.toBe(0);
+    test('every alert has a promtool scenario', () => {
+      expect([...alerts.keys()].filter((a) => !ALL_CASES.some((c) => c.alert === a))).toEqual([]);
+    });
+
+    test('promtool test rules: each alert fires on its failure after its full window, and stays silent through a normal recovery', () => {
+      fs.writeFileSync(path.join(dir, file('tests.yaml')), promtoolTests(file('rules.yaml'), alerts, cases, stepMinutes));
+      const r = spawnSync('promtool', ['test', 'rules', file('tests.yaml')], { cwd: dir, encoding: 'utf8' });
+      expect(`${r.stdout}${r.stderr}`).toContain('SUCCESS');
+      expect(r.status).toBe(0);
+    });
+
+    test('promtool test rules fails when an alert fires too early (the scenarios can fail)', () => {
+      // Every window cut to 1 minute; the threshold-only alerts (`for: 0s`) made to fire a day early (age) or without
+      // comparing with the last success (failed Job).
+      const early = (rule: any) => {
+        if (rule.for !== '0s') return { ...rule, for: '1m' };
+        const expr = rule.expr.includes('kube_job_failed')
+          ? rule.expr.split(' > on (namespace) ')[0]
+          : rule.expr.replace(/> (\d+)/g, (_: string, n: string) => `> ${Number(n) - 86400}`);
+        return { ...rule, expr };
+      };
+      const rules = { groups: ruleFile.groups.map((g) => ({ ...g, rules: g.rules.map(early) })) };
+      fs.writeFileSync(path.join(dir, file('early.yaml')), stringify(rules));
+      fs.writeFileSync(path.join(dir, file('early-tests.yaml')), promtoolTests(file('early.yaml'), alerts, cases, stepMinutes));
+      const r = spawnSync('promtool', ['test', 'rules', file('early-tests.yaml')], { cwd: dir, encoding: 'utf8' });
+      expect(r.status).not.toBe(0);
+      // Each alert's own scenario fails (those whose window was longer than a minute), not just one of them.
+      const changed = [...alerts.values()]
+        .filter((rule) => cases.some((c) => c.alert === rule.alert) && (rule.for === '0s' || /^([2-9]|\d\d+)m$|h$/.test(rule.for))).map((rule) => rule.alert);
+      for (const alert of changed) expect(`${r.stdout}${r.stderr}`).toContain(`alertname: ${alert}`);
+    });
   });
 
   test('promtool check metrics accepts the recovery agent\'s exposition (no lint problem)', () => {
@@ -212,7 +364,9 @@ describeWithBinaries('Alert rules through promtool', ['promtool'], ['prometheus'
       member: 'galera-0', size: 3, phase: 'waiting',
       self: { ordinal: 0, name: 'galera-0', data: 'known', position: { uuid: 'u', seqno: 42 }, running: false, primary: false, synced: false },
       peers: [{ name: 'galera-1', reachable: false }], decision: { action: 'blocked', rule: 'incomplete', reason: 'r' }, secondsWithoutPrimary: 130,
+      tls: { mounted: { notAfterMs: 1_800_000_000_000, fingerprint: 'AA' }, served: { notAfterMs: 1_790_000_000_000, fingerprint: 'BB' } },
     });
+    expect(text).toContain('galera_agent_tls_served_is_mounted{member="galera-0"} 0');
     expect(execFileSync('promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
   });
 });

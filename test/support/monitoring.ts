@@ -3,9 +3,12 @@
  * its synthesized objects: the PrometheusRule's groups as a rule file, the PodMonitors' endpoints.
  */
 import { Chart } from 'cdk8s';
-import { MonitoringOptions, OpenStackControlPlane } from '../../lib';
+import {
+  BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, MonitoringOptions, OpenStackControlPlane,
+  OpenStackControlPlaneProps, Placement, TlsCertificates,
+} from '../../lib';
 import { K8sObject, newApp, ofKind, synth } from './harness';
-import { CONTROL_PLANE_PROPS } from './fixtures';
+import { CONTROL_PLANE_PROPS, GALERA_CREDENTIALS, NODES } from './fixtures';
 
 export const SCRAPER: MonitoringOptions['scraper'] = {
   podLabels: { 'app.kubernetes.io/name': 'prometheus' },
@@ -15,9 +18,9 @@ export const SCRAPER: MonitoringOptions['scraper'] = {
 export const MONITORING: MonitoringOptions = { scraper: SCRAPER, selectorLabels: { release: 'kube-prometheus-stack' } };
 
 /** The example control plane in namespace `openstack`, with `monitoring` when given. */
-export function controlPlane(monitoring?: MonitoringOptions): { cp: OpenStackControlPlane; objects: K8sObject[] } {
+export function controlPlane(monitoring?: MonitoringOptions, extra: Partial<OpenStackControlPlaneProps> = {}): { cp: OpenStackControlPlane; objects: K8sObject[] } {
   const chart = new Chart(newApp(), 'cp', { namespace: 'openstack', disableResourceNameHashes: true });
-  const cp = new OpenStackControlPlane(chart, 'cp', { ...CONTROL_PLANE_PROPS, ...(monitoring ? { monitoring } : {}) });
+  const cp = new OpenStackControlPlane(chart, 'cp', { ...CONTROL_PLANE_PROPS, ...extra, ...(monitoring ? { monitoring } : {}) });
   return { cp, objects: synth(chart) };
 }
 
@@ -26,4 +29,27 @@ export function ruleFileOf(objects: K8sObject[]): { groups: any[] } {
   const rules = ofKind(objects, 'PrometheusRule');
   if (rules.length !== 1) throw new Error(`expected one PrometheusRule, got ${rules.length}`);
   return { groups: rules[0].spec.groups };
+}
+
+/** The backup schedule of the monitored backups: daily at 02:00. */
+export const BACKUP_SCHEDULE = '0 2 * * *';
+
+/**
+ * A Galera cluster with TLS (cert-manager) and its GaleraBackup, monitored: the chart that has the certificate and
+ * backup alerts (OpenStackControlPlane has no TLS prop yet).
+ */
+export function monitoredTlsGaleraWithBackup(): K8sObject[] {
+  const chart = new Chart(newApp(), 'db', { namespace: 'openstack', disableResourceNameHashes: true });
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES),
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    credentials: GALERA_CREDENTIALS,
+    metricsExporter: true,
+    tls: { certificates: TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } }) },
+  });
+  const backup = new GaleraBackup(chart, 'backup', {
+    galera, schedule: BACKUP_SCHEDULE, destination: BackupDestination.volume({ claimName: 'galera-backups' }),
+  });
+  new ControlPlaneMonitoring(chart, 'monitoring', { ...MONITORING, galera, backup });
+  return synth(chart);
 }

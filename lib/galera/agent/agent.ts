@@ -21,6 +21,7 @@ import { decide } from './election';
 import { renderMetrics } from './metrics';
 import { pollPeer, PeerPoll } from './peers';
 import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
+import { TlsWatch } from './tls-watch';
 import type { Decision, ElectionInput, LocalState, MemberReport } from './types';
 import { writerClaim } from './writer';
 
@@ -72,6 +73,7 @@ export class GaleraAgent {
   /** Since when this member's mariadbd (for which state) has run outside a Primary component, with no transfer. */
   private outsidePrimary?: { stateId: string; sinceMs: number };
   private running?: Promise<void>;
+  private readonly tlsWatch?: TlsWatch;
 
   public constructor(
     private readonly config: AgentConfig,
@@ -79,6 +81,7 @@ export class GaleraAgent {
   ) {
     this.runDir = new RunDir(config.runDir);
     this.memory = this.runDir.readMemory();
+    if (config.tls) this.tlsWatch = new TlsWatch({ ...config.tls, timeoutSeconds: Math.min(5, config.tls.checkSeconds) });
   }
 
   private remember(change: Partial<AgentMemory>): void {
@@ -99,6 +102,7 @@ export class GaleraAgent {
     const port = (server.address() as AddressInfo).port;
     this.log('listening', { member: this.config.podName, port, runDir: this.config.runDir, size: this.config.size });
     this.schedule(0);
+    this.tlsWatch?.start();
     return port;
   }
 
@@ -107,6 +111,7 @@ export class GaleraAgent {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     await this.running;
+    await this.tlsWatch?.stop();
     const server = this.server;
     if (server !== undefined) {
       server.closeAllConnections();
@@ -376,6 +381,7 @@ export class GaleraAgent {
       decision: this.last?.decision,
       decidedAtMs: this.last === undefined ? undefined : Date.parse(this.last.at),
       secondsWithoutPrimary: secondsSince(this.noPrimarySinceMs, Date.now()),
+      ...(this.tlsWatch ? { tls: this.tlsWatch.view() } : {}),
     });
   }
 

@@ -28,6 +28,17 @@ export interface AgentConfig {
   readonly waitPrimarySeconds: number;
   /** A restart request still not acted on after this long is written again. */
   readonly restartRetrySeconds: number;
+  /**
+   * With TLS: the mounted certificate and mariadbd's client address, so that /metrics reports the certificate that
+   * is mounted and the one mariadbd serves (tls-watch.ts).
+   */
+  readonly tls?: {
+    readonly certificateFile: string;
+    readonly host: string;
+    readonly port: number;
+    readonly checkSeconds: number;
+    readonly servedRecheckSeconds: number;
+  };
 }
 
 /**
@@ -39,6 +50,12 @@ export const WAIT_PRIMARY_MARGIN_SECONDS = 30;
 export const DEFAULT_RESTART_RETRY_SECONDS = 30;
 
 export const DEFAULT_AGENT_PORT = 9200;
+/**
+ * How often the agent reads the mounted certificate, and how often it reads the served one again while the two agree
+ * (each read is a handshake mariadbd logs as an aborted connection): tls-watch.ts.
+ */
+export const DEFAULT_TLS_CHECK_SECONDS = 10;
+export const DEFAULT_TLS_SERVED_RECHECK_SECONDS = 300;
 export const DEFAULT_RUN_DIR = '/run/galera';
 export const DEFAULT_OVERRIDE_FILE = '/etc/galera-recovery/bootstrap-from';
 
@@ -87,6 +104,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     pcRecoverySeconds,
     waitPrimarySeconds: duration(v, env, 'GALERA_WAIT_PRIMARY_SECONDS', pcRecoverySeconds + WAIT_PRIMARY_MARGIN_SECONDS),
     restartRetrySeconds: duration(v, env, 'GALERA_RESTART_RETRY_SECONDS', DEFAULT_RESTART_RETRY_SECONDS),
+    ...(env.GALERA_TLS_CERTIFICATE ? {
+      tls: {
+        certificateFile: env.GALERA_TLS_CERTIFICATE,
+        host: env.GALERA_MYSQL_HOST || '127.0.0.1',
+        port: integer(v, env, 'GALERA_MYSQL_PORT', 3306, 1),
+        checkSeconds: duration(v, env, 'GALERA_TLS_CHECK_SECONDS', DEFAULT_TLS_CHECK_SECONDS),
+        servedRecheckSeconds: duration(v, env, 'GALERA_TLS_SERVED_RECHECK_SECONDS', DEFAULT_TLS_SERVED_RECHECK_SECONDS),
+      },
+    } : {}),
   };
   v.throwIfAny();
   return config;

@@ -6,6 +6,7 @@
  *
  * A pure function of a snapshot: no I/O, same snapshot, same text (labels and series in a fixed order).
  */
+import type { TlsView } from './tls-watch';
 import type { DataState, Decision, MemberReport } from './types';
 
 /** What the metrics are made from: the agent's view at one moment. */
@@ -20,6 +21,8 @@ export interface MetricsSnapshot {
   /** When the last decision was made (ms since the epoch). */
   readonly decidedAtMs?: number;
   readonly secondsWithoutPrimary: number;
+  /** With TLS: the last check of the mounted and the served certificate (tls-watch.ts); undefined without TLS. */
+  readonly tls?: TlsView;
 }
 
 /** Every phase the entrypoint writes (assets/galera/entrypoint.sh `set_phase`): each gets a series, 0 or 1. */
@@ -59,6 +62,18 @@ export function renderMetrics(s: MetricsSnapshot): string {
     [[member, Math.round(s.secondsWithoutPrimary)]]);
   gauge('galera_agent_peer_reachable', 'The peer\'s agent answered the last poll with a valid report.',
     s.peers.map((p) => [{ ...member, peer: p.name }, flag(p.reachable)]));
+  if (s.tls) {
+    const { mounted, served } = s.tls;
+    // A series only for what was read: an absent series is "unknown", never a timestamp of 0 that reads as expired.
+    gauge('galera_agent_tls_mounted_not_after_seconds', 'notAfter (Unix time) of the certificate mounted for mariadbd (tls.crt).',
+      mounted ? [[member, Math.floor(mounted.notAfterMs / 1000)]] : []);
+    gauge('galera_agent_tls_served_not_after_seconds', 'notAfter (Unix time) of the certificate mariadbd presents to a client now.',
+      served ? [[member, Math.floor(served.notAfterMs / 1000)]] : []);
+    gauge('galera_agent_tls_served_read', 'The last check read the certificate mariadbd serves (0: mariadbd down, or no TLS on its port).',
+      [[member, flag(served !== undefined)]]);
+    gauge('galera_agent_tls_served_is_mounted', 'mariadbd serves the mounted certificate (same SHA-256 fingerprint); 0 while a renewal has not been loaded.',
+      mounted && served ? [[member, flag(mounted.fingerprint === served.fingerprint)]] : []);
+  }
   return `${out.join('\n')}\n`;
 }
 
