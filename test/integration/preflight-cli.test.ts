@@ -159,7 +159,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       'FAIL  taints DaemonSet memcached: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
       'FAIL  taints StatefulSet galera: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
       'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork); label it pod-security.kubernetes.io/enforce=privileged',
-      'FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera env GALERA_PASSWORD_NOVA',
+      'FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera volume credentials file GALERA_PASSWORD_NOVA',
       `FAIL  dry-run StatefulSet openstack/galera: HTTP 422: ${BROKEN_CLUSTER.refusals![`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`].message}`,
     ]);
     expect(run.stdout).toContain('\nWARN  dry-run DaemonSet openstack/memcached: accepted, with warnings: '
@@ -248,7 +248,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(galera).toEqual([
       "PLAN  members StatefulSet openstack/galera: 3 -> 5 members: galera-3, galera-4 join by SST from a Synced member; every member's gcomm list grows in the roll",
       'PLAN  setting StatefulSet openstack/galera wsrep_provider_options gcache.size: 1G -> 2G: per member, changes in the roll',
-      expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera env GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: /),
+      expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: rotates live with the roll/),
       expect.stringMatching(/^PLAN  roll StatefulSet openstack\/galera: pods roll one at a time, highest ordinal first, each Ready \(Synced\) before the next: galera-2, galera-1, galera-0 \(galera-0 last, the writer\); changed: /),
     ]);
     expect(lines).toEqual(expect.arrayContaining([
