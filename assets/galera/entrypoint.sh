@@ -562,13 +562,14 @@ apply_users_with_retries() {
 # open keep their session; new ones get the new certificate. No restart, so no member ever leaves the cluster for
 # a renewal. A failed reload is retried every second (the fingerprint is only recorded once it succeeded).
 TLS_SEEN=
-tls_fingerprint() {
-  cat "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" "$GALERA_TLS_DIR/ca.crt" 2>/dev/null | cksum
+# The content of the files given (a Secret volume's): what the kubelet swapped in, whatever the symlinks say.
+files_fingerprint() {
+  cat "$@" 2>/dev/null | cksum
 }
 reload_tls_if_renewed() {
   [[ -n ${GALERA_TLS_DIR:-} ]] || return 0
   local now
-  now=$(tls_fingerprint)
+  now=$(files_fingerprint "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" "$GALERA_TLS_DIR/ca.crt")
   if [[ -z $TLS_SEEN ]]; then
     TLS_SEEN=$now
   elif [[ $now != "$TLS_SEEN" ]]; then
@@ -590,9 +591,6 @@ CREDENTIALS_SEEN=
 USERS_PID=
 USERS_APPLYING=
 NEXT_USERS_RUN=0
-credentials_fingerprint() {
-  cat "$GALERA_CREDENTIALS_DIR"/* 2>/dev/null | cksum
-}
 apply_users_if_rotated() {
   [[ -n ${GALERA_CREDENTIALS_DIR:-} ]] || return 0
   if [[ -n $USERS_PID ]]; then
@@ -606,7 +604,7 @@ apply_users_if_rotated() {
   fi
   ((SECONDS >= NEXT_USERS_RUN)) || return 0
   local now
-  now=$(credentials_fingerprint)
+  now=$(files_fingerprint "$GALERA_CREDENTIALS_DIR"/*)
   if [[ $now != "$CREDENTIALS_SEEN" ]]; then
     galera_log "credentials changed: applying users (a changed password rotates: the old one is accepted for ${GALERA_PASSWORD_ROTATION_GRACE_SECONDS:-3600} s more)"
     USERS_APPLYING=$now
@@ -646,7 +644,7 @@ status_loop() {
         [[ -n $STATE_UUID ]] && identity_add "cluster $STATE_UUID"
         users_applied=1
         # What the first run reads; a later change of the files is a rotation (apply_users_if_rotated).
-        [[ -z ${GALERA_CREDENTIALS_DIR:-} ]] || CREDENTIALS_SEEN=$(credentials_fingerprint)
+        [[ -z ${GALERA_CREDENTIALS_DIR:-} ]] || CREDENTIALS_SEEN=$(files_fingerprint "$GALERA_CREDENTIALS_DIR"/*)
         NEXT_USERS_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
         { upgrade_system_tables; apply_users_with_retries; } &
         [[ $WRITER_TABLE_READ == true ]] || ensure_writer_table &

@@ -272,7 +272,7 @@ export class Member {
     let answered: string | undefined;
     let answers = 0;
     while (!this.synced()) {
-      if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+      this.throwIfExited();
       if (Date.now() > deadline) throw new Error(`${this.name} not Synced within ${timeoutMs} ms (join answered ${answers} time(s))`);
       const stateId = this.readJson('state.json')?.stateId as string | undefined;
       if (stateId !== undefined && stateId !== answered && this.phase() === 'waiting') {
@@ -300,9 +300,14 @@ export class Member {
     return wsrep?.running === true && status.wsrep_local_state === '4' && status.wsrep_cluster_status === 'Primary';
   }
 
+  /** Fails a wait at once when the member's container (its entrypoint) has exited: nothing will change any more. */
+  private throwIfExited(): void {
+    if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+  }
+
   public async waitSynced(timeoutMs: number): Promise<void> {
     await waitFor(`${this.name} Synced`, timeoutMs, () => {
-      if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+      this.throwIfExited();
       return this.synced() ? true : undefined;
     });
   }
@@ -315,7 +320,7 @@ export class Member {
    */
   public async waitSettled(timeoutMs: number): Promise<void> {
     await waitFor(`${this.name} settled (users applied)`, timeoutMs, () => {
-      if (!this.running) throw new Error(`${this.name} exited; see ${this.cluster.root}/${this.name}.mariadb.log`);
+      this.throwIfExited();
       return this.logSince('mariadb', this.mariadbLogStart).includes('apply-users.sh: users applied') ? true : undefined;
     });
   }
