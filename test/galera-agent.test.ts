@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { GaleraAgent, LogLine } from '../lib/galera/agent/agent';
 import { AgentConfig, configFromEnv } from '../lib/galera/agent/config';
-import { parseWsrep } from '../lib/galera/agent/run-dir';
+import { parseView, parseWsrep } from '../lib/galera/agent/run-dir';
 import type { LocalState, MemberReport } from '../lib/galera/agent/types';
 import { writerClaim, WriterInput } from '../lib/galera/agent/writer';
 import { A, known as report } from './support/fixtures';
@@ -118,6 +118,7 @@ async function harness(opts: {
     overrideFile: path.join(dir, 'override'),
     pollSeconds: 3600, // tests drive tick() themselves unless they start the loop with a short period
     peerTimeoutSeconds: 1,
+    writerCheckSeconds: 3600,
     wsrepStaleSeconds: 5,
     blockAfterSeconds: 120,
     pcRecoverySeconds: 60,
@@ -575,15 +576,35 @@ describe('the writer the members decide (writer.ts)', () => {
 
   test('a writer that answers but is not Synced (donor, desynced, outside the Primary) is taken over by the lowest Synced ordinal', () => {
     const claim = writerClaim(input({ peers: new Map([[0, donor(0)], [2, synced(2)]]) }));
-    expect(claim).toEqual({ from: 'galera-0', to: 'galera-1', requireAbsent: false, reason: expect.stringContaining('not Synced') });
+    expect(claim).toEqual({
+      from: 'galera-0', to: 'galera-1', requireAbsent: false, ground: 'not-synced', reason: expect.stringContaining('not Synced'),
+    });
     // galera-2 leaves it to galera-1, which is Synced and lower.
     expect(writerClaim(input({ self: 2, peers: new Map([[0, donor(0)], [1, synced(1)]]) }))).toBeUndefined();
   });
 
   test('a writer whose agent does not answer: a claim that also needs Galera\'s view to have dropped it', () => {
     expect(writerClaim(input({ peers: new Map([[2, synced(2)]]) }))).toEqual({
-      from: 'galera-0', to: 'galera-1', requireAbsent: true, reason: expect.stringContaining('does not answer'),
+      from: 'galera-0', to: 'galera-1', requireAbsent: true, ground: 'no-answer', reason: expect.stringContaining('does not answer'),
     });
+  });
+
+  test('a writer Galera no longer lists is taken over at once, even if its last report said Synced', () => {
+    const members = ['galera-1', 'galera-2'];
+    expect(writerClaim(input({ members }))).toEqual({
+      from: 'galera-0', to: 'galera-1', requireAbsent: true, ground: 'evicted', reason: expect.stringContaining('no longer lists galera-0'),
+    });
+    // galera-1 is listed, Synced and lower: galera-2 leaves it to galera-1.
+    expect(writerClaim(input({ self: 2, members, peers: new Map([[0, synced(0)], [1, synced(1)]]) }))).toBeUndefined();
+    // Listed and Synced: kept, as without a view.
+    expect(writerClaim(input({ members: names }))).toBeUndefined();
+  });
+
+  test('a member Galera does not list cannot take over, whatever its last report', () => {
+    // galera-1 answered Synced, but the view galera-2 sees lists only galera-0 (not Synced) and itself.
+    const peers = new Map([[0, donor(0)], [1, synced(1)]]);
+    expect(writerClaim(input({ self: 2, peers, members: ['galera-0', 'galera-2'] }))).toMatchObject({ to: 'galera-2', ground: 'not-synced' });
+    expect(writerClaim(input({ self: 2, peers }))).toBeUndefined();
   });
 
   test('the next Synced ordinal claims when a lower one is not Synced or does not answer', () => {
@@ -600,7 +621,37 @@ describe('the writer the members decide (writer.ts)', () => {
   test('a row naming no member is taken over (the view check keeps it safe)', () => {
     expect(writerClaim(input({ named: 'galera-7' }))).toBeUndefined(); // galera-0 is Synced and lower
     expect(writerClaim(input({ self: 0, named: 'galera-7', peers: new Map([[1, synced(1)]]) })))
-      .toMatchObject({ from: 'galera-7', to: 'galera-0', requireAbsent: true });
+      .toMatchObject({ from: 'galera-7', to: 'galera-0', requireAbsent: true, ground: 'not-a-member' });
+  });
+
+  test('view.json: the primary flag and the pod names of the members, nothing else', () => {
+    expect(parseView('{"primary":true,"members":["galera-0","galera-2"]}')).toEqual({ primary: true, members: ['galera-0', 'galera-2'] });
+    expect(parseView('{"primary":false,"members":[]}')).toEqual({ primary: false, members: [] });
+    expect(parseView('{"primary":true,"members":["galera-0","Bad_Name","x\'; DROP"]}')).toEqual({ primary: true, members: ['galera-0'] });
+    for (const bad of ['', 'nope', '[]', '{"primary":"yes","members":[]}', '{"primary":true,"members":"galera-0"}', '{"primary":true,"members":[1]}']) {
+      expect(parseView(bad)).toBeUndefined();
+    }
+  });
+
+  test('between rounds the agent acts on an eviction in Galera\'s view, and on nothing else', async () => {
+    // galera-0 (the writer) answered as a donor in the round at start: the round claims only when it runs again.
+    const h = await harness({ self: 1, peers: [report(0, 10, { running: true, primary: true, synced: false }), report(2, 11, { running: true, primary: true, synced: true })], config: { writerCheckSeconds: 0.02 } });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false);
+    await h.agent.start();
+    await waitFor('the first round', () => (h.logs.some((l) => l.event === 'decision') ? true : undefined));
+    const file = path.join(h.dir, 'writer-claim');
+    writeWsrep(h.dir, true, SYNCED_WSREP, 0, false, 'galera-0');
+    fs.writeFileSync(path.join(h.dir, 'view.json'), '{"primary":true,"members":["galera-0","galera-1","galera-2"]}');
+    await sleep(0.3); // 15 checks: a donor writer is a round's business, not the check's
+    expect(fs.existsSync(file)).toBe(false);
+    fs.writeFileSync(path.join(h.dir, 'view.json'), '{"primary":false,"members":["galera-1"]}');
+    await sleep(0.2); // outside a Primary component nothing is claimed
+    expect(fs.existsSync(file)).toBe(false);
+    fs.writeFileSync(path.join(h.dir, 'view.json'), '{"primary":true,"members":["galera-1","galera-2"]}');
+    await waitFor('the claim', () => (fs.existsSync(file) ? true : undefined));
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toMatchObject({ from: 'galera-0', to: 'galera-1', requireAbsent: 'true' });
+    expect(h.logs.filter((l) => l.event === 'writer-claim')).toEqual([expect.objectContaining({ ground: 'evicted' })]);
   });
 
   test('wsrep.json carries the row only as a pod name, and only while running', () => {
@@ -819,6 +870,7 @@ describe('three agents talking to each other', () => {
           overrideFile: path.join(dir, 'override'),
           pollSeconds: 0.05,
           peerTimeoutSeconds: 1,
+          writerCheckSeconds: 0.05,
           wsrepStaleSeconds: 5,
           blockAfterSeconds: 120,
           pcRecoverySeconds: 60,

@@ -217,3 +217,37 @@ printf '%s\\n' "$FAKE_ANSWER"
     }
   });
 });
+
+describe('the notification command (notify.sh, mariadbd\'s wsrep_notify_cmd)', () => {
+  let dir = '';
+  beforeAll(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-notify-')); });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const script = path.resolve(__dirname, '../assets/galera/notify.sh');
+
+  /** Runs it as mariadbd does (`sh -c "<wsrep_notify_cmd> --status ..."`); returns view.json's text or undefined. */
+  function notify(viewFile: string, args: string[]): string | undefined {
+    fs.rmSync(viewFile, { force: true });
+    execFileSync('sh', ['-c', `bash ${script} ${viewFile} ${args.map((a) => `'${a}'`).join(' ')}`]);
+    return fs.existsSync(viewFile) ? fs.readFileSync(viewFile, 'utf8') : undefined;
+  }
+
+  test('a view change writes the Primary flag and the members\' pod names', () => {
+    const file = path.join(dir, 'view.json');
+    const members = '3b99f063-b305/galera-0/127.0.1.1:3306,3c0718a1-8c2d/galera-2/127.0.1.3:3306';
+    expect(JSON.parse(notify(file, ['--status', 'Synced', '--uuid', 'u', '--primary', 'yes', '--members', members, '--index', '1'])!))
+      .toEqual({ primary: true, members: ['galera-0', 'galera-2'] });
+    expect(JSON.parse(notify(file, ['--status', 'Undefined', '--uuid', 'u', '--primary', 'no', '--members', members.split(',')[0], '--index', '0'])!))
+      .toEqual({ primary: false, members: ['galera-0'] });
+    // An empty view (the member left the cluster) and a name that is not a pod name.
+    expect(JSON.parse(notify(file, ['--status', 'Undefined', '--primary', 'no', '--members', ''])!)).toEqual({ primary: false, members: [] });
+    expect(JSON.parse(notify(file, ['--primary', 'yes', '--members', 'u1/galera-1/a,u2/Bad_Name/b,u3/x"]y/c'])!)).toEqual({ primary: true, members: ['galera-1'] });
+  });
+
+  test('a state change without a view leaves view.json alone, and nothing ever fails mariadbd', () => {
+    const file = path.join(dir, 'view2.json');
+    expect(notify(file, ['--status', 'Donor/Desynced'])).toBeUndefined();
+    // An unwritable place: still exit 0 (execFileSync would throw otherwise), and no file.
+    expect(notify(path.join(dir, 'missing', 'view.json'), ['--primary', 'yes', '--members', 'u/galera-0/a'])).toBeUndefined();
+    expect(fs.readdirSync(dir).filter((name) => name.includes('.tmp.'))).toEqual([]);
+  });
+});

@@ -81,6 +81,9 @@ describe('renderHaproxyCfg', () => {
       'mode tcp', 'option tcpka', 'timeout client 5400s', 'timeout server 5400s', 'balance first',
       'option httpchk', 'http-check send meth GET uri /writer', 'http-check expect status 200',
     ]));
+    // A session sent to a writer that just died is moved within half a second, not after the default 5 s connect
+    // timeout and a retry on the same dead member.
+    expect(galera).toEqual(expect.arrayContaining(['timeout connect 500ms', 'option redispatch 1']));
     // A new session waits (1 s at most) while more than one member counts as up: a fresh instance before its first
     // checks, or two 200s during a takeover.
     expect(galera.join('\n')).toContain('tcp-request inspect-delay 1s\ntcp-request content accept if { nbsrv le 1 }\n' +

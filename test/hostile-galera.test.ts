@@ -30,7 +30,7 @@ const OWNED: Array<[string, string, string]> = [
   ['MYSQLD', 'enable-wsrep-new-cluster', ''], ['galera', 'wsrep_node_address', '10.0.0.1'], ['galera', 'wsrep_node_name', 'x'],
   ['galera', 'wsrep_node_incoming_address', '10.0.0.1'], ['galera', 'wsrep_sst_receive_address', '10.0.0.1:4444'],
   ['galera', 'wsrep_sst_method', 'rsync'], ['galera', 'wsrep_cluster_name', 'other'], ['galera', 'wsrep_sst_donor_rejects_queries', 'OFF'],
-  ['galera', 'wsrep_start_position', 'x:1'], ['galera', 'wsrep_desync', 'ON'], ['galera', 'wsrep_provider', '/x.so'],
+  ['galera', 'wsrep_start_position', 'x:1'], ['galera', 'wsrep_desync', 'ON'], ['galera', 'wsrep_provider', '/x.so'], ['galera', 'wsrep-notify-cmd', '/bin/true'],
   ['mysqld', 'port', '3307'], ['mysqld', 'maximum-port', '3307'], ['client', 'port', '3307'], ['mysqld', 'bind-address', '127.0.0.1'],
   ['mysqld', 'datadir', '/tmp'], ['mysqld', 'socket', '/tmp/s'], ['mysqld', 'tmpdir', '/var'], ['mysqld', 'tmp_disk_table_size', '1G'],
   ['mysqld', 'binlog_format', 'STATEMENT'], ['mysqld', 'innodb_autoinc_lock_mode', '1'], ['mysqld', 'default-storage-engine', 'MyISAM'],

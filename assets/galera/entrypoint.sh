@@ -23,6 +23,9 @@
 #   restart-request created by the agent (for the current stateId) to have mariadbd stopped and a new
 #                   decision awaited
 #   writer-claim    created by the agent: take the writer row over for this member (claim_writer below)
+#   view.json       written by notify.sh (mariadbd's wsrep_notify_cmd) at every view change while mariadbd
+#                   runs: the members of this member's view, the moment Galera changes it; removed here
+#                   before mariadbd starts and once it has exited
 #
 # The writer row, galera_ha.writer (lib/galera/agent/writer.ts says why): created with the cluster naming
 # GALERA_INITIAL_WRITER (the construct's writerOrdinal member), read every second into wsrep.json (`writer`),
@@ -130,6 +133,8 @@ wsrep_node_name = ${POD_NAME:?POD_NAME must be set}
 wsrep_node_address = ${POD_IP:?POD_IP must be set}
 wsrep_sst_receive_address = $POD_IP:${GALERA_SST_PORT:-4444}
 wsrep_sst_auth = \"$auth\"
+# Galera runs it at every membership change: the agent learns of an eviction at once (notify.sh says why).
+wsrep_notify_cmd = \"bash $SCRIPT_DIR/notify.sh $GALERA_VIEW_FILE\"
 [sst]
 # socat (mariabackup SST) listens on, and sends from, the pod address only, not every interface.
 sockopt = \"bind=$socat_ip\"" 600
@@ -371,6 +376,7 @@ start_mariadbd() {
   # Known before the server answers, so the readiness probe never passes between Synced and the upgrade.
   if upgrade_needed; then : >"$GALERA_UPGRADE_PENDING_FILE"; else rm -f "$GALERA_UPGRADE_PENDING_FILE"; fi
   set_phase starting
+  rm -f "$GALERA_VIEW_FILE"
   galera_log "starting: mariadbd ${args[*]}"
   mariadbd "${args[@]}" &
   MARIADBD_PID=$!
@@ -686,7 +692,7 @@ supervise() {
   STATUS_PID=
   stop_leftover_sst
   write_wsrep_status false
-  rm -f "$GALERA_STATE_FILE" "$GALERA_WRITER_CLAIM_FILE"
+  rm -f "$GALERA_STATE_FILE" "$GALERA_WRITER_CLAIM_FILE" "$GALERA_VIEW_FILE"
   galera_log "mariadbd exited with status $MARIADBD_STATUS"
 }
 

@@ -16,6 +16,7 @@ GALERA_WSREP_FILE=$GALERA_RUN_DIR/wsrep.json
 GALERA_DECISION_FILE=$GALERA_RUN_DIR/decision.json
 GALERA_RESTART_FILE=$GALERA_RUN_DIR/restart-request
 GALERA_WRITER_CLAIM_FILE=$GALERA_RUN_DIR/writer-claim
+GALERA_VIEW_FILE=$GALERA_RUN_DIR/view.json
 # What the entrypoint is doing now; the liveness probe spares every phase but `running`.
 GALERA_PHASE_FILE=$GALERA_RUN_DIR/phase
 # Present while this member's system tables are older than its server (after a version change): not Ready until

@@ -301,6 +301,7 @@ export const OWNED_OPTIONS: Readonly<Record<string, string>> = {
   wsrep_sst_donor_rejects_queries: 'the readiness probe and ProxySQL fence a donor only while it rejects queries',
   wsrep_start_position: 'the entrypoint recovers it from the data at every start',
   wsrep_recover: 'the entrypoint runs the recovery itself',
+  wsrep_notify_cmd: 'the entrypoint sets it: the recovery agent learns of an eviction from it (the writer takeover)',
   wsrep_desync: 'a desynced member is never Ready and stalls nothing, silently',
   wsrep_reject_queries: 'the readiness probe would take the member out for good',
   port: 'the Services, NetworkPolicy, probes and ProxySQL use 3306',

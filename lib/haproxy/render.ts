@@ -19,6 +19,14 @@ const WRITER_CHECK_TIMING = 'inter 250ms fastinter 250ms downinter 250ms rise 1 
  */
 const WRITER_HOLD_SECONDS = 1;
 /**
+ * How long a connection to the writer may take to open. A member that runs answers a SYN within a millisecond on
+ * the same network; one that died silently never does, and every session HAProxy sends it before its check marks
+ * it down (up to ~0.5 s) would otherwise wait the default 5 s, then retry it after a turn-around of min(connect
+ * timeout, 1 s). With 500 ms and a redispatch on every retry, such a session is moved to the member that is up by
+ * then, or refused so that the client's own retry finds the new writer (measured: resumption through HAProxy).
+ */
+const WRITER_CONNECT_TIMEOUT = '500ms';
+/**
  * TLS 1.2 ciphers: Mozilla's "intermediate" profile without the DHE suites (ECDHE only: forward secrecy without a
  * DH parameter file), AEAD only (GCM, ChaCha20-Poly1305). Every client of the last decade offers one of them.
  */
@@ -270,6 +278,9 @@ function renderGalera(model: HaproxyModel, galera: HaproxyGalera): string[] {
     '  option tcpka',
     // The first UP server in config order gets every connection: deterministic even if two are briefly up.
     '  balance first',
+    `  timeout connect ${WRITER_CONNECT_TIMEOUT}`,
+    // A failed connect is retried on the member up at that moment, not on the same one (nothing was sent yet).
+    '  option redispatch 1',
     `  tcp-request inspect-delay ${WRITER_HOLD_SECONDS}s`,
     '  tcp-request content accept if { nbsrv le 1 }',
     '  tcp-request content accept if WAIT_END',

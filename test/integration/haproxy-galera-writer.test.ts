@@ -148,12 +148,14 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         let writing = true;
         const acknowledged: Array<{ started: number; at: number; member: string }> = [];
         let failed = 0;
+        let longestAttemptMs = 0;
         const client = (async () => {
           while (writing) {
             const started = Date.now();
             const r = await tcpQuery(LBS[0], LB_PORT, 'app', APP_PASSWORD, 'INSERT INTO app.w (member) VALUES (@@wsrep_node_name); SELECT @@wsrep_node_name', 8000);
             if (r.code === 0) acknowledged.push({ started, at: Date.now(), member: r.stdout.trim() });
             else failed++;
+            longestAttemptMs = Math.max(longestAttemptMs, Date.now() - started);
             await sleep(50);
           }
         })();
@@ -202,7 +204,8 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         await bothSendTo(newWriter, 5000);
         expect(await namedWriter(writer)).toBe(newWriter);
         figures.push(`${writerName} -> ${newWriter}: evicted after ${evictedMs} ms (+/- 200 ms), writes resumed ${resumed.at - diedAt} ms ` +
-          `after it fell silent (${failed} attempts failed meanwhile); HAProxy ${'AB'[restarted]} restarted`);
+          `after it fell silent (${failed} attempts failed meanwhile, the longest attempt took ${longestAttemptMs} ms); ` +
+          `HAProxy ${'AB'[restarted]} restarted`);
       }
       console.log(`HAProxy one-writer with the members' writer row, ${ITERATIONS} iterations, 2 instances:\n  ${figures.join('\n  ')}`);
     });

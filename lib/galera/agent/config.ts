@@ -21,6 +21,8 @@ export interface AgentConfig {
   readonly overrideFile: string;
   readonly pollSeconds: number;
   readonly peerTimeoutSeconds: number;
+  /** How often Galera's view (view.json) is read between rounds for the writer's eviction (agent.ts). */
+  readonly writerCheckSeconds: number;
   readonly wsrepStaleSeconds: number;
   readonly blockAfterSeconds: number;
   readonly pcRecoverySeconds: number;
@@ -50,6 +52,8 @@ export const WAIT_PRIMARY_MARGIN_SECONDS = 30;
 export const DEFAULT_RESTART_RETRY_SECONDS = 30;
 
 export const DEFAULT_AGENT_PORT = 9200;
+/** Reading two small files of the run directory (memory-backed) ten times a second costs nothing measurable. */
+export const DEFAULT_WRITER_CHECK_SECONDS = 0.1;
 /**
  * How often the agent reads the mounted certificate, and how often it reads the served one again while the two agree
  * (each read is a handshake mariadbd logs as an aborted connection): tls-watch.ts.
@@ -99,6 +103,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     overrideFile: env.GALERA_OVERRIDE_FILE || DEFAULT_OVERRIDE_FILE,
     pollSeconds,
     peerTimeoutSeconds,
+    writerCheckSeconds: duration(v, env, 'GALERA_WRITER_CHECK_SECONDS', DEFAULT_WRITER_CHECK_SECONDS),
     wsrepStaleSeconds,
     blockAfterSeconds,
     pcRecoverySeconds,

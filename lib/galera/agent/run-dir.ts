@@ -8,6 +8,8 @@
  *   restart-request   agent → mariadb container   stop mariadbd (SIGTERM, bounded, then SIGKILL) and re-establish state
  *                                                 (pc.recovery fallback, or too long outside a Primary component)
  *   writer-claim      agent → mariadb container   take the writer row over (writer.ts): a conditional UPDATE, run once
+ *   view.json         mariadbd → agent            at every Galera view change (notify.sh, wsrep_notify_cmd): the
+ *                                                 members of this member's view, the moment it changes
  *   agent-memory.json agent only                  which state it answered, across restarts of the agent container
  *
  * Every write is atomic (temporary file in the same directory, then rename), so a reader never sees half a file.
@@ -24,6 +26,7 @@ export const WSREP_FILE = 'wsrep.json';
 export const DECISION_FILE = 'decision.json';
 export const RESTART_REQUEST_FILE = 'restart-request';
 export const WRITER_CLAIM_FILE = 'writer-claim';
+export const VIEW_FILE = 'view.json';
 /** The agent's own memory (which state it answered), so a restarted sidecar never answers one state twice. */
 export const AGENT_MEMORY_FILE = 'agent-memory.json';
 
@@ -67,6 +70,14 @@ export interface WsrepView {
   readonly ageSeconds?: number;
 }
 
+/** Galera's view of the cluster as this member last saw it change (view.json, written by notify.sh). */
+export interface GaleraView {
+  /** The view is a Primary component. */
+  readonly primary: boolean;
+  /** The pod names (wsrep_node_name) of its members. */
+  readonly members: readonly string[];
+}
+
 /** The decision.json the mariadb container reads: flat strings, one key per line, so a shell can `sed` it. */
 export interface DecisionFile {
   readonly stateId: string;
@@ -79,6 +90,8 @@ export interface DecisionFile {
 
 const DATA_STATES: readonly DataState[] = ['empty', 'wiped', 'known', 'unknown'];
 const POSITION_SOURCES: readonly PositionSource[] = ['grastate', 'wsrep-recover', 'wsrep-status'];
+/** A pod name (DNS-1123 label). */
+const POD_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const NOT_RUNNING: WsrepView = { running: false, primary: false, synced: false, transfer: false, status: {} };
 
 /** The run directory shared with the mariadb container. */
@@ -110,6 +123,14 @@ export class RunDir {
     const parsed = parseWsrep(text);
     if (parsed === undefined || ageSeconds > staleSeconds) return { ...NOT_RUNNING, ageSeconds };
     return { ...parsed, ageSeconds };
+  }
+
+  /**
+   * view.json, or undefined when absent or malformed. Its owner removes it before mariadbd starts and after it
+   * exits, so the caller uses it only while wsrep.json says mariadbd runs.
+   */
+  public readView(): GaleraView | undefined {
+    return parseView(readIfExists(this.file(VIEW_FILE)) ?? '');
   }
 
   public decisionPending(): boolean {
@@ -267,11 +288,18 @@ export function parseWsrep(text: string): Omit<WsrepView, 'ageSeconds'> | undefi
   const position = { uuid: status.wsrep_local_state_uuid, seqno: Number(status.wsrep_last_committed) };
   const live = running && /^-?[0-9]+$/.test(status.wsrep_last_committed ?? '') && isUsablePosition(position);
   // A pod name (DNS-1123 label) or nothing: the row is data anyone with write access could change.
-  const writer = running && typeof value.writer === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value.writer) ? value.writer : undefined;
+  const writer = running && typeof value.writer === 'string' && POD_NAME.test(value.writer) ? value.writer : undefined;
   return {
     running, primary, synced, transfer, status,
     ...(clusterUuid ? { clusterUuid } : {}), ...(live ? { position } : {}), ...(writer !== undefined ? { writer } : {}),
   };
+}
+
+/** view.json: `{"primary": true, "members": ["galera-0", "galera-2"]}`; only pod names count as members. */
+export function parseView(text: string): GaleraView | undefined {
+  const value = parseJsonObject(text);
+  if (value === undefined || typeof value.primary !== 'boolean' || !isStringArray(value.members)) return undefined;
+  return { primary: value.primary, members: value.members.filter((name) => POD_NAME.test(name)) };
 }
 
 function parsePosition(value: unknown): GaleraPosition | undefined {
