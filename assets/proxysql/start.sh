@@ -13,8 +13,8 @@
 #   PROXYSQL_ADMIN_USER       the admin account, which @@PROXYSQL_ADMIN_CREDENTIALS@@ pairs with its password
 #   PROXYSQL_ADMIN_PASSWORD, PROXYSQL_MONITOR_PASSWORD, PROXYSQL_USER_PASSWORD_<NAME>: the passwords
 #
-# Only bash builtins and `proxysql` are used: the pinned image is debian:12 with the proxysql package and a
-# MariaDB client (lib/proxysql/image.ts has its build files; test/proxysql-image.test.ts checks this script).
+# Only bash builtins and `proxysql` are used: what every build of the pinned image has (lib/proxysql/image.ts
+# cites its build files; test/proxysql-image.test.ts checks this script against that list).
 set -euo pipefail
 shopt -s inherit_errexit
 # bash 5.2 expands '&' in the replacement of ${var//pattern/replacement}; passwords are literal text.

@@ -5,8 +5,13 @@
  * means re-reading its build files and updating this file.
  *
  * `docker.io/proxysql/proxysql:2.7.3`, read from ProxySQL/docker-images at tag v2.7.3
- * (commit b6be1da9a37eec4ef0804b4fc9c9191a94094ef2), `proxysql-images/proxysql-debian/Dockerfile`; its Makefile in
- * the same folder gives the Debian build the plain version tag (`proxysql/proxysql:${VERS}`):
+ * (commit b6be1da9a37eec4ef0804b4fc9c9191a94094ef2), `proxysql-images/`. Which build the plain tag names is not
+ * certain: that Makefile's build line tags BOTH `proxysql-centos` and `proxysql-debian` `proxysql/proxysql:${VERS}`
+ * (and `${VERS}-${DIST}`); its default target builds them in `$(wildcard proxysql-*)` order, which GNU make >= 4.3
+ * sorts, so the Debian build is pushed last and holds `2.7.3` if the release was pushed that way (commit 249b336,
+ * 2025-11-10, later gave the plain tag to the Debian build only). Hence the list below holds for both builds.
+ *
+ * `proxysql-debian/Dockerfile`:
  * - base `FROM debian:12` (bookworm, not slim, not distroless). The official Debian image is a debootstrap
  *   `--variant=minbase` (debuerreotype/debuerreotype `scripts/debuerreotype-init`, commit da4bf94): Essential
  *   packages and their dependencies, among them bash 5.2 (`/bin/bash`, with `/dev/tcp` redirections) and coreutils
@@ -26,18 +31,22 @@
  * - No `USER` (the image runs as root unless told otherwise), no `ENTRYPOINT`, `CMD ["proxysql", "-f",
  *   "--idle-threads", "-D", "/var/lib/proxysql"]`. The pod sets `command`, so Kubernetes ignores that CMD and
  *   start.sh passes its own `-c` and `-D` (the datadir is the same path, an emptyDir here).
+ *
+ * `proxysql-centos/Dockerfile`: `FROM quay.io/centos/centos:stream9` (bash and coreutils' `sleep` in the base; its
+ * package list was not read), `yum -y install mysql` (MySQL's client: `mysql`, no `mariadb`), `proxysql-2.7.3`
+ * (`/usr/bin/proxysql`), the same CMD, no USER, no ENTRYPOINT.
  */
 export const VERIFIED_PROXYSQL_IMAGE_TAG = '2.7.3';
 
 /**
- * The programs outside bash's builtins that the proxysql container may run, each with what installs it in the
- * pinned image (see above). Everything else a script needs must be a bash 5.2 builtin.
+ * The programs outside bash's builtins that the proxysql container may run: those both builds of the tag have
+ * (see above), each with what installs it. Everything else a script needs must be a bash builtin. The client is
+ * deliberately absent: `mariadb` is only in the Debian build (`mysql` in both, but different clients).
  */
 export const PROXYSQL_IMAGE_COMMANDS: Readonly<Record<string, string>> = {
-  bash: 'bash 5.2, Essential in debian:12 (/bin/bash; net redirections /dev/tcp enabled in Debian builds)',
-  sleep: 'coreutils, Essential in debian:12',
-  proxysql: '/usr/bin/proxysql, the proxysql 2.7.3 package',
-  mariadb: '/usr/bin/mariadb, mariadb-client-core 10.11 (default-mysql-client in debian:12)',
+  bash: 'Essential in debian:12 (bash 5.2, /bin/bash, /dev/tcp enabled); in the CentOS Stream 9 base',
+  sleep: 'coreutils: Essential in debian:12; in the CentOS Stream 9 base',
+  proxysql: '/usr/bin/proxysql, from the proxysql 2.7.3 package (deb or rpm)',
 };
 
 /**

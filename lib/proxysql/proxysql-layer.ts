@@ -152,7 +152,7 @@ export interface ProxySqlLayerProps {
   readonly resources?: ContainerResources;
   /**
    * The ProxySQL image (2.7). The pod runs `/bin/bash` (with `/dev/tcp`), `sleep` and `proxysql` (on PATH) in it;
-   * the default, the official Debian 12 build, has them (see the README, "The image").
+   * the official image has them (see the README, "The image").
    *
    * @default ProxySqlLayer.DEFAULT_IMAGE
    */
@@ -174,7 +174,7 @@ export interface ProxySqlLayerProps {
  * renderer writes proxysql.cnf (render.ts), the pod is plain data (pod.ts).
  */
 export class ProxySqlLayer extends Construct {
-  /** The official ProxySQL image (Debian 12 build), pinned: its contents are verified in lib/proxysql/image.ts. */
+  /** The official ProxySQL image, pinned: what the pod runs in it is verified in lib/proxysql/image.ts. */
   public static readonly DEFAULT_IMAGE = 'docker.io/proxysql/proxysql:2.7.3';
 
   /** Base name of the objects. */
