@@ -8,6 +8,10 @@
  *
  * Anything it cannot follow (a command chosen at run time, eval, source, a here-document, backquotes) is reported as
  * a problem rather than skipped, so a script the checker cannot read fails the test instead of passing it.
+ *
+ * The canonical form and the list of builtins come from the bash that runs the tests: 5.2 on Debian 12, the same
+ * bash as the ProxySQL image's Debian build. The checker's own tests (test/proxysql-image.test.ts) fail if another
+ * bash prints the form differently.
  */
 import { spawnSync } from 'child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
