@@ -128,6 +128,7 @@ describe('commandsRunBy (the static check itself can fail)', () => {
     ['exec and command', 'command -p env; exec timeout 1 true', ['env', 'timeout']],
     ['a loop fed by a process substitution', 'while read -r l; do head -1; done < <(ls /)', ['head', 'ls']],
     ['a background job', 'sleep 1 & wait $!', ['sleep']],
+    ['a coprocess and a timed command', 'coproc nc -l 1; time -p uname', ['nc', 'uname']],
     ['a subshell and a group', '( cd / && du -s ); { df; }', ['df', 'du']],
     ['a case branch', 'case $1 in a) stat /;; *) touch x;; esac', ['stat', 'touch']],
     ['bash builtins only', 'read -r a <<<"x"; printf "%s" "$a"; [[ $a == x ]] && echo ok; ((1 + 1)); local_var=${a//x/y}', []],

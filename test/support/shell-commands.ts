@@ -265,6 +265,7 @@ function readCommands(tokens: Token[], problems: string[], nested: (code: string
   let mode: 'normal' | 'skip-to-sep' | 'case-head' | 'pattern' | 'test' = 'normal';
   let current = '';
   let skipTarget = false;
+  let after = '';
   const record = (raw: string) => {
     const name = unquote(raw);
     if (name.includes('$') || name.includes('__substituted__')) unit.dynamic.push(raw);
@@ -280,6 +281,7 @@ function readCommands(tokens: Token[], problems: string[], nested: (code: string
       mode = t.sep === ';;' ? 'pattern' : 'normal';
       atCommand = true;
       current = '';
+      after = '';
       skipTarget = false;
       continue;
     }
@@ -307,8 +309,12 @@ function readCommands(tokens: Token[], problems: string[], nested: (code: string
       continue;
     }
     if (atCommand) {
+      // bash prints `coproc NAME command` and may keep `time -p`: the name and the option are not commands.
+      const previous = after;
+      after = w;
+      if (previous === 'coproc' || (previous === 'time' && w.startsWith('-'))) continue;
       if (ASSIGNMENT.test(w) || w.startsWith('((')) continue;
-      if (LEADING.has(w)) continue;
+      if (LEADING.has(w) || w === 'coproc') continue;
       if (w === 'for' || w === 'select') {
         mode = 'skip-to-sep';
         continue;
