@@ -1,6 +1,8 @@
 #!/bin/bash
-# Talks to ProxySQL's admin interface, which listens on 127.0.0.1 only, from inside the pod. The official ProxySQL
-# image has no MySQL client, so every subcommand but `live` runs in the admin sidecar (the MariaDB image).
+# Talks to ProxySQL's admin interface, which listens on 127.0.0.1 only, from inside the pod. Every subcommand but
+# `live` runs in the admin sidecar (the MariaDB image, with its `mariadb` client); `live` also runs in the proxysql
+# container, so it uses bash alone. The programs each subcommand may run are checked against the images' verified
+# contents (lib/proxysql/image.ts, test/proxysql-image.test.ts).
 #
 #   admin.sh live    exit 0 when the admin port accepts TCP connections (bash only: the proxysql container's
 #                    liveness probe)

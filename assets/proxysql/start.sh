@@ -13,7 +13,8 @@
 #   PROXYSQL_ADMIN_USER       the admin account, which @@PROXYSQL_ADMIN_CREDENTIALS@@ pairs with its password
 #   PROXYSQL_ADMIN_PASSWORD, PROXYSQL_MONITOR_PASSWORD, PROXYSQL_USER_PASSWORD_<NAME>: the passwords
 #
-# Only bash builtins are used: the official image is a plain Debian with the proxysql package.
+# Only bash builtins and `proxysql` are used: what every build of the pinned image has (lib/proxysql/image.ts
+# cites its build files; test/proxysql-image.test.ts checks this script against that list).
 set -euo pipefail
 shopt -s inherit_errexit
 # bash 5.2 expands '&' in the replacement of ${var//pattern/replacement}; passwords are literal text.

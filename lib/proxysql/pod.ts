@@ -9,7 +9,13 @@ import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { ADMIN_PASSWORD_ENV, DATA_DIR, MONITOR_PASSWORD_ENV, ProxySqlConfigModel, ProxySqlModel, READ_ONLY_SELECT_RULE_ID } from './model';
 
-/** The uid both containers run as (the `mysql` user of the MariaDB image; ProxySQL needs no particular user). */
+/**
+ * The uid both containers run as: the `mysql` user of the MariaDB image. The ProxySQL image sets no USER (root by
+ * default); its package's postinst creates `proxysql` with `useradd -r -U`, which on a fresh Debian 12 also gets
+ * 999 (replayed with bookworm's useradd; lib/proxysql/image.ts). ProxySQL needs no particular user: everything it
+ * writes (datadir, rendered file, /tmp) is an emptyDir here, and it reads its file from `-c`, not the image's
+ * /etc/proxysql.cnf.
+ */
 export const PROXYSQL_UID = 999;
 const SCRIPTS_DIR = '/opt/proxysql';
 const TEMPLATE_DIR = '/etc/proxysql';

@@ -151,7 +151,8 @@ export interface ProxySqlLayerProps {
    */
   readonly resources?: ContainerResources;
   /**
-   * The official ProxySQL image (2.7).
+   * The ProxySQL image (2.7). The pod runs `/bin/bash` (with `/dev/tcp`), `sleep` and `proxysql` (on PATH) in it;
+   * the official image has them (see the README, "The image").
    *
    * @default ProxySqlLayer.DEFAULT_IMAGE
    */
@@ -173,7 +174,7 @@ export interface ProxySqlLayerProps {
  * renderer writes proxysql.cnf (render.ts), the pod is plain data (pod.ts).
  */
 export class ProxySqlLayer extends Construct {
-  /** The official ProxySQL image, pinned. */
+  /** The official ProxySQL image, pinned: what the pod runs in it is verified in lib/proxysql/image.ts. */
   public static readonly DEFAULT_IMAGE = 'docker.io/proxysql/proxysql:2.7.3';
 
   /** Base name of the objects. */

@@ -14,34 +14,20 @@ import { spawnSync } from 'child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } from '../../lib';
-import { K8sObject, find, newChart, synth } from '../support/harness';
+import { SecretValue } from '../../lib';
+import { K8sObject, find } from '../support/harness';
 import { describeWithBinaries } from './support/daemons';
 import { Tree, compileLibconfigChecker, parseLibconfig } from './support/libconfig';
-import { NODES } from '../support/fixtures';
+import { proxySqlObjects } from '../support/fixtures';
 
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 
-function synthesize(): K8sObject[] {
-  const chart = newChart('openstack');
-  const galera = new GaleraPetSet(chart, 'galera', {
-    placement: Placement.onNodes(NODES),
-    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
-    credentials: { rootPassword: secret('galera-root'), sstPassword: secret('galera-sst'), monitorPassword: secret('galera-monitor') },
-    users: [
-      { name: 'nova', password: secret('nova-db'), databases: ['nova', 'nova_api'], maxConnections: 500 },
-      { name: 'neutron', password: secret('neutron-db'), databases: ['neutron'] },
-      { name: 'heat', password: secret('heat-db'), databases: ['heat'] },
-    ],
-  });
-  new ProxySqlLayer(chart, 'proxysql', {
-    galera,
-    placement: Placement.onNodes(NODES),
-    adminPassword: secret('proxysql-admin'),
-    allowedClients: [{ podLabels: { application: 'nova' } }],
-  });
-  return synth(chart);
-}
+const synthesize = () =>
+  proxySqlObjects([
+    { name: 'nova', password: secret('nova-db'), databases: ['nova', 'nova_api'], maxConnections: 500 },
+    { name: 'neutron', password: secret('neutron-db'), databases: ['neutron'] },
+    { name: 'heat', password: secret('heat-db'), databases: ['heat'] },
+  ]);
 
 /** Passwords that break naive renderers but that ProxySQL can load: each must come back byte for byte. */
 const HOSTILE_BUT_VALID = {

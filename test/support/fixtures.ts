@@ -4,7 +4,7 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
@@ -136,6 +136,26 @@ export const GALERA_CREDENTIALS: GaleraCredentials = {
   sstPassword: SecretValue.fromSecret('galera-sst', 'password'),
   monitorPassword: SecretValue.fromSecret('galera-monitor', 'password'),
 };
+
+// --- ProxySQL ------------------------------------------------------------------------------------------------
+
+/** A GaleraPetSet with `users` and a ProxySqlLayer in front of it (default props), synthesized in `openstack`. */
+export function proxySqlObjects(users: DatabaseUser[]): KubeObject[] {
+  const chart = newChart('openstack');
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES),
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    credentials: GALERA_CREDENTIALS,
+    users,
+  });
+  new ProxySqlLayer(chart, 'proxysql', {
+    galera,
+    placement: Placement.onNodes(NODES),
+    adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
+    allowedClients: [{ podLabels: { application: 'nova' } }],
+  });
+  return synth(chart) as KubeObject[];
+}
 
 /** The example control plane's props (examples/openstack-control-plane.ts's secrets and services). */
 export const CONTROL_PLANE_PROPS: OpenStackControlPlaneProps = {
