@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process';
+import { execFile, execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -208,6 +208,35 @@ printf '%s\\n' "$FAKE_ANSWER"
     expect((pending.sql.match(/UPDATE/g) ?? []).length).toBeGreaterThan(1);
     expect(pending.log).toContain('the row still names galera-0');
   });
+
+  test('waiting for an eviction, the claim follows Galera\'s view (view.json) instead of polling the server', async () => {
+    // The stand-in server commits the claim only once the view no longer lists galera-0, as Galera would.
+    const dir = fs.mkdtempSync(path.join(dirOf(), 'view-'));
+    const view = path.join(dir, 'view.json');
+    const log = path.join(dir, 'sql.log');
+    fs.writeFileSync(log, '');
+    fs.writeFileSync(view, '{"primary":true,"members":["galera-0","galera-1","galera-2"]}\n');
+    fs.mkdirSync(path.join(dir, 'bin'));
+    fs.writeFileSync(path.join(dir, 'bin', 'mariadb'), `#!/bin/bash
+for a in "$@"; do last=$a; done
+printf '%s\\n' "$last" >>"$FAKE_LOG"
+if grep -q '"galera-0"' "$FAKE_VIEW"; then printf '0\\tgalera-0\\n'; else printf '1\\tgalera-1\\n'; fi
+`, { mode: 0o755 });
+    const done = new Promise<string>((resolve, reject) => {
+      execFile('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; claim_writer galera-0 galera-1 true 2>&1`], {
+        env: { PATH: `${dir}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dir, POD_NAME: 'galera-1', FAKE_LOG: log, FAKE_VIEW: view,
+          GALERA_WRITER_CLAIM_SECONDS: '10' },
+      }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    fs.writeFileSync(view, '{"primary":true,"members":["galera-1","galera-2"]}\n');
+    expect(await done).toContain('took the writer row over from galera-0');
+    const updates = (fs.readFileSync(log, 'utf8').match(/UPDATE/g) ?? []).length;
+    // About one UPDATE per 0.2 s while galera-0 is listed, then the one that commits; a claim blind to the view
+    // would have run it every 50 ms (16+ times in 0.8 s).
+    expect(updates).toBeGreaterThanOrEqual(2);
+    expect(updates).toBeLessThanOrEqual(9);
+  }, 20_000);
 
   test('names that are not pod names, or a claim for another pod, never reach SQL', () => {
     for (const args of [["x'; DROP TABLE t; --", 'galera-1', 'false'], ['galera-0', 'galera-2', 'false'], ['galera-0', 'Galera-1', 'false']]) {

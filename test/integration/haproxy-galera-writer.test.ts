@@ -128,6 +128,13 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
       return m.sql('SET SESSION wsrep_sync_wait=1; SELECT member FROM galera_ha.writer WHERE id = 1', 15_000);
     }
 
+    /** When the member's entrypoint logged that it took the writer row over, after `sinceMs` (epoch ms; NaN if not). */
+    function takeoverTime(name: string, sinceMs: number): number {
+      const log = fs.readFileSync(path.join(cluster.root, `${name}.mariadb.log`), 'utf8');
+      const times = [...log.matchAll(/^(\S+Z) entrypoint\.sh: writer: took the writer row over/gm)].map((m) => Date.parse(m[1]));
+      return times.find((t) => t > sinceMs) ?? NaN;
+    }
+
     /** Waits until both instances send sessions to `expected`; returns nothing, throws with what they did. */
     async function bothSendTo(expected: string, timeoutMs = 20_000): Promise<void> {
       let seen: string[] = [];
@@ -203,7 +210,9 @@ describeUnlessMissing('HAProxy instances and the writer the Galera members decid
         await sleep(2000); // several check intervals of both instances
         await bothSendTo(newWriter, 5000);
         expect(await namedWriter(writer)).toBe(newWriter);
-        figures.push(`${writerName} -> ${newWriter}: evicted after ${evictedMs} ms (+/- 200 ms), writes resumed ${resumed.at - diedAt} ms ` +
+        const takenOverMs = takeoverTime(newWriter, diedAt) - diedAt;
+        figures.push(`${writerName} -> ${newWriter}: evicted after ${evictedMs} ms (+/- 200 ms), row taken over at ${takenOverMs} ms, ` +
+          `writes resumed ${resumed.at - diedAt} ms ` +
           `after it fell silent (${failed} attempts failed meanwhile, the longest attempt took ${longestAttemptMs} ms); ` +
           `HAProxy ${'AB'[restarted]} restarted`);
       }
