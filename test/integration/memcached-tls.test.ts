@@ -293,4 +293,51 @@ describeUnlessMissing('memcached with TLS: the synthesized flags, the certificat
       // And the non-TLS rendering (memcache_pool, python-memcached) cannot talk to a TLS port at all.
       expect(run('plain', { enabled: 'true', backend: 'oslo_cache.memcache_pool', memcache_servers: `${OPEN}:${PORT}` }).readBack).not.toBe(30);
     }, 120_000);
+  
+    test('figures: get on a kept-alive connection and new connections, plaintext vs TLS (printed, not asserted)', async () => {
+      // The same flags without the last three (-Z -o ...): a plaintext instance beside the TLS one.
+      const PLAIN = '127.0.18.33';
+      expect(open.args.slice(-3, -1)).toEqual(['-Z', '-o']);
+      daemons.start('memcached', [...open.args.slice(0, -3).map((a) => (a === OPEN ? PLAIN : a)), '-u', 'nobody']);
+      await waitForTcp(PLAIN, PORT);
+      const caPem = fs.readFileSync(ca.caFile, 'utf8');
+      const connect = (ip: string, secure: boolean) => new Promise<net.Socket>((resolve, reject) => {
+        const socket: net.Socket = secure
+          ? tls.connect({ host: ip, port: PORT, ca: caPem, checkServerIdentity: (_, c) => tls.checkServerIdentity(ip, c) }, () => resolve(socket))
+          : net.connect({ host: ip, port: PORT }, () => resolve(socket));
+        socket.once('error', reject);
+      });
+      const request = (socket: net.Socket, command: string) => new Promise<void>((resolve) => {
+        let reply = '';
+        const onData = (chunk: Buffer) => {
+          reply += chunk.toString();
+          if (reply.endsWith('END\r\n') || reply.endsWith('STORED\r\n')) { socket.off('data', onData); resolve(); }
+        };
+        socket.on('data', onData);
+        socket.write(command);
+      });
+      const seconds = 1.5;
+      const measure = async (ip: string, secure: boolean) => {
+        const kept = await connect(ip, secure);
+        await request(kept, setGet('bench', 'x'.repeat(1024)).split('get')[0]);
+        let gets = 0;
+        for (const end = Date.now() + seconds * 1000; Date.now() < end; gets++) await request(kept, 'get bench\r\n');
+        kept.end();
+        const latencies: number[] = [];
+        for (const end = Date.now() + seconds * 1000; Date.now() < end;) {
+          const t = process.hrtime.bigint();
+          const socket = await connect(ip, secure);
+          await request(socket, 'get bench\r\n');
+          socket.end();
+          latencies.push(Number(process.hrtime.bigint() - t) / 1e6);
+        }
+        latencies.sort((a, b) => a - b);
+        return `${Math.round(gets / seconds)} gets/s of 1 KiB kept-alive, ${Math.round(latencies.length / seconds)} new connections/s ` +
+          `(connect + get + close median ${latencies[Math.floor(latencies.length / 2)].toFixed(2)} ms, p99 ${latencies[Math.floor(latencies.length * 0.99)].toFixed(2)} ms)`;
+      };
+      const plain = await measure(PLAIN, false);
+      const secure = await measure(OPEN, true);
+      // eslint-disable-next-line no-console
+      console.log(`memcached 1.6.18, one sequential node client on loopback, ${seconds} s each: plaintext ${plain}; TLS (verified, ECDSA P-256) ${secure}`);
+    }, 30_000);
   });
