@@ -11,7 +11,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as tls from 'tls';
-import { MemcachedPool, Placement, TlsCertificates } from '../../lib';
+import { MemcachedPool, OpenStackControlPlane, Placement, TlsCertificates } from '../../lib';
+import { CONTROL_PLANE_PROPS } from '../support/fixtures';
 import { find, newChart, synth } from '../support/harness';
 import { TestCa, certificateSerial, installFiles, presentedSerial } from './support/certs';
 import { Daemons, describeUnlessMissing, which, waitForTcp } from './support/daemons';
@@ -294,6 +295,28 @@ describeUnlessMissing('memcached with TLS: the synthesized flags, the certificat
       expect(run('plain', { enabled: 'true', backend: 'oslo_cache.memcache_pool', memcache_servers: `${OPEN}:${PORT}` }).readBack).not.toBe(30);
     }, 120_000);
   
+    test('the control plane\'s TLS options are ones the libraries register (memcache_tls_* only from keystonemiddleware 10.10)', () => {
+      const cp = new OpenStackControlPlane(newChart('openstack'), 'cp', {
+        ...CONTROL_PLANE_PROPS, apiTls: { certificates: TlsCertificates.certManager({ issuer: { name: 'ca' } }) },
+        memcachedTls: { certificates: TlsCertificates.certManager({ issuer: { name: 'ca' } }), verifyClients: true },
+      });
+      // The two sections TLS changes (the others hold URL placeholders that only the init container fills in).
+      const sections = cp.connection('nova').osloConfig.split(/\n(?=\[)/).filter((x) => /^\[(cache|keystone_authtoken)\]/.test(x));
+      const file = path.join(work, 'control-plane.conf');
+      fs.writeFileSync(file, sections.join('\n'));
+      const r = spawnSync(PYTHON, [OSLO_CLIENTS_SCRIPT, 'config', file], { encoding: 'utf8', timeout: 60_000 });
+      if (r.status !== 0) throw new Error(r.stderr);
+      const out = JSON.parse(r.stdout);
+      const unknown: string[] = out.files[file].unknown;
+      const keystonemiddleware: string = out.versions.keystonemiddleware;
+      const [major, minor] = keystonemiddleware.split('.').map(Number);
+      const tlsOptions = ['memcache_tls_cafile', 'memcache_tls_certfile', 'memcache_tls_enabled', 'memcache_tls_keyfile'].map((o) => `keystone_authtoken.${o}`);
+      expect(unknown).toEqual(major > 10 || (major === 10 && minor >= 10) ? [] : tlsOptions);
+      expect(sections.join('\n')).toMatch(/\ncafile = \/etc\/openstack-ha-tls\/ca\.crt\n/);
+      // eslint-disable-next-line no-console
+      console.log(`rendered TLS options not registered by keystonemiddleware ${keystonemiddleware} / oslo.cache ${out.versions['oslo.cache']}: ${unknown.join(', ') || 'none'}`);
+    }, 60_000);
+
     test('figures: get on a kept-alive connection and new connections, plaintext vs TLS (printed, not asserted)', async () => {
       // The same flags without the last three (-Z -o ...): a plaintext instance beside the TLS one.
       const PLAIN = '127.0.18.33';
