@@ -3,6 +3,7 @@ export * from './common/secret';
 export * from './common/resources';
 export * from './common/network';
 export * from './memcached/memcached-pool';
+export * from './memcached/props';
 export * from './galera/credentials';
 export * from './galera/storage';
 export * from './tls/props';

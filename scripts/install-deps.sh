@@ -21,6 +21,7 @@ DEBIAN_PACKAGES=(
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)
   # Connection outputs: the OpenStack client libraries read the rendered service configs and talk to the daemons.
   python3-oslo.config python3-oslo.messaging python3-oslo.db python3-oslo.cache python3-keystonemiddleware python3-pymysql
+  python3-pymemcache  # oslo.cache's TLS backend (dogpile.cache.pymemcache): the memcached TLS test reads [cache] with it
 )
 
 missing=()

@@ -1,5 +1,5 @@
 /** MemcachedPool with hostile and out-of-range values in every prop: each is refused, naming the prop, the value and a fix. */
-import { MemcachedNetwork, MemcachedPool, MemcachedPoolProps, Placement } from '../lib';
+import { MemcachedNetwork, MemcachedPool, MemcachedPoolProps, Placement, TlsCertificates } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newApp, newChart } from './support/harness';
 import { Chart } from 'cdk8s';
@@ -8,7 +8,14 @@ import { NODES } from './support/fixtures';
 const pool = (props: Partial<MemcachedPoolProps>) => () => new MemcachedPool(newChart('openstack'), 'mc', { placement: Placement.onNodes(NODES), ...props });
 const podNetwork = (client: any) => pool({ network: MemcachedNetwork.podNetwork({ allowedClients: [client] }) });
 
+const certificates = TlsCertificates.certManager({ issuer: { name: 'ca' } });
+const withTls = (props: Partial<MemcachedPoolProps>) => pool({ tls: { certificates }, ...props });
+
 const CASES = [
+  ...cases('reloaderImage', HOSTILE_STRINGS, (reloaderImage) => withTls({ reloaderImage })),
+  ...cases('tls.verifyClients', [...HOSTILE_STRINGS, 0, 1, null], (verifyClients) => withTls({ tls: { certificates, verifyClients } })),
+  ...cases('tls.certificates', [...HOSTILE_STRINGS, {}, null, 42], (c) => withTls({ tls: { certificates: c } })),
+  ...cases('tls', ['', 'on', 1, null], (tls) => pool({ tls })),
   ...cases('name', HOSTILE_STRINGS, (name) => pool({ name })),
   ...cases('port', [...HOSTILE_NUMBERS, 65536], (port) => pool({ port })),
   ...cases('maxConnections', [...HOSTILE_NUMBERS, 15, 1_000_001], (maxConnections) => pool({ maxConnections })),
@@ -28,6 +35,15 @@ const CASES = [
 ];
 
 test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
+  expectNamedProblem(errorOf(build), prop, value);
+});
+
+const files = { caFile: '/etc/tls/ca.crt', certificateFile: '/etc/tls/tls.crt', keyFile: '/etc/tls/tls.key' };
+const verifyingPool = () => new MemcachedPool(newChart('openstack'), 'mc', { placement: Placement.onNodes(NODES), tls: { certificates, verifyClients: true } });
+const CLIENT_CASES = (['caFile', 'certificateFile', 'keyFile'] as const).flatMap((field) =>
+  cases(`clientTls.${field}`, [...HOSTILE_STRINGS, 'relative', '/a/../b', '/trailing/', 7], (value) => () => verifyingPool().osloCacheOptions({ ...files, [field]: value })));
+
+test.each(CLIENT_CASES)('osloCacheOptions %s = %p is refused with the option, the value and a fix (it goes into the INI verbatim)', (prop, value, build) => {
   expectNamedProblem(errorOf(build), prop, value);
 });
 

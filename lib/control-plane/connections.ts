@@ -28,6 +28,14 @@ export interface ServiceConnection {
   readonly notificationsTransportUrl?: string;
   /** `[cache] memcache_servers` / `[keystone_authtoken] memcached_servers`. */
   readonly memcacheServers: string;
+  /**
+   * The CA bundle path the config names (`[cache] tls_cafile`, `[keystone_authtoken] cafile`, ...), when a component
+   * the service reaches has TLS: mount the CA there in the service's pods (e.g. the `ca.crt` key of any component's
+   * certificate Secret: one CA signs them all).
+   *
+   * @default - none: nothing the service reaches has TLS
+   */
+  readonly caBundlePath?: string;
   /** An oslo.config snippet with every section above, placeholders included. */
   readonly osloConfig: string;
   /** Placeholder (without the @@) → `secretName/key` it stands for. */
@@ -43,3 +51,34 @@ export function secretPlaceholderName(service: string, what: string): string {
 export function databaseUrl(user: string, passwordPlaceholder: string, host: string, port: number, database: string): string {
   return `mysql+pymysql://${encodeURIComponent(user)}:${passwordPlaceholder}@${host}:${port}/${encodeURIComponent(database)}?charset=utf8`;
 }
+
+/** Where an OpenStack service's pods have the TLS files the connection outputs name. */
+export interface ServiceConnectionOptions {
+  /**
+   * The CA bundle (PEM) in the service's pods: `[cache] tls_cafile`, `[keystone_authtoken] memcache_tls_cafile` and
+   * `cafile` (the https keystone URL with `apiTls`). Only rendered when a component has TLS.
+   *
+   * @default "/etc/openstack-ha-tls/ca.crt"
+   */
+  readonly caBundlePath?: string;
+  /**
+   * The service's client certificate (PEM) in its pods, presented to memcached when it verifies clients
+   * (`memcachedTls.verifyClients`): `[cache] tls_certfile`, `[keystone_authtoken] memcache_tls_certfile`.
+   *
+   * @default "/etc/openstack-ha-tls/tls.crt"
+   */
+  readonly clientCertificatePath?: string;
+  /**
+   * The client certificate's private key in the service's pods (`tls_keyfile`, `memcache_tls_keyfile`).
+   *
+   * @default "/etc/openstack-ha-tls/tls.key"
+   */
+  readonly clientKeyPath?: string;
+}
+
+/** The defaults of ServiceConnectionOptions: a Secret mounted at one directory, the usual three keys. @internal */
+export const SERVICE_TLS_DEFAULTS = {
+  caBundlePath: '/etc/openstack-ha-tls/ca.crt',
+  clientCertificatePath: '/etc/openstack-ha-tls/tls.crt',
+  clientKeyPath: '/etc/openstack-ha-tls/tls.key',
+} as const;

@@ -20,6 +20,8 @@ import { HaproxyTlsOptions } from '../haproxy/props';
 import { KeepalivedVip } from '../keepalived/keepalived-vip';
 import { k8s } from '../k8s';
 import { MemcachedPool } from '../memcached/memcached-pool';
+import { clientTlsProblems } from '../memcached/clients';
+import { MemcachedClientTls, MemcachedTlsOptions } from '../memcached/props';
 import { ControlPlaneMonitoring } from '../monitoring/control-plane-monitoring';
 import type { MonitoringOptions } from '../monitoring/props';
 import { ProxySqlLayer } from '../proxysql/proxysql-layer';
@@ -27,7 +29,7 @@ import { OsloMessaging } from '../rabbitmq/oslo';
 import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
 import { RabbitVersion } from '../rabbitmq/version';
-import { ServiceConnection, databaseUrl, secretPlaceholderName } from './connections';
+import { SERVICE_TLS_DEFAULTS, ServiceConnection, ServiceConnectionOptions, databaseUrl, secretPlaceholderName } from './connections';
 import { reservedVipAddress } from '../keepalived/validation';
 import { renderTopologyMarkdown } from './topology';
 
@@ -199,7 +201,19 @@ export interface OpenStackControlPlaneProps {
    * @default - plain HTTP on the VIP
    */
   readonly apiTls?: HaproxyTlsOptions;
+  /**
+   * TLS on every memcached instance (certificate `memcached-tls` covering the controllers' addresses), renewed in place;
+   * `connection()` then gives oslo.cache and keystonemiddleware the TLS options (the CA path, and the client
+   * certificate with `verifyClients`). Needs `openStackRelease` 2025.2 or later: keystonemiddleware's token cache has
+   * TLS from 10.10 on.
+   *
+   * @default - plaintext memcached (on the controllers' addresses; restrict port 11211 on their firewall)
+   */
+  readonly memcachedTls?: MemcachedTlsOptions;
 }
+
+/** The first release line whose keystonemiddleware (10.10) can reach a TLS memcached for its token cache. */
+const FIRST_MEMCACHE_TLS_RELEASE = OpenStackRelease.V2025_2;
 
 /**
  * The whole HA layer under an OpenStack control plane, wired from one inventory of controllers, with typed
@@ -268,6 +282,10 @@ export class OpenStackControlPlane extends Construct {
     const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
     if (validateOpenStackRelease(v, 'openStackRelease', release)) {
       OsloMessaging._validateRelease(v, 'openStackRelease', props.rabbitVersion ?? RabbitVersion.V4_1, release);
+      const lines = OpenStackRelease.all();
+      v.check(props.memcachedTls !== undefined && lines.indexOf(release) < lines.indexOf(FIRST_MEMCACHE_TLS_RELEASE), 'memcachedTls', release.line,
+        `needs openStackRelease ${FIRST_MEMCACHE_TLS_RELEASE.line} or later: keystonemiddleware before 10.10 has no TLS for its token cache ` +
+        'and would talk plaintext to a TLS-only memcached (every token validation a cache miss); upgrade the services or remove memcachedTls');
     }
     v.throwIfInvalid();
 
@@ -319,7 +337,9 @@ export class OpenStackControlPlane extends Construct {
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
     });
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
-        this.memcached = new MemcachedPool(this, 'memcached', { placement: everywhere, metricsExporter: props.monitoring !== undefined });
+    this.memcached = new MemcachedPool(this, 'memcached', {
+      placement: everywhere, metricsExporter: props.monitoring !== undefined, ...(props.memcachedTls ? { tls: props.memcachedTls } : {}),
+    });
     // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
       placement: on(props.rabbitNodes ?? controllers.slice(0, 3)),
@@ -383,10 +403,18 @@ export class OpenStackControlPlane extends Construct {
     return this.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject && filter(c)).map((o) => o.toJson());
   }
 
-  /** What `service` needs to connect, with secrets as placeholders. */
-  public connection(service: string): ServiceConnection {
+  /**
+   * What `service` needs to connect, with secrets as placeholders; with TLS on a component, the TLS options that
+   * name the files of `options` (mount them in the service's pods: `caBundlePath` in the result says where).
+   */
+  public connection(service: string, options?: ServiceConnectionOptions): ServiceConnection {
     const s = this.props.services.find((x) => x.name === service);
     if (!s) throw new Error(`OpenStackControlPlane: no service ${JSON.stringify(service)}; known: ${this.props.services.map((x) => x.name).join(', ')}`);
+    const caBundlePath = options?.caBundlePath ?? SERVICE_TLS_DEFAULTS.caBundlePath;
+    const apiTls = this.props.apiTls !== undefined;
+    // Checked whenever the config names a file (the paths go into the INI verbatim).
+    const files = apiTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
+    const memcachedTls = this.memcached.tlsSecretName === undefined ? undefined : files;
     const secretReferences: Record<string, string> = {};
     const reference = (what: string, secret: SecretValue) => {
       const name = secretPlaceholderName(s.name, what);
@@ -414,11 +442,13 @@ export class OpenStackControlPlane extends Construct {
     if (firstDb !== undefined) {
       sections.database = { connection: databaseConnections[firstDb], slave_connection: databaseReadOnlyConnections[firstDb] };
     }
-    sections.cache = { enabled: 'true', backend: 'oslo_cache.memcache_pool', memcache_servers: this.memcached.memcacheServers };
+    sections.cache = this.memcached.osloCacheOptions(memcachedTls);
     const keystone = this.apiEndpoints.keystone;
     sections.keystone_authtoken = {
       ...(keystone ? { www_authenticate_uri: keystone, auth_url: keystone } : {}),
-      memcached_servers: this.memcached.memcacheServers,
+      // The https keystone URL is verified with the CA that signed the VIP's certificate.
+      ...(keystone && apiTls ? { cafile: caBundlePath } : {}),
+      ...this.memcached.keystoneAuthtokenOptions(memcachedTls),
       memcache_security_strategy: 'ENCRYPT',
       memcache_secret_key: memcacheKey,
     };
@@ -431,9 +461,29 @@ export class OpenStackControlPlane extends Construct {
         notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(s.name),
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
+      ...(memcachedTls !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,
     };
+  }
+
+  /** The TLS files of a service's pods, checked (one error with every problem); the certificate when memcached asks for one. */
+  private clientTlsFiles(options: ServiceConnectionOptions | undefined, caFile: string): MemcachedClientTls {
+    const withCertificate = this.memcached.requiresClientCertificates && this.memcached.tlsSecretName !== undefined;
+    const files: MemcachedClientTls = {
+      caFile,
+      ...(withCertificate ? {
+        certificateFile: options?.clientCertificatePath ?? SERVICE_TLS_DEFAULTS.clientCertificatePath,
+        keyFile: options?.clientKeyPath ?? SERVICE_TLS_DEFAULTS.clientKeyPath,
+      } : {}),
+    };
+    const names: Record<string, string> = { caFile: 'caBundlePath', certificateFile: 'clientCertificatePath', keyFile: 'clientKeyPath' };
+    const v = new Validator(`OpenStackControlPlane '${this.node.id}'.connection`);
+    for (const p of clientTlsProblems('options', { servers: this.memcached.memcacheServers, tls: { verifyClients: withCertificate } }, files)) {
+      v.add(p.field.replace(/^options\.(\w+)/, (_, f: string) => `options.${names[f] ?? f}`), p.value, p.fix);
+    }
+    v.throwIfInvalid();
+    return files;
   }
 
   /**

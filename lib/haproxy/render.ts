@@ -1,4 +1,5 @@
 import { isIpAddress } from '../common/validation';
+import { TLS12_CIPHERS, TLS13_CIPHERSUITES } from '../tls/model';
 import { HAPROXY_CONFIG_PATH, HAPROXY_RUN_DIR, HaproxyGalera, HaproxyModel, HaproxyServer, HaproxyService, HaproxyTls } from './model';
 
 const RESOLVERS = 'k8s';
@@ -26,16 +27,8 @@ const WRITER_HOLD_SECONDS = 1;
  * then, or refused so that the client's own retry finds the new writer (measured: resumption through HAProxy).
  */
 const WRITER_CONNECT_TIMEOUT = '500ms';
-/**
- * TLS 1.2 ciphers: Mozilla's "intermediate" profile without the DHE suites (ECDHE only: forward secrecy without a
- * DH parameter file), AEAD only (GCM, ChaCha20-Poly1305). Every client of the last decade offers one of them.
- */
-export const TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
-].join(':');
-/** TLS 1.3 suites (all three are AEAD; listed so the set is explicit, not whatever the OpenSSL build defaults to). */
-export const TLS13_CIPHERSUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';
+// Shared with every TLS daemon of the library (lib/tls/model.ts); re-exported for the HAProxy tests.
+export { TLS12_CIPHERS, TLS13_CIPHERSUITES };
 /** The suffix of the plain-HTTP frontend that redirects a service to HTTPS. */
 export const REDIRECT_SUFFIX = '-redirect';
 

@@ -7,9 +7,15 @@ import { ClientSelector, clientIngressPolicy } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources } from '../common/resources';
 import { registerAppChecks } from '../common/app-checks';
+import { Validator } from '../common/validation';
+import { GaleraPetSet } from '../galera/galera-petset';
 import { k8s } from '../k8s';
-import { memcachedServers, resolveMemcached } from './model';
+import { TlsMaterial } from '../tls/model';
+import { memcachedReloaderScripts } from './assets';
+import { MemcachedClientView, authtokenCacheOptions, clientTlsProblems, osloCacheOptions } from './clients';
+import { memcachedCertificateRequest, memcachedServers, resolveMemcached } from './model';
 import { memcachedPod } from './pod';
+import { MemcachedClientTls, MemcachedTlsOptions } from './props';
 import { validateMemcached } from './validation';
 
 const COMPONENT = 'memcached';
@@ -98,6 +104,20 @@ export interface MemcachedPoolProps {
    * @default false
    */
   readonly metricsExporter?: boolean;
+  /**
+   * TLS on every instance (`-Z`, TLS 1.2+, strong ciphers, optional client certificates), renewed in place by a
+   * sidecar that sends memcached `refresh_certs`. Clients need the CA (oslo.cache `tls_cafile`, see
+   * `OpenStackControlPlane.connection()`).
+   *
+   * @default - plaintext (memcached's default; restrict who reaches the port)
+   */
+  readonly tls?: MemcachedTlsOptions;
+  /**
+   * A stock Node.js image (20 or later) for the certificate reloader sidecar (with `tls` only).
+   *
+   * @default - the image of the Galera recovery agent (`GaleraPetSet.DEFAULT_AGENT_IMAGE`)
+   */
+  readonly reloaderImage?: string;
 }
 
 /**
@@ -125,12 +145,25 @@ export class MemcachedPool extends Construct {
   public readonly podSelector: Record<string, string>;
   /** A memcached-exporter sidecar serves memcached's metrics on port 9150 (`metrics`). */
   public readonly metricsExporter: boolean;
+  /**
+   * The Secret with the pool's certificate, when `tls` is set.
+   *
+   * @default - no TLS
+   */
+  public readonly tlsSecretName?: string;
+  /** Clients must present a certificate signed by the CA (`tls.verifyClients`). */
+  public readonly requiresClientCertificates: boolean;
+
+  private readonly clientView: MemcachedClientView;
 
   public constructor(scope: Construct, id: string, props: MemcachedPoolProps) {
     super(scope, id);
     const m = resolveMemcached(id, props, Chart.of(this).namespace,
       { image: MemcachedPool.DEFAULT_IMAGE, network: MemcachedNetwork.hostNetwork() });
-    validateMemcached(id, props, m);
+    let tlsMaterial: TlsMaterial | undefined;
+    validateMemcached(id, props, m, (v) => {
+      tlsMaterial = props.tls!.certificates._certificateFor(this, memcachedCertificateRequest(m), v);
+    });
     registerAppChecks(this);
 
     const { name, network, port } = m;
@@ -139,9 +172,17 @@ export class MemcachedPool extends Construct {
     this.podSelector = selector;
     this.metricsExporter = m.metricsExporter;
     const labels = standardLabels(name, COMPONENT);
-    const pod = memcachedPod(m, selector);
+    this.tlsSecretName = tlsMaterial?.secretName;
+    this.requiresClientCertificates = m.tls?.verifyClients === true;
+    const reloaderImage = props.reloaderImage ?? GaleraPetSet.DEFAULT_AGENT_IMAGE;
+    const reloaderConfigMap = `${name}-cert-reloader`;
+    const reloaderData = tlsMaterial ? memcachedReloaderScripts() : undefined;
+    if (reloaderData) new k8s.KubeConfigMap(this, 'Reloader', { metadata: { name: reloaderConfigMap, labels }, data: reloaderData });
+    const pod = memcachedPod(m, selector, tlsMaterial && { material: tlsMaterial, reloaderImage, reloaderConfigMap });
+    // Without TLS the hash input is what it always was (no pod rolls when the library is upgraded).
+    const hashed = reloaderData ? configHash({ args: pod.args.join(' '), reloaderImage }, reloaderData) : configHash({ args: pod.args.join(' ') });
     const template: k8s.PodTemplateSpec = {
-      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: configHash({ args: pod.args.join(' ') }) } },
+      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: hashed } },
       spec: pod.spec,
     };
 
@@ -178,9 +219,42 @@ export class MemcachedPool extends Construct {
     }
     this.servers = memcachedServers(m);
     this.memcacheServers = this.servers.join(',');
+    this.clientView = { servers: this.memcacheServers, ...(tlsMaterial && m.tls ? { tls: m.tls } : {}) };
 
     // A cache node loss only remaps keys, but drains and upgrades should still take one instance at a time.
     if (network.isHostNetwork) daemonSetBudget(this, 'Budget', { name, labels, selector, nodeCount: m.nodes?.length });
     else podDisruptionBudget(this, 'Budget', { name, labels, selector, maxUnavailable: 1 });
+  }
+
+  /**
+   * oslo.cache's `[cache]` options for this pool (`enabled`, `backend`, `memcache_servers`); with TLS, the pymemcache
+   * backend (the one oslo.cache hands its TLS context to) and `tls_enabled`, `tls_cafile`, plus `tls_certfile` and
+   * `tls_keyfile` when `clientTls` has them.
+   *
+   * @param clientTls where the client's pod has the CA (and its own certificate): required when the pool has TLS
+   */
+  public osloCacheOptions(clientTls?: MemcachedClientTls): { [option: string]: string } {
+    this.checkClientTls('osloCacheOptions', clientTls);
+    return osloCacheOptions(this.clientView, clientTls);
+  }
+
+  /**
+   * keystonemiddleware's `[keystone_authtoken]` cache options for this pool: `memcached_servers`; with TLS,
+   * `memcache_tls_enabled`, `memcache_tls_cafile` (and `memcache_tls_certfile`/`memcache_tls_keyfile`), which
+   * keystonemiddleware has from 10.10 (OpenStack 2025.2) on.
+   *
+   * @param clientTls where the client's pod has the CA (and its own certificate): required when the pool has TLS
+   */
+  public keystoneAuthtokenOptions(clientTls?: MemcachedClientTls): { [option: string]: string } {
+    this.checkClientTls('keystoneAuthtokenOptions', clientTls);
+    return authtokenCacheOptions(this.clientView, clientTls);
+  }
+
+  private checkClientTls(method: string, clientTls: MemcachedClientTls | undefined): void {
+    const v = new Validator(`MemcachedPool '${this.node.id}'.${method}`);
+    v.check(this.clientView.tls !== undefined && (clientTls === undefined || clientTls === null), 'clientTls', clientTls,
+      'is required: the pool speaks TLS only; give the CA file as mounted in the client\'s pod ({ caFile })');
+    for (const p of clientTlsProblems('clientTls', this.clientView, clientTls ?? undefined)) v.add(p.field, p.value, p.fix);
+    v.throwIfInvalid();
   }
 }

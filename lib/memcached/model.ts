@@ -8,6 +8,7 @@ import { serviceDnsName } from '../common/network';
 import { InventoryNode, Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { hostPort } from '../common/validation';
+import { TlsCertificateRequest } from '../tls/model';
 import type { MemcachedNetwork, MemcachedPoolProps } from './memcached-pool';
 
 /** The resolved pool. */
@@ -27,6 +28,8 @@ export interface MemcachedModel {
   readonly image: string;
   /** A memcached-exporter sidecar runs beside memcached. */
   readonly metricsExporter: boolean;
+  /** TLS, when the `tls` prop is set (the certificate itself is requested by the construct). */
+  readonly tls?: { readonly verifyClients: boolean };
 }
 
 /** Resolves the props of MemcachedPool `id` in a chart of `namespace`. */
@@ -45,6 +48,7 @@ export function resolveMemcached(id: string, props: MemcachedPoolProps, namespac
     resources: resolveResources(props.resources, { cpuRequestMillis: 100, cpuLimitMillis: 2000, memoryRequestMiB: 1024, memoryLimitMiB: 1024 }),
     image: props.image ?? defaults.image,
     metricsExporter: props.metricsExporter ?? false,
+    ...(props.tls !== undefined ? { tls: { verifyClients: props.tls?.verifyClients === true } } : {}),
   };
 }
 
@@ -54,6 +58,26 @@ export function resolveMemcached(id: string, props: MemcachedPoolProps, namespac
  * replica count is refused by validation before it gets here).
  */
 export function memcachedServers(m: MemcachedModel): string[] {
-  if (m.network.isHostNetwork) return (m.nodes ?? []).map((n) => hostPort(n.ip, m.port));
-  return Array.from({ length: m.replicas }, (_, i) => `${serviceDnsName(m.name, m.namespace, `${m.name}-${i}`)}:${m.port}`);
+  return serverHosts(m).map((host) => hostPort(host, m.port));
+}
+
+/** Each instance's host as clients name it (the `host` of `memcachedServers`). */
+function serverHosts(m: MemcachedModel): string[] {
+  if (m.network.isHostNetwork) return (m.nodes ?? []).map((n) => n.ip);
+  return Array.from({ length: m.replicas }, (_, i) => serviceDnsName(m.name, m.namespace, `${m.name}-${i}`));
+}
+
+/**
+ * The names the pool's certificate must cover: exactly what clients connect to and verify, each instance's host in
+ * `memcachedServers` (node IPs on the host network; the pods' DNS names through the headless Service on the pod
+ * network, since pod IPs change). One certificate for every instance: they are interchangeable shards.
+ */
+export function memcachedCertificateRequest(m: MemcachedModel): TlsCertificateRequest {
+  const hosts = serverHosts(m);
+  return {
+    component: m.name,
+    namespace: m.namespace,
+    dnsNames: m.network.isHostNetwork ? [] : hosts,
+    ipAddresses: m.network.isHostNetwork ? hosts : [],
+  };
 }

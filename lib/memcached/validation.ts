@@ -7,12 +7,16 @@ import { validateImage } from '../common/k8s-rules';
 import { validateClientSelectors, validateObjectName } from '../common/network';
 import { validateResources } from '../common/resources';
 import { Validator, isPort } from '../common/validation';
+import { TlsCertificates } from '../tls/tls-certificates';
 import { MIN_ITEM_MEMORY_MIB, itemMemoryMiB } from './memcached-args';
 import type { MemcachedPoolProps } from './memcached-pool';
 import { MemcachedModel } from './model';
 
-/** Checks every prop of MemcachedPool `id` (resolved into `m`) and throws once with every problem. */
-export function validateMemcached(id: string, props: MemcachedPoolProps, m: MemcachedModel): void {
+/**
+ * Checks every prop of MemcachedPool `id` (resolved into `m`) and throws once with every problem. `requestCertificate`
+ * is called (with the validator, for the certificate's own problems) when the TLS props and the names are sound.
+ */
+export function validateMemcached(id: string, props: MemcachedPoolProps, m: MemcachedModel, requestCertificate: (v: Validator) => void = () => {}): void {
   const { network, nodes, port, maxConnections, resources } = m;
   const v = new Validator(`MemcachedPool '${id}'`);
   validateObjectName(v, 'name', m.name);
@@ -38,6 +42,19 @@ export function validateMemcached(id: string, props: MemcachedPoolProps, m: Memc
     v.check(network.allowedClients.length === 0, 'network.allowedClients', [],
       'is empty, so no client could connect; name the client pods (e.g. keystone\'s labels)');
     validateClientSelectors(v, 'network.allowedClients', network.allowedClients);
+  }
+  if (props.reloaderImage !== undefined) validateImage(v, 'reloaderImage', props.reloaderImage);
+  v.check(props.reloaderImage !== undefined && props.tls === undefined, 'reloaderImage', props.reloaderImage,
+    'only runs with tls (it renews the certificate in place); remove it or set tls');
+  if (props.tls !== undefined) {
+    const tls = props.tls;
+    if (!v.check(tls === null || typeof tls !== 'object', 'tls', tls, 'must be { certificates, verifyClients? }')) {
+      v.check(tls.verifyClients !== undefined && typeof tls.verifyClients !== 'boolean', 'tls.verifyClients', tls.verifyClients, 'must be true or false');
+      const certificatesOk = !v.check(!(tls.certificates instanceof TlsCertificates), 'tls.certificates', tls.certificates,
+        'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)');
+      // The certificate covers the servers clients list: ask for it only when they are known (the checks above).
+      if (certificatesOk && v.errors.length === 0) requestCertificate(v);
+    }
   }
   v.throwIfInvalid();
 }

@@ -63,18 +63,34 @@ export function mysqldExporterContainer(options: { monitorUser: string; monitorP
   };
 }
 
+/** How the memcached exporter reaches a TLS memcached: the mounted certificate files and the name to verify. */
+export interface MemcachedExporterTls {
+  readonly mount: k8s.VolumeMount;
+  readonly paths: { readonly certificate: string; readonly privateKey: string; readonly ca: string };
+  readonly serverName: string;
+  /** memcached requires a client certificate. */
+  readonly clientCertificate: boolean;
+}
+
 /**
  * memcached-exporter beside memcached, reaching it at `memcached` (`host:port`) and listening on `listenHost` (the
  * node's address on the host network, never every interface of the node).
  */
-export function memcachedExporterContainer(options: { memcached: string; listenHost: string; env: k8s.EnvVar[] }): k8s.Container {
+export function memcachedExporterContainer(options: { memcached: string; listenHost: string; env: k8s.EnvVar[]; tls?: MemcachedExporterTls }): k8s.Container {
   const port = METRICS_PORTS.memcached;
+  const { tls } = options;
   return {
     name: 'memcached-exporter',
     image: EXPORTER_IMAGES.memcached,
     imagePullPolicy: 'IfNotPresent',
-    args: [`--memcached.address=${options.memcached}`, `--web.listen-address=${hostPort(options.listenHost, port)}`],
+    args: [`--memcached.address=${options.memcached}`, `--web.listen-address=${hostPort(options.listenHost, port)}`, ...(tls ? [
+      // The exporter verifies memcached like any client (CA and name); it presents the pool's own certificate only
+      // when memcached requires one. memcached_exporter reads the files per connection, so renewals need nothing.
+      '--memcached.tls.enable', `--memcached.tls.ca-file=${tls.paths.ca}`, `--memcached.tls.server-name=${tls.serverName}`,
+      ...(tls.clientCertificate ? [`--memcached.tls.cert-file=${tls.paths.certificate}`, `--memcached.tls.key-file=${tls.paths.privateKey}`] : []),
+    ] : [])],
     env: options.env,
+    ...(tls ? { volumeMounts: [tls.mount] } : {}),
     ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
     resources: EXPORTER_RESOURCES,
     livenessProbe: metricsProbe(port),

@@ -62,3 +62,14 @@ export function goDurationSeconds(duration: string): number | undefined {
   if (!match || duration === '') return undefined;
   return Number(match[1] ?? 0) * 3600 + Number(match[2] ?? 0) * 60 + Number(match[3] ?? 0);
 }
+
+/**
+ * TLS 1.2 ciphers: Mozilla's "intermediate" profile without the DHE suites (ECDHE only: forward secrecy without a
+ * DH parameter file), AEAD only (GCM, ChaCha20-Poly1305). Every client of the last decade offers one of them.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+/** TLS 1.3 suites (all three are AEAD; listed so the set is explicit, not whatever the OpenSSL build defaults to). */
+export const TLS13_CIPHERSUITES = 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256';

@@ -6,8 +6,8 @@ import { OpenStackRelease } from '../../../lib';
 export const PYTHON = '/usr/bin/python3';
 export const OSLO_CLIENTS_SCRIPT = path.join(__dirname, 'oslo_clients.py');
 /** Debian packages (scripts/install-deps.sh installs them). */
-export const OSLO_CLIENTS = ['python3-oslo.config', 'python3-oslo.messaging', 'python3-oslo.db', 'python3-oslo.cache', 'python3-keystonemiddleware', 'python3-pymysql'];
-const MODULES = ['oslo_config', 'oslo_messaging', 'oslo_db', 'oslo_cache', 'keystonemiddleware', 'pymysql', 'memcache'];
+export const OSLO_CLIENTS = ['python3-oslo.config', 'python3-oslo.messaging', 'python3-oslo.db', 'python3-oslo.cache', 'python3-keystonemiddleware', 'python3-pymysql', 'python3-pymemcache'];
+const MODULES = ['oslo_config', 'oslo_messaging', 'oslo_db', 'oslo_cache', 'keystonemiddleware', 'pymysql', 'memcache', 'pymemcache'];
 
 /** The libraries that do not import. */
 export function missingOsloClients(): string[] {

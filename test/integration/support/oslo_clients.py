@@ -10,6 +10,8 @@ service config files. Run by the integration tests with /usr/bin/python3; every 
                               <seconds> through oslo.db's retry decorator, reports each outcome
   cache <file>                oslo.cache ([cache]) and keystonemiddleware's token cache ([keystone_authtoken],
                               ENCRYPT): a value set through each, and which servers hold keys
+  tlscache <file>             oslo.cache alone ([cache] with tls_*): the backend and TLS context it builds, and 30
+                              values set and read through it (or the error)
 """
 import json
 import sys
@@ -218,6 +220,25 @@ def cache(path):
             'strategy': auth.memcache_security_strategy}
 
 
+def tls_cache(path):
+    from oslo_cache import core as oslo_cache
+    conf = new_conf([path])
+    region = oslo_cache.create_region()
+    oslo_cache.configure_cache_region(conf, region)
+    backend = region.backend
+    out = {'backend': type(backend).__module__ + '.' + type(backend).__name__,
+           'tlsContext': getattr(backend, 'tls_context', None) is not None,
+           'clientCertificate': conf.cache.tls_certfile is not None}
+    try:
+        keys = [f'tls-key-{i}' for i in range(30)]
+        for k in keys:
+            region.set(k, {'value': k})
+        out['readBack'] = sum(1 for k in keys if region.get(k) == {'value': k})
+    except Exception as error:  # the test asserts which refusal it is
+        out['error'] = f'{type(error).__name__}: {error}'
+    return out
+
+
 def main():
     command, *args = sys.argv[1:]
     if command == 'config':
@@ -226,6 +247,8 @@ def main():
         out = messaging(args[0], float(args[1]))
     elif command == 'cache':
         out = cache(args[0])
+    elif command == 'tlscache':
+        out = tls_cache(args[0])
     elif command == 'db':
         out = db(args[0], float(args[1]))
     else:
