@@ -106,6 +106,19 @@ function componentDashboard(c: MonitoredComponent, sel: (job: string, extra?: st
           { title: 'Evictions', expr: `rate(memcached_items_evicted_total${sel(job)}[5m])`, type: 'timeseries', legend: '{{instance}}' },
         ],
       };
+    case 'proxysql': {
+      const hg = c.proxySql!;
+      const status = (id: number) => `proxysql_connpool_conns_status${sel(job, `,hostgroup="${id}"`)}`;
+      return {
+        ...base,
+        title: title('ProxySQL'),
+        panels: [
+          { title: 'ONLINE writers', expr: `count by (pod) (${status(hg.writerHostgroup)} == 1)`, type: 'stat', legend: '{{pod}}' },
+          { title: 'ONLINE readers', expr: `count by (pod) (${status(hg.readerHostgroup)} == 1)`, type: 'stat', legend: '{{pod}}' },
+          { title: 'Backend status (1 ONLINE, 2 SHUNNED, 3/4 OFFLINE)', expr: `proxysql_connpool_conns_status${sel(job)}`, type: 'timeseries', legend: '{{pod}} {{hostgroup}} {{exported_endpoint}}' },
+        ],
+      };
+    }
   }
 }
 
