@@ -39,6 +39,7 @@ function synthesize(): K8sObject[] {
     placement: Placement.onNodes(NODES),
     adminPassword: secret('proxysql-admin'),
     allowedClients: [{ podLabels: { application: 'nova' } }],
+    metricsExporter: true,
   });
   return synth(chart);
 }
@@ -124,6 +125,8 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
     const cnf = renderAndParse();
     expect(cnf.datadir).toEqual({ string: '/var/lib/proxysql' });
     expect(asObject(cnf.admin_variables).mysql_ifaces).toEqual({ string: '127.0.0.1:6032' });
+    // The built-in exporter: restapi_enabled is set from a string ("true", as ProxySQL stores it), the port an int.
+    expect(asObject(cnf.admin_variables)).toMatchObject({ restapi_enabled: { string: 'true' }, restapi_port: { int: 6070 } });
 
     const vars = asObject(cnf.mysql_variables);
     expect(vars.interfaces).toEqual({ string: '0.0.0.0:3306;0.0.0.0:3307' });
