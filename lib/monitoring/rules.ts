@@ -244,7 +244,8 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       // link of one broker cut: its peers reported it `1` in 14 of 15 one-second scrapes (absent in between, while
       // a new attempt starts), for as long as the cut lasted; the cut-off broker paused and closed 15692 and 5672
       // (its distribution port stays open). A broker that is stopped or crashes closes its connections: its series
-      // disappears at once and was never seen pending (0 of 100 half-second samples), so this is not "down".
+      // disappears at once and was never seen pending (60 half-second samples through a stop; the end-to-end test
+      // asserts it never goes pending then), so this is not "down".
       // min_over_time over 4 scrapes bridges the gaps between attempts. Brokers are `rabbit@<node>`
       // (RABBITMQ_NODENAME); the CLI tools and probes connect as short-lived `rabbitmqcli-...` nodes: left out.
       expr: `max by (namespace, peer) (min_over_time(erlang_vm_dist_node_state${broker.replace(/}$/, ',peer=~"rabbit@.+"}')}[${scrapes(4)}])) < 3`,
