@@ -18,7 +18,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ControlPlaneMonitoring } from '../../lib';
-import { newChart, synth } from '../support/harness';
+import { newChart, ofKind, synth } from '../support/harness';
 import { SCRAPER } from '../support/monitoring';
 import { which } from './support/daemons';
 import { resolved, scrapeConfigs, stopProcess, TestPrometheus } from './support/prometheus';
@@ -221,6 +221,18 @@ describeIfTools('Monitoring end to end: Prometheus and real RabbitMQ failures (p
       const active = (await prometheus.activeAlerts()).filter((a) => a.labels.alertname === 'RabbitMQQueueGrowingWithoutConsumers');
       expect(active.map((a) => a.labels.queue)).toEqual([QUORUM_QUEUE]);
       figures.growingQueue = { pendingAfterFirstPublishS: (alert.pending - t0) / 1000, firingAfterFirstPublishS: (alert.firing - t0) / 1000 };
+      // Meanwhile every dashboard panel parses, and every RabbitMQ panel has data (an unread queue included).
+      const boards = ofKind(objects, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1')
+        .map((m) => JSON.parse(Object.values(m.data as Record<string, string>)[0]));
+      const empty: string[] = [];
+      for (const board of boards) {
+        for (const panel of board.panels) {
+          const result = await prometheus.query(panel.targets[0].expr); // throws on a parse error (HTTP 400)
+          if (board.title.startsWith('RabbitMQ') && result.length === 0) empty.push(panel.title);
+        }
+      }
+      expect(empty).toEqual([]);
+      expect(boards.map((b) => b.title)).toEqual(['OpenStack HA control plane (openstack)', 'RabbitMQ: rabbitmq (openstack)']);
       for (const p of publishers) await stopProcess(p);
       const t1 = Date.now();
       amqp('consume', NODES[0], QUORUM_QUEUE, 60);
