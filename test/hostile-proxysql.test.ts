@@ -35,6 +35,7 @@ const CASES = [
   ...cases('hostgroups', [{ writer: 10, backupWriter: 10, reader: 30, offline: 9999 }], (hostgroups) => layer({ hostgroups })),
   ...cases('writerOrdinal', [...HOSTILE_NUMBERS.filter((x) => x !== 0), 3], (writerOrdinal) => layer({ writerOrdinal })),
   ...cases('readerFallbackToWriter', ['yes', 1, 'false'], (readerFallbackToWriter) => layer({ readerFallbackToWriter })),
+  ...cases('metricsExporter', ['yes', 1, 'false'], (metricsExporter) => layer({ metricsExporter })),
   ...cases('serverVersion', [...HOSTILE_STRINGS, '11.4', '11.4.7-MariaDB"', `11.4.7-${'x'.repeat(60)}`, '11.4.7 MariaDB'], (serverVersion) => layer({ serverVersion })),
   ...cases('maxClientConnections', [...HOSTILE_NUMBERS, 1_000_001], (maxClientConnections) => layer({ maxClientConnections })),
   ...cases('maxConnectionsPerBackend', [...HOSTILE_NUMBERS, 1_000_001], (maxConnectionsPerBackend) => layer({ maxConnectionsPerBackend })),

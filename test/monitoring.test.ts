@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { Chart } from 'cdk8s';
-import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement } from '../lib';
+import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } from '../lib';
 import { renderMetrics } from '../lib/galera/agent/metrics';
 import { longestCronGapSeconds } from '../lib/monitoring/schedule';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
@@ -16,7 +16,7 @@ describe('OpenStackControlPlane with monitoring', () => {
 
   test('every object is valid: Kubernetes schema, the pinned prometheus-operator CRD schemas, the API rules, the invariants', () => {
     expectValidManifests(objects, { requireNamespace: true });
-    expect(ofKind(objects, 'PodMonitor').length).toBe(5);
+    expect(ofKind(objects, 'PodMonitor').length).toBe(6);
     expect(ofKind(objects, 'PrometheusRule').length).toBe(1);
   });
 
@@ -65,6 +65,37 @@ describe('OpenStackControlPlane with monitoring', () => {
     }
   });
 
+  test('RabbitMQ: a second endpoint scrapes /metrics/detailed with only the families the queue alerts read', () => {
+    const rabbit = find(objects, 'PodMonitor', 'rabbitmq-metrics');
+    expect(rabbit.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path, e.params, e.relabelings[0].replacement])).toEqual([
+      ['prometheus', '/metrics', undefined, 'rabbitmq'],
+      ['prometheus', '/metrics/detailed', { family: ['queue_coarse_metrics', 'queue_consumer_count', 'ra_metrics'] }, 'rabbitmq-queues'],
+    ]);
+    const alerts = ruleFileOf(objects).groups.flatMap((g: any) => g.rules);
+    // Quorum queues should have a member on each of the 3 brokers (the reconciliation target, at most 3).
+    expect(alerts.find((a: any) => a.alert === 'RabbitMQQuorumQueueMissingReplicas').expr)
+      .toBe('count by (namespace, vhost, queue) (rabbitmq_detailed_raft_term_total{job="rabbitmq-queues",namespace="openstack"}) < 3');
+    // Range windows in scrapes: 4 and 10 scrapes of 30 s.
+    expect(alerts.find((a: any) => a.alert === 'RabbitMQMinorityPaused').expr).toContain('[2m]');
+    expect(alerts.find((a: any) => a.alert === 'RabbitMQQueueGrowingWithoutConsumers').expr).toContain('[5m]');
+  });
+
+  test('ProxySQL serves its built-in exporter on 6070 (restapi), scraped by port name; the alerts read its writer and reader hostgroups', () => {
+    const cnf = find(objects, 'ConfigMap', 'proxysql-config').data['proxysql.cnf'];
+    expect(cnf).toMatch(/admin_variables=\n\{\n(  .*\n)*  restapi_enabled="true"\n  restapi_port=6070\n\}/);
+    const proxysql = containers(find(objects, 'Deployment', 'proxysql')).find((c) => c.name === 'proxysql');
+    expect(proxysql.ports).toContainEqual({ name: 'metrics', containerPort: 6070, protocol: 'TCP' });
+    const monitor = find(objects, 'PodMonitor', 'proxysql-metrics');
+    expect(monitor.spec.podMetricsEndpoints.map((e: any) => [e.port, e.path])).toEqual([['metrics', '/metrics']]);
+    const alerts = ruleFileOf(objects).groups.flatMap((g: any) => g.rules);
+    expect(alerts.find((a: any) => a.alert === 'ProxySqlNoWriter').expr).toBe('up{job="proxysql",namespace="openstack"} == 1 unless on (namespace, pod, instance)' +
+      ' (proxysql_connpool_conns_status{job="proxysql",namespace="openstack",hostgroup="10"} == 1)');
+    // Without monitoring, no exporter: the file and the pod are as before.
+    const plain = controlPlane().objects;
+    expect(find(plain, 'ConfigMap', 'proxysql-config').data['proxysql.cnf']).not.toContain('restapi');
+    expect(containers(find(plain, 'Deployment', 'proxysql')).find((c) => c.name === 'proxysql').ports.map((p: any) => p.name)).toEqual(['rw', 'ro']);
+  });
+
   test('the scraper is admitted exactly on the metrics ports of the pod-network components, and nothing else is', () => {
     const policy = find(objects, 'NetworkPolicy', 'galera-metrics');
     expect(policy.spec.podSelector.matchLabels).toEqual(cp.galera.podSelector);
@@ -72,8 +103,18 @@ describe('OpenStackControlPlane with monitoring', () => {
       from: [{ podSelector: { matchLabels: SCRAPER.podLabels }, namespaceSelector: { matchLabels: SCRAPER.namespaceLabels } }],
       ports: [{ protocol: 'TCP', port: 9104 }, { protocol: 'TCP', port: 9200 }],
     }]);
+    // ProxySQL's exporter listens on every interface of its pod: only the scraper reaches it, on 6070 only.
+    expect(find(objects, 'NetworkPolicy', 'proxysql-metrics').spec).toEqual({
+      podSelector: { matchLabels: cp.proxySql.podSelector },
+      policyTypes: ['Ingress'],
+      ingress: [{
+        from: [{ podSelector: { matchLabels: SCRAPER.podLabels }, namespaceSelector: { matchLabels: SCRAPER.namespaceLabels } }],
+        ports: [{ protocol: 'TCP', port: 6070 }],
+      }],
+    });
     // RabbitMQ, HAProxy and memcached run on the host network here: a NetworkPolicy does not apply to them.
-    expect(ofKind(objects, 'NetworkPolicy').filter((p) => p.metadata.name.endsWith('-metrics')).map((p) => p.metadata.name)).toEqual(['galera-metrics']);
+    expect(ofKind(objects, 'NetworkPolicy').filter((p) => p.metadata.name.endsWith('-metrics')).map((p) => p.metadata.name))
+      .toEqual(['galera-metrics', 'proxysql-metrics']);
   });
 
   test('one alert per failure mode, each with a severity, a summary and its README runbook entry', () => {
@@ -83,7 +124,8 @@ describe('OpenStackControlPlane with monitoring', () => {
     expect(cp.monitoring!.alertNames).toEqual([
       'GaleraMemberNotSynced', 'GaleraClusterSizeBelowReplicas', 'GaleraNonPrimary', 'GaleraRecoveryWaitingForMember',
       'GaleraRecoveryBlocked', 'GaleraFlowControlPausingWrites', 'GaleraDataVolumeNearlyFull',
-      'RabbitMQBrokerDown', 'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'HaproxyBackendDown', 'MemcachedInstanceDown',
+      'RabbitMQBrokerDown', 'RabbitMQMinorityPaused', 'RabbitMQQuorumQueueMissingReplicas', 'RabbitMQQueueGrowingWithoutConsumers',
+      'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'ProxySqlNoWriter', 'ProxySqlReaderFallbackEngaged', 'HaproxyBackendDown', 'MemcachedInstanceDown',
       'KeepalivedVipNoHolder', 'KeepalivedVipSeveralHolders',
     ]);
     const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
@@ -101,7 +143,7 @@ describe('OpenStackControlPlane with monitoring', () => {
     const maps = ofKind(objects, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1');
     const boards = maps.map((m) => JSON.parse(Object.values(m.data as Record<string, string>)[0]));
     expect(boards.map((b) => b.title)).toEqual([
-      'OpenStack HA control plane (openstack)', 'Galera: galera (openstack)', 'RabbitMQ: rabbitmq (openstack)', 'HAProxy: api-lb (openstack)', 'memcached: memcached (openstack)',
+      'OpenStack HA control plane (openstack)', 'Galera: galera (openstack)', 'RabbitMQ: rabbitmq (openstack)', 'ProxySQL: proxysql (openstack)', 'HAProxy: api-lb (openstack)', 'memcached: memcached (openstack)',
       'VIP: api-vip (openstack)',
     ]);
     for (const b of boards) {
@@ -218,10 +260,25 @@ describe('ControlPlaneMonitoring props', () => {
       galera: galera(chart, false), scraper: { podLabels: {} }, scrapeIntervalSeconds: 0.5, selectorLabels: { 'bad key!': 'x' },
     }));
     expect(message).toContain("ControlPlaneMonitoring 'mon' has invalid props");
-    expect(message).toContain('galera: "galera" serves no metrics without its exporter sidecar; set metricsExporter: true on the GaleraPetSet');
+    expect(message).toContain('galera: "galera" serves no metrics without its exporter; set metricsExporter: true on the GaleraPetSet');
     expect(message).toContain('scraper[0].podLabels: {} is empty');
     expect(message).toContain('scrapeIntervalSeconds: 0.5 must be a whole number');
     expect(message).toContain('selectorLabels key: "bad key!"');
+  });
+
+  test('ProxySQL: refused without its exporter; without the reader fallback there is no fallback alert, with hostgroups of its own the rules follow them', () => {
+    const layer = (chart: Chart, metricsExporter: boolean, readerFallbackToWriter: boolean) => new ProxySqlLayer(chart, 'proxysql', {
+      galera: galera(chart, false), placement: Placement.onNodes(CONTROLLERS), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
+      allowedClients: [{ podLabels: { application: 'nova' } }], metricsExporter, readerFallbackToWriter, hostgroups: { writer: 1, reader: 3 },
+    });
+    const refused = newChart('openstack');
+    expect(errorOf(() => new ControlPlaneMonitoring(refused, 'mon', { scraper: SCRAPER, proxySql: layer(refused, false, true) })))
+      .toContain('proxysql: "proxysql" serves no metrics without its exporter; set metricsExporter: true on the ProxySqlLayer');
+    const chart = newChart('openstack');
+    const mon = new ControlPlaneMonitoring(chart, 'mon', { scraper: SCRAPER, proxySql: layer(chart, true, false) });
+    expect(mon.alertNames).toEqual(['ProxySqlNoWriter']);
+    const rule = ruleFileOf(synth(chart)).groups.flatMap((g: any) => g.rules)[0];
+    expect(rule.expr).toContain('hostgroup="1"');
   });
 
   test('nothing to monitor is refused', () => {

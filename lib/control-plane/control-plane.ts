@@ -335,6 +335,7 @@ export class OpenStackControlPlane extends Construct {
       placement: everywhere,
       adminPassword: props.secrets.proxySqlAdminPassword,
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
+      metricsExporter: props.monitoring !== undefined,
     });
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
     this.memcached = new MemcachedPool(this, 'memcached', {
@@ -381,7 +382,7 @@ export class OpenStackControlPlane extends Construct {
 
     if (props.monitoring) {
       this.monitoring = new ControlPlaneMonitoring(this, 'monitoring', {
-        ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached, vip: this.vip,
+        ...props.monitoring, galera: this.galera, rabbitmq: this.rabbitmq, haproxy: this.apiLoadBalancer, memcached: this.memcached, vip: this.vip, proxySql: this.proxySql,
         // The backup and drill alerts exist only with backups.
         ...(this.backup ? { backup: this.backup } : {}),
       });

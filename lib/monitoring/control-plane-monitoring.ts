@@ -57,6 +57,7 @@ export class ControlPlaneMonitoring extends Construct {
           podMetricsEndpoints: c.endpoints.map((e) => ({
             port: e.portName,
             path: e.path,
+            ...(e.params ? { params: e.params } : {}),
             interval: duration(model.scrapeIntervalSeconds),
             // A stable job name, whatever the PodMonitor's: the rules and dashboards select on it.
             relabelings: [{ action: PodMonitorSpecPodMetricsEndpointsRelabelingsAction.REPLACE, targetLabel: 'job', replacement: e.job }],
@@ -77,7 +78,7 @@ export class ControlPlaneMonitoring extends Construct {
         labels: standardLabels(id, COMPONENT),
         selector: c.podSelector,
         clients: [model.scraper],
-        ports: c.endpoints.map((e) => e.port),
+        ports: [...new Set(c.endpoints.map((e) => e.port))],
       });
     }
   }

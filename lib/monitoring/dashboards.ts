@@ -73,6 +73,8 @@ function componentDashboard(c: MonitoredComponent, sel: (job: string, extra?: st
           { title: 'Alarms', expr: `rabbitmq_alarms_memory_used_watermark${sel(job)} + rabbitmq_alarms_free_disk_space_watermark${sel(job)}`, type: 'stat', legend: '{{instance}}' },
           { title: 'Messages ready', expr: `sum by (instance) (rabbitmq_queue_messages_ready${sel(job)})`, type: 'timeseries', legend: '{{instance}}' },
           { title: 'Connections', expr: `rabbitmq_connections${sel(job)}`, type: 'timeseries', legend: '{{instance}}' },
+          { title: 'Quorum queue members online', expr: `count by (vhost, queue) (rabbitmq_detailed_raft_term_total${sel(c.endpoints[1].job)})`, type: 'timeseries', legend: '{{vhost}}/{{queue}}' },
+          { title: 'Messages in queues without a consumer', expr: `rabbitmq_detailed_queue_messages${sel(c.endpoints[1].job)} and on (instance, vhost, queue) rabbitmq_detailed_queue_consumers${sel(c.endpoints[1].job)} == 0`, type: 'timeseries', legend: '{{vhost}}/{{queue}}' },
         ],
       };
     case 'haproxy':
@@ -106,6 +108,19 @@ function componentDashboard(c: MonitoredComponent, sel: (job: string, extra?: st
           { title: 'Evictions', expr: `rate(memcached_items_evicted_total${sel(job)}[5m])`, type: 'timeseries', legend: '{{instance}}' },
         ],
       };
+    case 'proxysql': {
+      const hg = c.proxySql!;
+      const status = (id: number) => `proxysql_connpool_conns_status${sel(job, `,hostgroup="${id}"`)}`;
+      return {
+        ...base,
+        title: title('ProxySQL'),
+        panels: [
+          { title: 'ONLINE writers', expr: `count by (pod) (${status(hg.writerHostgroup)} == 1)`, type: 'stat', legend: '{{pod}}' },
+          { title: 'ONLINE readers', expr: `count by (pod) (${status(hg.readerHostgroup)} == 1)`, type: 'stat', legend: '{{pod}}' },
+          { title: 'Backend status (1 ONLINE, 2 SHUNNED, 3/4 OFFLINE)', expr: `proxysql_connpool_conns_status${sel(job)}`, type: 'timeseries', legend: '{{pod}} {{hostgroup}} {{exported_endpoint}}' },
+        ],
+      };
+    }
   }
 }
 

@@ -13,6 +13,9 @@ import { METRICS_PORTS } from './exporters';
 import type { ControlPlaneMonitoringProps } from './props';
 import { longestCronGapSeconds } from './schedule';
 
+/** The `/metrics/detailed` families the RabbitMQ queue alerts read. */
+export const RABBITMQ_DETAILED_FAMILIES = ['queue_coarse_metrics', 'queue_consumer_count', 'ra_metrics'] as const;
+
 /** One port of one component's pods that serves Prometheus metrics. */
 export interface ScrapeEndpoint {
   /** The `job` label of its series (the rules and dashboards select on it): `<object name>-<what>`. */
@@ -21,10 +24,12 @@ export interface ScrapeEndpoint {
   readonly portName: string;
   readonly port: number;
   readonly path: string;
+  /** URL parameters of the scrape (RabbitMQ's `/metrics/detailed?family=...`). @default none */
+  readonly params?: Record<string, string[]>;
 }
 
 /** The components this library monitors. */
-export type MonitoredKind = 'galera' | 'rabbitmq' | 'haproxy' | 'memcached' | 'keepalived';
+export type MonitoredKind = 'galera' | 'rabbitmq' | 'haproxy' | 'memcached' | 'keepalived' | 'proxysql';
 
 /** One monitored component. */
 export interface MonitoredComponent {
@@ -35,8 +40,13 @@ export interface MonitoredComponent {
   /** Host-network pods: no NetworkPolicy applies to them (Kubernetes leaves it undefined); the nodes' firewall does. */
   readonly hostNetwork: boolean;
   readonly endpoints: readonly ScrapeEndpoint[];
-  /** Galera: the StatefulSet's replicas (the cluster size alert compares with it). */
+  /**
+   * Galera: the StatefulSet's replicas (the cluster size alert compares with it). RabbitMQ: the members a quorum
+   * queue should have (the brokers, at most 3: the config's continuous_membership_reconciliation target).
+   */
   readonly replicas?: number;
+  /** ProxySQL: its writer and reader hostgroups, and whether its sidecar falls back to the writer for reads. */
+  readonly proxySql?: { readonly writerHostgroup: number; readonly readerHostgroup: number; readonly readerFallback: boolean };
   /** The sidecar the component must run for its endpoints to exist, when it does not. */
   readonly missingExporter?: string;
   /** Galera with TLS: its agents report the mounted and the served certificate. */
@@ -74,7 +84,7 @@ export interface MonitoringModel {
 
 export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace: string | undefined): MonitoringModel {
   const components: MonitoredComponent[] = [];
-  const { galera, rabbitmq, haproxy, memcached, vip } = props;
+  const { galera, rabbitmq, haproxy, memcached, vip, proxySql } = props;
   if (galera) {
     components.push({
       kind: 'galera',
@@ -96,7 +106,29 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
       name: rabbitmq.name,
       podSelector: rabbitmq.podSelector,
       hostNetwork: isHostNetwork(rabbitmq.workload),
-      endpoints: [{ job: `${rabbitmq.name}`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics' }],
+      replicas: Math.min(3, rabbitmq.nodes.length),
+      endpoints: [
+        { job: `${rabbitmq.name}`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics' },
+        // Per-queue series, only the families the queue alerts read (checked against rabbitmq-server 3.10.8's
+        // /metrics/detailed): depth and consumers (queue_coarse_metrics, queue_consumer_count: exported by the node
+        // of the queue's leader or master) and the Raft state of each quorum queue member (ra_metrics: exported by
+        // every node that runs a member). /metrics/per-object would add ~20 series per queue more.
+        {
+          job: `${rabbitmq.name}-queues`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics/detailed',
+          params: { family: [...RABBITMQ_DETAILED_FAMILIES] },
+        },
+      ],
+    });
+  }
+  if (proxySql) {
+    components.push({
+      kind: 'proxysql',
+      name: proxySql.name,
+      podSelector: proxySql.podSelector,
+      hostNetwork: isHostNetwork(proxySql.workload),
+      proxySql: { writerHostgroup: proxySql.writerHostgroup, readerHostgroup: proxySql.readerHostgroup, readerFallback: proxySql.readerFallbackToWriter },
+      endpoints: [{ job: `${proxySql.name}`, portName: 'metrics', port: METRICS_PORTS.proxysql, path: '/metrics' }],
+      ...(proxySql.metricsExporter ? {} : { missingExporter: 'metricsExporter: true on the ProxySqlLayer' }),
     });
   }
   if (haproxy) {

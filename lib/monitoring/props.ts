@@ -8,6 +8,7 @@ import type { GaleraBackup } from '../galera-backup/galera-backup';
 import type { HaproxyLoadBalancer } from '../haproxy/haproxy-load-balancer';
 import type { KeepalivedVip } from '../keepalived/keepalived-vip';
 import type { MemcachedPool } from '../memcached/memcached-pool';
+import type { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import type { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
 
 /** How Prometheus (through prometheus-operator) finds the control plane's metrics, alerts and dashboards. */
@@ -78,6 +79,12 @@ export interface ControlPlaneMonitoringProps extends MonitoringOptions {
    * @default - not monitored
    */
   readonly vip?: KeepalivedVip;
+  /**
+   * ProxySQL (its built-in exporter: the layer must have `metricsExporter: true`): no writer, reader fallback.
+   *
+   * @default - not monitored
+   */
+  readonly proxySql?: ProxySqlLayer;
   /**
    * Galera's backups and restore drills: alerts when the last successful one is older than its schedule allows, or
    * the last one failed. Read from kube-state-metrics' CronJob and Job series (which every prometheus-operator

@@ -28,16 +28,18 @@ export interface RuleGroup {
 
 /** The rule groups, one per monitored component. */
 export function alertGroups(model: MonitoringModel): RuleGroup[] {
-  const groups = model.components.map((c) => ({ name: `${c.name}.${c.kind}.rules`, rules: componentAlerts(c, model.namespace) }));
+  const groups = model.components.map((c) => ({ name: `${c.name}.${c.kind}.rules`, rules: componentAlerts(c, model) }));
   if (model.backup) groups.push({ name: `${model.backup.name}.backup.rules`, rules: backupAlerts(model.backup, model.namespace) });
   return groups;
 }
 
-function componentAlerts(c: MonitoredComponent, namespace: string | undefined): AlertRule[] {
+function componentAlerts(c: MonitoredComponent, model: MonitoringModel): AlertRule[] {
+  const namespace = model.namespace;
   const job = (index: number) => selector(c.endpoints[index].job, namespace);
   switch (c.kind) {
     case 'galera': return galeraAlerts(c, job(0), job(1), namespace);
-    case 'rabbitmq': return rabbitAlerts(job(0));
+    case 'rabbitmq': return rabbitAlerts(c, job(0), job(1), model.scrapeIntervalSeconds);
+    case 'proxysql': return proxySqlAlerts(c, job(0));
     case 'haproxy': return haproxyAlerts(job(0));
     case 'memcached': return memcachedAlerts(job(0));
     case 'keepalived': return keepalivedAlerts(job(0));
@@ -211,17 +213,79 @@ function backupAlerts(b: MonitoredBackup, namespace: string | undefined): AlertR
   ];
 }
 
-function rabbitAlerts(broker: string): AlertRule[] {
+/**
+ * RabbitMQ. Names and labels checked against a real rabbitmq-server 3.10.8 (Debian) with its prometheus plugin, in
+ * test/integration/monitoring-rabbitmq.test.ts: `/metrics` for the node (alarms, `erlang_vm_dist_node_state{peer}`)
+ * and `/metrics/detailed?family=...` for the per-queue series (`rabbitmq_detailed_queue_*{vhost,queue}` from the
+ * node of the queue's leader, `rabbitmq_detailed_raft_*{vhost,queue}` from every node running a member).
+ *
+ * The range windows are counted in scrapes (`scrapeIntervalSeconds`): enough samples that one scrape landing in a
+ * gap does not reset an alert's `for`.
+ */
+function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scrapeIntervalSeconds: number): AlertRule[] {
+  const scrapes = (n: number) => duration(n * scrapeIntervalSeconds);
+  const perQueue = 'on (namespace, instance, vhost, queue)';
   return [
     {
       alert: 'RabbitMQBrokerDown',
-      // A paused (pause_minority) broker stops its listeners too: this covers both; the runbook tells them apart.
+      // A paused (pause_minority) broker stops its listeners too (measured: 15692 closed ~13 s after the cut):
+      // RabbitMQMinorityPaused tells the two apart.
       expr: `up${broker} == 0`,
       // A broker restart rejoined its cluster in ~17 s here.
       forSeconds: 120,
       severity: 'critical',
       summary: 'A RabbitMQ broker is down or paused',
-      description: '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition.',
+      description: '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition (then RabbitMQMinorityPaused names it).',
+    },
+    {
+      alert: 'RabbitMQMinorityPaused',
+      // Seen from the majority: the Erlang distribution link to a cluster member is set up again and again and
+      // never comes up (erlang_vm_dist_node_state 1 = pending, 2 = up_pending, 3 = up). Measured on 3.10.8 with the
+      // link of one broker cut: its peers reported it `1` in 14 of 15 one-second scrapes (absent in between, while
+      // a new attempt starts), for as long as the cut lasted; the cut-off broker paused and closed 15692 and 5672
+      // (its distribution port stays open). A broker that is stopped or crashes closes its connections: its series
+      // disappears at once and was never seen pending (60 half-second samples through a stop; the end-to-end test
+      // asserts it never goes pending then), so this is not "down".
+      // min_over_time over 4 scrapes bridges the gaps between attempts. Brokers are `rabbit@<node>`
+      // (RABBITMQ_NODENAME); the CLI tools and probes connect as short-lived `rabbitmqcli-...` nodes: left out.
+      expr: `max by (namespace, peer) (min_over_time(erlang_vm_dist_node_state${broker.replace(/}$/, ',peer=~"rabbit@.+"}')}[${scrapes(4)}])) < 3`,
+      // A healed cut resumed the paused broker 2 s after the link came back; a network blip shorter than
+      // net_ticktime (60 s) does not partition at all. 3 min is longer than the window, so one stray pending sample
+      // of a reconnecting peer cannot fire it.
+      forSeconds: 180,
+      severity: 'critical',
+      summary: 'A RabbitMQ broker is cut off from the cluster and paused (pause_minority)',
+      description: 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition and has paused itself (or its host is gone). Its clients must reconnect to the other brokers.',
+    },
+    {
+      alert: 'RabbitMQQuorumQueueMissingReplicas',
+      // Every node running a member of a quorum queue exports its Raft series; a member on a down, paused or
+      // blank node exports none. Fewer than the target members: one more loss may leave the queue without a
+      // majority (unavailable). Classic mirrored queues (RabbitVersion 3.x) export no mirror count in 3.10: this
+      // alert covers quorum queues (the notification queues from 4.x on).
+      expr: `count by (namespace, vhost, queue) (rabbitmq_detailed_raft_term_total${queues}) < ${c.replicas}`,
+      // Measured here (3.10.8): a stopped broker's members were gone from the scrape 6 s after the stop and back 8.6 s
+      // after its restart (the leader replays its log to them); a rolling restart
+      // is one broker at a time. A blank node regains its members by continuous membership reconciliation (4.x).
+      // 10 min is none of those.
+      forSeconds: 600,
+      severity: 'warning',
+      summary: `A RabbitMQ quorum queue runs with fewer than ${c.replicas} members`,
+      description: `{{ $labels.vhost }}/{{ $labels.queue }} has {{ $value }} of ${c.replicas} members online: one more broker loss may leave it without a quorum.`,
+    },
+    {
+      alert: 'RabbitMQQueueGrowingWithoutConsumers',
+      // A queue nobody reads that keeps growing: a consumer service that is down, or notifications nobody
+      // consumes (the notification queues have no TTL on 3.x). Depth and consumers come from the leader's node.
+      expr: `rabbitmq_detailed_queue_messages${queues} > 0` +
+        ` and ${perQueue} rabbitmq_detailed_queue_consumers${queues} == 0` +
+        ` and ${perQueue} delta(rabbitmq_detailed_queue_messages${queues}[${scrapes(10)}]) > 0`,
+      // A consumer service restart leaves its queues without a consumer for seconds to a minute, and the backlog
+      // drains when it is back. 10 min of growth with nobody reading is not a restart.
+      forSeconds: 600,
+      severity: 'warning',
+      summary: 'A RabbitMQ queue grows and nobody consumes it',
+      description: '{{ $labels.vhost }}/{{ $labels.queue }} has no consumer and has grown for 10 minutes to {{ $value }} messages.',
     },
     {
       alert: 'RabbitMQMemoryAlarm',
@@ -239,6 +303,47 @@ function rabbitAlerts(broker: string): AlertRule[] {
       summary: 'RabbitMQ disk alarm: publishers are blocked',
       description: '{{ $labels.instance }} has less free disk than its limit and blocks every publishing connection in the cluster.',
     },
+  ];
+}
+
+/**
+ * ProxySQL, from its built-in exporter. ProxySQL cannot run here (not in Debian or npm): names and labels are from
+ * its source, tree v2.7.2-14 (commit 5cc418bb, the stored snapshot of sysown/proxysql; the image is 2.7.3):
+ * lib/MySQL_HostGroups_Manager.cpp:572 names the gauge `proxysql_connpool_conns_status`, :3359-3360 give it the
+ * labels `endpoint` ("host:port") and `hostgroup` (the id), :3410 sets it to MySerStatus + 1, and
+ * include/proxysql_structs.h:13-19 orders MySerStatus ONLINE, SHUNNED, OFFLINE_SOFT, OFFLINE_HARD,
+ * SHUNNED_REPLICATION_LAG: 1 is ONLINE. A server that leaves a hostgroup loses its series (:3414-3426). Scraped
+ * through a PodMonitor, prometheus-operator's own `endpoint` target label (the port name) wins and the backend's
+ * becomes `exported_endpoint`; the rules only count per ProxySQL pod, so they read neither.
+ */
+function proxySqlAlerts(c: MonitoredComponent, proxy: string): AlertRule[] {
+  const hg = c.proxySql!;
+  const withHostgroup = (id: number) => proxy.replace(/}$/, `,hostgroup="${id}"}`);
+  const perPod = 'on (namespace, pod, instance)';
+  const noOnline = (id: number) => `up${proxy} == 1 unless ${perPod} (proxysql_connpool_conns_status${withHostgroup(id)} == 1)`;
+  return [
+    {
+      alert: 'ProxySqlNoWriter',
+      expr: noOnline(hg.writerHostgroup),
+      // ProxySQL checks each member every second and moves a failed writer out after 2 timeouts (~2 s); the next
+      // Synced member is ONLINE at the next check. A minute without one is no failover in progress.
+      forSeconds: 60,
+      severity: 'critical',
+      summary: 'ProxySQL has no writer',
+      description: `{{ $labels.pod }} has no ONLINE server in its writer hostgroup ${hg.writerHostgroup}: every write and every read-write connection fails.`,
+    },
+    ...(hg.readerFallback ? [{
+      alert: 'ProxySqlReaderFallbackEngaged',
+      // The admin sidecar's reconcile (assets/proxysql/admin.sh) points the read-only SELECT rule at the writer
+      // exactly while the reader hostgroup has no ONLINE server; with a writer, that is what happens.
+      expr: `(${noOnline(hg.readerHostgroup)}) and ${perPod} (proxysql_connpool_conns_status${withHostgroup(hg.writerHostgroup)} == 1)`,
+      // The writer is a reader too, so the reader hostgroup empties only while no member passes the reader check
+      // (e.g. every member lags more than max_transactions_behind); an SST donor is fenced for minutes.
+      forSeconds: 600,
+      severity: 'warning' as Severity,
+      summary: 'ProxySQL sends read-only queries to the writer',
+      description: `{{ $labels.pod }} has no ONLINE server in its reader hostgroup ${hg.readerHostgroup}: read-only SELECTs go to the writer (the admin sidecar's fallback).`,
+    }] : []),
   ];
 }
 

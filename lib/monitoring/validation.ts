@@ -11,7 +11,7 @@ import type { MonitoringModel } from './model';
 /** Checks the resolved monitoring of `subject` and throws once with every problem. */
 export function validateMonitoring(subject: string, m: MonitoringModel): void {
   const v = new Validator(subject);
-  v.check(m.components.length === 0 && m.backup === undefined, 'galera, rabbitmq, haproxy, memcached, vip, backup', undefined,
+  v.check(m.components.length === 0 && m.backup === undefined, 'galera, rabbitmq, haproxy, memcached, vip, proxySql, backup', undefined,
     'are all unset, so there is nothing to monitor; give at least one component');
   validateClientSelectors(v, 'scraper', [m.scraper]);
   validateLabels(v, 'selectorLabels', m.selectorLabels);
@@ -19,7 +19,7 @@ export function validateMonitoring(subject: string, m: MonitoringModel): void {
   v.check(!Number.isInteger(m.scrapeIntervalSeconds) || m.scrapeIntervalSeconds < 1 || m.scrapeIntervalSeconds > 300,
     'scrapeIntervalSeconds', m.scrapeIntervalSeconds, 'must be a whole number of seconds from 1 to 300 (the alert windows are minutes)');
   for (const c of m.components) {
-    if (c.missingExporter) v.add(c.kind, c.name, `serves no metrics without its exporter sidecar; set ${c.missingExporter}`);
+    if (c.missingExporter) v.add(c.kind, c.name, `serves no metrics without its exporter; set ${c.missingExporter}`);
   }
   for (const job of m.backup ? [m.backup.backup, m.backup.drill] : []) {
     v.check(job.maxAgeSeconds === undefined, 'backup', job.schedule,

@@ -11,6 +11,7 @@ import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { METRICS_PORTS } from '../monitoring/exporters';
 import type { ProxySqlHostgroups, ProxySqlLayerProps } from './proxysql-layer';
 
 /** The four hostgroups of one `mysql_galera_hostgroups` row. */
@@ -58,6 +59,8 @@ export interface ProxySqlConfigModel {
   readonly readWritePort: number;
   /** Port for read-only traffic: plain SELECTs go to the readers, everything else to the writer. */
   readonly readOnlyPort: number;
+  /** `admin-restapi_port` with `admin-restapi_enabled`: ProxySQL's `/metrics`; absent when the exporter is off. */
+  readonly metricsPort?: number;
   /** `mysql-threads` (read at startup only). */
   readonly threads: number;
   /** `mysql-max_connections`: client connections to this ProxySQL. */
@@ -156,6 +159,7 @@ function configModel(props: ProxySqlLayerProps, galera: GaleraPetSet, users: rea
     adminUser: props.adminUser ?? 'admin',
     readWritePort: props.readWritePort ?? 3306,
     readOnlyPort: props.readOnlyPort ?? 3307,
+    ...(props.metricsExporter ? { metricsPort: METRICS_PORTS.proxysql } : {}),
     threads: Math.min(16, Math.max(2, Math.ceil(resources.cpuLimitMillis / 1000))),
     maxClientConnections,
     serverVersion: props.serverVersion ?? defaultServerVersion(),

@@ -76,6 +76,7 @@ function proxySqlContainer(model: Resolved, config: ProxySqlConfigModel, adminEn
     ports: [
       { name: 'rw', containerPort: config.readWritePort, protocol: 'TCP' },
       { name: 'ro', containerPort: config.readOnlyPort, protocol: 'TCP' },
+      ...(config.metricsPort !== undefined ? [{ name: 'metrics', containerPort: config.metricsPort, protocol: 'TCP' }] : []),
     ],
     resources: toResourceRequirements(model.resources),
     // Ready while it accepts clients on the read-write port; the pod is Ready only when the admin sidecar also

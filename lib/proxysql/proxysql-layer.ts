@@ -120,6 +120,15 @@ export interface ProxySqlLayerProps {
    */
   readonly readerFallbackToWriter?: boolean;
   /**
+   * Serve ProxySQL's built-in Prometheus exporter: `admin-restapi_enabled` with `admin-restapi_port` 6070, whose
+   * `GET /metrics` exposes, among others, each backend's status per hostgroup (`proxysql_connpool_conns_status`).
+   * ProxySQL binds that port on every interface of the pod; ControlPlaneMonitoring's NetworkPolicy admits only the
+   * scraper to it.
+   *
+   * @default false
+   */
+  readonly metricsExporter?: boolean;
+  /**
    * The server version ProxySQL announces to clients; match the MariaDB image.
    *
    * @default - the version of GaleraPetSet.DEFAULT_IMAGE, e.g. '11.4.7-MariaDB'
@@ -189,6 +198,14 @@ export class ProxySqlLayer extends Construct {
   public readonly readOnlyPort: number;
   /** Labels that select the ProxySQL pods (e.g. for a keepalived or HAProxy check). */
   public readonly podSelector: Record<string, string>;
+  /** The hostgroup of the (one) writer. */
+  public readonly writerHostgroup: number;
+  /** The hostgroup the read-only port's SELECTs go to. */
+  public readonly readerHostgroup: number;
+  /** The admin sidecar sends read-only SELECTs to the writer while no reader is ONLINE. */
+  public readonly readerFallbackToWriter: boolean;
+  /** ProxySQL serves `/metrics` on its REST API port (6070). */
+  public readonly metricsExporter: boolean;
   /** The underlying Deployment (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeDeployment;
 
@@ -207,6 +224,10 @@ export class ProxySqlLayer extends Construct {
     const selector = selectorLabels(name, COMPONENT);
     const labels = standardLabels(name, COMPONENT);
     this.podSelector = selector;
+    this.writerHostgroup = config.hostgroups.writer;
+    this.readerHostgroup = config.hostgroups.reader;
+    this.readerFallbackToWriter = model.readerFallback;
+    this.metricsExporter = config.metricsPort !== undefined;
 
     const configData = { 'proxysql.cnf': renderProxySqlConfig(config) };
     const scripts = proxySqlScripts();

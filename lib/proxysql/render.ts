@@ -45,6 +45,10 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       // The admin interface listens on loopback only: probes and the admin sidecar run inside the pod.
       ['admin_credentials', secretStr(ADMIN_CREDENTIALS_PLACEHOLDER)],
       ['mysql_ifaces', str(`127.0.0.1:${model.adminPort}`)],
+      // The built-in Prometheus exporter (ProxySQL 2.7 lib/ProxySQL_Admin.cpp: admin variables restapi_enabled and
+      // restapi_port, default 6070, registered as `/metrics` at line 7287 of the 2.7.2 tree): no bind address
+      // exists, it listens on every interface of the pod, hence the scraper-only NetworkPolicy.
+      ...(model.metricsPort !== undefined ? [['restapi_enabled', str('true')], ['restapi_port', int(model.metricsPort)]] as const : []),
     ]),
     group('mysql_variables', mysqlVariables(model)),
     list('mysql_servers', model.servers.map((s) => [

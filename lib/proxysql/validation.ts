@@ -30,6 +30,7 @@ export function validateProxySql(id: string, props: ProxySqlLayerProps, model: P
   v.check(clients.length === 0, 'allowedClients', [], 'is empty, so no client could connect; name the client pods\' labels');
   validateClientSelectors(v, 'allowedClients', clients);
   v.check(typeof readerFallback !== 'boolean', 'readerFallbackToWriter', readerFallback, 'must be true or false');
+  v.check(props.metricsExporter !== undefined && typeof props.metricsExporter !== 'boolean', 'metricsExporter', props.metricsExporter, 'must be true or false');
   v.check(!Number.isInteger(drainSeconds) || drainSeconds < 0 || drainSeconds > 600, 'drainSeconds', drainSeconds, 'must be a whole number from 0 to 600');
   validateResources(v, 'resources', model.resources);
   v.check(galera !== undefined && !(Number.isInteger(writerOrdinal) && writerOrdinal >= 0 && writerOrdinal < galera.replicas),

@@ -20,6 +20,22 @@ const RABBIT = { ...NS, job: 'rabbitmq', instance: '10.0.0.12:15692' };
 const HAPROXY = { ...NS, job: 'api-lb', instance: '10.0.0.11:8404', proxy: 'nova-api' };
 const MEMCACHED = { ...NS, job: 'memcached', instance: '10.0.0.13:9150' };
 const PVC = { ...NS, persistentvolumeclaim: 'data-galera-1' };
+/** A broker of the majority, by the pod that scrapes it (rules aggregate over them). */
+const BROKER = (node: string) => ({ ...NS, job: 'rabbitmq', pod: `rabbitmq-${node}`, instance: `10.0.0.1${node.charCodeAt(0) - 96}:15692` });
+const PEER_C = { ...NS, peer: 'rabbit@node-c' };
+const RAFT = (node: string) => ({ ...BROKER(node), job: 'rabbitmq-queues', vhost: 'notifications', queue: 'notifications.info' });
+const QUEUE = (queue: string) => ({ ...RAFT('a'), queue });
+const QUEUE_KEY = { ...NS, vhost: 'notifications', queue: 'notifications.info' };
+/**
+ * ProxySQL's series in the shape its source produces (lib/MySQL_HostGroups_Manager.cpp: `endpoint` "host:port" and
+ * `hostgroup`, value status + 1), as Prometheus stores them through a PodMonitor: the target's own `endpoint` label
+ * (the port name) wins, the backend's becomes `exported_endpoint`. A backend leaving a hostgroup loses its series
+ * (a staleness marker at the next scrape).
+ */
+const PROXY = { ...NS, job: 'proxysql', pod: 'proxysql-7d9f-abcde', instance: '10.1.0.9:6070' };
+const BACKEND = (member: number, hostgroup: number) => ({ ...PROXY, endpoint: 'metrics', exported_endpoint: `galera-${member}.galera.openstack.svc:3306`, hostgroup: String(hostgroup) });
+/** `count` samples of `value` with a missing sample every third (the gaps between the majority's connection attempts). */
+const withGaps = (value: number, count: number) => Array.from({ length: count }, (_, i) => (i > 0 && i % 3 === 0 ? '_' : String(value))).join(' ');
 const VIP = (node: number) => ({ ...NS, job: 'api-vip', instance: `10.0.0.1${node}:9650` });
 
 function series(name: string, labels: Record<string, string>, values: string): { series: string; values: string } {
@@ -108,6 +124,75 @@ const CONTROL_PLANE_CASES: AlertCase[] = [
     failure: [series('up', RABBIT, '1 0x30')],
     silentAtMinute: 2, firesAtMinute: 4, labels: RABBIT,
     quiet: { what: 'a broker restart (17 s to rejoin)', series: [series('up', RABBIT, '1 0 1x30')], atMinutes: [2, 5] },
+  },
+  {
+    alert: 'RabbitMQMinorityPaused',
+    // node-c cut off: both majority brokers see its distribution link pending (1), with gaps between attempts.
+    failure: [series('erlang_vm_dist_node_state', { ...BROKER('a'), peer: 'rabbit@node-c' }, `3 ${withGaps(1, 30)}`),
+      series('erlang_vm_dist_node_state', { ...BROKER('b'), peer: 'rabbit@node-c' }, `3 ${withGaps(1, 30)}`),
+      series('erlang_vm_dist_node_state', { ...BROKER('a'), peer: 'rabbit@node-b' }, '3x30')],
+    silentAtMinute: 3, firesAtMinute: 5, labels: PEER_C,
+    quiet: {
+      what: 'a broker restart (its series gone at once, never pending), one pending sample as it reconnects, and a CLI node',
+      series: [series('erlang_vm_dist_node_state', { ...BROKER('a'), peer: 'rabbit@node-c' }, '3 3 stale _ 1 3x30'),
+        series('erlang_vm_dist_node_state', { ...BROKER('b'), peer: 'rabbit@node-c' }, '3 3 stale _ _ 3x30'),
+        series('erlang_vm_dist_node_state', { ...BROKER('a'), peer: 'rabbitmqcli-4321-rabbit@node-a' }, '1x30')],
+      atMinutes: [3, 5, 6, 7, 10],
+    },
+  },
+  {
+    alert: 'RabbitMQQuorumQueueMissingReplicas',
+    // node-c stops for good: its member's Raft series goes stale.
+    failure: [series('rabbitmq_detailed_raft_term_total', RAFT('a'), '1x30'), series('rabbitmq_detailed_raft_term_total', RAFT('b'), '1x30'),
+      series('rabbitmq_detailed_raft_term_total', RAFT('c'), '1 stale')],
+    silentAtMinute: 10, firesAtMinute: 12, labels: QUEUE_KEY, value: '2',
+    quiet: {
+      what: 'a rolling restart: each broker\'s member away for a minute, one broker after the other',
+      series: [series('rabbitmq_detailed_raft_term_total', RAFT('a'), '1 stale 2x30'), series('rabbitmq_detailed_raft_term_total', RAFT('b'), '1 1 1 stale 2x30'),
+        series('rabbitmq_detailed_raft_term_total', RAFT('c'), '1 1 1 1 1 stale 3x30')],
+      atMinutes: [1, 3, 5, 12, 20],
+    },
+  },
+  {
+    alert: 'RabbitMQQueueGrowingWithoutConsumers',
+    // Notifications published (50 a minute) and nobody consuming them.
+    failure: [series('rabbitmq_detailed_queue_messages', RAFT('a'), '0+50x40'), series('rabbitmq_detailed_queue_consumers', RAFT('a'), '0x40')],
+    silentAtMinute: 10, firesAtMinute: 12, labels: RAFT('a'), value: '600',
+    quiet: {
+      what: 'a consumer restart (2 minutes without one, then the backlog drains), a steady unread queue, a growing queue that is read',
+      series: [series('rabbitmq_detailed_queue_messages', QUEUE('q.restart'), '0 0 30 60 0x30'), series('rabbitmq_detailed_queue_consumers', QUEUE('q.restart'), '1 1 0 0 1x30'),
+        series('rabbitmq_detailed_queue_messages', QUEUE('q.steady'), '100x30'), series('rabbitmq_detailed_queue_consumers', QUEUE('q.steady'), '0x30'),
+        series('rabbitmq_detailed_queue_messages', QUEUE('q.read'), '0+50x30'), series('rabbitmq_detailed_queue_consumers', QUEUE('q.read'), '2x30')],
+      atMinutes: [3, 12, 20],
+    },
+  },
+  {
+    alert: 'ProxySqlNoWriter',
+    // The writer leaves hostgroup 10 (to the offline hostgroup) and no standby is promoted (none Synced).
+    failure: [series('up', PROXY, '1x30'), series('proxysql_connpool_conns_status', BACKEND(0, 10), '1 stale'),
+      series('proxysql_connpool_conns_status', BACKEND(1, 10), '2x30')],
+    silentAtMinute: 1, firesAtMinute: 3, labels: PROXY,
+    quiet: {
+      what: 'a failover (the standby ONLINE at the next scrape), and a ProxySQL that is down (not scraped: another problem)',
+      series: [series('up', PROXY, '1x30'), series('proxysql_connpool_conns_status', BACKEND(0, 10), '1 stale'),
+        series('proxysql_connpool_conns_status', BACKEND(1, 10), '2 2 1x30'),
+        series('up', { ...PROXY, pod: 'proxysql-7d9f-fghij', instance: '10.1.0.10:6070' }, '1 0x30')],
+      atMinutes: [1, 2, 5],
+    },
+  },
+  {
+    alert: 'ProxySqlReaderFallbackEngaged',
+    // Every reader (the writer's own copy in hostgroup 30 too) out of the reader hostgroup; the writer ONLINE.
+    failure: [series('up', PROXY, '1x30'), series('proxysql_connpool_conns_status', BACKEND(0, 10), '1x30'),
+      series('proxysql_connpool_conns_status', BACKEND(0, 30), '1 stale'), series('proxysql_connpool_conns_status', BACKEND(1, 30), '1 stale')],
+    silentAtMinute: 10, firesAtMinute: 12, labels: PROXY,
+    quiet: {
+      what: 'a reader back within 3 minutes, and no writer at all (ProxySqlNoWriter\'s case)',
+      series: [series('up', PROXY, '1x30'), series('proxysql_connpool_conns_status', BACKEND(0, 10), '1x30'),
+        series('proxysql_connpool_conns_status', BACKEND(1, 30), '1 stale _ _ 1x30'),
+        series('up', { ...PROXY, pod: 'proxysql-7d9f-fghij' }, '1x30')],
+      atMinutes: [2, 12],
+    },
   },
   {
     alert: 'RabbitMQMemoryAlarm',

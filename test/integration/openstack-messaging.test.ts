@@ -13,13 +13,12 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { OsloMessaging, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, ServiceConfigRenderer, ServiceConnection } from '../../lib';
+import { OsloMessaging, ServiceConfigRenderer, ServiceConnection } from '../../lib';
 import { newApp, newChart, synth } from '../support/harness';
-import { adminAndNova } from '../support/fixtures';
 import { runInitContainer } from '../support/service-config';
 import { describeUnlessMissing } from './support/daemons';
 import { missingOsloClients, OSLO_CLIENTS, OSLO_CLIENTS_SCRIPT, PYTHON } from './support/oslo';
-import { eventually, mirrors, missingRabbitTools, RabbitNamespaceCluster, sh, waitFor } from './support/rabbit-cluster';
+import { debianRabbitDaemonSet, eventually, mirrors, missingRabbitTools, RabbitNamespaceCluster, sh, waitFor } from './support/rabbit-cluster';
 
 const NODES = [
   { name: 'osmq-a', ip: '10.215.0.11' },
@@ -48,15 +47,7 @@ describeUnlessMissing('oslo.messaging through the generated transport URLs, on a
     beforeAll(async () => {
       cluster = new RabbitNamespaceCluster({ bridge: 'osmq-br', nodes: NODES, clients: [CLIENT], daemonSet: 'osmq', secretValue });
       const chart = newChart('openstack');
-      const rabbit = new RabbitDaemonSet(chart, 'osmq', {
-        placement: Placement.onNodes(NODES),
-        version: RabbitVersion.V3_10,
-        image: 'debian-rabbitmq-server-3.10',
-        erlangCookie: SecretValue.fromSecret('osmq-cookie', 'cookie'),
-        users: adminAndNova(),
-        resources: { memoryRequestMiB: 1024, memoryLimitMiB: 1024 },
-        diskFreeLimitBytes: 50_000_000,
-      });
+      const rabbit = debianRabbitDaemonSet(chart, 'osmq', NODES, 'osmq-cookie');
       cluster.setUp(synth(chart));
 
       // What a user composing the parts gives the renderer: the broker's own oslo outputs for nova.

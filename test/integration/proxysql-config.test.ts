@@ -27,7 +27,7 @@ const synthesize = () =>
     { name: 'nova', password: secret('nova-db'), databases: ['nova', 'nova_api'], maxConnections: 500 },
     { name: 'neutron', password: secret('neutron-db'), databases: ['neutron'] },
     { name: 'heat', password: secret('heat-db'), databases: ['heat'] },
-  ]);
+  ], { metricsExporter: true });
 
 /** Passwords that break naive renderers but that ProxySQL can load: each must come back byte for byte. */
 const HOSTILE_BUT_VALID = {
@@ -110,6 +110,8 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
     const cnf = renderAndParse();
     expect(cnf.datadir).toEqual({ string: '/var/lib/proxysql' });
     expect(asObject(cnf.admin_variables).mysql_ifaces).toEqual({ string: '127.0.0.1:6032' });
+    // The built-in exporter: restapi_enabled is set from a string ("true", as ProxySQL stores it), the port an int.
+    expect(asObject(cnf.admin_variables)).toMatchObject({ restapi_enabled: { string: 'true' }, restapi_port: { int: 6070 } });
 
     const vars = asObject(cnf.mysql_variables);
     expect(vars.interfaces).toEqual({ string: '0.0.0.0:3306;0.0.0.0:3307' });

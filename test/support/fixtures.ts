@@ -4,7 +4,7 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, ProxySqlLayerProps, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
@@ -140,7 +140,7 @@ export const GALERA_CREDENTIALS: GaleraCredentials = {
 // --- ProxySQL ------------------------------------------------------------------------------------------------
 
 /** A GaleraPetSet with `users` and a ProxySqlLayer in front of it (default props), synthesized in `openstack`. */
-export function proxySqlObjects(users: DatabaseUser[]): KubeObject[] {
+export function proxySqlObjects(users: DatabaseUser[], proxySql: Partial<ProxySqlLayerProps> = {}): KubeObject[] {
   const chart = newChart('openstack');
   const galera = new GaleraPetSet(chart, 'galera', {
     placement: Placement.onNodes(NODES),
@@ -153,6 +153,7 @@ export function proxySqlObjects(users: DatabaseUser[]): KubeObject[] {
     placement: Placement.onNodes(NODES),
     adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
     allowedClients: [{ podLabels: { application: 'nova' } }],
+    ...proxySql,
   });
   return synth(chart) as KubeObject[];
 }

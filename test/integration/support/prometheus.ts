@@ -119,6 +119,7 @@ export function scrapeConfigs(objects: K8sObject[], pods: Record<string, Array<{
       return {
         job_name: e.relabelings.find((r: any) => r.targetLabel === 'job').replacement,
         metrics_path: e.path,
+        ...(e.params ? { params: e.params } : {}),
         static_configs: running.map((pod) => ({ targets: [`${pod.ip}:${port}`], labels: { namespace: monitor.metadata.namespace, pod: pod.name } })),
       };
     });

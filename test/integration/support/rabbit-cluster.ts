@@ -15,6 +15,9 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { isDeepStrictEqual } from 'util';
+import { Chart } from 'cdk8s';
+import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../../lib';
+import { adminAndNova } from '../../support/fixtures';
 import { find, K8sObject } from '../../support/harness';
 
 export const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
@@ -62,6 +65,22 @@ export function missingRabbitTools(): string[] {
   if (sh(PYTHON, ['-c', 'import pika']).status !== 0) missing.push('python3-pika');
   if (typeof process.getuid === 'function' && process.getuid() !== 0) missing.push('root (network namespaces)');
   return missing;
+}
+
+/**
+ * The RabbitDaemonSet the cluster tests run: Debian's 3.10 broker on `nodes`, users admin and nova (Secret
+ * `rabbitmq-users`), the Erlang cookie from `cookieSecret`/cookie, 1 GiB of memory, a 50 MB disk limit.
+ */
+export function debianRabbitDaemonSet(chart: Chart, name: string, nodes: readonly NetnsHost[], cookieSecret: string): RabbitDaemonSet {
+  return new RabbitDaemonSet(chart, name, {
+    placement: Placement.onNodes([...nodes]),
+    version: RabbitVersion.V3_10,
+    image: 'debian-rabbitmq-server-3.10',
+    erlangCookie: SecretValue.fromSecret(cookieSecret, 'cookie'),
+    users: adminAndNova(),
+    resources: { memoryRequestMiB: 1024, memoryLimitMiB: 1024 },
+    diskFreeLimitBytes: 50_000_000,
+  });
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
