@@ -364,6 +364,14 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     expect(extra.stderr).toContain("unexpected argument '--since'");
   });
 
+  test('the archiver keeps to the member of the last file while it is Synced, else the other Synced members, the writer last', () => {
+    const states = (s0: string, s1: string, s2: string) => `galera-0 ${s0} Primary OFF\ngalera-1 ${s1} Primary OFF\ngalera-2 ${s2} Primary OFF\n`;
+    expect(bash('archive_candidates', states('4', '4', '4'), 'galera-1').stdout.split('\n').filter(Boolean)).toEqual(['galera-1', 'galera-2', 'galera-0']);
+    expect(bash('archive_candidates', states('4', '2', '4'), 'galera-1').stdout.split('\n').filter(Boolean)).toEqual(['galera-2', 'galera-0']);
+    expect(bash('archive_candidates', states('4', '4', '4'), '').stdout.split('\n').filter(Boolean)).toEqual(['galera-2', 'galera-1', 'galera-0']);
+    expect(bash('archive_candidates', 'galera-0 down - -\ngalera-1 4 Primary ON\ngalera-2 4 non-Primary OFF\n', 'galera-2').stdout.trim()).toBe('');
+  });
+
   test('domain_seq: the sequence number of one domain in a GTID list', () => {
     expect(bash('domain_seq', '', '0-1-5,1-3-77', '1').stdout.trim()).toBe('77');
     expect(bash('domain_seq', '', '0-1-5', '1').stdout.trim()).toBe('0');

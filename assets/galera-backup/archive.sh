@@ -29,34 +29,26 @@ ARCHIVE=$BACKUP_REMOTE/$ARCHIVE_DIR
 WORK=$(mktemp -d "${BACKUP_WORK_DIR:-/tmp}/archive.XXXXXX") || exit 1
 trap 'rm -rf "$WORK"' EXIT
 
-# First and last commit time (epoch) of the domain's transactions in binary log $1, `0 0` when it holds none.
-file_times() {
+# `first last first_time last_time` of the domain's transactions in binary log $1 (sequence numbers, epoch
+# seconds of their commits), nothing when it holds none. The file itself says which transactions it holds: the
+# listing's positions only say which files may hold new ones.
+file_range() {
   TZ=UTC mariadb-binlog --do-domain-ids="$DOMAIN" "$1" 2>/dev/null |
-    sed -n 's/^#\([0-9][0-9]\)\([0-9][0-9]\)\([0-9][0-9]\) \([0-9:]*\) server id .*\tGTID [0-9]*-[0-9]*-[0-9]*.*/20\1-\2-\3 \4/p' |
-    sed -n '1p;$p' | { read -r first || first=''; read -r last || last=$first
-      if [[ -z $first ]]; then echo '0 0'; else echo "$(date -u -d "$first" +%s) $(date -u -d "$last" +%s)"; fi; }
-}
-
-# Members to ask, in order: the one the last file came from, then the others, the writer's preference last.
-candidates() {
-  local sticky=$1 states=$2 name state status desync others=()
-  while read -r name state status desync _; do
-    [[ $state == 4 && $status == Primary && $desync == OFF ]] || continue
-    [[ $name == "$sticky" ]] || others=("$name" "${others[@]}")
-  done <<<"$states"
-  grep -q "^$sticky 4 Primary OFF" <<<"$states" && echo "$sticky"
-  printf '%s\n' "${others[@]}"
+    sed -n 's/^#\([0-9][0-9]\)\([0-9][0-9]\)\([0-9][0-9]\) \([0-9:]*\) server id .*\tGTID [0-9]*-[0-9]*-\([0-9]*\).*/\5 20\1-\2-\3 \4/p' |
+    sed -n '1p;$p' | { read -r first first_day first_clock || return 0
+      read -r last last_day last_clock || { last=$first last_day=$first_day last_clock=$first_clock; }
+      echo "$first $last $(date -u -d "$first_day $first_clock" +%s) $(date -u -d "$last_day $last_clock" +%s)"; }
 }
 
 # One pass; prints the pass's JSON line. Globals: INDEX (index.tsv's text).
 pass() {
-  local index started states member host listing archived sticky names=() bytes=() starts=() i end name shipped=0 gaps=0 from=''
+  local index started states member host listing archived sticky names=() bytes=() starts=() i end name size start shipped=0 from=''
   started=$(date -u +%s)
   index=$(rc cat "$ARCHIVE/$ARCHIVE_INDEX_FILE" 2>/dev/null)
   archived=$(awk '$1 == "file" && $5 > s { s = $5 } END { print s + 0 }' <<<"$index")
   sticky=$(awk '$1 == "file" { m = $2 } END { print m }' <<<"$index")
   states=$(member_states)
-  for member in $(candidates "$sticky" "$states"); do
+  for member in $(archive_candidates "$sticky" <<<"$states"); do
     host=$(host_of "$member")
     listing=$(sidecar_request "$host" 30 binlogs 2>/dev/null)
     [[ $listing == *$'\n'current\ * ]] || { backup_log "archive: $member did not list its binary logs: $(head -n 1 <<<"$listing")"; continue; }
@@ -71,22 +63,31 @@ pass() {
     [[ $name == current ]] && break
     names+=("$name") bytes+=("$size") starts+=("$start")
   done <<<"$listing"
-  # A closed file holds start+1..the next file's start; the newest file (still written) is never shipped.
+  # A closed file may hold transactions up to the next file's start (the binlog state when it was closed); the
+  # newest file (still written) is never shipped. Unknown positions (NULL): shipped unless this member's file is.
+  local first last first_time last_time
   for ((i = 0; i + 1 < ${#names[@]}; i++)); do
-    name=${names[i]} start=${starts[i]} end=${starts[i + 1]}
-    [[ $start =~ ^[0-9]+$ && $end =~ ^[0-9]+$ ]] || { backup_log "archive: $member/$name: no GTID position known, skipped"; continue; }
-    ((end > archived)) || continue
-    if ((start > archived && archived > 0)); then
-      backup_log "archive: GAP: transactions $((archived + 1))-$start of domain $DOMAIN are on no member any more"
-      index+=$'\n'"gap $archived $start"
-      gaps=$((gaps + 1))
+    name=${names[i]} end=${starts[i + 1]}
+    if [[ $end =~ ^[0-9]+$ ]]; then
+      ((end > archived)) || continue
+    elif grep -q "^file $from $name " <<<"$index"; then
+      continue
     fi
     sidecar_request "$host" 600 binlog "$name" >"$WORK/$name"
     [[ $(stat -c %s "$WORK/$name") == "${bytes[i]}" ]] || { backup_log "archive: $from/$name: got $(stat -c %s "$WORK/$name") bytes of ${bytes[i]}"; return 1; }
+    read -r first last first_time last_time < <(file_range "$WORK/$name")
+    if [[ -z ${last:-} ]] || ((last <= archived)); then
+      rm -f "$WORK/$name"
+      continue
+    fi
+    if ((first > archived + 1 && archived > 0)); then
+      backup_log "archive: GAP: transactions $((archived + 1))-$((first - 1)) of domain $DOMAIN are on no member any more"
+      index+=$'\n'"gap $archived $((first - 1))"
+    fi
     rc copyto "$WORK/$name" "$ARCHIVE/$from/$name" || { backup_log "archive: could not store $from/$name"; return 1; }
-    index+=$'\n'"file $from $name $start $end $(file_times "$WORK/$name") ${bytes[i]}"
+    index+=$'\n'"file $from $name $((first - 1)) $last $first_time $last_time ${bytes[i]}"
     rm -f "$WORK/$name"
-    archived=$end
+    archived=$last
     shipped=$((shipped + 1))
   done
   index=$(sed '/^$/d' <<<"$index")

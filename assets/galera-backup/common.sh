@@ -95,6 +95,18 @@ choose_source() {
   echo "$chosen"
 }
 
+# The members the archiver asks, in order, from member_states' lines on stdin: the one the last archived file came
+# from (STICKY, $1) when it is Synced, then the other Synced members, the writer's preference (the first) last.
+archive_candidates() {
+  local sticky=$1 name state status desync others=() found=''
+  while read -r name state status desync _; do
+    [[ $state == 4 && $status == Primary && $desync == OFF ]] || continue
+    if [[ $name == "$sticky" ]]; then found=$name; else others=("$name" "${others[@]}"); fi
+  done
+  [[ -z $found ]] || echo "$found"
+  ((${#others[@]} == 0)) || printf '%s\n' "${others[@]}"
+}
+
 # Prints the ids to delete, one a line, from `id complete|incomplete` lines on stdin (any order): every complete
 # backup beyond the newest KEEP, and every complete one older than MAX_AGE seconds at NOW, except that the newest
 # complete backup is always kept (a schedule that stalled must not leave no backup at all); and every incomplete

@@ -121,7 +121,9 @@ replay_until() {
   backup_gtid=$(awk '{ print $3 }' "$work/backup/xtrabackup_binlog_info" 2>/dev/null)
   [[ -n $backup_gtid ]] || refuse "backup $id has no binary log position (taken before binlogArchive was on): no point-in-time restore from it"
   backup_seq=$(domain_seq "$backup_gtid" "$domain")
+  # The server id part of a start GTID does not select anything (mariadb-binlog compares sequence numbers per domain).
   server_id=$(tr ',' '\n' <<<"$backup_gtid" | awk -F- -v d="$domain" '$1 == d { print $2 }')
+  server_id=${server_id:-0}
   finished=$(json_field finished <<<"$manifest")
   if [[ $point =~ ^([0-9]+)-([0-9]+)-([0-9]+)$ ]]; then
     ((BASH_REMATCH[1] == domain)) || refuse "GTID $point is not in the cluster's domain $domain"

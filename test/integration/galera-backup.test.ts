@@ -415,6 +415,15 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     expect(await queryRestored(scratch, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr')).toBe('1,2,3,4,5,6');
     expect(await queryRestored(scratch, 'SELECT COUNT(*) FROM itest.victim')).toBe('100');
 
+    // To a GTID: the transaction just before the DROP (the last row written), inclusive.
+    const [, server, seq] = dropGtids[0]!.split('-');
+    const byGtid = fs.mkdtempSync(path.join(root, 'work', 'pitr-gtid-'));
+    fs.chownSync(byGtid, MYSQL.uid, MYSQL.gid);
+    const gtidRestore = await runScript('restore.sh', ['latest', byGtid, '--until', `${BINLOG_GTID_DOMAIN}-${server}-${Number(seq) - 1}`], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: gtidRestore.code, stderr: gtidRestore.stderr }).toMatchObject({ code: 0 });
+    expect(await queryRestored(byGtid, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr')).toBe('1,2,3,4,5,6,101,102,103,104,105');
+    expect(await queryRestored(byGtid, 'SELECT COUNT(*) FROM itest.victim')).toBe('100');
+
     // Refused, nothing changed: a point past the archive, a point before the backup, a GTID before it.
     const untouched = fs.mkdtempSync(path.join(root, 'work', 'untouched-'));
     fs.chownSync(untouched, MYSQL.uid, MYSQL.gid);
