@@ -159,6 +159,8 @@ replay_until() {
   while read -r kind member file start end first_time _; do
     ((end > applied)) || continue
     ((until_epoch == 0 || first_time == 0 || first_time < until_epoch)) || break
+    # Files are in order of their first transaction: one that starts past the next one to apply is a hole.
+    ((start <= applied)) || { kill "$pid"; refuse "the archive holds no file with transaction $((applied + 1)) of domain $domain (next: $member/$file from $((start + 1)))"; }
     rc copyto "$archive/$member/$file" "$work/$file" || { kill "$pid"; refuse "archived $member/$file does not read"; }
     TZ=UTC mariadb-binlog --do-domain-ids="$domain" --start-position="$domain-$server_id-$applied" "${stop[@]}" "$work/$file" 2>"$work/binlog.err" |
       "${client[@]}" >"$work/apply.log" 2>&1
