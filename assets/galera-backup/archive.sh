@@ -40,7 +40,7 @@ file_range() {
       echo "$first $last $(date -u -d "$first_day $first_clock" +%s) $(date -u -d "$last_day $last_clock" +%s)"; }
 }
 
-# One pass; prints the pass's JSON line. Globals: INDEX (index.tsv's text).
+# One pass: closes and ships what the chosen member has past the archive; prints the pass's JSON line.
 pass() {
   local index started states member host listing archived sticky names=() bytes=() starts=() i end name size start shipped=0 from=''
   started=$(date -u +%s)
@@ -75,6 +75,7 @@ pass() {
     fi
     sidecar_request "$host" 600 binlog "$name" >"$WORK/$name"
     [[ $(stat -c %s "$WORK/$name") == "${bytes[i]}" ]] || { backup_log "archive: $from/$name: got $(stat -c %s "$WORK/$name") bytes of ${bytes[i]}"; return 1; }
+    first='' last=''
     read -r first last first_time last_time < <(file_range "$WORK/$name")
     if [[ -z ${last:-} ]] || ((last <= archived)); then
       rm -f "$WORK/$name"
