@@ -41,7 +41,7 @@ status() {
   echo "${WSREP[wsrep_local_state]:-?} ${WSREP[wsrep_cluster_status]:-?} ${WSREP[wsrep_desync]:-?} ${WSREP[galera_writer]:--}"
 }
 
-write_binlogs() {
+binlogs() {
   local files name bytes current start now
   [[ ${BINLOG_GTID_DOMAIN:-} =~ ^[0-9]+$ ]] || refuse "binary log archiving is off on $POD_NAME (no BINLOG_GTID_DOMAIN)"
   declare -A WSREP=()
@@ -53,7 +53,6 @@ write_binlogs() {
   # wsrep_sync_wait: first apply every write-set the cluster committed before this request, so that the files
   # closed below hold all of them (the archiver's covered_until is the time of its request).
   now=$(galera_sql -e 'SET SESSION wsrep_sync_wait=1; SELECT @@gtid_binlog_pos' 2>/dev/null) || refuse "$POD_NAME did not catch up with the cluster"
-
   # wsrep off for this session: the flush concerns this member's files only, never the cluster's.
   if (($(domain_seq "$now" "$BINLOG_GTID_DOMAIN") > $(domain_seq "$start" "$BINLOG_GTID_DOMAIN"))); then
     galera_sql -e 'SET SESSION wsrep_on=OFF; SET SESSION sql_log_bin=0; FLUSH LOCAL BINARY LOGS' ||
@@ -79,7 +78,7 @@ binlog() {
   cat "$GALERA_DATADIR/$file"
 }
 
-result() {
+write_result() {
   galera_write_atomic "$RESULT_FILE" "{\"id\": \"$1\", \"state\": \"$2\", \"sha256\": \"$3\", \"error\": $(galera_json_string "$4")}" 644
 }
 

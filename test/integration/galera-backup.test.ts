@@ -361,7 +361,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     const dir = path.join(root, 'pitr');
     const env = { ...volumeEnv(dir), BINLOG_GTID_DOMAIN: String(BINLOG_GTID_DOMAIN) };
     const [first] = cluster.members;
-    await first.sql(`CREATE TABLE itest.pitr (id INT PRIMARY KEY, at DATETIME(6));
+    await first.sql(`USE itest; CREATE TABLE itest.pitr (id INT PRIMARY KEY, at DATETIME(6));
       CREATE TABLE itest.victim (id INT PRIMARY KEY); INSERT INTO itest.victim SELECT seq FROM seq_1_to_100;
       INSERT INTO itest.pitr VALUES (1, UTC_TIMESTAMP(6))`);
     const backup = await runScript('backup.sh', [], { ...env, ...retention(5) });
