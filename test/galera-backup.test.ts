@@ -372,6 +372,22 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     expect(bash('archive_candidates', 'galera-0 down - -\ngalera-1 4 Primary ON\ngalera-2 4 non-Primary OFF\n', 'galera-2').stdout.trim()).toBe('');
   });
 
+  test('the sidecar answers result, and refuses binlogs without the archive and a file name that is not a binary log', () => {
+    const run = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-'));
+    try {
+      const serve = path.join(__dirname, '..', 'assets', 'galera-backup', 'serve.sh');
+      const env = { PATH: process.env.PATH, GALERA_SCRIPTS_DIR: path.join(__dirname, '..', 'assets', 'galera'), GALERA_RUN_DIR: run, POD_NAME: 'galera-2', BACKUP_TOKEN: 't' };
+      const ask = (line: string, extra: Record<string, string> = {}) => spawnSync('bash', [serve], { env: { ...env, ...extra }, input: `${line}\n`, encoding: 'utf8' }).stdout.trim();
+      fs.writeFileSync(path.join(run, 'backup-result.json'), '{"id": "20261203T020000Z", "state": "ok", "sha256": "ab", "error": ""}\n');
+      expect(ask('t result 20261203T020000Z')).toBe('{"id": "20261203T020000Z", "state": "ok", "sha256": "ab", "error": ""}');
+      expect(ask('t result 20261204T020000Z')).toBe('{"id": "20261204T020000Z", "state": "unknown"}');
+      expect(ask('t binlogs')).toBe('refused: binary log archiving is off on galera-2 (no BINLOG_GTID_DOMAIN)');
+      expect(ask('t binlog ../../etc/passwd', { BINLOG_GTID_DOMAIN: '1' })).toBe("refused: '../../etc/passwd' is not a binary log name");
+    } finally {
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+  });
+
   test('domain_seq: the sequence number of one domain in a GTID list', () => {
     expect(bash('domain_seq', '', '0-1-5,1-3-77', '1').stdout.trim()).toBe('77');
     expect(bash('domain_seq', '', '0-1-5', '1').stdout.trim()).toBe('0');
