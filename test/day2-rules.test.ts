@@ -37,6 +37,17 @@ describe('Galera settings: rolling-safe or cluster-wide', () => {
     expect(change.procedure).toMatch(/Day 2: changing a cluster-wide Galera setting/);
   });
 
+  test('turning GaleraBackup\'s binlogArchive on: binary logs roll, the cluster GTID mode and domain are refused with the procedure', () => {
+    const binlog = { gtidDomainId: 1, expireSeconds: 3 * 86400, maxFileBytes: 64 * 1024 * 1024 };
+    const changes = settingChanges(cnf(), cnf({ binlog }));
+    expect(changes.map((c) => [c.setting, c.to, c.rollingSafe])).toEqual([
+      ['binlog_expire_logs_seconds', '259200', true], ['gtid_domain_id', '0', true], ['log_bin', 'binlog', true],
+      ['log_slave_updates', 'ON', true], ['max_binlog_size', '67108864', true],
+      ['wsrep_gtid_domain_id', '1', false], ['wsrep_gtid_mode', 'ON', false],
+    ]);
+    expect(changes.filter((c) => !c.rollingSafe).every((c) => /Day 2/.test(c.procedure ?? ''))).toBe(true);
+  });
+
   test('GTID domain, SST method and data-fixed settings are refused in any spelling', () => {
     const changes = settingChanges(cnf(), cnf({ overrides: { mariadb: { 'wsrep-gtid-domain-id': '7', 'Lower_Case_Table_Names': '1' } } }));
     expect(changes.map((c) => [c.setting, c.scope, c.rollingSafe])).toEqual([

@@ -137,6 +137,68 @@ describe('GaleraBackup restore templates', () => {
   });
 });
 
+describe('GaleraBackup binlogArchive (point-in-time restore)', () => {
+  const serverCnf = (objects: K8sObject[]) => find(objects, 'ConfigMap', 'galera-config').data['server.cnf'] as string;
+  const option = (cnf: string, key: string) => new RegExp(`^${key} *= *(.*)$`, 'm').exec(cnf)?.[1];
+
+  test('off by default: no binary logs, no archiver, the restore has no point in time', () => {
+    const { objects } = withBackup();
+    expect(option(serverCnf(objects), 'log_bin')).toBeUndefined();
+    expect(option(serverCnf(objects), 'wsrep_gtid_mode')).toBeUndefined();
+    expect(objects.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name)).not.toContain('galera-backup-binlog');
+    expect(envOf(memberPod(objects).spec.containers.find((c: any) => c.name === 'backup')).BINLOG_GTID_DOMAIN).toBeUndefined();
+  });
+
+  test('on: every member logs every transaction with the cluster\'s GTIDs, and the config change rolls the members', () => {
+    const plain = withBackup();
+    const { objects } = withBackup({ binlogArchive: { expireDays: 5 } });
+    const cnf = serverCnf(objects);
+    expect(Object.fromEntries(['log_bin', 'log_slave_updates', 'gtid_domain_id', 'binlog_expire_logs_seconds', 'max_binlog_size', 'binlog_format',
+      'wsrep_gtid_mode', 'wsrep_gtid_domain_id'].map((k) => [k, option(cnf, k)]))).toEqual({
+      log_bin: 'binlog', log_slave_updates: 'ON', gtid_domain_id: '0', binlog_expire_logs_seconds: String(5 * 86400),
+      max_binlog_size: String(64 * 1024 * 1024), binlog_format: 'ROW', wsrep_gtid_mode: 'ON', wsrep_gtid_domain_id: '1',
+    });
+    // The members' pods roll with the new config (the config hash follows the rendered file).
+    const hash = (o: K8sObject[]) => memberPod(o).metadata.annotations['openstack-ha.cdk8s.io/config-hash'];
+    expect(hash(objects)).not.toBe(hash(plain.objects));
+    expect(envOf(memberPod(objects).spec.containers.find((c: any) => c.name === 'backup')).BINLOG_GTID_DOMAIN).toBe('1');
+    expectValidManifests(objects);
+  });
+
+  test('the archiver: every minute, one at a time, short-lived, with the backup job\'s labels (its NetworkPolicy) and destination', () => {
+    const { objects } = withBackup({ binlogArchive: { intervalSeconds: 20 } });
+    const cj = find(objects, 'CronJob', 'galera-backup-binlog');
+    expect(cj.spec).toMatchObject({ schedule: '* * * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 50 });
+    expect(cj.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 300 });
+    const pod = cj.spec.jobTemplate.spec.template;
+    expect(pod.metadata.labels).toEqual(cronJob(objects).spec.jobTemplate.spec.template.metadata.labels);
+    expect(pod.spec.containers[0].command).toEqual(['bash', '/opt/galera-backup/archive.sh']);
+    const env = envOf(pod.spec.containers[0]);
+    expect(env).toMatchObject({ BINLOG_GTID_DOMAIN: '1', ARCHIVE_INTERVAL_SECONDS: '20', ARCHIVE_RUN_SECONDS: '40', BACKUP_REMOTE: 'dest:db-backups/prod/galera' });
+    expect(env.RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'backup-s3', key: 'secret-key' } });
+    expect(find(objects, 'ConfigMap', 'galera-backup-scripts').data['archive.sh']).toContain('archive pass');
+    expectValidManifests(objects);
+  });
+
+  test('member 0\'s restore template takes the point in time from the same ConfigMap (key `until`)', () => {
+    const { objects } = withBackup({ binlogArchive: {} });
+    const pod = find(objects, 'CronJob', 'galera-backup-restore-0').spec.jobTemplate.spec.template.spec;
+    expect(pod.containers[0].command).toEqual(['bash', '/opt/galera-backup/restore.sh', '$(RESTORE_BACKUP)', '/var/lib/mysql', '--until', '$(RESTORE_UNTIL)']);
+    expect(envOf(pod.containers[0]).RESTORE_UNTIL).toEqual({ configMapKeyRef: { name: 'galera-backup-restore', key: 'until', optional: true } });
+    expect(find(objects, 'CronJob', 'galera-backup-restore-1').spec.jobTemplate.spec.template.spec.containers[0].command).toEqual(
+      ['bash', '/opt/galera-backup/restore.sh', '--empty', '/var/lib/mysql']);
+  });
+
+  test('bad input in one error: interval and expiry out of range; a serverConfig that sets what the archive needs', () => {
+    expect(errorOf(() => withBackup({ binlogArchive: { intervalSeconds: 5, expireDays: 0 } }))).toEqual(expect.stringMatching(
+      /binlogArchive\.intervalSeconds[\s\S]*5[\s\S]*10 to 60[\s\S]*binlogArchive\.expireDays[\s\S]*0[\s\S]*1 to 90/));
+    const error = errorOf(() => withBackup({ binlogArchive: {} }, 'openstack', { serverConfig: { mysqld: { 'log-bin': 'OFF', max_binlog_size: '1G' } } }));
+    expect(error).toMatch(/serverConfig\.mysqld\.log-bin[\s\S]*serverConfig\.mysqld\.max_binlog_size[\s\S]*binlogArchive/);
+    // Without the archive the same serverConfig is the user's own business.
+    expect(() => withBackup({}, 'openstack', { serverConfig: { mysqld: { max_binlog_size: '1G' } } })).not.toThrow();
+  });
+});
+
 describe('GaleraBackup sidecar in every member\'s pod', () => {
   test('runs the sidecar with the member\'s data, socket dir and config; the scripts\' hash rolls it', () => {
     const { objects } = withBackup();
@@ -289,6 +351,47 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     expect(doomed(10, 1.5 * 86400)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z']);
     // Everything is too old: the newest complete one still stays.
     expect(doomed(10, 60)).toEqual(['20261130T020000Z', '20261201T020000Z', '20261201T030000Z', '20261202T020000Z']);
+  });
+
+  test('restore.sh --until: a point that is neither a time nor a GTID, or missing, is refused before anything is read', () => {
+    const restore = path.join(__dirname, '..', 'assets', 'galera-backup', 'restore.sh');
+    const env = { PATH: process.env.PATH, RESTORE_SKIP_LIVE_CHECK: '1' };
+    const missing = spawnSync('bash', [restore, 'latest', os.tmpdir(), '--until'], { env, encoding: 'utf8' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('--until needs a point');
+    const extra = spawnSync('bash', [restore, 'latest', os.tmpdir(), '--since', 'x'], { env, encoding: 'utf8' });
+    expect(extra.status).toBe(2);
+    expect(extra.stderr).toContain("unexpected argument '--since'");
+  });
+
+  test('the archiver keeps to the member of the last file while it is Synced, else the other Synced members, the writer last', () => {
+    const states = (s0: string, s1: string, s2: string) => `galera-0 ${s0} Primary OFF\ngalera-1 ${s1} Primary OFF\ngalera-2 ${s2} Primary OFF\n`;
+    expect(bash('archive_candidates', states('4', '4', '4'), 'galera-1').stdout.split('\n').filter(Boolean)).toEqual(['galera-1', 'galera-2', 'galera-0']);
+    expect(bash('archive_candidates', states('4', '2', '4'), 'galera-1').stdout.split('\n').filter(Boolean)).toEqual(['galera-2', 'galera-0']);
+    expect(bash('archive_candidates', states('4', '4', '4'), '').stdout.split('\n').filter(Boolean)).toEqual(['galera-2', 'galera-1', 'galera-0']);
+    expect(bash('archive_candidates', 'galera-0 down - -\ngalera-1 4 Primary ON\ngalera-2 4 non-Primary OFF\n', 'galera-2').stdout.trim()).toBe('');
+  });
+
+  test('the sidecar answers result, and refuses binlogs without the archive and a file name that is not a binary log', () => {
+    const run = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-'));
+    try {
+      const serve = path.join(__dirname, '..', 'assets', 'galera-backup', 'serve.sh');
+      const env = { PATH: process.env.PATH, GALERA_SCRIPTS_DIR: path.join(__dirname, '..', 'assets', 'galera'), GALERA_RUN_DIR: run, POD_NAME: 'galera-2', BACKUP_TOKEN: 't' };
+      const ask = (line: string, extra: Record<string, string> = {}) => spawnSync('bash', [serve], { env: { ...env, ...extra }, input: `${line}\n`, encoding: 'utf8' }).stdout.trim();
+      fs.writeFileSync(path.join(run, 'backup-result.json'), '{"id": "20261203T020000Z", "state": "ok", "sha256": "ab", "error": ""}\n');
+      expect(ask('t result 20261203T020000Z')).toBe('{"id": "20261203T020000Z", "state": "ok", "sha256": "ab", "error": ""}');
+      expect(ask('t result 20261204T020000Z')).toBe('{"id": "20261204T020000Z", "state": "unknown"}');
+      expect(ask('t binlogs')).toBe('refused: binary log archiving is off on galera-2 (no BINLOG_GTID_DOMAIN)');
+      expect(ask('t binlog ../../etc/passwd', { BINLOG_GTID_DOMAIN: '1' })).toBe("refused: '../../etc/passwd' is not a binary log name");
+    } finally {
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+  });
+
+  test('domain_seq: the sequence number of one domain in a GTID list', () => {
+    expect(bash('domain_seq', '', '0-1-5,1-3-77', '1').stdout.trim()).toBe('77');
+    expect(bash('domain_seq', '', '0-1-5', '1').stdout.trim()).toBe('0');
+    expect(bash('domain_seq', '', '', '1').stdout.trim()).toBe('0');
   });
 
   test('restore.sh refuses, changing nothing, when no backup is named (the ConfigMap is missing); --empty keeps the identity file', () => {

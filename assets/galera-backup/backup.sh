@@ -14,23 +14,6 @@ set -uo pipefail
 
 TIMEOUT=${BACKUP_TIMEOUT_SECONDS:-21600}
 
-member_states() {
-  local entry name host state status desync writer extra
-  for entry in $BACKUP_MEMBERS; do
-    name=${entry%%=*}
-    host=${entry#*=}
-    read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1)
-    # A member whose sidecar does not answer, or answers anything else, is down for this purpose.
-    [[ $state =~ ^[0-9]$ && -n $status && -n $desync && -z $extra ]] || { state=down status=- desync=- writer=-; }
-    echo "$name $state $status $desync ${writer:--}"
-  done
-}
-
-host_of() {
-  local entry
-  for entry in $BACKUP_MEMBERS; do [[ ${entry%%=*} == "$1" ]] && echo "${entry#*=}"; done
-}
-
 main() {
   local states source host id started sha answer state remote_sha bytes
   states=$(member_states)

@@ -15,6 +15,12 @@ BACKUP_RCLONE=${BACKUP_RCLONE:-rclone}
 # A backup is a directory `<id>/` under BACKUP_REMOTE holding the stream and, written last, backup.json.
 BACKUP_STREAM_FILE=backup.mbstream.gz
 BACKUP_MANIFEST_FILE=backup.json
+# The binary log archive (archive.sh): BACKUP_REMOTE/binlog/<member>/<file>, listed in index.tsv, summed up in
+# archive.json (coverage) and archive.prom (the same for a metrics exporter).
+ARCHIVE_DIR=binlog
+ARCHIVE_INDEX_FILE=index.tsv
+ARCHIVE_MANIFEST_FILE=archive.json
+ARCHIVE_METRICS_FILE=archive.prom
 
 backup_log() {
   printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2
@@ -31,6 +37,24 @@ sidecar_request() {
   shift 2
   printf '%s %s\n' "$BACKUP_TOKEN" "$*" |
     timeout "$timeout" socat -t "$timeout" - "TCP:$host:$BACKUP_PORT,connect-timeout=5"
+}
+
+# `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input).
+member_states() {
+  local entry name host state status desync writer extra
+  for entry in $BACKUP_MEMBERS; do
+    name=${entry%%=*}
+    host=${entry#*=}
+    read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1)
+    # A member whose sidecar does not answer, or answers anything else, is down for this purpose.
+    [[ $state =~ ^[0-9]$ && -n $status && -n $desync && -z $extra ]] || { state=down status=- desync=- writer=-; }
+    echo "$name $state $status $desync ${writer:--}"
+  done
+}
+
+host_of() {
+  local entry
+  for entry in $BACKUP_MEMBERS; do [[ ${entry%%=*} == "$1" ]] && echo "${entry#*=}"; done
 }
 
 # The backup id of an epoch second: UTC, sortable, a valid object-name part (no colon).
@@ -69,6 +93,18 @@ choose_source() {
     return 1
   fi
   echo "$chosen"
+}
+
+# The members the archiver asks, in order, from member_states' lines on stdin: the one the last archived file came
+# from (STICKY, $1) when it is Synced, then the other Synced members, the writer's preference (the first) last.
+archive_candidates() {
+  local sticky=$1 name state status desync others=() found=''
+  while read -r name state status desync _; do
+    [[ $state == 4 && $status == Primary && $desync == OFF ]] || continue
+    if [[ $name == "$sticky" ]]; then found=$name; else others=("$name" "${others[@]}"); fi
+  done
+  [[ -z $found ]] || echo "$found"
+  ((${#others[@]} == 0)) || printf '%s\n' "${others[@]}"
 }
 
 # Prints the ids to delete, one a line, from `id complete|incomplete` lines on stdin (any order): every complete
@@ -114,4 +150,9 @@ latest_backup() {
 # A value of the flat JSON object on stdin (strings and numbers only, as our manifests are).
 json_field() {
   sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n 1
+}
+
+# The sequence number of GTID domain $2 in the GTID list $1 (`0-1-5,1-1-77` 1 -> 77), 0 when absent.
+domain_seq() {
+  tr ',' '\n' <<<"$1" | awk -F- -v d="$2" '$1 == d { s = $3 } END { print s + 0 }'
 }

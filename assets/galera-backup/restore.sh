@@ -1,6 +1,11 @@
 #!/bin/bash
-# Restores a backup into a member's data dir: restore.sh ID|latest DATADIR; or, for the other members, empties
-# theirs: restore.sh --empty DATADIR.
+# Restores a backup into a member's data dir: restore.sh ID|latest DATADIR [--until POINT]; or, for the other
+# members, empties theirs: restore.sh --empty DATADIR.
+#
+# --until POINT (point-in-time restore): after preparing the backup, replays the archived binary logs (archive.sh)
+# from the backup's GTID position up to POINT: a UTC time `YYYY-MM-DD HH:MM:SS` (every transaction committed
+# before it, none at or after it) or a GTID `D-S-N` of the cluster's domain (up to and including it). It refuses,
+# changing nothing, a point before the backup, past what the archive covers, or beyond a gap in the archive.
 #
 # Runs with the cluster stopped (every member's pod gone), on the member's volume. It changes nothing until the
 # backup has been fetched whole, checked against its manifest (sha256) and prepared; it refuses, saying why and
@@ -37,8 +42,13 @@ empty_datadir() {
 }
 
 main() {
-  local wanted=${1:-} datadir=${2:-} id manifest expected work sha
-  [[ -n $wanted && -n $datadir ]] || refuse "usage: restore.sh ID|latest|--empty DATADIR (no backup named: set RESTORE_BACKUP)"
+  local wanted=${1:-} datadir=${2:-} until='' id manifest expected work sha
+  [[ ${3:-} != --until || -n ${4:-} ]] || refuse "--until needs a point: 'YYYY-MM-DD HH:MM:SS' (UTC) or a GTID D-S-N"
+  # The restore template passes `--until $(RESTORE_UNTIL)`: Kubernetes leaves it as it is when no point is named.
+  [[ ${3:-} == --until && ${4:-} != '$(RESTORE_UNTIL)' ]] && until=$4
+  [[ ${4:-} != '$(RESTORE_UNTIL)' ]] || set -- "$1" "$2"
+  [[ -z ${3:-} || -n $until ]] || refuse "unexpected argument '$3'; usage: restore.sh ID|latest DATADIR [--until POINT]"
+  [[ -n $wanted && -n $datadir ]] || refuse "usage: restore.sh ID|latest|--empty DATADIR [--until POINT] (no backup named: set RESTORE_BACKUP)"
   # Kubernetes leaves `$(RESTORE_BACKUP)` as it is when the ConfigMap naming the backup does not exist.
   [[ $wanted != '$(RESTORE_BACKUP)' ]] ||
     refuse "no backup named: kubectl create configmap <GaleraBackup name>-restore --from-literal=backup=latest (or an id)"
@@ -75,6 +85,7 @@ main() {
   backup_log "restore $id: preparing (applying the redo log)"
   mariadb-backup --prepare --target-dir="$work/backup" >"$work/prepare.log" 2>&1 ||
     refuse "backup $id does not prepare: $(tail -n 3 "$work/prepare.log" | tr '\n' ' ')"
+  [[ -z $until ]] || replay_until "$id" "$manifest" "$work" "$until"
   local position uuid seqno
   position=$(head -n 1 "$work/backup/xtrabackup_galera_info" 2>/dev/null)
   uuid=${position%%:*}
@@ -90,6 +101,78 @@ main() {
   }
   printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 0\n' "$uuid" "$seqno" >"$datadir/grastate.dat"
   backup_log "restore $id: done; $datadir holds the backup at $uuid:$seqno: bootstrap this member, empty the others"
+}
+
+# The prepared backup in WORK/backup plus the archived binary logs up to POINT, or a refusal (nothing changed: only
+# WORK is written). A private mariadbd (no network, no replication, no binary log) runs on the prepared copy; each
+# archived file that holds transactions past what is applied is fed through mariadb-binlog from the last applied
+# GTID (exclusive), so files of different members, which may overlap, apply every transaction once.
+replay_until() {
+  local id=$1 manifest=$2 work=$3 point=$4 archive domain backup_gtid backup_seq server_id stop=() target_seq=0 until_epoch=0
+  local coverage index first_seq last_seq covered finished
+  archive=$BACKUP_REMOTE/$ARCHIVE_DIR
+  coverage=$(rc cat "$archive/$ARCHIVE_MANIFEST_FILE" 2>/dev/null)
+  index=$(rc cat "$archive/$ARCHIVE_INDEX_FILE" 2>/dev/null)
+  [[ -n $coverage && -n $index ]] || refuse "no binary log archive under $archive: a point-in-time restore needs binlogArchive"
+  domain=$(json_field domain <<<"$coverage")
+  first_seq=$(json_field first_seq <<<"$coverage")
+  last_seq=$(json_field last_seq <<<"$coverage")
+  covered=$(json_field covered_until <<<"$coverage")
+  backup_gtid=$(awk '{ print $3 }' "$work/backup/xtrabackup_binlog_info" 2>/dev/null)
+  [[ -n $backup_gtid ]] || refuse "backup $id has no binary log position (taken before binlogArchive was on): no point-in-time restore from it"
+  backup_seq=$(domain_seq "$backup_gtid" "$domain")
+  # The server id part of a start GTID does not select anything (mariadb-binlog compares sequence numbers per domain).
+  server_id=$(tr ',' '\n' <<<"$backup_gtid" | awk -F- -v d="$domain" '$1 == d { print $2 }')
+  server_id=${server_id:-0}
+  finished=$(json_field finished <<<"$manifest")
+  if [[ $point =~ ^([0-9]+)-([0-9]+)-([0-9]+)$ ]]; then
+    ((BASH_REMATCH[1] == domain)) || refuse "GTID $point is not in the cluster's domain $domain"
+    target_seq=${BASH_REMATCH[3]}
+    ((target_seq >= backup_seq)) || refuse "GTID $point is before backup $id (which holds up to $domain-$server_id-$backup_seq): restore an older backup"
+    ((target_seq <= last_seq)) || refuse "GTID $point is past the archive, which ends at $domain-*-$last_seq (archived until $(date -u -d "@$covered" '+%F %T'))"
+    stop=(--stop-position="$point")
+  elif [[ $point =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] && until_epoch=$(date -u -d "$point" +%s 2>/dev/null); then
+    ((until_epoch > finished)) || refuse "$point (UTC) is before backup $id was complete ($(date -u -d "@$finished" '+%F %T')): restore an older backup"
+    ((until_epoch <= covered)) || refuse "$point (UTC) is past what the archive covers (every transaction before $(date -u -d "@$covered" '+%F %T') UTC)"
+    target_seq=$last_seq
+    stop=(--stop-datetime="$point")
+  else
+    refuse "'$point' is neither a UTC time 'YYYY-MM-DD HH:MM:SS' nor a GTID D-S-N"
+  fi
+  ((first_seq <= backup_seq)) || refuse "the archive starts after backup $id (at $domain-*-$((first_seq + 1)), the backup holds up to $backup_seq)"
+  local gap
+  gap=$(awk -v b="$backup_seq" -v t="$target_seq" '$1 == "gap" && $3 > b && $2 < t { print $2 + 1 "-" $3; exit }' <<<"$index")
+  [[ -z $gap ]] || refuse "the archive misses transactions $gap of domain $domain (a gap), before $point"
+
+  if ((until_epoch == 0 && target_seq == backup_seq)); then
+    backup_log "restore $id: $point is the backup's own position: nothing to replay"
+    return 0
+  fi
+  local socket=$work/replay.sock pid applied=$backup_seq kind member file start end first_time
+  backup_log "restore $id: replaying the archive from $domain-$server_id-$backup_seq to $point"
+  mariadbd --no-defaults --datadir="$work/backup" --socket="$socket" --pid-file="$work/replay.pid" --skip-networking \
+    --wsrep-on=OFF --skip-log-bin --skip-slave-start --innodb-buffer-pool-size=128M --log-error="$work/replay.err" >/dev/null 2>&1 &
+  pid=$!
+  local client=(mariadb --no-defaults --socket="$socket" --user="$(id -un 2>/dev/null || echo mysql)" --connect-timeout=5)
+  for _ in $(seq 120); do "${client[@]}" -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.5; done
+  "${client[@]}" -e 'SELECT 1' >/dev/null 2>&1 || { kill "$pid"; refuse "mariadbd does not start on the prepared backup: $(tail -n 2 "$work/replay.err")"; }
+  while read -r kind member file start end first_time _; do
+    ((end > applied)) || continue
+    ((until_epoch == 0 || first_time == 0 || first_time < until_epoch)) || break
+    # Files are in order of their first transaction: one that starts past the next one to apply is a hole.
+    ((start <= applied)) || { kill "$pid"; refuse "the archive holds no file with transaction $((applied + 1)) of domain $domain (next: $member/$file from $((start + 1)))"; }
+    rc copyto "$archive/$member/$file" "$work/$file" || { kill "$pid"; refuse "archived $member/$file does not read"; }
+    TZ=UTC mariadb-binlog --do-domain-ids="$domain" --start-position="$domain-$server_id-$applied" "${stop[@]}" "$work/$file" 2>"$work/binlog.err" |
+      "${client[@]}" >"$work/apply.log" 2>&1
+    local rcs=("${PIPESTATUS[@]}")
+    [[ ${rcs[*]} == "0 0" ]] || { kill "$pid"; refuse "replaying $member/$file failed (exit ${rcs[*]}): $(tail -n 2 "$work/binlog.err" "$work/apply.log" | tr '\n' ' ')"; }
+    rm -f "$work/$file"
+    applied=$end
+    ((until_epoch > 0 || applied < target_seq)) || break
+  done < <(grep '^file ' <<<"$index" | sort -k4,4n -k5,5n)
+  kill "$pid"
+  wait "$pid" 2>/dev/null
+  backup_log "restore $id: replayed the archive up to $point"
 }
 
 main "$@"

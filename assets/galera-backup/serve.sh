@@ -12,10 +12,18 @@
 #                 is desynced for the copy (so its I/O never makes Galera's flow control pause the writer) and
 #                 resynced whatever happens (exit, signal, a dropped connection).
 #   result ID     the outcome of backup ID as JSON: ok or failed, the sha256 of the bytes sent, the error
+#   binlogs       the binary logs for the archiver (archive.sh). First, when the newest file holds transactions of
+#                 the cluster's GTID domain, it is closed (FLUSH LOCAL BINARY LOGS, this member only): the archiver
+#                 only ever ships closed files, which never change. Then one line per file, oldest first:
+#                 `file bytes start` (start: the cluster domain's last sequence number before the file, 0 for
+#                 none, - when unknown), and last `current file`. Refused unless the member is Synced.
+#   binlog FILE   the closed binary log FILE, as it is on disk.
 #
-# Environment: lib.sh's (GALERA_RUN_DIR, GALERA_DATADIR), GALERA_SCRIPTS_DIR (where lib.sh is), BACKUP_TOKEN.
+# Environment: lib.sh's (GALERA_RUN_DIR, GALERA_DATADIR), GALERA_SCRIPTS_DIR (where lib.sh is), BACKUP_TOKEN,
+# BINLOG_GTID_DOMAIN (the cluster's GTID domain; unset when binary log archiving is off).
 set -uo pipefail
 . "${GALERA_SCRIPTS_DIR:-/opt/galera}/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 RESULT_FILE=$GALERA_RUN_DIR/backup-result.json
 LOCK_FILE=$GALERA_RUN_DIR/backup.lock
@@ -31,6 +39,43 @@ status() {
   declare -A WSREP=()
   galera_read_status < <(galera_wsrep_status "$GALERA_WRITER_STATUS_SQL")
   echo "${WSREP[wsrep_local_state]:-?} ${WSREP[wsrep_cluster_status]:-?} ${WSREP[wsrep_desync]:-?} ${WSREP[galera_writer]:--}"
+}
+
+binlogs() {
+  local files name bytes current start now
+  [[ ${BINLOG_GTID_DOMAIN:-} =~ ^[0-9]+$ ]] || refuse "binary log archiving is off on $POD_NAME (no BINLOG_GTID_DOMAIN)"
+  declare -A WSREP=()
+  galera_read_status < <(galera_wsrep_status)
+  galera_status_is_synced || refuse "$POD_NAME is not Synced (state ${WSREP[wsrep_local_state]:-?}, ${WSREP[wsrep_cluster_status]:-?})"
+  files=$(galera_sql -e 'SHOW BINARY LOGS' 2>/dev/null) || refuse "no binary logs on $POD_NAME (log_bin off?)"
+  current=$(tail -n 1 <<<"$files" | cut -f1)
+  start=$(galera_sql -e "SELECT BINLOG_GTID_POS('$current', 4)" 2>/dev/null)
+  # wsrep_sync_wait: first apply every write-set the cluster committed before this request, so that the files
+  # closed below hold all of them (the archiver's covered_until is the time of its request).
+  now=$(galera_sql -e 'SET SESSION wsrep_sync_wait=1; SELECT @@gtid_binlog_pos' 2>/dev/null) || refuse "$POD_NAME did not catch up with the cluster"
+  # wsrep off for this session: the flush concerns this member's files only, never the cluster's.
+  if (($(domain_seq "$now" "$BINLOG_GTID_DOMAIN") > $(domain_seq "$start" "$BINLOG_GTID_DOMAIN"))); then
+    galera_sql -e 'SET SESSION wsrep_on=OFF; SET SESSION sql_log_bin=0; FLUSH LOCAL BINARY LOGS' ||
+      refuse "could not close $current on $POD_NAME"
+    files=$(galera_sql -e 'SHOW BINARY LOGS') || refuse "no binary logs on $POD_NAME"
+    current=$(tail -n 1 <<<"$files" | cut -f1)
+  fi
+  while IFS=$'\t' read -r name bytes _; do
+    start=$(galera_sql -e "SELECT BINLOG_GTID_POS('$name', 4)" 2>/dev/null)
+    # NULL: the server does not know the state at the file's start (e.g. the file was written before a restart).
+    if [[ $start == NULL ]]; then start=-; else start=$(domain_seq "$start" "$BINLOG_GTID_DOMAIN"); fi
+    echo "$name $bytes $start"
+  done <<<"$files"
+  echo "current $current"
+}
+
+binlog() {
+  local file=$1 list
+  [[ $file =~ ^[A-Za-z0-9._-]+\.[0-9]{6,}$ ]] || refuse "'$file' is not a binary log name"
+  list=$(galera_sql -e 'SHOW BINARY LOGS' 2>/dev/null | cut -f1)
+  grep -qxF "$file" <<<"$list" || refuse "$file is not a binary log of $POD_NAME"
+  [[ $file != "$(tail -n 1 <<<"$list")" ]] || refuse "$file is still being written"
+  cat "$GALERA_DATADIR/$file"
 }
 
 write_result() {
@@ -90,5 +135,7 @@ case $command in
   status) status ;;
   backup) backup "${id:-}" ;;
   result) result "${id:-}" ;;
+  binlogs) binlogs ;;
+  binlog) binlog "${id:-}" ;;
   *) refuse "unknown command '$command'" ;;
 esac

@@ -47,6 +47,8 @@ export class GaleraBackup extends Construct {
   public readonly workload: k8s.KubeCronJob;
   /** The restore drill's CronJob. */
   public readonly drill: k8s.KubeCronJob;
+  /** The binary log archiver's CronJob (every minute), when `binlogArchive` is on. */
+  public readonly binlogArchive?: k8s.KubeCronJob;
   /** Labels of the restore drill's pods (they reach no member). */
   public readonly drillPodSelector: Record<string, string>;
 
@@ -78,6 +80,11 @@ export class GaleraBackup extends Construct {
     const drillLabels = standardLabels(drillName, COMPONENT);
     this.drill = this.cronJob('Drill', 'drill', drillName, model.drillSchedule, model, drillLabels);
     this.drillPodSelector = selectorLabels(drillName, COMPONENT);
+    if (model.binlogArchive) {
+      props.galera._enableBinlog(model.binlogArchive.server);
+      // The backup job's labels: the same NetworkPolicies let it ask the sidecars and reach the destination.
+      this.binlogArchive = this.cronJob('Archive', 'archive', `${model.name}-binlog`, '* * * * *', model, labels);
+    }
     this.restoreTemplates(model, labels);
     this.networkPolicies(props.galera, model, labels, selector);
     this.jobNetworkPolicy('DrillNetworkPolicy', drillName, model, drillLabels, this.drillPodSelector, []);
@@ -117,7 +124,7 @@ export class GaleraBackup extends Construct {
         // would double the scratch space.
         concurrencyPolicy: 'Forbid',
         // A run missed by more than an hour (controller down) is skipped: the next one comes on schedule.
-        startingDeadlineSeconds: 3600,
+        startingDeadlineSeconds: kind === 'archive' ? 50 : 3600,
         successfulJobsHistoryLimit: 3,
         failedJobsHistoryLimit: 3,
         jobTemplate: {
@@ -125,8 +132,9 @@ export class GaleraBackup extends Construct {
           spec: {
             // One retry: the script removes a failed attempt's leftovers, and a failure stays visible. A restore
             // is never retried on its own: its refusal is the answer.
-            backoffLimit: kind === 'restore' ? 0 : 1,
-            activeDeadlineSeconds: model.timeoutSeconds,
+            backoffLimit: kind === 'restore' || kind === 'archive' ? 0 : 1,
+            // The archiver's run ends within its minute (a pass that hangs must not hold the next one off for long).
+            activeDeadlineSeconds: kind === 'archive' ? 300 : model.timeoutSeconds,
             template: {
               metadata: { labels },
               spec: {

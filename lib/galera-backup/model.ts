@@ -6,10 +6,24 @@
 import { ContainerResources, resolveResources } from '../common/resources';
 import { SecretValue } from '../common/secret';
 import { GaleraMember, GaleraModel } from '../galera/model';
-import { BackupDestination, GaleraBackupProps } from './props';
+import { GaleraBinlogConfig } from '../galera/server-config';
+import { BackupDestination, BinlogArchiveOptions, GaleraBackupProps } from './props';
 
 /** The port of the backup sidecar in every member's pod. */
 export const BACKUP_SIDECAR_PORT = 4445;
+
+/** The cluster's GTID domain (`wsrep_gtid_domain_id`) when binary logs are archived; members' local writes use 0. */
+export const BINLOG_GTID_DOMAIN = 1;
+/** A member's binary log file size: small files are shipped soon after they close, and bound each upload. */
+const BINLOG_FILE_BYTES = 64 * 1024 * 1024;
+
+/** The resolved binary log archive. */
+export interface BinlogArchiveModel {
+  readonly intervalSeconds: number;
+  readonly expireDays: number;
+  /** What the members' server.cnf gets. */
+  readonly server: GaleraBinlogConfig;
+}
 
 /** An env var of the job: a plain value, or a Secret reference. */
 export interface BackupEnvVar {
@@ -45,6 +59,8 @@ export interface GaleraBackupModel {
   readonly drillTables: readonly string[];
   /** The drill's scratch emptyDir limit. */
   readonly drillScratchSize: string;
+  /** Binary log archiving, when on. */
+  readonly binlogArchive?: BinlogArchiveModel;
 }
 
 /** Where the job mounts a volume destination. */
@@ -72,6 +88,16 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
     drillSchedule: props.drill?.schedule ?? '0 6 * * *',
     drillTables: [...(props.drill?.tables ?? [])],
     drillScratchSize: props.drill?.scratchSize ?? galera.storage?.size ?? '20Gi',
+    ...(props.binlogArchive ? { binlogArchive: resolveBinlogArchive(props.binlogArchive) } : {}),
+  };
+}
+
+function resolveBinlogArchive(options: BinlogArchiveOptions): BinlogArchiveModel {
+  const expireDays = options.expireDays ?? 3;
+  return {
+    intervalSeconds: options.intervalSeconds ?? 60,
+    expireDays,
+    server: { gtidDomainId: BINLOG_GTID_DOMAIN, expireSeconds: Math.round(expireDays * 86400), maxFileBytes: BINLOG_FILE_BYTES },
   };
 }
 

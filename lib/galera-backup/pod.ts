@@ -53,6 +53,7 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
         { name: 'GALERA_SCRIPTS_DIR', value: GALERA_PATHS.scripts },
         { name: 'BACKUP_WORK_DIR', value: '/tmp' },
         model.token._toEnvVar('BACKUP_TOKEN'),
+        ...(model.binlogArchive ? [{ name: 'BINLOG_GTID_DOMAIN', value: String(model.binlogArchive.server.gtidDomainId) }] : []),
       ],
       ports: [{ name: 'backup', containerPort: BACKUP_SIDECAR_PORT, protocol: 'TCP' }],
       // gzip takes a core while a backup streams; idle, socat needs next to nothing.
@@ -76,8 +77,11 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
   };
 }
 
-/** The jobs GaleraBackup renders: the backup, the restore drill, and the restore (a template, run by hand). */
-export type BackupJobKind = 'backup' | 'drill' | 'restore';
+/**
+ * The jobs GaleraBackup renders: the backup, the restore drill, the binary log archiver, and the restore (a
+ * template, run by hand).
+ */
+export type BackupJobKind = 'backup' | 'drill' | 'archive' | 'restore';
 
 /** The ConfigMap (created by the operator) that names the backup to restore, key `backup`. */
 export function restoreConfigMapName(model: GaleraBackupModel): string {
@@ -93,11 +97,15 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
   // The restore of member 0 restores the backup the operator names; the others' restores empty their volumes.
   const restoresBackup = kind === 'restore' && member?.ordinal === 0;
   const command = kind !== 'restore' ? ['bash', `${BACKUP_SCRIPTS_DIR}/${kind}.sh`]
-    : ['bash', `${BACKUP_SCRIPTS_DIR}/restore.sh`, restoresBackup ? '$(RESTORE_BACKUP)' : '--empty', GALERA_PATHS.data];
+    : ['bash', `${BACKUP_SCRIPTS_DIR}/restore.sh`, restoresBackup ? '$(RESTORE_BACKUP)' : '--empty', GALERA_PATHS.data,
+      // The point in time (key `until` of the same ConfigMap): unset, restore.sh restores the backup as it was taken.
+      ...(restoresBackup && model.binlogArchive ? ['--until', '$(RESTORE_UNTIL)'] : [])];
+  const archive = model.binlogArchive;
   const env: k8s.EnvVar[] = [
     ...(kind === 'restore' ? [
       // Unset while the operator has not named a backup: restore.sh then refuses.
       { name: 'RESTORE_BACKUP', valueFrom: { configMapKeyRef: { name: restoreConfigMapName(model), key: 'backup', optional: true } } },
+      ...(restoresBackup && archive ? [{ name: 'RESTORE_UNTIL', valueFrom: { configMapKeyRef: { name: restoreConfigMapName(model), key: 'until', optional: true } } }] : []),
       { name: 'BACKUP_WORK_DIR', value: '/tmp' },
     ] : []),
     ...(kind !== 'drill' ? [
@@ -108,6 +116,12 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
       { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
       { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
       model.token._toEnvVar('BACKUP_TOKEN'),
+      ...(kind === 'archive' && archive ? [
+        { name: 'BINLOG_GTID_DOMAIN', value: String(archive.server.gtidDomainId) },
+        { name: 'ARCHIVE_INTERVAL_SECONDS', value: String(archive.intervalSeconds) },
+        // The CronJob starts a run every minute: passes every interval within it, the last one ending in time.
+        { name: 'ARCHIVE_RUN_SECONDS', value: String(60 - archive.intervalSeconds) },
+      ] : []),
     ] : [
       { name: 'DRILL_SCRATCH_DIR', value: '/tmp' },
       { name: 'DRILL_TABLES', value: model.drillTables.join(' ') },
@@ -118,8 +132,9 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
     ...model.remoteEnv.map(envVar),
   ];
   // The backup streams through (its /tmp holds nothing); the drill's and the restore's /tmp hold the restored copy.
-  const tmpSize = kind === 'backup' ? '256Mi' : model.drillScratchSize;
-  const resources = kind === 'backup' ? model.resources
+  // The archiver holds one binary log at a time (64 MiB at most).
+  const tmpSize = kind === 'backup' ? '256Mi' : kind === 'archive' ? '256Mi' : model.drillScratchSize;
+  const resources = kind === 'backup' || kind === 'archive' ? model.resources
     : { cpuRequestMillis: 200, cpuLimitMillis: 2000, memoryRequestMiB: 512, memoryLimitMiB: 1024 };
   return {
     initContainers: [{

@@ -111,6 +111,28 @@ export interface RestoreDrillOptions {
   readonly scratchSize?: string;
 }
 
+/**
+ * Binary log archiving for point-in-time restore (`restore.sh ID DATADIR --until POINT`). Turning it on changes
+ * the members' server.cnf: binary logs, `log_slave_updates`, `wsrep_gtid_mode=ON` and `wsrep_gtid_domain_id`.
+ * The last two are cluster-wide settings: the preflight plan refuses to roll them on a running cluster; use the
+ * README's Day 2 procedure (every member restarted with the new config at once).
+ */
+export interface BinlogArchiveOptions {
+  /**
+   * How often the archiver closes the members' current binary log and ships the closed ones (seconds, 10-60):
+   * the most recent transactions a point-in-time restore can lose.
+   *
+   * @default 60
+   */
+  readonly intervalSeconds?: number;
+  /**
+   * How long a member keeps a binary log (days): longer than the archiver may be down, or the archive gets a gap.
+   *
+   * @default 3
+   */
+  readonly expireDays?: number;
+}
+
 /** Everything GaleraBackup needs but the cluster (OpenStackControlPlane's `backup` prop). */
 export interface GaleraBackupOptions {
   /** When to take a backup: a 5-field cron expression (`0 2 * * *`) or a macro (`@daily`), in the controller's time zone. */
@@ -147,6 +169,12 @@ export interface GaleraBackupOptions {
    * @default - daily at 06:00, scratch as large as a member's volume
    */
   readonly drill?: RestoreDrillOptions;
+  /**
+   * Binary log archiving for point-in-time restore.
+   *
+   * @default - off: a restore brings back a backup as it was taken, no later point
+   */
+  readonly binlogArchive?: BinlogArchiveOptions;
   /**
    * The stock rclone image the job copies its client from.
    *

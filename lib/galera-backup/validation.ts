@@ -108,6 +108,13 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
   v.check(!Number.isInteger(timeout) || timeout < 300 || timeout > 7 * 86400, 'timeoutSeconds', timeout, 'must be an integer from 300 to 604800');
   validateResources(v, 'resources', model.resources);
   validateDestination(v, props.destination);
+  const archive = model.binlogArchive;
+  if (archive) {
+    v.check(!Number.isInteger(archive.intervalSeconds) || archive.intervalSeconds < 10 || archive.intervalSeconds > 60, 'binlogArchive.intervalSeconds',
+      archive.intervalSeconds, 'must be an integer from 10 to 60 (the archiver runs every minute and passes this often within it)');
+    v.check(!Number.isInteger(archive.expireDays) || archive.expireDays < 1 || archive.expireDays > 90, 'binlogArchive.expireDays', archive.expireDays,
+      'must be an integer from 1 to 90 days (a member keeps its binary logs this long: longer than the archiver may be down)');
+  }
   v.throwIfInvalid();
 }
 

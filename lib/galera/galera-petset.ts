@@ -19,7 +19,7 @@ import { TlsMount } from '../tls/pod';
 import { GaleraMember, GaleraModel, galeraCertificateRequest, resolveGalera } from './model';
 import { GaleraPetSetProps } from './props';
 import { MYSQL_UID, galeraConfigMapNames, galeraPod, galeraTlsMount } from './pod';
-import { GALERA_SERVER_DEFAULTS, GaleraServerConfigModel, renderServerConfig } from './server-config';
+import { GALERA_SERVER_DEFAULTS, GaleraBinlogConfig, GaleraServerConfigModel, normalizeOptionName, readIni, renderServerConfig } from './server-config';
 import { renderUsersFile } from './users';
 import { CheckedServerConfig, validateGalera } from './validation';
 
@@ -84,6 +84,8 @@ export class GaleraPetSet extends Construct {
   public readonly metricsExporter: boolean;
 
   private readonly clients: ClientSelector[];
+  private serverModel!: GaleraServerConfigModel;
+  private binlog?: GaleraBinlogConfig;
   private readonly healthCheckers: ClientSelector[] = [];
 
   public constructor(scope: Construct, id: string, props: GaleraPetSetProps) {
@@ -156,18 +158,40 @@ export class GaleraPetSet extends Construct {
       ...(Object.keys(serverConfig.providerOptions).length > 0 ? { providerOptions: serverConfig.providerOptions } : {}),
       ...(tls && model.tls ? { tls: { ...model.tls, certificate: tls.paths.certificate, privateKey: tls.paths.privateKey, ca: tls.paths.ca } } : {}),
     };
-    const configData = {
+    this.serverModel = serverModel;
+    // Rendered at synth: GaleraBackup may turn binary logs on after this constructor (_enableBinlog).
+    const configData = () => ({
       // Also checks the merged, rendered file (every owned option once, with our value): the last guard.
-      'server.cnf': renderServerConfig(serverModel),
+      'server.cnf': renderServerConfig(this.binlog ? { ...serverModel, binlog: this.binlog } : serverModel),
       'users.tsv': renderUsersFile(model.userModels),
-    };
+    });
     const scripts = galeraScripts();
     const agent = galeraAgentBundle();
     const maps = galeraConfigMapNames(model);
-    new k8s.KubeConfigMap(this, 'Config', { metadata: { name: maps.config, labels }, data: configData });
+    new k8s.KubeConfigMap(this, 'Config', { metadata: { name: maps.config, labels }, data: Lazy.any({ produce: configData }) });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: maps.scripts, labels }, data: scripts });
     new k8s.KubeConfigMap(this, 'Agent', { metadata: { name: maps.agent, labels }, data: agent });
-    return configHash(configData, scripts, agent);
+    return Lazy.any({ produce: () => configHash(configData(), scripts, agent) });
+  }
+
+  /**
+   * @internal GaleraBackup's binary log archive: binary logs with cluster-consistent GTIDs in server.cnf (from the
+   * next roll). Refused when the user's serverConfig sets one of these options: theirs would win and break the archive.
+   */
+  public _enableBinlog(binlog: GaleraBinlogConfig): void {
+    const v = new Validator(`GaleraPetSet '${this.node.id}'`);
+    const ours = renderServerConfig({ ...this.serverModel, overrides: {}, binlog }, false);
+    const mine = new Set(readIni(ours).map((o) => normalizeOptionName(o.key)));
+    const without = new Set(readIni(renderServerConfig({ ...this.serverModel, overrides: {} }, false)).map((o) => normalizeOptionName(o.key)));
+    for (const [section, values] of Object.entries(this.serverModel.overrides ?? {})) {
+      for (const key of Object.keys(values)) {
+        const name = normalizeOptionName(key);
+        v.check(mine.has(name) && !without.has(name), `serverConfig.${section}.${key}`, values[key],
+          'is set by GaleraBackup\'s binlogArchive (binary logs with cluster GTIDs): remove it, or turn binlogArchive off');
+      }
+    }
+    v.throwIfInvalid();
+    this.binlog = binlog;
   }
 
   private services(model: GaleraModel, labels: Record<string, string>, selector: Record<string, string>): void {

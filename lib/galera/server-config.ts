@@ -75,6 +75,8 @@ export interface GaleraServerConfigModel {
   readonly providerOptions?: Readonly<Record<string, string>>;
   /** Extra settings per section (`mysqld`, `galera`, `mariadb`, ...); they replace ours key by key. */
   readonly overrides?: ConfigSections;
+  /** Binary logs with cluster-consistent GTIDs, for GaleraBackup's archive (point-in-time restore); none when absent. */
+  readonly binlog?: GaleraBinlogConfig;
 }
 
 /** Where the member's certificate files are mounted, and what is encrypted. */
@@ -136,6 +138,40 @@ export const GALERA_SERVER_DEFAULTS = {
  * Renders the include file. Same model, same bytes. Throws when the merged result would override what the library
  * owns (the construct refuses such input first, with the prop named; `check` is off only for that comparison).
  */
+/**
+ * Binary logs on every member, the same GTID for the same write-set on every member (MariaDB >= 10.5.1 replicates
+ * the origin's GTID with the write-set when `wsrep_gtid_mode=ON`): the archive can then continue from any member.
+ */
+export interface GaleraBinlogConfig {
+  /**
+   * `wsrep_gtid_domain_id`, the same on every member: replicated transactions are numbered in this domain.
+   * Members' local writes (with wsrep off) stay in `gtid_domain_id` 0, so they never disturb its numbering.
+   */
+  readonly gtidDomainId: number;
+  /** `binlog_expire_logs_seconds`: how long a member keeps a file; far longer than an archiver outage may last. */
+  readonly expireSeconds: number;
+  /** `max_binlog_size` in bytes. */
+  readonly maxFileBytes: number;
+}
+
+/** The base name of the binary logs, relative: they go to the data dir (the data volume), `binlog.000001`... */
+export const BINLOG_BASENAME = 'binlog';
+
+function binlogOptions(binlog: GaleraBinlogConfig): { mysqld: Record<string, string>; galera: Record<string, string> } {
+  return {
+    mysqld: {
+      log_bin: BINLOG_BASENAME,
+      // Write-sets applied from other members are logged too: every member's binlog holds every transaction.
+      log_slave_updates: 'ON',
+      // 0 is not the cluster's domain: a member's local statements (wsrep off) never take a cluster GTID.
+      gtid_domain_id: '0',
+      binlog_expire_logs_seconds: String(binlog.expireSeconds),
+      max_binlog_size: String(binlog.maxFileBytes),
+    },
+    galera: { wsrep_gtid_mode: 'ON', wsrep_gtid_domain_id: String(binlog.gtidDomainId) },
+  };
+}
+
 export function renderServerConfig(model: GaleraServerConfigModel, check = true): string {
   const providerOptions = mergeKeyed(baseProviderOptions(model), model.providerOptions ?? {});
   const mysqld: Record<string, string> = {
@@ -154,6 +190,7 @@ export function renderServerConfig(model: GaleraServerConfigModel, check = true)
     character_set_server: 'utf8mb4',
     collation_server: 'utf8mb4_general_ci',
     ...(model.tls ? clientTlsOptions(model.tls) : {}),
+    ...(model.binlog ? binlogOptions(model.binlog).mysqld : {}),
   };
   const galera: Record<string, string> = {
     wsrep_on: 'ON',
@@ -166,6 +203,7 @@ export function renderServerConfig(model: GaleraServerConfigModel, check = true)
     // proxy would not fence it; with ON the readiness probe and ProxySQL both take it out during SST.
     wsrep_sst_donor_rejects_queries: 'ON',
     wsrep_slave_threads: String(model.applierThreads),
+    ...(model.binlog ? binlogOptions(model.binlog).galera : {}),
   };
   const sst: ConfigSections = model.tls?.stateTransfer ? { sst: sstTlsOptions(model.tls) } : {};
   const sections = mergeSections({ mysqld, galera, ...sst }, model.overrides ?? {});

@@ -12,6 +12,7 @@ import {
 } from './galera-harness';
 import { describeUnlessMissing, waitForTcp, which } from './support/daemons';
 import { startBackupSidecar, stopBackupSidecar } from './support/galera-backup';
+import { BINLOG_GTID_DOMAIN } from '../../lib/galera-backup/model';
 
 jest.setTimeout(600_000);
 
@@ -134,7 +135,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
   });
   const retention = (count: number, maxAgeSeconds = 86400 * 30) => ({ RETENTION_COUNT: String(count), RETENTION_MAX_AGE_SECONDS: String(maxAgeSeconds) });
 
-  const startSidecar = (member: Member) => sidecars.set(member.name, startBackupSidecar(cluster, member, TOKEN));
+  const startSidecar = (member: Member) => sidecars.set(member.name, startBackupSidecar(cluster, member, TOKEN, { BINLOG_GTID_DOMAIN: String(BINLOG_GTID_DOMAIN) }));
 
   function backupIds(dir: string): string[] {
     return fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort() : [];
@@ -143,8 +144,10 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
   beforeAll(async () => {
     await acquireGaleraLock(600_000);
     cluster = new GaleraTestCluster(['127.0.1.1', '127.0.1.2', '127.0.1.3']);
+    // What GaleraBackup's binlogArchive puts in server.cnf (64 MiB files, kept 3 days).
+    cluster.binlog = { gtidDomainId: BINLOG_GTID_DOMAIN, expireSeconds: 3 * 86400, maxFileBytes: 64 * 1024 * 1024 };
     root = cluster.root;
-    for (const dir of ['work', 'volume', 's3']) {
+    for (const dir of ['work', 'volume', 's3', 'pitr']) {
       fs.mkdirSync(path.join(root, dir));
       fs.chownSync(path.join(root, dir), MYSQL.uid, MYSQL.gid);
     }
@@ -333,6 +336,110 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     }));
     expect(fs.readFileSync(metrics, 'utf8')).toMatch(/^galera_backup_drill_success 0$/m);
     for (const m of cluster.members) expect(m.synced()).toBe(true);
+  });
+
+  /** Starts a private mariadbd on a restored data dir (as the drill does), runs `sql`, stops it. */
+  async function queryRestored(datadir: string, sql: string): Promise<string> {
+    const socket = path.join(datadir, 'check.sock');
+    const server = spawn('mariadbd', ['--no-defaults', `--datadir=${datadir}`, `--socket=${socket}`, '--skip-networking', '--wsrep-on=OFF',
+      '--skip-log-bin', '--innodb-buffer-pool-size=64M', `--log-error=${datadir}/check.err`], { uid: MYSQL.uid, gid: MYSQL.gid, stdio: 'ignore' });
+    const query = () => new Promise<string | undefined>((resolve) => execFile('mariadb', ['--no-defaults', `--socket=${socket}`, '--user=mysql', '-N', '-B', '-e', sql],
+      { uid: MYSQL.uid, gid: MYSQL.gid }, (error, stdout) => resolve(error ? undefined : stdout.trim())));
+    try {
+      return await waitFor('the restored server answers', 60_000, query);
+    } finally {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+  }
+
+  /** The archive pass's JSON log line. */
+  const archivePass = (run: Run) => JSON.parse(run.stdout.split('\n').find((l) => l.includes('"archive pass"')) ?? '{}');
+
+  test('point in time: every member writes the same GTIDs; the archive continues from another member by GTID; a restore to just before a DROP TABLE brings back exactly the rows before it; points outside the archive are refused', async () => {
+    const dir = path.join(root, 'pitr');
+    const env = { ...volumeEnv(dir), BINLOG_GTID_DOMAIN: String(BINLOG_GTID_DOMAIN) };
+    const [first] = cluster.members;
+    await first.sql(`USE itest; CREATE TABLE itest.pitr (id INT PRIMARY KEY, at DATETIME(6));
+      CREATE TABLE itest.victim (id INT PRIMARY KEY); INSERT INTO itest.victim SELECT seq FROM seq_1_to_100;
+      INSERT INTO itest.pitr VALUES (1, UTC_TIMESTAMP(6))`);
+    const backup = await runScript('backup.sh', [], { ...env, ...retention(5) });
+    expect({ code: backup.code, stderr: backup.stderr }).toMatchObject({ code: 0 });
+    const first1 = await runScript('archive.sh', [], env);
+    expect({ code: first1.code, stderr: first1.stderr }).toMatchObject({ code: 0 });
+    const sticky = archivePass(first1).member as string;
+    expect(sticky).toMatch(/^galera-[0-2]$/);
+    // Acknowledged before the point: rows 2-6; the point is the next whole second after the last of them.
+    for (let id = 2; id <= 6; id++) await first.sql(`INSERT INTO itest.pitr VALUES (${id}, UTC_TIMESTAMP(6))`);
+    const until = new Date(Math.ceil((Date.now() + 1) / 1000) * 1000);
+    const untilText = until.toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    await sleep(until.getTime() - Date.now() + 300);
+    const second = await runScript('archive.sh', [], env);
+    expect({ code: second.code, pass: archivePass(second) }).toMatchObject({ code: 0, pass: { member: sticky, gaps: 0 } });
+    // The archiving member drops out (desynced: its sidecar refuses to list), after the point: rows 101-105, the
+    // bad migration.
+    const stickyMember = cluster.members.find((m) => m.name === sticky)!;
+    await stickyMember.sql('SET GLOBAL wsrep_desync=ON');
+    try {
+      for (let id = 101; id <= 105; id++) await first.sql(`INSERT INTO itest.pitr VALUES (${id}, UTC_TIMESTAMP(6))`);
+      await first.sql('DROP TABLE itest.victim');
+      const third = await runScript('archive.sh', [], env);
+      const pass = archivePass(third);
+      expect({ code: third.code, stderr: third.stderr }).toMatchObject({ code: 0 });
+      expect(pass.member).not.toBe(sticky);
+      expect(pass).toMatchObject({ gaps: 0, domain: BINLOG_GTID_DOMAIN });
+      expect(pass.shipped).toBeGreaterThan(0);
+      expect(pass.covered_until * 1000).toBeGreaterThan(until.getTime());
+      figures.archive = { passes: [first1, second, third].map((r) => r.ms / 1000), files: pass.files, lastSeq: pass.last_seq };
+    } finally {
+      await stickyMember.sql('SET GLOBAL wsrep_desync=OFF');
+    }
+    // Every member wrote the same GTID for the DROP (read from each member's own binary logs).
+    const dropGtids = cluster.members.map((m) => {
+      const logs = fs.readdirSync(m.dataDir).filter((f) => /^binlog\.\d{6}$/.test(f)).map((f) => path.join(m.dataDir, f));
+      const text = execFileSync('mariadb-binlog', [`--do-domain-ids=${BINLOG_GTID_DOMAIN}`, ...logs], { maxBuffer: 256 * 1024 * 1024 }).toString();
+      const at = text.indexOf('DROP TABLE `itest`.`victim`') >= 0 ? text.indexOf('DROP TABLE `itest`.`victim`') : text.indexOf('DROP TABLE itest.victim');
+      return [...text.slice(0, at).matchAll(/GTID (\d+-\d+-\d+)/g)].at(-1)?.[1];
+    });
+    expect(dropGtids[0]).toMatch(new RegExp(`^${BINLOG_GTID_DOMAIN}-\\d+-\\d+$`));
+    expect(dropGtids).toEqual([dropGtids[0], dropGtids[0], dropGtids[0]]);
+
+    // The restore to just before the point, into a scratch data dir (the cluster's own restore is the next test).
+    const scratch = fs.mkdtempSync(path.join(root, 'work', 'pitr-'));
+    fs.chownSync(scratch, MYSQL.uid, MYSQL.gid);
+    const restore = await runScript('restore.sh', ['latest', scratch, '--until', untilText], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: restore.code, stderr: restore.stderr }).toMatchObject({ code: 0 });
+    expect(restore.stderr).toContain(`replayed the archive up to ${untilText}`);
+    figures.pointInTimeRestoreSeconds = restore.ms / 1000;
+    expect(await queryRestored(scratch, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr')).toBe('1,2,3,4,5,6');
+    expect(await queryRestored(scratch, 'SELECT COUNT(*) FROM itest.victim')).toBe('100');
+
+    // To a GTID: the transaction just before the DROP (the last row written), inclusive.
+    const [, server, seq] = dropGtids[0]!.split('-');
+    const byGtid = fs.mkdtempSync(path.join(root, 'work', 'pitr-gtid-'));
+    fs.chownSync(byGtid, MYSQL.uid, MYSQL.gid);
+    const gtidRestore = await runScript('restore.sh', ['latest', byGtid, '--until', `${BINLOG_GTID_DOMAIN}-${server}-${Number(seq) - 1}`], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: gtidRestore.code, stderr: gtidRestore.stderr }).toMatchObject({ code: 0 });
+    expect(await queryRestored(byGtid, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr')).toBe('1,2,3,4,5,6,101,102,103,104,105');
+    expect(await queryRestored(byGtid, 'SELECT COUNT(*) FROM itest.victim')).toBe('100');
+
+    // Refused, nothing changed: a point past the archive, a point before the backup, a GTID before it.
+    const untouched = fs.mkdtempSync(path.join(root, 'work', 'untouched-'));
+    fs.chownSync(untouched, MYSQL.uid, MYSQL.gid);
+    fs.writeFileSync(path.join(untouched, 'sentinel'), 'untouched');
+    const later = new Date(Date.now() + 3600_000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    const earlier = new Date(Date.now() - 86400_000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    for (const [point, why] of [[later, /past what the archive covers/], [earlier, /before backup \d{8}T\d{6}Z was complete/],
+      [`${BINLOG_GTID_DOMAIN}-1-1`, /is before backup/], ['yesterday', /neither a UTC time/]] as const) {
+      const refused = await runScript('restore.sh', ['latest', untouched, '--until', point], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+      expect({ point, code: refused.code }).toEqual({ point, code: 2 });
+      expect(refused.stderr).toMatch(why);
+      expect(refused.stderr).toContain('REFUSED, nothing changed');
+    }
+    expect(fs.readdirSync(untouched)).toEqual(['sentinel']);
+    const metrics = fs.readFileSync(path.join(dir, 'binlog', 'archive.prom'), 'utf8');
+    expect(metrics).toMatch(/^galera_binlog_archive_gaps 0$/m);
   });
 
   test('full restore: every row acknowledged before the backup is back on all three members, none written after it', async () => {

@@ -10,7 +10,7 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GALERA_SERVER_DEFAULTS, GaleraServerTls, renderServerConfig, suspectTimeoutOption } from '../../lib/galera/server-config';
+import { GALERA_SERVER_DEFAULTS, GaleraBinlogConfig, GaleraServerTls, renderServerConfig, suspectTimeoutOption } from '../../lib/galera/server-config';
 import { describeUnlessMissing } from './support/daemons';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -467,6 +467,9 @@ export class GaleraTestCluster {
    */
   public providerOptions: Record<string, string> = JSON.parse(process.env.GALERA_ITEST_PROVIDER_OPTIONS ?? '{}');
 
+  /** Binary logs with cluster GTIDs in the members' config (GaleraBackup's binlogArchive; from their next start). */
+  public binlog?: GaleraBinlogConfig;
+
   public renderConfig(ip: string, galeraOverrides: Record<string, string> = {}, tls?: GaleraServerTls): string {
     const measuring = Object.keys(this.providerOptions).length > 0;
     return renderServerConfig({
@@ -483,6 +486,7 @@ export class GaleraTestCluster {
       applierThreads: 2,
       maxConnections: 100,
       overrides: { mysqld: { performance_schema: 'OFF', innodb_log_file_size: '16M' }, galera: galeraOverrides },
+      ...(this.binlog ? { binlog: this.binlog } : {}),
       ...(measuring ? { providerOptions: this.providerOptions } : {}),
     }, !measuring);
   }

@@ -27,7 +27,7 @@ export function sidecarCommand(): string[] {
 }
 
 /** Starts `member`'s sidecar (its own process group, killed with the cluster); its work dir is `<member>/tmp`. */
-export function startBackupSidecar(cluster: GaleraTestCluster, member: Member, token: string): ChildProcess {
+export function startBackupSidecar(cluster: GaleraTestCluster, member: Member, token: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
   const uid = Number(execFileSync('id', ['-u', 'mysql']).toString());
   const gid = Number(execFileSync('id', ['-g', 'mysql']).toString());
   const work = path.join(member.dir, 'tmp');
@@ -44,6 +44,7 @@ export function startBackupSidecar(cluster: GaleraTestCluster, member: Member, t
       GALERA_SCRIPTS_DIR: cluster.scriptsDir,
       BACKUP_TOKEN: token,
       BACKUP_WORK_DIR: work,
+      ...env,
     },
   });
   cluster.processGroups.add(child.pid!);
