@@ -22,11 +22,11 @@ describe('Galera settings: rolling-safe or cluster-wide', () => {
   });
 
   test('per-member settings roll: gcache size, timeouts, server variables', () => {
-    const changes = settingChanges(cnf(), cnf({ gcacheSize: '2G', joiningSuspectTimeoutSeconds: 5, maxConnections: 8192, overrides: { mysqld: { innodb_buffer_pool_size: '4G' } } }));
+    const changes = settingChanges(cnf(), cnf({ gcacheSize: '2G', suspectTimeoutSeconds: 5, maxConnections: 8192, overrides: { mysqld: { innodb_buffer_pool_size: '4G' } } }));
     expect(changes.map((c) => [c.setting, c.from, c.to, c.scope, c.rollingSafe])).toEqual([
       ['innodb_buffer_pool_size', undefined, '4G', 'rolling', true],
       ['max_connections', '4096', '8192', 'rolling', true],
-      ['wsrep_provider_options evs.suspect_timeout', 'PT3S', 'PT5S', 'rolling', true],
+      ['wsrep_provider_options evs.suspect_timeout', 'PT1.5S', 'PT5S', 'rolling', true],
       ['wsrep_provider_options gcache.size', '1G', '2G', 'rolling', true],
     ]);
   });

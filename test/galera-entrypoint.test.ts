@@ -280,39 +280,3 @@ describe('the notification command (notify.sh, mariadbd\'s wsrep_notify_cmd)', (
     expect(fs.readdirSync(dir).filter((name) => name.includes('.tmp.'))).toEqual([]);
   });
 });
-
-describe('evs.suspect_timeout follows the cluster\'s completeness (entrypoint.sh adapt_suspect_timeout, sourced)', () => {
-  const dirOf = withStandIn('galera-suspect-', 'mariadb', `#!/bin/bash
-for a in "$@"; do last=$a; done
-printf '%s\\n' "$last" >>"$FAKE_LOG"
-`);
-
-  /** Runs adapt_suspect_timeout once per [synced, cluster size] step, in one shell; returns the SQL it sent. */
-  function adapt(steps: Array<[boolean, number]>, env: Record<string, string> = {}): string[] {
-    const log = path.join(dirOf(), `log-${Math.random()}`);
-    fs.writeFileSync(log, '');
-    const calls = steps.map(([synced, size]) => `SYNCED=${synced} CLUSTER_SIZE=${size}; adapt_suspect_timeout`).join('; ');
-    execFileSync('bash', ['--norc', '-c', `. ${path.resolve(__dirname, '../assets/galera/entrypoint.sh')}; SUSPECT_TIMEOUT_SET=; ${calls}`], {
-      env: { PATH: `${dirOf()}/bin:${process.env.PATH}`, GALERA_RUN_DIR: dirOf(), FAKE_LOG: log, GALERA_CLUSTER_SIZE: '3',
-        GALERA_SUSPECT_TIMEOUT: 'PT1.5S', GALERA_JOINING_SUSPECT_TIMEOUT: 'PT3S', ...env },
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
-    return fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
-  }
-  const set = (value: string) => `SET GLOBAL wsrep_provider_options='evs.suspect_timeout=${value}'`;
-
-  test('short once Synced with every member in; back to the joining value when one leaves; nothing sent twice', () => {
-    expect(adapt([[false, 1], [true, 1], [true, 2], [true, 3], [true, 3], [true, 2], [true, 2], [true, 3], [false, 3]]))
-      .toEqual([set('PT1.5S'), set('PT3S'), set('PT1.5S'), set('PT3S')]);
-  });
-
-  test('a member that never has the whole cluster keeps the file\'s value without a statement', () => {
-    expect(adapt([[true, 2], [false, 3], [true, 1]])).toEqual([]);
-  });
-
-  test('without the settings (or with malformed ones) it does nothing', () => {
-    expect(adapt([[true, 3]], { GALERA_SUSPECT_TIMEOUT: '' })).toEqual([]);
-    expect(adapt([[true, 3]], { GALERA_SUSPECT_TIMEOUT: "PT1S'; DROP TABLE x; --" })).toEqual([]);
-    expect(adapt([[true, 3]], { GALERA_CLUSTER_SIZE: 'three' })).toEqual([]);
-  });
-});

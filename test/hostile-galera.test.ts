@@ -122,7 +122,7 @@ describe('accepted overrides', () => {
     const text = cnf({ serverConfig: { galera: { wsrep_provider_options: '"gcs.fc_limit=64; evs.send_window=512"' } } });
     const line = text.split('\n').filter((l) => l.startsWith('wsrep_provider_options'));
     expect(line).toHaveLength(1);
-    expect(line[0]).toContain('pc.recovery=TRUE; evs.suspect_timeout=PT3S; evs.inactive_timeout=PT10S; evs.inactive_check_period=PT0.25S; ' +
+    expect(line[0]).toContain('pc.recovery=TRUE; evs.suspect_timeout=PT1.5S; evs.inactive_timeout=PT10S; evs.inactive_check_period=PT0.25S; ' +
       'evs.keepalive_period=PT0.5S; evs.join_retrans_period=PT0.3S; gmcast.peer_timeout=PT3S; evs.send_window=512; gcs.fc_limit=64"');
     expect(line[0]).toContain('gcache.recover=yes');
   });

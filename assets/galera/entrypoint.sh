@@ -12,9 +12,6 @@
 #   GALERA_SST_PASSWORD        Secret: its password (wsrep_sst_auth; written only to the run dir)
 #   GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE and the users' password variables: see
 #                              apply-users.sh, run here once the member is first Synced.
-#   GALERA_CLUSTER_SIZE, GALERA_SUSPECT_TIMEOUT, GALERA_JOINING_SUSPECT_TIMEOUT
-#                              evs.suspect_timeout once the cluster is complete, and while it is not (the file's):
-#                              adapt_suspect_timeout
 #   GALERA_TLS_DIR             (with TLS) the mounted certificate: reloaded in place when its files change
 #   GALERA_TLS_REPLICATION     `true` when Galera's own links use it too (socket.ssl_reload as well)
 #
@@ -388,7 +385,7 @@ start_mariadbd() {
 write_wsrep_status() {
   local name fields=() writer
   declare -A WSREP=()
-  SYNCED=false STATE_UUID= CLUSTER_SIZE=0
+  SYNCED=false STATE_UUID=
   if [[ $1 == false ]]; then
     galera_write_atomic "$GALERA_WSREP_FILE" '{"running":false}'
     return
@@ -401,7 +398,6 @@ write_wsrep_status() {
   [[ -n $writer ]] && WRITER_TABLE_READ=true
   galera_status_is_synced && SYNCED=true
   STATE_UUID=${WSREP[wsrep_local_state_uuid]:-}
-  CLUSTER_SIZE=${WSREP[wsrep_cluster_size]:-0}
   for name in "${!WSREP[@]}"; do
     fields+=("$(galera_json_string "$name"):$(galera_json_string "${WSREP[$name]}")")
   done
@@ -410,24 +406,6 @@ write_wsrep_status() {
   [[ -e $GALERA_DATADIR/sst_in_progress ]] && transfer=true
   galera_write_atomic "$GALERA_WSREP_FILE" "{\"running\":true,\"transfer\":$transfer,\
 ${writer:+\"writer\":$(galera_json_string "$writer"),}\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
-}
-
-# evs.suspect_timeout follows the cluster's completeness (lib/galera/server-config.ts says why): the short
-# GALERA_SUSPECT_TIMEOUT while this member is Synced and all GALERA_CLUSTER_SIZE members are in its Primary
-# component (a dead member is evicted fast: the failover), the file's GALERA_JOINING_SUSPECT_TIMEOUT otherwise (a
-# member is missing and will join, and a join beside a running transfer needs the longer one, or the cluster splits
-# and the transfer is cut). Galera takes one provider option at run time and keeps the others; set only on a change.
-adapt_suspect_timeout() {
-  local want
-  [[ ${GALERA_SUSPECT_TIMEOUT:-} =~ ^PT[0-9]+(\.[0-9]+)?S$ && ${GALERA_JOINING_SUSPECT_TIMEOUT:-} =~ ^PT[0-9]+(\.[0-9]+)?S$ &&
-    ${GALERA_CLUSTER_SIZE:-} =~ ^[1-9][0-9]*$ ]] || return 0
-  want=$GALERA_JOINING_SUSPECT_TIMEOUT
-  [[ $SYNCED == true && $CLUSTER_SIZE == "$GALERA_CLUSTER_SIZE" ]] && want=$GALERA_SUSPECT_TIMEOUT
-  [[ $want == "${SUSPECT_TIMEOUT_SET:-$GALERA_JOINING_SUSPECT_TIMEOUT}" ]] && return 0
-  if galera_sql -e "SET GLOBAL wsrep_provider_options='evs.suspect_timeout=$want'"; then
-    galera_log "evs.suspect_timeout $want (cluster size $CLUSTER_SIZE of $GALERA_CLUSTER_SIZE, Synced: $SYNCED)"
-    SUSPECT_TIMEOUT_SET=$want
-  fi
 }
 
 # A pod name (DNS-1123 label): the only thing the writer SQL below interpolates.
@@ -673,8 +651,6 @@ status_loop() {
   trap - TERM INT
   local request users_applied=0
   CLAIM_PID=
-  # mariadbd starts with the file's value (the joining one).
-  SUSPECT_TIMEOUT_SET=
   while kill -0 "$MARIADBD_PID" 2>/dev/null; do
     if [[ -e $GALERA_RESTART_FILE ]]; then
       request=$(<"$GALERA_RESTART_FILE")
@@ -688,7 +664,6 @@ status_loop() {
     fi
     start_writer_claim
     write_wsrep_status true
-    adapt_suspect_timeout
     reload_tls_if_renewed
     if [[ $SYNCED == true ]]; then
       [[ $(head -n 1 "$GALERA_PHASE_FILE") == running ]] || set_phase running

@@ -11,7 +11,6 @@ import { TlsMount, tlsMount } from '../tls/pod';
 import { TLS_FILES, TlsMaterial } from '../tls/model';
 import { mysqldExporterContainer } from '../monitoring/exporters';
 import { GaleraModel } from './model';
-import { GALERA_SERVER_DEFAULTS, suspectTimeoutOption } from './server-config';
 
 /** The `mysql` user of the official mariadb image. */
 export const MYSQL_UID = 999;
@@ -108,11 +107,6 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
       // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
       { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
-      // The failure-detection timeout once every member is in the Primary component (the file holds the longer one
-      // for joins): entrypoint.sh adapt_suspect_timeout.
-      { name: 'GALERA_CLUSTER_SIZE', value: String(model.replicas) },
-      { name: 'GALERA_SUSPECT_TIMEOUT', value: suspectTimeoutOption(GALERA_SERVER_DEFAULTS.suspectTimeoutSeconds) },
-      { name: 'GALERA_JOINING_SUSPECT_TIMEOUT', value: suspectTimeoutOption(GALERA_SERVER_DEFAULTS.joiningSuspectTimeoutSeconds) },
       ...(model.users.length > 0 ? [{ name: 'GALERA_CREDENTIALS_DIR', value: CREDENTIALS_DIR }] : []),
       // Built-in accounts rotate with it too, in a roll (their passwords are env vars, read at the start).
       { name: 'GALERA_PASSWORD_ROTATION_GRACE_SECONDS', value: String(model.passwordRotationGraceMinutes * 60) },

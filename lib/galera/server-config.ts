@@ -32,18 +32,10 @@ export interface GaleraServerConfigModel {
   /** `pc.recovery`: keep gvwstate.dat so that a full crash with every member back re-forms the Primary alone. */
   readonly pcRecovery: boolean;
   /**
-   * `evs.suspect_timeout` in seconds (fractions allowed) while the cluster is complete (every member in the Primary
-   * component and this one Synced): a member silent this long is suspected, and evicted as soon as every other
-   * member suspects it; writes stall until then. The entrypoint sets it at run time (SET GLOBAL): the file holds
-   * `joiningSuspectTimeoutSeconds`.
+   * `evs.suspect_timeout` in seconds (fractions allowed): a member silent this long is suspected, and evicted as soon
+   * as every other member suspects it; writes stall until then.
    */
   readonly suspectTimeoutSeconds: number;
-  /**
-   * `evs.suspect_timeout` in the file, so at every start, and while the cluster is not complete (a member missing or
-   * joining): a member joining while a transfer runs can take 2-3 s to connect to every peer, and a shorter timeout
-   * then splits the whole cluster into singletons and cuts the transfer (measured: README, "Failure detection").
-   */
-  readonly joiningSuspectTimeoutSeconds: number;
   /** `evs.inactive_timeout` in seconds: hard limit after which a silent member is dropped; > suspect. */
   readonly inactiveTimeoutSeconds: number;
   /** `evs.inactive_check_period` in seconds: how often a member looks for silent peers (the eviction's granularity). */
@@ -119,9 +111,6 @@ export const GALERA_SERVER_DEFAULTS = {
   // Ranges Galera enforces at start (gcomm/src/evs_proto.cpp): check period <= suspect/2, keepalive in
   // [0.1 s, suspect/3]; outside them mariadbd aborts (test/galera-server-config.test.ts holds them).
   suspectTimeoutSeconds: 1.5,
-  // A new cluster whose two other members join at once (scripts/bench-galera-sst.sh, formation): with 1.5 s, 5 of 15
-  // had a joiner's SST cut (the cluster split into singletons while the third connected); with 3 s, 0 of 15.
-  joiningSuspectTimeoutSeconds: 3,
   inactiveTimeoutSeconds: 10,
   inactiveCheckPeriodSeconds: 0.25,
   keepalivePeriodSeconds: 0.5,
@@ -245,11 +234,6 @@ function replicationTlsOptions(tls: GaleraServerTls | undefined): Record<string,
   };
 }
 
-/** An `evs.suspect_timeout` value (ISO 8601 duration), as the file and the entrypoint's SET GLOBAL write it. */
-export function suspectTimeoutOption(seconds: number): string {
-  return `PT${seconds}S`;
-}
-
 function baseProviderOptions(model: GaleraServerConfigModel): Record<string, string> {
   return {
     'gmcast.listen_addr': `tcp://${bracketIpv6(model.listenAddress)}:${model.groupPort}`,
@@ -258,7 +242,7 @@ function baseProviderOptions(model: GaleraServerConfigModel): Record<string, str
     // others by IST instead of a full SST each.
     'gcache.recover': 'yes',
     'pc.recovery': model.pcRecovery ? 'TRUE' : 'FALSE',
-    'evs.suspect_timeout': suspectTimeoutOption(model.joiningSuspectTimeoutSeconds),
+    'evs.suspect_timeout': `PT${model.suspectTimeoutSeconds}S`,
     'evs.inactive_timeout': `PT${model.inactiveTimeoutSeconds}S`,
     'evs.inactive_check_period': `PT${model.inactiveCheckPeriodSeconds}S`,
     'evs.keepalive_period': `PT${model.keepalivePeriodSeconds}S`,

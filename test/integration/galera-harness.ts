@@ -10,7 +10,7 @@ import { ChildProcess, execFile, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { GALERA_SERVER_DEFAULTS, GaleraBinlogConfig, GaleraServerTls, renderServerConfig, suspectTimeoutOption } from '../../lib/galera/server-config';
+import { GALERA_SERVER_DEFAULTS, GaleraBinlogConfig, GaleraServerTls, renderServerConfig } from '../../lib/galera/server-config';
 import { describeUnlessMissing } from './support/daemons';
 
 const REPO = path.resolve(__dirname, '../..');
@@ -194,13 +194,6 @@ export class Member {
       HOME: this.dir,
       // As the construct sets it (writerOrdinal 0): the writer row's first value.
       GALERA_INITIAL_WRITER: `${STATEFULSET}-0`,
-      // As the construct sets them: the short failure-detection timeout once all members are in, unless a measurement
-      // chose its own provider options (then the file's value stays).
-      GALERA_CLUSTER_SIZE: String(this.cluster.members.length),
-      ...(this.cluster.providerOptions['evs.suspect_timeout'] === undefined ? {
-        GALERA_SUSPECT_TIMEOUT: suspectTimeoutOption(GALERA_SERVER_DEFAULTS.suspectTimeoutSeconds),
-        GALERA_JOINING_SUSPECT_TIMEOUT: suspectTimeoutOption(GALERA_SERVER_DEFAULTS.joiningSuspectTimeoutSeconds),
-      } : {}),
       ...(this.tls ? { GALERA_TLS_DIR: this.tls.directory, GALERA_TLS_REPLICATION: String(this.tls.replication || this.tls.replicationTransition) } : {}),
       ...this.cluster.extraEnv,
     };

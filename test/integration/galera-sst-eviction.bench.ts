@@ -14,8 +14,7 @@
  * BENCH_SST_SHAPE=formation instead starts a new cluster every round (the first member bootstraps on an empty volume,
  * the two others join it at once): the shape of every cut seen so far, in CI and in this benchmark's own set-up.
  *
- * Settings: BENCH_SUSPECT (comma-separated evs.suspect_timeout values, or `adaptive` for the library's own
- * behaviour; default `PT1.5S,PT3S,adaptive`), BENCH_SST_ROUNDS
+ * Settings: BENCH_SUSPECT (comma-separated evs.suspect_timeout values, default `PT1.5S,PT3S`), BENCH_SST_ROUNDS
  * (rounds per value, default 12), BENCH_CPU_HOGS (default 2), BENCH_SST_MIB (default 48, rejoin only),
  * BENCH_SST_SHAPE (`rejoin`, default, or `formation`).
  */
@@ -27,7 +26,7 @@ import { acquireGaleraLock, GaleraTestCluster, releaseGaleraLock } from './galer
 
 jest.setTimeout(7_200_000);
 
-const SUSPECTS = (process.env.BENCH_SUSPECT ?? 'PT1.5S,PT3S,adaptive').split(',').map((s) => s.trim()).filter(Boolean);
+const SUSPECTS = (process.env.BENCH_SUSPECT ?? 'PT1.5S,PT3S').split(',').map((s) => s.trim()).filter(Boolean);
 const ROUNDS = Number(process.env.BENCH_SST_ROUNDS ?? 12);
 const HOGS = Number(process.env.BENCH_CPU_HOGS ?? 2);
 const MIB = Number(process.env.BENCH_SST_MIB ?? 48);
@@ -46,9 +45,7 @@ test(`SSTs cut by a false eviction, per evs.suspect_timeout (${SUSPECTS.join(', 
   try {
     for (const suspect of SUSPECTS) {
       const cluster = new GaleraTestCluster(['127.0.1.1', '127.0.1.2', '127.0.1.3']);
-      // `adaptive`: the library's own behaviour (the file's joining value, the short one set once the cluster is
-      // complete: entrypoint.sh adapt_suspect_timeout); any other value is fixed in the file for the whole run.
-      if (suspect !== 'adaptive') cluster.providerOptions = { 'evs.suspect_timeout': suspect };
+      cluster.providerOptions = { 'evs.suspect_timeout': suspect };
       let cut = 0;
       let roundsWithCut = 0;
       const transferSeconds: number[] = [];
