@@ -408,11 +408,6 @@ write_wsrep_status() {
 ${writer:+\"writer\":$(galera_json_string "$writer"),}\"wsrep\":{$(IFS=,; printf '%s' "${fields[*]}")}}"
 }
 
-# A pod name (DNS-1123 label): the only thing the writer SQL below interpolates.
-is_member_name() {
-  [[ $1 =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]]
-}
-
 # The writer row's schema and first row, naming GALERA_INITIAL_WRITER; nothing when that is not set. Idempotent.
 writer_table_sql() {
   local initial=${GALERA_INITIAL_WRITER:-}

@@ -1,4 +1,4 @@
-# Shared by entrypoint.sh, probe.sh and apply-users.sh (sourced, not run). Bash, as in the official
+# Shared by entrypoint.sh, probe.sh, apply-users.sh and notify.sh (sourced, not run). Bash, as in the official
 # `mariadb` image; no tool beyond coreutils and the MariaDB client/server is assumed.
 #
 # Environment (the GaleraPetSet construct sets these on the mariadb container):
@@ -77,6 +77,12 @@ galera_wsrep_status() {
   galera_sql -e "SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS LIKE 'wsrep%';
 SHOW GLOBAL VARIABLES WHERE Variable_name IN ('wsrep_desync','wsrep_reject_queries','wsrep_sst_donor_rejects_queries');${1:-}" \
     2>/dev/null
+}
+
+# A pod name (DNS-1123 label): the only member name the writer SQL (entrypoint.sh) interpolates and the only one
+# notify.sh writes to view.json.
+is_member_name() {
+  [[ $1 =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]]
 }
 
 # Reads galera_wsrep_status output (stdin) into the associative array WSREP (must be declared by the caller).

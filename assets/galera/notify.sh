@@ -12,6 +12,8 @@
 # query from here would wait for the very change being notified) and it always exits 0 (a failure would only be
 # logged by mariadbd, but nothing here is worth a warning in its log).
 set -u
+# Variables and functions only: sourcing it runs nothing.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 view_file=${1:-}
 shift || true
 primary= members= have_members=false
@@ -29,7 +31,7 @@ IFS=, read -r -a entries <<<"$members"
 for entry in "${entries[@]}"; do
   IFS=/ read -r _ name _ <<<"$entry"
   # Only pod names (DNS-1123 labels) reach the JSON: nothing needs escaping, and nothing else is a member.
-  [[ $name =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] && names+=("\"$name\"")
+  is_member_name "$name" && names+=("\"$name\"")
 done
 json="{\"primary\":$([[ $primary == yes ]] && echo true || echo false),\"members\":[$(IFS=,; printf '%s' "${names[*]}")]}"
 tmp="$view_file.tmp.$$"
