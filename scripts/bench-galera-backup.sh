@@ -5,5 +5,4 @@
 # (rows of 1 KiB; default 1,000,000). Prints figures; asserts nothing but that each step succeeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config='{"testEnvironment":"node","rootDir":".","transform":{"^.+\\.ts$":["ts-jest",{"tsconfig":"tsconfig.dev.json"}]},"testMatch":["<rootDir>/test/integration/galera-backup.bench.ts"]}'
-exec flock /tmp/cdk8s-itest.lock npx jest --config "$config" --ci --runInBand --forceExit
+exec bash scripts/run-bench.sh test/integration/galera-backup.bench.ts

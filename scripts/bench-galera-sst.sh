@@ -5,5 +5,4 @@
 # (scripts/install-deps.sh). BENCH_SUSPECT, BENCH_SST_ROUNDS, BENCH_CPU_HOGS and BENCH_SST_MIB set it up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config='{"testEnvironment":"node","rootDir":".","transform":{"^.+\\.ts$":["ts-jest",{"tsconfig":"tsconfig.dev.json"}]},"testMatch":["<rootDir>/test/integration/galera-sst-eviction.bench.ts"]}'
-exec flock /tmp/cdk8s-itest.lock npx jest --config "$config" --ci --runInBand --forceExit
+exec bash scripts/run-bench.sh test/integration/galera-sst-eviction.bench.ts

@@ -4,5 +4,4 @@
 # Needs what the RabbitMQ integration tests need (scripts/install-deps.sh, root) and takes their lock. Prints figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config='{"testEnvironment":"node","rootDir":".","transform":{"^.+\\.ts$":["ts-jest",{"tsconfig":"tsconfig.dev.json"}]},"testMatch":["<rootDir>/test/integration/monitoring-scrape.bench.ts"]}'
-exec flock /tmp/cdk8s-itest.lock npx jest --config "$config" --ci --runInBand --forceExit
+exec bash scripts/run-bench.sh test/integration/monitoring-scrape.bench.ts

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs one real-daemon benchmark file (test/integration/*.bench.ts) with jest, under the integration lock: the
+# benchmarks are not tests (jest's projects do not match *.bench.ts), so they get their own config here.
+# Usage: bash scripts/run-bench.sh test/integration/NAME.bench.ts
+set -euo pipefail
+cd "$(dirname "$0")/.."
+file=${1:?usage: run-bench.sh test/integration/NAME.bench.ts}
+[[ -f $file && $file == test/integration/*.bench.ts ]] || { echo "run-bench.sh: not a benchmark file: $file" >&2; exit 2; }
+config='{"testEnvironment":"node","rootDir":".","transform":{"^.+\\.ts$":["ts-jest",{"tsconfig":"tsconfig.dev.json"}]},"testMatch":["<rootDir>/'"$file"'"]}'
+exec flock /tmp/cdk8s-itest.lock npx jest --config "$config" --ci --runInBand --forceExit
