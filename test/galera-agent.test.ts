@@ -124,6 +124,7 @@ async function harness(opts: {
     pcRecoverySeconds: 60,
     waitPrimarySeconds: 3600,
     restartRetrySeconds: 3600,
+    joinTurnSeconds: 120,
     ...opts.config,
   };
   const logs: Harness['logs'] = [];
@@ -191,6 +192,16 @@ function sleep(seconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 }
 
+/** The poll period of a harness whose joins go through the line round (join-turn.ts): its ticks are driven here. */
+const SHORT_POLL = { pollSeconds: 0.05 };
+
+/** Two rounds, one poll period apart: a member stands in line for one round before the agent hands out a join. */
+async function tickPastLine(h: Harness): Promise<void> {
+  await h.agent.tick();
+  await sleep(h.config.pollSeconds + 0.01);
+  await h.agent.tick();
+}
+
 // ----- decision hand-over --------------------------------------------------------------------------------------
 
 describe('decision hand-over', () => {
@@ -215,9 +226,9 @@ describe('decision hand-over', () => {
   });
 
   test('decision.json is one key per line, so the shell can read it with sed', async () => {
-    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: SHORT_POLL });
     writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
-    await h.agent.tick();
+    await tickPastLine(h);
     const text = fs.readFileSync(path.join(h.dir, 'decision.json'), 'utf8');
     const action = execFileSync('sed', ['-n', 's/^  "action": "\\(.*\\)",$/\\1/p', path.join(h.dir, 'decision.json')]).toString();
     expect(action).toBe('join\n');
@@ -226,9 +237,9 @@ describe('decision hand-over', () => {
   });
 
   test('written once per state: a consumed decision is not written again until a new state.json', async () => {
-    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: SHORT_POLL });
     writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
-    await h.agent.tick();
+    await tickPastLine(h);
     fs.unlinkSync(path.join(h.dir, 'decision.json')); // the entrypoint consumes it and starts mariadbd
     await h.agent.tick();
     await h.agent.tick();
@@ -236,7 +247,7 @@ describe('decision hand-over', () => {
     expect(h.logs.filter((l) => l.event === 'decision-written')).toHaveLength(1);
 
     const second = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } }); // mariadbd exited
-    await h.agent.tick();
+    await tickPastLine(h);
     expect(readDecision(h.dir)).toMatchObject({ stateId: second, action: 'join' });
   });
 
@@ -253,11 +264,11 @@ describe('decision hand-over', () => {
   });
 
   test('a pending decision is never overwritten, even for a newer state', async () => {
-    const h = await harness({ peers: [report(1, 10), report(2, 11)] });
+    const h = await harness({ peers: [report(1, 10), report(2, 11)], config: SHORT_POLL });
     const first = writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
-    await h.agent.tick();
+    await tickPastLine(h);
     writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 1 } });
-    await h.agent.tick();
+    await tickPastLine(h);
     expect(readDecision(h.dir)).toMatchObject({ stateId: first });
   });
 
@@ -294,9 +305,10 @@ describe('decision hand-over', () => {
     const h = await harness({
       self: 1,
       peers: [report(0, 90, { running: true, primary: true, synced: true, clusterUuid: A }), null],
+      config: SHORT_POLL,
     });
     writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 80 }, positionSource: 'wsrep-recover' });
-    await h.agent.tick();
+    await tickPastLine(h);
     expect(readDecision(h.dir)).toMatchObject({ action: 'join', rule: 'primary-exists', startPosition: `${A}:80` });
   });
 
@@ -851,7 +863,8 @@ describe('the bundle', () => {
 
 describe('three agents talking to each other', () => {
   /** Three agents on loopback, each with its own run directory; `up` says which ones run. */
-  async function cluster(up: boolean[]): Promise<{ dirs: string[]; ports: number[]; start(i: number): Promise<void> }> {
+  type Cluster = { dirs: string[]; ports: number[]; start(i: number): Promise<void> };
+  async function cluster(up: boolean[], config: Partial<AgentConfig> = {}): Promise<Cluster> {
     const urls = await Promise.all(up.map(() => closedPortUrl())); // free ports, taken by the agents right away
     const ports = urls.map((u) => Number(new URL(u).port));
     const dirs = up.map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'galera-agent-')));
@@ -876,6 +889,8 @@ describe('three agents talking to each other', () => {
           pcRecoverySeconds: 60,
           waitPrimarySeconds: 3600,
           restartRetrySeconds: 3600,
+          joinTurnSeconds: 120,
+          ...config,
         },
         () => undefined,
       );
@@ -889,14 +904,28 @@ describe('three agents talking to each other', () => {
     return { dirs, ports, start };
   }
 
+  /** Member i's agent waits its turn (rule join-in-turn, the reason naming what it waits for) and wrote nothing. */
+  async function expectJoinInTurn(c: Cluster, i: number, reason: string): Promise<void> {
+    const decision = await waitFor(`galera-${i} to wait its turn (${reason})`, async () => {
+      const status = (await get(c.ports[i], '/status')).body;
+      return status.decision?.rule === 'join-in-turn' && status.decision.reason.includes(reason) ? status.decision : undefined;
+    });
+    expect(decision.action).toBe('wait');
+    expect(readDecision(c.dirs[i])).toBeUndefined();
+  }
+
   test('after a full outage exactly one member bootstraps (the highest seqno) and the others join it', async () => {
     const c = await cluster([true, true, true]);
     writeState(c.dirs[0], { data: 'known', position: { uuid: A, seqno: 5 } });
     writeState(c.dirs[1], { data: 'known', position: { uuid: A, seqno: 9 }, positionSource: 'wsrep-recover' });
     writeState(c.dirs[2], { data: 'known', position: { uuid: A, seqno: 7 } });
-    const decisions = await Promise.all(c.dirs.map((d) => waitFor('a decision', () => readDecision(d))));
-    expect(decisions.map((d) => d.action)).toEqual(['join', 'bootstrap', 'join']);
+    const decisions = await Promise.all([0, 1].map((i) => waitFor('a decision', () => readDecision(c.dirs[i]))));
+    expect(decisions.map((d) => d.action)).toEqual(['join', 'bootstrap']);
     expect(decisions[1].startPosition).toBe(`${A}:9`);
+    // One join at a time (join-turn.ts): galera-2 waits behind galera-0 until galera-0 is Synced.
+    await expectJoinInTurn(c, 2, 'galera-0 is joining');
+    writeWsrep(c.dirs[0], true, SYNCED_WSREP);
+    expect(await waitFor('galera-2 to join', () => readDecision(c.dirs[2]))).toMatchObject({ action: 'join', rule: 'primary-exists' });
 
     // galera-1 comes up Primary; the others see it and report it.
     fs.unlinkSync(path.join(c.dirs[1], 'decision.json'));
@@ -922,7 +951,42 @@ describe('three agents talking to each other', () => {
     expect(c.dirs.map(readDecision)).toEqual([undefined, undefined, undefined]);
 
     await c.start(2);
-    const decisions = await Promise.all(c.dirs.map((d) => waitFor('a decision', () => readDecision(d))));
-    expect(decisions.map((d) => d.action)).toEqual(['join', 'join', 'bootstrap']);
+    const decisions = await Promise.all([0, 2].map((i) => waitFor('a decision', () => readDecision(c.dirs[i]))));
+    expect(decisions.map((d) => d.action)).toEqual(['join', 'bootstrap']);
+    await expectJoinInTurn(c, 1, 'galera-0 is joining');
+    writeWsrep(c.dirs[0], true, SYNCED_WSREP);
+    expect(await waitFor('galera-1 to join', () => readDecision(c.dirs[1]))).toMatchObject({ action: 'join' });
+  });
+
+  test('a new cluster: the first member bootstraps, the others join one at a time, in ordinal order', async () => {
+    const c = await cluster([true, true, true]);
+    // All three decide in the same rounds: the line round is what keeps galera-1 and galera-2 from both going.
+    c.dirs.forEach((d) => writeState(d, { data: 'empty' }));
+    expect(await waitFor('galera-0 to bootstrap', () => readDecision(c.dirs[0]))).toMatchObject({ action: 'bootstrap', rule: 'new-cluster' });
+    // By the end of its line round galera-1 may already see galera-0 bootstrapping: either rule joins it.
+    expect(await waitFor('galera-1 to join', () => readDecision(c.dirs[1]))).toMatchObject({
+      action: 'join',
+      rule: expect.stringMatching(/^(new-cluster|peer-bootstrapping)$/),
+    });
+    await expectJoinInTurn(c, 2, 'galera-1 is joining');
+    // galera-0 comes up Primary; galera-1's mariadbd starts and is still receiving its SST.
+    writeWsrep(c.dirs[0], true, SYNCED_WSREP);
+    writeWsrep(c.dirs[1], true, { ...SYNCED_WSREP, wsrep_local_state: '1' }, 0, true);
+    await expectJoinInTurn(c, 2, 'galera-1 is joining');
+    writeWsrep(c.dirs[1], true, SYNCED_WSREP);
+    expect(await waitFor('galera-2 to join', () => readDecision(c.dirs[2]))).toMatchObject({ action: 'join', rule: 'primary-exists' });
+  });
+
+  test('a join holds the others for at most joinTurnSeconds', async () => {
+    const c = await cluster([true, true, true], { joinTurnSeconds: 0.5 });
+    writeWsrep(c.dirs[0], true, SYNCED_WSREP);
+    writeState(c.dirs[0], { data: 'known', position: { uuid: A, seqno: 9 } });
+    writeState(c.dirs[1], { data: 'known', position: { uuid: A, seqno: 5 } });
+    writeState(c.dirs[2], { data: 'known', position: { uuid: A, seqno: 5 } });
+    expect(await waitFor('galera-1 to join', () => readDecision(c.dirs[1]))).toMatchObject({ action: 'join' });
+    // galera-1 never becomes Synced (a long SST): past the bound, galera-2 goes anyway.
+    expect(await waitFor('galera-2 to join', () => readDecision(c.dirs[2]))).toMatchObject({ action: 'join', rule: 'primary-exists' });
+    const written = [1, 2].map((i) => fs.statSync(path.join(c.dirs[i], 'decision.json')).mtimeMs);
+    expect(written[1] - written[0]).toBeGreaterThanOrEqual(400);
   });
 });

@@ -63,6 +63,8 @@ pass() {
     [[ $name == current ]] && break
     names+=("$name") bytes+=("$size") starts+=("$start")
   done <<<"$listing"
+  # What the pass works from, in the job's log: the member's files and where each starts, against the archive's end.
+  backup_log "archive: $from lists ${names[*]:-no file} (starts ${starts[*]:-none}); archived up to $archived"
   # A closed file may hold transactions up to the next file's start (the binlog state when it was closed); the
   # newest file (still written) is never shipped. Unknown positions (NULL): shipped unless this member's file is.
   local first last first_time last_time

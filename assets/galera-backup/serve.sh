@@ -51,8 +51,10 @@ binlogs() {
   current=$(tail -n 1 <<<"$files" | cut -f1)
   start=$(galera_sql -e "SELECT BINLOG_GTID_POS('$current', 4)" 2>/dev/null)
   # wsrep_sync_wait: first apply every write-set the cluster committed before this request, so that the files
-  # closed below hold all of them (the archiver's covered_until is the time of its request).
-  now=$(galera_sql -e 'SET SESSION wsrep_sync_wait=1; SELECT @@gtid_binlog_pos' 2>/dev/null) || refuse "$POD_NAME did not catch up with the cluster"
+  # closed below hold all of them (the archiver's covered_until is the time of its request). The SELECT reads a
+  # table: the causal wait is tied to a read of tables, and a SELECT of a variable alone is not promised to wait.
+  now=$(galera_sql -e 'SET SESSION wsrep_sync_wait=1; SELECT @@gtid_binlog_pos FROM mysql.global_priv LIMIT 1' 2>/dev/null) ||
+    refuse "$POD_NAME did not catch up with the cluster"
   # wsrep off for this session: the flush concerns this member's files only, never the cluster's.
   if (($(domain_seq "$now" "$BINLOG_GTID_DOMAIN") > $(domain_seq "$start" "$BINLOG_GTID_DOMAIN"))); then
     galera_sql -e 'SET SESSION wsrep_on=OFF; SET SESSION sql_log_bin=0; FLUSH LOCAL BINARY LOGS' ||

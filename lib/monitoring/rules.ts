@@ -91,7 +91,8 @@ function galeraAlerts(c: MonitoredComponent, mysqld: string, agent: string, name
     },
     {
       alert: 'GaleraRecoveryWaitingForMember',
-      expr: `galera_agent_decision${agentWith('action="wait"')} == 1`,
+      // A member waiting for its turn to join (rule join-in-turn) waits for another's join, not for a missing member.
+      expr: `galera_agent_decision${agentWith('action="wait",rule!="join-in-turn"')} == 1`,
       // The agents wait for every member after a full outage; a member that reboots takes a minute or two.
       forSeconds: 300,
       severity: 'warning',

@@ -60,8 +60,7 @@ test('backup of ~1 GiB against the copy floor, restore to 3 Synced, peak memory'
     for (let from = 1; from <= GIB_ROWS; from += chunk) {
       await first.sql(`USE bench; INSERT INTO t SELECT seq, RANDOM_BYTES(1024) FROM seq_${from}_to_${Math.min(from + chunk - 1, GIB_ROWS)}`, 600_000);
     }
-    for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.joinUntilSynced(900_000)));
+    await cluster.joinInTurn(others, 900_000);
     const sidecars = cluster.members.map((m) => startBackupSidecar(cluster, m, 'bench'));
     const dataBytes = Number(execFileSync('du', ['-sb', others[1].dataDir]).toString().split('\t')[0]);
     figures.dataDirMiB = Math.round(dataBytes / 2 ** 20);

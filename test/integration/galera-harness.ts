@@ -484,17 +484,30 @@ export class GaleraTestCluster {
     }, !measuring);
   }
 
-  /** Starts a cluster as the agents would: the first member bootstraps, the others join it (by SST when empty). */
+  /**
+   * Starts a cluster as the agents would: the first member bootstraps, the others join it one at a time (by SST when
+   * empty; lib/galera/agent/join-turn.ts says why), each once the one before is Synced.
+   */
   public async bootstrapFromFirst(timeouts: { bootstrapMs: number; joinMs: number } = { bootstrapMs: 60_000, joinMs: 200_000 }): Promise<void> {
     const [first, ...others] = this.members;
     first.startEntrypoint();
     await first.decide('bootstrap');
     await first.waitSynced(timeouts.bootstrapMs);
-    for (const m of others) m.startEntrypoint();
-    const retries = await Promise.all(others.map((m) => m.joinUntilSynced(timeouts.joinMs)));
-    others.forEach((m, i) => {
-      if (retries[i] > 0) console.log(`${m.name}: its SST was cut and retried ${retries[i]} time(s) before it was Synced`);
-    });
+    await this.joinInTurn(others, timeouts.joinMs);
+  }
+
+  /**
+   * Starts these members' entrypoints and answers their joins one member at a time, each once the one before is
+   * Synced, as the agents do (lib/galera/agent/join-turn.ts); returns each member's cut-and-retried count (logged).
+   */
+  public async joinInTurn(members: readonly Member[], joinMs: number): Promise<number[]> {
+    const retries: number[] = [];
+    for (const m of members) {
+      m.startEntrypoint();
+      retries.push(await m.joinUntilSynced(joinMs));
+      if (retries[retries.length - 1] > 0) console.log(`${m.name}: its SST was cut and retried ${retries[retries.length - 1]} time(s) before it was Synced`);
+    }
+    return retries;
   }
 
   /** Bundles the recovery agent into the scripts dir, as the construct ships it in a ConfigMap. */

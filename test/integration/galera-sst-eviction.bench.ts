@@ -13,6 +13,8 @@
  *
  * BENCH_SST_SHAPE=formation instead starts a new cluster every round (the first member bootstraps on an empty volume,
  * the two others join it at once): the shape of every cut seen so far, in CI and in this benchmark's own set-up.
+ * BENCH_SST_SHAPE=agents starts the same new cluster with the real recovery agents deciding (they hand out one join
+ * at a time: lib/galera/agent/join-turn.ts); a cut is a member told to join more than once.
  *
  * Settings: BENCH_SUSPECT (comma-separated evs.suspect_timeout values, default `PT1.5S,PT3S`), BENCH_SST_ROUNDS
  * (rounds per value, default 12), BENCH_CPU_HOGS (default 2), BENCH_SST_MIB (default 48, rejoin only),
@@ -30,8 +32,24 @@ const SUSPECTS = (process.env.BENCH_SUSPECT ?? 'PT1.5S,PT3S').split(',').map((s)
 const ROUNDS = Number(process.env.BENCH_SST_ROUNDS ?? 12);
 const HOGS = Number(process.env.BENCH_CPU_HOGS ?? 2);
 const MIB = Number(process.env.BENCH_SST_MIB ?? 48);
-/** `rejoin`: two members of a loaded cluster wiped and rejoined together; `formation`: a new cluster's first joins. */
-const SHAPE = process.env.BENCH_SST_SHAPE === 'formation' ? 'formation' : 'rejoin';
+/**
+ * `rejoin`: two members of a loaded cluster wiped and rejoined together; `formation`: a new cluster's first joins,
+ * answered by the test at once; `agents`: a new cluster formed by the real agents.
+ */
+const SHAPE = (['formation', 'agents'] as const).find((s) => s === process.env.BENCH_SST_SHAPE) ?? 'rejoin';
+const AGENT_PORT = 19207;
+const IPS = ['127.0.1.1', '127.0.1.2', '127.0.1.3'];
+const AGENT_ENV = {
+  GALERA_CLUSTER_SIZE: '3',
+  GALERA_PEER_URLS: IPS.map((ip) => `http://${ip}:${AGENT_PORT}`).join(','),
+  GALERA_AGENT_PORT: String(AGENT_PORT),
+  GALERA_POLL_SECONDS: '1',
+};
+
+/** The `join` decisions each member's agent handed out since it started (the first of each is not a cut). */
+function joinsHandedOut(member: GaleraTestCluster['members'][number]): number {
+  return member.agentEvents('decision-written').filter((e) => e.decision?.action === 'join').length;
+}
 
 /** Busy loops at normal priority: the CPU competition a loaded node (or CI machine) gives the members. */
 function cpuHogs(count: number): { stop: () => void } {
@@ -44,7 +62,7 @@ test(`SSTs cut by a false eviction, per evs.suspect_timeout (${SUSPECTS.join(', 
   const figures: string[] = [];
   try {
     for (const suspect of SUSPECTS) {
-      const cluster = new GaleraTestCluster(['127.0.1.1', '127.0.1.2', '127.0.1.3']);
+      const cluster = new GaleraTestCluster(IPS);
       cluster.providerOptions = { 'evs.suspect_timeout': suspect };
       let cut = 0;
       let roundsWithCut = 0;
@@ -63,6 +81,24 @@ test(`SSTs cut by a false eviction, per evs.suspect_timeout (${SUSPECTS.join(', 
           const restarted = SHAPE === 'rejoin' ? joiners : cluster.members;
           for (const m of restarted) await m.stop(120_000);
           for (const m of restarted) m.wipeData();
+          if (SHAPE === 'agents') {
+            const hogs = cpuHogs(HOGS);
+            const started = Date.now();
+            try {
+              for (const m of cluster.members) {
+                m.startEntrypoint({ freshRunDir: true });
+                m.startAgent(AGENT_ENV);
+              }
+              await Promise.all(cluster.members.map((m) => m.waitSynced(900_000)));
+              transferSeconds.push((Date.now() - started) / 1000);
+              const retries = joiners.map((m) => Math.max(joinsHandedOut(m) - 1, 0));
+              cut += retries.reduce((a, b) => a + b, 0);
+              if (retries.some((r) => r > 0)) roundsWithCut++;
+            } finally {
+              hogs.stop();
+            }
+            continue;
+          }
           if (SHAPE === 'formation') {
             // A new cluster: the first member bootstraps on an empty volume, as at a first deployment.
             donor.startEntrypoint({ freshRunDir: true });

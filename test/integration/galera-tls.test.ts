@@ -59,15 +59,8 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
   /** The mariadb client over TCP as nova, verifying the server's certificate against `caFile`. */
   const tlsLogin = (m: Member, query: string, caFile = ca.caFile) => m.login('nova', NOVA_PASSWORD, query, ['--ssl', `--ssl-ca=${caFile}`, '--ssl-verify-server-cert']);
   const logOf = (m: Member) => m.logTail(100_000);
-  /** Every member stopped: the first bootstraps, the others join (the test plays the recovery agent). */
-  const startCluster = async (joinTimeoutMs: number) => {
-    const [first, ...others] = cluster.members;
-    first.startEntrypoint();
-    await first.decide('bootstrap');
-    await first.waitSynced(60_000);
-    for (const m of others) m.startEntrypoint();
-    await Promise.all(others.map((m) => m.joinUntilSynced(joinTimeoutMs)));
-  };
+  /** Every member stopped: the first bootstraps, the others join in turn (the test plays the recovery agent). */
+  const startCluster = (joinTimeoutMs: number) => cluster.bootstrapFromFirst({ bootstrapMs: 60_000, joinMs: joinTimeoutMs });
   const providerOptionsOf = (m: Member) => /wsrep_provider_options = .*/.exec(fs.readFileSync(m.configFile, 'utf8'))?.[0] ?? '';
   /** What GaleraPetSet renders with `tls` (replication on), with this member's certificate directory. */
   const memberTls = (m: Member, flags: { replicationTransition: boolean; requireSecureTransport: boolean; stateTransfer: boolean }): Member['tls'] => ({

@@ -99,7 +99,14 @@ const CONTROL_PLANE_CASES: AlertCase[] = [
     alert: 'GaleraRecoveryWaitingForMember',
     failure: [series('galera_agent_decision', { ...AGENT, action: 'wait', rule: 'incomplete' }, '0 1x30')],
     silentAtMinute: 5, firesAtMinute: 7, labels: { ...AGENT, action: 'wait', rule: 'incomplete' },
-    quiet: { what: 'members reporting a minute apart after a power cut', series: [series('galera_agent_decision', { ...AGENT, action: 'wait', rule: 'incomplete' }, '0 1 1 0x30')], atMinutes: [2, 8] },
+    quiet: {
+      what: 'members reporting a minute apart after a power cut, and a member waiting its turn to join behind a long SST',
+      series: [
+        series('galera_agent_decision', { ...AGENT, action: 'wait', rule: 'incomplete' }, '0 1 1 0x30'),
+        series('galera_agent_decision', { ...AGENT, member: 'galera-2', action: 'wait', rule: 'join-in-turn' }, '1x30'),
+      ],
+      atMinutes: [2, 8, 20],
+    },
   },
   {
     alert: 'GaleraRecoveryBlocked',

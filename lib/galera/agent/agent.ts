@@ -18,6 +18,7 @@ import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { AgentConfig } from './config';
 import { decide } from './election';
+import { joinsInTurn, takeTurn } from './join-turn';
 import { renderMetrics } from './metrics';
 import { pollPeer, PeerPoll } from './peers';
 import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
@@ -82,6 +83,8 @@ export class GaleraAgent {
   private pcRecoverySinceMs?: number;
   /** Since when this member's mariadbd (for which state) has run outside a Primary component, with no transfer. */
   private outsidePrimary?: { stateId: string; sinceMs: number };
+  /** Since when this member (for which state) stands in line for a join (join-turn.ts). */
+  private inLine?: { stateId: string; sinceMs: number };
   private running?: Promise<void>;
   private readonly tlsWatch?: TlsWatch;
 
@@ -182,9 +185,20 @@ export class GaleraAgent {
       blockAfterSeconds: this.config.blockAfterSeconds,
       pcRecoverySeconds: this.config.pcRecoverySeconds,
     };
-    const decision = decide(input);
-    if (decision.rule === 'pc-recovery') this.pcRecoverySinceMs ??= now.getTime();
+    const elected = decide(input);
+    if (elected.rule === 'pc-recovery') this.pcRecoverySinceMs ??= now.getTime();
     const stateId = self.local?.stateId;
+    // In line from the first round the election says join, until the join is handed out (act) or no longer due.
+    const lines = stateId !== undefined && stateId !== this.memory.answeredStateId && joinsInTurn(elected, self.report);
+    if (!lines) this.inLine = undefined;
+    else if (this.inLine?.stateId !== stateId) this.inLine = { stateId, sinceMs: now.getTime() };
+    const decision = takeTurn(elected, {
+      self: this.config.ordinal,
+      reports,
+      ...(this.inLine !== undefined ? { secondsInLine: (now.getTime() - this.inLine.sinceMs) / 1000 } : {}),
+      pollSeconds: this.config.pollSeconds,
+      turnSeconds: this.config.joinTurnSeconds,
+    });
     if (stateId === undefined || !self.wsrep.running || self.wsrep.primary || self.wsrep.transfer) {
       this.outsidePrimary = undefined;
     } else if (this.outsidePrimary?.stateId !== stateId) {
@@ -250,7 +264,13 @@ export class GaleraAgent {
       !self.wsrep.running && local.stateId !== this.memory.answeredStateId && !this.runDir.decisionPending();
     if (waitingForDecision && (decision.action === 'join' || decision.action === 'bootstrap')) {
       const file = this.runDir.writeDecision(local.stateId, decision);
-      this.remember({ answeredStateId: local.stateId, bootstrapping: decision.action === 'bootstrap' });
+      const bootstrapping = decision.action === 'bootstrap';
+      this.remember({
+        answeredStateId: local.stateId,
+        bootstrapping,
+        joining: bootstrapping ? undefined : { stateId: local.stateId, sinceMs: Date.now() },
+      });
+      this.inLine = undefined;
       this.written = { file, at: new Date().toISOString() };
       this.log('decision-written', { member: this.config.podName, decision: file, states: input.reports });
       return;
@@ -297,6 +317,11 @@ export class GaleraAgent {
     const override = readOverrideFile(this.config.overrideFile);
     // A new state.json after a bootstrap decision means that mariadbd attempt ended: the flag no longer holds.
     if (local !== undefined && local.stateId !== this.memory.answeredStateId) this.remember({ bootstrapping: false });
+    // A join holds the others' until the member is Synced, or until its mariadbd attempt ends (a new state.json).
+    const joining = this.memory.joining;
+    if (joining !== undefined && (wsrep.synced || (local !== undefined && local.stateId !== joining.stateId))) {
+      this.remember({ joining: undefined });
+    }
     if (local === undefined && !wsrep.running) return { wsrep, problems, ...(override ? { override } : {}) };
     // While mariadbd runs, its live position is the truth; before, the one the mariadb container established.
     const position = wsrep.position ?? local?.position;
@@ -318,6 +343,10 @@ export class GaleraAgent {
       ...(override !== undefined ? { overrideBootstrapFrom: override } : {}),
       ...(wsrep.clusterUuid !== undefined ? { clusterUuid: wsrep.clusterUuid } : {}),
       ...(this.memory.bootstrapping ? { bootstrapping: true } : {}),
+      ...(this.inLine !== undefined && this.inLine.stateId === local?.stateId && !wsrep.running ? { inLine: true } : {}),
+      ...(this.memory.joining !== undefined
+        ? { joining: true, joiningSeconds: Math.max(0, (Date.now() - this.memory.joining.sinceMs) / 1000) }
+        : {}),
     };
     return { local, wsrep, report, problems, ...(override ? { override } : {}) };
   }

@@ -2,6 +2,7 @@
  * The agent's configuration, from environment variables (the sidecar's `env`). Every problem is reported at once,
  * naming the variable, its value and the fix. Durations are in seconds and may be fractional.
  */
+import { DEFAULT_JOIN_TURN_SECONDS } from './join-turn';
 import { Problems } from './problems';
 import { DEFAULT_BLOCK_AFTER_SECONDS, DEFAULT_PC_RECOVERY_SECONDS } from './election';
 
@@ -30,6 +31,8 @@ export interface AgentConfig {
   readonly waitPrimarySeconds: number;
   /** A restart request still not acted on after this long is written again. */
   readonly restartRetrySeconds: number;
+  /** How long one member's join holds the others', and how long a member stands in line at most (join-turn.ts). */
+  readonly joinTurnSeconds: number;
   /**
    * With TLS: the mounted certificate and mariadbd's client address, so that /metrics reports the certificate that
    * is mounted and the one mariadbd serves (tls-watch.ts).
@@ -109,6 +112,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): AgentConfig {
     pcRecoverySeconds,
     waitPrimarySeconds: duration(v, env, 'GALERA_WAIT_PRIMARY_SECONDS', pcRecoverySeconds + WAIT_PRIMARY_MARGIN_SECONDS),
     restartRetrySeconds: duration(v, env, 'GALERA_RESTART_RETRY_SECONDS', DEFAULT_RESTART_RETRY_SECONDS),
+    joinTurnSeconds: duration(v, env, 'GALERA_JOIN_TURN_SECONDS', DEFAULT_JOIN_TURN_SECONDS),
     ...(env.GALERA_TLS_CERTIFICATE ? {
       tls: {
         certificateFile: env.GALERA_TLS_CERTIFICATE,

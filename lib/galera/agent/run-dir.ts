@@ -40,6 +40,8 @@ export interface AgentMemory {
   readonly restartRequestedAtMs?: number;
   /** A bootstrap decision was handed out and the member has not been seen Primary since. */
   readonly bootstrapping: boolean;
+  /** A `join` was handed out for this state (epoch ms) and the member has not been seen Synced since. */
+  readonly joining?: { readonly stateId: string; readonly sinceMs: number };
 }
 
 /** What wsrep.json says, after the freshness check. */
@@ -154,11 +156,15 @@ export class RunDir {
     const value = parseJsonObject(readIfExists(this.file(AGENT_MEMORY_FILE)) ?? '');
     const text = (key: string) => (typeof value?.[key] === 'string' ? { [key]: value[key] as string } : {});
     const at = value?.restartRequestedAtMs;
+    const joining = value?.joining as Record<string, unknown> | undefined;
     return {
       ...text('answeredStateId'),
       ...text('restartRequestedFor'),
       ...(typeof at === 'number' && Number.isFinite(at) ? { restartRequestedAtMs: at } : {}),
       bootstrapping: value?.bootstrapping === true,
+      ...(typeof joining?.stateId === 'string' && typeof joining.sinceMs === 'number' && Number.isFinite(joining.sinceMs)
+        ? { joining: { stateId: joining.stateId, sinceMs: joining.sinceMs } }
+        : {}),
     };
   }
 
@@ -252,8 +258,12 @@ export function parseMemberReport(body: string, ordinal: number, name: string): 
   for (const flag of ['running', 'primary', 'synced']) {
     if (typeof value[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
   }
-  for (const flag of ['safeToBootstrap', 'hasViewState', 'bootstrapping', 'interruptedTransfer']) {
+  for (const flag of ['safeToBootstrap', 'hasViewState', 'bootstrapping', 'interruptedTransfer', 'inLine', 'joining']) {
     if (value[flag] !== undefined && typeof value[flag] !== 'boolean') problems.push(`${flag} must be a boolean`);
+  }
+  const joiningSeconds = value.joiningSeconds;
+  if (joiningSeconds !== undefined && !(typeof joiningSeconds === 'number' && Number.isFinite(joiningSeconds) && joiningSeconds >= 0)) {
+    problems.push('joiningSeconds must be a number of seconds');
   }
   if (value.clusters !== undefined && !isStringArray(value.clusters)) problems.push('clusters must be an array of strings');
   for (const text of ['overrideBootstrapFrom', 'clusterUuid']) {

@@ -69,6 +69,15 @@ export interface MemberReport {
    * of running their own election, so two members can never bootstrap because their views differed for a moment.
    */
   readonly bootstrapping?: boolean;
+  /**
+   * This member's agent would hand out a `join` now but waits for its turn (join-turn.ts): peers with a higher
+   * ordinal wait behind it.
+   */
+  readonly inLine?: boolean;
+  /** This member's agent handed out a `join` for its current state and the member has not been Synced since. */
+  readonly joining?: boolean;
+  /** How long ago that `join` was handed out (by this member's own clock), while `joining`. */
+  readonly joiningSeconds?: number;
 }
 
 /** Everything one member's agent knows when it decides. */
@@ -136,7 +145,9 @@ export type DecisionRule =
   /** Full outage, everyone reported: the highest seqno bootstraps, ties to the lowest ordinal. */
   | 'election'
   /** The deciding member's own state is not established yet. */
-  | 'self-unknown';
+  | 'self-unknown'
+  /** The election says join, but another member's join goes first (join-turn.ts). */
+  | 'join-in-turn';
 
 /** What the mariadb container is told to do. Never persisted: the agent hands it over once, in memory-backed storage. */
 export type Decision =
