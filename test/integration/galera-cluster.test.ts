@@ -69,9 +69,7 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
     // The joiners' mariadb-upgrade (once after an SST) and the users, before the tests that log in on any member.
     await Promise.all(cluster.members.map((member) => member.waitSettled(180_000)));
     timings.allSettled = (Date.now() - t0) / 1000;
-    for (const member of cluster.members) {
-      expect(await member.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
-    }
+    await Promise.all(cluster.members.map((member) => member.waitClusterSize(3)));
   });
 
   test('mariadbd gets more open files than the container\'s soft limit of 1024: the entrypoint raises it', async () => {
