@@ -466,6 +466,8 @@ describe('start.sh', () => {
       RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
       RABBITMQ_PASSWORD_NOVA: 'nova',
       STUB_LOG: join(dir, 'calls'),
+      // post-start.sh has its own tests (rabbitmq-release.test.ts); here it would call the stub in the background.
+      RABBITMQ_POST_START_SCRIPT: '',
       ...env,
     };
   }

@@ -45,6 +45,8 @@ export interface RabbitClusterLayout {
   readonly secretValue: (name: string, key: string) => string;
   /** Erlang's net_ticktime; a cut-off node notices in ~1.5 x this. @default 10 (60 in production) */
   readonly netTicktimeSeconds?: number;
+  /** More env for every broker (test settings such as RABBITMQ_FEATURE_FLAGS). @default none */
+  readonly extraEnv?: Record<string, string>;
 }
 
 export function sh(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
@@ -205,6 +207,7 @@ export class RabbitNamespaceCluster {
       RABBITMQ_LOG_BASE: join(this.nodeDir(node.name), 'log'),
       // Test only: a cut-off node notices in ~15 s instead of ~75 s.
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `${env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS} -kernel net_ticktime ${this.layout.netTicktimeSeconds ?? 10}`,
+      ...this.layout.extraEnv,
     };
   }
 
