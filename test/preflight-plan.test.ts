@@ -171,6 +171,15 @@ describe('preflight --plan', () => {
     expect(JSON.stringify(lines)).not.toContain(Buffer.from('not-read').toString('base64'));
   });
 
+  test('pods or Secret metadata the plan may not read: it says what is not checked', async () => {
+    const pods = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), forbidden: [`/api/v1/namespaces/${NAMESPACE}/pods`] });
+    expect(of(pods.lines, 'secret')).toEqual(['StatefulSet openstack/galera', 'DaemonSet openstack/rabbitmq', 'Deployment openstack/proxysql'].map((w) => `WARN  secret ${w}: cannot list the pods `
+      + '(HTTP 403: forbidden: User "tester" cannot get /api/v1/namespaces/openstack/pods): Secrets changed in place since they started are not checked'));
+    const secret = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), forbidden: [`/api/v1/namespaces/${NAMESPACE}/secrets/rabbitmq-users`] });
+    expect(of(secret.lines, 'secret')).toEqual(['WARN  secret DaemonSet openstack/rabbitmq: cannot read the metadata of Secret rabbitmq-users (HTTP 403: forbidden: User "tester" '
+      + 'cannot get /api/v1/namespaces/openstack/secrets/rabbitmq-users): whether it changed in place is not checked']);
+  });
+
   test('a pod started after the Secret was written holds the new value; a roll in this apply picks up an env var', async () => {
     const secretMeta = { [`${NAMESPACE}/rabbitmq-users`]: { managedFields: [{ manager: 'kubectl', time: '2026-01-03T00:00:00Z' }], resourceVersion: '9' } };
     const running = manifests({});

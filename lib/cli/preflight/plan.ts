@@ -348,18 +348,21 @@ function inPlaceVerdict(component: string | undefined, use: string, rolls: boole
 function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, rolls: boolean): CheckResult[] {
   const subject = objectId(o, input.defaultNamespace);
   const pods = input.pods?.[subject];
+  if (pods?.state === 'error') return [line('warn', 'secret', subject, `cannot list the pods (${pods.message}): Secrets changed in place since they started are not checked`)];
   if (!input.secretWrites || pods?.state !== 'found') return [];
   const component = o.metadata.labels?.[COMPONENT];
   const namespace = objectNamespace(o, input.defaultNamespace) ?? input.defaultNamespace;
   const next = secretRefsByUse(o, input.defaultNamespace);
   const stopped = o.kind === 'DaemonSet' && Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
   const stale = new Map<string, { secret: string; key: string; pods: string[]; written: string }>();
+  const unreadable = new Set<string>();
   for (const pod of pods.value) {
     for (const ref of secretReferences(workloads([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace }, spec: pod.spec }], namespace))) {
       const use = ref.from.slice(`Pod ${pod.name} `.length);
       const described = `Secret ${ref.name}${ref.key ? ` key ${ref.key}` : ''}`;
       if (next.get(use) !== described) continue;
       const write = input.secretWrites[`${ref.namespace}/${ref.name}`];
+      if (write?.state === 'error') unreadable.add(`Secret ${ref.name} (${write.message})`);
       if (write?.state !== 'found') continue;
       const started = consumerStarts(pod, use);
       if (started.length === 0 || !started.some((t) => Date.parse(write.value.lastWrite) > Date.parse(t))) continue;
@@ -369,7 +372,8 @@ function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, r
     }
   }
   const restart = `kubectl -n ${namespace} rollout restart ${o.kind.toLowerCase()}/${o.metadata.name}`;
-  const lines: CheckResult[] = [];
+  const lines: CheckResult[] = unreadable.size === 0 ? []
+    : [line('warn', 'secret', subject, `cannot read the metadata of ${[...unreadable].join(', ')}: whether it changed in place is not checked`)];
   for (const [use, s] of stale) {
     const verdict = inPlaceVerdict(component, use, rolls, stopped, restart);
     if (!verdict) continue;

@@ -42,6 +42,8 @@ export interface FakeCluster {
    * A pod not listed gets the API server's own 503. @default none
    */
   readonly agents?: Record<string, { status: number; body: unknown } | 'unreachable'>;
+  /** GET paths (no query) RBAC refuses with 403. @default none */
+  readonly forbidden?: string[];
 }
 
 /** An answer the fake gives no HTTP response to. */
@@ -187,6 +189,7 @@ export class FakeKubeApi {
   private answer(method: string, url: URL, headers: Record<string, string | string[] | undefined>, text: string): [number, unknown] {
     if (headers.authorization !== `Bearer ${this.token}`) return [401, status(401, 'Unauthorized')];
     const p = url.pathname;
+    if (method === 'GET' && this.cluster.forbidden?.includes(p)) return [403, status(403, `forbidden: User "tester" cannot get ${p}`)];
     if (method === 'GET') {
       const proxied = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/:]+):(\d+)\/proxy\/writer$/.exec(p);
       if (proxied) {
