@@ -127,6 +127,10 @@ describe('preflight --plan', () => {
     expect(refused(config.lines)).toEqual([]);
     expect(of(config.lines, 'roll')[1]).toBe('WARN  roll StatefulSet openstack/galera: the writer galera-1 rolls before galera-0: the writes move twice (a takeover when galera-1 stops, '
       + `another when galera-0 stops), a brief stall each; to move them once, move the writer to galera-0 first (no restart; HAProxy follows the row within a check): ${MOVE_TO_0}; then plan again`);
+    // A shrink that removes the writer: the writes move when it stops.
+    const shrink = await planAgainst({ galeraReplicas: 5 }, {}, { agents: { 'galera-0': agent('galera-0', 'galera-4') } });
+    expect(of(shrink.lines, 'roll')[1]).toBe('WARN  roll StatefulSet openstack/galera: the writer galera-4 leaves the cluster in this apply: when it stops, a takeover moves the writes '
+      + `to the lowest Synced member (a brief stall); to choose when, move the writer to galera-0 first (no restart; HAProxy follows the row within a check): ${MOVE_TO_0}; then plan again`);
     // Once the row names galera-0, the same upgrade passes.
     expect(refused((await planAgainst({ mariadbImage: 'docker.io/library/mariadb:11.4.5' }, {}, { agents: agentsNaming('galera-0') })).lines)).toEqual([]);
   });
@@ -152,12 +156,12 @@ describe('preflight --plan', () => {
     };
     const { lines, api } = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), secretMeta });
     expect(of(lines, 'secret')).toEqual([
-      'PLAN  secret StatefulSet openstack/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password was written at 2026-01-03T00:00:00Z, after galera-0, galera-1, galera-2 '
+      'PLAN  secret StatefulSet openstack/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password was written at 2026-01-03T00:00:00Z (resourceVersion 4711), after galera-0, galera-1, galera-2 '
         + 'started (changed in place; its value is not read): rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old password '
         + 'for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")',
       expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_ADMIN: Secret rabbitmq-users key admin was written .*: the brokers read it when they start: roll them to pick it up \(kubectl -n openstack rollout restart daemonset\/rabbitmq\); RabbitMQ has no dual passwords/),
       expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_NOVA: /),
-      'REFUSE  secret DaemonSet openstack/rabbitmq volume cookie file .erlang.cookie: Secret rabbitmq-erlang-cookie key cookie was written at 2026-01-03T00:00:00Z, after rabbitmq-a, rabbitmq-b, rabbitmq-c '
+      'REFUSE  secret DaemonSet openstack/rabbitmq volume cookie file .erlang.cookie: Secret rabbitmq-erlang-cookie key cookie was written at 2026-01-03T00:00:00Z (resourceVersion 4711), after rabbitmq-a, rabbitmq-b, rabbitmq-c '
         + 'started (changed in place; its value is not read): the brokers copy the cookie when they start, so the next one to restart (a crash, a reboot, a roll) comes back with a cookie the others '
         + 'do not have and cannot rejoin; put the old value back, or change the cookie by the full restart procedure now (README, "Day 2: changing the Erlang cookie")',
       expect.stringMatching(/^WARN  secret Deployment openstack\/proxysql env PROXYSQL_USER_PASSWORD_NOVA: Secret nova-db key password was written .*: the pods read it when they start: roll them to pick it up \(kubectl -n openstack rollout restart deployment\/proxysql\), within the Galera password's rotation grace$/),

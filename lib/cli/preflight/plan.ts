@@ -292,6 +292,9 @@ function galeraRollLines(input: PlanInput, sts: KubeObject, live: KubeObject, su
         + `which may already run the new version while ${last} runs the old one; ${move}`)
       : line('warn', 'roll', subject, `the writer ${writer} rolls before ${last}: the writes move twice (a takeover when ${writer} stops, another when ${last} stops), `
         + `a brief stall each; to move them once, ${move}`));
+  } else if (writer !== undefined && !rolled.includes(writer) && writer.startsWith(`${name}-`) && /^\d+$/.test(writer.slice(name.length + 1))) {
+    lines.push(line('warn', 'roll', subject, `the writer ${writer} leaves the cluster in this apply: when it stops, a takeover moves the writes to the lowest Synced member `
+      + `(a brief stall); to choose when, ${move}`));
   } else if (writer === undefined && versionChange && last !== undefined) {
     lines.push(line('warn', 'roll', subject, `cannot check that the writer rolls last (${why}): before applying, check that ${last}'s agent answers 200 on /writer `
       + `(kubectl -n ${namespace} exec ${last} -c agent -- node -e "require('http').get('http://127.0.0.1:${agentPortOf(sts)}/writer', r => r.pipe(process.stdout))"), or ${move}`));
@@ -354,7 +357,7 @@ function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, r
   const namespace = objectNamespace(o, input.defaultNamespace) ?? input.defaultNamespace;
   const next = secretRefsByUse(o, input.defaultNamespace);
   const stopped = o.kind === 'DaemonSet' && Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
-  const stale = new Map<string, { secret: string; key: string; pods: string[]; written: string }>();
+  const stale = new Map<string, { secret: string; key: string; pods: string[]; written: string; version: string }>();
   const unreadable = new Set<string>();
   for (const pod of pods.value) {
     for (const ref of secretReferences(workloads([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace }, spec: pod.spec }], namespace))) {
@@ -366,7 +369,7 @@ function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, r
       if (write?.state !== 'found') continue;
       const started = consumerStarts(pod, use);
       if (started.length === 0 || !started.some((t) => Date.parse(write.value.lastWrite) > Date.parse(t))) continue;
-      const entry = stale.get(use) ?? { secret: ref.name, key: ref.key ?? '', pods: [], written: write.value.lastWrite };
+      const entry = stale.get(use) ?? { secret: ref.name, key: ref.key ?? '', pods: [], written: write.value.lastWrite, version: write.value.resourceVersion };
       entry.pods.push(pod.name);
       stale.set(use, entry);
     }
@@ -377,7 +380,8 @@ function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, r
   for (const [use, s] of stale) {
     const verdict = inPlaceVerdict(component, use, rolls, stopped, restart);
     if (!verdict) continue;
-    lines.push(line(verdict.status, 'secret', `${subject} ${use}`, `Secret ${s.secret}${s.key ? ` key ${s.key}` : ''} was written at ${s.written}, after `
+    lines.push(line(verdict.status, 'secret', `${subject} ${use}`, `Secret ${s.secret}${s.key ? ` key ${s.key}` : ''} was written at ${s.written}`
+      + `${s.version ? ` (resourceVersion ${s.version})` : ''}, after `
       + `${s.pods.sort().join(', ')} started (changed in place; its value is not read): ${verdict.message}`));
   }
   return lines;
