@@ -18,16 +18,18 @@ rabbit_release_marker() {
 }
 
 # The release this image runs: $RABBITMQ_VERSION (official image), else the version of the installed rabbit
-# application (official layout /opt/rabbitmq/plugins/rabbit-X.Y.Z, Debian /usr/lib/rabbitmq/lib/rabbitmq_server-X.Y.Z).
-# Prints nothing when it cannot tell.
+# application: under $RABBITMQ_HOME when it is set (the official image sets /opt/rabbitmq), else the official layout
+# /opt/rabbitmq/plugins/rabbit-X.Y.Z or Debian's /usr/lib/rabbitmq/lib/rabbitmq_server-X.Y.Z/plugins/rabbit-X.Y.Z.
+# Prints nothing when it cannot tell (none, or several).
 rabbit_image_version() {
   if [[ ${RABBITMQ_VERSION:-} =~ ^[0-9]+\.[0-9]+(\.[0-9]+)?$ ]]; then
     printf '%s' "$RABBITMQ_VERSION"
     return 0
   fi
-  local pattern dir found
+  local pattern dir found patterns=('/opt/rabbitmq/plugins/rabbit-[0-9]*' '/usr/lib/rabbitmq/lib/rabbitmq_server-[0-9]*/plugins/rabbit-[0-9]*')
+  [[ -z ${RABBITMQ_HOME:-} ]] || patterns=("$RABBITMQ_HOME/plugins/rabbit-[0-9]*")
   shopt -s nullglob
-  for pattern in "${RABBITMQ_HOME:-/opt/rabbitmq}/plugins/rabbit-[0-9]*" '/usr/lib/rabbitmq/lib/rabbitmq_server-[0-9]*/plugins/rabbit-[0-9]*'; do
+  for pattern in "${patterns[@]}"; do
     found=()
     for dir in $pattern; do
       [[ ${dir##*/rabbit-} =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] && found+=("${dir##*/rabbit-}")
