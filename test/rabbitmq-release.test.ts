@@ -4,7 +4,7 @@
  * rabbitmqctl whose cluster the test changes while it waits. The real 3.10 broker runs the same scripts in
  * test/integration/rabbitmq-release.test.ts.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -13,6 +13,7 @@ import { rabbitScripts } from '../lib/rabbitmq/assets';
 import { resolveRabbitCluster } from '../lib/rabbitmq/model';
 import { RABBITMQ_LINES } from '../lib/rabbitmq/upgrade';
 import { RabbitVersion } from '../lib/rabbitmq/version';
+import { runScriptInBackground, until } from './support/background-script';
 import { adminAndNova, NODES } from './support/fixtures';
 
 const ASSETS = join(__dirname, '..', 'assets', 'rabbitmq');
@@ -240,20 +241,7 @@ describe('post-start.sh: the release marker and the feature flags', () => {
 
   const ALL = ['rabbit@ctl-1', 'rabbit@ctl-2', 'rabbit@ctl-3'];
 
-  function postStart(): { stderr: () => string; exit: Promise<number | null> } {
-    let stderr = '';
-    const child = spawn('bash', [join(ASSETS, 'post-start.sh')], {
-      env: b.env({ RABBITMQ_VERSION: '4.0.9', RABBITMQ_POST_START_POLL_SECONDS: '0.05' }), stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(child);
-    child.stderr!.on('data', (chunk) => { stderr += chunk; });
-    return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  }
-
-  async function until(what: string, condition: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-    if (!condition()) throw new Error(`timed out waiting for ${what}`);
-  }
+  const postStart = () => runScriptInBackground(join(ASSETS, 'post-start.sh'), b.env({ RABBITMQ_VERSION: '4.0.9', RABBITMQ_POST_START_POLL_SECONDS: '0.05' }), children);
 
   const enables = () => b.calls().filter((c) => c.includes('enable_feature_flag')).length;
   const marker = () => (existsSync(b.path('mnesia', 'rabbit@ctl-2-release')) ? readFileSync(b.path('mnesia', 'rabbit@ctl-2-release'), 'utf8') : undefined);
@@ -299,15 +287,10 @@ describe('post-start.sh: the release marker and the feature flags', () => {
   test('an image whose release is unknown: no marker, and the flags are left to the operator', async () => {
     mkdirSync(b.path('mnesia'));
     writeFileSync(b.path('stub', 'booted'), '');
-    let stderr = '';
-    const child = spawn('bash', [join(ASSETS, 'post-start.sh')], {
-      env: b.env({ RABBITMQ_VERSION: '', RABBITMQ_HOME: b.path('nowhere') }), stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    children.push(child);
-    child.stderr!.on('data', (chunk) => { stderr += chunk; });
-    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(0);
+    const run = runScriptInBackground(join(ASSETS, 'post-start.sh'), b.env({ RABBITMQ_VERSION: '', RABBITMQ_HOME: b.path('nowhere') }), children);
+    expect(await run.exit).toBe(0);
     expect(marker()).toBeUndefined();
-    expect(stderr).toContain('which RabbitMQ release runs is unknown: no release marker written; feature flags are left to the operator');
+    expect(run.stderr()).toContain('which RabbitMQ release runs is unknown: no release marker written; feature flags are left to the operator');
     expect(b.calls()).toEqual(['-n rabbit@ctl-2 -q -t 300 await_startup']);
   });
 
