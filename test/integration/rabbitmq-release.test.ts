@@ -13,7 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { RabbitDaemonSet } from '../../lib';
 import { newChart, synth } from '../support/harness';
-import { debianRabbitDaemonSet, eventually, missingRabbitTools, RabbitNamespaceCluster, waitFor } from './support/rabbit-cluster';
+import { debianRabbitDaemonSet, eventually, missingRabbitTools, RabbitNamespaceCluster, tearDownAndPrint, waitFor } from './support/rabbit-cluster';
 
 const NODES = [
   { name: 'i20-a', ip: '10.20.0.11' },
@@ -51,20 +51,10 @@ describeIfTools('RabbitMQ 3.10: the release marker, the refusals, the feature fl
     const chart = newChart('openstack');
     daemonSet = debianRabbitDaemonSet(chart, 'i20', NODES, 'i20-cookie');
     cluster.setUp(synth(chart));
-    const t0 = Date.now();
-    for (const node of NODES) cluster.startBroker(node);
-    await waitFor('3 running nodes', 150_000, () => (cluster.runningNodes('i20-a')?.length === 3 ? true : undefined));
-    figures.push(`formation: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    figures.push(`formation: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
   }, 200_000);
 
-  afterAll(async () => {
-    try {
-      await cluster?.tearDown();
-    } finally {
-      // eslint-disable-next-line no-console
-      if (figures.length > 0) console.log(`RabbitMQ release figures:\n${figures.map((f) => `  ${f}`).join('\n')}`);
-    }
-  }, 90_000);
+  afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ release figures', figures), 90_000);
 
   test('each booted broker records 3.10.8 beside its data dir, and the flags are enabled once all three run 3.10', async () => {
     expect(daemonSet.version.line).toBe('3.10');
