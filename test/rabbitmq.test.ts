@@ -12,6 +12,7 @@ import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '
 import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
 import { adminAndNova, NODES } from './support/fixtures';
+import { runScriptInBackground, until } from './support/background-script';
 import { errorOf, newChart } from './support/harness';
 
 
@@ -466,6 +467,8 @@ describe('start.sh', () => {
       RABBITMQ_PASSWORD_ADMIN: 'a"b\\c',
       RABBITMQ_PASSWORD_NOVA: 'nova',
       STUB_LOG: join(dir, 'calls'),
+      // post-start.sh has its own tests (rabbitmq-release.test.ts); here it would call the stub in the background.
+      RABBITMQ_POST_START_SCRIPT: '',
       ...env,
     };
   }
@@ -480,18 +483,7 @@ describe('start.sh', () => {
   }
 
   /** start.sh in the background, for tests that act while it waits. */
-  function runInBackground(env: Record<string, string>): { stderr: () => string; exit: Promise<number | null> } {
-    let stderr = '';
-    const child = spawn('bash', [START], { env: startEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
-    children.push(child);
-    child.stderr!.on('data', (chunk) => { stderr += chunk; });
-    return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  }
-
-  async function until(what: string, condition: () => boolean): Promise<void> {
-    for (let i = 0; i < 150 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    if (!condition()) throw new Error(`timed out waiting for ${what}`);
-  }
+  const runInBackground = (env: Record<string, string>) => runScriptInBackground(START, startEnv(env), children);
 
   function run(env: Record<string, string>): { status: number | null; stderr: string; calls: string[] } {
     const r = spawnSync('bash', [START], {

@@ -4,7 +4,9 @@
 # 1. Copy the Erlang cookie from its Secret mount into $HOME with mode 0600 (Erlang refuses a readable cookie).
 # 2. Render the templates into a private dir: @@NAME@@ becomes the value of env var NAME (the node IP in
 #    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal.
-# 3. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
+# 3. A data dir last run by a release line that cannot be upgraded in place to this image's (a skipped line, a
+#    downgrade: the marker post-start.sh writes, release.sh) is refused: exit 1, the fix in the log.
+# 4. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
 #    `inconsistent_cluster`: ask a live peer to forget this node first, so it rejoins as a new member.
 #    A blank node never forms a cluster of its own while a peer may still hold the cluster's data. It waits
 #    until a running peer answers, and meanwhile says "blank" to anyone who connects to its distribution port.
@@ -12,13 +14,21 @@
 #    (a first deployment). A peer that is down, or whose port answers but not "blank" (a broker with data,
 #    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
 #    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
-# 4. exec rabbitmq-server with listeners, epmd and the Erlang distribution bound to the node IP.
+# 5. Start post-start.sh in the background (records the release on the data dir once the broker has booted, and
+#    enables every stable feature flag once every broker runs this release line), then exec rabbitmq-server with
+#    listeners, epmd and the Erlang distribution bound to the node IP.
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
 # RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME, RABBITMQ_DIST_PORT;
-# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds).
+# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds);
+# RABBITMQ_RELEASE_LINES (release.sh); RABBITMQ_POST_START_SCRIPT (default: post-start.sh beside this script; empty:
+# none, for tests of this script alone).
 set -euo pipefail
 umask 077
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=release.sh
+source "$script_dir/release.sh"
 
 log() { printf '%s start.sh: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
@@ -75,7 +85,7 @@ render() {
 }
 
 mkdir -p "$render_dir"
-# Marks the wait for peers (step 3) for the liveness probe; a leftover of a previous run of this pod is stale.
+# Marks the wait for peers (step 4) for the liveness probe; a leftover of a previous run of this pod is stale.
 waiting_marker="$render_dir/waiting-for-peers"
 rm -f "$waiting_marker"
 render "$template_dir/rabbitmq.conf" "$render_dir/rabbitmq.conf" raw
@@ -93,7 +103,7 @@ export HOME="$home"
 # The distribution port listens on the node IP only; epmd keeps its loopback listener for local CLI calls.
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -kernel inet_dist_use_interface $ip_tuple"
 
-# --- 3. blank node under a known name ----------------------------------------------------------------------
+# --- peers ------------------------------------------------------------------------------------------------
 # The peer list the library renders (the same node list as rabbitmq.conf's discovery nodes and erl_inetrc's
 # host table): one line per broker, `rabbit@<node><TAB><IP>`, the seed first.
 peers_file="$template_dir/peers"
@@ -192,6 +202,42 @@ data_dir="$mnesia_base/$RABBITMQ_NODENAME"
 shopt -s nullglob dotglob
 existing=("$data_dir"/*)
 shopt -u nullglob dotglob
+
+# --- 3. the release that last ran on the data dir ----------------------------------------------------------
+# Before the broker touches the data: a broker of a line that cannot upgrade it in place may fail half-way through
+# its own migration, or (a downgrade) misread it. The marker is written by post-start.sh after a successful boot,
+# so a boot that failed (e.g. RabbitMQ's own refusal for a required feature flag) still allows going back.
+check_data_release() {
+  local marker recorded from version line verdict how next
+  marker=$(rabbit_release_marker "$mnesia_base" "$RABBITMQ_NODENAME")
+  version=$(rabbit_image_version)
+  if [[ -z $version ]]; then
+    log "cannot tell which RabbitMQ release this image runs (no RABBITMQ_VERSION, no single rabbit-X.Y.Z application): the data dir's release line is not checked"
+    return 0
+  fi
+  if [[ ! -s $marker ]]; then
+    log "the data dir has no release marker ($marker; written once a broker has booted on it with this script): its release line is not checked this time"
+    return 0
+  fi
+  recorded=$(<"$marker")
+  from=$(rabbit_line_of "$recorded") || { log "the release marker $marker holds '$recorded', not a version: not checked"; return 0; }
+  line=$(rabbit_line_of "$version")
+  IFS=$'\t' read -r verdict how < <(rabbit_line_verdict "$from" "$line")
+  case $verdict in
+    same) ;;
+    next) log "the data dir was last run by RabbitMQ $recorded; this image runs $version, the next release line: the broker upgrades it" ;;
+    skip)
+      next=${how#* -> }
+      next=${next%% *}
+      die "the data dir ($data_dir) was last run by RabbitMQ $recorded; this image runs $version, which skips release lines: RabbitMQ upgrades one line at a time. Fix: run RabbitMQ $next on this node first (the whole path: $how, one rolling upgrade per line, every stable feature flag enabled after each; README, \"Day 2: RabbitMQ 3.13 -> 4.x\"), or set the image back to $from" ;;
+    downgrade)
+      die "the data dir ($data_dir) was last run by RabbitMQ $recorded, a newer release line than this image's $version: RabbitMQ does not support downgrades. Fix: set the image back to RabbitMQ $from (or newer); or, while the other brokers run, empty this broker's data dir so that it rejoins as a new member (README, \"A broker's disk died\")" ;;
+    *) log "the data dir was last run by RabbitMQ $recorded; this image runs $version: not checked ($how)" ;;
+  esac
+}
+((${#existing[@]} == 0)) || check_data_release
+
+# --- 4. blank node under a known name ----------------------------------------------------------------------
 if ((${#existing[@]} == 0)); then
   log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
   : >"$waiting_marker"
@@ -216,10 +262,15 @@ if ((${#existing[@]} == 0)); then
 fi
 trap - EXIT
 
-# --- 4. the broker ---------------------------------------------------------------------------------------
+# --- 5. the broker ---------------------------------------------------------------------------------------
 # The soft open-files limit up to the hard one: containerd 2 starts containers with soft 1024 (hard 524288),
 # the Erlang VM sizes its port table from the soft limit and RabbitMQ never raises it, so a broker would refuse
 # connections near 1000, far below what an OpenStack control plane opens.
 ulimit -S -n "$(ulimit -H -n)"
+post_start=${RABBITMQ_POST_START_SCRIPT-$script_dir/post-start.sh}
+if [[ -n $post_start ]]; then
+  # In the background, outliving the exec below: it waits for the broker it started beside (post-start.sh).
+  bash "$post_start" </dev/null &
+fi
 log "starting $RABBITMQ_NODENAME on $HOST_IP (peers: ${peers[*]})"
 exec rabbitmq-server

@@ -3,7 +3,12 @@ import { readAssets } from '../common/assets';
 /** The broker container's command script (assets/rabbitmq): `bash <scriptDir>/start.sh`. */
 export const START_SCRIPT = 'start.sh';
 
+/** Sourced by start.sh and post-start.sh: the release line a data dir last ran, and the upgrade verdict. */
+export const RELEASE_LIBRARY = 'release.sh';
+/** Started by start.sh in the background: records the release on the data dir, enables the feature flags. */
+export const POST_START_SCRIPT = 'post-start.sh';
+
 /** The broker's scripts, by file name. */
 export function rabbitScripts(): Record<string, string> {
-  return readAssets('rabbitmq', [START_SCRIPT]);
+  return readAssets('rabbitmq', [START_SCRIPT, RELEASE_LIBRARY, POST_START_SCRIPT]);
 }

@@ -5,6 +5,7 @@
 import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, renderPeers, renderRabbitmqConf } from './config';
 import { renderDefinitions } from './definitions';
 import { RabbitSecretKeyRef, ResolvedRabbitCluster } from './model';
+import { RABBITMQ_LINES } from './upgrade';
 
 /** One env var of the broker container: exactly one of `value`, `fieldPath`, `secret` is set. */
 export interface BrokerEnvVar {
@@ -56,6 +57,8 @@ export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar
     { name: 'RABBITMQ_ENABLED_PLUGINS_FILE', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.plugins}` },
     { name: 'ERL_INETRC', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.inetrc}` },
     { name: 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS', value: erlArgs },
+    // The release lines in order: start.sh refuses a data dir a skipped or newer line ran (assets/rabbitmq/release.sh).
+    { name: 'RABBITMQ_RELEASE_LINES', value: RABBITMQ_LINES.join(' ') },
     ...c.users.map((u) => ({ name: u.passwordEnv, secret: u.password })),
   ];
 }

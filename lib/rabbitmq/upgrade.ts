@@ -39,6 +39,7 @@ export function rabbitUpgradeVerdict(from: string, to: string): UpgradeVerdict {
   return {
     status: 'warn',
     message: `RabbitMQ ${from} -> ${to}: the next release line; before applying, every stable feature flag must be enabled on ${from} `
-      + `(rabbitmqctl enable_feature_flag all), and after the last broker runs ${to}, enable the new ones${major}`,
+      + `(the brokers do it after each roll, once all run one line; on a cluster upgraded before that, rabbitmqctl enable_feature_flag all), `
+      + `and the brokers enable ${to}'s once the last one runs it${major}`,
   };
 }

@@ -18,7 +18,7 @@ import { newApp, newChart, synth } from '../support/harness';
 import { runInitContainer } from '../support/service-config';
 import { describeUnlessMissing } from './support/daemons';
 import { missingOsloClients, OSLO_CLIENTS, OSLO_CLIENTS_SCRIPT, PYTHON } from './support/oslo';
-import { debianRabbitDaemonSet, eventually, mirrors, missingRabbitTools, RabbitNamespaceCluster, sh, waitFor } from './support/rabbit-cluster';
+import { debianRabbitDaemonSet, eventually, mirrors, missingRabbitTools, RabbitNamespaceCluster, sh, tearDownAndPrint, waitFor } from './support/rabbit-cluster';
 
 const NODES = [
   { name: 'osmq-a', ip: '10.215.0.11' },
@@ -67,15 +67,10 @@ describeUnlessMissing('oslo.messaging through the generated transport URLs, on a
       const run = runInitContainer(renderer, synth(svc), { 'rabbitmq-users/nova': PASSWORDS.nova }, configFile);
       if (run.status !== 0) throw new Error(run.stderr);
 
-      for (const node of NODES) cluster.startBroker(node);
-      await waitFor('3 running nodes', 150_000, () => (cluster.runningNodes('osmq-a')?.length === 3 ? true : undefined));
+      figures.push(`cluster formation: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
     }, 200_000);
 
-    afterAll(async () => {
-      await cluster?.tearDown();
-      // eslint-disable-next-line no-console
-      if (figures.length > 0) console.log(`oslo.messaging figures:\n${figures.map((f) => `  ${f}`).join('\n')}`);
-    }, 90_000);
+    afterAll(() => tearDownAndPrint(cluster, 'oslo.messaging figures', figures), 90_000);
 
     /**
      * The running brokers that hold the client's RPC connections (from CLIENT.ip, vhost "/"), most first. oslo.messaging

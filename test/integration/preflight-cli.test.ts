@@ -231,9 +231,13 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     return { dir: out, objects };
   }
 
-  /** A cluster that runs the day-2 control plane of `running`. */
+  /** A cluster that runs the day-2 control plane of `running`; galera-0's agent answers that the writer row names it. */
   function runningCluster(running: Day2Options): FakeCluster {
-    return { ...READY_CLUSTER, objects: liveObjects(day2Manifests('running', running).objects, NAMESPACE) };
+    return {
+      ...READY_CLUSTER,
+      objects: liveObjects(day2Manifests('running', running).objects, NAMESPACE),
+      agents: { 'galera-0': { status: 200, body: { writer: true, named: 'galera-0', synced: true, running: true } } },
+    };
   }
 
   test('--plan: an upgrade, a setting, a rotation and a growth are printed in order, exit 0, and only GETs are sent', async () => {
@@ -249,7 +253,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       "PLAN  members StatefulSet openstack/galera: 3 -> 5 members: galera-3, galera-4 join by SST from a Synced member; every member's gcomm list grows in the roll",
       'PLAN  setting StatefulSet openstack/galera wsrep_provider_options gcache.size: 1G -> 2G: per member, changes in the roll',
       expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: rotates live with the roll/),
-      expect.stringMatching(/^PLAN  roll StatefulSet openstack\/galera: pods roll one at a time, highest ordinal first, each Ready \(Synced\) before the next: galera-2, galera-1, galera-0 \(galera-0 last, the writer\); changed: /),
+      expect.stringMatching(/^PLAN  roll StatefulSet openstack\/galera: pods roll one at a time, highest ordinal first, each Ready \(Synced\) before the next: galera-2, galera-1, galera-0 \(galera-0 last: the writer, named by the members' writer row as galera-0 reads it\); changed: /),
     ]);
     expect(lines).toEqual(expect.arrayContaining([
       'PLAN  create PersistentVolume openstack-galera-data-4: not in the cluster: created',
@@ -261,7 +265,9 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
     expect(lines[lines.length - 1]).toMatch(/^plan: \d+ changes, 1 warning, 0 refused$/);
     expect(run.code).toBe(0);
     expect(run.api.requests.every((r) => r.method === 'GET')).toBe(true);
-    expect(run.api.requests.filter((r) => r.url.includes('/secrets'))).toEqual([]);
+    // The writer is asked of the agents through the pod proxy; a Secret is only ever read as metadata (PartialObjectMetadata).
+    expect(run.api.requests.filter((r) => r.url.includes('/proxy/')).map((r) => r.url)).toEqual(['/api/v1/namespaces/openstack/pods/galera-0:9200/proxy/writer']);
+    expect(run.api.requests.filter((r) => r.url.includes('/secrets/') && !r.accept?.includes('as=PartialObjectMetadata'))).toEqual([]);
   }, 60_000);
 
   test('--plan refuses the unsafe transitions with the reason and the safe path: exit status 1', async () => {

@@ -16,7 +16,7 @@ import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../li
 import { newChart, synth } from '../support/harness';
 import { adminAndNova } from '../support/fixtures';
 import {
-  eventually, HARD_NOFILE, mirrors, missingRabbitTools, must, PYTHON, RabbitNamespaceCluster, sh, waitFor,
+  eventually, HARD_NOFILE, mirrors, missingRabbitTools, must, PYTHON, RabbitNamespaceCluster, sh, tearDownAndPrint, waitFor,
 } from './support/rabbit-cluster';
 
 const ROOT = join(__dirname, '..', '..');
@@ -87,20 +87,10 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     });
     cluster.setUp(synth(chart));
 
-    const t0 = Date.now();
-    for (const node of NODES) cluster.startBroker(node);
-    await waitFor('3 running nodes', 150_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 ? true : undefined));
-    figures.push(`cluster formation (3 blank brokers, started together): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    figures.push(`cluster formation (3 blank brokers, started together): ${(await cluster.startAllBrokers()).toFixed(1)} s`);
   }, 200_000);
 
-  afterAll(async () => {
-    try {
-      await cluster?.tearDown();
-    } finally {
-      // eslint-disable-next-line no-console
-      if (figures.length > 0) console.log(`RabbitMQ integration figures:\n${figures.map((f) => `  ${f}`).join('\n')}`);
-    }
-  }, 90_000);
+  afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ integration figures', figures), 90_000);
 
   test('three brokers form one cluster; every listener is on the node IP; users come from the definitions', async () => {
     for (const node of NODES) {

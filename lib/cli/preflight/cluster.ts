@@ -4,7 +4,7 @@
  * namespaces, the Secrets they reference (reduced to key names at once), and a server-side dry run of every object.
  */
 import { manifestNamespaces, manifestSecrets, objectId, objectNamespace, secretReferences, workloads } from './manifests';
-import { ClusterSnapshot, DryRunOutcome, KubeObject, Lookup, Node, ObjectMeta } from './types';
+import { ClusterSnapshot, DryRunOutcome, GaleraWriterReading, KubeObject, LivePod, Lookup, Node, ObjectMeta, SecretWrite } from './types';
 
 export interface ApiResponse {
   readonly status: number;
@@ -14,8 +14,14 @@ export interface ApiResponse {
   readonly warnings?: string[];
 }
 
+/** Per-request options: the media type asked for, and a shorter timeout than the transport's default. */
+export interface ApiRequestOptions {
+  readonly accept?: string;
+  readonly timeoutMs?: number;
+}
+
 /** One HTTP request to the API server; rejects only when there is no HTTP answer at all. */
-export type ApiRequest = (method: 'GET' | 'PATCH', path: string, body?: { contentType: string; text: string }) => Promise<ApiResponse>;
+export type ApiRequest = (method: 'GET' | 'PATCH', path: string, body?: { contentType: string; text: string }, options?: ApiRequestOptions) => Promise<ApiResponse>;
 
 /** The field manager the dry-run applies claim (nothing is persisted, but the API requires one). */
 const FIELD_MANAGER = 'openstack-ha-preflight';
@@ -141,4 +147,120 @@ export async function readLiveObjects(request: ApiRequest, objects: KubeObject[]
     live[id] = typeof path === 'string' ? await lookup(request, path, (body) => body as KubeObject) : { state: 'error', message: path.error };
   }
   return live;
+}
+
+const COMPONENT = 'app.kubernetes.io/component';
+/** Asked for this media type, the API server sends the object's metadata alone: a Secret without its `data`. */
+export const PARTIAL_OBJECT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+/** An agent answers in milliseconds; a NetworkPolicy that drops the API server's proxy traffic shows as a timeout. */
+const AGENT_TIMEOUT_MS = 5_000;
+
+type Spec = Record<string, any>;
+
+/** The agent container's port in a Galera StatefulSet (pod proxy paths need the number). */
+function agentPort(sts: KubeObject | undefined): number | undefined {
+  const agent = ((sts?.spec as Spec | undefined)?.template?.spec?.containers as Spec[] | undefined)?.find((c) => c.name === 'agent');
+  const port = agent?.ports?.[0]?.containerPort;
+  return typeof port === 'number' ? port : undefined;
+}
+
+/**
+ * The writer the members decide, for each Galera StatefulSet that runs: each member's agent is asked `GET /writer`
+ * through the API server's pod proxy (`pods/<name>:<port>/proxy/writer`, needs `get` on `pods/proxy`), lowest
+ * ordinal first, until a Primary and Synced member answers with the row it reads (`named`). Every member reads the
+ * same replicated row, so one Synced answer is enough. When none can be asked (RBAC, a NetworkPolicy that drops the
+ * API server's traffic to the agent port, no member Synced), the reading says why and the plan falls back.
+ */
+export async function readGaleraWriters(request: ApiRequest, objects: KubeObject[], live: Readonly<Record<string, Lookup<KubeObject>>>,
+  defaultNamespace: string): Promise<Record<string, Lookup<GaleraWriterReading>>> {
+  const writers: Record<string, Lookup<GaleraWriterReading>> = {};
+  for (const o of objects) {
+    if (o.kind !== 'StatefulSet' || o.metadata.labels?.[COMPONENT] !== 'galera') continue;
+    const id = objectId(o, defaultNamespace);
+    const l = live[id];
+    if (l?.state !== 'found') continue;
+    writers[id] = await askAgents(request, l.value, agentPort(l.value) ?? agentPort(o), objectNamespace(o, defaultNamespace) ?? defaultNamespace);
+  }
+  return writers;
+}
+
+async function askAgents(request: ApiRequest, sts: KubeObject, port: number | undefined, namespace: string): Promise<Lookup<GaleraWriterReading>> {
+  const members = Number((sts.spec as Spec).replicas ?? 0);
+  if (members === 0) return { state: 'error', message: 'no member runs' };
+  if (port === undefined) return { state: 'error', message: 'the StatefulSet has no agent container port' };
+  const problems: string[] = [];
+  let unanswered = 0;
+  for (let i = 0; i < members; i++) {
+    const pod = `${sts.metadata.name}-${i}`;
+    let r: ApiResponse;
+    try {
+      r = await request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${port}/proxy/writer`, undefined, { timeoutMs: AGENT_TIMEOUT_MS });
+    } catch (e) {
+      problems.push(`${pod}: ${(e as Error).message}`);
+      // Two members in a row without an answer: the path itself is blocked, the others would time out too.
+      if (++unanswered >= 2) break;
+      continue;
+    }
+    unanswered = 0;
+    const b = r.body;
+    // The agent's own answer (200 on the writer, 503 elsewhere) passes through the proxy; the API server's errors are Status objects.
+    if (b !== null && typeof b === 'object' && typeof b.synced === 'boolean' && 'named' in b) {
+      if (b.synced && typeof b.named === 'string' && b.named !== '') return { state: 'found', value: { member: b.named, answeredBy: pod } };
+      problems.push(`${pod}: ${b.synced ? 'cannot read the writer row' : 'not Synced'}`);
+    } else {
+      problems.push(`${pod}: ${apiMessage(r)}`);
+    }
+  }
+  return { state: 'error', message: problems.join('; ') };
+}
+
+/** Pods and Secret writes for the in-place credential check, by workload `objectId` and by `namespace/name`. */
+export interface RunningCredentials {
+  readonly pods: Record<string, Lookup<LivePod[]>>;
+  readonly secretWrites: Record<string, Lookup<SecretWrite>>;
+}
+
+/**
+ * The pods of each live workload of the manifests (by its live selector) and, for every Secret they reference, when
+ * it was last written: its metadata alone (`PartialObjectMetadata`), so no Secret value is ever received.
+ */
+export async function readRunningCredentials(request: ApiRequest, objects: KubeObject[], live: Readonly<Record<string, Lookup<KubeObject>>>,
+  defaultNamespace: string): Promise<RunningCredentials> {
+  const pods: Record<string, Lookup<LivePod[]>> = {};
+  const secretWrites: Record<string, Lookup<SecretWrite>> = {};
+  for (const o of objects) {
+    if (!['StatefulSet', 'DaemonSet', 'Deployment'].includes(o.kind)) continue;
+    const id = objectId(o, defaultNamespace);
+    const l = live[id];
+    const labels = l?.state === 'found' ? ((l.value.spec as Spec | undefined)?.selector?.matchLabels as Record<string, string> | undefined) : undefined;
+    if (!labels || Object.keys(labels).length === 0) continue;
+    const namespace = objectNamespace(o, defaultNamespace) ?? defaultNamespace;
+    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
+    const r = await request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?labelSelector=${encodeURIComponent(selector)}`);
+    if (r.status !== 200) {
+      pods[id] = { state: 'error', message: apiMessage(r) };
+      continue;
+    }
+    const list: LivePod[] = (r.body.items ?? []).map((p: any) => ({
+      name: String(p.metadata?.name),
+      spec: p.spec,
+      startedAt: Object.fromEntries(((p.status?.containerStatuses ?? []) as Spec[])
+        .filter((c) => typeof c.state?.running?.startedAt === 'string').map((c) => [c.name, c.state.running.startedAt])),
+    }));
+    pods[id] = { state: 'found', value: list };
+    for (const ref of secretReferences(list.map((p) => ({ id: `Pod ${p.name}`, kind: 'Pod', namespace, podMeta: undefined, pod: p.spec, replicas: 1 })))) {
+      const key = `${ref.namespace}/${ref.name}`;
+      if (secretWrites[key]) continue;
+      const m = await request('GET', `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets/${encodeURIComponent(ref.name)}`, undefined, { accept: PARTIAL_OBJECT_METADATA });
+      // Only the metadata survives this line, even from a server that ignored the Accept header and sent the data.
+      secretWrites[key] = m.status === 200 ? { state: 'found', value: secretWrite(m.body?.metadata ?? {}) }
+        : m.status === 404 ? { state: 'absent' } : { state: 'error', message: apiMessage(m) };
+    }
+  }
+  return { pods, secretWrites };
+}
+
+function secretWrite(meta: Spec): SecretWrite {
+  const times = [meta.creationTimestamp, ...((meta.managedFields ?? []) as Spec[]).map((f) => f.time)].filter((t): t is string => typeof t === 'string');
+  return { resourceVersion: String(meta.resourceVersion ?? ''), lastWrite: times.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a), times[0] ?? '') };
 }

@@ -20,7 +20,7 @@ import { parseArgs } from 'util';
 // The kubeconfig module alone: the package index would also pull in every generated API model (~1.5 MB).
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { exitCode, formatResult, runChecks, summary } from './checks';
-import { ApiRequest, ApiResponse, readLiveObjects, takeSnapshot, warningTexts } from './cluster';
+import { ApiRequest, ApiResponse, readGaleraWriters, readLiveObjects, readRunningCredentials, takeSnapshot, warningTexts } from './cluster';
 import { locateKubeconfig, noKubeconfigMessage } from './kubeconfig';
 import { parseManifests } from './manifests';
 import { formatPlanLine, planChanges, planSummary } from './plan';
@@ -34,9 +34,11 @@ Checks a live cluster before applying the synthesized manifests: the Kubernetes 
 taints, namespace Pod Security level, VIPs, referenced Secrets, a server-side dry run of every object, and
 what the controllers would refuse that a dry run cannot show (the API-rules check).
 With --plan: compares the manifests with the live objects and prints what the apply would change and in what
-order (pods that roll, the Galera member that rolls last, settings, versions, member counts, credentials), and
-refuses the transitions that are unsafe (a MariaDB downgrade or skipped series, a skipped RabbitMQ line, a
-shrink by a majority, a cluster-wide Galera setting or the Erlang cookie changed by a roll).
+order (pods that roll, the Galera member that rolls last and the writer the members name, settings, versions,
+member counts, credentials, Secrets changed in place since the pods started), and refuses the transitions that
+are unsafe (a MariaDB downgrade or skipped series, an upgrade that would not roll the writer last, a skipped
+RabbitMQ line, a shrink by a majority, a cluster-wide Galera setting or the Erlang cookie changed by a roll, an
+Erlang cookie Secret changed in place under running brokers). It reads Secrets' metadata only, never their data.
 Exit status: 0 no check failed (or nothing refused), 1 a check failed (or a change is refused), 2 the checks could not run.`;
 
 /** Per request: a dry run of a large StatefulSet through a busy API server stays well below this. */
@@ -95,11 +97,12 @@ function loadKubeConfig(file: string | undefined, context: string | undefined): 
 /** Requests to the API server with the kubeconfig's transport and credentials (refreshed per request). */
 function apiRequest(kc: KubeConfig, server: string): ApiRequest {
   const base = server.replace(/\/+$/, '');
-  return async (method, urlPath, body) => {
+  return async (method, urlPath, body, requestOptions) => {
     const url = new URL(base + urlPath);
+    const timeoutMs = requestOptions?.timeoutMs ?? REQUEST_TIMEOUT_MS;
     const options: https.RequestOptions = {
       method,
-      headers: { Accept: 'application/json', ...(body ? { 'Content-Type': body.contentType } : {}) },
+      headers: { Accept: requestOptions?.accept ?? 'application/json', ...(body ? { 'Content-Type': body.contentType } : {}) },
     };
     await kc.applyToHTTPSOptions(options);
     const transport = url.protocol === 'http:' ? http : https;
@@ -115,7 +118,7 @@ function apiRequest(kc: KubeConfig, server: string): ApiRequest {
         });
         res.on('error', reject);
       });
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
       req.on('error', (e) => reject(new Error(`${method} ${url.href}: ${e.message}`)));
       req.end(body?.text);
     });
@@ -161,8 +164,11 @@ async function main(argv: string[]): Promise<number> {
   const defaultNamespace = topology?.namespace ?? contextNamespace ?? 'default';
   if (args.plan) {
     process.stdout.write(`plan: ${objects.length} objects from ${args.manifests} against ${server} (context ${kc.getCurrentContext()})\n`);
-    const live = await readLiveObjects(apiRequest(kc, server), objects, defaultNamespace);
-    const changes = planChanges({ objects, live, defaultNamespace });
+    const request = apiRequest(kc, server);
+    const live = await readLiveObjects(request, objects, defaultNamespace);
+    const writers = await readGaleraWriters(request, objects, live, defaultNamespace);
+    const { pods, secretWrites } = await readRunningCredentials(request, objects, live, defaultNamespace);
+    const changes = planChanges({ objects, live, defaultNamespace, writers, pods, secretWrites });
     process.stdout.write(`${changes.map(formatPlanLine).join('\n')}\n${planSummary(changes)}\n`);
     return exitCode(changes);
   }

@@ -8,15 +8,20 @@
  *   rabbitmq/upgrade.ts);
  * - shrinking Galera or RabbitMQ by a majority in one apply, or to an even count;
  * - a cluster-wide Galera setting (cluster name, replication TLS, ...) changed by a roll (galera/settings.ts);
- * - a new Erlang cookie by a roll (brokers with different cookies cannot talk);
- * - a MariaDB version change whose roll would not end with the writer.
+ * - a new Erlang cookie by a roll (brokers with different cookies cannot talk), or a cookie Secret changed in place
+ *   under running brokers (the next broker to restart could not rejoin);
+ * - a MariaDB version change whose roll would not end with the writer: the writer the members decide (the replicated
+ *   row galera_ha.writer, read from the agents by cluster.ts), and ProxySQL's (its heaviest server, writerOrdinal).
+ *
+ * A Secret changed in place (same name and key) is seen without reading it: its last write (metadata only) is later
+ * than the start of the containers that use it.
  */
 import { settingChanges } from '../../galera/settings';
 import { imageTagVersion } from '../../common/image-version';
 import { mariadbUpgradeVerdict } from '../../galera/upgrade';
 import { rabbitUpgradeVerdict } from '../../rabbitmq/upgrade';
 import { objectId, objectNamespace, secretReferences, workloads } from './manifests';
-import { CheckResult, CheckStatus, KubeObject, Lookup } from './types';
+import { CheckResult, CheckStatus, GaleraWriterReading, KubeObject, LivePod, Lookup, SecretWrite } from './types';
 
 export interface PlanInput {
   /** The synthesized manifests. */
@@ -24,6 +29,15 @@ export interface PlanInput {
   /** What the API server holds for each manifest object, by `objectId`. Secrets are never read. */
   readonly live: Readonly<Record<string, Lookup<KubeObject>>>;
   readonly defaultNamespace: string;
+  /**
+   * The writer the members name, by Galera StatefulSet `objectId` (cluster.ts asks the agents).
+   * @default - not read: the plan says so and falls back to the first writer the manifests name
+   */
+  readonly writers?: Readonly<Record<string, Lookup<GaleraWriterReading>>>;
+  /** The pods of each live workload, by its `objectId`. @default - not read: in-place Secret changes are not checked */
+  readonly pods?: Readonly<Record<string, Lookup<LivePod[]>>>;
+  /** When each Secret the pods use was last written, by `namespace/name` (metadata only). @default - not read */
+  readonly secretWrites?: Readonly<Record<string, Lookup<SecretWrite>>>;
 }
 
 const COMPONENT = 'app.kubernetes.io/component';
@@ -145,7 +159,10 @@ function memberCountLines(kind: 'Galera' | 'RabbitMQ', subject: string, from: nu
   return [line('pass', 'members', subject, `${from} -> ${to} ${members}: ${detail}`)];
 }
 
-/** The Galera member ProxySQL sends writes to: the heaviest server of the ProxySQL config, when there is one. */
+/**
+ * The Galera member ProxySQL sends writes to: the heaviest server of the ProxySQL config in the manifests, when there is
+ * one. ProxySQL keeps its own writer (weights, with failback), apart from the row the members decide.
+ */
 function proxysqlWriter(input: PlanInput, galeraName: string): number | undefined {
   let best: { weight: number; ordinal: number } | undefined;
   for (const o of input.objects) {
@@ -225,19 +242,159 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
   const changed = templateChanges(sts, live);
   if (changed.length > 0) {
     const rolled = Array.from({ length: Math.min(from, to) }, (_, i) => `${name}-${Math.min(from, to) - 1 - i}`);
-    const writer = proxysqlWriter(input, name);
-    const writerText = writer === undefined ? `${name}-0 last` : writer === 0 ? `${name}-0 last, the writer` : `${name}-0 last; the writer is ${name}-${writer}`;
-    lines.push(line('pass', 'roll', subject, `pods roll one at a time, highest ordinal first, each Ready (Synced) before the next: ${rolled.join(', ')} (${writerText}); `
-      + `changed: ${summarizeFields(changed)}`));
-    if (writer !== undefined && writer !== 0 && rolled.includes(`${name}-${writer}`)) {
-      const message = `the writer ${name}-${writer} would roll before ${name}-0: `
-        + (versionChange
-          ? 'writes on the upgraded writer would replicate to members still on the old version; apply writerOrdinal 0 alone first (ProxySQL moves the writer, Galera does not restart), then the upgrade'
-          : 'ProxySQL moves the writer away and back once during the roll (a brief reconnect); set writerOrdinal 0 to keep it last');
-      lines.push(line(versionChange ? 'fail' : 'warn', 'roll', subject, message));
-    }
+    lines.push(...galeraRollLines(input, sts, live, subject, rolled, versionChange, summarizeFields(changed)));
+  }
+  lines.push(...inPlaceSecretLines(input, sts, live, changed.length > 0));
+  return lines;
+}
+
+/** The UPDATE that names MEMBER in the writer row, run on that member (README, "Day 2: upgrading MariaDB"). */
+function moveWriterCommand(namespace: string, member: string): string {
+  return `kubectl -n ${namespace} exec ${member} -c mariadb -- mariadb --defaults-file=/run/galera/client.cnf -e `
+    + `"UPDATE galera_ha.writer SET member='${member}', changed_by='operator', changed_at=UTC_TIMESTAMP(6), reason='last in a roll' WHERE id=1"`;
+}
+
+/** The first writer the running StatefulSet names (`GALERA_INITIAL_WRITER`, from writerOrdinal). */
+function initialWriter(live: KubeObject): string | undefined {
+  const env = container(live, 'mariadb')?.env as Spec[] | undefined;
+  const value = env?.find((e) => e.name === 'GALERA_INITIAL_WRITER')?.value;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The roll order (the StatefulSet controller's: highest ordinal first, so ordinal 0 is last), the writer the members
+ * name and whether it rolls last, and ProxySQL's writer (which fails back to its heaviest member).
+ *
+ * The writer row moves only by a takeover, to the lowest Synced member, when the named one is not Synced; it never
+ * fails back. A roll that reaches the writer before the last member moves it twice (a brief write stall each time):
+ * a warning for a config roll. For a version change the writer must be the last member to roll, so that writes stay
+ * on the old version until no old member is left (a takeover while galera-0 donates could otherwise pick an upgraded
+ * member): refused, with the one UPDATE that moves the row to the last member first (no restart).
+ */
+function galeraRollLines(input: PlanInput, sts: KubeObject, live: KubeObject, subject: string, rolled: string[], versionChange: boolean, changed: string): CheckResult[] {
+  const name = sts.metadata.name;
+  const namespace = objectNamespace(sts, input.defaultNamespace) ?? input.defaultNamespace;
+  const last = rolled[rolled.length - 1];
+  const reading = input.writers?.[subject];
+  const writer = reading?.state === 'found' ? reading.value.member : undefined;
+  const why = reading === undefined ? 'not read' : reading.state === 'found' ? '' : reading.state === 'error' ? reading.message : 'no answer';
+  const first = initialWriter(live);
+  const source = reading?.state === 'found' ? `named by the members' writer row as ${reading.value.answeredBy} reads it` : '';
+  const writerText = writer === undefined
+    ? `${last} last; the writer the members name could not be read (${why})${first ? `: the manifests name ${first} as the first writer, and it may have moved since` : ''}`
+    : writer === last ? `${last} last: the writer, ${source}` : `${last} last; the writer is ${writer}, ${source}`;
+  const lines = [line('pass', 'roll', subject, `pods roll one at a time, highest ordinal first, each Ready (Synced) before the next: ${rolled.join(', ')} (${writerText}); changed: ${changed}`)];
+
+  const move = last === undefined ? '' : `move the writer to ${last} first (no restart; HAProxy follows the row within a check): ${moveWriterCommand(namespace, last)}; then plan again`;
+  if (writer !== undefined && last !== undefined && writer !== last && rolled.includes(writer)) {
+    lines.push(versionChange
+      ? line('fail', 'roll', subject, `the writer ${writer} would roll before ${last}: when it stops, a takeover moves the writes to the lowest Synced member, `
+        + `which may already run the new version while ${last} runs the old one; ${move}`)
+      : line('warn', 'roll', subject, `the writer ${writer} rolls before ${last}: the writes move twice (a takeover when ${writer} stops, another when ${last} stops), `
+        + `a brief stall each; to move them once, ${move}`));
+  } else if (writer !== undefined && !rolled.includes(writer) && writer.startsWith(`${name}-`) && /^\d+$/.test(writer.slice(name.length + 1))) {
+    lines.push(line('warn', 'roll', subject, `the writer ${writer} leaves the cluster in this apply: when it stops, a takeover moves the writes to the lowest Synced member `
+      + `(a brief stall); to choose when, ${move}`));
+  } else if (writer === undefined && versionChange && last !== undefined) {
+    lines.push(line('warn', 'roll', subject, `cannot check that the writer rolls last (${why}): before applying, check that ${last}'s agent answers 200 on /writer `
+      + `(kubectl -n ${namespace} exec ${last} -c agent -- node -e "require('http').get('http://127.0.0.1:${agentPortOf(sts)}/writer', r => r.pipe(process.stdout))"), or ${move}`));
+  }
+
+  // ProxySQL sends writes to its heaviest healthy member (writerOrdinal) and fails back to it once it is Synced again.
+  const proxysql = proxysqlWriter(input, name);
+  if (proxysql !== undefined && last !== undefined && `${name}-${proxysql}` !== last && rolled.includes(`${name}-${proxysql}`)) {
+    lines.push(line(versionChange ? 'fail' : 'warn', 'roll', subject, `ProxySQL's writer ${name}-${proxysql} (writerOrdinal ${proxysql}) rolls before ${last}: `
+      + (versionChange
+        ? `ProxySQL fails back to it once it is Synced on the new version while ${last} still runs the old one; apply writerOrdinal 0 alone first (ProxySQL's pods roll, Galera does not restart), then the upgrade`
+        : 'ProxySQL moves the writes away and back once during the roll (a brief reconnect); set writerOrdinal 0 to keep it last')));
   }
   return lines;
+}
+
+function agentPortOf(sts: KubeObject): number {
+  const port = (container(sts, 'agent')?.ports as Spec[] | undefined)?.[0]?.containerPort;
+  return typeof port === 'number' ? port : 9200;
+}
+
+/** What a Secret changed in place means for each use the plan knows, and what to do. */
+function inPlaceVerdict(component: string | undefined, use: string, rolls: boolean, stopped: boolean, restart: string): { status: CheckStatus; message: string } | undefined {
+  if (component === 'galera' && use.startsWith('volume credentials')) {
+    return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old '
+      + 'password for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")' };
+  }
+  if (component === 'rabbitmq' && use.startsWith('volume cookie')) {
+    return stopped
+      ? { status: 'pass', message: 'no broker runs: every broker starts with the new cookie' }
+      : { status: 'fail', message: `the brokers copy the cookie when they start, so the next one to restart${rolls ? ' (this apply rolls them)' : ' (a crash, a reboot, a roll)'} `
+        + 'comes back with a cookie the others do not have and cannot rejoin; put the old value back, or change the cookie by the full restart procedure now '
+        + '(README, "Day 2: changing the Erlang cookie")' };
+  }
+  if (!use.startsWith('env ')) return undefined;
+  const picked = rolls ? 'this apply rolls the pods, which picks it up' : `roll them to pick it up (${restart})`;
+  if (component === 'rabbitmq') {
+    return { status: 'warn', message: `the brokers read it when they start: ${picked}; RabbitMQ has no dual passwords: the first restarted broker sets the new one `
+      + 'for the whole cluster, and clients still on the old one fail until they have the new one' };
+  }
+  if (component === 'galera') {
+    return { status: 'warn', message: `the members read it when they start: ${picked}; the first restarted member starts the rotation, keeping the old password `
+      + 'for passwordRotationGraceMinutes, so roll every member (and the clients) within it (README, "Day 2: rotating a database password")' };
+  }
+  return { status: 'warn', message: `the pods read it when they start: ${picked}${component === 'proxysql' ? ', within the Galera password\'s rotation grace' : ''}` };
+}
+
+/**
+ * Secrets changed in place (same name and key) since the running containers that use them started: the Secret's last
+ * write (its metadata: creation and managedFields times) is later than the container's start. Their values are never
+ * read, so "changed" means written: a write that kept the value reads the same. Only a reference the manifests keep is
+ * judged (a new reference is the credentials line's business).
+ */
+function inPlaceSecretLines(input: PlanInput, o: KubeObject, live: KubeObject, rolls: boolean): CheckResult[] {
+  const subject = objectId(o, input.defaultNamespace);
+  const pods = input.pods?.[subject];
+  if (pods?.state === 'error') return [line('warn', 'secret', subject, `cannot list the pods (${pods.message}): Secrets changed in place since they started are not checked`)];
+  if (!input.secretWrites || pods?.state !== 'found') return [];
+  const component = o.metadata.labels?.[COMPONENT];
+  const namespace = objectNamespace(o, input.defaultNamespace) ?? input.defaultNamespace;
+  const next = secretRefsByUse(o, input.defaultNamespace);
+  const stopped = o.kind === 'DaemonSet' && Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
+  const stale = new Map<string, { secret: string; key: string; pods: string[]; written: string; version: string }>();
+  const unreadable = new Set<string>();
+  for (const pod of pods.value) {
+    for (const ref of secretReferences(workloads([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace }, spec: pod.spec }], namespace))) {
+      const use = ref.from.slice(`Pod ${pod.name} `.length);
+      const described = `Secret ${ref.name}${ref.key ? ` key ${ref.key}` : ''}`;
+      if (next.get(use) !== described) continue;
+      const write = input.secretWrites[`${ref.namespace}/${ref.name}`];
+      if (write?.state === 'error') unreadable.add(`Secret ${ref.name} (${write.message})`);
+      if (write?.state !== 'found') continue;
+      const started = consumerStarts(pod, use);
+      if (started.length === 0 || !started.some((t) => Date.parse(write.value.lastWrite) > Date.parse(t))) continue;
+      const entry = stale.get(use) ?? { secret: ref.name, key: ref.key ?? '', pods: [], written: write.value.lastWrite, version: write.value.resourceVersion };
+      entry.pods.push(pod.name);
+      stale.set(use, entry);
+    }
+  }
+  const restart = `kubectl -n ${namespace} rollout restart ${o.kind.toLowerCase()}/${o.metadata.name}`;
+  const lines: CheckResult[] = unreadable.size === 0 ? []
+    : [line('warn', 'secret', subject, `cannot read the metadata of ${[...unreadable].join(', ')}: whether it changed in place is not checked`)];
+  for (const [use, s] of stale) {
+    const verdict = inPlaceVerdict(component, use, rolls, stopped, restart);
+    if (!verdict) continue;
+    lines.push(line(verdict.status, 'secret', `${subject} ${use}`, `Secret ${s.secret}${s.key ? ` key ${s.key}` : ''} was written at ${s.written}`
+      + `${s.version ? ` (resourceVersion ${s.version})` : ''}, after `
+      + `${s.pods.sort().join(', ')} started (changed in place; its value is not read): ${verdict.message}`));
+  }
+  return lines;
+}
+
+/** When the containers of POD that consume USE (an env var of one container, or a volume they mount) started. */
+function consumerStarts(pod: LivePod, use: string): string[] {
+  const containers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers] as Spec[];
+  const env = /^env (\S+)$/.exec(use)?.[1];
+  const volume = /^volume (\S+)/.exec(use)?.[1];
+  const users = containers.filter((c) => (env !== undefined ? (c.env as Spec[] | undefined)?.some((e) => e.name === env)
+    : volume !== undefined ? (c.volumeMounts as Spec[] | undefined)?.some((m) => m.name === volume) : false));
+  return users.map((c) => pod.startedAt[c.name]).filter((t): t is string => t !== undefined);
 }
 
 /** The broker names of rabbitmq.conf's classic_config list. */
@@ -288,15 +445,17 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   }
   const changed = templateChanges(ds, live);
   if (changed.length > 0) {
-    lines.push(line('pass', 'roll', subject, `brokers restart one node at a time (RollingUpdate, maxUnavailable 1), each Ready before the next, in the order the DaemonSet controller picks; changed: ${summarizeFields(changed)}`));
+    lines.push(line('pass', 'roll', subject, `brokers restart one node at a time (RollingUpdate, maxUnavailable 1), each Ready before the next, in the order the DaemonSet controller picks; `
+      + `each broker enables every stable feature flag once all run the same release line; changed: ${summarizeFields(changed)}`));
   }
+  lines.push(...inPlaceSecretLines(input, ds, live, changed.length > 0));
   return lines;
 }
 
 function genericRoll(input: PlanInput, o: KubeObject, live: KubeObject): CheckResult[] {
   const changed = templateChanges(o, live);
-  if (changed.length === 0) return [];
-  return [line('pass', 'roll', objectId(o, input.defaultNamespace), `pods roll (${o.kind} RollingUpdate); changed: ${summarizeFields(changed)}`)];
+  const roll = changed.length === 0 ? [] : [line('pass', 'roll', objectId(o, input.defaultNamespace), `pods roll (${o.kind} RollingUpdate); changed: ${summarizeFields(changed)}`)];
+  return [...roll, ...inPlaceSecretLines(input, o, live, changed.length > 0)];
 }
 
 /** At most three paths, then a count: the line stays readable. */

@@ -188,3 +188,26 @@ export interface CheckResult {
   readonly subject: string;
   readonly message: string;
 }
+
+/** What the members say about the Galera writer (the replicated row galera_ha.writer), for one StatefulSet. */
+export interface GaleraWriterReading {
+  /** The pod the writer row names. */
+  readonly member: string;
+  /** The member whose agent answered (`GET /writer`), Primary and Synced, so its copy of the row is current. */
+  readonly answeredBy: string;
+}
+
+/** A pod of a live workload, as the plan needs it: its Secret references and when its containers started. */
+export interface LivePod {
+  readonly name: string;
+  readonly spec: PodSpec;
+  /** Container name -> `status.containerStatuses[].state.running.startedAt` (RFC 3339), for running containers. */
+  readonly startedAt: Readonly<Record<string, string>>;
+}
+
+/** When a Secret was last written, from its metadata alone: the plan never reads a Secret's data. */
+export interface SecretWrite {
+  readonly resourceVersion: string;
+  /** The latest of `creationTimestamp` and every `managedFields[].time` (RFC 3339). */
+  readonly lastWrite: string;
+}

@@ -5,13 +5,16 @@
  * proves that the preflight changes nothing; and it refuses a dry run that breaks the API server's own validation
  * rules (the `api` rules of plugins/k8s-api-rules) with HTTP 422 Invalid, as a real one would. For the plan it serves
  * live objects (`GET` of one object) the way an API server stores them: with server metadata, a status, and the
- * defaults the API server fills into pod templates, which the manifests never mention.
+ * defaults the API server fills into pod templates, which the manifests never mention; the pods of the workloads
+ * (list by label selector), Secrets' metadata alone (`PartialObjectMetadata`), and the Galera agents' `GET /writer`
+ * through the pod proxy. `request` answers in-process (no socket), for unit tests of the plan's readers.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as https from 'https';
 import { AddressInfo } from 'net';
 import * as path from 'path';
+import { ApiRequest, ApiResponse } from '../../../lib/cli/preflight/cluster';
 import { Node } from '../../../lib/cli/preflight/types';
 import { invalidMessage, objectProblems } from '../../../plugins/k8s-api-rules';
 
@@ -29,7 +32,22 @@ export interface FakeCluster {
   readonly version?: string;
   /** The objects that run, as applied (see `liveObjects`): `GET` of their path returns them as stored. */
   readonly objects?: Record<string, unknown>;
+  /** Running pods (metadata with labels, spec, status), listed by `GET .../pods?labelSelector=`. @default none */
+  readonly pods?: { metadata: { name: string; namespace: string; labels: Record<string, string> }; spec: unknown; status?: unknown }[];
+  /** Secret metadata beyond the name (resourceVersion, creationTimestamp, managedFields), by `namespace/name`. @default none */
+  readonly secretMeta?: Record<string, Record<string, unknown>>;
+  /**
+   * What each Galera member's agent answers on `/writer` through the pod proxy, by pod name: status and body, or
+   * `unreachable` (the connection is dropped: no HTTP answer, as when a NetworkPolicy drops the API server's traffic).
+   * A pod not listed gets the API server's own 503. @default none
+   */
+  readonly agents?: Record<string, { status: number; body: unknown } | 'unreachable'>;
+  /** GET paths (no query) RBAC refuses with 403. @default none */
+  readonly forbidden?: string[];
 }
+
+/** An answer the fake gives no HTTP response to. */
+const NO_ANSWER = Symbol('no answer');
 
 /** The request path of an object, as discovery (RESOURCES) names its resource. */
 export function objectPath(o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } }, defaultNamespace: string): string {
@@ -93,6 +111,7 @@ function asStored(o: any, index: number): unknown {
 export interface RecordedRequest {
   readonly method: string;
   readonly url: string;
+  readonly accept?: string;
   readonly contentType: string | undefined;
   readonly authorization: string | undefined;
 }
@@ -133,9 +152,13 @@ export class FakeKubeApi {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.requests.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], authorization: req.headers.authorization });
+        this.requests.push({ method: req.method ?? '', url: req.url ?? '', accept: req.headers.accept, contentType: req.headers['content-type'], authorization: req.headers.authorization });
         const url = new URL(req.url ?? '/', 'https://127.0.0.1');
         const [code, body] = this.answer(req.method ?? '', url, req.headers, Buffer.concat(chunks).toString('utf8'));
+        if (body === NO_ANSWER) {
+          req.socket.destroy();
+          return;
+        }
         const warnings = code === 200 && req.method === 'PATCH' ? this.cluster.warnings?.[url.pathname] ?? [] : [];
         // One header per warning, quoted and escaped as the API server writes them.
         const warningHeaders = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`);
@@ -154,10 +177,41 @@ export class FakeKubeApi {
     this.server = undefined;
   }
 
+  /** The same answers in-process, recorded like the server's: an `ApiRequest` for unit tests. */
+  public readonly request: ApiRequest = async (method, path, body, options): Promise<ApiResponse> => {
+    const headers = { 'authorization': `Bearer ${this.token}`, 'accept': options?.accept ?? 'application/json', 'content-type': body?.contentType };
+    this.requests.push({ method, url: path, accept: headers.accept, contentType: body?.contentType, authorization: headers.authorization });
+    const [code, answer] = this.answer(method, new URL(path, 'https://127.0.0.1'), headers, body?.text ?? '');
+    if (answer === NO_ANSWER) throw new Error(`GET ${path}: socket hang up`);
+    return { status: code, body: JSON.parse(JSON.stringify(answer)), warnings: [] };
+  };
+
   private answer(method: string, url: URL, headers: Record<string, string | string[] | undefined>, text: string): [number, unknown] {
     if (headers.authorization !== `Bearer ${this.token}`) return [401, status(401, 'Unauthorized')];
     const p = url.pathname;
-    if (method === 'GET') return this.get(p, url.searchParams);
+    if (method === 'GET' && this.cluster.forbidden?.includes(p)) return [403, status(403, `forbidden: User "tester" cannot get ${p}`)];
+    if (method === 'GET') {
+      const proxied = /^\/api\/v1\/namespaces\/[^/]+\/pods\/([^/:]+):(\d+)\/proxy\/writer$/.exec(p);
+      if (proxied) {
+        const agent = this.cluster.agents?.[proxied[1]];
+        if (agent === 'unreachable') return [0, NO_ANSWER];
+        return agent ? [agent.status, agent.body] : [503, status(503, `error trying to reach service: dial tcp 10.244.0.9:${proxied[2]}: connect: connection refused`)];
+      }
+      const secret = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(p);
+      if (secret && String(headers.accept ?? '').includes('as=PartialObjectMetadata')) {
+        const data = this.cluster.secrets[`${secret[1]}/${secret[2]}`];
+        return data ? [200, { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1',
+          metadata: { name: secret[2], namespace: secret[1], ...this.cluster.secretMeta?.[`${secret[1]}/${secret[2]}`] } }]
+          : [404, status(404, `secrets "${secret[2]}" not found`)];
+      }
+      const podList = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p);
+      if (podList) {
+        const wanted = (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean).map((kv) => kv.split('='));
+        const items = (this.cluster.pods ?? []).filter((pod) => pod.metadata.namespace === podList[1] && wanted.every(([k, v]) => pod.metadata.labels[k] === v));
+        return [200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items }];
+      }
+      return this.get(p, url.searchParams);
+    }
     if (method === 'PATCH') return this.dryRunApply(p, url.searchParams, headers['content-type'], text);
     return [405, status(405, `${method} is not served by the fake API`)];
   }

@@ -45,6 +45,8 @@ export interface RabbitClusterLayout {
   readonly secretValue: (name: string, key: string) => string;
   /** Erlang's net_ticktime; a cut-off node notices in ~1.5 x this. @default 10 (60 in production) */
   readonly netTicktimeSeconds?: number;
+  /** More env for every broker (test settings such as RABBITMQ_FEATURE_FLAGS). @default none */
+  readonly extraEnv?: Record<string, string>;
 }
 
 export function sh(cmd: string, args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): SpawnSyncReturns<string> {
@@ -115,6 +117,16 @@ export async function eventually<T>(what: string, timeoutMs: number, probe: () =
 
 /** The hard open-files limit of this process: the containers get it, with the soft one at 1024 (containerd 2). */
 export const HARD_NOFILE = Number(/^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]);
+
+/** The afterAll of a cluster test: stops the cluster, then prints the figures the tests collected (even when stopping fails). */
+export async function tearDownAndPrint(cluster: RabbitNamespaceCluster | undefined, title: string, figures: readonly string[]): Promise<void> {
+  try {
+    await cluster?.tearDown();
+  } finally {
+    // eslint-disable-next-line no-console
+    if (figures.length > 0) console.log(`${title}:\n${figures.map((f) => `  ${f}`).join('\n')}`);
+  }
+}
 
 /** Number of mirrors (3.10 lists none as "" or []). */
 export const mirrors = (pids: unknown): number => (Array.isArray(pids) ? pids.length : 0);
@@ -205,6 +217,7 @@ export class RabbitNamespaceCluster {
       RABBITMQ_LOG_BASE: join(this.nodeDir(node.name), 'log'),
       // Test only: a cut-off node notices in ~15 s instead of ~75 s.
       RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: `${env.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS} -kernel net_ticktime ${this.layout.netTicktimeSeconds ?? 10}`,
+      ...this.layout.extraEnv,
     };
   }
 
@@ -224,6 +237,18 @@ export class RabbitNamespaceCluster {
     });
     closeSync(log);
     this.brokers.set(node.name, child);
+  }
+
+  /**
+   * Starts every broker together, as a DaemonSet's pods start, and waits (bounded) until the first node sees them all
+   * running. Returns the seconds that took (the formation figure).
+   */
+  public async startAllBrokers(): Promise<number> {
+    const t0 = Date.now();
+    for (const node of this.layout.nodes) this.startBroker(node);
+    const count = this.layout.nodes.length;
+    await waitFor(`${count} running nodes`, 150_000, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
+    return (Date.now() - t0) / 1000;
   }
 
   public isStarted(node: string): boolean {
