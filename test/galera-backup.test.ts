@@ -1,5 +1,6 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
@@ -34,6 +35,7 @@ const cronJob = (objects: K8sObject[]) => find(objects, 'CronJob', 'galera-backu
 const jobPod = (objects: K8sObject[]) => cronJob(objects).spec.jobTemplate.spec.template.spec;
 const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 const memberPod = (objects: K8sObject[]) => find(objects, 'StatefulSet', 'galera').spec.template;
+const synthText = (objects: K8sObject[]) => JSON.stringify(objects);
 
 describe('GaleraBackup CronJob', () => {
   test('one backup at a time, bounded, one retry, history kept, as the mysql user with nothing added', () => {
@@ -187,6 +189,28 @@ describe('GaleraBackup binlogArchive (point-in-time restore)', () => {
     expect(envOf(pod.containers[0]).RESTORE_UNTIL).toEqual({ configMapKeyRef: { name: 'galera-backup-restore', key: 'until', optional: true } });
     expect(find(objects, 'CronJob', 'galera-backup-restore-1').spec.jobTemplate.spec.template.spec.containers[0].command).toEqual(
       ['bash', '/opt/galera-backup/restore.sh', '--empty', '/var/lib/mysql']);
+  });
+
+  test('gtidDomainId: the cluster\'s domain in server.cnf, the sidecar and the archiver alike; 1 by default', () => {
+    const { objects } = withBackup({ binlogArchive: { gtidDomainId: 4242 } });
+    expect(option(serverCnf(objects), 'wsrep_gtid_domain_id')).toBe('4242');
+    // Members' local statements stay in domain 0 whatever the cluster's domain.
+    expect(option(serverCnf(objects), 'gtid_domain_id')).toBe('0');
+    expect(envOf(memberPod(objects).spec.containers.find((c: any) => c.name === 'backup')).BINLOG_GTID_DOMAIN).toBe('4242');
+    expect(envOf(find(objects, 'CronJob', 'galera-backup-binlog').spec.jobTemplate.spec.template.spec.containers[0]).BINLOG_GTID_DOMAIN).toBe('4242');
+    // Unset: the same bytes as before the prop existed.
+    expect(synthText(withBackup({ binlogArchive: {} }).objects)).toBe(synthText(withBackup({ binlogArchive: { gtidDomainId: 1 } }).objects));
+    expectValidManifests(objects);
+  });
+
+  test('gtidDomainId 0 (the members\' local statements), a fraction, or past 32 bits is refused, with the others\' problems', () => {
+    const zero = errorOf(() => withBackup({ binlogArchive: { gtidDomainId: 0, intervalSeconds: 5 } }));
+    expect(zero).toMatch(/binlogArchive\.gtidDomainId: 0 must not be 0: each member's local statements/);
+    expect(zero).toContain('binlogArchive.intervalSeconds');
+    expect(errorOf(() => withBackup({ binlogArchive: { gtidDomainId: 1.5 } }))).toContain('binlogArchive.gtidDomainId: 1.5 must be an integer from 1 to 4294967295');
+    expect(errorOf(() => withBackup({ binlogArchive: { gtidDomainId: 4294967296 } }))).toContain('binlogArchive.gtidDomainId: 4294967296');
+    expect(errorOf(() => withBackup({ binlogArchive: { gtidDomainId: '2' as any } }))).toContain('binlogArchive.gtidDomainId: "2"');
+    expect(() => withBackup({ binlogArchive: { gtidDomainId: 4294967295 } })).not.toThrow();
   });
 
   test('bad input in one error: interval and expiry out of range; a serverConfig that sets what the archive needs', () => {
@@ -410,5 +434,175 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * The binary log archive's retention and history segments, run by bash on a local directory as the destination
+ * (rclone's local backend, as the volume destination uses): common.sh's functions, backup.sh's prune, archive.sh.
+ */
+describe('binary log archive: retention and history segments (on a local directory)', () => {
+  const assets = path.join(__dirname, '..', 'assets', 'galera-backup');
+  let remote: string;
+  beforeEach(() => { remote = fs.mkdtempSync(path.join(os.tmpdir(), 'archive-')); });
+  afterEach(() => fs.rmSync(remote, { recursive: true, force: true }));
+  const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, RCLONE_CONFIG_DEST_TYPE: 'local', BACKUP_REMOTE: `dest:${remote}`, ...extra });
+  const bash = (script: string, input = '', extra: Record<string, string> = {}) =>
+    spawnSync('bash', ['-c', `. "${assets}/common.sh"; ${script}`], { input, env: env(extra), encoding: 'utf8' });
+  const lines = (text: string) => text.split('\n').filter(Boolean);
+  const write = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(remote, rel)), { recursive: true });
+    fs.writeFileSync(path.join(remote, rel), text);
+  };
+  const files = (dir = remote): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(path.join(dir, e.name)) : [path.relative(remote, path.join(dir, e.name))]).sort();
+  const backup = (id: string, seq?: number) => {
+    write(`${id}/backup.mbstream.gz`, 'x');
+    write(`${id}/backup.json`, `{"id": "${id}", "finished": 1, "sha256": "ab"${seq === undefined ? '' : `, "binlog_seq": ${seq}`}}\n`);
+  };
+  /** An archived file holding the domain's transactions start+1..end. */
+  const file = (member: string, name: string, start: number, end: number) => `file ${member} ${name} ${start} ${end} ${1000 + start} ${1000 + end} 100`;
+  const segment = (dir: string, entries: string[], closed = true) => {
+    for (const e of entries.filter((l) => l.startsWith('file '))) write(`${dir}/${e.split(' ')[1]}/${e.split(' ')[2]}`, 'binlog');
+    write(`${dir}/index.tsv`, `${entries.join('\n')}\n`);
+    if (closed) write(`${dir}/history.json`, '{"closed": "x"}\n');
+  };
+
+  test('a file goes when all it holds is at or before the oldest kept backup; never the last one; a gap while it matters', () => {
+    const index = [file('galera-2', 'binlog.000001', 0, 10), file('galera-2', 'binlog.000002', 10, 20), 'gap 20 25',
+      file('galera-1', 'binlog.000007', 25, 30), file('galera-1', 'binlog.000008', 30, 40)].join('\n');
+    const kept = (keep: number) => lines(bash(`archive_retained ${keep}`, index).stdout).map((l) => l.split(' ').slice(0, 3).join(' '));
+    expect(kept(9)).toHaveLength(5);
+    expect(kept(10)).toEqual(['file galera-2 binlog.000002', 'gap 20 25', 'file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    // The gap (21-25 missing) matters to a backup holding up to 24, not to one holding 25.
+    expect(kept(24)).toEqual(['gap 20 25', 'file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    expect(kept(25)).toEqual(['file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    // Past the archive's end: the last file stays (the archiver continues from it).
+    expect(kept(1000)).toEqual(['file galera-1 binlog.000008']);
+  });
+
+  test('the segment of a backup is the first closed after it, else the current one', () => {
+    const closed = '20261203T000000Z\n20261125T000000Z\n';
+    expect(bash('segment_of 20261120T020000Z', closed).stdout.trim()).toBe('binlog-20261125T000000Z');
+    expect(bash('segment_of 20261201T020000Z', closed).stdout.trim()).toBe('binlog-20261203T000000Z');
+    expect(bash('segment_of 20261204T020000Z', closed).stdout.trim()).toBe('binlog');
+    expect(bash('segment_of 20261204T020000Z', '').stdout.trim()).toBe('binlog');
+  });
+
+  test('the plan: per segment the oldest kept backup decides; a closed segment of no kept backup goes; unknown positions keep all', () => {
+    const plan = (input: string[]) => lines(bash('archive_retention_plan', `${input.join('\n')}\n`).stdout);
+    expect(plan(['closed 20261125T000000Z', 'closed 20261203T000000Z', 'backup 20261202T020000Z 45', 'backup 20261201T020000Z 30',
+      'backup 20261205T020000Z 20', 'backup 20261204T020000Z 12'])).toEqual([
+      'purge binlog-20261125T000000Z', 'keep binlog-20261203T000000Z 30 20261201T020000Z', 'keep binlog 12 20261204T020000Z']);
+    // The oldest kept backup has no position (taken before the archive was on): nothing is removed from its segment.
+    expect(plan(['backup 20261201T020000Z -', 'backup 20261202T020000Z 45'])).toEqual([]);
+    // No backup of the current history yet (just after a restore): the current segment stays whole.
+    expect(plan(['closed 20261203T000000Z', 'backup 20261201T020000Z 30'])).toEqual(['keep binlog-20261203T000000Z 30 20261201T020000Z']);
+  });
+
+  test('backup.sh\'s prune: backups by retention, then the archive: closed segments pruned or removed, the archiver told about the current one', () => {
+    for (const [id, seq] of [['20261120T020000Z', 5], ['20261201T020000Z', 30], ['20261202T020000Z', 45], ['20261204T020000Z', 12], ['20261205T020000Z', 20]] as const) backup(id, seq);
+    segment('binlog-20261125T000000Z', [file('galera-1', 'binlog.000001', 0, 9)]);
+    segment('binlog-20261203T000000Z', [file('galera-2', 'binlog.000001', 0, 20), file('galera-2', 'binlog.000002', 20, 31), 'gap 31 33',
+      file('galera-2', 'binlog.000003', 33, 40), file('galera-2', 'binlog.000004', 40, 50)]);
+    const current = [file('galera-0', 'binlog.000001', 0, 15), file('galera-0', 'binlog.000002', 15, 25)];
+    segment('binlog', current, false);
+    const run = spawnSync('bash', ['-c', `. "${assets}/backup.sh"; prune`], {
+      env: env({ RETENTION_COUNT: '4', RETENTION_MAX_AGE_SECONDS: String(3650 * 86400) }), encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    // 20261120 goes by count; binlog-20261125 held only its history.
+    expect(files().filter((f) => !/^\d{8}T/.test(f))).toEqual([
+      'binlog-20261203T000000Z/galera-2/binlog.000002', 'binlog-20261203T000000Z/galera-2/binlog.000003', 'binlog-20261203T000000Z/galera-2/binlog.000004',
+      'binlog-20261203T000000Z/history.json', 'binlog-20261203T000000Z/index.tsv',
+      'binlog/galera-0/binlog.000001', 'binlog/galera-0/binlog.000002', 'binlog/index.tsv', 'binlog/retain.json']);
+    expect(fs.existsSync(path.join(remote, '20261120T020000Z'))).toBe(false);
+    // The oldest kept backup of that history holds up to 30: the file ending at 20 goes, the one ending at 31 and
+    // the gap after it stay.
+    expect(fs.readFileSync(path.join(remote, 'binlog-20261203T000000Z/index.tsv'), 'utf8')).toBe(`${[file('galera-2', 'binlog.000002', 20, 31), 'gap 31 33',
+      file('galera-2', 'binlog.000003', 33, 40), file('galera-2', 'binlog.000004', 40, 50)].join('\n')}\n`);
+    // The current segment is the archiver's: untouched here, retain.json names what it may remove.
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(`${current.join('\n')}\n`);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 12, backup: '20261204T020000Z' });
+    expect(run.stderr).toContain('archive retention: removing binlog-20261125T000000Z');
+  });
+
+  test('closing the current segment moves it whole under the time of the close, history.json last; a close cut short is finished under its time', () => {
+    expect(bash('archive_close_segment "restore of x"').stdout).toBe('');
+    expect(files()).toEqual([]);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 15), file('galera-0', 'binlog.000002', 15, 25)], false);
+    write('binlog/archive.json', '{"domain": 1}\n');
+    const closed = bash('archive_close_segment "restore of 20261204T020000Z"');
+    expect(closed.status).toBe(0);
+    const name = closed.stdout.trim();
+    expect(name).toMatch(/^binlog-\d{8}T\d{6}Z$/);
+    expect(files()).toEqual([`${name}/archive.json`, `${name}/galera-0/binlog.000001`, `${name}/galera-0/binlog.000002`, `${name}/history.json`, `${name}/index.tsv`]);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, name, 'history.json'), 'utf8'))).toMatchObject({ reason: 'restore of 20261204T020000Z' });
+    // A move that stopped half way: a segment without history.json, files left in binlog/.
+    write('binlog-20261203T000000Z/galera-1/binlog.000001', 'moved');
+    write('binlog/galera-1/binlog.000002', 'left');
+    write('binlog/index.tsv', `${file('galera-1', 'binlog.000001', 0, 3)}\n${file('galera-1', 'binlog.000002', 3, 5)}\n`);
+    expect(bash('archive_close_segment again').stdout.trim()).toBe('binlog-20261203T000000Z');
+    expect(files().filter((f) => f.startsWith('binlog-20261203'))).toEqual(['binlog-20261203T000000Z/galera-1/binlog.000001',
+      'binlog-20261203T000000Z/galera-1/binlog.000002', 'binlog-20261203T000000Z/history.json', 'binlog-20261203T000000Z/index.tsv']);
+    expect(files().filter((f) => f.startsWith('binlog/'))).toEqual([]);
+  });
+
+  /** A member's sidecar for archive.sh: Synced, listing only its current file (nothing closed to ship). */
+  async function withListingSidecar(run: (port: number) => Promise<void>): Promise<void> {
+    const server = net.createServer((socket) => {
+      socket.once('data', (data) => {
+        const command = data.toString().trim().split(' ')[1];
+        socket.end(command === 'status' ? '4 Primary OFF galera-1\n' : command === 'binlogs' ? 'binlog.000009 400 25\ncurrent binlog.000009\n' : 'refused: no\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await run((server.address() as net.AddressInfo).port);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+  const runArchive = (extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('bash', [path.join(assets, 'archive.sh')], { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+
+  test('archive.sh applies retain.json once a member answers: the files go, the index and archive.json start at the first file kept', async () => {
+    const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];
+    segment('binlog', entries, false);
+    write('binlog/retain.json', '{"keep_after_seq": 21, "backup": "20261204T020000Z", "written": 1}\n');
+    await withListingSidecar(async (port) => {
+      const run = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port) });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      const pass = JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!);
+      expect(pass).toMatchObject({ shipped: 0, first_seq: 20, last_seq: 25, first_time: 1020, files: 1, gaps: 0 });
+    });
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(`${entries[3]}\n`);
+    expect(files().filter((f) => f.includes('/galera-0/'))).toEqual(['binlog/galera-0/binlog.000003']);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/archive.json'), 'utf8'))).toMatchObject({ first_seq: 20, last_seq: 25 });
+    expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 0$/m);
+  });
+
+  test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
+    const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
+    segment('binlog', entries, false);
+    write('binlog/retain.json', '{"keep_after_seq": 15, "backup": "20261204T020000Z", "written": 1}\n');
+    write('binlog/archive.json', '{"domain": 1, "first_seq": 0}\n');
+    const before = files();
+    // Port 1 on loopback: nothing listens, every member is down.
+    const down = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1' });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('no Synced member listed its binary logs');
+    expect(files()).toEqual(before);
+    const changed = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
+    expect(changed.stderr).toMatch(/the archive holds domain 1, the cluster logs domain 7: closed it as binlog-\d{8}T\d{6}Z/);
+    const closed = files().filter((f) => f.endsWith('/history.json'));
+    expect(closed).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, closed[0]), 'utf8')).reason).toBe('the GTID domain changed from 1 to 7');
+    expect(files().filter((f) => f.startsWith('binlog/'))).toEqual([]);
   });
 });

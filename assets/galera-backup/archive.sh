@@ -12,6 +12,14 @@
 # interval's transactions are not archived yet). When the next GTID is no longer on any member (a file expired
 # before it was archived), the missing range is recorded as a gap: a restore refuses a point beyond it.
 #
+# Retention: when the backup job's retention wrote retain.json (keep_after_seq: the oldest kept backup's position),
+# a pass removes the files and gaps that lie at or before it (common.sh: archive_prune; never the last file), so
+# the archive's index has one writer. archive.json's first_seq/first_time then follow the first file kept.
+#
+# History: a restore of the cluster closes this segment (restore.sh; common.sh: archive_close_segment) and the
+# next pass starts a new one from an empty index. A pass that finds the archive recorded for another GTID domain
+# than the cluster's (gtidDomainId changed) closes it the same way before going on.
+#
 # The archive: BACKUP_REMOTE/binlog/<member>/<file>; index.tsv, one line per file
 # `file <member> <file> <start> <end> <first time> <last time> <bytes>` (it holds the domain's transactions
 # start+1..end, committed from first to last time, epoch seconds, 0 when none) and per gap `gap <start> <end>`;
@@ -44,7 +52,13 @@ file_range() {
 pass() {
   local index started states member host listing archived sticky names=() bytes=() starts=() i end name size start shipped=0 from=''
   started=$(date -u +%s)
-  index=$(rc cat "$ARCHIVE/$ARCHIVE_INDEX_FILE" 2>/dev/null)
+  local recorded closed keep pruned changed=0
+  recorded=$(rc cat "$ARCHIVE/$ARCHIVE_MANIFEST_FILE" 2>/dev/null | json_field domain)
+  if [[ -n $recorded && $recorded != "$DOMAIN" ]]; then
+    closed=$(archive_close_segment "the GTID domain changed from $recorded to $DOMAIN") || { backup_log "archive: could not close the archive of domain $recorded"; return 1; }
+    backup_log "archive: the archive holds domain $recorded, the cluster logs domain $DOMAIN: closed it as $closed; a new one starts"
+  fi
+  index=$(rc cat "$ARCHIVE/$ARCHIVE_INDEX_FILE" 2>/dev/null | sed '/^$/d')
   archived=$(awk '$1 == "file" && $5 > s { s = $5 } END { print s + 0 }' <<<"$index")
   sticky=$(awk '$1 == "file" { m = $2 } END { print m }' <<<"$index")
   states=$(member_states)
@@ -58,6 +72,13 @@ pass() {
   if [[ -z $from ]]; then
     backup_log "archive: no Synced member listed its binary logs (members: $(tr '\n' ';' <<<"$states"))"
     return 1
+  fi
+  # Retention, once a member answered (a pass that cannot ship writes nothing): the last file and the archive's end
+  # stay, so `archived` and `sticky` above still hold.
+  keep=$(rc cat "$ARCHIVE/$ARCHIVE_RETAIN_FILE" 2>/dev/null | json_field keep_after_seq)
+  if [[ $keep =~ ^[0-9]+$ && -n $index ]]; then
+    pruned=$(archive_prune "$ARCHIVE_DIR" "$keep" <<<"$index")
+    [[ $pruned == "$index" ]] || { index=$pruned; changed=1; }
   fi
   while read -r name size start; do
     [[ $name == current ]] && break
@@ -94,7 +115,7 @@ pass() {
     shipped=$((shipped + 1))
   done
   index=$(sed '/^$/d' <<<"$index")
-  if ((shipped > 0)); then
+  if ((shipped > 0 || changed)); then
     printf '%s\n' "$index" | rc rcat "$ARCHIVE/$ARCHIVE_INDEX_FILE" || { backup_log "archive: could not store the index"; return 1; }
   fi
   # Every transaction committed before the pass started was in a closed file of $from: it is archived.

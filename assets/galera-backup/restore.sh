@@ -4,8 +4,13 @@
 #
 # --until POINT (point-in-time restore): after preparing the backup, replays the archived binary logs (archive.sh)
 # from the backup's GTID position up to POINT: a UTC time `YYYY-MM-DD HH:MM:SS` (every transaction committed
-# before it, none at or after it) or a GTID `D-S-N` of the cluster's domain (up to and including it). It refuses,
-# changing nothing, a point before the backup, past what the archive covers, or beyond a gap in the archive.
+# before it, none at or after it), a GTID `D-S-N` of the cluster's domain (up to and including it), or `end`
+# (everything archived). It refuses, changing nothing, a point before the backup, past what the archive covers, or
+# beyond a gap in the archive. The archive read is the backup's own history's segment (common.sh: segment_of).
+#
+# A restore of the cluster (not RESTORE_SKIP_LIVE_CHECK) starts a new GTID history: once every check passed and
+# before the data dir is replaced, it closes the archive's current segment (binlog/ -> binlog-<now>/), so the
+# archiver starts a new one and no later point-in-time restore mixes the two histories.
 #
 # Runs with the cluster stopped (every member's pod gone), on the member's volume. It changes nothing until the
 # backup has been fetched whole, checked against its manifest (sha256) and prepared; it refuses, saying why and
@@ -15,7 +20,8 @@
 # where it stands: it is then bootstrapped, and the other members, emptied, rejoin it by SST.
 #
 # Environment, besides common.sh's: BACKUP_WORK_DIR scratch space for the fetched and prepared copy (default
-# /tmp), RESTORE_SKIP_LIVE_CHECK=1 to skip asking the members (only for a scratch server, as the drill does).
+# /tmp), RESTORE_SKIP_LIVE_CHECK=1 for a restore into a scratch server (as the drill does): the members are not
+# asked, and the archive's history is left as it is.
 set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -43,7 +49,7 @@ empty_datadir() {
 
 main() {
   local wanted=${1:-} datadir=${2:-} until='' id manifest expected work sha
-  [[ ${3:-} != --until || -n ${4:-} ]] || refuse "--until needs a point: 'YYYY-MM-DD HH:MM:SS' (UTC) or a GTID D-S-N"
+  [[ ${3:-} != --until || -n ${4:-} ]] || refuse "--until needs a point: 'YYYY-MM-DD HH:MM:SS' (UTC), a GTID D-S-N or end"
   # The restore template passes `--until $(RESTORE_UNTIL)`: Kubernetes leaves it as it is when no point is named.
   [[ ${3:-} == --until && ${4:-} != '$(RESTORE_UNTIL)' ]] && until=$4
   [[ ${4:-} != '$(RESTORE_UNTIL)' ]] || set -- "$1" "$2"
@@ -92,6 +98,14 @@ main() {
   seqno=${position#*:}
   seqno=${seqno%%[!0-9-]*}
   [[ $uuid =~ ^[0-9a-f-]{36}$ && $seqno =~ ^-?[0-9]+$ ]] || refuse "backup $id has no Galera position (xtrabackup_galera_info: '$position')"
+  if [[ ${RESTORE_SKIP_LIVE_CHECK:-0} != 1 ]]; then
+    local closed
+    closed=$(archive_close_segment "restore of $id${until:+ until $until}") || {
+      backup_log "restore $id: FAILED closing the binary log archive's segment ($BACKUP_REMOTE/$ARCHIVE_DIR): $datadir is untouched; run the restore again (it finishes the move)"
+      exit 1
+    }
+    [[ -z $closed ]] || backup_log "restore $id: the cluster starts a new GTID history: the archive so far is closed as $closed, the archiver starts a new $ARCHIVE_DIR/"
+  fi
   backup_log "restore $id: replacing the content of $datadir (Galera position $uuid:$seqno)"
   empty_datadir "$datadir"
   # The identity file (and a filesystem's lost+found) stay: move-back must accept a directory holding them.
@@ -108,15 +122,16 @@ main() {
 # archived file that holds transactions past what is applied is fed through mariadb-binlog from the last applied
 # GTID (exclusive), so files of different members, which may overlap, apply every transaction once.
 replay_until() {
-  local id=$1 manifest=$2 work=$3 point=$4 archive domain backup_gtid backup_seq server_id stop=() target_seq=0 until_epoch=0
+  local id=$1 manifest=$2 work=$3 point=$4 archive segment domain backup_gtid backup_seq server_id stop=() target_seq=0 until_epoch=0
   local coverage index first_seq last_seq covered finished
-  archive=$BACKUP_REMOTE/$ARCHIVE_DIR
+  segment=$(archive_segment_for "$id")
+  archive=$BACKUP_REMOTE/$segment
   coverage=$(rc cat "$archive/$ARCHIVE_MANIFEST_FILE" 2>/dev/null)
   index=$(rc cat "$archive/$ARCHIVE_INDEX_FILE" 2>/dev/null)
-  [[ -n $coverage && -n $index ]] || refuse "no binary log archive under $archive: a point-in-time restore needs binlogArchive"
+  [[ -n $coverage && -n $index ]] || refuse "no binary log archive under $archive (the segment of backup $id's history): a point-in-time restore needs binlogArchive"
   domain=$(json_field domain <<<"$coverage")
-  first_seq=$(json_field first_seq <<<"$coverage")
-  last_seq=$(json_field last_seq <<<"$coverage")
+  # The range from the index itself (retention may have moved its start since archive.json was written).
+  read -r first_seq last_seq < <(awk '$1 == "file" { if (n++ == 0 || $4 < f) f = $4; if ($5 > l) l = $5 } END { print f + 0, l + 0 }' <<<"$index")
   covered=$(json_field covered_until <<<"$coverage")
   backup_gtid=$(awk '{ print $3 }' "$work/backup/xtrabackup_binlog_info" 2>/dev/null)
   [[ -n $backup_gtid ]] || refuse "backup $id has no binary log position (taken before binlogArchive was on): no point-in-time restore from it"
@@ -136,8 +151,16 @@ replay_until() {
     ((until_epoch <= covered)) || refuse "$point (UTC) is past what the archive covers (every transaction before $(date -u -d "@$covered" '+%F %T') UTC)"
     target_seq=$last_seq
     stop=(--stop-datetime="$point")
+  elif [[ $point == end ]]; then
+    # Everything archived, each file whole.
+    target_seq=$last_seq
+    if ((last_seq <= backup_seq)); then
+      backup_log "restore $id: the archive ($segment) holds nothing past the backup (it ends at $domain-*-$last_seq, the backup holds up to $backup_seq): nothing to replay"
+      backup_log "restore $id: replayed 0 file(s) of $segment: sequence $backup_seq-$backup_seq of domain $domain"
+      return 0
+    fi
   else
-    refuse "'$point' is neither a UTC time 'YYYY-MM-DD HH:MM:SS' nor a GTID D-S-N"
+    refuse "'$point' is neither a UTC time 'YYYY-MM-DD HH:MM:SS', a GTID D-S-N nor 'end'"
   fi
   ((first_seq <= backup_seq)) || refuse "the archive starts after backup $id (at $domain-*-$((first_seq + 1)), the backup holds up to $backup_seq)"
   local gap
@@ -148,8 +171,8 @@ replay_until() {
     backup_log "restore $id: $point is the backup's own position: nothing to replay"
     return 0
   fi
-  local socket=$work/replay.sock pid applied=$backup_seq kind member file start end first_time
-  backup_log "restore $id: replaying the archive from $domain-$server_id-$backup_seq to $point"
+  local socket=$work/replay.sock pid applied=$backup_seq kind member file start end first_time replayed=0
+  backup_log "restore $id: replaying the archive ($segment) from $domain-$server_id-$backup_seq to $point"
   mariadbd --no-defaults --datadir="$work/backup" --socket="$socket" --pid-file="$work/replay.pid" --skip-networking \
     --wsrep-on=OFF --skip-log-bin --skip-slave-start --innodb-buffer-pool-size=128M --log-error="$work/replay.err" >/dev/null 2>&1 &
   pid=$!
@@ -168,11 +191,14 @@ replay_until() {
     [[ ${rcs[*]} == "0 0" ]] || { kill "$pid"; refuse "replaying $member/$file failed (exit ${rcs[*]}): $(tail -n 2 "$work/binlog.err" "$work/apply.log" | tr '\n' ' ')"; }
     rm -f "$work/$file"
     applied=$end
+    replayed=$((replayed + 1))
     ((until_epoch > 0 || applied < target_seq)) || break
   done < <(grep '^file ' <<<"$index" | sort -k4,4n -k5,5n)
   kill "$pid"
   wait "$pid" 2>/dev/null
   backup_log "restore $id: replayed the archive up to $point"
+  # The range, for the drill (with a time point the last file may end past it: an upper bound).
+  backup_log "restore $id: replayed $replayed file(s) of $segment: sequence $backup_seq-$((target_seq > 0 && target_seq < applied ? target_seq : applied)) of domain $domain"
 }
 
 main "$@"
