@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -481,6 +482,15 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(kept(1000)).toEqual(['file galera-1 binlog.000008']);
   });
 
+  test('the drill reads the range restore.sh logs after a replay (the last one), and nothing from a log without one', () => {
+    const log = ['2026-12-04T02:00:00Z restore.sh: restore 20261204T010000Z: replaying the archive (binlog) from 1-1-40 to end',
+      `2026-12-04T02:00:01Z restore.sh: restore 20261204T010000Z: $(replay_summary 3 binlog-20261203T000000Z 40 77 4242)`].join('\n');
+    const rendered = bash(`echo "${log.split('\n')[0]}"; echo "${log.split('\n')[1]}"`).stdout;
+    expect(rendered).toContain('replayed 3 file(s) of binlog-20261203T000000Z: sequence 40-77 of domain 4242');
+    expect(bash('replay_range_of', rendered).stdout.trim()).toBe('3 40 77');
+    expect(bash('replay_range_of', 'restore x: done\n').stdout).toBe('');
+  });
+
   test('the segment of a backup is the first closed after it, else the current one', () => {
     const closed = '20261203T000000Z\n20261125T000000Z\n';
     expect(bash('segment_of 20261120T020000Z', closed).stdout.trim()).toBe('binlog-20261125T000000Z');
@@ -547,12 +557,21 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(files().filter((f) => f.startsWith('binlog/'))).toEqual([]);
   });
 
-  /** A member's sidecar for archive.sh: Synced, listing only its current file (nothing closed to ship). */
-  async function withListingSidecar(run: (port: number) => Promise<void>): Promise<void> {
+  test('a destination that does not list is never taken for one without an archive: no close, no segment, no archive retention', () => {
+    const gone = { BACKUP_REMOTE: `dest:${path.join(remote, 'no-such-dir')}` };
+    expect(bash('archive_close_segment x; echo "exit $?"', '', gone).stdout.trim()).toBe('exit 1');
+    expect(bash('archive_segment_for 20261204T020000Z; echo "exit $?"', '', gone).stdout.trim()).toBe('exit 1');
+    const prune = spawnSync('bash', ['-c', `. "${assets}/backup.sh"; prune_archive`], { env: env(gone), encoding: 'utf8' });
+    expect(prune.status).toBe(0);
+    expect(prune.stderr).toContain('does not list: skipped');
+  });
+
+  /** A stand-in for the members' sidecar (serve.sh's protocol: one `TOKEN COMMAND ARG` line, one answer). */
+  async function withFakeSidecar(answer: (command: string, arg: string) => string, run: (port: number) => Promise<void>): Promise<void> {
     const server = net.createServer((socket) => {
       socket.once('data', (data) => {
-        const command = data.toString().trim().split(' ')[1];
-        socket.end(command === 'status' ? '4 Primary OFF galera-1\n' : command === 'binlogs' ? 'binlog.000009 400 25\ncurrent binlog.000009\n' : 'refused: no\n');
+        const [, command, arg] = data.toString().trim().split(' ');
+        socket.end(answer(command, arg ?? ''));
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -562,8 +581,9 @@ describe('binary log archive: retention and history segments (on a local directo
       await new Promise((resolve) => server.close(resolve));
     }
   }
-  const runArchive = (extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('bash', [path.join(assets, 'archive.sh')], { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
+  /** Runs a job's script without blocking this process (the fake sidecar answers from it). */
+  const runScript = (script: string, extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('bash', [path.join(assets, script)], { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
@@ -575,8 +595,11 @@ describe('binary log archive: retention and history segments (on a local directo
     const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];
     segment('binlog', entries, false);
     write('binlog/retain.json', '{"keep_after_seq": 21, "backup": "20261204T020000Z", "written": 1}\n');
-    await withListingSidecar(async (port) => {
-      const run = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port) });
+    // Synced, listing only its current file (nothing closed to ship).
+    const sidecar = (command: string) => (command === 'status' ? '4 Primary OFF galera-1\n'
+      : command === 'binlogs' ? 'binlog.000009 400 25\ncurrent binlog.000009\n' : 'refused: no\n');
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port) });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
       const pass = JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!);
       expect(pass).toMatchObject({ shipped: 0, first_seq: 20, last_seq: 25, first_time: 1020, files: 1, gaps: 0 });
@@ -587,6 +610,27 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 0$/m);
   });
 
+  test('backup.sh records the source\'s binlog_seq in the manifest, and its prune tells the archiver to keep from the oldest kept backup', async () => {
+    const stream = 'not really a backup stream';
+    const sha = createHash('sha256').update(stream).digest('hex');
+    backup('20261201T020000Z', 30);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 20), file('galera-0', 'binlog.000002', 20, 50)], false);
+    let id = '';
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-0\n';
+      if (command === 'backup') { id = arg; return stream; }
+      return command === 'result' ? `{"id": "${arg}", "state": "ok", "sha256": "${sha}", "error": "", "binlog_seq": 44}\n` : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('backup.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1 galera-1=127.0.0.1', BACKUP_PORT: String(port),
+        RETENTION_COUNT: '1', RETENTION_MAX_AGE_SECONDS: String(3650 * 86400) });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+    });
+    expect(JSON.parse(fs.readFileSync(path.join(remote, id, 'backup.json'), 'utf8'))).toMatchObject({ id, source: 'galera-1', sha256: sha, binlog_seq: 44 });
+    expect(fs.existsSync(path.join(remote, '20261201T020000Z'))).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 44, backup: id });
+  });
+
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
     segment('binlog', entries, false);
@@ -594,11 +638,11 @@ describe('binary log archive: retention and history segments (on a local directo
     write('binlog/archive.json', '{"domain": 1, "first_seq": 0}\n');
     const before = files();
     // Port 1 on loopback: nothing listens, every member is down.
-    const down = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1' });
+    const down = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1' });
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('no Synced member listed its binary logs');
     expect(files()).toEqual(before);
-    const changed = await runArchive({ BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
+    const changed = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
     expect(changed.stderr).toMatch(/the archive holds domain 1, the cluster logs domain 7: closed it as binlog-\d{8}T\d{6}Z/);
     const closed = files().filter((f) => f.endsWith('/history.json'));
     expect(closed).toHaveLength(1);

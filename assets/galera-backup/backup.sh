@@ -67,9 +67,11 @@ prune() {
 # here. The current one is the archiver's (it rewrites its index every pass): retain.json tells it, and its next
 # pass removes the files, so the index never has two writers.
 prune_archive() {
-  local plan action segment seq oldest index pruned id
+  local plan action segment seq oldest index pruned id closed
+  # Without the closed segments every backup would count as the current history's: prune nothing then.
+  closed=$(archive_closed_segments) || { backup_log "archive retention: $BACKUP_REMOTE does not list: skipped (next run retries)"; return 0; }
   plan=$({
-    archive_closed_segments | sed 's/^/closed /'
+    [[ -z $closed ]] || sed 's/^/closed /' <<<"$closed"
     for id in $(list_backups | awk '$2 == "complete" { print $1 }'); do
       echo "backup $id $(rc cat "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE" 2>/dev/null | json_field binlog_seq)"
     done

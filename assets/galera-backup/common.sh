@@ -164,9 +164,12 @@ domain_seq() {
   tr ',' '\n' <<<"$1" | awk -F- -v d="$2" '$1 == d { s = $3 } END { print s + 0 }'
 }
 
-# The times R of the closed archive segments (binlog-<R>/), oldest first.
+# The times R of the closed archive segments (binlog-<R>/), oldest first; returns 1 when the destination does not
+# list (a caller must not take every backup for the current history then).
 archive_closed_segments() {
-  rc lsf --dirs-only "$BACKUP_REMOTE" 2>/dev/null | sed -n "s#^$ARCHIVE_DIR-\([0-9]\{8\}T[0-9]\{6\}Z\)/\$#\1#p" | sort
+  local dirs
+  dirs=$(rc lsf --dirs-only "$BACKUP_REMOTE" 2>/dev/null) || return 1
+  sed -n "s#^$ARCHIVE_DIR-\([0-9]\{8\}T[0-9]\{6\}Z\)/\$#\1#p" <<<"$dirs" | sort
 }
 
 # The segment (a directory name under BACKUP_REMOTE) that holds the history of backup ID, from the closed segments'
@@ -180,19 +183,26 @@ segment_of() {
 }
 
 archive_segment_for() {
-  archive_closed_segments | segment_of "$1"
+  local closed
+  closed=$(archive_closed_segments) || return 1
+  segment_of "$1" <<<"$closed"
 }
 
 # Closes the current segment: moves BACKUP_REMOTE/binlog/ to binlog-<R>/ (R now) and writes its history.json
 # (REASON) last. A close that did not finish (a segment without history.json) is finished instead, under its R.
 # Prints the closed segment's name, nothing when there was no archive; returns 1 when the move failed.
 archive_close_segment() {
-  local reason=$1 r='' pending
-  for pending in $(archive_closed_segments); do
+  local reason=$1 r='' pending closed files top
+  closed=$(archive_closed_segments) || return 1
+  for pending in $closed; do
     rc cat "$BACKUP_REMOTE/$ARCHIVE_DIR-$pending/$ARCHIVE_HISTORY_FILE" >/dev/null 2>&1 || r=$pending
   done
-  local files
-  files=$(rc lsf -R --files-only "$BACKUP_REMOTE/$ARCHIVE_DIR" 2>/dev/null)
+  # No archive only when the destination lists and has no binlog/ (a listing that fails is not an empty archive).
+  if ! files=$(rc lsf -R --files-only "$BACKUP_REMOTE/$ARCHIVE_DIR" 2>/dev/null); then
+    top=$(rc lsf --dirs-only "$BACKUP_REMOTE" 2>/dev/null) || return 1
+    ! grep -qxF "$ARCHIVE_DIR/" <<<"$top" || return 1
+    files=''
+  fi
   if [[ -z $r ]]; then
     [[ -n $files ]] || return 0
     r=$(backup_id_at "$(date -u +%s)")
@@ -274,4 +284,13 @@ archive_retention_plan() {
       echo "keep $segment ${oldest_seq[$segment]} ${oldest[$segment]}"
     fi
   done
+}
+
+# The line restore.sh logs after replaying the archive (FILES SEGMENT FROM TO DOMAIN), and the drill's reading of it
+# from a restore's log on stdin: `files from to` of the last such line, nothing when there is none.
+replay_summary() {
+  echo "replayed $1 file(s) of $2: sequence $3-$4 of domain $5"
+}
+replay_range_of() {
+  sed -n 's/.*replayed \([0-9]*\) file(s) of [^:]*: sequence \([0-9]*\)-\([0-9]*\) of domain [0-9]*$/\1 \2 \3/p' | tail -n 1
 }

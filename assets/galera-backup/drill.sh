@@ -77,11 +77,13 @@ ARCHIVE_STATE=none ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON=''
 STARTED=$(date -u +%s)
 ID=$(latest_backup)
 [[ -n $ID ]] || report false '' "no complete backup under $BACKUP_REMOTE"
-SEGMENT=$(archive_segment_for "$ID")
+SEGMENT=$(archive_segment_for "$ID") || report false "$ID" "$BACKUP_REMOTE does not list"
 if rc cat "$BACKUP_REMOTE/$SEGMENT/$ARCHIVE_INDEX_FILE" >/dev/null 2>&1; then
   if log=$(restore_into --until end); then
     ARCHIVE_STATE=ok
-    read -r ARCHIVE_FILES ARCHIVE_FROM ARCHIVE_TO < <(sed -n 's/.*: replayed \([0-9]*\) file(s) of [^:]*: sequence \([0-9]*\)-\([0-9]*\) of domain .*/\1 \2 \3/p' <<<"$log" | tail -n 1)
+    read -r ARCHIVE_FILES ARCHIVE_FROM ARCHIVE_TO < <(replay_range_of <<<"$log")
+    # restore.sh says what it replayed; a log without that line would make an invalid result line.
+    [[ $ARCHIVE_TO =~ ^[0-9]+$ ]] || { ARCHIVE_STATE=failed ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON="restore.sh did not say what it replayed"; }
     backup_log "drill $ID: replayed $ARCHIVE_FILES archived file(s) of $SEGMENT, sequence $ARCHIVE_FROM-$ARCHIVE_TO"
   else
     printf '%s\n' "$log" >&2

@@ -124,7 +124,7 @@ main() {
 replay_until() {
   local id=$1 manifest=$2 work=$3 point=$4 archive segment domain backup_gtid backup_seq server_id stop=() target_seq=0 until_epoch=0
   local coverage index first_seq last_seq covered finished
-  segment=$(archive_segment_for "$id")
+  segment=$(archive_segment_for "$id") || refuse "$BACKUP_REMOTE does not list: cannot tell which archive segment holds backup $id's history"
   archive=$BACKUP_REMOTE/$segment
   coverage=$(rc cat "$archive/$ARCHIVE_MANIFEST_FILE" 2>/dev/null)
   index=$(rc cat "$archive/$ARCHIVE_INDEX_FILE" 2>/dev/null)
@@ -156,7 +156,7 @@ replay_until() {
     target_seq=$last_seq
     if ((last_seq <= backup_seq)); then
       backup_log "restore $id: the archive ($segment) holds nothing past the backup (it ends at $domain-*-$last_seq, the backup holds up to $backup_seq): nothing to replay"
-      backup_log "restore $id: replayed 0 file(s) of $segment: sequence $backup_seq-$backup_seq of domain $domain"
+      backup_log "restore $id: $(replay_summary 0 "$segment" "$backup_seq" "$backup_seq" "$domain")"
       return 0
     fi
   else
@@ -198,7 +198,7 @@ replay_until() {
   wait "$pid" 2>/dev/null
   backup_log "restore $id: replayed the archive up to $point"
   # The range, for the drill (with a time point the last file may end past it: an upper bound).
-  backup_log "restore $id: replayed $replayed file(s) of $segment: sequence $backup_seq-$((target_seq > 0 && target_seq < applied ? target_seq : applied)) of domain $domain"
+  backup_log "restore $id: $(replay_summary "$replayed" "$segment" "$backup_seq" "$((target_seq > 0 && target_seq < applied ? target_seq : applied))" "$domain")"
 }
 
 main "$@"
