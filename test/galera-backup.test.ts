@@ -631,6 +631,27 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 44, backup: id });
   });
 
+  test('the drill tries the archive of the latest backup\'s history, then the backup alone, and reports both (a stream that does not unpack)', () => {
+    const stream = 'not gzip';
+    write('20261204T020000Z/backup.mbstream.gz', stream);
+    write('20261204T020000Z/backup.json', `{"id": "20261204T020000Z", "finished": 1, "sha256": "${createHash('sha256').update(stream).digest('hex')}", "binlog_seq": 5}\n`);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 20)], false);
+    write('binlog/archive.json', '{"domain": 1, "first_seq": 0, "last_seq": 20, "covered_until": 1}\n');
+    const metrics = path.join(remote, 'drill-copy.prom');
+    const run = spawnSync('bash', [path.join(assets, 'drill.sh')], { env: env({ DRILL_SCRATCH_DIR: remote, DRILL_METRICS_FILE: metrics }), encoding: 'utf8' });
+    expect(run.status).not.toBe(0);
+    const result = JSON.parse(lines(run.stdout).find((l) => l.includes('"drill result"'))!);
+    expect(result).toMatchObject({ ok: false, backup: '20261204T020000Z', archive: 'failed', archive_files: 0,
+      reason: expect.stringContaining('could not be unpacked'), archive_reason: expect.stringContaining('binlog does not replay past 20261204T020000Z') });
+    // Both restores ran: with the archive, then alone.
+    expect(run.stderr.match(/restore 20261204T020000Z: fetching and checking/g)).toHaveLength(2);
+    const text = fs.readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/^galera_backup_drill_success 0$/m);
+    expect(text).toMatch(/^galera_binlog_archive_drill_success 0$/m);
+    expect(text).toMatch(/^galera_binlog_archive_drill_last_seq 0$/m);
+    expect(fs.readFileSync(path.join(remote, 'drill.prom'), 'utf8')).toBe(text);
+  });
+
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
     segment('binlog', entries, false);
