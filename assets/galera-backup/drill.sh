@@ -83,8 +83,11 @@ if rc cat "$BACKUP_REMOTE/$SEGMENT/$ARCHIVE_INDEX_FILE" >/dev/null 2>&1; then
     ARCHIVE_STATE=ok
     read -r ARCHIVE_FILES ARCHIVE_FROM ARCHIVE_TO < <(replay_range_of <<<"$log")
     # restore.sh says what it replayed; a log without that line would make an invalid result line.
-    [[ $ARCHIVE_TO =~ ^[0-9]+$ ]] || { ARCHIVE_STATE=failed ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON="restore.sh did not say what it replayed"; }
-    backup_log "drill $ID: replayed $ARCHIVE_FILES archived file(s) of $SEGMENT, sequence $ARCHIVE_FROM-$ARCHIVE_TO"
+    if [[ $ARCHIVE_TO =~ ^[0-9]+$ ]]; then
+      backup_log "drill $ID: replayed $ARCHIVE_FILES archived file(s) of $SEGMENT, sequence $ARCHIVE_FROM-$ARCHIVE_TO"
+    else
+      ARCHIVE_STATE=failed ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON="restore.sh did not say what it replayed"
+    fi
   else
     printf '%s\n' "$log" >&2
     ARCHIVE_STATE=failed
