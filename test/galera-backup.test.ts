@@ -482,6 +482,40 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(kept(1000)).toEqual(['file galera-1 binlog.000008']);
   });
 
+  test('restore.sh\'s point plan: what it replays, and each point it refuses (before the backup, past the archive, beyond a gap, an archive starting after the backup)', () => {
+    // Backup 20261204T010000Z holds domain 1 up to 12, complete at 1000; the archive covers commits before 5000.
+    const plan = (point: string, index: string[], backupSeq = 12) => spawnSync('bash', ['-c', `. "${assets}/restore.sh"; point_plan "$@"`, 'x',
+      '20261204T010000Z', '1', String(backupSeq), '3', '1000', '5000', point], { input: `${index.join('\n')}\n`, env: env(), encoding: 'utf8' });
+    const ok = (point: string, index: string[], backupSeq = 12) => {
+      const run = plan(point, index, backupSeq);
+      expect({ point, status: run.status, refused: run.stderr.includes('REFUSED') }).toEqual({ point, status: 0, refused: false });
+      return run.stdout.trim();
+    };
+    const refused = (point: string, index: string[], backupSeq = 12) => {
+      const run = plan(point, index, backupSeq);
+      expect({ point, status: run.status, stdout: run.stdout }).toEqual({ point, status: 2, stdout: '' });
+      return lines(run.stderr).at(-1)!.replace(/^.*REFUSED, nothing changed: /, '');
+    };
+    const plain = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20), file('galera-1', 'binlog.000005', 20, 30)];
+    const gapped = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20), 'gap 20 25', file('galera-1', 'binlog.000007', 25, 30)];
+    expect(ok('1-3-15', plain)).toBe('15 0 --stop-position=1-3-15');
+    expect(ok('end', plain)).toBe('30 0');
+    const at = new Date(3000 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    expect(ok(at, plain)).toBe(`30 3000 --stop-datetime=${at}`);
+    // The archive ends at the backup: nothing to replay (the target is the backup's own position).
+    expect(ok('end', plain.slice(0, 1), 12)).toBe('12 0');
+    expect(ok('1-3-20', gapped)).toBe('20 0 --stop-position=1-3-20');
+    expect(refused('1-3-26', gapped)).toBe('the archive misses transactions 21-25 of domain 1 (a gap), before 1-3-26');
+    expect(refused('end', gapped)).toBe('the archive misses transactions 21-25 of domain 1 (a gap), before end');
+    expect(refused('1-3-11', plain)).toBe('GTID 1-3-11 is before backup 20261204T010000Z (which holds up to 1-3-12): restore an older backup');
+    expect(refused('1-3-31', plain)).toMatch(/^GTID 1-3-31 is past the archive, which ends at 1-\*-30/);
+    expect(refused('2-3-15', plain)).toBe("GTID 2-3-15 is not in the cluster's domain 1");
+    expect(refused(new Date(900 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), plain)).toMatch(/is before backup 20261204T010000Z was complete/);
+    expect(refused(new Date(6000 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), plain)).toMatch(/is past what the archive covers/);
+    expect(refused('1-3-15', plain.slice(1), 5)).toBe('the archive starts after backup 20261204T010000Z (at 1-*-11, the backup holds up to 5)');
+    expect(refused('yesterday', plain)).toMatch(/neither a UTC time/);
+  });
+
   test('the drill reads the range restore.sh logs after a replay (the last one), and nothing from a log without one', () => {
     const log = ['2026-12-04T02:00:00Z restore.sh: restore 20261204T010000Z: replaying the archive (binlog) from 1-1-40 to end',
       `2026-12-04T02:00:01Z restore.sh: restore 20261204T010000Z: $(replay_summary 3 binlog-20261203T000000Z 40 77 4242)`].join('\n');
@@ -650,6 +684,33 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(text).toMatch(/^galera_binlog_archive_drill_success 0$/m);
     expect(text).toMatch(/^galera_binlog_archive_drill_last_seq 0$/m);
     expect(fs.readFileSync(path.join(remote, 'drill.prom'), 'utf8')).toBe(text);
+  });
+
+  test('archive.sh records a gap when the next GTID is on no member any more, and archive.prom counts it (binary logs as mariadb-binlog prints them)', async () => {
+    // A stand-in mariadb-binlog that prints the "file" as it is: the files served below are already in its text form.
+    const bin = path.join(remote, 'bin');
+    write('bin/mariadb-binlog', '#!/bin/bash\ncat "${@: -1}"\n');
+    fs.chmodSync(path.join(bin, 'mariadb-binlog'), 0o755);
+    const events = (seqs: number[]) => seqs.map((n) => `#261204 03:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
+    // Archived up to 10; the member's oldest file starts after 15 (11-15 expired before a pass shipped them).
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 10)], false);
+    const served: Record<string, string> = { 'binlog.000003': events([16, 17, 18, 19, 20]), 'binlog.000004': '' };
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-1\n';
+      if (command === 'binlogs') return `binlog.000003 ${served['binlog.000003'].length} 15\nbinlog.000004 0 20\nbinlog.000005 0 20\ncurrent binlog.000005\n`;
+      return command === 'binlog' ? served[arg] : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), PATH: `${bin}:${process.env.PATH}` });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      expect(run.stderr).toContain('GAP: transactions 11-15 of domain 1 are on no member any more');
+      expect(JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!)).toMatchObject({ shipped: 1, first_seq: 0, last_seq: 20, gaps: 1, member: 'galera-0' });
+    });
+    const t = (n: number) => Date.UTC(2026, 11, 4, 3, 0, n) / 1000;
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(
+      `${file('galera-0', 'binlog.000001', 0, 10)}\ngap 10 15\nfile galera-0 binlog.000003 15 20 ${t(16)} ${t(20)} ${served['binlog.000003'].length}\n`);
+    expect(fs.readFileSync(path.join(remote, 'binlog/galera-0/binlog.000003'), 'utf8')).toBe(served['binlog.000003']);
+    expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 1$/m);
   });
 
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {

@@ -117,21 +117,53 @@ main() {
   backup_log "restore $id: done; $datadir holds the backup at $uuid:$seqno: bootstrap this member, empty the others"
 }
 
+# What a point-in-time restore of backup ID replays, from its history segment's index on stdin: the backup holds
+# DOMAIN's transactions up to BACKUP_SEQ (SERVER_ID: its GTID's server part) and was complete at FINISHED; the
+# archive covers what was committed before COVERED. Prints `TARGET_SEQ UNTIL_EPOCH [STOP_OPTION]` (UNTIL_EPOCH 0
+# for a GTID or `end`; TARGET_SEQ = BACKUP_SEQ: nothing to replay), or refuses (exit 2) a point before the backup,
+# past the archive, beyond a gap, or an archive that starts after the backup. The range is read from the index
+# itself (retention may have moved its start since archive.json was written).
+point_plan() {
+  local id=$1 domain=$2 backup_seq=$3 server_id=$4 finished=$5 covered=$6 point=$7 index first_seq last_seq target_seq=0 until_epoch=0 stop=''
+  index=$(cat)
+  read -r first_seq last_seq < <(awk '$1 == "file" { if (n++ == 0 || $4 < f) f = $4; if ($5 > l) l = $5 } END { print f + 0, l + 0 }' <<<"$index")
+  if [[ $point =~ ^([0-9]+)-([0-9]+)-([0-9]+)$ ]]; then
+    ((BASH_REMATCH[1] == domain)) || refuse "GTID $point is not in the cluster's domain $domain"
+    target_seq=${BASH_REMATCH[3]}
+    ((target_seq >= backup_seq)) || refuse "GTID $point is before backup $id (which holds up to $domain-$server_id-$backup_seq): restore an older backup"
+    ((target_seq <= last_seq)) || refuse "GTID $point is past the archive, which ends at $domain-*-$last_seq (archived until $(date -u -d "@$covered" '+%F %T'))"
+    stop=--stop-position=$point
+  elif [[ $point =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] && until_epoch=$(date -u -d "$point" +%s 2>/dev/null); then
+    ((until_epoch > finished)) || refuse "$point (UTC) is before backup $id was complete ($(date -u -d "@$finished" '+%F %T')): restore an older backup"
+    ((until_epoch <= covered)) || refuse "$point (UTC) is past what the archive covers (every transaction before $(date -u -d "@$covered" '+%F %T') UTC)"
+    target_seq=$last_seq
+    stop=--stop-datetime=$point
+  elif [[ $point == end ]]; then
+    # Everything archived, each file whole (nothing, when the archive ends at or before the backup).
+    target_seq=$((last_seq > backup_seq ? last_seq : backup_seq))
+  else
+    refuse "'$point' is neither a UTC time 'YYYY-MM-DD HH:MM:SS', a GTID D-S-N nor 'end'"
+  fi
+  ((first_seq <= backup_seq)) || refuse "the archive starts after backup $id (at $domain-*-$((first_seq + 1)), the backup holds up to $backup_seq)"
+  local gap
+  gap=$(awk -v b="$backup_seq" -v t="$target_seq" '$1 == "gap" && $3 > b && $2 < t { print $2 + 1 "-" $3; exit }' <<<"$index")
+  [[ -z $gap ]] || refuse "the archive misses transactions $gap of domain $domain (a gap), before $point"
+  echo "$target_seq $until_epoch $stop"
+}
+
 # The prepared backup in WORK/backup plus the archived binary logs up to POINT, or a refusal (nothing changed: only
 # WORK is written). A private mariadbd (no network, no replication, no binary log) runs on the prepared copy; each
 # archived file that holds transactions past what is applied is fed through mariadb-binlog from the last applied
 # GTID (exclusive), so files of different members, which may overlap, apply every transaction once.
 replay_until() {
   local id=$1 manifest=$2 work=$3 point=$4 archive segment domain backup_gtid backup_seq server_id stop=() target_seq=0 until_epoch=0
-  local coverage index first_seq last_seq covered finished
+  local coverage index covered finished
   segment=$(archive_segment_for "$id") || refuse "$BACKUP_REMOTE does not list: cannot tell which archive segment holds backup $id's history"
   archive=$BACKUP_REMOTE/$segment
   coverage=$(rc cat "$archive/$ARCHIVE_MANIFEST_FILE" 2>/dev/null)
   index=$(rc cat "$archive/$ARCHIVE_INDEX_FILE" 2>/dev/null)
   [[ -n $coverage && -n $index ]] || refuse "no binary log archive under $archive (the segment of backup $id's history): a point-in-time restore needs binlogArchive"
   domain=$(json_field domain <<<"$coverage")
-  # The range from the index itself (retention may have moved its start since archive.json was written).
-  read -r first_seq last_seq < <(awk '$1 == "file" { if (n++ == 0 || $4 < f) f = $4; if ($5 > l) l = $5 } END { print f + 0, l + 0 }' <<<"$index")
   covered=$(json_field covered_until <<<"$coverage")
   backup_gtid=$(awk '{ print $3 }' "$work/backup/xtrabackup_binlog_info" 2>/dev/null)
   [[ -n $backup_gtid ]] || refuse "backup $id has no binary log position (taken before binlogArchive was on): no point-in-time restore from it"
@@ -140,35 +172,13 @@ replay_until() {
   server_id=$(tr ',' '\n' <<<"$backup_gtid" | awk -F- -v d="$domain" '$1 == d { print $2 }')
   server_id=${server_id:-0}
   finished=$(json_field finished <<<"$manifest")
-  if [[ $point =~ ^([0-9]+)-([0-9]+)-([0-9]+)$ ]]; then
-    ((BASH_REMATCH[1] == domain)) || refuse "GTID $point is not in the cluster's domain $domain"
-    target_seq=${BASH_REMATCH[3]}
-    ((target_seq >= backup_seq)) || refuse "GTID $point is before backup $id (which holds up to $domain-$server_id-$backup_seq): restore an older backup"
-    ((target_seq <= last_seq)) || refuse "GTID $point is past the archive, which ends at $domain-*-$last_seq (archived until $(date -u -d "@$covered" '+%F %T'))"
-    stop=(--stop-position="$point")
-  elif [[ $point =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] && until_epoch=$(date -u -d "$point" +%s 2>/dev/null); then
-    ((until_epoch > finished)) || refuse "$point (UTC) is before backup $id was complete ($(date -u -d "@$finished" '+%F %T')): restore an older backup"
-    ((until_epoch <= covered)) || refuse "$point (UTC) is past what the archive covers (every transaction before $(date -u -d "@$covered" '+%F %T') UTC)"
-    target_seq=$last_seq
-    stop=(--stop-datetime="$point")
-  elif [[ $point == end ]]; then
-    # Everything archived, each file whole.
-    target_seq=$last_seq
-    if ((last_seq <= backup_seq)); then
-      backup_log "restore $id: the archive ($segment) holds nothing past the backup (it ends at $domain-*-$last_seq, the backup holds up to $backup_seq): nothing to replay"
-      backup_log "restore $id: $(replay_summary 0 "$segment" "$backup_seq" "$backup_seq" "$domain")"
-      return 0
-    fi
-  else
-    refuse "'$point' is neither a UTC time 'YYYY-MM-DD HH:MM:SS', a GTID D-S-N nor 'end'"
-  fi
-  ((first_seq <= backup_seq)) || refuse "the archive starts after backup $id (at $domain-*-$((first_seq + 1)), the backup holds up to $backup_seq)"
-  local gap
-  gap=$(awk -v b="$backup_seq" -v t="$target_seq" '$1 == "gap" && $3 > b && $2 < t { print $2 + 1 "-" $3; exit }' <<<"$index")
-  [[ -z $gap ]] || refuse "the archive misses transactions $gap of domain $domain (a gap), before $point"
-
+  local plan stop_option
+  plan=$(point_plan "$id" "$domain" "$backup_seq" "$server_id" "$finished" "$covered" "$point" <<<"$index") || exit 2
+  read -r target_seq until_epoch stop_option <<<"$plan"
+  [[ -z $stop_option ]] || stop=("$stop_option")
   if ((until_epoch == 0 && target_seq == backup_seq)); then
-    backup_log "restore $id: $point is the backup's own position: nothing to replay"
+    backup_log "restore $id: nothing in the archive ($segment) past the backup's own position ($domain-$server_id-$backup_seq) up to $point: nothing to replay"
+    backup_log "restore $id: $(replay_summary 0 "$segment" "$backup_seq" "$backup_seq" "$domain")"
     return 0
   fi
   local socket=$work/replay.sock pid applied=$backup_seq kind member file start end first_time replayed=0
@@ -201,4 +211,5 @@ replay_until() {
   backup_log "restore $id: $(replay_summary "$replayed" "$segment" "$backup_seq" "$((target_seq > 0 && target_seq < applied ? target_seq : applied))" "$domain")"
 }
 
-main "$@"
+# Run, unless sourced (the unit tests call point_plan).
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"
