@@ -686,12 +686,18 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(fs.readFileSync(path.join(remote, 'drill.prom'), 'utf8')).toBe(text);
   });
 
-  test('archive.sh records a gap when the next GTID is on no member any more, and archive.prom counts it (binary logs as mariadb-binlog prints them)', async () => {
-    // A stand-in mariadb-binlog that prints the "file" as it is: the files served below are already in its text form.
-    const bin = path.join(remote, 'bin');
+  /** A stand-in mariadb-binlog that prints the "file" as it is: the files served are already in its text form. */
+  const fakeBinlogTool = () => {
     write('bin/mariadb-binlog', '#!/bin/bash\ncat "${@: -1}"\n');
-    fs.chmodSync(path.join(bin, 'mariadb-binlog'), 0o755);
-    const events = (seqs: number[]) => seqs.map((n) => `#261204 03:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
+    fs.chmodSync(path.join(remote, 'bin', 'mariadb-binlog'), 0o755);
+    return { PATH: `${path.join(remote, 'bin')}:${process.env.PATH}` };
+  };
+  /** Events of GTIDs 1-3-N committed at 2026-12-04 HH:00:N (mariadb-binlog's text). */
+  const events = (seqs: number[], hour = '03') => seqs.map((n) =>
+    `#261204 ${hour}:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
+
+  test('archive.sh records a gap when the next GTID is on no member any more, and archive.prom counts it (binary logs as mariadb-binlog prints them)', async () => {
+    const tool = fakeBinlogTool();
     // Archived up to 10; the member's oldest file starts after 15 (11-15 expired before a pass shipped them).
     segment('binlog', [file('galera-0', 'binlog.000001', 0, 10)], false);
     const served: Record<string, string> = { 'binlog.000003': events([16, 17, 18, 19, 20]), 'binlog.000004': '' };
@@ -701,7 +707,7 @@ describe('binary log archive: retention and history segments (on a local directo
       return command === 'binlog' ? served[arg] : 'refused: no\n';
     };
     await withFakeSidecar(sidecar, async (port) => {
-      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), PATH: `${bin}:${process.env.PATH}` });
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), ...tool });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
       expect(run.stderr).toContain('GAP: transactions 11-15 of domain 1 are on no member any more');
       expect(JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!)).toMatchObject({ shipped: 1, first_seq: 0, last_seq: 20, gaps: 1, member: 'galera-0' });
@@ -711,6 +717,27 @@ describe('binary log archive: retention and history segments (on a local directo
       `${file('galera-0', 'binlog.000001', 0, 10)}\ngap 10 15\nfile galera-0 binlog.000003 15 20 ${t(16)} ${t(20)} ${served['binlog.000003'].length}\n`);
     expect(fs.readFileSync(path.join(remote, 'binlog/galera-0/binlog.000003'), 'utf8')).toBe(served['binlog.000003']);
     expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 1$/m);
+  });
+
+  test('after a restore, a file of the history before it (committed before the restore) is never shipped into the new segment', async () => {
+    const tool = fakeBinlogTool();
+    const restoredAt = Date.UTC(2026, 11, 4, 2, 30, 0) / 1000;
+    write('binlog-20261204T023000Z/history.json', `{"closed": "20261204T023000Z", "at": ${restoredAt}, "reason": "restore of 20261204T010000Z"}\n`);
+    // The member still has a file of the old history (02:00, GTIDs 40-45) beside the new history's (03:00, 13-15).
+    const served: Record<string, string> = { 'binlog.000003': events([40, 41, 45], '02'), 'binlog.000004': events([13, 14, 15]) };
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-1\n';
+      if (command === 'binlogs') return `binlog.000003 ${served['binlog.000003'].length} -\nbinlog.000004 ${served['binlog.000004'].length} -\nbinlog.000005 0 -\ncurrent binlog.000005\n`;
+      return command === 'binlog' ? served[arg] : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), ...tool });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      expect(run.stderr).toMatch(/HISTORY: galera-0\/binlog.000003 holds transactions committed from 2026-12-04 02:00:40 UTC, before the restore that began this history \(2026-12-04 02:30:00 UTC\)/);
+    });
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(
+      `file galera-0 binlog.000004 12 15 ${Date.UTC(2026, 11, 4, 3, 0, 13) / 1000} ${Date.UTC(2026, 11, 4, 3, 0, 15) / 1000} ${served['binlog.000004'].length}\n`);
+    expect(files().filter((f) => f.startsWith('binlog/galera-0/'))).toEqual(['binlog/galera-0/binlog.000004']);
   });
 
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {

@@ -18,7 +18,9 @@
 #
 # History: a restore of the cluster closes this segment (restore.sh; common.sh: archive_close_segment) and the
 # next pass starts a new one from an empty index. A pass that finds the archive recorded for another GTID domain
-# than the cluster's (gtidDomainId changed) closes it the same way before going on.
+# than the cluster's (gtidDomainId changed) closes it the same way before going on. A file holding transactions
+# committed before the restore that began this history is another history's (a member whose binary logs outlived
+# the restore): it is never shipped.
 #
 # The archive: BACKUP_REMOTE/binlog/<member>/<file>; index.tsv, one line per file
 # `file <member> <file> <start> <end> <first time> <last time> <bytes>` (it holds the domain's transactions
@@ -46,6 +48,17 @@ file_range() {
     sed -n '1p;$p' | { read -r first first_day first_clock || return 0
       read -r last last_day last_clock || { last=$first last_day=$first_day last_clock=$first_clock; }
       echo "$first $last $(date -u -d "$first_day $first_clock" +%s) $(date -u -d "$last_day $last_clock" +%s)"; }
+}
+
+# When the current history began: the time of the restore that closed the last segment (its history.json), 0 when
+# none did (or the destination does not list: this is a safety net, not a condition of archiving).
+history_start() {
+  local closed last history reason at
+  closed=$(archive_closed_segments) && last=$(tail -n 1 <<<"$closed") && [[ -n $last ]] || { echo 0; return 0; }
+  history=$(rc cat "$BACKUP_REMOTE/$ARCHIVE_DIR-$last/$ARCHIVE_HISTORY_FILE" 2>/dev/null)
+  reason=$(json_field reason <<<"$history")
+  at=$(json_field at <<<"$history")
+  if [[ $reason == "restore of "* && $at =~ ^[0-9]+$ ]]; then echo "$at"; else echo 0; fi
 }
 
 # One pass: closes and ships what the chosen member has past the archive; prints the pass's JSON line.
@@ -86,6 +99,8 @@ pass() {
   done <<<"$listing"
   # What the pass works from, in the job's log: the member's files and where each starts, against the archive's end.
   backup_log "archive: $from lists ${names[*]:-no file} (starts ${starts[*]:-none}); archived up to $archived"
+  local began
+  began=$(history_start)
   # A closed file may hold transactions up to the next file's start (the binlog state when it was closed); the
   # newest file (still written) is never shipped. Unknown positions (NULL): shipped unless this member's file is.
   local first last first_time last_time
@@ -101,6 +116,11 @@ pass() {
     first='' last=''
     read -r first last first_time last_time < <(file_range "$WORK/$name")
     if [[ -z ${last:-} ]] || ((last <= archived)); then
+      rm -f "$WORK/$name"
+      continue
+    fi
+    if ((began > 0 && first_time > 0 && first_time < began)); then
+      backup_log "archive: HISTORY: $from/$name holds transactions committed from $(date -u -d "@$first_time" '+%F %T') UTC, before the restore that began this history ($(date -u -d "@$began" '+%F %T') UTC): another history's, not shipped (empty that member's data dir: it rejoins by SST)"
       rm -f "$WORK/$name"
       continue
     fi
