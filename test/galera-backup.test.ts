@@ -444,6 +444,8 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
  */
 describe('binary log archive: retention and history segments (on a local directory)', () => {
   const assets = path.join(__dirname, '..', 'assets', 'galera-backup');
+  /** Issue 17's loopback range: the stand-in sidecar and S3 server listen here. */
+  const SIDECAR_ADDRESS = '127.0.17.2';
   let remote: string;
   beforeEach(() => { remote = fs.mkdtempSync(path.join(os.tmpdir(), 'archive-')); });
   afterEach(() => fs.rmSync(remote, { recursive: true, force: true }));
@@ -608,22 +610,24 @@ describe('binary log archive: retention and history segments (on a local directo
         socket.end(answer(command, arg ?? ''));
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(0, SIDECAR_ADDRESS, resolve));
     try {
       await run((server.address() as net.AddressInfo).port);
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
   }
-  /** Runs a job's script without blocking this process (the fake sidecar answers from it). */
-  const runScript = (script: string, extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('bash', [path.join(assets, script)], { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
+  /** Runs bash without blocking this process (the stand-in sidecar and S3 server answer from it). */
+  const runAsync = (args: string[], extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('bash', args, { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+  /** A job's script. */
+  const runScript = (script: string, extra: Record<string, string>) => runAsync([path.join(assets, script)], extra);
 
   test('archive.sh applies retain.json once a member answers: the files go, the index and archive.json start at the first file kept', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];
@@ -633,7 +637,7 @@ describe('binary log archive: retention and history segments (on a local directo
     const sidecar = (command: string) => (command === 'status' ? '4 Primary OFF galera-1\n'
       : command === 'binlogs' ? 'binlog.000009 400 25\ncurrent binlog.000009\n' : 'refused: no\n');
     await withFakeSidecar(sidecar, async (port) => {
-      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port) });
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port) });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
       const pass = JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!);
       expect(pass).toMatchObject({ shipped: 0, first_seq: 20, last_seq: 25, first_time: 1020, files: 1, gaps: 0 });
@@ -656,7 +660,7 @@ describe('binary log archive: retention and history segments (on a local directo
       return command === 'result' ? `{"id": "${arg}", "state": "ok", "sha256": "${sha}", "error": "", "binlog_seq": 44}\n` : 'refused: no\n';
     };
     await withFakeSidecar(sidecar, async (port) => {
-      const run = await runScript('backup.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1 galera-1=127.0.0.1', BACKUP_PORT: String(port),
+      const run = await runScript('backup.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS} galera-1=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port),
         RETENTION_COUNT: '1', RETENTION_MAX_AGE_SECONDS: String(3650 * 86400) });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
     });
@@ -707,7 +711,7 @@ describe('binary log archive: retention and history segments (on a local directo
       return command === 'binlog' ? served[arg] : 'refused: no\n';
     };
     await withFakeSidecar(sidecar, async (port) => {
-      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), ...tool });
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tool });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
       expect(run.stderr).toContain('GAP: transactions 11-15 of domain 1 are on no member any more');
       expect(JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!)).toMatchObject({ shipped: 1, first_seq: 0, last_seq: 20, gaps: 1, member: 'galera-0' });
@@ -731,7 +735,7 @@ describe('binary log archive: retention and history segments (on a local directo
       return command === 'binlog' ? served[arg] : 'refused: no\n';
     };
     await withFakeSidecar(sidecar, async (port) => {
-      const run = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: String(port), ...tool });
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tool });
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
       expect(run.stderr).toMatch(/HISTORY: galera-0\/binlog.000003 holds transactions committed from 2026-12-04 02:00:40 UTC, before the restore that began this history \(2026-12-04 02:30:00 UTC\)/);
     });
@@ -740,18 +744,54 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(files().filter((f) => f.startsWith('binlog/galera-0/'))).toEqual(['binlog/galera-0/binlog.000004']);
   });
 
+  test('on S3 (no directories, a move is copy and delete): closing a segment, finding a backup\'s segment, pruning a closed one', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const S3rver = require('s3rver');
+    const server = new S3rver({ address: '127.0.17.3', port: 0, silent: true, directory: path.join(remote, 's3'), configureBuckets: [{ name: 'backups' }] });
+    const { port } = await server.run();
+    try {
+      const s3 = { BACKUP_REMOTE: 'dest:backups/prod/galera', RCLONE_CONFIG_DEST_TYPE: 's3', RCLONE_CONFIG_DEST_PROVIDER: 'Other',
+        RCLONE_CONFIG_DEST_ENDPOINT: `http://127.0.17.3:${port}`, RCLONE_CONFIG_DEST_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY: 'S3RVER',
+        RCLONE_CONFIG_DEST_REGION: 'us-east-1', RCLONE_CONFIG_DEST_FORCE_PATH_STYLE: 'true' };
+      const sh = (command: string) => runAsync(['-c', `. "${assets}/common.sh"; ${command}`], s3);
+      const current = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
+      segment('stage/binlog', current, false);
+      write('stage/binlog/archive.json', '{"domain": 1}\n');
+      write('stage/20261201T020000Z/backup.json', '{}\n');
+      expect((await sh(`rc copy "${path.join(remote, 'stage')}" "$BACKUP_REMOTE"`)).code).toBe(0);
+      // No closed segment yet: a backup belongs to the current one.
+      expect((await sh('archive_segment_for 20261201T020000Z')).stdout.trim()).toBe('binlog');
+      const closed = await sh('archive_close_segment "restore of 20261201T020000Z"');
+      expect({ code: closed.code, stderr: closed.stderr }).toMatchObject({ code: 0 });
+      const name = closed.stdout.trim();
+      expect(name).toMatch(/^binlog-\d{8}T\d{6}Z$/);
+      const listed = lines((await sh('rc lsf -R --files-only "$BACKUP_REMOTE"')).stdout).sort();
+      expect(listed).toEqual(['20261201T020000Z/backup.json', `${name}/archive.json`, `${name}/galera-0/binlog.000001`, `${name}/galera-0/binlog.000002`,
+        `${name}/history.json`, `${name}/index.tsv`]);
+      expect((await sh('archive_segment_for 20261201T020000Z')).stdout.trim()).toBe(name);
+      // Nothing left to close: no new segment.
+      expect((await sh('archive_close_segment again')).stdout).toBe('');
+      // Retention inside the closed segment: the file ending at or before 15 goes (not the last one).
+      const pruned = await sh(`rc cat "$BACKUP_REMOTE/${name}/index.tsv" | archive_prune ${name} 15`);
+      expect(pruned.stdout).toBe(`${current[1]}\n`);
+      expect(lines((await sh(`rc lsf -R --files-only "$BACKUP_REMOTE/${name}/galera-0"`)).stdout)).toEqual(['binlog.000002']);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
     segment('binlog', entries, false);
     write('binlog/retain.json', '{"keep_after_seq": 15, "backup": "20261204T020000Z", "written": 1}\n');
     write('binlog/archive.json', '{"domain": 1, "first_seq": 0}\n');
     const before = files();
-    // Port 1 on loopback: nothing listens, every member is down.
-    const down = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1' });
+    // Port 1: nothing listens, every member is down.
+    const down = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: '1' });
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('no Synced member listed its binary logs');
     expect(files()).toEqual(before);
-    const changed = await runScript('archive.sh', { BACKUP_MEMBERS: 'galera-0=127.0.0.1', BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
+    const changed = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
     expect(changed.stderr).toMatch(/the archive holds domain 1, the cluster logs domain 7: closed it as binlog-\d{8}T\d{6}Z/);
     const closed = files().filter((f) => f.endsWith('/history.json'));
     expect(closed).toHaveLength(1);
