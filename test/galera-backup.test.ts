@@ -418,6 +418,18 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     }
   });
 
+  test('binlog_gtid_range: first and last GTID of mariadb-binlog\'s text with their commit times, before and after 10:00', () => {
+    // mariadb-binlog prints the hour space-padded: two spaces and one digit before 10:00 (seen: nothing was archived
+    // between 00:00 and 09:59 UTC while the pattern wanted one space).
+    const header = (stamp: string, seq: number) => `#${stamp} server id 1  end_log_pos ${seq * 100} CRC32 0x1c2d3e4f \tGTID 1-1-${seq} trans\n`;
+    const text = (stamps: string[]) => ['/*!*/;\n# at 4\n', ...stamps.map((stamp, i) => `${header(stamp, 41 + i)}BEGIN\n/*!*/;\n`)].join('');
+    const epoch = (iso: string) => String(Date.parse(iso) / 1000);
+    expect(bash('binlog_gtid_range', text(['251204  3:05:01', '251204  3:05:02', '251204  9:59:59'])).stdout.trim())
+      .toBe(`41 43 ${epoch('2025-12-04T03:05:01Z')} ${epoch('2025-12-04T09:59:59Z')}`);
+    expect(bash('binlog_gtid_range', text(['251204 13:05:01'])).stdout.trim()).toBe(`41 41 ${epoch('2025-12-04T13:05:01Z')} ${epoch('2025-12-04T13:05:01Z')}`);
+    expect(bash('binlog_gtid_range', '# at 4\n#251204  3:05:01 server id 1  end_log_pos 256 CRC32 0x0 \tStart: binlog v 4\n').stdout).toBe('');
+  });
+
   test('domain_seq: the sequence number of one domain in a GTID list', () => {
     expect(bash('domain_seq', '', '0-1-5,1-3-77', '1').stdout.trim()).toBe('77');
     expect(bash('domain_seq', '', '0-1-5', '1').stdout.trim()).toBe('0');
@@ -701,9 +713,9 @@ describe('binary log archive: retention and history segments (on a local directo
     fs.chmodSync(path.join(remote, 'bin', 'mariadb-binlog'), 0o755);
     return { PATH: `${path.join(remote, 'bin')}:${process.env.PATH}` };
   };
-  /** Events of GTIDs 1-3-N committed at 2026-12-04 HH:00:N (mariadb-binlog's text). */
-  const events = (seqs: number[], hour = '03') => seqs.map((n) =>
-    `#261204 ${hour}:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
+  /** Events of GTIDs 1-3-N committed at 2026-12-04 H:00:N, in mariadb-binlog's text: the hour space-padded. */
+  const events = (seqs: number[], hour = 3) => seqs.map((n) =>
+    `#261204 ${String(hour).padStart(2, ' ')}:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
 
   test('archive.sh records a gap when the next GTID is on no member any more, and archive.prom counts it (binary logs as mariadb-binlog prints them)', async () => {
     const tool = fakeBinlogTool();
@@ -733,7 +745,7 @@ describe('binary log archive: retention and history segments (on a local directo
     const restoredAt = Date.UTC(2026, 11, 4, 2, 30, 0) / 1000;
     write('binlog-20261204T023000Z/history.json', `{"closed": "20261204T023000Z", "at": ${restoredAt}, "reason": "restore of 20261204T010000Z"}\n`);
     // The member still has a file of the old history (02:00, GTIDs 40-45) beside the new history's (03:00, 13-15).
-    const served: Record<string, string> = { 'binlog.000003': events([40, 41, 45], '02'), 'binlog.000004': events([13, 14, 15]) };
+    const served: Record<string, string> = { 'binlog.000003': events([40, 41, 45], 2), 'binlog.000004': events([13, 14, 15]) };
     const sidecar = (command: string, arg: string) => {
       if (command === 'status') return '4 Primary OFF galera-1\n';
       if (command === 'binlogs') return `binlog.000003 ${served['binlog.000003'].length} -\nbinlog.000004 ${served['binlog.000004'].length} -\nbinlog.000005 0 -\ncurrent binlog.000005\n`;
