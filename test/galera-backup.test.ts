@@ -771,6 +771,16 @@ describe('binary log archive: retention and history segments (on a local directo
         RCLONE_CONFIG_DEST_ENDPOINT: `http://127.0.17.3:${port}`, RCLONE_CONFIG_DEST_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY: 'S3RVER',
         RCLONE_CONFIG_DEST_REGION: 'us-east-1', RCLONE_CONFIG_DEST_FORCE_PATH_STYLE: 'true' };
       const sh = (command: string) => runAsync(['-c', `. "${assets}/common.sh"; ${command}`], s3);
+      // A missing key reads as nothing with exit 0 through `rclone cat` on S3: rc_read says it is missing, so a
+      // prune with no archive writes no retain.json (the integration test's S3 backup found binlog/ beside it).
+      write('first/20261130T020000Z/backup.json', '{"id": "20261130T020000Z", "binlog_seq": 7}\n');
+      expect((await sh(`rc copy "${path.join(remote, 'first')}" "$BACKUP_REMOTE"`)).code).toBe(0);
+      expect((await sh('rc cat "$BACKUP_REMOTE/binlog/index.tsv"')).code).toBe(0);
+      expect((await sh('rc_read "$BACKUP_REMOTE/binlog/index.tsv"')).code).toBe(1);
+      const noArchive = await runAsync(['-c', `. "${assets}/backup.sh"; prune_archive`], s3);
+      expect({ code: noArchive.code, stderr: noArchive.stderr }).toMatchObject({ code: 0, stderr: expect.not.stringContaining('archive retention') });
+      expect(lines((await sh('rc lsf -R --files-only "$BACKUP_REMOTE"')).stdout)).toEqual(['20261130T020000Z/backup.json']);
+      expect((await sh('rc purge "$BACKUP_REMOTE/20261130T020000Z"')).code).toBe(0);
       const current = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
       segment('stage/binlog', current, false);
       write('stage/binlog/archive.json', '{"domain": 1}\n');

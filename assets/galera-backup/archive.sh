@@ -51,7 +51,7 @@ file_range() {
 history_start() {
   local closed last history reason at
   closed=$(archive_closed_segments) && last=$(tail -n 1 <<<"$closed") && [[ -n $last ]] || { echo 0; return 0; }
-  history=$(rc cat "$BACKUP_REMOTE/$ARCHIVE_DIR-$last/$ARCHIVE_HISTORY_FILE" 2>/dev/null)
+  history=$(rc_read "$BACKUP_REMOTE/$ARCHIVE_DIR-$last/$ARCHIVE_HISTORY_FILE")
   reason=$(json_field reason <<<"$history")
   at=$(json_field at <<<"$history")
   if [[ $reason == "restore of "* && $at =~ ^[0-9]+$ ]]; then echo "$at"; else echo 0; fi
@@ -62,12 +62,12 @@ pass() {
   local index started states member host listing archived sticky names=() bytes=() starts=() i end name size start shipped=0 from=''
   started=$(date -u +%s)
   local recorded closed keep pruned changed=0
-  recorded=$(rc cat "$ARCHIVE/$ARCHIVE_MANIFEST_FILE" 2>/dev/null | json_field domain)
+  recorded=$(rc_read "$ARCHIVE/$ARCHIVE_MANIFEST_FILE" | json_field domain)
   if [[ -n $recorded && $recorded != "$DOMAIN" ]]; then
     closed=$(archive_close_segment "the GTID domain changed from $recorded to $DOMAIN") || { backup_log "archive: could not close the archive of domain $recorded"; return 1; }
     backup_log "archive: the archive holds domain $recorded, the cluster logs domain $DOMAIN: closed it as $closed; a new one starts"
   fi
-  index=$(rc cat "$ARCHIVE/$ARCHIVE_INDEX_FILE" 2>/dev/null | sed '/^$/d')
+  index=$(rc_read "$ARCHIVE/$ARCHIVE_INDEX_FILE" | sed '/^$/d')
   archived=$(awk '$1 == "file" && $5 > s { s = $5 } END { print s + 0 }' <<<"$index")
   sticky=$(awk '$1 == "file" { m = $2 } END { print m }' <<<"$index")
   states=$(member_states)
@@ -84,7 +84,7 @@ pass() {
   fi
   # Retention, once a member answered (a pass that cannot ship writes nothing): the last file and the archive's end
   # stay, so `archived` and `sticky` above still hold.
-  keep=$(rc cat "$ARCHIVE/$ARCHIVE_RETAIN_FILE" 2>/dev/null | json_field keep_after_seq)
+  keep=$(rc_read "$ARCHIVE/$ARCHIVE_RETAIN_FILE" | json_field keep_after_seq)
   if [[ $keep =~ ^[0-9]+$ && -n $index ]]; then
     pruned=$(archive_prune "$ARCHIVE_DIR" "$keep" <<<"$index")
     [[ $pruned == "$index" ]] || { index=$pruned; changed=1; }

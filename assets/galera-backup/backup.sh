@@ -73,7 +73,7 @@ prune_archive() {
   plan=$({
     [[ -z $closed ]] || sed 's/^/closed /' <<<"$closed"
     for id in $(list_backups | awk '$2 == "complete" { print $1 }'); do
-      echo "backup $id $(rc cat "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE" 2>/dev/null | json_field binlog_seq)"
+      echo "backup $id $(rc_read "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE" | json_field binlog_seq)"
     done
   } | archive_retention_plan)
   while read -r action segment seq oldest; do
@@ -83,7 +83,7 @@ prune_archive() {
         rc purge "$BACKUP_REMOTE/$segment" || backup_log "archive retention: could not remove $segment (next run retries)"
         ;;
       keep)
-        index=$(rc cat "$BACKUP_REMOTE/$segment/$ARCHIVE_INDEX_FILE" 2>/dev/null) || continue
+        index=$(rc_read "$BACKUP_REMOTE/$segment/$ARCHIVE_INDEX_FILE") || continue
         if [[ $segment == "$ARCHIVE_DIR" ]]; then
           printf '{"keep_after_seq": %s, "backup": "%s", "written": %s}\n' "$seq" "$oldest" "$(date -u +%s)" |
             rc rcat "$BACKUP_REMOTE/$segment/$ARCHIVE_RETAIN_FILE" || backup_log "archive retention: could not write $segment/$ARCHIVE_RETAIN_FILE"

@@ -37,6 +37,16 @@ rc() {
   "$BACKUP_RCLONE" --config=/dev/null --low-level-retries=3 --retries=2 "$@"
 }
 
+# Prints the object at PATH (a manifest, an index, retain.json, history.json: never empty when it exists); returns 1
+# when it does not exist or does not read. Not `rc cat` alone: on S3 a missing key is read as an empty directory
+# listing and rclone exits 0 with no output (seen against s3rver: the backup job wrote retain.json into an archive
+# that did not exist, and a drill would have taken the backup's segment for an archive).
+rc_read() {
+  local text
+  text=$(rc cat "$1" 2>/dev/null) && [[ -n $text ]] || return 1
+  printf '%s\n' "$text"
+}
+
 # Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
 # TIMEOUT bounds the whole exchange.
 sidecar_request() {
@@ -205,7 +215,7 @@ archive_close_segment() {
   local reason=$1 r='' pending closed files top
   closed=$(archive_closed_segments) || return 1
   for pending in $closed; do
-    rc cat "$BACKUP_REMOTE/$ARCHIVE_DIR-$pending/$ARCHIVE_HISTORY_FILE" >/dev/null 2>&1 || r=$pending
+    rc_read "$BACKUP_REMOTE/$ARCHIVE_DIR-$pending/$ARCHIVE_HISTORY_FILE" >/dev/null || r=$pending
   done
   # No archive only when the destination lists and has no binlog/ (a listing that fails is not an empty archive).
   if ! files=$(rc lsf -R --files-only "$BACKUP_REMOTE/$ARCHIVE_DIR" 2>/dev/null); then

@@ -78,7 +78,7 @@ STARTED=$(date -u +%s)
 ID=$(latest_backup)
 [[ -n $ID ]] || report false '' "no complete backup under $BACKUP_REMOTE"
 SEGMENT=$(archive_segment_for "$ID") || report false "$ID" "$BACKUP_REMOTE does not list"
-if rc cat "$BACKUP_REMOTE/$SEGMENT/$ARCHIVE_INDEX_FILE" >/dev/null 2>&1; then
+if rc_read "$BACKUP_REMOTE/$SEGMENT/$ARCHIVE_INDEX_FILE" >/dev/null; then
   if log=$(restore_into --until end); then
     ARCHIVE_STATE=ok
     read -r ARCHIVE_FILES ARCHIVE_FROM ARCHIVE_TO < <(replay_range_of <<<"$log")

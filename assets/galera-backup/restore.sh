@@ -72,7 +72,7 @@ main() {
     id=$wanted
     backup_id_epoch "$id" >/dev/null || refuse "'$id' is not a backup id (YYYYMMDDTHHMMSSZ)"
   fi
-  manifest=$(rc cat "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE" 2>/dev/null)
+  manifest=$(rc_read "$BACKUP_REMOTE/$id/$BACKUP_MANIFEST_FILE")
   if [[ -z $manifest ]]; then
     refuse "backup '$id' does not exist or is incomplete under $BACKUP_REMOTE; complete backups: $(list_backups | awk '$2 == "complete" { printf "%s ", $1 }')"
   fi
@@ -160,8 +160,8 @@ replay_until() {
   local coverage index covered finished
   segment=$(archive_segment_for "$id") || refuse "$BACKUP_REMOTE does not list: cannot tell which archive segment holds backup $id's history"
   archive=$BACKUP_REMOTE/$segment
-  coverage=$(rc cat "$archive/$ARCHIVE_MANIFEST_FILE" 2>/dev/null)
-  index=$(rc cat "$archive/$ARCHIVE_INDEX_FILE" 2>/dev/null)
+  coverage=$(rc_read "$archive/$ARCHIVE_MANIFEST_FILE")
+  index=$(rc_read "$archive/$ARCHIVE_INDEX_FILE")
   [[ -n $coverage && -n $index ]] || refuse "no binary log archive under $archive (the segment of backup $id's history): a point-in-time restore needs binlogArchive"
   domain=$(json_field domain <<<"$coverage")
   covered=$(json_field covered_until <<<"$coverage")
