@@ -524,6 +524,8 @@ ${third.stderr}`).toBe('shipped');
     const restore = await runScript('restore.sh', ['latest', scratch, '--until', 'end'], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
     expect({ code: restore.code, stderr: restore.stderr }).toMatchObject({ code: 0 });
     expect(await queryRestored(scratch, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr WHERE id >= 200')).toBe('200,201');
+    figures.archiveRetention = { backupSeconds: backup.ms / 1000, passSeconds: pass.ms / 1000, filesBefore: before.length,
+      filesAfter: indexOf(dir).filter((l) => l[0] === 'file').length, restoreToEndSeconds: restore.ms / 1000 };
   });
 
   test('gap: binary logs purged on every member before a pass leave a gap: recorded, in archive.prom, and a restore refuses a point beyond it', async () => {
@@ -569,6 +571,7 @@ ${third.stderr}`).toBe('shipped');
     const ok = await runScript('restore.sh', ['latest', before, '--until', gtid], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
     expect({ code: ok.code, stderr: ok.stderr }).toMatchObject({ code: 0 });
     expect(await queryRestored(before, 'SELECT COUNT(*) FROM itest.pitr WHERE id >= 300')).toBe('0');
+    figures.gap = { passSeconds: pass2.ms / 1000, gap: `${gap[1]}-${gap[2]}`, restoreBeforeGapSeconds: ok.ms / 1000 };
   });
 
   test('full restore: every row acknowledged before the backup is back on all three members, none written after it; the archive starts a new history segment', async () => {
@@ -645,5 +648,6 @@ ${third.stderr}`).toBe('shipped');
     expect({ code: newRestore.code, stderr: newRestore.stderr }).toMatchObject({ code: 0 });
     expect(newRestore.stderr).toMatch(/replayed \d+ file\(s\) of binlog: sequence/);
     expect(await queryRestored(fresh, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.history')).toBe('1,2,3');
+    figures.historySegments = { oldSegmentRestoreSeconds: oldRestore.ms / 1000, newSegmentRestoreSeconds: newRestore.ms / 1000 };
   });
 });
