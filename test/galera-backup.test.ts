@@ -1,11 +1,14 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
+import { createHash } from 'crypto';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
 import { cronProblem } from '../lib/galera-backup/validation';
 import { apiRulesProblems, errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
 import { NODES } from './support/fixtures';
+import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, expectNamedProblem } from './support/hostile';
 
 const S3_KEYS = { accessKeyId: SecretValue.fromSecret('backup-s3', 'access-key'), secretAccessKey: SecretValue.fromSecret('backup-s3', 'secret-key') };
 
@@ -34,6 +37,7 @@ const cronJob = (objects: K8sObject[]) => find(objects, 'CronJob', 'galera-backu
 const jobPod = (objects: K8sObject[]) => cronJob(objects).spec.jobTemplate.spec.template.spec;
 const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
 const memberPod = (objects: K8sObject[]) => find(objects, 'StatefulSet', 'galera').spec.template;
+const synthText = (objects: K8sObject[]) => JSON.stringify(objects);
 
 describe('GaleraBackup CronJob', () => {
   test('one backup at a time, bounded, one retry, history kept, as the mysql user with nothing added', () => {
@@ -187,6 +191,32 @@ describe('GaleraBackup binlogArchive (point-in-time restore)', () => {
     expect(envOf(pod.containers[0]).RESTORE_UNTIL).toEqual({ configMapKeyRef: { name: 'galera-backup-restore', key: 'until', optional: true } });
     expect(find(objects, 'CronJob', 'galera-backup-restore-1').spec.jobTemplate.spec.template.spec.containers[0].command).toEqual(
       ['bash', '/opt/galera-backup/restore.sh', '--empty', '/var/lib/mysql']);
+  });
+
+  test('gtidDomainId: the cluster\'s domain in server.cnf, the sidecar and the archiver alike; 1 by default', () => {
+    const { objects } = withBackup({ binlogArchive: { gtidDomainId: 4242 } });
+    expect(option(serverCnf(objects), 'wsrep_gtid_domain_id')).toBe('4242');
+    // Members' local statements stay in domain 0 whatever the cluster's domain.
+    expect(option(serverCnf(objects), 'gtid_domain_id')).toBe('0');
+    expect(envOf(memberPod(objects).spec.containers.find((c: any) => c.name === 'backup')).BINLOG_GTID_DOMAIN).toBe('4242');
+    expect(envOf(find(objects, 'CronJob', 'galera-backup-binlog').spec.jobTemplate.spec.template.spec.containers[0]).BINLOG_GTID_DOMAIN).toBe('4242');
+    // Unset: the same bytes as before the prop existed.
+    expect(synthText(withBackup({ binlogArchive: {} }).objects)).toBe(synthText(withBackup({ binlogArchive: { gtidDomainId: 1 } }).objects));
+    expectValidManifests(objects);
+  });
+
+  test('gtidDomainId 0 is refused for what it is (the members\' local statements), with the others\' problems; the 32-bit maximum is accepted', () => {
+    const zero = errorOf(() => withBackup({ binlogArchive: { gtidDomainId: 0, intervalSeconds: 5 } }));
+    expect(zero).toMatch(/binlogArchive\.gtidDomainId: 0 must not be 0: each member's local statements/);
+    expect(zero).toContain('binlogArchive.intervalSeconds');
+    expect(errorOf(() => withBackup({ binlogArchive: { gtidDomainId: 1.5 } }))).toContain('binlogArchive.gtidDomainId: 1.5 must be an integer from 1 to 4294967295');
+    expect(() => withBackup({ binlogArchive: { gtidDomainId: 4294967295 } })).not.toThrow();
+  });
+
+  test.each([
+    ...cases('binlogArchive.gtidDomainId', [...HOSTILE_NUMBERS, 4294967296, '1', ...HOSTILE_STRINGS.slice(0, 3)], (gtidDomainId) => () => withBackup({ binlogArchive: { gtidDomainId } })),
+  ])('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
+    expectNamedProblem(errorOf(build), prop, value);
   });
 
   test('bad input in one error: interval and expiry out of range; a serverConfig that sets what the archive needs', () => {
@@ -422,5 +452,377 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * The binary log archive's retention and history segments, run by bash on a local directory as the destination
+ * (rclone's local backend, as the volume destination uses): common.sh's functions, backup.sh's prune, archive.sh.
+ */
+describe('binary log archive: retention and history segments (on a local directory)', () => {
+  const assets = path.join(__dirname, '..', 'assets', 'galera-backup');
+  /** Issue 17's loopback range: the stand-in sidecar and S3 server listen here. */
+  const SIDECAR_ADDRESS = '127.0.17.2';
+  let remote: string;
+  beforeEach(() => { remote = fs.mkdtempSync(path.join(os.tmpdir(), 'archive-')); });
+  afterEach(() => fs.rmSync(remote, { recursive: true, force: true }));
+  const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, RCLONE_CONFIG_DEST_TYPE: 'local', BACKUP_REMOTE: `dest:${remote}`, ...extra });
+  const bash = (script: string, input = '', extra: Record<string, string> = {}) =>
+    spawnSync('bash', ['-c', `. "${assets}/common.sh"; ${script}`], { input, env: env(extra), encoding: 'utf8' });
+  const lines = (text: string) => text.split('\n').filter(Boolean);
+  const write = (rel: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(remote, rel)), { recursive: true });
+    fs.writeFileSync(path.join(remote, rel), text);
+  };
+  const files = (dir = remote): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(path.join(dir, e.name)) : [path.relative(remote, path.join(dir, e.name))]).sort();
+  const backup = (id: string, seq?: number) => {
+    write(`${id}/backup.mbstream.gz`, 'x');
+    write(`${id}/backup.json`, `{"id": "${id}", "finished": 1, "sha256": "ab"${seq === undefined ? '' : `, "binlog_seq": ${seq}`}}\n`);
+  };
+  /** An archived file holding the domain's transactions start+1..end. */
+  const file = (member: string, name: string, start: number, end: number) => `file ${member} ${name} ${start} ${end} ${1000 + start} ${1000 + end} 100`;
+  const segment = (dir: string, entries: string[], closed = true) => {
+    for (const e of entries.filter((l) => l.startsWith('file '))) write(`${dir}/${e.split(' ')[1]}/${e.split(' ')[2]}`, 'binlog');
+    write(`${dir}/index.tsv`, `${entries.join('\n')}\n`);
+    if (closed) write(`${dir}/history.json`, '{"closed": "x"}\n');
+  };
+
+  test('a file goes when all it holds is at or before the oldest kept backup; never the last one; a gap while it matters', () => {
+    const index = [file('galera-2', 'binlog.000001', 0, 10), file('galera-2', 'binlog.000002', 10, 20), 'gap 20 25',
+      file('galera-1', 'binlog.000007', 25, 30), file('galera-1', 'binlog.000008', 30, 40)].join('\n');
+    const kept = (keep: number) => lines(bash(`archive_retained ${keep}`, index).stdout).map((l) => l.split(' ').slice(0, 3).join(' '));
+    expect(kept(9)).toHaveLength(5);
+    expect(kept(10)).toEqual(['file galera-2 binlog.000002', 'gap 20 25', 'file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    // The gap (21-25 missing) matters to a backup holding up to 24, not to one holding 25.
+    expect(kept(24)).toEqual(['gap 20 25', 'file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    expect(kept(25)).toEqual(['file galera-1 binlog.000007', 'file galera-1 binlog.000008']);
+    // Past the archive's end: the last file stays (the archiver continues from it).
+    expect(kept(1000)).toEqual(['file galera-1 binlog.000008']);
+  });
+
+  test('restore.sh\'s point plan: what it replays, and each point it refuses (before the backup, past the archive, beyond a gap, an archive starting after the backup)', () => {
+    // Backup 20261204T010000Z holds domain 1 up to 12, complete at 1000; the archive covers commits before 5000.
+    const plan = (point: string, index: string[], backupSeq = 12) => spawnSync('bash', ['-c', `. "${assets}/restore.sh"; point_plan "$@"`, 'x',
+      '20261204T010000Z', '1', String(backupSeq), '3', '1000', '5000', point], { input: `${index.join('\n')}\n`, env: env(), encoding: 'utf8' });
+    const ok = (point: string, index: string[], backupSeq = 12) => {
+      const run = plan(point, index, backupSeq);
+      expect({ point, status: run.status, refused: run.stderr.includes('REFUSED') }).toEqual({ point, status: 0, refused: false });
+      return run.stdout.trim();
+    };
+    const refused = (point: string, index: string[], backupSeq = 12) => {
+      const run = plan(point, index, backupSeq);
+      expect({ point, status: run.status, stdout: run.stdout }).toEqual({ point, status: 2, stdout: '' });
+      return lines(run.stderr).at(-1)!.replace(/^.*REFUSED, nothing changed: /, '');
+    };
+    const plain = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20), file('galera-1', 'binlog.000005', 20, 30)];
+    const gapped = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20), 'gap 20 25', file('galera-1', 'binlog.000007', 25, 30)];
+    expect(ok('1-3-15', plain)).toBe('15 0 --stop-position=1-3-15');
+    expect(ok('end', plain)).toBe('30 0');
+    const at = new Date(3000 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+    expect(ok(at, plain)).toBe(`30 3000 --stop-datetime=${at}`);
+    // The archive ends at the backup: nothing to replay (the target is the backup's own position).
+    expect(ok('end', plain.slice(0, 1), 12)).toBe('12 0');
+    expect(ok('1-3-20', gapped)).toBe('20 0 --stop-position=1-3-20');
+    expect(refused('1-3-26', gapped)).toBe('the archive misses transactions 21-25 of domain 1 (a gap), before 1-3-26');
+    expect(refused('end', gapped)).toBe('the archive misses transactions 21-25 of domain 1 (a gap), before end');
+    expect(refused('1-3-11', plain)).toBe('GTID 1-3-11 is before backup 20261204T010000Z (which holds up to 1-3-12): restore an older backup');
+    expect(refused('1-3-31', plain)).toMatch(/^GTID 1-3-31 is past the archive, which ends at 1-\*-30/);
+    expect(refused('2-3-15', plain)).toBe("GTID 2-3-15 is not in the cluster's domain 1");
+    expect(refused(new Date(900 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), plain)).toMatch(/is before backup 20261204T010000Z was complete/);
+    expect(refused(new Date(6000 * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), plain)).toMatch(/is past what the archive covers/);
+    expect(refused('1-3-15', plain.slice(1), 5)).toBe('the archive starts after backup 20261204T010000Z (at 1-*-11, the backup holds up to 5)');
+    expect(refused('yesterday', plain)).toMatch(/neither a UTC time/);
+  });
+
+  test('the drill reads the range restore.sh logs after a replay (the last one), and nothing from a log without one', () => {
+    const log = ['2026-12-04T02:00:00Z restore.sh: restore 20261204T010000Z: replaying the archive (binlog) from 1-1-40 to end',
+      `2026-12-04T02:00:01Z restore.sh: restore 20261204T010000Z: $(replay_summary 3 binlog-20261203T000000Z 40 77 4242)`].join('\n');
+    const rendered = bash(`echo "${log.split('\n')[0]}"; echo "${log.split('\n')[1]}"`).stdout;
+    expect(rendered).toContain('replayed 3 file(s) of binlog-20261203T000000Z: sequence 40-77 of domain 4242');
+    expect(bash('replay_range_of', rendered).stdout.trim()).toBe('3 40 77');
+    expect(bash('replay_range_of', 'restore x: done\n').stdout).toBe('');
+  });
+
+  test('the segment of a backup is the first closed after it, else the current one', () => {
+    const closed = '20261203T000000Z\n20261125T000000Z\n';
+    expect(bash('segment_of 20261120T020000Z', closed).stdout.trim()).toBe('binlog-20261125T000000Z');
+    expect(bash('segment_of 20261201T020000Z', closed).stdout.trim()).toBe('binlog-20261203T000000Z');
+    expect(bash('segment_of 20261204T020000Z', closed).stdout.trim()).toBe('binlog');
+    expect(bash('segment_of 20261204T020000Z', '').stdout.trim()).toBe('binlog');
+  });
+
+  test('the plan: per segment the oldest kept backup decides; a closed segment of no kept backup goes; unknown positions keep all', () => {
+    const plan = (input: string[]) => lines(bash('archive_retention_plan', `${input.join('\n')}\n`).stdout);
+    expect(plan(['closed 20261125T000000Z', 'closed 20261203T000000Z', 'backup 20261202T020000Z 45', 'backup 20261201T020000Z 30',
+      'backup 20261205T020000Z 20', 'backup 20261204T020000Z 12'])).toEqual([
+      'purge binlog-20261125T000000Z', 'keep binlog-20261203T000000Z 30 20261201T020000Z', 'keep binlog 12 20261204T020000Z']);
+    // The oldest kept backup has no position (taken before the archive was on): nothing is removed from its segment.
+    expect(plan(['backup 20261201T020000Z -', 'backup 20261202T020000Z 45'])).toEqual([]);
+    // No backup of the current history yet (just after a restore): the current segment stays whole.
+    expect(plan(['closed 20261203T000000Z', 'backup 20261201T020000Z 30'])).toEqual(['keep binlog-20261203T000000Z 30 20261201T020000Z']);
+  });
+
+  test('backup.sh\'s prune: backups by retention, then the archive: closed segments pruned or removed, the archiver told about the current one', () => {
+    for (const [id, seq] of [['20261120T020000Z', 5], ['20261201T020000Z', 30], ['20261202T020000Z', 45], ['20261204T020000Z', 12], ['20261205T020000Z', 20]] as const) backup(id, seq);
+    segment('binlog-20261125T000000Z', [file('galera-1', 'binlog.000001', 0, 9)]);
+    segment('binlog-20261203T000000Z', [file('galera-2', 'binlog.000001', 0, 20), file('galera-2', 'binlog.000002', 20, 31), 'gap 31 33',
+      file('galera-2', 'binlog.000003', 33, 40), file('galera-2', 'binlog.000004', 40, 50)]);
+    const current = [file('galera-0', 'binlog.000001', 0, 15), file('galera-0', 'binlog.000002', 15, 25)];
+    segment('binlog', current, false);
+    const run = spawnSync('bash', ['-c', `. "${assets}/backup.sh"; prune`], {
+      env: env({ RETENTION_COUNT: '4', RETENTION_MAX_AGE_SECONDS: String(3650 * 86400) }), encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    // 20261120 goes by count; binlog-20261125 held only its history.
+    expect(files().filter((f) => !/^\d{8}T/.test(f))).toEqual([
+      'binlog-20261203T000000Z/galera-2/binlog.000002', 'binlog-20261203T000000Z/galera-2/binlog.000003', 'binlog-20261203T000000Z/galera-2/binlog.000004',
+      'binlog-20261203T000000Z/history.json', 'binlog-20261203T000000Z/index.tsv',
+      'binlog/galera-0/binlog.000001', 'binlog/galera-0/binlog.000002', 'binlog/index.tsv', 'binlog/retain.json']);
+    expect(fs.existsSync(path.join(remote, '20261120T020000Z'))).toBe(false);
+    // The oldest kept backup of that history holds up to 30: the file ending at 20 goes, the one ending at 31 and
+    // the gap after it stay.
+    expect(fs.readFileSync(path.join(remote, 'binlog-20261203T000000Z/index.tsv'), 'utf8')).toBe(`${[file('galera-2', 'binlog.000002', 20, 31), 'gap 31 33',
+      file('galera-2', 'binlog.000003', 33, 40), file('galera-2', 'binlog.000004', 40, 50)].join('\n')}\n`);
+    // The current segment is the archiver's: untouched here, retain.json names what it may remove.
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(`${current.join('\n')}\n`);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 12, backup: '20261204T020000Z' });
+    expect(run.stderr).toContain('archive retention: removing binlog-20261125T000000Z');
+  });
+
+  test('closing the current segment moves it whole under the time of the close, history.json last; a close cut short is finished under its time', () => {
+    expect(bash('archive_close_segment "restore of x"').stdout).toBe('');
+    expect(files()).toEqual([]);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 15), file('galera-0', 'binlog.000002', 15, 25)], false);
+    write('binlog/archive.json', '{"domain": 1}\n');
+    const closed = bash('archive_close_segment "restore of 20261204T020000Z"');
+    expect(closed.status).toBe(0);
+    const name = closed.stdout.trim();
+    expect(name).toMatch(/^binlog-\d{8}T\d{6}Z$/);
+    expect(files()).toEqual([`${name}/archive.json`, `${name}/galera-0/binlog.000001`, `${name}/galera-0/binlog.000002`, `${name}/history.json`, `${name}/index.tsv`]);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, name, 'history.json'), 'utf8'))).toMatchObject({ reason: 'restore of 20261204T020000Z' });
+    // A move that stopped half way: a segment without history.json, files left in binlog/.
+    write('binlog-20261203T000000Z/galera-1/binlog.000001', 'moved');
+    write('binlog/galera-1/binlog.000002', 'left');
+    write('binlog/index.tsv', `${file('galera-1', 'binlog.000001', 0, 3)}\n${file('galera-1', 'binlog.000002', 3, 5)}\n`);
+    expect(bash('archive_close_segment again').stdout.trim()).toBe('binlog-20261203T000000Z');
+    expect(files().filter((f) => f.startsWith('binlog-20261203'))).toEqual(['binlog-20261203T000000Z/galera-1/binlog.000001',
+      'binlog-20261203T000000Z/galera-1/binlog.000002', 'binlog-20261203T000000Z/history.json', 'binlog-20261203T000000Z/index.tsv']);
+    expect(files().filter((f) => f.startsWith('binlog/'))).toEqual([]);
+  });
+
+  test('a destination that does not list is never taken for one without an archive: no close, no segment, no archive retention', () => {
+    const gone = { BACKUP_REMOTE: `dest:${path.join(remote, 'no-such-dir')}` };
+    expect(bash('archive_close_segment x; echo "exit $?"', '', gone).stdout.trim()).toBe('exit 1');
+    expect(bash('archive_segment_for 20261204T020000Z; echo "exit $?"', '', gone).stdout.trim()).toBe('exit 1');
+    const prune = spawnSync('bash', ['-c', `. "${assets}/backup.sh"; prune_archive`], { env: env(gone), encoding: 'utf8' });
+    expect(prune.status).toBe(0);
+    expect(prune.stderr).toContain('does not list: skipped');
+  });
+
+  /** A stand-in for the members' sidecar (serve.sh's protocol: one `TOKEN COMMAND ARG` line, one answer). */
+  async function withFakeSidecar(answer: (command: string, arg: string) => string, run: (port: number) => Promise<void>): Promise<void> {
+    const server = net.createServer((socket) => {
+      socket.once('data', (data) => {
+        const [, command, arg] = data.toString().trim().split(' ');
+        socket.end(answer(command, arg ?? ''));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, SIDECAR_ADDRESS, resolve));
+    try {
+      await run((server.address() as net.AddressInfo).port);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }
+  /** Runs bash without blocking this process (the stand-in sidecar and S3 server answer from it). */
+  const runAsync = (args: string[], extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('bash', args, { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  /** A job's script. */
+  const runScript = (script: string, extra: Record<string, string>) => runAsync([path.join(assets, script)], extra);
+
+  test('archive.sh applies retain.json once a member answers: the files go, the index and archive.json start at the first file kept', async () => {
+    const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];
+    segment('binlog', entries, false);
+    write('binlog/retain.json', '{"keep_after_seq": 21, "backup": "20261204T020000Z", "written": 1}\n');
+    // Synced, listing only its current file (nothing closed to ship).
+    const sidecar = (command: string) => (command === 'status' ? '4 Primary OFF galera-1\n'
+      : command === 'binlogs' ? 'binlog.000009 400 25\ncurrent binlog.000009\n' : 'refused: no\n');
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port) });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      const pass = JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!);
+      expect(pass).toMatchObject({ shipped: 0, first_seq: 20, last_seq: 25, first_time: 1020, files: 1, gaps: 0 });
+    });
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(`${entries[3]}\n`);
+    expect(files().filter((f) => f.includes('/galera-0/'))).toEqual(['binlog/galera-0/binlog.000003']);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/archive.json'), 'utf8'))).toMatchObject({ first_seq: 20, last_seq: 25 });
+    expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 0$/m);
+  });
+
+  test('backup.sh records the source\'s binlog_seq in the manifest, and its prune tells the archiver to keep from the oldest kept backup', async () => {
+    const stream = 'not really a backup stream';
+    const sha = createHash('sha256').update(stream).digest('hex');
+    backup('20261201T020000Z', 30);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 20), file('galera-0', 'binlog.000002', 20, 50)], false);
+    let id = '';
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-0\n';
+      if (command === 'backup') { id = arg; return stream; }
+      return command === 'result' ? `{"id": "${arg}", "state": "ok", "sha256": "${sha}", "error": "", "binlog_seq": 44}\n` : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('backup.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS} galera-1=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port),
+        RETENTION_COUNT: '1', RETENTION_MAX_AGE_SECONDS: String(3650 * 86400) });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+    });
+    expect(JSON.parse(fs.readFileSync(path.join(remote, id, 'backup.json'), 'utf8'))).toMatchObject({ id, source: 'galera-1', sha256: sha, binlog_seq: 44 });
+    expect(fs.existsSync(path.join(remote, '20261201T020000Z'))).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 44, backup: id });
+  });
+
+  test('the drill tries the archive of the latest backup\'s history, then the backup alone, and reports both (a stream that does not unpack)', () => {
+    const stream = 'not gzip';
+    write('20261204T020000Z/backup.mbstream.gz', stream);
+    write('20261204T020000Z/backup.json', `{"id": "20261204T020000Z", "finished": 1, "sha256": "${createHash('sha256').update(stream).digest('hex')}", "binlog_seq": 5}\n`);
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 20)], false);
+    write('binlog/archive.json', '{"domain": 1, "first_seq": 0, "last_seq": 20, "covered_until": 1}\n');
+    const metrics = path.join(remote, 'drill-copy.prom');
+    const run = spawnSync('bash', [path.join(assets, 'drill.sh')], { env: env({ DRILL_SCRATCH_DIR: remote, DRILL_METRICS_FILE: metrics }), encoding: 'utf8' });
+    expect(run.status).not.toBe(0);
+    const result = JSON.parse(lines(run.stdout).find((l) => l.includes('"drill result"'))!);
+    expect(result).toMatchObject({ ok: false, backup: '20261204T020000Z', archive: 'failed', archive_files: 0,
+      reason: expect.stringContaining('could not be unpacked'), archive_reason: expect.stringContaining('binlog does not replay past 20261204T020000Z') });
+    // Both restores ran: with the archive, then alone.
+    expect(run.stderr.match(/restore 20261204T020000Z: fetching and checking/g)).toHaveLength(2);
+    const text = fs.readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/^galera_backup_drill_success 0$/m);
+    expect(text).toMatch(/^galera_binlog_archive_drill_success 0$/m);
+    expect(text).toMatch(/^galera_binlog_archive_drill_last_seq 0$/m);
+    expect(fs.readFileSync(path.join(remote, 'drill.prom'), 'utf8')).toBe(text);
+  });
+
+  /** A stand-in mariadb-binlog that prints the "file" as it is: the files served are already in its text form. */
+  const fakeBinlogTool = () => {
+    write('bin/mariadb-binlog', '#!/bin/bash\ncat "${@: -1}"\n');
+    fs.chmodSync(path.join(remote, 'bin', 'mariadb-binlog'), 0o755);
+    return { PATH: `${path.join(remote, 'bin')}:${process.env.PATH}` };
+  };
+  /** Events of GTIDs 1-3-N committed at 2026-12-04 H:00:N, in mariadb-binlog's text: the hour space-padded. */
+  const events = (seqs: number[], hour = 3) => seqs.map((n) =>
+    `#261204 ${String(hour).padStart(2, ' ')}:00:${String(n).padStart(2, '0')} server id 3  end_log_pos ${n * 100} CRC32 0x00000000\tGTID 1-3-${n} trans\n`).join('');
+
+  test('archive.sh records a gap when the next GTID is on no member any more, and archive.prom counts it (binary logs as mariadb-binlog prints them)', async () => {
+    const tool = fakeBinlogTool();
+    // Archived up to 10; the member's oldest file starts after 15 (11-15 expired before a pass shipped them).
+    segment('binlog', [file('galera-0', 'binlog.000001', 0, 10)], false);
+    const served: Record<string, string> = { 'binlog.000003': events([16, 17, 18, 19, 20]), 'binlog.000004': '' };
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-1\n';
+      if (command === 'binlogs') return `binlog.000003 ${served['binlog.000003'].length} 15\nbinlog.000004 0 20\nbinlog.000005 0 20\ncurrent binlog.000005\n`;
+      return command === 'binlog' ? served[arg] : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tool });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      expect(run.stderr).toContain('GAP: transactions 11-15 of domain 1 are on no member any more');
+      expect(JSON.parse(lines(run.stdout).find((l) => l.includes('"archive pass"'))!)).toMatchObject({ shipped: 1, first_seq: 0, last_seq: 20, gaps: 1, member: 'galera-0' });
+    });
+    const t = (n: number) => Date.UTC(2026, 11, 4, 3, 0, n) / 1000;
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(
+      `${file('galera-0', 'binlog.000001', 0, 10)}\ngap 10 15\nfile galera-0 binlog.000003 15 20 ${t(16)} ${t(20)} ${served['binlog.000003'].length}\n`);
+    expect(fs.readFileSync(path.join(remote, 'binlog/galera-0/binlog.000003'), 'utf8')).toBe(served['binlog.000003']);
+    expect(fs.readFileSync(path.join(remote, 'binlog/archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 1$/m);
+  });
+
+  test('after a restore, a file of the history before it (committed before the restore) is never shipped into the new segment', async () => {
+    const tool = fakeBinlogTool();
+    const restoredAt = Date.UTC(2026, 11, 4, 2, 30, 0) / 1000;
+    write('binlog-20261204T023000Z/history.json', `{"closed": "20261204T023000Z", "at": ${restoredAt}, "reason": "restore of 20261204T010000Z"}\n`);
+    // The member still has a file of the old history (02:00, GTIDs 40-45) beside the new history's (03:00, 13-15).
+    const served: Record<string, string> = { 'binlog.000003': events([40, 41, 45], 2), 'binlog.000004': events([13, 14, 15]) };
+    const sidecar = (command: string, arg: string) => {
+      if (command === 'status') return '4 Primary OFF galera-1\n';
+      if (command === 'binlogs') return `binlog.000003 ${served['binlog.000003'].length} -\nbinlog.000004 ${served['binlog.000004'].length} -\nbinlog.000005 0 -\ncurrent binlog.000005\n`;
+      return command === 'binlog' ? served[arg] : 'refused: no\n';
+    };
+    await withFakeSidecar(sidecar, async (port) => {
+      const run = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tool });
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
+      expect(run.stderr).toMatch(/HISTORY: galera-0\/binlog.000003 holds transactions committed from 2026-12-04 02:00:40 UTC, before the restore that began this history \(2026-12-04 02:30:00 UTC\)/);
+    });
+    expect(fs.readFileSync(path.join(remote, 'binlog/index.tsv'), 'utf8')).toBe(
+      `file galera-0 binlog.000004 12 15 ${Date.UTC(2026, 11, 4, 3, 0, 13) / 1000} ${Date.UTC(2026, 11, 4, 3, 0, 15) / 1000} ${served['binlog.000004'].length}\n`);
+    expect(files().filter((f) => f.startsWith('binlog/galera-0/'))).toEqual(['binlog/galera-0/binlog.000004']);
+  });
+
+  test('on S3 (no directories, a move is copy and delete): closing a segment, finding a backup\'s segment, pruning a closed one', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const S3rver = require('s3rver');
+    const server = new S3rver({ address: '127.0.17.3', port: 0, silent: true, directory: path.join(remote, 's3'), configureBuckets: [{ name: 'backups' }] });
+    const { port } = await server.run();
+    try {
+      const s3 = { BACKUP_REMOTE: 'dest:backups/prod/galera', RCLONE_CONFIG_DEST_TYPE: 's3', RCLONE_CONFIG_DEST_PROVIDER: 'Other',
+        RCLONE_CONFIG_DEST_ENDPOINT: `http://127.0.17.3:${port}`, RCLONE_CONFIG_DEST_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY: 'S3RVER',
+        RCLONE_CONFIG_DEST_REGION: 'us-east-1', RCLONE_CONFIG_DEST_FORCE_PATH_STYLE: 'true' };
+      const sh = (command: string) => runAsync(['-c', `. "${assets}/common.sh"; ${command}`], s3);
+      // A missing key reads as nothing with exit 0 through `rclone cat` on S3: rc_read says it is missing, so a
+      // prune with no archive writes no retain.json (the integration test's S3 backup found binlog/ beside it).
+      write('first/20261130T020000Z/backup.json', '{"id": "20261130T020000Z", "binlog_seq": 7}\n');
+      expect((await sh(`rc copy "${path.join(remote, 'first')}" "$BACKUP_REMOTE"`)).code).toBe(0);
+      expect((await sh('rc cat "$BACKUP_REMOTE/binlog/index.tsv"')).code).toBe(0);
+      expect((await sh('rc_read "$BACKUP_REMOTE/binlog/index.tsv"')).code).toBe(1);
+      const noArchive = await runAsync(['-c', `. "${assets}/backup.sh"; prune_archive`], s3);
+      expect({ code: noArchive.code, stderr: noArchive.stderr }).toMatchObject({ code: 0, stderr: expect.not.stringContaining('archive retention') });
+      expect(lines((await sh('rc lsf -R --files-only "$BACKUP_REMOTE"')).stdout)).toEqual(['20261130T020000Z/backup.json']);
+      expect((await sh('rc purge "$BACKUP_REMOTE/20261130T020000Z"')).code).toBe(0);
+      const current = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
+      segment('stage/binlog', current, false);
+      write('stage/binlog/archive.json', '{"domain": 1}\n');
+      write('stage/20261201T020000Z/backup.json', '{}\n');
+      expect((await sh(`rc copy "${path.join(remote, 'stage')}" "$BACKUP_REMOTE"`)).code).toBe(0);
+      // No closed segment yet: a backup belongs to the current one.
+      expect((await sh('archive_segment_for 20261201T020000Z')).stdout.trim()).toBe('binlog');
+      const closed = await sh('archive_close_segment "restore of 20261201T020000Z"');
+      expect({ code: closed.code, stderr: closed.stderr }).toMatchObject({ code: 0 });
+      const name = closed.stdout.trim();
+      expect(name).toMatch(/^binlog-\d{8}T\d{6}Z$/);
+      const listed = lines((await sh('rc lsf -R --files-only "$BACKUP_REMOTE"')).stdout).sort();
+      expect(listed).toEqual(['20261201T020000Z/backup.json', `${name}/archive.json`, `${name}/galera-0/binlog.000001`, `${name}/galera-0/binlog.000002`,
+        `${name}/history.json`, `${name}/index.tsv`]);
+      expect((await sh('archive_segment_for 20261201T020000Z')).stdout.trim()).toBe(name);
+      // Nothing left to close: no new segment.
+      expect((await sh('archive_close_segment again')).stdout).toBe('');
+      // Retention inside the closed segment: the file ending at or before 15 goes (not the last one).
+      const pruned = await sh(`rc cat "$BACKUP_REMOTE/${name}/index.tsv" | archive_prune ${name} 15`);
+      expect(pruned.stdout).toBe(`${current[1]}\n`);
+      expect(lines((await sh(`rc lsf -R --files-only "$BACKUP_REMOTE/${name}/galera-0"`)).stdout)).toEqual(['binlog.000002']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
+    const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
+    segment('binlog', entries, false);
+    write('binlog/retain.json', '{"keep_after_seq": 15, "backup": "20261204T020000Z", "written": 1}\n');
+    write('binlog/archive.json', '{"domain": 1, "first_seq": 0}\n');
+    const before = files();
+    // Port 1: nothing listens, every member is down.
+    const down = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: '1' });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('no Synced member listed its binary logs');
+    expect(files()).toEqual(before);
+    const changed = await runScript('archive.sh', { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: '1', BINLOG_GTID_DOMAIN: '7' });
+    expect(changed.stderr).toMatch(/the archive holds domain 1, the cluster logs domain 7: closed it as binlog-\d{8}T\d{6}Z/);
+    const closed = files().filter((f) => f.endsWith('/history.json'));
+    expect(closed).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(remote, closed[0]), 'utf8')).reason).toBe('the GTID domain changed from 1 to 7');
+    expect(files().filter((f) => f.startsWith('binlog/'))).toEqual([]);
   });
 });

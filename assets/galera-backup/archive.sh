@@ -12,6 +12,16 @@
 # interval's transactions are not archived yet). When the next GTID is no longer on any member (a file expired
 # before it was archived), the missing range is recorded as a gap: a restore refuses a point beyond it.
 #
+# Retention: when the backup job's retention wrote retain.json (keep_after_seq: the oldest kept backup's position),
+# a pass removes the files and gaps that lie at or before it (common.sh: archive_prune; never the last file), so
+# the archive's index has one writer. archive.json's first_seq/first_time then follow the first file kept.
+#
+# History: a restore of the cluster closes this segment (restore.sh; common.sh: archive_close_segment) and the
+# next pass starts a new one from an empty index. A pass that finds the archive recorded for another GTID domain
+# than the cluster's (gtidDomainId changed) closes it the same way before going on. A file holding transactions
+# committed before the restore that began this history is another history's (a member whose binary logs outlived
+# the restore): it is never shipped.
+#
 # The archive: BACKUP_REMOTE/binlog/<member>/<file>; index.tsv, one line per file
 # `file <member> <file> <start> <end> <first time> <last time> <bytes>` (it holds the domain's transactions
 # start+1..end, committed from first to last time, epoch seconds, 0 when none) and per gap `gap <start> <end>`;
@@ -36,11 +46,28 @@ file_range() {
   TZ=UTC mariadb-binlog --do-domain-ids="$DOMAIN" "$1" 2>/dev/null | binlog_gtid_range
 }
 
+# When the current history began: the time of the restore that closed the last segment (its history.json), 0 when
+# none did (or the destination does not list: this is a safety net, not a condition of archiving).
+history_start() {
+  local closed last history reason at
+  closed=$(archive_closed_segments) && last=$(tail -n 1 <<<"$closed") && [[ -n $last ]] || { echo 0; return 0; }
+  history=$(rc_read "$BACKUP_REMOTE/$ARCHIVE_DIR-$last/$ARCHIVE_HISTORY_FILE")
+  reason=$(json_field reason <<<"$history")
+  at=$(json_field at <<<"$history")
+  if [[ $reason == "restore of "* && $at =~ ^[0-9]+$ ]]; then echo "$at"; else echo 0; fi
+}
+
 # One pass: closes and ships what the chosen member has past the archive; prints the pass's JSON line.
 pass() {
   local index started states member host listing archived sticky names=() bytes=() starts=() i end name size start shipped=0 from=''
   started=$(date -u +%s)
-  index=$(rc cat "$ARCHIVE/$ARCHIVE_INDEX_FILE" 2>/dev/null)
+  local recorded closed keep pruned changed=0
+  recorded=$(rc_read "$ARCHIVE/$ARCHIVE_MANIFEST_FILE" | json_field domain)
+  if [[ -n $recorded && $recorded != "$DOMAIN" ]]; then
+    closed=$(archive_close_segment "the GTID domain changed from $recorded to $DOMAIN") || { backup_log "archive: could not close the archive of domain $recorded"; return 1; }
+    backup_log "archive: the archive holds domain $recorded, the cluster logs domain $DOMAIN: closed it as $closed; a new one starts"
+  fi
+  index=$(rc_read "$ARCHIVE/$ARCHIVE_INDEX_FILE" | sed '/^$/d')
   archived=$(awk '$1 == "file" && $5 > s { s = $5 } END { print s + 0 }' <<<"$index")
   sticky=$(awk '$1 == "file" { m = $2 } END { print m }' <<<"$index")
   states=$(member_states)
@@ -55,12 +82,21 @@ pass() {
     backup_log "archive: no Synced member listed its binary logs (members: $(tr '\n' ';' <<<"$states"))"
     return 1
   fi
+  # Retention, once a member answered (a pass that cannot ship writes nothing): the last file and the archive's end
+  # stay, so `archived` and `sticky` above still hold.
+  keep=$(rc_read "$ARCHIVE/$ARCHIVE_RETAIN_FILE" | json_field keep_after_seq)
+  if [[ $keep =~ ^[0-9]+$ && -n $index ]]; then
+    pruned=$(archive_prune "$ARCHIVE_DIR" "$keep" <<<"$index")
+    [[ $pruned == "$index" ]] || { index=$pruned; changed=1; }
+  fi
   while read -r name size start; do
     [[ $name == current ]] && break
     names+=("$name") bytes+=("$size") starts+=("$start")
   done <<<"$listing"
   # What the pass works from, in the job's log: the member's files and where each starts, against the archive's end.
   backup_log "archive: $from lists ${names[*]:-no file} (starts ${starts[*]:-none}); archived up to $archived"
+  local began
+  began=$(history_start)
   # A closed file may hold transactions up to the next file's start (the binlog state when it was closed); the
   # newest file (still written) is never shipped. Unknown positions (NULL): shipped unless this member's file is.
   local first last first_time last_time
@@ -79,6 +115,11 @@ pass() {
       rm -f "$WORK/$name"
       continue
     fi
+    if ((began > 0 && first_time > 0 && first_time < began)); then
+      backup_log "archive: HISTORY: $from/$name holds transactions committed from $(date -u -d "@$first_time" '+%F %T') UTC, before the restore that began this history ($(date -u -d "@$began" '+%F %T') UTC): another history's, not shipped (empty that member's data dir: it rejoins by SST)"
+      rm -f "$WORK/$name"
+      continue
+    fi
     if ((first > archived + 1 && archived > 0)); then
       backup_log "archive: GAP: transactions $((archived + 1))-$((first - 1)) of domain $DOMAIN are on no member any more"
       index+=$'\n'"gap $archived $((first - 1))"
@@ -90,7 +131,7 @@ pass() {
     shipped=$((shipped + 1))
   done
   index=$(sed '/^$/d' <<<"$index")
-  if ((shipped > 0)); then
+  if ((shipped > 0 || changed)); then
     printf '%s\n' "$index" | rc rcat "$ARCHIVE/$ARCHIVE_INDEX_FILE" || { backup_log "archive: could not store the index"; return 1; }
   fi
   # Every transaction committed before the pass started was in a closed file of $from: it is archived.

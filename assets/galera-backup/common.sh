@@ -16,11 +16,18 @@ BACKUP_RCLONE=${BACKUP_RCLONE:-rclone}
 BACKUP_STREAM_FILE=backup.mbstream.gz
 BACKUP_MANIFEST_FILE=backup.json
 # The binary log archive (archive.sh): BACKUP_REMOTE/binlog/<member>/<file>, listed in index.tsv, summed up in
-# archive.json (coverage) and archive.prom (the same for a metrics exporter).
+# archive.json (coverage) and archive.prom (the same for a metrics exporter). retain.json (written by the backup
+# job's retention) tells the archiver which files no kept backup needs any more.
 ARCHIVE_DIR=binlog
 ARCHIVE_INDEX_FILE=index.tsv
 ARCHIVE_MANIFEST_FILE=archive.json
 ARCHIVE_METRICS_FILE=archive.prom
+ARCHIVE_RETAIN_FILE=retain.json
+# Segments: BACKUP_REMOTE/binlog/ holds the cluster's current GTID history. A restore of the cluster (or a change of
+# the GTID domain) starts a new history whose sequence numbers may repeat the archived ones, so the current segment
+# is first closed: moved to binlog-<R>/ (R: when, as a backup id), history.json written last. Backups taken before
+# R belong to it: backup B's segment is binlog-<R> for the smallest R after B, else binlog/.
+ARCHIVE_HISTORY_FILE=history.json
 
 backup_log() {
   printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${0##*/}" "$*" >&2
@@ -28,6 +35,16 @@ backup_log() {
 
 rc() {
   "$BACKUP_RCLONE" --config=/dev/null --low-level-retries=3 --retries=2 "$@"
+}
+
+# Prints the object at PATH (a manifest, an index, retain.json, history.json: never empty when it exists); returns 1
+# when it does not exist or does not read. Not `rc cat` alone: on S3 a missing key is read as an empty directory
+# listing and rclone exits 0 with no output (seen against s3rver: the backup job wrote retain.json into an archive
+# that did not exist, and a drill would have taken the backup's segment for an archive).
+rc_read() {
+  local text
+  text=$(rc cat "$1" 2>/dev/null) && [[ -n $text ]] || return 1
+  printf '%s\n' "$text"
 }
 
 # Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
@@ -165,4 +182,135 @@ binlog_gtid_range() {
 # The sequence number of GTID domain $2 in the GTID list $1 (`0-1-5,1-1-77` 1 -> 77), 0 when absent.
 domain_seq() {
   tr ',' '\n' <<<"$1" | awk -F- -v d="$2" '$1 == d { s = $3 } END { print s + 0 }'
+}
+
+# The times R of the closed archive segments (binlog-<R>/), oldest first; returns 1 when the destination does not
+# list (a caller must not take every backup for the current history then).
+archive_closed_segments() {
+  local dirs
+  dirs=$(rc lsf --dirs-only "$BACKUP_REMOTE" 2>/dev/null) || return 1
+  sed -n "s#^$ARCHIVE_DIR-\([0-9]\{8\}T[0-9]\{6\}Z\)/\$#\1#p" <<<"$dirs" | sort
+}
+
+# The segment (a directory name under BACKUP_REMOTE) that holds the history of backup ID, from the closed segments'
+# times R on stdin: the first closed after ID, else the current one.
+segment_of() {
+  local id=$1 r
+  while read -r r; do
+    [[ -n $r && $r > $id ]] && { echo "$ARCHIVE_DIR-$r"; return 0; }
+  done < <(sort)
+  echo "$ARCHIVE_DIR"
+}
+
+archive_segment_for() {
+  local closed
+  closed=$(archive_closed_segments) || return 1
+  segment_of "$1" <<<"$closed"
+}
+
+# Closes the current segment: moves BACKUP_REMOTE/binlog/ to binlog-<R>/ (R now) and writes its history.json
+# (REASON) last. A close that did not finish (a segment without history.json) is finished instead, under its R.
+# Prints the closed segment's name, nothing when there was no archive; returns 1 when the move failed.
+archive_close_segment() {
+  local reason=$1 r='' pending closed files top
+  closed=$(archive_closed_segments) || return 1
+  for pending in $closed; do
+    rc_read "$BACKUP_REMOTE/$ARCHIVE_DIR-$pending/$ARCHIVE_HISTORY_FILE" >/dev/null || r=$pending
+  done
+  # No archive only when the destination lists and has no binlog/ (a listing that fails is not an empty archive).
+  if ! files=$(rc lsf -R --files-only "$BACKUP_REMOTE/$ARCHIVE_DIR" 2>/dev/null); then
+    top=$(rc lsf --dirs-only "$BACKUP_REMOTE" 2>/dev/null) || return 1
+    ! grep -qxF "$ARCHIVE_DIR/" <<<"$top" || return 1
+    files=''
+  fi
+  if [[ -z $r ]]; then
+    [[ -n $files ]] || return 0
+    r=$(backup_id_at "$(date -u +%s)")
+  fi
+  if [[ -n $files ]]; then
+    rc move --delete-empty-src-dirs "$BACKUP_REMOTE/$ARCHIVE_DIR" "$BACKUP_REMOTE/$ARCHIVE_DIR-$r" || return 1
+  fi
+  printf '{"closed": "%s", "at": %s, "reason": "%s"}\n' "$r" "$(date -u +%s)" "${reason//\"/\'}" |
+    rc rcat "$BACKUP_REMOTE/$ARCHIVE_DIR-$r/$ARCHIVE_HISTORY_FILE" || return 1
+  echo "$ARCHIVE_DIR-$r"
+}
+
+# The index lines (index.tsv on stdin) a restore from a backup holding the domain's transactions up to KEEP may
+# still need: a file goes when every transaction it holds is at or before KEEP (its end <= KEEP), but never the
+# last file listed nor the one(s) reaching furthest (the archiver continues from them); a gap goes when it ends at
+# or before KEEP (no restore from a kept backup has to pass it).
+archive_retained() {
+  awk -v keep="$1" '
+    NF == 0 { next }
+    { line[++n] = $0; kind[n] = $1; end[n] = ($1 == "file" ? $5 : $3) + 0
+      if ($1 == "file") { last = n; if (end[n] > max) max = end[n] } }
+    END {
+      for (i = 1; i <= n; i++) {
+        if (kind[i] == "file" && end[i] <= keep + 0 && i != last && end[i] < max) continue
+        if (kind[i] == "gap" && end[i] <= keep + 0) continue
+        print line[i]
+      }
+    }'
+}
+
+# Removes from SEGMENT the files of the index on stdin that archive_retained(KEEP) leaves out, and prints the index
+# without them (a file whose removal failed keeps its line: the next prune retries).
+archive_prune() {
+  local segment=$1 keep=$2 index retained line kind member file dropped='' removed=0
+  index=$(sed '/^$/d')
+  retained=$(archive_retained "$keep" <<<"$index")
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    grep -qxF -- "$line" <<<"$retained" && continue
+    read -r kind member file _ <<<"$line"
+    if [[ $kind == file ]] && ! rc deletefile "$BACKUP_REMOTE/$segment/$member/$file" 2>/dev/null &&
+      rc lsf "$BACKUP_REMOTE/$segment/$member/$file" >/dev/null 2>&1; then
+      backup_log "archive retention: could not remove $segment/$member/$file (the next prune retries)"
+      continue
+    fi
+    [[ $kind == file ]] && removed=$((removed + 1))
+    dropped+=$line$'\n'
+  done <<<"$index"
+  ((removed == 0)) || backup_log "archive retention: removed $removed file(s) of $segment holding nothing past sequence $keep"
+  if [[ -z $dropped ]]; then printf '%s\n' "$index"; else grep -vxF -f <(printf '%s' "$dropped") <<<"$index"; fi
+}
+
+# What retention does to the archive, from `closed R` (archive_closed_segments) and `backup ID SEQ` lines (every
+# kept complete backup; SEQ: its manifest's binlog_seq, `-` when it has none) on stdin. Per segment, the oldest kept
+# backup of its history decides: `keep SEGMENT SEQ ID` (remove what lies at or before SEQ), or nothing when that
+# backup has no binlog_seq (unknown: nothing is removed). A closed segment no kept backup belongs to goes whole:
+# `purge SEGMENT`. The current segment is never purged (the archiver continues it).
+archive_retention_plan() {
+  local kind a b closed=() backups=() id seq segment
+  declare -A oldest=() oldest_seq=()
+  while read -r kind a b; do
+    case $kind in
+      closed) closed+=("$a") ;;
+      backup) backup_id_epoch "$a" >/dev/null && backups+=("$a ${b:--}") ;;
+    esac
+  done
+  while read -r id seq; do
+    [[ -n $id ]] || continue
+    segment=$( ((${#closed[@]} == 0)) || printf '%s\n' "${closed[@]}" | segment_of "$id")
+    [[ -n $segment ]] || segment=$ARCHIVE_DIR
+    [[ -n ${oldest[$segment]:-} ]] && continue
+    oldest[$segment]=$id
+    oldest_seq[$segment]=$seq
+  done < <( ((${#backups[@]} == 0)) || printf '%s\n' "${backups[@]}" | sort)
+  for segment in $( ((${#closed[@]} == 0)) || printf "$ARCHIVE_DIR-%s\n" "${closed[@]}" | sort) "$ARCHIVE_DIR"; do
+    if [[ -z ${oldest[$segment]:-} ]]; then
+      [[ $segment == "$ARCHIVE_DIR" ]] || echo "purge $segment"
+    elif [[ ${oldest_seq[$segment]} =~ ^[0-9]+$ ]]; then
+      echo "keep $segment ${oldest_seq[$segment]} ${oldest[$segment]}"
+    fi
+  done
+}
+
+# The line restore.sh logs after replaying the archive (FILES SEGMENT FROM TO DOMAIN), and the drill's reading of it
+# from a restore's log on stdin: `files from to` of the last such line, nothing when there is none.
+replay_summary() {
+  echo "replayed $1 file(s) of $2: sequence $3-$4 of domain $5"
+}
+replay_range_of() {
+  sed -n 's/.*replayed \([0-9]*\) file(s) of [^:]*: sequence \([0-9]*\)-\([0-9]*\) of domain [0-9]*$/\1 \2 \3/p' | tail -n 1
 }

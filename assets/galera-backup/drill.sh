@@ -4,8 +4,13 @@
 # replication), and checks it: every table opens (mariadb-check), the sentinel row written when the backup was
 # taken is there, and the tables named in DRILL_TABLES hold rows. Nothing of the cluster is touched.
 #
+# When the backup's history has a binary log archive (archive.sh), the drill proves it too: the restore replays
+# everything archived past the backup (restore.sh --until end) into the same scratch copy before the checks. If that
+# fails, the backup is restored alone (so a bad archive is told apart from a bad backup) and the drill fails.
+#
 # The result goes to the log (one JSON line, `drill result`) and to BACKUP_REMOTE/drill.prom in Prometheus text
-# format (success, the age of the backup proved restorable, the restore duration) for a metrics exporter.
+# format (success, the age of the backup proved restorable, the restore duration; with an archive, whether it
+# replayed and up to which sequence number) for a metrics exporter.
 #
 # Environment, besides common.sh's: DRILL_SCRATCH_DIR (scratch space, default /tmp), DRILL_TABLES (`db.table`
 # separated by spaces: each must hold at least one row), DRILL_METRICS_FILE (also write the metrics here).
@@ -33,8 +38,8 @@ report() {
   duration=$((now - STARTED))
   epoch=$(backup_id_epoch "$id" 2>/dev/null) || epoch=0
   age=$((epoch > 0 ? now - epoch : -1))
-  printf '{"event": "drill result", "ok": %s, "backup": "%s", "backup_age_seconds": %s, "restore_seconds": %s, "reason": "%s"}\n' \
-    "$ok" "$id" "$age" "$duration" "${reason//\"/\'}"
+  printf '{"event": "drill result", "ok": %s, "backup": "%s", "backup_age_seconds": %s, "restore_seconds": %s, "reason": "%s", "archive": "%s", "archive_files": %s, "archive_from_seq": %s, "archive_to_seq": %s, "archive_reason": "%s"}\n' \
+    "$ok" "$id" "$age" "$duration" "${reason//\"/\'}" "$ARCHIVE_STATE" "$ARCHIVE_FILES" "$ARCHIVE_FROM" "$ARCHIVE_TO" "${ARCHIVE_REASON//\"/\'}"
   metrics="# HELP galera_backup_drill_success 1 if the last restore drill restored and checked the latest backup.
 # TYPE galera_backup_drill_success gauge
 galera_backup_drill_success $([[ $ok == true ]] && echo 1 || echo 0)
@@ -47,17 +52,49 @@ galera_backup_drill_backup_age_seconds $age
 # HELP galera_backup_drill_restore_duration_seconds How long the last drill took (fetch, check, prepare, start, checks).
 # TYPE galera_backup_drill_restore_duration_seconds gauge
 galera_backup_drill_restore_duration_seconds $duration"
+  [[ $ARCHIVE_STATE == none ]] || metrics+="
+# HELP galera_binlog_archive_drill_success 1 if the last drill replayed the binary log archive past the backup, 0 if it did not restore.
+# TYPE galera_binlog_archive_drill_success gauge
+galera_binlog_archive_drill_success $([[ $ARCHIVE_STATE == ok ]] && echo 1 || echo 0)
+# HELP galera_binlog_archive_drill_last_seq Last GTID sequence number the last drill replayed from the archive (proved restorable up to it).
+# TYPE galera_binlog_archive_drill_last_seq gauge
+galera_binlog_archive_drill_last_seq $ARCHIVE_TO"
   [[ -n ${DRILL_METRICS_FILE:-} ]] && printf '%s\n' "$metrics" >"$DRILL_METRICS_FILE"
   printf '%s\n' "$metrics" | rc rcat "$BACKUP_REMOTE/drill.prom" || backup_log "could not store drill.prom"
-  [[ $ok == true ]]
+  [[ $ok == true && $ARCHIVE_STATE != failed ]]
   exit
 }
+
+# Restores backup ID into an empty DATADIR (restore.sh, extra arguments passed on); prints its log.
+restore_into() {
+  rm -rf "$DATADIR" && mkdir "$DATADIR" || return 1
+  BACKUP_WORK_DIR=$SCRATCH RESTORE_SKIP_LIVE_CHECK=1 bash "$(dirname "${BASH_SOURCE[0]}")/restore.sh" "$ID" "$DATADIR" "$@" 2>&1
+}
+
+# The archive's part: none (no archive for this backup's history), ok, or failed (with the reason).
+ARCHIVE_STATE=none ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON=''
 
 STARTED=$(date -u +%s)
 ID=$(latest_backup)
 [[ -n $ID ]] || report false '' "no complete backup under $BACKUP_REMOTE"
-mkdir "$DATADIR"
-if ! log=$(BACKUP_WORK_DIR=$SCRATCH RESTORE_SKIP_LIVE_CHECK=1 bash "$(dirname "${BASH_SOURCE[0]}")/restore.sh" "$ID" "$DATADIR" 2>&1); then
+SEGMENT=$(archive_segment_for "$ID") || report false "$ID" "$BACKUP_REMOTE does not list"
+if rc_read "$BACKUP_REMOTE/$SEGMENT/$ARCHIVE_INDEX_FILE" >/dev/null; then
+  if log=$(restore_into --until end); then
+    ARCHIVE_STATE=ok
+    read -r ARCHIVE_FILES ARCHIVE_FROM ARCHIVE_TO < <(replay_range_of <<<"$log")
+    # restore.sh says what it replayed; a log without that line would make an invalid result line.
+    if [[ $ARCHIVE_TO =~ ^[0-9]+$ ]]; then
+      backup_log "drill $ID: replayed $ARCHIVE_FILES archived file(s) of $SEGMENT, sequence $ARCHIVE_FROM-$ARCHIVE_TO"
+    else
+      ARCHIVE_STATE=failed ARCHIVE_FILES=0 ARCHIVE_FROM=0 ARCHIVE_TO=0 ARCHIVE_REASON="restore.sh did not say what it replayed"
+    fi
+  else
+    printf '%s\n' "$log" >&2
+    ARCHIVE_STATE=failed
+    ARCHIVE_REASON="$SEGMENT does not replay past $ID: $(tail -n 1 <<<"$log")"
+  fi
+fi
+if [[ $ARCHIVE_STATE != ok ]] && ! log=$(restore_into); then
   printf '%s\n' "$log" >&2
   report false "$ID" "restore failed: $(tail -n 1 <<<"$log")"
 fi
@@ -83,4 +120,6 @@ for table in ${DRILL_TABLES:-}; do
   ((rows > 0)) || report false "$ID" "$table is empty"
   backup_log "drill $ID: $table has $rows rows"
 done
-report true "$ID" "restored, $(grep -c . <<<"$checked") tables checked, sentinel present"
+# ok: the backup restored and checked; a failed archive fails the job too (report's exit status).
+report true "$ID" "restored, $(grep -c . <<<"$checked") tables checked, sentinel present$(
+  [[ $ARCHIVE_STATE == ok ]] && echo ", archive replayed to sequence $ARCHIVE_TO")"

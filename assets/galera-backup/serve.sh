@@ -11,7 +11,9 @@
 #                 sentinel row (galera_backup.sentinel, id ID) is committed, for the restore drill. The member
 #                 is desynced for the copy (so its I/O never makes Galera's flow control pause the writer) and
 #                 resynced whatever happens (exit, signal, a dropped connection).
-#   result ID     the outcome of backup ID as JSON: ok or failed, the sha256 of the bytes sent, the error
+#   result ID     the outcome of backup ID as JSON: ok or failed, the sha256 of the bytes sent, the error, and
+#                 (binary log archiving on) binlog_seq: the cluster domain's last sequence number in this member's
+#                 binary log when the copy began, so the backup holds every transaction up to it (archive retention)
 #   binlogs       the binary logs for the archiver (archive.sh). First, when the newest file holds transactions of
 #                 the cluster's GTID domain, it is closed (FLUSH LOCAL BINARY LOGS, this member only): the archiver
 #                 only ever ships closed files, which never change. Then one line per file, oldest first:
@@ -81,15 +83,16 @@ binlog() {
 }
 
 write_result() {
-  galera_write_atomic "$RESULT_FILE" "{\"id\": \"$1\", \"state\": \"$2\", \"sha256\": \"$3\", \"error\": $(galera_json_string "$4")}" 644
+  galera_write_atomic "$RESULT_FILE" "{\"id\": \"$1\", \"state\": \"$2\", \"sha256\": \"$3\", \"error\": $(galera_json_string "$4")${BINLOG_SEQ:+, \"binlog_seq\": $BINLOG_SEQ}}" 644
 }
 
 resync() {
   galera_sql -e 'SET GLOBAL wsrep_desync=OFF' || galera_log "could not set wsrep_desync=OFF: the readiness probe reports it"
 }
 
-# Globals: the EXIT trap needs WORK after backup() returned.
+# Globals: the EXIT trap needs WORK after backup() returned; write_result reports BINLOG_SEQ once it is read.
 WORK=
+BINLOG_SEQ=
 backup() {
   local id=$1 sha_file log rc
   [[ $id =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || refuse "backup id '$id' is not YYYYMMDDTHHMMSSZ"
@@ -109,6 +112,11 @@ backup() {
 CREATE TABLE IF NOT EXISTS galera_backup.sentinel (id CHAR(16) PRIMARY KEY, source VARCHAR(64), taken_at DATETIME) ENGINE=InnoDB;
 DELETE FROM galera_backup.sentinel WHERE taken_at < NOW() - INTERVAL 400 DAY;
 INSERT INTO galera_backup.sentinel VALUES ('$id', '$POD_NAME', UTC_TIMESTAMP())" || refuse "could not write the sentinel row on $POD_NAME"
+  # Where this member's binary log stands (the sentinel included): the copy holds at least this much, so archived
+  # files ending at or before it are never needed with this backup. Read before the copy: a lower bound.
+  if [[ ${BINLOG_GTID_DOMAIN:-} =~ ^[0-9]+$ ]]; then
+    BINLOG_SEQ=$(domain_seq "$(galera_sql -e 'SELECT @@gtid_binlog_pos' 2>/dev/null)" "$BINLOG_GTID_DOMAIN")
+  fi
   galera_sql -e 'SET GLOBAL wsrep_desync=ON' || refuse "could not desync $POD_NAME"
   galera_log "backup $id: streaming from $POD_NAME (desynced)"
   mariadb-backup --defaults-file="$GALERA_MY_CNF" --backup --galera-info --user=mysql --socket="$GALERA_SOCKET" \

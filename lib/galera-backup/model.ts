@@ -12,8 +12,13 @@ import { BackupDestination, BinlogArchiveOptions, GaleraBackupProps } from './pr
 /** The port of the backup sidecar in every member's pod. */
 export const BACKUP_SIDECAR_PORT = 4445;
 
-/** The cluster's GTID domain (`wsrep_gtid_domain_id`) when binary logs are archived; members' local writes use 0. */
-export const BINLOG_GTID_DOMAIN = 1;
+/**
+ * The cluster's GTID domain (`wsrep_gtid_domain_id`) when binary logs are archived and `gtidDomainId` is not set;
+ * members' local writes use 0.
+ */
+export const DEFAULT_BINLOG_GTID_DOMAIN = 1;
+/** The highest GTID domain id MariaDB accepts (an unsigned 32-bit number). */
+export const MAX_GTID_DOMAIN = 4294967295;
 /** A member's binary log file size: small files are shipped soon after they close, and bound each upload. */
 const BINLOG_FILE_BYTES = 64 * 1024 * 1024;
 
@@ -97,7 +102,7 @@ function resolveBinlogArchive(options: BinlogArchiveOptions): BinlogArchiveModel
   return {
     intervalSeconds: options.intervalSeconds ?? 60,
     expireDays,
-    server: { gtidDomainId: BINLOG_GTID_DOMAIN, expireSeconds: Math.round(expireDays * 86400), maxFileBytes: BINLOG_FILE_BYTES },
+    server: { gtidDomainId: options.gtidDomainId ?? DEFAULT_BINLOG_GTID_DOMAIN, expireSeconds: Math.round(expireDays * 86400), maxFileBytes: BINLOG_FILE_BYTES },
   };
 }
 

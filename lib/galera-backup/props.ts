@@ -131,6 +131,16 @@ export interface BinlogArchiveOptions {
    * @default 3
    */
   readonly expireDays?: number;
+  /**
+   * The cluster's GTID domain (`wsrep_gtid_domain_id`, 1-4294967295): every member numbers the replicated
+   * transactions in it, and the archiver, the restore and the drill follow it. Clusters whose binary logs meet (one
+   * replicating into another) need different domains. 0 is refused: it is the domain of each member's local
+   * statements (`gtid_domain_id=0`). A change is cluster-wide (the preflight plan refuses to roll it) and starts
+   * a new archive segment (see the README).
+   *
+   * @default 1
+   */
+  readonly gtidDomainId?: number;
 }
 
 /** Everything GaleraBackup needs but the cluster (OpenStackControlPlane's `backup` prop). */

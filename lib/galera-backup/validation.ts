@@ -5,7 +5,7 @@ import { isQuantity } from '../common/k8s-rules';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
 import { isDns1123Label, isDns1123Subdomain, isIpAddress, Validator } from '../common/validation';
-import { GaleraBackupModel } from './model';
+import { GaleraBackupModel, MAX_GTID_DOMAIN } from './model';
 import { BackupDestination, GaleraBackupProps } from './props';
 
 const CRON_MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
@@ -114,6 +114,13 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
       archive.intervalSeconds, 'must be an integer from 10 to 60 (the archiver runs every minute and passes this often within it)');
     v.check(!Number.isInteger(archive.expireDays) || archive.expireDays < 1 || archive.expireDays > 90, 'binlogArchive.expireDays', archive.expireDays,
       'must be an integer from 1 to 90 days (a member keeps its binary logs this long: longer than the archiver may be down)');
+    const domain = archive.server.gtidDomainId;
+    if (domain === 0) {
+      v.add('binlogArchive.gtidDomainId', domain, 'must not be 0: each member\'s local statements (wsrep off) are logged in domain 0 (gtid_domain_id), and the cluster\'s transactions must not mix with them; use 1 or another unused domain');
+    } else {
+      v.check(!Number.isInteger(domain) || domain < 1 || domain > MAX_GTID_DOMAIN, 'binlogArchive.gtidDomainId', domain,
+        `must be an integer from 1 to ${MAX_GTID_DOMAIN} (MariaDB's GTID domain ids are unsigned 32-bit numbers)`);
+    }
   }
   v.throwIfInvalid();
 }

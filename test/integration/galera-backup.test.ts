@@ -12,7 +12,7 @@ import {
 } from './galera-harness';
 import { describeUnlessMissing, waitForTcp, which } from './support/daemons';
 import { startBackupSidecar, stopBackupSidecar } from './support/galera-backup';
-import { BINLOG_GTID_DOMAIN } from '../../lib/galera-backup/model';
+import { DEFAULT_BINLOG_GTID_DOMAIN } from '../../lib/galera-backup/model';
 
 jest.setTimeout(600_000);
 
@@ -135,7 +135,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
   });
   const retention = (count: number, maxAgeSeconds = 86400 * 30) => ({ RETENTION_COUNT: String(count), RETENTION_MAX_AGE_SECONDS: String(maxAgeSeconds) });
 
-  const startSidecar = (member: Member) => sidecars.set(member.name, startBackupSidecar(cluster, member, TOKEN, { BINLOG_GTID_DOMAIN: String(BINLOG_GTID_DOMAIN) }));
+  const startSidecar = (member: Member) => sidecars.set(member.name, startBackupSidecar(cluster, member, TOKEN, { BINLOG_GTID_DOMAIN: String(DEFAULT_BINLOG_GTID_DOMAIN) }));
 
   function backupIds(dir: string): string[] {
     return fs.existsSync(dir) ? fs.readdirSync(dir).filter((d) => /^\d{8}T\d{6}Z$/.test(d)).sort() : [];
@@ -145,9 +145,9 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     await acquireGaleraLock(600_000);
     cluster = new GaleraTestCluster(['127.0.1.1', '127.0.1.2', '127.0.1.3']);
     // What GaleraBackup's binlogArchive puts in server.cnf (64 MiB files, kept 3 days).
-    cluster.binlog = { gtidDomainId: BINLOG_GTID_DOMAIN, expireSeconds: 3 * 86400, maxFileBytes: 64 * 1024 * 1024 };
+    cluster.binlog = { gtidDomainId: DEFAULT_BINLOG_GTID_DOMAIN, expireSeconds: 3 * 86400, maxFileBytes: 64 * 1024 * 1024 };
     root = cluster.root;
-    for (const dir of ['work', 'volume', 's3', 'pitr']) {
+    for (const dir of ['work', 'volume', 's3', 'pitr', 'gap']) {
       fs.mkdirSync(path.join(root, dir));
       fs.chownSync(path.join(root, dir), MYSQL.uid, MYSQL.gid);
     }
@@ -358,7 +358,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
 
   test('point in time: every member writes the same GTIDs; the archive continues from another member by GTID; a restore to just before a DROP TABLE brings back exactly the rows before it; points outside the archive are refused', async () => {
     const dir = path.join(root, 'pitr');
-    const env = { ...volumeEnv(dir), BINLOG_GTID_DOMAIN: String(BINLOG_GTID_DOMAIN) };
+    const env = { ...volumeEnv(dir), BINLOG_GTID_DOMAIN: String(DEFAULT_BINLOG_GTID_DOMAIN) };
     const [first] = cluster.members;
     await first.sql(`USE itest; CREATE TABLE itest.pitr (id INT PRIMARY KEY, at DATETIME(6));
       CREATE TABLE itest.victim (id INT PRIMARY KEY); INSERT INTO itest.victim SELECT seq FROM seq_1_to_100;
@@ -388,9 +388,10 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
       const pass = archivePass(third);
       expect({ code: third.code, stderr: third.stderr }).toMatchObject({ code: 0 });
       expect(pass.member).not.toBe(sticky);
-      expect(pass).toMatchObject({ gaps: 0, domain: BINLOG_GTID_DOMAIN });
+      expect(pass).toMatchObject({ gaps: 0, domain: DEFAULT_BINLOG_GTID_DOMAIN });
       // The pass's log says which files it saw against the archive: printed when nothing was shipped.
-      expect(pass.shipped > 0 ? 'shipped' : `nothing shipped: ${JSON.stringify(pass)}\n${third.stderr}`).toBe('shipped');
+      expect(pass.shipped > 0 ? 'shipped' : `nothing shipped: ${JSON.stringify(pass)}
+${third.stderr}`).toBe('shipped');
       expect(pass.covered_until * 1000).toBeGreaterThan(until.getTime());
       figures.archive = { passes: [first1, second, third].map((r) => r.ms / 1000), files: pass.files, lastSeq: pass.last_seq };
     } finally {
@@ -399,11 +400,11 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     // Every member wrote the same GTID for the DROP (read from each member's own binary logs).
     const dropGtids = cluster.members.map((m) => {
       const logs = fs.readdirSync(m.dataDir).filter((f) => /^binlog\.\d{6}$/.test(f)).map((f) => path.join(m.dataDir, f));
-      const text = execFileSync('mariadb-binlog', [`--do-domain-ids=${BINLOG_GTID_DOMAIN}`, ...logs], { maxBuffer: 256 * 1024 * 1024 }).toString();
+      const text = execFileSync('mariadb-binlog', [`--do-domain-ids=${DEFAULT_BINLOG_GTID_DOMAIN}`, ...logs], { maxBuffer: 256 * 1024 * 1024 }).toString();
       const at = text.indexOf('DROP TABLE `itest`.`victim`') >= 0 ? text.indexOf('DROP TABLE `itest`.`victim`') : text.indexOf('DROP TABLE itest.victim');
       return [...text.slice(0, at).matchAll(/GTID (\d+-\d+-\d+)/g)].at(-1)?.[1];
     });
-    expect(dropGtids[0]).toMatch(new RegExp(`^${BINLOG_GTID_DOMAIN}-\\d+-\\d+$`));
+    expect(dropGtids[0]).toMatch(new RegExp(`^${DEFAULT_BINLOG_GTID_DOMAIN}-\\d+-\\d+$`));
     expect(dropGtids).toEqual([dropGtids[0], dropGtids[0], dropGtids[0]]);
 
     // The restore to just before the point, into a scratch data dir (the cluster's own restore is the next test).
@@ -420,7 +421,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     const [, server, seq] = dropGtids[0]!.split('-');
     const byGtid = fs.mkdtempSync(path.join(root, 'work', 'pitr-gtid-'));
     fs.chownSync(byGtid, MYSQL.uid, MYSQL.gid);
-    const gtidRestore = await runScript('restore.sh', ['latest', byGtid, '--until', `${BINLOG_GTID_DOMAIN}-${server}-${Number(seq) - 1}`], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    const gtidRestore = await runScript('restore.sh', ['latest', byGtid, '--until', `${DEFAULT_BINLOG_GTID_DOMAIN}-${server}-${Number(seq) - 1}`], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
     expect({ code: gtidRestore.code, stderr: gtidRestore.stderr }).toMatchObject({ code: 0 });
     expect(await queryRestored(byGtid, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr')).toBe('1,2,3,4,5,6,101,102,103,104,105');
     expect(await queryRestored(byGtid, 'SELECT COUNT(*) FROM itest.victim')).toBe('100');
@@ -432,7 +433,7 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     const later = new Date(Date.now() + 3600_000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
     const earlier = new Date(Date.now() - 86400_000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
     for (const [point, why] of [[later, /past what the archive covers/], [earlier, /before backup \d{8}T\d{6}Z was complete/],
-      [`${BINLOG_GTID_DOMAIN}-1-1`, /is before backup/], ['yesterday', /neither a UTC time/]] as const) {
+      [`${DEFAULT_BINLOG_GTID_DOMAIN}-1-1`, /is before backup/], ['yesterday', /neither a UTC time/]] as const) {
       const refused = await runScript('restore.sh', ['latest', untouched, '--until', point], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
       expect({ point, code: refused.code }).toEqual({ point, code: 2 });
       expect(refused.stderr).toMatch(why);
@@ -443,7 +444,137 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     expect(metrics).toMatch(/^galera_binlog_archive_gaps 0$/m);
   });
 
-  test('full restore: every row acknowledged before the backup is back on all three members, none written after it', async () => {
+  /** The archive's index lines of a segment (`file member name start end first last bytes`, `gap start end`). */
+  const indexOf = (dir: string, segment = 'binlog') => {
+    const file = path.join(dir, segment, 'index.tsv');
+    return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' ')) : [];
+  };
+  const drillResult = (run: Run) => JSON.parse(run.stdout.split('\n').find((l) => l.includes('"drill result"')) ?? '{}');
+  const archiveEnv = (dir: string) => ({ ...volumeEnv(dir), BINLOG_GTID_DOMAIN: String(DEFAULT_BINLOG_GTID_DOMAIN) });
+  const scratchDir = (prefix: string) => {
+    const dir = fs.mkdtempSync(path.join(root, 'work', prefix));
+    fs.chownSync(dir, MYSQL.uid, MYSQL.gid);
+    return dir;
+  };
+
+  test('drill of the archive: the latest backup plus everything archived past it restores and checks; a missing archived file fails the drill, not the backup', async () => {
+    const dir = path.join(root, 'pitr');
+    const metrics = path.join(root, 'work', 'drill-archive.prom');
+    const coverage = JSON.parse(fs.readFileSync(path.join(dir, 'binlog', 'archive.json'), 'utf8'));
+    const run = await runScript('drill.sh', [], { ...volumeEnv(dir), DRILL_TABLES: 'itest.pitr itest.bulk', DRILL_METRICS_FILE: metrics });
+    const result = drillResult(run);
+    expect({ code: run.code, result, stderr: run.stderr }).toMatchObject({ code: 0, result: { ok: true, archive: 'ok' } });
+    // The whole archive past the backup: from the backup's own position to the last archived GTID.
+    expect(result.archive_files).toBeGreaterThan(0);
+    expect(result.archive_to_seq).toBe(coverage.last_seq);
+    expect(result.archive_from_seq).toBeLessThan(result.archive_to_seq);
+    const text = fs.readFileSync(metrics, 'utf8');
+    expect(text).toMatch(/^galera_binlog_archive_drill_success 1$/m);
+    expect(text).toMatch(new RegExp(`^galera_binlog_archive_drill_last_seq ${coverage.last_seq}$`, 'm'));
+    figures.archiveDrillSeconds = run.ms / 1000;
+
+    // A copy whose first file past the backup is gone: the archive does not replay, the backup alone still does.
+    const broken = path.join(root, 'pitr-broken');
+    execFileSync('cp', ['-a', dir, broken]);
+    const id = backupIds(broken).at(-1)!;
+    const seq = JSON.parse(fs.readFileSync(path.join(broken, id, 'backup.json'), 'utf8')).binlog_seq as number;
+    expect(seq).toBeGreaterThan(0);
+    const needed = indexOf(broken).filter((l) => l[0] === 'file' && Number(l[4]) > seq).sort((a, b) => Number(a[3]) - Number(b[3]))[0];
+    fs.rmSync(path.join(broken, 'binlog', needed[1], needed[2]));
+    const failed = await runScript('drill.sh', [], { ...volumeEnv(broken), DRILL_METRICS_FILE: metrics });
+    expect(failed.code).not.toBe(0);
+    expect(drillResult(failed)).toMatchObject({ ok: true, archive: 'failed', archive_reason: expect.stringContaining(`${needed[1]}/${needed[2]} does not read`) });
+    expect(fs.readFileSync(metrics, 'utf8')).toMatch(/^galera_binlog_archive_drill_success 0$/m);
+    expect(fs.readFileSync(metrics, 'utf8')).toMatch(/^galera_backup_drill_success 1$/m);
+  });
+
+  test('archive retention: with the backups pruned, the archiver removes the files that lie before the oldest kept backup; it still restores to the end', async () => {
+    const dir = path.join(root, 'pitr');
+    const env = archiveEnv(dir);
+    const [first] = cluster.members;
+    await first.sql('INSERT INTO itest.pitr VALUES (200, UTC_TIMESTAMP(6))');
+    const before = indexOf(dir).filter((l) => l[0] === 'file');
+    expect(before.length).toBeGreaterThan(1);
+    // One backup kept: the older one goes, and with it every archived file before the new one's position.
+    const backup = await runScript('backup.sh', [], { ...env, ...retention(1) });
+    expect({ code: backup.code, stderr: backup.stderr }).toMatchObject({ code: 0 });
+    const ids = backupIds(dir);
+    expect(ids).toHaveLength(1);
+    const keep = JSON.parse(fs.readFileSync(path.join(dir, ids[0], 'backup.json'), 'utf8')).binlog_seq as number;
+    expect(keep).toBeGreaterThanOrEqual(Math.max(...before.map((l) => Number(l[4]))));
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'binlog', 'retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: keep, backup: ids[0] });
+    await first.sql('INSERT INTO itest.pitr VALUES (201, UTC_TIMESTAMP(6))');
+    const pass = await runScript('archive.sh', [], env);
+    expect({ code: pass.code, stderr: pass.stderr }).toMatchObject({ code: 0 });
+    expect(pass.stderr).toMatch(/archive retention: removed \d+ file\(s\) of binlog/);
+    // Every file archived before ends at or before the kept backup's position: only the last one stays (the
+    // archiver continues from it), listed and stored; the others are gone from the index and the destination.
+    const listed = indexOf(dir).map((l) => l.join(' '));
+    const lastBefore = before.at(-1)!;
+    for (const l of before) {
+      const stays = l === lastBefore;
+      expect({ file: l[2], listed: listed.includes(l.join(' ')), stored: fs.existsSync(path.join(dir, 'binlog', l[1], l[2])) })
+        .toEqual({ file: l[2], listed: stays, stored: stays });
+    }
+    // The coverage starts where the first kept file does.
+    expect(archivePass(pass).first_seq).toBe(Number(lastBefore[3]));
+    expect(Number(lastBefore[3])).toBeGreaterThan(Math.min(...before.map((l) => Number(l[3]))));
+    // The kept backup restores with the archive to its end: rows 200 (before it) and 201 (after it).
+    const scratch = scratchDir('retained-');
+    const restore = await runScript('restore.sh', ['latest', scratch, '--until', 'end'], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: restore.code, stderr: restore.stderr }).toMatchObject({ code: 0 });
+    expect(await queryRestored(scratch, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.pitr WHERE id >= 200')).toBe('200,201');
+    figures.archiveRetention = { backupSeconds: backup.ms / 1000, passSeconds: pass.ms / 1000, filesBefore: before.length,
+      filesAfter: indexOf(dir).filter((l) => l[0] === 'file').length, restoreToEndSeconds: restore.ms / 1000 };
+  });
+
+  test('gap: binary logs purged on every member before a pass leave a gap: recorded, in archive.prom, and a restore refuses a point beyond it', async () => {
+    const dir = path.join(root, 'gap');
+    const env = archiveEnv(dir);
+    const [first] = cluster.members;
+    const backup = await runScript('backup.sh', [], { ...env, ...retention(5) });
+    expect({ code: backup.code, stderr: backup.stderr }).toMatchObject({ code: 0 });
+    const pass1 = await runScript('archive.sh', [], env);
+    expect({ code: pass1.code, pass: archivePass(pass1) }).toMatchObject({ code: 0, pass: { gaps: 0 } });
+    // Transactions no member keeps: written, their files closed and purged on every member.
+    for (let id = 300; id <= 302; id++) await first.sql(`INSERT INTO itest.pitr VALUES (${id}, UTC_TIMESTAMP(6))`);
+    for (const m of cluster.members) {
+      // Applied here first (a causal read), so the file closed below holds them on every member.
+      expect(await m.sql('SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM itest.pitr WHERE id BETWEEN 300 AND 302')).toBe('3');
+      await m.sql('SET SESSION wsrep_on=OFF; SET SESSION sql_log_bin=0; FLUSH LOCAL BINARY LOGS');
+      const current = (await m.sql('SHOW MASTER STATUS')).split('\t')[0];
+      await m.sql(`SET SESSION wsrep_on=OFF; PURGE BINARY LOGS TO '${current}'`);
+    }
+    for (let id = 303; id <= 305; id++) await first.sql(`INSERT INTO itest.pitr VALUES (${id}, UTC_TIMESTAMP(6))`);
+    const pass2 = await runScript('archive.sh', [], env);
+    const summary = archivePass(pass2);
+    expect({ code: pass2.code, summary, stderr: pass2.stderr }).toMatchObject({ code: 0, summary: { gaps: 1 } });
+    expect(pass2.stderr).toMatch(/GAP: transactions \d+-\d+ of domain \d+ are on no member any more/);
+    const gap = indexOf(dir).find((l) => l[0] === 'gap')!;
+    expect(Number(gap[2])).toBeGreaterThan(Number(gap[1]));
+    expect(fs.readFileSync(path.join(dir, 'binlog', 'archive.prom'), 'utf8')).toMatch(/^galera_binlog_archive_gaps 1$/m);
+    // Beyond the gap: refused, nothing changed; before it: restores.
+    const untouched = scratchDir('gap-refused-');
+    fs.writeFileSync(path.join(untouched, 'sentinel'), 'untouched');
+    for (const point of [`${DEFAULT_BINLOG_GTID_DOMAIN}-1-${summary.last_seq}`, 'end']) {
+      const refused = await runScript('restore.sh', ['latest', untouched, '--until', point], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+      expect({ point, code: refused.code }).toEqual({ point, code: 2 });
+      expect(refused.stderr).toMatch(new RegExp(`REFUSED, nothing changed: the archive misses transactions ${Number(gap[1]) + 1}-${gap[2]} of domain`));
+    }
+    expect(fs.readdirSync(untouched)).toEqual(['sentinel']);
+    // The last GTID before the gap, as the archived file holds it (its server part too).
+    const last = indexOf(dir).find((l) => l[0] === 'file' && l[4] === gap[1])!;
+    const text = execFileSync('mariadb-binlog', [`--do-domain-ids=${DEFAULT_BINLOG_GTID_DOMAIN}`, path.join(dir, 'binlog', last[1], last[2])],
+      { maxBuffer: 256 * 1024 * 1024 }).toString();
+    const gtid = new RegExp(`GTID (${DEFAULT_BINLOG_GTID_DOMAIN}-\\d+-${gap[1]})\\b`).exec(text)![1];
+    const before = scratchDir('gap-before-');
+    const ok = await runScript('restore.sh', ['latest', before, '--until', gtid], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: ok.code, stderr: ok.stderr }).toMatchObject({ code: 0 });
+    expect(await queryRestored(before, 'SELECT COUNT(*) FROM itest.pitr WHERE id >= 300')).toBe('0');
+    figures.gap = { passSeconds: pass2.ms / 1000, gap: `${gap[1]}-${gap[2]}`, restoreBeforeGapSeconds: ok.ms / 1000 };
+  });
+
+  test('full restore: every row acknowledged before the backup is back on all three members, none written after it; the archive starts a new history segment', async () => {
     const dir = path.join(root, 'volume');
     const [first, ...others] = cluster.members;
     const acked = new AckedWriter('itest.acked');
@@ -459,6 +590,11 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     await sleep(2000);
     await after.stop();
     expect(after.acked.size).toBeGreaterThan(0);
+    // The archive of this history, past the backup (the late rows included).
+    const env = archiveEnv(dir);
+    const oldPass = await runScript('archive.sh', [], env);
+    expect({ code: oldPass.code, pass: archivePass(oldPass) }).toMatchObject({ code: 0, pass: { gaps: 0 } });
+    const oldIndex = fs.readFileSync(path.join(dir, 'binlog', 'index.tsv'), 'utf8');
 
     const t0 = Date.now();
     for (const m of [...others].reverse()) await m.stop();
@@ -467,6 +603,12 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
     const restore = await runScript('restore.sh', [id, first.dataDir], volumeEnv(dir));
     expect(restore.stderr).toContain(`restore ${id}: done`);
     expect(restore.code).toBe(0);
+    // A new GTID history starts: the archive so far is closed (moved whole), the archiver starts a new one.
+    const closed = /the archive so far is closed as (binlog-\d{8}T\d{6}Z)/.exec(restore.stderr)?.[1];
+    expect({ closed, stderr: restore.stderr }).toMatchObject({ closed: expect.stringMatching(/^binlog-/) });
+    expect(fs.readFileSync(path.join(dir, closed!, 'index.tsv'), 'utf8')).toBe(oldIndex);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, closed!, 'history.json'), 'utf8')).reason).toBe(`restore of ${id}`);
+    expect(indexOf(dir)).toEqual([]);
     // The others are emptied (what their restore templates run): they rejoin the restored member by SST.
     for (const m of others) {
       const emptied = await runScript('restore.sh', ['--empty', m.dataDir], volumeEnv(dir));
@@ -482,5 +624,30 @@ describeUnlessMissing('GaleraBackup scripts (sidecar, backup job, restore) on a 
       expect(await m.sql('SELECT COUNT(*) FROM itest.bulk')).toBe('40000');
       await m.waitClusterSize(3);
     }
+
+    // The new history goes to the new segment; the old one is left as it was.
+    await first.sql('CREATE TABLE itest.history (id INT PRIMARY KEY); INSERT INTO itest.history VALUES (1), (2)');
+    const newBackup = await runScript('backup.sh', [], { ...env, ...retention(10) });
+    expect({ code: newBackup.code, stderr: newBackup.stderr }).toMatchObject({ code: 0 });
+    await first.sql('INSERT INTO itest.history VALUES (3)');
+    const newPass = await runScript('archive.sh', [], env);
+    expect({ code: newPass.code, pass: archivePass(newPass), stderr: newPass.stderr }).toMatchObject({ code: 0, pass: { gaps: 0 } });
+    expect(archivePass(newPass).shipped).toBeGreaterThan(0);
+    expect(fs.readFileSync(path.join(dir, closed!, 'index.tsv'), 'utf8')).toBe(oldIndex);
+    // A backup of the old history replays the old segment only: its late rows, nothing of the new history.
+    const old = scratchDir('old-history-');
+    const oldRestore = await runScript('restore.sh', [id, old, '--until', 'end'], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: oldRestore.code, stderr: oldRestore.stderr }).toMatchObject({ code: 0 });
+    expect(oldRestore.stderr).toContain(`of ${closed}: sequence`);
+    expect(await queryRestored(old, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'itest' AND table_name = 'history'")).toBe('0');
+    // Every late row acknowledged (one in flight when the writer stopped may be there too).
+    expect(Number(await queryRestored(old, 'SELECT COUNT(*) FROM itest.late'))).toBeGreaterThanOrEqual(after.acked.size);
+    // The new backup with the new segment: every row of the new history.
+    const fresh = scratchDir('new-history-');
+    const newRestore = await runScript('restore.sh', ['latest', fresh, '--until', 'end'], { ...env, RESTORE_SKIP_LIVE_CHECK: '1' });
+    expect({ code: newRestore.code, stderr: newRestore.stderr }).toMatchObject({ code: 0 });
+    expect(newRestore.stderr).toMatch(/replayed \d+ file\(s\) of binlog: sequence/);
+    expect(await queryRestored(fresh, 'SELECT GROUP_CONCAT(id ORDER BY id) FROM itest.history')).toBe('1,2,3');
+    figures.historySegments = { oldSegmentRestoreSeconds: oldRestore.ms / 1000, newSegmentRestoreSeconds: newRestore.ms / 1000 };
   });
 });
