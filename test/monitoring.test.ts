@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { Chart } from 'cdk8s';
-import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } from '../lib';
+import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, RabbitVersion, SecretValue } from '../lib';
 import { renderMetrics } from '../lib/galera/agent/metrics';
 import { longestCronGapSeconds } from '../lib/monitoring/schedule';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
@@ -89,6 +89,18 @@ describe('OpenStackControlPlane with monitoring', () => {
       'sum by (namespace) (last_over_time(keepalived_vrrp_master{job="api-vip",namespace="openstack"}[90s])) == 0' +
       ' or sum by (namespace) (max_over_time(up{job="api-vip",namespace="openstack"}[90s])) == 0');
     expect(alerts.find((a: any) => a.alert === 'KeepalivedVipSeveralHolders').expr).toBe('sum by (namespace) (keepalived_vrrp_master{job="api-vip",namespace="openstack"}) > 1');
+  });
+
+  test('RabbitMQ 4.3 (Mnesia and pause_minority removed): the partition alerts read the same series but do not say "paused"', () => {
+    const rules = (objects: K8sObject[]) => new Map<string, any>(ruleFileOf(objects).groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r]));
+    const v41 = rules(objects);
+    const v43 = rules(controlPlane(MONITORING, { rabbitVersion: RabbitVersion.V4_3 }).objects);
+    expect(v41.get('RabbitMQMinorityPaused').annotations.summary).toBe('A RabbitMQ broker is cut off from the cluster and paused (pause_minority)');
+    expect(v43.get('RabbitMQMinorityPaused').annotations.summary).toBe('A RabbitMQ broker is cut off from the cluster');
+    for (const alert of ['RabbitMQMinorityPaused', 'RabbitMQBrokerDown']) {
+      expect(v43.get(alert).annotations.description).not.toMatch(/has paused itself|paused by pause_minority/);
+      expect(v43.get(alert).expr).toBe(v41.get(alert).expr);
+    }
   });
 
   test('dropUnusedRabbitmqSeries: the detailed endpoint stores only what an alert or a dashboard reads; /metrics is untouched', () => {

@@ -63,6 +63,8 @@ export interface MonitoredComponent {
    * queue should have (the brokers, at most 3: the config's continuous_membership_reconciliation target).
    */
   readonly replicas?: number;
+  /** RabbitMQ: the brokers run `cluster_partition_handling = pause_minority` (up to 4.2; 4.3 removed it). */
+  readonly pauseMinority?: boolean;
   /** ProxySQL: its writer and reader hostgroups, and whether its sidecar falls back to the writer for reads. */
   readonly proxySql?: { readonly writerHostgroup: number; readonly readerHostgroup: number; readonly readerFallback: boolean };
   /** The sidecar the component must run for its endpoints to exist, when it does not. */
@@ -126,6 +128,7 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
       podSelector: rabbitmq.podSelector,
       hostNetwork: isHostNetwork(rabbitmq.workload),
       replicas: Math.min(3, rabbitmq.nodes.length),
+      pauseMinority: rabbitmq.version.supportsPartitionHandling,
       endpoints: [
         { job: `${rabbitmq.name}`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics' },
         // Per-queue series, only the families the queue alerts read (checked against rabbitmq-server 3.10.8's

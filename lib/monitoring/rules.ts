@@ -257,7 +257,9 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       forSeconds: 120,
       severity: 'critical',
       summary: 'A RabbitMQ broker is down or paused',
-      description: '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition (then RabbitMQMinorityPaused names it).',
+      description: c.pauseMinority
+        ? '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition (then RabbitMQMinorityPaused names it).'
+        : '{{ $labels.instance }} does not answer: it is down, or Prometheus cannot reach it (a partition: then RabbitMQMinorityPaused names it).',
     },
     {
       alert: 'RabbitMQMinorityPaused',
@@ -276,8 +278,12 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       // of a reconnecting peer cannot fire it.
       forSeconds: 180,
       severity: 'critical',
-      summary: 'A RabbitMQ broker is cut off from the cluster and paused (pause_minority)',
-      description: 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition and has paused itself (or its host is gone). Its clients must reconnect to the other brokers.',
+      // RabbitMQ 4.3 removed Mnesia and with it pause_minority: the broker is cut off but not paused (only the
+      // peers' view is what this reads, the same on every line; unverified on a 4.3 broker here).
+      summary: c.pauseMinority ? 'A RabbitMQ broker is cut off from the cluster and paused (pause_minority)' : 'A RabbitMQ broker is cut off from the cluster',
+      description: c.pauseMinority
+        ? 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition and has paused itself (or its host is gone). Its clients must reconnect to the other brokers.'
+        : 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition (or its host is gone). This RabbitMQ line has no pause_minority: it is not paused, and its clients\' work on quorum queues and cluster metadata cannot commit without the majority.',
     },
     {
       alert: 'RabbitMQQuorumQueueMissingReplicas',
