@@ -247,6 +247,7 @@ function backupAlerts(b: MonitoredBackup, namespace: string | undefined): AlertR
 function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scrapeIntervalSeconds: number): AlertRule[] {
   const scrapes = (n: number) => duration(n * scrapeIntervalSeconds);
   const perQueue = 'on (namespace, instance, vhost, queue)';
+  const lastSeen = (metric: string) => `last_over_time(${metric}${queues}[${scrapes(MISSED_SCRAPE_WINDOW_SCRAPES)}])`;
   return [
     {
       alert: 'RabbitMQBrokerDown',
@@ -307,8 +308,10 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       alert: 'RabbitMQQueueGrowingWithoutConsumers',
       // A queue nobody reads that keeps growing: a consumer service that is down, or notifications nobody
       // consumes (the notification queues have no TTL on 3.x). Depth and consumers come from the leader's node.
-      expr: `rabbitmq_detailed_queue_messages${queues} > 0` +
-        ` and ${perQueue} rabbitmq_detailed_queue_consumers${queues} == 0` +
+      // Each is its last sample within MISSED_SCRAPE_WINDOW_SCRAPES: one missed scrape of that node would otherwise
+      // end the condition for an interval and restart the 10 min `for` (a late alert, or none while scrapes flap).
+      expr: `${lastSeen('rabbitmq_detailed_queue_messages')} > 0` +
+        ` and ${perQueue} ${lastSeen('rabbitmq_detailed_queue_consumers')} == 0` +
         ` and ${perQueue} delta(rabbitmq_detailed_queue_messages${queues}[${scrapes(10)}]) > 0`,
       // A consumer service restart leaves its queues without a consumer for seconds to a minute, and the backlog
       // drains when it is back. 10 min of growth with nobody reading is not a restart.
