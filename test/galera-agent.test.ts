@@ -324,6 +324,21 @@ describe('decision hand-over', () => {
     expect(readDecision(h.dir)).toBeUndefined();
   });
 
+  test('a joining member whose agent misses a round still holds the next one (as it last reported)', async () => {
+    const joining = report(1, 9, { joining: true, joiningSeconds: 2 });
+    const h = await harness({ self: 2, peers: [report(0, 10, { running: true, primary: true, synced: true, clusterUuid: A }), joining], config: SHORT_POLL });
+    writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 9 } });
+    await tickPastLine(h);
+    expect(lastDecisionLogged(h)).toMatchObject({ rule: 'join-in-turn', reason: expect.stringContaining('galera-1 is joining') });
+    h.peers[1].report = undefined; // its agent answers 503 this round
+    await h.agent.tick();
+    expect(lastDecisionLogged(h)).toMatchObject({ rule: 'join-in-turn', reason: expect.stringContaining('galera-1 is joining') });
+    expect(readDecision(h.dir)).toBeUndefined();
+    h.peers[1].report = { ...joining, running: true, primary: true, synced: true, joining: undefined, joiningSeconds: undefined };
+    await h.agent.tick();
+    expect(readDecision(h.dir)).toMatchObject({ action: 'join', rule: 'primary-exists' });
+  });
+
   test('a peer that answers for another member counts as missing', async () => {
     const h = await harness({ peers: [report(1, 10), report(1, 11)] }); // galera-2's address answers as galera-1
     writeState(h.dir, { data: 'known', position: { uuid: A, seqno: 12 } });

@@ -388,6 +388,18 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     }
   });
 
+  test('binlog_gtid_range: first and last GTID of mariadb-binlog\'s text with their commit times, before and after 10:00', () => {
+    // mariadb-binlog prints the hour space-padded: two spaces and one digit before 10:00 (seen: nothing was archived
+    // between 00:00 and 09:59 UTC while the pattern wanted one space).
+    const header = (stamp: string, seq: number) => `#${stamp} server id 1  end_log_pos ${seq * 100} CRC32 0x1c2d3e4f \tGTID 1-1-${seq} trans\n`;
+    const text = (stamps: string[]) => ['/*!*/;\n# at 4\n', ...stamps.map((stamp, i) => `${header(stamp, 41 + i)}BEGIN\n/*!*/;\n`)].join('');
+    const epoch = (iso: string) => String(Date.parse(iso) / 1000);
+    expect(bash('binlog_gtid_range', text(['251204  3:05:01', '251204  3:05:02', '251204  9:59:59'])).stdout.trim())
+      .toBe(`41 43 ${epoch('2025-12-04T03:05:01Z')} ${epoch('2025-12-04T09:59:59Z')}`);
+    expect(bash('binlog_gtid_range', text(['251204 13:05:01'])).stdout.trim()).toBe(`41 41 ${epoch('2025-12-04T13:05:01Z')} ${epoch('2025-12-04T13:05:01Z')}`);
+    expect(bash('binlog_gtid_range', '# at 4\n#251204  3:05:01 server id 1  end_log_pos 256 CRC32 0x0 \tStart: binlog v 4\n').stdout).toBe('');
+  });
+
   test('domain_seq: the sequence number of one domain in a GTID list', () => {
     expect(bash('domain_seq', '', '0-1-5,1-3-77', '1').stdout.trim()).toBe('77');
     expect(bash('domain_seq', '', '0-1-5', '1').stdout.trim()).toBe('0');

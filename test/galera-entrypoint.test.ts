@@ -197,7 +197,11 @@ printf '%s\\n' "$FAKE_ANSWER"
     expect(plain.sql).not.toContain('wsrep_cluster_members');
     expect(plain.log).toContain('took the writer row over from galera-0');
     const absent = claim(['galera-0', 'galera-1', 'true'], '1\tgalera-1');
-    expect(absent.sql).toContain("AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = 'galera-0')");
+    // The membership is read by a plain SELECT before the UPDATE, never inside it (writer_claim_sql says why).
+    expect(absent.sql).toContain("SELECT COUNT(*) = 0 INTO @claim_absent FROM mysql.wsrep_cluster_members WHERE node_name = 'galera-0';\nUPDATE");
+    expect(absent.sql).toContain("WHERE id = 1 AND member = 'galera-0' AND @claim_absent;");
+    const update = absent.sql.slice(absent.sql.indexOf('UPDATE'), absent.sql.indexOf('SELECT ROW_COUNT()'));
+    expect(update).not.toMatch(/wsrep_cluster|SELECT/);
   });
 
   test('another member already took it: stop at once; still named: retry until the bound', () => {

@@ -1,5 +1,5 @@
 import * as fc from 'fast-check';
-import { takeTurn } from '../lib/galera/agent/join-turn';
+import { takeTurn, withSilentMembers } from '../lib/galera/agent/join-turn';
 import type { Decision, MemberReport } from '../lib/galera/agent/types';
 import { known } from './support/fixtures';
 
@@ -57,6 +57,18 @@ describe('one join at a time (join-turn.ts)', () => {
     const reports = [primary0, known(1, 9, { inLine: true, joining: true, joiningSeconds: 2 }), known(2, 9)];
     expect(turn(2, reports, 119)).toMatchObject({ action: 'wait' });
     expect(turn(2, reports, 120)).toBe(JOIN);
+  });
+
+  test('a member whose agent did not answer this round counts as it last reported, its join aged, for turnSeconds', () => {
+    const joining1 = known(1, 9, { joining: true, joiningSeconds: 4 });
+    const now = [primary0, known(2, 9)];
+    const kept = withSilentMembers(now, [{ report: joining1, secondsSinceSeen: 1.5 }], 120);
+    expect(kept.map((r) => r.name)).toEqual(['galera-0', 'galera-1', 'galera-2']);
+    expect(kept[1]).toMatchObject({ joining: true, joiningSeconds: 5.5 });
+    expect(turn(2, kept, 5)).toMatchObject({ action: 'wait', reason: expect.stringContaining('galera-1 is joining (6 s') });
+    // Read too long ago, or answered this round (this round's report wins): not taken from memory.
+    expect(withSilentMembers(now, [{ report: joining1, secondsSinceSeen: 120 }], 120)).toEqual(now);
+    expect(withSilentMembers([...now, known(1, 9)], [{ report: joining1, secondsSinceSeen: 1 }], 120)[1]).toEqual(known(1, 9));
   });
 
   test('of members in line on the same reports with no join under way, exactly the lowest ordinal goes', () => {

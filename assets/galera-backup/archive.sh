@@ -33,11 +33,7 @@ trap 'rm -rf "$WORK"' EXIT
 # seconds of their commits), nothing when it holds none. The file itself says which transactions it holds: the
 # listing's positions only say which files may hold new ones.
 file_range() {
-  TZ=UTC mariadb-binlog --do-domain-ids="$DOMAIN" "$1" 2>/dev/null |
-    sed -n 's/^#\([0-9][0-9]\)\([0-9][0-9]\)\([0-9][0-9]\) \([0-9:]*\) server id .*\tGTID [0-9]*-[0-9]*-\([0-9]*\).*/\5 20\1-\2-\3 \4/p' |
-    sed -n '1p;$p' | { read -r first first_day first_clock || return 0
-      read -r last last_day last_clock || { last=$first last_day=$first_day last_clock=$first_clock; }
-      echo "$first $last $(date -u -d "$first_day $first_clock" +%s) $(date -u -d "$last_day $last_clock" +%s)"; }
+  TZ=UTC mariadb-binlog --do-domain-ids="$DOMAIN" "$1" 2>/dev/null | binlog_gtid_range
 }
 
 # One pass: closes and ships what the chosen member has past the archive; prints the pass's JSON line.

@@ -152,6 +152,16 @@ json_field() {
   sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" | head -n 1
 }
 
+# `first last first_time last_time` of the GTID events in mariadb-binlog's text on stdin (sequence numbers, epoch
+# seconds of their commits; TZ=UTC output), nothing when it holds none. Event headers read `#YYMMDD HH:MM:SS server
+# id ...`, the hour space-padded (`#251204  3:05:01`): before 10:00 there are two spaces and one hour digit.
+binlog_gtid_range() {
+  sed -n 's/^#\([0-9][0-9]\)\([0-9][0-9]\)\([0-9][0-9]\)  *\([0-9][0-9]*:[0-9][0-9]:[0-9][0-9]\) server id .*\tGTID [0-9]*-[0-9]*-\([0-9]*\).*/\5 20\1-\2-\3 \4/p' |
+    sed -n '1p;$p' | { read -r first first_day first_clock || return 0
+      read -r last last_day last_clock || { last=$first last_day=$first_day last_clock=$first_clock; }
+      echo "$first $last $(date -u -d "$first_day $first_clock" +%s) $(date -u -d "$last_day $last_clock" +%s)"; }
+}
+
 # The sequence number of GTID domain $2 in the GTID list $1 (`0-1-5,1-1-77` 1 -> 77), 0 when absent.
 domain_seq() {
   tr ',' '\n' <<<"$1" | awk -F- -v d="$2" '$1 == d { s = $3 } END { print s + 0 }'

@@ -444,10 +444,7 @@ claim_writer() {
     galera_log "writer claim refused: from '$from' to '$to' (this member is $POD_NAME)"
     return 1
   }
-  sql="SET SESSION wsrep_sync_wait=0; UPDATE $GALERA_WRITER_TABLE SET member='$to', changed_by='$to', changed_at=UTC_TIMESTAMP(6),
-  reason='taken over: $from was not Synced in the Primary component' WHERE id = 1 AND member = '$from'"
-  [[ $require_absent == true ]] && sql+=" AND NOT EXISTS (SELECT 1 FROM mysql.wsrep_cluster_members WHERE node_name = '$from')"
-  sql+="; SELECT ROW_COUNT(), member FROM $GALERA_WRITER_TABLE WHERE id = 1;"
+  sql=$(writer_claim_sql "$from" "$to" "$require_absent")
   while ((SECONDS < deadline)); do
     out=$(timeout 10 mariadb --defaults-file="$GALERA_CLIENT_CNF" --connect-timeout=2 -N -B -e "$sql" 2>&1)
     if [[ $out == $'1\t'"$to" ]]; then
@@ -471,6 +468,26 @@ claim_writer() {
     fi
   done
   galera_log "writer: the row still names $from after ${GALERA_WRITER_CLAIM_SECONDS:-10} s (${out//$'\n'/ }); the agent asks again"
+}
+
+# The claim's statements, one session: the membership check (REQUIRE_ABSENT) is a plain SELECT into a variable
+# BEFORE the UPDATE, never a subquery of it. A subquery of an UPDATE reads with shared locks, held until the commit,
+# and the commit waits behind any view change Galera is delivering, whose storing of the view writes
+# mysql.wsrep_cluster_members: each waited for the other until innodb_lock_wait_timeout (50 s), the joiner's state
+# transfer and every commit with them (seen in the recovery suite: a claim at the moment a member joined, "Failed to
+# store view", the joiner Synced 50 s late). A plain SELECT is a consistent read and holds nothing; FROM coming back
+# between the two statements is a new incarnation that is not Synced yet, which the claim may take over anyway.
+writer_claim_sql() {
+  local from=$1 to=$2 require_absent=$3
+  printf '%s\n' "SET SESSION wsrep_sync_wait=0;"
+  if [[ $require_absent == true ]]; then
+    printf '%s\n' "SELECT COUNT(*) = 0 INTO @claim_absent FROM mysql.wsrep_cluster_members WHERE node_name = '$from';"
+  else
+    printf '%s\n' "SET @claim_absent = 1;"
+  fi
+  printf '%s\n' "UPDATE $GALERA_WRITER_TABLE SET member='$to', changed_by='$to', changed_at=UTC_TIMESTAMP(6)," \
+    "  reason='taken over: $from was not Synced in the Primary component' WHERE id = 1 AND member = '$from' AND @claim_absent;" \
+    "SELECT ROW_COUNT(), member FROM $GALERA_WRITER_TABLE WHERE id = 1;"
 }
 
 # Whether Galera's latest view (view.json) lists member NAME; false when the file is absent or unreadable (then the

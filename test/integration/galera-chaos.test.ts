@@ -96,14 +96,6 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     await Promise.all(pods.map((m) => m.kill()));
   }
 
-  async function clusterSize(member: Member): Promise<number> {
-    return Number((await member.sql("SHOW STATUS LIKE 'wsrep_cluster_size'", 5000)).split('\t')[1]);
-  }
-
-  async function waitClusterSize(member: Member, size: number): Promise<void> {
-    await waitFor(`${member.name} to see ${size} members`, 30_000, async () => ((await clusterSize(member).catch(() => -1)) === size ? true : undefined));
-  }
-
   /** Waits for a state transfer to begin on `member` (the joiner's SST script creates sst_in_progress, IST or SST). */
   async function waitTransferStarted(member: Member): Promise<void> {
     // Polled every 10 ms (not waitFor's 200 ms): an IST can be over within a second.
@@ -137,7 +129,8 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     const outcome = { scenario, seconds, acked: expected.size, lost, note: options.note ?? '' };
     outcomes.push(outcome);
     expect(missing).toEqual([[], [], []]);
-    expect(await Promise.all(members.map(clusterSize))).toEqual([3, 3, 3]);
+    // Every member's own view holds all three (live, bounded: allSynced read the status files, a second old at most).
+    await Promise.all(members.map((m) => m.waitClusterSize(3)));
     expect(await Promise.all(members.map(async (m) => (await m.script('probe.sh', 'live')).code))).toEqual([0, 0, 0]);
     return outcome;
   }
@@ -171,7 +164,7 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     writeTo(...others);
     await sleep(1500);
     await kill(members[first]);
-    await waitClusterSize(others[0], 2);
+    await others[0].waitClusterSize(2);
     await sleep(3000);
     await kill(...others);
     await writer.stop();
@@ -198,7 +191,7 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     await members[1].sql('SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM chaos.acks');
     const beforeGalera1Died = new Set(writer.acked);
     await kill(members[1]);
-    await waitClusterSize(members[0], 2);
+    await members[0].waitClusterSize(2);
     // Many write sets, so that the IST takes long enough to be caught in progress.
     for (let i = 0; i < 100; i++) await writer.bulk(members[0], 200);
     await writer.stop();
@@ -238,7 +231,7 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     if (options.fresh) {
       joiner.wipeData();
     } else {
-      await waitClusterSize(options.writeTo, 2);
+      await options.writeTo.waitClusterSize(2);
       for (let i = 0; i < 100; i++) await writer.bulk(options.writeTo, 200);
     }
     joiner.configOverrides = options.donor ? { wsrep_sst_donor: `"${options.donor.name},"` } : {};
@@ -296,9 +289,9 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
     // Clean stops one by one: no saved views, so the election (not pc.recovery) runs, and galera-2 is the newest.
     writeTo(members[2]);
     await members[0].stop();
-    await waitClusterSize(members[2], 2);
+    await members[2].waitClusterSize(2);
     await members[1].stop();
-    await waitClusterSize(members[2], 1);
+    await members[2].waitClusterSize(1);
     await sleep(1000);
     await writer.stop();
     await members[2].stop();

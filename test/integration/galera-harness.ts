@@ -313,6 +313,18 @@ export class Member {
   }
 
   /**
+   * Waits until this member's own view, read live, has `size` members. `synced()` reads wsrep.json, which the status
+   * loop writes every second: a view that changed since (a member joining, a membership round that failed and
+   * re-formed) is seen here, never by a single sample.
+   */
+  public async waitClusterSize(size: number, timeoutMs = 30_000): Promise<void> {
+    await waitFor(`${this.name} to see ${size} members`, timeoutMs, async () => {
+      const row = await this.sql("SHOW STATUS LIKE 'wsrep_cluster_size'", 5000).catch(() => '');
+      return row === `wsrep_cluster_size\t${size}` ? true : undefined;
+    });
+  }
+
+  /**
    * Waits until the entrypoint's work after Synced is done on this start: mariadb-upgrade (after an SST it runs once,
    * while the member already serves) and then the users ("users applied" in its log). Until then the users a peer
    * creates may not be here yet: their TOI statements queue behind the upgrade's local ALTERs of the mysql schema

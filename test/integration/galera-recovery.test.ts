@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, releaseGaleraLock, sleep, waitFor } from './galera-harness';
+import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, releaseGaleraLock, sleep } from './galera-harness';
 
 jest.setTimeout(600_000);
 
@@ -141,14 +141,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     return { stop: () => { running = false; }, failures: loop };
   }
 
-  async function clusterSize(member: Member): Promise<number> {
-    return Number((await member.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).split('\t')[1]);
-  }
 
-  /** Waits until `member` sees a cluster of `size` (a leave or an eviction has been processed). */
-  async function waitClusterSize(member: Member, size: number): Promise<void> {
-    await waitFor(`${member.name} to see ${size} members`, 30_000, async () => ((await clusterSize(member)) === size ? true : undefined));
-  }
 
   async function stopAll(order: Member[], between: (stopped: Member) => Promise<void> = async () => undefined): Promise<void> {
     for (const member of order) {
@@ -172,7 +165,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     // galera-2 stays last and alone (a clean leave keeps a Primary of one), so it has the newest rows.
     await insertRows(members[1], 5, 'before-stops');
     await stopAll([members[0], members[1]], async (stopped) => {
-      await waitClusterSize(members[2], 2 - stopped.ordinal);
+      await members[2].waitClusterSize(2 - stopped.ordinal);
       await insertRows(members[2], 7, `after-${stopped.name}-stopped`);
     });
     await members[2].stop();
@@ -214,7 +207,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await recover('(restart with pc.recovery=FALSE)', { record: false });
     // galera-0 dies first; the two others go on (2 of 3 is a quorum) and get newer rows; then both die.
     await members[0].kill();
-    await waitClusterSize(members[1], 2);
+    await members[1].waitClusterSize(2);
     await insertRows(members[1], 6, 'after-galera-0-killed');
     await Promise.all([members[1].kill(), members[2].kill()]);
     for (const m of members) expect(fs.readFileSync(path.join(m.dataDir, 'grastate.dat'), 'utf8')).toMatch(/seqno:\s+-1/);

@@ -112,7 +112,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
         await m.waitSynced(120_000);
         restarting = undefined;
         // One cluster after every restart: members with and without TLS (phase 1), with TLS only (phase 2).
-        for (const x of cluster.members) expect(await x.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+        await Promise.all(cluster.members.map((x) => x.waitClusterSize(3)));
       }
     };
     try {
@@ -141,7 +141,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
     await startCluster(120_000);
     figures.fullRestartForEncryptedSstSeconds = (Date.now() - t0) / 1000;
     for (const m of others) expect(m.stateTransfers()).toEqual(['IST']);
-    expect(await first.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+    await first.waitClusterSize(3);
   });
 
   test('SST over TLS: a member with an empty volume rejoins through socat with OpenSSL', async () => {
@@ -220,7 +220,7 @@ describeWithGalera('Galera with TLS (clients, replication, SST, rotation)', () =
     await m.decide('join');
     await m.waitSynced(200_000);
     figures.rejoinAfterRefusalTransfer = m.stateTransfers().join(',');
-    expect(await first.sql("SHOW STATUS LIKE 'wsrep_cluster_size'")).toBe('wsrep_cluster_size\t3');
+    await first.waitClusterSize(3);
   });
 
   /** Waits until every member's agent reports `expected` (served and mounted notAfter, and whether they are one). */

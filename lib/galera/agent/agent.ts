@@ -18,7 +18,7 @@ import * as http from 'http';
 import type { AddressInfo } from 'net';
 import type { AgentConfig } from './config';
 import { decide } from './election';
-import { joinsInTurn, takeTurn } from './join-turn';
+import { joinsInTurn, takeTurn, withSilentMembers } from './join-turn';
 import { renderMetrics } from './metrics';
 import { pollPeer, PeerPoll } from './peers';
 import { AgentMemory, DecisionFile, isProblem, readOverrideFile, RunDir, WsrepView } from './run-dir';
@@ -192,9 +192,12 @@ export class GaleraAgent {
     const lines = stateId !== undefined && stateId !== this.memory.answeredStateId && joinsInTurn(elected, self.report);
     if (!lines) this.inLine = undefined;
     else if (this.inLine?.stateId !== stateId) this.inLine = { stateId, sinceMs: now.getTime() };
+    const silent = [...this.peers.values()].flatMap((p) => (p.report === undefined && p.lastReport !== undefined && p.lastSeen !== undefined
+      ? [{ report: p.lastReport, secondsSinceSeen: (now.getTime() - Date.parse(p.lastSeen)) / 1000 }]
+      : []));
     const decision = takeTurn(elected, {
       self: this.config.ordinal,
-      reports,
+      reports: withSilentMembers(reports, silent, this.config.joinTurnSeconds),
       ...(this.inLine !== undefined ? { secondsInLine: (now.getTime() - this.inLine.sinceMs) / 1000 } : {}),
       pollSeconds: this.config.pollSeconds,
       turnSeconds: this.config.joinTurnSeconds,

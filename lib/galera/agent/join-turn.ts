@@ -23,6 +23,10 @@
  * Races: two members decide in the same round only if neither saw the other's `inLine`; each then waits one more
  * round, and the one that goes first publishes `joining` before the other's next round reads it (a round takes
  * milliseconds, the poll period is a second).
+ *
+ * A member whose agent does not answer in a round is taken as it last reported (withSilentMembers): a joiner's agent
+ * can miss a round while its SST starts on a loaded node (seen: the member behind it went in that round, joined
+ * during the transfer and the transfer was cut).
  */
 import type { Decision, MemberReport } from './types';
 
@@ -40,6 +44,24 @@ export interface JoinTurnInput {
   readonly pollSeconds: number;
   /** See DEFAULT_JOIN_TURN_SECONDS. */
   readonly turnSeconds: number;
+}
+
+/** A member whose agent did not answer this round: its last report, and how long ago it was read. */
+export interface SilentMember {
+  readonly report: MemberReport;
+  readonly secondsSinceSeen: number;
+}
+
+/**
+ * The reports the turn is taken on: this round's, and for each member absent from them, its last report while it
+ * was read less than `turnSeconds` ago, its join aged by that time (the election keeps counting it as missing).
+ */
+export function withSilentMembers(reports: readonly MemberReport[], silent: readonly SilentMember[], turnSeconds: number): MemberReport[] {
+  const answered = new Set(reports.map((r) => r.ordinal));
+  const kept = silent
+    .filter((s) => !answered.has(s.report.ordinal) && s.secondsSinceSeen < turnSeconds)
+    .map((s) => (s.report.joiningSeconds === undefined ? s.report : { ...s.report, joiningSeconds: s.report.joiningSeconds + s.secondsSinceSeen }));
+  return [...reports, ...kept].sort((a, b) => a.ordinal - b.ordinal);
 }
 
 /** The election's join decisions that are taken one member at a time. */
