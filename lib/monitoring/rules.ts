@@ -292,8 +292,8 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       // blank node exports none. Fewer than the target members: one more loss may leave the queue without a
       // majority (unavailable). Classic mirrored queues (RabbitVersion 3.x) export no mirror count in 3.10: this
       // alert covers quorum queues (the notification queues from 4.x on). Each member counts while its term was
-      // seen within MISSED_SCRAPE_WINDOW_SCRAPES: one missed scrape of a broker's detailed endpoint (seen as a
-      // one-evaluation pending blip in 2 of 4 healthy end-to-end runs with the instant count) is not a lost member.
+      // seen within MISSED_SCRAPE_WINDOW_SCRAPES: one missed scrape of a broker's detailed endpoint (which stales all
+      // its series, so the instant count drops by one) is not a lost member.
       expr: `${quorumQueueMembers(queues, scrapes(MISSED_SCRAPE_WINDOW_SCRAPES), 'namespace, vhost, queue')} < ${c.replicas}`,
       // Measured here (3.10.8): a stopped broker's members were gone from the scrape 6 s after the stop and back 8.6 s
       // after its restart (the leader replays its log to them); a rolling restart
