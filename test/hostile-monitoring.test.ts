@@ -14,6 +14,7 @@ const labelValues = HOSTILE_STRINGS.filter((x) => !['', 'UPPER'].includes(x));
 
 const CASES = [
   ...cases('scrapeIntervalSeconds', [...HOSTILE_NUMBERS, 301], (scrapeIntervalSeconds) => monitoring({ scrapeIntervalSeconds })),
+  ...cases('dropUnusedRabbitmqSeries', ['yes', 1, 'false'], (value) => monitoring({ dropUnusedRabbitmqSeries: value as any })),
   ...cases('selectorLabels key', HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), (key) => monitoring({ selectorLabels: { [key]: 'x' } })),
   ...cases('selectorLabels["release"]', labelValues, (value) => monitoring({ selectorLabels: { release: value } })),
   ...cases('dashboardLabels["grafana_dashboard"]', labelValues, (value) => monitoring({ dashboardLabels: { grafana_dashboard: value } })),

@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import { Chart } from 'cdk8s';
-import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, SecretValue } from '../lib';
+import { BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, RabbitVersion, SecretValue } from '../lib';
 import { renderMetrics } from '../lib/galera/agent/metrics';
 import { longestCronGapSeconds } from '../lib/monitoring/schedule';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
 import { GALERA_CREDENTIALS, NODES as CONTROLLERS } from './support/fixtures';
-import { controlPlane, MONITORING, monitoredTlsGaleraWithBackup, ruleFileOf, SCRAPER } from './support/monitoring';
+import { controlPlane, MONITORING, monitoredProxySqlWithoutFallback, monitoredTlsGaleraWithBackup, ruleFileOf, SCRAPER } from './support/monitoring';
 
 function containers(o: K8sObject): any[] {
   return o.spec.template.spec.containers;
@@ -71,13 +71,61 @@ describe('OpenStackControlPlane with monitoring', () => {
       ['prometheus', '/metrics', undefined, 'rabbitmq'],
       ['prometheus', '/metrics/detailed', { family: ['queue_coarse_metrics', 'queue_consumer_count', 'ra_metrics'] }, 'rabbitmq-queues'],
     ]);
+    // Every series is stored unless dropUnusedRabbitmqSeries says otherwise.
+    expect(rabbit.spec.podMetricsEndpoints.map((e: any) => e.metricRelabelings)).toEqual([undefined, undefined]);
     const alerts = ruleFileOf(objects).groups.flatMap((g: any) => g.rules);
-    // Quorum queues should have a member on each of the 3 brokers (the reconciliation target, at most 3).
+    // Quorum queues should have a member on each of the 3 brokers (the reconciliation target, at most 3); a member
+    // counts while its term (either name: 4.2 renamed it) was seen in the last 3 scrapes, so one missed scrape is not
+    // a member gone; 4.2's metadata-store Raft series (no queue label) are not queues.
+    const term = (name: string) => `last_over_time(${name}{job="rabbitmq-queues",namespace="openstack",queue!=""}[90s])`;
     expect(alerts.find((a: any) => a.alert === 'RabbitMQQuorumQueueMissingReplicas').expr)
-      .toBe('count by (namespace, vhost, queue) (rabbitmq_detailed_raft_term_total{job="rabbitmq-queues",namespace="openstack"}) < 3');
+      .toBe(`count by (namespace, vhost, queue) (${term('rabbitmq_detailed_raft_term_total')} or ${term('rabbitmq_detailed_raft_term')}) < 3`);
     // Range windows in scrapes: 4 and 10 scrapes of 30 s.
     expect(alerts.find((a: any) => a.alert === 'RabbitMQMinorityPaused').expr).toContain('[2m]');
     expect(alerts.find((a: any) => a.alert === 'RabbitMQQueueGrowingWithoutConsumers').expr).toContain('[5m]');
+    // The VIP's holder is its last state within 3 scrapes; several holders is the instant sum (carrying a vanished
+    // holder's 1 would count it beside the node that took over).
+    expect(alerts.find((a: any) => a.alert === 'KeepalivedVipNoHolder').expr).toBe(
+      'sum by (namespace) (last_over_time(keepalived_vrrp_master{job="api-vip",namespace="openstack"}[90s])) == 0' +
+      ' or sum by (namespace) (max_over_time(up{job="api-vip",namespace="openstack"}[90s])) == 0');
+    expect(alerts.find((a: any) => a.alert === 'KeepalivedVipSeveralHolders').expr).toBe('sum by (namespace) (keepalived_vrrp_master{job="api-vip",namespace="openstack"}) > 1');
+  });
+
+  test('RabbitMQ 4.3 (Mnesia and pause_minority removed): the partition alerts read the same series but do not say "paused"', () => {
+    const rules = (objects: K8sObject[]) => new Map<string, any>(ruleFileOf(objects).groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r]));
+    const v41 = rules(objects);
+    const v43 = rules(controlPlane(MONITORING, { rabbitVersion: RabbitVersion.V4_3 }).objects);
+    expect(v41.get('RabbitMQMinorityPaused').annotations.summary).toBe('A RabbitMQ broker is cut off from the cluster and paused (pause_minority)');
+    expect(v43.get('RabbitMQMinorityPaused').annotations.summary).toBe('A RabbitMQ broker is cut off from the cluster');
+    for (const alert of ['RabbitMQMinorityPaused', 'RabbitMQBrokerDown']) {
+      expect(v43.get(alert).annotations.description).not.toMatch(/has paused itself|paused by pause_minority/);
+      expect(v43.get(alert).expr).toBe(v41.get(alert).expr);
+    }
+  });
+
+  test('dropUnusedRabbitmqSeries: the detailed endpoint stores only what an alert or a dashboard reads; /metrics is untouched', () => {
+    const trimmed = controlPlane({ ...MONITORING, dropUnusedRabbitmqSeries: true }).objects;
+    expectValidManifests(trimmed, { requireNamespace: true });
+    const [node, queues] = find(trimmed, 'PodMonitor', 'rabbitmq-metrics').spec.podMetricsEndpoints;
+    expect(node.metricRelabelings).toBeUndefined();
+    expect(queues.metricRelabelings).toEqual([{
+      action: 'keep', sourceLabels: ['__name__'],
+      regex: 'rabbitmq_detailed_raft_term_total|rabbitmq_detailed_raft_term|rabbitmq_detailed_queue_messages|rabbitmq_detailed_queue_consumers',
+    }]);
+    // Every series of the queues job that a rule or a panel names is kept (Prometheus anchors the regex).
+    const keep = new RegExp(`^(?:${queues.metricRelabelings[0].regex})$`);
+    const boards = ofKind(trimmed, 'ConfigMap').filter((m) => m.metadata.labels?.grafana_dashboard === '1')
+      .flatMap((m) => JSON.parse(Object.values(m.data as Record<string, string>)[0]).panels.map((p: any) => p.targets[0].expr));
+    const exprs = [...ruleFileOf(trimmed).groups.flatMap((g: any) => g.rules).map((r: any) => r.expr), ...boards];
+    // `up` is the scrape's own series: metric relabeling never applies to it.
+    const read = exprs.flatMap((e: string) => [...e.matchAll(/(\w+)\{job="rabbitmq-queues"/g)].map((m) => m[1])).filter((name) => name !== 'up');
+    expect(new Set(read)).toEqual(new Set(['rabbitmq_detailed_raft_term_total', 'rabbitmq_detailed_raft_term', 'rabbitmq_detailed_queue_messages', 'rabbitmq_detailed_queue_consumers']));
+    for (const name of read) expect(name).toMatch(keep);
+    for (const dropped of ['rabbitmq_detailed_raft_log_commit_index', 'rabbitmq_detailed_raft_commit_latency_seconds', 'rabbitmq_detailed_queue_messages_ready']) {
+      expect(dropped).not.toMatch(keep);
+    }
+    // Only the PodMonitor changes.
+    expect(trimmed.filter((o) => o.kind !== 'PodMonitor')).toEqual(objects.filter((o) => o.kind !== 'PodMonitor'));
   });
 
   test('ProxySQL serves its built-in exporter on 6070 (restapi), scraped by port name; the alerts read its writer and reader hostgroups', () => {
@@ -276,9 +324,23 @@ describe('ControlPlaneMonitoring props', () => {
       .toContain('proxysql: "proxysql" serves no metrics without its exporter; set metricsExporter: true on the ProxySqlLayer');
     const chart = newChart('openstack');
     const mon = new ControlPlaneMonitoring(chart, 'mon', { scraper: SCRAPER, proxySql: layer(chart, true, false) });
-    expect(mon.alertNames).toEqual(['ProxySqlNoWriter']);
-    const rule = ruleFileOf(synth(chart)).groups.flatMap((g: any) => g.rules)[0];
-    expect(rule.expr).toContain('hostgroup="1"');
+    // Without the fallback, an empty reader hostgroup fails reads: ProxySqlNoReader instead of ...FallbackEngaged.
+    expect(mon.alertNames).toEqual(['ProxySqlNoWriter', 'ProxySqlNoReader']);
+    const [noWriter, noReader] = ruleFileOf(synth(chart)).groups.flatMap((g: any) => g.rules);
+    expect(noWriter.expr).toContain('hostgroup="1"');
+    expect(noReader.expr).toBe('up{job="proxysql",namespace="openstack"} == 1 unless on (namespace, pod, instance)' +
+      ' (proxysql_connpool_conns_status{job="proxysql",namespace="openstack",hostgroup="3"} == 1)');
+    expect(noReader.labels.severity).toBe('critical');
+    const withFallback = newChart('openstack');
+    expect(new ControlPlaneMonitoring(withFallback, 'mon', { scraper: SCRAPER, proxySql: layer(withFallback, true, true) }).alertNames)
+      .toEqual(['ProxySqlNoWriter', 'ProxySqlReaderFallbackEngaged']);
+  });
+
+  test('ProxySqlNoReader has its README runbook', () => {
+    const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
+    const rules = ruleFileOf(monitoredProxySqlWithoutFallback()).groups.flatMap((g: any) => g.rules).map((r: any) => r.alert);
+    expect(rules).toContain('ProxySqlNoReader');
+    expect(rules.filter((a: string) => !readme.includes(`#### ${a}\n`))).toEqual([]);
   });
 
   test('nothing to monitor is refused', () => {

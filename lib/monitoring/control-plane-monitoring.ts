@@ -10,7 +10,10 @@ import { standardLabels } from '../common/labels';
 import { clientIngressPolicy } from '../common/network';
 import { k8s } from '../k8s';
 import { dashboards, grafanaJson } from './dashboards';
-import { PodMonitor, PodMonitorSpecPodMetricsEndpointsRelabelingsAction, PrometheusRule, PrometheusRuleSpecGroupsRulesExpr } from '../imports/monitoring.coreos.com';
+import {
+  PodMonitor, PodMonitorSpecPodMetricsEndpointsMetricRelabelingsAction, PodMonitorSpecPodMetricsEndpointsRelabelingsAction, PrometheusRule,
+  PrometheusRuleSpecGroupsRulesExpr,
+} from '../imports/monitoring.coreos.com';
 import { resolveMonitoring, MonitoringModel } from './model';
 import type { ControlPlaneMonitoringProps } from './props';
 import { alertGroups, duration, ruleFileGroups } from './rules';
@@ -61,6 +64,11 @@ export class ControlPlaneMonitoring extends Construct {
             interval: duration(model.scrapeIntervalSeconds),
             // A stable job name, whatever the PodMonitor's: the rules and dashboards select on it.
             relabelings: [{ action: PodMonitorSpecPodMetricsEndpointsRelabelingsAction.REPLACE, targetLabel: 'job', replacement: e.job }],
+            ...(e.keepOnly ? {
+              metricRelabelings: [{
+                action: PodMonitorSpecPodMetricsEndpointsMetricRelabelingsAction.KEEP, sourceLabels: ['__name__'], regex: e.keepOnly.join('|'),
+              }],
+            } : {}),
           })),
         },
       });

@@ -3,6 +3,7 @@
  * component. Each panel is a PromQL query over the same job names as the rules; the end-to-end test runs every
  * query against a real Prometheus scraping the real exporters.
  */
+import { RABBITMQ_RAFT_TERM_SERIES } from './model';
 import type { MonitoredComponent, MonitoringModel } from './model';
 
 export interface DashboardPanel {
@@ -73,7 +74,12 @@ function componentDashboard(c: MonitoredComponent, sel: (job: string, extra?: st
           { title: 'Alarms', expr: `rabbitmq_alarms_memory_used_watermark${sel(job)} + rabbitmq_alarms_free_disk_space_watermark${sel(job)}`, type: 'stat', legend: '{{instance}}' },
           { title: 'Messages ready', expr: `sum by (instance) (rabbitmq_queue_messages_ready${sel(job)})`, type: 'timeseries', legend: '{{instance}}' },
           { title: 'Connections', expr: `rabbitmq_connections${sel(job)}`, type: 'timeseries', legend: '{{instance}}' },
-          { title: 'Quorum queue members online', expr: `count by (vhost, queue) (rabbitmq_detailed_raft_term_total${sel(c.endpoints[1].job)})`, type: 'timeseries', legend: '{{vhost}}/{{queue}}' },
+          {
+            // Both names of the term (renamed in 4.2); the Raft series of 4.2's metadata store have no queue label.
+            title: 'Quorum queue members online',
+            expr: `count by (vhost, queue) (${RABBITMQ_RAFT_TERM_SERIES.map((name) => `${name}${sel(c.endpoints[1].job, ',queue!=""')}`).join(' or ')})`,
+            type: 'timeseries', legend: '{{vhost}}/{{queue}}',
+          },
           { title: 'Messages in queues without a consumer', expr: `rabbitmq_detailed_queue_messages${sel(c.endpoints[1].job)} and on (instance, vhost, queue) rabbitmq_detailed_queue_consumers${sel(c.endpoints[1].job)} == 0`, type: 'timeseries', legend: '{{vhost}}/{{queue}}' },
         ],
       };

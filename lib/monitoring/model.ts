@@ -16,6 +16,22 @@ import { longestCronGapSeconds } from './schedule';
 /** The `/metrics/detailed` families the RabbitMQ queue alerts read. */
 export const RABBITMQ_DETAILED_FAMILIES = ['queue_coarse_metrics', 'queue_consumer_count', 'ra_metrics'] as const;
 
+/**
+ * The Raft term of a quorum queue member as `family=ra_metrics` names it: `_term_total` up to 4.1 (from the
+ * ra_metrics table: rabbitmq_prometheus' core collector, v3.10.8 to v4.1.8), `_term` from 4.2 (Ra's counters through
+ * seshat: prometheus_rabbitmq_raft_metrics_collector, rabbitmq-server commit a5106c6a61, in v4.2.0 to v4.3.5).
+ */
+export const RABBITMQ_RAFT_TERM_SERIES = ['rabbitmq_detailed_raft_term_total', 'rabbitmq_detailed_raft_term'] as const;
+
+/**
+ * Every series of the detailed endpoint an alert or a dashboard reads; `dropUnusedRabbitmqSeries` keeps only these.
+ * The rest of the three families: 3 more depth series per queue (ready, unacked, reductions) and the Raft series
+ * other than the term (5 per member up to 4.1; 47 on 4.2.5 and 49 on 4.3.0, which export every Ra counter).
+ */
+export const RABBITMQ_DETAILED_SERIES_READ = [
+  ...RABBITMQ_RAFT_TERM_SERIES, 'rabbitmq_detailed_queue_messages', 'rabbitmq_detailed_queue_consumers',
+] as const;
+
 /** One port of one component's pods that serves Prometheus metrics. */
 export interface ScrapeEndpoint {
   /** The `job` label of its series (the rules and dashboards select on it): `<object name>-<what>`. */
@@ -26,6 +42,8 @@ export interface ScrapeEndpoint {
   readonly path: string;
   /** URL parameters of the scrape (RabbitMQ's `/metrics/detailed?family=...`). @default none */
   readonly params?: Record<string, string[]>;
+  /** Only these metric names are stored (a `keep` metricRelabeling on `__name__`). @default every series */
+  readonly keepOnly?: readonly string[];
 }
 
 /** The components this library monitors. */
@@ -45,6 +63,8 @@ export interface MonitoredComponent {
    * queue should have (the brokers, at most 3: the config's continuous_membership_reconciliation target).
    */
   readonly replicas?: number;
+  /** RabbitMQ: the brokers run `cluster_partition_handling = pause_minority` (up to 4.2; 4.3 removed it). */
+  readonly pauseMinority?: boolean;
   /** ProxySQL: its writer and reader hostgroups, and whether its sidecar falls back to the writer for reads. */
   readonly proxySql?: { readonly writerHostgroup: number; readonly readerHostgroup: number; readonly readerFallback: boolean };
   /** The sidecar the component must run for its endpoints to exist, when it does not. */
@@ -76,6 +96,7 @@ export interface MonitoringModel {
   readonly scraper: ClientSelector;
   readonly selectorLabels: Record<string, string>;
   readonly scrapeIntervalSeconds: number;
+  readonly dropUnusedRabbitmqSeries: boolean;
   readonly dashboards: boolean;
   readonly dashboardLabels: Record<string, string>;
   readonly components: readonly MonitoredComponent[];
@@ -107,6 +128,7 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
       podSelector: rabbitmq.podSelector,
       hostNetwork: isHostNetwork(rabbitmq.workload),
       replicas: Math.min(3, rabbitmq.nodes.length),
+      pauseMinority: rabbitmq.version.supportsPartitionHandling,
       endpoints: [
         { job: `${rabbitmq.name}`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics' },
         // Per-queue series, only the families the queue alerts read (checked against rabbitmq-server 3.10.8's
@@ -116,6 +138,8 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
         {
           job: `${rabbitmq.name}-queues`, portName: 'prometheus', port: rabbitmq.prometheusPort, path: '/metrics/detailed',
           params: { family: [...RABBITMQ_DETAILED_FAMILIES] },
+          // A keep list rather than a drop of the unread names: 4.2 renamed them and added ~40 per member.
+          ...(props.dropUnusedRabbitmqSeries ? { keepOnly: RABBITMQ_DETAILED_SERIES_READ } : {}),
         },
       ],
     });
@@ -166,6 +190,7 @@ export function resolveMonitoring(props: ControlPlaneMonitoringProps, namespace:
     scraper: props.scraper,
     selectorLabels: { ...(props.selectorLabels ?? {}) },
     scrapeIntervalSeconds: props.scrapeIntervalSeconds ?? 30,
+    dropUnusedRabbitmqSeries: props.dropUnusedRabbitmqSeries ?? false,
     dashboards: props.dashboards ?? true,
     dashboardLabels: { ...(props.dashboardLabels ?? { grafana_dashboard: '1' }) },
     components,

@@ -6,6 +6,7 @@
  * /work/shared/research/real-daemon-findings.md): a normal recovery ends well inside it, so it never pages.
  * Every alert's runbook entry is in the README under its name.
  */
+import { RABBITMQ_RAFT_TERM_SERIES } from './model';
 import type { MonitoredBackup, MonitoredComponent, MonitoringModel } from './model';
 
 export type Severity = 'critical' | 'warning';
@@ -42,8 +43,28 @@ function componentAlerts(c: MonitoredComponent, model: MonitoringModel): AlertRu
     case 'proxysql': return proxySqlAlerts(c, job(0));
     case 'haproxy': return haproxyAlerts(job(0));
     case 'memcached': return memcachedAlerts(job(0));
-    case 'keepalived': return keepalivedAlerts(job(0));
+    case 'keepalived': return keepalivedAlerts(job(0), model.scrapeIntervalSeconds);
   }
+}
+
+/**
+ * How far back an alert that counts series across members looks for each member's last sample, in scrapes: long
+ * enough that ONE missed scrape of one member (a timeout on a loaded node) does not look like a member gone.
+ * A failed scrape marks every series of that target stale at once, so an instant count drops by one until the next
+ * scrape succeeds; `last_over_time` over a window skips stale markers. With scrapes at t0 (kept), t0+I (missed) and
+ * t0+2I (whose sample is stored only when that scrape ends, at most its timeout, itself at most I, later), the t0
+ * sample must still be inside the window until t0+2I+timeout: more than 2 scrapes, so 3. Two missed scrapes in a
+ * row are not bridged, and a member really gone is counted out at most 3 scrapes after its last sample.
+ */
+export const MISSED_SCRAPE_WINDOW_SCRAPES = 3;
+
+/** `count` of a quorum queue's members, each counted while its Raft term was seen within `window`. */
+export function quorumQueueMembers(selector: string, window: string, by: string): string {
+  // The term's name changed in 4.2 (see RABBITMQ_RAFT_TERM_SERIES): both are read, so a rolling upgrade counts every
+  // member. `or` keeps one series per label set should last_over_time drop the names of both. 4.2 also exports the
+  // Raft series of its metadata store (Khepri) and stream coordinator, labelled ra_system and not queue: left out.
+  const perName = RABBITMQ_RAFT_TERM_SERIES.map((name) => `last_over_time(${name}${selector.replace(/}$/, ',queue!=""}')}[${window}])`);
+  return `count by (${by}) (${perName.join(' or ')})`;
 }
 
 /** The certificate thresholds: cert-manager renews 30 days before expiry (TlsCertificates' default renewBefore). */
@@ -226,6 +247,7 @@ function backupAlerts(b: MonitoredBackup, namespace: string | undefined): AlertR
 function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scrapeIntervalSeconds: number): AlertRule[] {
   const scrapes = (n: number) => duration(n * scrapeIntervalSeconds);
   const perQueue = 'on (namespace, instance, vhost, queue)';
+  const lastSeen = (metric: string) => `last_over_time(${metric}${queues}[${scrapes(MISSED_SCRAPE_WINDOW_SCRAPES)}])`;
   return [
     {
       alert: 'RabbitMQBrokerDown',
@@ -236,7 +258,9 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       forSeconds: 120,
       severity: 'critical',
       summary: 'A RabbitMQ broker is down or paused',
-      description: '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition (then RabbitMQMinorityPaused names it).',
+      description: c.pauseMinority
+        ? '{{ $labels.instance }} does not answer: it is down, or paused by pause_minority on the minority side of a partition (then RabbitMQMinorityPaused names it).'
+        : '{{ $labels.instance }} does not answer: it is down, or Prometheus cannot reach it (a partition: then RabbitMQMinorityPaused names it).',
     },
     {
       alert: 'RabbitMQMinorityPaused',
@@ -255,16 +279,22 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       // of a reconnecting peer cannot fire it.
       forSeconds: 180,
       severity: 'critical',
-      summary: 'A RabbitMQ broker is cut off from the cluster and paused (pause_minority)',
-      description: 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition and has paused itself (or its host is gone). Its clients must reconnect to the other brokers.',
+      // RabbitMQ 4.3 removed Mnesia and with it pause_minority: the broker is cut off but not paused (only the
+      // peers' view is what this reads, the same on every line; unverified on a 4.3 broker here).
+      summary: c.pauseMinority ? 'A RabbitMQ broker is cut off from the cluster and paused (pause_minority)' : 'A RabbitMQ broker is cut off from the cluster',
+      description: c.pauseMinority
+        ? 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition and has paused itself (or its host is gone). Its clients must reconnect to the other brokers.'
+        : 'No reachable broker of {{ $labels.namespace }} can connect to {{ $labels.peer }}: it is on the minority side of a partition (or its host is gone). This RabbitMQ line has no pause_minority: it is not paused, and its clients\' work on quorum queues and cluster metadata cannot commit without the majority.',
     },
     {
       alert: 'RabbitMQQuorumQueueMissingReplicas',
       // Every node running a member of a quorum queue exports its Raft series; a member on a down, paused or
       // blank node exports none. Fewer than the target members: one more loss may leave the queue without a
       // majority (unavailable). Classic mirrored queues (RabbitVersion 3.x) export no mirror count in 3.10: this
-      // alert covers quorum queues (the notification queues from 4.x on).
-      expr: `count by (namespace, vhost, queue) (rabbitmq_detailed_raft_term_total${queues}) < ${c.replicas}`,
+      // alert covers quorum queues (the notification queues from 4.x on). Each member counts while its term was
+      // seen within MISSED_SCRAPE_WINDOW_SCRAPES: one missed scrape of a broker's detailed endpoint (which stales all
+      // its series, so the instant count drops by one) is not a lost member.
+      expr: `${quorumQueueMembers(queues, scrapes(MISSED_SCRAPE_WINDOW_SCRAPES), 'namespace, vhost, queue')} < ${c.replicas}`,
       // Measured here (3.10.8): a stopped broker's members were gone from the scrape 6 s after the stop and back 8.6 s
       // after its restart (the leader replays its log to them); a rolling restart
       // is one broker at a time. A blank node regains its members by continuous membership reconciliation (4.x).
@@ -278,8 +308,10 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       alert: 'RabbitMQQueueGrowingWithoutConsumers',
       // A queue nobody reads that keeps growing: a consumer service that is down, or notifications nobody
       // consumes (the notification queues have no TTL on 3.x). Depth and consumers come from the leader's node.
-      expr: `rabbitmq_detailed_queue_messages${queues} > 0` +
-        ` and ${perQueue} rabbitmq_detailed_queue_consumers${queues} == 0` +
+      // Each is its last sample within MISSED_SCRAPE_WINDOW_SCRAPES: one missed scrape of that node would otherwise
+      // end the condition for an interval and restart the 10 min `for` (a late alert, or none while scrapes flap).
+      expr: `${lastSeen('rabbitmq_detailed_queue_messages')} > 0` +
+        ` and ${perQueue} ${lastSeen('rabbitmq_detailed_queue_consumers')} == 0` +
         ` and ${perQueue} delta(rabbitmq_detailed_queue_messages${queues}[${scrapes(10)}]) > 0`,
       // A consumer service restart leaves its queues without a consumer for seconds to a minute, and the backlog
       // drains when it is back. 10 min of growth with nobody reading is not a restart.
@@ -315,7 +347,10 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
  * include/proxysql_structs.h:13-19 orders MySerStatus ONLINE, SHUNNED, OFFLINE_SOFT, OFFLINE_HARD,
  * SHUNNED_REPLICATION_LAG: 1 is ONLINE. A server that leaves a hostgroup loses its series (:3414-3426). Scraped
  * through a PodMonitor, prometheus-operator's own `endpoint` target label (the port name) wins and the backend's
- * becomes `exported_endpoint`; the rules only count per ProxySQL pod, so they read neither.
+ * becomes `exported_endpoint`; the rules only count per ProxySQL pod, so they read neither. Read again for
+ * ProxySqlNoReader (same snapshot): p_update_connection_pool() (:3347-3426) sets the gauge for every server of
+ * every hostgroup, the reader hostgroup included, and removes it for a server no longer in one; a query routed to a
+ * hostgroup without an ONLINE server waits up to mysql-connect_timeout_server_max (lib/MySQL_Thread.cpp:979, 10 s).
  */
 function proxySqlAlerts(c: MonitoredComponent, proxy: string): AlertRule[] {
   const hg = c.proxySql!;
@@ -344,7 +379,20 @@ function proxySqlAlerts(c: MonitoredComponent, proxy: string): AlertRule[] {
       severity: 'warning' as Severity,
       summary: 'ProxySQL sends read-only queries to the writer',
       description: `{{ $labels.pod }} has no ONLINE server in its reader hostgroup ${hg.readerHostgroup}: read-only SELECTs go to the writer (the admin sidecar's fallback).`,
-    }] : []),
+    }] : [{
+      alert: 'ProxySqlNoReader',
+      // Without the fallback nothing re-points the read-only SELECT rule: while the reader hostgroup has no ONLINE
+      // server, each read waits for one (mysql-connect_timeout_server_max, 10 s) and fails. The writer is a reader
+      // too (writer_is_also_reader=1), so this is every member failing the reader check; with no writer either,
+      // ProxySqlNoWriter fires as well.
+      expr: noOnline(hg.readerHostgroup),
+      // The same recovery as a writer's: a failed reader is out within ~2 s and a Synced member ONLINE at the next
+      // check. A minute of failing reads is no failover in progress.
+      forSeconds: 60,
+      severity: 'critical' as Severity,
+      summary: 'ProxySQL has no reader: read-only queries fail',
+      description: `{{ $labels.pod }} has no ONLINE server in its reader hostgroup ${hg.readerHostgroup} and falls back to nothing (readerFallbackToWriter is off): every read-only SELECT waits 10 s and fails.`,
+    }]),
   ];
 }
 
@@ -372,12 +420,18 @@ function memcachedAlerts(cache: string): AlertRule[] {
   }];
 }
 
-function keepalivedAlerts(vip: string): AlertRule[] {
+function keepalivedAlerts(vip: string, scrapeIntervalSeconds: number): AlertRule[] {
+  const window = duration(MISSED_SCRAPE_WINDOW_SCRAPES * scrapeIntervalSeconds);
   return [
     {
       alert: 'KeepalivedVipNoHolder',
-      // No node MASTER, or every keepalived unreachable (then nobody can tell: page as well).
-      expr: `sum by (namespace) (keepalived_vrrp_master${vip}) == 0 or sum by (namespace) (up${vip}) == 0`,
+      // No node MASTER, or every keepalived unreachable (then nobody can tell: page as well). One missed scrape of
+      // the holder's exporter (or of all of them) must not read as "no holder": each node's state is its last
+      // sample within the window, and "unreachable" means no scrape answered within it. A node that reports it is
+      // no longer MASTER does so by a new sample, seen at once; only a holder that vanishes without a takeover is
+      // seen up to the window later.
+      expr: `sum by (namespace) (last_over_time(keepalived_vrrp_master${vip}[${window}])) == 0` +
+        ` or sum by (namespace) (max_over_time(up${vip}[${window}])) == 0`,
       // A takeover took 0.06-2.8 s here (a stop, a silent death, a failed track check): 30 s is none of those.
       forSeconds: 30,
       severity: 'critical',
@@ -386,6 +440,8 @@ function keepalivedAlerts(vip: string): AlertRule[] {
     },
     {
       alert: 'KeepalivedVipSeveralHolders',
+      // The instant sum: a missed scrape can only lower it. Carrying a vanished holder's last 1 (as NoHolder does)
+      // would count it beside the node that took over.
       expr: `sum by (namespace) (keepalived_vrrp_master${vip}) > 1`,
       // A live handover overlaps for 0.1-22 ms (measured); 30 s of two holders is a split (adverts not getting through).
       forSeconds: 30,

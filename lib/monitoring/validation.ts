@@ -18,6 +18,7 @@ export function validateMonitoring(subject: string, m: MonitoringModel): void {
   validateLabels(v, 'dashboardLabels', m.dashboardLabels);
   v.check(!Number.isInteger(m.scrapeIntervalSeconds) || m.scrapeIntervalSeconds < 1 || m.scrapeIntervalSeconds > 300,
     'scrapeIntervalSeconds', m.scrapeIntervalSeconds, 'must be a whole number of seconds from 1 to 300 (the alert windows are minutes)');
+  v.check(typeof m.dropUnusedRabbitmqSeries !== 'boolean', 'dropUnusedRabbitmqSeries', m.dropUnusedRabbitmqSeries, 'must be true or false');
   for (const c of m.components) {
     if (c.missingExporter) v.add(c.kind, c.name, `serves no metrics without its exporter; set ${c.missingExporter}`);
   }

@@ -195,9 +195,9 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     }), host, API_PORT);
   }
 
-  function get(host: string, port: number): Promise<string> {
+  function get(host: string, port: number, urlPath = '/v3/projects'): Promise<string> {
     return new Promise((resolve, reject) => {
-      http.get({ host, port, path: '/v3/projects', agent: false }, (res) => {
+      http.get({ host, port, path: urlPath, agent: false }, (res) => {
         let body = '';
         res.on('data', (d) => { body += d; });
         res.on('end', () => resolve(`${res.statusCode} ${body}`));
@@ -235,6 +235,15 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
     const after = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
     expect(new Set(after)).toEqual(new Set([`200 ${API_SERVERS[1]}`]));
     console.log(`API: last request served by the failing server ${lastFromFailed - failedAt} ms after its check failed`);
+    // What the PodMonitor scrapes (HAProxy's built-in exporter on the stats port): the series HaproxyBackendDown reads,
+    // with the failed server out, and the number of series one HAProxy serves (a figure, printed).
+    const metrics = await get(LB_A, STATS_PORT, '/metrics');
+    expect(metrics).toMatch(/^200 /);
+    expect(metrics).toMatch(/^haproxy_backend_active_servers\{proxy="keystone"\} 1$/m);
+    expect(metrics).toMatch(/^haproxy_backend_backup_servers\{proxy="keystone"\} 0$/m);
+    const series = metrics.split('\n').filter((line) => /^haproxy_\w+/.test(line));
+    console.log(`HAProxy /metrics: ${series.length} series (one API service with 2 servers, the stats frontend; ` +
+      `per proxy: ${JSON.stringify(Object.fromEntries(['frontend', 'backend', 'server'].map((kind) => [kind, series.filter((l) => l.startsWith(`haproxy_${kind}_`)).length])))})`);
 
     health[0].healthy = true;
     await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');

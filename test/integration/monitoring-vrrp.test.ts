@@ -154,4 +154,12 @@ describeWithBinaries('Monitoring end to end: keepalived\'s VRRP state', ['keepal
       }
       startListener(NODES[0]);
     });
+
+    test('figures: series per node of the VRRP state exporter (reported, not asserted beyond the two state series)', async () => {
+      const perNode = await prometheus.query('scrape_samples_scraped{job="api"}');
+      // eslint-disable-next-line no-console
+      console.log(`VRRP exporter series per node: ${JSON.stringify(Object.fromEntries(perNode.map((r) => [r.metric.pod, Number(r.value[1])])))}`);
+      expect(perNode.length).toBe(NODES.length);
+      for (const r of perNode) expect(Number(r.value[1])).toBeGreaterThanOrEqual(2);
+    });
   });

@@ -4,8 +4,8 @@
  */
 import { Chart } from 'cdk8s';
 import {
-  BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraStorage, MonitoringOptions, OpenStackControlPlane,
-  OpenStackControlPlaneProps, Placement, TlsCertificates,
+  BackupDestination, ControlPlaneMonitoring, GaleraBackup, GaleraPetSet, GaleraPetSetProps, GaleraStorage, MonitoringOptions, OpenStackControlPlane,
+  OpenStackControlPlaneProps, Placement, ProxySqlLayer, SecretValue, TlsCertificates,
 } from '../../lib';
 import { K8sObject, newApp, ofKind, synth } from './harness';
 import { CONTROL_PLANE_PROPS, GALERA_CREDENTIALS, NODES } from './fixtures';
@@ -39,11 +39,7 @@ export const BACKUP_SCHEDULE = '0 2 * * *';
  * backup alerts (OpenStackControlPlane has no TLS prop yet).
  */
 export function monitoredTlsGaleraWithBackup(): K8sObject[] {
-  const chart = new Chart(newApp(), 'db', { namespace: 'openstack', disableResourceNameHashes: true });
-  const galera = new GaleraPetSet(chart, 'galera', {
-    placement: Placement.onNodes(NODES),
-    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
-    credentials: GALERA_CREDENTIALS,
+  const { chart, galera } = galeraChart({
     metricsExporter: true,
     tls: { certificates: TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } }) },
   });
@@ -52,4 +48,30 @@ export function monitoredTlsGaleraWithBackup(): K8sObject[] {
   });
   new ControlPlaneMonitoring(chart, 'monitoring', { ...MONITORING, galera, backup });
   return synth(chart);
+}
+
+/**
+ * A ProxySQL layer whose read-only port does NOT fall back to the writer (`readerFallbackToWriter: false`), monitored:
+ * the chart with ProxySqlNoReader (OpenStackControlPlane keeps the fallback on).
+ */
+export function monitoredProxySqlWithoutFallback(): K8sObject[] {
+  const { chart, galera } = galeraChart({});
+  const proxySql = new ProxySqlLayer(chart, 'proxysql', {
+    galera, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'),
+    allowedClients: [{ podLabels: { application: 'nova' } }], metricsExporter: true, readerFallbackToWriter: false,
+  });
+  new ControlPlaneMonitoring(chart, 'monitoring', { ...MONITORING, proxySql });
+  return synth(chart);
+}
+
+/** A chart in namespace `openstack` with a Galera cluster on the fixture nodes (`extra` props on top). */
+function galeraChart(extra: Partial<GaleraPetSetProps>): { chart: Chart; galera: GaleraPetSet } {
+  const chart = new Chart(newApp(), 'db', { namespace: 'openstack', disableResourceNameHashes: true });
+  const galera = new GaleraPetSet(chart, 'galera', {
+    placement: Placement.onNodes(NODES),
+    storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+    credentials: GALERA_CREDENTIALS,
+    ...extra,
+  });
+  return { chart, galera };
 }

@@ -105,8 +105,8 @@ export function scaledRules(objects: K8sObject[], forScale: number, minForSecond
 
 /**
  * The scrape config of the PodMonitors whose workload runs here (`pods`, by workload name): per endpoint, its job
- * (the relabeling), its path and the selected pods' named container port at each pod's address, with the labels
- * prometheus-operator adds (namespace, pod).
+ * (the relabeling), its path, its params and metric relabelings, and the selected pods' named container port at each
+ * pod's address, with the labels prometheus-operator adds (namespace, pod).
  */
 export function scrapeConfigs(objects: K8sObject[], pods: Record<string, Array<{ name: string; ip: string }>>): any[] {
   return ofKind(objects, 'PodMonitor').flatMap((monitor) => {
@@ -120,6 +120,9 @@ export function scrapeConfigs(objects: K8sObject[], pods: Record<string, Array<{
         job_name: e.relabelings.find((r: any) => r.targetLabel === 'job').replacement,
         metrics_path: e.path,
         ...(e.params ? { params: e.params } : {}),
+        ...(e.metricRelabelings ? {
+          metric_relabel_configs: e.metricRelabelings.map((r: any) => ({ action: r.action, source_labels: r.sourceLabels, regex: r.regex })),
+        } : {}),
         static_configs: running.map((pod) => ({ targets: [`${pod.ip}:${port}`], labels: { namespace: monitor.metadata.namespace, pod: pod.name } })),
       };
     });
