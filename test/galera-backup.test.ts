@@ -805,7 +805,7 @@ describe('binary log archive: retention and history segments (on a local directo
     } finally {
       await server.close();
     }
-  });
+  }, 60_000); // ~25 rclone runs against s3rver: 2-5 s alone, past jest's 5 s default on a loaded 2-core machine
 
   test('archive.sh with no member answering writes nothing (a restore may be moving the archive); a changed GTID domain closes the archive first', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), file('galera-0', 'binlog.000002', 10, 20)];
