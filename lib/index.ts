@@ -25,6 +25,7 @@ export * from './rabbitmq/rabbit-daemonset';
 export * from './control-plane/connections';
 export * from './control-plane/control-plane';
 export * from './control-plane/service-config';
+export * from './control-plane/service-tls';
 export * from './galera-backup/props';
 export * from './galera-backup/galera-backup';
 export * from './monitoring/props';

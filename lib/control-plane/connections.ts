@@ -36,6 +36,19 @@ export interface ServiceConnection {
    * @default - none: nothing the service reaches has TLS
    */
   readonly caBundlePath?: string;
+  /**
+   * The client certificate path the config names (`[cache] tls_certfile`, ...), when a daemon the service reaches
+   * verifies clients (memcached with `verifyClients`).
+   *
+   * @default - none: no daemon asks the service for a certificate
+   */
+  readonly clientCertificatePath?: string;
+  /**
+   * The client certificate's private key path the config names (`[cache] tls_keyfile`, ...), with `clientCertificatePath`.
+   *
+   * @default - none
+   */
+  readonly clientKeyPath?: string;
   /** An oslo.config snippet with every section above, placeholders included. */
   readonly osloConfig: string;
   /** Placeholder (without the @@) → `secretName/key` it stands for. */

@@ -463,6 +463,7 @@ export class OpenStackControlPlane extends Construct {
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
       ...(memcachedTls !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
+      ...(memcachedTls?.certificateFile !== undefined ? { clientCertificatePath: memcachedTls.certificateFile, clientKeyPath: memcachedTls.keyFile } : {}),
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,
     };

@@ -10,6 +10,7 @@ import { Validator } from '../common/validation';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { k8s } from '../k8s';
 import { ServiceConnection } from './connections';
+import { ServiceClientCertificate, TlsTrustBundle, serviceTlsParts, validateServiceTls } from './service-tls';
 
 const COMPONENT = 'service-config';
 const SCRIPT = 'render.js';
@@ -64,6 +65,22 @@ export interface ServiceConfigRendererProps {
    * @default - requests 10m CPU / 64 MiB, limits 200m CPU / 64 MiB
    */
   readonly resources?: ContainerResources;
+  /**
+   * The CA bundle that verifies the HA layer's daemons, mounted where the connection names it
+   * (`connection.caBundlePath`, e.g. `/etc/openstack-ha-tls/ca.crt`), in `volumes` and `volumeMounts`. Give it
+   * when a component the service reaches has TLS; leave it out to mount the file yourself.
+   *
+   * @default - none mounted
+   */
+  readonly caBundle?: TlsTrustBundle;
+  /**
+   * The service's client certificate, mounted at `connection.clientCertificatePath` and `clientKeyPath` (key mode
+   * 0440: set the pod's `securityContext.fsGroup` to `fsGroup`). Required with `caBundle` when memcached verifies
+   * clients (`verifyClients`), refused otherwise.
+   *
+   * @default - none mounted
+   */
+  readonly clientCertificate?: ServiceClientCertificate;
 }
 
 /** The init container, volumes and mount for a service pod, as plain data (pure: same input, same output). */
@@ -71,6 +88,9 @@ export interface ServiceConfigPodParts {
   readonly initContainer: k8s.Container;
   readonly volumes: k8s.Volume[];
   readonly volumeMount: k8s.VolumeMount;
+  /** `volumeMount` and the TLS files' mounts. */
+  readonly volumeMounts: k8s.VolumeMount[];
+  readonly fsGroup?: number;
   readonly configFile: string;
   readonly configMapData: Record<string, string>;
   readonly configHash: string;
@@ -91,6 +111,7 @@ export function validateServiceConfig(v: Validator, props: ServiceConfigRenderer
   v.check(!/^\/[A-Za-z0-9._/-]*$/.test(mountPath) || mountPath.split('/').includes('..'), 'mountPath', mountPath,
     'must be an absolute path of letters, digits, ".", "_", "-" and "/" without ".."');
   v.check(!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fileName), 'fileName', fileName, 'must be a plain file name such as "openstack-ha.conf"');
+  validateServiceTls(v, props, props.connection, mountPath);
   const uid = props.runAsUser ?? 42424;
   v.check(!Number.isInteger(uid) || uid < 1 || uid > 2147483647, 'runAsUser', uid, 'must be a non-root uid (1 to 2147483647)');
   const used = new Set([...props.connection.osloConfig.matchAll(/@@([A-Z0-9_]+)@@/g)].map((m) => m[1]));
@@ -113,7 +134,7 @@ export function validateServiceConfig(v: Validator, props: ServiceConfigRenderer
  * reaches the script, which fails naming the variable, instead of the kubelet's generic CreateContainerConfigError.
  * @internal
  */
-export function serviceConfigPodParts(props: ServiceConfigRendererProps, name: string, mountPath: string, fileName: string): ServiceConfigPodParts {
+export function serviceConfigPodParts(scope: Construct, props: ServiceConfigRendererProps, name: string, mountPath: string, fileName: string): ServiceConfigPodParts {
   const secrets = placeholderSecrets(props.connection);
   const variables = Object.keys(secrets).sort();
   const configMapData: Record<string, string> = {
@@ -137,14 +158,19 @@ export function serviceConfigPodParts(props: ServiceConfigRendererProps, name: s
     resources: toResourceRequirements(resources),
     securityContext: { ...containerSecurityContext(), runAsUser: uid, runAsGroup: uid },
   };
+  const volumeMount: k8s.VolumeMount = { name: outputVolume, mountPath, readOnly: true };
+  const tls = serviceTlsParts(scope, props, props.connection, name, uid);
   return {
     initContainer,
     volumes: [
       { name: inputVolume, configMap: { name: `${name}-ha-config`, defaultMode: 0o444 } },
       // Memory-backed: the rendered secrets never touch the node's disk.
       { name: outputVolume, emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
+      ...tls.volumes,
     ],
-    volumeMount: { name: outputVolume, mountPath, readOnly: true },
+    volumeMount,
+    volumeMounts: [volumeMount, ...tls.mounts],
+    ...(tls.fsGroup !== undefined ? { fsGroup: tls.fsGroup } : {}),
     configFile: `${mountPath}/${fileName}`,
     configMapData,
     configHash: configHash(configMapData),
@@ -158,8 +184,10 @@ export function serviceConfigPodParts(props: ServiceConfigRendererProps, name: s
  * `secretKeyRef`s; percent-encoded inside URLs, as is elsewhere) into a memory-backed volume, which the service's
  * containers mount read-only. A missing Secret or key fails the init container with the variable's name.
  *
- * Add `initContainer`, `volumes` and `volumeMount` to your own Deployment or StatefulSet (L1 `KubeDeployment` or
- * cdk8s-plus), and `podAnnotations` to its pod template so a changed connection rolls the pods.
+ * Add `initContainer`, `volumes` and `volumeMounts` to your own Deployment or StatefulSet (L1 `KubeDeployment` or
+ * cdk8s-plus), and `podAnnotations` to its pod template so a changed connection rolls the pods. With TLS on a
+ * component, `caBundle` (and `clientCertificate` when memcached verifies clients) mounts the files the connection
+ * names; `fsGroup` then says the pod's fsGroup.
  */
 export class ServiceConfigRenderer extends Construct {
   /** The init container that renders the file: add it to the pod's `initContainers`. */
@@ -168,6 +196,18 @@ export class ServiceConfigRenderer extends Construct {
   public readonly volumes: k8s.Volume[];
   /** The read-only mount of the rendered file's directory: add it to every container that reads the config. */
   public readonly volumeMount: k8s.VolumeMount;
+  /**
+   * Every read-only mount the service's containers need: `volumeMount`, and with `caBundle`/`clientCertificate`
+   * the TLS files' directories. Add them all to every container that reads the config.
+   */
+  public readonly volumeMounts: k8s.VolumeMount[];
+  /**
+   * The group the pod's `securityContext.fsGroup` must be when a client private key is mounted (0440, root and
+   * this group): the service's uid, `runAsUser`.
+   *
+   * @default - undefined: no private key mounted, any fsGroup
+   */
+  public readonly fsGroup?: number;
   /** The rendered file's path in the service's containers, e.g. `/etc/nova/nova.conf.d/openstack-ha.conf`. */
   public readonly configFile: string;
   /** The ConfigMap with the template and the script. */
@@ -186,7 +226,7 @@ export class ServiceConfigRenderer extends Construct {
     validateResources(v, 'resources', resolveResources(props.resources, DEFAULT_RESOURCES));
     v.throwIfInvalid();
 
-    const parts = serviceConfigPodParts(props, name, mountPath, fileName);
+    const parts = serviceConfigPodParts(this, props, name, mountPath, fileName);
     this.configMapName = `${name}-ha-config`;
     new k8s.KubeConfigMap(this, 'Resource', {
       metadata: { name: this.configMapName, labels: standardLabels(name, COMPONENT) },
@@ -195,6 +235,8 @@ export class ServiceConfigRenderer extends Construct {
     this.initContainer = parts.initContainer;
     this.volumes = parts.volumes;
     this.volumeMount = parts.volumeMount;
+    this.volumeMounts = parts.volumeMounts;
+    this.fsGroup = parts.fsGroup;
     this.configFile = parts.configFile;
     this.podAnnotations = { [CONFIG_HASH_ANNOTATION]: parts.configHash };
   }
