@@ -87,6 +87,20 @@ const CASES: [string, string, (o: K8sObject[]) => void, RegExp][] = [
   ['a hostPath type that does not exist', 'volumes', (o) => { pod(o, 'DaemonSet', 'rabbitmq').volumes.push({ name: 'h', hostPath: { path: '/x', type: 'Dir' } }); }, /hostPath.type: Unsupported value: "Dir"/],
   ['a mount of a volume that does not exist', 'volumes', (o) => { first(o, 'Deployment', 'proxysql').volumeMounts.push({ name: 'ghost', mountPath: '/ghost' }); }, /Not found: "ghost".*add the volume/],
   ['two mounts on one path', 'volumes', (o) => { const m = first(o, 'Deployment', 'proxysql').volumeMounts; m.push({ ...m[0], name: m[1].name }); }, /must be unique; mount one volume per path/],
+  ['two projected sources writing one path', 'volumes', (o) => {
+    pod(o, 'Deployment', 'proxysql').volumes.push({ name: 'tls', projected: { sources: [
+      { configMap: { name: 'ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }, { secret: { name: 'cert', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } });
+  }, /projected.sources\[1\].secret.items\[0\].path: Invalid value: "ca.crt": conflicting duplicate paths/],
+  ['a key only root may read, mounted into a non-root container', 'file-readable', (o) => {
+    pod(o, 'Deployment', 'proxysql').volumes.push({ name: 'key', secret: { secretName: 'k', items: [{ key: 'tls.key', path: 'tls.key', mode: 0o400 }] } });
+    first(o, 'Deployment', 'proxysql').volumeMounts.push({ name: 'key', mountPath: '/etc/key', readOnly: true });
+  }, /secret k key tls.key in volume "key" is unreadable by uid \d+: mode 0400 lets only root read it; set the pod's fsGroup/],
+  ['a group-readable key without an fsGroup', 'file-readable', (o) => {
+    const p = pod(o, 'Deployment', 'proxysql');
+    delete p.securityContext.fsGroup;
+    p.volumes.push({ name: 'key', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'k' } }] } });
+    first(o, 'Deployment', 'proxysql').volumeMounts.push({ name: 'key', mountPath: '/etc/key', readOnly: true });
+  }, /secret k key \(every key\) .* mode 0440 lets root and the file's group read it, and without securityContext.fsGroup that group is root/],
   ['a defaultMode above 0777', 'volumes', (o) => { pod(o, 'Deployment', 'proxysql').volumes.push({ name: 'c', configMap: { name: 'x', defaultMode: 0o1000 } }); }, /between 0 and 0777/],
   // workloads
   ['a selector that misses the template labels', 'workload-selector', (o) => { get(o, 'Deployment', 'proxysql').spec.selector.matchLabels.extra = 'x'; }, /`selector` does not match template `labels`.*give the template every label/],

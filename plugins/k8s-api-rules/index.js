@@ -608,6 +608,26 @@ rule('volumes', 'api', 'ValidateVolumes, validateVolumeSource, validateHostPathV
         if (!it.path || it.path.startsWith('/') || it.path.split('/').includes('..')) report(`${p}.${s}.items[${j}].path`, `Invalid value: ${json(it.path)}: must be a relative path without '..'`);
       });
     }
+    if (v.projected) {
+      const mode = v.projected.defaultMode;
+      if (mode !== undefined && (!Number.isInteger(mode) || mode < 0 || mode > 0o777)) report(`${p}.projected.defaultMode`, `Invalid value: ${json(mode)}: must be a number between 0 and 0777 (octal), both inclusive`);
+      // validateProjectionSources: one kind per source, item paths relative and unique across all the sources.
+      const seen = new Set();
+      (v.projected.sources || []).forEach((source, j) => {
+        const sp = `${p}.projected.sources[${j}]`;
+        const kinds = ['secret', 'configMap', 'downwardAPI', 'serviceAccountToken', 'clusterTrustBundle'].filter((k) => source[k] !== undefined);
+        if (kinds.length !== 1) report(sp, `Forbidden: may not specify ${kinds.length === 0 ? 'no' : 'more than 1'} volume projection type${kinds.length > 1 ? ` (has ${kinds.join(', ')})` : ''}; give each source exactly one`);
+        for (const k of ['secret', 'configMap']) {
+          ((source[k] && source[k].items) || []).forEach((it, n) => {
+            const ip = `${sp}.${k}.items[${n}]`;
+            if (!it.path || it.path.startsWith('/') || it.path.split('/').includes('..')) report(`${ip}.path`, `Invalid value: ${json(it.path)}: must be a relative path without '..'`);
+            else if (seen.has(it.path)) report(`${ip}.path`, `Invalid value: ${json(it.path)}: conflicting duplicate paths; give each projected file its own path`);
+            seen.add(it.path);
+            if (it.mode !== undefined && (!Number.isInteger(it.mode) || it.mode < 0 || it.mode > 0o777)) report(`${ip}.mode`, `Invalid value: ${json(it.mode)}: must be a number between 0 and 0777 (octal), both inclusive`);
+          });
+        }
+      });
+    }
   });
   const claimTemplates = new Set(((o.kind === 'StatefulSet' && o.spec.volumeClaimTemplates) || []).map((t) => t.metadata && t.metadata.name));
   for (const [c, p] of containersOf(pod)) {
@@ -619,6 +639,54 @@ rule('volumes', 'api', 'ValidateVolumes, validateVolumeSource, validateHostPathV
       else if (paths.has(m.mountPath)) report(`${mp}.mountPath`, `Invalid value: ${json(m.mountPath)}: must be unique; mount one volume per path`);
       paths.add(m.mountPath);
       if (m.subPath && (m.subPath.startsWith('/') || m.subPath.split('/').includes('..'))) report(`${mp}.subPath`, `Invalid value: ${json(m.subPath)}: must be a relative path without '..'`);
+    });
+  }
+});
+
+/**
+ * The modes of the files a Secret, ConfigMap or projected volume puts in a container, by mounted path (`undefined`
+ * mode: the kubelet's default 0644). Volumes of other kinds are not looked at.
+ */
+function projectedFileModes(volume) {
+  const files = [];
+  const add = (defaultMode, items, what) => {
+    if (items && items.length > 0) for (const it of items) files.push({ path: it.path, mode: it.mode ?? defaultMode ?? 0o644, what });
+    else files.push({ path: '(every key)', mode: defaultMode ?? 0o644, what });
+  };
+  for (const k of ['secret', 'configMap']) if (volume[k]) add(volume[k].defaultMode, volume[k].items, `${k} ${volume[k].secretName ?? volume[k].name}`);
+  if (volume.projected) {
+    for (const source of volume.projected.sources || []) {
+      for (const k of ['secret', 'configMap']) if (source[k]) add(volume.projected.defaultMode, source[k].items, `${k} ${source[k].name}`);
+    }
+  }
+  return files;
+}
+
+rule('file-readable', 'controller', 'kubelet AtomicWriter (pkg/volume/util/atomic_writer.go) writes each file with its mode, owned by root; SetVolumeOwnership (pkg/volume/volume_linux.go) gives the group to fsGroup only when the pod sets one', (o, report) => {
+  const pod = podOf(o);
+  if (!pod) return;
+  const psc = pod.spec.securityContext || {};
+  const volumes = new Map((pod.spec.volumes || []).map((v) => [v.name, v]));
+  for (const [c, p] of containersOf(pod)) {
+    const sc = c.securityContext || {};
+    const user = sc.runAsUser ?? psc.runAsUser;
+    const group = sc.runAsGroup ?? psc.runAsGroup;
+    // Unknown user (the image's) or root: nothing to say.
+    if (user === undefined || user === 0) continue;
+    const groups = new Set([group, ...(psc.supplementalGroups || [])].filter((g) => g !== undefined));
+    const fsGroup = psc.fsGroup;
+    (c.volumeMounts || []).forEach((m, i) => {
+      const volume = volumes.get(m.name);
+      if (!volume) return;
+      for (const f of projectedFileModes(volume)) {
+        if (f.mode & 0o004) continue;
+        const groupReadable = (f.mode & 0o040) !== 0 && ((fsGroup !== undefined) || groups.has(0));
+        if (groupReadable) continue;
+        const why = (f.mode & 0o040) === 0
+          ? `mode 0${f.mode.toString(8)} lets only root read it`
+          : `mode 0${f.mode.toString(8)} lets root and the file's group read it, and without securityContext.fsGroup that group is root`;
+        report(`${p}.volumeMounts[${i}]`, `${f.what} key ${f.path} in volume ${json(m.name)} is unreadable by uid ${user}: ${why}; set the pod's fsGroup (with a group-readable mode) or make the file world-readable if it is not secret`);
+      }
     });
   }
 });
