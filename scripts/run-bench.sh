@@ -6,5 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 file=${1:?usage: run-bench.sh test/integration/NAME.bench.ts}
 [[ -f $file && $file == test/integration/*.bench.ts ]] || { echo "run-bench.sh: not a benchmark file: $file" >&2; exit 2; }
+# The Galera benchmarks render the members' ConfigMaps, which carry the agent's bundle: build it when a fresh
+# checkout has none (`npm run bench` builds first; a benchmark script run alone did not, and failed after loading).
+[[ -f assets/galera/agent.bundle.js ]] || node scripts/build-agent.js
 config='{"testEnvironment":"node","rootDir":".","transform":{"^.+\\.ts$":["ts-jest",{"tsconfig":"tsconfig.dev.json"}]},"testMatch":["<rootDir>/'"$file"'"]}'
 exec flock /tmp/cdk8s-itest.lock npx jest --config "$config" --ci --runInBand --forceExit
