@@ -55,7 +55,7 @@ export enum MessagingAccount {
 }
 
 /** The name of a service's alternate RabbitMQ account. */
-export function alternateMessagingUser(service: string): string {
+function alternateMessagingUser(service: string): string {
   return `${service}-b`;
 }
 
