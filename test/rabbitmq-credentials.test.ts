@@ -60,13 +60,13 @@ describe('credentials.sh', () => {
     return { stderr: () => stderr };
   }
 
-  test('exports each file as the placeholder variable, byte for byte; lists users only, not the kubelet\'s ..data entries', () => {
+  test('loads each file as the placeholder variable, byte for byte, not exported; lists users only, not the kubelet\'s ..data entries', () => {
     installFiles(volume(), { 'admin': 'a"b\\c', 'nova-api.v2': 'p w\n' });
-    const r = fn('credentials_users; credentials_export; declare -p RABBITMQ_PASSWORD_ADMIN RABBITMQ_PASSWORD_NOVA_API_V2');
-    expect(r.stdout).toBe('admin\nnova-api.v2\ndeclare -x RABBITMQ_PASSWORD_ADMIN="a\\"b\\\\c"\ndeclare -x RABBITMQ_PASSWORD_NOVA_API_V2=$\'p w\\n\'\n');
+    const r = fn('credentials_users; credentials_load; declare -p RABBITMQ_PASSWORD_ADMIN RABBITMQ_PASSWORD_NOVA_API_V2; env | grep -c PASSWORD || true');
+    expect(r.stdout).toBe('admin\nnova-api.v2\ndeclare -- RABBITMQ_PASSWORD_ADMIN="a\\"b\\\\c"\ndeclare -- RABBITMQ_PASSWORD_NOVA_API_V2=$\'p w\\n\'\n0\n');
     expect(fn('credentials_fingerprint').stdout).toMatch(/^admin [0-9a-f]{64}\nnova-api\.v2 [0-9a-f]{64}\n$/);
     // No volume: nothing to export or watch (passwords come as env vars).
-    expect(spawnSync('bash', ['-c', `set -euo pipefail; . "${SCRIPT}"; credentials_users; credentials_export; credentials_fingerprint; echo done`],
+    expect(spawnSync('bash', ['-c', `set -euo pipefail; . "${SCRIPT}"; credentials_users; credentials_load; credentials_fingerprint; echo done`],
       { encoding: 'utf8', env: { PATH: '/usr/bin:/bin' } }).stdout).toBe('done\n');
   });
 

@@ -6,7 +6,9 @@
 # in place when a Secret changes (an atomic swap of its ..data symlink, within about a minute, node by node).
 #
 # Sourced by start.sh:
-#   credentials_export       exports RABBITMQ_PASSWORD_<USER> from each file, for the definitions.json template
+#   credentials_load         sets RABBITMQ_PASSWORD_<USER> from each file, for the definitions.json template: shell
+#                            variables, not exported (rabbitmq-server would inherit them, and keep a rotated
+#                            password in its /proc/<pid>/environ for as long as it runs)
 #   credentials_fingerprint  one line per user, "<user> <sha256 of the file>": what was rendered
 # Run by start.sh in the background beside the broker, the fingerprint of what it rendered on stdin:
 #   bash credentials.sh watch < <(credentials_fingerprint)
@@ -48,12 +50,12 @@ credentials_read() {
   printf '%s' "$value"
 }
 
-credentials_export() {
+credentials_load() {
   local user value
   while IFS= read -r user; do
     # $(...) drops trailing newlines: the x keeps them.
     value=$(credentials_read "$user"; printf x)
-    export "$(credentials_env_name "$user")=${value%x}"
+    printf -v "$(credentials_env_name "$user")" '%s' "${value%x}"
   done < <(credentials_users)
 }
 

@@ -90,7 +90,7 @@ render() {
 source "$script_dir/credentials.sh"
 # Fingerprinted before they are read: a file the kubelet swaps in between is a change the watcher applies (step 5).
 rendered_credentials=$(credentials_fingerprint)
-credentials_export
+credentials_load
 
 mkdir -p "$render_dir"
 # Marks the wait for peers (step 4) for the liveness probe; a leftover of a previous run of this pod is stale.

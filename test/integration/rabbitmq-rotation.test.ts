@@ -244,7 +244,8 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     for (const node of NODES) {
       for (const user of ['admin', 'nova', 'nova-b']) expect(login(user, PASSWORDS[user], node)).toBe('accepted');
     }
-    // No password in the broker's environment: /proc/<pid>/environ of every process in the node's namespace.
+    // No password in any environment (start.sh's variables are not exported, so the broker does not keep a rotated
+    // one in /proc/<pid>/environ): every process in the node's namespace.
     for (const node of NODES) {
       for (const pid of sh('ip', ['netns', 'pids', node.name]).stdout.split('\n').filter((p) => p.trim())) {
         let environ = '';
@@ -287,7 +288,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
         + `old one refused everywhere after ${a.oldRefusedEverywhere.toFixed(1)} s`);
       const forgottenAfter = await forgotten.stop();
       figures.push(`a client left on the rotated account (never moved): ${forgottenAfter.failed - forgottenBefore.failed} of `
-        + `${forgottenAfter.ok + forgottenAfter.failed - forgottenBefore.ok - forgottenBefore.failed} logins refused from the change on (RabbitMQ has no dual passwords)`);
+        + `${forgottenAfter.ok + forgottenAfter.failed - forgottenBefore.ok - forgottenBefore.failed} logins refused while its account was rotated (RabbitMQ has no dual passwords)`);
 
       const last = service.totals().ok;
       await waitFor('more logins after the rotation', 30_000, () => (service.totals().ok >= last + 30 ? true : undefined));
