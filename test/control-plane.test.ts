@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { BackupDestination, GaleraBackup, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion } from '../lib';
+import { BackupDestination, GaleraBackup, MessagingAccount, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion, SecretValue } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 import { CONTROL_PLANE_PROPS as PROPS, NODES as CONTROLLERS } from './support/fixtures';
@@ -109,6 +109,26 @@ describe('OpenStackControlPlane connections', () => {
     expect(nova.secretReferences.RABBITMQ_PASSWORD_NOVA).toBe('nova-rabbitmq/password');
     expect(nova.osloConfig).toContain(`[DEFAULT]\ntransport_url = rabbit://${brokers}/`);
     expect(nova.osloConfig).toContain('[oslo_messaging_notifications]\ndriver = messagingv2');
+  });
+
+  test('nova with two RabbitMQ accounts (rotation without a failed login): both on the brokers, the connection on the one messagingAccount names', () => {
+    const alternate = SecretValue.fromSecret('nova-rabbitmq-b', 'password');
+    const withAccount = (messagingAccount?: MessagingAccount) => controlPlane({
+      services: SERVICES.map((s) => (s.name === 'nova' ? { ...s, messagingAlternatePassword: alternate, ...(messagingAccount ? { messagingAccount } : {}) } : s)),
+    });
+    const primary = withAccount();
+    expect(primary.cp.rabbitmq.userNames).toEqual(['admin', 'keystone', 'glance', 'nova', 'nova-b', 'neutron', 'cinder', 'heat']);
+    const files = find(primary.objects, 'DaemonSet', 'rabbitmq').spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources;
+    expect(files.find((s: any) => s.secret.items[0].path === 'nova-b').secret).toEqual({ name: 'nova-rabbitmq-b', items: [{ key: 'password', path: 'nova-b', mode: 0o440 }] });
+    expect(primary.cp.connection('nova').transportUrl).toMatch(/^rabbit:\/\/nova:@@RABBITMQ_PASSWORD_NOVA@@@/);
+    const moved = withAccount(MessagingAccount.ALTERNATE).cp.connection('nova');
+    expect(moved.transportUrl).toMatch(/^rabbit:\/\/nova-b:@@RABBITMQ_PASSWORD_NOVA_B@@@10\.0\.0\.11:5672,/);
+    expect(moved.notificationsTransportUrl).toMatch(/^rabbit:\/\/nova-b:@@RABBITMQ_PASSWORD_NOVA_B@@@/);
+    expect(moved.secretReferences.RABBITMQ_PASSWORD_NOVA_B).toBe('nova-rabbitmq-b/password');
+    expect(moved.secretReferences.RABBITMQ_PASSWORD_NOVA).toBeUndefined();
+    expect(moved.osloConfig).toContain('transport_url = rabbit://nova-b:@@RABBITMQ_PASSWORD_NOVA_B@@@');
+    // The database user is still the service's own.
+    expect(moved.databaseConnections.nova).toMatch(/^mysql\+pymysql:\/\/nova:/);
   });
 
   test('RabbitMQ on dedicated nodes when given, and in the topology', () => {

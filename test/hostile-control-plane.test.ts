@@ -1,6 +1,6 @@
 /** OpenStackControlPlane with hostile and out-of-range values in its own props: each is refused at construct time, naming the prop, the value and a fix. */
 import { Chart } from 'cdk8s';
-import { GaleraStorage, OpenStackControlPlane, OpenStackControlPlaneProps } from '../lib';
+import { GaleraStorage, MessagingAccount, OpenStackControlPlane, OpenStackControlPlaneProps, SecretValue } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newApp } from './support/harness';
@@ -27,6 +27,10 @@ const CASES = [
   ...cases('services[0].podLabels["application"]', HOSTILE_STRINGS.filter((x) => !['', 'UPPER'].includes(x)), (value) => service({ podLabels: { application: value } })),
   ...cases('services[0].api.serviceName', [...HOSTILE_STRINGS, 'heat-api.other', 'heat-api.other.svc', '9heat'], (serviceName) => service({ api: { serviceName } })),
   ...cases('services[0].messagingPassword', ['inline-password'], (messagingPassword) => service({ messagingPassword })),
+  // The alternate RabbitMQ account (rotation without a failed login).
+  ...cases('services[0].messagingAlternatePassword', ['inline-password'], (messagingAlternatePassword) => service({ messagingPassword: SecretValue.fromSecret('heat-rabbitmq', 'password'), messagingAlternatePassword })),
+  ...cases('services[0].messagingAccount', [...HOSTILE_STRINGS, 'ALTERNATE', 2], (messagingAccount) => service({ messagingPassword: SecretValue.fromSecret('heat-rabbitmq', 'password'), messagingAccount })),
+  ...cases('services[0].messagingAccount', [MessagingAccount.ALTERNATE], (messagingAccount) => service({ messagingPassword: SecretValue.fromSecret('heat-rabbitmq', 'password'), messagingAccount })),
 ];
 
 test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
@@ -34,6 +38,17 @@ test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop,
   // An inline secret is described by its type, never echoed.
   expectNamedProblem(message, prop, prop.endsWith('Password') && typeof value === 'string' ? '(a string)' : value);
   expect(message).not.toContain('inline-password');
+});
+
+test('an alternate RabbitMQ account needs the primary one, and a name no other service has', () => {
+  const alternate = SecretValue.fromSecret('heat-rabbitmq-b', 'password');
+  expectNamedProblem(errorOf(service({ messagingAlternatePassword: alternate })), 'services[0].messagingAlternatePassword', 'heat-rabbitmq-b/password');
+  expect(errorOf(cp({
+    services: [
+      { name: 'heat', databases: [], messagingPassword: SecretValue.fromSecret('heat-rabbitmq', 'password'), messagingAlternatePassword: alternate },
+      { name: 'heat-b', databases: [], messagingPassword: SecretValue.fromSecret('heat-b-rabbitmq', 'password') },
+    ],
+  }))).toContain('services[0].messagingAlternatePassword: "heat-rabbitmq-b/password" would create the account heat-b, which is services[1]\'s own messaging account');
 });
 
 test('the service name is a label value when podLabels are not given: a name Kubernetes refuses is named', () => {

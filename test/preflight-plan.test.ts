@@ -159,11 +159,15 @@ describe('preflight --plan', () => {
       'PLAN  secret StatefulSet openstack/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password was written at 2026-01-03T00:00:00Z (resourceVersion 4711), after galera-0, galera-1, galera-2 '
         + 'started (changed in place; its value is not read): rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old password '
         + 'for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")',
-      expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_ADMIN: Secret rabbitmq-users key admin was written .*: the brokers read it when they start: roll them to pick it up \(kubectl -n openstack rollout restart daemonset\/rabbitmq\); RabbitMQ has no dual passwords/),
-      expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_NOVA: /),
       'REFUSE  secret DaemonSet openstack/rabbitmq volume cookie file .erlang.cookie: Secret rabbitmq-erlang-cookie key cookie was written at 2026-01-03T00:00:00Z (resourceVersion 4711), after rabbitmq-a, rabbitmq-b, rabbitmq-c '
         + 'started (changed in place; its value is not read): the brokers copy the cookie when they start, so the next one to restart (a crash, a reboot, a roll) comes back with a cookie the others '
         + 'do not have and cannot rejoin; put the old value back, or change the cookie by the full restart procedure now (README, "Day 2: changing the Erlang cookie")',
+      // The users' passwords are files: they rotate live (credentials.sh), the cookie rule is unchanged.
+      'PLAN  secret DaemonSet openstack/rabbitmq volume credentials file admin: Secret rabbitmq-users key admin was written at 2026-01-03T00:00:00Z (resourceVersion 4711), after rabbitmq-a, '
+        + 'rabbitmq-b, rabbitmq-c started (changed in place; its value is not read): rotates live: the kubelet updates the file within about a minute and the first broker to see it changes '
+        + 'the password for the whole cluster (rabbitmqctl change_password, no restart); RabbitMQ has no dual passwords: connections already open stay open, new ones with the old password '
+        + 'are refused, so this should be an account no client uses (README, "Day 2: rotating a RabbitMQ password")',
+      expect.stringMatching(/^PLAN  secret DaemonSet openstack\/rabbitmq volume credentials file nova: Secret rabbitmq-users key nova .*: rotates live: /),
       expect.stringMatching(/^WARN  secret Deployment openstack\/proxysql env PROXYSQL_USER_PASSWORD_NOVA: Secret nova-db key password was written .*: the pods read it when they start: roll them to pick it up \(kubectl -n openstack rollout restart deployment\/proxysql\), within the Galera password's rotation grace$/),
     ]);
     // The SST password was written before the members started: nothing to say.
@@ -184,14 +188,14 @@ describe('preflight --plan', () => {
       + 'cannot get /api/v1/namespaces/openstack/secrets/rabbitmq-users): whether it changed in place is not checked']);
   });
 
-  test('a pod started after the Secret was written holds the new value; a roll in this apply picks up an env var', async () => {
+  test('a pod started after the Secret was written holds the new value; a password file rotates live, roll or not', async () => {
     const secretMeta = { [`${NAMESPACE}/rabbitmq-users`]: { managedFields: [{ manager: 'kubectl', time: '2026-01-03T00:00:00Z' }], resourceVersion: '9' } };
     const running = manifests({});
     const pods = runningPods(running, (pod) => (pod === 'rabbitmq-a' ? '2026-01-04T00:00:00Z' : STARTED));
     const { lines } = await planAgainst({}, { rabbitVersion: RabbitVersion.V4_0 }, { agents: agentsNaming('galera-0'), secretMeta, pods });
     expect(of(lines, 'secret')).toEqual([
-      expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_ADMIN: .*after rabbitmq-b, rabbitmq-c started .*: the brokers read it when they start: this apply rolls the pods, which picks it up; /),
-      expect.stringMatching(/^WARN  secret DaemonSet openstack\/rabbitmq env RABBITMQ_PASSWORD_NOVA: /),
+      expect.stringMatching(/^PLAN  secret DaemonSet openstack\/rabbitmq volume credentials file admin: .*after rabbitmq-b, rabbitmq-c started .*: rotates live: /),
+      expect.stringMatching(/^PLAN  secret DaemonSet openstack\/rabbitmq volume credentials file nova: /),
     ]);
   });
 
@@ -274,5 +278,12 @@ describe('preflight --plan', () => {
       'PLAN  credentials DaemonSet openstack/rabbitmq erlang cookie: Secret rabbitmq-erlang-cookie key cookie -> Secret rabbitmq-cookie-2 key cookie: no broker runs: every broker starts with the new cookie']);
     const rotate = plan({}, { novaSecret: 'nova-db-2' });
     expect(of(rotate, 'credentials')).toEqual([expect.stringMatching(/^PLAN  credentials StatefulSet openstack\/galera volume credentials file GALERA_PASSWORD_NOVA: Secret nova-db key password -> Secret nova-db-2 key password: rotates live with the roll/)]);
+    // A broker user pointed at another Secret: the template changes, so the brokers roll, and the first one sets it.
+    const rabbit = plan({}, { novaRabbitSecret: 'rabbitmq-nova-2' });
+    expect(of(rabbit, 'credentials')).toEqual(['PLAN  credentials DaemonSet openstack/rabbitmq volume credentials file nova: Secret rabbitmq-users key nova -> Secret rabbitmq-nova-2 key nova: '
+      + 'the first broker restarted in the roll sets its password for the whole cluster (RabbitMQ has no dual passwords: new connections with the old one are refused from then on, '
+      + 'so this should be an account no client uses; README, "Day 2: rotating a RabbitMQ password")']);
+    expect(of(rabbit, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/rabbitmq: brokers restart one node at a time/)]);
+    expect(refused(rabbit)).toEqual([]);
   });
 });

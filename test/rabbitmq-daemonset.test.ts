@@ -54,17 +54,16 @@ describe('RabbitDaemonSet workload', () => {
     expect(broker(objects).image).toBe('docker.io/library/rabbitmq:3.13.7-management');
   });
 
-  test('env: node name and IP from the downward API, passwords only by Secret reference, schedulers from the CPU limit', () => {
+  test('env: node name and IP from the downward API, no password (a volume), schedulers from the CPU limit', () => {
     const env: any[] = broker(build({ resources: { cpuLimitMillis: 3500 } }).objects).env;
     const byName = Object.fromEntries(env.map((e) => [e.name, e]));
     expect(byName.NODE_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
     expect(byName.HOST_IP.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.hostIP' } });
     expect(byName.RABBITMQ_NODENAME.value).toBe('rabbit@$(NODE_NAME)');
     expect(env.findIndex((e) => e.name === 'NODE_NAME')).toBeLessThan(env.findIndex((e) => e.name === 'RABBITMQ_NODENAME'));
-    expect(byName.RABBITMQ_PASSWORD_ADMIN).toEqual({
-      name: 'RABBITMQ_PASSWORD_ADMIN', valueFrom: { secretKeyRef: { name: 'rabbitmq-users', key: 'admin' } },
-    });
-    expect(byName.RABBITMQ_PASSWORD_NOVA.valueFrom.secretKeyRef).toEqual({ name: 'rabbitmq-users', key: 'nova' });
+    // Passwords are files the kubelet updates in place (live rotation), not env vars fixed at container start.
+    expect(env.filter((e) => e.valueFrom?.secretKeyRef !== undefined)).toEqual([]);
+    expect(byName.RABBITMQ_CREDENTIALS_DIR.value).toBe('/etc/rabbitmq-credentials');
     expect(byName.RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS.value).toContain('+S 3:3');
     expect(byName.ERL_INETRC.value).toBe('/etc/rabbitmq/erl_inetrc');
     for (const e of env) expect(e.value === undefined || !('valueFrom' in e)).toBe(true);
@@ -84,6 +83,17 @@ describe('RabbitDaemonSet workload', () => {
     expect(volume('/opt/rabbitmq-ha').configMap.name).toBe('rabbitmq-scripts');
     expect(volume('/var/lib/rabbitmq').hostPath).toEqual({ path: '/var/lib/rabbitmq/openstack-rabbitmq', type: 'DirectoryOrCreate' });
     expect(volume('/tmp').emptyDir).toBeDefined();
+    // One file per user, named after it, 0440 (the rabbitmq user reads it through fsGroup); mounted whole, read-only:
+    // a subPath mount would never see the kubelet's update.
+    expect(mounts['/etc/rabbitmq-credentials']).toEqual({ name: 'credentials', mountPath: '/etc/rabbitmq-credentials', readOnly: true });
+    expect(volume('/etc/rabbitmq-credentials').projected).toEqual({
+      defaultMode: 0o440,
+      sources: [
+        { secret: { name: 'rabbitmq-users', items: [{ key: 'admin', path: 'admin', mode: 0o440 }] } },
+        { secret: { name: 'rabbitmq-users', items: [{ key: 'nova', path: 'nova', mode: 0o440 }] } },
+      ],
+    });
+    expect(broker(objects).volumeMounts.filter((m: any) => m.subPath !== undefined)).toEqual([]);
 
     expect(find(objects, 'ConfigMap', 'rabbitmq-scripts').data['start.sh']).toBe(rabbitScripts()['start.sh']);
     expect(Object.keys(find(objects, 'ConfigMap', 'rabbitmq-config').data).sort())

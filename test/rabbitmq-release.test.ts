@@ -39,7 +39,7 @@ function clusterStatus(members: string[], running: Record<string, string>): stri
 describe('release.sh', () => {
   test('the construct hands the scripts the release lines of the plan, and ships the three scripts', () => {
     expect(brokerEnv(cluster()).find((e) => e.name === 'RABBITMQ_RELEASE_LINES')?.value).toBe(LINES);
-    expect(Object.keys(rabbitScripts()).sort()).toEqual(['post-start.sh', 'release.sh', 'start.sh']);
+    expect(Object.keys(rabbitScripts()).sort()).toEqual(['credentials.sh', 'post-start.sh', 'release.sh', 'start.sh']);
   });
 
   test('the verdict follows the supported upgrade paths: the next line, a skip with its path, a downgrade', () => {

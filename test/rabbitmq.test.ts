@@ -14,6 +14,7 @@ import { RabbitVersion } from '../lib/rabbitmq/version';
 import { adminAndNova, NODES } from './support/fixtures';
 import { runScriptInBackground, until } from './support/background-script';
 import { errorOf, newChart } from './support/harness';
+import { installFiles } from './integration/support/certs';
 
 
 function spec(overrides: Partial<RabbitClusterSpec> = {}): RabbitClusterSpec {
@@ -364,13 +365,14 @@ describe('OpenStack release lines', () => {
 });
 
 describe('container contract', () => {
-  test('env: node name and IP from the downward API, passwords from Secrets, CLI-visible paths', () => {
+  test('env: node name and IP from the downward API, no password (files: the credentials volume), CLI-visible paths', () => {
     const env = brokerEnv(resolve(), 4);
     const byName = new Map(env.map((e) => [e.name, e]));
     expect(byName.get('HOST_IP')).toEqual({ name: 'HOST_IP', fieldPath: 'status.hostIP' });
     expect(byName.get('RABBITMQ_NODENAME')!.value).toBe('rabbit@$(NODE_NAME)');
     expect(env.findIndex((e) => e.name === 'NODE_NAME')).toBeLessThan(env.findIndex((e) => e.name === 'RABBITMQ_NODENAME'));
-    expect(byName.get('RABBITMQ_PASSWORD_NOVA')).toEqual({ name: 'RABBITMQ_PASSWORD_NOVA', secret: { secretName: 'rabbitmq-users', key: 'nova' } });
+    expect(env.filter((e) => e.secret !== undefined || e.name.startsWith('RABBITMQ_PASSWORD_'))).toEqual([]);
+    expect(byName.get('RABBITMQ_CREDENTIALS_DIR')!.value).toBe('/etc/rabbitmq-credentials');
     expect(byName.get('ERL_INETRC')!.value).toBe('/etc/rabbitmq/erl_inetrc');
     expect(byName.get('RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS')!.value).toContain('+S 4:4');
     expect(env.filter((e) => [e.value, e.fieldPath, e.secret].filter((x) => x !== undefined).length !== 1)).toEqual([]);
@@ -507,6 +509,23 @@ describe('start.sh', () => {
     expect(readFileSync(join(dir, 'home', '.erlang.cookie'), 'utf8')).toBe('COOKIE');
     expect((statSync(join(dir, 'home', '.erlang.cookie')).mode & 0o777).toString(8)).toBe('600');
     expect(r.calls.at(-1)).toBe('server 10.0.0.12  -kernel inet_dist_use_interface {10,0,0,12}');
+  });
+
+  test('with the credentials volume: the passwords come from its files (byte for byte), and the watcher starts with what was rendered', () => {
+    // As the kubelet writes a projected Secret volume: ..data -> ..<n>/, each user a symlink through ..data.
+    installFiles(join(dir, 'credentials'), { 'admin': 'from"file', 'nova': 'nova-file' });
+    const r = run({
+      RABBITMQ_PASSWORD_ADMIN: '', RABBITMQ_PASSWORD_NOVA: '', RABBITMQ_CREDENTIALS_DIR: join(dir, 'credentials'), STUB_ctl_1: 'notmember',
+      // An invalid poll interval ends the watcher's loop at once (here only: its first sleep fails), after it said what it watches.
+      RABBITMQ_CREDENTIALS_POLL_SECONDS: 'stop',
+    });
+    expect(r.status).toBe(0);
+    const defs = JSON.parse(readFileSync(join(dir, 'render', 'definitions.json'), 'utf8'));
+    expect(defs.users.map((u: any) => u.password)).toEqual(['from"file', 'nova-file']);
+    expect(r.stderr).toMatch(/credentials\.sh: watching 2 password file\(s\) in .*\/credentials every stops/);
+    // An empty file is refused like a missing env var.
+    installFiles(join(dir, 'credentials'), { admin: 'from"file', nova: '' });
+    expect(run({ RABBITMQ_PASSWORD_NOVA: '', RABBITMQ_CREDENTIALS_DIR: join(dir, 'credentials') }).stderr).toContain('needs env var RABBITMQ_PASSWORD_NOVA');
   });
 
   test('the peers come from the peer list alone, not from rabbitmq.conf or erl_inetrc', () => {

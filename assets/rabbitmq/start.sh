@@ -3,7 +3,8 @@
 #
 # 1. Copy the Erlang cookie from its Secret mount into $HOME with mode 0600 (Erlang refuses a readable cookie).
 # 2. Render the templates into a private dir: @@NAME@@ becomes the value of env var NAME (the node IP in
-#    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal.
+#    rabbitmq.conf, passwords in definitions.json, JSON-escaped). A missing or empty variable is fatal. The users'
+#    passwords come from the files of the credentials volume (credentials.sh), when it is mounted.
 # 3. A data dir last run by a release line that cannot be upgraded in place to this image's (a skipped line, a
 #    downgrade: the marker post-start.sh writes, release.sh) is refused: exit 1, the fix in the log.
 # 4. A blank data dir under a name the cluster may still know (reimaged node, wiped hostPath) would fail with
@@ -15,13 +16,14 @@
 #    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
 #    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
 # 5. Start post-start.sh in the background (records the release on the data dir once the broker has booted, and
-#    enables every stable feature flag once every broker runs this release line), then exec rabbitmq-server with
+#    enables every stable feature flag once every broker runs this release line), and the credentials watcher
+#    (credentials.sh: a changed password file reaches the broker live), then exec rabbitmq-server with
 #    listeners, epmd and the Erlang distribution bound to the node IP.
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
 # RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME, RABBITMQ_DIST_PORT;
 # RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds);
-# RABBITMQ_RELEASE_LINES (release.sh); RABBITMQ_POST_START_SCRIPT (default: post-start.sh beside this script; empty:
+# RABBITMQ_RELEASE_LINES (release.sh); RABBITMQ_CREDENTIALS_DIR (credentials.sh); RABBITMQ_POST_START_SCRIPT (default: post-start.sh beside this script; empty:
 # none, for tests of this script alone).
 set -euo pipefail
 umask 077
@@ -83,6 +85,12 @@ render() {
   printf '%s%s\n' "$out" "$rest" >"$2.tmp"
   mv -f "$2.tmp" "$2"
 }
+
+# shellcheck source=credentials.sh
+source "$script_dir/credentials.sh"
+# Fingerprinted before they are read: a file the kubelet swaps in between is a change the watcher applies (step 5).
+rendered_credentials=$(credentials_fingerprint)
+credentials_load
 
 mkdir -p "$render_dir"
 # Marks the wait for peers (step 4) for the liveness probe; a leftover of a previous run of this pod is stale.
@@ -271,6 +279,10 @@ post_start=${RABBITMQ_POST_START_SCRIPT-$script_dir/post-start.sh}
 if [[ -n $post_start ]]; then
   # In the background, outliving the exec below: it waits for the broker it started beside (post-start.sh).
   bash "$post_start" </dev/null &
+fi
+if [[ -n ${RABBITMQ_CREDENTIALS_DIR:-} ]]; then
+  # In the background too: applies a password file that changes after the render above (credentials.sh).
+  bash "$script_dir/credentials.sh" watch < <(printf '%s\n' "$rendered_credentials") &
 fi
 log "starting $RABBITMQ_NODENAME on $HOST_IP (peers: ${peers[*]})"
 exec rabbitmq-server

@@ -46,6 +46,19 @@ const RESERVED_SERVICE_NAMES: Record<string, string> = {
   mariabackup: 'Galera state-transfer (SST) account',
 };
 
+/** Which of a service's two RabbitMQ accounts its connection uses (README, "Day 2: rotating a RabbitMQ password"). */
+export enum MessagingAccount {
+  /** The account named after the service, with `messagingPassword`. */
+  PRIMARY = 'primary',
+  /** The account `<service>-b`, with `messagingAlternatePassword`. */
+  ALTERNATE = 'alternate',
+}
+
+/** The name of a service's alternate RabbitMQ account. */
+function alternateMessagingUser(service: string): string {
+  return `${service}-b`;
+}
+
 /** An OpenStack service that uses the HA layer. */
 export interface OpenStackService {
   /** The service's name, e.g. `nova`; also its database and messaging user name. */
@@ -70,6 +83,21 @@ export interface OpenStackService {
    * @default - the service does not use messaging
    */
   readonly messagingPassword?: SecretValue;
+  /**
+   * The password of a second RabbitMQ account for the service, `<name>-b`. RabbitMQ has no dual passwords: a password
+   * changes without a failed login only on an account no client uses, so rotation alternates between two accounts
+   * (change the unused one's Secret, move the service to it with `messagingAccount`, then change the other's; README,
+   * "Day 2: rotating a RabbitMQ password"). Both accounts exist on the brokers.
+   *
+   * @default - one account, named after the service
+   */
+  readonly messagingAlternatePassword?: SecretValue;
+  /**
+   * The account the service's connection uses (transport URLs, oslo config, secret references).
+   *
+   * @default MessagingAccount.PRIMARY
+   */
+  readonly messagingAccount?: MessagingAccount;
   /**
    * The service's API, load-balanced by HAProxy on the VIP.
    *
@@ -267,6 +295,7 @@ export class OpenStackControlPlane extends Construct {
         `is missing for ${s.name}, which has databases ${JSON.stringify(databases)}; reference its database user's Secret`);
       if (s.databasePassword !== undefined) validateSecretValue(v, `services[${i}].databasePassword`, s.databasePassword);
       if (s.messagingPassword !== undefined) validateSecretValue(v, `services[${i}].messagingPassword`, s.messagingPassword);
+      validateAlternateAccount(v, props.services, i);
       const reservedName = RESERVED_SERVICE_NAMES[s.name];
       if (reservedName) v.add(`services[${i}].name`, s.name, `is the ${reservedName}; a service's database and messaging users take its name, so use another`);
       // They select the service's pods in ProxySQL's NetworkPolicy: Kubernetes must accept them.
@@ -349,7 +378,11 @@ export class OpenStackControlPlane extends Construct {
       erlangCookie: props.secrets.rabbitErlangCookie,
       users: [
         { name: 'admin', administrator: true, password: props.secrets.rabbitAdminPassword },
-        ...props.services.filter((s) => s.messagingPassword !== undefined).map((s) => ({ name: s.name, password: s.messagingPassword! })),
+        ...props.services.filter((s) => s.messagingPassword !== undefined).flatMap((s) => [
+          { name: s.name, password: s.messagingPassword! },
+          // The alternate account, for rotation without a failed login (RabbitMQ has no dual passwords).
+          ...(s.messagingAlternatePassword ? [{ name: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }] : []),
+        ]),
       ],
     });
 
@@ -432,9 +465,10 @@ export class OpenStackControlPlane extends Construct {
       }
     }
     let messaging: Record<string, Record<string, string>> = {};
-    if (s.messagingPassword) {
-      secretReferences[passwordEnvName(s.name)] = s.messagingPassword.toString();
-      messaging = this.rabbitmq.osloConfig(s.name);
+    const account = s.messagingPassword ? activeMessagingAccount(s) : undefined;
+    if (account) {
+      secretReferences[passwordEnvName(account.user)] = account.password.toString();
+      messaging = this.rabbitmq.osloConfig(account.user);
     }
     const memcacheKey = envPlaceholder('MEMCACHE_SECRET_KEY');
     secretReferences.MEMCACHE_SECRET_KEY = this.props.secrets.memcacheSecretKey.toString();
@@ -457,9 +491,9 @@ export class OpenStackControlPlane extends Construct {
       service: s.name,
       databaseConnections,
       databaseReadOnlyConnections,
-      ...(s.messagingPassword ? {
-        transportUrl: this.rabbitmq.transportUrl(s.name),
-        notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(s.name),
+      ...(account ? {
+        transportUrl: this.rabbitmq.transportUrl(account.user),
+        notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(account.user),
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
       ...(memcachedTls !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
@@ -515,4 +549,30 @@ export class OpenStackControlPlane extends Construct {
     const preflight = { namespace: this.namespace, nodes, vips: [{ address: vip.address, interface: vip.interface }] };
     writeFileSync(join(outdir, `${chart}.topology.json`), JSON.stringify(preflight, null, 2) + '\n');
   }
+}
+
+/** The RabbitMQ account a service's connection uses: its own, or with `MessagingAccount.ALTERNATE` the `<name>-b` one. */
+function activeMessagingAccount(s: OpenStackService): { user: string; password: SecretValue } {
+  return s.messagingAccount === MessagingAccount.ALTERNATE && s.messagingAlternatePassword
+    ? { user: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }
+    : { user: s.name, password: s.messagingPassword! };
+}
+
+/** The alternate RabbitMQ account of services[i]: its Secret, the account it names, and a name no other account has. */
+function validateAlternateAccount(v: Validator, services: readonly OpenStackService[], i: number): void {
+  const s = services[i];
+  const at = `services[${i}]`;
+  const account = s.messagingAccount ?? MessagingAccount.PRIMARY;
+  if (!v.check(!Object.values(MessagingAccount).includes(account), `${at}.messagingAccount`, account,
+    'is not a MessagingAccount; use MessagingAccount.PRIMARY or MessagingAccount.ALTERNATE')) {
+    v.check(account === MessagingAccount.ALTERNATE && s.messagingAlternatePassword === undefined, `${at}.messagingAccount`, account,
+      `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set messagingAlternatePassword, or use MessagingAccount.PRIMARY`);
+  }
+  if (s.messagingAlternatePassword === undefined) return;
+  validateSecretValue(v, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword);
+  v.check(s.messagingPassword === undefined, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
+    `is set but messagingPassword is not: ${s.name} has no RabbitMQ account to alternate with; set messagingPassword too, or remove it`);
+  const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && o.messagingPassword !== undefined);
+  v.check(other >= 0, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
+    `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own messaging account; rename that service`);
 }

@@ -8,7 +8,10 @@ export const RELEASE_LIBRARY = 'release.sh';
 /** Started by start.sh in the background: records the release on the data dir, enables the feature flags. */
 export const POST_START_SCRIPT = 'post-start.sh';
 
+/** Sourced by start.sh (the passwords from their files), and started by it beside the broker: applies a changed password live. */
+export const CREDENTIALS_SCRIPT = 'credentials.sh';
+
 /** The broker's scripts, by file name. */
 export function rabbitScripts(): Record<string, string> {
-  return readAssets('rabbitmq', [START_SCRIPT, RELEASE_LIBRARY, POST_START_SCRIPT]);
+  return readAssets('rabbitmq', [START_SCRIPT, RELEASE_LIBRARY, POST_START_SCRIPT, CREDENTIALS_SCRIPT]);
 }

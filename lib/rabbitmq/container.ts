@@ -1,8 +1,10 @@
 /**
  * The contract between the renderers and the broker container, as plain data the `RabbitDaemonSet` construct
- * maps onto Kubernetes objects: the ConfigMap files, the env vars (literal, downward API, Secret), the ports.
+ * maps onto Kubernetes objects: the ConfigMap files, the env vars (literal, downward API, Secret), the ports. The users'
+ * passwords are a volume (credentials.ts).
  */
 import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, renderPeers, renderRabbitmqConf } from './config';
+import { RABBIT_CREDENTIALS_DIR, RABBIT_CREDENTIALS_ENV } from './credentials';
 import { renderDefinitions } from './definitions';
 import { RabbitSecretKeyRef, ResolvedRabbitCluster } from './model';
 import { RABBITMQ_LINES } from './upgrade';
@@ -59,7 +61,8 @@ export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar
     { name: 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS', value: erlArgs },
     // The release lines in order: start.sh refuses a data dir a skipped or newer line ran (assets/rabbitmq/release.sh).
     { name: 'RABBITMQ_RELEASE_LINES', value: RABBITMQ_LINES.join(' ') },
-    ...c.users.map((u) => ({ name: u.passwordEnv, secret: u.password })),
+    // The users' passwords are files (credentials.ts): start.sh renders them, credentials.sh applies a changed one live.
+    { name: RABBIT_CREDENTIALS_ENV, value: RABBIT_CREDENTIALS_DIR },
   ];
 }
 

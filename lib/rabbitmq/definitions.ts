@@ -1,6 +1,6 @@
 /**
  * The definitions the brokers import at boot: vhosts, users, permissions and policies. Passwords are
- * `@@RABBITMQ_PASSWORD_<USER>@@` placeholders that the start script replaces from Secret-fed env vars, so the
+ * `@@RABBITMQ_PASSWORD_<USER>@@` placeholders that the start script replaces from the users' password files, so the
  * rendered template can live in a ConfigMap.
  *
  * Replication is scoped by vhost, not by queue-name regex: everything in the notifications vhost is replicated

@@ -19,7 +19,10 @@ export interface RabbitSecretKeyRef {
 export interface RabbitUser {
   /** User name (also what OpenStack services put in their transport_url). */
   readonly name: string;
-  /** Where the password is; injected as an env var at container start, never rendered into a ConfigMap. */
+  /**
+   * Where the password is; mounted as a file in the broker container (never rendered into a ConfigMap). A change of
+   * the Secret's value reaches the brokers live, without a restart (README, "Day 2: rotating a RabbitMQ password").
+   */
   readonly password: SecretValue;
   /**
    * Tag the user `administrator` (management UI, definitions export, policy changes).
@@ -138,7 +141,7 @@ export interface ResolvedRabbitUser {
   readonly password: SecretValue;
   readonly administrator: boolean;
   readonly vhosts: readonly string[];
-  /** Env var that carries the password into the broker container (from `password` by secretKeyRef). */
+  /** The definitions.json placeholder's variable, which start.sh sets from the user's password file. */
   readonly passwordEnv: string;
 }
 

@@ -17,6 +17,7 @@ import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
 import { START_SCRIPT, rabbitScripts } from './assets';
 import { validateDaemonSetProps } from './validation';
+import { credentialsMount, credentialsVolume } from './credentials';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
 import { erlangNodeName, RabbitClusterOptions, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
@@ -284,6 +285,7 @@ export class RabbitDaemonSet extends Construct {
         { name: 'cookie', mountPath: cookieDir, readOnly: true },
         { name: 'scripts', mountPath: RABBIT_PATHS.scriptDir, readOnly: true },
         { name: 'tmp', mountPath: '/tmp' },
+        credentialsMount(),
       ],
       securityContext: containerSecurityContext(),
     };
@@ -321,6 +323,8 @@ export class RabbitDaemonSet extends Construct {
             { name: 'cookie', secret: { secretName: o.erlangCookie.secretName, items: [{ key: o.erlangCookie.key, path: cookieFile }], defaultMode: 0o440 } },
             { name: 'scripts', configMap: { name: `${name}-scripts`, defaultMode: 0o555 } },
             { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+            // The users' passwords, updated in place by the kubelet when a Secret changes (live rotation).
+            credentialsVolume(cluster),
           ],
         },
       },

@@ -201,11 +201,16 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     // (skip_if_unchanged compares the rendered file's hash), and users are cluster-wide.
     const oldPassword = PASSWORDS.nova;
     PASSWORDS.nova = 'nova-rotated';
+    // The restarted pod mounts the Secret as it is now (its kubelet writes the credentials volume); the running brokers'
+    // files are not updated yet (rabbitmq-rotation.test.ts covers the live path).
+    cluster.syncProjectedVolume(c.name, 'credentials');
     cluster.startBroker(c);
     await waitFor('rmqt-c back in the cluster', 120_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 && cluster.amqpPortOpen(c) ? true : undefined));
     await eventually('rmqt-a to see rmqt-c out of maintenance', 30_000, () => underMaintenance(c.name), false);
     expect(cluster.ctl('rmqt-a', ['authenticate_user', 'nova', 'nova-rotated']).status).toBe(0);
     expect(cluster.ctl('rmqt-a', ['authenticate_user', 'nova', oldPassword]).status).not.toBe(0);
+    // The other kubelets catch up: their brokers find the password already set.
+    for (const node of NODES.slice(0, 2)) cluster.syncProjectedVolume(node.name, 'credentials');
   }, 300_000);
 
   test('throughput of the mirrored vs the unreplicated queues (figures printed, not asserted)', () => {

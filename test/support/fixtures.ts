@@ -245,6 +245,8 @@ export interface Day2Options {
   readonly writerOrdinal?: number;
   /** Galera's TLS (replication TLS is a cluster-wide setting). @default - none */
   readonly galeraTls?: GaleraTlsOptions;
+  /** The Secret of nova's RabbitMQ password. @default 'rabbitmq-users' */
+  readonly novaRabbitSecret?: string;
 }
 
 /** Galera (with ProxySQL in front) and RabbitMQ on up to five controllers, shaped by `options`. */
@@ -277,6 +279,6 @@ export function addDay2ControlPlane(chart: Chart, options: Day2Options = {}): vo
     placement: Placement.onNodes(FIVE_NODES.slice(0, options.rabbitNodes ?? 3)),
     version: options.rabbitVersion ?? RabbitVersion.V3_13,
     erlangCookie: SecretValue.fromSecret(options.cookieSecret ?? 'rabbitmq-erlang-cookie', 'cookie'),
-    users: adminAndNova(),
+    users: adminAndNova().map((u) => (u.name === 'nova' && options.novaRabbitSecret ? { ...u, password: SecretValue.fromSecret(options.novaRabbitSecret, 'nova') } : u)),
   });
 }

@@ -42,6 +42,8 @@ export interface PlanInput {
 
 const COMPONENT = 'app.kubernetes.io/component';
 const DAY2 = 'README, "Day 2"';
+/** The README section of the RabbitMQ procedure (two accounts per service, the unused one rotated). */
+const RABBIT_ROTATION = 'Day 2: rotating a RabbitMQ password';
 
 type Spec = Record<string, any>;
 
@@ -322,6 +324,11 @@ function inPlaceVerdict(component: string | undefined, use: string, rolls: boole
     return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old '
       + 'password for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")' };
   }
+  if (component === 'rabbitmq' && use.startsWith('volume credentials')) {
+    return { status: 'pass', message: `rotates live: the kubelet updates the file within about a minute and the first broker to see it changes the password for the `
+      + 'whole cluster (rabbitmqctl change_password, no restart); RabbitMQ has no dual passwords: connections already open stay open, new ones with the old password '
+      + `are refused, so this should be an account no client uses (README, "${RABBIT_ROTATION}")` };
+  }
   if (component === 'rabbitmq' && use.startsWith('volume cookie')) {
     return stopped
       ? { status: 'pass', message: 'no broker runs: every broker starts with the new cookie' }
@@ -439,6 +446,9 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
     } else if (use.startsWith('volume cookie')) {
       lines.push(line('fail', 'credentials', `${subject} erlang cookie`, `${old} -> ${ref}: a broker with another cookie cannot talk to the others, so a roll `
         + 'would split the cluster; change the cookie by the full restart procedure (README, "Day 2: changing the Erlang cookie")'));
+    } else if (use.startsWith('volume credentials')) {
+      lines.push(line('pass', 'credentials', `${subject} ${use}`, `${old} -> ${ref}: the first broker restarted in the roll sets its password for the whole cluster `
+        + `(RabbitMQ has no dual passwords: new connections with the old one are refused from then on, so this should be an account no client uses; README, "${RABBIT_ROTATION}")`));
     } else {
       lines.push(line('pass', 'credentials', `${subject} ${use}`, `${old} -> ${ref}: read when each broker restarts in the roll`));
     }

@@ -19,6 +19,7 @@ import { Chart } from 'cdk8s';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../../lib';
 import { adminAndNova } from '../../support/fixtures';
 import { find, K8sObject } from '../../support/harness';
+import { installFiles } from './certs';
 
 export const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
 export const PYTHON = '/usr/bin/python3';
@@ -189,8 +190,24 @@ export class RabbitNamespaceCluster {
         for (const [file, text] of Object.entries<string>(find(this.objects, 'ConfigMap', volume.configMap.name).data)) writeFileSync(join(dir, file), text);
       } else if (volume.secret) {
         for (const item of volume.secret.items) writeFileSync(join(dir, item.path), this.layout.secretValue(volume.secret.secretName, item.key), { mode: 0o400 });
+      } else if (volume.projected) {
+        this.syncProjectedVolume(node, volume.name);
       }
     }
+  }
+
+  /**
+   * Writes a projected Secret volume of the pod on `node` from the test's Secrets as they are now, the way the kubelet
+   * updates it in place (a fresh `..<n>` directory, one atomic rename of `..data`): a test calls this per node, at
+   * the times it chooses, to stand for each node's kubelet noticing a changed Secret.
+   */
+  public syncProjectedVolume(node: string, volumeName: string): void {
+    const volume = find(this.objects, 'DaemonSet', this.layout.daemonSet).spec.template.spec.volumes.find((v: any) => v.name === volumeName);
+    const files: Record<string, string> = {};
+    for (const source of volume.projected.sources) {
+      for (const item of source.secret.items) files[item.path] = this.layout.secretValue(source.secret.name, item.key);
+    }
+    installFiles(this.volumeDir(node, volumeName), files);
   }
 
   /** A mount path that does not exist here becomes its volume's local dir in env values and commands. */
