@@ -28,6 +28,7 @@ import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
 import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
+import { RabbitClientTls, RabbitTlsOptions } from '../rabbitmq/tls';
 import { RabbitVersion } from '../rabbitmq/version';
 import { SERVICE_TLS_DEFAULTS, ServiceConnection, ServiceConnectionOptions, databaseUrl, secretPlaceholderName } from './connections';
 import { reservedVipAddress } from '../keepalived/validation';
@@ -210,6 +211,14 @@ export interface OpenStackControlPlaneProps {
    * @default - plaintext memcached (on the controllers' addresses; restrict port 11211 on their firewall)
    */
   readonly memcachedTls?: MemcachedTlsOptions;
+  /**
+   * TLS on the RabbitMQ brokers (certificate `rabbitmq-tls` covering the brokers' node names and IPs), renewed in
+   * place: AMQPS only, HTTPS management, the Erlang distribution over TLS. `connection()` then gives AMQPS transport
+   * URLs and `[oslo_messaging_rabbit] ssl`, `ssl_ca_file` (and the client certificate with `verifyClients`).
+   *
+   * @default - plaintext AMQP on the brokers' node IPs (restrict the ports on their firewall)
+   */
+  readonly rabbitmqTls?: RabbitTlsOptions;
 }
 
 /** The first release line whose keystonemiddleware (10.10) can reach a TLS memcached for its token cache. */
@@ -351,6 +360,7 @@ export class OpenStackControlPlane extends Construct {
         { name: 'admin', administrator: true, password: props.secrets.rabbitAdminPassword },
         ...props.services.filter((s) => s.messagingPassword !== undefined).map((s) => ({ name: s.name, password: s.messagingPassword! })),
       ],
+      ...(props.rabbitmqTls ? { tls: props.rabbitmqTls } : {}),
     });
 
     // The public face: one address that follows a healthy HAProxy, in front of every API.
@@ -414,7 +424,8 @@ export class OpenStackControlPlane extends Construct {
     const caBundlePath = options?.caBundlePath ?? SERVICE_TLS_DEFAULTS.caBundlePath;
     const apiTls = this.props.apiTls !== undefined;
     // Checked whenever the config names a file (the paths go into the INI verbatim).
-    const files = apiTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
+    const rabbitTls = this.rabbitmq.tlsSecretName !== undefined;
+    const files = apiTls || rabbitTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
     const memcachedTls = this.memcached.tlsSecretName === undefined ? undefined : files;
     const secretReferences: Record<string, string> = {};
     const reference = (what: string, secret: SecretValue) => {
@@ -434,7 +445,7 @@ export class OpenStackControlPlane extends Construct {
     let messaging: Record<string, Record<string, string>> = {};
     if (s.messagingPassword) {
       secretReferences[passwordEnvName(s.name)] = s.messagingPassword.toString();
-      messaging = this.rabbitmq.osloConfig(s.name);
+      messaging = this.rabbitmq.osloConfig(s.name, rabbitTls ? this.rabbitClientTls(files!, options) : undefined);
     }
     const memcacheKey = envPlaceholder('MEMCACHE_SECRET_KEY');
     secretReferences.MEMCACHE_SECRET_KEY = this.props.secrets.memcacheSecretKey.toString();
@@ -462,9 +473,19 @@ export class OpenStackControlPlane extends Construct {
         notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(s.name),
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
-      ...(memcachedTls !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
+      ...(memcachedTls !== undefined || (s.messagingPassword && rabbitTls) || (keystone && apiTls) ? { caBundlePath } : {}),
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,
+    };
+  }
+
+  /** The files the service presents to the brokers: the CA, and its certificate when they verify clients. */
+  private rabbitClientTls(files: MemcachedClientTls, options: ServiceConnectionOptions | undefined): RabbitClientTls {
+    if (!this.rabbitmq.requiresClientCertificates) return { caFile: files.caFile };
+    return {
+      caFile: files.caFile,
+      certificateFile: options?.clientCertificatePath ?? SERVICE_TLS_DEFAULTS.clientCertificatePath,
+      keyFile: options?.clientKeyPath ?? SERVICE_TLS_DEFAULTS.clientKeyPath,
     };
   }
 
