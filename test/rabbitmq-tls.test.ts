@@ -7,7 +7,6 @@ import { OpenStackControlPlane, OsloMessaging, Placement, RabbitDaemonSet, Rabbi
 import { TLS12_CIPHERS } from '../lib/tls/model';
 import { CONTROL_PLANE_PROPS, NODES, adminAndNova } from './support/fixtures';
 import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
-import { HOSTILE_NUMBERS, cases, expectNamedProblem } from './support/hostile';
 
 const CERT_MANAGER = TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } });
 const BASE: RabbitDaemonSetProps = {
@@ -142,18 +141,6 @@ describe('client outputs', () => {
 });
 
 describe('refusals', () => {
-  const tls = (t: any) => () => build({ tls: { certificates: CERT_MANAGER, ...t } });
-  const CASES = [
-    ...cases('tls.amqpsPort', [...HOSTILE_NUMBERS, 65536, 4369, 35672, 5672, 15692, 25672], (amqpsPort) => tls({ amqpsPort })),
-    ...cases('tls.managementPort', [...HOSTILE_NUMBERS, 4369, 5671, 15672], (managementPort) => tls({ managementPort })),
-    ...['plaintextAmqp', 'distribution', 'verifyClients'].flatMap((f) => cases(`tls.${f}`, ['yes', 1], (value) => tls({ [f]: value }))),
-    ...cases('tls.certificates', [undefined, 'secret', {}], (certificates) => tls({ certificates })),
-    ...cases('tls', [null, 'on'], (value) => () => build({ tls: value as any })),
-  ];
-  test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, b) => {
-    expectNamedProblem(errorOf(b), prop, value);
-  });
-
   test('a user Secret that does not cover a node name or IP is refused, naming them', () => {
     const certificates = TlsCertificates.fromSecrets({ secrets: [{ component: 'rabbitmq', secretName: 'r-tls', covers: [NODES[0].ip, NODES[0].name] }] });
     const message = errorOf(() => build({ tls: { certificates } }));
