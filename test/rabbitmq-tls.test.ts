@@ -3,8 +3,13 @@
  * the distribution's options file and flags, the certificate and its names, the mount and modes, the scripts, the
  * ports and probe, the oslo.messaging options, OpenStackControlPlane's `rabbitmqTls`, and the refusals.
  */
+import { spawnSync } from 'child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import { OpenStackControlPlane, OsloMessaging, Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
 import { TLS12_CIPHERS } from '../lib/tls/model';
+import { TestCa, installFiles } from './integration/support/certs';
 import { CONTROL_PLANE_PROPS, NODES, adminAndNova } from './support/fixtures';
 import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
 
@@ -147,5 +152,44 @@ describe('refusals', () => {
     expect(message).toContain(NODES[1].name);
     expect(message).toContain(NODES[2].ip);
     expect(message).toMatch(/does not cover: reissue the certificate/);
+  });
+});
+
+describe('tls-reload.sh (the checks and the swap, with bash and openssl)', () => {
+  const SCRIPT = join(__dirname, '..', 'assets', 'rabbitmq', 'tls-reload.sh');
+  let root: string;
+  let ca: TestCa;
+  let other: TestCa;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'rtls-unit-'));
+    ca = new TestCa(root, 'ca');
+    other = new TestCa(root, 'other');
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  /** Mounts `files` as the kubelet does, then runs `tls_stage` (and `tls_activate` when it passes); returns its verdict. */
+  function stage(files: { certificate: string; privateKey: string; ca: string }): { verdict: string; served?: string } {
+    const source = join(root, 'source');
+    const active = join(root, 'active');
+    installFiles(source, { 'tls.crt': files.certificate, 'tls.key': files.privateKey, 'ca.crt': files.ca });
+    const r = spawnSync('bash', ['-c', `source "${SCRIPT}"; s=$(tls_stage); echo "$s"; [[ $s == ok* ]] && tls_activate "\${s#ok }"; cat "${active}/tls.crt" 2>/dev/null`],
+      { encoding: 'utf8', env: { ...process.env, RABBITMQ_TLS_SOURCE_DIR: source, RABBITMQ_TLS_DIR: active } });
+    const [verdict, ...rest] = r.stdout.split('\n');
+    return { verdict, served: rest.join('\n').trim() || undefined };
+  }
+
+  test('a good pair is copied and served through ..data; a broken one is refused and the served pair stays', () => {
+    const good = ca.issue({ sans: ['IP:10.0.0.11'] });
+    expect(stage(good)).toEqual({ verdict: expect.stringMatching(/^ok /), served: good.certificate.trim() });
+    const mismatched = { ...ca.issue({ sans: ['IP:10.0.0.11'] }), privateKey: ca.issue({ sans: ['IP:10.0.0.11'] }).privateKey };
+    expect(stage(mismatched)).toEqual({ verdict: 'bad tls.key does not match the certificate of tls.crt', served: good.certificate.trim() });
+    const expired = ca.issue({ sans: ['IP:10.0.0.11'], expired: true });
+    expect(stage(expired).verdict).toMatch(/^bad the certificate does not verify: .*expired/);
+    const foreign = { ...other.issue({ sans: ['IP:10.0.0.11'] }), ca: readFileSync(ca.caFile, 'utf8') };
+    expect(stage(foreign).verdict).toMatch(/^bad the certificate does not verify/);
+    expect(stage({ ...good, privateKey: '' }).verdict).toBe('bad tls.key is missing or empty');
+    // The last good pair is still what the broker reads, and only one version directory is left.
+    expect(readFileSync(join(root, 'active', 'tls.crt'), 'utf8').trim()).toBe(good.certificate.trim());
+    expect(readdirSync(join(root, 'active')).filter((f) => f.startsWith('..staging')).length).toBe(1);
   });
 });
