@@ -116,6 +116,10 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
   afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ TLS figures', figures), 120_000);
 
   test('the cluster formed over TLS distribution; the CLI speaks TLS too, a plain Erlang node is refused', () => {
+    // What the CLI prints besides its answer (Erlang log reports go to stdout): shown, for the record.
+    const status = cluster!.ctl(NODES[0].name, ['cluster_status', '--formatter', 'json']);
+    const reports = status.stdout.split('\n').filter((l) => !l.startsWith('{"')).join(' ').trim();
+    if (reports !== '') figures.push(`CLI output besides its answer: ${reports.slice(0, 1500)}`);
     for (const node of NODES) expect(cluster!.runningNodes(node.name)).toEqual(NODES.map((n) => `rabbit@${n.name}`).sort());
     // The distribution port is a TLS server that wants a client certificate from the CA.
     const dist = handshake(NODES[0].ip, 25672, ['-cert', join(tlsDir(NODES[0].name), 'tls.crt'), '-key', join(tlsDir(NODES[0].name), 'tls.key')]);
