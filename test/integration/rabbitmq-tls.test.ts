@@ -130,7 +130,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     // The liveness probe's command (rabbitmq-diagnostics ping) works with the container env: the CLI over TLS.
     for (const node of NODES) expect(cluster!.inContainer(node.name, cluster!.container.livenessProbe.exec.command, 60_000).status).toBe(0);
     expect(cluster!.container.readinessProbe.tcpSocket.port).toBe(5671);
-  });
+  }, 180_000);
 
   test('a verifying client connects over AMQPS; plaintext 5672 is closed; a client trusting another CA is refused', () => {
     for (const node of NODES) {
@@ -141,7 +141,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     const wrong = amqps('connect', [NODES[0].ip, '5671', otherCa.caFile]);
     expect(wrong.ok).toBe(false);
     expect(wrong.error).toMatch(/CERTIFICATE_VERIFY_FAILED|certificate verify failed/i);
-  });
+  }, 180_000);
 
   test('only TLS 1.2 and 1.3 with strong ciphers: TLS 1.0/1.1 and CBC/RSA-kx ciphers are refused by the server', () => {
     const ip = NODES[0].ip;
@@ -157,7 +157,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     expect(handshake(ip, 15671, ['-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0']).ok).toBe(false);
     const cert = ['-cert', join(tlsDir(NODES[0].name), 'tls.crt'), '-key', join(tlsDir(NODES[0].name), 'tls.key')];
     expect(handshake(ip, 25672, ['-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0', ...cert]).ok).toBe(false);
-  });
+  }, 180_000);
 
   test('management answers over HTTPS (verified) and not over HTTP; Prometheus metrics stay plain HTTP for the scraper', () => {
     const ip = NODES[0].ip;
@@ -174,7 +174,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     expect(client(['bash', '-c', `exec 3<>/dev/tcp/${ip}/15672`], 10_000).status).not.toBe(0);
     const metrics = client([PYTHON, '-c', `import urllib.request; print(urllib.request.urlopen("http://${ip}:15692/metrics", timeout=10).status)`], 30_000);
     expect(metrics.stdout.trim()).toBe('200');
-  });
+  }, 180_000);
 
   test('oslo.messaging (Debian python3-oslo.messaging) RPC works over AMQPS with the rendered options', () => {
     const ini = OsloMessaging.renderIni(rabbit.osloConfig('nova', { caFile: ca.caFile }))
@@ -190,7 +190,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     const calls = JSON.parse(r.stdout).calls as { ok: boolean }[];
     expect(calls.length).toBeGreaterThan(5);
     expect(calls.filter((c) => !c.ok)).toEqual([]);
-  });
+  }, 180_000);
 
   test('rotation under load: new connections get the renewed certificate, 0 failed; a broken pair is never served', async () => {
     const stopFile = join(cluster!.work, 'stop-loop');
