@@ -19,6 +19,7 @@ export * from './haproxy/haproxy-load-balancer';
 export { OpenStackRelease } from './common/openstack-release';
 export { RabbitVersion } from './rabbitmq/version';
 export type { RabbitUser, RabbitPolicy, RabbitClusterOptions } from './rabbitmq/model';
+export type { RabbitTlsOptions, RabbitClientTls } from './rabbitmq/tls';
 export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloMessagingConfigProps } from './rabbitmq/oslo';
 export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';

@@ -1,5 +1,5 @@
 /** RabbitDaemonSet with hostile and out-of-range values in every prop: each is refused, naming the prop, the value and a fix. */
-import { Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue } from '../lib';
+import { Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
 import { NODES } from './support/fixtures';
@@ -11,6 +11,8 @@ const rabbit = (props: Partial<RabbitDaemonSetProps>) => () => new RabbitDaemonS
 const user = (u: any) => rabbit({ users: [ADMIN, { password: SecretValue.fromSecret('rabbit', 'nova'), ...u }] });
 const policy = (p: any) => rabbit({ additionalPolicies: [{ vhost: 'notifications', name: 'extra', pattern: '^x', definition: { 'message-ttl': 1 }, ...p }] });
 const vhostNames = HOSTILE_STRINGS.filter((x) => x !== 'UPPER' && x !== '/');
+const CERTIFICATES = TlsCertificates.certManager({ issuer: { name: 'openstack-ca' } });
+const tls = (t: any) => rabbit({ tls: { certificates: CERTIFICATES, ...t } });
 
 const CASES = [
   ...cases('name', HOSTILE_STRINGS, (name) => rabbit({ name })),
@@ -41,6 +43,11 @@ const CASES = [
   ...cases('additionalPolicies[0].definition.ha-mode', ['all'], (mode) => policy({ priority: 10, definition: { 'ha-mode': mode } })),
   ...cases('additionalPolicies[0].definition.max-length', [1], (len) => policy({ priority: 20, definition: { 'max-length': len } })),
   ...cases('additionalPolicies[0].definition.ha-mode', ['exactly'], (mode) => policy({ vhost: '/', definition: { 'ha-mode': mode } })),
+  ...cases('tls.amqpsPort', [...HOSTILE_NUMBERS, 65536, 4369, 35672, 5672, 15692, 25672], (amqpsPort) => tls({ amqpsPort })),
+  ...cases('tls.managementPort', [...HOSTILE_NUMBERS, 4369, 5671, 15672], (managementPort) => tls({ managementPort })),
+  ...['plaintextAmqp', 'distribution', 'verifyClients'].flatMap((f) => cases(`tls.${f}`, ['yes', 1, ...HOSTILE_STRINGS.slice(0, 3)], (value) => tls({ [f]: value }))),
+  ...cases('tls.certificates', [undefined, 'secret', {}, ...HOSTILE_STRINGS], (certificates) => tls({ certificates })),
+  ...cases('tls', [null, 'on'], (value) => rabbit({ tls: value as any })),
   ...cases('placement nodes[0].name', HOSTILE_STRINGS, (name) => rabbit({ placement: Placement.onNodes([{ ...NODES[0], name }, ...NODES.slice(1)]) })),
 ];
 

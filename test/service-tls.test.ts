@@ -149,7 +149,7 @@ describe('ServiceConfigRenderer TLS files', () => {
     expect(plain).toMatch(/clientCertificate.privateKeyKey: "same" is the certificate's key too/);
 
     const half = errorOf(() => build(connection('verify'), { caBundle: TlsTrustBundle.fromSecret('memcached-tls') }));
-    expect(half).toMatch(/clientCertificate: \(not set\) is required with caBundle: memcached verifies clients and the connection names \/etc\/openstack-ha-tls\/tls.crt/);
+    expect(half).toMatch(/clientCertificate: \(not set\) is required with caBundle: a daemon the service reaches verifies clients \(memcached or RabbitMQ verifyClients\) and the connection names \/etc\/openstack-ha-tls\/tls.crt/);
 
     const overlap = errorOf(() => build(connection('tls', { caBundlePath: '/etc/nova/nova.conf.d/tls/ca.crt' }), { caBundle: TlsTrustBundle.fromSecret('memcached-tls') }));
     expect(overlap).toMatch(/mountPath: "\/etc\/nova\/nova.conf.d" overlaps the TLS directory \/etc\/nova\/nova.conf.d\/tls/);

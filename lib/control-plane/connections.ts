@@ -38,7 +38,7 @@ export interface ServiceConnection {
   readonly caBundlePath?: string;
   /**
    * The client certificate path the config names (`[cache] tls_certfile`, ...), when a daemon the service reaches
-   * verifies clients (memcached with `verifyClients`).
+   * verifies clients (memcached or RabbitMQ with `verifyClients`).
    *
    * @default - none: no daemon asks the service for a certificate
    */
@@ -69,14 +69,16 @@ export function databaseUrl(user: string, passwordPlaceholder: string, host: str
 export interface ServiceConnectionOptions {
   /**
    * The CA bundle (PEM) in the service's pods: `[cache] tls_cafile`, `[keystone_authtoken] memcache_tls_cafile` and
-   * `cafile` (the https keystone URL with `apiTls`). Only rendered when a component has TLS.
+   * `cafile` (the https keystone URL with `apiTls`), `[oslo_messaging_rabbit] ssl_ca_file` (with `rabbitmqTls`). Only
+   * rendered when a component has TLS.
    *
    * @default "/etc/openstack-ha-tls/ca.crt"
    */
   readonly caBundlePath?: string;
   /**
-   * The service's client certificate (PEM) in its pods, presented to memcached when it verifies clients
-   * (`memcachedTls.verifyClients`): `[cache] tls_certfile`, `[keystone_authtoken] memcache_tls_certfile`.
+   * The service's client certificate (PEM) in its pods, presented to memcached or RabbitMQ when it verifies clients
+   * (`memcachedTls.verifyClients`): `[cache] tls_certfile`, `[keystone_authtoken] memcache_tls_certfile`; and to the
+   * RabbitMQ brokers when they do (`rabbitmqTls.verifyClients`): `[oslo_messaging_rabbit] ssl_cert_file`.
    *
    * @default "/etc/openstack-ha-tls/tls.crt"
    */

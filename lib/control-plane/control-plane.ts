@@ -28,6 +28,7 @@ import { ProxySqlLayer } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
 import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
+import { RabbitClientTls, RabbitTlsOptions } from '../rabbitmq/tls';
 import { RabbitVersion } from '../rabbitmq/version';
 import { SERVICE_TLS_DEFAULTS, ServiceConnection, ServiceConnectionOptions, databaseUrl, secretPlaceholderName } from './connections';
 import { reservedVipAddress } from '../keepalived/validation';
@@ -238,6 +239,14 @@ export interface OpenStackControlPlaneProps {
    * @default - plaintext memcached (on the controllers' addresses; restrict port 11211 on their firewall)
    */
   readonly memcachedTls?: MemcachedTlsOptions;
+  /**
+   * TLS on the RabbitMQ brokers (certificate `rabbitmq-tls` covering the brokers' node names and IPs), renewed in
+   * place: AMQPS only, HTTPS management, the Erlang distribution over TLS. `connection()` then gives AMQPS transport
+   * URLs and `[oslo_messaging_rabbit] ssl`, `ssl_ca_file` (and the client certificate with `verifyClients`).
+   *
+   * @default - plaintext AMQP on the brokers' node IPs (restrict the ports on their firewall)
+   */
+  readonly rabbitmqTls?: RabbitTlsOptions;
 }
 
 /** The first release line whose keystonemiddleware (10.10) can reach a TLS memcached for its token cache. */
@@ -384,6 +393,7 @@ export class OpenStackControlPlane extends Construct {
           ...(s.messagingAlternatePassword ? [{ name: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }] : []),
         ]),
       ],
+      ...(props.rabbitmqTls ? { tls: props.rabbitmqTls } : {}),
     });
 
     // The public face: one address that follows a healthy HAProxy, in front of every API.
@@ -447,7 +457,8 @@ export class OpenStackControlPlane extends Construct {
     const caBundlePath = options?.caBundlePath ?? SERVICE_TLS_DEFAULTS.caBundlePath;
     const apiTls = this.props.apiTls !== undefined;
     // Checked whenever the config names a file (the paths go into the INI verbatim).
-    const files = apiTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
+    const rabbitTls = this.rabbitmq.tlsSecretName !== undefined;
+    const files = apiTls || rabbitTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
     const memcachedTls = this.memcached.tlsSecretName === undefined ? undefined : files;
     const secretReferences: Record<string, string> = {};
     const reference = (what: string, secret: SecretValue) => {
@@ -466,10 +477,13 @@ export class OpenStackControlPlane extends Construct {
     }
     let messaging: Record<string, Record<string, string>> = {};
     const account = s.messagingPassword ? activeMessagingAccount(s) : undefined;
+    const rabbitClient = account && rabbitTls ? this.rabbitClientTls(files!, options) : undefined;
     if (account) {
       secretReferences[passwordEnvName(account.user)] = account.password.toString();
-      messaging = this.rabbitmq.osloConfig(account.user);
+      messaging = this.rabbitmq.osloConfig(account.user, rabbitClient);
     }
+    // The service's own certificate, when memcached or RabbitMQ verifies clients (both name the same files).
+    const clientCertificate = [memcachedTls, rabbitClient].find((t) => t?.certificateFile !== undefined);
     const memcacheKey = envPlaceholder('MEMCACHE_SECRET_KEY');
     secretReferences.MEMCACHE_SECRET_KEY = this.props.secrets.memcacheSecretKey.toString();
     const firstDb = Object.keys(databaseConnections)[0];
@@ -496,10 +510,20 @@ export class OpenStackControlPlane extends Construct {
         notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(account.user),
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
-      ...(memcachedTls !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
-      ...(memcachedTls?.certificateFile !== undefined ? { clientCertificatePath: memcachedTls.certificateFile, clientKeyPath: memcachedTls.keyFile } : {}),
+      ...(memcachedTls !== undefined || rabbitClient !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
+      ...(clientCertificate !== undefined ? { clientCertificatePath: clientCertificate.certificateFile, clientKeyPath: clientCertificate.keyFile } : {}),
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,
+    };
+  }
+
+  /** The files the service presents to the brokers: the CA, and its certificate when they verify clients. */
+  private rabbitClientTls(files: MemcachedClientTls, options: ServiceConnectionOptions | undefined): RabbitClientTls {
+    if (!this.rabbitmq.requiresClientCertificates) return { caFile: files.caFile };
+    return {
+      caFile: files.caFile,
+      certificateFile: options?.clientCertificatePath ?? SERVICE_TLS_DEFAULTS.clientCertificatePath,
+      keyFile: options?.clientKeyPath ?? SERVICE_TLS_DEFAULTS.clientKeyPath,
     };
   }
 

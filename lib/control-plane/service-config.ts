@@ -75,7 +75,7 @@ export interface ServiceConfigRendererProps {
   readonly caBundle?: TlsTrustBundle;
   /**
    * The service's client certificate, mounted at `connection.clientCertificatePath` and `clientKeyPath` (key mode
-   * 0440: set the pod's `securityContext.fsGroup` to `fsGroup`). Required with `caBundle` when memcached verifies
+   * 0440: set the pod's `securityContext.fsGroup` to `fsGroup`). Required with `caBundle` when memcached or RabbitMQ verifies
    * clients (`verifyClients`), refused otherwise.
    *
    * @default - none mounted
@@ -186,7 +186,7 @@ export function serviceConfigPodParts(scope: Construct, props: ServiceConfigRend
  *
  * Add `initContainer`, `volumes` and `volumeMounts` to your own Deployment or StatefulSet (L1 `KubeDeployment` or
  * cdk8s-plus), and `podAnnotations` to its pod template so a changed connection rolls the pods. With TLS on a
- * component, `caBundle` (and `clientCertificate` when memcached verifies clients) mounts the files the connection
+ * component, `caBundle` (and `clientCertificate` when memcached or RabbitMQ verifies clients) mounts the files the connection
  * names; `fsGroup` then says the pod's fsGroup.
  */
 export class ServiceConfigRenderer extends Construct {

@@ -195,7 +195,7 @@ export function validateServiceTls(v: Validator, sources: ServiceTlsSources, con
     }
   } else if (caBundle !== undefined && connection.clientCertificatePath !== undefined) {
     // Half the files mounted by the library and half by hand is a pod that fails at its first memcached call.
-    v.add('clientCertificate', undefined, `is required with caBundle: memcached verifies clients and the connection names ${connection.clientCertificatePath}; `
+    v.add('clientCertificate', undefined, `is required with caBundle: a daemon the service reaches verifies clients (memcached or RabbitMQ verifyClients) and the connection names ${connection.clientCertificatePath}; `
       + 'give ServiceClientCertificate.certManager({ issuer }) or .fromSecret(name), or leave both out and mount the files yourself');
   }
   const paths = [connection.caBundlePath, connection.clientCertificatePath, connection.clientKeyPath].filter((p): p is string => p !== undefined);

@@ -15,3 +15,13 @@ export const CREDENTIALS_SCRIPT = 'credentials.sh';
 export function rabbitScripts(): Record<string, string> {
   return readAssets('rabbitmq', [START_SCRIPT, RELEASE_LIBRARY, POST_START_SCRIPT, CREDENTIALS_SCRIPT]);
 }
+
+/** With TLS, the container command: installs the checked certificate copy, starts tls-reload.sh, execs start.sh. */
+export const TLS_START_SCRIPT = 'tls-start.sh';
+/** With TLS: the certificate functions (check, install) and the watcher loop that applies a renewed Secret. */
+export const TLS_RELOAD_SCRIPT = 'tls-reload.sh';
+
+/** The TLS scripts, by file name (added to the scripts ConfigMap with `tls` only: without it the ConfigMap is unchanged). */
+export function rabbitTlsScripts(): Record<string, string> {
+  return readAssets('rabbitmq', [TLS_START_SCRIPT, TLS_RELOAD_SCRIPT]);
+}

@@ -4,6 +4,7 @@
  * node (its IP) is a placeholder the start script fills in from the downward API.
  */
 import { erlangNodeName, ResolvedRabbitCluster } from './model';
+import { renderTlsListenerLines } from './tls';
 
 /** Replaced by the start script with `$HOST_IP` (the downward API's `status.hostIP`). */
 export const HOST_IP_PLACEHOLDER = '@@HOST_IP@@';
@@ -65,12 +66,14 @@ export function renderRabbitmqConf(c: ResolvedRabbitCluster, renderDir: string =
   }
   lines.push(
     '',
-    '# Host network: bind to the node\'s internal IP only (a NetworkPolicy does not cover host-network pods).',
-    `listeners.tcp.1 = ${HOST_IP_PLACEHOLDER}:${c.amqpPort}`,
-    `management.tcp.ip = ${HOST_IP_PLACEHOLDER}`,
-    `management.tcp.port = ${c.managementPort}`,
-    `prometheus.tcp.ip = ${HOST_IP_PLACEHOLDER}`,
-    `prometheus.tcp.port = ${c.prometheusPort}`,
+    ...(c.tls ? renderTlsListenerLines(c.tls, HOST_IP_PLACEHOLDER, c.amqpPort, c.prometheusPort) : [
+      '# Host network: bind to the node\'s internal IP only (a NetworkPolicy does not cover host-network pods).',
+      `listeners.tcp.1 = ${HOST_IP_PLACEHOLDER}:${c.amqpPort}`,
+      `management.tcp.ip = ${HOST_IP_PLACEHOLDER}`,
+      `management.tcp.port = ${c.managementPort}`,
+      `prometheus.tcp.ip = ${HOST_IP_PLACEHOLDER}`,
+      `prometheus.tcp.port = ${c.prometheusPort}`,
+    ]),
     '# No ANONYMOUS/EXTERNAL; the guest user (never created here) could only log in over loopback.',
     'auth_mechanisms.1 = PLAIN',
     'auth_mechanisms.2 = AMQPLAIN',

@@ -7,6 +7,7 @@ import { RABBIT_FILES, RABBIT_PATHS, renderEnabledPlugins, renderErlInetrc, rend
 import { RABBIT_CREDENTIALS_DIR, RABBIT_CREDENTIALS_ENV } from './credentials';
 import { renderDefinitions } from './definitions';
 import { RabbitSecretKeyRef, ResolvedRabbitCluster } from './model';
+import { RABBIT_TLS_PATHS, distributionErlArgs, renderInterNodeTlsConfig, tlsBrokerEnv, tlsBrokerPorts } from './tls';
 import { RABBITMQ_LINES } from './upgrade';
 
 /** One env var of the broker container: exactly one of `value`, `fieldPath`, `secret` is set. */
@@ -34,6 +35,7 @@ export function brokerTemplateFiles(c: ResolvedRabbitCluster, renderDir: string 
     [RABBIT_FILES.inetrc]: renderErlInetrc(c),
     [RABBIT_FILES.plugins]: renderEnabledPlugins(),
     [RABBIT_FILES.peers]: renderPeers(c),
+    ...(c.tls?.distribution ? { [RABBIT_TLS_PATHS.interNodeFile]: renderInterNodeTlsConfig() } : {}),
   };
 }
 
@@ -44,7 +46,8 @@ export function brokerTemplateFiles(c: ResolvedRabbitCluster, renderDir: string 
  */
 export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar[] {
   // Without busy-waiting, idle schedulers stop spinning: brokers share controllers with other daemons (kolla does the same).
-  const erlArgs = ['+sbwt none +sbwtdcpu none +sbwtdio none', ...(cpus !== undefined ? [`+S ${cpus}:${cpus}`] : [])].join(' ');
+  const erlArgs = ['+sbwt none +sbwtdcpu none +sbwtdio none', ...(cpus !== undefined ? [`+S ${cpus}:${cpus}`] : []),
+    ...(c.tls?.distribution ? [distributionErlArgs(RABBIT_PATHS.templateDir)] : [])].join(' ');
   return [
     { name: 'NODE_NAME', fieldPath: 'spec.nodeName' },
     { name: 'HOST_IP', fieldPath: 'status.hostIP' },
@@ -59,6 +62,7 @@ export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar
     { name: 'RABBITMQ_ENABLED_PLUGINS_FILE', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.plugins}` },
     { name: 'ERL_INETRC', value: `${RABBIT_PATHS.renderDir}/${RABBIT_FILES.inetrc}` },
     { name: 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS', value: erlArgs },
+    ...(c.tls ? tlsBrokerEnv(c.tls, RABBIT_PATHS.templateDir) : []),
     // The release lines in order: start.sh refuses a data dir a skipped or newer line ran (assets/rabbitmq/release.sh).
     { name: 'RABBITMQ_RELEASE_LINES', value: RABBITMQ_LINES.join(' ') },
     // The users' passwords are files (credentials.ts): start.sh renders them, credentials.sh applies a changed one live.
@@ -68,6 +72,7 @@ export function brokerEnv(c: ResolvedRabbitCluster, cpus?: number): BrokerEnvVar
 
 /** Ports on the node IP. epmd (4369) and the CLI range 35672-35682 are fixed by Erlang/RabbitMQ. */
 export function brokerPorts(c: ResolvedRabbitCluster): BrokerPort[] {
+  if (c.tls) return tlsBrokerPorts(c.tls, c);
   return [
     { name: 'amqp', port: c.amqpPort },
     { name: 'management', port: c.managementPort },
@@ -112,7 +117,7 @@ export interface BrokerLifecycle {
 export function brokerLifecycle(c: ResolvedRabbitCluster, waitSeconds = 300): BrokerLifecycle {
   const awaitReplicas = c.version.usesClassicMirroring ? 'await_online_synchronized_mirror' : 'await_online_quorum_plus_one';
   return {
-    readinessTcpPort: c.amqpPort,
+    readinessTcpPort: c.tls ? c.tls.amqpsPort : c.amqpPort,
     livenessCommand: ['bash', '-c', `[ -e "$RABBITMQ_RENDER_DIR/${WAITING_FOR_PEERS_MARKER}" ] || exec rabbitmq-diagnostics -q ping`],
     livenessPeriodSeconds: 30,
     livenessTimeoutSeconds: 20,

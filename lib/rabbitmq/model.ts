@@ -2,6 +2,7 @@ import { InventoryNode, validateInventory } from '../common/placement';
 import { SecretValue } from '../common/secret';
 import { Validator } from '../common/validation';
 import { validateRabbitCluster } from './validation';
+import type { ResolvedRabbitTls } from './tls';
 import { RabbitVersion } from './version';
 
 /**
@@ -134,6 +135,8 @@ export interface ResolvedRabbitCluster {
   readonly rpcQueueExpirySeconds: number;
   readonly transientQueueExpirySeconds: number;
   readonly additionalPolicies: readonly RabbitPolicy[];
+  /** TLS listeners and distribution (the construct's `tls` prop); none when undefined. */
+  readonly tls?: ResolvedRabbitTls;
 }
 
 export interface ResolvedRabbitUser {

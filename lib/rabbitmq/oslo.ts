@@ -9,6 +9,7 @@ import { envPlaceholder } from '../common/secret';
 import { InventoryNode } from '../common/placement';
 import { hostPort, Validator } from '../common/validation';
 import { passwordEnvName } from './model';
+import { RabbitClientTls, osloSslOptions } from './tls';
 import { RabbitVersion } from './version';
 
 /** oslo.messaging `[oslo_messaging_rabbit]` options this library sets (impl_rabbit.py / amqp.py @ 2026). */
@@ -126,6 +127,11 @@ export interface OsloMessagingConfigProps extends OsloTransportProps {
   readonly notificationDriver?: OsloNotificationDriver;
   /** `[oslo_messaging_notifications] topics`. @default ["notifications"] */
   readonly notificationTopics?: string[];
+  /**
+   * The brokers serve AMQPS: `[oslo_messaging_rabbit] ssl = true` with these files (give `port` the AMQPS port).
+   * @default - plaintext AMQP
+   */
+  readonly tls?: RabbitClientTls;
 }
 
 /** `[name, value]` pairs of the options that are set, in the table's order, with oslo's spelling of values. */
@@ -210,7 +216,7 @@ export class OsloMessaging {
         // of total outage before the notification is dropped and logged, instead of blocking the service for ever.
         retry: String(OSLO_NOTIFICATION_RETRIES),
       },
-      oslo_messaging_rabbit: Object.fromEntries(optionEntries(profile.rpc)),
+      oslo_messaging_rabbit: { ...Object.fromEntries(optionEntries(profile.rpc)), ...(props.tls ? osloSslOptions(props.tls) : {}) },
     };
   }
 

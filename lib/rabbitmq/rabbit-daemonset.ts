@@ -15,13 +15,16 @@ import { Validator } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { RABBIT_PATHS } from './config';
-import { START_SCRIPT, rabbitScripts } from './assets';
+import { START_SCRIPT, TLS_START_SCRIPT, rabbitScripts, rabbitTlsScripts } from './assets';
 import { validateDaemonSetProps } from './validation';
 import { credentialsMount, credentialsVolume } from './credentials';
 import { BrokerEnvVar, brokerEnv, brokerLifecycle, brokerPorts, brokerTemplateFiles } from './container';
 import { erlangNodeName, RabbitClusterOptions, RabbitUser, ResolvedRabbitCluster, resolveRabbitClusterInto } from './model';
 import { OsloMessaging, OsloMessagingProfile } from './oslo';
+import { RabbitClientTls, RabbitTlsOptions, RABBIT_TLS_PATHS, rabbitCertificateRequest, rabbitClientTlsProblems, rabbitTlsProblems, resolveRabbitTls } from './tls';
 import { RabbitVersion } from './version';
+import { TlsMaterial } from '../tls/model';
+import { tlsMount } from '../tls/pod';
 
 /** The `rabbitmq` user of the official image. */
 const RABBITMQ_UID = 999;
@@ -87,6 +90,15 @@ export interface RabbitDaemonSetProps extends RabbitClusterOptions {
    * @default OpenStackRelease.V2026_1
    */
   readonly openStackRelease?: OpenStackRelease;
+  /**
+   * TLS: AMQPS (plaintext AMQP closed unless `plaintextAmqp`), HTTPS management, the Erlang distribution and the CLI
+   * tools over TLS; certificate `<name>-tls` covering every broker's node name and IP, renewed in place (a watcher in
+   * the broker container checks the new pair and clears Erlang's PEM cache: no restart). The connection outputs
+   * then carry `ssl = true` and AMQPS URLs. See the README, "TLS".
+   *
+   * @default - plaintext AMQP, HTTP management, plain distribution (firewall the ports on the nodes)
+   */
+  readonly tls?: RabbitTlsOptions;
 }
 
 /**
@@ -108,7 +120,22 @@ export class RabbitDaemonSet extends Construct {
   /** The broker users' names. */
   public readonly userNames: string[];
   public readonly amqpPort: number;
+  /**
+   * The AMQPS port, with `tls` (the port of the transport URLs then).
+   *
+   * @default - none: no TLS
+   */
+  public readonly amqpsPort?: number;
+  /** The management API's port (HTTPS with `tls`). */
   public readonly managementPort: number;
+  /**
+   * The Secret with the brokers' certificate, with `tls`.
+   *
+   * @default - none: no TLS
+   */
+  public readonly tlsSecretName?: string;
+  /** Clients must present a certificate signed by the CA (`tls.verifyClients`). */
+  public readonly requiresClientCertificates: boolean;
   public readonly prometheusPort: number;
   public readonly rpcVhost: string;
   public readonly notificationsVhost: string;
@@ -141,18 +168,29 @@ export class RabbitDaemonSet extends Construct {
 
     const v = new Validator(`RabbitDaemonSet '${id}'`);
     const memoryOk = validateDaemonSetProps(v, props, { name, resources, drainTimeoutSeconds, dataPath });
-    const cluster = resolveRabbitClusterInto(v, {
+    let cluster = resolveRabbitClusterInto(v, {
       ...props,
       clusterName: props.clusterName ?? name,
       nodes: placement.nodes ?? [],
       memoryLimitBytes: memoryOk && Number.isSafeInteger(resources.memoryLimitMiB) ? resources.memoryLimitMiB * 1024 * 1024 : undefined,
     }, { requireDeployableVersion: props.image === undefined, nodesProp: 'placement nodes' });
+    if (props.tls !== undefined) {
+      const ports = { amqpPort: cluster.amqpPort, managementPort: cluster.managementPort, prometheusPort: cluster.prometheusPort, distributionPort: cluster.distributionPort };
+      for (const p of rabbitTlsProblems(props.tls, ports)) v.add(p.field, p.value, p.fix);
+    }
     const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
     if (validateOpenStackRelease(v, 'openStackRelease', release) && cluster.version instanceof RabbitVersion) {
       OsloMessaging._validateRelease(v, 'openStackRelease', cluster.version, release);
     }
+    // The certificate covers the brokers' names and IPs: asked for only once they (and the tls prop) are sound.
+    let tlsMaterial: TlsMaterial | undefined;
+    if (props.tls !== undefined && v.errors.length === 0) {
+      tlsMaterial = props.tls.certificates._certificateFor(this, rabbitCertificateRequest(name, namespace, cluster.nodes), v);
+    }
     v.throwIfInvalid();
     registerAppChecks(this);
+    const tls = props.tls && resolveRabbitTls(props.tls);
+    if (tls) cluster = { ...cluster, tls };
 
     this.name = name;
     this.version = cluster.version;
@@ -161,7 +199,10 @@ export class RabbitDaemonSet extends Construct {
     this.userNames = cluster.users.map((u) => u.name);
     this.vhostsOf = new Map(cluster.users.map((u) => [u.name, u.vhosts]));
     this.amqpPort = cluster.amqpPort;
-    this.managementPort = cluster.managementPort;
+    this.amqpsPort = tls?.amqpsPort;
+    this.managementPort = tls ? tls.managementPort : cluster.managementPort;
+    this.tlsSecretName = tlsMaterial?.secretName;
+    this.requiresClientCertificates = tls?.verifyClients === true;
     this.prometheusPort = cluster.prometheusPort;
     this.rpcVhost = cluster.rpcVhost;
     this.notificationsVhost = cluster.notificationsVhost;
@@ -173,7 +214,7 @@ export class RabbitDaemonSet extends Construct {
 
     // --- configuration: templates (no secret in them) and the start script --------------------------------
     const templates = brokerTemplateFiles(cluster);
-    const scripts = rabbitScripts();
+    const scripts = tls ? { ...rabbitScripts(), ...rabbitTlsScripts() } : rabbitScripts();
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: `${name}-config`, labels }, data: templates });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: `${name}-scripts`, labels }, data: scripts });
 
@@ -184,14 +225,14 @@ export class RabbitDaemonSet extends Construct {
       spec: {
         clusterIp: 'None',
         selector,
-        ports: ports.filter((p) => ['amqp', 'management', 'prometheus'].includes(p.name))
+        ports: ports.filter((p) => ['amqp', 'amqps', 'management', 'prometheus'].includes(p.name))
           .map((p) => ({ name: p.name, port: p.port, targetPort: k8s.IntOrString.fromNumber(p.port), protocol: 'TCP' })),
       },
     });
 
     this.workload = this.daemonSet(name, labels, selector, cluster, {
       placement, resources, drainTimeoutSeconds, dataPath, templates, scripts,
-      erlangCookie: props.erlangCookie, image: props.image ?? cluster.version.image,
+      erlangCookie: props.erlangCookie, image: props.image ?? cluster.version.image, tlsMaterial,
     });
 
     // Evictions (kubectl drain without --ignore-daemonsets, cluster autoscalers) take one broker at a time.
@@ -220,9 +261,15 @@ export class RabbitDaemonSet extends Construct {
    * A service's whole messaging configuration as section -> option -> value: `[DEFAULT] transport_url`,
    * `[oslo_messaging_notifications]` and `[oslo_messaging_rabbit]` (render it with `OsloMessaging.renderIni`).
    */
-  public osloConfig(user: string): { [section: string]: { [option: string]: string } } {
+  public osloConfig(user: string, clientTls?: RabbitClientTls): { [section: string]: { [option: string]: string } } {
+    if (this.amqpsPort !== undefined) {
+      const v = new Validator(`RabbitDaemonSet '${this.node.id}'.osloConfig`);
+      for (const p of rabbitClientTlsProblems('clientTls', this.requiresClientCertificates, clientTls)) v.add(p.field, p.value, p.fix);
+      v.throwIfInvalid();
+    }
     return OsloMessaging.config({
       ...this.transport(user, [this.rpcVhost, this.notificationsVhost]),
+      ...(this.amqpsPort !== undefined && clientTls ? { tls: clientTls } : {}),
       version: this.version,
       openStackRelease: this.openStackRelease,
       rpcVhost: this.rpcVhost,
@@ -241,7 +288,7 @@ export class RabbitDaemonSet extends Construct {
       throw new Error(`RabbitDaemonSet '${this.node.id}': user ${JSON.stringify(user)} has no permission on vhost ${missing.map((vh) => JSON.stringify(vh)).join(', ')}; `
         + 'add it to the user\'s vhosts, or use the URL of the vhost it has');
     }
-    return { user, nodes: this.nodes, port: this.amqpPort };
+    return { user, nodes: this.nodes, port: this.amqpsPort ?? this.amqpPort };
   }
 
   private daemonSet(name: string, labels: Record<string, string>, selector: Record<string, string>, cluster: ResolvedRabbitCluster, o: {
@@ -253,18 +300,21 @@ export class RabbitDaemonSet extends Construct {
     scripts: Record<string, string>;
     erlangCookie: SecretValue;
     image: string;
+    tlsMaterial?: TlsMaterial;
   }): k8s.KubeDaemonSet {
     const lifecycle = brokerLifecycle(cluster, o.drainTimeoutSeconds);
     const cpus = Math.max(1, Math.floor(o.resources.cpuLimitMillis / 1000));
     const dataMount: k8s.VolumeMount = { name: 'data', mountPath: RABBIT_PATHS.dataDir };
     const cookieDir = RABBIT_PATHS.cookieSource.slice(0, RABBIT_PATHS.cookieSource.lastIndexOf('/'));
     const cookieFile = RABBIT_PATHS.cookieSource.slice(cookieDir.length + 1);
+    // Key 0440 root:fsGroup (the rabbitmq group): only the scripts read it, to install a checked copy the broker uses.
+    const tls = o.tlsMaterial && tlsMount(o.tlsMaterial, 'tls', RABBIT_TLS_PATHS.source);
 
     const broker: k8s.Container = {
       name: 'rabbitmq',
       image: o.image,
       imagePullPolicy: 'IfNotPresent',
-      command: ['bash', `${RABBIT_PATHS.scriptDir}/${START_SCRIPT}`],
+      command: ['bash', `${RABBIT_PATHS.scriptDir}/${tls ? TLS_START_SCRIPT : START_SCRIPT}`],
       env: brokerEnv(cluster, cpus).map(toEnvVar),
       ports: brokerPorts(cluster).map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
       resources: toResourceRequirements(o.resources),
@@ -286,6 +336,7 @@ export class RabbitDaemonSet extends Construct {
         { name: 'scripts', mountPath: RABBIT_PATHS.scriptDir, readOnly: true },
         { name: 'tmp', mountPath: '/tmp' },
         credentialsMount(),
+        ...(tls ? [tls.mount] : []),
       ],
       securityContext: containerSecurityContext(),
     };
@@ -325,6 +376,7 @@ export class RabbitDaemonSet extends Construct {
             { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
             // The users' passwords, updated in place by the kubelet when a Secret changes (live rotation).
             credentialsVolume(cluster),
+            ...(tls ? [tls.volume] : []),
           ],
         },
       },

@@ -297,7 +297,9 @@ export class RabbitNamespaceCluster {
   public runningNodes(node: string): string[] | undefined {
     const r = this.ctl(node, ['cluster_status', '--formatter', 'json']);
     if (r.status !== 0) return undefined;
-    return (JSON.parse(r.stdout).running_nodes as string[]).sort();
+    // The JSON line only: the CLI prints Erlang's log reports to stdout too (e.g. with distribution over TLS).
+    const json = r.stdout.split('\n').filter((l) => l.startsWith('{"')).pop();
+    return json === undefined ? undefined : (JSON.parse(json).running_nodes as string[]).sort();
   }
 
   public isRunning(node: string): boolean | undefined {
