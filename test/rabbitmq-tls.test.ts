@@ -99,7 +99,7 @@ describe('the pod', () => {
   test('the command installs the checked copy and starts the watcher; ports, Service and readiness follow the listeners', () => {
     const { container, scripts, objects } = build();
     expect(container.command).toEqual(['bash', '/opt/rabbitmq-ha/tls-start.sh']);
-    expect(Object.keys(scripts).sort()).toEqual(['post-start.sh', 'release.sh', 'start.sh', 'tls-reload.sh', 'tls-start.sh']);
+    expect(Object.keys(scripts).sort()).toEqual(['credentials.sh', 'post-start.sh', 'release.sh', 'start.sh', 'tls-reload.sh', 'tls-start.sh']);
     expect(container.ports.map((p: any) => `${p.name}:${p.containerPort}`)).toEqual(['amqps:5671', 'management:15671', 'prometheus:15692', 'epmd:4369', 'dist:25672']);
     expect(container.readinessProbe.tcpSocket.port).toBe(5671);
     expect(find(objects, 'Service', 'rabbitmq').spec.ports.map((p: any) => p.port)).toEqual([5671, 15671, 15692]);
