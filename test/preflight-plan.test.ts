@@ -258,8 +258,16 @@ describe('preflight --plan', () => {
     expect(of(next, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/rabbitmq: brokers restart one node at a time/)]);
     expect(refused(plan({}, { rabbitVersion: RabbitVersion.V4_1 }))).toEqual([expect.stringMatching(/^REFUSE  version DaemonSet openstack\/rabbitmq: RabbitMQ 3\.13 -> 4\.1 skips 4\.0/)]);
     expect(of(plan({}, { rabbitNodes: 5 }), 'members')).toEqual(['PLAN  members DaemonSet openstack/rabbitmq: 3 -> 5 brokers: rabbit@ctl-4, rabbit@ctl-5 join']);
+    // Leavers must leave the cluster before the apply (pause_minority counts every known member): the plan says how.
     expect(of(plan({ rabbitNodes: 5 }, {}), 'members')).toEqual([
-      'PLAN  members DaemonSet openstack/rabbitmq: 5 -> 3 brokers: rabbit@ctl-4, rabbit@ctl-5 leave: run rabbitmqctl forget_cluster_node for each once its pod is gone']);
+      'PLAN  members DaemonSet openstack/rabbitmq: 5 -> 3 brokers: rabbit@ctl-4, rabbit@ctl-5 leave',
+      'WARN  members DaemonSet openstack/rabbitmq: before applying, make rabbit@ctl-4, rabbit@ctl-5 leave the cluster, or each broker restarting in the roll '
+        + 'leaves the others a minority of the members RabbitMQ still counts, and they pause (pause_minority): for each one that still runs, kubectl -n openstack '
+        + 'exec <its rabbitmq pod> -- bash -c \'rabbitmq-upgrade await_online_synchronized_mirror -t 300 || true; rabbitmq-upgrade drain -t 300; rabbitmqctl stop_app\'; '
+        + 'then, for each, kubectl -n openstack exec <the rabbitmq pod of ctl-1> -- rabbitmqctl forget_cluster_node <the broker> (a dead node\'s broker only needs the forget); '
+        + 'check rabbitmqctl cluster_status lists only rabbit@ctl-1, rabbit@ctl-2, rabbit@ctl-3; then apply (README, "Day 2")']);
+    // 4.x: the preStop waits for quorum queue replicas instead.
+    expect(of(plan({ rabbitNodes: 5, rabbitVersion: RabbitVersion.V4_0 }, { rabbitVersion: RabbitVersion.V4_0 }), 'members')[1]).toMatch(/await_online_quorum_plus_one/);
   });
 
   test('a replaced controller: a local volume moved to the new node is refused with the delete steps; a replaced broker says who joins and who leaves', () => {
@@ -296,7 +304,9 @@ describe('preflight --plan', () => {
     const rabbitLive: Record<string, Lookup<KubeObject>> = {};
     for (const o of rabbit(NODES)) rabbitLive[objectId(o, NAMESPACE)] = { state: 'found', value: o };
     const replaced = planChanges({ objects: rabbit([NODES[0], NODES[1], { name: 'ctl-6', ip: '10.0.0.16' }]), live: rabbitLive, defaultNamespace: NAMESPACE });
-    expect(of(replaced, 'members')).toEqual([expect.stringMatching(/^PLAN  members DaemonSet openstack\/rabbitmq: 3 -> 3 brokers: rabbit@ctl-6 join; rabbit@ctl-3 leave/)]);
+    expect(of(replaced, 'members')).toEqual([
+      'PLAN  members DaemonSet openstack/rabbitmq: 3 -> 3 brokers: rabbit@ctl-6 join; rabbit@ctl-3 leave',
+      expect.stringMatching(/^WARN  members DaemonSet openstack\/rabbitmq: before applying, make rabbit@ctl-3 leave the cluster, .* forget_cluster_node .* lists only rabbit@ctl-1, rabbit@ctl-2, rabbit@ctl-6; then apply/)]);
     expect(refused(replaced)).toEqual([]);
     // The same brokers: no members line.
     expect(of(planChanges({ objects: rabbit(NODES), live: rabbitLive, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);

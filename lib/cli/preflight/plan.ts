@@ -414,9 +414,11 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   if (from && to) {
     const added = to.filter((b) => !from.includes(b));
     const removed = from.filter((b) => !to.includes(b));
-    lines.push(...memberCountLines('RabbitMQ', subject, from.length, to.length,
+    const counted = memberCountLines('RabbitMQ', subject, from.length, to.length,
       `${added.length > 0 ? `${added.join(', ')} join` : ''}${added.length > 0 && removed.length > 0 ? '; ' : ''}`
-      + `${removed.length > 0 ? `${removed.join(', ')} leave: run rabbitmqctl forget_cluster_node for each once its pod is gone` : ''}`));
+      + `${removed.length > 0 ? `${removed.join(', ')} leave` : ''}`);
+    lines.push(...counted);
+    if (removed.length > 0 && counted.every((l) => l.status !== 'fail')) lines.push(leavingBrokersLine(subject, objectNamespace(ds, input.defaultNamespace), live, removed, to));
   }
   const imageFrom = container(live, 'rabbitmq')?.image as string | undefined;
   const imageTo = container(ds, 'rabbitmq')?.image as string | undefined;
@@ -452,6 +454,24 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   }
   lines.push(...inPlaceSecretLines(input, ds, live, changed.length > 0));
   return lines;
+}
+
+/**
+ * Brokers that leave the inventory must leave the cluster before the apply. RabbitMQ counts every member it knows,
+ * running or not, for pause_minority: with the leavers still members, each broker that restarts in the roll leaves
+ * the others a minority that pauses (measured: 5 -> 3 with 2 leavers stopped, and a replacement with the dead broker
+ * not forgotten; test/integration/rabbitmq-grow.test.ts). The plan cannot see the membership, so it says what to run.
+ */
+function leavingBrokersLine(subject: string, namespace: string | undefined, live: KubeObject, removed: string[], stay: string[]): CheckResult {
+  const preStop = ((container(live, 'rabbitmq')?.lifecycle as Spec | undefined)?.preStop as Spec | undefined)?.exec as Spec | undefined;
+  const script = (preStop?.command as string[] | undefined)?.[2];
+  const ns = namespace === undefined ? '' : ` -n ${namespace}`;
+  const keeper = stay[0] ?? 'a broker that stays';
+  return line('warn', 'members', subject, `before applying, make ${removed.join(', ')} leave the cluster, or each broker restarting in the roll leaves `
+    + 'the others a minority of the members RabbitMQ still counts, and they pause (pause_minority): for each one that still runs, '
+    + `kubectl${ns} exec <its rabbitmq pod> -- bash -c '${script ? `${script.replace(/'/g, '')}; ` : ''}rabbitmqctl stop_app'; then, for each, `
+    + `kubectl${ns} exec <the rabbitmq pod of ${keeper.replace(/^rabbit@/, '')}> -- rabbitmqctl forget_cluster_node <the broker> (a dead node's broker only needs the forget); `
+    + `check rabbitmqctl cluster_status lists only ${stay.join(', ')}; then apply (${DAY2})`);
 }
 
 function genericRoll(input: PlanInput, o: KubeObject, live: KubeObject): CheckResult[] {
