@@ -338,6 +338,8 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const lines = plan(objects, next);
     figures.push('plan 5 -> 3:', ...planText(lines).map((l) => `  ${l}`));
     expect(lines.find((l) => l.check === 'members')?.message).toMatch(/5 -> 3 brokers: rabbit@rmqg-4, rabbit@rmqg-5 leave/);
+    // The steps this test runs before the apply are the plan's.
+    expect(lines.find((l) => l.status === 'warn' && l.check === 'members')?.message).toMatch(/before applying, make rabbit@rmqg-4, rabbit@rmqg-5 leave .*stop_app.*forget_cluster_node/);
     expect(lines.every((l) => l.status !== 'fail')).toBe(true);
     expect(renderedInventory(next)).toMatchObject({ classic: brokers([a, b, c]), haParams: 2 });
     expect(find(next, 'PodDisruptionBudget', 'rmqg').spec.minAvailable).toBe(2);
@@ -397,6 +399,7 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const lines = plan(objects, next);
     figures.push('plan replace rmqg-3 by rmqg-6:', ...planText(lines).map((l) => `  ${l}`));
     expect(lines.find((l) => l.check === 'members')?.message).toMatch(/3 -> 3 brokers: rabbit@rmqg-6 join; rabbit@rmqg-3 leave/);
+    expect(lines.find((l) => l.status === 'warn' && l.check === 'members')?.message).toMatch(/before applying, make rabbit@rmqg-3 leave .*forget_cluster_node/);
     expect(lines.every((l) => l.status !== 'fail')).toBe(true);
     expect(renderedInventory(next).peers).toEqual(['rabbit@rmqg-1', 'rabbit@rmqg-2', 'rabbit@rmqg-6']);
 
