@@ -136,6 +136,9 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
   const figures: string[] = [];
   let objects = render(NODES.slice(0, 3));
   let publisher: ChildProcess | undefined;
+  /** Every publisher and sampler started: afterAll ends those a failed test left running. */
+  const children: ChildProcess[] = [];
+  const samplers: Array<() => Promise<unknown>> = [];
   let publishers = 0;
   let nextId = 0;
 
@@ -151,6 +154,7 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const child = spawn('bash', ['-c', `exec ip netns exec ${CLIENT.name} ${PYTHON} -c "$0" "$@" 2>>${errors}`, PUBLISHER,
       hosts.map((h) => h.ip).join(','), acked, stop, String(first), String(count)], { env: { ...process.env, PW: PASSWORDS.nova }, stdio: 'ignore' });
     publisher = child;
+    children.push(child);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     return async () => {
       writeFileSync(stop, '');
@@ -196,6 +200,17 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
   }
 
   const running = (node: string) => cluster.runningNodes(node);
+  /** The last lines of a broker's container log, for a failed wait. */
+  const logTail = (node: string) => readFileSync(join(cluster.nodeDir(node), 'broker.log'), 'utf8').split('\n').slice(-25).join('\n');
+  /** A bounded wait whose error carries the broker's log tail. */
+  const waitOn = async (node: string, what: string, timeoutMs: number, probe: () => true | undefined) => {
+    await waitFor(`${node} ${what}`, timeoutMs, probe).catch((err) => { throw new Error(`${err.message}\n--- ${node} broker.log:\n${logTail(node)}`); });
+  };
+  /** rabbitmqctl that must succeed; the error says what it answered. */
+  const ctlOk = (node: string, args: string[]) => {
+    const r = cluster.ctl(node, args, 60_000);
+    if (r.status !== 0) throw new Error(`rabbitmqctl ${args.join(' ')} on ${node}: rc ${r.status}: ${r.stdout}${r.stderr}`);
+  };
   const members = (node: string): string[] | undefined => {
     const r = cluster.ctl(node, ['cluster_status', '--formatter', 'json']);
     return r.status === 0 ? (JSON.parse(r.stdout).disk_nodes as string[]).sort() : undefined;
@@ -223,9 +238,9 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const t0 = Date.now();
     cluster.refreshVolumes(node.name);
     cluster.startBroker(node);
-    await waitFor(`${node.name} running in a cluster of ${count}`, 180_000, () =>
+    await waitOn(node.name, `running in a cluster of ${count}`, 180_000, () =>
       (cluster.isRunning(node.name) && running(via.name)?.includes(`rabbit@${node.name}`) && running(via.name)?.length === count ? true : undefined));
-    await waitFor(`${node.name} listening on 5672`, 60_000, () => (cluster.amqpPortOpen(node) ? true : undefined));
+    await waitOn(node.name, 'listening on 5672', 180_000, () => (cluster.amqpPortOpen(node) ? true : undefined));
     return (Date.now() - t0) / 1000;
   }
 
@@ -265,7 +280,9 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
         await sleep(500);
       }
     })();
-    return { stop: async () => { on = false; await loop; return { samples, notRunning }; } };
+    const stop = async () => { on = false; await loop; return { samples, notRunning }; };
+    samplers.push(stop);
+    return { stop };
   }
 
   beforeAll(async () => {
@@ -283,7 +300,8 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
   }, 300_000);
 
   afterAll(async () => {
-    if (publisher && publisher.exitCode === null) publisher.kill('SIGKILL');
+    for (const stop of samplers) await stop();
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await tearDownAndPrint(cluster, 'RabbitMQ grow figures', figures);
   }, 120_000);
 
@@ -312,7 +330,8 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     cluster.startBroker(d);
     cluster.startBroker(e);
     await waitFor('5 running brokers', 240_000, () => (running(a.name)?.length === 5 ? true : undefined));
-    await Promise.all([d, e].map((n) => waitFor(`${n.name} listening`, 60_000, () => (cluster.amqpPortOpen(n) ? true : undefined))));
+    // Ready: each listening (a broker is in running_nodes before its boot has started the listeners).
+    for (const n of [d, e]) await waitOn(n.name, 'listening on 5672', 180_000, () => (cluster.isRunning(n.name) && cluster.amqpPortOpen(n) ? true : undefined));
     figures.push(`3 -> 5: rmqg-4 and rmqg-5 started together -> 5 running: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     // Before the roll: the old brokers (old host table) see the new ones too.
     figures.push(`  before the roll: rmqg-2 sees ${running(b.name)?.length} running, rmqg-3 ${running(c.name)?.length}`);
@@ -370,9 +389,8 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
       const t = Date.now();
       const preStop = cluster.inContainer(n.name, cluster.container.lifecycle.preStop.exec.command, 150_000);
       expect(preStop.status).toBe(0);
-      expect(cluster.ctl(n.name, ['stop_app'], 60_000).status).toBe(0);
-      const forget = cluster.ctl(a.name, ['forget_cluster_node', `rabbit@${n.name}`], 60_000);
-      expect(forget.status).toBe(0);
+      ctlOk(n.name, ['stop_app']);
+      ctlOk(a.name, ['forget_cluster_node', `rabbit@${n.name}`]);
       figures.push(`5 -> 3: ${n.name} drained, stopped and forgotten: ${((Date.now() - t) / 1000).toFixed(1)} s`);
     }
     await expectCluster([a, b, c]);
@@ -415,7 +433,7 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     figures.push(`replace: rmqg-3 dead -> seen gone by rmqg-1: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     // The README's order: forget the dead broker first, then apply the new inventory.
     t0 = Date.now();
-    expect(cluster.ctl(a.name, ['forget_cluster_node', `rabbit@${c.name}`], 60_000).status).toBe(0);
+    ctlOk(a.name, ['forget_cluster_node', `rabbit@${c.name}`]);
     await expectCluster([a, b]);
     figures.push(`replace: rmqg-3 forgotten: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     objects = next;
