@@ -458,9 +458,11 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
 
 /**
  * Brokers that leave the inventory must leave the cluster before the apply. RabbitMQ counts every member it knows,
- * running or not, for pause_minority: with the leavers still members, each broker that restarts in the roll leaves
- * the others a minority that pauses (measured: 5 -> 3 with 2 leavers stopped, and a replacement with the dead broker
- * not forgotten; test/integration/rabbitmq-grow.test.ts). The plan cannot see the membership, so it says what to run.
+ * running or not, for pause_minority (a broker pauses when it sees no more than half of the cluster's nodes): with
+ * two stopped leavers of five still members, each broker restarting in the roll leaves the other two at 2 of 5; a
+ * dead broker not forgotten before its replacement joins leaves 2 of 4. The apply removes the leavers' pods and
+ * starts the roll at once, so the forget cannot come after it. The plan cannot see the membership: it says what to
+ * run (test/integration/rabbitmq-grow.test.ts runs these steps).
  */
 function leavingBrokersLine(subject: string, namespace: string | undefined, live: KubeObject, removed: string[], stay: string[]): CheckResult {
   const preStop = ((container(live, 'rabbitmq')?.lifecycle as Spec | undefined)?.preStop as Spec | undefined)?.exec as Spec | undefined;
