@@ -1,10 +1,10 @@
-import { GaleraPetSet, RabbitVersion, TlsCertificates } from '../lib';
+import { GaleraPetSet, InventoryNode, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
 import { PARTIAL_OBJECT_METADATA, readGaleraWriters, readLiveObjects, readRunningCredentials } from '../lib/cli/preflight/cluster';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
 import { CheckResult, KubeObject, Lookup } from '../lib/cli/preflight/types';
 import { FakeCluster, FakeKubeApi, liveObjects } from './integration/support/fake-kube-api';
-import { Day2Options, NAMESPACE, addDay2ControlPlane } from './support/fixtures';
+import { Day2Options, NAMESPACE, NODES, addDay2ControlPlane, adminAndNova } from './support/fixtures';
 import { newChart, synth } from './support/harness';
 
 function manifests(options: Day2Options = {}): KubeObject[] {
@@ -262,8 +262,58 @@ describe('preflight --plan', () => {
     expect(of(next, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/rabbitmq: brokers restart one node at a time/)]);
     expect(refused(plan({}, { rabbitVersion: RabbitVersion.V4_1 }))).toEqual([expect.stringMatching(/^REFUSE  version DaemonSet openstack\/rabbitmq: RabbitMQ 3\.13 -> 4\.1 skips 4\.0/)]);
     expect(of(plan({}, { rabbitNodes: 5 }), 'members')).toEqual(['PLAN  members DaemonSet openstack/rabbitmq: 3 -> 5 brokers: rabbit@ctl-4, rabbit@ctl-5 join']);
+    // Leavers must leave the cluster before the apply (pause_minority counts every known member): the plan says how.
     expect(of(plan({ rabbitNodes: 5 }, {}), 'members')).toEqual([
-      'PLAN  members DaemonSet openstack/rabbitmq: 5 -> 3 brokers: rabbit@ctl-4, rabbit@ctl-5 leave: run rabbitmqctl forget_cluster_node for each once its pod is gone']);
+      'PLAN  members DaemonSet openstack/rabbitmq: 5 -> 3 brokers: rabbit@ctl-4, rabbit@ctl-5 leave',
+      'WARN  members DaemonSet openstack/rabbitmq: before applying, make rabbit@ctl-4, rabbit@ctl-5 leave the cluster, or each broker restarting in the roll '
+        + 'leaves the others a minority of the members RabbitMQ still counts, and they pause (pause_minority): for each one that still runs, kubectl -n openstack '
+        + 'exec <its rabbitmq pod> -- bash -c \'rabbitmq-upgrade await_online_synchronized_mirror -t 300 || true; rabbitmq-upgrade drain -t 300; rabbitmqctl stop_app\'; '
+        + 'then, for each, kubectl -n openstack exec <the rabbitmq pod of ctl-1> -- rabbitmqctl forget_cluster_node <the broker> (a dead node\'s broker only needs the forget); '
+        + 'check rabbitmqctl cluster_status lists only rabbit@ctl-1, rabbit@ctl-2, rabbit@ctl-3; then apply (README, "Day 2")']);
+    // 4.x: the preStop waits for quorum queue replicas instead.
+    expect(of(plan({ rabbitNodes: 5, rabbitVersion: RabbitVersion.V4_0 }, { rabbitVersion: RabbitVersion.V4_0 }), 'members')[1]).toMatch(/await_online_quorum_plus_one/);
+  });
+
+  test('a replaced controller: a local volume moved to the new node is refused with the delete steps; a replaced broker says who joins and who leaves', () => {
+    // Galera: galera-2's local volume pinned to ctl-6 instead of ctl-3 (the inventory's third node replaced).
+    const objects = manifests();
+    const moved = objects.map((o) => (o.kind === 'PersistentVolume' && o.metadata.name === 'openstack-galera-data-2'
+      ? JSON.parse(JSON.stringify(o).replace('"ctl-3"', '"ctl-6"')) as KubeObject : o));
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of objects) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    expect(refused(planChanges({ objects: moved, live, defaultNamespace: NAMESPACE }))).toEqual([
+      'REFUSE  change PersistentVolume openstack-galera-data-2: node ctl-3 -> ctl-6: the API server refuses a changed node affinity or source on a '
+        + 'PersistentVolume, so this apply would stop half-way; the data on the old node is not moved. Delete the old volume first (its data is lost to this '
+        + 'member, which joins by SST on the new node): kubectl -n openstack delete pvc data-galera-2 --wait=false; kubectl -n openstack delete pod galera-2 '
+        + '(add --force --grace-period=0 if its node is gone); kubectl delete pv openstack-galera-data-2; then plan again and apply (README, "Day 2": replacing a controller)']);
+    // Once the old volume is deleted, it is created again, pinned to the new node.
+    live['PersistentVolume openstack-galera-data-2'] = { state: 'absent' };
+    const again = planChanges({ objects: moved, live, defaultNamespace: NAMESPACE });
+    expect(refused(again)).toEqual([]);
+    expect(of(again, 'create')).toEqual(['PLAN  create PersistentVolume openstack-galera-data-2: not in the cluster: created']);
+    // A changed local path is refused the same way; an unchanged volume is not mentioned.
+    const path = objects.map((o) => (o.kind === 'PersistentVolume' && o.metadata.name === 'openstack-galera-data-1'
+      ? { ...o, spec: { ...(o.spec as object), local: { path: '/mnt/other' } } } : o));
+    live['PersistentVolume openstack-galera-data-2'] = { state: 'found', value: objects.find((o) => o.metadata.name === 'openstack-galera-data-2')! };
+    expect(refused(planChanges({ objects: path, live, defaultNamespace: NAMESPACE }))).toEqual([
+      expect.stringMatching(/^REFUSE  change PersistentVolume openstack-galera-data-1: source \{"path":"\/mnt\/disks\/galera"\} -> \{"path":"\/mnt\/other"\}: /)]);
+
+    // RabbitMQ: the same count, one broker replaced: the plan still names the one to forget.
+    const rabbit = (nodes: InventoryNode[]) => {
+      const chart = newChart(NAMESPACE);
+      new RabbitDaemonSet(chart, 'rabbitmq', { placement: Placement.onNodes(nodes), version: RabbitVersion.V3_13,
+        erlangCookie: SecretValue.fromSecret('rabbitmq-erlang-cookie', 'cookie'), users: adminAndNova() });
+      return synth(chart) as KubeObject[];
+    };
+    const rabbitLive: Record<string, Lookup<KubeObject>> = {};
+    for (const o of rabbit(NODES)) rabbitLive[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const replaced = planChanges({ objects: rabbit([NODES[0], NODES[1], { name: 'ctl-6', ip: '10.0.0.16' }]), live: rabbitLive, defaultNamespace: NAMESPACE });
+    expect(of(replaced, 'members')).toEqual([
+      'PLAN  members DaemonSet openstack/rabbitmq: 3 -> 3 brokers: rabbit@ctl-6 join; rabbit@ctl-3 leave',
+      expect.stringMatching(/^WARN  members DaemonSet openstack\/rabbitmq: before applying, make rabbit@ctl-3 leave the cluster, .* forget_cluster_node .* lists only rabbit@ctl-1, rabbit@ctl-2, rabbit@ctl-6; then apply/)]);
+    expect(refused(replaced)).toEqual([]);
+    // The same brokers: no members line.
+    expect(of(planChanges({ objects: rabbit(NODES), live: rabbitLive, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
   });
 
   test('a new Erlang cookie by a roll is refused; a new database password Secret is planned with its order', () => {

@@ -142,7 +142,9 @@ function nextSafeCount(from: number, to: number): number {
  * kill mid-shrink leaves them without quorum).
  */
 function memberCountLines(kind: 'Galera' | 'RabbitMQ', subject: string, from: number, to: number, detail: string): CheckResult[] {
-  if (from === to) return [];
+  // The same count with other members (a replaced broker) still says who joins and who must be forgotten.
+  // (Galera members are ordinals: the same count is the same members.)
+  if (from === to) return kind === 'RabbitMQ' && detail !== '' ? [line('pass', 'members', subject, `${from} -> ${to} brokers: ${detail}`)] : [];
   const members = kind === 'Galera' ? 'members' : 'brokers';
   if (to % 2 === 0 && to > 0) {
     return [line('fail', 'members', subject, `${from} -> ${to} ${members}: an even count is refused (a clean split leaves no side with a majority); use ${to + 1} or ${to - 1}`)];
@@ -419,9 +421,11 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   if (from && to) {
     const added = to.filter((b) => !from.includes(b));
     const removed = from.filter((b) => !to.includes(b));
-    lines.push(...memberCountLines('RabbitMQ', subject, from.length, to.length,
+    const counted = memberCountLines('RabbitMQ', subject, from.length, to.length,
       `${added.length > 0 ? `${added.join(', ')} join` : ''}${added.length > 0 && removed.length > 0 ? '; ' : ''}`
-      + `${removed.length > 0 ? `${removed.join(', ')} leave: run rabbitmqctl forget_cluster_node for each once its pod is gone` : ''}`));
+      + `${removed.length > 0 ? `${removed.join(', ')} leave` : ''}`);
+    lines.push(...counted);
+    if (removed.length > 0 && counted.every((l) => l.status !== 'fail')) lines.push(leavingBrokersLine(subject, objectNamespace(ds, input.defaultNamespace), live, removed, to));
   }
   const imageFrom = container(live, 'rabbitmq')?.image as string | undefined;
   const imageTo = container(ds, 'rabbitmq')?.image as string | undefined;
@@ -462,6 +466,26 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
   return lines;
 }
 
+/**
+ * Brokers that leave the inventory must leave the cluster before the apply. RabbitMQ counts every member it knows,
+ * running or not, for pause_minority (a broker pauses when it sees no more than half of the cluster's nodes): with
+ * two stopped leavers of five still members, each broker restarting in the roll leaves the other two at 2 of 5; a
+ * dead broker not forgotten before its replacement joins leaves 2 of 4. The apply removes the leavers' pods and
+ * starts the roll at once, so the forget cannot come after it. The plan cannot see the membership: it says what to
+ * run (test/integration/rabbitmq-grow.test.ts runs these steps).
+ */
+function leavingBrokersLine(subject: string, namespace: string | undefined, live: KubeObject, removed: string[], stay: string[]): CheckResult {
+  const preStop = ((container(live, 'rabbitmq')?.lifecycle as Spec | undefined)?.preStop as Spec | undefined)?.exec as Spec | undefined;
+  const script = (preStop?.command as string[] | undefined)?.[2];
+  const ns = namespace === undefined ? '' : ` -n ${namespace}`;
+  const keeper = stay[0] ?? 'a broker that stays';
+  return line('warn', 'members', subject, `before applying, make ${removed.join(', ')} leave the cluster, or each broker restarting in the roll leaves `
+    + 'the others a minority of the members RabbitMQ still counts, and they pause (pause_minority): for each one that still runs, '
+    + `kubectl${ns} exec <its rabbitmq pod> -- bash -c '${script ? `${script.replace(/'/g, '')}; ` : ''}rabbitmqctl stop_app'; then, for each, `
+    + `kubectl${ns} exec <the rabbitmq pod of ${keeper.replace(/^rabbit@/, '')}> -- rabbitmqctl forget_cluster_node <the broker> (a dead node's broker only needs the forget); `
+    + `check rabbitmqctl cluster_status lists only ${stay.join(', ')}; then apply (${DAY2})`);
+}
+
 function genericRoll(input: PlanInput, o: KubeObject, live: KubeObject): CheckResult[] {
   const changed = templateChanges(o, live);
   const roll = changed.length === 0 ? [] : [line('pass', 'roll', objectId(o, input.defaultNamespace), `pods roll (${o.kind} RollingUpdate); changed: ${summarizeFields(changed)}`)];
@@ -500,9 +524,42 @@ export function planChanges(input: PlanInput): CheckResult[] {
     else if (isWorkload(o)) others.push(...genericRoll(input, o, l.value));
     const fields = o.kind === 'Secret' ? [] : changedFields(withoutStatus(o), l.value);
     if (fields.length === 0) unchanged += 1;
+    else if (o.kind === 'PersistentVolume' && movedVolume(id, o, l.value)) others.push(movedVolume(id, o, l.value)!);
     else if (!isWorkload(o)) others.push(line('pass', 'change', id, `changed: ${summarizeFields(fields)}`));
   }
   return [...creates, ...results, ...others, line('pass', 'unchanged', '', `${unchanged} object${unchanged === 1 ? '' : 's'} as in the cluster`)];
+}
+
+/** The nodes a PersistentVolume's node affinity names (local volumes name one), in order. */
+function volumeNodes(pv: KubeObject): string[] {
+  const terms = ((pv.spec as Spec | undefined)?.nodeAffinity as Spec | undefined)?.required as Spec | undefined;
+  return ((terms?.nodeSelectorTerms as Spec[] | undefined) ?? [])
+    .flatMap((t) => (t.matchExpressions as Spec[] | undefined) ?? [])
+    .flatMap((e) => (e.values as string[] | undefined) ?? []);
+}
+
+/**
+ * A PersistentVolume whose node affinity or source changes: the API server refuses both (immutable fields; a
+ * mutable node affinity is only an alpha feature gate from Kubernetes 1.35), so the apply would fail half-way. This
+ * is how a replaced controller shows: a GaleraPetSet local volume pinned to the new node. The old volume's data is
+ * on the old node anyway; the member joins by SST on the new one once its claim and volume are recreated.
+ */
+function movedVolume(id: string, o: KubeObject, live: KubeObject): CheckResult | undefined {
+  const name = o.metadata.name;
+  const [from, to] = [volumeNodes(live), volumeNodes(o)];
+  const source = (v: KubeObject) => JSON.stringify((v.spec as Spec | undefined)?.local ?? (v.spec as Spec | undefined)?.hostPath ?? null);
+  const nodeMoved = from.join(',') !== to.join(',');
+  if (!nodeMoved && source(o) === source(live)) return undefined;
+  const claim = (o.spec as Spec | undefined)?.claimRef as Spec | undefined;
+  const what = nodeMoved ? `node ${from.join(',') || '(none)'} -> ${to.join(',') || '(none)'}` : `source ${source(live)} -> ${source(o)}`;
+  const claimSteps = claim?.name
+    // A StatefulSet claim is `<template>-<pod>`; the library's template is `data`.
+    ? `kubectl -n ${String(claim.namespace ?? 'default')} delete pvc ${String(claim.name)} --wait=false; kubectl -n ${String(claim.namespace ?? 'default')} delete pod `
+      + `${/^data-/.test(String(claim.name)) ? String(claim.name).slice(5) : '<the pod using it>'} (add --force --grace-period=0 if its node is gone); `
+    : '';
+  return line('fail', 'change', id, `${what}: the API server refuses a changed node affinity or source on a PersistentVolume, so this apply would stop `
+    + `half-way; the data on the old node is not moved. Delete the old volume first (its data is lost to this member, which joins by SST on the new `
+    + `node): ${claimSteps}kubectl delete pv ${name}; then plan again and apply (${DAY2}: replacing a controller)`);
 }
 
 function rank(o: KubeObject): number {

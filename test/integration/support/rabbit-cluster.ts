@@ -138,8 +138,11 @@ export class RabbitNamespaceCluster {
   public container: any;
   private objects: K8sObject[] = [];
   private readonly brokers = new Map<string, ChildProcess>();
+  /** The broker nodes: the layout's, and the ones `addNodes` adds (a grown inventory). */
+  private readonly nodes: NetnsHost[];
 
   public constructor(private readonly layout: RabbitClusterLayout) {
+    this.nodes = [...layout.nodes];
     this.deleteNamespaces(); // leftovers of an interrupted run
     this.work = mkdtempSync(join(tmpdir(), `${layout.bridge}-`));
   }
@@ -166,7 +169,38 @@ export class RabbitNamespaceCluster {
     must('ip', ['netns', 'add', bridge]);
     must('ip', ['-n', bridge, 'link', 'add', 'br0', 'type', 'bridge']);
     must('ip', ['-n', bridge, 'link', 'set', 'br0', 'up']);
-    for (const host of [...this.layout.nodes, ...(this.layout.clients ?? [])]) {
+    this.addHosts([...this.layout.nodes, ...(this.layout.clients ?? [])]);
+    for (const node of this.layout.nodes) {
+      mkdirSync(join(this.nodeDir(node.name), 'log'), { recursive: true });
+      this.createVolumes(node.name);
+    }
+  }
+
+  /**
+   * Nodes that join the inventory later (a grown cluster, a replacement controller): their namespaces on the bridge.
+   * Their volumes are filled by `refreshVolumes` from the objects of `applyObjects`.
+   */
+  public addNodes(hosts: readonly NetnsHost[]): void {
+    const added = hosts.filter((h) => !this.nodes.some((n) => n.name === h.name));
+    this.nodes.push(...added);
+    this.addHosts(added);
+    for (const node of added) mkdirSync(join(this.nodeDir(node.name), 'log'), { recursive: true });
+  }
+
+  /** The next apply: brokers started from now on run its container with its ConfigMaps (see `refreshVolumes`). */
+  public applyObjects(objects: K8sObject[]): void {
+    this.objects = objects;
+    this.container = find(objects, 'DaemonSet', this.layout.daemonSet).spec.template.spec.containers.find((c: any) => c.name === 'rabbitmq');
+  }
+
+  /** A new pod on `node`: its ConfigMap and Secret volumes filled from the current objects (hostPath data kept). */
+  public refreshVolumes(node: string): void {
+    this.createVolumes(node);
+  }
+
+  private addHosts(hosts: readonly NetnsHost[]): void {
+    const bridge = this.layout.bridge;
+    for (const host of hosts) {
       const peer = this.linkOf(host.name);
       must('ip', ['netns', 'add', host.name]);
       must('ip', ['-n', bridge, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.name]);
@@ -174,10 +208,6 @@ export class RabbitNamespaceCluster {
       must('ip', ['-n', host.name, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
       must('ip', ['-n', host.name, 'link', 'set', 'eth0', 'up']);
       must('ip', ['-n', host.name, 'link', 'set', 'lo', 'up']);
-    }
-    for (const node of this.layout.nodes) {
-      mkdirSync(join(this.nodeDir(node.name), 'log'), { recursive: true });
-      this.createVolumes(node.name);
     }
   }
 
@@ -285,7 +315,7 @@ export class RabbitNamespaceCluster {
 
   /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
   public inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
-    const env = this.nodeEnv(this.layout.nodes.find((n) => n.name === node)!);
+    const env = this.nodeEnv(this.nodes.find((n) => n.name === node)!);
     return sh('ip', this.containerArgs(node, command), timeoutMs, env);
   }
 
@@ -319,7 +349,7 @@ export class RabbitNamespaceCluster {
   }
 
   public deleteNamespaces(): void {
-    for (const ns of [...this.layout.nodes, ...(this.layout.clients ?? [])].map((n) => n.name).concat(this.layout.bridge)) {
+    for (const ns of [...this.nodes, ...(this.layout.clients ?? [])].map((n) => n.name).concat(this.layout.bridge)) {
       if (!sh('ip', ['netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns)) continue;
       for (const pid of sh('ip', ['netns', 'pids', ns]).stdout.split('\n').filter((p) => p.trim())) sh('kill', ['-KILL', pid]);
       sh('ip', ['netns', 'del', ns]);
@@ -329,7 +359,7 @@ export class RabbitNamespaceCluster {
   /** Stops every broker, removes the namespaces and the temp dir, even when a step fails. */
   public async tearDown(): Promise<void> {
     try {
-      for (const node of this.layout.nodes) if (this.brokers.has(node.name)) await this.stopBroker(node.name);
+      for (const node of this.nodes) if (this.brokers.has(node.name)) await this.stopBroker(node.name);
     } finally {
       this.deleteNamespaces();
       rmSync(this.work, { recursive: true, force: true });
