@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs one real-daemon benchmark file (test/integration/*.bench.ts) with jest, under the integration lock: the
+# Runs one real-daemon benchmark file (test/integration/*.bench.ts), or a proof not yet in the suite (*.wip.ts), with jest, under the integration lock: the
 # benchmarks are not tests (jest's projects do not match *.bench.ts), so they get their own config here.
-# Usage: bash scripts/run-bench.sh test/integration/NAME.bench.ts
+# Usage: bash scripts/run-bench.sh test/integration/NAME.bench.ts (or NAME.wip.ts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 file=${1:?usage: run-bench.sh test/integration/NAME.bench.ts}
-[[ -f $file && $file == test/integration/*.bench.ts ]] || { echo "run-bench.sh: not a benchmark file: $file" >&2; exit 2; }
+# *.wip.ts: a real-daemon proof not yet in the suite (it joins it as *.test.ts once it passes three runs in a row).
+[[ -f $file && ( $file == test/integration/*.bench.ts || $file == test/integration/*.wip.ts ) ]] || { echo "run-bench.sh: not a benchmark or work-in-progress file: $file" >&2; exit 2; }
 # The Galera benchmarks render the members' ConfigMaps, which carry the agent's bundle: build it when a fresh
 # checkout has none (`npm run bench` builds first; a benchmark script run alone did not, and failed after loading).
 [[ -f assets/galera/agent.bundle.js ]] || node scripts/build-agent.js

@@ -1,4 +1,8 @@
 /**
+ * NOT IN THE SUITE YET (*.wip.ts, not *.test.ts): its one run so far failed on problems of the test itself, fixed
+ * since and not re-run (session 27). Run it with `bash scripts/run-bench.sh test/integration/rabbitmq-grow.wip.ts`;
+ * rename it to rabbitmq-grow.test.ts once it passes three runs in a row.
+ *
  * Growing, shrinking and replacing RabbitMQ brokers with the real broker (Debian's rabbitmq-server 3.10; issue 20,
  * "Growing and replacing"): each step is what a synthesized RabbitDaemonSet renders for an inventory (3 nodes, then
  * 5, then 3, then one node replaced by a new name and IP), run by `support/rabbit-cluster.ts` in network namespaces
