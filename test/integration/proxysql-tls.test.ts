@@ -199,8 +199,11 @@ describeUnlessMissing('ProxySQL TLS: the rendered file, tls.sh with real certifi
       if (install.status !== 0) throw new Error(`mariadb-install-db: ${install.stderr}`);
       server = spawn('setpriv', [...asMysql, 'mariadbd', '--no-defaults', `--datadir=${work}/data`, `--bind-address=${HOST}`, `--port=${PORT}`,
         `--socket=${socket()}`, `--pid-file=${work}/mysqld.pid`, `--ssl-cert=${tlsDir}/tls.crt`, `--ssl-key=${tlsDir}/tls.key`,
-        `--ssl-ca=${tlsDir}/ca.crt`, '--require-secure-transport=ON', '--tls-version=TLSv1.2,TLSv1.3'], { stdio: 'ignore' });
-      await waitFor('mariadbd to answer', 60_000, () => (sql('SELECT 1').stdout.trim() === '1' ? true : undefined));
+        `--ssl-ca=${tlsDir}/ca.crt`, '--require-secure-transport=ON', '--tls-version=TLSv1.2,TLSv1.3', `--log-error=${work}/error.log`], { stdio: 'ignore' });
+      await waitFor('mariadbd to answer', 60_000, () => (sql('SELECT 1').stdout.trim() === '1' ? true : undefined)).catch((e) => {
+        const log = fs.existsSync(path.join(work, 'error.log')) ? fs.readFileSync(path.join(work, 'error.log'), 'utf8').slice(-2000) : '(no error log)';
+        throw new Error(`${e.message}; mariadbd exit ${server?.exitCode}, its log:\n${log}\nclient: ${sql('SELECT 1').stderr}`);
+      });
       await waitForTcp(HOST, PORT);
       expect(sql(`CREATE DATABASE nova; CREATE USER 'nova'@'%' IDENTIFIED BY '${NOVA_PASSWORD}'; GRANT ALL ON nova.* TO 'nova'@'%'`).status).toBe(0);
     }, 120_000);
