@@ -189,17 +189,20 @@ describeUnlessMissing('ProxySQL TLS: the rendered file, tls.sh with real certifi
     beforeAll(async () => {
       work = fs.mkdtempSync(path.join(root, 'mariadb-'));
       fs.chmodSync(work, 0o755);
-      const mysqlUid = Number(spawnSync('id', ['-u', 'mysql'], { encoding: 'utf8' }).stdout);
-      fs.chownSync(work, mysqlUid, mysqlUid);
+      const mysql = mysqlIds();
+      fs.chownSync(work, mysql.uid, mysql.gid);
       tlsDir = path.join(work, 'tls');
-      ca.install(tlsDir, { sans: [`IP:${HOST}`] }, { uid: 0, gid: mysqlUid });
+      // The key 0440 root:mysql, as the kubelet gives a Secret's files to root and the pod's fsGroup.
+      ca.install(tlsDir, { sans: [`IP:${HOST}`] }, { uid: 0, gid: mysql.gid });
       const asMysql = ['--reuid=mysql', '--regid=mysql', '--init-groups'];
       const install = spawnSync('setpriv', [...asMysql, 'mariadb-install-db', '--no-defaults', `--datadir=${work}/data`,
         '--auth-root-authentication-method=socket'], { encoding: 'utf8', cwd: '/', env: { PATH: process.env.PATH } });
       if (install.status !== 0) throw new Error(`mariadb-install-db: ${install.stderr}`);
       server = spawn('setpriv', [...asMysql, 'mariadbd', '--no-defaults', `--datadir=${work}/data`, `--bind-address=${HOST}`, `--port=${PORT}`,
         `--socket=${socket()}`, `--pid-file=${work}/mysqld.pid`, `--ssl-cert=${tlsDir}/tls.crt`, `--ssl-key=${tlsDir}/tls.key`,
-        `--ssl-ca=${tlsDir}/ca.crt`, '--require-secure-transport=ON', '--tls-version=TLSv1.2,TLSv1.3', `--log-error=${work}/error.log`], { stdio: 'ignore' });
+        `--ssl-ca=${tlsDir}/ca.crt`, '--require-secure-transport=ON', '--tls-version=TLSv1.2,TLSv1.3',
+        // Without it the anonymous ''@'localhost' that mariadb-install-db creates would shadow 'nova'@'%'.
+        '--skip-name-resolve', `--log-error=${work}/error.log`], { stdio: 'ignore' });
       await waitFor('mariadbd to answer', 60_000, () => (sql('SELECT 1').stdout.trim() === '1' ? true : undefined)).catch((e) => {
         const log = fs.existsSync(path.join(work, 'error.log')) ? fs.readFileSync(path.join(work, 'error.log'), 'utf8').slice(-2000) : '(no error log)';
         throw new Error(`${e.message}; mariadbd exit ${server?.exitCode}, its log:\n${log}\nclient: ${sql('SELECT 1').stderr}`);
@@ -246,22 +249,29 @@ describeUnlessMissing('ProxySQL TLS: the rendered file, tls.sh with real certifi
       console.log(`oslo.db over TLS: ${r.version} ${r.cipher}`);
     });
 
-    test('the wrong CA, and a URL without ssl_ca (plaintext, refused by the server), fail', () => {
+    test('the wrong CA, and a URL without ssl_ca (plaintext: refused by the server), fail', () => {
       const wrong = osloDb(databaseUrl('nova', '@@NOVA_DATABASE_PASSWORD@@', HOST, PORT, 'nova', otherCa.caFile));
       expect(wrong).toMatchObject({ ok: false, error: expect.stringMatching(/CERTIFICATE_VERIFY_FAILED|certificate verify failed/) });
+      // The same account and password, without TLS: MariaDB 10.11 answers a plaintext login under
+      // require_secure_transport with 1045 (as ProxySQL does for a use_ssl user).
       const plain = osloDb(databaseUrl('nova', '@@NOVA_DATABASE_PASSWORD@@', HOST, PORT, 'nova'));
-      expect(plain).toMatchObject({ ok: false, error: expect.stringMatching(/secure transport|--require-secure-transport|3159/i) });
+      expect(plain).toMatchObject({ ok: false, error: expect.stringMatching(/\(1045, /) });
     });
 
     test('a certificate for another name is refused (PyMySQL checks the host name), after FLUSH SSL loads it', () => {
-      const mysqlUid = Number(spawnSync('id', ['-u', 'mysql'], { encoding: 'utf8' }).stdout);
-      ca.install(tlsDir, { sans: ['IP:127.0.21.9', 'DNS:proxysql.openstack.svc'] }, { uid: 0, gid: mysqlUid });
+      ca.install(tlsDir, { sans: ['IP:127.0.21.9', 'DNS:proxysql.openstack.svc'] }, { uid: 0, gid: mysqlIds().gid });
       expect(sql('FLUSH SSL').status).toBe(0);
       const r = osloDb(databaseUrl('nova', '@@NOVA_DATABASE_PASSWORD@@', HOST, PORT, 'nova', path.join(tlsDir, 'ca.crt')));
       expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/IP address mismatch|hostname|doesn't match/i) });
     });
   });
 });
+
+/** The mysql user's uid and primary gid (they differ on Debian: e.g. 102 and 105). */
+function mysqlIds(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(spawnSync('id', [flag, 'mysql'], { encoding: 'utf8' }).stdout);
+  return { uid: id('-u'), gid: id('-g') };
+}
 
 /** The layer with TLS on both sides: a GaleraPetSet with TLS (backend on by default) and every user required to use TLS. */
 function proxySqlObjectsWithTls(): K8sObject[] {
