@@ -3,23 +3,25 @@
  * the value as given and a fix. Users come from the GaleraPetSet: a name ProxySQL cannot take is named after the
  * GaleraPetSet user it came from (`galera.users[i].name`).
  */
-import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
+import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue, TlsCertificates } from '../lib';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newChart } from './support/harness';
 import { NODES } from './support/fixtures';
 
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 const NOVA: DatabaseUser = { name: 'nova', password: secret('nova-db'), databases: ['nova'] };
-const layer = (props: Partial<ProxySqlLayerProps>, users: DatabaseUser[] = [NOVA], monitorUser?: string) => () => {
+const layer = (props: Partial<ProxySqlLayerProps>, users: DatabaseUser[] = [NOVA], monitorUser?: string, galeraTls?: object) => () => {
   const chart = newChart('openstack');
   const galera = new GaleraPetSet(chart, 'galera', {
     placement: Placement.onNodes(NODES), storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }), users,
     credentials: { rootPassword: secret('root'), sstPassword: secret('sst'), monitorPassword: secret('monitor'), monitorUser },
+    ...(galeraTls ? { tls: galeraTls as any } : {}),
   });
   return new ProxySqlLayer(chart, 'proxysql', {
     galera, placement: Placement.onNodes(NODES), adminPassword: secret('admin'), allowedClients: [{ podLabels: { application: 'nova' } }], ...props,
   });
 };
+const certificates = TlsCertificates.certManager({ issuer: { name: 'ca', kind: 'ClusterIssuer' } });
 const PORT_VALUES = [...HOSTILE_NUMBERS, 80, 1023, 65536, 2 ** 31];
 const HOSTGROUP_VALUES = [-1, 0.5, NaN, Infinity, -Infinity, 2 ** 31, 2 ** 53 + 2];
 
@@ -51,6 +53,19 @@ const CASES = [
   ...cases('galera.users[1].name', ['admin', 'stats', 'x'.repeat(65)], (name) => layer({}, [NOVA, { ...NOVA, name }])),
   ...cases('galera.users[1].name', ['ops'], (name) => layer({ adminUser: name }, [NOVA, { ...NOVA, name }])),
   ...cases('adminUser', ['proxymon'], (adminUser) => layer({ adminUser }, [NOVA], 'proxymon')),
+  // TLS: shapes, a backend the members cannot serve, names a certificate cannot hold, a Secret that misses a name.
+  ...cases('tls', ['yes', 1], (tls) => layer({ tls })),
+  ...cases('tls.certificates', [{}, 'cert-manager'], (c) => layer({ tls: { certificates: c } })),
+  ...cases('tls.requireSecureTransport', ['yes', 1], (r) => layer({ tls: { certificates, requireSecureTransport: r } })),
+  ...cases('tls.backend', ['yes', 1], (b) => layer({ tls: { certificates, backend: b } })),
+  ...cases('tls.backend', [true], (b) => layer({ tls: { certificates, backend: b } })),
+  ...cases('tls.additionalNames', ['10.0.0.10'], (n) => layer({ tls: { certificates, additionalNames: n } })),
+  ...cases('tls.additionalNames[0]', [...HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), 'a b', '-x.example.com'], (n) => layer({ tls: { certificates, additionalNames: [n] } })),
+  ...cases('tls', [['proxysql.openstack.svc', '10.0.0.10']], () => layer({
+    tls: { certificates: TlsCertificates.fromSecrets({ secrets: [{ component: 'proxysql', secretName: 'proxysql-cert', covers: ['proxysql', 'proxysql.openstack'] }] }), additionalNames: ['10.0.0.10'] },
+  })),
+  ...cases('galera', ['galera'], () => layer({}, [NOVA], undefined, { certificates, requireSecureTransport: true })),
+  ...cases('galera', ['galera'], () => layer({ tls: { certificates, backend: false } }, [NOVA], undefined, { certificates, requireSecureTransport: true })),
 ];
 
 test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {

@@ -3,13 +3,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { createServer, Server } from 'net';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { GaleraPetSet, ProxySqlLayer, SecretValue } from '../lib';
+import { GaleraPetSet, ProxySqlLayer, SecretValue, TlsCertificates } from '../lib';
 import { ADMIN_IMAGE_COMMANDS, PROXYSQL_IMAGE_COMMANDS, VERIFIED_PROXYSQL_IMAGE_TAG } from '../lib/proxysql/image';
 import { proxySqlObjects } from './support/fixtures';
 import { find, K8sObject } from './support/harness';
 import { commandsRunBy } from './support/shell-commands';
 
 const rendered = () => proxySqlObjects([{ name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova'] }]);
+const certificates = TlsCertificates.certManager({ issuer: { name: 'ca', kind: 'ClusterIssuer' } });
+/** With TLS on both sides: both containers run tls.sh. */
+const renderedWithTls = () => proxySqlObjects([{ name: 'nova', password: SecretValue.fromSecret('nova-db', 'password'), databases: ['nova'] }],
+  { tls: { certificates } }, { tls: { certificates } });
 
 const SCRIPTS_DIR = '/opt/proxysql/';
 
@@ -74,6 +78,29 @@ describe('the ProxySQL image the scripts rely on', () => {
       'admin preStop: bash mariadb',
     ]);
   });
+
+  test('with TLS: tls.sh runs bash alone in the proxysql container, openssl and mv in the admin sidecar', () => {
+    const runs = programsRun(renderedWithTls());
+    const allowed: Record<string, Readonly<Record<string, string>>> = {
+      [ProxySqlLayer.DEFAULT_IMAGE]: PROXYSQL_IMAGE_COMMANDS,
+      [GaleraPetSet.DEFAULT_IMAGE]: ADMIN_IMAGE_COMMANDS,
+    };
+    const violations = runs.flatMap((r) => [
+      ...r.problems.map((p) => `${r.container} ${r.what}: ${p}`),
+      ...r.programs.filter((p) => !(p in allowed[r.image])).map((p) => `${r.container} ${r.what} runs ${p}, not verified in ${r.image}`),
+    ]);
+    expect(violations).toEqual([]);
+    // tls.sh start execs `bash start.sh` (start.sh itself is checked above); watch runs `bash admin.sh reconcile`.
+    expect(runs.map((r) => `${r.container} ${r.what}: ${[...new Set(r.programs)].join(' ')}`)).toEqual([
+      'proxysql command: bash',
+      'proxysql livenessProbe: bash',
+      'proxysql preStop: sleep',
+      'admin command: bash mariadb mv openssl sleep',
+      'admin readinessProbe: bash mariadb',
+      'admin livenessProbe: bash',
+      'admin preStop: bash mariadb',
+    ]);
+  });
 });
 
 describe('the scripts with no program on PATH (the builtins-only parts, run)', () => {
@@ -93,6 +120,20 @@ describe('the scripts with no program on PATH (the builtins-only parts, run)', (
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       expect(readFileSync(join(dir, 'proxysql.cnf'), 'utf8')).toBe('admin_variables = { admin_credentials = "admin:s3cret" }\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('tls.sh start copies the certificate with bash alone (only its final exec needs bash on PATH)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'proxysql-image-'));
+    try {
+      for (const [name, text] of [['tls.crt', 'CERT\n'], ['tls.key', 'KEY\n'], ['ca.crt', 'CA\n']]) writeFileSync(join(dir, name), text);
+      const r = bare('tls.sh', ['start'], { PROXYSQL_TLS_DIR: dir, PROXYSQL_DATADIR: dir });
+      expect(r.stderr).toContain('certificate copied from');
+      expect(r.stderr).toMatch(/exec: bash: not found/);
+      expect(readFileSync(join(dir, 'proxysql-key.pem'), 'utf8')).toBe('KEY\n');
+      expect(readFileSync(join(dir, 'proxysql-ca.pem'), 'utf8')).toBe('CA\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

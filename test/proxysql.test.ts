@@ -2,12 +2,12 @@ import { spawnSync } from 'child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue } from '../lib';
+import { DatabaseUser, GaleraPetSet, GaleraStorage, OpenStackControlPlane, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue, TlsCertificates } from '../lib';
 import { ProxySqlConfigModel } from '../lib/proxysql/model';
 import { renderProxySqlConfig } from '../lib/proxysql/render';
 import { proxySqlConfigProblems } from '../lib/proxysql/validation';
 import { errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
-import { NODES } from './support/fixtures';
+import { CONTROL_PLANE_PROPS, NODES } from './support/fixtures';
 
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
 const USERS: DatabaseUser[] = [
@@ -392,5 +392,98 @@ describe('admin.sh (with a stand-in for the mariadb client)', () => {
     for (const select of ['1\\t30', '0\\t10', 'NULL\\tNULL', '']) {
       expect(run('reconcile', { select }).calls).not.toContain('UPDATE');
     }
+  });
+});
+
+describe('TLS (tls prop)', () => {
+  const certificates = TlsCertificates.certManager({ issuer: { name: 'ca', kind: 'ClusterIssuer' } });
+  const TLS_MODEL: ProxySqlConfigModel = { ...MODEL, tls: { requireSecureTransport: true, backendCaFile: '/etc/proxysql-tls/ca.crt', backendCiphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' } };
+
+  /** The layer in front of a GaleraPetSet with (or without) TLS. */
+  function tlsLayer(props: Partial<ProxySqlLayerProps>, galeraTls: boolean) {
+    const chart = newChart('openstack');
+    const galera = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(NODES),
+      storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+      credentials: { rootPassword: secret('galera-root'), sstPassword: secret('galera-sst'), monitorPassword: secret('galera-monitor') },
+      users: USERS,
+      ...(galeraTls ? { tls: { certificates, requireSecureTransport: true } } : {}),
+    });
+    const proxy = new ProxySqlLayer(chart, 'proxysql', {
+      galera, placement: Placement.onNodes(NODES), adminPassword: secret('proxysql-admin'), allowedClients: [{ podLabels: { application: 'nova' } }], ...props,
+    });
+    return { proxy, objects: synth(chart) };
+  }
+
+  test('the renderer: have_ssl, the backend CA and ciphers, use_ssl on every server and (required) every user', () => {
+    const text = renderProxySqlConfig(TLS_MODEL);
+    expect(text).toContain('  have_ssl="true"\n  ssl_p2s_ca="/etc/proxysql-tls/ca.crt"\n  ssl_p2s_cipher="ECDHE-ECDSA-AES128-GCM-SHA256"\n}');
+    expect(row(text, 'galera-0"')).toMatch(/comment="galera-0", use_ssl=1 }/);
+    expect(row(text, 'username="nova"')).toMatch(/active=1, use_ssl=1 }/);
+    // Frontend only: no backend lines, no use_ssl on servers; not required: no use_ssl on users.
+    const front = renderProxySqlConfig({ ...MODEL, tls: { requireSecureTransport: false, backendCiphers: 'x' } });
+    expect(front).toContain('  have_ssl="true"\n}');
+    expect(front).not.toContain('ssl_p2s');
+    expect(front).not.toContain('use_ssl');
+    // Without tls: none of it (the snapshot above holds the whole file).
+    expect(renderProxySqlConfig(MODEL)).not.toMatch(/ssl/);
+  });
+
+  test('the certificate covers the Service names and additionalNames; both containers wrap their command with tls.sh', () => {
+    const { proxy, objects } = tlsLayer({ tls: { certificates, additionalNames: ['10.0.0.10', 'db.example.com'] } }, true);
+    expectValidManifests(objects);
+    expect(proxy.tlsSecretName).toBe('proxysql-tls');
+    expect(proxy.requiresSecureTransport).toBe(false);
+    const cert = find(objects, 'Certificate', 'proxysql-tls');
+    expect(cert.spec.dnsNames).toEqual(['proxysql', 'proxysql.openstack', 'proxysql.openstack.svc', 'db.example.com']);
+    expect(cert.spec.ipAddresses).toEqual(['10.0.0.10']);
+    const spec = deployment(objects).spec.template.spec;
+    expect(spec.volumes).toContainEqual(expect.objectContaining({ name: 'tls', secret: expect.objectContaining({ secretName: 'proxysql-tls' }) }));
+    // The datadir holds the key: memory-backed.
+    expect(spec.volumes.find((v: any) => v.name === 'data').emptyDir).toEqual({ medium: 'Memory', sizeLimit: '256Mi' });
+    const proxysql = container(objects, 'proxysql');
+    const admin = container(objects, 'admin');
+    expect(proxysql.command).toEqual(['/opt/proxysql/tls.sh', 'start']);
+    expect(admin.command).toEqual(['/opt/proxysql/tls.sh', 'watch']);
+    expect(envOf(proxysql)).toMatchObject({ PROXYSQL_TLS_DIR: '/etc/proxysql-tls', PROXYSQL_DATADIR: '/var/lib/proxysql' });
+    expect(envOf(admin)).toMatchObject({ PROXYSQL_TLS_DIR: '/etc/proxysql-tls', PROXYSQL_DATADIR: '/var/lib/proxysql' });
+    for (const c of [proxysql, admin]) {
+      expect(c.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/proxysql-tls', readOnly: true });
+      expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/var/lib/proxysql' });
+    }
+    expect(script(objects, 'tls.sh')).toContain('PROXYSQL RELOAD TLS');
+    // Backend TLS follows the GaleraPetSet's TLS by default.
+    expect(row(cnf(objects), 'galera-0.')).toContain('use_ssl=1');
+    expect(cnf(objects)).toContain('ssl_p2s_ca="/etc/proxysql-tls/ca.crt"');
+  });
+
+  test('backend TLS is off in front of a GaleraPetSet without TLS; requireSecureTransport marks every user', () => {
+    const { proxy, objects } = tlsLayer({ tls: { certificates, requireSecureTransport: true } }, false);
+    expect(proxy.requiresSecureTransport).toBe(true);
+    expect(cnf(objects)).not.toContain('ssl_p2s');
+    expect(row(cnf(objects), 'galera-0.')).not.toContain('use_ssl');
+    expect(row(cnf(objects), 'username="nova"')).toContain('use_ssl=1');
+  });
+
+  test('without tls the scripts ConfigMap has no tls.sh and the pod is unchanged (the snapshot)', () => {
+    const { objects } = layer();
+    expect(Object.keys(find(objects, 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'start.sh']);
+    expect(container(objects, 'admin').command).toEqual(['/opt/proxysql/admin.sh', 'watch']);
+  });
+
+  test('the control plane: proxySqlTls adds ssl_ca to every oslo.db URL, covers the VIP, and names the CA path', () => {
+    const chart = newChart('openstack');
+    const cp = new OpenStackControlPlane(chart, 'cp', { ...CONTROL_PLANE_PROPS, proxySqlTls: { certificates } });
+    const nova = cp.connection('nova', { caBundlePath: '/etc/nova/ca.pem' });
+    expect(nova.databaseConnections.nova).toBe('mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova?charset=utf8&ssl_ca=/etc/nova/ca.pem');
+    expect(nova.databaseReadOnlyConnections.nova).toMatch(/:3307\/nova\?charset=utf8&ssl_ca=\/etc\/nova\/ca\.pem$/);
+    expect(nova.caBundlePath).toBe('/etc/nova/ca.pem');
+    expect(nova.osloConfig).toContain('connection = mysql+pymysql://nova:@@NOVA_DATABASE_PASSWORD@@@proxysql.openstack.svc:3306/nova?charset=utf8&ssl_ca=/etc/nova/ca.pem');
+    expect(find(synth(chart), 'Certificate', 'proxysql-tls').spec.ipAddresses).toEqual([CONTROL_PLANE_PROPS.vip.address]);
+    expect(() => cp.connection('nova', { caBundlePath: 'ca.pem&ssl_verify_cert=false' })).toThrow(/options\.caBundlePath/);
+    // Without it: no ssl_ca, no caBundlePath.
+    const plain = new OpenStackControlPlane(newChart('openstack'), 'cp', CONTROL_PLANE_PROPS).connection('nova');
+    expect(plain.databaseConnections.nova).toMatch(/\?charset=utf8$/);
+    expect(plain.caBundlePath).toBeUndefined();
   });
 });

@@ -219,12 +219,13 @@ describe('Galera TLS', () => {
     expect(message).toContain('socket.dynamic');
   });
 
-  test('ProxySQL in front of a Galera that requires TLS is refused (its TLS to the members is not built yet)', () => {
+  test('ProxySQL without backend TLS in front of a Galera that requires TLS is refused; with tls it is accepted', () => {
     const chart = newChart('openstack');
     const { db } = galera({ tls: { certificates: CERT_MANAGER, requireSecureTransport: true } }, chart);
     expect(db.requiresSecureTransport).toBe(true);
     const message = errorOf(() => new ProxySqlLayer(chart, 'proxysql', { galera: db, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'), allowedClients: [{ podLabels: { application: 'nova' } }] }));
-    expect(message).toContain("galera: \"galera\" requires TLS from every client (tls.requireSecureTransport), and ProxySQL's TLS to the members is not built yet");
+    expect(message).toContain('galera: "galera" requires TLS from every client (its tls.requireSecureTransport), and ProxySQL would connect to it in plaintext: set tls on the ProxySqlLayer');
+    expect(() => new ProxySqlLayer(chart, 'proxysql-tls', { galera: db, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'), allowedClients: [{ podLabels: { application: 'nova' } }], tls: { certificates: CERT_MANAGER } })).not.toThrow();
     const plain = newChart('openstack');
     const { db: optional } = galera({ tls: { certificates: CERT_MANAGER } }, plain);
     expect(() => new ProxySqlLayer(plain, 'proxysql', { galera: optional, placement: Placement.onNodes(NODES), adminPassword: SecretValue.fromSecret('proxysql-admin', 'password'), allowedClients: [{ podLabels: { application: 'nova' } }] })).not.toThrow();

@@ -60,17 +60,23 @@ export function secretPlaceholderName(service: string, what: string): string {
   return `${service}_${what}`.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
-/** oslo.db URL. The user name is percent-encoded here; the password placeholder is replaced encoded later. @internal */
-export function databaseUrl(user: string, passwordPlaceholder: string, host: string, port: number, database: string): string {
-  return `mysql+pymysql://${encodeURIComponent(user)}:${passwordPlaceholder}@${host}:${port}/${encodeURIComponent(database)}?charset=utf8`;
+/**
+ * oslo.db URL. The user name is percent-encoded here; the password placeholder is replaced encoded later. With
+ * `caFile` (ProxySQL has TLS), `ssl_ca`: SQLAlchemy's MySQL dialects pass it to PyMySQL as `ssl={'ca': ...}`, and
+ * PyMySQL then requires TLS, verifies the certificate against that CA and checks the host name. The path is a plain
+ * absolute path (checked by the caller), which needs no escaping in a query string. @internal
+ */
+export function databaseUrl(user: string, passwordPlaceholder: string, host: string, port: number, database: string, caFile?: string): string {
+  const tls = caFile === undefined ? '' : `&ssl_ca=${caFile}`;
+  return `mysql+pymysql://${encodeURIComponent(user)}:${passwordPlaceholder}@${host}:${port}/${encodeURIComponent(database)}?charset=utf8${tls}`;
 }
 
 /** Where an OpenStack service's pods have the TLS files the connection outputs name. */
 export interface ServiceConnectionOptions {
   /**
    * The CA bundle (PEM) in the service's pods: `[cache] tls_cafile`, `[keystone_authtoken] memcache_tls_cafile` and
-   * `cafile` (the https keystone URL with `apiTls`), `[oslo_messaging_rabbit] ssl_ca_file` (with `rabbitmqTls`). Only
-   * rendered when a component has TLS.
+   * `cafile` (the https keystone URL with `apiTls`), `[oslo_messaging_rabbit] ssl_ca_file` (with `rabbitmqTls`),
+   * `ssl_ca` in the oslo.db URLs (with `proxySqlTls`). Only rendered when a component has TLS.
    *
    * @default "/etc/openstack-ha-tls/ca.crt"
    */

@@ -24,7 +24,7 @@ import { clientTlsProblems } from '../memcached/clients';
 import { MemcachedClientTls, MemcachedTlsOptions } from '../memcached/props';
 import { ControlPlaneMonitoring } from '../monitoring/control-plane-monitoring';
 import type { MonitoringOptions } from '../monitoring/props';
-import { ProxySqlLayer } from '../proxysql/proxysql-layer';
+import { ProxySqlLayer, ProxySqlTlsOptions } from '../proxysql/proxysql-layer';
 import { OsloMessaging } from '../rabbitmq/oslo';
 import { passwordEnvName } from '../rabbitmq/model';
 import { RabbitDaemonSet } from '../rabbitmq/rabbit-daemonset';
@@ -247,6 +247,15 @@ export interface OpenStackControlPlaneProps {
    * @default - plaintext AMQP on the brokers' node IPs (restrict the ports on their firewall)
    */
   readonly rabbitmqTls?: RabbitTlsOptions;
+  /**
+   * TLS on ProxySQL's client ports (certificate `proxysql-tls` covering the Service's names and the VIP, which
+   * exposes ProxySQL too), renewed in place; `connection()` then adds `ssl_ca=<caBundlePath>` to every oslo.db URL
+   * (PyMySQL verifies the certificate and the host name). TLS to the Galera members needs TLS on the GaleraPetSet,
+   * which the control plane does not set yet: `backend` stays off.
+   *
+   * @default - no TLS to ProxySQL
+   */
+  readonly proxySqlTls?: ProxySqlTlsOptions;
 }
 
 /** The first release line whose keystonemiddleware (10.10) can reach a TLS memcached for its token cache. */
@@ -374,6 +383,8 @@ export class OpenStackControlPlane extends Construct {
       adminPassword: props.secrets.proxySqlAdminPassword,
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
       metricsExporter: props.monitoring !== undefined,
+      // Clients outside the cluster reach ProxySQL on the VIP (proxysql-vip below): the certificate covers it too.
+      ...(props.proxySqlTls ? { tls: { ...props.proxySqlTls, additionalNames: [...(props.proxySqlTls.additionalNames ?? []), props.vip.address] } } : {}),
     });
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
     this.memcached = new MemcachedPool(this, 'memcached', {
@@ -456,9 +467,10 @@ export class OpenStackControlPlane extends Construct {
     if (!s) throw new Error(`OpenStackControlPlane: no service ${JSON.stringify(service)}; known: ${this.props.services.map((x) => x.name).join(', ')}`);
     const caBundlePath = options?.caBundlePath ?? SERVICE_TLS_DEFAULTS.caBundlePath;
     const apiTls = this.props.apiTls !== undefined;
+    const proxySqlCa = this.proxySql.tlsSecretName !== undefined ? caBundlePath : undefined;
     // Checked whenever the config names a file (the paths go into the INI verbatim).
     const rabbitTls = this.rabbitmq.tlsSecretName !== undefined;
-    const files = apiTls || rabbitTls || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
+    const files = apiTls || rabbitTls || proxySqlCa !== undefined || this.memcached.tlsSecretName !== undefined ? this.clientTlsFiles(options, caBundlePath) : undefined;
     const memcachedTls = this.memcached.tlsSecretName === undefined ? undefined : files;
     const secretReferences: Record<string, string> = {};
     const reference = (what: string, secret: SecretValue) => {
@@ -471,8 +483,8 @@ export class OpenStackControlPlane extends Construct {
     if (s.databasePassword) {
       const password = reference('database_password', s.databasePassword);
       for (const db of s.databases ?? [s.name]) {
-        databaseConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readWritePort, db);
-        databaseReadOnlyConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readOnlyPort, db);
+        databaseConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readWritePort, db, proxySqlCa);
+        databaseReadOnlyConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readOnlyPort, db, proxySqlCa);
       }
     }
     let messaging: Record<string, Record<string, string>> = {};
@@ -510,7 +522,7 @@ export class OpenStackControlPlane extends Construct {
         notificationsTransportUrl: this.rabbitmq.notificationsTransportUrl(account.user),
       } : {}),
       memcacheServers: this.memcached.memcacheServers,
-      ...(memcachedTls !== undefined || rabbitClient !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
+      ...(memcachedTls !== undefined || rabbitClient !== undefined || proxySqlCa !== undefined || (keystone && apiTls) ? { caBundlePath } : {}),
       ...(clientCertificate !== undefined ? { clientCertificatePath: clientCertificate.certificateFile, clientKeyPath: clientCertificate.keyFile } : {}),
       osloConfig: OsloMessaging.renderIni(sections),
       secretReferences,

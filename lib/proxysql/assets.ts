@@ -7,3 +7,8 @@ export const PROXYSQL_SCRIPTS = ['start.sh', 'admin.sh'] as const;
 export function proxySqlScripts(): Record<string, string> {
   return readAssets('proxysql', PROXYSQL_SCRIPTS);
 }
+
+/** The TLS script, shipped (and hashed into the pods) only with `tls`: without it the ConfigMap is what it was. */
+export function proxySqlTlsScripts(): Record<string, string> {
+  return readAssets('proxysql', ['tls.sh']);
+}

@@ -7,11 +7,14 @@
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
 import { ClientSelector, serviceDnsName } from '../common/network';
+import { isIpAddress } from '../common/validation';
 import { Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { METRICS_PORTS } from '../monitoring/exporters';
+import { TLS12_CIPHERS, TlsCertificateRequest, serviceDnsNames } from '../tls/model';
+import { tlsPaths } from '../tls/pod';
 import type { ProxySqlHostgroups, ProxySqlLayerProps } from './proxysql-layer';
 
 /** The four hostgroups of one `mysql_galera_hostgroups` row. */
@@ -73,6 +76,18 @@ export interface ProxySqlConfigModel {
   /** Galera members in ordinal order. */
   readonly servers: readonly BackendServerModel[];
   readonly users: readonly FrontendUserModel[];
+  /** TLS, when the layer has it: absent, the file is what it always was. */
+  readonly tls?: ProxySqlConfigTls;
+}
+
+/** What proxysql.cnf says about TLS (the certificate files themselves are copied into the datadir at start). */
+export interface ProxySqlConfigTls {
+  /** `use_ssl=1` on every user: a client without TLS is refused. */
+  readonly requireSecureTransport: boolean;
+  /** TLS to the members: `use_ssl=1` on every server, verified with this CA file (`mysql-ssl_p2s_ca`). */
+  readonly backendCaFile?: string;
+  /** `mysql-ssl_p2s_cipher`: the TLS 1.2 suites offered to the members. */
+  readonly backendCiphers: string;
 }
 
 /** Environment variables start.sh substitutes; their names tell it which characters ProxySQL can take. */
@@ -89,6 +104,8 @@ export const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
 
 /** Where ProxySQL keeps proxysql.db and its generated TLS keys (an emptyDir, set aside at every start). */
 export const DATA_DIR = '/var/lib/proxysql';
+/** Where the certificate Secret is mounted (read-only) in both containers. */
+export const TLS_DIR = '/etc/proxysql-tls';
 /** The weight of the preferred writer; the next members get one less each. */
 const FIRST_WRITER_WEIGHT = 1000;
 
@@ -118,6 +135,15 @@ export interface ProxySqlModel {
   readonly config?: ProxySqlConfigModel;
   readonly image: string;
   readonly adminImage: string;
+  /** The `tls` prop with its defaults, when set. */
+  readonly tls?: ProxySqlTlsModel;
+  readonly namespace?: string;
+}
+
+export interface ProxySqlTlsModel {
+  readonly requireSecureTransport: boolean;
+  readonly backend: boolean;
+  readonly additionalNames: readonly string[];
 }
 
 /** The images a ProxySqlLayer uses unless told otherwise (the construct exposes its own as a static constant). */
@@ -132,6 +158,11 @@ export function resolveProxySql(id: string, props: ProxySqlLayerProps, namespace
   const galera = props.galera instanceof GaleraPetSet ? props.galera : undefined;
   const users = galera ? proxyUsers(galera.users) : [];
   const writerOrdinal = props.writerOrdinal ?? galera?.writerOrdinal ?? 0;
+  const tls: ProxySqlTlsModel | undefined = props.tls && typeof props.tls === 'object' ? {
+    requireSecureTransport: props.tls.requireSecureTransport ?? false,
+    backend: props.tls.backend ?? galera?.tlsSecretName !== undefined,
+    additionalNames: Array.isArray(props.tls.additionalNames) ? [...props.tls.additionalNames] : [],
+  } : undefined;
   return {
     name,
     host: serviceDnsName(name, namespace),
@@ -144,14 +175,16 @@ export function resolveProxySql(id: string, props: ProxySqlLayerProps, namespace
     clients: [...(props.allowedClients ?? [])],
     galera,
     users,
-    config: galera && configModel(props, galera, users, resources, writerOrdinal),
+    config: galera && configModel(props, galera, users, resources, writerOrdinal, tls),
     image: props.image ?? images.image,
     adminImage: props.adminImage ?? GaleraPetSet.DEFAULT_IMAGE,
+    ...(tls ? { tls } : {}),
+    namespace,
   };
 }
 
 function configModel(props: ProxySqlLayerProps, galera: GaleraPetSet, users: readonly ProxyUser[],
-  resources: Required<ContainerResources>, writerOrdinal: number): ProxySqlConfigModel {
+  resources: Required<ContainerResources>, writerOrdinal: number, tls: ProxySqlTlsModel | undefined): ProxySqlConfigModel {
   const maxClientConnections = props.maxClientConnections ?? 4096;
   return {
     dataDir: DATA_DIR,
@@ -180,6 +213,28 @@ function configModel(props: ProxySqlLayerProps, galera: GaleraPetSet, users: rea
       passwordEnv: userPasswordEnv(user.name),
       maxConnections: user.maxConnections ? user.maxConnections : maxClientConnections,
     })),
+    ...(tls ? {
+      tls: {
+        requireSecureTransport: tls.requireSecureTransport,
+        ...(tls.backend ? { backendCaFile: tlsPaths(TLS_DIR).ca } : {}),
+        backendCiphers: TLS12_CIPHERS,
+      },
+    } : {}),
+  };
+}
+
+/**
+ * The names ProxySQL's certificate must cover: the client Service's (what the connection URLs name) and any
+ * `additionalNames` (e.g. the VIP it is exposed on). Clients verify the name they dial (PyMySQL checks the host name
+ * as soon as it has a CA).
+ */
+export function proxySqlCertificateRequest(model: ProxySqlModel): TlsCertificateRequest {
+  const extra = model.tls?.additionalNames ?? [];
+  return {
+    component: model.name,
+    namespace: model.namespace,
+    dnsNames: [...serviceDnsNames(model.name, model.namespace), ...extra.filter((n) => !isIpAddress(n))],
+    ipAddresses: extra.filter((n) => isIpAddress(n)),
   };
 }
 

@@ -7,7 +7,9 @@ import { toResourceRequirements } from '../common/resources';
 import { SecretValue } from '../common/secret';
 import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
-import { ADMIN_PASSWORD_ENV, DATA_DIR, MONITOR_PASSWORD_ENV, ProxySqlConfigModel, ProxySqlModel, READ_ONLY_SELECT_RULE_ID } from './model';
+import { TlsMaterial } from '../tls/model';
+import { TlsMount, tlsMount } from '../tls/pod';
+import { ADMIN_PASSWORD_ENV, DATA_DIR, MONITOR_PASSWORD_ENV, ProxySqlConfigModel, ProxySqlModel, READ_ONLY_SELECT_RULE_ID, TLS_DIR } from './model';
 
 /**
  * The uid both containers run as: the `mysql` user of the MariaDB image. The ProxySQL image sets no USER (root by
@@ -30,8 +32,10 @@ export function proxySqlConfigMapNames(name: string): { config: string; scripts:
 type Resolved = ProxySqlModel & Required<Pick<ProxySqlModel, 'galera' | 'config'>>;
 
 /** The pod's containers and volumes. */
-export function proxySqlPod(model: Resolved, adminPassword: SecretValue): { containers: k8s.Container[]; volumes: k8s.Volume[] } {
+export function proxySqlPod(model: Resolved, adminPassword: SecretValue, tlsMaterial?: TlsMaterial): { containers: k8s.Container[]; volumes: k8s.Volume[] } {
   const config = model.config;
+  // Key 0440: the kubelet gives the files to root and the fsGroup (999), which both containers run as.
+  const tls = tlsMaterial && tlsMount(tlsMaterial, 'tls', TLS_DIR);
   const adminEnv: k8s.EnvVar[] = [
     { name: 'PROXYSQL_ADMIN_PORT', value: String(config.adminPort) },
     { name: 'PROXYSQL_ADMIN_USER', value: config.adminUser },
@@ -39,16 +43,39 @@ export function proxySqlPod(model: Resolved, adminPassword: SecretValue): { cont
   ];
   const maps = proxySqlConfigMapNames(model.name);
   return {
-    containers: [proxySqlContainer(model, config, adminEnv), adminContainer(model, config, adminEnv)],
+    containers: [withTls(proxySqlContainer(model, config, adminEnv), tls, 'start'), withTls(adminContainer(model, config, adminEnv), tls, 'watch')],
     volumes: [
       { name: 'template', configMap: { name: maps.config } },
       { name: 'scripts', configMap: { name: maps.scripts, defaultMode: 0o555 } },
       // The rendered file holds passwords: memory only, never on the node's disk.
       { name: 'run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('4Mi') } },
       // proxysql.db and the generated TLS keys; set aside by --initial at every start.
-      { name: 'data', emptyDir: { sizeLimit: k8s.Quantity.fromString('256Mi') } },
+      // With TLS it holds the private key (ProxySQL reads its certificate only from here): memory, never the node's disk.
+      { name: 'data', emptyDir: { ...(tls ? { medium: 'Memory' } : {}), sizeLimit: k8s.Quantity.fromString('256Mi') } },
       { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('64Mi') } },
+      ...(tls ? [tls.volume] : []),
     ],
+  };
+}
+
+/**
+ * With TLS, both containers run tls.sh, which wraps what they ran before: `start` copies the certificate into the
+ * datadir (where ProxySQL reads it) and execs start.sh; `watch` is the admin sidecar's loop plus the renewal (check
+ * the new pair, copy it, PROXYSQL RELOAD TLS). Without TLS the containers are exactly what they were.
+ */
+function withTls(container: k8s.Container, tls: TlsMount | undefined, subcommand: 'start' | 'watch'): k8s.Container {
+  if (!tls) return container;
+  const dataMount: k8s.VolumeMount = { name: 'data', mountPath: DATA_DIR };
+  const mounts = container.volumeMounts ?? [];
+  return {
+    ...container,
+    command: [`${SCRIPTS_DIR}/tls.sh`, subcommand],
+    env: [
+      ...(container.env ?? []),
+      { name: 'PROXYSQL_TLS_DIR', value: TLS_DIR },
+      ...(subcommand === 'watch' ? [{ name: 'PROXYSQL_DATADIR', value: DATA_DIR }] : []),
+    ],
+    volumeMounts: [...mounts, ...(mounts.some((m) => m.name === 'data') ? [] : [dataMount]), tls.mount],
   };
 }
 

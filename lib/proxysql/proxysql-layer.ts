@@ -12,8 +12,10 @@ import { restrictedPodSecurityContext } from '../common/security';
 import { GaleraPetSet } from '../galera/galera-petset';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
-import { proxySqlScripts } from './assets';
-import { resolveProxySql } from './model';
+import { TlsMaterial } from '../tls/model';
+import { TlsCertificates } from '../tls/tls-certificates';
+import { proxySqlScripts, proxySqlTlsScripts } from './assets';
+import { proxySqlCertificateRequest, resolveProxySql } from './model';
 import { PROXYSQL_UID, proxySqlConfigMapNames, proxySqlPod } from './pod';
 import { renderProxySqlConfig } from './render';
 import { validateProxySql } from './validation';
@@ -46,6 +48,42 @@ export interface ProxySqlHostgroups {
    * @default 9999
    */
   readonly offline?: number;
+}
+
+/**
+ * TLS on ProxySQL (2.7): clients connect with TLS to the read-write and read-only ports (ProxySQL serves the
+ * certificate from its datadir, copied there from the mounted Secret), and ProxySQL connects to the Galera members with
+ * TLS, verifying their certificates with the CA. A renewal is loaded in place (`PROXYSQL RELOAD TLS` from the admin
+ * sidecar, after it checked the new pair): no restart, open sessions untouched (README, "TLS").
+ */
+export interface ProxySqlTlsOptions {
+  /**
+   * Where the certificate comes from (`TlsCertificates.certManager` or `.fromSecrets`, component = the layer's name).
+   * It must cover the client Service's names (and `additionalNames`); its `ca.crt` also verifies the Galera members,
+   * so one CA must sign both.
+   */
+  readonly certificates: TlsCertificates;
+  /**
+   * Refuse clients without TLS: `use_ssl=1` on every ProxySQL user, so a plaintext login gets "Access denied ... SSL
+   * is required". Turn it on once every client's URL carries the CA (`OpenStackControlPlane.connection()` does).
+   *
+   * @default false
+   */
+  readonly requireSecureTransport?: boolean;
+  /**
+   * Encrypt ProxySQL's connections to the Galera members (`use_ssl=1` on each server, `mysql-ssl_p2s_ca`: the
+   * members' certificates must chain to the CA; ProxySQL does not check their names). Needs a GaleraPetSet with TLS.
+   *
+   * @default - true when the GaleraPetSet has TLS (`galera.tlsSecretName`), false otherwise
+   */
+  readonly backend?: boolean;
+  /**
+   * More names or IP addresses clients connect to, which the certificate must cover (e.g. the VIP, when ProxySQL is
+   * exposed on it).
+   *
+   * @default - none: the Service's names only
+   */
+  readonly additionalNames?: string[];
 }
 
 export interface ProxySqlLayerProps {
@@ -172,6 +210,13 @@ export interface ProxySqlLayerProps {
    * @default GaleraPetSet.DEFAULT_IMAGE (already on the nodes for Galera)
    */
   readonly adminImage?: string;
+  /**
+   * TLS for clients and to the Galera members, renewed in place (see ProxySqlTlsOptions).
+   *
+   * @default - no TLS of ours (ProxySQL 2.7 still offers TLS with a self-signed certificate it generates, which no
+   * client can verify), plaintext to the members
+   */
+  readonly tls?: ProxySqlTlsOptions;
 }
 
 /**
@@ -208,11 +253,22 @@ export class ProxySqlLayer extends Construct {
   public readonly metricsExporter: boolean;
   /** The underlying Deployment (escape hatch: every construct of this library names its workload `workload`). */
   public readonly workload: k8s.KubeDeployment;
+  /**
+   * The Secret with ProxySQL's certificate, when `tls` is set: clients then verify ProxySQL with its `ca.crt`.
+   *
+   * @default - no TLS
+   */
+  public readonly tlsSecretName?: string;
+  /** Clients must use TLS (`tls.requireSecureTransport`). */
+  public readonly requiresSecureTransport: boolean;
 
   public constructor(scope: Construct, id: string, props: ProxySqlLayerProps) {
     super(scope, id);
     const model = resolveProxySql(id, props, Chart.of(this).namespace, { image: ProxySqlLayer.DEFAULT_IMAGE });
-    validateProxySql(id, props, model);
+    let tlsMaterial: TlsMaterial | undefined;
+    validateProxySql(id, props, model, (v) => {
+      tlsMaterial = props.tls!.certificates._certificateFor(this, proxySqlCertificateRequest(model), v);
+    });
     registerAppChecks(this);
     const { name, config, galera } = model;
 
@@ -228,14 +284,16 @@ export class ProxySqlLayer extends Construct {
     this.readerHostgroup = config.hostgroups.reader;
     this.readerFallbackToWriter = model.readerFallback;
     this.metricsExporter = config.metricsPort !== undefined;
+    this.tlsSecretName = tlsMaterial?.secretName;
+    this.requiresSecureTransport = model.tls?.requireSecureTransport === true;
 
     const configData = { 'proxysql.cnf': renderProxySqlConfig(config) };
-    const scripts = proxySqlScripts();
+    const scripts = tlsMaterial ? { ...proxySqlScripts(), ...proxySqlTlsScripts() } : proxySqlScripts();
     const maps = proxySqlConfigMapNames(name);
     new k8s.KubeConfigMap(this, 'Config', { metadata: { name: maps.config, labels }, data: configData });
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: maps.scripts, labels }, data: scripts });
 
-    const pod = proxySqlPod(model, props.adminPassword);
+    const pod = proxySqlPod(model, props.adminPassword, tlsMaterial);
     this.workload = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name, labels },
       spec: {

@@ -58,6 +58,8 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       ['weight', int(s.weight)],
       ['max_connections', int(s.maxConnections)],
       ['comment', str(s.comment)],
+      // TLS to the member (the monitor's health checks too), verified with mysql-ssl_p2s_ca.
+      ...(model.tls?.backendCaFile !== undefined ? [['use_ssl', int(1)] as const] : []),
     ])),
     list('mysql_galera_hostgroups', [[
       ['writer_hostgroup', int(hg.writer)],
@@ -86,6 +88,8 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       ['transaction_persistent', int(1)],
       ['max_connections', int(u.maxConnections)],
       ['active', int(1)],
+      // Frontend only: a client of this user that did not start TLS is refused ("SSL is required").
+      ...(model.tls?.requireSecureTransport ? [['use_ssl', int(1)] as const] : []),
     ])),
     list('mysql_query_rules', [
       [
@@ -149,6 +153,24 @@ function mysqlVariables(model: ProxySqlConfigModel): Row {
     ['wait_timeout', int(28800000)],
     ['free_connections_pct', int(10)],
   
+    ...(model.tls ? tlsVariables(model.tls) : []),
+  ];
+}
+
+/**
+ * TLS for clients and to the members (ProxySQL 2.7, lib/MySQL_Thread.cpp and src/proxy_tls.cpp). The frontend has no
+ * path variables: ProxySQL reads proxysql-cert.pem, proxysql-key.pem and proxysql-ca.pem from its datadir (tls.sh
+ * copies them there). The backend reads its files per new connection, so mysql-ssl_p2s_ca names the mounted Secret
+ * directly and a renewed CA needs nothing (the bundled connector re-reads the CA file when its SHA-1 changes).
+ */
+function tlsVariables(tls: NonNullable<ProxySqlConfigModel['tls']>): Row {
+  return [
+    // On by default since 2.6; written so the file says what it relies on.
+    ['have_ssl', str('true')],
+    ...(tls.backendCaFile !== undefined ? [
+      ['ssl_p2s_ca', str(tls.backendCaFile)],
+      ['ssl_p2s_cipher', str(tls.backendCiphers)],
+    ] as const : []),
   ];
 }
 

@@ -10,17 +10,19 @@ import { validateClientSelectors, validateObjectName } from '../common/network';
 import { RenamingValidator } from '../common/prop-names';
 import { validateResources } from '../common/resources';
 import { validateSecretValue } from '../common/secret';
-import { FieldProblem, Validator, duplicates, fieldProblems } from '../common/validation';
+import { FieldProblem, Validator, duplicates, fieldProblems, isDns1123Subdomain, isIpAddress } from '../common/validation';
+import { TlsCertificates } from '../tls/tls-certificates';
 import { ENV_NAME, INT32_MAX, ProxySqlConfigModel, ProxySqlModel, USER_PASSWORD_ENV_PREFIX } from './model';
 import type { ProxySqlLayerProps } from './proxysql-layer';
 
 /** Checks every prop of ProxySqlLayer `id` (resolved into `model`) and throws once with every problem. */
-export function validateProxySql(id: string, props: ProxySqlLayerProps, model: ProxySqlModel): asserts model is ProxySqlModel & Required<Pick<ProxySqlModel, 'galera' | 'config'>> {
+export function validateProxySql(id: string, props: ProxySqlLayerProps, model: ProxySqlModel,
+  requestCertificate: (v: Validator) => void = () => {}): asserts model is ProxySqlModel & Required<Pick<ProxySqlModel, 'galera' | 'config'>> {
   const { galera, replicas, drainSeconds, readerFallback, writerOrdinal, users, clients } = model;
   const v = new Validator(`ProxySqlLayer '${id}'`);
   v.check(galera === undefined, 'galera', typeof props.galera, 'is not a GaleraPetSet; pass the GaleraPetSet construct to front');
-  v.check(galera?.requiresSecureTransport === true, 'galera', galera?.name,
-    "requires TLS from every client (tls.requireSecureTransport), and ProxySQL's TLS to the members is not built yet: leave requireSecureTransport off while ProxySQL fronts it");
+  v.check(galera?.requiresSecureTransport === true && model.tls?.backend !== true, 'galera', galera?.name,
+    'requires TLS from every client (its tls.requireSecureTransport), and ProxySQL would connect to it in plaintext: set tls on the ProxySqlLayer (backend TLS is then on)');
   validateObjectName(v, 'name', model.name);
   v.check(!Number.isInteger(replicas) || replicas < 1 || replicas > 100, 'replicas', replicas,
     'must be a whole number from 1 to 100 (2 or more for HA; each pod opens up to maxConnectionsPerBackend connections to every member)');
@@ -43,7 +45,27 @@ export function validateProxySql(id: string, props: ProxySqlLayerProps, model: P
   }
   validateImage(v, 'image', model.image);
   validateImage(v, 'adminImage', model.adminImage);
+  if (props.tls !== undefined) validateTls(v, props, model, requestCertificate);
   v.throwIfInvalid();
+}
+
+/** The `tls` prop; the certificate is requested (and its names checked) only when everything else is sound. */
+function validateTls(v: Validator, props: ProxySqlLayerProps, model: ProxySqlModel, requestCertificate: (v: Validator) => void): void {
+  const tls = props.tls;
+  if (v.check(tls === null || typeof tls !== 'object', 'tls', tls, 'must be { certificates, requireSecureTransport?, backend?, additionalNames? }')) return;
+  v.check(tls!.requireSecureTransport !== undefined && typeof tls!.requireSecureTransport !== 'boolean', 'tls.requireSecureTransport',
+    tls!.requireSecureTransport, 'must be true or false');
+  v.check(tls!.backend !== undefined && typeof tls!.backend !== 'boolean', 'tls.backend', tls!.backend, 'must be true or false');
+  v.check(tls!.backend === true && model.galera !== undefined && model.galera.tlsSecretName === undefined, 'tls.backend', true,
+    'needs a GaleraPetSet with TLS (its tls prop): the members would refuse the TLS handshake; set tls on the GaleraPetSet or leave backend off');
+  const names = tls!.additionalNames;
+  if (!v.check(names !== undefined && !Array.isArray(names), 'tls.additionalNames', names, 'must be a list of DNS names or IP addresses')) {
+    (names ?? []).forEach((name, i) => v.check(typeof name !== 'string' || !(isIpAddress(name) || isDns1123Subdomain(name.toLowerCase())),
+      `tls.additionalNames[${i}]`, name, 'must be a DNS name or an IP address that clients connect to'));
+  }
+  const certificatesOk = !v.check(!(tls!.certificates instanceof TlsCertificates), 'tls.certificates', tls!.certificates,
+    'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)');
+  if (certificatesOk && v.errors.length === 0) requestCertificate(v);
 }
 
 /** User and host names ProxySQL pastes into SQL unescaped: no quotes, no backslash, no spaces. */

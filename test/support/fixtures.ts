@@ -4,7 +4,7 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, ProxySqlLayerProps, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraPetSetProps, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, ProxySqlLayerProps, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
@@ -140,13 +140,14 @@ export const GALERA_CREDENTIALS: GaleraCredentials = {
 // --- ProxySQL ------------------------------------------------------------------------------------------------
 
 /** A GaleraPetSet with `users` and a ProxySqlLayer in front of it (default props), synthesized in `openstack`. */
-export function proxySqlObjects(users: DatabaseUser[], proxySql: Partial<ProxySqlLayerProps> = {}): KubeObject[] {
+export function proxySqlObjects(users: DatabaseUser[], proxySql: Partial<ProxySqlLayerProps> = {}, galeraProps: Partial<GaleraPetSetProps> = {}): KubeObject[] {
   const chart = newChart('openstack');
   const galera = new GaleraPetSet(chart, 'galera', {
     placement: Placement.onNodes(NODES),
     storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
     credentials: GALERA_CREDENTIALS,
     users,
+    ...galeraProps,
   });
   new ProxySqlLayer(chart, 'proxysql', {
     galera,
