@@ -10,15 +10,14 @@
  */
 import { Construct } from 'constructs';
 import { Validator } from '../common/validation';
-import { Certificate, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
+import { Certificate, CertificateSpecUsages } from '../imports/cert-manager.io';
 import { k8s } from '../k8s';
-import { CERT_MANAGER_DEFAULTS } from '../tls/model';
-import { TLS_KEY_MODE } from '../tls/pod';
+import { TLS_KEY_MODE, TLS_PUBLIC_MODE } from '../tls/pod';
 import { CertManagerTlsOptions } from '../tls/props';
+import { certManagerCommonSpec } from '../tls/tls-certificates';
 import { certManagerProblems } from '../tls/validation';
 import { ServiceConnection } from './connections';
 
-const PUBLIC_MODE = 0o444;
 const SECRET_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
 const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -109,20 +108,13 @@ export class ServiceClientCertificate {
     new Certificate(scope, 'ClientCertificate', {
       metadata: { name: secretName },
       spec: {
+        ...certManagerCommonSpec(options),
         secretName,
-        issuerRef: {
-          name: options.issuer.name,
-          kind: options.issuer.kind ?? CERT_MANAGER_DEFAULTS.issuerKind,
-          group: options.issuer.group ?? CERT_MANAGER_DEFAULTS.issuerGroup,
-        },
         // A client certificate names who it is, not where it is: the service (a log line on the daemon's side
         // says which service connected). memcached checks only that the CA signed it.
         commonName: service,
-        duration: options.duration ?? CERT_MANAGER_DEFAULTS.duration,
-        renewBefore: options.renewBefore ?? CERT_MANAGER_DEFAULTS.renewBefore,
         // Client authentication only: the service's certificate cannot impersonate a server of the HA layer.
         usages: [CertificateSpecUsages.CLIENT_AUTH, CertificateSpecUsages.DIGITAL_SIGNATURE],
-        privateKey: { algorithm: CertificateSpecPrivateKeyAlgorithm.ECDSA, size: 256, rotationPolicy: CertificateSpecPrivateKeyRotationPolicy.ALWAYS },
       },
     });
     return { secretName, certificateKey: 'tls.crt', privateKeyKey: 'tls.key' };
@@ -222,7 +214,7 @@ export function serviceTlsParts(scope: Construct, sources: ServiceTlsSources, co
   const files: ProjectedFile[] = [];
   const { caBundle, clientCertificate } = sources;
   if (caBundle !== undefined && connection.caBundlePath !== undefined) {
-    const item = { key: caBundle.key, path: basename(connection.caBundlePath), mode: PUBLIC_MODE };
+    const item = { key: caBundle.key, path: basename(connection.caBundlePath), mode: TLS_PUBLIC_MODE };
     files.push({
       path: connection.caBundlePath,
       prop: 'caBundle',
@@ -233,7 +225,7 @@ export function serviceTlsParts(scope: Construct, sources: ServiceTlsSources, co
   if (clientCertificate !== undefined && connection.clientCertificatePath !== undefined && connection.clientKeyPath !== undefined) {
     const secret = clientCertificate._secretFor(scope, name, connection.service);
     // Two projections of one Secret when the two files go to different directories; one item each.
-    files.push({ path: connection.clientCertificatePath, prop: 'clientCertificate', source: { secret: { name: secret.secretName, items: [{ key: secret.certificateKey, path: basename(connection.clientCertificatePath), mode: PUBLIC_MODE }] } } });
+    files.push({ path: connection.clientCertificatePath, prop: 'clientCertificate', source: { secret: { name: secret.secretName, items: [{ key: secret.certificateKey, path: basename(connection.clientCertificatePath), mode: TLS_PUBLIC_MODE }] } } });
     files.push({ path: connection.clientKeyPath, prop: 'clientCertificate', source: { secret: { name: secret.secretName, items: [{ key: secret.privateKeyKey, path: basename(connection.clientKeyPath), mode: TLS_KEY_MODE }] } } });
     withKey = true;
   }
@@ -244,7 +236,7 @@ export function serviceTlsParts(scope: Construct, sources: ServiceTlsSources, co
     // from the cause; the kubelet's "couldn't find key" event names the object instead.
     volumes: dirs.map((dir, i) => ({
       name: volumeName(i),
-      projected: { defaultMode: PUBLIC_MODE, sources: files.filter((f) => dirname(f.path) === dir).map((f) => f.source) },
+      projected: { defaultMode: TLS_PUBLIC_MODE, sources: files.filter((f) => dirname(f.path) === dir).map((f) => f.source) },
     })),
     mounts: dirs.map((dir, i) => ({ name: volumeName(i), mountPath: dir, readOnly: true })),
     ...(withKey ? { fsGroup: uid } : {}),

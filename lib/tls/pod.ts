@@ -27,7 +27,7 @@ export interface TlsMount {
  * daemon that runs as root passes `keyMode: 0o400`. Certificates and CA are public (0444).
  */
 export const TLS_KEY_MODE = 0o440;
-const PUBLIC_MODE = 0o444;
+export const TLS_PUBLIC_MODE = 0o444;
 
 export function tlsMount(material: TlsMaterial, volumeName: string, directory: string, keyMode: number = TLS_KEY_MODE): TlsMount {
   return {
@@ -37,11 +37,11 @@ export function tlsMount(material: TlsMaterial, volumeName: string, directory: s
         secretName: material.secretName,
         // Not optional: a pod without its certificate must not start (and serve in plaintext).
         items: [
-          { key: material.certificateKey, path: TLS_FILES.certificate, mode: PUBLIC_MODE },
+          { key: material.certificateKey, path: TLS_FILES.certificate, mode: TLS_PUBLIC_MODE },
           { key: material.privateKeyKey, path: TLS_FILES.privateKey, mode: keyMode },
-          { key: material.caKey, path: TLS_FILES.ca, mode: PUBLIC_MODE },
+          { key: material.caKey, path: TLS_FILES.ca, mode: TLS_PUBLIC_MODE },
         ],
-        defaultMode: PUBLIC_MODE,
+        defaultMode: TLS_PUBLIC_MODE,
       },
     },
     mount: { name: volumeName, mountPath: directory, readOnly: true },

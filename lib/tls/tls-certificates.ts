@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { Validator } from '../common/validation';
-import { Certificate, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
+import { Certificate, CertificateSpec, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
 import { CERT_MANAGER_DEFAULTS, TlsCertificateRequest, TlsMaterial, certificateName } from './model';
 import { CertManagerTlsOptions, TlsSecret, TlsSecretsOptions } from './props';
 import { certManagerProblems, secretKeys, tlsSecretsProblems, userSecretProblems } from './validation';
@@ -59,24 +59,35 @@ export class TlsCertificates {
     new Certificate(scope, 'Certificate', {
       metadata: { name, ...(request.namespace ? { namespace: request.namespace } : {}) },
       spec: {
+        ...certManagerCommonSpec(options),
         secretName: name,
-        issuerRef: {
-          name: options.issuer.name,
-          kind: options.issuer.kind ?? CERT_MANAGER_DEFAULTS.issuerKind,
-          group: options.issuer.group ?? CERT_MANAGER_DEFAULTS.issuerGroup,
-        },
         // No commonName: clients match subject alternative names, and cert-manager refuses a common name over 64
         // bytes, which a member name in a long namespace would exceed.
         dnsNames: request.dnsNames.length > 0 ? [...request.dnsNames] : undefined,
         ipAddresses: request.ipAddresses.length > 0 ? [...request.ipAddresses] : undefined,
-        duration: options.duration ?? CERT_MANAGER_DEFAULTS.duration,
-        renewBefore: options.renewBefore ?? CERT_MANAGER_DEFAULTS.renewBefore,
         // Peers are both servers and clients of each other (Galera, Erlang distribution, SST).
         usages: [CertificateSpecUsages.SERVER_AUTH, CertificateSpecUsages.CLIENT_AUTH, CertificateSpecUsages.DIGITAL_SIGNATURE, CertificateSpecUsages.KEY_ENCIPHERMENT],
-        // A new key at every renewal: a leaked key stops being useful at the next renewal.
-        privateKey: { algorithm: CertificateSpecPrivateKeyAlgorithm.ECDSA, size: 256, rotationPolicy: CertificateSpecPrivateKeyRotationPolicy.ALWAYS },
       },
     });
     return { secretName: name, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
   }
+}
+
+/**
+ * What every Certificate this library emits shares, whoever it is for (a component's, a service's client
+ * certificate): the issuer, lifetime and renewal from the user's options, and a new ECDSA P-256 key at every
+ * renewal (a leaked key stops being useful at the next renewal).
+ * @internal
+ */
+export function certManagerCommonSpec(options: CertManagerTlsOptions): Pick<CertificateSpec, 'issuerRef' | 'duration' | 'renewBefore' | 'privateKey'> {
+  return {
+    issuerRef: {
+      name: options.issuer.name,
+      kind: options.issuer.kind ?? CERT_MANAGER_DEFAULTS.issuerKind,
+      group: options.issuer.group ?? CERT_MANAGER_DEFAULTS.issuerGroup,
+    },
+    duration: options.duration ?? CERT_MANAGER_DEFAULTS.duration,
+    renewBefore: options.renewBefore ?? CERT_MANAGER_DEFAULTS.renewBefore,
+    privateKey: { algorithm: CertificateSpecPrivateKeyAlgorithm.ECDSA, size: 256, rotationPolicy: CertificateSpecPrivateKeyRotationPolicy.ALWAYS },
+  };
 }
