@@ -147,7 +147,6 @@ export interface ServiceTlsSources {
 /** One file the pod must have at a path the connection names. @internal */
 interface ProjectedFile {
   readonly path: string;
-  readonly prop: string;
   readonly source: k8s.VolumeProjection;
 }
 
@@ -217,7 +216,6 @@ export function serviceTlsParts(scope: Construct, sources: ServiceTlsSources, co
     const item = { key: caBundle.key, path: basename(connection.caBundlePath), mode: TLS_PUBLIC_MODE };
     files.push({
       path: connection.caBundlePath,
-      prop: 'caBundle',
       source: caBundle._source === 'configMap' ? { configMap: { name: caBundle.objectName, items: [item] } } : { secret: { name: caBundle.objectName, items: [item] } },
     });
   }
@@ -225,8 +223,8 @@ export function serviceTlsParts(scope: Construct, sources: ServiceTlsSources, co
   if (clientCertificate !== undefined && connection.clientCertificatePath !== undefined && connection.clientKeyPath !== undefined) {
     const secret = clientCertificate._secretFor(scope, name, connection.service);
     // Two projections of one Secret when the two files go to different directories; one item each.
-    files.push({ path: connection.clientCertificatePath, prop: 'clientCertificate', source: { secret: { name: secret.secretName, items: [{ key: secret.certificateKey, path: basename(connection.clientCertificatePath), mode: TLS_PUBLIC_MODE }] } } });
-    files.push({ path: connection.clientKeyPath, prop: 'clientCertificate', source: { secret: { name: secret.secretName, items: [{ key: secret.privateKeyKey, path: basename(connection.clientKeyPath), mode: TLS_KEY_MODE }] } } });
+    files.push({ path: connection.clientCertificatePath, source: { secret: { name: secret.secretName, items: [{ key: secret.certificateKey, path: basename(connection.clientCertificatePath), mode: TLS_PUBLIC_MODE }] } } });
+    files.push({ path: connection.clientKeyPath, source: { secret: { name: secret.secretName, items: [{ key: secret.privateKeyKey, path: basename(connection.clientKeyPath), mode: TLS_KEY_MODE }] } } });
     withKey = true;
   }
   const dirs = [...new Set(files.map((f) => dirname(f.path)))];
