@@ -111,7 +111,7 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     }
     expect(find(objects, 'DaemonSet', 'rtls').spec.template.spec.containers[0].command[1]).toMatch(/tls-start\.sh$/);
     figures.push(`cluster formation over TLS distribution: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-  }, 240_000);
+  }, 360_000);
 
   afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ TLS figures', figures), 120_000);
 
