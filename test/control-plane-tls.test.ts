@@ -7,7 +7,8 @@ import { Chart } from 'cdk8s';
 import { OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, TlsCertificates } from '../lib';
 import { ControlPlaneTlsInput, controlPlaneTlsProblems, resolveControlPlaneTls } from '../lib/control-plane/tls';
 import { settingChanges } from '../lib/galera/settings';
-import { errorOf, expectValidManifests, find, K8sObject, newApp, ofKind, synth } from './support/harness';
+import { EXAMPLES } from '../examples';
+import { errorOf, expectValidManifests, find, K8sObject, newApp, ofKind, synth, synthApp } from './support/harness';
 import { CONTROL_PLANE_PROPS as PROPS } from './support/fixtures';
 import { providerOptions, section } from './support/my-cnf';
 
@@ -132,6 +133,22 @@ describe('one tls prop turns every connection to TLS', () => {
   test('every object is schema-valid and meets every API rule and invariant', () => {
     expectValidManifests(objects, { requireNamespace: true });
   });
+});
+
+test('the full-tls example: nova mounts the CA and its client certificate where its connection names them', () => {
+  const app = newApp();
+  EXAMPLES['full-tls'](app);
+  const objects = synthApp(app);
+  expect(ofKind(objects, 'Certificate').map((c) => c.metadata.name).sort())
+    .toEqual(['api-lb-tls', 'galera-tls', 'memcached-tls', 'nova-client-tls', 'proxysql-tls', 'rabbitmq-tls']);
+  expect(find(objects, 'Certificate', 'api-lb-tls').spec.dnsNames).toEqual(['api.openstack.example.com']);
+  const pod = find(objects, 'Deployment', 'nova-api').spec.template.spec;
+  const mounts = pod.containers[0].volumeMounts.map((m: any) => m.mountPath);
+  expect(mounts).toContain('/etc/openstack-ha-tls');
+  expect(pod.securityContext.fsGroup).toBe(42424);
+  const rendered = find(objects, 'ConfigMap', 'nova-ha-config').data;
+  expect(JSON.stringify(rendered)).toContain('ssl_ca=/etc/openstack-ha-tls/ca.crt');
+  expect(JSON.stringify(rendered)).toContain('https://api.openstack.example.com:5000');
 });
 
 describe('per-component props', () => {
