@@ -218,12 +218,15 @@ describe('Galera TLS on a running control plane: the cluster-wide rules of Galer
   });
 
   test('the steps: tls + galeraTls in transition (ProxySQL\'s backend waits), then without it; each a safe roll', () => {
-    const step1 = controlPlane({ tls: { certificates, requireSecureTransport: false }, galeraTls: { certificates, replicationTransition: true, stateTransfer: false } });
+    const rabbitmqTls = { certificates, distribution: false, plaintextAmqp: true };
+    const step1 = controlPlane({ tls: { certificates, requireSecureTransport: false }, galeraTls: { certificates, replicationTransition: true, stateTransfer: false }, rabbitmqTls });
     expect(providerOptions(serverCnf(step1.objects))['socket.dynamic']).toBe('YES');
     // Members not yet restarted have no TLS: ProxySQL keeps its backend plaintext for this step (tls' derivation).
     expect(proxySqlCnf(step1.objects)).not.toContain('use_ssl=1');
     expect(step1.cp.connection('nova').databaseConnections.nova).toContain('&ssl_ca=');
-    const step2 = controlPlane({ tls: { certificates, requireSecureTransport: false }, galeraTls: { certificates, stateTransfer: false } });
+    expect(configMap(step1.objects, 'rabbitmq-config', 'rabbitmq.conf')).toMatch(/listeners\.tcp\.1 = \S+:5672/);
+    expect(step1.cp.connection('nova').transportUrl).toContain(':5671');
+    const step2 = controlPlane({ tls: { certificates, requireSecureTransport: false }, galeraTls: { certificates, stateTransfer: false }, rabbitmqTls });
     expect(proxySqlCnf(step2.objects)).toContain('ssl_p2s_ca=');
     const step3 = cnf({ tls: { certificates } });
     expect(verdict(cnf({}), serverCnf(step1.objects))).toMatchObject({ from: 'plain', to: 'both', rollingSafe: true });
