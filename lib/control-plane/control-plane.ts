@@ -403,6 +403,7 @@ export class OpenStackControlPlane extends Construct {
       placement: firstControllers(galeraReplicas),
       replicas: galeraReplicas,
       storage: props.galeraStorage,
+      ...(tls.galera ? { tls: tls.galera } : {}),
       credentials: {
         rootPassword: props.secrets.galeraRootPassword,
         sstPassword: props.secrets.galeraSstPassword,
@@ -415,7 +416,6 @@ export class OpenStackControlPlane extends Construct {
         databases: s.databases ?? [s.name],
         maxConnections: s.maxDatabaseConnections,
       })),
-      ...(tls.galera ? { tls: tls.galera } : {}),
     });
     this.proxySql = new ProxySqlLayer(this, 'proxysql', {
       galera: this.galera,
