@@ -241,8 +241,8 @@ export interface OpenStackControlPlaneProps {
    * Service's names): SQL clients, replication and IST, SST. ProxySQL then encrypts its connections to the members
    * too (with `proxySqlTls` or `tls`: backend TLS is on by default in front of a Galera with TLS). Replication TLS and
    * encrypted SST are settings every member must share: on a running cluster they change in the steps of the
-   * README, "TLS" (`replicationTransition` first), and the preflight plan refuses a roll that would split the cluster.
-   * Overrides what `tls` gives Galera.
+   * README, "TLS" (`replicationTransition` first; the preflight plan refuses a replication-TLS roll that would split
+   * the cluster). Overrides what `tls` gives Galera.
    *
    * @default - with `tls`, client TLS with `require_secure_transport`, replication and SST TLS; otherwise no TLS
    */
