@@ -2,6 +2,7 @@
 import { Chart } from 'cdk8s';
 import { GaleraStorage, MessagingAccount, OpenStackControlPlane, OpenStackControlPlaneProps, SecretValue } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
+import { TlsCertificates } from '../lib/tls/tls-certificates';
 import { HOSTILE_STRINGS, cases, errorOf, expectNamedProblem } from './support/hostile';
 import { newApp } from './support/harness';
 import { NODES as CONTROLLERS } from './support/fixtures';
@@ -53,4 +54,24 @@ test('an alternate RabbitMQ account needs the primary one, and a name no other s
 
 test('the service name is a label value when podLabels are not given: a name Kubernetes refuses is named', () => {
   expect(errorOf(service({ name: 'heat;x' }))).toContain('services[0].name (the default podLabels {"application": name})["application"]: "heat;x" is not a valid label value');
+});
+
+const certificates = TlsCertificates.certManager({ issuer: { name: 'openstack-ca' } });
+
+const TLS_CASES = [
+  // The one TLS prop: its shape, and the rules across parts it and the per-component props must keep.
+  ...cases('tls', [null, 'tls', 1, [certificates]], (tls) => cp({ tls })),
+  ...cases('tls.certificates', [undefined, null, ...HOSTILE_STRINGS, { issuer: { name: 'openstack-ca' } }], (c) => cp({ tls: { certificates: c } })),
+  ...cases('tls.requireSecureTransport', ['yes', 1, null], (r) => cp({ tls: { certificates, requireSecureTransport: r } })),
+  ...cases('tls.apiHostnames', ['api.example.com', {}], (h) => cp({ tls: { certificates, apiHostnames: h } })),
+  ...cases('tls.apiHostnames[0]', [...HOSTILE_STRINGS, 1, '10.0.0.10:443', 'https://api.example.com'], (h) => cp({ tls: { certificates, apiHostnames: [h] } })),
+  ...cases('tls.apiHostnames', ['api.example.com'], (h) => cp({ tls: { certificates, apiHostnames: [h, h] } })),
+  ...cases('galeraTls.requireSecureTransport', [true], (r) => cp({ galeraTls: { certificates, requireSecureTransport: r } })),
+  ...cases('galeraTls.requireSecureTransport', [true], (r) => cp({ galeraTls: { certificates, requireSecureTransport: r }, proxySqlTls: { certificates, backend: false } })),
+  ...cases('proxySqlTls.backend', [true], (backend) => cp({ proxySqlTls: { certificates, backend } })),
+  ...cases('proxySqlTls.backend', [undefined], (backend) => cp({ tls: { certificates }, proxySqlTls: { certificates, backend }, galeraTls: { certificates, replicationTransition: true, stateTransfer: false } })),
+];
+
+test.each(TLS_CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {
+  expectNamedProblem(errorOf(build), prop, value);
 });
