@@ -14,6 +14,9 @@ import { installFiles } from './integration/support/certs';
 import { NODES } from './support/fixtures';
 import { expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
 
+// Each test runs bash and a python stand-in many times: generous on a loaded machine.
+jest.setTimeout(180_000);
+
 const SCRIPT = join(__dirname, '..', 'assets', 'proxysql', 'credentials.sh');
 const START = join(__dirname, '..', 'assets', 'proxysql', 'start.sh');
 const ADMIN_PASSWORD = 'adm"in\\pw';

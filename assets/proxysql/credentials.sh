@@ -149,7 +149,9 @@ apply() {
   local files=("$MONITOR_FILE")
   beat
   user_of[$MONITOR_FILE]=${PROXYSQL_MONITOR_USER:?}
-  for entry in ${PROXYSQL_USERS:-}; do
+  local entries=()
+  read -r -a entries <<<"${PROXYSQL_USERS:-}"
+  for entry in "${entries[@]}"; do
     files+=("${entry#*:}")
     user_of[${entry#*:}]=${entry%%:*}
   done
