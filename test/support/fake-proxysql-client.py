@@ -2,13 +2,13 @@
 """A stand-in for the `mariadb` client, for assets/proxysql/credentials.sh (test/proxysql-credentials.test.ts).
 
 It plays both ends the watcher talks to, from a state file (STUB_DIR/state.json):
-- 127.0.0.1 port 6032: ProxySQL's admin interface. `memory` is ProxySQL's main tables (mysql_users passwords, the
+- port 6032: ProxySQL's admin interface. `memory` is ProxySQL's main tables (mysql_users passwords, the
   mysql-monitor_password variable), `runtime` what LOAD ... TO RUNTIME copied from them; `servers` the rows of
   runtime_mysql_servers. It answers only the statements the watcher may send and fails on anything else, so an
   unexpected statement fails the test. `admin_failures` (a count) fails that many calls first, as a ProxySQL that
   restarts would; `fail_on` fails a call holding that text (after running the statements before it, as the real
   client does).
-- any other host: a Galera member. `members[user]` lists the passwords it accepts (MariaDB keeps the old one and
+- any other port: a Galera member (or, with STUB_REAL_CLIENT, the real client it names, for a real mariadbd). `members[user]` lists the passwords it accepts (MariaDB keeps the old one and
   the new one during a rotation); `down` lists the hosts that do not answer.
 
 Every call is appended to STUB_DIR/calls.jsonl: argv, the option file's user and password, the SQL, and the
@@ -22,6 +22,7 @@ import sys
 STUB_DIR = os.environ['STUB_DIR']
 STATE = os.path.join(STUB_DIR, 'state.json')
 HEX = r"CAST\(X'([0-9A-F]*)' AS TEXT\)"
+ADMIN_PORT = '6032'
 
 
 def text(hex_digits):
@@ -53,10 +54,17 @@ def proc(pid, what):
 
 def main():
     args = sys.argv[1:]
-    defaults = [a.split('=', 1)[1] for a in args if a.startswith('--defaults-file=')]
-    options = option_file(defaults[0]) if defaults else {}
     host = args[args.index('-h') + 1] if '-h' in args else ''
     port = args[args.index('-P') + 1] if '-P' in args else ''
+    if port != ADMIN_PORT and os.environ.get('STUB_REAL_CLIENT'):
+        # A real member (test/integration/proxysql-credentials-mariadb.wip.ts): the real client, untouched option
+        # file and stdin; only the call itself is recorded.
+        with open(os.path.join(STUB_DIR, 'calls.jsonl'), 'a') as f:
+            f.write(json.dumps({'argv': args, 'host': host, 'port': port, 'real': True, 'environ': proc('self', 'environ'),
+                                'parent_environ': proc(os.getppid(), 'environ'), 'parent_cmdline': proc(os.getppid(), 'cmdline')}) + '\n')
+        os.execv(os.environ['STUB_REAL_CLIENT'], ['mariadb'] + args)
+    defaults = [a.split('=', 1)[1] for a in args if a.startswith('--defaults-file=')]
+    options = option_file(defaults[0]) if defaults else {}
     sql = sys.stdin.read()
     with open(STATE) as f:
         state = json.load(f)
@@ -68,7 +76,7 @@ def main():
     with open(os.path.join(STUB_DIR, 'calls.jsonl'), 'a') as f:
         f.write(json.dumps(call, ensure_ascii=False) + '\n')
 
-    if host != '127.0.0.1':
+    if port != ADMIN_PORT:
         if host in state.get('down', []):
             print(f"ERROR 2002 (HY000): Can't connect to server on '{host}' (115)", file=sys.stderr)
             return 1
