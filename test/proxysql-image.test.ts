@@ -76,6 +76,9 @@ describe('the ProxySQL image the scripts rely on', () => {
       'admin readinessProbe: bash mariadb',
       'admin livenessProbe: bash',
       'admin preStop: bash mariadb',
+      'credentials command: bash mariadb sha256sum sleep',
+      'credentials readinessProbe: bash',
+      'credentials livenessProbe: bash',
     ]);
   });
 
@@ -99,6 +102,9 @@ describe('the ProxySQL image the scripts rely on', () => {
       'admin readinessProbe: bash mariadb',
       'admin livenessProbe: bash',
       'admin preStop: bash mariadb',
+      'credentials command: bash mariadb sha256sum sleep',
+      'credentials readinessProbe: bash',
+      'credentials livenessProbe: bash',
     ]);
   });
 });

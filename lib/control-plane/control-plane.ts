@@ -57,7 +57,18 @@ export enum MessagingAccount {
   ALTERNATE = 'alternate',
 }
 
-/** The name of a service's alternate RabbitMQ account. */
+/**
+ * Which of a service's two database accounts its connection uses (README, "Day 2: rotating a database password"):
+ * ProxySQL has one password per user, so a rotation without a failed login changes an account no client uses.
+ */
+export enum DatabaseAccount {
+  /** The account named after the service, with `databasePassword`. */
+  PRIMARY = 'primary',
+  /** The account `<service>-b`, with `databaseAlternatePassword`. */
+  ALTERNATE = 'alternate',
+}
+
+/** The name of a service's alternate RabbitMQ or database account. */
 function alternateMessagingUser(service: string): string {
   return `${service}-b`;
 }
@@ -74,6 +85,22 @@ export interface OpenStackService {
   readonly databases?: string[];
   /** Its database user's password (required when it has databases). @default - none: the service has no database */
   readonly databasePassword?: SecretValue;
+  /**
+   * The password of a second database account for the service, `<name>-b`, with the same databases, privileges and
+   * connection limit. ProxySQL keeps one password per user (MariaDB keeps two for a while, ProxySQL cannot): a
+   * password changes without a failed login only on an account no client uses, so rotation alternates between two
+   * accounts (change the unused one's Secret, move the service to it with `databaseAccount`, then change the
+   * other's; README, "Day 2: rotating a database password"). Both accounts exist in Galera and ProxySQL.
+   *
+   * @default - one account, named after the service
+   */
+  readonly databaseAlternatePassword?: SecretValue;
+  /**
+   * The database account the service's connection uses (connection URLs, oslo config, secret references).
+   *
+   * @default DatabaseAccount.PRIMARY
+   */
+  readonly databaseAccount?: DatabaseAccount;
   /**
    * Its database user's connection limit (0: unlimited).
    *
@@ -410,12 +437,11 @@ export class OpenStackControlPlane extends Construct {
         monitorPassword: props.secrets.galeraMonitorPassword,
       },
       metricsExporter: props.monitoring !== undefined,
-      users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).map((s): DatabaseUser => ({
-        name: s.name,
-        password: s.databasePassword!,
-        databases: s.databases ?? [s.name],
-        maxConnections: s.maxDatabaseConnections,
-      })),
+      users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).flatMap((s): DatabaseUser[] => {
+        const user = { name: s.name, password: s.databasePassword!, databases: s.databases ?? [s.name], maxConnections: s.maxDatabaseConnections };
+        // The alternate account, for rotation without a failed login (ProxySQL has one password per user).
+        return s.databaseAlternatePassword ? [user, { ...user, name: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }] : [user];
+      }),
     });
     this.proxySql = new ProxySqlLayer(this, 'proxysql', {
       galera: this.galera,
@@ -521,10 +547,12 @@ export class OpenStackControlPlane extends Construct {
     const databaseConnections: Record<string, string> = {};
     const databaseReadOnlyConnections: Record<string, string> = {};
     if (s.databasePassword) {
-      const password = reference('database_password', s.databasePassword);
-      for (const db of s.databases ?? [s.name]) {
-        databaseConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readWritePort, db, proxySqlCa);
-        databaseReadOnlyConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readOnlyPort, db, proxySqlCa);
+      const db = activeDatabaseAccount(s);
+      // One placeholder name whichever account: moving the service re-points its Secret reference (its pods roll).
+      const password = reference('database_password', db.password);
+      for (const name of s.databases ?? [s.name]) {
+        databaseConnections[name] = databaseUrl(db.user, password, this.proxySql.host, this.proxySql.readWritePort, name, proxySqlCa);
+        databaseReadOnlyConnections[name] = databaseUrl(db.user, password, this.proxySql.host, this.proxySql.readOnlyPort, name, proxySqlCa);
       }
     }
     let messaging: Record<string, Record<string, string>> = {};
@@ -634,21 +662,54 @@ function activeMessagingAccount(s: OpenStackService): { user: string; password: 
     : { user: s.name, password: s.messagingPassword! };
 }
 
-/** The alternate RabbitMQ account of services[i]: its Secret, the account it names, and a name no other account has. */
+/** The database account a service's connection uses: its own, or with `DatabaseAccount.ALTERNATE` the `<name>-b` one. */
+function activeDatabaseAccount(s: OpenStackService): { user: string; password: SecretValue } {
+  return s.databaseAccount === DatabaseAccount.ALTERNATE && s.databaseAlternatePassword
+    ? { user: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }
+    : { user: s.name, password: s.databasePassword! };
+}
+
+/** The props of one kind of alternate account (RabbitMQ or database), for validateAlternateAccount. */
+interface AlternateAccountProps {
+  readonly what: 'RabbitMQ' | 'database';
+  readonly enumName: string;
+  readonly values: readonly string[];
+  readonly accountProp: 'messagingAccount' | 'databaseAccount';
+  readonly alternateProp: 'messagingAlternatePassword' | 'databaseAlternatePassword';
+  readonly primaryProp: 'messagingPassword' | 'databasePassword';
+  /** Whether service `o` has its own account of this kind. */
+  readonly hasAccount: (o: OpenStackService) => boolean;
+}
+
+const ALTERNATE_ACCOUNTS: readonly AlternateAccountProps[] = [
+  {
+    what: 'RabbitMQ', enumName: 'MessagingAccount', values: Object.values(MessagingAccount), accountProp: 'messagingAccount',
+    alternateProp: 'messagingAlternatePassword', primaryProp: 'messagingPassword', hasAccount: (o) => o.messagingPassword !== undefined,
+  },
+  {
+    what: 'database', enumName: 'DatabaseAccount', values: Object.values(DatabaseAccount), accountProp: 'databaseAccount',
+    alternateProp: 'databaseAlternatePassword', primaryProp: 'databasePassword', hasAccount: (o) => (o.databases ?? [o.name]).length > 0,
+  },
+];
+
+/** The alternate accounts of services[i]: their Secrets, the account each connection names, and names no other account has. */
 function validateAlternateAccount(v: Validator, services: readonly OpenStackService[], i: number): void {
   const s = services[i];
   const at = `services[${i}]`;
-  const account = s.messagingAccount ?? MessagingAccount.PRIMARY;
-  if (!v.check(!Object.values(MessagingAccount).includes(account), `${at}.messagingAccount`, account,
-    'is not a MessagingAccount; use MessagingAccount.PRIMARY or MessagingAccount.ALTERNATE')) {
-    v.check(account === MessagingAccount.ALTERNATE && s.messagingAlternatePassword === undefined, `${at}.messagingAccount`, account,
-      `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set messagingAlternatePassword, or use MessagingAccount.PRIMARY`);
+  for (const k of ALTERNATE_ACCOUNTS) {
+    const account: string = s[k.accountProp] ?? 'primary';
+    const alternate = s[k.alternateProp];
+    if (!v.check(!k.values.includes(account), `${at}.${k.accountProp}`, account,
+      `is not a ${k.enumName}; use ${k.enumName}.PRIMARY or ${k.enumName}.ALTERNATE`)) {
+      v.check(account === 'alternate' && alternate === undefined, `${at}.${k.accountProp}`, account,
+        `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set ${k.alternateProp}, or use ${k.enumName}.PRIMARY`);
+    }
+    if (alternate === undefined) continue;
+    validateSecretValue(v, `${at}.${k.alternateProp}`, alternate);
+    v.check(s[k.primaryProp] === undefined || !k.hasAccount(s), `${at}.${k.alternateProp}`, alternate.toString(),
+      `is set but ${s.name} has no ${k.what} account to alternate with (${k.primaryProp}${k.what === 'database' ? ', or databases' : ''}); set it too, or remove ${k.alternateProp}`);
+    const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && k.hasAccount(o));
+    v.check(other >= 0, `${at}.${k.alternateProp}`, alternate.toString(),
+      `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own ${k.what === 'RabbitMQ' ? 'messaging' : k.what} account; rename that service`);
   }
-  if (s.messagingAlternatePassword === undefined) return;
-  validateSecretValue(v, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword);
-  v.check(s.messagingPassword === undefined, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
-    `is set but messagingPassword is not: ${s.name} has no RabbitMQ account to alternate with; set messagingPassword too, or remove it`);
-  const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && o.messagingPassword !== undefined);
-  v.check(other >= 0, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
-    `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own messaging account; rename that service`);
 }
