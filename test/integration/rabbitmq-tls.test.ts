@@ -256,10 +256,28 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     await waitFor('AMQPS on the resumed broker', 60_000, () => (amqps('connect', [cut.ip, '5671', ca.caFile]).ok ? true : undefined));
   }, 400_000);
 
-  test('figures: AMQP publish latency/throughput and connection open, AMQPS vs plain (printed, not asserted)', () => {
+  test('figures: AMQP publish latency/throughput and connection open, AMQPS vs plain (printed, not asserted)', async () => {
     const node = NODES[0];
     // A plain listener opened at run time on one broker, for the comparison only (the rendered config has none).
-    const opened = cluster!.ctl(node.name, ['eval', `rabbit_networking:start_tcp_listener({"${node.ip}", 5672}, 10, 1).`]);
+    // Waited for, never sampled once: on a loaded machine a CLI call over TLS distribution can fail ("unable to
+    // perform an operation on node", exit 69, its diagnostics a moment later finding the node up and running) when
+    // its distribution connection is not set up in time (net_setuptime, 7 s, bounds the TLS handshake on both
+    // sides), with or without a partition before it (test/integration/rabbitmq-tls-cli.wip.ts, session 28). Only
+    // exit 69 and a CLI that did not finish are retried; any other answer is final.
+    const open = () => cluster!.ctl(node.name, ['eval', `rabbit_networking:start_tcp_listener({"${node.ip}", 5672}, 10, 1).`], 60_000);
+    const unreachable = (r: { status: number | null }) => r.status === 69 || r.status === null;
+    const started = Date.now();
+    let opened = open();
+    let attempts = 1;
+    await waitFor('the CLI to reach the broker', 120_000, () => {
+      if (!unreachable(opened)) return true;
+      attempts++;
+      opened = open();
+      return unreachable(opened) ? undefined : true;
+    }).catch(() => undefined); // the last answer is printed below
+    if (attempts > 1) {
+      figures.push(`CLI eval on ${node.name}: ${attempts} attempts over ${((Date.now() - started) / 1000).toFixed(1)} s (exit 69: its distribution connection was not set up)`);
+    }
     // Figures only: what the listeners do is asserted by the tests above, so a measurement that cannot be taken is
     // printed with its reason (one run on the merged code failed here after 6 s, cause not captured) instead of
     // failing the suite.
@@ -277,5 +295,5 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
       figures.push(`plain: not measured (no listener opened at run time: ${opened.stdout.trim()}${opened.stderr.trim()})`);
     }
     expect(existsSync(ca.caFile)).toBe(true);
-  }, 600_000);
+  }, 720_000);
 });
