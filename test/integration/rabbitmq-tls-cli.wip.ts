@@ -17,6 +17,8 @@
  * Pause and resume are read from the brokers' logs, not with the CLI, so that the machine is loaded as little as can be.
  * Printed: per variant the calls, the failures with their time after the link returned and the CLI's
  * diagnostics, and what credentials.sh logged. Run: nice -n 19 ionice -c 3 env ITEST_NO_LOCK=1 bash scripts/run-bench.sh <this file>.
+ * Results of session 28 (4 runs beside the suite, load 18-44 on 2 cores): /work/notes/s28-tls-check.md. Not a
+ * regression test (it measures; its one assertion is that the watchers apply the password): it stays *.wip.ts.
  */
 import { ChildProcess, spawn } from 'child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'fs';
@@ -200,7 +202,8 @@ describeIfTools('RabbitMQ TLS: the CLI over TLS distribution after a pause_minor
       // Every watcher applied the new password, read from its log (a CLI check would add the load it measures).
       await waitFor('credentials.sh to apply nova\'s new password on every broker', 360_000, () =>
         (NODES.every((n) => logLines(n.name, marks[n.name], /credentials\.sh: user nova: (password changed|the new password already works)/).length > 0) ? true : undefined));
-      figures.push(`cycle ${cycle}: nova's new password applied by all three watchers ${((Date.now() - up) / 1000).toFixed(1)} s after the link returned (polled every 1 s)`);
+      const applied = Math.max(...NODES.map((n) => stamp(logLines(n.name, marks[n.name], /credentials\.sh: user nova: (password changed|the new password already works)/)[0])));
+      figures.push(`cycle ${cycle}: nova's new password applied by all three watchers, the last ${((applied - up) / 1000).toFixed(0)} s after the link returned (their logs)`);
       // credentials.sh's lines since the cut, with their time after the link returned.
       for (const node of NODES) {
         const lines = logLines(node.name, marks[node.name], /credentials\.sh:/);
