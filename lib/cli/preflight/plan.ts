@@ -510,7 +510,7 @@ function taintCommands(nodes: readonly string[], remove: boolean): string {
  *   soon as its pod is created, while the holder still runs the old file, which does not list it: the holder's
  *   adverts never reach it, so after its master-down interval it takes the VIP as well (two holders, until the
  *   holder's pod has rolled; the DaemonSet waits for the new pod to be Ready before it rolls any old one).
- *   Measured with the real daemons: test/integration/replace-controller.wip.ts (REPLACE_NAIVE=1).
+ *   Measured with the real daemons: test/integration/replace-controller.test.ts (REPLACE_NAIVE=1).
  * - memcached: python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
  *   number of servers, in list order, and the list is the inventory's order: a node that stays but changes position
  *   sends most keys elsewhere, and services still on the old list (until they roll) and those on the new one read

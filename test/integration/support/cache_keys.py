@@ -1,5 +1,5 @@
 """oslo.cache keys through the real client (the memcache_pool backend, python-memcached), configured by a rendered
-service config, for replace-controller.wip.ts: write keys, read them back (hits and misses), and where
+service config, for replace-controller.test.ts: write keys, read them back (hits and misses), and where
 python-memcached puts a key for a server list (which keys move when the list changes).
 
 Usage: cache_keys.py write CONF PREFIX N | read CONF PREFIX N | moved OLD_SERVERS NEW_SERVERS N

@@ -1,6 +1,6 @@
 /**
  * The real keepalived as its container runs it, and who holds a VIP, for tests that run keepalived in network
- * namespaces (keepalived.test.ts, replace-controller.wip.ts).
+ * namespaces (keepalived.test.ts, replace-controller.test.ts).
  */
 import { ChildProcess } from 'child_process';
 import * as fs from 'fs';

@@ -16,8 +16,9 @@
  *   and ctl-d's pods start once the roll is done: the README's procedure taints ctl-d before the apply (no pod of
  *   the HA layer starts there) and untaints it after `rollout status daemonset/api-vip`. With REPLACE_NAIVE=1, ctl-d's
  *   pods start at the apply, before the survivors roll (what a DaemonSet does for a node that is already schedulable):
- *   measured, not asserted (the plan warns about it).
- * VIP holders are followed with `ip monitor address` in every node's namespace; two holders at once fail the test.
+ *   measured, not asserted (the plan warns about it): `REPLACE_NAIVE=1 npx jest --selectProjects integration test/integration/replace-controller.test.ts`.
+ * VIP holders are followed with `ip monitor address` in every node's namespace; two holders for a second or more fail the
+ * test (a shorter overlap is one keepalived election, reported).
  * ProxySQL cannot run here (neither Debian nor npm ships it): its rendered config and placement are checked.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
