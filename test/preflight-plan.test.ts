@@ -1,4 +1,4 @@
-import { GaleraPetSet, InventoryNode, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
+import { GaleraPetSet, InventoryNode, KeepalivedVip, MemcachedPool, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates, VipTrack } from '../lib';
 import { PARTIAL_OBJECT_METADATA, readGaleraWriters, readLiveObjects, readRunningCredentials } from '../lib/cli/preflight/cluster';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
@@ -315,6 +315,40 @@ describe('preflight --plan', () => {
     expect(refused(replaced)).toEqual([]);
     // The same brokers: no members line.
     expect(of(planChanges({ objects: rabbit(NODES), live: rabbitLive, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
+  });
+
+  test('a replaced controller: the new VIP node is warned about with the taint steps; memcached restarts empty, and a node moved in its list is warned about', () => {
+    const edge = (nodes: InventoryNode[]) => {
+      const chart = newChart(NAMESPACE);
+      new KeepalivedVip(chart, 'vip', { name: 'api-vip', address: '10.0.0.100', interface: 'eth0', virtualRouterId: 51, placement: Placement.onNodes(nodes), track: VipTrack.tcp(8404) });
+      new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(nodes) });
+      return synth(chart) as KubeObject[];
+    };
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of edge(NODES)) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const ctl6 = { name: 'ctl-6', ip: '10.0.0.16' };
+    const taint = 'kubectl taint node ctl-6 openstack-ha/joining';
+    // ctl-3 replaced in place by ctl-6.
+    const inPlace = planChanges({ objects: edge([NODES[0], NODES[1], ctl6]), live, defaultNamespace: NAMESPACE });
+    expect(of(inPlace, 'members')).toEqual([
+      'WARN  members DaemonSet openstack/api-vip: ctl-6 joins the VIP: a new node\'s keepalived starts as soon as its pod is created, while ctl-1, ctl-2 still run '
+        + 'a peer list without it; the holder\'s adverts do not reach it, so it takes the VIP too (two holders) until the holder\'s pod has rolled. Before applying: '
+        + `${taint}=true:NoSchedule (no pod of the HA layer starts there); apply; kubectl -n openstack rollout status daemonset/api-vip; then ${taint}:NoSchedule- `
+        + '(README, "Day 2": replacing a controller)',
+      'PLAN  members DaemonSet openstack/memcached: memcached on ctl-1, ctl-2 restart in the roll (the node list is in the pod template) and come back empty, '
+        + 'one node at a time; ctl-6 starts empty: cached tokens and oslo.cache entries are fetched again; the services\' memcache_servers change: roll them after']);
+    expect(refused(inPlace)).toEqual([]);
+    // Both still roll.
+    expect(of(inPlace, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/api-vip: pods roll/), expect.stringMatching(/^PLAN  roll DaemonSet openstack\/memcached: pods roll/)]);
+    // The new node first: every survivor changes position in memcached's list.
+    const shifted = of(planChanges({ objects: edge([ctl6, NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members');
+    expect(shifted[1]).toBe('WARN  members DaemonSet openstack/memcached: memcached servers ctl-1, ctl-2, ctl-3 -> ctl-6, ctl-1, ctl-2: ctl-1, ctl-2 change position in the '
+      + 'server list, and python-memcached (oslo.cache, keystonemiddleware) places keys by position: most cached keys move, and services on the old and the new list '
+      + 'use different servers for one key until every service has rolled; keep the nodes that stay in their positions (a new node in the place of the one it replaces) '
+      + '(README, "Day 2": replacing a controller)');
+    // A node removed only (no new one): no VIP warning; the same nodes: no members line at all.
+    expect(of(planChanges({ objects: edge([NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members').filter((l) => l.includes('api-vip'))).toEqual([]);
+    expect(of(planChanges({ objects: edge(NODES), live, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
   });
 
   test('a new Erlang cookie by a roll is refused; a new database password Secret is planned with its order', () => {

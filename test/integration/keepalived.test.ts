@@ -22,6 +22,7 @@ import { keepalivedConfigKey } from '../../lib/keepalived/render';
 import { find, newChart, synth } from '../support/harness';
 import { Daemons, describeWithBinaries } from './support/daemons';
 import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
+import { HolderTimeline, killTree, startKeepalived as startKeepalivedContainer } from './support/vrrp';
 
 jest.setTimeout(240_000);
 
@@ -61,70 +62,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const NETWORK: BridgedNodes = { bridgeNs: BRIDGE_NS, bridge: BRIDGE, nodes: NODES };
 
-/** Timeline of VIP ownership built from `ip monitor address` events. */
-class HolderTimeline {
-  private readonly holding = new Map<string, boolean>();
-  /** [time, node, added?] */
-  public readonly events: Array<[number, string, boolean]> = [];
-
-  public constructor(private readonly daemons: Daemons) {}
-
-  public start(): void {
-    for (const node of NODES) {
-      const monitor = this.daemons.start('ip', ['-n', node.ns, '-o', 'monitor', 'address']);
-      let buffered = '';
-      monitor.stdout!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.includes(` ${VIP}/`)) continue;
-          const added = !line.startsWith('Deleted');
-          this.holding.set(node.name, added);
-          this.events.push([Date.now(), node.name, added]);
-        }
-      });
-      this.holding.set(node.name, sh('ip', ['-n', node.ns, 'addr', 'show', 'dev', 'eth0']).output.includes(` ${VIP}/`));
-    }
-  }
-
-  public holders(): string[] {
-    return NODES.map((n) => n.name).filter((n) => this.holding.get(n));
-  }
-
-  /** Waits until `predicate(holders)` holds; returns the time it first did, or throws after `timeoutMs`. */
-  public async waitFor(predicate: (holders: string[]) => boolean, what: string, timeoutMs = 20_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (!predicate(this.holders())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; holders: ${this.holders().join(', ')}`);
-      await sleep(5);
-    }
-    return Date.now();
-  }
-
-  /** The time of the first event matching after `since`. */
-  public eventAfter(since: number, node: string, added: boolean): number | undefined {
-    return this.events.find(([t, n, a]) => t >= since && n === node && a === added)?.[0];
-  }
-
-  /** Every interval (since `since`) during which two or more nodes held the VIP, as [start, duration ms]. */
-  public overlaps(since: number): Array<[number, number]> {
-    const state = new Map<string, boolean>();
-    const out: Array<[number, number]> = [];
-    let overlapStart: number | undefined;
-    for (const [t, node, added] of this.events) {
-      state.set(node, added);
-      const count = [...state.values()].filter(Boolean).length;
-      if (count > 1 && overlapStart === undefined) overlapStart = t;
-      if (count <= 1 && overlapStart !== undefined) {
-        if (overlapStart >= since) out.push([overlapStart, t - overlapStart]);
-        overlapStart = undefined;
-      }
-    }
-    return out;
-  }
-}
-
 describeWithBinaries('keepalived with the rendered configuration', ['keepalived', 'ip', 'unshare', 'setpriv', 'bash'],
   ['keepalived', 'iproute2', 'util-linux', 'bash'], () => {
     let work: string;
@@ -136,7 +73,7 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
     beforeAll(() => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 'vip-keepalived-'));
       createNamespaces(NETWORK);
-      timeline = new HolderTimeline(daemons);
+      timeline = new HolderTimeline(daemons, VIP, NODES);
       timeline.start();
     });
     afterAll(async () => {
@@ -170,27 +107,16 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
      */
     function startKeepalived(node: typeof NODES[number], configMap: string,
       capabilities = DEPLOYED.capabilities, nodeName = node.name): ChildProcess {
-      const [shell, flag, script] = DEPLOYED.command;
-      const caps = capabilities.map((c) => `+${c.toLowerCase()}`).join(',');
-      // Inside the node's netns and a private mount namespace: the ConfigMap at /etc/keepalived, an empty /run
-      // but for /run/keepalived, the node's persistent run directory.
-      const inner = `mount --bind ${configMap} /etc/keepalived && mount -t tmpfs tmpfs /run && mkdir /run/keepalived && ` +
-        `mount --bind ${runDir(node.name)} /run/keepalived && ` +
-        `exec setpriv --bounding-set=-all,${caps} --inh-caps=-all ${shell} ${flag} '${script}' >>${logPath(node.name)} 2>&1`;
-      const child = daemons.start('ip', ['netns', 'exec', node.ns, 'unshare', '-m', 'sh', '-c', inner],
-        { env: { ...process.env, NODE_NAME: nodeName } });
+      const child = startKeepalivedContainer(daemons, {
+        ns: node.ns, nodeName, configMap, runDir: runDir(node.name), logPath: logPath(node.name), command: DEPLOYED.command, capabilities,
+      });
       keepalived.set(node.name, child);
       return child;
     }
 
     /** SIGKILL of every keepalived process of the node at once (the parent is stopped first so it cannot respawn). */
     function killKeepalived(node: string): void {
-      const parent = keepalived.get(node)!;
-      const pid = parent.pid!;
-      process.kill(pid, 'SIGSTOP');
-      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      for (const c of children) process.kill(Number(c), 'SIGKILL');
-      process.kill(pid, 'SIGKILL');
+      killTree(keepalived.get(node)!);
     }
 
     async function stopKeepalived(node: string): Promise<void> {
