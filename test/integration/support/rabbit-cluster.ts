@@ -288,13 +288,13 @@ export class RabbitNamespaceCluster {
 
   /**
    * Starts every broker together, as a DaemonSet's pods start, and waits (bounded) until the first node sees them all
-   * running. Returns the seconds that took (the formation figure).
+   * running (`timeoutMs`). Returns the seconds that took (the formation figure).
    */
-  public async startAllBrokers(): Promise<number> {
+  public async startAllBrokers(timeoutMs = 150_000): Promise<number> {
     const t0 = Date.now();
     for (const node of this.layout.nodes) this.startBroker(node);
     const count = this.layout.nodes.length;
-    await waitFor(`${count} running nodes`, 150_000, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
+    await waitFor(`${count} running nodes`, timeoutMs, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
     return (Date.now() - t0) / 1000;
   }
 
