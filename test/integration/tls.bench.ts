@@ -87,7 +87,20 @@ const rows: Row[] = ['SQL (MariaDB/Galera)', 'AMQP publish, confirms', 'memcache
 
 let work: string;
 let ca: TestCa;
+let idleBefore: number;
 const loadBefore = os.loadavg();
+
+/**
+ * The machine's idle share over `ms` (/proc/stat: idle + iowait over all cores), taken before anything starts: the
+ * load average alone would also count `npm run bench`'s own earlier steps.
+ */
+async function idleShare(ms: number): Promise<number> {
+  const read = () => fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const before = read();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const spent = read().map((x, i) => x - before[i]);
+  return (spent[3] + spent[4]) / spent.reduce((a, b) => a + b, 0);
+}
 
 /** The version of installed Debian packages, for the table. */
 function debianVersion(pkg: string): string {
@@ -106,8 +119,12 @@ async function measure(r: Row, server: string, spec: Record<string, unknown>, ne
   const [command, ...args] = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
   const out = await new Promise<{ client: string; plain: Figures; tls: Figures }>((resolve, reject) => execFile(command, args,
     { timeout: MEASURE_TIMEOUT_MS, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`load generator: ${stderr.trim() || error.message}`));
-      else resolve(JSON.parse(stdout));
+      if (error) return reject(new Error(`load generator: ${stderr.trim() || error.message}`));
+      try {
+        return resolve(JSON.parse(stdout));
+      } catch {
+        return reject(new Error(`load generator: not one JSON object: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`));
+      }
     }));
   r.client = out.client;
   r.plain = out.plain;
@@ -139,7 +156,8 @@ function memcachedArgs(ip: string, tls: MemcachedTlsOptions | undefined, tlsDir:
   return (container.args as string[]).map((a) => a.replace('$(HOST_IP)', ip).split('/etc/memcached-tls').join(tlsDir));
 }
 
-beforeAll(() => {
+beforeAll(async () => {
+  idleBefore = await idleShare(3000);
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-bench-'));
   fs.chmodSync(work, 0o755);
   ca = new TestCa(work, 'tls-bench-ca');
@@ -282,7 +300,7 @@ function report(): string {
   const table = lines.map((l) => (l.length === header.length ? l.map((c, i) => (i < 2 || i === 8 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ') : l.join('  ')).trimEnd());
   const loadAfter = os.loadavg();
   const cpus = os.cpus();
-  const busy = Math.max(loadBefore[0], loadAfter[0]) > cpus.length / 4;
+  const busy = idleBefore < 0.8;
   const clients = rows.filter((r) => r.client !== undefined).map((r) => r.client);
   return [
     '',
@@ -303,7 +321,7 @@ function report(): string {
     `    message to an unconsumed classic queue (x-max-length 10000), each waiting for its confirm; memcached get of a ${PAYLOAD}-byte value; HTTP/1.1 GET of a ${PAYLOAD}-byte body.`,
     '  certificates: ECDSA P-256 leaves of a test CA (openssl); versions and ciphers are what the rendered configs allow (negotiated column).',
     `  machine: ${cpus.length} cores (${cpus[0]?.model.trim() ?? '?'}), shared by the client and the daemons (no pinning: ops/s measure the machine, client included);`,
-    `    load average (1 min) ${n(loadBefore[0], 2)} before, ${n(loadAfter[0], 2)} after; this process's nice ${os.getPriority()}.`,
+    `    before the run, ${n(idleBefore * 100, 0)}% idle (3 s sampled); load average (1 min) ${n(loadBefore[0], 2)} before, ${n(loadAfter[0], 2)} after; nice ${os.getPriority()}.`,
     ...(busy ? ['    THE MACHINE WAS BUSY during this run: absolute figures are not comparable with an idle run; compare plaintext and TLS within the run only.'] : []),
     'Not measured here:',
     '  SQL through ProxySQL: ProxySQL is in neither Debian nor npm, so it cannot be installed on these machines; SQL is measured directly against',
