@@ -6,6 +6,11 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.dev.json' }] 
 module.exports = {
   // The digest goes last in the output, where CI's kept tail sees it.
   reporters: ['default', '<rootDir>/test/support/failure-digest-reporter.js'],
+  // The default per test (a global option: jest ignores it per project). Some unit tests run the rendered shell
+  // scripts (bash, a stub erl, openssl) as child processes: a few hundred ms on an idle machine, over jest's 5 s
+  // default when the cores are shared with real-daemon suites (seen: the galera-backup archive.sh tests, rabbitmq
+  // start.sh). A timeout is a hang guard, not a speed check; integration tests set their own, longer ones.
+  testTimeout: 30_000,
   projects: [
     {
       displayName: 'unit',

@@ -7,13 +7,25 @@
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-25';
 import { Construct } from 'constructs';
-import { InventoryNode, ServiceConfigRenderer, ServiceConnection } from '../lib';
+import { InventoryNode, ServiceClientCertificate, ServiceConfigRenderer, ServiceConnection, TlsTrustBundle } from '../lib';
 
 export interface NovaApiChartProps {
   /** `controlPlane.connection('nova')`. */
   readonly connection: ServiceConnection;
   /** The nodes nova-api may run on. */
   readonly controllers: InventoryNode[];
+  /**
+   * With TLS on the control plane: where the CA bundle comes from (mounted at `connection.caBundlePath`).
+   *
+   * @default - none: the control plane has no TLS
+   */
+  readonly caBundle?: TlsTrustBundle;
+  /**
+   * With memcached or RabbitMQ verifying clients: nova's own certificate (mounted at `connection.clientCertificatePath`).
+   *
+   * @default - none
+   */
+  readonly clientCertificate?: ServiceClientCertificate;
 }
 
 /** nova's uid in openstack-helm's images: the rendered file belongs to it (mode 0440). */
@@ -27,7 +39,9 @@ export class NovaApiChart extends Chart {
   public constructor(scope: Construct, id: string, props: NovaApiChartProps) {
     super(scope, id, { namespace: 'openstack', disableResourceNameHashes: true });
     // /etc/nova/nova.conf.d/openstack-ha.conf: oslo.config reads it after nova.conf without any flag.
-    this.renderer = new ServiceConfigRenderer(this, 'ha-config', { connection: props.connection, runAsUser: NOVA_UID });
+    this.renderer = new ServiceConfigRenderer(this, 'ha-config', {
+      connection: props.connection, runAsUser: NOVA_UID, caBundle: props.caBundle, clientCertificate: props.clientCertificate,
+    });
 
     // The service's own settings (nothing secret, nothing about the HA layer) stay in your ConfigMap.
     const novaConf = '[DEFAULT]\nuse_stderr = true\n\n[api]\nauth_strategy = keystone\n';
@@ -51,7 +65,11 @@ export class NovaApiChart extends Chart {
           },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsUser: NOVA_UID, runAsGroup: NOVA_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+            securityContext: {
+              runAsUser: NOVA_UID, runAsGroup: NOVA_UID, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' },
+              // The client key is 0440 (root and this group): nova reads it through the fsGroup.
+              ...(this.renderer.fsGroup !== undefined ? { fsGroup: this.renderer.fsGroup } : {}),
+            },
             affinity: {
               nodeAffinity: {
                 // One term per node (terms are ORed): the API server allows one value for a `metadata.name` field selector.
@@ -71,7 +89,8 @@ export class NovaApiChart extends Chart {
               ports: [{ name: 'api', containerPort: 8774 }],
               volumeMounts: [
                 { name: 'nova-etc', mountPath: '/etc/nova/nova.conf', subPath: 'nova.conf', readOnly: true },
-                this.renderer.volumeMount,
+                // The rendered config, and with TLS the CA bundle and client certificate the config names.
+                ...this.renderer.volumeMounts,
               ],
               resources: {
                 requests: { cpu: k8s.Quantity.fromString('250m'), memory: k8s.Quantity.fromString('512Mi') },

@@ -1,6 +1,6 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ControlPlaneSecrets, GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackRelease, OpenStackService, RabbitVersion, SecretValue } from '../lib';
+import { ControlPlaneSecrets, ControlPlaneTlsOptions, GaleraStorage, InventoryNode, OpenStackControlPlane, OpenStackRelease, OpenStackService, RabbitVersion, SecretValue } from '../lib';
 
 /** A Secret this example assumes exists (sealed-secrets, external-secrets, ...): only its name is in the YAML. */
 const secret = (name: string) => SecretValue.fromSecret(name, 'password');
@@ -37,6 +37,8 @@ export interface ControlPlaneExampleProps {
   readonly galeraReplicas?: number;
   readonly rabbitVersion?: RabbitVersion;
   readonly openStackRelease?: OpenStackRelease;
+  /** TLS on every connection (examples/index.ts: `full-tls`). */
+  readonly tls?: ControlPlaneTlsOptions;
 }
 
 /** The HA layer of an OpenStack control plane from one inventory, in namespace `openstack`. */
@@ -55,6 +57,7 @@ export class OpenStackControlPlaneChart extends Chart {
       galeraReplicas: props.galeraReplicas,
       rabbitVersion: props.rabbitVersion,
       openStackRelease: props.openStackRelease,
+      tls: props.tls,
     });
   }
 }

@@ -25,6 +25,7 @@ export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';
 export * from './control-plane/connections';
 export * from './control-plane/control-plane';
+export type { ControlPlaneTlsOptions } from './control-plane/tls';
 export * from './control-plane/service-config';
 export * from './control-plane/service-tls';
 export * from './galera-backup/props';

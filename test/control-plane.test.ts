@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Chart } from 'cdk8s';
-import { BackupDestination, GaleraBackup, MessagingAccount, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion, SecretValue } from '../lib';
+import { BackupDestination, DatabaseAccount, GaleraBackup, MessagingAccount, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, RabbitVersion, SecretValue } from '../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../examples/openstack-control-plane';
 import { errorOf, expectValidManifests, find, newApp, ofKind, synth } from './support/harness';
 import { CONTROL_PLANE_PROPS as PROPS, NODES as CONTROLLERS } from './support/fixtures';
@@ -129,6 +129,35 @@ describe('OpenStackControlPlane connections', () => {
     expect(moved.osloConfig).toContain('transport_url = rabbit://nova-b:@@RABBITMQ_PASSWORD_NOVA_B@@@');
     // The database user is still the service's own.
     expect(moved.databaseConnections.nova).toMatch(/^mysql\+pymysql:\/\/nova:/);
+  });
+
+  test('nova with two database accounts (ProxySQL has one password per user): both in Galera and ProxySQL, the connection on the one databaseAccount names', () => {
+    const alternate = SecretValue.fromSecret('nova-db-b', 'password');
+    const withAccount = (databaseAccount?: DatabaseAccount) => controlPlane({
+      services: SERVICES.map((s) => (s.name === 'nova' ? { ...s, databaseAlternatePassword: alternate, ...(databaseAccount ? { databaseAccount } : {}) } : s)),
+    });
+    const primary = withAccount();
+    // The same databases, privileges and limit as nova's own account.
+    const users = find(primary.objects, 'ConfigMap', 'galera-config').data['users.tsv'] as string;
+    const line = (name: string) => users.split('\n').find((l) => l.startsWith(`${name}\t`))!.split('\t').filter((_, i) => i !== 0 && i !== 2);
+    expect(line('nova-b')).toEqual(line('nova'));
+    const galeraFiles = find(primary.objects, 'StatefulSet', 'galera').spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources;
+    expect(galeraFiles.map((f: any) => f.secret.name)).toContain('nova-db-b');
+    const proxyFiles = find(primary.objects, 'Deployment', 'proxysql').spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources;
+    expect(proxyFiles.find((f: any) => f.secret.items[0].path === 'PROXYSQL_USER_PASSWORD_NOVA_B').secret)
+      .toEqual({ name: 'nova-db-b', items: [{ key: 'password', path: 'PROXYSQL_USER_PASSWORD_NOVA_B', mode: 0o440 }] });
+    expect(find(primary.objects, 'ConfigMap', 'proxysql-config').data['proxysql.cnf']).toContain('username="nova-b"');
+    const before = primary.cp.connection('nova');
+    expect(before.databaseConnections.nova).toMatch(/^mysql\+pymysql:\/\/nova:@@NOVA_DATABASE_PASSWORD@@@/);
+    expect(before.secretReferences.NOVA_DATABASE_PASSWORD).toBe('nova-db/password');
+    const moved = withAccount(DatabaseAccount.ALTERNATE).cp.connection('nova');
+    // The same placeholder, the other account and Secret: the service's pods roll onto it.
+    expect(moved.databaseConnections.nova).toMatch(/^mysql\+pymysql:\/\/nova-b:@@NOVA_DATABASE_PASSWORD@@@/);
+    expect(moved.databaseReadOnlyConnections.nova).toMatch(/^mysql\+pymysql:\/\/nova-b:/);
+    expect(moved.secretReferences.NOVA_DATABASE_PASSWORD).toBe('nova-db-b/password');
+    expect(moved.osloConfig).toContain('connection = mysql+pymysql://nova-b:');
+    // The RabbitMQ account is still the service's own.
+    expect(moved.transportUrl).toMatch(/^rabbit:\/\/nova:/);
   });
 
   test('RabbitMQ on dedicated nodes when given, and in the topology', () => {

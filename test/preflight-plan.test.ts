@@ -168,7 +168,8 @@ describe('preflight --plan', () => {
         + 'the password for the whole cluster (rabbitmqctl change_password, no restart); RabbitMQ has no dual passwords: connections already open stay open, new ones with the old password '
         + 'are refused, so this should be an account no client uses (README, "Day 2: rotating a RabbitMQ password")',
       expect.stringMatching(/^PLAN  secret DaemonSet openstack\/rabbitmq volume credentials file nova: Secret rabbitmq-users key nova .*: rotates live: /),
-      expect.stringMatching(/^WARN  secret Deployment openstack\/proxysql env PROXYSQL_USER_PASSWORD_NOVA: Secret nova-db key password was written .*: the pods read it when they start: roll them to pick it up \(kubectl -n openstack rollout restart deployment\/proxysql\), within the Galera password's rotation grace$/),
+      // ProxySQL's users' passwords are files too: its credentials sidecar applies them once the members accept them.
+      expect.stringMatching(/^PLAN  secret Deployment openstack\/proxysql volume credentials file PROXYSQL_USER_PASSWORD_NOVA: Secret nova-db key password was written .*: rotates live: the kubelet updates the file within about a minute and the credentials sidecar loads it into ProxySQL .* once every ONLINE Galera member accepts it .*ProxySQL has one password per user: .*\(README, "Day 2: rotating a database password"\)$/),
     ]);
     // The SST password was written before the members started: nothing to say.
     expect(lines.map(formatPlanLine).filter((l) => l.includes('galera-sst'))).toEqual([]);

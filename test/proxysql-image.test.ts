@@ -76,6 +76,9 @@ describe('the ProxySQL image the scripts rely on', () => {
       'admin readinessProbe: bash mariadb',
       'admin livenessProbe: bash',
       'admin preStop: bash mariadb',
+      'credentials command: bash mariadb sha256sum sleep',
+      'credentials readinessProbe: bash',
+      'credentials livenessProbe: bash',
     ]);
   });
 
@@ -99,7 +102,23 @@ describe('the ProxySQL image the scripts rely on', () => {
       'admin readinessProbe: bash mariadb',
       'admin livenessProbe: bash',
       'admin preStop: bash mariadb',
+      'credentials command: bash mariadb sha256sum sleep',
+      'credentials readinessProbe: bash',
+      'credentials livenessProbe: bash',
     ]);
+  });
+});
+
+describe('the shared certificate check in the admin sidecar', () => {
+  test('tls.sh runs tls-pair-check.sh with bash, from the scripts ConfigMap; the check needs only openssl besides bash', () => {
+    // programsRun follows the container's own script only: a script it runs with `bash <file>` is checked here.
+    const scripts = find(renderedWithTls(), 'ConfigMap', 'proxysql-scripts').data as Record<string, string>;
+    expect(scripts['tls.sh']).toContain('bash "$SCRIPT_DIR/tls-pair-check.sh" --purpose sslserver');
+    const found = commandsRunBy(scripts['tls-pair-check.sh']);
+    expect(found).toEqual({ interpreter: '/bin/bash', external: ['openssl'], problems: [] });
+    expect(found.external.filter((p) => !(p in ADMIN_IMAGE_COMMANDS))).toEqual([]);
+    // Without tls neither script is shipped.
+    expect(Object.keys(find(rendered(), 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'start.sh']);
   });
 });
 

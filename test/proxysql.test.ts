@@ -38,6 +38,9 @@ const container = (objects: K8sObject[], name: string) => deployment(objects).sp
 const cnf = (objects: K8sObject[]) => find(objects, 'ConfigMap', 'proxysql-config').data['proxysql.cnf'] as string;
 const script = (objects: K8sObject[], file: string) => find(objects, 'ConfigMap', 'proxysql-scripts').data[file] as string;
 const envOf = (c: any) => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+/** The credentials volume's files: path -> Secret/key. */
+const passwordFiles = (objects: K8sObject[]) => Object.fromEntries(deployment(objects).spec.template.spec.volumes
+  .find((v: any) => v.name === 'credentials').projected.sources.map((s: any) => [s.secret.items[0].path, `${s.secret.name}/${s.secret.items[0].key}`]));
 /** The `{ ... }` row of a libconfig list that contains `marker`. */
 const row = (text: string, marker: string) => text.split('\n').find((l) => l.includes(marker)) ?? '';
 
@@ -214,12 +217,16 @@ describe('ProxySqlLayer', () => {
     expect(row(text, 'username="nova"')).toContain('max_connections=500');
     // 0 (unlimited) in Galera is ProxySQL's whole client limit.
     expect(row(text, 'username="keystone"')).toContain('max_connections=4096');
+    // The users' and the monitor's passwords are files of the credentials volume (test/proxysql-credentials.test.ts).
+    expect(passwordFiles(objects)).toEqual({
+      PROXYSQL_MONITOR_PASSWORD: 'galera-monitor/password',
+      PROXYSQL_USER_PASSWORD_NOVA: 'nova-db/password',
+      PROXYSQL_USER_PASSWORD_KEYSTONE: 'keystone-db/password',
+    });
     expect(envOf(container(objects, 'proxysql'))).toMatchObject({
-      PROXYSQL_USER_PASSWORD_NOVA: { secretKeyRef: { name: 'nova-db', key: 'password' } },
-      PROXYSQL_USER_PASSWORD_KEYSTONE: { secretKeyRef: { name: 'keystone-db', key: 'password' } },
-      PROXYSQL_MONITOR_PASSWORD: { secretKeyRef: { name: 'galera-monitor', key: 'password' } },
       PROXYSQL_ADMIN_PASSWORD: { secretKeyRef: { name: 'proxysql-admin', key: 'password' } },
       PROXYSQL_ADMIN_USER: 'admin',
+      PROXYSQL_CREDENTIALS_DIR: '/etc/proxysql-credentials',
     });
     expect(text).toContain('monitor_username="monitor"');
   });
@@ -231,7 +238,7 @@ describe('ProxySqlLayer', () => {
     ]);
     expect(cnf(objects).match(/username="nova"/g)).toHaveLength(1);
     expect(row(cnf(objects), 'username="nova"')).toContain('max_connections=300');
-    expect(envOf(container(objects, 'proxysql')).PROXYSQL_USER_PASSWORD_NOVA).toEqual({ secretKeyRef: { name: 'nova-db', key: 'password' } });
+    expect(passwordFiles(objects).PROXYSQL_USER_PASSWORD_NOVA).toBe('nova-db/password');
   });
 
   test('ready only with an ONLINE writer (backup writers are SHUNNED rows of the writer hostgroup); alive while the admin port answers', () => {
@@ -467,7 +474,7 @@ describe('TLS (tls prop)', () => {
 
   test('without tls the scripts ConfigMap has no tls.sh and the pod is unchanged (the snapshot)', () => {
     const { objects } = layer();
-    expect(Object.keys(find(objects, 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'start.sh']);
+    expect(Object.keys(find(objects, 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'credentials.sh', 'start.sh']);
     expect(container(objects, 'admin').command).toEqual(['/opt/proxysql/admin.sh', 'watch']);
   });
 

@@ -4,10 +4,11 @@
  * ports and probe, the oslo.messaging options, OpenStackControlPlane's `rabbitmqTls`, and the refusals.
  */
 import { spawnSync } from 'child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { OpenStackControlPlane, OsloMessaging, Placement, RabbitDaemonSet, RabbitDaemonSetProps, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
+import { rabbitTlsScripts } from '../lib/rabbitmq/assets';
 import { TLS12_CIPHERS } from '../lib/tls/model';
 import { TestCa, installFiles } from './integration/support/certs';
 import { CONTROL_PLANE_PROPS, NODES, adminAndNova } from './support/fixtures';
@@ -99,7 +100,7 @@ describe('the pod', () => {
   test('the command installs the checked copy and starts the watcher; ports, Service and readiness follow the listeners', () => {
     const { container, scripts, objects } = build();
     expect(container.command).toEqual(['bash', '/opt/rabbitmq-ha/tls-start.sh']);
-    expect(Object.keys(scripts).sort()).toEqual(['credentials.sh', 'post-start.sh', 'release.sh', 'start.sh', 'tls-reload.sh', 'tls-start.sh']);
+    expect(Object.keys(scripts).sort()).toEqual(['credentials.sh', 'post-start.sh', 'release.sh', 'start.sh', 'tls-pair-check.sh', 'tls-reload.sh', 'tls-start.sh']);
     expect(container.ports.map((p: any) => `${p.name}:${p.containerPort}`)).toEqual(['amqps:5671', 'management:15671', 'prometheus:15692', 'epmd:4369', 'dist:25672']);
     expect(container.readinessProbe.tcpSocket.port).toBe(5671);
     expect(find(objects, 'Service', 'rabbitmq').spec.ports.map((p: any) => p.port)).toEqual([5671, 15671, 15692]);
@@ -156,23 +157,27 @@ describe('refusals', () => {
 });
 
 describe('tls-reload.sh (the checks and the swap, with bash and openssl)', () => {
-  const SCRIPT = join(__dirname, '..', 'assets', 'rabbitmq', 'tls-reload.sh');
   let root: string;
+  let scriptDir: string;
   let ca: TestCa;
   let other: TestCa;
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'rtls-unit-'));
+    // The TLS scripts as the scripts ConfigMap ships them: tls-reload.sh runs tls-pair-check.sh from its own directory.
+    scriptDir = join(root, 'scripts');
+    mkdirSync(scriptDir);
+    for (const [name, text] of Object.entries(rabbitTlsScripts())) writeFileSync(join(scriptDir, name), text, { mode: 0o555 });
     ca = new TestCa(root, 'ca');
     other = new TestCa(root, 'other');
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   /** Mounts `files` as the kubelet does, then runs `tls_stage` (and `tls_activate` when it passes); returns its verdict. */
-  function stage(files: { certificate: string; privateKey: string; ca: string }): { verdict: string; served?: string } {
+  function stage(files: { certificate: string; privateKey: string; ca: string }, dir = scriptDir): { verdict: string; served?: string } {
     const source = join(root, 'source');
     const active = join(root, 'active');
     installFiles(source, { 'tls.crt': files.certificate, 'tls.key': files.privateKey, 'ca.crt': files.ca });
-    const r = spawnSync('bash', ['-c', `source "${SCRIPT}"; s=$(tls_stage); echo "$s"; [[ $s == ok* ]] && tls_activate "\${s#ok }"; cat "${active}/tls.crt" 2>/dev/null`],
+    const r = spawnSync('bash', ['-c', `source "${join(dir, 'tls-reload.sh')}"; s=$(tls_stage); echo "$s"; [[ $s == ok* ]] && tls_activate "\${s#ok }"; cat "${active}/tls.crt" 2>/dev/null`],
       { encoding: 'utf8', env: { ...process.env, RABBITMQ_TLS_SOURCE_DIR: source, RABBITMQ_TLS_DIR: active } });
     const [verdict, ...rest] = r.stdout.split('\n');
     return { verdict, served: rest.join('\n').trim() || undefined };
@@ -182,14 +187,23 @@ describe('tls-reload.sh (the checks and the swap, with bash and openssl)', () =>
     const good = ca.issue({ sans: ['IP:10.0.0.11'] });
     expect(stage(good)).toEqual({ verdict: expect.stringMatching(/^ok /), served: good.certificate.trim() });
     const mismatched = { ...ca.issue({ sans: ['IP:10.0.0.11'] }), privateKey: ca.issue({ sans: ['IP:10.0.0.11'] }).privateKey };
-    expect(stage(mismatched)).toEqual({ verdict: 'bad tls.key does not match the certificate of tls.crt', served: good.certificate.trim() });
+    // The reasons are tls-pair-check.sh's (its own test: tls-pair-check.test.ts); no TLS purpose is required here.
+    expect(stage(mismatched)).toEqual({ verdict: 'bad tls.key does not match the certificate in tls.crt', served: good.certificate.trim() });
     const expired = ca.issue({ sans: ['IP:10.0.0.11'], expired: true });
-    expect(stage(expired).verdict).toMatch(/^bad the certificate does not verify: .*expired/);
+    expect(stage(expired).verdict).toBe('bad tls.crt does not verify against ca.crt now: certificate has expired (depth 0)');
     const foreign = { ...other.issue({ sans: ['IP:10.0.0.11'] }), ca: readFileSync(ca.caFile, 'utf8') };
-    expect(stage(foreign).verdict).toMatch(/^bad the certificate does not verify/);
-    expect(stage({ ...good, privateKey: '' }).verdict).toBe('bad tls.key is missing or empty');
+    expect(stage(foreign).verdict).toMatch(/^bad tls\.crt does not verify against ca\.crt now: unable to get local issuer certificate/);
+    expect(stage({ ...good, privateKey: '' }).verdict).toBe('bad tls.key is empty');
+    // Not a TLS server certificate: served all the same (the broker requires no purpose, as before the shared check).
+    const clientOnly = ca.issue({ sans: ['IP:10.0.0.11'], extendedKeyUsage: 'clientAuth' });
+    expect(stage(clientOnly)).toEqual({ verdict: expect.stringMatching(/^ok /), served: clientOnly.certificate.trim() });
+    // A check that cannot run (tls-pair-check.sh not beside tls-reload.sh) refuses: never an empty reason, never served.
+    const alone = join(root, 'alone');
+    mkdirSync(alone);
+    writeFileSync(join(alone, 'tls-reload.sh'), rabbitTlsScripts()['tls-reload.sh']);
+    expect(stage(ca.issue({ sans: ['IP:10.0.0.11'] }), alone).verdict).toMatch(/^bad bash: .*tls-pair-check\.sh: No such file or directory$/);
     // The last good pair is still what the broker reads, and only one version directory is left.
-    expect(readFileSync(join(root, 'active', 'tls.crt'), 'utf8').trim()).toBe(good.certificate.trim());
+    expect(readFileSync(join(root, 'active', 'tls.crt'), 'utf8').trim()).toBe(clientOnly.certificate.trim());
     expect(readdirSync(join(root, 'active')).filter((f) => f.startsWith('..staging')).length).toBe(1);
   });
 });

@@ -11,7 +11,10 @@
 #   PROXYSQL_CONFIG           where to write the rendered file (memory-backed emptyDir)
 #   PROXYSQL_DATADIR          ProxySQL's datadir (emptyDir)
 #   PROXYSQL_ADMIN_USER       the admin account, which @@PROXYSQL_ADMIN_CREDENTIALS@@ pairs with its password
-#   PROXYSQL_ADMIN_PASSWORD, PROXYSQL_MONITOR_PASSWORD, PROXYSQL_USER_PASSWORD_<NAME>: the passwords
+#   PROXYSQL_ADMIN_PASSWORD, PROXYSQL_MONITOR_PASSWORD, PROXYSQL_USER_PASSWORD_<NAME>: the passwords, each read
+#                             from the file of that name in PROXYSQL_CREDENTIALS_DIR when there is one (the users'
+#                             and the monitor's: a Secret volume the kubelet updates, which credentials.sh applies
+#                             live), otherwise from the environment variable of that name
 #
 # Only bash builtins and `proxysql` are used: what every build of the pinned image has (lib/proxysql/image.ts
 # cites its build files; test/proxysql-image.test.ts checks this script against that list).
@@ -27,9 +30,15 @@ fail() { log "$*"; exit 1; }
 # pastes strings into SQL unescaped: a user password goes between single quotes, the admin and monitor
 # passwords between double quotes, and the admin credentials are split on ':' and ';'.
 escaped_password() {
-  local env=$1 value
-  [[ -v $env ]] || fail "$env is not set (its Secret reference is missing from the container)"
-  value=${!env}
+  local env=$1 value file=${PROXYSQL_CREDENTIALS_DIR:-/nonexistent}/$1
+  if [[ -f $file ]]; then
+    # Byte for byte, as an env var from secretKeyRef would be (credentials.sh reads it the same way).
+    value=
+    IFS= read -r -d '' value <"$file" || true
+  else
+    [[ -v $env ]] || fail "$env is not set (its Secret reference is missing from the container)"
+    value=${!env}
+  fi
   [[ -n $value ]] || fail "$env is empty; set a password in its Secret"
   [[ $value != *[[:cntrl:]]* ]] || fail "$env contains a control character (newline, tab, ...); ProxySQL cannot load it"
   case $env in

@@ -15,9 +15,9 @@
 #                  fallback (`reconcile`) when PROXYSQL_READER_FALLBACK=true.
 #   tls.sh apply   one renewal pass: when the mounted files differ from what ProxySQL last loaded through this
 #                  process (the first pass always applies once: the Secret may have changed between ProxySQL's
-#                  start and the sidecar's), stage them in the datadir, check them (the key matches the certificate,
-#                  the certificate is valid now, is a TLS server certificate and chains to the CA), move them into
-#                  place and send PROXYSQL RELOAD TLS. A pair that fails a check is not applied: ProxySQL keeps serving
+#                  start and the sidecar's), stage them in the datadir, check them (tls-pair-check.sh: the key
+#                  matches the certificate, the certificate is valid now, is a TLS server certificate and chains to
+#                  the CA), move them into place and send PROXYSQL RELOAD TLS. A pair that fails a check is not applied: ProxySQL keeps serving
 #                  its current certificate, the reason is logged once, and the next change is checked again. A failed
 #                  reload is retried at the next pass.
 #
@@ -55,19 +55,6 @@ admin_sql() {
     -P "$PROXYSQL_ADMIN_PORT" -u "$PROXYSQL_ADMIN_USER" --connect-timeout=2 -N -B -e "$1"
 }
 
-# Checks the staged pair ($1 certificate, $2 key, $3 CA); prints why not and fails when ProxySQL must not load it.
-check_pair() {
-  local cert_key key_key out
-  cert_key=$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null) || { echo 'tls.crt is not a PEM certificate'; return 1; }
-  key_key=$(openssl pkey -in "$2" -pubout 2>/dev/null) || { echo 'tls.key is not a PEM private key'; return 1; }
-  [[ $cert_key == "$key_key" ]] || { echo 'tls.key does not match the certificate in tls.crt'; return 1; }
-  # Chain to the CA (with any intermediates tls.crt carries), validity dates against now, TLS server purpose.
-  out=$(openssl verify -purpose sslserver -CAfile "$3" -untrusted "$1" "$1" 2>&1) || {
-    echo "tls.crt does not verify against ca.crt now: ${out//$'\n'/ }"
-    return 1
-  }
-}
-
 TLS_APPLIED=
 TLS_REFUSED=
 apply() {
@@ -80,7 +67,10 @@ apply() {
   [[ $content != "$TLS_APPLIED" && $content != "$TLS_REFUSED" ]] || return 0
   copy_files .new || { log "cannot stage the certificate from $PROXYSQL_TLS_DIR"; return 1; }
   for pair in "${FILES[@]}"; do staged+=("$PROXYSQL_DATADIR/${pair#*:}.new"); done
-  if ! why=$(check_pair "${staged[@]}"); then
+  # The key matches the certificate, which is valid now, a TLS server certificate, and chains to the CA (with any
+  # intermediates tls.crt carries): tls-pair-check.sh, shared with RabbitMQ's watcher. A check that cannot run refuses.
+  if ! why=$(bash "$SCRIPT_DIR/tls-pair-check.sh" --purpose sslserver "${staged[@]}" 2>&1); then
+    why=${why//$'\n'/ }
     TLS_REFUSED=$content
     log "certificate NOT applied: $why; ProxySQL keeps serving its current certificate"
     return 1

@@ -10,12 +10,12 @@
 # expired or foreign certificate) would reach its listeners within 2 minutes. Here it never does:
 #
 # watch: every $RABBITMQ_TLS_RELOAD_INTERVAL seconds (10), hash the mounted files. When they changed, copy them into
-# a new directory of $RABBITMQ_TLS_DIR, check the copy (a certificate, a key that matches it, valid now, signed by
-# the CA bundle or its own chain); if it fails, log why once and keep serving the current pair. Otherwise swap
-# `..data` to it and clear Erlang's PEM caches (the listeners' and the distribution's: `rabbitmqctl eval`), then
-# connect to the AMQPS port until the broker presents the new certificate; only then is the change recorded (a
-# failed clear or check is retried at the next pass). Open connections keep their session; new ones get the new
-# certificate. Nothing restarts.
+# a new directory of $RABBITMQ_TLS_DIR, check the copy (tls-pair-check.sh: a certificate, a key that matches it,
+# valid now, signed by the CA bundle or its own chain); if it fails, log why once and keep serving the current pair.
+# Otherwise swap `..data` to it and clear Erlang's PEM caches (the listeners' and the distribution's: `rabbitmqctl
+# eval`), then connect to the AMQPS port until the broker presents the new certificate; only then is the change
+# recorded (a failed clear or check is retried at the next pass). Open connections keep their session; new ones get
+# the new certificate. Nothing restarts.
 #
 # Env: RABBITMQ_TLS_SOURCE_DIR (/etc/rabbitmq-tls), RABBITMQ_TLS_DIR (/etc/rabbitmq/tls), RABBITMQ_TLS_CHECK_PORT
 # (5671), RABBITMQ_TLS_CLIENT_CERTIFICATE (true: present the certificate when checking, the broker asks for one),
@@ -41,17 +41,17 @@ tls_digest() {
   cat "$dir/tls.crt" "$dir/tls.key" "$dir/ca.crt" 2>/dev/null | sha256sum | cut -d' ' -f1
 }
 
-# Why the files of DIR must not be served; prints nothing when they can.
+# This file's directory: the scripts ConfigMap, where tls-pair-check.sh sits beside it.
+tls_script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Why the files of DIR must not be served; prints nothing when they can. The check (the key matches the certificate,
+# valid now, chains to ca.crt with tls.crt's intermediates) is tls-pair-check.sh's, shared with ProxySQL's tls.sh.
+# No purpose is required: the broker's certificate serves the listeners and is also the distribution's client one.
 tls_problem() {
-  local dir=$1 f cert_key key_key out
-  for f in "${TLS_FILES[@]}"; do
-    [[ -s $dir/$f ]] || { echo "$f is missing or empty"; return 0; }
-  done
-  cert_key=$(openssl x509 -in "$dir/tls.crt" -noout -pubkey 2>/dev/null) || { echo 'tls.crt holds no PEM certificate'; return 0; }
-  key_key=$(openssl pkey -in "$dir/tls.key" -pubout 2>/dev/null) || { echo 'tls.key holds no PEM private key'; return 0; }
-  [[ $cert_key == "$key_key" ]] || { echo 'tls.key does not match the certificate of tls.crt'; return 0; }
-  # Validity dates and the chain: the leaf against ca.crt, with any intermediates tls.crt carries.
-  out=$(openssl verify -CAfile "$dir/ca.crt" -untrusted "$dir/tls.crt" "$dir/tls.crt" 2>&1) || { echo "the certificate does not verify: ${out//$'\n'/ }"; return 0; }
+  local dir=$1 why rc=0
+  why=$(bash "$tls_script_dir/tls-pair-check.sh" "$dir/tls.crt" "$dir/tls.key" "$dir/ca.crt" 2>&1) || rc=$?
+  # A check that could not run refuses too (never an empty reason).
+  ((rc == 0)) || echo "${why:-tls-pair-check.sh failed (exit $rc)}"
   return 0
 }
 

@@ -11,6 +11,19 @@ export function readAssets(family: string, files: readonly string[], hint = 'the
   return Object.fromEntries(files.map((file) => [file, readAsset(join(__dirname, '..', '..', 'assets', family, file), hint)]));
 }
 
+/**
+ * The certificate-pair check (assets/common/tls-pair-check.sh: the key matches the certificate, valid now, chains to
+ * the CA, optionally a TLS server certificate) that the bash TLS watchers share: RabbitMQ's tls-start.sh and
+ * tls-reload.sh, ProxySQL's tls.sh. Each component ships it in its scripts ConfigMap beside them, with `tls` only.
+ * memcached's reloader keeps its own check in Node (lib/memcached/assets.ts says why).
+ */
+export const TLS_PAIR_CHECK_SCRIPT = 'tls-pair-check.sh';
+
+/** The shared certificate-pair check, by file name (for a scripts ConfigMap's data). */
+export function tlsPairCheckScripts(): Record<string, string> {
+  return readAssets('common', [TLS_PAIR_CHECK_SCRIPT]);
+}
+
 /** Files already read: they do not change while an app synthesizes, and a chart may hold many constructs. */
 const cache = new Map<string, string>();
 

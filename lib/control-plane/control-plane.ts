@@ -12,6 +12,7 @@ import { SecretValue, envPlaceholder, validateSecretValue } from '../common/secr
 import { Validator, duplicates, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
 import { GaleraPetSet } from '../galera/galera-petset';
+import { GaleraTlsOptions } from '../galera/props';
 import { GaleraBackup } from '../galera-backup/galera-backup';
 import { GaleraBackupOptions } from '../galera-backup/props';
 import { GaleraStorage } from '../galera/storage';
@@ -32,6 +33,7 @@ import { RabbitClientTls, RabbitTlsOptions } from '../rabbitmq/tls';
 import { RabbitVersion } from '../rabbitmq/version';
 import { SERVICE_TLS_DEFAULTS, ServiceConnection, ServiceConnectionOptions, databaseUrl, secretPlaceholderName } from './connections';
 import { reservedVipAddress } from '../keepalived/validation';
+import { ControlPlaneTlsOptions, ResolvedControlPlaneTls, controlPlaneTlsProblems, resolveControlPlaneTls } from './tls';
 import { renderTopologyMarkdown } from './topology';
 
 /** Every secret of `ControlPlaneSecrets`, each required. */
@@ -55,7 +57,18 @@ export enum MessagingAccount {
   ALTERNATE = 'alternate',
 }
 
-/** The name of a service's alternate RabbitMQ account. */
+/**
+ * Which of a service's two database accounts its connection uses (README, "Day 2: rotating a database password"):
+ * ProxySQL has one password per user, so a rotation without a failed login changes an account no client uses.
+ */
+export enum DatabaseAccount {
+  /** The account named after the service, with `databasePassword`. */
+  PRIMARY = 'primary',
+  /** The account `<service>-b`, with `databaseAlternatePassword`. */
+  ALTERNATE = 'alternate',
+}
+
+/** The name of a service's alternate RabbitMQ or database account. */
 function alternateMessagingUser(service: string): string {
   return `${service}-b`;
 }
@@ -72,6 +85,22 @@ export interface OpenStackService {
   readonly databases?: string[];
   /** Its database user's password (required when it has databases). @default - none: the service has no database */
   readonly databasePassword?: SecretValue;
+  /**
+   * The password of a second database account for the service, `<name>-b`, with the same databases, privileges and
+   * connection limit. ProxySQL keeps one password per user (MariaDB keeps two for a while, ProxySQL cannot): a
+   * password changes without a failed login only on an account no client uses, so rotation alternates between two
+   * accounts (change the unused one's Secret, move the service to it with `databaseAccount`, then change the
+   * other's; README, "Day 2: rotating a database password"). Both accounts exist in Galera and ProxySQL.
+   *
+   * @default - one account, named after the service
+   */
+  readonly databaseAlternatePassword?: SecretValue;
+  /**
+   * The database account the service's connection uses (connection URLs, oslo config, secret references).
+   *
+   * @default DatabaseAccount.PRIMARY
+   */
+  readonly databaseAccount?: DatabaseAccount;
   /**
    * Its database user's connection limit (0: unlimited).
    *
@@ -223,37 +252,64 @@ export interface OpenStackControlPlaneProps {
    */
   readonly monitoring?: MonitoringOptions;
   /**
-   * TLS on the API VIP: HAProxy terminates HTTPS for every API (`apiEndpoints` and keystone's URLs in the service
-   * configs become `https://`), certificate `api-lb-tls` covering the VIP and the edge nodes' addresses. The other
-   * components' TLS is set on the parts themselves for now.
+   * TLS on every connection, from one prop: Galera (SQL clients with `require_secure_transport`, replication, IST and
+   * SST), ProxySQL (clients, the VIP in its certificate, and to the members), memcached (with client certificates),
+   * RabbitMQ (AMQPS only, HTTPS management, Erlang distribution) and HTTPS on the API VIP (HSTS, horizon's 80
+   * redirected to 443); `connection()` and `apiEndpoints` then carry TLS everywhere. A per-component prop
+   * (`galeraTls`, `proxySqlTls`, `memcachedTls`, `rabbitmqTls`, `apiTls`) replaces what `tls` gives that component,
+   * whole. A new deployment: `tls` alone. A running one: see the README, "TLS" (Galera's replication TLS cannot be
+   * switched by one roll; the preflight plan refuses it).
    *
-   * @default - plain HTTP on the VIP
+   * @default - no TLS but what the per-component props turn on
+   */
+  readonly tls?: ControlPlaneTlsOptions;
+  /**
+   * TLS on the control plane's Galera members (certificate `galera-tls`: every member's DNS name and the `galera`
+   * Service's names): SQL clients, replication and IST, SST. ProxySQL then encrypts its connections to the members
+   * too (with `proxySqlTls` or `tls`: backend TLS is on by default in front of a Galera with TLS). Replication TLS and
+   * encrypted SST are settings every member must share: on a running cluster they change in the steps of the
+   * README, "TLS" (`replicationTransition` first; the preflight plan refuses a replication-TLS roll that would split
+   * the cluster). Overrides what `tls` gives Galera.
+   *
+   * @default - with `tls`, client TLS with `require_secure_transport`, replication and SST TLS; otherwise no TLS
+   */
+  readonly galeraTls?: GaleraTlsOptions;
+  /**
+   * TLS on the API VIP: HAProxy terminates HTTPS for every API (`apiEndpoints` and keystone's URLs in the service
+   * configs become `https://`), certificate `api-lb-tls` covering the VIP and the edge nodes' addresses. Overrides
+   * what `tls` gives the VIP.
+   *
+   * @default - with `tls`, HTTPS with HSTS and horizon's 80 redirected; otherwise plain HTTP on the VIP
    */
   readonly apiTls?: HaproxyTlsOptions;
   /**
    * TLS on every memcached instance (certificate `memcached-tls` covering the controllers' addresses), renewed in place;
    * `connection()` then gives oslo.cache and keystonemiddleware the TLS options (the CA path, and the client
    * certificate with `verifyClients`). Needs `openStackRelease` 2025.2 or later: keystonemiddleware's token cache has
-   * TLS from 10.10 on.
+   * TLS from 10.10 on. Overrides what `tls` gives memcached.
    *
-   * @default - plaintext memcached (on the controllers' addresses; restrict port 11211 on their firewall)
+   * @default - with `tls`, TLS with `verifyClients`; otherwise plaintext memcached (on the controllers' addresses;
+   * restrict port 11211 on their firewall)
    */
   readonly memcachedTls?: MemcachedTlsOptions;
   /**
    * TLS on the RabbitMQ brokers (certificate `rabbitmq-tls` covering the brokers' node names and IPs), renewed in
    * place: AMQPS only, HTTPS management, the Erlang distribution over TLS. `connection()` then gives AMQPS transport
    * URLs and `[oslo_messaging_rabbit] ssl`, `ssl_ca_file` (and the client certificate with `verifyClients`).
+   * Overrides what `tls` gives RabbitMQ.
    *
-   * @default - plaintext AMQP on the brokers' node IPs (restrict the ports on their firewall)
+   * @default - with `tls`, the RabbitTlsOptions defaults (no client certificates); otherwise plaintext AMQP on the
+   * brokers' node IPs (restrict the ports on their firewall)
    */
   readonly rabbitmqTls?: RabbitTlsOptions;
   /**
    * TLS on ProxySQL's client ports (certificate `proxysql-tls` covering the Service's names and the VIP, which
    * exposes ProxySQL too), renewed in place; `connection()` then adds `ssl_ca=<caBundlePath>` to every oslo.db URL
-   * (PyMySQL verifies the certificate and the host name). TLS to the Galera members needs TLS on the GaleraPetSet,
-   * which the control plane does not set yet: `backend` stays off.
+   * (PyMySQL verifies the certificate and the host name). TLS to the Galera members (`backend`) is on by default
+   * when they have TLS (`galeraTls` or `tls`). Overrides what `tls` gives ProxySQL.
    *
-   * @default - no TLS to ProxySQL
+   * @default - with `tls`, clients and members over TLS, `requireSecureTransport` as `tls` says; otherwise no TLS
+   * to ProxySQL
    */
   readonly proxySqlTls?: ProxySqlTlsOptions;
 }
@@ -285,6 +341,8 @@ export class OpenStackControlPlane extends Construct {
   public readonly backup?: GaleraBackup;
 
   private readonly props: OpenStackControlPlaneProps;
+  /** Each part's TLS options, from `tls` and the per-component props. */
+  private readonly tls: ResolvedControlPlaneTls;
 
   public constructor(scope: Construct, id: string, props: OpenStackControlPlaneProps) {
     super(scope, id);
@@ -326,17 +384,25 @@ export class OpenStackControlPlane extends Construct {
           '(lower-case letters, digits and "-", starting with a letter, at most 63), without a namespace or domain, e.g. "nova-api"');
       }
     });
+    const tlsInput = {
+      tls: props.tls, apiTls: props.apiTls, memcachedTls: props.memcachedTls, rabbitmqTls: props.rabbitmqTls, proxySqlTls: props.proxySqlTls,
+      galeraTls: props.galeraTls, apis: props.services.filter((s) => s.api !== undefined).map((s) => ({ name: s.name, port: s.api!.port })),
+    };
+    const tls = resolveControlPlaneTls(tlsInput);
+    for (const p of controlPlaneTlsProblems(tlsInput, tls)) v.add(p.field, p.value, p.fix);
     const release = props.openStackRelease ?? DEFAULT_OPENSTACK_RELEASE;
     if (validateOpenStackRelease(v, 'openStackRelease', release)) {
       OsloMessaging._validateRelease(v, 'openStackRelease', props.rabbitVersion ?? RabbitVersion.V4_1, release);
       const lines = OpenStackRelease.all();
-      v.check(props.memcachedTls !== undefined && lines.indexOf(release) < lines.indexOf(FIRST_MEMCACHE_TLS_RELEASE), 'memcachedTls', release.line,
+      v.check(tls.memcached !== undefined && lines.indexOf(release) < lines.indexOf(FIRST_MEMCACHE_TLS_RELEASE), tls.from.memcached, release.line,
         `needs openStackRelease ${FIRST_MEMCACHE_TLS_RELEASE.line} or later: keystonemiddleware before 10.10 has no TLS for its token cache ` +
-        'and would talk plaintext to a TLS-only memcached (every token validation a cache miss); upgrade the services or remove memcachedTls');
+        'and would talk plaintext to a TLS-only memcached (every token validation a cache miss); upgrade the services, or ' +
+        (tls.from.memcached === 'tls' ? 'give the other components their per-component TLS props instead of tls' : 'remove memcachedTls'));
     }
     v.throwIfInvalid();
 
     this.props = props;
+    this.tls = tls;
     this.openStackRelease = release;
     this.namespace = namespace ?? '';
     const ns = new k8s.KubeNamespace(this, 'Namespace', {
@@ -364,18 +430,18 @@ export class OpenStackControlPlane extends Construct {
       placement: firstControllers(galeraReplicas),
       replicas: galeraReplicas,
       storage: props.galeraStorage,
+      ...(tls.galera ? { tls: tls.galera } : {}),
       credentials: {
         rootPassword: props.secrets.galeraRootPassword,
         sstPassword: props.secrets.galeraSstPassword,
         monitorPassword: props.secrets.galeraMonitorPassword,
       },
       metricsExporter: props.monitoring !== undefined,
-      users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).map((s): DatabaseUser => ({
-        name: s.name,
-        password: s.databasePassword!,
-        databases: s.databases ?? [s.name],
-        maxConnections: s.maxDatabaseConnections,
-      })),
+      users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).flatMap((s): DatabaseUser[] => {
+        const user = { name: s.name, password: s.databasePassword!, databases: s.databases ?? [s.name], maxConnections: s.maxDatabaseConnections };
+        // The alternate account, for rotation without a failed login (ProxySQL has one password per user).
+        return s.databaseAlternatePassword ? [user, { ...user, name: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }] : [user];
+      }),
     });
     this.proxySql = new ProxySqlLayer(this, 'proxysql', {
       galera: this.galera,
@@ -384,11 +450,11 @@ export class OpenStackControlPlane extends Construct {
       allowedClients: props.services.map((s) => ({ podLabels: s.podLabels ?? { application: s.name } })),
       metricsExporter: props.monitoring !== undefined,
       // Clients outside the cluster reach ProxySQL on the VIP (proxysql-vip below): the certificate covers it too.
-      ...(props.proxySqlTls ? { tls: { ...props.proxySqlTls, additionalNames: [...(props.proxySqlTls.additionalNames ?? []), props.vip.address] } } : {}),
+      ...(tls.proxySql ? { tls: { ...tls.proxySql, additionalNames: [...(tls.proxySql.additionalNames ?? []), props.vip.address] } } : {}),
     });
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
     this.memcached = new MemcachedPool(this, 'memcached', {
-      placement: everywhere, metricsExporter: props.monitoring !== undefined, ...(props.memcachedTls ? { tls: props.memcachedTls } : {}),
+      placement: everywhere, metricsExporter: props.monitoring !== undefined, ...(tls.memcached ? { tls: tls.memcached } : {}),
     });
     // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {
@@ -404,7 +470,7 @@ export class OpenStackControlPlane extends Construct {
           ...(s.messagingAlternatePassword ? [{ name: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }] : []),
         ]),
       ],
-      ...(props.rabbitmqTls ? { tls: props.rabbitmqTls } : {}),
+      ...(tls.rabbitmq ? { tls: tls.rabbitmq } : {}),
     });
 
     // The public face: one address that follows a healthy HAProxy, in front of every API.
@@ -421,7 +487,7 @@ export class OpenStackControlPlane extends Construct {
       name: 'api-lb',
       placement: edge,
       vip: this.vip,
-      tls: props.apiTls,
+      tls: tls.api,
       services: props.services.filter((s) => s.api !== undefined).map((s) => LoadBalancedService.openStackApi(s.name, {
         port: s.api!.port,
         servers: [{ address: `${s.api!.serviceName}.${this.namespace}.svc`, port: s.api!.port }],
@@ -447,7 +513,7 @@ export class OpenStackControlPlane extends Construct {
     registerAppChecks(this);
   }
 
-  /** The public endpoint of each service with an API: `http://<vip>:<port>`, `https://` with `apiTls`. */
+  /** The public endpoint of each service with an API: `http://<vip>:<port>`, `https://` with TLS on the VIP (`tls` or `apiTls`). */
   public get apiEndpoints(): Record<string, string> {
     return Object.fromEntries(this.props.services.filter((s) => s.api !== undefined)
       .map((s) => [s.name, this.apiLoadBalancer.endpointUrl(s.name)]));
@@ -466,7 +532,7 @@ export class OpenStackControlPlane extends Construct {
     const s = this.props.services.find((x) => x.name === service);
     if (!s) throw new Error(`OpenStackControlPlane: no service ${JSON.stringify(service)}; known: ${this.props.services.map((x) => x.name).join(', ')}`);
     const caBundlePath = options?.caBundlePath ?? SERVICE_TLS_DEFAULTS.caBundlePath;
-    const apiTls = this.props.apiTls !== undefined;
+    const apiTls = this.tls.api !== undefined;
     const proxySqlCa = this.proxySql.tlsSecretName !== undefined ? caBundlePath : undefined;
     // Checked whenever the config names a file (the paths go into the INI verbatim).
     const rabbitTls = this.rabbitmq.tlsSecretName !== undefined;
@@ -481,10 +547,12 @@ export class OpenStackControlPlane extends Construct {
     const databaseConnections: Record<string, string> = {};
     const databaseReadOnlyConnections: Record<string, string> = {};
     if (s.databasePassword) {
-      const password = reference('database_password', s.databasePassword);
-      for (const db of s.databases ?? [s.name]) {
-        databaseConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readWritePort, db, proxySqlCa);
-        databaseReadOnlyConnections[db] = databaseUrl(s.name, password, this.proxySql.host, this.proxySql.readOnlyPort, db, proxySqlCa);
+      const db = activeDatabaseAccount(s);
+      // One placeholder name whichever account: moving the service re-points its Secret reference (its pods roll).
+      const password = reference('database_password', db.password);
+      for (const name of s.databases ?? [s.name]) {
+        databaseConnections[name] = databaseUrl(db.user, password, this.proxySql.host, this.proxySql.readWritePort, name, proxySqlCa);
+        databaseReadOnlyConnections[name] = databaseUrl(db.user, password, this.proxySql.host, this.proxySql.readOnlyPort, name, proxySqlCa);
       }
     }
     let messaging: Record<string, Record<string, string>> = {};
@@ -594,21 +662,54 @@ function activeMessagingAccount(s: OpenStackService): { user: string; password: 
     : { user: s.name, password: s.messagingPassword! };
 }
 
-/** The alternate RabbitMQ account of services[i]: its Secret, the account it names, and a name no other account has. */
+/** The database account a service's connection uses: its own, or with `DatabaseAccount.ALTERNATE` the `<name>-b` one. */
+function activeDatabaseAccount(s: OpenStackService): { user: string; password: SecretValue } {
+  return s.databaseAccount === DatabaseAccount.ALTERNATE && s.databaseAlternatePassword
+    ? { user: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }
+    : { user: s.name, password: s.databasePassword! };
+}
+
+/** The props of one kind of alternate account (RabbitMQ or database), for validateAlternateAccount. */
+interface AlternateAccountProps {
+  readonly what: 'RabbitMQ' | 'database';
+  readonly enumName: string;
+  readonly values: readonly string[];
+  readonly accountProp: 'messagingAccount' | 'databaseAccount';
+  readonly alternateProp: 'messagingAlternatePassword' | 'databaseAlternatePassword';
+  readonly primaryProp: 'messagingPassword' | 'databasePassword';
+  /** Whether service `o` has its own account of this kind. */
+  readonly hasAccount: (o: OpenStackService) => boolean;
+}
+
+const ALTERNATE_ACCOUNTS: readonly AlternateAccountProps[] = [
+  {
+    what: 'RabbitMQ', enumName: 'MessagingAccount', values: Object.values(MessagingAccount), accountProp: 'messagingAccount',
+    alternateProp: 'messagingAlternatePassword', primaryProp: 'messagingPassword', hasAccount: (o) => o.messagingPassword !== undefined,
+  },
+  {
+    what: 'database', enumName: 'DatabaseAccount', values: Object.values(DatabaseAccount), accountProp: 'databaseAccount',
+    alternateProp: 'databaseAlternatePassword', primaryProp: 'databasePassword', hasAccount: (o) => (o.databases ?? [o.name]).length > 0,
+  },
+];
+
+/** The alternate accounts of services[i]: their Secrets, the account each connection names, and names no other account has. */
 function validateAlternateAccount(v: Validator, services: readonly OpenStackService[], i: number): void {
   const s = services[i];
   const at = `services[${i}]`;
-  const account = s.messagingAccount ?? MessagingAccount.PRIMARY;
-  if (!v.check(!Object.values(MessagingAccount).includes(account), `${at}.messagingAccount`, account,
-    'is not a MessagingAccount; use MessagingAccount.PRIMARY or MessagingAccount.ALTERNATE')) {
-    v.check(account === MessagingAccount.ALTERNATE && s.messagingAlternatePassword === undefined, `${at}.messagingAccount`, account,
-      `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set messagingAlternatePassword, or use MessagingAccount.PRIMARY`);
+  for (const k of ALTERNATE_ACCOUNTS) {
+    const account: string = s[k.accountProp] ?? 'primary';
+    const alternate = s[k.alternateProp];
+    if (!v.check(!k.values.includes(account), `${at}.${k.accountProp}`, account,
+      `is not a ${k.enumName}; use ${k.enumName}.PRIMARY or ${k.enumName}.ALTERNATE`)) {
+      v.check(account === 'alternate' && alternate === undefined, `${at}.${k.accountProp}`, account,
+        `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set ${k.alternateProp}, or use ${k.enumName}.PRIMARY`);
+    }
+    if (alternate === undefined) continue;
+    validateSecretValue(v, `${at}.${k.alternateProp}`, alternate);
+    v.check(s[k.primaryProp] === undefined || !k.hasAccount(s), `${at}.${k.alternateProp}`, alternate.toString(),
+      `is set but ${s.name} has no ${k.what} account to alternate with (${k.primaryProp}${k.what === 'database' ? ', or databases' : ''}); set it too, or remove ${k.alternateProp}`);
+    const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && k.hasAccount(o));
+    v.check(other >= 0, `${at}.${k.alternateProp}`, alternate.toString(),
+      `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own ${k.what === 'RabbitMQ' ? 'messaging' : k.what} account; rename that service`);
   }
-  if (s.messagingAlternatePassword === undefined) return;
-  validateSecretValue(v, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword);
-  v.check(s.messagingPassword === undefined, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
-    `is set but messagingPassword is not: ${s.name} has no RabbitMQ account to alternate with; set messagingPassword too, or remove it`);
-  const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && o.messagingPassword !== undefined);
-  v.check(other >= 0, `${at}.messagingAlternatePassword`, s.messagingAlternatePassword.toString(),
-    `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own messaging account; rename that service`);
 }

@@ -69,7 +69,9 @@ export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {
     initContainers.push(owner.container);
   }
   const exporter = model.metricsExporter
-    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql })]
+    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql,
+      // With require_secure_transport the exporter's loopback TCP login must be TLS too (see mysqldExporterContainer).
+      tls: model.tls?.requireSecureTransport === true })]
     : [];
   return {
     containers: [mariadbContainer(model, dataMount, tls), agentContainer(model, tls), ...exporter],

@@ -38,8 +38,13 @@ function metricsProbe(port: number): k8s.Probe {
 /**
  * mysqld-exporter beside mariadbd, logging in as the monitor account (PROCESS, BINLOG MONITOR: enough for global
  * status, wsrep status included, and the InnoDB and process-list collectors) over the pod's loopback.
+ *
+ * `tls`: the server refuses plaintext TCP clients (`require_secure_transport`; only its Unix socket is exempt, and
+ * the socket is not shared with this container), so the exporter speaks TLS. Unverified (`--tls.insecure-skip-verify`,
+ * mysqld_exporter 0.15's only TLS switch outside a my.cnf): the connection is to 127.0.0.1 inside the pod's own
+ * network namespace, which no certificate names and no other host can intercept; TLS here only satisfies the server.
  */
-export function mysqldExporterContainer(options: { monitorUser: string; monitorPassword: SecretValue; mysqlPort: number }): k8s.Container {
+export function mysqldExporterContainer(options: { monitorUser: string; monitorPassword: SecretValue; mysqlPort: number; tls?: boolean }): k8s.Container {
   const port = METRICS_PORTS.mysqld;
   return {
     name: 'mysqld-exporter',
@@ -53,6 +58,7 @@ export function mysqldExporterContainer(options: { monitorUser: string; monitorP
       '--collect.global_status',
       '--collect.global_variables',
       '--no-collect.slave_status',
+      ...(options.tls ? ['--tls.insecure-skip-verify'] : []),
     ],
     env: [options.monitorPassword._toEnvVar('MYSQLD_EXPORTER_PASSWORD')],
     ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],

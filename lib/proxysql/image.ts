@@ -59,7 +59,9 @@ export const ADMIN_IMAGE_COMMANDS: Readonly<Record<string, string>> = {
   bash: 'bash, Essential in the Ubuntu base',
   sleep: 'coreutils, Essential in the Ubuntu base',
   mariadb: '/usr/bin/mariadb, mariadb-client (a dependency of mariadb-server)',
-  // tls.sh (with `tls` only): the renewal's checks and the move into the datadir.
+  // tls.sh and the tls-pair-check.sh it runs (with `tls` only): the renewal's checks and the move into the datadir.
   openssl: '/usr/bin/openssl, the openssl package: a dependency of ca-certificates, which the Dockerfile installs',
   mv: 'coreutils, Essential in the Ubuntu base',
+  // credentials.sh: one hash of every password file per pass.
+  sha256sum: 'coreutils, Essential in the Ubuntu base',
 };

@@ -1,6 +1,7 @@
 /**
  * The ProxySQL pod as plain data: the proxysql container (renders its config from the template at start, serves
- * the read-write and read-only ports), the admin sidecar (probes, PAUSE on stop, reader fallback), the volumes.
+ * the read-write and read-only ports), the admin sidecar (probes, PAUSE on stop, reader fallback), the credentials
+ * sidecar (applies a changed user or monitor password live), the volumes.
  * ProxySqlLayer wires them into the Deployment; nothing here creates a construct.
  */
 import { toResourceRequirements } from '../common/resources';
@@ -22,6 +23,15 @@ export const PROXYSQL_UID = 999;
 const SCRIPTS_DIR = '/opt/proxysql';
 const TEMPLATE_DIR = '/etc/proxysql';
 const RUN_DIR = '/run/proxysql';
+/**
+ * The users' and the monitor's passwords, one file each named after the placeholder start.sh fills in (e.g.
+ * PROXYSQL_USER_PASSWORD_NOVA): a projected Secret volume mounted whole (never a subPath, which the kubelet never
+ * updates), so a changed Secret reaches the running pod and credentials.sh applies it. 0440: the kubelet gives the
+ * files to root and the fsGroup (999), which the containers run as; 0400 would lock them out.
+ */
+export const CREDENTIALS_DIR = '/etc/proxysql-credentials';
+export const CREDENTIALS_MODE = 0o440;
+const CREDENTIALS_VOLUME = 'credentials';
 
 /** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
 export function proxySqlConfigMapNames(name: string): { config: string; scripts: string } {
@@ -43,8 +53,13 @@ export function proxySqlPod(model: Resolved, adminPassword: SecretValue, tlsMate
   ];
   const maps = proxySqlConfigMapNames(model.name);
   return {
-    containers: [withTls(proxySqlContainer(model, config, adminEnv), tls, 'start'), withTls(adminContainer(model, config, adminEnv), tls, 'watch')],
+    containers: [
+      withTls(proxySqlContainer(model, config, adminEnv), tls, 'start'),
+      withTls(adminContainer(model, config, adminEnv), tls, 'watch'),
+      credentialsContainer(model, config, adminEnv, config.tls?.backendCaFile !== undefined ? tls : undefined),
+    ],
     volumes: [
+      credentialsVolume(model),
       { name: 'template', configMap: { name: maps.config } },
       { name: 'scripts', configMap: { name: maps.scripts, defaultMode: 0o555 } },
       // The rendered file holds passwords: memory only, never on the node's disk.
@@ -81,6 +96,55 @@ function withTls(container: k8s.Container, tls: TlsMount | undefined, subcommand
 
 const scriptsMount: k8s.VolumeMount = { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true };
 const tmpMount: k8s.VolumeMount = { name: 'tmp', mountPath: '/tmp' };
+const credentialsMount: k8s.VolumeMount = { name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_DIR, readOnly: true };
+
+/** The monitor's password and every user's, each Secret key as the file its placeholder names. */
+function credentialsVolume(model: Resolved): k8s.Volume {
+  const file = (secret: SecretValue, path: string): k8s.VolumeProjection => ({
+    secret: { name: secret.secretName, items: [{ key: secret.key, path, mode: CREDENTIALS_MODE }] },
+  });
+  return {
+    name: CREDENTIALS_VOLUME,
+    projected: {
+      defaultMode: CREDENTIALS_MODE,
+      sources: [
+        file(model.galera.monitorPassword, MONITOR_PASSWORD_ENV),
+        ...model.config.users.map((u, i) => file(model.users[i].user.password, u.passwordEnv)),
+      ],
+    },
+  };
+}
+
+/**
+ * The credentials sidecar (assets/proxysql/credentials.sh): applies a changed user or monitor password to ProxySQL's
+ * runtime once the Galera members accept it. A container of its own, in the admin image (it needs the `mariadb`
+ * client): its loop holds state (what it applied) and is independent of the admin sidecar's probes and of tls.sh.
+ * With TLS to the members it checks the new password over TLS too, with the same CA.
+ */
+function credentialsContainer(model: Resolved, config: ProxySqlConfigModel, adminEnv: k8s.EnvVar[], backendTls: TlsMount | undefined): k8s.Container {
+  return {
+    name: 'credentials',
+    image: model.adminImage,
+    imagePullPolicy: 'IfNotPresent',
+    command: [`${SCRIPTS_DIR}/credentials.sh`, 'watch'],
+    env: [
+      ...adminEnv,
+      { name: 'PROXYSQL_CREDENTIALS_DIR', value: CREDENTIALS_DIR },
+      { name: 'PROXYSQL_MONITOR_USER', value: config.monitorUser },
+      // name:FILE pairs: user names are [A-Za-z0-9_.-] (GaleraPetSet's rule), so neither ' ' nor ':' occurs.
+      { name: 'PROXYSQL_USERS', value: config.users.map((u) => `${u.name}:${u.passwordEnv}`).join(' ') },
+      ...(backendTls ? [{ name: 'PROXYSQL_BACKEND_CA', value: backendTls.paths.ca }] : []),
+    ],
+    resources: toResourceRequirements({ cpuRequestMillis: 10, cpuLimitMillis: 200, memoryRequestMiB: 16, memoryLimitMiB: 64 }),
+    // Both probes read the loop's heartbeat (bash only): a pending rotation (members that do not accept the new
+    // password yet) keeps the loop beating, so it never takes the pod out; only a client call that hangs does, and
+    // the restart ends it.
+    readinessProbe: { exec: { command: [`${SCRIPTS_DIR}/credentials.sh`, 'live'] }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    livenessProbe: { exec: { command: [`${SCRIPTS_DIR}/credentials.sh`, 'live'] }, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 6 },
+    volumeMounts: [scriptsMount, tmpMount, credentialsMount, ...(backendTls ? [backendTls.mount] : [])],
+    securityContext: containerSecurityContext(),
+  };
+}
 
 function adminScript(...args: string[]) {
   return { exec: { command: [`${SCRIPTS_DIR}/admin.sh`, ...args] } };
@@ -97,8 +161,7 @@ function proxySqlContainer(model: Resolved, config: ProxySqlConfigModel, adminEn
       { name: 'PROXYSQL_CONFIG', value: `${RUN_DIR}/proxysql.cnf` },
       { name: 'PROXYSQL_DATADIR', value: DATA_DIR },
       ...adminEnv,
-      model.galera.monitorPassword._toEnvVar(MONITOR_PASSWORD_ENV),
-      ...config.users.map((u, i) => model.users[i].user.password._toEnvVar(u.passwordEnv)),
+      { name: 'PROXYSQL_CREDENTIALS_DIR', value: CREDENTIALS_DIR },
     ],
     ports: [
       { name: 'rw', containerPort: config.readWritePort, protocol: 'TCP' },
@@ -118,6 +181,7 @@ function proxySqlContainer(model: Resolved, config: ProxySqlConfigModel, adminEn
       { name: 'run', mountPath: RUN_DIR },
       { name: 'data', mountPath: DATA_DIR },
       tmpMount,
+      credentialsMount,
     ],
     securityContext: containerSecurityContext(),
   };

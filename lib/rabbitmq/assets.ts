@@ -1,4 +1,4 @@
-import { readAssets } from '../common/assets';
+import { readAssets, tlsPairCheckScripts } from '../common/assets';
 
 /** The broker container's command script (assets/rabbitmq): `bash <scriptDir>/start.sh`. */
 export const START_SCRIPT = 'start.sh';
@@ -21,7 +21,10 @@ export const TLS_START_SCRIPT = 'tls-start.sh';
 /** With TLS: the certificate functions (check, install) and the watcher loop that applies a renewed Secret. */
 export const TLS_RELOAD_SCRIPT = 'tls-reload.sh';
 
-/** The TLS scripts, by file name (added to the scripts ConfigMap with `tls` only: without it the ConfigMap is unchanged). */
+/**
+ * The TLS scripts, by file name (added to the scripts ConfigMap with `tls` only: without it the ConfigMap is
+ * unchanged), with the shared certificate-pair check tls-reload.sh runs.
+ */
 export function rabbitTlsScripts(): Record<string, string> {
-  return readAssets('rabbitmq', [TLS_START_SCRIPT, TLS_RELOAD_SCRIPT]);
+  return { ...readAssets('rabbitmq', [TLS_START_SCRIPT, TLS_RELOAD_SCRIPT]), ...tlsPairCheckScripts() };
 }

@@ -306,10 +306,27 @@ export class Member {
   }
 
   public async waitSynced(timeoutMs: number): Promise<void> {
-    await waitFor(`${this.name} Synced`, timeoutMs, () => {
-      this.throwIfExited();
-      return this.synced() ? true : undefined;
-    });
+    try {
+      await waitFor(`${this.name} Synced`, timeoutMs, () => {
+        this.throwIfExited();
+        return this.synced() ? true : undefined;
+      });
+    } catch (e) {
+      // A member that never syncs is only diagnosable from its own logs, which the harness deletes after the run.
+      throw new Error(`${(e as Error).message}\n${this.diagnostics()}`);
+    }
+  }
+
+  /** Where this member is stuck: its entrypoint's phase, its last wsrep status, and the tails of its logs since it started. */
+  public diagnostics(lines = 30): string {
+    const tail = (text: string) => text.split('\n').slice(-lines - 1).join('\n');
+    const wsrep = (this.readJson('wsrep.json')?.wsrep ?? {}) as Record<string, string>;
+    return [
+      `--- ${this.name}: phase ${this.phase()}, wsrep_local_state ${wsrep.wsrep_local_state ?? '?'} (${wsrep.wsrep_local_state_comment ?? '?'}), ` +
+        `cluster ${wsrep.wsrep_cluster_status ?? '?'} size ${wsrep.wsrep_cluster_size ?? '?'}`,
+      `--- ${this.name} mariadb.log (entrypoint and mariadbd, last ${lines} lines) ---`, tail(this.logSince('mariadb', this.mariadbLogStart)),
+      `--- ${this.name} agent.log (last ${lines} lines) ---`, tail(this.logSince('agent', this.agentLogStart)),
+    ].join('\n');
   }
 
   /**

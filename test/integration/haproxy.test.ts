@@ -216,65 +216,89 @@ describeWithBinaries('HAProxy with the rendered haproxy.cfg', ['haproxy', 'unsha
 
   test('HTTP checks move API traffic off a failing server, and back when it recovers', async () => {
     const lb = await startHaproxy('api', cfg, LB_A);
-    await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
-    await waitForStatus(lb.admin, 'keystone', 'keystone-1', 'UP');
+    try {
+      await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
+      await waitForStatus(lb.admin, 'keystone', 'keystone-1', 'UP');
 
-    const before = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
-    expect(new Set(before)).toEqual(new Set(API_SERVERS.map((h) => `200 ${h}`)));
+      const before = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
+      expect(new Set(before)).toEqual(new Set(API_SERVERS.map((h) => `200 ${h}`)));
 
-    // keystone-0 stays reachable for traffic; only its check fails: the move is the health check's doing.
-    health[0].healthy = false;
-    const failedAt = Date.now();
-    let lastFromFailed = failedAt;
-    while (Date.now() - failedAt < 5000) {
-      if ((await get(LB_A, KEYSTONE_PORT)) === `200 ${API_SERVERS[0]}`) lastFromFailed = Date.now();
-      if ((await serverStatus(lb.admin, 'keystone', 'keystone-0')) === 'DOWN') break;
-      await sleep(20);
+      // keystone-0 stays reachable for traffic; only its check fails: the move is the health check's doing.
+      health[0].healthy = false;
+      const failedAt = Date.now();
+      let lastFromFailed = failedAt;
+      while (Date.now() - failedAt < 15_000) {
+        if ((await get(LB_A, KEYSTONE_PORT)) === `200 ${API_SERVERS[0]}`) lastFromFailed = Date.now();
+        if ((await serverStatus(lb.admin, 'keystone', 'keystone-0')) === 'DOWN') break;
+        await sleep(20);
+      }
+      expect(await serverStatus(lb.admin, 'keystone', 'keystone-0')).toBe('DOWN');
+      const after = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
+      expect(new Set(after)).toEqual(new Set([`200 ${API_SERVERS[1]}`]));
+      console.log(`API: last request served by the failing server ${lastFromFailed - failedAt} ms after its check failed`);
+      // What the PodMonitor scrapes (HAProxy's built-in exporter on the stats port): the series HaproxyBackendDown reads,
+      // with the failed server out, and the number of series one HAProxy serves (a figure, printed).
+      const metrics = await get(LB_A, STATS_PORT, '/metrics');
+      expect(metrics).toMatch(/^200 /);
+      expect(metrics).toMatch(/^haproxy_backend_active_servers\{proxy="keystone"\} 1$/m);
+      expect(metrics).toMatch(/^haproxy_backend_backup_servers\{proxy="keystone"\} 0$/m);
+      const series = metrics.split('\n').filter((line) => /^haproxy_\w+/.test(line));
+      console.log(`HAProxy /metrics: ${series.length} series (one API service with 2 servers, the stats frontend; ` +
+        `per proxy: ${JSON.stringify(Object.fromEntries(['frontend', 'backend', 'server'].map((kind) => [kind, series.filter((l) => l.startsWith(`haproxy_${kind}_`)).length])))})`);
+
+      health[0].healthy = true;
+      await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
+      const back = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
+      expect(new Set(back)).toEqual(new Set(API_SERVERS.map((h) => `200 ${h}`)));
+    } finally {
+      await stop(lb.child);
     }
-    expect(await serverStatus(lb.admin, 'keystone', 'keystone-0')).toBe('DOWN');
-    const after = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
-    expect(new Set(after)).toEqual(new Set([`200 ${API_SERVERS[1]}`]));
-    console.log(`API: last request served by the failing server ${lastFromFailed - failedAt} ms after its check failed`);
-    // What the PodMonitor scrapes (HAProxy's built-in exporter on the stats port): the series HaproxyBackendDown reads,
-    // with the failed server out, and the number of series one HAProxy serves (a figure, printed).
-    const metrics = await get(LB_A, STATS_PORT, '/metrics');
-    expect(metrics).toMatch(/^200 /);
-    expect(metrics).toMatch(/^haproxy_backend_active_servers\{proxy="keystone"\} 1$/m);
-    expect(metrics).toMatch(/^haproxy_backend_backup_servers\{proxy="keystone"\} 0$/m);
-    const series = metrics.split('\n').filter((line) => /^haproxy_\w+/.test(line));
-    console.log(`HAProxy /metrics: ${series.length} series (one API service with 2 servers, the stats frontend; ` +
-      `per proxy: ${JSON.stringify(Object.fromEntries(['frontend', 'backend', 'server'].map((kind) => [kind, series.filter((l) => l.startsWith(`haproxy_${kind}_`)).length])))})`);
-
-    health[0].healthy = true;
-    await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
-    const back = await Promise.all(Array.from({ length: 10 }, () => get(LB_A, KEYSTONE_PORT)));
-    expect(new Set(back)).toEqual(new Set(API_SERVERS.map((h) => `200 ${h}`)));
-    await stop(lb.child);
   });
 
   test('a reload (master CLI) under load refuses no request: new workers take the listeners over', async () => {
     const lb = await startHaproxy('reload', cfg, LB_A);
-    await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
+    try {
+      await waitForStatus(lb.admin, 'keystone', 'keystone-0', 'UP');
 
-    let running = true;
-    const results: string[] = [];
-    const clients = Array.from({ length: 4 }, async () => {
-      while (running) results.push(await get(LB_A, KEYSTONE_PORT).catch((e: Error) => `error ${e.message}`));
-    });
-    await sleep(500);
-    const reload = await admin(lb.master, 'reload');
-    await sleep(1500);
-    running = false;
-    await Promise.all(clients);
+      let running = true;
+      const results: string[] = [];
+      const clients = Array.from({ length: 4 }, async () => {
+        while (running) results.push(await get(LB_A, KEYSTONE_PORT).catch((e: Error) => `error ${e.message}`));
+      });
+      await sleep(500);
+      const reload = await admin(lb.master, 'reload');
+      // The load runs until the new master lists its reload, and a little after: the whole takeover is under load.
+      const proc = await waitForReloaded(lb.master);
+      await sleep(500);
+      running = false;
+      await Promise.all(clients);
 
-    const failures = results.filter((r) => !r.startsWith('200 '));
-    console.log(`reload under load: ${results.length} requests, ${failures.length} failed`);
-    expect(failures).toEqual([]);
-    expect(reload).not.toMatch(/fail/i);
-    // The master reloaded once, without failure.
-    expect(await admin(lb.master, 'show proc')).toMatch(/master\s+1 \[failed: 0\]/);
-    await stop(lb.child);
+      const failures = results.filter((r) => !r.startsWith('200 '));
+      console.log(`reload under load: ${results.length} requests, ${failures.length} failed`);
+      expect(failures).toEqual([]);
+      expect(reload).not.toMatch(/fail/i);
+      // The master reloaded once, without failure.
+      expect(proc).toMatch(/master\s+1 \[failed: 0\]/);
+    } finally {
+      await stop(lb.child);
+    }
   });
+
+  /**
+   * `show proc` once the master has reloaded. The master re-executes itself on `reload`, so its CLI socket refuses
+   * connections (or still shows 0 reloads) for a moment: a few hundred ms here, seconds on a loaded machine (one CI
+   * run failed when this was read once, 1.5 s after the reload). Polls with a bound instead.
+   */
+  async function waitForReloaded(masterSocket: string): Promise<string> {
+    const deadline = Date.now() + 30_000;
+    let last = '';
+    while (Date.now() < deadline) {
+      last = await admin(masterSocket, 'show proc').catch((e: Error) => `(${e.message})`);
+      if (/master\s+[1-9]\d* \[failed: \d+\]/.test(last)) return last;
+      await sleep(100);
+    }
+    throw new Error(`the master never listed a reload within 30 s; last answer: ${last}`);
+  }
   });
 
   describe('Galera single writer (the member whose agent answers /writer)', () => {

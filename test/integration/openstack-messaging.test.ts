@@ -68,7 +68,7 @@ describeUnlessMissing('oslo.messaging through the generated transport URLs, on a
       if (run.status !== 0) throw new Error(run.stderr);
 
       figures.push(`cluster formation: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-    }, 200_000);
+    }, 360_000);
 
     afterAll(() => tearDownAndPrint(cluster, 'oslo.messaging figures', figures), 90_000);
 

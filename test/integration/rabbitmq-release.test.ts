@@ -52,7 +52,7 @@ describeIfTools('RabbitMQ 3.10: the release marker, the refusals, the feature fl
     daemonSet = debianRabbitDaemonSet(chart, 'i20', NODES, 'i20-cookie');
     cluster.setUp(synth(chart));
     figures.push(`formation: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-  }, 200_000);
+  }, 360_000);
 
   afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ release figures', figures), 90_000);
 

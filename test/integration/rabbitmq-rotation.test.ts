@@ -229,7 +229,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     });
     cluster.setUp(synth(chart));
     figures.push(`cluster formation (3 blank brokers, started together): ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-  }, 200_000);
+  }, 360_000);
 
   afterAll(async () => {
     try {

@@ -111,16 +111,18 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     }
     expect(find(objects, 'DaemonSet', 'rtls').spec.template.spec.containers[0].command[1]).toMatch(/tls-start\.sh$/);
     figures.push(`cluster formation over TLS distribution: ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-  }, 240_000);
+  }, 360_000);
 
   afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ TLS figures', figures), 120_000);
 
-  test('the cluster formed over TLS distribution; the CLI speaks TLS too, a plain Erlang node is refused', () => {
+  test('the cluster formed over TLS distribution; the CLI speaks TLS too, a plain Erlang node is refused', async () => {
     // What the CLI prints besides its answer (Erlang log reports go to stdout): shown, for the record.
     const status = cluster!.ctl(NODES[0].name, ['cluster_status', '--formatter', 'json']);
     const reports = status.stdout.split('\n').filter((l) => !l.startsWith('{"')).join(' ').trim();
     if (reports !== '') figures.push(`CLI output besides its answer: ${reports.slice(0, 1500)}`);
-    for (const node of NODES) expect(cluster!.runningNodes(node.name)).toEqual(NODES.map((n) => `rabbit@${n.name}`).sort());
+    // CLI calls are waited for (bounded), never sampled once: on a loaded machine one can fail to set up its TLS
+    // distribution connection in time (exit 69; rabbitmq-tls-cli.wip.ts, session 28).
+    for (const node of NODES) await eventually(`${node.name} to list all three`, 120_000, () => cluster!.runningNodes(node.name), NODES.map((n) => `rabbit@${n.name}`).sort());
     // The distribution port is a TLS server that wants a client certificate from the CA.
     const dist = handshake(NODES[0].ip, 25672, ['-cert', join(tlsDir(NODES[0].name), 'tls.crt'), '-key', join(tlsDir(NODES[0].name), 'tls.key')]);
     expect(dist.ok).toBe(true);
@@ -128,9 +130,12 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     const plain = cluster!.inContainer(NODES[0].name, ['env', '-u', 'RABBITMQ_CTL_ERL_ARGS', '/usr/lib/rabbitmq/bin/rabbitmqctl', '-t', '10', 'status'], 60_000);
     expect(plain.status).not.toBe(0);
     // The liveness probe's command (rabbitmq-diagnostics ping) works with the container env: the CLI over TLS.
-    for (const node of NODES) expect(cluster!.inContainer(node.name, cluster!.container.livenessProbe.exec.command, 60_000).status).toBe(0);
+    for (const node of NODES) {
+      await waitFor(`the liveness probe's command on ${node.name}`, 120_000,
+        () => (cluster!.inContainer(node.name, cluster!.container.livenessProbe.exec.command, 60_000).status === 0 ? true : undefined));
+    }
     expect(cluster!.container.readinessProbe.tcpSocket.port).toBe(5671);
-  }, 180_000);
+  }, 900_000);
 
   test('a verifying client connects over AMQPS; plaintext 5672 is closed; a client trusting another CA is refused', () => {
     for (const node of NODES) {
@@ -256,10 +261,29 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
     await waitFor('AMQPS on the resumed broker', 60_000, () => (amqps('connect', [cut.ip, '5671', ca.caFile]).ok ? true : undefined));
   }, 400_000);
 
-  test('figures: AMQP publish latency/throughput and connection open, AMQPS vs plain (printed, not asserted)', () => {
+  test('figures: AMQP publish latency/throughput and connection open, AMQPS vs plain (printed, not asserted)', async () => {
     const node = NODES[0];
     // A plain listener opened at run time on one broker, for the comparison only (the rendered config has none).
-    const opened = cluster!.ctl(node.name, ['eval', `rabbit_networking:start_tcp_listener({"${node.ip}", 5672}, 10, 1).`]);
+    // Waited for, never sampled once: on a loaded machine a CLI call over TLS distribution can fail ("unable to
+    // perform an operation on node", exit 69, its diagnostics a moment later finding the node up and running) when
+    // its distribution connection is not set up in time (net_setuptime, 7 s, bounds the TLS handshake on both
+    // sides), with or without a partition before it, and most often in the first tens of seconds after a paused
+    // broker's link returns, i.e. right after the partition test (test/integration/rabbitmq-tls-cli.wip.ts, session
+    // 28). Only exit 69 and a CLI that did not finish are retried; any other answer is final.
+    const open = () => cluster!.ctl(node.name, ['eval', `rabbit_networking:start_tcp_listener({"${node.ip}", 5672}, 10, 1).`], 60_000);
+    const unreachable = (r: { status: number | null }) => r.status === 69 || r.status === null;
+    const started = Date.now();
+    let opened = open();
+    let attempts = 1;
+    await waitFor('the CLI to reach the broker', 180_000, () => {
+      if (!unreachable(opened)) return true;
+      attempts++;
+      opened = open();
+      return unreachable(opened) ? undefined : true;
+    }).catch(() => undefined); // the last answer is printed below
+    if (attempts > 1) {
+      figures.push(`CLI eval on ${node.name}: ${attempts} attempts over ${((Date.now() - started) / 1000).toFixed(1)} s (exit 69: its distribution connection was not set up)`);
+    }
     // Figures only: what the listeners do is asserted by the tests above, so a measurement that cannot be taken is
     // printed with its reason (one run on the merged code failed here after 6 s, cause not captured) instead of
     // failing the suite.
@@ -277,5 +301,5 @@ describeIfTools('RabbitMQ 3.10 cluster with TLS (AMQPS, HTTPS management, distri
       figures.push(`plain: not measured (no listener opened at run time: ${opened.stdout.trim()}${opened.stderr.trim()})`);
     }
     expect(existsSync(ca.caFile)).toBe(true);
-  }, 600_000);
+  }, 780_000);
 });

@@ -88,7 +88,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     cluster.setUp(synth(chart));
 
     figures.push(`cluster formation (3 blank brokers, started together): ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-  }, 200_000);
+  }, 360_000);
 
   afterAll(() => tearDownAndPrint(cluster, 'RabbitMQ integration figures', figures), 90_000);
 

@@ -331,6 +331,12 @@ function inPlaceVerdict(component: string | undefined, use: string, rolls: boole
       + 'whole cluster (rabbitmqctl change_password, no restart); RabbitMQ has no dual passwords: connections already open stay open, new ones with the old password '
       + `are refused, so this should be an account no client uses (README, "${RABBIT_ROTATION}")` };
   }
+  if (component === 'proxysql' && use.startsWith('volume credentials')) {
+    return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and the credentials sidecar loads it into ProxySQL '
+      + '(LOAD MYSQL USERS or VARIABLES TO RUNTIME, no restart) once every ONLINE Galera member accepts it (the monitor\'s: once the members have restarted '
+      + 'with it); ProxySQL has one password per user: clients still on the old one are refused from then on, so this should be an account no client uses '
+      + '(README, "Day 2: rotating a database password")' };
+  }
   if (component === 'rabbitmq' && use.startsWith('volume cookie')) {
     return stopped
       ? { status: 'pass', message: 'no broker runs: every broker starts with the new cookie' }

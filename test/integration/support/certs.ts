@@ -1,8 +1,8 @@
 /**
  * Real certificates for the TLS tests, made with the openssl CLI: a CA, leaf certificates signed by it (server and
- * client use, with the subject alternative names given), expired ones, and a second unrelated CA. Each leaf is
- * written as a directory the way a Secret volume presents it (`tls.crt`, `tls.key`, `ca.crt`), and replaced with an
- * atomic rename, as the kubelet swaps a Secret volume on renewal.
+ * client use unless told otherwise, with the subject alternative names given), expired or not yet valid ones, and a
+ * second unrelated CA. Each leaf is written as a directory the way a Secret volume presents it (`tls.crt`, `tls.key`,
+ * `ca.crt`), and replaced with an atomic rename, as the kubelet swaps a Secret volume on renewal.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -14,6 +14,10 @@ export interface LeafOptions {
   readonly commonName?: string;
   /** Valid from 2020-01-01 to 2020-01-02. */
   readonly expired?: boolean;
+  /** Valid from 2099-01-01 to 2099-01-02. */
+  readonly notYetValid?: boolean;
+  /** The extendedKeyUsage extension. @default 'serverAuth,clientAuth' */
+  readonly extendedKeyUsage?: string;
 }
 
 function openssl(args: string[], cwd: string): string {
@@ -45,10 +49,11 @@ export class TestCa {
       '[ca]', 'default_ca = itest', '[itest]', `dir = ${this.dir}`, 'database = $dir/index.txt', 'new_certs_dir = $dir',
       'certificate = $dir/ca.crt', 'private_key = $dir/ca.key', 'default_md = sha256', 'policy = any', 'unique_subject = no',
       'copy_extensions = none', 'rand_serial = yes', '[any]', 'commonName = supplied', '[leaf]',
-      `subjectAltName = ${options.sans.join(',')}`, 'extendedKeyUsage = serverAuth,clientAuth', 'keyUsage = digitalSignature,keyEncipherment',
+      `subjectAltName = ${options.sans.join(',')}`, `extendedKeyUsage = ${options.extendedKeyUsage ?? 'serverAuth,clientAuth'}`, 'keyUsage = digitalSignature,keyEncipherment',
       'basicConstraints = CA:FALSE', '',
     ].join('\n'));
-    const validity = options.expired ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z'] : ['-days', '2'];
+    const validity = options.expired ? ['-startdate', '20200101000000Z', '-enddate', '20200102000000Z']
+      : options.notYetValid ? ['-startdate', '20990101000000Z', '-enddate', '20990102000000Z'] : ['-days', '2'];
     openssl(['ca', '-batch', '-notext', '-config', `${id}.cnf`, '-extensions', 'leaf', '-in', `${id}.csr`, '-out', `${id}.crt`, ...validity], this.dir);
     const certificate = fs.readFileSync(path.join(this.dir, `${id}.crt`), 'utf8');
     return {
