@@ -24,10 +24,3 @@ for (const size of SIZES) {
 }
 console.table(rows);
 
-// TLS against plaintext with the real daemons (scripts/bench-tls.py says what it measures; it skips itself when the
-// daemons or root are missing). Debian's python3, where python3-pymysql is installed.
-try {
-  execFileSync('/usr/bin/python3', [path.join(__dirname, 'bench-tls.py')], { stdio: 'inherit' });
-} catch (e) {
-  console.log(`TLS benchmark not run: ${e.message}`);
-}

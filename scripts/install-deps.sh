@@ -22,6 +22,7 @@ DEBIAN_PACKAGES=(
   # Connection outputs: the OpenStack client libraries read the rendered service configs and talk to the daemons.
   python3-oslo.config python3-oslo.messaging python3-oslo.db python3-oslo.cache python3-keystonemiddleware python3-pymysql
   python3-pymemcache  # oslo.cache's TLS backend (dogpile.cache.pymemcache): the memcached TLS test reads [cache] with it
+  python3-amqp        # py-amqp, oslo.messaging's client under kombu: the TLS benchmark publishes with it
 )
 
 missing=()

@@ -14,11 +14,12 @@ import * as path from 'path';
 import * as tls from 'tls';
 import { openStackService } from '../../lib/haproxy/catalogue';
 import { HaproxyModel } from '../../lib/haproxy/model';
-import { haproxyCommand, renderHaproxyCfg } from '../../lib/haproxy/render';
+import { renderHaproxyCfg } from '../../lib/haproxy/render';
 import { fullHaproxyModel } from '../support/fixtures';
 import { sleep, waitFor } from './galera-harness';
 import { TestCa } from './support/certs';
-import { Daemons, describeWithBinaries, waitForTcp } from './support/daemons';
+import { Daemons, describeWithBinaries } from './support/daemons';
+import { startRenderedHaproxy } from './support/haproxy';
 
 jest.setTimeout(180_000);
 
@@ -75,21 +76,12 @@ describeWithBinaries('HAProxy TLS termination (real haproxy, openssl certificate
      * path, a private /run/haproxy for its sockets), and, with `reloader`, the sidecar script watching the files.
      */
     async function startHaproxy(name: string, cfg: string, bind: string, reloader: boolean) {
-      const dir = path.join(work, name);
-      const runDir = path.join(dir, 'run');
-      const etc = path.join(dir, 'etc');
-      fs.mkdirSync(runDir, { recursive: true });
-      fs.mkdirSync(path.join(etc, 'haproxy'), { recursive: true });
-      fs.writeFileSync(path.join(etc, 'haproxy', 'haproxy.cfg'), cfg);
-      const command = haproxyCommand().join(' ');
-      const child = daemons.start('unshare', ['-m', 'sh', '-c',
-        `mount --bind ${runDir} /run/haproxy && mount --bind ${etc} /usr/local/etc && exec ${command}`]);
-      await waitForTcp(bind, STATS_PORT);
+      const { child, runDir, configFile } = await startRenderedHaproxy(daemons, path.join(work, name), cfg, bind, STATS_PORT);
       let log = '';
       const sidecar = reloader ? daemons.start('node', [path.join(__dirname, '../../assets/haproxy/reloader.js'), 'watch'], {
         env: {
           ...process.env,
-          HAPROXY_CONFIG: path.join(etc, 'haproxy', 'haproxy.cfg'),
+          HAPROXY_CONFIG: configFile,
           HAPROXY_MASTER_SOCKET: path.join(runDir, 'master.sock'),
           HAPROXY_ADMIN_SOCKET: path.join(runDir, 'admin.sock'),
           HAPROXY_TLS_CERT: path.join(tlsDir, 'tls.crt'),

@@ -288,16 +288,16 @@ export class RabbitNamespaceCluster {
 
   /**
    * Starts every broker together, as a DaemonSet's pods start, and waits (bounded) until the first node sees them all
-   * running. Returns the seconds that took (the formation figure).
+   * running (`timeoutMs`). Returns the seconds that took (the formation figure).
    */
-  public async startAllBrokers(): Promise<number> {
+  public async startAllBrokers(timeoutMs = 300_000): Promise<number> {
     const t0 = Date.now();
     for (const node of this.layout.nodes) this.startBroker(node);
     const count = this.layout.nodes.length;
     // Formation takes 36-53 s on an idle 2-core machine; 90 s (plain) and over 150 s (TLS distribution) were seen
     // with the suite sharing the cores with other real-daemon work. The bound only ends a hang, so it is generous.
     try {
-      await waitFor(`${count} running nodes`, 300_000, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
+      await waitFor(`${count} running nodes`, timeoutMs, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
     } catch (e) {
       // A formation that never ends is only diagnosable from the brokers' own logs: carry their tails in the error.
       throw new Error(`${(e as Error).message}\n${this.layout.nodes.map((n) => this.logTail(n.name, 25)).join('\n')}`);
