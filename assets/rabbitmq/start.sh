@@ -15,6 +15,9 @@
 #    (a first deployment). A peer that is down, or whose port answers but not "blank" (a broker with data,
 #    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
 #    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
+#    Once a running peer has answered, the blank node adds the rendered host table to the resolver of every running
+#    peer that lacks a name of it (share_host_table below): brokers started before the inventory grew cannot
+#    resolve the new nodes' names otherwise, and two new brokers joining at once then hang (measured).
 # 5. Start post-start.sh in the background (records the release on the data dir once the broker has booted, and
 #    enables every stable feature flag once every broker runs this release line), and the credentials watcher
 #    (credentials.sh: a changed password file reaches the broker live), then exec rabbitmq-server with
@@ -22,7 +25,7 @@
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
 # RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME, RABBITMQ_DIST_PORT;
-# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds);
+# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL, RABBITMQ_PEER_PROBE_TIMEOUT and RABBITMQ_HOST_TABLE_TIMEOUT (seconds);
 # RABBITMQ_RELEASE_LINES (release.sh); RABBITMQ_CREDENTIALS_DIR (credentials.sh); RABBITMQ_POST_START_SCRIPT (default: post-start.sh beside this script; empty:
 # none, for tests of this script alone).
 set -euo pipefail
@@ -46,6 +49,7 @@ forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
 retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
 probe_timeout=${RABBITMQ_PEER_PROBE_TIMEOUT:-3}
 dist_port=${RABBITMQ_DIST_PORT:-25672}
+host_table_timeout=${RABBITMQ_HOST_TABLE_TIMEOUT:-15}
 force_file="$home/force-new-cluster"
 
 [[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
@@ -152,6 +156,57 @@ forget_self_on_a_peer() {
   return 1
 }
 
+# The host table as an Erlang expression for a running peer: adds each listed node's name that the peer does not
+# resolve yet (by any means: its own erl_inetrc, /etc/hosts, DNS) and returns the names it added.
+#
+# Why: a broker's VM reads erl_inetrc once, when it starts, so brokers running since before the inventory grew cannot
+# resolve the new nodes' names. One newcomer alone connects to each of them itself, but when two join at once (a
+# DaemonSet starts the pods of two new nodes together), the first one's join makes `global` on every old broker
+# connect to the second one by name; that fails (measured: "'global' at 'rabbit@ctl-1' failed to connect to
+# 'rabbit@ctl-5'"), OTP 25's global then never completes its sync with the second newcomer, and its boot waits in
+# global:sync() for ever (RabbitMQ's "global hang workaround" for that wait sends messages OTP >= 25.1 ignores before
+# RabbitMQ 3.10.9, rabbitmq-server#6034). The names are only added, never changed: a node that kept its name under a
+# new IP is the rolled brokers' business (they restart with the new table).
+host_table_expression() {
+  local node host ip entries=()
+  for node in "$RABBITMQ_NODENAME" "${peers[@]}"; do
+    host=${node#*@}
+    ip=${ip_of[$node]:-}
+    [[ $node == "$RABBITMQ_NODENAME" ]] && ip=$HOST_IP
+    [[ $ip =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ && $host =~ ^[A-Za-z0-9.-]+$ ]] || continue
+    entries+=("{\"$host\", {${ip//./,}}}")
+  done
+  local IFS=,
+  printf 'lists:filtermap(fun({H, IP}) -> case inet:getaddr(H, inet) of {ok, _} -> false; _ -> ok = inet_db:add_host(IP, [H]), {true, H} end end, [%s]).' "${entries[*]}"
+}
+
+# Adds the host table to every peer's running resolver, in parallel, each bounded; a peer that does not answer is
+# skipped (a stopped broker reads the current table when it starts).
+share_host_table() {
+  local expression peer pids=() out_dir
+  expression=$(host_table_expression)
+  out_dir=$(mktemp -d)
+  for peer in "${peers[@]}"; do
+    timeout "$((host_table_timeout + 5))" rabbitmqctl -n "$peer" -t "$host_table_timeout" eval "$expression" >"$out_dir/${peer#*@}" 2>&1 &
+    pids+=("$!")
+  done
+  local i=0 rc output
+  for peer in "${peers[@]}"; do
+    rc=0
+    wait "${pids[i]}" || rc=$?
+    i=$((i + 1))
+    output=$(tr '\n' ' ' <"$out_dir/${peer#*@}")
+    if ((rc != 0)); then
+      log "$peer did not take the host table (rc $rc; not running?): ${output:0:200}"
+    elif [[ $output == '[] ' || $output == '[]' ]]; then
+      log "$peer resolves every listed node already"
+    else
+      log "$peer now resolves ${output% } (added to its running resolver: it started before they were listed)"
+    fi
+  done
+  rm -rf "$out_dir"
+}
+
 # What a peer's distribution port says first: "blank rabbit@<peer>" from a waiting blank node's responder;
 # nothing from a real Erlang node (the connecting side speaks first); empty if nothing listens.
 peer_greeting() {
@@ -249,16 +304,19 @@ check_data_release() {
 if ((${#existing[@]} == 0)); then
   log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
   : >"$waiting_marker"
+  peer_answered=yes
   until forget_self_on_a_peer; do
     if [[ -e $force_file ]]; then
       rm -f "$force_file"
       log "$force_file found: forming a new, empty cluster as the operator asked"
       shorten_discovery_retries
+      peer_answered=''
       break
     fi
     if [[ $RABBITMQ_NODENAME == "$seed" ]] && every_peer_blank; then
       log "this is the seed and every peer is blank: first formation, starting; peer discovery forms the cluster"
       shorten_discovery_retries
+      peer_answered=''
       break
     fi
     start_blank_responder
@@ -266,6 +324,8 @@ if ((${#existing[@]} == 0)); then
     sleep "$retry_interval"
   done
   stop_blank_responder
+  # Joining a running cluster: first make sure its brokers can resolve this node and its new peers.
+  [[ -z $peer_answered ]] || share_host_table
   rm -f "$waiting_marker"
 fi
 trap - EXIT
