@@ -15,9 +15,9 @@
 #    (a first deployment). A peer that is down, or whose port answers but not "blank" (a broker with data,
 #    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
 #    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
-#    Once a running peer has answered, the blank node adds the rendered host table to the resolver of every running
-#    peer that lacks a name of it (share_host_table below): brokers started before the inventory grew cannot
-#    resolve the new nodes' names otherwise, and two new brokers joining at once then hang (measured).
+#    Once a running peer has answered, the blank node adds the rendered host table, through that peer, to the
+#    resolver of every running broker that lacks a name of it (share_host_table below): brokers started before the
+#    inventory grew cannot resolve the new nodes' names otherwise, and two new brokers joining at once then hang.
 # 5. Start post-start.sh in the background (records the release on the data dir once the broker has booted, and
 #    enables every stable feature flag once every broker runs this release line), and the credentials watcher
 #    (credentials.sh: a changed password file reaches the broker live), then exec rabbitmq-server with
@@ -49,7 +49,8 @@ forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
 retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
 probe_timeout=${RABBITMQ_PEER_PROBE_TIMEOUT:-3}
 dist_port=${RABBITMQ_DIST_PORT:-25672}
-host_table_timeout=${RABBITMQ_HOST_TABLE_TIMEOUT:-15}
+host_table_timeout=${RABBITMQ_HOST_TABLE_TIMEOUT:-180}
+running_peer=''
 force_file="$home/force-new-cluster"
 
 [[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
@@ -140,12 +141,14 @@ forget_self_on_a_peer() {
     set -e
     if ((rc == 0)); then
       log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
+      running_peer=$peer
       return 0
     elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
       # A peer that is still booting lists nobody yet: joining it now would race its own cluster formation
       # (measured: a joiner then spends ~20 s of its discovery retries on the lock). Only a running peer counts.
       if rabbitmqctl -n "$peer" -t "$forget_timeout" await_startup >/dev/null 2>&1; then
         log "$peer runs and does not list $RABBITMQ_NODENAME: nothing to forget"
+        running_peer=$peer
         return 0
       fi
       log "$peer does not list $RABBITMQ_NODENAME but is not running yet"
@@ -156,8 +159,10 @@ forget_self_on_a_peer() {
   return 1
 }
 
-# The host table as an Erlang expression for a running peer: adds each listed node's name that the peer does not
-# resolve yet (by any means: its own erl_inetrc, /etc/hosts, DNS) and returns the names it added.
+# The host table as an Erlang expression for the running peer: on itself and on every node it is connected to (the
+# cluster's running brokers), adds each listed node's name that node does not resolve yet (by any means: its own
+# erl_inetrc, /etc/hosts, DNS); returns, per node, the names it added. One CLI call, fanned out over the distribution
+# (erpc), rather than one CLI per peer: an escript per peer took more than 20 s each on a loaded node (measured).
 #
 # Why: a broker's VM reads erl_inetrc once, when it starts, so brokers running since before the inventory grew cannot
 # resolve the new nodes' names. One newcomer alone connects to each of them itself, but when two join at once (a
@@ -177,34 +182,30 @@ host_table_expression() {
     entries+=("{\"$host\", {${ip//./,}}}")
   done
   local IFS=,
-  printf 'lists:filtermap(fun({H, IP}) -> case inet:getaddr(H, inet) of {ok, _} -> false; _ -> ok = inet_db:add_host(IP, [H]), {true, H} end end, [%s]).' "${entries[*]}"
+  printf '%s' "Table = [${entries[*]}], " \
+    '[{N, [H || {H, IP} <- Table, case catch erpc:call(N, inet, getaddr, [H, inet], 5000) of {ok, _} -> false; ' \
+    '_ -> ok =:= (catch erpc:call(N, inet_db, add_host, [IP, [H]], 5000)) end]} || N <- [node() | nodes()]].'
 }
 
-# Adds the host table to every peer's running resolver, in parallel, each bounded; a peer that does not answer is
-# skipped (a stopped broker reads the current table when it starts).
+# Adds the host table to the running brokers' resolvers through the peer that answered (forget step), retrying
+# (a CLI call can take tens of seconds on a loaded node) for at most RABBITMQ_HOST_TABLE_TIMEOUT seconds; then
+# starts anyway, with a warning: a lone newcomer joins without it.
 share_host_table() {
-  local expression peer pids=() out_dir
+  local expression output='' deadline=$((SECONDS + host_table_timeout)) left
   expression=$(host_table_expression)
-  out_dir=$(mktemp -d)
-  for peer in "${peers[@]}"; do
-    timeout "$((host_table_timeout + 5))" rabbitmqctl -n "$peer" -t "$host_table_timeout" eval "$expression" >"$out_dir/${peer#*@}" 2>&1 &
-    pids+=("$!")
-  done
-  local i=0 rc output
-  for peer in "${peers[@]}"; do
-    rc=0
-    wait "${pids[i]}" || rc=$?
-    i=$((i + 1))
-    output=$(tr '\n' ' ' <"$out_dir/${peer#*@}")
-    if ((rc != 0)); then
-      log "$peer did not take the host table (rc $rc; not running?): ${output:0:200}"
-    elif [[ $output == '[] ' || $output == '[]' ]]; then
-      log "$peer resolves every listed node already"
-    else
-      log "$peer now resolves ${output% } (added to its running resolver: it started before they were listed)"
+  while :; do
+    left=$((deadline - SECONDS))
+    if ((left > 0)) && output=$(timeout "$left" rabbitmqctl -n "$running_peer" -t "$left" eval "$expression" 2>&1); then
+      log "host table shared through $running_peer; names added per broker (only those it could not resolve): ${output//$'\n'/ }"
+      return 0
     fi
+    if ((deadline - SECONDS < retry_interval)); then
+      log "WARNING: could not add the host table to the running brokers through $running_peer within ${host_table_timeout}s (${output//$'\n'/ }); starting anyway: if another new broker joins at the same time, its boot can hang until the old brokers are restarted (README, \"Growing, shrinking and replacing a controller\")"
+      return 0
+    fi
+    log "could not add the host table through $running_peer yet; retry in ${retry_interval}s"
+    sleep "$retry_interval"
   done
-  rm -rf "$out_dir"
 }
 
 # What a peer's distribution port says first: "blank rabbit@<peer>" from a waiting blank node's responder;
