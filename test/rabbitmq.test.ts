@@ -12,7 +12,7 @@ import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '
 import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
 import { adminAndNova, NODES } from './support/fixtures';
-import { runScriptInBackground, until } from './support/background-script';
+import { killAll, runScriptInBackground, until } from './support/background-script';
 import { errorOf, newChart } from './support/harness';
 import { installFiles } from './integration/support/certs';
 
@@ -446,7 +446,7 @@ describe('start.sh', () => {
     for (const stub of ['rabbitmqctl', 'rabbitmq-server', 'erl']) chmodSync(join(dir, 'bin', stub), 0o755);
   });
   afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
+    killAll(children);
     rmSync(dir, { recursive: true, force: true });
   });
 
