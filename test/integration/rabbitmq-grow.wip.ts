@@ -1,5 +1,7 @@
 /**
- * NOT IN THE SUITE YET (*.wip.ts, not *.test.ts) until it passes three runs in a row. Run it with
+ * NOT IN THE SUITE YET (*.wip.ts, not *.test.ts): it passed three runs in a row in session 28 (start.sh of 16569e0),
+ * but one run takes 6.4 min even at light load (386 s, load average 5-9, nice 19), over the suite's 5-minute budget
+ * per file; shorten it, then rename it to rabbitmq-grow.test.ts. Run it with
  * `bash scripts/run-bench.sh test/integration/rabbitmq-grow.wip.ts` (beside the suite: ITEST_NO_LOCK=1, niced).
  * Its two runs of session 27 hung in 3 -> 5: the second new broker never booted. Cause (session 28): the old
  * brokers could not resolve the new nodes' names (erl_inetrc is read when a VM starts); start.sh now adds the host
