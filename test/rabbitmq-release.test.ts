@@ -13,7 +13,7 @@ import { rabbitScripts } from '../lib/rabbitmq/assets';
 import { resolveRabbitCluster } from '../lib/rabbitmq/model';
 import { RABBITMQ_LINES } from '../lib/rabbitmq/upgrade';
 import { RabbitVersion } from '../lib/rabbitmq/version';
-import { runScriptInBackground, until } from './support/background-script';
+import { killAll, runScriptInBackground, until } from './support/background-script';
 import { adminAndNova, NODES } from './support/fixtures';
 
 const ASSETS = join(__dirname, '..', 'assets', 'rabbitmq');
@@ -235,7 +235,7 @@ describe('post-start.sh: the release marker and the feature flags', () => {
   const children: ChildProcess[] = [];
   beforeEach(() => { b = new BrokerDir(); });
   afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
+    killAll(children);
     b.remove();
   });
 

@@ -12,7 +12,7 @@ import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '
 import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
 import { adminAndNova, NODES } from './support/fixtures';
-import { runScriptInBackground, until } from './support/background-script';
+import { killAll, runScriptInBackground, until } from './support/background-script';
 import { errorOf, newChart } from './support/harness';
 import { installFiles } from './integration/support/certs';
 
@@ -412,19 +412,28 @@ describe('start.sh', () => {
     writeFileSync(join(dir, 'secret', '.erlang.cookie'), 'COOKIE', { mode: 0o400 });
     // rabbitmqctl stub: answers per peer from STUB_<peer>: "ok", "notmember" (running, does not list this node),
     // "booting" (lists nobody and is not running yet), "after:N" (unreachable until the N-th CLI call, then
-    // "notmember"), "file:PATH" (unreachable until PATH exists), anything else = unreachable.
+    // "notmember"), "file:PATH" (unreachable until PATH exists), "real" and "noeval" ("notmember"; see eval below),
+    // anything else = unreachable.
     writeFileSync(join(dir, 'bin', 'rabbitmqctl'), [
       '#!/bin/bash',
       'echo "$*" >> "$STUB_LOG"',
       'peer=${2#rabbit@}; var=STUB_${peer//-/_}; answer=${!var:-down}',
       'if [[ $5 == await_startup ]]; then [[ $answer == booting ]] && exit 69; exit 0; fi',
-      '[[ $answer == booting ]] && answer=notmember',
       'if [[ $answer == after:* ]]; then',
       '  if (( $(wc -l < "$STUB_LOG") >= ${answer#after:} )); then answer=notmember; else answer=down; fi',
       'fi',
       'if [[ $answer == file:* ]]; then',
       '  if [[ -e ${answer#file:} ]]; then answer=notmember; else answer=down; fi',
       'fi',
+      // eval (the host table): "real" evaluates the expression in a real Erlang VM (not distributed: it is its own
+      // only node) whose resolver knows ctl-1 already (and not the rendered table start.sh exports); "noeval" runs
+      // but its eval fails; a peer that answers otherwise added ctl-2 on itself; an unreachable one fails.
+      'if [[ $5 == eval ]]; then',
+      '  if [[ $answer == real ]]; then exec env -u ERL_INETRC erl -noshell -eval "inet_db:set_lookup([file]), ok = inet_db:add_host({10,0,0,11}, [\\"ctl-1\\"]), io:format(\\"~p~n\\", [begin ${6%.} end]), halt()."; fi',
+      '  [[ $answer == ok || $answer == notmember || $answer == booting ]] && { echo "[{$2,[\\"ctl-2\\"]}]"; exit 0; }',
+      '  echo "Error: unable to perform an operation on node"; exit 69',
+      'fi',
+      '[[ $answer == booting || $answer == real || $answer == noeval ]] && answer=notmember',
       'case $answer in',
       '  ok) exit 0 ;;',
       '  notmember) echo "Error: {:not_a_cluster_node, \'The node selected is not in the cluster.\'}"; exit 69 ;;',
@@ -437,7 +446,7 @@ describe('start.sh', () => {
     for (const stub of ['rabbitmqctl', 'rabbitmq-server', 'erl']) chmodSync(join(dir, 'bin', stub), 0o755);
   });
   afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
+    killAll(children);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -487,14 +496,19 @@ describe('start.sh', () => {
   /** start.sh in the background, for tests that act while it waits. */
   const runInBackground = (env: Record<string, string>) => runScriptInBackground(START, startEnv(env), children);
 
-  function run(env: Record<string, string>): { status: number | null; stderr: string; calls: string[] } {
+  /** The stub's calls: `calls` without the host-table evals (made in parallel, in no fixed order), `evals` those. */
+  function recordedCalls(): { calls: string[]; evals: string[] } {
+    const all = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : [];
+    return { calls: all.filter((c) => !/^-n \S+ -t \d+ eval /.test(c)), evals: all.filter((c) => /^-n \S+ -t \d+ eval /.test(c)).sort() };
+  }
+
+  function run(env: Record<string, string>): { status: number | null; stderr: string; calls: string[]; evals: string[] } {
     const r = spawnSync('bash', [START], {
       encoding: 'utf8',
       timeout: 20_000,
       env: startEnv(env),
     });
-    const calls = existsSync(join(dir, 'calls')) ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n') : [];
-    return { status: r.status, stderr: r.stderr, calls };
+    return { status: r.status, stderr: r.stderr, ...recordedCalls() };
   }
 
   test('renders the templates (IP, JSON-escaped passwords), copies the cookie 0600, binds epmd and distribution to the node IP', () => {
@@ -573,6 +587,41 @@ describe('start.sh', () => {
     expect(r.stderr).toContain('rabbit@ctl-1 does not list rabbit@ctl-2 but is not running yet');
   });
 
+  test('joining a running cluster: first the host table goes, through the peer that answered, to every running broker\'s resolver', () => {
+    const r = run({ STUB_ctl_1: 'notmember', STUB_ctl_3: 'down' });
+    expect(r.status).toBe(0);
+    // One CLI call, to the peer that answered; the expression fans out to the nodes that peer is connected to.
+    const table = 'Table = [{"ctl-2", {10,0,0,12}},{"ctl-1", {10,0,0,11}},{"ctl-3", {10,0,0,13}}], ';
+    expect(r.evals).toHaveLength(1);
+    expect(r.evals[0].startsWith(`-n rabbit@ctl-1 -t 180 eval ${table}[{N, [H || {H, IP} <- Table,`)).toBe(true);
+    expect(r.evals[0]).toMatch(/inet_db, add_host, \[IP, \[H\]\].* \|\| N <- \[node\(\) \| nodes\(\)\]\]\.$/);
+    expect(r.stderr).toContain('host table shared through rabbit@ctl-1; names added per broker (only those it could not resolve): [{rabbit@ctl-1,["ctl-2"]}]');
+    // Before the broker starts (its own join is what needs the names).
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server /);
+    // A node with data asks nobody.
+    rmSync(join(dir, 'calls'));
+    mkdirSync(join(dir, 'mnesia', 'rabbit@ctl-2'), { recursive: true });
+    writeFileSync(join(dir, 'mnesia', 'rabbit@ctl-2', 'cluster_nodes.config'), '');
+    expect(run({ STUB_ctl_1: 'notmember' }).evals).toEqual([]);
+  });
+
+  test('the host table: retried until RABBITMQ_HOST_TABLE_TIMEOUT, then the broker starts anyway with a warning', () => {
+    const r = run({ STUB_ctl_1: 'noeval', RABBITMQ_HOST_TABLE_TIMEOUT: '2', RABBITMQ_PEER_RETRY_INTERVAL: '1' });
+    expect(r.status).toBe(0);
+    expect(r.evals.length).toBeGreaterThanOrEqual(2);
+    expect(r.stderr).toContain('could not add the host table through rabbit@ctl-1 yet; retry in 1s');
+    expect(r.stderr).toContain('WARNING: could not add the host table to the running brokers through rabbit@ctl-1 within 2s');
+    expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server /);
+  });
+
+  test('the host table expression adds, on each node, only the names its real Erlang resolver lacks, and says which', () => {
+    rmSync(join(dir, 'bin', 'erl')); // the responder's stub: a real erl evaluates the expression
+    const r = run({ STUB_ctl_1: 'real', STUB_ctl_3: 'down' });
+    expect(r.status).toBe(0);
+    // That resolver knows ctl-1 (its own erl_inetrc): it is left alone; ctl-2 and ctl-3 are added.
+    expect(r.stderr).toContain('names added per broker (only those it could not resolve): [{nonode@nohost,["ctl-2","ctl-3"]}]');
+  });
+
   test('a blank seed forms the cluster only when every peer says it is blank (first deployment)', async () => {
     writeTemplates(LOOPBACK_NODES);
     await fakePeerPort('127.0.77.12', 'blank rabbit@ctl-2\n');
@@ -586,7 +635,8 @@ describe('start.sh', () => {
     expect(conf.replace(/^cluster_formation\.discovery_retry_limit = .*$/m, '')).toBe(
       readFileSync(join(dir, 'template', 'rabbitmq.conf'), 'utf8').replace(/@@HOST_IP@@/g, '127.0.77.11').replace(/^cluster_formation\.discovery_retry_limit = .*$/m, ''));
     expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server 127\.0\.77\.11 /);
-  });
+    expect(recordedCalls().evals).toEqual([]); // no running peer to teach
+  }, 30_000);
 
   test('a blank seed never forms a cluster while a peer is down or answers like a broker with data; the operator\'s file ends the wait', async () => {
     writeTemplates(LOOPBACK_NODES);
@@ -607,7 +657,7 @@ describe('start.sh', () => {
     expect(liveness()).not.toBe(0); // the marker is gone: the probe asks the broker again
     expect(r.stderr()).toContain('force-new-cluster found: forming a new, empty cluster as the operator asked');
     expect(existsSync(join(dir, 'home', 'force-new-cluster'))).toBe(false); // consumed: a later restart is not forced
-  });
+  }, 30_000);
 
   test('a blank non-seed says "blank" on its distribution port while it waits (real erl), and stops before the broker starts', async () => {
     writeTemplates(LOOPBACK_NODES);
@@ -622,7 +672,7 @@ describe('start.sh', () => {
     expect(await r.exit).toBe(0);
     expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n').at(-1)).toMatch(/^server /);
     expect(greeting()).toBe('');
-  });
+  }, 30_000); // a real erl and CLI stubs: seconds on a loaded machine
 
   test('a blank non-seed node with no live peer waits until one answers instead of forming a cluster alone', () => {
     const r = run({ STUB_ctl_3: 'after:4', RABBITMQ_PEER_RETRY_INTERVAL: '0' });

@@ -15,6 +15,9 @@
 #    (a first deployment). A peer that is down, or whose port answers but not "blank" (a broker with data,
 #    booting or running), keeps it waiting. An operator can end the wait on any blank node by creating
 #    $HOME/force-new-cluster (consumed once): it then forms a new, empty cluster.
+#    Once a running peer has answered, the blank node adds the rendered host table, through that peer, to the
+#    resolver of every running broker that lacks a name of it (share_host_table below): brokers started before the
+#    inventory grew cannot resolve the new nodes' names otherwise, and two new brokers joining at once then hang.
 # 5. Start post-start.sh in the background (records the release on the data dir once the broker has booted, and
 #    enables every stable feature flag once every broker runs this release line), and the credentials watcher
 #    (credentials.sh: a changed password file reaches the broker live), then exec rabbitmq-server with
@@ -22,7 +25,7 @@
 #
 # Env (defaults = official image layout): RABBITMQ_NODENAME, HOST_IP (required); RABBITMQ_TEMPLATE_DIR,
 # RABBITMQ_RENDER_DIR, RABBITMQ_COOKIE_SOURCE, RABBITMQ_MNESIA_BASE, HOME, RABBITMQ_DIST_PORT;
-# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL and RABBITMQ_PEER_PROBE_TIMEOUT (seconds);
+# RABBITMQ_FORGET_TIMEOUT, RABBITMQ_PEER_RETRY_INTERVAL, RABBITMQ_PEER_PROBE_TIMEOUT and RABBITMQ_HOST_TABLE_TIMEOUT (seconds);
 # RABBITMQ_RELEASE_LINES (release.sh); RABBITMQ_CREDENTIALS_DIR (credentials.sh); RABBITMQ_POST_START_SCRIPT (default: post-start.sh beside this script; empty:
 # none, for tests of this script alone).
 set -euo pipefail
@@ -46,6 +49,8 @@ forget_timeout=${RABBITMQ_FORGET_TIMEOUT:-20}
 retry_interval=${RABBITMQ_PEER_RETRY_INTERVAL:-5}
 probe_timeout=${RABBITMQ_PEER_PROBE_TIMEOUT:-3}
 dist_port=${RABBITMQ_DIST_PORT:-25672}
+host_table_timeout=${RABBITMQ_HOST_TABLE_TIMEOUT:-180}
+running_peer=''
 force_file="$home/force-new-cluster"
 
 [[ $HOST_IP =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || die "HOST_IP '$HOST_IP' is not an IPv4 address"
@@ -136,12 +141,14 @@ forget_self_on_a_peer() {
     set -e
     if ((rc == 0)); then
       log "$peer forgot the stale $RABBITMQ_NODENAME; joining as a new member"
+      running_peer=$peer
       return 0
     elif [[ $output == *not_a_cluster_node* || $output == *"not a member"* || $output == *"not in the cluster"* ]]; then
       # A peer that is still booting lists nobody yet: joining it now would race its own cluster formation
       # (measured: a joiner then spends ~20 s of its discovery retries on the lock). Only a running peer counts.
       if rabbitmqctl -n "$peer" -t "$forget_timeout" await_startup >/dev/null 2>&1; then
         log "$peer runs and does not list $RABBITMQ_NODENAME: nothing to forget"
+        running_peer=$peer
         return 0
       fi
       log "$peer does not list $RABBITMQ_NODENAME but is not running yet"
@@ -150,6 +157,55 @@ forget_self_on_a_peer() {
     log "$peer could not forget $RABBITMQ_NODENAME (rc $rc): ${output//$'\n'/ }"
   done
   return 1
+}
+
+# The host table as an Erlang expression for the running peer: on itself and on every node it is connected to (the
+# cluster's running brokers), adds each listed node's name that node does not resolve yet (by any means: its own
+# erl_inetrc, /etc/hosts, DNS); returns, per node, the names it added. One CLI call, fanned out over the distribution
+# (erpc), rather than one CLI per peer: an escript per peer took more than 20 s each on a loaded node (measured).
+#
+# Why: a broker's VM reads erl_inetrc once, when it starts, so brokers running since before the inventory grew cannot
+# resolve the new nodes' names. One newcomer alone connects to each of them itself, but when two join at once (a
+# DaemonSet starts the pods of two new nodes together), the first one's join makes `global` on every old broker
+# connect to the second one by name; that fails (measured: "'global' at 'rabbit@ctl-1' failed to connect to
+# 'rabbit@ctl-5'"), OTP 25's global then never completes its sync with the second newcomer, and its boot waits in
+# global:sync() for ever (RabbitMQ's "global hang workaround" for that wait sends messages OTP >= 25.1 ignores before
+# RabbitMQ 3.10.9, rabbitmq-server#6034). The names are only added, never changed: a node that kept its name under a
+# new IP is the rolled brokers' business (they restart with the new table).
+host_table_expression() {
+  local node host ip entries=()
+  for node in "$RABBITMQ_NODENAME" "${peers[@]}"; do
+    host=${node#*@}
+    ip=${ip_of[$node]:-}
+    [[ $node == "$RABBITMQ_NODENAME" ]] && ip=$HOST_IP
+    [[ $ip =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ && $host =~ ^[A-Za-z0-9.-]+$ ]] || continue
+    entries+=("{\"$host\", {${ip//./,}}}")
+  done
+  local IFS=,
+  printf '%s' "Table = [${entries[*]}], " \
+    '[{N, [H || {H, IP} <- Table, case catch erpc:call(N, inet, getaddr, [H, inet], 5000) of {ok, _} -> false; ' \
+    '_ -> ok =:= (catch erpc:call(N, inet_db, add_host, [IP, [H]], 5000)) end]} || N <- [node() | nodes()]].'
+}
+
+# Adds the host table to the running brokers' resolvers through the peer that answered (forget step), retrying
+# (a CLI call can take tens of seconds on a loaded node) for at most RABBITMQ_HOST_TABLE_TIMEOUT seconds; then
+# starts anyway, with a warning: a lone newcomer joins without it.
+share_host_table() {
+  local expression output='' deadline=$((SECONDS + host_table_timeout)) left
+  expression=$(host_table_expression)
+  while :; do
+    left=$((deadline - SECONDS))
+    if ((left > 0)) && output=$(timeout "$left" rabbitmqctl -n "$running_peer" -t "$left" eval "$expression" 2>&1); then
+      log "host table shared through $running_peer; names added per broker (only those it could not resolve): ${output//$'\n'/ }"
+      return 0
+    fi
+    if ((deadline - SECONDS < retry_interval)); then
+      log "WARNING: could not add the host table to the running brokers through $running_peer within ${host_table_timeout}s (${output//$'\n'/ }); starting anyway: if another new broker joins at the same time, its boot can hang until the old brokers are restarted (README, \"Growing, shrinking and replacing a controller\")"
+      return 0
+    fi
+    log "could not add the host table through $running_peer yet; retry in ${retry_interval}s"
+    sleep "$retry_interval"
+  done
 }
 
 # What a peer's distribution port says first: "blank rabbit@<peer>" from a waiting blank node's responder;
@@ -249,16 +305,19 @@ check_data_release() {
 if ((${#existing[@]} == 0)); then
   log "data dir $data_dir is empty: making sure no peer still lists $RABBITMQ_NODENAME as a member"
   : >"$waiting_marker"
+  peer_answered=yes
   until forget_self_on_a_peer; do
     if [[ -e $force_file ]]; then
       rm -f "$force_file"
       log "$force_file found: forming a new, empty cluster as the operator asked"
       shorten_discovery_retries
+      peer_answered=''
       break
     fi
     if [[ $RABBITMQ_NODENAME == "$seed" ]] && every_peer_blank; then
       log "this is the seed and every peer is blank: first formation, starting; peer discovery forms the cluster"
       shorten_discovery_retries
+      peer_answered=''
       break
     fi
     start_blank_responder
@@ -266,6 +325,8 @@ if ((${#existing[@]} == 0)); then
     sleep "$retry_interval"
   done
   stop_blank_responder
+  # Joining a running cluster: first make sure its brokers can resolve this node and its new peers.
+  [[ -z $peer_answered ]] || share_host_table
   rm -f "$waiting_marker"
 fi
 trap - EXIT

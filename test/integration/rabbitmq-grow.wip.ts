@@ -1,7 +1,11 @@
 /**
- * NOT IN THE SUITE YET (*.wip.ts, not *.test.ts): its one run so far failed on problems of the test itself, fixed
- * since and not re-run (session 27). Run it with `bash scripts/run-bench.sh test/integration/rabbitmq-grow.wip.ts`;
- * rename it to rabbitmq-grow.test.ts once it passes three runs in a row.
+ * NOT IN THE SUITE YET (*.wip.ts, not *.test.ts): it passed three runs in a row in session 28 (start.sh of 16569e0),
+ * but one run takes 6.4 min even at light load (386 s, load average 5-9, nice 19), over the suite's 5-minute budget
+ * per file; shorten it, then rename it to rabbitmq-grow.test.ts. Run it with
+ * `bash scripts/run-bench.sh test/integration/rabbitmq-grow.wip.ts` (beside the suite: ITEST_NO_LOCK=1, niced).
+ * Its two runs of session 27 hung in 3 -> 5: the second new broker never booted. Cause (session 28): the old
+ * brokers could not resolve the new nodes' names (erl_inetrc is read when a VM starts); start.sh now adds the host
+ * table to the running brokers' resolvers before a blank broker joins (assets/rabbitmq/start.sh, share_host_table).
  *
  * Growing, shrinking and replacing RabbitMQ brokers with the real broker (Debian's rabbitmq-server 3.10; issue 20,
  * "Growing and replacing"): each step is what a synthesized RabbitDaemonSet renders for an inventory (3 nodes, then
@@ -28,7 +32,7 @@ import {
   debianRabbitDaemonSet, eventually, mirrors, missingRabbitTools, must, NetnsHost, PYTHON, RabbitNamespaceCluster, sh, sleep, tearDownAndPrint, waitFor,
 } from './support/rabbit-cluster';
 
-jest.setTimeout(600_000);
+jest.setTimeout(900_000);
 
 const NAMESPACE = 'openstack';
 const BRIDGE_NS = 'rmqg-br';
@@ -215,9 +219,20 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const r = cluster.ctl(node, args, 60_000);
     if (r.status !== 0) throw new Error(`rabbitmqctl ${args.join(' ')} on ${node}: rc ${r.status}: ${r.stdout}${r.stderr}`);
   };
+  /** A broker's members (disk_nodes); undefined while it does not answer with its JSON line (a probe, polled). */
   const members = (node: string): string[] | undefined => {
     const r = cluster.ctl(node, ['cluster_status', '--formatter', 'json']);
-    return r.status === 0 ? (JSON.parse(r.stdout).disk_nodes as string[]).sort() : undefined;
+    const json = r.status === 0 ? (r.stdout ?? '').split('\n').filter((l) => l.startsWith('{"')).pop() : undefined;
+    return json === undefined ? undefined : (JSON.parse(json).disk_nodes as string[]).sort();
+  };
+  /** How many synchronised mirrors the notification queue has; undefined while list_queues does not answer (polled). */
+  const syncedMirrors = (node: NetnsHost): number | undefined => {
+    try {
+      const q = cluster.queues(node.name, 'notifications')[QUEUE];
+      return q ? mirrors(q.synchronised_slave_pids) : undefined;
+    } catch {
+      return undefined;
+    }
   };
 
   /** The cluster as `expected` on every listed broker: its members and the running ones (waited for, bounded). */
@@ -299,9 +314,13 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
       must('ip', ['netns', 'del', n.name]);
     }
     cluster.setUp(objects);
-    figures.push(`cluster formation (3 blank brokers): ${(await cluster.startAllBrokers()).toFixed(1)} s`);
-    await expectCluster(NODES.slice(0, 3));
-  }, 300_000);
+    // As cluster.startAllBrokers, with a bound for a run beside the suite at the lowest priority (measured: 126 s).
+    const t0 = Date.now();
+    for (const n of NODES.slice(0, 3)) cluster.startBroker(n);
+    await waitFor('3 running brokers', 300_000, () => (running(NODES[0].name)?.length === 3 ? true : undefined));
+    figures.push(`cluster formation (3 blank brokers): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await expectCluster(NODES.slice(0, 3), 180_000);
+  }, 540_000);
 
   afterAll(async () => {
     for (const stop of samplers) await stop();
@@ -347,10 +366,7 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const pauses = await sampler.stop();
     figures.push(`  not-running samples of the brokers not being restarted: ${pauses.notRunning.length} of ${pauses.samples}`);
     // The policy of the new definitions: 3 replicas of 5.
-    await waitFor('notifications.info mirrored on 3 brokers', 90_000, () => {
-      const q = cluster.queues(a.name, 'notifications')[QUEUE];
-      return q && mirrors(q.synchronised_slave_pids) === 2 ? true : undefined;
-    });
+    await waitFor('notifications.info mirrored on 3 brokers', 120_000, () => (syncedMirrors(a) === 2 ? true : undefined));
     checkNothingLost('3 -> 5 messages', a, before, during);
     expect(pauses.notRunning).toEqual([]);
   });
@@ -452,10 +468,7 @@ describeIfTools('RabbitMQ grow 3 -> 5 -> 3 and a replaced broker (Debian 3.10, n
     const during = await stop();
     const pauses = await sampler.stop();
     figures.push(`  not-running samples of the brokers not being restarted: ${pauses.notRunning.length} of ${pauses.samples}`);
-    await waitFor('notifications.info mirrored again', 90_000, () => {
-      const q = cluster.queues(a.name, 'notifications')[QUEUE];
-      return q && mirrors(q.synchronised_slave_pids) === 1 ? true : undefined;
-    });
+    await waitFor('notifications.info mirrored again', 120_000, () => (syncedMirrors(a) === 1 ? true : undefined));
     checkNothingLost('replace messages', a, before, during);
     expect(pauses.notRunning).toEqual([]);
   });

@@ -11,13 +11,31 @@ export interface BackgroundScript {
   readonly exit: Promise<number | null>;
 }
 
-/** Starts `bash script` with `env`; the child is added to `children`, which the test kills in its afterEach. */
+/**
+ * Starts `bash script` with `env` in a process group of its own; the child is added to `children`, which the test
+ * ends in its afterEach with `killAll`.
+ */
 export function runScriptInBackground(script: string, env: NodeJS.ProcessEnv, children: ChildProcess[]): BackgroundScript {
   let stderr = '';
-  const child = spawn('bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   children.push(child);
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
   return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
+/**
+ * Kills each child and, for a script started by runScriptInBackground, everything it started (its process group):
+ * killing only the bash of a start.sh that timed out left its real `erl` blank responder listening, and every later
+ * test that binds that address failed.
+ */
+export function killAll(children: ChildProcess[]): void {
+  for (const child of children.splice(0)) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL'); // not a group leader (a child spawned otherwise), or already gone
+    }
+  }
 }
 
 /** Polls `condition` every 50 ms until it holds; throws naming `what` after `timeoutMs`. */
