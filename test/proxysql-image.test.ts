@@ -117,8 +117,8 @@ describe('the shared certificate check in the admin sidecar', () => {
     const found = commandsRunBy(scripts['tls-pair-check.sh']);
     expect(found).toEqual({ interpreter: '/bin/bash', external: ['openssl'], problems: [] });
     expect(found.external.filter((p) => !(p in ADMIN_IMAGE_COMMANDS))).toEqual([]);
-    // Without tls neither script is shipped.
-    expect(Object.keys(find(rendered(), 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'start.sh']);
+    // Without tls neither TLS script (tls.sh, tls-pair-check.sh) is shipped; the credentials watcher always is.
+    expect(Object.keys(find(rendered(), 'ConfigMap', 'proxysql-scripts').data).sort()).toEqual(['admin.sh', 'credentials.sh', 'start.sh']);
   });
 });
 
