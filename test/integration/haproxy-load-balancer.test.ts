@@ -69,7 +69,18 @@ describeWithBinaries('HAProxy with what HaproxyLoadBalancer deploys', ['haproxy'
     function check(name: string, cfg: string): { status: number | null; output: string } {
       const dir = path.join(work, name);
       fs.mkdirSync(path.join(dir, 'run'), { recursive: true });
-      fs.writeFileSync(path.join(dir, 'haproxy.cfg'), cfg);
+      // A TLS example names the mounted Secret's files: a throwaway self-signed pair stands in for them.
+      const tlsDir = path.join(dir, 'tls');
+      if (cfg.includes('/etc/haproxy-tls/')) {
+        fs.mkdirSync(tlsDir, { recursive: true });
+        sh('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=api',
+          '-keyout', path.join(tlsDir, 'tls.key'), '-out', path.join(tlsDir, 'tls.crt.pem')]);
+        const pem = fs.readFileSync(path.join(tlsDir, 'tls.crt.pem'), 'utf8');
+        fs.writeFileSync(path.join(tlsDir, 'tls.crt'), pem + fs.readFileSync(path.join(tlsDir, 'tls.key'), 'utf8'));
+        fs.copyFileSync(path.join(tlsDir, 'tls.key'), path.join(tlsDir, 'tls.crt.key'));
+        fs.writeFileSync(path.join(tlsDir, 'ca.crt'), pem);
+      }
+      fs.writeFileSync(path.join(dir, 'haproxy.cfg'), cfg.split('/etc/haproxy-tls/').join(`${tlsDir}/`));
       fs.writeFileSync(path.join(dir, 'hosts'), ['127.0.0.1 localhost', ...hostsFor(cfg), ''].join('\n'));
       const inner = `mount --bind ${dir}/hosts /etc/hosts && mount --bind ${dir}/run /run/haproxy && ` +
         `exec haproxy -c -dW -f ${dir}/haproxy.cfg`;

@@ -55,7 +55,10 @@ describeWithBinaries('proxysql.cnf read by the real libconfig parser', ['bash', 
     writeFileSync(join(dir, 'template.cnf'), find(objects, 'ConfigMap', 'proxysql-config').data['proxysql.cnf']);
     const container = find(objects, 'Deployment', 'proxysql').spec.template.spec.containers.find((c: any) => c.name === 'proxysql');
     containerEnv = Object.fromEntries(container.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
-    secretEnvNames = container.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.name);
+    // The admin password comes from env; the users' and monitor's from the credentials volume's files (live rotation).
+    const credentials = find(objects, 'Deployment', 'proxysql').spec.template.spec.volumes.find((v: any) => v.name === 'credentials');
+    const files: string[] = (credentials?.projected?.sources ?? []).flatMap((src: any) => (src.secret?.items ?? []).map((i: any) => i.path));
+    secretEnvNames = [...container.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.name), ...files];
   }, 60_000);
 
   afterAll(() => {
