@@ -55,6 +55,29 @@ export function validateSecretValue(v: Validator, prop: string, secret: unknown)
 }
 
 /**
+ * Mode of a password file in a Secret volume: the kubelet makes the files root's with the pod's fsGroup as group, and
+ * the daemons run in that group, so 0440 lets them (and nobody else) read it; 0400 would lock them out.
+ * @internal
+ */
+export const SECRET_FILE_MODE = 0o440;
+
+/**
+ * A projected volume holding each Secret key as the file `path` (keys of many Secrets in one directory, mode
+ * SECRET_FILE_MODE). Mount it whole, never with a subPath: the kubelet then updates the files in place when a Secret
+ * changes, which is what the live password rotations (Galera, RabbitMQ, ProxySQL) rely on.
+ * @internal
+ */
+export function secretFilesVolume(name: string, files: ReadonlyArray<{ readonly secret: SecretValue; readonly path: string }>): k8s.Volume {
+  return {
+    name,
+    projected: {
+      defaultMode: SECRET_FILE_MODE,
+      sources: files.map((f) => ({ secret: { name: f.secret.secretName, items: [{ key: f.secret.key, path: f.path, mode: SECRET_FILE_MODE }] } })),
+    },
+  };
+}
+
+/**
  * `@@NAME@@`: where a secret's value goes in a rendered template. The start scripts (ProxySQL, RabbitMQ) replace it
  * with the value of env var NAME, fed by a Secret reference; connection outputs list the Secret each stands for.
  * @internal

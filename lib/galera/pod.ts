@@ -5,6 +5,7 @@
  */
 import { dataOwnerInitContainer } from '../common/data-owner';
 import { toResourceRequirements } from '../common/resources';
+import { secretFilesVolume } from '../common/secret';
 import { CapabilityGrant, containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { TlsMount, tlsMount } from '../tls/pod';
@@ -27,8 +28,6 @@ export const GALERA_TLS_DIR = '/etc/galera-tls';
  * vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password live).
  */
 const CREDENTIALS_DIR = '/etc/galera-credentials';
-/** Owner root and the pod's fsGroup (mysql runs in it): the daemon reads them, nobody else. */
-const CREDENTIALS_MODE = 0o440;
 /** The agent's view of the certificate: tls.crt only (it never needs the key). */
 const AGENT_TLS_DIR = '/etc/galera-tls-certificate';
 
@@ -209,15 +208,7 @@ function galeraVolumes(model: GaleraModel): k8s.Volume[] {
 
 /** Every user's password Secret key, as the file its password variable names (apply-users.sh reads it there). */
 function credentialsVolume(model: GaleraModel): k8s.Volume {
-  return {
-    name: 'credentials',
-    projected: {
-      defaultMode: CREDENTIALS_MODE,
-      sources: model.userModels.map((m, i) => ({
-        secret: { name: model.users[i].password.secretName, items: [{ key: model.users[i].password.key, path: m.passwordEnv, mode: CREDENTIALS_MODE }] },
-      })),
-    },
-  };
+  return secretFilesVolume('credentials', model.userModels.map((m, i) => ({ secret: model.users[i].password, path: m.passwordEnv })));
 }
 
 /** Reserves the tmpdir emptyDir on the node: the scheduler places the member only where that much disk is free. */

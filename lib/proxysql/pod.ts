@@ -5,7 +5,7 @@
  * ProxySqlLayer wires them into the Deployment; nothing here creates a construct.
  */
 import { toResourceRequirements } from '../common/resources';
-import { SecretValue } from '../common/secret';
+import { SecretValue, secretFilesVolume } from '../common/secret';
 import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { TlsMaterial } from '../tls/model';
@@ -25,12 +25,10 @@ const TEMPLATE_DIR = '/etc/proxysql';
 const RUN_DIR = '/run/proxysql';
 /**
  * The users' and the monitor's passwords, one file each named after the placeholder start.sh fills in (e.g.
- * PROXYSQL_USER_PASSWORD_NOVA): a projected Secret volume mounted whole (never a subPath, which the kubelet never
- * updates), so a changed Secret reaches the running pod and credentials.sh applies it. 0440: the kubelet gives the
- * files to root and the fsGroup (999), which the containers run as; 0400 would lock them out.
+ * PROXYSQL_USER_PASSWORD_NOVA): secretFilesVolume, so a changed Secret reaches the running pod and credentials.sh
+ * applies it.
  */
 export const CREDENTIALS_DIR = '/etc/proxysql-credentials';
-export const CREDENTIALS_MODE = 0o440;
 const CREDENTIALS_VOLUME = 'credentials';
 
 /** The ConfigMaps the pod mounts, by role: one name each, shared by the construct that creates them. */
@@ -100,19 +98,10 @@ const credentialsMount: k8s.VolumeMount = { name: CREDENTIALS_VOLUME, mountPath:
 
 /** The monitor's password and every user's, each Secret key as the file its placeholder names. */
 function credentialsVolume(model: Resolved): k8s.Volume {
-  const file = (secret: SecretValue, path: string): k8s.VolumeProjection => ({
-    secret: { name: secret.secretName, items: [{ key: secret.key, path, mode: CREDENTIALS_MODE }] },
-  });
-  return {
-    name: CREDENTIALS_VOLUME,
-    projected: {
-      defaultMode: CREDENTIALS_MODE,
-      sources: [
-        file(model.galera.monitorPassword, MONITOR_PASSWORD_ENV),
-        ...model.config.users.map((u, i) => file(model.users[i].user.password, u.passwordEnv)),
-      ],
-    },
-  };
+  return secretFilesVolume(CREDENTIALS_VOLUME, [
+    { secret: model.galera.monitorPassword, path: MONITOR_PASSWORD_ENV },
+    ...model.config.users.map((u, i) => ({ secret: model.users[i].user.password, path: u.passwordEnv })),
+  ]);
 }
 
 /**

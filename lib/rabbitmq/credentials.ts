@@ -4,14 +4,12 @@
  * broker, applies a changed one with `rabbitmqctl change_password` (README, "Day 2: rotating a RabbitMQ password").
  * Plain data for the construct, like container.ts.
  */
+import { secretFilesVolume } from '../common/secret';
 import { k8s } from '../k8s';
 import { ResolvedRabbitCluster } from './model';
 
 /** Where the broker container finds one file per user, named after the user (user names are valid file names). */
 export const RABBIT_CREDENTIALS_DIR = '/etc/rabbitmq-credentials';
-
-/** Readable by the rabbitmq user through the pod's fsGroup (the volume belongs to root), by nobody else. */
-export const RABBIT_CREDENTIALS_MODE = 0o440;
 
 /** The volume's name in the pod. */
 export const RABBIT_CREDENTIALS_VOLUME = 'credentials';
@@ -24,15 +22,7 @@ export const RABBIT_CREDENTIALS_ENV = 'RABBITMQ_CREDENTIALS_DIR';
  * Secrets; mounted whole (a subPath mount would never be updated).
  */
 export function credentialsVolume(c: ResolvedRabbitCluster): k8s.Volume {
-  return {
-    name: RABBIT_CREDENTIALS_VOLUME,
-    projected: {
-      defaultMode: RABBIT_CREDENTIALS_MODE,
-      sources: c.users.map((u) => ({
-        secret: { name: u.password.secretName, items: [{ key: u.password.key, path: u.name, mode: RABBIT_CREDENTIALS_MODE }] },
-      })),
-    },
-  };
+  return secretFilesVolume(RABBIT_CREDENTIALS_VOLUME, c.users.map((u) => ({ secret: u.password, path: u.name })));
 }
 
 export function credentialsMount(): k8s.VolumeMount {
