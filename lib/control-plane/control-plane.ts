@@ -69,7 +69,7 @@ export enum DatabaseAccount {
 }
 
 /** The name of a service's alternate RabbitMQ or database account. */
-function alternateMessagingUser(service: string): string {
+function alternateAccountName(service: string): string {
   return `${service}-b`;
 }
 
@@ -440,7 +440,7 @@ export class OpenStackControlPlane extends Construct {
       users: props.services.filter((s) => (s.databases ?? [s.name]).length > 0).flatMap((s): DatabaseUser[] => {
         const user = { name: s.name, password: s.databasePassword!, databases: s.databases ?? [s.name], maxConnections: s.maxDatabaseConnections };
         // The alternate account, for rotation without a failed login (ProxySQL has one password per user).
-        return s.databaseAlternatePassword ? [user, { ...user, name: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }] : [user];
+        return s.databaseAlternatePassword ? [user, { ...user, name: alternateAccountName(s.name), password: s.databaseAlternatePassword }] : [user];
       }),
     });
     this.proxySql = new ProxySqlLayer(this, 'proxysql', {
@@ -467,7 +467,7 @@ export class OpenStackControlPlane extends Construct {
         ...props.services.filter((s) => s.messagingPassword !== undefined).flatMap((s) => [
           { name: s.name, password: s.messagingPassword! },
           // The alternate account, for rotation without a failed login (RabbitMQ has no dual passwords).
-          ...(s.messagingAlternatePassword ? [{ name: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }] : []),
+          ...(s.messagingAlternatePassword ? [{ name: alternateAccountName(s.name), password: s.messagingAlternatePassword }] : []),
         ]),
       ],
       ...(tls.rabbitmq ? { tls: tls.rabbitmq } : {}),
@@ -547,7 +547,7 @@ export class OpenStackControlPlane extends Construct {
     const databaseConnections: Record<string, string> = {};
     const databaseReadOnlyConnections: Record<string, string> = {};
     if (s.databasePassword) {
-      const db = activeDatabaseAccount(s);
+      const db = activeAccount(s, DATABASE_ACCOUNTS);
       // One placeholder name whichever account: moving the service re-points its Secret reference (its pods roll).
       const password = reference('database_password', db.password);
       for (const name of s.databases ?? [s.name]) {
@@ -556,7 +556,7 @@ export class OpenStackControlPlane extends Construct {
       }
     }
     let messaging: Record<string, Record<string, string>> = {};
-    const account = s.messagingPassword ? activeMessagingAccount(s) : undefined;
+    const account = s.messagingPassword ? activeAccount(s, MESSAGING_ACCOUNTS) : undefined;
     const rabbitClient = account && rabbitTls ? this.rabbitClientTls(files!, options) : undefined;
     if (account) {
       secretReferences[passwordEnvName(account.user)] = account.password.toString();
@@ -655,18 +655,14 @@ export class OpenStackControlPlane extends Construct {
   }
 }
 
-/** The RabbitMQ account a service's connection uses: its own, or with `MessagingAccount.ALTERNATE` the `<name>-b` one. */
-function activeMessagingAccount(s: OpenStackService): { user: string; password: SecretValue } {
-  return s.messagingAccount === MessagingAccount.ALTERNATE && s.messagingAlternatePassword
-    ? { user: alternateMessagingUser(s.name), password: s.messagingAlternatePassword }
-    : { user: s.name, password: s.messagingPassword! };
-}
-
-/** The database account a service's connection uses: its own, or with `DatabaseAccount.ALTERNATE` the `<name>-b` one. */
-function activeDatabaseAccount(s: OpenStackService): { user: string; password: SecretValue } {
-  return s.databaseAccount === DatabaseAccount.ALTERNATE && s.databaseAlternatePassword
-    ? { user: alternateMessagingUser(s.name), password: s.databaseAlternatePassword }
-    : { user: s.name, password: s.databasePassword! };
+/**
+ * The account of one kind a service's connection uses: its own, or with `ALTERNATE` (MessagingAccount or
+ * DatabaseAccount, both 'alternate') and an alternate password the `<name>-b` one. Call only when the service has
+ * the primary password.
+ */
+function activeAccount(s: OpenStackService, k: AlternateAccountProps): { user: string; password: SecretValue } {
+  const alternate = s[k.alternateProp];
+  return s[k.accountProp] === 'alternate' && alternate ? { user: alternateAccountName(s.name), password: alternate } : { user: s.name, password: s[k.primaryProp]! };
 }
 
 /** The props of one kind of alternate account (RabbitMQ or database), for validateAlternateAccount. */
@@ -681,16 +677,17 @@ interface AlternateAccountProps {
   readonly hasAccount: (o: OpenStackService) => boolean;
 }
 
-const ALTERNATE_ACCOUNTS: readonly AlternateAccountProps[] = [
-  {
-    what: 'RabbitMQ', enumName: 'MessagingAccount', values: Object.values(MessagingAccount), accountProp: 'messagingAccount',
-    alternateProp: 'messagingAlternatePassword', primaryProp: 'messagingPassword', hasAccount: (o) => o.messagingPassword !== undefined,
-  },
-  {
-    what: 'database', enumName: 'DatabaseAccount', values: Object.values(DatabaseAccount), accountProp: 'databaseAccount',
-    alternateProp: 'databaseAlternatePassword', primaryProp: 'databasePassword', hasAccount: (o) => (o.databases ?? [o.name]).length > 0,
-  },
-];
+const MESSAGING_ACCOUNTS: AlternateAccountProps = {
+  what: 'RabbitMQ', enumName: 'MessagingAccount', values: Object.values(MessagingAccount), accountProp: 'messagingAccount',
+  alternateProp: 'messagingAlternatePassword', primaryProp: 'messagingPassword', hasAccount: (o) => o.messagingPassword !== undefined,
+};
+
+const DATABASE_ACCOUNTS: AlternateAccountProps = {
+  what: 'database', enumName: 'DatabaseAccount', values: Object.values(DatabaseAccount), accountProp: 'databaseAccount',
+  alternateProp: 'databaseAlternatePassword', primaryProp: 'databasePassword', hasAccount: (o) => (o.databases ?? [o.name]).length > 0,
+};
+
+const ALTERNATE_ACCOUNTS: readonly AlternateAccountProps[] = [MESSAGING_ACCOUNTS, DATABASE_ACCOUNTS];
 
 /** The alternate accounts of services[i]: their Secrets, the account each connection names, and names no other account has. */
 function validateAlternateAccount(v: Validator, services: readonly OpenStackService[], i: number): void {
@@ -702,14 +699,14 @@ function validateAlternateAccount(v: Validator, services: readonly OpenStackServ
     if (!v.check(!k.values.includes(account), `${at}.${k.accountProp}`, account,
       `is not a ${k.enumName}; use ${k.enumName}.PRIMARY or ${k.enumName}.ALTERNATE`)) {
       v.check(account === 'alternate' && alternate === undefined, `${at}.${k.accountProp}`, account,
-        `names the alternate account ${alternateMessagingUser(s.name)}, which has no password; set ${k.alternateProp}, or use ${k.enumName}.PRIMARY`);
+        `names the alternate account ${alternateAccountName(s.name)}, which has no password; set ${k.alternateProp}, or use ${k.enumName}.PRIMARY`);
     }
     if (alternate === undefined) continue;
     validateSecretValue(v, `${at}.${k.alternateProp}`, alternate);
     v.check(s[k.primaryProp] === undefined || !k.hasAccount(s), `${at}.${k.alternateProp}`, alternate.toString(),
       `is set but ${s.name} has no ${k.what} account to alternate with (${k.primaryProp}${k.what === 'database' ? ', or databases' : ''}); set it too, or remove ${k.alternateProp}`);
-    const other = services.findIndex((o) => o.name === alternateMessagingUser(s.name) && k.hasAccount(o));
+    const other = services.findIndex((o) => o.name === alternateAccountName(s.name) && k.hasAccount(o));
     v.check(other >= 0, `${at}.${k.alternateProp}`, alternate.toString(),
-      `would create the account ${alternateMessagingUser(s.name)}, which is services[${other}]'s own ${k.what === 'RabbitMQ' ? 'messaging' : k.what} account; rename that service`);
+      `would create the account ${alternateAccountName(s.name)}, which is services[${other}]'s own ${k.what === 'RabbitMQ' ? 'messaging' : k.what} account; rename that service`);
   }
 }

@@ -101,7 +101,7 @@ export function resolveControlPlaneTls(input: ControlPlaneTlsInput): ResolvedCon
   const certificates = tls.certificates;
   const requireSecureTransport = tls.requireSecureTransport ?? true;
   const galera = input.galeraTls ?? { certificates, requireSecureTransport };
-  const apis = input.apis ?? [];
+  const apis = input.apis;
   return {
     from,
     galera,
