@@ -231,9 +231,12 @@ describe('Galera TLS on a running control plane: the cluster-wide rules of Galer
     const step3 = cnf({ tls: { certificates } });
     expect(verdict(cnf({}), serverCnf(step1.objects))).toMatchObject({ from: 'plain', to: 'both', rollingSafe: true });
     expect(verdict(serverCnf(step1.objects), serverCnf(step2.objects))).toMatchObject({ from: 'both', to: 'tls', rollingSafe: true });
-    // Step 3 adds encrypted SST (every member restarted at once, README "TLS"); replication TLS does not move.
+    // Step 3 adds encrypted SST (applied with every member stopped, README "TLS"); replication TLS does not move,
+    // and the plan refuses the SST step as a roll.
     expect(verdict(serverCnf(step2.objects), step3)).toBeUndefined();
     expect(section(step3, 'sst').encrypt).toBe('3');
+    expect(settingChanges(serverCnf(step2.objects), step3).find((c) => c.setting === 'state transfer encryption'))
+      .toMatchObject({ from: 'plain', to: 'tls', rollingSafe: false });
   });
 });
 

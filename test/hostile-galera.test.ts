@@ -38,6 +38,13 @@ const OWNED: Array<[string, string, string]> = [
   // Abbreviations: MariaDB expands any unique prefix of an option name.
   ['galera', 'wsrep-cluster-addr', 'gcomm://'], ['mysqld', 'bind', '127.0.0.1'], ['galera', 'wsrep_new', 'ON'],
 ];
+/** State transfer encryption and its files, in the groups the SST script reads (tls.stateTransfer owns them). */
+const OWNED_SST: Array<[string, string, string]> = [
+  ['sst', 'encrypt', '0'], ['mariabackup', 'ssl_mode', 'DISABLED'], ['xtrabackup', 'tca', '/x/ca.crt'], ['SST', 'loose-tcert', '/x/tls.crt'],
+  ['sst', 'tkey', '/x/tls.key'], ['sst', 'ssl-server-key', '/x/k'], ['mariabackup', 'SSL-CA', '/x/ca.crt'],
+  // The script reads these from the server groups first; there a key would also replace ours in [sst].
+  ['mysqld', 'encrypt', '0'], ['galera', 'ssl-mode', 'DISABLED'], ['mariadb', 'tca', '/x/ca.crt'],
+];
 /** Credentials in any spelling: refused, and the value never shown. */
 const SECRETS: Array<[string, string]> = [
   ['galera', 'wsrep-sst-auth'], ['mysqld', 'WSREP_SST_AUTH'], ['mysqld', 'loose-wsrep_sst_auth'], ['galera', 'wsrep_sst_au'],
@@ -83,6 +90,7 @@ const CASES = [
   ...cases('allowedClients[0].podLabels key', hostileNames('UPPER'), (key) => galera({ allowedClients: [{ podLabels: { [key]: 'x' } }] })),
   ...cases('placement nodes[0].name', HOSTILE_STRINGS, (name) => galera({ placement: Placement.onNodes([{ ...NODES[0], name }, ...NODES.slice(1)]) })),
   ...OWNED.map(([section, key, value]): [string, unknown, () => unknown] => [`serverConfig.${section}.${key}`, value, server(section, key, value)]),
+  ...OWNED_SST.map(([section, key, value]): [string, unknown, () => unknown] => [`serverConfig.${section}.${key}`, value, server(section, key, value)]),
   ...SECRETS.map(([section, key]): [string, unknown, () => unknown] => [`serverConfig.${section}.${key}`, '(a string)', server(section, key, 'hunter2')]),
   ...OWNED_PROVIDER.map(([k, x]): [string, unknown, () => unknown] => [`serverConfig.galera.wsrep_provider_options ${JSON.stringify(k)}`, x, provider(`${k}=${x}`)]),
   ...cases('serverConfig.galera.wsrep_provider_options "x"', ['a b', '', 'a"b', 'x'.repeat(300)], (x) => provider(`gcs.fc_limit=64; x=${x}`)),
@@ -125,6 +133,11 @@ describe('accepted overrides', () => {
     expect(line[0]).toContain('pc.recovery=TRUE; evs.suspect_timeout=PT1.5S; evs.inactive_timeout=PT10S; evs.inactive_check_period=PT0.25S; ' +
       'evs.keepalive_period=PT0.5S; evs.join_retrans_period=PT0.3S; gmcast.peer_timeout=PT3S; evs.send_window=512; gcs.fc_limit=64"');
     expect(line[0]).toContain('gcache.recover=yes');
+  });
+
+  test('state transfer options that do not touch its encryption are accepted (the plan judges which are cluster-wide)', () => {
+    const text = cnf({ serverConfig: { sst: { 'sst-initial-timeout': '600', progress: '1' } } });
+    expect(text.slice(text.indexOf('[sst]'))).toMatch(/^\[sst\]\n(progress = 1\nsst-initial-timeout = 600|sst-initial-timeout = 600\nprogress = 1)\n/);
   });
 
   test('a setting of ours in another spelling replaces ours (never twice in the file)', () => {

@@ -230,6 +230,47 @@ describe('preflight --plan', () => {
     expect(of(bridge, 'setting')).toContainEqual(expect.stringMatching(/^PLAN  setting StatefulSet openstack\/galera replication TLS: plain -> both: cluster-wide, a step of the TLS change: roll to both$/));
   });
 
+  test('state transfer encryption turned on or off by a roll is refused (no bridge mode); it passes once no member runs', () => {
+    const certificates = TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } });
+    const lines = plan({ galeraTls: { certificates, stateTransfer: false } }, { galeraTls: { certificates } });
+    expect(refused(lines)).toEqual([
+      'REFUSE  setting StatefulSet openstack/galera state transfer encryption: plain -> tls: cluster-wide: joiner and donor must encrypt the state transfer the same way, '
+        + 'even for an IST (mariabackup\'s script talks over the SST port): a member restarted with another mode cannot rejoin; a roll would change it one member at a time; '
+        + 'stop every member, then apply (README, "Day 2: changing a cluster-wide Galera setting")',
+      expect.stringMatching(/^REFUSE  setting StatefulSet openstack\/galera \[sst\] encrypt: \(unset\) -> 3: cluster-wide: /),
+      expect.stringMatching(/^REFUSE  setting StatefulSet openstack\/galera \[sst\] ssl-mode: \(unset\) -> VERIFY_CA: cluster-wide: /),
+    ]);
+    // The certificate files of the stream are this member's side only: listed, not refused.
+    expect(of(lines, 'setting')).toContain('PLAN  setting StatefulSet openstack/galera [sst] tcert: (unset) -> /etc/galera-tls/tls.crt: per member, changes in the roll');
+    expect(refused(plan({ galeraTls: { certificates } }, { galeraTls: { certificates, stateTransfer: false } }))[0]).toMatch(/state transfer encryption: tls -> plain: cluster-wide/);
+    // Scaled to 0 (the procedure's first step): every member starts with it.
+    const objects = manifests({ galeraTls: { certificates } });
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests({ galeraTls: { certificates, stateTransfer: false } })) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const sts = live['StatefulSet openstack/galera'] as { value: KubeObject };
+    live['StatefulSet openstack/galera'] = { state: 'found', value: { ...sts.value, spec: { ...(sts.value.spec as object), replicas: 0 }, status: { replicas: 0 } } };
+    const stopped = planChanges({ objects, live, defaultNamespace: NAMESPACE });
+    expect(refused(stopped)).toEqual([]);
+    expect(of(stopped, 'setting')).toContain('PLAN  setting StatefulSet openstack/galera state transfer encryption: plain -> tls: cluster-wide, and no member runs: every member starts with it');
+  });
+
+  test('RabbitMQ distribution TLS turned on or off by a roll is refused; AMQPS alone rolls; it passes once no broker runs', () => {
+    const certificates = TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } });
+    const amqpsOnly = { certificates, distribution: false, plaintextAmqp: true };
+    expect(refused(plan({}, { rabbitTls: amqpsOnly }))).toEqual([]);
+    const on = plan({ rabbitTls: amqpsOnly }, { rabbitTls: { certificates } });
+    expect(refused(on)).toEqual(['REFUSE  setting DaemonSet openstack/rabbitmq distribution TLS: off -> on: cluster-wide: a broker that speaks TLS on the distribution port '
+      + 'cannot talk to one that does not, so the first broker restarted in the roll could not rejoin the others; stop every broker first, then apply '
+      + '(README, "Day 2: restarting every broker at once")']);
+    expect(refused(plan({ rabbitTls: { certificates } }, { rabbitTls: amqpsOnly }))).toEqual([expect.stringMatching(/distribution TLS: on -> off: cluster-wide/)]);
+    const objects = manifests({ rabbitTls: { certificates } });
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests({ rabbitTls: amqpsOnly })) live[objectId(o, NAMESPACE)] = { state: 'found', value: o.kind === 'DaemonSet' ? { ...o, status: { currentNumberScheduled: 0 } } : o };
+    const stopped = planChanges({ objects, live, defaultNamespace: NAMESPACE });
+    expect(refused(stopped)).toEqual([]);
+    expect(of(stopped, 'setting')).toEqual(['PLAN  setting DaemonSet openstack/rabbitmq distribution TLS: off -> on: cluster-wide, and no broker runs: every broker starts with it']);
+  });
+
   test('Galera 3 -> 5 -> 3 is planned; 5 -> 3 in one step is fine, 7 -> 3 is refused with the safe sequence, 5 -> 4 as even', () => {
     const grow = plan({}, { galeraReplicas: 5 });
     expect(of(grow, 'members')).toEqual(['PLAN  members StatefulSet openstack/galera: 3 -> 5 members: galera-3, galera-4 join by SST from a Synced member; every member\'s gcomm list grows in the roll']);

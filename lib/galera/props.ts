@@ -48,8 +48,9 @@ export interface GaleraTlsOptions {
   /**
    * Encrypt state transfers (mariabackup streamed through socat with OpenSSL). Joiner and donor must agree, and
    * mariabackup's script uses the SST port even for an IST, so this cannot change one member at a time: a new
-   * cluster has it from the start; an existing one turns it on after replication TLS, with every member restarted
-   * at once (README, "TLS"). Refused together with `replicationTransition`.
+   * cluster has it from the start; an existing one turns it on after replication TLS, applied with every member
+   * stopped (README, "TLS"; the preflight plan refuses it while members run). Refused together with
+   * `replicationTransition`.
    *
    * @default true
    */

@@ -360,6 +360,23 @@ export const OWNED_OPTIONS: Readonly<Record<string, string>> = {
   require_secure_transport: 'set it with tls.requireSecureTransport',
 };
 
+/** The option groups mariabackup's SST script reads besides the server groups (wsrep_sst_mariabackup's `bkgroups`). */
+export const SST_GROUP = /^(sst|xtrabackup|mariabackup)$/i;
+
+/** An option name as the SST script compares it: lower case, `_` as `-`, without a `loose-` prefix. */
+export function sstOptionName(key: string): string {
+  return key.toLowerCase().replace(/_/g, '-').replace(/^loose-/, '');
+}
+
+/**
+ * SST options (by sstOptionName, in the SST groups) that the tls prop sets: whether state transfers are encrypted
+ * and with which files. A user value would encrypt one member's transfers and not another's (joiner and donor must
+ * agree, even for an IST) or point at files the certificate reload does not watch.
+ */
+export const OWNED_SST_OPTIONS: ReadonlySet<string> = new Set(['encrypt', 'ssl-mode', 'tca', 'tcapath', 'tcert', 'tkey',
+  'ssl-ca', 'ssl-capath', 'ssl-cert', 'ssl-key', 'ssl-server-ca', 'ssl-server-capath', 'ssl-server-cert', 'ssl-server-key',
+  'ssl-client-ca', 'ssl-client-capath', 'ssl-client-cert', 'ssl-client-key']);
+
 /** Full option names that are also the start of an owned one: MariaDB matches them exactly, not as abbreviations. */
 const FULL_NAMES_PREFIXING_OWNED = new Set(['innodb', 'wsrep_provider', 'wsrep_sst_donor', 'ssl']);
 

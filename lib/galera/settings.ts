@@ -12,7 +12,7 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s. The preflight CLI bundles it.
  */
-import { PROVIDER_OPTIONS, SERVER_GROUP, optionNameSpellings, parseProviderOptions, readIni } from './server-config';
+import { PROVIDER_OPTIONS, SERVER_GROUP, SST_GROUP, optionNameSpellings, parseProviderOptions, readIni, sstOptionName } from './server-config';
 
 /**
  * How a setting may change on a running cluster:
@@ -119,6 +119,76 @@ export function tlsBridge(from: ReplicationTlsMode, to: ReplicationTlsMode): str
   return `roll to both first (TLS on with socket.dynamic=YES), wait until every member runs it, then roll to ${to}`;
 }
 
+/**
+ * How mariabackup's state transfers are encrypted (what wsrep_sst_mariabackup derives from `encrypt` and `ssl-mode`):
+ * `plain`, `tls` (socat with OpenSSL: `encrypt` 2 to 4, or `ssl-mode` other than DISABLED with a key and
+ * certificate), or `key` (`encrypt=1`, a shared key). Joiner and donor must use the same: the script talks over the
+ * SST port even for an IST, so a member restarted with another mode next to donors of the old one fails its IST
+ * (measured: socat's "wrong version number", mariadbd aborts) and stays down until every member has the new mode.
+ * There is no bridge mode (unlike replication's `socket.dynamic`): the change is made with every member stopped.
+ */
+export type StateTransferEncryption = 'plain' | 'tls' | 'key';
+
+/**
+ * SST options that joiner and donor must share: the stream's format and transport, and its compression (the donor
+ * compresses with `compressor`, the joiner expands with `decompressor`). Every other SST option is per member.
+ */
+export const SST_OPTION_RULES: Readonly<Record<string, SettingRule>> = {
+  'encrypt': {
+    scope: 'cluster-wide',
+    why: 'joiner and donor must encrypt the state transfer the same way, even for an IST (mariabackup\'s script talks over the SST port): a member restarted with another mode cannot rejoin',
+  },
+  'ssl-mode': {
+    scope: 'cluster-wide',
+    why: 'with a key and certificate it turns state transfer encryption on or off, which joiner and donor must share, even for an IST',
+  },
+  'streamfmt': { scope: 'cluster-wide', why: 'the joiner unpacks the stream in the format it expects: a donor of another format sends what it cannot read' },
+  'transferfmt': { scope: 'cluster-wide', why: 'joiner and donor must use the same transport (socat or nc)' },
+  'compressor': { scope: 'cluster-wide', why: 'the donor compresses with it and the joiner must expand with the matching decompressor' },
+  'decompressor': { scope: 'cluster-wide', why: 'the joiner expands with it what a donor compressed: both sides must agree' },
+};
+
+/** CA options of the SST stream: cluster-wide only while every member verifies the other side (the mode is `tls` on both sides of the roll). */
+const SST_CA_OPTIONS = new Set(['tca', 'tcapath', 'ssl-ca', 'ssl-capath', 'ssl-server-ca', 'ssl-server-capath', 'ssl-client-ca', 'ssl-client-capath']);
+
+const SST_CA_RULE: SettingRule = {
+  scope: 'cluster-wide',
+  why: 'the CA a member checks the other side of a state transfer against: a member that trusts only a new CA refuses donors or joiners whose certificates the old one signed',
+};
+
+/** The procedure for a state transfer setting that joiner and donor must share: every member stopped, then started with it. */
+export const SST_PROCEDURE = 'stop every member, then apply (README, "Day 2: changing a cluster-wide Galera setting")';
+
+/**
+ * The options the SST script reads, by its name for them: `encrypt` and `ssl-mode` from the first group that sets
+ * them (the server groups, then [sst], [xtrabackup], [mariabackup]), the rest from the SST groups (the last
+ * value wins, as in the script's parse_cnf).
+ */
+function sstOptions(cnf: string): Map<string, string> {
+  const options = readIni(cnf);
+  const result = new Map<string, string>();
+  const lastIn = (groups: (section: string) => boolean, name: string) =>
+    options.filter((o) => groups(o.section) && sstOptionName(o.key) === name).at(-1)?.value;
+  for (const o of options) {
+    if (SST_GROUP.test(o.section)) result.set(sstOptionName(o.key), o.value);
+  }
+  for (const name of ['encrypt', 'ssl-mode']) {
+    const value = lastIn((s) => SERVER_GROUP.test(s), name) ?? ['sst', 'xtrabackup', 'mariabackup']
+      .map((g) => lastIn((s) => s.toLowerCase() === g, name)).find((v) => v !== undefined);
+    if (value === undefined) result.delete(name);
+    else result.set(name, value);
+  }
+  return result;
+}
+
+/** The state transfer encryption of a member from its SST options (sstOptions). */
+export function stateTransferEncryption(options: ReadonlyMap<string, string>): StateTransferEncryption {
+  const encrypt = Number(options.get('encrypt') ?? '0');
+  if (encrypt === 1) return 'key';
+  if (encrypt >= 2) return 'tls';
+  return (options.get('ssl-mode') ?? 'DISABLED').toUpperCase() === 'DISABLED' ? 'plain' : 'tls';
+}
+
 /** One setting that differs between the running server.cnf and the next one. */
 export interface SettingChange {
   /** `wsrep_cluster_name`, `wsrep_provider_options gcache.size`, `replication TLS`. */
@@ -195,7 +265,43 @@ export function settingChanges(live: string, next: string): SettingChange[] {
       changes.push(change(setting, providerBefore.get(key), providerAfter.get(key), rule, rule.scope === 'rolling', rule.scope === 'rolling' ? undefined : DAY2_PROCEDURE));
     }
   }
+  return [...changes, ...stateTransferChanges(sstOptions(live), sstOptions(next))];
+}
+
+/**
+ * The state transfer settings that differ. The encryption is judged as one mode, like replication TLS, but with no
+ * bridge: any change of mode is refused as a roll. The individual options follow the mode's verdict, except the
+ * CA, which matters only while both sides verify (`tls` before and after), and the shared stream settings.
+ */
+function stateTransferChanges(before: ReadonlyMap<string, string>, after: ReadonlyMap<string, string>): SettingChange[] {
+  const changes: SettingChange[] = [];
+  const modeBefore = stateTransferEncryption(before);
+  const modeAfter = stateTransferEncryption(after);
+  if (modeBefore !== modeAfter) {
+    changes.push(change('state transfer encryption', modeBefore, modeAfter, SST_OPTION_RULES.encrypt, false, SST_PROCEDURE));
+  }
+  const keys = [...new Set([...before.keys(), ...after.keys()])].sort();
+  for (const key of keys) {
+    if (before.get(key) === after.get(key)) continue;
+    const setting = `[sst] ${key}`;
+    if (key === 'encrypt' || key === 'ssl-mode') {
+      // Judged above as the mode; listed so the reader sees which option moved (encrypt 3 -> 4 keeps the mode).
+      const same = modeBefore === modeAfter;
+      changes.push(change(setting, before.get(key), after.get(key), SST_OPTION_RULES[key], same, same ? undefined : SST_PROCEDURE));
+    } else if (SST_CA_OPTIONS.has(key)) {
+      const bothVerify = modeBefore === 'tls' && modeAfter === 'tls';
+      changes.push(change(setting, before.get(key), after.get(key), bothVerify ? SST_CA_RULE : sstRule(key), !bothVerify, bothVerify ? SST_PROCEDURE : undefined));
+    } else {
+      const rule = sstRule(key);
+      changes.push(change(setting, before.get(key), after.get(key), rule, rule.scope === 'rolling', rule.scope === 'rolling' ? undefined : SST_PROCEDURE));
+    }
+  }
   return changes;
+}
+
+function sstRule(key: string): SettingRule {
+  return Object.hasOwn(SST_OPTION_RULES, key) ? SST_OPTION_RULES[key]
+    : { scope: 'rolling', why: 'a per-member state transfer option: it only shapes this member\'s side of a transfer' };
 }
 
 function change(setting: string, from: string | undefined, to: string | undefined, rule: SettingRule, rollingSafe: boolean, procedure: string | undefined): SettingChange {

@@ -15,7 +15,7 @@ import type { GaleraPetSetProps } from './props';
 import { GaleraModel, MAX_MEMBERS } from './model';
 import {
   ConfigSections, OWNED_OPTIONS, OWNED_PROVIDER_OPTIONS, PROVIDER_OPTIONS, SERVER_GROUP,
-  isSecretOption, optionNameSpellings, ownedOption, parseKubernetesQuantity, parseSize,
+  isSecretOption, optionNameSpellings, ownedOption, OWNED_SST_OPTIONS, SST_GROUP, sstOptionName, parseKubernetesQuantity, parseSize,
 } from './server-config';
 import { GaleraStorage } from './storage';
 import { BUILT_IN_PASSWORD_ENVS, DatabaseUserModel, MAX_USER_CONNECTIONS, RESERVED_USER_NAMES } from './users';
@@ -222,6 +222,12 @@ export function validateServerConfig(v: Validator, prop: string, config: unknown
         v.add(where, shown, `is set by the library${spelled}: ${OWNED_OPTIONS[owned]}; remove it`);
         continue;
       }
+      // The SST script reads encrypt, ssl-mode and the ssl-* files from the server groups too (its encgroups).
+      if ((SST_GROUP.test(section) || SERVER_GROUP.test(section)) && OWNED_SST_OPTIONS.has(sstOptionName(key))) {
+        v.add(where, shown, 'is set by the library: state transfer encryption and its files follow tls.stateTransfer (joiner and donor must agree, '
+          + 'and the mounted certificate is reloaded on renewal); remove it');
+        continue;
+      }
       if (secret) {
         v.add(where, shown, 'would put a credential in a ConfigMap; remove it (passwords come from Secret references, e.g. credentials.*Password)');
         continue;
@@ -289,7 +295,7 @@ function validateTls(v: Validator, props: GaleraPetSetProps, requestCertificate:
   v.check(tls.replicationTransition === true && tls.stateTransfer !== false, 'tls.stateTransfer', tls.stateTransfer,
     'must be false during replicationTransition: the members restarted one by one would meet donors of the other kind, and ' +
     'mariabackup fails every transfer between an encrypting and a plaintext member (even an IST). Roll with stateTransfer: false, ' +
-    'then turn it on with every member restarted at once (README, "TLS")');
+    'then turn it on by an apply with every member stopped (README, "TLS")');
   if (!v.check(!(tls.certificates instanceof TlsCertificates), 'tls.certificates', tls.certificates,
     'must come from TlsCertificates.certManager(...) or TlsCertificates.fromSecrets(...)')) {
     requestCertificate(v);

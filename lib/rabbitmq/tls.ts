@@ -45,8 +45,9 @@ export interface RabbitTlsOptions {
   readonly plaintextAmqp?: boolean;
   /**
    * TLS for the Erlang distribution (broker to broker, and the CLI tools, probes and preStop to their broker):
-   * `-proto_dist inet_tls`, both sides verified against the CA. Turning it on or off on a running cluster is a
-   * restart of every broker at once (a TLS broker and a plain one cannot talk): see the README, "TLS".
+   * `-proto_dist inet_tls`, both sides verified against the CA. Turning it on or off on a running cluster is an
+   * apply with every broker stopped (a TLS broker and a plain one cannot talk; the preflight plan refuses it while
+   * brokers run): README, "Day 2: restarting every broker at once".
    *
    * @default true
    */

@@ -4,7 +4,7 @@
  * control plane and cluster.
  */
 import { Chart } from 'cdk8s';
-import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraPetSetProps, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, ProxySqlLayerProps, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
+import { DatabaseUser, GaleraCredentials, GaleraPetSet, GaleraPetSetProps, GaleraStorage, GaleraTlsOptions, InventoryNode, MemcachedPool, OpenStackControlPlaneProps, Placement, ProxySqlLayer, ProxySqlLayerProps, RabbitDaemonSet, RabbitTlsOptions, RabbitVersion, SecretValue } from '../../lib';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { objectId } from '../../lib/cli/preflight/manifests';
 import { ClusterSnapshot, KubeObject, Node, Taint, Topology } from '../../lib/cli/preflight/types';
@@ -248,6 +248,8 @@ export interface Day2Options {
   readonly galeraTls?: GaleraTlsOptions;
   /** The Secret of nova's RabbitMQ password. @default 'rabbitmq-users' */
   readonly novaRabbitSecret?: string;
+  /** The brokers' TLS (distribution TLS is a cluster-wide setting). @default - none */
+  readonly rabbitTls?: RabbitTlsOptions;
 }
 
 /** Galera (with ProxySQL in front) and RabbitMQ on up to five controllers, shaped by `options`. */
@@ -281,5 +283,6 @@ export function addDay2ControlPlane(chart: Chart, options: Day2Options = {}): vo
     version: options.rabbitVersion ?? RabbitVersion.V3_13,
     erlangCookie: SecretValue.fromSecret(options.cookieSecret ?? 'rabbitmq-erlang-cookie', 'cookie'),
     users: adminAndNova().map((u) => (u.name === 'nova' && options.novaRabbitSecret ? { ...u, password: SecretValue.fromSecret(options.novaRabbitSecret, 'nova') } : u)),
+    ...(options.rabbitTls ? { tls: options.rabbitTls } : {}),
   });
 }

@@ -7,7 +7,9 @@
  * - a MariaDB downgrade or a skipped long-term series, a skipped RabbitMQ release line (galera/upgrade.ts,
  *   rabbitmq/upgrade.ts);
  * - shrinking Galera or RabbitMQ by a majority in one apply, or to an even count;
- * - a cluster-wide Galera setting (cluster name, replication TLS, ...) changed by a roll (galera/settings.ts);
+ * - a cluster-wide Galera setting (cluster name, replication TLS, state transfer encryption, ...) changed by a roll
+ *   (galera/settings.ts);
+ * - RabbitMQ's distribution TLS turned on or off by a roll (a TLS broker and a plain one cannot talk);
  * - a new Erlang cookie by a roll (brokers with different cookies cannot talk), or a cookie Secret changed in place
  *   under running brokers (the next broker to restart could not rejoin);
  * - a MariaDB version change whose roll would not end with the writer: the writer the members decide (the replicated
@@ -44,6 +46,8 @@ const COMPONENT = 'app.kubernetes.io/component';
 const DAY2 = 'README, "Day 2"';
 /** The README section of the RabbitMQ procedure (two accounts per service, the unused one rotated). */
 const RABBIT_ROTATION = 'Day 2: rotating a RabbitMQ password';
+/** The README section that stops every broker at once and starts them with a setting all must share. */
+const RABBIT_FULL_RESTART = 'Day 2: restarting every broker at once';
 
 type Spec = Record<string, any>;
 
@@ -412,6 +416,13 @@ function consumerStarts(pod: LivePod, use: string): string[] {
   return users.map((c) => pod.startedAt[c.name]).filter((t): t is string => t !== undefined);
 }
 
+/** Whether a broker DaemonSet runs the Erlang distribution over TLS (`-proto_dist inet_tls` in the server's flags). */
+function distributionTls(o: KubeObject): boolean {
+  const env = container(o, 'rabbitmq')?.env as Spec[] | undefined;
+  const flags = env?.find((e) => e.name === 'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS')?.value;
+  return typeof flags === 'string' && /(^|\s)-proto_dist\s+inet6?_tls(\s|$)/.test(flags);
+}
+
 /** The broker names of rabbitmq.conf's classic_config list. */
 function rabbitBrokers(conf: string | undefined): string[] | undefined {
   if (conf === undefined) return undefined;
@@ -433,6 +444,18 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
     lines.push(...counted);
     if (removed.length > 0 && counted.every((l) => l.status !== 'fail')) lines.push(leavingBrokersLine(subject, objectNamespace(ds, input.defaultNamespace), live, removed, to));
   }
+  // Every broker stopped (the first step of the full-restart procedure): the status says no node runs one.
+  const stopped = Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
+  const tlsFrom = distributionTls(live);
+  const tlsTo = distributionTls(ds);
+  if (tlsFrom !== tlsTo) {
+    const values = `${tlsFrom ? 'on' : 'off'} -> ${tlsTo ? 'on' : 'off'}`;
+    lines.push(stopped
+      ? line('pass', 'setting', `${subject} distribution TLS`, `${values}: cluster-wide, and no broker runs: every broker starts with it`)
+      : line('fail', 'setting', `${subject} distribution TLS`, `${values}: cluster-wide: a broker that speaks TLS on the distribution port cannot talk to `
+        + 'one that does not, so the first broker restarted in the roll could not rejoin the others; stop every broker first, then apply '
+        + `(README, "${RABBIT_FULL_RESTART}")`));
+  }
   const imageFrom = container(live, 'rabbitmq')?.image as string | undefined;
   const imageTo = container(ds, 'rabbitmq')?.image as string | undefined;
   if (imageFrom && imageTo && imageFrom !== imageTo) {
@@ -445,8 +468,6 @@ function rabbitPlan(input: PlanInput, ds: KubeObject, live: KubeObject): CheckRe
       lines.push(line(verdict.status === 'refuse' ? 'fail' : verdict.status === 'warn' ? 'warn' : 'pass', 'version', subject, verdict.message));
     }
   }
-  // Every broker stopped (the first step of the cookie procedure): the status says no node runs one.
-  const stopped = Number((live.status as Spec | undefined)?.currentNumberScheduled ?? 1) === 0;
   const before = secretRefsByUse(live, input.defaultNamespace);
   for (const [use, ref] of secretRefsByUse(ds, input.defaultNamespace)) {
     const old = before.get(use);
