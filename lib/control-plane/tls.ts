@@ -14,6 +14,7 @@ import { OPENSTACK_ENDPOINTS } from '../haproxy/catalogue';
 import { HaproxyTlsOptions } from '../haproxy/props';
 import { MemcachedTlsOptions } from '../memcached/props';
 import type { ProxySqlTlsOptions } from '../proxysql/proxysql-layer';
+import { backendTls } from '../proxysql/model';
 import type { RabbitTlsOptions } from '../rabbitmq/tls';
 import { TlsCertificates } from '../tls/tls-certificates';
 
@@ -154,8 +155,8 @@ export function controlPlaneTlsProblems(input: ControlPlaneTlsInput, resolved: R
   const { galera, proxySql } = resolved;
   const galeraTls = galera !== null && typeof galera === 'object';
   const proxySqlTls = proxySql !== null && typeof proxySql === 'object';
-  // ProxySQL's backend TLS: its own `backend`, else on whenever the GaleraPetSet has TLS (ProxySqlLayer's default).
-  const backend = proxySqlTls && (proxySql.backend ?? galeraTls);
+  // ProxySQL's backend TLS by ProxySqlLayer's own rule (on whenever the GaleraPetSet has TLS, unless `backend` says).
+  const backend = backendTls(proxySqlTls ? proxySql : undefined, galeraTls);
   check(galeraTls && galera.requireSecureTransport === true && !backend, `${resolved.from.galera}.requireSecureTransport`, true,
     `refuses plaintext clients, and ProxySQL would connect to the members in plaintext (${proxySqlTls ? `${resolved.from.proxySql}.backend is false` : 'no proxySqlTls'}): ` +
     `${proxySqlTls ? `set ${resolved.from.proxySql}.backend` : 'set proxySqlTls (or tls)'}, or requireSecureTransport: false`);

@@ -15,7 +15,7 @@ import { GaleraPetSet } from '../galera/galera-petset';
 import { METRICS_PORTS } from '../monitoring/exporters';
 import { TLS12_CIPHERS, TlsCertificateRequest, serviceDnsNames } from '../tls/model';
 import { tlsPaths } from '../tls/pod';
-import type { ProxySqlHostgroups, ProxySqlLayerProps } from './proxysql-layer';
+import type { ProxySqlHostgroups, ProxySqlLayerProps, ProxySqlTlsOptions } from './proxysql-layer';
 
 /** The four hostgroups of one `mysql_galera_hostgroups` row. */
 export interface HostgroupIds {
@@ -146,6 +146,14 @@ export interface ProxySqlTlsModel {
   readonly additionalNames: readonly string[];
 }
 
+/**
+ * Whether ProxySQL connects to the Galera members over TLS: `tls.backend`, else whenever the members have TLS. The
+ * control plane's cross-part check (control-plane/tls.ts) uses the same rule, so both refuse the same pairs.
+ */
+export function backendTls(tls: Pick<ProxySqlTlsOptions, 'backend'> | undefined, galeraHasTls: boolean): boolean {
+  return tls !== undefined && (tls.backend ?? galeraHasTls);
+}
+
 /** The images a ProxySqlLayer uses unless told otherwise (the construct exposes its own as a static constant). */
 export interface ProxySqlDefaultImages {
   readonly image: string;
@@ -160,7 +168,7 @@ export function resolveProxySql(id: string, props: ProxySqlLayerProps, namespace
   const writerOrdinal = props.writerOrdinal ?? galera?.writerOrdinal ?? 0;
   const tls: ProxySqlTlsModel | undefined = props.tls && typeof props.tls === 'object' ? {
     requireSecureTransport: props.tls.requireSecureTransport ?? false,
-    backend: props.tls.backend ?? galera?.tlsSecretName !== undefined,
+    backend: backendTls(props.tls, galera?.tlsSecretName !== undefined),
     additionalNames: Array.isArray(props.tls.additionalNames) ? [...props.tls.additionalNames] : [],
   } : undefined;
   return {
