@@ -3,7 +3,7 @@
  * GALERA_MONITOR_PASSWORD, apply-users.sh rotates it with the grace (the old password kept by its hash), the
  * entrypoint's watcher runs it when the file changes, and the mysqld-exporter's wrapper (assets/galera/exporter.sh)
  * moves the exporter to the new password once the member accepts it. Here against stand-ins (the `mariadb` client,
- * `mysqld_exporter`, `wget`); the real mariadbd is in test/integration/galera-monitor-rotation.wip.ts.
+ * `mysqld_exporter`, `wget`); the real mariadbd is in test/integration/galera-monitor-rotation.test.ts.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';

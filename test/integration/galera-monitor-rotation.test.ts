@@ -16,7 +16,7 @@
  * for the users' passwords).
  *
  * Unique names: one mariadbd on 127.0.0.1:33975, the exporter on 127.0.0.1:9275 and its candidate on 127.0.0.1:9276
- * (ports no other file uses), files in /tmp/monrot-itest-*; no network namespace, no lock taken.
+ * (ports no other file uses), files in /tmp/monrot-itest-*; no network namespace.
  */
 import { ChildProcess, execFile, spawn } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
@@ -197,8 +197,8 @@ while :; do apply_users_if_rotated; sleep 1; done
     say(`monitor client: ${client.logins} logins (${client.onNew} on the new password), ${client.failed} failed ${client.failures.join(', ')}`);
     say(`exporter scrapes: ${scrapes.total}, mysql_up 1: ${scrapes.up}, mysql_up 0: ${scrapes.down}, unanswered (the restart): ${scrapes.unanswered}`);
     const candidateRefused = (exporterStderr.match(/Error pinging mysqld.*Access denied/g) ?? []).length;
-    say(`server Access_denied_errors during the run: ${denied} (refused: the new-password probe ${probesRefused} times before acceptance, the wrapper's candidate `
-      + `${candidateRefused}, the old-password probe once after the grace; the monitor client and the exporter never)`);
+    say(`server Access_denied_errors during the run: ${denied}; refused logins seen by the clients: the new-password probe ${probesRefused} before acceptance, `
+      + `the wrapper's candidate ${candidateRefused}, the old-password probe 1 after the grace, the monitor client ${client.failed}, the exporter 0`);
     say(`watcher log:\n${watcher.stderr().trim()}`);
     expect(client.failed).toBe(0);
     expect(client.onNew).toBeGreaterThan(10);
