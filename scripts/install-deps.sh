@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   rabbitmq-server     # RabbitDaemonSet: a 3-broker cluster in network namespaces
   python3-pika        # RabbitMQ throughput benchmark (AMQP client)
   prometheus prometheus-mysqld-exporter prometheus-node-exporter  # Monitoring: promtool, a real Prometheus scraping real exporters
+  dash wget           # Galera's assets/galera/exporter.sh (the exporter image's busybox sh and wget) runs under them in its proof
   gcc libconfig-dev   # ProxySqlLayer: proxysql.cnf is read by the real libconfig parser (ProxySQL is not packaged)
   # Connection outputs: the OpenStack client libraries read the rendered service configs and talk to the daemons.
   python3-oslo.config python3-oslo.messaging python3-oslo.db python3-oslo.cache python3-keystonemiddleware python3-pymysql

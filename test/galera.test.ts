@@ -53,13 +53,14 @@ describe('GaleraPetSet StatefulSet', () => {
     expect(env.GALERA_SST_USER).toBe('mariabackup');
     expect(env.GALERA_SST_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
     expect(env.MARIADB_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-root', key: 'password' } });
-    expect(env.GALERA_MONITOR_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-monitor', key: 'password' } });
+    // The monitor's password is a file of the credentials volume (it rotates live), not an env var.
+    expect(env.GALERA_MONITOR_PASSWORD).toBeUndefined();
     expect(sts(objects).spec.template.spec.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true });
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([['mysql', 3306], ['galera', 4567], ['ist', 4568], ['sst', 4444]]);
   });
 
-  test('users\' passwords are files from their Secrets (updated in place, so a rotation is live), never env vars', () => {
+  test('users\' and the monitor\'s passwords are files from their Secrets (updated in place, so a rotation is live), never env vars', () => {
     const { objects } = galera({ passwordRotationGraceMinutes: 90 });
     const c = container(objects, 'mariadb');
     const env = envOf(c);
@@ -71,14 +72,25 @@ describe('GaleraPetSet StatefulSet', () => {
     // A projected volume, not subPath mounts: the kubelet never updates a subPath mount when its Secret changes.
     expect(volume.projected).toEqual({
       defaultMode: 0o440,
-      sources: [{ secret: { name: 'nova-db', items: [{ key: 'password', path: 'GALERA_PASSWORD_NOVA', mode: 0o440 }] } }],
+      sources: [
+        { secret: { name: 'galera-monitor', items: [{ key: 'password', path: 'GALERA_MONITOR_PASSWORD', mode: 0o440 }] } },
+        { secret: { name: 'nova-db', items: [{ key: 'password', path: 'GALERA_PASSWORD_NOVA', mode: 0o440 }] } },
+      ],
     });
     expect(c.volumeMounts.filter((m: any) => m.subPath !== undefined)).toEqual([]);
-    // No users: no volume, no variables.
-    const bare = container(galera({ users: [] }).objects, 'mariadb');
-    expect(bare.volumeMounts.map((m: any) => m.name)).not.toContain('credentials');
-    expect(envOf(bare).GALERA_CREDENTIALS_DIR).toBeUndefined();
+    // No users: the monitor's file alone, still live.
+    const bareObjects = galera({ users: [] }).objects;
+    const bare = container(bareObjects, 'mariadb');
+    expect(bare.volumeMounts).toContainEqual({ name: 'credentials', mountPath: '/etc/galera-credentials', readOnly: true });
+    expect(envOf(bare).GALERA_CREDENTIALS_DIR).toBe('/etc/galera-credentials');
+    expect(sts(bareObjects).spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources)
+      .toEqual([{ secret: { name: 'galera-monitor', items: [{ key: 'password', path: 'GALERA_MONITOR_PASSWORD', mode: 0o440 }] } }]);
     expect(envOf(bare).GALERA_PASSWORD_ROTATION_GRACE_SECONDS).toBe('3600');
+    // No secret is an env var but the two read at start (SST, root), and none is in a ConfigMap.
+    for (const obj of [objects, bareObjects]) {
+      const refs = sts(obj).spec.template.spec.containers.flatMap((k: any) => (k.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => `${k.name} ${e.name}`));
+      expect(refs).toEqual(['mariadb GALERA_SST_PASSWORD', 'mariadb MARIADB_ROOT_PASSWORD']);
+    }
   });
 
   test('passwordRotationGraceMinutes: 10 minutes to a week, whole minutes', () => {

@@ -156,3 +156,35 @@ describe('accepted overrides', () => {
     expect(() => cnf({ serverConfig: { mysqld: { 'wsrep-sst-donor': 'galera-1', innodb: 'ON', 'skip-name-resolve': 'OFF' }, client: { 'default-character-set': 'utf8mb4' } } })).not.toThrow();
   });
 });
+
+describe('the password files (the monitor\'s and the users\', one credentials volume)', () => {
+  const volumes = (p: Partial<GaleraPetSetProps>) => {
+    const chart = newChart('openstack');
+    new GaleraPetSet(chart, 'galera', props(p));
+    return find(synth(chart), 'StatefulSet', 'galera').spec.template.spec.volumes as any[];
+  };
+  const paths = (v: any) => v.projected.sources.map((s: any) => s.secret.items[0].path as string);
+
+  test('a user cannot take the monitor\'s file: its name is a built-in account, and no user name maps to GALERA_MONITOR_PASSWORD', () => {
+    expectNamedProblem(errorOf(user({ name: 'monitor' })), 'users[0].name', 'monitor');
+    // Every name a user may have gives GALERA_PASSWORD_<NAME>: never the monitor's file, whatever the case or the characters.
+    for (const name of ['MONITOR_PASSWORD', 'galera_monitor', 'x.monitor-password', 'mon']) {
+      const credentials = volumes({ users: [{ ...NOVA, name }] }).find((v) => v.name === 'credentials');
+      const files = paths(credentials);
+      expect(files[0]).toBe('GALERA_MONITOR_PASSWORD');
+      expect(new Set(files).size).toBe(files.length);
+    }
+  });
+
+  test('the monitor and a user on the same Secret key, or a hostile key: two files named by the library, never by a prop', () => {
+    const shared = SecretValue.fromSecret('galera', 'monitor');
+    const credentials = volumes({ users: [{ ...NOVA, password: shared }] }).find((v) => v.name === 'credentials');
+    expect(paths(credentials)).toEqual(['GALERA_MONITOR_PASSWORD', 'GALERA_PASSWORD_NOVA']);
+    // A key is only ever the item's key, never its path: '..data' is a valid key and still lands in GALERA_MONITOR_PASSWORD.
+    expect(paths(volumes({ credentials: { ...CREDENTIALS, monitorPassword: SecretValue.fromSecret('galera', '..data') } }).find((v) => v.name === 'credentials')))
+      .toEqual(['GALERA_MONITOR_PASSWORD']);
+    for (const key of ['../x', 'a/b', '']) {
+      expectNamedProblem(errorOf(galera({ credentials: { ...CREDENTIALS, monitorPassword: SecretValue.fromSecret('galera', key) } })), 'credentials.monitorPassword', `galera/${key}`);
+    }
+  });
+});

@@ -20,12 +20,30 @@ describe('OpenStackControlPlane with monitoring', () => {
     expect(ofKind(objects, 'PrometheusRule').length).toBe(1);
   });
 
-  test('Galera gets a mysqld-exporter sidecar logging in as the monitor account, its password only from the Secret', () => {
-    const exporter = containers(find(objects, 'StatefulSet', 'galera')).find((c) => c.name === 'mysqld-exporter');
+  test('Galera gets a mysqld-exporter sidecar logging in as the monitor account, its password only from the Secret, as a file that rotates live', () => {
+    const sts = find(objects, 'StatefulSet', 'galera');
+    const exporter = containers(sts).find((c) => c.name === 'mysqld-exporter');
     expect(exporter.image).toBe('quay.io/prometheus/mysqld-exporter:v0.15.1');
-    expect(exporter.args).toEqual(expect.arrayContaining(['--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor', '--web.listen-address=:9104']));
-    expect(exporter.env).toEqual([{ name: 'MYSQLD_EXPORTER_PASSWORD', valueFrom: { secretKeyRef: expect.objectContaining({ key: expect.any(String) }) } }]);
+    // The wrapper (assets/galera/exporter.sh, the image's busybox sh) starts the exporter and sets its listen address.
+    expect(exporter.command).toEqual(['sh', '/opt/galera/exporter.sh']);
+    expect(exporter.args).toEqual(expect.arrayContaining(['--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor']));
+    expect(exporter.args.filter((a: string) => a.startsWith('--web.listen-address'))).toEqual([]);
+    expect(exporter.env).toEqual([
+      { name: 'MYSQLD_EXPORTER_PASSWORD_FILE', value: '/etc/mysqld-exporter-credentials/GALERA_MONITOR_PASSWORD' },
+      { name: 'MYSQLD_EXPORTER_LISTEN', value: ':9104' },
+      { name: 'MYSQLD_EXPORTER_CHECK_ADDRESS', value: '127.0.0.1:9105' },
+    ]);
+    expect(exporter.volumeMounts).toEqual([
+      { name: 'scripts', mountPath: '/opt/galera', readOnly: true },
+      { name: 'exporter-credentials', mountPath: '/etc/mysqld-exporter-credentials', readOnly: true },
+    ]);
+    // Its own volume with the monitor's key alone (the users' passwords stay out of the exporter), mounted whole.
+    expect(sts.spec.template.spec.volumes.find((v: any) => v.name === 'exporter-credentials').projected).toEqual({
+      defaultMode: 0o440,
+      sources: [{ secret: { name: GALERA_CREDENTIALS.monitorPassword.secretName, items: [{ key: GALERA_CREDENTIALS.monitorPassword.key, path: 'GALERA_MONITOR_PASSWORD', mode: 0o440 }] } }],
+    });
     expect(exporter.ports).toEqual([{ name: 'metrics', containerPort: 9104, protocol: 'TCP' }]);
+    expect(find(objects, 'ConfigMap', 'galera-scripts').data['exporter.sh']).toContain('MYSQLD_EXPORTER_PASSWORD_FILE');
   });
 
   test('memcached gets a memcached-exporter sidecar on the node address memcached listens on, never every interface', () => {

@@ -180,6 +180,30 @@ describe('preflight --plan', () => {
     expect(JSON.stringify(lines)).not.toContain(Buffer.from('not-read').toString('base64'));
   });
 
+  test('Galera\'s monitor password changed in place rotates live too (a credentials file, no env var): its clients follow by themselves', async () => {
+    const secretMeta = { [`${NAMESPACE}/galera-monitor`]: { managedFields: [{ manager: 'kubectl', operation: 'Update', time: '2026-01-03T00:00:00Z' }], resourceVersion: '77' } };
+    const { lines } = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), secretMeta });
+    expect(of(lines, 'secret')).toEqual([
+      'PLAN  secret StatefulSet openstack/galera volume credentials file GALERA_MONITOR_PASSWORD: Secret galera-monitor key password was written at 2026-01-03T00:00:00Z (resourceVersion 77), '
+        + 'after galera-0, galera-1, galera-2 started (changed in place; its value is not read): rotates live: the kubelet updates the file within about a minute and each member applies it '
+        + '(ALTER USER), keeping the old password for passwordRotationGraceMinutes; ProxySQL\'s credentials sidecars switch once every ONLINE member accepts it and each member\'s '
+        + 'mysqld-exporter once its member does: no client to roll (README, "Day 2: rotating a database password")',
+      expect.stringMatching(/^PLAN  secret Deployment openstack\/proxysql volume credentials file PROXYSQL_MONITOR_PASSWORD: .*: rotates live: .* once every ONLINE Galera member accepts it \(the monitor's too: the members rotate it live\)/),
+    ]);
+    // Not one WARN "read at start" for it any more.
+    expect(lines.map(formatPlanLine).filter((l) => l.includes('galera-monitor') && !l.startsWith('PLAN'))).toEqual([]);
+    // Pointed at another Secret: it rotates live with the roll, and its clients follow.
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests()) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const objects = JSON.parse(JSON.stringify(manifests()).replace(/"galera-monitor"/g, '"galera-monitor-2"')) as KubeObject[];
+    expect(of(planChanges({ objects, live, defaultNamespace: NAMESPACE }), 'credentials').filter((l) => l.includes('StatefulSet'))).toEqual([
+      'PLAN  credentials StatefulSet openstack/galera volume credentials file GALERA_MONITOR_PASSWORD: Secret galera-monitor key password -> Secret galera-monitor-2 key password: '
+        + 'rotates live with the roll: the first member with the new Secret makes the account accept the new password and keep the old one for passwordRotationGraceMinutes; '
+        + 'ProxySQL\'s credentials sidecars switch once every ONLINE member accepts it and each member\'s mysqld-exporter once its member does: no client to roll '
+        + '(README, "Day 2: rotating a database password")',
+    ]);
+  });
+
   test('pods or Secret metadata the plan may not read: it says what is not checked', async () => {
     const pods = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), forbidden: [`/api/v1/namespaces/${NAMESPACE}/pods`] });
     expect(of(pods.lines, 'secret')).toEqual(['StatefulSet openstack/galera', 'DaemonSet openstack/rabbitmq', 'Deployment openstack/proxysql'].map((w) => `WARN  secret ${w}: cannot list the pods `

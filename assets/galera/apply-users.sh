@@ -9,10 +9,12 @@
 #                               with nothing due replicates nothing; the entrypoint runs it every minute)
 #
 # Users come from two places:
-#  - built in, from the environment: the SST user (GALERA_SST_USER, default `mariabackup`, password
-#    GALERA_SST_PASSWORD) that mariabackup on a donor logs in with, the monitor user (GALERA_MONITOR_USER,
-#    default `monitor`, password GALERA_MONITOR_PASSWORD) that ProxySQL's Galera check logs in with, and
-#    root@localhost (MARIADB_ROOT_PASSWORD), each only when its password variable is set;
+#  - built in: the SST user (GALERA_SST_USER, default `mariabackup`, password GALERA_SST_PASSWORD) that mariabackup
+#    on a donor logs in with, the monitor user (GALERA_MONITOR_USER, default `monitor`, password
+#    GALERA_MONITOR_PASSWORD) that ProxySQL's Galera check and the mysqld-exporter log in with, and root@localhost
+#    (MARIADB_ROOT_PASSWORD), each only when its password is given: as the file of that name in
+#    GALERA_CREDENTIALS_DIR (the monitor's, so that it rotates live like the users' passwords) or as the variable
+#    (SST and root: read when the container starts);
 #  - GALERA_USERS_FILE (default /etc/galera/users.tsv, rendered by lib/galera/users.ts; optional): one user
 #    per line, tab-separated: name, host, password env var, max connections (0 = unlimited),
 #    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges).
@@ -58,7 +60,7 @@ user_specs() {
   [[ -n ${GALERA_SST_PASSWORD:-} ]] &&
     printf '%s\n' "${GALERA_SST_USER:-mariabackup}${tab}localhost${tab}GALERA_SST_PASSWORD${tab}0${tab}RELOAD,PROCESS,LOCK TABLES,BINLOG MONITOR${tab}*"
   # PROCESS and BINLOG MONITOR (ex REPLICATION CLIENT) are what ProxySQL's and MaxScale's Galera monitors use.
-  [[ -n ${GALERA_MONITOR_PASSWORD:-} ]] &&
+  [[ -f ${GALERA_CREDENTIALS_DIR:-/nonexistent}/GALERA_MONITOR_PASSWORD || -n ${GALERA_MONITOR_PASSWORD:-} ]] &&
     printf '%s\n' "${GALERA_MONITOR_USER:-monitor}${tab}%${tab}GALERA_MONITOR_PASSWORD${tab}0${tab}PROCESS,BINLOG MONITOR${tab}*"
   if [[ -r $GALERA_USERS_FILE ]]; then
     grep -v -e '^#' -e '^[[:space:]]*$' "$GALERA_USERS_FILE"

@@ -10,8 +10,9 @@
 #   GALERA_SST_PORT            SST receive port (default 4444)
 #   GALERA_SST_USER            SST account name (default mariabackup)
 #   GALERA_SST_PASSWORD        Secret: its password (wsrep_sst_auth; written only to the run dir)
-#   GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE and the users' password variables: see
-#                              apply-users.sh, run here once the member is first Synced.
+#   GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE, GALERA_CREDENTIALS_DIR (the users' and the
+#                              monitor's password files): see apply-users.sh, run here once the member is first
+#                              Synced, and again when a password file changes (apply_users_if_rotated).
 #   GALERA_TLS_DIR             (with TLS) the mounted certificate: reloaded in place when its files change
 #   GALERA_TLS_REPLICATION     `true` when Galera's own links use it too (socket.ssl_reload as well)
 #
@@ -621,15 +622,16 @@ reload_tls_if_renewed() {
   fi
 }
 
-# The users' passwords (GALERA_CREDENTIALS_DIR, a Secret volume the kubelet updates in place when the Secret
-# changes): a change reaches the accounts within a second or two of reaching this pod, without a restart.
-# apply-users.sh starts each rotation (the new password and the old one both accepted for the grace), and every
-# GALERA_ROTATION_CHECK_SECONDS (60) `--finish-rotations` ends the ones whose grace is over. One run at a time; a
-# failed run is retried after 10 s.
+# The users' and the monitor's passwords (GALERA_CREDENTIALS_DIR, a Secret volume the kubelet updates in place when the Secret
+# changes): the files are compared every second, so a change reaches the accounts within a second or two of reaching
+# this pod, without a restart. apply-users.sh starts each rotation (the new password and the old one both accepted for
+# the grace), and every GALERA_ROTATION_CHECK_SECONDS (60) `--finish-rotations` ends the ones whose grace is over. One
+# run at a time; a failed run is retried after 10 s.
 CREDENTIALS_SEEN=
 USERS_PID=
 USERS_APPLYING=
 NEXT_USERS_RUN=0
+NEXT_FINISH_RUN=0
 apply_users_if_rotated() {
   [[ -n ${GALERA_CREDENTIALS_DIR:-} ]] || return 0
   if [[ -n $USERS_PID ]]; then
@@ -648,9 +650,11 @@ apply_users_if_rotated() {
     galera_log "credentials changed: applying users (a changed password rotates: the old one is accepted for ${GALERA_PASSWORD_ROTATION_GRACE_SECONDS:-3600} s more)"
     USERS_APPLYING=$now
     bash "$SCRIPT_DIR/apply-users.sh" &
-  else
-    NEXT_USERS_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
+  elif ((SECONDS >= NEXT_FINISH_RUN)); then
+    NEXT_FINISH_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
     bash "$SCRIPT_DIR/apply-users.sh" --finish-rotations &
+  else
+    return 0
   fi
   USERS_PID=$!
 }
@@ -684,7 +688,7 @@ status_loop() {
         users_applied=1
         # What the first run reads; a later change of the files is a rotation (apply_users_if_rotated).
         [[ -z ${GALERA_CREDENTIALS_DIR:-} ]] || CREDENTIALS_SEEN=$(files_fingerprint "$GALERA_CREDENTIALS_DIR"/*)
-        NEXT_USERS_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
+        NEXT_FINISH_RUN=$((SECONDS + ${GALERA_ROTATION_CHECK_SECONDS:-60}))
         { upgrade_system_tables; apply_users_with_retries; } &
         [[ $WRITER_TABLE_READ == true ]] || ensure_writer_table &
       else

@@ -19,7 +19,11 @@ export interface GaleraCredentials {
    * @default 'monitor'
    */
   readonly monitorUser?: string;
-  /** The monitor account's password. */
+  /**
+   * The monitor account's password. Mounted as a file (not an env var), like the users' passwords: a changed Secret
+   * rotates live, with the grace of `passwordRotationGraceMinutes`, and its clients (ProxySQL's health checks, the
+   * mysqld-exporter) move to it once the members accept it. The root and SST passwords are read when a member starts.
+   */
   readonly monitorPassword: SecretValue;
 }
 

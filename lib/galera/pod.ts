@@ -24,10 +24,21 @@ const RECOVERY_DIR = '/etc/galera-recovery';
 /** The certificate (a Secret volume: the kubelet updates it in place on renewal, and the entrypoint reloads it). */
 export const GALERA_TLS_DIR = '/etc/galera-tls';
 /**
- * The users' passwords, one file per user named after its password variable (a projected Secret volume, not env
- * vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password live).
+ * The users' and the monitor's passwords, one file per account named after its password variable (a projected Secret
+ * volume, not env vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password
+ * live).
  */
 const CREDENTIALS_DIR = '/etc/galera-credentials';
+/** The monitor's password alone, for the mysqld-exporter (a volume of its own: the users' passwords stay out of it). */
+const EXPORTER_CREDENTIALS_DIR = '/etc/mysqld-exporter-credentials';
+const EXPORTER_WRAPPER = {
+  script: `${SCRIPTS_DIR}/exporter.sh`,
+  passwordFile: `${EXPORTER_CREDENTIALS_DIR}/GALERA_MONITOR_PASSWORD`,
+  volumeMounts: [
+    { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
+    { name: 'exporter-credentials', mountPath: EXPORTER_CREDENTIALS_DIR, readOnly: true },
+  ],
+};
 /** The agent's view of the certificate: tls.crt only (it never needs the key). */
 const AGENT_TLS_DIR = '/etc/galera-tls-certificate';
 
@@ -68,7 +79,7 @@ export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {
     initContainers.push(owner.container);
   }
   const exporter = model.metricsExporter
-    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, monitorPassword: model.credentials.monitorPassword, mysqlPort: model.ports.mysql,
+    ? [mysqldExporterContainer({ monitorUser: model.monitorUser, wrapper: EXPORTER_WRAPPER, mysqlPort: model.ports.mysql,
       // With require_secure_transport the exporter's loopback TCP login must be TLS too (see mysqldExporterContainer).
       tls: model.tls?.requireSecureTransport === true })]
     : [];
@@ -103,13 +114,13 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       { name: 'GALERA_SST_PORT', value: String(ports.sst) },
       { name: 'GALERA_SST_USER', value: model.sstUser },
       credentials.sstPassword._toEnvVar('GALERA_SST_PASSWORD'),
+      // Its password is the credentials volume's file GALERA_MONITOR_PASSWORD: it rotates live, as the users' do.
       { name: 'GALERA_MONITOR_USER', value: model.monitorUser },
-      credentials.monitorPassword._toEnvVar('GALERA_MONITOR_PASSWORD'),
       credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
       // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
       { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
-      ...(model.users.length > 0 ? [{ name: 'GALERA_CREDENTIALS_DIR', value: CREDENTIALS_DIR }] : []),
-      // Built-in accounts rotate with it too, in a roll (their passwords are env vars, read at the start).
+      { name: 'GALERA_CREDENTIALS_DIR', value: CREDENTIALS_DIR },
+      // The SST and root accounts rotate with it too, in a roll (their passwords are env vars, read at the start).
       { name: 'GALERA_PASSWORD_ROTATION_GRACE_SECONDS', value: String(model.passwordRotationGraceMinutes * 60) },
       ...(tls ? [
         { name: 'GALERA_TLS_DIR', value: tls.paths.directory },
@@ -130,7 +141,7 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       { name: 'tmp', mountPath: '/tmp' },
       { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
       { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
-      ...(model.users.length > 0 ? [{ name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true }] : []),
+      { name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true },
       ...(tls ? [tls.mount] : []),
     ],
     securityContext: containerSecurityContext(),
@@ -202,13 +213,20 @@ function galeraVolumes(model: GaleraModel): k8s.Volume[] {
     { name: 'agent', configMap: { name: maps.agent } },
     { name: 'recovery', configMap: { name: maps.recovery, optional: true } },
     ...(model.storage?.mode === 'hostPath' ? [{ name: 'data', hostPath: { path: model.storage.path ?? '', type: 'DirectoryOrCreate' } }] : []),
-    ...(model.users.length > 0 ? [credentialsVolume(model)] : []),
+    credentialsVolume(model),
+    ...(model.metricsExporter ? [secretFilesVolume('exporter-credentials', [{ secret: model.credentials.monitorPassword, path: 'GALERA_MONITOR_PASSWORD' }])] : []),
   ];
 }
 
-/** Every user's password Secret key, as the file its password variable names (apply-users.sh reads it there). */
+/**
+ * The monitor's and every user's password Secret key, as the file its password variable names (apply-users.sh reads
+ * it there). A user may not take the monitor's name (BUILT_IN_PASSWORD_ENVS), so no two files collide.
+ */
 function credentialsVolume(model: GaleraModel): k8s.Volume {
-  return secretFilesVolume('credentials', model.userModels.map((m, i) => ({ secret: model.users[i].password, path: m.passwordEnv })));
+  return secretFilesVolume('credentials', [
+    { secret: model.credentials.monitorPassword, path: 'GALERA_MONITOR_PASSWORD' },
+    ...model.userModels.map((m, i) => ({ secret: model.users[i].password, path: m.passwordEnv })),
+  ]);
 }
 
 /** Reserves the tmpdir emptyDir on the node: the scheduler places the member only where that much disk is free. */

@@ -22,7 +22,10 @@ export interface DatabaseUserModel {
   readonly maxConnections?: number;
 }
 
-/** Names the entrypoint's built-in users take (SST, monitor, root); a file user may not reuse them. */
+/**
+ * Names the entrypoint's built-in users take (SST, monitor, root); a file user may not reuse them (the monitor's is
+ * also its file in the credentials volume).
+ */
 export const BUILT_IN_PASSWORD_ENVS = ['GALERA_SST_PASSWORD', 'GALERA_MONITOR_PASSWORD', 'MARIADB_ROOT_PASSWORD'];
 
 /**

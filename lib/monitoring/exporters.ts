@@ -5,7 +5,6 @@
  */
 import { toResourceRequirements } from '../common/resources';
 import { containerSecurityContext } from '../common/security';
-import type { SecretValue } from '../common/secret';
 import { hostPort } from '../common/validation';
 import { k8s } from '../k8s';
 
@@ -21,7 +20,10 @@ export const METRICS_PORTS = {
 
 /** Pinned stock images: the exporters' own releases, nothing built by this library. */
 export const EXPORTER_IMAGES = {
-  /** 0.15 reads the password from MYSQLD_EXPORTER_PASSWORD (a Secret ref), so no my.cnf with it is written. */
+  /**
+   * 0.15 reads the password from MYSQLD_EXPORTER_PASSWORD, so no my.cnf with it is written; Galera's wrapper
+   * (assets/galera/exporter.sh) sets it from the monitor's password file and follows a rotation.
+   */
   mysqld: 'quay.io/prometheus/mysqld-exporter:v0.15.1',
   memcached: 'quay.io/prometheus/memcached-exporter:v0.15.0',
 } as const;
@@ -35,6 +37,16 @@ function metricsProbe(port: number): k8s.Probe {
   return { httpGet: { path: '/', port: k8s.IntOrString.fromNumber(port) }, periodSeconds: 30, timeoutSeconds: 5, failureThreshold: 3 };
 }
 
+/** How the mysqld-exporter container starts: the wrapper script and the monitor's password file, as it mounts them. */
+export interface MysqldExporterWrapper {
+  /** The wrapper's path (assets/galera/exporter.sh, run by the image's busybox `sh`). */
+  readonly script: string;
+  /** The monitor's password file (a Secret volume mounted whole: the kubelet updates it in place). */
+  readonly passwordFile: string;
+  /** The mounts of both. */
+  readonly volumeMounts: k8s.VolumeMount[];
+}
+
 /**
  * mysqld-exporter beside mariadbd, logging in as the monitor account (PROCESS, BINLOG MONITOR: enough for global
  * status, wsrep status included, and the InnoDB and process-list collectors) over the pod's loopback.
@@ -44,27 +56,35 @@ function metricsProbe(port: number): k8s.Probe {
  * mysqld_exporter 0.15's only TLS switch outside a my.cnf): the connection is to 127.0.0.1 inside the pod's own
  * network namespace, which no certificate names and no other host can intercept; TLS here only satisfies the server.
  */
-export function mysqldExporterContainer(options: { monitorUser: string; monitorPassword: SecretValue; mysqlPort: number; tls?: boolean }): k8s.Container {
+export function mysqldExporterContainer(options: { monitorUser: string; wrapper: MysqldExporterWrapper; mysqlPort: number; tls?: boolean }): k8s.Container {
   const port = METRICS_PORTS.mysqld;
   return {
     name: 'mysqld-exporter',
     image: EXPORTER_IMAGES.mysqld,
     imagePullPolicy: 'IfNotPresent',
+    // The monitor's password rotates live: the wrapper restarts the exporter process with the new one once the member
+    // accepts it (mysqld_exporter reads its password only at start). Its arguments go to every exporter it starts.
+    command: ['sh', options.wrapper.script],
     args: [
       `--mysqld.address=127.0.0.1:${options.mysqlPort}`,
       `--mysqld.username=${options.monitorUser}`,
-      `--web.listen-address=:${port}`,
       // wsrep_* status is part of global status; the rest keep the series count per member small.
       '--collect.global_status',
       '--collect.global_variables',
       '--no-collect.slave_status',
       ...(options.tls ? ['--tls.insecure-skip-verify'] : []),
     ],
-    env: [options.monitorPassword._toEnvVar('MYSQLD_EXPORTER_PASSWORD')],
+    env: [
+      { name: 'MYSQLD_EXPORTER_PASSWORD_FILE', value: options.wrapper.passwordFile },
+      { name: 'MYSQLD_EXPORTER_LISTEN', value: `:${port}` },
+      // Where the wrapper's candidate exporter (the new password's login check) listens: loopback, never scraped.
+      { name: 'MYSQLD_EXPORTER_CHECK_ADDRESS', value: `127.0.0.1:${port + 1}` },
+    ],
     ports: [{ name: 'metrics', containerPort: port, protocol: 'TCP' }],
     resources: EXPORTER_RESOURCES,
     livenessProbe: metricsProbe(port),
     readinessProbe: metricsProbe(port),
+    volumeMounts: options.wrapper.volumeMounts,
     securityContext: containerSecurityContext(),
   };
 }

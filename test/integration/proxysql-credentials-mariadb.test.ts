@@ -7,11 +7,12 @@
  *
  * One mariadbd on 127.0.0.1:33961 (a port no other file uses), data in /tmp/psqlrot-itest-*; no network namespace.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { installFiles } from './support/certs';
+import { clientOptionFile, startStandaloneMariadb, stopStandaloneMariadb } from './support/standalone-mariadb';
 
 jest.setTimeout(900_000);
 
@@ -31,14 +32,9 @@ describe('a rotation with a real mariadbd: MariaDB accepts both, then ProxySQL s
   const log: string[] = [];
   const say = (s: string) => { log.push(`${new Date().toISOString()} ${s}`); };
 
-  const root = (sql: string) => {
-    const r = spawnSync('mariadb', ['--no-defaults', '-S', join(dir, 'sock'), '-uroot', '-N', '-B'], { input: sql, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`root SQL failed: ${r.stderr}`);
-    return r.stdout;
-  };
   /** A real login of USER with PASSWORD over TCP, the password in an option file (never argv). */
   const login = (user: string, password: string): boolean => {
-    writeFileSync(join(dir, 'login.cnf'), `[client]\nuser=${user}\npassword="${password.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'login.cnf'), clientOptionFile(user, password), { mode: 0o600 });
     return spawnSync('mariadb', [`--defaults-file=${join(dir, 'login.cnf')}`, '--skip-ssl', '--protocol=tcp', '-h', '127.0.0.1', '-P', String(PORT), '-N', '-B', '-e', 'SELECT 1'],
       { encoding: 'utf8' }).status === 0;
   };
@@ -70,17 +66,7 @@ describe('a rotation with a real mariadbd: MariaDB accepts both, then ProxySQL s
     mkdirSync(join(dir, 'bin'));
     copyFileSync(join(ROOT, 'test', 'support', 'fake-proxysql-client.py'), join(dir, 'bin', 'mariadb'));
     chmodSync(join(dir, 'bin', 'mariadb'), 0o755);
-    const install = spawnSync('mariadb-install-db', ['--no-defaults', `--datadir=${join(dir, 'data')}`, '--auth-root-authentication-method=normal', '--skip-test-db'], { encoding: 'utf8' });
-    if (install.status !== 0) throw new Error(`mariadb-install-db: ${install.stderr}`);
-    server = spawn('mariadbd', ['--no-defaults', ...(process.getuid?.() === 0 ? ['--user=root'] : []), `--datadir=${join(dir, 'data')}`, `--socket=${join(dir, 'sock')}`,
-      `--port=${PORT}`, '--bind-address=127.0.0.1', `--pid-file=${join(dir, 'pid')}`, `--log-error=${join(dir, 'error.log')}`], { stdio: 'ignore' });
-    const deadline = Date.now() + 300_000;
-    while (spawnSync('mariadb', ['--no-defaults', '-S', join(dir, 'sock'), '-uroot', '-e', 'SELECT 1']).status !== 0) {
-      if (Date.now() > deadline) throw new Error(`mariadbd did not start: ${readFileSync(join(dir, 'error.log'), 'utf8').slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    // Anonymous accounts would take TCP logins from localhost before nova@'%'.
-    root("DELETE FROM mysql.global_priv WHERE User=''; FLUSH PRIVILEGES;");
+    ({ server } = await startStandaloneMariadb(dir, PORT));
     writeFileSync(join(dir, 'client.cnf'), `[client]\nsocket=${join(dir, 'sock')}\nuser=root\n`);
     writeFileSync(join(dir, 'users.tsv'), 'nova\t%\tGALERA_PASSWORD_NOVA\t0\tALL PRIVILEGES\tnova\n');
     installFiles(join(dir, 'galera-credentials'), { GALERA_PASSWORD_NOVA: OLD });
@@ -98,11 +84,7 @@ describe('a rotation with a real mariadbd: MariaDB accepts both, then ProxySQL s
   afterAll(async () => {
     // eslint-disable-next-line no-console
     console.log(log.join('\n'));
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 120_000))]);
-    }
+    await stopStandaloneMariadb(server);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -241,7 +241,7 @@ function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject): CheckR
     if (old !== undefined && old !== ref) {
       lines.push(line('pass', 'credentials', `${subject} ${use}`, use.startsWith('volume credentials ')
         ? `${old} -> ${ref}: rotates live with the roll: the first member with the new Secret makes the account accept the new password `
-          + 'and keep the old one for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")'
+          + `and keep the old one for passwordRotationGraceMinutes; ${use.endsWith(` file ${MONITOR_FILE}`) ? MONITOR_FOLLOWS : 'roll the clients within it'} (README, "Day 2: rotating a database password")`
         : `${old} -> ${ref}: read when each member restarts in the roll; the first restarted member `
           + 'sets the password for the whole cluster, keeping the old one for passwordRotationGraceMinutes (README, "Day 2: rotating a database password")'));
     }
@@ -324,11 +324,16 @@ function agentPortOf(sts: KubeObject): number {
   return typeof port === 'number' ? port : 9200;
 }
 
+/** Galera's monitor password file: its clients (ProxySQL's sidecars, the mysqld-exporter) follow it by themselves. */
+const MONITOR_FILE = 'GALERA_MONITOR_PASSWORD';
+const MONITOR_FOLLOWS = 'ProxySQL\'s credentials sidecars switch once every ONLINE member accepts it and each member\'s mysqld-exporter once its member does: '
+  + 'no client to roll';
+
 /** What a Secret changed in place means for each use the plan knows, and what to do. */
 function inPlaceVerdict(component: string | undefined, use: string, rolls: boolean, stopped: boolean, restart: string): { status: CheckStatus; message: string } | undefined {
   if (component === 'galera' && use.startsWith('volume credentials')) {
     return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old '
-      + 'password for passwordRotationGraceMinutes; roll the clients within it (README, "Day 2: rotating a database password")' };
+      + `password for passwordRotationGraceMinutes; ${use.endsWith(` file ${MONITOR_FILE}`) ? MONITOR_FOLLOWS : 'roll the clients within it'} (README, "Day 2: rotating a database password")` };
   }
   if (component === 'rabbitmq' && use.startsWith('volume credentials')) {
     return { status: 'pass', message: `rotates live: the kubelet updates the file within about a minute and the first broker to see it changes the password for the `
@@ -337,8 +342,8 @@ function inPlaceVerdict(component: string | undefined, use: string, rolls: boole
   }
   if (component === 'proxysql' && use.startsWith('volume credentials')) {
     return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and the credentials sidecar loads it into ProxySQL '
-      + '(LOAD MYSQL USERS or VARIABLES TO RUNTIME, no restart) once every ONLINE Galera member accepts it (the monitor\'s: once the members have restarted '
-      + 'with it); ProxySQL has one password per user: clients still on the old one are refused from then on, so this should be an account no client uses '
+      + '(LOAD MYSQL USERS or VARIABLES TO RUNTIME, no restart) once every ONLINE Galera member accepts it (the monitor\'s too: the members rotate it live); '
+      + 'ProxySQL has one password per user: clients still on the old one are refused from then on, so this should be an account no client uses '
       + '(README, "Day 2: rotating a database password")' };
   }
   if (component === 'rabbitmq' && use.startsWith('volume cookie')) {
