@@ -469,6 +469,19 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
   const common = path.join(__dirname, '..', 'assets', 'galera-backup', 'common.sh');
   const bash = (fn: string, input: string, ...args: string[]) => spawnSync('bash', ['-c', `. "${common}"; ${fn} "$@"`, 'x', ...args], { input, encoding: 'utf8' });
 
+  test('the sidecar\'s address: plain TCP without TLS; with BACKUP_TLS_DIR, OpenSSL verifying the member for the name connected to, with the job\'s certificate, TLS 1.2+ and the ciphers given', () => {
+    const address = (env: Record<string, string>) => spawnSync('bash', ['-c', `. "${common}"; sidecar_address galera-1.galera-peers.openstack.svc`],
+      { env: { PATH: process.env.PATH, BACKUP_PORT: '4445', ...env }, encoding: 'utf8' });
+    expect(address({}).stdout.trim()).toBe('TCP:galera-1.galera-peers.openstack.svc:4445,connect-timeout=5');
+    const tls = address({ BACKUP_TLS_DIR: '/etc/galera-backup-tls', BACKUP_TLS_CIPHERS: TLS12_CIPHERS }).stdout.trim();
+    expect(tls.split(',')).toEqual(['OPENSSL:galera-1.galera-peers.openstack.svc:4445', 'connect-timeout=5', 'verify=1',
+      'cafile=/etc/galera-backup-tls/ca.crt', 'cert=/etc/galera-backup-tls/tls.crt', 'key=/etc/galera-backup-tls/tls.key',
+      'openssl-min-proto-version=TLS1.2', `cipher=${TLS12_CIPHERS}`]);
+    // TLS without its ciphers is a broken job environment: no address, an error (never a plaintext fallback).
+    const broken = address({ BACKUP_TLS_DIR: '/etc/galera-backup-tls' });
+    expect({ stdout: broken.stdout, failed: broken.status !== 0 }).toEqual({ stdout: '', failed: true });
+  });
+
   test('never the writer (the first Synced in order when no row was read), never a donor, joiner or desynced member; the last eligible one', () => {
     expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 4 Primary OFF\n').stdout.trim()).toBe('galera-2');
     expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 2 Primary OFF\n').stdout.trim()).toBe('galera-1');
@@ -807,6 +820,25 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(JSON.parse(fs.readFileSync(path.join(remote, id, 'backup.json'), 'utf8'))).toMatchObject({ id, source: 'galera-1', sha256: sha, binlog_seq: 44 });
     expect(fs.existsSync(path.join(remote, '20261201T020000Z'))).toBe(false);
     expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 44, backup: id });
+  });
+
+  test('restore.sh takes a sidecar that accepts connections but never answers (a refused TLS handshake, a token it does not know) for a running member: refused, nothing changed', async () => {
+    const target = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-target-'));
+    fs.writeFileSync(path.join(target, 'ibdata1'), 'live data');
+    const silent = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.listen(0, SIDECAR_ADDRESS, resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      for (const tls of [{}, { BACKUP_TLS_DIR: path.join(remote, 'no-certificate-here'), BACKUP_TLS_CIPHERS: TLS12_CIPHERS }]) {
+        const run = await runAsync([path.join(assets, 'restore.sh'), 'latest', target], { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tls });
+        expect(run.stderr).toContain(`member galera-0's sidecar accepts connections at ${SIDECAR_ADDRESS} but did not answer`);
+        expect(run.code).toBe(2);
+      }
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    expect(fs.readdirSync(target)).toEqual(['ibdata1']);
+    fs.rmSync(target, { recursive: true, force: true });
   });
 
   test('the drill tries the archive of the latest backup\'s history, then the backup alone, and reports both (a stream that does not unpack)', () => {

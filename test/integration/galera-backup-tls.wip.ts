@@ -32,7 +32,7 @@ const MEMBER_DNS = 'galera-0.galera-peers.openstack.svc';
 const SIDECAR_PORT = 4445;
 const TOKEN = 'backup-tls-t0ken';
 const CLIENT_NAME = 'galera-backup';
-const ROWS = 3000;
+const ROWS = 8000;
 
 /** What GaleraBackup renders with TLS on the cluster: the scripts ConfigMap, the sidecar's and the backup job's containers. */
 function rendered(): { scripts: Record<string, string>; sidecar: any; job: any } {
@@ -94,11 +94,11 @@ describeWithGalera('GaleraBackup stream over TLS (one member, real certificates)
   });
   /** One request through common.sh's sidecar_request (the job's client side), with the job certificate in `tlsDir`. */
   const ask = (tlsDir: string, command = 'status') => runAsMysqlBash(`. "${scriptsDir}/common.sh"; sidecar_request ${IP} 10 ${command}`, jobEnv(tlsDir));
-  function runAsMysqlBash(script: string, env: NodeJS.ProcessEnv): Promise<Run> {
+  function runAsMysqlBash(script: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
     const t0 = Date.now();
     return new Promise((resolve) => {
       execFile('bash', ['-c', script], {
-        uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, timeout: 30_000,
+        uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, timeout: timeoutMs,
         env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', ...env },
       }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr, ms: Date.now() - t0 }));
     });
@@ -175,8 +175,9 @@ describeWithGalera('GaleraBackup stream over TLS (one member, real certificates)
     };
     cluster.writeUsersFile('');
     await cluster.bootstrapFromFirst({ bootstrapMs: 120_000, joinMs: 120_000 });
-    await member.sql(`CREATE DATABASE itest; CREATE TABLE itest.rows (id INT PRIMARY KEY, pad VARCHAR(1000));
-      USE itest; INSERT INTO itest.rows SELECT seq, REPEAT(MD5(seq), 30) FROM seq_1_to_${ROWS}`, 120_000);
+    // Random bytes (gzip cannot shrink them): the stream is larger than the socket and pipe buffers together.
+    await member.sql(`CREATE DATABASE itest; CREATE TABLE itest.rows (id INT PRIMARY KEY, pad BLOB);
+      USE itest; INSERT INTO itest.rows SELECT seq, RANDOM_BYTES(1024) FROM seq_1_to_${ROWS}`, 120_000);
     startSidecar();
     await waitForTcp(IP, SIDECAR_PORT, 30_000);
   }, 300_000);
@@ -227,27 +228,32 @@ describeWithGalera('GaleraBackup stream over TLS (one member, real certificates)
     expect(manifest).toMatchObject({ id: id![1], source: 'galera-1', format: 'mbstream+gzip' });
   });
 
-  test('the member certificate replaced during a backup: the stream in flight completes, and new connections present the new certificate', async () => {
-    const before = presented();
-    expect(before).toBe(figures.memberSerial);
-    const running = runScript('backup.sh', [], jobEnv(dir('tls-job')));
-    // Replace it as soon as the stream has started (the sidecar logs the desync).
-    const streaming = sidecarLog().split('\n').length;
-    await waitFor('the backup stream started', 60_000, () => (sidecarLog().split('\n').slice(streaming - 1).some((l) => l.includes('streaming from')) ? true : undefined));
+  test('the member certificate replaced while a backup stream is in flight: the stream completes intact, and new connections present the new certificate', async () => {
+    expect(presented()).toBe(figures.memberSerial);
+    // A backup stream held open across the renewal: the job's side reads nothing until the flag file exists, so the
+    // member's stream (larger than the socket and pipe buffers) waits on the old listener's child meanwhile.
+    const id = '20300101T000000Z';
+    const flag = dir('read-now');
+    const start = sidecarLog().length;
+    const inFlight = runAsMysqlBash(`. "${scriptsDir}/common.sh"; sidecar_request ${IP} 240 backup ${id} |
+      { while [ ! -e "${flag}" ]; do sleep 0.2; done; sha256sum | cut -d' ' -f1; }`, jobEnv(dir('tls-job')), 240_000);
+    await waitFor('the backup stream started', 60_000, () => (sidecarLog().slice(start).includes(`backup ${id}: streaming from`) ? true : undefined));
     const t0 = Date.now();
     const renewed = ca.install(dir('tls-member'), { sans: [`DNS:${MEMBER_DNS}`, `IP:${IP}`] }, owner());
-    const run = await running;
-    expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 });
     await waitFor('the new certificate presented', 60_000, () => (presented() === renewed ? true : undefined));
     figures.renewalPresentedAfterMs = Date.now() - t0;
     figures.renewedSerial = renewed;
-    expect(sidecarLog()).toContain('certificate files changed: listening again');
-    // Whether the listener was restarted while the stream ran (its log line before the backup's completion).
-    const lines = sidecarLog().split('\n').slice(streaming - 1);
-    const swapped = lines.findIndex((l) => l.includes('listening again'));
-    const completed = lines.findIndex((l) => /backup \d{8}T\d{6}Z: completed/.test(l));
-    figures.swappedDuringStream = swapped >= 0 && completed >= 0 && swapped < completed;
-    // A new backup connection after the renewal: verified against the same CA, on the new certificate.
+    // The listener was replaced while the stream waited: its completion is logged only after the flag.
+    const during = sidecarLog().slice(start);
+    expect(during).toContain('certificate files changed: listening again');
+    expect(during).not.toContain(`backup ${id}: completed`);
+    fs.writeFileSync(flag, '');
+    const received = await inFlight;
+    expect({ code: received.code, stderr: received.stderr }).toMatchObject({ code: 0 });
+    const result = await ask(dir('tls-job'), `result ${id}`);
+    expect(JSON.parse(result.stdout)).toMatchObject({ id, state: 'ok', sha256: received.stdout.trim() });
+    figures.inFlightStreamSeconds = (Date.now() - t0) / 1000;
+    // A new backup connection after the renewal (backup.sh, the whole job): on the new certificate, same CA.
     const after = await runScript('backup.sh', [], jobEnv(dir('tls-job')));
     expect({ code: after.code, stderr: after.stderr }).toMatchObject({ code: 0 });
     expect(presented()).toBe(renewed);
