@@ -32,6 +32,10 @@ const BACKUP_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/backup-hash';
  * its state, picks the source, stores the stream with rclone, checks it end to end (sha256), writes the manifest
  * last and applies the retention. A second CronJob, the restore drill, restores the latest backup into a scratch
  * server and checks it every day; suspended CronJobs, one per member, are the restore's templates. See the README.
+ *
+ * With TLS on the GaleraPetSet, the member -> job stream is TLS: the sidecars present the members' certificate and
+ * admit only the job's own client certificate (a cert-manager Certificate `<name>-client-tls` from the cluster's
+ * `TlsCertificates`, or the user's Secret listed for this backup's `name`), which verifies the member's DNS name.
  */
 export class GaleraBackup extends Construct {
   /** The stock rclone image, pinned: the job copies its static binary (S3 and local destinations alike). */

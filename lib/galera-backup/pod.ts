@@ -10,6 +10,9 @@
  * member fixed in advance, whereas the source must be chosen at run time (Synced, not the writer). An SST to an
  * arbitrator (openstack-k8s-operators' garbd + wsrep_sst_backup) needs garbd, which the stock MariaDB image lacks,
  * and makes the cluster see one more node. The sidecar idles in socat (a few MiB) between backups.
+ *
+ * With TLS on the cluster the sidecar listens with OpenSSL (listen.sh) and the jobs that reach it connect with
+ * OpenSSL and their own client certificate (backupJobTlsMount).
  */
 import { toResourceRequirements } from '../common/resources';
 import { containerSecurityContext } from '../common/security';
