@@ -12,15 +12,15 @@
  * (`galera-0` the writer, `galera-1` an alias of the same address), so the source chosen is that member.
  *
  * It takes no Galera lock: 127.0.29.1 and its /tmp/galera-backup-tls-itest-* directory are used by no other file
- * (it was proven as a *.wip.ts run beside the suite, niced, 3 runs in a row: 72-81 s each).
+ * (it was proven as a *.wip.ts run beside the suite, niced, 3 runs in a row on this code: 79-84 s each).
  */
-import { ChildProcess, execFile, spawn } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BackupDestination, GaleraBackup, GaleraPetSet, GaleraStorage, Placement, SecretValue, TlsCertificates } from '../../lib';
 import { NODES } from '../support/fixtures';
 import { find, newChart, synth } from '../support/harness';
-import { describeWithGalera, GaleraTestCluster, Member, MYSQL_USER, sleep, waitFor } from './galera-harness';
+import { describeWithGalera, GaleraTestCluster, Member, MYSQL_USER, runAsMysql, sleep, waitFor } from './galera-harness';
 import { installFiles, presentedSerial, TestCa } from './support/certs';
 import { waitForTcp } from './support/daemons';
 
@@ -69,16 +69,16 @@ describeWithGalera('GaleraBackup stream over TLS (one member, real certificates)
   const dir = (name: string) => path.join(root, name);
   const sidecarLog = () => fs.readFileSync(path.join(root, 'sidecar.log'), 'utf8');
 
-  /** A job's script, as the mysql user, with the env the construct gives it (TLS from `tlsDir`). */
-  function runScript(script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000): Promise<Run> {
+  /** A program as the mysql user (the pods' uid), timed. */
+  const timed = async (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Run> => {
     const t0 = Date.now();
-    return new Promise((resolve) => {
-      execFile('bash', [path.join(scriptsDir, script), ...args], {
-        uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', ...env },
-      }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr, ms: Date.now() - t0 }));
-    });
-  }
+    const result = await runAsMysql(args, { HOME: '/tmp', ...env }, '', timeoutMs);
+    return { ...result, ms: Date.now() - t0 };
+  };
+  /** A job's script with the env the construct gives it. */
+  const runScript = (script: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 180_000) =>
+    timed(['bash', path.join(scriptsDir, script), ...args], env, timeoutMs);
+  const runAsMysqlBash = (script: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000) => timed(['bash', '-c', script], env, timeoutMs);
   const jobEnv = (tlsDir: string, members = `galera-0=${IP} galera-1=${IP}`) => ({
     BACKUP_MEMBERS: members,
     BACKUP_PORT: String(SIDECAR_PORT),
@@ -93,16 +93,6 @@ describeWithGalera('GaleraBackup stream over TLS (one member, real certificates)
   });
   /** One request through common.sh's sidecar_request (the job's client side), with the job certificate in `tlsDir`. */
   const ask = (tlsDir: string, command = 'status') => runAsMysqlBash(`. "${scriptsDir}/common.sh"; sidecar_request ${IP} 10 ${command}`, jobEnv(tlsDir));
-  function runAsMysqlBash(script: string, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<Run> {
-    const t0 = Date.now();
-    return new Promise((resolve) => {
-      execFile('bash', ['-c', script], {
-        uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, timeout: timeoutMs,
-        env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', ...env },
-      }, (error, stdout, stderr) => resolve({ code: error ? Number((error as { code?: number }).code ?? 1) || 1 : 0, stdout, stderr, ms: Date.now() - t0 }));
-    });
-  }
-
   /** The sidecar as the pod runs it: the rendered command (bash listen.sh) and TLS env, bound to the member's address. */
   function startSidecar(): void {
     const work = dir('sidecar-tmp');
