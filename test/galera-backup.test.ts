@@ -829,7 +829,8 @@ describe('binary log archive: retention and history segments (on a local directo
     await new Promise<void>((resolve) => silent.listen(0, SIDECAR_ADDRESS, resolve));
     const port = (silent.address() as net.AddressInfo).port;
     try {
-      for (const tls of [{}, { BACKUP_TLS_DIR: path.join(remote, 'no-certificate-here'), BACKUP_TLS_CIPHERS: TLS12_CIPHERS }]) {
+      const variants: Array<Record<string, string>> = [{}, { BACKUP_TLS_DIR: path.join(remote, 'no-certificate-here'), BACKUP_TLS_CIPHERS: TLS12_CIPHERS }];
+      for (const tls of variants) {
         const run = await runAsync([path.join(assets, 'restore.sh'), 'latest', target], { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tls });
         expect(run.stderr).toContain(`member galera-0's sidecar accepts connections at ${SIDECAR_ADDRESS} but did not answer`);
         expect(run.code).toBe(2);
