@@ -4,7 +4,7 @@
  * the derivation as a pure function, and the cross-part rules, each refused in one error.
  */
 import { Chart } from 'cdk8s';
-import { OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, TlsCertificates } from '../lib';
+import { BackupDestination, OpenStackControlPlane, OpenStackControlPlaneProps, OpenStackRelease, TlsCertificates } from '../lib';
 import { ControlPlaneTlsInput, controlPlaneTlsProblems, resolveControlPlaneTls } from '../lib/control-plane/tls';
 import { settingChanges } from '../lib/galera/settings';
 import { EXAMPLES } from '../examples';
@@ -302,5 +302,34 @@ describe('refused at construct time, every problem in one error', () => {
     expect(message).toContain('give the other components their per-component TLS props instead of tls');
     expect(errorOf(() => controlPlane({ galeraTls: { certificates, requireSecureTransport: true } })))
       .toContain('galeraTls.requireSecureTransport: true refuses plaintext clients, and ProxySQL would connect to the members in plaintext (no proxySqlTls)');
+  });
+});
+
+describe('backups with TLS: the member -> job stream follows Galera\'s TLS', () => {
+  const BACKUP = { schedule: '0 2 * * *', destination: BackupDestination.volume({ claimName: 'galera-backups' }) };
+  const sidecar = (objects: K8sObject[]) => container(objects, 'StatefulSet', 'galera', 'backup');
+  const jobVolumes = (objects: K8sObject[]) => find(objects, 'CronJob', 'galera-backup').spec.jobTemplate.spec.template.spec.volumes;
+
+  test('tls (and galeraTls alone) with backup: the sidecars listen with TLS and the job gets its own client certificate from the same issuer', () => {
+    for (const props of [{ tls: { certificates } }, { galeraTls: { certificates } }]) {
+      const { cp, objects } = controlPlane({ ...props, backup: BACKUP });
+      expect(cp.backup!.tls).toBe(true);
+      expect(sidecar(objects).command).toEqual(['bash', '/opt/galera-backup/listen.sh']);
+      const client = find(objects, 'Certificate', 'galera-backup-client-tls').spec;
+      expect(client).toMatchObject({ commonName: 'galera-backup', usages: ['client auth', 'digital signature'], issuerRef: { name: 'openstack-ca' } });
+      expect(jobVolumes(objects).find((v: any) => v.name === 'tls').secret.secretName).toBe('galera-backup-client-tls');
+      expectValidManifests(objects);
+    }
+  });
+
+  test('without Galera TLS the stream stays as it was; user Secrets without one for the backup are refused with what to add', () => {
+    const { cp, objects } = controlPlane({ backup: BACKUP });
+    expect(cp.backup!.tls).toBe(false);
+    expect(sidecar(objects).command[0]).toBe('socat');
+    const galeraOnly = TlsCertificates.fromSecrets({ secrets: [{ component: 'galera', secretName: 'galera-cert',
+      covers: ['*.galera-peers.openstack.svc', 'galera', 'galera.openstack', 'galera.openstack.svc'] }] });
+    expect(() => controlPlane({ galeraTls: { certificates: galeraOnly } })).not.toThrow();
+    expect(errorOf(() => controlPlane({ galeraTls: { certificates: galeraOnly }, backup: BACKUP })))
+      .toContain("tls: \"galera-backup\" has no client certificate: add { component: 'galera-backup', secretName, covers: ['galera-backup'] }");
   });
 });

@@ -4,7 +4,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue } from '../lib';
+import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, GaleraPetSetProps, GaleraStorage, Placement, SecretValue, TlsCertificates } from '../lib';
+import { TLS12_CIPHERS } from '../lib/tls/model';
 import { cronProblem } from '../lib/galera-backup/validation';
 import { apiRulesProblems, errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
 import { NODES } from './support/fixtures';
@@ -265,6 +266,128 @@ describe('GaleraBackup sidecar in every member\'s pod', () => {
   });
 });
 
+describe('GaleraBackup stream over TLS (the cluster has TLS)', () => {
+  const CERT_MANAGER = TlsCertificates.certManager({ issuer: { name: 'openstack-ca', kind: 'ClusterIssuer' } });
+  const GALERA_SANS = ['*.galera-peers.openstack.svc', 'galera', 'galera.openstack', 'galera.openstack.svc'];
+  const tlsBackup = (props: Partial<GaleraBackupProps> = {}, certificates: TlsCertificates = CERT_MANAGER) =>
+    withBackup({ ...props }, 'openstack', { tls: { certificates } });
+  const sidecarOf = (objects: K8sObject[]) => memberPod(objects).spec.containers.find((c: any) => c.name === 'backup');
+  const podOf = (objects: K8sObject[], cronJob: string) => find(objects, 'CronJob', cronJob).spec.jobTemplate.spec.template.spec;
+
+  test('the sidecar listens with OpenSSL (listen.sh) on the member\'s own certificate, mounted read-only from the pod\'s Secret volume', () => {
+    const { objects, backup } = tlsBackup();
+    expect(backup.tls).toBe(true);
+    const sidecar = sidecarOf(objects);
+    expect(sidecar.command).toEqual(['bash', '/opt/galera-backup/listen.sh']);
+    expect(envOf(sidecar)).toMatchObject({
+      BACKUP_PORT: '4445', BACKUP_TLS_DIR: '/etc/galera-tls', BACKUP_TLS_CLIENT_NAME: 'galera-backup', BACKUP_TLS_CIPHERS: TLS12_CIPHERS,
+    });
+    expect(sidecar.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/galera-tls', readOnly: true });
+    // The same volume mariadbd mounts: the members' Secret, the key 0440 (owner and the pod's fsGroup, mysql).
+    const volume = memberPod(objects).spec.volumes.find((v: any) => v.name === 'tls');
+    expect(volume.secret.secretName).toBe('galera-tls');
+    expect(volume.secret.items).toContainEqual({ key: 'tls.key', path: 'tls.key', mode: 0o440 });
+    const mariadb = memberPod(objects).spec.containers.find((c: any) => c.name === 'mariadb');
+    expect(mariadb.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/galera-tls', readOnly: true });
+    // The scripts: the listener and the pair check it runs before serving a renewal.
+    expect(Object.keys(find(objects, 'ConfigMap', 'galera-backup-scripts').data).sort()).toEqual([
+      'archive.sh', 'backup.sh', 'common.sh', 'drill.sh', 'listen.sh', 'restore.sh', 'serve.sh', 'tls-pair-check.sh']);
+    expectValidManifests(objects);
+  });
+
+  test('the job\'s own client certificate: a cert-manager Certificate for client authentication only, named after the backup, same issuer', () => {
+    const { objects } = tlsBackup();
+    const certificate = find(objects, 'Certificate', 'galera-backup-client-tls');
+    expect(certificate.spec).toMatchObject({
+      secretName: 'galera-backup-client-tls', commonName: 'galera-backup', usages: ['client auth', 'digital signature'],
+      issuerRef: find(objects, 'Certificate', 'galera-tls').spec.issuerRef,
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+    });
+    expect(certificate.spec.dnsNames).toBeUndefined();
+    expect(certificate.metadata.namespace).toBe('openstack');
+  });
+
+  test('backup, archiver and restore jobs mount the job\'s certificate (never the members\'); the drill reaches no member and gets none', () => {
+    const { objects } = tlsBackup({ binlogArchive: {} });
+    for (const name of ['galera-backup', 'galera-backup-binlog', 'galera-backup-restore-0', 'galera-backup-restore-2']) {
+      const pod = podOf(objects, name);
+      const container = pod.containers[0];
+      expect({ name, env: envOf(container) }).toMatchObject({ name, env: { BACKUP_TLS_DIR: '/etc/galera-backup-tls', BACKUP_TLS_CIPHERS: TLS12_CIPHERS } });
+      expect(container.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/galera-backup-tls', readOnly: true });
+      const volume = pod.volumes.find((v: any) => v.name === 'tls');
+      expect(volume.secret).toMatchObject({ secretName: 'galera-backup-client-tls', defaultMode: 0o444 });
+      expect(volume.secret.items).toEqual([
+        { key: 'tls.crt', path: 'tls.crt', mode: 0o444 }, { key: 'tls.key', path: 'tls.key', mode: 0o440 }, { key: 'ca.crt', path: 'ca.crt', mode: 0o444 }]);
+      expect(JSON.stringify(pod)).not.toContain('"galera-tls"');
+      // fsGroup 999 (mysql): the job's uid reads the 0440 key through its group.
+      expect(pod.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
+    }
+    const drill = podOf(objects, 'galera-backup-drill');
+    expect(envOf(drill.containers[0]).BACKUP_TLS_DIR).toBeUndefined();
+    expect(drill.volumes.map((v: any) => v.name)).not.toContain('tls');
+  });
+
+  test('no key material in the YAML: the Secrets are referenced, never written; the ConfigMap holds scripts only', () => {
+    const { objects } = tlsBackup();
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    const text = synthText(objects);
+    expect(text).not.toMatch(/BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)/);
+    expect(synthText([find(objects, 'ConfigMap', 'galera-backup-scripts')])).not.toMatch(/BEGIN|tls\.key"/);
+  });
+
+  test('without TLS on the cluster nothing changes: the plaintext listener, no certificate, no TLS env, the same scripts as before', () => {
+    const { objects, backup } = withBackup();
+    expect(backup.tls).toBe(false);
+    expect(sidecarOf(objects).command[0]).toBe('socat');
+    expect(objects.filter((o) => o.kind === 'Certificate')).toEqual([]);
+    const envNames = objects.filter((o) => o.kind === 'CronJob' || o.kind === 'StatefulSet')
+      .flatMap((o) => (o.spec.jobTemplate?.spec.template ?? o.spec.template).spec.containers.flatMap((c: any) => (c.env ?? []).map((e: any) => e.name)));
+    expect(envNames.filter((n: string) => n.startsWith('BACKUP_TLS'))).toEqual([]);
+    expect(Object.keys(find(objects, 'ConfigMap', 'galera-backup-scripts').data)).not.toContain('listen.sh');
+  });
+
+  test('user Secrets: the one listed for the backup\'s name, which must name the job', () => {
+    const certificates = TlsCertificates.fromSecrets({ secrets: [
+      { component: 'galera', secretName: 'db-cert', covers: GALERA_SANS },
+      { component: 'galera-backup', secretName: 'backup-client', covers: ['galera-backup'], privateKeyKey: 'key.pem' },
+    ] });
+    const { objects } = tlsBackup({}, certificates);
+    expect(objects.filter((o) => o.kind === 'Certificate')).toEqual([]);
+    const volume = jobPod(objects).volumes.find((v: any) => v.name === 'tls');
+    expect(volume.secret.secretName).toBe('backup-client');
+    expect(volume.secret.items).toContainEqual({ key: 'key.pem', path: 'tls.key', mode: 0o440 });
+    // A backup named otherwise is asked for under its own name.
+    const renamed = tlsBackup({ name: 'nightly' }, TlsCertificates.fromSecrets({ secrets: [
+      { component: 'galera', secretName: 'db-cert', covers: GALERA_SANS }, { component: 'nightly', secretName: 'n', covers: ['NIGHTLY'] }] }));
+    expect(envOf(sidecarOf(renamed.objects)).BACKUP_TLS_CLIENT_NAME).toBe('nightly');
+  });
+
+  test('TLS on the cluster but no client certificate for the backup: one error with every other problem, saying what to add', () => {
+    const certificates = TlsCertificates.fromSecrets({ secrets: [{ component: 'galera', secretName: 'db-cert', covers: GALERA_SANS }] });
+    const message = errorOf(() => tlsBackup({ schedule: 'nightly', retention: { count: 0 } }, certificates));
+    expect(message).toContain("GaleraBackup 'backup' has invalid props");
+    expect(message).toContain('schedule: "nightly"');
+    expect(message).toContain('retention.count: 0');
+    expect(message).toContain("tls: \"galera-backup\" has no client certificate: add { component: 'galera-backup', secretName, covers: ['galera-backup'] } to TlsCertificates.fromSecrets (it lists galera)");
+    expect(message).toContain("the backup job's certificate, which the members' backup sidecars require");
+  });
+
+  test('a user Secret for the backup that does not name the job is refused, naming what it names', () => {
+    const certificates = TlsCertificates.fromSecrets({ secrets: [
+      { component: 'galera', secretName: 'db-cert', covers: GALERA_SANS },
+      { component: 'galera-backup', secretName: 'backup-client', covers: ['*.openstack.svc', 'backup'] },
+    ] });
+    const message = errorOf(() => tlsBackup({}, certificates));
+    expect(message).toContain('tls: ["*.openstack.svc","backup"] is what Secret \'backup-client\' of \'galera-backup\' names, without \'galera-backup\'');
+  });
+
+  test.each([
+    ...cases('name', HOSTILE_STRINGS, (name) => () => tlsBackup({ name })),
+  ])('with TLS, %s = %p (it becomes the certificate\'s name and the listener\'s check) is refused with the prop, the value and a fix', (prop, value, build) => {
+    expectNamedProblem(errorOf(build), prop, value);
+  });
+});
+
 describe('GaleraBackup NetworkPolicies', () => {
   test('members admit the job\'s pods on the sidecar port only; the job reaches sidecars, DNS and the S3 port', () => {
     const { objects } = withBackup({ destination: BackupDestination.s3({ endpoint: 'http://10.9.8.7:7480', bucket: 'b-1', credentials: S3_KEYS }) });
@@ -345,6 +468,19 @@ describe('GaleraBackup bad input', () => {
 describe('backup scripts: source choice and retention (common.sh)', () => {
   const common = path.join(__dirname, '..', 'assets', 'galera-backup', 'common.sh');
   const bash = (fn: string, input: string, ...args: string[]) => spawnSync('bash', ['-c', `. "${common}"; ${fn} "$@"`, 'x', ...args], { input, encoding: 'utf8' });
+
+  test('the sidecar\'s address: plain TCP without TLS; with BACKUP_TLS_DIR, OpenSSL verifying the member for the name connected to, with the job\'s certificate, TLS 1.2+ and the ciphers given', () => {
+    const address = (env: Record<string, string>) => spawnSync('bash', ['-c', `. "${common}"; sidecar_address galera-1.galera-peers.openstack.svc`],
+      { env: { PATH: process.env.PATH, BACKUP_PORT: '4445', ...env }, encoding: 'utf8' });
+    expect(address({}).stdout.trim()).toBe('TCP:galera-1.galera-peers.openstack.svc:4445,connect-timeout=5');
+    const tls = address({ BACKUP_TLS_DIR: '/etc/galera-backup-tls', BACKUP_TLS_CIPHERS: TLS12_CIPHERS }).stdout.trim();
+    expect(tls.split(',')).toEqual(['OPENSSL:galera-1.galera-peers.openstack.svc:4445', 'connect-timeout=5', 'verify=1',
+      'cafile=/etc/galera-backup-tls/ca.crt', 'cert=/etc/galera-backup-tls/tls.crt', 'key=/etc/galera-backup-tls/tls.key',
+      'openssl-min-proto-version=TLS1.2', `cipher=${TLS12_CIPHERS}`]);
+    // TLS without its ciphers is a broken job environment: no address, an error (never a plaintext fallback).
+    const broken = address({ BACKUP_TLS_DIR: '/etc/galera-backup-tls' });
+    expect({ stdout: broken.stdout, failed: broken.status !== 0 }).toEqual({ stdout: '', failed: true });
+  });
 
   test('never the writer (the first Synced in order when no row was read), never a donor, joiner or desynced member; the last eligible one', () => {
     expect(bash('choose_source', 'galera-0 4 Primary OFF\ngalera-1 4 Primary OFF\ngalera-2 4 Primary OFF\n').stdout.trim()).toBe('galera-2');
@@ -684,6 +820,26 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(JSON.parse(fs.readFileSync(path.join(remote, id, 'backup.json'), 'utf8'))).toMatchObject({ id, source: 'galera-1', sha256: sha, binlog_seq: 44 });
     expect(fs.existsSync(path.join(remote, '20261201T020000Z'))).toBe(false);
     expect(JSON.parse(fs.readFileSync(path.join(remote, 'binlog/retain.json'), 'utf8'))).toMatchObject({ keep_after_seq: 44, backup: id });
+  });
+
+  test('restore.sh takes a sidecar that accepts connections but never answers (a refused TLS handshake, a token it does not know) for a running member: refused, nothing changed', async () => {
+    const target = fs.mkdtempSync(path.join(os.tmpdir(), 'restore-target-'));
+    fs.writeFileSync(path.join(target, 'ibdata1'), 'live data');
+    const silent = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.listen(0, SIDECAR_ADDRESS, resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    try {
+      const variants: Array<Record<string, string>> = [{}, { BACKUP_TLS_DIR: path.join(remote, 'no-certificate-here'), BACKUP_TLS_CIPHERS: TLS12_CIPHERS }];
+      for (const tls of variants) {
+        const run = await runAsync([path.join(assets, 'restore.sh'), 'latest', target], { BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_PORT: String(port), ...tls });
+        expect(run.stderr).toContain(`member galera-0's sidecar accepts connections at ${SIDECAR_ADDRESS} but did not answer`);
+        expect(run.code).toBe(2);
+      }
+    } finally {
+      await new Promise((resolve) => silent.close(resolve));
+    }
+    expect(fs.readdirSync(target)).toEqual(['ibdata1']);
+    fs.rmSync(target, { recursive: true, force: true });
   });
 
   test('the drill tries the archive of the latest backup\'s history, then the backup alone, and reports both (a stream that does not unpack)', () => {

@@ -6,6 +6,9 @@
 #                       member can read the writer row, the first Synced one in this order is taken for the writer
 #   BACKUP_PORT         the members' backup sidecar port
 #   BACKUP_TOKEN        Secret: proves to a sidecar that this job may receive the database
+#   BACKUP_TLS_DIR      set when the cluster has TLS: the job's client certificate (tls.crt, tls.key) and the CA
+#                       (ca.crt) that signed it and the members' certificate; the sidecars are then reached over TLS
+#   BACKUP_TLS_CIPHERS  with BACKUP_TLS_DIR: the TLS 1.2 ciphers offered (TLS 1.3: OpenSSL's suites, all AEAD)
 #   BACKUP_REMOTE       where backups go, as an rclone path (`dest:bucket/prefix`, `dest:/backups/prefix`), the
 #                       remote `dest` configured by RCLONE_CONFIG_DEST_* variables (credentials from Secrets)
 #   BACKUP_RCLONE       the rclone binary (default rclone)
@@ -47,13 +50,32 @@ rc_read() {
   printf '%s\n' "$text"
 }
 
+# The socat address of HOST's sidecar. With TLS (BACKUP_TLS_DIR): the member's certificate must chain to the CA and
+# name HOST (socat checks the name it connects to: the member's DNS name, which the members' certificate covers),
+# the job presents its client certificate, and nothing older than TLS 1.2 is spoken.
+sidecar_address() {
+  local host=$1
+  if [[ -n ${BACKUP_TLS_DIR:-} ]]; then
+    echo "OPENSSL:$host:$BACKUP_PORT,connect-timeout=5,verify=1,cafile=$BACKUP_TLS_DIR/ca.crt,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,openssl-min-proto-version=TLS1.2,cipher=${BACKUP_TLS_CIPHERS:?}"
+  else
+    echo "TCP:$host:$BACKUP_PORT,connect-timeout=5"
+  fi
+}
+
 # Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
 # TIMEOUT bounds the whole exchange.
 sidecar_request() {
-  local host=$1 timeout=$2
+  local host=$1 timeout=$2 address
   shift 2
+  address=$(sidecar_address "$host") || return 1
   printf '%s %s\n' "$BACKUP_TOKEN" "$*" |
-    timeout "$timeout" socat -t "$timeout" - "TCP:$host:$BACKUP_PORT,connect-timeout=5"
+    timeout "$timeout" socat -t "$timeout" - "$address"
+}
+
+# Whether something accepts TCP connections on HOST's sidecar port (no request is sent): a member whose sidecar
+# did not answer a request may still be running (a TLS handshake that failed, an overloaded member).
+sidecar_listening() {
+  timeout 10 socat -u /dev/null "TCP:$1:$BACKUP_PORT,connect-timeout=5" 2>/dev/null
 }
 
 # `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input).

@@ -38,6 +38,10 @@ refuse_if_running() {
     host=${entry#*=}
     answer=$(sidecar_request "$host" 5 status 2>/dev/null | head -n 1)
     [[ -z $answer ]] || refuse "member ${entry%%=*} is running ($answer): stop the cluster first (scale the StatefulSet to 0)"
+    # No answer is not proof that the member is down: a sidecar that accepts connections but refused this job's
+    # TLS handshake (a certificate problem) or did not answer in time still runs beside its mariadbd.
+    ! sidecar_listening "$host" ||
+      refuse "member ${entry%%=*}'s sidecar accepts connections at $host but did not answer (a TLS or token problem?): its pod runs; stop the cluster first (scale the StatefulSet to 0)"
   done
 }
 

@@ -10,11 +10,11 @@
  */
 import { Construct } from 'constructs';
 import { Validator } from '../common/validation';
-import { Certificate, CertificateSpecUsages } from '../imports/cert-manager.io';
 import { k8s } from '../k8s';
 import { TLS_KEY_MODE, TLS_PUBLIC_MODE } from '../tls/pod';
 import { CertManagerTlsOptions } from '../tls/props';
-import { certManagerCommonSpec } from '../tls/tls-certificates';
+import { clientCertificateName } from '../tls/model';
+import { certManagerClientCertificate } from '../tls/tls-certificates';
 import { certManagerProblems } from '../tls/validation';
 import { ServiceConnection } from './connections';
 
@@ -103,20 +103,9 @@ export class ServiceClientCertificate {
    */
   public _secretFor(scope: Construct, name: string, service: string): { secretName: string; certificateKey: string; privateKeyKey: string } {
     if (this.secretName !== undefined) return { secretName: this.secretName, certificateKey: this.certificateKey, privateKeyKey: this.privateKeyKey };
-    const options = this.certManagerOptions!;
     const secretName = clientCertificateName(name);
-    new Certificate(scope, 'ClientCertificate', {
-      metadata: { name: secretName },
-      spec: {
-        ...certManagerCommonSpec(options),
-        secretName,
-        // A client certificate names who it is, not where it is: the service (a log line on the daemon's side
-        // says which service connected). memcached checks only that the CA signed it.
-        commonName: service,
-        // Client authentication only: the service's certificate cannot impersonate a server of the HA layer.
-        usages: [CertificateSpecUsages.CLIENT_AUTH, CertificateSpecUsages.DIGITAL_SIGNATURE],
-      },
-    });
+    // Named after the service (memcached checks only that the CA signed it).
+    certManagerClientCertificate(scope, 'ClientCertificate', this.certManagerOptions!, secretName, service);
     return { secretName, certificateKey: 'tls.crt', privateKeyKey: 'tls.key' };
   }
 
@@ -133,10 +122,6 @@ export class ServiceClientCertificate {
   }
 }
 
-/** The cert-manager Certificate (and Secret) of a service's client certificate. @internal */
-export function clientCertificateName(name: string): string {
-  return `${name}-client-tls`;
-}
 
 /** The TLS files of ServiceConfigRendererProps. @internal */
 export interface ServiceTlsSources {

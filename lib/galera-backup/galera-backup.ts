@@ -13,7 +13,9 @@ import { MYSQL_UID } from '../galera/pod';
 import { galeraBackupScripts } from './assets';
 import { BACKUP_SIDECAR_PORT, GaleraBackupModel, resolveBackup } from './model';
 import { GaleraBackupProps } from './props';
-import { BackupJobKind, backupJobPod, backupScriptsConfigMapName, backupSidecar } from './pod';
+import { TlsMaterial } from '../tls/model';
+import { TlsMount } from '../tls/pod';
+import { BackupJobKind, backupJobPod, backupJobTlsMount, backupScriptsConfigMapName, backupSidecar } from './pod';
 import { validateBackup } from './validation';
 
 const COMPONENT = 'galera-backup';
@@ -30,6 +32,10 @@ const BACKUP_HASH_ANNOTATION = 'openstack-ha.cdk8s.io/backup-hash';
  * its state, picks the source, stores the stream with rclone, checks it end to end (sha256), writes the manifest
  * last and applies the retention. A second CronJob, the restore drill, restores the latest backup into a scratch
  * server and checks it every day; suspended CronJobs, one per member, are the restore's templates. See the README.
+ *
+ * With TLS on the GaleraPetSet, the member -> job stream is TLS: the sidecars present the members' certificate and
+ * admit only the job's own client certificate (a cert-manager Certificate `<name>-client-tls` from the cluster's
+ * `TlsCertificates`, or the user's Secret listed for this backup's `name`), which verifies the member's DNS name.
  */
 export class GaleraBackup extends Construct {
   /** The stock rclone image, pinned: the job copies its static binary (S3 and local destinations alike). */
@@ -51,6 +57,13 @@ export class GaleraBackup extends Construct {
   public readonly binlogArchive?: k8s.KubeCronJob;
   /** Labels of the restore drill's pods (they reach no member). */
   public readonly drillPodSelector: Record<string, string>;
+  /**
+   * Whether the member -> job stream is TLS (the cluster has TLS): the sidecars present the members' certificate
+   * and admit only the job's client certificate (`<name>-client-tls` with cert-manager).
+   */
+  public readonly tls: boolean;
+
+  private readonly jobTls?: TlsMount;
 
   public constructor(scope: Construct, id: string, props: GaleraBackupProps) {
     super(scope, id);
@@ -64,7 +77,18 @@ export class GaleraBackup extends Construct {
       throw new Error(`GaleraBackup '${id}' must be in the same chart namespace as GaleraPetSet '${props.galera.node.id}'`);
     }
     const model = resolveBackup(props, props.galera._model, GaleraBackup.DEFAULT_RCLONE_IMAGE);
-    validateBackup(id, props, model);
+    // With TLS on the cluster the stream is TLS too: the job's own client certificate, from the same source as the
+    // members' (a cert-manager Certificate, or the user's Secret listed for this backup's name).
+    let clientCertificate: TlsMaterial | undefined;
+    const galera = props.galera;
+    validateBackup(id, props, model, (v) => {
+      clientCertificate = galera._tlsCertificates!._clientCertificateFor(this, {
+        component: model.name, namespace: galera._model.namespace, clientName: model.tls!.clientName,
+        purpose: `the backup job's certificate, which the members' backup sidecars require (GaleraPetSet '${galera.node.id}' has TLS)`,
+      }, v);
+    });
+    this.tls = model.tls !== undefined;
+    this.jobTls = clientCertificate && backupJobTlsMount(clientCertificate);
     this.name = model.name;
     this.schedule = model.schedule;
     this.remote = model.remote;
@@ -72,7 +96,7 @@ export class GaleraBackup extends Construct {
     const selector = selectorLabels(model.name, COMPONENT);
     this.podSelector = selector;
 
-    const scripts = galeraBackupScripts();
+    const scripts = galeraBackupScripts(this.tls);
     new k8s.KubeConfigMap(this, 'Scripts', { metadata: { name: backupScriptsConfigMapName(model), labels }, data: scripts });
     this.addSidecar(props.galera, model, configHash(scripts));
     this.workload = this.cronJob('Resource', 'backup', model.name, model.schedule, model, labels);
@@ -114,7 +138,7 @@ export class GaleraBackup extends Construct {
 
   private cronJob(id: string, kind: BackupJobKind, name: string, schedule: string, model: GaleraBackupModel, labels: Record<string, string>,
     member?: GaleraMember): k8s.KubeCronJob {
-    const pod = backupJobPod(model, kind, member);
+    const pod = backupJobPod(model, kind, member, this.jobTls);
     return new k8s.KubeCronJob(this, id, {
       metadata: { name, labels },
       spec: {

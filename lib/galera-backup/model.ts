@@ -30,6 +30,16 @@ export interface BinlogArchiveModel {
   readonly server: GaleraBinlogConfig;
 }
 
+/**
+ * The stream's TLS: on whenever the cluster has TLS. The sidecars listen with the members' certificate and admit
+ * only a client certificate of the same CA named `clientName`; the job verifies the member's certificate for the
+ * member's DNS name and presents its own (see pod.ts).
+ */
+export interface BackupTlsModel {
+  /** The job's client certificate's name, which the sidecars require: the backup's name. */
+  readonly clientName: string;
+}
+
 /** An env var of the job: a plain value, or a Secret reference. */
 export interface BackupEnvVar {
   readonly name: string;
@@ -66,6 +76,8 @@ export interface GaleraBackupModel {
   readonly drillScratchSize: string;
   /** Binary log archiving, when on. */
   readonly binlogArchive?: BinlogArchiveModel;
+  /** TLS on the member -> job stream, when the cluster has TLS. */
+  readonly tls?: BackupTlsModel;
 }
 
 /** Where the job mounts a volume destination. */
@@ -75,8 +87,9 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
   const destination = props.destination instanceof BackupDestination ? props.destination : undefined;
   const retention = props.retention ?? {};
   const prefix = destination?.volumeOptions?.prefix ?? destination?.s3Options?.prefix ?? galera.name;
+  const name = props.name ?? `${galera.name}-backup`;
   return {
-    name: props.name ?? `${galera.name}-backup`,
+    name,
     galera,
     schedule: props.schedule,
     membersByWriterPreference: writerOrder(galera.members, galera.writerOrdinal),
@@ -94,6 +107,7 @@ export function resolveBackup(props: GaleraBackupProps, galera: GaleraModel, rcl
     drillTables: [...(props.drill?.tables ?? [])],
     drillScratchSize: props.drill?.scratchSize ?? galera.storage?.size ?? '20Gi',
     ...(props.binlogArchive ? { binlogArchive: resolveBinlogArchive(props.binlogArchive) } : {}),
+    ...(galera.tls ? { tls: { clientName: name } } : {}),
   };
 }
 

@@ -10,12 +10,17 @@
  * member fixed in advance, whereas the source must be chosen at run time (Synced, not the writer). An SST to an
  * arbitrator (openstack-k8s-operators' garbd + wsrep_sst_backup) needs garbd, which the stock MariaDB image lacks,
  * and makes the cluster see one more node. The sidecar idles in socat (a few MiB) between backups.
+ *
+ * With TLS on the cluster the sidecar listens with OpenSSL (listen.sh) and the jobs that reach it connect with
+ * OpenSSL and their own client certificate (backupJobTlsMount).
  */
 import { toResourceRequirements } from '../common/resources';
 import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { GaleraMember, GaleraModel } from '../galera/model';
-import { galeraDataMount } from '../galera/pod';
+import { GALERA_TLS_DIR, GALERA_TLS_VOLUME, galeraDataMount } from '../galera/pod';
+import { TLS12_CIPHERS, TlsMaterial } from '../tls/model';
+import { TlsMount, tlsMount } from '../tls/pod';
 import { BACKUP_SIDECAR_PORT, BackupEnvVar, GaleraBackupModel, VOLUME_MOUNT_PATH } from './model';
 
 const BACKUP_SCRIPTS_DIR = '/opt/galera-backup';
@@ -23,6 +28,8 @@ const BACKUP_SCRIPTS_DIR = '/opt/galera-backup';
 const GALERA_PATHS = { run: '/run/galera', data: '/var/lib/mysql', scripts: '/opt/galera', config: '/etc/galera' };
 /** The job's copy of the rclone binary (from the stock rclone image, by an init container). */
 const TOOLS_DIR = '/tools';
+/** The job's client certificate, with TLS. */
+const JOB_TLS_DIR = '/etc/galera-backup-tls';
 
 export function backupScriptsConfigMapName(model: GaleraBackupModel): string {
   return `${model.name}-scripts`;
@@ -32,12 +39,18 @@ function envVar(e: BackupEnvVar): k8s.EnvVar {
   return e.secret ? e.secret._toEnvVar(e.name) : { name: e.name, value: e.value ?? '' };
 }
 
-/** The sidecar container of every member's pod, and the volume it adds (the scripts). */
+/**
+ * The sidecar container of every member's pod, and the volume it adds (the scripts).
+ *
+ * With TLS, listen.sh runs socat with OpenSSL instead (see it for the renewal): the member's own certificate, the
+ * Secret volume mariadbd mounts (key 0440, read-only mount), so the sidecar gets no key the pod did not already have.
+ */
 export function backupSidecar(model: GaleraBackupModel): { container: k8s.Container; volume: k8s.Volume } {
   const galera: GaleraModel = model.galera;
   const hostPath = galera.storage?.mode === 'hostPath';
   const listenEntry = ` 00000000:${BACKUP_SIDECAR_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A `;
   const listening = { exec: { command: ['grep', '-q', listenEntry, '/proc/net/tcp'] }, timeoutSeconds: 5 };
+  const tls = model.tls;
   return {
     container: {
       name: 'backup',
@@ -45,7 +58,8 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
       imagePullPolicy: 'IfNotPresent',
       // One serve.sh per connection; at most two at once (a backup and the job's result/status requests).
       // ignoreeof: the client closes its side after the request line, and the answer (a stream) must still flow.
-      command: ['socat', `TCP-LISTEN:${BACKUP_SIDECAR_PORT},fork,reuseaddr,ignoreeof,max-children=2`, `EXEC:bash ${BACKUP_SCRIPTS_DIR}/serve.sh`],
+      command: tls ? ['bash', `${BACKUP_SCRIPTS_DIR}/listen.sh`]
+        : ['socat', `TCP-LISTEN:${BACKUP_SIDECAR_PORT},fork,reuseaddr,ignoreeof,max-children=2`, `EXEC:bash ${BACKUP_SCRIPTS_DIR}/serve.sh`],
       env: [
         { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         { name: 'GALERA_RUN_DIR', value: GALERA_PATHS.run },
@@ -54,6 +68,12 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
         { name: 'BACKUP_WORK_DIR', value: '/tmp' },
         model.token._toEnvVar('BACKUP_TOKEN'),
         ...(model.binlogArchive ? [{ name: 'BINLOG_GTID_DOMAIN', value: String(model.binlogArchive.server.gtidDomainId) }] : []),
+        ...(tls ? [
+          { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
+          { name: 'BACKUP_TLS_DIR', value: GALERA_TLS_DIR },
+          { name: 'BACKUP_TLS_CLIENT_NAME', value: tls.clientName },
+          { name: 'BACKUP_TLS_CIPHERS', value: TLS12_CIPHERS },
+        ] : []),
       ],
       ports: [{ name: 'backup', containerPort: BACKUP_SIDECAR_PORT, protocol: 'TCP' }],
       // gzip takes a core while a backup streams; idle, socat needs next to nothing.
@@ -70,6 +90,7 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
         { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true },
         { name: 'scripts', mountPath: GALERA_PATHS.scripts, readOnly: true },
         { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
+        ...(tls ? [{ name: GALERA_TLS_VOLUME, mountPath: GALERA_TLS_DIR, readOnly: true }] : []),
       ],
       securityContext: containerSecurityContext(),
     },
@@ -89,11 +110,22 @@ export function restoreConfigMapName(model: GaleraBackupModel): string {
 }
 
 /**
- * A job's pod spec: rclone copied from its stock image, then the script in the MariaDB image. The backup talks to
- * the sidecars; the drill only reads the destination and runs a private mariadbd on a scratch emptyDir.
+ * The job's client certificate mount (with TLS): the backup job's own certificate (client authentication only,
+ * named after the backup), never the members' (which would let a job pod pose as a member to its peers and
+ * clients). Its `ca.crt` (the same issuer's) verifies the members.
  */
-export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, member?: GaleraMember): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
+export function backupJobTlsMount(material: TlsMaterial): TlsMount {
+  return tlsMount(material, 'tls', JOB_TLS_DIR);
+}
+
+/**
+ * A job's pod spec: rclone copied from its stock image, then the script in the MariaDB image. The backup talks to
+ * the sidecars; the drill only reads the destination and runs a private mariadbd on a scratch emptyDir. `tls`: the
+ * job's client certificate, mounted by the jobs that talk to the sidecars (backup, archive, restore), not the drill.
+ */
+export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, member?: GaleraMember, tls?: TlsMount): { initContainers: k8s.Container[]; containers: k8s.Container[]; volumes: k8s.Volume[] } {
   const volumeDestination = model.claimName !== undefined;
+  const clientTls = kind !== 'drill' ? tls : undefined;
   // The restore of member 0 restores the backup the operator names; the others' restores empty their volumes.
   const restoresBackup = kind === 'restore' && member?.ordinal === 0;
   const command = kind !== 'restore' ? ['bash', `${BACKUP_SCRIPTS_DIR}/${kind}.sh`]
@@ -116,6 +148,10 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
       { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
       { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
       model.token._toEnvVar('BACKUP_TOKEN'),
+      ...(clientTls ? [
+        { name: 'BACKUP_TLS_DIR', value: clientTls.paths.directory },
+        { name: 'BACKUP_TLS_CIPHERS', value: TLS12_CIPHERS },
+      ] : []),
       ...(kind === 'archive' && archive ? [
         { name: 'BINLOG_GTID_DOMAIN', value: String(archive.server.gtidDomainId) },
         { name: 'ARCHIVE_INTERVAL_SECONDS', value: String(archive.intervalSeconds) },
@@ -159,6 +195,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
         { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
         ...(volumeDestination ? [{ name: 'destination', mountPath: VOLUME_MOUNT_PATH }] : []),
         ...(kind === 'restore' ? [{ name: 'data', mountPath: GALERA_PATHS.data }] : []),
+        ...(clientTls ? [clientTls.mount] : []),
       ],
       securityContext: containerSecurityContext(),
     }],
@@ -169,6 +206,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
       ...(volumeDestination ? [{ name: 'destination', persistentVolumeClaim: { claimName: model.claimName! } }] : []),
       // The member's own claim: with local volumes the scheduler puts the pod on the member's node.
       ...(kind === 'restore' ? [{ name: 'data', persistentVolumeClaim: { claimName: member?.claimName ?? '' } }] : []),
+      ...(clientTls ? [clientTls.volume] : []),
     ],
   };
 }

@@ -87,8 +87,13 @@ function endpointProblem(endpoint: unknown): string | undefined {
   return undefined;
 }
 
-/** Throws one error listing every problem; returns nothing when the props are sound. */
-export function validateBackup(id: string, props: GaleraBackupProps, model: GaleraBackupModel): void {
+/**
+ * Throws one error listing every problem; returns nothing when the props are sound. `requestCertificate` (with
+ * TLS) asks for the job's client certificate, its problems (a user Secret missing or not naming the job) joining
+ * the same error.
+ */
+export function validateBackup(id: string, props: GaleraBackupProps, model: GaleraBackupModel,
+  requestCertificate: (v: Validator) => void = () => undefined): void {
   const v = new Validator(`GaleraBackup '${id}'`);
   const schedule = cronProblem(props.schedule);
   if (schedule) v.add('schedule', props.schedule, `${schedule}; e.g. "0 2 * * *" (02:00 daily) or "@daily"`);
@@ -108,6 +113,7 @@ export function validateBackup(id: string, props: GaleraBackupProps, model: Gale
   v.check(!Number.isInteger(timeout) || timeout < 300 || timeout > 7 * 86400, 'timeoutSeconds', timeout, 'must be an integer from 300 to 604800');
   validateResources(v, 'resources', model.resources);
   validateDestination(v, props.destination);
+  if (model.tls) requestCertificate(v);
   const archive = model.binlogArchive;
   if (archive) {
     v.check(!Number.isInteger(archive.intervalSeconds) || archive.intervalSeconds < 10 || archive.intervalSeconds > 60, 'binlogArchive.intervalSeconds',

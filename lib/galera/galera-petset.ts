@@ -15,6 +15,7 @@ import { k8s } from '../k8s';
 import { galeraAgentBundle, galeraScripts } from './assets';
 import { DatabaseUser } from './credentials';
 import { TlsMaterial } from '../tls/model';
+import { TlsCertificates } from '../tls/tls-certificates';
 import { TlsMount } from '../tls/pod';
 import { GaleraMember, GaleraModel, galeraCertificateRequest, resolveGalera } from './model';
 import { GaleraPetSetProps } from './props';
@@ -80,6 +81,11 @@ export class GaleraPetSet extends Construct {
   public readonly workload: k8s.KubeStatefulSet;
   /** The resolved cluster, for constructs of this library that extend the members' pods (GaleraBackup). @internal */
   public readonly _model: GaleraModel;
+  /**
+   * Where the members' certificate came from, when TLS is on: GaleraBackup asks it for its job's client
+   * certificate (same issuer, so each side verifies the other with its own `ca.crt`). @internal
+   */
+  public readonly _tlsCertificates?: TlsCertificates;
   /** A mysqld-exporter sidecar serves MariaDB's metrics on port 9104 (`metrics`). */
   public readonly metricsExporter: boolean;
 
@@ -98,6 +104,7 @@ export class GaleraPetSet extends Construct {
     });
     const tls = tlsMaterial && galeraTlsMount(tlsMaterial);
     this.tlsSecretName = tlsMaterial?.secretName;
+    this._tlsCertificates = tlsMaterial ? props.tls?.certificates : undefined;
     this.requiresSecureTransport = model.tls?.requireSecureTransport === true;
     registerAppChecks(this);
     this._model = model;

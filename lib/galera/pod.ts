@@ -23,6 +23,8 @@ const AGENT_DIR = '/opt/galera-agent';
 const RECOVERY_DIR = '/etc/galera-recovery';
 /** The certificate (a Secret volume: the kubelet updates it in place on renewal, and the entrypoint reloads it). */
 export const GALERA_TLS_DIR = '/etc/galera-tls';
+/** The pod's volume of the member's certificate (GaleraBackup's sidecar mounts it too). */
+export const GALERA_TLS_VOLUME = 'tls';
 /**
  * The users' and the monitor's passwords, one file per account named after its password variable (a projected Secret
  * volume, not env vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password
@@ -63,7 +65,7 @@ export function galeraDataMount(hostPathStorage: boolean): k8s.VolumeMount {
 
 /** The member's certificate mount, when TLS is on. */
 export function galeraTlsMount(material: TlsMaterial): TlsMount {
-  return tlsMount(material, 'tls', GALERA_TLS_DIR);
+  return tlsMount(material, GALERA_TLS_VOLUME, GALERA_TLS_DIR);
 }
 
 export function galeraPod(model: GaleraModel, tls?: TlsMount): GaleraPod {

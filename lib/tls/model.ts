@@ -33,6 +33,25 @@ export function certificateName(component: string): string {
   return `${component}-tls`;
 }
 
+/**
+ * A component's client certificate request: who connects (the name the servers check), not where. E.g. GaleraBackup's
+ * job, which the members' backup sidecars admit by this name.
+ */
+export interface TlsClientCertificateRequest {
+  /** The component's `name`: its user Secret is the one listed for it, its cert-manager Certificate `<component>-client-tls`. */
+  readonly component: string;
+  readonly namespace?: string;
+  /** The name the certificate must carry (common name; a user's certificate may carry it as a DNS name). */
+  readonly clientName: string;
+  /** What uses it and who checks it, for messages (e.g. "the backup job's certificate, which the sidecars require"). */
+  readonly purpose: string;
+}
+
+/** The Certificate (and its Secret) of a client certificate: `<name>-client-tls`. */
+export function clientCertificateName(name: string): string {
+  return `${name}-client-tls`;
+}
+
 /** The names a Service is reached by inside the cluster: `svc`, `svc.ns`, `svc.ns.svc` (no cluster domain: it varies). */
 export function serviceDnsNames(service: string, namespace: string | undefined): string[] {
   return namespace ? [service, `${service}.${namespace}`, `${service}.${namespace}.svc`] : [service];

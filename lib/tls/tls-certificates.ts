@@ -1,9 +1,9 @@
 import { Construct } from 'constructs';
 import { Validator } from '../common/validation';
 import { Certificate, CertificateSpec, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
-import { CERT_MANAGER_DEFAULTS, TlsCertificateRequest, TlsMaterial, certificateName } from './model';
+import { CERT_MANAGER_DEFAULTS, TlsCertificateRequest, TlsClientCertificateRequest, TlsMaterial, certificateName, clientCertificateName } from './model';
 import { CertManagerTlsOptions, TlsSecret, TlsSecretsOptions } from './props';
-import { certManagerProblems, secretKeys, tlsSecretsProblems, userSecretProblems } from './validation';
+import { certManagerProblems, secretKeys, tlsSecretsProblems, userClientSecretProblems, userSecretProblems } from './validation';
 
 /**
  * Where the certificates of every TLS-enabled component come from. Give one to each construct's `tls` prop (or
@@ -71,6 +71,44 @@ export class TlsCertificates {
     });
     return { secretName: name, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
   }
+
+  /**
+   * A component's client certificate (client authentication only): with cert-manager, a Certificate
+   * `<component>-client-tls` in `scope` named `clientName`, signed by the same issuer as the servers it connects to
+   * (its `ca.crt` verifies them); with user Secrets, the component's Secret, which must name `clientName`.
+   *
+   * @internal
+   */
+  public _clientCertificateFor(scope: Construct, request: TlsClientCertificateRequest, v: Validator): TlsMaterial | undefined {
+    if (this.secrets !== undefined) {
+      const secret = this.secrets.find((s) => s.component === request.component);
+      const problems = userClientSecretProblems(request, secret, this.secrets.map((s) => s.component));
+      for (const p of problems) v.add(p.field, p.value, p.fix);
+      return problems.length > 0 || secret === undefined ? undefined : { secretName: secret.secretName, ...secretKeys(secret) };
+    }
+    const secretName = clientCertificateName(request.component);
+    certManagerClientCertificate(scope, 'ClientCertificate', this.certManagerOptions!, secretName, request.clientName, request.namespace);
+    return { secretName, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
+  }
+}
+
+/**
+ * A cert-manager Certificate for client authentication only (it cannot impersonate a server of the HA layer),
+ * named after who connects: `commonName` (a log line on the server's side says who connected; a server that checks
+ * names checks this one). cert-manager writes the issuer's CA beside it (`ca.crt`).
+ * @internal
+ */
+export function certManagerClientCertificate(scope: Construct, id: string, options: CertManagerTlsOptions, secretName: string,
+  commonName: string, namespace?: string): Certificate {
+  return new Certificate(scope, id, {
+    metadata: { name: secretName, ...(namespace ? { namespace } : {}) },
+    spec: {
+      ...certManagerCommonSpec(options),
+      secretName,
+      commonName,
+      usages: [CertificateSpecUsages.CLIENT_AUTH, CertificateSpecUsages.DIGITAL_SIGNATURE],
+    },
+  });
 }
 
 /**

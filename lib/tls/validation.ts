@@ -5,7 +5,7 @@
  */
 import { predicates } from '../../plugins/k8s-api-rules';
 import { FieldProblem, duplicates, fieldProblems, isDns1123Label, isDns1123Subdomain, isIpAddress } from '../common/validation';
-import { TlsCertificateRequest, goDurationSeconds, uncoveredNames } from './model';
+import { TlsCertificateRequest, TlsClientCertificateRequest, goDurationSeconds, uncoveredNames } from './model';
 import { CertManagerTlsOptions, TlsSecret, TlsSecretsOptions } from './props';
 
 /** cert-manager refuses a Certificate shorter than this (its webhook: `spec.duration` >= 1h). */
@@ -84,5 +84,22 @@ export function userSecretProblems(request: TlsCertificateRequest, secret: TlsSe
   const missing = uncoveredNames(request, secret!.covers);
   check(missing.length > 0, 'tls', missing,
     `are names peers or clients of '${request.component}' connect to that Secret '${secret!.secretName}' does not cover: reissue the certificate with them and add them to covers`);
+  return problems;
+}
+
+/**
+ * Problems of a component's client certificate request against the Secret a user brought for it (or the lack of
+ * one): it must name the client (its common name or a DNS name, listed in `covers`), exactly: the servers compare it.
+ */
+export function userClientSecretProblems(request: TlsClientCertificateRequest, secret: TlsSecret | undefined, known: readonly string[]): FieldProblem[] {
+  const { problems, check } = fieldProblems();
+  const entry = `{ component: '${request.component}', secretName, covers: ['${request.clientName}'] }`;
+  if (check(secret === undefined, 'tls', request.component,
+    `has no client certificate: add ${entry} to TlsCertificates.fromSecrets (it lists ${known.length > 0 ? known.join(', ') : 'none'}): ${request.purpose}, signed by the same CA as the servers, named '${request.clientName}', usable for client authentication`)) {
+    return problems;
+  }
+  const names = secret!.covers.map((n) => (typeof n === 'string' ? n.toLowerCase() : n));
+  check(!names.includes(request.clientName.toLowerCase()), 'tls', secret!.covers,
+    `is what Secret '${secret!.secretName}' of '${request.component}' names, without '${request.clientName}': ${request.purpose}; reissue it with '${request.clientName}' as its common name (or a DNS name) and add it to covers`);
   return problems;
 }

@@ -456,8 +456,9 @@ export class GaleraTestCluster {
   private peerHosts: string[];
   private readonly exitHook = () => this.killAll();
 
-  public constructor(ips: readonly string[]) {
-    this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-itest-'));
+  /** `rootPrefix`: the /tmp directory's name before its random part (a file run beside the suite names its own). */
+  public constructor(ips: readonly string[], rootPrefix = 'galera-itest-') {
+    this.root = fs.mkdtempSync(path.join(os.tmpdir(), rootPrefix));
     fs.chmodSync(this.root, 0o755);
     this.scriptsDir = path.join(this.root, 'scripts');
     fs.mkdirSync(this.scriptsDir);
