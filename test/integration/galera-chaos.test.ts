@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  acquireGaleraLock, AckedWriter, GaleraTestCluster, LoopbackPartition, Member, missingGaleraTools, releaseGaleraLock, sleep, waitFor,
+  acquireGaleraLock, AckedWriter, GaleraTestCluster, LoopbackPartition, Member, missingGaleraTools, releaseGaleraLock, sleep, waitAllSynced, waitFor,
 } from './galera-harness';
 import { describeUnlessMissing } from './support/daemons';
 
@@ -88,7 +88,7 @@ describeUnlessMissing('Galera chaos (real daemons, acknowledged writes counted)'
   }
 
   async function allSynced(pods: Member[] = members, timeoutMs = SYNCED_BOUND_MS): Promise<void> {
-    await Promise.all(pods.map((m) => m.waitSynced(timeoutMs)));
+    await waitAllSynced(pods, timeoutMs);
   }
 
   /** Kills pods at once (SIGKILL to every process of each: mariadbd, SST scripts, agent). */

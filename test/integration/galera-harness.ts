@@ -93,6 +93,25 @@ try {
 }
 
 /** Runs a program as the mysql user and returns stdout; killed after `timeoutMs` (a hung server must not hang a test). */
+/** `running (pid N)`, `exited with code C` or `killed by SIG`, or `not started`: for a failure message. */
+function processState(child: ChildProcess | undefined): string {
+  if (child === undefined) return 'not started';
+  if (child.exitCode !== null) return `exited with code ${child.exitCode} (pid ${child.pid})`;
+  if (child.signalCode !== null) return `killed by ${child.signalCode} (pid ${child.pid})`;
+  return `running (pid ${child.pid})`;
+}
+
+/**
+ * Waits until every one of `members` is Synced. When any is not within the bound, the error carries the diagnostics
+ * of every member that failed, not only the first: a member stuck waiting for another is explained by the other's
+ * logs (galera-0 blocked because galera-1's agent never answered said nothing about galera-1).
+ */
+export async function waitAllSynced(members: readonly Member[], timeoutMs: number): Promise<void> {
+  const results = await Promise.allSettled(members.map((m) => m.waitSynced(timeoutMs)));
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+  if (failures.length > 0) throw new Error(`${failures.length} of ${members.length} members not Synced:\n${failures.join('\n\n')}`);
+}
+
 export function runAsMysql(args: string[], env: NodeJS.ProcessEnv = {}, input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(args[0], args.slice(1), { uid: MYSQL_USER.uid, gid: MYSQL_USER.gid, env: { PATH: process.env.PATH, ...env }, timeout: timeoutMs },
@@ -317,12 +336,17 @@ export class Member {
     }
   }
 
-  /** Where this member is stuck: its entrypoint's phase, its last wsrep status, and the tails of its logs since it started. */
+  /**
+   * Where this member is stuck: whether its two processes still run (the harness restarts neither, where the kubelet
+   * would restart a crashed container), its entrypoint's phase, its last wsrep status, and the tails of its logs
+   * since it started.
+   */
   public diagnostics(lines = 30): string {
     const tail = (text: string) => text.split('\n').slice(-lines - 1).join('\n');
     const wsrep = (this.readJson('wsrep.json')?.wsrep ?? {}) as Record<string, string>;
     return [
-      `--- ${this.name}: phase ${this.phase()}, wsrep_local_state ${wsrep.wsrep_local_state ?? '?'} (${wsrep.wsrep_local_state_comment ?? '?'}), ` +
+      `--- ${this.name}: entrypoint ${processState(this.entrypoint)}, agent ${processState(this.agent)}; phase ${this.phase()}, ` +
+        `wsrep_local_state ${wsrep.wsrep_local_state ?? '?'} (${wsrep.wsrep_local_state_comment ?? '?'}), ` +
         `cluster ${wsrep.wsrep_cluster_status ?? '?'} size ${wsrep.wsrep_cluster_size ?? '?'}`,
       `--- ${this.name} mariadb.log (entrypoint and mariadbd, last ${lines} lines) ---`, tail(this.logSince('mariadb', this.mariadbLogStart)),
       `--- ${this.name} agent.log (last ${lines} lines) ---`, tail(this.logSince('agent', this.agentLogStart)),

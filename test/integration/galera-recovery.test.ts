@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, releaseGaleraLock, sleep } from './galera-harness';
+import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, releaseGaleraLock, sleep, waitAllSynced } from './galera-harness';
 
 jest.setTimeout(600_000);
 
@@ -73,7 +73,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
   }
 
   async function allSynced(timeoutMs: number, pods: Member[] = members): Promise<void> {
-    await Promise.all(pods.map((m) => m.waitSynced(timeoutMs)));
+    await waitAllSynced(pods, timeoutMs);
   }
 
   async function insertRows(member: Member, count: number, note: string): Promise<void> {
