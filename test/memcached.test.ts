@@ -202,7 +202,7 @@ describe('MemcachedPool warm restart (the cache survives the pod\'s replacement)
     expect(template.spec.containers[0].securityContext.runAsNonRoot).toBe(true);
   });
 
-  test('the wrapper: SIGTERM becomes SIGUSR1 (save, then exit), -e on the file, a lock, the version rule, the same-second rule, a RAM-disk check', () => {
+  test('the wrapper: SIGTERM becomes SIGUSR1 (save, then exit), -e on the file, a lock, the version rule, the same-second rule, RAM-disk and room checks', () => {
     const script = warmRestartScript(WARM_RESTART_FILE);
     expect(spawnSync('sh', ['-n', '-c', script]).status).toBe(0);
     expect(script).toContain('f=/var/lib/memcached/memory;');
@@ -211,6 +211,7 @@ describe('MemcachedPool warm restart (the cache survives the pod\'s replacement)
     expect(script).toMatch(/while wait \$pid; rc=\$\?; kill -0 \$pid 2>\/dev\/null; do :; done\nexit \$rc$/);
     expect(script).toContain('flock -n 9 ||');
     expect(script).toContain('case "$fs" in tmpfs|ramfs) ;; *) say');
+    expect(script).toContain('[ $((free + have)) -lt $((m * 1024)) ]');
     expect(script).toMatch(/rm -f "\$f.meta"; say "the cache was saved by memcached/);
     expect(script).toContain('sleep 1');
   });
@@ -291,7 +292,9 @@ describe('MemcachedPool warm restart (the cache survives the pod\'s replacement)
     expect(memcachedCacheFate(spec(), spec({ maxConnections: 4096 + 4096 }))).toMatchObject({ kept: true });
     expect(memcachedCacheFate(spec(), spec({ image: 'docker.io/library/memcached:1.6.40' })).kept).toBe(true);
     expect(memcachedCacheFate(spec(), spec({ resources: { memoryLimitMiB: 2048, memoryRequestMiB: 2048 } })))
-      .toEqual({ kept: false, reason: 'the item memory changes (-m 857 -> 1779 MiB): memcached refuses the restore and starts clean' });
+      .toEqual({ kept: false, reason: 'the item memory changes (-m 857 -> 1779 MiB): memcached refuses the restore and starts clean',
+        savedIn: '/dev/shm/openstack-ha-memcached/openstack-memcached' });
+    expect(memcachedCacheFate(spec({ warmRestart: false }), spec()).savedIn).toBeUndefined();
     expect(memcachedCacheFate(spec({ warmRestart: false }), spec()).reason).toMatch(/^warm restart turns on with this roll/);
     expect(memcachedCacheFate(spec(), spec({ warmRestart: false })).reason).toBe('warm restart is off');
     expect(memcachedCacheFate(spec(), spec({ warmRestartPath: '/dev/shm/other' })).reason).toBe('the warm-restart directory changes (/dev/shm/openstack-ha-memcached/openstack-memcached -> /dev/shm/other)');

@@ -23,7 +23,8 @@
  * - memcached refuses a restore within the wall-clock second of the save (its `stop_time` check, measured with
  *   1.6.18: "restart incompatible due to setting for [stop_time]"); a pod replacement is slower than that, a fast
  *   restart waits out the second.
- * - A directory that is not a RAM disk (a `warmRestartPath` on a real disk: every item write would go to the disk)
+ * - A directory that is not a RAM disk (a `warmRestartPath` on a real disk: every item write would go to the disk),
+ *   or a RAM disk without room for the whole item memory (memcached would die of SIGBUS filling it: a crash loop),
  *   runs memcached without `-e`, cold, and says so.
  */
 
@@ -71,6 +72,12 @@ export function warmRestartScript(file: string): string {
     'case "$fs" in tmpfs|ramfs) ;; *) say "$d is $fs, not a RAM disk: memcached starts without -e (cold, nothing kept)"; exec memcached "$@";; esac',
     'exec 9>>"$f.lock"',
     'flock -n 9 || { say "waiting for the previous memcached on this node to exit"; flock 9; }',
+    // Room for the whole item memory (the file's pages count): memcached touches its pages as it fills them and dies
+    // of SIGBUS when the RAM disk is full (measured: a crash loop at start with 8 MiB free for -m 64).
+    'm=; p=; for a in "$@"; do [ "$p" = -m ] && m=$a; p=$a; done',
+    'free=$(df -Pk "$d" | { read -r _; read -r _ _ _ k _; echo "$k"; }); have=$(du -k "$f" 2>/dev/null | { read -r k _; echo "${k:-0}"; })',
+    'if [ -n "$m" ] && [ -n "$free" ] && [ $((free + have)) -lt $((m * 1024)) ]; then',
+    '  say "$d has $(((free + have) / 1024)) MiB for a $m MiB cache: memcached starts without -e (cold, nothing kept)"; exec memcached "$@"; fi',
     'if [ -e "$f.meta" ]; then',
     '  old=$(cat "$f.version" 2>/dev/null)',
     '  if le "$old" "$v"; then say "restoring the cache saved by memcached $old (this is $v)"',

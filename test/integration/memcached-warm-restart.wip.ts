@@ -6,10 +6,11 @@
  * (SIGTERM to PID 1, SIGKILL to every process of the container after the grace period) and replaced by a new process
  * with the same command, args and directory. Measured: the items restored and the hit ratio after the replacement,
  * the time to stop and to serve again, with and without TLS; what a change of the item memory, a crash (SIGKILL), an
- * older image and a second memcached on the same directory do.
+ * older image, a second memcached on the same directory and a RAM disk too small or not a RAM disk at all do.
  *
  * Unique names (grepped in test/integration): 127.0.29.41 and 127.0.29.42, port 41911, /dev/shm/s29-mcwarm-* and
- * /tmp/s29-mcwarm-* (removed at the end).
+ * /tmp/s29-mcwarm-* (removed at the end; a 64 MiB tmpfs is mounted on /tmp/s29-mcwarm-*/small for one case and
+ * unmounted after it).
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -276,9 +277,14 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
       const before = Number(await stat(s, 'curr_items'));
       expect(before).toBe(KEYS);
       s.close();
+      // RAM the file holds on the node's tmpfs (allocated blocks), against the item memory it may grow to.
+      const fileMiB = (fs.statSync(path.join(dir, 'memory')).blocks * 512) / 2 ** 20;
       const stopMs = await first.stop();
       expect(first.log).toMatch(/warm restart: stopping: saving the cache \(SIGUSR1\)/);
       expect(fs.existsSync(path.join(dir, 'memory.meta'))).toBe(true);
+      // The kubelet deletes the old pod and creates the new one: seconds (the overlap test below restarts at once,
+      // and so waits out the second of the save). So the time measured is memcached's restore and start alone.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
       // The init container runs again in the new pod: nothing to do, the directory is memcached's already.
       runInit(r);
       const { pod: second, readyMs } = await startPod(r, PLAIN_IP);
@@ -287,7 +293,8 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
       const restored = Number(await stat(s, 'curr_items'));
       const hit = await hits(s, 'k');
       s.close();
-      report(`plaintext: ${KEYS} items; stop (SIGTERM -> saved, exited) ${stopMs} ms; new pod serving ${readyMs} ms (first start ${firstReady} ms); `
+      report(`plaintext: ${KEYS} items (${fileMiB.toFixed(1)} MiB of the ${r.args[r.args.indexOf('-m') + 1]} MiB file in RAM); `
+        + `stop (SIGTERM -> saved, exited) ${stopMs} ms; new pod serving ${readyMs} ms (first start ${firstReady} ms); `
         + `items after restart ${restored}; hits ${hit}/${KEYS} (${((100 * hit) / KEYS).toFixed(1)} %)`);
       expect(restored).toBe(KEYS);
       expect(hit).toBe(KEYS);
@@ -333,6 +340,7 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
       await fill(s, 't', TLS_KEYS, 1);
       s.close();
       const stopMs = await first.stop();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
       const { pod: second, readyMs } = await startPod(r, TLS_IP);
       s = await Session.open(TLS_IP, options);
       const hit = await hits(s, 't', TLS_KEYS);
@@ -426,6 +434,32 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
       expect(after).toBe(KEYS);
       expect(next.log).toMatch(/restoring the cache/);
     }, 180_000);
+
+    test('a RAM disk without room for the item memory: memcached starts without -e, cold, and says so (with -e it would die of SIGBUS)', async () => {
+      const dir = nodeDir('small', work);
+      // 64 MiB for a 160 MiB cache (a node whose /dev/shm is small or shared).
+      const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', dir], { encoding: 'utf8' });
+      if (mount.status !== 0) {
+        report(`small RAM disk case skipped: cannot mount a tmpfs here (${mount.stderr.trim()})`);
+        return;
+      }
+      try {
+        const r = render(PLAIN_IP, {}, dir);
+        runInit(r);
+        const { pod } = await startPod(r, PLAIN_IP);
+        const s = await Session.open(PLAIN_IP);
+        await fill(s, 'k');
+        s.close();
+        const hit = await hitsNow();
+        await pod.stop();
+        report(`RAM disk of 64 MiB for -m 160: started cold, ${hit}/${KEYS} served while it ran; log: ${JSON.stringify(pod.log.trim())}`);
+        expect(pod.log).toMatch(new RegExp(`warm restart: ${dir} has \\d+ MiB for a 160 MiB cache: memcached starts without -e`));
+        expect(hit).toBe(KEYS);
+        expect(fs.existsSync(path.join(dir, 'memory'))).toBe(false);
+      } finally {
+        spawnSync('umount', [dir]);
+      }
+    }, 60_000);
 
     test('a warmRestartPath that is not a RAM disk: memcached starts without -e, cold, and says so', async () => {
       const dir = nodeDir('disk', work);

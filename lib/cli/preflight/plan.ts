@@ -518,7 +518,8 @@ function taintCommands(nodes: readonly string[], remove: boolean): string {
  *   adverts never reach it, so after its master-down interval it takes the VIP as well (two holders, until the
  *   holder's pod has rolled; the DaemonSet waits for the new pod to be Ready before it rolls any old one).
  *   Measured with the real daemons: test/integration/replace-controller.test.ts (REPLACE_NAIVE=1).
- * - memcached: python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
+ * - memcached: the survivors keep their items through the roll with warm restart (lib/memcached/warm-restart.ts;
+ *   the line says when they do not and why). python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
  *   number of servers, in list order, and the list is the inventory's order: a node that stays but changes position
  *   sends most keys elsewhere, and services still on the old list (until they roll) and those on the new one read
  *   and write different servers (one's invalidation misses the other's copy) until the last service has rolled.
