@@ -9,7 +9,7 @@
  * older image, a second memcached on the same directory and a RAM disk too small or not a RAM disk at all do.
  *
  * Unique names (grepped in test/integration): 127.0.29.41 and 127.0.29.42, port 41911, /dev/shm/s29-mcwarm-* and
- * /tmp/s29-mcwarm-* (removed at the end; a 64 MiB tmpfs is mounted on /tmp/s29-mcwarm-*/small for one case and
+ * /tmp/s29-mcwarm-* (removed at the end; a 64 MiB tmpfs is mounted on /tmp/s29-mcwarm-XXXXXX/small for one case and
  * unmounted after it).
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
@@ -237,9 +237,9 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
       return { pod, readyMs: Date.now() - t0 };
     }
 
-    /** A pod on a new node directory, filled with KEYS keys (still running). */
-    async function filledPod(name: string): Promise<{ dir: string; r: Rendered; pod: Pod }> {
-      const dir = nodeDir(name);
+    /** A pod on a new node directory (`name` in /dev/shm, or the directory `at`), filled with KEYS keys (still running). */
+    async function filledPod(name: string, at?: string): Promise<{ dir: string; r: Rendered; pod: Pod }> {
+      const dir = at ?? nodeDir(name);
       const r = render(PLAIN_IP, {}, dir);
       runInit(r);
       const { pod } = await startPod(r, PLAIN_IP);
@@ -444,12 +444,7 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
         return;
       }
       try {
-        const r = render(PLAIN_IP, {}, dir);
-        runInit(r);
-        const { pod } = await startPod(r, PLAIN_IP);
-        const s = await Session.open(PLAIN_IP);
-        await fill(s, 'k');
-        s.close();
+        const { pod } = await filledPod('small', dir);
         const hit = await hitsNow();
         await pod.stop();
         report(`RAM disk of 64 MiB for -m 160: started cold, ${hit}/${KEYS} served while it ran; log: ${JSON.stringify(pod.log.trim())}`);
