@@ -42,8 +42,8 @@ export function defaultWarmRestartPath(namespace: string | undefined, name: stri
 
 /**
  * The container's command: `sh -c <script> memcached <args...>`; the args stay memcached's own (without `-e`, which
- * the script adds when the directory is a RAM disk). A line of the script that memcached's log cannot be confused
- * with starts with `warm restart:`.
+ * the script adds when the directory is a RAM disk). The script's log lines start with `warm restart:` (memcached's
+ * own about its restart with `[restart]`).
  */
 export function warmRestartCommand(): string[] {
   return ['sh', '-c', warmRestartScript(WARM_RESTART_FILE), 'memcached'];

@@ -196,12 +196,21 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
     let shm: string;
     let work: string;
 
+    let ownTmpfs = false;
+
     beforeAll(() => {
       shm = fs.mkdtempSync('/dev/shm/s29-mcwarm-');
       // As the node's: /dev/shm is 1777 and the kubelet creates the hostPath's parents 0755.
       fs.chmodSync(shm, 0o755);
       work = fs.mkdtempSync(path.join(os.tmpdir(), 's29-mcwarm-'));
       fs.chmodSync(work, 0o755);
+      // The cases need room for a 224 MiB file: a small /dev/shm (a container's 64 MiB) gets a tmpfs of our own there.
+      const freeKiB = Number(spawnSync('df', ['-Pk', shm], { encoding: 'utf8' }).stdout.trim().split('\n')[1]?.split(/\s+/)[3] ?? 0);
+      if (freeKiB < 512 * 1024) {
+        const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512m,mode=0755', 'tmpfs', shm], { encoding: 'utf8' });
+        if (mounted.status !== 0) throw new Error(`/dev/shm has ${freeKiB} KiB free and no tmpfs could be mounted: ${mounted.stderr}`);
+        ownTmpfs = true;
+      }
     });
 
     // A failed test must not leave its memcached on the port for the next one.
@@ -212,6 +221,7 @@ describeUnlessMissing('memcached warm restart: the rendered wrapper, init step a
     afterAll(async () => {
       for (const pod of LIVE) pod.killAll();
       LIVE.clear();
+      if (ownTmpfs) spawnSync('umount', [shm]);
       if (shm) fs.rmSync(shm, { recursive: true, force: true });
       if (work) fs.rmSync(work, { recursive: true, force: true });
       if (figures.length > 0) console.log(`warm restart figures:\n${figures.join('\n')}`);
