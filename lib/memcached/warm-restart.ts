@@ -64,6 +64,8 @@ export const VERSION_LE_SH = [
 /** The wrapper script (POSIX sh: dash in the official Debian image, busybox in the Alpine one). */
 export function warmRestartScript(file: string): string {
   return [
+    // PID 1 ignores a signal it has no handler for: until memcached runs, a stop ends the wrapper at once.
+    'trap \'exit 143\' TERM INT',
     `f=${file}; d=\${f%/*}`,
     'say() { echo "warm restart: $*" >&2; }',
     VERSION_LE_SH,
@@ -71,7 +73,9 @@ export function warmRestartScript(file: string): string {
     'fs=$(stat -f -c %T "$d") || fs="not readable"',
     'case "$fs" in tmpfs|ramfs) ;; *) say "$d is $fs, not a RAM disk: memcached starts without -e (cold, nothing kept)"; exec memcached "$@";; esac',
     'exec 9>>"$f.lock"',
-    'flock -n 9 || { say "waiting for the previous memcached on this node to exit"; flock 9; }',
+    // In the background, so that a stop while waiting is not deferred until the lock comes (the lock is the open
+    // file's, which the wrapper shares).
+    'flock -n 9 || { say "waiting for the previous memcached on this node to exit"; flock 9 & wait $!; }',
     // Room for the whole item memory (the file's pages count): memcached touches its pages as it fills them and dies
     // of SIGBUS when the RAM disk is full (measured: a crash loop at start with 8 MiB free for -m 64).
     'm=; p=; for a in "$@"; do [ "$p" = -m ] && m=$a; p=$a; done',
