@@ -22,6 +22,7 @@ const without = (key: keyof typeof CONTROL_PLANE_SECRETS) => {
 
 const CASES = [
   ...cases('vip.address', [...HOSTILE_STRINGS, '10.0.0.11', '10.0.0.0', '10.0.0.255', '127.0.0.1', '0.0.0.0'], (address) => cp({ vip: { address, interface: 'bond0' } })),
+  ...cases('memcachedWarmRestart', [...HOSTILE_STRINGS, 0, 1, null], (memcachedWarmRestart) => cp({ memcachedWarmRestart })),
   ...Object.keys(CONTROL_PLANE_SECRETS).map((key) => [`secrets.${key}`, undefined, without(key as any)] as [string, unknown, () => unknown]),
   ...cases('services[0].name', ['admin', 'guest', 'root', 'monitor', 'mariabackup'], (name) => service({ name })),
   ...cases('services[0].podLabels key', HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), (key) => service({ podLabels: { [key]: 'x' } })),

@@ -40,7 +40,8 @@ describe('memcached flags', () => {
     const objects = synth(chart);
     const spec = find(objects, 'DaemonSet', 'mc').spec.template.spec;
     expect(spec.containers.map((c: any) => c.name)).toEqual(['memcached']);
-    expect(spec.volumes).toBeUndefined();
+    // The warm-restart directory only (memcached-warm-restart.test.ts): no certificate volume.
+    expect(spec.volumes.map((v: any) => v.name)).toEqual(['warm-restart']);
     expect(spec.containers[0].args).not.toContain('-Z');
     expect(objects.filter((o) => o.kind === 'Certificate' || o.kind === 'ConfigMap')).toEqual([]);
   });

@@ -1,5 +1,8 @@
 import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
+import { spawnSync } from 'child_process';
+import { TlsCertificates } from '../lib';
 import { itemMemoryMiB, memcachedArgs, workerThreads } from '../lib/memcached/memcached-args';
+import { VERSION_LE_SH, WARM_RESTART_FILE, memcachedCacheFate, warmRestartScript } from '../lib/memcached/warm-restart';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth } from './support/harness';
 import { NODES } from './support/fixtures';
 
@@ -164,6 +167,139 @@ describe('MemcachedPool on the pod network', () => {
 
   test('snapshot', () => {
     expect(podPool().objects).toMatchSnapshot();
+  });
+});
+
+describe('MemcachedPool warm restart (the cache survives the pod\'s replacement)', () => {
+  const podOf = (props: Partial<ConstructorParameters<typeof MemcachedPool>[2]> = {}) => find(hostPool(props).objects, 'DaemonSet', 'memcached').spec.template;
+
+  test('on by default on the host network: memcached runs under the wrapper with its own args, the item file on the node\'s /dev/shm', () => {
+    const template = podOf();
+    const pod = template.spec;
+    const c = pod.containers[0];
+    expect(c.command).toEqual(['sh', '-c', warmRestartScript(WARM_RESTART_FILE), 'memcached']);
+    // The args are memcached's own (the wrapper adds -e when the directory is a RAM disk): the same as without it.
+    expect(c.args).toEqual(podOf({ warmRestart: false }).spec.containers[0].args);
+    expect(c.args).not.toContain('-e');
+    expect(pod.volumes).toEqual([{ name: 'warm-restart', hostPath: { path: '/dev/shm/openstack-ha-memcached/openstack-memcached', type: 'DirectoryOrCreate' } }]);
+    expect(c.volumeMounts).toEqual([{ name: 'warm-restart', mountPath: '/var/lib/memcached' }]);
+    // Saving is milliseconds to a second (measured); the grace period bounds a stuck save.
+    expect(pod.terminationGracePeriodSeconds).toBe(10);
+    expect(c.lifecycle).toBeUndefined();
+  });
+
+  test('the directory is handed to the memcache user by a root init container with CHOWN only; memcached itself gets no capability', () => {
+    const template = podOf();
+    const [init] = template.spec.initContainers;
+    expect(init.name).toBe('data-owner');
+    expect(init.image).toBe(MemcachedPool.DEFAULT_IMAGE);
+    expect(init.command[2]).toBe('[ "$(stat -c %u /var/lib/memcached)" = 11211 ] || { chown 0:0 /var/lib/memcached && chmod 0750 /var/lib/memcached && chown 11211:11211 /var/lib/memcached; }');
+    expect(init.securityContext).toMatchObject({ runAsUser: 0, runAsNonRoot: false, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'], add: ['CHOWN'] } });
+    expect(init.volumeMounts).toEqual([{ name: 'warm-restart', mountPath: '/var/lib/memcached' }]);
+    expect(template.metadata.annotations['openstack-ha.cdk8s.io/capabilities']).toMatch(/^CHOWN: init container data-owner: give the hostPath data directory to the memcache/);
+    expect(template.spec.containers[0].securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(template.spec.containers[0].securityContext.runAsNonRoot).toBe(true);
+  });
+
+  test('the wrapper: SIGTERM becomes SIGUSR1 (save, then exit), -e on the file, a lock, the version rule, the same-second rule, RAM-disk and room checks', () => {
+    const script = warmRestartScript(WARM_RESTART_FILE);
+    expect(spawnSync('sh', ['-n', '-c', script]).status).toBe(0);
+    expect(script).toContain('f=/var/lib/memcached/memory;');
+    expect(script).toMatch(/trap '[^']*kill -USR1 \$pid' TERM INT/);
+    expect(script).toContain('memcached -e "$f" "$@" & pid=$!');
+    expect(script).toMatch(/while wait \$pid; rc=\$\?; kill -0 \$pid 2>\/dev\/null; do :; done\nexit \$rc$/);
+    // PID 1 ignores signals it has no handler for: a stop before memcached runs (waiting for the lock) ends it at once.
+    expect(script.split('\n')[0]).toBe("trap 'exit 143' TERM INT");
+    expect(script).toContain('flock -n 9 || { say "waiting for the previous memcached on this node to exit"; flock 9 & wait $!; }');
+    expect(script).toContain('case "$fs" in tmpfs|ramfs) ;; *) say');
+    expect(script).toContain('[ $((free + have)) -lt $((m * 1024)) ]');
+    expect(script).toMatch(/rm -f "\$f.meta"; say "the cache was saved by memcached/);
+    expect(script).toContain('sleep 1');
+  });
+
+  test.each([
+    ['1.6.18', '1.6.39', true], ['1.6.39', '1.6.39', true], ['1.6.39', '1.6.18', false], ['1.6.9', '1.6.10', true], ['1.10.0', '1.9.9', false],
+    ['1.5.18', '1.6.0', true], ['', '1.6.39', false], ['1.6.39', '', false], ['1.6.39-rc1', '1.6.39', false], ['1.6', '1.6.0', true], ['1.6.0.1', '1.6.0', false],
+  ])('the version rule (sh): a cache saved by %p is restored by %p: %p', (saved, running, restored) => {
+    expect(spawnSync('sh', ['-c', `${VERSION_LE_SH}\nle "$1" "$2"`, 'le', saved, running]).status === 0).toBe(restored);
+  });
+
+  test('warmRestartPath sets the node directory; two pools get two default directories', () => {
+    expect(podOf({ warmRestartPath: '/dev/shm/mc' }).spec.volumes[0].hostPath.path).toBe('/dev/shm/mc');
+    expect(podOf({ warmRestartPath: '/var/lib/openstack-ha/mc-tmpfs' }).spec.volumes[0].hostPath.path).toBe('/var/lib/openstack-ha/mc-tmpfs');
+    const chart = newChart();
+    new MemcachedPool(chart, 'a', { placement: Placement.onNodes(NODES) });
+    new MemcachedPool(chart, 'b', { placement: Placement.onNodes(NODES), port: 11212 });
+    expect(ofKind(synth(chart), 'DaemonSet').map((d: any) => d.spec.template.spec.volumes[0].hostPath.path))
+      .toEqual(['/dev/shm/openstack-ha-memcached/default-a', '/dev/shm/openstack-ha-memcached/default-b']);
+  });
+
+  test('with TLS and the exporter: only the memcached container mounts the directory', () => {
+    const certificates = TlsCertificates.certManager({ issuer: { name: 'ca' } });
+    const pod = podOf({ tls: { certificates }, metricsExporter: true }).spec;
+    expect(pod.volumes.map((v: any) => v.name)).toEqual(['warm-restart', 'tls', 'reloader', 'reloader-run']);
+    expect(pod.containers[0].volumeMounts.map((m: any) => m.name)).toEqual(['warm-restart', 'tls']);
+    for (const c of pod.containers.slice(1)) expect((c.volumeMounts ?? []).map((m: any) => m.name)).not.toContain('warm-restart');
+    expect(pod.containers[0].args).toContain('-Z');
+  });
+
+  test('warmRestart: false renders the pod of before: memcached as the command, no volume, no init container, no capability', () => {
+    const template = podOf({ warmRestart: false });
+    expect(template.spec.containers[0].command).toEqual(['memcached']);
+    expect(template.spec.volumes).toBeUndefined();
+    expect(template.spec.initContainers).toBeUndefined();
+    expect(template.spec.containers[0].volumeMounts).toBeUndefined();
+    expect(Object.keys(template.metadata.annotations)).toEqual(['openstack-ha.cdk8s.io/config-hash']);
+  });
+
+  test('off on the pod network (pods are not tied to a node), and refused there when asked for', () => {
+    const network = MemcachedNetwork.podNetwork({ allowedClients: [{ podLabels: { application: 'keystone' } }] });
+    const chart = newChart('openstack');
+    new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(NODES), network });
+    const sts = find(synth(chart), 'StatefulSet', 'memcached').spec.template.spec;
+    expect(sts.containers[0].command).toEqual(['memcached']);
+    expect(sts.volumes).toBeUndefined();
+    expect(errorOf(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes(NODES), network, warmRestart: true })))
+      .toContain('warmRestart: true only applies on the host network');
+    expect(errorOf(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes(NODES), network, warmRestartPath: '/dev/shm/x' })))
+      .toContain('warmRestartPath: "/dev/shm/x" only applies with warm restart');
+  });
+
+  test('a bad path is refused with every other problem: /dev/shm itself, outside a directory of its own, a system directory, with warm restart off', () => {
+    const bad = (warmRestartPath: string, extra = {}) => errorOf(() => new MemcachedPool(newChart(), 'mc', { placement: Placement.onNodes(NODES), warmRestartPath, ...extra }));
+    expect(bad('/dev/shm')).toContain('warmRestartPath: "/dev/shm" is inside the system directory /dev');
+    expect(bad('/dev/shm/')).toContain('warmRestartPath: "/dev/shm/" must be a normalized directory of its own inside /dev/shm');
+    expect(bad('/dev/shm/a/../../etc')).toContain('must be a normalized directory of its own inside /dev/shm');
+    expect(bad('/dev/shm/a b')).toContain('must be a normalized directory of its own inside /dev/shm');
+    expect(bad('/etc/memcached')).toContain('warmRestartPath: "/etc/memcached" is inside the system directory /etc');
+    expect(bad('/run/memcached')).toContain('is inside the system directory /run');
+    expect(bad('/memcached')).toContain('is a top-level directory');
+    expect(bad('/dev/shm/x', { warmRestart: false })).toContain('warmRestartPath: "/dev/shm/x" only applies with warm restart');
+    const all = bad('relative', { warmRestart: 'yes', port: 0 });
+    expect(all).toContain('warmRestart: "yes" must be true or false');
+    expect(all).toContain('warmRestartPath: "relative" is not absolute');
+    expect(all).toContain('port: 0 is not a TCP port');
+  });
+
+  test('two pools of one app on the same directory are refused at synth', () => {
+    const chart = newChart();
+    new MemcachedPool(chart, 'a', { placement: Placement.onNodes(NODES), warmRestartPath: '/dev/shm/mc' });
+    new MemcachedPool(chart, 'b', { placement: Placement.onNodes(NODES), port: 11212, warmRestartPath: '/dev/shm/mc' });
+    expect(() => synth(chart)).toThrow(/\/dev\/shm\/mc/);
+  });
+
+  test('the plan\'s reading of a roll: kept with the same directory and item memory; why not otherwise', () => {
+    const spec = (props = {}) => podOf(props).spec;
+    expect(memcachedCacheFate(spec(), spec({ maxConnections: 4096 + 4096 }))).toMatchObject({ kept: true });
+    expect(memcachedCacheFate(spec(), spec({ image: 'docker.io/library/memcached:1.6.40' })).kept).toBe(true);
+    expect(memcachedCacheFate(spec(), spec({ resources: { memoryLimitMiB: 2048, memoryRequestMiB: 2048 } })))
+      .toEqual({ kept: false, reason: 'the item memory changes (-m 857 -> 1779 MiB): memcached refuses the restore and starts clean',
+        savedIn: '/dev/shm/openstack-ha-memcached/openstack-memcached' });
+    expect(memcachedCacheFate(spec({ warmRestart: false }), spec()).savedIn).toBeUndefined();
+    expect(memcachedCacheFate(spec({ warmRestart: false }), spec()).reason).toMatch(/^warm restart turns on with this roll/);
+    expect(memcachedCacheFate(spec(), spec({ warmRestart: false })).reason).toBe('warm restart is off');
+    expect(memcachedCacheFate(spec(), spec({ warmRestartPath: '/dev/shm/other' })).reason).toBe('the warm-restart directory changes (/dev/shm/openstack-ha-memcached/openstack-memcached -> /dev/shm/other)');
   });
 });
 

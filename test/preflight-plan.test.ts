@@ -1,4 +1,4 @@
-import { GaleraPetSet, InventoryNode, KeepalivedVip, MemcachedPool, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates, VipTrack } from '../lib';
+import { GaleraPetSet, InventoryNode, KeepalivedVip, MemcachedPool, MemcachedPoolProps, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates, VipTrack } from '../lib';
 import { PARTIAL_OBJECT_METADATA, readGaleraWriters, readLiveObjects, readRunningCredentials } from '../lib/cli/preflight/cluster';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
@@ -400,8 +400,10 @@ describe('preflight --plan', () => {
         + 'a peer list without it; the holder\'s adverts do not reach it, so it takes the VIP too (two holders) until the holder\'s pod has rolled. Before applying: '
         + `${taint}=true:NoSchedule (no pod of the HA layer starts there); apply; kubectl -n openstack rollout status daemonset/api-vip; then ${taint}:NoSchedule- `
         + '(README, "Day 2": replacing a controller)',
-      'PLAN  members DaemonSet openstack/memcached: memcached on ctl-1, ctl-2 restart in the roll (the node list is in the pod template) and come back empty, '
-        + 'one node at a time; ctl-6 starts empty: cached tokens and oslo.cache entries are fetched again; the services\' memcache_servers change: roll them after']);
+      'PLAN  members DaemonSet openstack/memcached: memcached on ctl-1, ctl-2 restart in the roll (the node list is in the pod template), one node at a time, '
+        + 'and keep their items: warm restart: each memcached saves its items on the node\'s RAM disk as it stops and the new pod restores them (a downgrade of '
+        + 'the image starts clean); ctl-6 starts empty; the services\' memcache_servers change: roll them after; ctl-3 keeps the saved cache in '
+        + '/dev/shm/openstack-ha-memcached/openstack-memcached (RAM, up to the item memory) until a reboot: remove it there (rm -rf /dev/shm/openstack-ha-memcached/openstack-memcached)']);
     expect(refused(inPlace)).toEqual([]);
     // Both still roll.
     expect(of(inPlace, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/api-vip: pods roll/), expect.stringMatching(/^PLAN  roll DaemonSet openstack\/memcached: pods roll/)]);
@@ -414,6 +416,26 @@ describe('preflight --plan', () => {
     // A node removed only (no new one): no VIP warning; the same nodes: no members line at all.
     expect(of(planChanges({ objects: edge([NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members').filter((l) => l.includes('api-vip'))).toEqual([]);
     expect(of(planChanges({ objects: edge(NODES), live, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
+  });
+
+  test('memcached: what a roll does to the cache (warm restart): kept through a TLS or image change, emptied by a new item memory, '
+    + 'and once when warm restart turns on', () => {
+    const pool = (props: Partial<MemcachedPoolProps> = {}) => {
+      const chart = newChart(NAMESPACE);
+      new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(NODES), ...props });
+      return synth(chart) as KubeObject[];
+    };
+    const liveOf = (objects: KubeObject[]) => Object.fromEntries(objects.map((o) => [objectId(o, NAMESPACE), { state: 'found', value: o } as Lookup<KubeObject>]));
+    const members = (from: KubeObject[], to: KubeObject[]) => of(planChanges({ objects: to, live: liveOf(from), defaultNamespace: NAMESPACE }), 'members');
+    expect(members(pool(), pool({ image: 'docker.io/library/memcached:1.6.40' }))).toEqual([
+      'PLAN  members DaemonSet openstack/memcached: memcached restarts in the roll, one node at a time, and keeps its items: warm restart: each memcached '
+        + 'saves its items on the node\'s RAM disk as it stops and the new pod restores them (a downgrade of the image starts clean)']);
+    expect(members(pool(), pool({ resources: { memoryLimitMiB: 2048, memoryRequestMiB: 2048 } }))).toEqual([
+      'PLAN  members DaemonSet openstack/memcached: memcached restarts in the roll, one node at a time, and comes back empty: the item memory changes '
+        + '(-m 857 -> 1779 MiB): memcached refuses the restore and starts clean']);
+    expect(members(pool({ warmRestart: false }), pool())).toEqual([expect.stringMatching(/comes back empty: warm restart turns on with this roll/)]);
+    expect(members(pool(), pool({ warmRestart: false }))).toEqual([expect.stringMatching(/comes back empty: warm restart is off$/)]);
+    expect(members(pool(), pool())).toEqual([]);
   });
 
   test('a new Erlang cookie by a roll is refused; a new database password Secret is planned with its order', () => {

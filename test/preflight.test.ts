@@ -44,7 +44,7 @@ describe('the whole preflight', () => {
     expect([...new Set(results.map((r) => r.check))]).toEqual(['version', 'node', 'placement', 'taints', 'vip', 'namespace', 'secret', 'dry-run', 'api-rules']);
     expect(results.filter((r) => r.check === 'dry-run')).toHaveLength(objects.length);
     expect(lines(results)).toContain('PASS  node ctl-1: Ready, InternalIP 10.0.0.11, openstack-control-plane=enabled');
-    expect(lines(results)).toContain('PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork)');
+    expect(lines(results)).toContain('PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart)');
     expect(summary(results)).toBe(`${results.length} checks: ${results.length} passed, 0 warnings, 0 failed`);
     expect(exitCode(results)).toBe(0);
   });
@@ -257,7 +257,7 @@ describe('Pod Security level the pods need', () => {
 
   test('the synthesized workloads: memcached on the host network needs privileged; Galera meets restricted', () => {
     const byId = Object.fromEntries(pods.map((w) => [w.id, podSecurityNeed(w.pod, w.podMeta)]));
-    expect(byId['DaemonSet memcached']).toEqual({ level: 'privileged', reasons: ['hostNetwork'] });
+    expect(byId['DaemonSet memcached']).toEqual({ level: 'privileged', reasons: ['hostNetwork', 'hostPath volume warm-restart'] });
     expect(byId['StatefulSet galera']).toEqual({ level: 'restricted', reasons: [] });
   });
 
@@ -302,13 +302,13 @@ describe('namespace check', () => {
 
   test('a namespace that does not exist fails and says which label to create it with', () => {
     expect(lines(checkNamespaces(objects, pods, NAMESPACE, { [NAMESPACE]: { state: 'absent' } }))).toEqual([
-      'FAIL  namespace openstack: does not exist; create it labelled pod-security.kubernetes.io/enforce=privileged: the pods need privileged (DaemonSet memcached: hostNetwork)',
+      'FAIL  namespace openstack: does not exist; create it labelled pod-security.kubernetes.io/enforce=privileged: the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart)',
     ]);
   });
 
   test('enforcing baseline fails for host-network pods', () => {
     expect(lines(checkNamespaces(objects, pods, NAMESPACE, enforcing('baseline')))).toEqual([
-      'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork); label it pod-security.kubernetes.io/enforce=privileged',
+      'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart); label it pod-security.kubernetes.io/enforce=privileged',
     ]);
   });
 
@@ -336,7 +336,7 @@ describe('namespace check', () => {
   test('a namespace the manifests create is judged by its labels in the manifests', () => {
     const ns: KubeObject = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE, labels: { 'pod-security.kubernetes.io/enforce': 'baseline' } } };
     expect(lines(checkNamespaces([ns, ...objects], pods, NAMESPACE, { [NAMESPACE]: { state: 'absent' } }))).toEqual([
-      'FAIL  namespace openstack: enforces baseline (created by the manifests), but the pods need privileged (DaemonSet memcached: hostNetwork); label it pod-security.kubernetes.io/enforce=privileged',
+      'FAIL  namespace openstack: enforces baseline (created by the manifests), but the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart); label it pod-security.kubernetes.io/enforce=privileged',
     ]);
   });
 
@@ -345,7 +345,7 @@ describe('namespace check', () => {
     const results = checkNamespaces(mixed, workloads(mixed, NAMESPACE), NAMESPACE, { ...enforcing('privileged'), apps: { state: 'found', value: { name: 'apps', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } } });
     expect(lines(results)).toEqual([
       'PASS  namespace apps: enforces restricted; the pods need restricted',
-      'PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork)',
+      'PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart)',
     ]);
   });
 });

@@ -293,6 +293,14 @@ export interface OpenStackControlPlaneProps {
    */
   readonly memcachedTls?: MemcachedTlsOptions;
   /**
+   * memcached keeps each node's cache across its pod's replacement (`MemcachedPool`'s `warmRestart`: a file on the
+   * node's /dev/shm, handed to memcached by an init container with CHOWN): a controller replaced or added, a TLS or
+   * image change, a drain no longer empty the survivors' caches. `false` restarts them empty, as before.
+   *
+   * @default true
+   */
+  readonly memcachedWarmRestart?: boolean;
+  /**
    * TLS on the RabbitMQ brokers (certificate `rabbitmq-tls` covering the brokers' node names and IPs), renewed in
    * place: AMQPS only, HTTPS management, the Erlang distribution over TLS. `connection()` then gives AMQPS transport
    * URLs and `[oslo_messaging_rabbit] ssl`, `ssl_ca_file` (and the client certificate with `verifyClients`).
@@ -356,6 +364,8 @@ export class OpenStackControlPlane extends Construct {
     v.check(controllers.length < 3, 'controllers', controllers.map((n) => n.name),
       `are ${controllers.length}; an HA control plane needs at least 3 controllers`);
     v.check(!isIpAddress(props.vip.address), 'vip.address', props.vip.address, 'is not an IP address');
+    v.check(props.memcachedWarmRestart !== undefined && typeof props.memcachedWarmRestart !== 'boolean', 'memcachedWarmRestart', props.memcachedWarmRestart,
+      'must be true or false');
     v.check(controllers.some((n) => n.ip === props.vip.address), 'vip.address', props.vip.address,
       'is a controller\'s own address; the VIP must be a free address on the controllers\' network');
     const reserved = reservedVipAddress(props.vip.address, props.vip.prefixLength ?? 24);
@@ -455,6 +465,7 @@ export class OpenStackControlPlane extends Construct {
     if (props.backup) this.backup = new GaleraBackup(this, 'backup', { ...props.backup, galera: this.galera });
     this.memcached = new MemcachedPool(this, 'memcached', {
       placement: everywhere, metricsExporter: props.monitoring !== undefined, ...(tls.memcached ? { tls: tls.memcached } : {}),
+      ...(props.memcachedWarmRestart !== undefined ? { warmRestart: props.memcachedWarmRestart } : {}),
     });
     // RPC in "/" unreplicated and transient; notifications replicated in their own vhost.
     this.rabbitmq = new RabbitDaemonSet(this, 'rabbitmq', {

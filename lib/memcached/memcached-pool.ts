@@ -2,7 +2,8 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { configHash } from '../common/config-hash';
 import { daemonSetBudget, podDisruptionBudget } from '../common/disruption';
-import { CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
+import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION, selectorLabels, standardLabels } from '../common/labels';
+import { describeGrants } from '../common/security';
 import { ClientSelector, clientIngressPolicy } from '../common/network';
 import { Placement } from '../common/placement';
 import { ContainerResources } from '../common/resources';
@@ -113,6 +114,29 @@ export interface MemcachedPoolProps {
    */
   readonly tls?: MemcachedTlsOptions;
   /**
+   * Keep each node's cache across the pod's replacement (memcached's warm restart, `-e`): the item memory is a file
+   * on the node's RAM disk (`warmRestartPath`); when the pod stops (a roll of the DaemonSet after an inventory, memory,
+   * TLS or image change; a drain) memcached saves its index beside it and exits, and the next pod on the node restores
+   * the items. A change of the item memory (`resources.memoryLimitMiB`, `maxConnections`), an older image or a node
+   * reboot starts that node clean, and memcached's log says why. Costs: a hostPath volume (the namespace is
+   * `privileged` already for the host network) and an init container that gives the directory to memcached's user
+   * (capability CHOWN only); the file keeps up to the item memory of the node's RAM after the pod is gone (a node
+   * that leaves the pool: remove the directory, the preflight plan prints the command). Host network only: pods on the
+   * pod network are not tied to a node, so a file could be restored by another instance than the one that saved it.
+   *
+   * @default - true on the host network; false on the pod network
+   */
+  readonly warmRestart?: boolean;
+  /**
+   * The directory on each node that holds the warm-restart file, created if missing. It must be on a RAM disk
+   * (tmpfs): on a real disk memcached would write every item to it, so the pod then starts memcached without warm
+   * restart and says so in its log. Either inside `/dev/shm` (a tmpfs on every systemd Linux, half the RAM by
+   * default), or a directory dedicated to this pool on a tmpfs you mount.
+   *
+   * @default - `/dev/shm/openstack-ha-memcached/<namespace>-<name>` (namespace `default` when the chart has none)
+   */
+  readonly warmRestartPath?: string;
+  /**
    * A stock Node.js image (20 or later) for the certificate reloader sidecar (with `tls` only).
    *
    * @default - the image of the Galera recovery agent (`GaleraPetSet.DEFAULT_AGENT_IMAGE`)
@@ -182,7 +206,7 @@ export class MemcachedPool extends Construct {
     // Without TLS the hash input is what it always was (no pod rolls when the library is upgraded).
     const hashed = reloaderData ? configHash({ args: pod.args.join(' '), reloaderImage }, reloaderData) : configHash({ args: pod.args.join(' ') });
     const template: k8s.PodTemplateSpec = {
-      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: hashed } },
+      metadata: { labels, annotations: { [CONFIG_HASH_ANNOTATION]: hashed, ...(pod.grants.length > 0 ? { [CAPABILITIES_ANNOTATION]: describeGrants(pod.grants) } : {}) } },
       spec: pod.spec,
     };
 

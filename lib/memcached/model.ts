@@ -9,6 +9,7 @@ import { InventoryNode, Placement } from '../common/placement';
 import { ContainerResources, resolveResources } from '../common/resources';
 import { hostPort } from '../common/validation';
 import { TlsCertificateRequest } from '../tls/model';
+import { defaultWarmRestartPath } from './warm-restart';
 import type { MemcachedNetwork, MemcachedPoolProps } from './memcached-pool';
 
 /** The resolved pool. */
@@ -30,17 +31,23 @@ export interface MemcachedModel {
   readonly metricsExporter: boolean;
   /** TLS, when the `tls` prop is set (the certificate itself is requested by the construct). */
   readonly tls?: { readonly verifyClients: boolean };
+  /** Warm restart, when on: the node directory that holds the item memory file. */
+  readonly warmRestart?: { readonly hostPath: string };
 }
 
 /** Resolves the props of MemcachedPool `id` in a chart of `namespace`. */
 export function resolveMemcached(id: string, props: MemcachedPoolProps, namespace: string | undefined,
   defaults: { readonly image: string; readonly network: MemcachedNetwork }): MemcachedModel {
   const nodes = props.placement.nodes;
+  const name = props.name ?? id;
+  const network = props.network ?? defaults.network;
+  // On by default where a node keeps the file for the same instance: the host network (one instance per node).
+  const warmRestart = props.warmRestart ?? network.isHostNetwork;
   return {
-    name: props.name ?? id,
+    name,
     namespace,
     placement: props.placement,
-    network: props.network ?? defaults.network,
+    network,
     nodes,
     replicas: props.replicas ?? nodes?.length ?? 0,
     port: props.port ?? 11211,
@@ -49,6 +56,7 @@ export function resolveMemcached(id: string, props: MemcachedPoolProps, namespac
     image: props.image ?? defaults.image,
     metricsExporter: props.metricsExporter ?? false,
     ...(props.tls !== undefined ? { tls: { verifyClients: props.tls?.verifyClients === true } } : {}),
+    ...(warmRestart ? { warmRestart: { hostPath: props.warmRestartPath ?? defaultWarmRestartPath(namespace, name) } } : {}),
   };
 }
 

@@ -3,9 +3,10 @@
  * restricted security context; with TLS, the certificate mount and the reloader sidecar. MemcachedPool wires it into
  * a DaemonSet or a StatefulSet.
  */
+import { dataOwnerInitContainer } from '../common/data-owner';
 import { basePodSpec } from '../common/pod';
 import { toResourceRequirements } from '../common/resources';
-import { containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
+import { CapabilityGrant, containerSecurityContext, restrictedPodSecurityContext } from '../common/security';
 import { hostPort } from '../common/validation';
 import { k8s } from '../k8s';
 import { memcachedExporterContainer } from '../monitoring/exporters';
@@ -14,6 +15,7 @@ import { TlsMount, tlsMount } from '../tls/pod';
 import { CERT_RELOADER_SCRIPT } from './assets';
 import { memcachedArgs } from './memcached-args';
 import { MemcachedModel } from './model';
+import { WARM_RESTART_DIR, WARM_RESTART_VOLUME, warmRestartCommand } from './warm-restart';
 
 /** The uid/gid of the `memcache` user in the official image. */
 const MEMCACHE_UID = 11211;
@@ -38,8 +40,11 @@ export function memcachedTlsMount(material: TlsMaterial): TlsMount {
   return tlsMount(material, 'tls', MEMCACHED_TLS_DIR);
 }
 
-/** The pod spec, and the rendered args (their hash rolls the pods). */
-export function memcachedPod(m: MemcachedModel, selector: Record<string, string>, tls?: MemcachedPodTls): { spec: k8s.PodSpec; args: string[] } {
+/**
+ * The pod spec, the rendered args (their hash rolls the pods), and the capabilities a container adds (for the pod's
+ * capabilities annotation: the warm-restart directory's owner step).
+ */
+export function memcachedPod(m: MemcachedModel, selector: Record<string, string>, tls?: MemcachedPodTls): { spec: k8s.PodSpec; args: string[]; grants: CapabilityGrant[] } {
   const { network, port, resources } = m;
   const mount = tls && memcachedTlsMount(tls.material);
   const args = memcachedArgs({
@@ -72,18 +77,36 @@ export function memcachedPod(m: MemcachedModel, selector: Record<string, string>
   })] : [];
   const reloader: k8s.Container[] = mount && tls
     ? [reloaderContainer(tls.reloaderImage, port, address, serverName, [addressEnv, ...podNameEnv], mount, m.tls?.verifyClients === true)] : [];
+  // The node directory that keeps the item memory across the pod's replacement (warm-restart.ts), handed to memcached's
+  // user once: kubelet creates a missing hostPath directory as root 0755, and fsGroup does not apply to hostPath.
+  const warmMount: k8s.VolumeMount | undefined = m.warmRestart && { name: WARM_RESTART_VOLUME, mountPath: WARM_RESTART_DIR };
+  const owner = warmMount && dataOwnerInitContainer({
+    image: m.image, uid: MEMCACHE_UID, dataDir: WARM_RESTART_DIR, dataMount: warmMount, user: 'memcache (the warm-restart file)',
+  });
+  const volumes: k8s.Volume[] = [
+    ...(m.warmRestart ? [{ name: WARM_RESTART_VOLUME, hostPath: { path: m.warmRestart.hostPath, type: 'DirectoryOrCreate' } }] : []),
+    ...(mount && tls ? [
+      mount.volume,
+      { name: 'reloader', configMap: { name: tls.reloaderConfigMap, defaultMode: 0o444 } },
+      { name: 'reloader-run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
+    ] : []),
+  ];
+  const mounts = [...(warmMount ? [warmMount] : []), ...(mount ? [mount.mount] : [])];
   const spec: k8s.PodSpec = {
     ...basePodSpec({ hostNetwork: network.isHostNetwork }),
-    // memcached exits at once on SIGTERM; there is nothing to drain, clients remap the keys.
+    // Without warm restart memcached exits at once on SIGTERM (nothing to drain, clients remap the keys); with it, it
+    // saves its index (the items are already in the file) and its threads stop: 0.1-0.9 s (memcached-warm-restart.test.ts).
+    // A save cut by the grace period's SIGKILL only costs that node's cache: the next start is clean.
     terminationGracePeriodSeconds: 10,
     securityContext: restrictedPodSecurityContext(MEMCACHE_UID),
     affinity: m.placement._affinity(selector),
     tolerations: m.placement._tolerations(),
+    ...(owner ? { initContainers: [owner.container] } : {}),
     containers: [{
       name: 'memcached',
       image: m.image,
       imagePullPolicy: 'IfNotPresent',
-      command: ['memcached'],
+      command: m.warmRestart ? warmRestartCommand() : ['memcached'],
       args,
       env: [addressEnv],
       ports: [{ name: 'memcache', containerPort: port, protocol: 'TCP' }],
@@ -91,17 +114,11 @@ export function memcachedPod(m: MemcachedModel, selector: Record<string, string>
       readinessProbe: probe(5, 2),
       livenessProbe: probe(10, 3),
       securityContext: containerSecurityContext(),
-      ...(mount ? { volumeMounts: [mount.mount] } : {}),
+      ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
     }, ...reloader, ...exporter],
-    ...(mount && tls ? {
-      volumes: [
-        mount.volume,
-        { name: 'reloader', configMap: { name: tls.reloaderConfigMap, defaultMode: 0o444 } },
-        { name: 'reloader-run', emptyDir: { medium: 'Memory', sizeLimit: k8s.Quantity.fromString('1Mi') } },
-      ],
-    } : {}),
+    ...(volumes.length > 0 ? { volumes } : {}),
   };
-  return { spec, args };
+  return { spec, args, grants: owner ? [owner.grant] : [] };
 }
 
 /**

@@ -3,6 +3,7 @@
  *
  * Internal module (not exported from lib/index.ts): plain TypeScript, no cdk8s.
  */
+import { validateHostPath } from '../common/host-path';
 import { validateImage } from '../common/k8s-rules';
 import { validateClientSelectors, validateObjectName } from '../common/network';
 import { validateResources } from '../common/resources';
@@ -43,6 +44,7 @@ export function validateMemcached(id: string, props: MemcachedPoolProps, m: Memc
       'is empty, so no client could connect; name the client pods (e.g. keystone\'s labels)');
     validateClientSelectors(v, 'network.allowedClients', network.allowedClients);
   }
+  validateWarmRestart(v, props, network.isHostNetwork);
   if (props.reloaderImage !== undefined) validateImage(v, 'reloaderImage', props.reloaderImage);
   v.check(props.reloaderImage !== undefined && props.tls === undefined, 'reloaderImage', props.reloaderImage,
     'only runs with tls (it renews the certificate in place); remove it or set tls');
@@ -57,4 +59,31 @@ export function validateMemcached(id: string, props: MemcachedPoolProps, m: Memc
     }
   }
   v.throwIfInvalid();
+}
+
+/** The RAM disk every systemd Linux mounts; the one system directory a warm-restart path may be inside. */
+const DEV_SHM = '/dev/shm';
+
+/**
+ * `warmRestart` and `warmRestartPath`. The path is a directory this pool owns on each node (its init container
+ * chowns it): inside /dev/shm (a directory of its own, never /dev/shm itself), or anywhere the library's hostPath
+ * rules allow (a tmpfs the user mounts for it; not a system directory).
+ */
+function validateWarmRestart(v: Validator, props: MemcachedPoolProps, hostNetwork: boolean): void {
+  const { warmRestart, warmRestartPath } = props;
+  v.check(warmRestart !== undefined && typeof warmRestart !== 'boolean', 'warmRestart', warmRestart, 'must be true or false');
+  v.check(warmRestart === true && !hostNetwork, 'warmRestart', warmRestart,
+    'only applies on the host network: pods on the pod network are not tied to a node, so another instance could restore a node\'s file; remove it');
+  if (warmRestartPath === undefined) return;
+  v.check(warmRestart === false || (warmRestart === undefined && !hostNetwork), 'warmRestartPath', warmRestartPath,
+    'only applies with warm restart (on by default on the host network); remove it');
+  if (typeof warmRestartPath === 'string' && warmRestartPath.startsWith(`${DEV_SHM}/`)) {
+    const inside = warmRestartPath.slice(DEV_SHM.length + 1).split('/');
+    v.check(warmRestartPath.length > 1024 || !/^[A-Za-z0-9._/+-]+$/.test(warmRestartPath) || inside.some((x) => x === '' || x === '.' || x === '..'),
+      'warmRestartPath', warmRestartPath,
+      'must be a normalized directory of its own inside /dev/shm (at most 1024 letters, digits, ".", "_", "+", "-" and "/"; '
+      + 'no "//", "." or ".." component, no trailing "/"), e.g. "/dev/shm/openstack-ha-memcached/openstack-memcached"');
+  } else {
+    validateHostPath(v, 'warmRestartPath', warmRestartPath);
+  }
 }

@@ -17,7 +17,8 @@ function argsFromManifest(): string[] {
   const chart = newChart();
   new MemcachedPool(chart, 'mc', { placement: Placement.onNodes([{ name: 'n1', ip: NODE_IP }]), port: PORT, resources: { memoryLimitMiB: 256, memoryRequestMiB: 256 } });
   const container = find(synth(chart), 'DaemonSet', 'mc').spec.template.spec.containers[0];
-  expect(container.command).toEqual(['memcached']);
+  // memcached under the warm-restart wrapper, with these args (the wrapper is run in memcached-warm-restart.test.ts).
+  expect(container.command).toEqual(['sh', '-c', expect.stringContaining('memcached -e "$f" "$@"'), 'memcached']);
   return (container.args as string[]).map((a) => a.replace('$(HOST_IP)', NODE_IP));
 }
 

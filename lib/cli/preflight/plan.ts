@@ -22,6 +22,7 @@ import { settingChanges } from '../../galera/settings';
 import { imageTagVersion } from '../../common/image-version';
 import { mariadbUpgradeVerdict } from '../../galera/upgrade';
 import { rabbitUpgradeVerdict } from '../../rabbitmq/upgrade';
+import { memcachedCacheFate } from '../../memcached/warm-restart';
 import { objectId, objectNamespace, secretReferences, workloads } from './manifests';
 import { CheckResult, CheckStatus, GaleraWriterReading, KubeObject, LivePod, Lookup, SecretWrite } from './types';
 
@@ -543,7 +544,8 @@ function taintCommands(nodes: readonly string[], remove: boolean): string {
  *   adverts never reach it, so after its master-down interval it takes the VIP as well (two holders, until the
  *   holder's pod has rolled; the DaemonSet waits for the new pod to be Ready before it rolls any old one).
  *   Measured with the real daemons: test/integration/replace-controller.test.ts (REPLACE_NAIVE=1).
- * - memcached: python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
+ * - memcached: the survivors keep their items through the roll with warm restart (lib/memcached/warm-restart.ts;
+ *   the line says when they do not and why). python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
  *   number of servers, in list order, and the list is the inventory's order: a node that stays but changes position
  *   sends most keys elsewhere, and services still on the old list (until they roll) and those on the new one read
  *   and write different servers (one's invalidation misses the other's copy) until the last service has rolled.
@@ -555,8 +557,13 @@ function joiningNodeLines(input: PlanInput, o: KubeObject, live: KubeObject): Ch
   const added = to.filter((n) => !from.includes(n));
   const kept = to.filter((n) => from.includes(n));
   const removed = from.filter((n) => !to.includes(n));
-  if (kept.length === 0 || (added.length === 0 && removed.length === 0 && from.join() === to.join())) return [];
   const subject = objectId(o, input.defaultNamespace);
+  const fate = component === 'memcached' ? memcachedCacheFate((live.spec as Spec | undefined)?.template?.spec, (o.spec as Spec | undefined)?.template?.spec) : undefined;
+  if (kept.length === 0 || (added.length === 0 && removed.length === 0 && from.join() === to.join())) {
+    // Any other roll of memcached (memory, TLS, image): what it does to each node's cache.
+    if (!fate || templateChanges(o, live).length === 0) return [];
+    return [line('pass', 'members', subject, `memcached restarts in the roll, one node at a time, and ${fate.kept ? 'keeps its items' : 'comes back empty'}: ${fate.reason}`)];
+  }
   const ns = objectNamespace(o, input.defaultNamespace);
   const lines: CheckResult[] = [];
   if (component === 'keepalived' && added.length > 0) {
@@ -574,9 +581,12 @@ function joiningNodeLines(input: PlanInput, o: KubeObject, live: KubeObject): Ch
         + 'services on the old and the new list use different servers for one key until every service has rolled; keep the nodes that stay in their '
         + `positions (a new node in the place of the one it replaces) (${DAY2}: replacing a controller)`));
     }
-    lines.push(line('pass', 'members', subject, `memcached on ${kept.join(', ')} restart${kept.length === 1 ? 's' : ''} in the roll (the node list is in the pod template) `
-      + `and come${kept.length === 1 ? 's' : ''} back empty, one node at a time${added.length > 0 ? `; ${added.join(', ')} start${added.length === 1 ? 's' : ''} empty` : ''}: `
-      + 'cached tokens and oslo.cache entries are fetched again; the services\' memcache_servers change: roll them after'));
+    const s = kept.length === 1 ? 's' : '';
+    lines.push(line('pass', 'members', subject, `memcached on ${kept.join(', ')} restart${s} in the roll (the node list is in the pod template), one node at a time, `
+      + (fate?.kept ? `and keep${s} ${s ? 'its' : 'their'} items: ${fate.reason}` : `and come${s} back empty (${fate?.reason}): cached tokens and oslo.cache entries are fetched again`)
+      + `${added.length > 0 ? `; ${added.join(', ')} start${added.length === 1 ? 's' : ''} empty` : ''}; the services' memcache_servers change: roll them after`
+      + (removed.length > 0 && fate?.savedIn ? `; ${removed.join(', ')} keep${removed.length === 1 ? 's' : ''} the saved cache in ${fate.savedIn} (RAM, up to the item memory) `
+        + `until a reboot: remove it there (rm -rf ${fate.savedIn})` : '')));
   }
   return lines;
 }
