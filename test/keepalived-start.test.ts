@@ -25,7 +25,7 @@ echo "ip $*" >>"$STUB/calls"
 case "$1 $2" in
   "neigh show")
     mac=$(sed -n "s/^$4 //p" "$STUB/answers")
-    if [ -n "$mac" ]; then echo "$4 lladdr $mac REACHABLE"; else echo "$4  FAILED"; fi ;;
+    if [ -n "$mac" ]; then echo "$4 lladdr $mac REACHABLE"; elif [ -n "\${INCOMPLETE:-}" ]; then echo "$4  INCOMPLETE"; else echo "$4  FAILED"; fi ;;
   "addr del") [ -f "$STUB/stale" ] && rm "$STUB/stale" && exit 0; exit 2 ;;
 esac
 exit 0
@@ -134,6 +134,16 @@ describe('the keepalived start script', () => {
     expect(r.file('metrics-while-waiting')).toBe('keepalived_vrrp_master 0\nkeepalived_vrrp_fault 1\n');
     expect(r.file('metrics-at-start')).toBe('keepalived_vrrp_master 0\nkeepalived_vrrp_fault 0\n');
     expect(r.status).toBe(0);
+  });
+
+  test('the first probe waits 1 s by the clock for an answer that is still being resolved, however fast the polls', () => {
+    const t0 = Date.now();
+    const r = start('lb-a', {}, { env: { INCOMPLETE: '1' } });
+    const took = Date.now() - t0;
+    expect(r.out).toContain('keepalived-start: nobody answers for the VIP: bidding');
+    // sleep is 10 ms here: ten polls would take 0.1 s, the window is 1 s.
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(r.calls.filter((c) => c === 'ip neigh show to 127.31.0.100 dev eth0').length).toBeGreaterThan(10);
   });
 
   test('a host that is none of the peers answers for the VIP: WARNING, keepalived at once (waiting would never end)', () => {

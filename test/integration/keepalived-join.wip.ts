@@ -253,8 +253,8 @@ describeWithBinaries('a node joins a keepalived VIP with no procedure: the start
       }
       figures.push(`cold start (3 trials each), VIP up after: previous command ${times.previous.join(', ')} ms (median ${median(times.previous)}); ` +
         `start script ${times['start script'].join(', ')} ms (median ${median(times['start script'])})`);
-      // The first probe waits at most 1 s for an answer for the VIP.
-      expect(median(times['start script'])).toBeLessThan(median(times.previous) + 2000);
+      // The first probe waits 1 s for an answer for the VIP (then bash, ip and keepalived start, slowly at nice 19).
+      expect(median(times['start script'])).toBeLessThan(median(times.previous) + 2500);
     });
 
     test('a survivor restarting, and the holder restarting, wait one advert, not a bound', async () => {
