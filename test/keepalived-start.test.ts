@@ -2,7 +2,7 @@
  * The keepalived container's start script (lib/keepalived/start.ts), run by bash with stand-ins for `ip` (who
  * answers for which address), `keepalived` (the listener counts adverts on SIGUSR2; the real start only logs) and
  * `sleep`, its paths in a temporary directory. The addresses are on loopback (127.31.0.x): the datagram the script
- * sends to resolve an address stays on this machine. The real daemons: test/integration/keepalived-join.wip.ts.
+ * sends to resolve an address stays on this machine. The real daemons: test/integration/keepalived-join.test.ts.
  */
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -10,8 +10,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { keepalivedCommand, renderStartScript } from '../lib/keepalived/start';
 import { threeNodeVip } from './support/fixtures';
-
-jest.setTimeout(30_000);
 
 const MODEL = threeNodeVip({
   address: '127.31.0.100',

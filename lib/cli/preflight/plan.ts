@@ -509,7 +509,7 @@ function templateNodes(o: KubeObject): string[] {
  *   sees that a peer holds the VIP and does not bid until a peer sends it an advert, i.e. until the holder's pod has
  *   rolled (the DaemonSet rolls the old pods once the new one is Ready, which it is while it waits). Before that
  *   script the new node took the VIP too: two holders for 7.2-7.6 s (replace-controller.test.ts, REPLACE_NAIVE=1);
- *   with it, none (keepalived-join.wip.ts). So no taint procedure is needed; the line says what to watch.
+ *   with it, none (keepalived-join.test.ts). So no taint procedure is needed; the line says what to watch.
  * - memcached: python-memcached (oslo.cache's memcache_pool, keystonemiddleware) places a key by its hash modulo the
  *   number of servers, in list order, and the list is the inventory's order: a node that stays but changes position
  *   sends most keys elsewhere, and services still on the old list (until they roll) and those on the new one read
