@@ -36,6 +36,7 @@ case " $* " in *" --signum=STATS "*) echo 12; exit 0 ;; esac
 for a; do case $a in --use-file=*) file=\${a#--use-file=} ;; --vrrp_pid=*) vrrp_pid=\${a#--vrrp_pid=} ;; esac; done
 if [[ $file != */listen/* ]]; then cp "$METRICS" "$STUB/metrics-at-start"; exit 0; fi
 cp "$file" "$STUB/listen.conf"
+for f in "\${vrrp_pid%/*}"/keepalived.pid "$vrrp_pid"; do [ -e "$f" ] && echo "listener found $f" >>"$STUB/calls"; done
 cp "$METRICS" "$STUB/metrics-while-waiting"
 echo $$ >"$vrrp_pid"
 [ -n "\${LISTENER_EXITS:-}" ] && echo "Stopped - bad config" && exit 1
@@ -55,7 +56,7 @@ interface Run {
   readonly file: (name: string) => string;
 }
 
-function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean } = {}) {
+function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; pidFiles?: boolean } = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kvjn-unit-'));
   const stub = path.join(root, 'stub');
   const bin = path.join(root, 'bin');
@@ -71,6 +72,11 @@ function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp
   fs.writeFileSync(path.join(stub, 'calls'), '');
   if (options.stale) fs.writeFileSync(path.join(stub, 'stale'), '');
   const run = path.join(root, 'run');
+  if (options.pidFiles) {
+    // What a restarted container finds in its emptyDir: the last container's PID files (PIDs alive again).
+    fs.mkdirSync(run);
+    for (const f of ['keepalived.pid', 'vrrp.pid']) fs.writeFileSync(path.join(run, f), '1\n');
+  }
   const script = renderStartScript(MODEL).split('/run/keepalived').join(run).split('/etc/keepalived').join(path.join(root, 'etc'));
   const env = (node: string, extra: Record<string, string>) => ({
     PATH: bin, NODE_NAME: node, STUB: stub, METRICS: path.join(run, 'metrics', 'vrrp.prom'), ...extra,
@@ -83,7 +89,7 @@ function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp
   return { stub, script, env, result };
 }
 
-function start(node: string, answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; env?: Record<string, string> } = {}): Run {
+function start(node: string, answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; pidFiles?: boolean; env?: Record<string, string> } = {}): Run {
   const s = setUp(answers, options);
   const r = spawnSync('/bin/bash', ['-c', s.script], { env: s.env(node, options.env ?? {}), encoding: 'utf8', timeout: 30_000 });
   return s.result(r.status, `${r.stdout}${r.stderr}`);
@@ -113,10 +119,12 @@ describe('the keepalived start script', () => {
   });
 
   test('a peer holds the VIP: a listener that never bids runs until an advert arrives, then keepalived', () => {
-    const r = start('lb-a', { '127.31.0.100': MAC.b, '127.31.0.12': MAC.b, '127.31.0.13': MAC.c }, { env: { HEAR_AFTER: '3' } });
+    const r = start('lb-a', { '127.31.0.100': MAC.b, '127.31.0.12': MAC.b, '127.31.0.13': MAC.c }, { env: { HEAR_AFTER: '3' }, pidFiles: true });
     expect(r.out).toContain('keepalived-start: peer 127.31.0.12 holds the VIP: not bidding until a peer sends this node an advert');
     expect(r.out).toMatch(/keepalived-start: an advert from a peer arrived after \d+ s: bidding as usual/);
     expect(r.out).not.toContain('WARNING');
+    // The last container's PID files are gone before the listener starts (it would refuse: "already running").
+    expect(r.calls.filter((c) => c.startsWith('listener found'))).toEqual([]);
     expect(r.calls.filter((c) => c.startsWith('keepalived') || c === 'listener stopped')).toEqual([
       'keepalived --signum=STATS', LISTENER, 'listener stopped', REAL('lb-a'),
     ]);

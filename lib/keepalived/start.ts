@@ -66,10 +66,11 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     'log() { echo "keepalived-start: $*"; }',
     // The VRRP state file (metrics): not the holder until keepalived says so; FAULT while waiting.
     metrics ? `state() { ${vrrpStateWrite('"$1"')}; }` : 'state() { :; }',
-    `mkdir -p "$run" || exit 1`,
-    ...(metrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR} && state INIT`] : []),
     // keepalived refuses to start ("daemon is already running") when a PID file names a live process, and in a new
-    // PID namespace the old PIDs are live again; the emptyDir survives container restarts.
+    // PID namespace the old PIDs are live again; the emptyDir survives container restarts. Cleared before the
+    // listener too, which uses the same files (so that the probes see it), and again after it.
+    `mkdir -p "$run" && rm -f "$run/keepalived.pid" "$run/vrrp.pid" || exit 1`,
+    ...(metrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR} && state INIT`] : []),
     'start() {',
     '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
     '  state INIT',

@@ -68,6 +68,7 @@ describeWithBinaries('a node joins a keepalived VIP with no procedure: the start
     const daemons = new Daemons();
     const keepalived = new Map<string, ChildProcess>();
     const logOffset = new Map<string, number>();
+    const runDirs = new Map<string, string>();
     let work: string;
     let timeline: HolderTimeline;
     let pods = 0;
@@ -92,15 +93,19 @@ describeWithBinaries('a node joins a keepalived VIP with no procedure: the start
       return Date.now();
     }
 
-    /** A new keepalived pod on `node`: new emptyDir, the rendered files, the given command. Returns its start time. */
-    function startPod(node: Node, r: Rendered, command = r.command): { at: number; runDir: string } {
+    /**
+     * A new keepalived pod on `node` (a new emptyDir), or a restarted container of its pod (`runDir`: the pod's
+     * emptyDir, kept), with the rendered files and the given command. Returns its start time and run directory.
+     */
+    function startPod(node: Node, r: Rendered, command = r.command, keptRunDir?: string): { at: number; runDir: string } {
       const n = ++pods;
       const configMap = path.join(work, `${node.name}-config-${n}`);
-      const runDir = path.join(work, `${node.name}-run-${n}`);
+      const runDir = keptRunDir ?? path.join(work, `${node.name}-run-${n}`);
       fs.mkdirSync(configMap, { recursive: true });
       fs.mkdirSync(runDir, { recursive: true });
       for (const [key, text] of Object.entries(r.files)) fs.writeFileSync(path.join(configMap, key), text);
       logOffset.set(node.name, log(node).length);
+      runDirs.set(node.name, runDir);
       keepalived.set(node.name, startKeepalived(daemons, {
         ns: node.ns, nodeName: node.name, configMap, runDir, logPath: logPath(node), command, capabilities: r.capabilities,
       }));
@@ -286,12 +291,16 @@ describeWithBinaries('a node joins a keepalived VIP with no procedure: the start
       const killedAt = Date.now();
       killTree(keepalived.get(h.name)!);
       const other = await timeline.waitFor((x) => x.some((n) => n !== h.name), 'another node to take the VIP', 30_000);
-      startPod(h, NEW);
+      // The kubelet restarts the container in the same pod: the emptyDir keeps the PID files, whose PIDs are alive
+      // again in the new PID namespace (played by this process's PID): the listener must not be refused.
+      const kept = runDirs.get(h.name)!;
+      for (const f of ['keepalived.pid', 'vrrp.pid']) fs.writeFileSync(path.join(kept, f), `${process.pid}\n`);
+      startPod(h, NEW, NEW.command, kept);
       await logged(h, /removed the VIP left on eth0/, 'the stale VIP removed', 30_000);
       await timeline.waitFor((x) => x.length === 1 && x[0] !== h.name, 'one holder again', 30_000);
       const overlap = timeline.overlaps(killedAt).map(([, d]) => d);
       await logged(h, /an advert from a peer arrived after/, 'the advert', 30_000);
-      waits.push(`${h.name} after SIGKILL: VIP elsewhere after ${other - killedAt} ms, two holders ${overlap.join(', ') || 'never'} ms until its restart removed the stale VIP`);
+      waits.push(`${h.name} after SIGKILL, restarted with the old PID files: VIP elsewhere after ${other - killedAt} ms, two holders ${overlap.join(', ') || 'never'} ms until its restart removed the stale VIP`);
       figures.push(`restarts: from the container start to the advert that ends the wait: ${waits.join('; ')}`);
       for (const node of [A, B, D]) expect(podLog(node)).not.toMatch(/WARNING/);
       expect(timeline.overlaps(since).filter(([t]) => t < killedAt)).toEqual([]);
