@@ -56,8 +56,12 @@ interface Run {
   readonly file: (name: string) => string;
 }
 
+const roots: string[] = [];
+afterAll(() => { for (const root of roots) fs.rmSync(root, { recursive: true, force: true }); });
+
 function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; pidFiles?: boolean } = {}) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kvjn-unit-'));
+  roots.push(root);
   const stub = path.join(root, 'stub');
   const bin = path.join(root, 'bin');
   fs.mkdirSync(stub);
@@ -186,6 +190,17 @@ describe('the keepalived start script', () => {
       'keepalived --signum=STATS', LISTENER, 'listener stopped', REAL('lb-a'),
     ]);
     expect(Date.now() - t0).toBeLessThan(15_000);
+  });
+
+  test('SIGTERM during the first probe (the pod deleted): the script ends (PID 1 would ignore it without a handler)', async () => {
+    const s = setUp({});
+    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { INCOMPLETE: '1' }), stdio: 'ignore' });
+    const exit = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, sig) => resolve([c, sig])));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    // Ended by its handler (status 0), not by the default action, and before keepalived started.
+    expect(await exit).toEqual([0, null]);
+    expect(s.result(0, '').calls.filter((c) => c.startsWith('keepalived'))).toEqual([]);
   });
 
   test('SIGTERM while waiting (the pod deleted): the listener is stopped and the script ends', async () => {

@@ -70,6 +70,9 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     // PID namespace the old PIDs are live again; the emptyDir survives container restarts. Cleared before the
     // listener too, which uses the same files (so that the probes see it), and again after it.
     `mkdir -p "$run" && rm -f "$run/keepalived.pid" "$run/vrrp.pid" || exit 1`,
+    // PID 1 ignores a signal it has no handler for: the pod's deletion during the probe must end it, not wait for
+    // the SIGKILL of the grace period (keepalived, exec'd later, sets its own handlers).
+    'trap "exit 0" TERM INT',
     ...(metrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR} && state INIT`] : []),
     'start() {',
     '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
@@ -184,7 +187,7 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     '  done',
     '  kill "$listener" 2>/dev/null',
     '  wait "$listener"',
-    '  trap - TERM INT',
+    '  trap "exit 0" TERM INT',
     '}',
     '',
     'if ! command -v ip >/dev/null; then',
