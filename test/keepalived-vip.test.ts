@@ -2,7 +2,6 @@ import { Chart } from 'cdk8s';
 import { KeepalivedVip, KeepalivedVipProps, Placement, VipTrack } from '../lib';
 import { CAPABILITIES_ANNOTATION, CONFIG_HASH_ANNOTATION } from '../lib/common/labels';
 import { KEEPALIVED_CAPABILITIES } from '../lib/keepalived/model';
-import { keepalivedCommand } from '../lib/keepalived/render';
 import { errorOf, expectValidManifests, find, newChart, synth } from './support/harness';
 import { NODES } from './support/fixtures';
 
@@ -52,7 +51,11 @@ describe('KeepalivedVip', () => {
 
   test('each node picks its own file: NODE_NAME from spec.nodeName, the rendered command, ConfigMap and run dir mounted', () => {
     expect(container.env).toEqual([{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
-    expect(container.command).toEqual(keepalivedCommand());
+    expect(container.command).toEqual(['/bin/bash', '-c', expect.stringContaining('exec keepalived --dont-fork')]);
+    // The start script knows every node's peers (for the holder probe) and the VIP.
+    expect(container.command[2]).toContain('  ctl-1) iface=bond0 self=10.0.0.11 peers="10.0.0.12 10.0.0.13" ;;');
+    expect(container.command[2]).toMatch(/^vip=10\.0\.0\.10$/m);
+    expect(container.command[2]).not.toContain('\'');
     expect(container.volumeMounts).toEqual([
       { name: 'config', mountPath: '/etc/keepalived', readOnly: true },
       { name: 'run', mountPath: '/run/keepalived' },

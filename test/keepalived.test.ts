@@ -1,5 +1,6 @@
 import { Validator } from '../lib/common/validation';
-import { keepalivedCommand, keepalivedConfigKey, renderKeepalivedConf } from '../lib/keepalived/render';
+import { keepalivedConfigKey, renderKeepalivedConf } from '../lib/keepalived/render';
+import { keepalivedCommand } from '../lib/keepalived/start';
 import { validateKeepalivedVip, validateKeepalivedVipSet } from '../lib/keepalived/validation';
 import { KeepalivedVipModel, spreadPriorities } from '../lib/keepalived/model';
 import { threeNodeVip } from './support/fixtures';
@@ -86,9 +87,9 @@ describe('renderKeepalivedConf', () => {
   });
 
   test('the command clears stale PID files and selects the node file by NODE_NAME', () => {
-    const [shell, flag, script] = keepalivedCommand();
-    expect([shell, flag]).toEqual(['/bin/sh', '-c']);
-    expect(script).toMatch(/rm -f \/run\/keepalived\/keepalived\.pid \/run\/keepalived\/vrrp\.pid && exec keepalived /);
+    const [shell, flag, script] = keepalivedCommand(threeNodeVip());
+    expect([shell, flag]).toEqual(['/bin/bash', '-c']);
+    expect(script).toMatch(/start\(\) \{\n {2}rm -f "\$run\/keepalived\.pid" "\$run\/vrrp\.pid"\n {2}state INIT\n {2}exec keepalived /);
     expect(script).toContain('--use-file=/etc/keepalived/"$NODE_NAME".conf');
     expect(script).toContain('--dont-fork');
     expect(script).toContain('--vrrp ');

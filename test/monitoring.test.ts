@@ -61,8 +61,9 @@ describe('OpenStackControlPlane with monitoring', () => {
     expect(exporter.volumeMounts).toEqual([{ name: 'run', mountPath: '/run/keepalived', readOnly: true }]);
     expect(exporter.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65534, capabilities: { drop: ['ALL'] } });
     expect(exporter.securityContext.capabilities.add).toBeUndefined();
-    // Before keepalived runs, the file says "not the holder".
-    expect(keepalived.command[2]).toContain('mkdir -p /run/keepalived/metrics && (m=0; f=0; [ INIT = MASTER ] && m=1;');
+    // Before keepalived runs, the file says "not the holder" (and FAULT while the start script waits for an advert).
+    expect(keepalived.command[2]).toContain('state() { (m=0; f=0; [ "$1" = MASTER ] && m=1; [ "$1" = FAULT ] && f=1;');
+    expect(keepalived.command[2]).toContain('mkdir -p /run/keepalived/metrics && state INIT');
     const conf = Object.values(find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>)[0];
     expect(conf).toContain(`  notify "/bin/bash -c '(m=0; f=0; [ $3 = MASTER ] && m=1; [ $3 = FAULT ] && f=1; { echo keepalived_vrrp_master $m; ` +
       `echo keepalived_vrrp_fault $f; } > /run/keepalived/metrics/.vrrp && mv /run/keepalived/metrics/.vrrp /run/keepalived/metrics/vrrp.prom)' notify"`);

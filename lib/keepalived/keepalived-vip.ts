@@ -13,6 +13,7 @@ import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { DEFAULT_ADVERT_INTERVAL_SECONDS, KEEPALIVED_CAPABILITIES, KeepalivedVipModel, spreadPriorities } from './model';
 import { renderKeepalivedConf } from './render';
+import { keepalivedCommand } from './start';
 import { keepalivedContainer, keepalivedVolumes, vrrpStateExporterContainer } from './pod';
 import { KeepalivedVipProps, VipServiceOptions, VipTrack } from './props';
 import { validateKeepalivedVip, validateKeepalivedVipSet, validateVipModel, validateVipProps, validateVipServiceOptions } from './validation';
@@ -125,7 +126,8 @@ export class KeepalivedVip extends Construct {
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
           tolerations: props.placement._tolerations(),
           containers: [
-            keepalivedContainer(props.image ?? KeepalivedVip.DEFAULT_IMAGE, resources, this.metricsExporter),
+            // The start script knows the nodes and the VIP (all fixed at construction), not the track.
+            keepalivedContainer(props.image ?? KeepalivedVip.DEFAULT_IMAGE, resources, keepalivedCommand(model)),
             ...(this.metricsExporter ? [vrrpStateExporterContainer()] : []),
           ],
           volumes: keepalivedVolumes(configName),

@@ -6,9 +6,9 @@ import { ResolvedResources, toResourceRequirements } from '../common/resources';
 import { containerSecurityContext, rootContainerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { KEEPALIVED_CAPABILITIES, KEEPALIVED_CONFIG_DIR, KEEPALIVED_METRICS_DIR, KEEPALIVED_METRICS_PORT, KEEPALIVED_RUN_DIR, VRRP_STATE_EXPORTER_IMAGE } from './model';
-import { keepalivedCommand } from './render';
 
-export function keepalivedContainer(image: string, resources: ResolvedResources, stateMetrics = false): k8s.Container {
+/** `command`: the start script's (start.ts `keepalivedCommand`). */
+export function keepalivedContainer(image: string, resources: ResolvedResources, command: string[]): k8s.Container {
   const pidAlive: k8s.Probe = {
     exec: { command: ['/bin/sh', '-c', `kill -0 "$(cat ${KEEPALIVED_RUN_DIR}/vrrp.pid)"`] },
   };
@@ -16,10 +16,12 @@ export function keepalivedContainer(image: string, resources: ResolvedResources,
     name: 'keepalived',
     image,
     imagePullPolicy: 'IfNotPresent',
-    command: keepalivedCommand(stateMetrics),
+    command,
     env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
     resources: toResourceRequirements(resources),
-    // keepalived restarts a dead VRRP child itself; these probes catch a process that is gone or never started.
+    // keepalived restarts a dead VRRP child itself; these probes catch a process that is gone or never started. They
+    // pass while the start script waits for a peer's advert (its listener's VRRP PID): a new node's pod must be Ready,
+    // or the DaemonSet would never roll the old pods whose adverts end the wait.
     readinessProbe: { ...pidAlive, initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
     livenessProbe: { ...pidAlive, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
     volumeMounts: [

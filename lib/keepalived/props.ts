@@ -139,7 +139,8 @@ export interface KeepalivedVipProps {
    */
   readonly priorityClassName?: string;
   /**
-   * An image with keepalived 2.2.x, `/bin/bash`, `/usr/bin/curl` and `/bin/sh`.
+   * An image with keepalived 2.2.x, `/bin/bash`, `/usr/bin/curl`, `/bin/sh` and `ip` (iproute2, a dependency of
+   * Debian's keepalived; without it the start script cannot look for a holder and starts keepalived at once).
    *
    * @default KeepalivedVip.DEFAULT_IMAGE
    */

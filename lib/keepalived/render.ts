@@ -1,8 +1,8 @@
-import { KEEPALIVED_CONFIG_DIR, KEEPALIVED_METRICS_DIR, KEEPALIVED_RUN_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } from './model';
+import { KEEPALIVED_METRICS_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } from './model';
 
 /**
  * Per-node selection: the renderer emits one complete file per node, keyed by node name, for one ConfigMap; the
- * container starts keepalived with `-f /etc/keepalived/<its node name>.conf` (see `keepalivedCommand`).
+ * container starts keepalived with `--use-file=/etc/keepalived/<its node name>.conf` (see start.ts).
  *
  * Chosen over keepalived's `@node` conditional lines in one shared file because a name mismatch (a node missing
  * from the inventory, or `--config-id` not given so keepalived falls back to the uname host name, which need not
@@ -21,30 +21,6 @@ export function renderKeepalivedConf(model: KeepalivedVipModel): Record<string, 
   const files: Record<string, string> = {};
   for (const node of model.nodes) files[keepalivedConfigKey(node.name)] = renderNodeConf(model, node);
   return files;
-}
-
-/**
- * Container command. keepalived refuses to start ("daemon is already running") when a PID file left by a
- * previous container names a live process, and in a fresh PID namespace the old PIDs (1, 2, ...) are live again:
- * so the PID files live in a directory that is emptied at every start (mount an emptyDir there when the root
- * file system is read-only; an emptyDir survives container restarts, hence the `rm`). `NODE_NAME` comes from
- * the downward API (`spec.nodeName`).
- *
- * `--dont-fork --log-console`: one foreground process tree whose log goes to the container log. `--vrrp`: only
- * the VRRP child (no IPVS checker, which would need the ip_vs module and SYS_MODULE).
- */
-export function keepalivedCommand(stateMetrics = false): string[] {
-  const pid = `${KEEPALIVED_RUN_DIR}/keepalived.pid`;
-  const vrrpPid = `${KEEPALIVED_RUN_DIR}/vrrp.pid`;
-  const run = [
-    `mkdir -p ${KEEPALIVED_RUN_DIR}`,
-    `rm -f ${pid} ${vrrpPid}`,
-    // Not the holder until keepalived says so: a restarted container must not keep reporting the last state.
-    ...(stateMetrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR}`, vrrpStateWrite('INIT')] : []),
-    `exec keepalived --dont-fork --log-console --log-detail --vrrp --pid=${pid} --vrrp_pid=${vrrpPid}` +
-      ` --use-file=${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`,
-  ];
-  return ['/bin/sh', '-c', run.join(' && ')];
 }
 
 /** The `vrrp_script` name of a VIP, also the name its instance tracks. */
@@ -113,7 +89,7 @@ function renderNodeConf(model: KeepalivedVipModel, self: VrrpNode): string {
  * transition. It is a system binary with arguments (like the track check, see `trackCommand`), and uses neither
  * quote nor comment character, so it fits inside keepalived's quoted string unchanged.
  */
-function vrrpStateWrite(state: string): string {
+export function vrrpStateWrite(state: string): string {
   const d = KEEPALIVED_METRICS_DIR;
   // A subshell: one command whose status is the rename's, so it chains with `&&` in the container command too.
   return `(m=0; f=0; [ ${state} = MASTER ] && m=1; [ ${state} = FAULT ] && f=1; ` +

@@ -1,0 +1,209 @@
+import { KEEPALIVED_CONFIG_DIR, KEEPALIVED_METRICS_DIR, KEEPALIVED_RUN_DIR, KeepalivedVipModel } from './model';
+import { vrrpStateWrite } from './render';
+
+/**
+ * The keepalived container's start: a bash script, rendered per VIP, that bids for the VIP only when no peer holds
+ * it, or once a peer's advert has arrived.
+ *
+ * Why. Peers are unicast and each node's list is in its own file, so a node that joins the inventory (a replaced or
+ * added controller) is unknown to the nodes that still run the old file: the holder sends it no adverts. A
+ * DaemonSet starts the new node's pod at the apply and rolls the old pods only once it is Ready, so the new node
+ * heard nothing, took the VIP after its master-down interval, and two nodes held it until the holder's pod rolled
+ * (7.2-7.6 s measured, test/integration/replace-controller.test.ts).
+ *
+ * How, at every container start:
+ * 1. The VIP left on this node by a keepalived that was killed (keepalived removes it when it starts, too) is
+ *    removed first, so that the next step sees the others.
+ * 2. Who answers for the VIP: the kernel resolves it (ARP, or neighbour discovery for IPv6) after a datagram to the
+ *    discard port; only a fresh answer counts (the old entry is deleted). Nobody within 1 s (a cold start, a
+ *    whole-site reboot, the VIP vacant): start keepalived at once, as before. A host whose link-layer address is
+ *    none of this node's peers' (another device using the address, a router answering ARP for it): the wait below
+ *    would never end, so start at once too, with a WARNING.
+ * 3. One of this node's peers holds it: run keepalived as a listener (same instance, VIP and peers, priority 1,
+ *    advert_int 40 s, down_timer_adverts 100, so it cannot bid for over an hour; it sends nothing while BACKUP) and
+ *    read its advert counter (`keepalived --signum=STATS`) every 0.2 s. keepalived in FAULT ignores received
+ *    packets (vrrp_scheduler.c), so the real instance cannot be held in FAULT and count adverts at once: hence a
+ *    separate listener. The first advert means a peer that lists this node is master: stop the listener and start
+ *    keepalived. A survivor restarting in a roll hears the holder within one advert interval; a new node hears one
+ *    once the holder's pod has rolled with the new peer list.
+ * 4. While waiting, the VIP is probed again every 5 s: when no peer answers for it any more (every node that held
+ *    it is gone: the kernel's verdict after 3 unanswered requests), start at once; a WARNING every 60 s says what
+ *    is awaited. No time bound: a peer holds the VIP and does not talk to this node, so bidding would make two
+ *    holders, whatever the time. The causes are a roll not done yet, the peers' files without this node, or IP
+ *    protocol 112 blocked towards it; the node is out of the election meanwhile (the `keepalived_vrrp_fault`
+ *    metric says 1), and the holder serves.
+ *
+ * Every value spliced into the script is validated before (addresses, node names DNS-1123, interface
+ * `[A-Za-z0-9_.@-]`, name `[A-Za-z0-9_-]`): none needs quoting.
+ *
+ * Limits: a node cut off from the segment sees no holder and bids, as any VRRP router does. The listener and the
+ * probe need keepalived's STATS dump and `ip` (iproute2, which Debian's keepalived depends on); without them the
+ * script starts keepalived at once with a WARNING. The script avoids single quotes (it is one `bash -c` argument).
+ * The readiness probe passes during the wait (the listener's VRRP PID): a new node's pod must become Ready, or the
+ * DaemonSet would never roll the old pods whose adverts end the wait.
+ */
+export function keepalivedCommand(model: KeepalivedVipModel): string[] {
+  return ['/bin/bash', '-c', renderStartScript(model)];
+}
+
+/** Tenths of a second the first probe waits for an answer for the VIP (one on a segment takes well under a millisecond). */
+const PROBE_TENTHS = 10;
+
+export function renderStartScript(model: KeepalivedVipModel): string {
+  const run = KEEPALIVED_RUN_DIR;
+  const metrics = model.stateMetrics;
+  const keepalived = (pid: string, vrrpPid: string, file: string, log: string) =>
+    `keepalived --dont-fork ${log} --vrrp --pid=${pid} --vrrp_pid=${vrrpPid} --use-file=${file}`;
+  const nodes = model.nodes.map((n) => {
+    const peers = model.nodes.filter((p) => p.name !== n.name).map((p) => p.address).join(' ');
+    return `  ${n.name}) iface=${n.interface ?? model.interface} self=${n.address} peers="${peers}" ;;`;
+  });
+  const lines = [
+    `# Start of keepalived for the VIP ${model.address} (${model.name}). Why each step: lib/keepalived/start.ts.`,
+    'set -u',
+    `run=${run}`,
+    `vip=${model.address}`,
+    'log() { echo "keepalived-start: $*"; }',
+    // The VRRP state file (metrics): not the holder until keepalived says so; FAULT while waiting.
+    metrics ? `state() { ${vrrpStateWrite('"$1"')}; }` : 'state() { :; }',
+    // keepalived refuses to start ("daemon is already running") when a PID file names a live process, and in a new
+    // PID namespace the old PIDs are live again; the emptyDir survives container restarts. Cleared before the
+    // listener too, which uses the same files (so that the probes see it), and again after it.
+    `mkdir -p "$run" && rm -f "$run/keepalived.pid" "$run/vrrp.pid" || exit 1`,
+    // PID 1 ignores a signal it has no handler for: the pod's deletion during the probe must end it, not wait for
+    // the SIGKILL of the grace period (keepalived, exec'd later, sets its own handlers).
+    'trap "exit 0" TERM INT',
+    ...(metrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR} && state INIT`] : []),
+    'start() {',
+    '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
+    '  state INIT',
+    `  exec ${keepalived('"$run/keepalived.pid"', '"$run/vrrp.pid"', `${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`, '--log-console --log-detail')}`,
+    '}',
+    '',
+    'case $NODE_NAME in',
+    ...nodes,
+    // Not in the inventory: keepalived exits ("Config files missing"), and the pod crash-loops.
+    '  *) start ;;',
+    'esac',
+    '',
+    '# The link-layer address that answers for $1 on the VIP interface within $2 tenths of a second (or until the',
+    '# kernel gives up: FAILED after 3 unanswered requests). The window is measured on the clock (bash 5',
+    '# EPOCHREALTIME in microseconds once its decimal point is dropped; whole seconds before bash 5), not in polls,',
+    '# which a busy node slows down.',
+    'lladdr() {',
+    '  local entry re="lladdr ([0-9a-fA-F:]+)" now end',
+    '  ip neigh del "$1" dev "$iface" 2>/dev/null',
+    '  { echo >"/dev/udp/$1/9"; } 2>/dev/null',
+    '  now=${EPOCHREALTIME:-$SECONDS.000000}',
+    '  end=$((${now//[!0-9]/} + $2 * 100000))',
+    '  while :; do',
+    '    entry=$(ip neigh show to "$1" dev "$iface" 2>/dev/null)',
+    '    if [[ $entry =~ $re ]]; then echo "${BASH_REMATCH[1]}"; return 0; fi',
+    '    [[ $entry == *FAILED* ]] && return 1',
+    '    now=${EPOCHREALTIME:-$SECONDS.000000}',
+    '    [ "${now//[!0-9]/}" -lt "$end" ] || return 1',
+    '    sleep 0.1',
+    '  done',
+    '}',
+    '',
+    '# Who answers for the VIP: the peer (its node address), or "other <lladdr>"; fails when nobody answers.',
+    'holder() {',
+    '  local mac peer',
+    '  mac=$(lladdr "$vip" "$1") || return 1',
+    '  for peer in $peers; do',
+    '    if [ "$(lladdr "$peer" 10)" = "$mac" ]; then echo "$peer"; return 0; fi',
+    '  done',
+    '  echo "other $mac"',
+    '}',
+    '',
+    '# keepalived as a listener that never bids (see start.ts) until a peer sends this node an advert.',
+    'listen() {',
+    '  local holder=$1 signal listener received key value rest h l since=$SECONDS next_probe next_warn up=0',
+    '  signal=$(keepalived --signum=STATS 2>/dev/null) || { log "WARNING: this keepalived has no STATS dump to count adverts with: bidding without waiting"; return; }',
+    '  mkdir -p "$run/listen" || return',
+    '  {',
+    '    echo "global_defs {"',
+    '    echo "  vrrp_version 3"',
+    '    echo "}"',
+    `    echo "vrrp_instance VI_${model.name}_listen {"`,
+    '    echo "  state BACKUP"',
+    '    echo "  nopreempt"',
+    '    echo "  interface $iface"',
+    `    echo "  virtual_router_id ${model.virtualRouterId}"`,
+    '    echo "  priority 1"',
+    '    echo "  advert_int 40"',
+    '    echo "  down_timer_adverts 100"',
+    '    echo "  unicast_src_ip $self"',
+    '    echo "  unicast_peer {"',
+    '    for p in $peers; do echo "    $p min_ttl 255 max_ttl 255"; done',
+    '    echo "  }"',
+    '    echo "  unicast_fault_no_peer"',
+    // The same VIP: a BACKUP drops an advert whose address list differs from its own before counting it.
+    `    echo "  virtual_ipaddress {"`,
+    `    echo "    $vip/${model.prefixLength} dev $iface"`,
+    '    echo "  }"',
+    '    echo "}"',
+    '  } >"$run/listen/keepalived.conf"',
+    '  state FAULT',
+    // Its log goes to a file, printed only if it stops: the container log shows the real keepalived's states only.
+    `  TMPDIR=$run/listen ${keepalived('"$run/keepalived.pid"', '"$run/vrrp.pid"', '"$run/listen/keepalived.conf"', '--log-console')} ` +
+      '>"$run/listen/keepalived.log" 2>&1 &',
+    '  listener=$!',
+    '  trap "kill $listener 2>/dev/null; wait $listener; exit 0" TERM INT',
+    '  next_probe=$((SECONDS + 5))',
+    '  next_warn=$((SECONDS + 60))',
+    '  while :; do',
+    // Signalled only once its VRRP child has had time to install its handlers (SIGUSR2 would end it before).
+    '    [ -s "$run/vrrp.pid" ] && up=$((up + 1))',
+    '    [ "$up" -ge 3 ] && kill "-$signal" "$listener" 2>/dev/null',
+    '    sleep 0.2',
+    '    if ! kill -0 "$listener" 2>/dev/null; then',
+    '      while IFS= read -r l; do log "advert listener: $l"; done <"$run/listen/keepalived.log"',
+    '      log "WARNING: the advert listener stopped (its log is above): bidding without waiting"',
+    '      break',
+    '    fi',
+    '    received=0',
+    '    if [ -f "$run/listen/keepalived.stats" ]; then',
+    '      while read -r key value rest; do',
+    '        if [ "$key" = Received: ]; then received=$value; break; fi',
+    '      done <"$run/listen/keepalived.stats"',
+    '    fi',
+    '    if [ "$received" -gt 0 ] 2>/dev/null; then',
+    '      log "an advert from a peer arrived after $((SECONDS - since)) s: bidding as usual"',
+    '      break',
+    '    fi',
+    '    if [ "$SECONDS" -ge "$next_probe" ]; then',
+    `      if ! h=$(holder 35) || [ "\${h#other}" != "$h" ]; then`,
+    '        log "no peer answers for the VIP any more (${h:-nobody}): bidding"',
+    '        break',
+    '      fi',
+    '      holder=$h',
+    '      next_probe=$((SECONDS + 5))',
+    '    fi',
+    '    if [ "$SECONDS" -ge "$next_warn" ]; then',
+    '      log "WARNING: waiting for $((SECONDS - since)) s: peer $holder holds the VIP and no peer has sent this node an advert. Their keepalived files must list this node (the DaemonSet roll does it) and IP protocol 112 must pass from them to it"',
+    '      next_warn=$((SECONDS + 60))',
+    '    fi',
+    '  done',
+    '  kill "$listener" 2>/dev/null',
+    '  wait "$listener"',
+    '  trap "exit 0" TERM INT',
+    '}',
+    '',
+    'if ! command -v ip >/dev/null; then',
+    '  log "WARNING: no ip command (iproute2) in the image: bidding without looking for a holder"',
+    '  start',
+    'fi',
+    `ip addr del "$vip/${model.prefixLength}" dev "$iface" 2>/dev/null && log "removed the VIP left on $iface by the previous keepalived of this node"`,
+    `if h=$(holder ${PROBE_TENTHS}); then`,
+    '  case $h in',
+    '    other*) log "WARNING: ${h#other } answers for the VIP and is none of the peers of this node ($peers): another host uses the address, or a router answers ARP for it; bidding as usual" ;;',
+    '    *) log "peer $h holds the VIP: not bidding until a peer sends this node an advert"; listen "$h" ;;',
+    '  esac',
+    'else',
+    '  log "nobody answers for the VIP: bidding"',
+    'fi',
+    'start',
+  ];
+  return `${lines.join('\n')}\n`;
+}
