@@ -132,7 +132,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       'PASS  placement PersistentVolume openstack-galera-data-2: on ctl-3',
       'PASS  taints StatefulSet galera: no untolerated taint on ctl-1, ctl-2, ctl-3',
       "PASS  vip 10.0.0.10: is no node's address (on bond0)",
-      'PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork)',
+      'PASS  namespace openstack: enforces privileged; the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart)',
       'PASS  secret openstack/nova-db: has key password',
       'PASS  dry-run StatefulSet openstack/galera: accepted',
       'PASS  dry-run StorageClass galera-local: accepted',
@@ -158,7 +158,7 @@ describeWithBinaries('preflight CLI against a fake API server', ['openssl'], ['o
       'FAIL  node ctl-3: not Ready (KubeletNotReady: container runtime network not ready); label openstack-control-plane=enabled missing; kubectl label node ctl-3 openstack-control-plane=enabled',
       'FAIL  taints DaemonSet memcached: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
       'FAIL  taints StatefulSet galera: ctl-2 has node-role.kubernetes.io/control-plane:NoSchedule, not tolerated; add a toleration to the workload or remove the taint',
-      'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork); label it pod-security.kubernetes.io/enforce=privileged',
+      'FAIL  namespace openstack: enforces baseline, but the pods need privileged (DaemonSet memcached: hostNetwork, hostPath volume warm-restart); label it pod-security.kubernetes.io/enforce=privileged',
       'FAIL  secret openstack/nova-db: has no key password; referenced by StatefulSet galera volume credentials file GALERA_PASSWORD_NOVA',
       `FAIL  dry-run StatefulSet openstack/galera: HTTP 422: ${BROKEN_CLUSTER.refusals![`/apis/apps/v1/namespaces/${NAMESPACE}/statefulsets/galera`].message}`,
     ]);
