@@ -21,6 +21,15 @@ describe('renderUsersFile', () => {
     expect(text).not.toMatch(/password\s*=|secret/i);
   });
 
+  test('an account that requires TLS gets a seventh field, SSL; the others keep six (read by the previous script too)', () => {
+    const text = renderUsersFile([
+      { name: 'nova', passwordEnv: 'NOVA_PW', databases: ['nova'], requireTls: true },
+      { name: 'placement', passwordEnv: 'PLACEMENT_PW', databases: ['placement'], requireTls: false },
+    ]);
+    expect(text.split('\n').slice(1)).toEqual(['nova\t%\tNOVA_PW\t0\tALL PRIVILEGES\tnova\tSSL', 'placement\t%\tPLACEMENT_PW\t0\tALL PRIVILEGES\tplacement', '']);
+    expect(databaseUserProblems({ name: 'nova', passwordEnv: 'P', databases: ['nova'], requireTls: 'yes' as unknown as boolean }).map((p) => p.field)).toEqual(['requireTls']);
+  });
+
   test('lists every problem of a user', () => {
     expect(databaseUserProblems({ name: 'bad name', host: 'a b', passwordEnv: '1X', databases: ['ok', 'x;y', '*'], privileges: ['all; drop'], maxConnections: -1 })
       .map((p) => [p.field, p.value])).toEqual([
@@ -57,6 +66,16 @@ describe('apply-users.sh --print-sql (the SQL a brand-new cluster is initialized
     expect(result.stdout).toContain(`GRANT PROCESS, BINLOG MONITOR ON *.* TO 'monitor'@'%';`);
     expect(result.stdout).toContain(`USING PASSWORD('\\\\')`);
     expect(result.stdout.startsWith("SET SESSION sql_mode='';\nFLUSH PRIVILEGES;")).toBe(true);
+  });
+
+  test('an account with SSL in its seventh field is created REQUIRE SSL; any other seventh field is refused', () => {
+    const ok = run('nova\t%\tNOVA_PW\t0\tALL PRIVILEGES\tnova\tSSL\nglance\t%\tGLANCE_PW\t0\tALL PRIVILEGES\tglance\n', { NOVA_PW: 'n', GLANCE_PW: 'g' });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain("CREATE USER IF NOT EXISTS 'nova'@'%' IDENTIFIED BY 'n' REQUIRE SSL WITH MAX_USER_CONNECTIONS 0;");
+    expect(ok.stdout).toContain("CREATE USER IF NOT EXISTS 'glance'@'%' IDENTIFIED BY 'g' WITH MAX_USER_CONNECTIONS 0;");
+    const bad = run('nova\t%\tNOVA_PW\t0\tALL PRIVILEGES\tnova\tX509\n', { NOVA_PW: 'n' });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toContain("apply-users: nova: the seventh field 'X509' must be SSL or absent");
   });
 
   test('refuses a bad file as a whole and names every problem', () => {

@@ -87,6 +87,9 @@ const CASES = [
   ...cases('users[0].databases', [[]], (databases) => user({ databases })),
   ...cases('users[0].privileges[0]', hostileNames('UPPER'), (privilege) => user({ privileges: [privilege] })),
   ...cases('users[0].maxConnections', [...HOSTILE_NUMBERS.filter((x) => x !== 0), 1_000_001], (maxConnections) => user({ maxConnections })),
+  ...cases('users[0].requireTls', ['yes', 1, null], (requireTls) => user({ requireTls })),
+  // REQUIRE SSL on members that serve no TLS: every login of the account refused.
+  ...cases('users[0].requireTls', [true], (requireTls) => user({ requireTls })),
   ...cases('allowedClients[0].podLabels key', hostileNames('UPPER'), (key) => galera({ allowedClients: [{ podLabels: { [key]: 'x' } }] })),
   ...cases('placement nodes[0].name', HOSTILE_STRINGS, (name) => galera({ placement: Placement.onNodes([{ ...NODES[0], name }, ...NODES.slice(1)]) })),
   ...OWNED.map(([section, key, value]): [string, unknown, () => unknown] => [`serverConfig.${section}.${key}`, value, server(section, key, value)]),

@@ -66,6 +66,9 @@ const CASES = [
   })),
   ...cases('galera', ['galera'], () => layer({}, [NOVA], undefined, { certificates, requireSecureTransport: true })),
   ...cases('galera', ['galera'], () => layer({ tls: { certificates, backend: false } }, [NOVA], undefined, { certificates, requireSecureTransport: true })),
+  // An account that requires TLS (REQUIRE SSL) needs TLS both ways through the layer.
+  ...cases('galera', ['galera'], () => layer({}, [{ ...NOVA, requireTls: true }], undefined, { certificates })),
+  ...cases('galera', ['galera'], () => layer({ tls: { certificates, backend: false } }, [{ ...NOVA, requireTls: true }], undefined, { certificates })),
 ];
 
 test.each(CASES)('%s = %p is refused with the prop, the value and a fix', (prop, value, build) => {

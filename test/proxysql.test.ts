@@ -57,7 +57,7 @@ const MODEL: ProxySqlConfigModel = {
   healthCheck: { intervalMs: 1000, timeoutMs: 800, maxTimeoutCount: 2 },
   hostgroups: { writer: 10, backupWriter: 20, reader: 30, offline: 9999 },
   servers: [0, 1, 2].map((i) => ({ host: `galera-${i}.galera-peers.openstack.svc`, port: 3306, weight: 1000 - i, maxConnections: 1000, comment: `galera-${i}` })),
-  users: [{ name: 'nova', passwordEnv: 'PROXYSQL_USER_PASSWORD_NOVA', maxConnections: 500 }],
+  users: [{ name: 'nova', passwordEnv: 'PROXYSQL_USER_PASSWORD_NOVA', maxConnections: 500, requireTls: false }],
 };
 
 describe('proxysql.cnf renderer', () => {
@@ -122,9 +122,9 @@ describe('proxysql.cnf renderer', () => {
       hostgroups: { writer: 10, backupWriter: 10, reader: 0, offline: 9999 },
       servers: [{ ...MODEL.servers[0], weight: 3_000_000_000 }, { ...MODEL.servers[1], weight: 1.5 }],
       users: [
-        { name: "o'brien", passwordEnv: 'PROXYSQL_USER_PASSWORD_O_BRIEN', maxConnections: 10 },
-        { name: 'nova', passwordEnv: 'NOVA_PASSWORD', maxConnections: 0 },
-        { name: 'admin', passwordEnv: 'PROXYSQL_USER_PASSWORD_ADMIN', maxConnections: 10 },
+        { name: "o'brien", passwordEnv: 'PROXYSQL_USER_PASSWORD_O_BRIEN', maxConnections: 10, requireTls: false },
+        { name: 'nova', passwordEnv: 'NOVA_PASSWORD', maxConnections: 0, requireTls: false },
+        { name: 'admin', passwordEnv: 'PROXYSQL_USER_PASSWORD_ADMIN', maxConnections: 10, requireTls: false },
       ],
       serverVersion: '"8.0"',
     };
@@ -470,6 +470,24 @@ describe('TLS (tls prop)', () => {
     expect(cnf(objects)).not.toContain('ssl_p2s');
     expect(row(cnf(objects), 'galera-0.')).not.toContain('use_ssl');
     expect(row(cnf(objects), 'username="nova"')).toContain('use_ssl=1');
+  });
+
+  test('an account that requires TLS (requireTls: REQUIRE SSL on the members) gets use_ssl alone; backend TLS is on', () => {
+    const chart = newChart('openstack');
+    const galera = new GaleraPetSet(chart, 'galera', {
+      placement: Placement.onNodes(NODES),
+      storage: GaleraStorage.localVolume({ path: '/mnt/disks/galera', size: '100Gi' }),
+      credentials: { rootPassword: secret('galera-root'), sstPassword: secret('galera-sst'), monitorPassword: secret('galera-monitor') },
+      users: [{ ...USERS[0], requireTls: true }, ...USERS.slice(1)],
+      tls: { certificates },
+    });
+    new ProxySqlLayer(chart, 'proxysql', { galera, placement: Placement.onNodes(NODES), adminPassword: secret('proxysql-admin'), allowedClients: [{ podLabels: { application: 'nova' } }], tls: { certificates } });
+    const objects = synth(chart);
+    expect(row(cnf(objects), `username="${USERS[0].name}"`)).toContain('use_ssl=1');
+    for (const u of USERS.slice(1)) expect(row(cnf(objects), `username="${u.name}"`)).not.toContain('use_ssl');
+    expect(row(cnf(objects), 'galera-0.')).toContain('use_ssl=1');
+    // The members' side: the account's line in users.tsv asks for REQUIRE SSL.
+    expect(find(objects, 'ConfigMap', 'galera-config').data['users.tsv']).toMatch(new RegExp(`^${USERS[0].name}\t.*\tSSL$`, 'm'));
   });
 
   test('without tls the scripts ConfigMap has no tls.sh and the pod is unchanged (the snapshot)', () => {

@@ -17,7 +17,8 @@
 #    (SST and root: read when the container starts);
 #  - GALERA_USERS_FILE (default /etc/galera/users.tsv, rendered by lib/galera/users.ts; optional): one user
 #    per line, tab-separated: name, host, password env var, max connections (0 = unlimited),
-#    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges).
+#    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges), and an
+#    optional seventh field `SSL`: the account logs in over TLS only (REQUIRE SSL; without it, REQUIRE NONE).
 # Passwords come from GALERA_CREDENTIALS_DIR/<password env var name> (a Secret volume, so a changed Secret reaches
 # a running pod) or, when that file does not exist, from the environment variable itself; never from the users
 # file; they reach the server on stdin.
@@ -68,10 +69,10 @@ user_specs() {
   return 0
 }
 
-# Checks one spec and sets NAME HOST PASSWORD MAXCONN PRIVS DATABASES. Prints the problems, returns 1 on any.
+# Checks one spec and sets NAME HOST PASSWORD MAXCONN PRIVS DATABASES REQUIRE. Prints the problems, returns 1 on any.
 parse_spec() {
-  local line=$1 password_env privileges databases extra problems=()
-  IFS=$'\t' read -r NAME HOST password_env MAXCONN privileges databases extra <<<"$line"
+  local line=$1 password_env privileges databases tls extra problems=()
+  IFS=$'\t' read -r NAME HOST password_env MAXCONN privileges databases tls extra <<<"$line"
   [[ $NAME =~ ^[A-Za-z0-9_.-]{1,80}$ ]] || problems+=("user name '$NAME' must match [A-Za-z0-9_.-]{1,80}")
   [[ $HOST =~ ^[A-Za-z0-9_.%:-]{1,255}$ ]] || problems+=("$NAME: host '$HOST' must match [A-Za-z0-9_.%:-]+")
   [[ $password_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || problems+=("$NAME: bad password variable '$password_env'")
@@ -80,6 +81,8 @@ parse_spec() {
     problems+=("$NAME: privileges '$privileges' must be upper-case names separated by commas")
   [[ $databases =~ ^(\*|[A-Za-z0-9_$-]{1,64})(,[A-Za-z0-9_$-]{1,64})*$ ]] ||
     problems+=("$NAME: databases '$databases' must be names separated by commas, or *")
+  [[ -z ${tls:-} || $tls == SSL ]] || problems+=("$NAME: the seventh field '$tls' must be SSL or absent")
+  REQUIRE=${tls:-NONE}
   [[ -z ${extra:-} ]] || problems+=("$NAME: too many fields")
   if [[ $password_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
     local file=${GALERA_CREDENTIALS_DIR:-/nonexistent}/$password_env
@@ -129,7 +132,10 @@ user_sql() {
   name=$(sql_string "$NAME") host=$(sql_string "$HOST")
   local password create
   password=$(sql_string "$PASSWORD")
-  create="CREATE USER IF NOT EXISTS $account IDENTIFIED BY $password WITH MAX_USER_CONNECTIONS $MAXCONN"
+  # REQUIRE NONE is CREATE USER's default: only SSL is spelled out.
+  local require=''
+  [[ $REQUIRE == SSL ]] && require=' REQUIRE SSL'
+  create="CREATE USER IF NOT EXISTS $account IDENTIFIED BY $password$require WITH MAX_USER_CONNECTIONS $MAXCONN"
   if [[ $mode == fresh ]]; then
     printf '%s;\n' "$create"
   elif [[ $mode == live ]]; then
@@ -137,6 +143,9 @@ user_sql() {
     rotation_start_sql "$account" "$name" "$host" "$password"
     sql_when "EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND max_user_connections<>$MAXCONN)" \
       "ALTER USER $account WITH MAX_USER_CONNECTIONS $MAXCONN"
+    # mysql.user shows REQUIRE SSL as ssl_type ANY and REQUIRE NONE as ''; X509 or a cipher set by hand is replaced.
+    sql_when "EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND ssl_type<>'$([[ $REQUIRE == SSL ]] && echo ANY)')" \
+      "ALTER USER $account REQUIRE $REQUIRE"
   fi
   # The rotation's end (live and finish modes): the new password is the first method and the grace is over.
   [[ $mode == fresh ]] || sql_when "EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host

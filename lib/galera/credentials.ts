@@ -56,4 +56,13 @@ export interface DatabaseUser {
    * @default '%'
    */
   readonly host?: string;
+  /**
+   * The account logs in over TLS only (`REQUIRE SSL`): the members refuse its plaintext logins even without
+   * `tls.requireSecureTransport`, and a ProxySqlLayer in front refuses this user's clients without TLS (`use_ssl`)
+   * and reaches the members over TLS. Needs `tls` on the GaleraPetSet (and on a ProxySqlLayer in front). Applied to
+   * an existing account by the next member start or apply (`ALTER USER ... REQUIRE SSL`, or `REQUIRE NONE` back).
+   *
+   * @default false
+   */
+  readonly requireTls?: boolean;
 }

@@ -185,6 +185,7 @@ function toUserModel(user: DatabaseUser): DatabaseUserModel {
     databases: [...user.databases],
     privileges: user.privileges,
     maxConnections: user.maxConnections,
+    requireTls: user.requireTls,
   };
 }
 

@@ -20,6 +20,8 @@ export interface DatabaseUserModel {
   readonly privileges?: readonly string[];
   /** MAX_USER_CONNECTIONS; default 0 = unlimited. */
   readonly maxConnections?: number;
+  /** `REQUIRE SSL`: logins over TLS only; default false (`REQUIRE NONE`). */
+  readonly requireTls?: boolean;
 }
 
 /**
@@ -38,7 +40,9 @@ export const MAX_USER_CONNECTIONS = 1_000_000;
 
 /**
  * One tab-separated line per user, sorted by name then host (same users, same bytes). Throws on a user with
- * problems: the construct validates first, with better messages.
+ * problems: the construct validates first, with better messages. The seventh field (`SSL`) is written only for an
+ * account that requires TLS: a member still running the previous apply-users.sh (its scripts ConfigMap updates
+ * apart from this one) reads six fields for every other account.
  */
 export function renderUsersFile(users: readonly DatabaseUserModel[]): string {
   const lines = [...users]
@@ -47,7 +51,8 @@ export function renderUsersFile(users: readonly DatabaseUserModel[]): string {
       const problems = databaseUserProblems(user);
       if (problems.length > 0) throw new Error(`database user ${user.name}: ${problems.map((p) => `${p.field} ${show(p.value)} ${p.fix}`).join('; ')}`);
       const privileges = user.privileges === undefined || user.privileges.length === 0 ? ['ALL PRIVILEGES'] : user.privileges;
-      return [user.name, user.host ?? '%', user.passwordEnv, String(user.maxConnections ?? 0), privileges.join(','), user.databases.join(',')].join('\t');
+      return [user.name, user.host ?? '%', user.passwordEnv, String(user.maxConnections ?? 0), privileges.join(','), user.databases.join(','),
+        ...(user.requireTls === true ? ['SSL'] : [])].join('\t');
     });
   return ['# name\thost\tpassword env\tmax connections\tprivileges\tdatabases', ...lines].join('\n') + '\n';
 }

@@ -135,6 +135,8 @@ function validateUsers(v: Validator, model: GaleraModel): void {
       `has the same password variable as users[${envs.indexOf(envs[i])}] (the names differ only in punctuation or case); rename one`);
     v.check([sstUser, monitorUser].includes(u.name), `users[${i}].name`, u.name,
       'is a built-in account (credentials.sstUser or credentials.monitorUser); choose another name');
+    v.check(u.requireTls === true && model.tls === undefined, `users[${i}].requireTls`, true,
+      'needs tls on the GaleraPetSet: the members would refuse every login of this account (they serve no TLS); set tls, or leave requireTls off');
   });
 }
 
@@ -167,6 +169,7 @@ export function databaseUserProblems(user: DatabaseUserModel): FieldProblem[] {
   const max = user.maxConnections ?? 0;
   check(!Number.isInteger(max) || max < 0 || max > MAX_USER_CONNECTIONS, 'maxConnections', max,
     `must be a whole number from 0 (unlimited) to ${MAX_USER_CONNECTIONS}`);
+  check(user.requireTls !== undefined && typeof user.requireTls !== 'boolean', 'requireTls', user.requireTls, 'must be true or false');
   return problems;
 }
 

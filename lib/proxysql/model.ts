@@ -42,6 +42,8 @@ export interface FrontendUserModel {
   readonly passwordEnv: string;
   /** Client connections of this user to this ProxySQL, at most. */
   readonly maxConnections: number;
+  /** `use_ssl=1` for this user alone: the Galera account requires TLS (DatabaseUser.requireTls). */
+  readonly requireTls: boolean;
 }
 
 export interface HealthCheckModel {
@@ -220,6 +222,7 @@ function configModel(props: ProxySqlLayerProps, galera: GaleraPetSet, users: rea
       name: user.name,
       passwordEnv: userPasswordEnv(user.name),
       maxConnections: user.maxConnections ? user.maxConnections : maxClientConnections,
+      requireTls: user.requireTls === true,
     })),
     ...(tls ? {
       tls: {

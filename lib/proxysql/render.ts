@@ -88,8 +88,9 @@ export function renderProxySqlConfig(model: ProxySqlConfigModel): string {
       ['transaction_persistent', int(1)],
       ['max_connections', int(u.maxConnections)],
       ['active', int(1)],
-      // Frontend only: a client of this user that did not start TLS is refused ("SSL is required").
-      ...(model.tls?.requireSecureTransport ? [['use_ssl', int(1)] as const] : []),
+      // Frontend only: a client of this user that did not start TLS is refused ("SSL is required"). Every user with
+      // requireSecureTransport; one whose Galera account requires TLS (REQUIRE SSL) always: TLS end to end.
+      ...(model.tls?.requireSecureTransport || u.requireTls ? [['use_ssl', int(1)] as const] : []),
     ])),
     list('mysql_query_rules', [
       [

@@ -23,6 +23,10 @@ export function validateProxySql(id: string, props: ProxySqlLayerProps, model: P
   v.check(galera === undefined, 'galera', typeof props.galera, 'is not a GaleraPetSet; pass the GaleraPetSet construct to front');
   v.check(galera?.requiresSecureTransport === true && model.tls?.backend !== true, 'galera', galera?.name,
     'requires TLS from every client (its tls.requireSecureTransport), and ProxySQL would connect to it in plaintext: set tls on the ProxySqlLayer (backend TLS is then on)');
+  const tlsOnly = users.filter(({ user }) => user.requireTls === true).map(({ user }) => user.name);
+  v.check(galera?.requiresSecureTransport !== true && tlsOnly.length > 0 && model.tls?.backend !== true, 'galera', galera?.name,
+    `has accounts that log in over TLS only (${tlsOnly.join(', ')}: requireTls), and ProxySQL would ${model.tls ? 'connect to the members in plaintext (tls.backend is false)'
+      : 'serve their clients without TLS and connect to the members in plaintext'}: set tls on the ProxySqlLayer (backend TLS is then on)`);
   validateObjectName(v, 'name', model.name);
   v.check(!Number.isInteger(replicas) || replicas < 1 || replicas > 100, 'replicas', replicas,
     'must be a whole number from 1 to 100 (2 or more for HA; each pod opens up to maxConnectionsPerBackend connections to every member)');
