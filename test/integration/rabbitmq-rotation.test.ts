@@ -332,7 +332,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     expect(login('nova', old, NODES[0])).toBe('accepted');
     const t0 = Date.now();
     cluster.startBroker(down);
-    await waitFor(`${down.name} to rejoin`, 120_000, () => (cluster.runningNodes(NODES[0].name)?.length === 3 ? true : undefined));
+    await cluster.waitFor(`${down.name} to rejoin`, 120_000, () => (cluster.runningNodes(NODES[0].name)?.length === 3 ? true : undefined));
     await waitFor('the new password accepted on every broker', 60_000,
       () => (NODES.every((n) => login('nova', PASSWORDS.nova, n) === 'accepted') ? true : undefined));
     figures.push(`a broker restarted with a changed file: new password accepted on every broker ${((Date.now() - t0) / 1000).toFixed(1)} s after its start`);

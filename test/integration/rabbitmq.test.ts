@@ -148,7 +148,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     const t0 = Date.now();
     must('ip', ['-n', BRIDGE_NS, 'link', 'set', cluster.linkOf(c.name), 'down']);
     try {
-      await waitFor('rmqt-c to pause', 90_000, () => (cluster.isRunning('rmqt-c') === false ? true : undefined));
+      await cluster.waitFor('rmqt-c to pause', 90_000, () => (cluster.isRunning('rmqt-c') === false ? true : undefined));
       figures.push(`link down -> minority node paused: ${((Date.now() - t0) / 1000).toFixed(1)} s (net_ticktime 10)`);
       // Paused = not listening: a TCP readiness probe on 5672 fails, so Services and clients move off it.
       await eventually('the paused rmqt-c to close 5672', 30_000, () => cluster.amqpPortOpen(c), false);
@@ -161,7 +161,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
       must('ip', ['-n', BRIDGE_NS, 'link', 'set', cluster.linkOf(c.name), 'up']);
     }
     const t1 = Date.now();
-    await waitFor('rmqt-c to resume', 90_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 && cluster.isRunning('rmqt-c') ? true : undefined));
+    await cluster.waitFor('rmqt-c to resume', 90_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 && cluster.isRunning('rmqt-c') ? true : undefined));
     figures.push(`link up -> paused node running again: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     await waitFor('rmqt-c to listen on 5672', 30_000, () => (cluster.amqpPortOpen(c) ? true : undefined));
   }, 200_000);
@@ -173,7 +173,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     mkdirSync(mnesiaBase(b.name));
     const t0 = Date.now();
     cluster.startBroker(b);
-    await waitFor('the wiped rmqt-b to rejoin', 120_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 && cluster.isRunning('rmqt-b') ? true : undefined));
+    await cluster.waitFor('the wiped rmqt-b to rejoin', 120_000, () => (cluster.runningNodes('rmqt-a')?.length === 3 && cluster.isRunning('rmqt-b') ? true : undefined));
     figures.push(`wiped broker restarted -> running in the cluster: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     const log = readFileSync(join(nodeDir(b.name), 'broker.log'), 'utf8');
     expect(log).toMatch(/rabbit@rmqt-[ac] forgot the stale rabbit@rmqt-b/);
@@ -232,7 +232,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     const newLog = () => readFileSync(logFile, 'utf8').slice(logStart);
 
     cluster.startBroker(a);
-    await waitFor('the blank seed to wait twice', 60_000, () =>
+    await cluster.waitFor('the blank seed to wait twice', 60_000, () =>
       (newLog().split('not forming a new cluster while a peer may hold its data').length > 2 ? true : undefined));
     expect(newLog()).not.toMatch(/first formation|starting rabbit@rmqt-a/);
     expect(cluster.amqpPortOpen(a)).toBe(false);
@@ -242,7 +242,7 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     const t0 = Date.now();
     cluster.startBroker(c);
     cluster.startBroker(b);
-    await waitFor('all three running again', 150_000, () =>
+    await cluster.waitFor('all three running again', 150_000, () =>
       (cluster.runningNodes('rmqt-c')?.length === 3 && cluster.isRunning('rmqt-a') ? true : undefined));
     figures.push(`full outage, seed wiped: peers restarted -> seed rejoined, 3 running: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     expect(newLog()).toMatch(/rabbit@rmqt-[bc] forgot the stale rabbit@rmqt-a/);

@@ -296,13 +296,21 @@ export class RabbitNamespaceCluster {
     const count = this.layout.nodes.length;
     // Formation takes 36-53 s on an idle 2-core machine; 90 s (plain) and over 150 s (TLS distribution) were seen
     // with the suite sharing the cores with other real-daemon work. The bound only ends a hang, so it is generous.
-    try {
-      await waitFor(`${count} running nodes`, timeoutMs, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
-    } catch (e) {
-      // A formation that never ends is only diagnosable from the brokers' own logs: carry their tails in the error.
-      throw new Error(`${(e as Error).message}\n${this.layout.nodes.map((n) => this.logTail(n.name, 25)).join('\n')}`);
-    }
+    await this.waitFor(`${count} running nodes`, timeoutMs, () => (this.runningNodes(this.layout.nodes[0].name)?.length === count ? true : undefined));
     return (Date.now() - t0) / 1000;
+  }
+
+  /**
+   * waitFor on the cluster's state: a wait that times out carries what each broker sees (its running nodes) and the
+   * tails of every broker's log, the only way to diagnose a cluster that never converged once the test has torn down.
+   */
+  public async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+    try {
+      return await waitFor(what, timeoutMs, probe);
+    } catch (e) {
+      const views = this.layout.nodes.map((n) => `${n.name}: ${this.isStarted(n.name) ? `running nodes ${JSON.stringify(this.runningNodes(n.name) ?? null)}` : 'not started'}`);
+      throw new Error(`${(e as Error).message}\n${views.join('\n')}\n${this.layout.nodes.map((n) => this.logTail(n.name, 25)).join('\n')}`);
+    }
   }
 
   /** The last `lines` lines of a broker's console log (the start script's and the broker's output), headed by its name. */
