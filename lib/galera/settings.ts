@@ -214,15 +214,14 @@ function serverOptions(cnf: string): Map<string, string> {
   return options;
 }
 
-function serverRule(name: string): SettingRule {
-  return Object.hasOwn(SERVER_OPTION_RULES, name) ? SERVER_OPTION_RULES[name]
-    : { scope: 'rolling', why: 'a per-member server setting: members with the old and the new value replicate with each other' };
+/** The rule of `key` in `rules`, or `rolling` with `why`: every setting a table does not list is per member. */
+function ruleOf(rules: Readonly<Record<string, SettingRule>>, key: string, why: string): SettingRule {
+  return Object.hasOwn(rules, key) ? rules[key] : { scope: 'rolling', why };
 }
 
-function providerRule(key: string): SettingRule {
-  return Object.hasOwn(PROVIDER_OPTION_RULES, key) ? PROVIDER_OPTION_RULES[key]
-    : { scope: 'rolling', why: 'a per-member provider option: members with the old and the new value replicate with each other' };
-}
+const serverRule = (name: string) => ruleOf(SERVER_OPTION_RULES, name, 'a per-member server setting: members with the old and the new value replicate with each other');
+const providerRule = (key: string) => ruleOf(PROVIDER_OPTION_RULES, key, 'a per-member provider option: members with the old and the new value replicate with each other');
+const sstRule = (key: string) => ruleOf(SST_OPTION_RULES, key, 'a per-member state transfer option: it only shapes this member\'s side of a transfer');
 
 /**
  * Every setting that differs between the running server.cnf (`live`) and the next one (`next`), each with its
@@ -299,10 +298,6 @@ function stateTransferChanges(before: ReadonlyMap<string, string>, after: Readon
   return changes;
 }
 
-function sstRule(key: string): SettingRule {
-  return Object.hasOwn(SST_OPTION_RULES, key) ? SST_OPTION_RULES[key]
-    : { scope: 'rolling', why: 'a per-member state transfer option: it only shapes this member\'s side of a transfer' };
-}
 
 function change(setting: string, from: string | undefined, to: string | undefined, rule: SettingRule, rollingSafe: boolean, procedure: string | undefined): SettingChange {
   return {

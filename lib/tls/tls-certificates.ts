@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Validator } from '../common/validation';
+import { FieldProblem, Validator } from '../common/validation';
 import { Certificate, CertificateSpec, CertificateSpecPrivateKeyAlgorithm, CertificateSpecPrivateKeyRotationPolicy, CertificateSpecUsages } from '../imports/cert-manager.io';
 import { CERT_MANAGER_DEFAULTS, TlsCertificateRequest, TlsClientCertificateRequest, TlsMaterial, certificateName, clientCertificateName } from './model';
 import { CertManagerTlsOptions, TlsSecret, TlsSecretsOptions } from './props';
@@ -48,12 +48,7 @@ export class TlsCertificates {
    * @internal
    */
   public _certificateFor(scope: Construct, request: TlsCertificateRequest, v: Validator): TlsMaterial | undefined {
-    if (this.secrets !== undefined) {
-      const secret = this.secrets.find((s) => s.component === request.component);
-      const problems = userSecretProblems(request, secret, this.secrets.map((s) => s.component));
-      for (const p of problems) v.add(p.field, p.value, p.fix);
-      return problems.length > 0 || secret === undefined ? undefined : { secretName: secret.secretName, ...secretKeys(secret) };
-    }
+    if (this.secrets !== undefined) return this.userSecret(request.component, v, (secret, known) => userSecretProblems(request, secret, known));
     const options = this.certManagerOptions!;
     const name = certificateName(request.component);
     new Certificate(scope, 'Certificate', {
@@ -72,6 +67,14 @@ export class TlsCertificates {
     return { secretName: name, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
   }
 
+  /** The user's Secret for `component`, or undefined with its problems (by `problems`, server or client rules) in `v`. */
+  private userSecret(component: string, v: Validator, problems: (secret: TlsSecret | undefined, known: string[]) => FieldProblem[]): TlsMaterial | undefined {
+    const secret = this.secrets!.find((s) => s.component === component);
+    const found = problems(secret, this.secrets!.map((s) => s.component));
+    for (const p of found) v.add(p.field, p.value, p.fix);
+    return found.length > 0 || secret === undefined ? undefined : { secretName: secret.secretName, ...secretKeys(secret) };
+  }
+
   /**
    * A component's client certificate (client authentication only): with cert-manager, a Certificate
    * `<component>-client-tls` in `scope` named `clientName`, signed by the same issuer as the servers it connects to
@@ -80,12 +83,7 @@ export class TlsCertificates {
    * @internal
    */
   public _clientCertificateFor(scope: Construct, request: TlsClientCertificateRequest, v: Validator): TlsMaterial | undefined {
-    if (this.secrets !== undefined) {
-      const secret = this.secrets.find((s) => s.component === request.component);
-      const problems = userClientSecretProblems(request, secret, this.secrets.map((s) => s.component));
-      for (const p of problems) v.add(p.field, p.value, p.fix);
-      return problems.length > 0 || secret === undefined ? undefined : { secretName: secret.secretName, ...secretKeys(secret) };
-    }
+    if (this.secrets !== undefined) return this.userSecret(request.component, v, (secret, known) => userClientSecretProblems(request, secret, known));
     const secretName = clientCertificateName(request.component);
     certManagerClientCertificate(scope, 'ClientCertificate', this.certManagerOptions!, secretName, request.clientName, request.namespace);
     return { secretName, certificateKey: 'tls.crt', privateKeyKey: 'tls.key', caKey: 'ca.crt' };
