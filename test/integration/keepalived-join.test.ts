@@ -21,7 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { KeepalivedVip, Placement, VipTrack } from '../../lib';
 import { find, newChart, synth } from '../support/harness';
-import { Daemons, describeWithBinaries } from './support/daemons';
+import { Daemons, describeWithBinaries, keepLastLogs } from './support/daemons';
 import { BridgedNodes, createNamespaces, deleteNamespaces, ip, sh } from './support/netns';
 import { HolderTimeline, killTree, startKeepalived } from './support/vrrp';
 
@@ -165,11 +165,7 @@ describeWithBinaries('a node joins a keepalived VIP with no procedure: the start
     afterAll(async () => {
       await daemons.stopAll();
       deleteNamespaces(NETWORK);
-      const logs = path.join(os.tmpdir(), 'kvjn-last-logs');
-      fs.rmSync(logs, { recursive: true, force: true });
-      fs.mkdirSync(logs);
-      for (const f of fs.readdirSync(work).filter((x) => x.endsWith('.log'))) fs.copyFileSync(path.join(work, f), path.join(logs, f));
-      fs.rmSync(work, { recursive: true, force: true });
+      keepLastLogs(work, 'kvjn');
       // eslint-disable-next-line no-console
       console.log(`keepalived join (start script):\n${figures.join('\n')}`);
     });

@@ -29,7 +29,7 @@ import { Chart } from 'cdk8s';
 import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-control-plane';
 import { GaleraStorage, InventoryNode, OpenStackControlPlane } from '../../lib';
 import { K8sObject, find, newApp, synth } from '../support/harness';
-import { Daemons, describeUnlessMissing, which } from './support/daemons';
+import { Daemons, describeUnlessMissing, keepLastLogs, which } from './support/daemons';
 import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
 import { missingOsloClients, PYTHON } from './support/oslo';
 import { HolderTimeline, killTree, startKeepalived } from './support/vrrp';
@@ -346,12 +346,7 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
       client?.kill('SIGKILL');
       await daemons.stopAll();
       deleteNamespaces(NETWORK);
-      // The daemons' logs outlive the run (for a failure's cause): the last run's only, in a path of this file's own.
-      const logs = path.join(os.tmpdir(), 'rplc-last-logs');
-      fs.rmSync(logs, { recursive: true, force: true });
-      fs.mkdirSync(logs);
-      for (const f of fs.readdirSync(work).filter((x) => x.endsWith('.log'))) fs.copyFileSync(path.join(work, f), path.join(logs, f));
-      fs.rmSync(work, { recursive: true, force: true });
+      keepLastLogs(work, 'rplc');
       // eslint-disable-next-line no-console
       console.log(`controller replacement (${NAIVE ? 'NAIVE: the new node\'s pods start at the apply' : 'the new node tainted until the roll is done'}):\n${figures.join('\n')}`);
     });

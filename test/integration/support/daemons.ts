@@ -3,7 +3,9 @@
  * start processes we own and stop exactly those by PID, even when a test fails.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { existsSync } from 'fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
 import * as net from 'net';
 
 /** The path of a binary, or undefined. */
@@ -38,6 +40,18 @@ export function describeUnlessMissing(title: string, missing: string[], fix: str
 }
 
 /** Processes started by a test, stopped by PID at the end. */
+/**
+ * Keeps the daemons' logs (`*.log` in `work`) beyond the run, for a failure's cause: the last run's only, in
+ * /tmp/<name>-last-logs; then removes `work`.
+ */
+export function keepLastLogs(work: string, name: string): void {
+  const logs = join(tmpdir(), `${name}-last-logs`);
+  rmSync(logs, { recursive: true, force: true });
+  mkdirSync(logs);
+  for (const f of readdirSync(work).filter((x) => x.endsWith('.log'))) copyFileSync(join(work, f), join(logs, f));
+  rmSync(work, { recursive: true, force: true });
+}
+
 export class Daemons {
   private readonly started: ChildProcess[] = [];
 
