@@ -8,8 +8,6 @@
                                        certificate) and the kept-alive publisher's outcome. Stops early when the file
                                        named by env STOP_FILE exists.
   connect <host> <port> <ca>           one verified AMQPS connection; {"ok": bool, "error": ...}
-  bench <host> <port> <tls> <ca> <n>   figures: n publishes with confirms (latency), n pipelined (throughput), and 50
-                                       new connections (handshake + AMQP open), on TLS (1) or plain (0)
 User nova, password from env PW. Vhost "/".
 """
 import hashlib
@@ -104,43 +102,6 @@ def loop(hosts, port, seconds, ca):
     return {'connections': results, 'publisher': publisher}
 
 
-def bench(host, port, tls, ca, n):
-    tls = tls == '1'
-    n = int(n)
-    c = pika.BlockingConnection(params(host, port, ca, tls=tls, heartbeat=0))
-    ch = c.channel()
-    ch.queue_declare('rtls.bench', durable=False)
-    ch.queue_purge('rtls.bench')
-    ch.confirm_delivery()
-    body = b'x' * 1024
-    latencies = []
-    for _ in range(n):
-        m0 = time.monotonic()
-        ch.basic_publish('', 'rtls.bench', body)
-        latencies.append((time.monotonic() - m0) * 1000)
-    c.close()
-    c = pika.BlockingConnection(params(host, port, ca, tls=tls, heartbeat=0))
-    ch = c.channel()
-    ch.queue_purge('rtls.bench')
-    m0 = time.monotonic()
-    for _ in range(n):
-        ch.basic_publish('', 'rtls.bench', body)
-    while ch.queue_declare('rtls.bench', passive=True).method.message_count < n:
-        c.sleep(0.01)
-    pipelined = n / (time.monotonic() - m0)
-    ch.queue_delete('rtls.bench')
-    c.close()
-    opens = []
-    for _ in range(50):
-        m0 = time.monotonic()
-        pika.BlockingConnection(params(host, port, ca, tls=tls)).close()
-        opens.append((time.monotonic() - m0) * 1000)
-    latencies.sort()
-    opens.sort()
-    return {'tls': tls, 'confirmedPerSecond': n / (sum(latencies) / 1000), 'p50Ms': latencies[n // 2], 'p99Ms': latencies[int(n * 0.99)],
-            'pipelinedPerSecond': pipelined, 'openP50Ms': opens[25], 'openP90Ms': opens[45]}
-
-
 def main():
     command, args = sys.argv[1], sys.argv[2:]
     if command == 'loop':
@@ -148,8 +109,6 @@ def main():
     elif command == 'connect':
         r = one(args[0], args[1], args[2], publish=False)
         out = {'ok': r['ok'], 'error': r.get('error'), 'fp': r.get('fp')}
-    elif command == 'bench':
-        out = bench(*args)
     else:
         raise SystemExit(f'unknown command {command}')
     print(json.dumps(out))
