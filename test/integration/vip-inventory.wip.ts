@@ -183,14 +183,15 @@ for (const byLabel of [false, true]) {
         const vacant = vacancies(timeline.events, applyAt, endAt);
         const at = (t: number) => `+${((t - applyAt) / 1000).toFixed(1)} s`;
         // A survivor's track check failing or timing out (its HAProxy slow to answer /healthz within 1 s on a starved CPU)
-        // moves the VIP whatever the placement: such a run cannot show what the reload does, and says so.
+        // moves the VIP whatever the placement: such a run cannot show what the reload does, and says so. (By name the
+        // drains in the api-lb roll fail the checks on purpose.)
         const checkFailures = [A, B].flatMap((n) => readLog(n, 'keepalived').slice(logFrom.get(n.name)).split('\n')
           .filter((l) => /VRRP_Script\(\S+\) (timed_out|failed)/.test(l)).map((l) => `${n.name}: ${l.replace(/^.*VRRP_Script/, 'VRRP_Script')}`));
         figures.push(`placed ${placement}: holder ctl-c killed -> VIP on ${holderBefore} after ${movedAt - killedAt} ms; apply: ${detail}`);
         figures.push(`  from the apply to the end (${((endAt - applyAt) / 1000).toFixed(1)} s): ${applyStats.failed} failed of ${applyStats.requests} requests, ` +
           `longest gap ${applyStats.longestGapMs} ms; VIP taken ${moves.length} time(s)${moves.length ? ` (${moves.map(([t, n]) => `${n} ${at(t)}`).join(', ')})` : ''}; ` +
           `no holder: ${vacant.map(([t, d]) => `${d} ms at ${at(t)}`).join(', ') || 'never'}; two holders: ${overlaps.map(([t, d]) => `${d} ms at ${at(t)}`).join(', ') || 'never'}` +
-          `${checkFailures.length ? `; INCONCLUSIVE for the reload: a survivor's track check failed (${checkFailures.join('; ')})` : ''}`);
+          `${byLabel && checkFailures.length ? `; INCONCLUSIVE for the reload: a survivor's track check failed (${checkFailures.join('; ')})` : ''}`);
 
         expect(timeline.holders()).toHaveLength(1);
         expect(overlaps.filter(([, d]) => d >= 1000)).toEqual([]);
