@@ -305,14 +305,8 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
 
     test('the peers of the new node: the VIP goes to ctl-d when both survivors\' checks fail, with one holder', async () => {
       const since = Date.now();
-      for (let i = 0; i < 2; i++) {
-        const [holder] = timeline.holders();
-        if (holder === D.name) break;
-        const node = [A, B].find((n) => n.name === holder)!;
-        // The reloader's drain: the holder's /healthz refuses, keepalived's check fails, it goes FAULT.
-        await exited(pod(node).drain!());
-        await timeline.waitFor((h) => h.length === 1 && h[0] !== holder, `the VIP to leave ${holder}`, 30_000);
-      }
+      // The reloader's drain: the holder's /healthz refuses, keepalived's check fails, it goes FAULT.
+      await layer.drainHolders(timeline, [A, B], D, 30_000);
       expect(timeline.holders()).toEqual([D.name]);
       expect(timeline.overlaps(since)).toEqual([]);
       const res = sh('ip', inNs(CLIENT.ns, ['curl', '-q', '--silent', '--max-time', '2', `http://${VIP}:${KEYSTONE_PORT}/v3`]));

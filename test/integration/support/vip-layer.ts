@@ -1,7 +1,7 @@
 /**
  * The VIP layer's pods (the DaemonSets api-vip and api-lb of OpenStackControlPlane) played in network namespaces,
  * and what the controller-replacement proofs measure through the VIP (replace-controller.test.ts,
- * vip-inventory.wip.ts):
+ * vip-inventory.test.ts):
  * - keepalived as its container runs (support/vrrp.ts `startKeepalived`), its ConfigMap volume written as the kubelet
  *   writes one (each key a symlink through `..data`, an update a rename of that symlink), Ready when its VRRP PID
  *   file exists plus the probe's 2 s delay;
@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Daemons } from './daemons';
 import { sh } from './netns';
-import { startKeepalived } from './vrrp';
+import { HolderTimeline, startKeepalived } from './vrrp';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -178,6 +178,20 @@ export class VipLayerPods {
     p.drain = () => spawn(process.execPath, [r.reloader.lifecycle.preStop.exec.command[1].replace('/opt/haproxy-reloader', scripts), 'drain'],
       { env, stdio: 'ignore' });
     await waitUntil(`${node.name}'s HAProxy /healthz`, () => this.healthz(node) === '200', 60_000, () => this.readLog(node, 'haproxy').slice(-2000));
+  }
+
+  /**
+   * Fails the track check of whichever of `nodes` holds the VIP (the reloader's drain: /healthz refuses, keepalived
+   * goes FAULT and hands the VIP over), one holder after the other, until `target` holds it or none of `nodes` does.
+   */
+  public async drainHolders(timeline: HolderTimeline, nodes: LayerNode[], target: LayerNode, timeoutMs: number): Promise<void> {
+    for (let i = 0; i < nodes.length; i++) {
+      const [holder] = timeline.holders();
+      const node = nodes.find((n) => n.name === holder);
+      if (holder === target.name || !node) break;
+      await exited(this.pod(node).drain!());
+      await timeline.waitFor((h) => h.length === 1 && h[0] !== holder, `the VIP to leave ${holder}`, timeoutMs);
+    }
   }
 
   /**

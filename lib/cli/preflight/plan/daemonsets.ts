@@ -31,11 +31,11 @@ const and = (nodes: string[]) => nodes.join(', ');
  * ConfigMap (`<node>.conf`, one file per node), whatever the placement.
  * - Placed by a node label, the pod template names no node (keepalived/start.ts reads everything node-specific from
  *   the node's file), so no pod rolls: each node's keepalived reloads its new file live once the kubelet has swapped
- *   the ConfigMap volume, keeping its state and the VIP (measured: test/integration/vip-inventory.wip.ts).
+ *   the ConfigMap volume, keeping its state and the VIP (measured: test/integration/vip-inventory.test.ts).
  * - Placed by node name, the template names the nodes and the apply rolls every node that stays: each restart of the
  *   holder moves the VIP, and a load balancer placed the same way rolls at the same time, independently, so that one
- *   node's keepalived may restart while another's HAProxy drains: nobody holds the VIP for up to 2.6 s (measured in
- *   replace-controller.test.ts and vip-inventory.wip.ts). A WARN says so, with the label placement as the fix.
+ *   node's keepalived may restart while another's HAProxy drains: nobody holds the VIP for up to 4.4 s (measured in
+ *   replace-controller.test.ts and vip-inventory.test.ts). A WARN says so, with the label placement as the fix.
  * - A new node's keepalived does not bid for the VIP a peer holds until a peer sends it an advert (start.ts): it
  *   waits for the holder's reload (label) or roll (name). Before that script it took the VIP too: two holders for
  *   7.2-7.6 s (replace-controller.test.ts, REPLACE_NAIVE=1); with it, none (keepalived-join.test.ts).
@@ -73,7 +73,7 @@ function vipMemberLines(input: PlanInput, o: KubeObject, live: KubeObject): Chec
     ...(added.length > 0 ? [line('pass', 'members', subject, `${change}${waits} (${DAY2}: replacing a controller)`)] : []),
     line('warn', 'members', subject, `${and(kept)} restart${s} in the roll (the pod template names the nodes): each restart of the holder moves the VIP`
       + (lb ? `, and DaemonSet ${lb.metadata.name} (HAProxy, placed the same way) rolls at the same time, independently: while one node's keepalived restarts and another's `
-        + 'HAProxy drains, no node may hold the VIP (up to 2.6 s measured)' : '')
+        + 'HAProxy drains, no node may hold the VIP for seconds (up to 4.4 s measured)' : '')
       + '; place the VIP\'s DaemonSets by a node label (OpenStackControlPlane vip.nodeLabel, or Placement.onLabelledNodes with the nodes) and an inventory change '
       + `rolls neither: keepalived reloads its peers live (${DAY2}: replacing a controller)`),
   ];
