@@ -95,6 +95,16 @@ describe('OpenStackControlPlane wiring', () => {
     // Without the label, by name as before.
     expect(template(controlPlane().objects, 'api-lb').spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0])
       .toEqual({ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1'] }] });
+    // The preflight's topology expects the label on the VIP's nodes (it fails a node without it, with the kubectl command).
+    const { cp } = controlPlane({ vip: { ...PROPS.vip, nodeLabel } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-'));
+    try {
+      cp.writeTopology(dir);
+      const nodes = JSON.parse(fs.readFileSync(path.join(dir, 'cp.topology.json'), 'utf8')).nodes;
+      expect(nodes.filter((n: any) => n.labels)).toEqual(CONTROLLERS.slice(0, 3).map((n) => ({ name: n.name, ip: n.ip, labels: { 'openstack-ha.cdk8s.io/edge': 'true' } })));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
     expect(errorOfProps({ vip: { ...PROPS.vip, nodeLabel: { key: 'bad key!', value: 'x'.repeat(64) } } }))
       .toMatch(/vip\.nodeLabel\.key: "bad key!" is not a valid label key[^]*vip\.nodeLabel\.value: "x{64}" is not a valid label value/);
   });

@@ -665,10 +665,14 @@ export class OpenStackControlPlane extends Construct {
   public writeTopology(outdir: string): void {
     const chart = Chart.of(this).node.id;
     mkdirSync(outdir, { recursive: true });
-    // Every node of the inventory: the controllers, then dedicated RabbitMQ or edge nodes.
+    // Every node of the inventory: the controllers, then dedicated RabbitMQ or edge nodes. With vip.nodeLabel the VIP's
+    // nodes must carry the label (the preflight fails a node without it, with the kubectl command: a DaemonSet placed
+    // by the label would delete its pod there).
+    const label = this.props.vip.nodeLabel;
     const nodes = [...this.props.controllers, ...(this.props.rabbitNodes ?? []), ...(this.props.edgeNodes ?? [])]
       .filter((n, i, all) => all.findIndex((m) => m.name === n.name) === i)
-      .map((n) => ({ name: n.name, ip: n.ip }));
+      .map((n) => ({ name: n.name, ip: n.ip,
+        ...(label && this.vip.nodeNames.includes(n.name) ? { labels: { [label.key]: label.value } } : {}) }));
     const vip = {
       address: this.props.vip.address,
       interface: this.props.vip.interface,
