@@ -77,6 +77,38 @@ describe('OpenStackControlPlane wiring', () => {
     expect(find(objects, 'Service', 'proxysql-vip').spec.externalIPs).toEqual(['10.0.0.10']);
   });
 
+  test('vip.nodeLabel: keepalived and HAProxy placed by the label, their pod templates the same for a replaced controller; the rest by name', () => {
+    const nodeLabel = { key: 'openstack-ha.cdk8s.io/edge', value: 'true' };
+    const render = (controllers: typeof CONTROLLERS) => controlPlane({ controllers, vip: { ...PROPS.vip, nodeLabel } }).objects;
+    const [before, after] = [render(CONTROLLERS), render([CONTROLLERS[0], CONTROLLERS[1], { name: 'ctl-9', ip: '10.0.0.19' }])];
+    const template = (objects: any[], name: string) => find(objects, 'DaemonSet', name).spec.template;
+    for (const name of ['api-vip', 'api-lb']) {
+      expect(template(after, name)).toEqual(template(before, name));
+      expect(template(after, name).spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms)
+        .toEqual([{ matchExpressions: [{ key: 'openstack-ha.cdk8s.io/edge', operator: 'In', values: ['true'] }] }]);
+    }
+    // The inventory is still known: the peer lists (in the ConfigMap) and the budget follow it.
+    expect(Object.keys(find(after, 'ConfigMap', 'api-vip-config').data)).toEqual(['ctl-1.conf', 'ctl-2.conf', 'ctl-9.conf']);
+    expect(find(after, 'PodDisruptionBudget', 'api-vip').spec.minAvailable).toBe(2);
+    // memcached is placed by name (its node list is in its pod template anyway).
+    expect(template(after, 'memcached')).not.toEqual(template(before, 'memcached'));
+    // Without the label, by name as before.
+    expect(template(controlPlane().objects, 'api-lb').spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0])
+      .toEqual({ matchFields: [{ key: 'metadata.name', operator: 'In', values: ['ctl-1'] }] });
+    // The preflight's topology expects the label on the VIP's nodes (it fails a node without it, with the kubectl command).
+    const { cp } = controlPlane({ vip: { ...PROPS.vip, nodeLabel } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'topology-'));
+    try {
+      cp.writeTopology(dir);
+      const nodes = JSON.parse(fs.readFileSync(path.join(dir, 'cp.topology.json'), 'utf8')).nodes;
+      expect(nodes.filter((n: any) => n.labels)).toEqual(CONTROLLERS.slice(0, 3).map((n) => ({ name: n.name, ip: n.ip, labels: { 'openstack-ha.cdk8s.io/edge': 'true' } })));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(errorOfProps({ vip: { ...PROPS.vip, nodeLabel: { key: 'bad key!', value: 'x'.repeat(64) } } }))
+      .toMatch(/vip\.nodeLabel\.key: "bad key!" is not a valid label key[^]*vip\.nodeLabel\.value: "x{64}" is not a valid label value/);
+  });
+
   test('every object is schema-valid and meets every invariant', () => {
     expectValidManifests(controlPlane().objects);
   });

@@ -22,6 +22,10 @@ const without = (key: keyof typeof CONTROL_PLANE_SECRETS) => {
 
 const CASES = [
   ...cases('vip.address', [...HOSTILE_STRINGS, '10.0.0.11', '10.0.0.0', '10.0.0.255', '127.0.0.1', '0.0.0.0'], (address) => cp({ vip: { address, interface: 'bond0' } })),
+  ...cases('vip.nodeLabel.key', [...HOSTILE_STRINGS.filter((x) => x !== 'UPPER'), 'a/b/c', `${'x'.repeat(64)}`, null],
+    (key) => cp({ vip: { address: '10.0.0.10', interface: 'bond0', nodeLabel: { key, value: 'true' } } })),
+  ...cases('vip.nodeLabel.value', [...HOSTILE_STRINGS.filter((x) => !['', 'UPPER'].includes(x)), `${'x'.repeat(64)}`, '-true'],
+    (value) => cp({ vip: { address: '10.0.0.10', interface: 'bond0', nodeLabel: { key: 'openstack-ha.cdk8s.io/edge', value } } })),
   ...cases('memcachedWarmRestart', [...HOSTILE_STRINGS, 0, 1, null], (memcachedWarmRestart) => cp({ memcachedWarmRestart })),
   ...Object.keys(CONTROL_PLANE_SECRETS).map((key) => [`secrets.${key}`, undefined, without(key as any)] as [string, unknown, () => unknown]),
   ...cases('services[0].name', ['admin', 'guest', 'root', 'monitor', 'mariabackup'], (name) => service({ name })),

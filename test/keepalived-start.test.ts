@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { renderKeepalivedConf } from '../lib/keepalived/render';
 import { keepalivedCommand, renderStartScript } from '../lib/keepalived/start';
 import { threeNodeVip } from './support/fixtures';
 
@@ -34,7 +35,14 @@ const KEEPALIVED_STUB = `#!/bin/bash
 echo "keepalived $*" >>"$STUB/calls"
 case " $* " in *" --signum=STATS "*) echo 12; exit 0 ;; esac
 for a; do case $a in --use-file=*) file=\${a#--use-file=} ;; --vrrp_pid=*) vrrp_pid=\${a#--vrrp_pid=} ;; esac; done
-if [[ $file != */listen/* ]]; then cp "$METRICS" "$STUB/metrics-at-start"; exit 0; fi
+case " $* " in *" --config-test "*) [ -f "$STUB/refuse" ] && echo "Configuration error: malformed unicast peer" && exit 5; exit 0 ;; esac
+if [[ $file != */listen/* ]]; then
+  cp "$METRICS" "$STUB/metrics-at-start"
+  [ -z "\${KEEP_RUNNING:-}" ] && exit 0
+  trap 'echo "keepalived reload: $(cat "$file")" >>"$STUB/calls"' HUP
+  trap 'exit 0' TERM
+  while :; do /bin/sleep 0.02; done
+fi
 cp "$file" "$STUB/listen.conf"
 for f in "\${vrrp_pid%/*}"/keepalived.pid "$vrrp_pid"; do [ -e "$f" ] && echo "listener found $f" >>"$STUB/calls"; done
 cp "$METRICS" "$STUB/metrics-while-waiting"
@@ -71,10 +79,13 @@ function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp
   write('keepalived', KEEPALIVED_STUB);
   write('sleep', '#!/bin/sh\nexec /bin/sleep 0.01\n');
   // Only what the image has besides these: coreutils and sed (PATH holds nothing else, so `ip` can be missing).
-  for (const tool of ['mkdir', 'rm', 'mv', 'cp', 'sed', 'cat']) fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
+  for (const tool of ['mkdir', 'rm', 'mv', 'cp', 'sed', 'cat', 'cksum']) fs.symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), path.join(bin, tool));
   fs.writeFileSync(path.join(stub, 'answers'), Object.entries(answers).map(([a, m]) => `${a} ${m}\n`).join(''));
   fs.writeFileSync(path.join(stub, 'calls'), '');
   if (options.stale) fs.writeFileSync(path.join(stub, 'stale'), '');
+  // The ConfigMap volume: one file per node of the inventory (the script reads its node's interface, address and peers).
+  fs.mkdirSync(path.join(root, 'etc'));
+  for (const [key, text] of Object.entries(renderKeepalivedConf(MODEL))) fs.writeFileSync(path.join(root, 'etc', key), text);
   const run = path.join(root, 'run');
   if (options.pidFiles) {
     // What a restarted container finds in its emptyDir: the last container's PID files (PIDs alive again).
@@ -90,7 +101,7 @@ function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp
     calls: fs.readFileSync(path.join(stub, 'calls'), 'utf8').trim().split('\n').filter(Boolean).map((c) => c.split(root).join('<tmp>')),
     file: (name: string) => fs.readFileSync(path.join(stub, name), 'utf8'),
   });
-  return { stub, script, env, result };
+  return { stub, script, env, result, etc: path.join(root, 'etc') };
 }
 
 function start(node: string, answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; pidFiles?: boolean; env?: Record<string, string> } = {}): Run {
@@ -219,5 +230,54 @@ describe('the keepalived start script', () => {
     const r = s.result(code, '');
     expect(r.calls).toContain('listener stopped');
     expect(r.calls.filter((c) => c.startsWith('keepalived --dont-fork --log-console --log-detail'))).toEqual([]);
+  });
+  test('everything node-specific comes from the node\'s own file (the pod template names no node): a peer list of one', () => {
+    const s = setUp({ '127.31.0.100': MAC.c, '127.31.0.13': MAC.c });
+    const file = path.join(s.etc, 'lb-b.conf');
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('    127.31.0.11 min_ttl 255 max_ttl 255\n', ''));
+    const out = spawnSync('/bin/bash', ['-c', s.script], { env: s.env('lb-b', { HEAR_AFTER: '2' }), encoding: 'utf8', timeout: 30_000 });
+    const r = s.result(out.status, `${out.stdout}${out.stderr}`);
+    expect(r.out).toContain('keepalived-start: peer 127.31.0.13 holds the VIP');
+    expect(r.file('listen.conf')).toContain('  unicast_src_ip 127.31.0.12\n  unicast_peer {\n    127.31.0.13 min_ttl 255 max_ttl 255\n  }\n');
+    expect(r.file('listen.conf')).toContain('  interface eth0\n');
+  });
+
+  test('the node\'s file changes (the kubelet swapped the ConfigMap): keepalived reloads it (SIGHUP); never a missing file or one keepalived -t refuses', async () => {
+    const s = setUp({});
+    const file = path.join(s.etc, 'lb-a.conf');
+    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { KEEP_RUNNING: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    const calls = () => s.result(null, '').calls;
+    const until = async (what: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!what() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return what();
+    };
+    try {
+      expect(await until(() => calls().includes(REAL('lb-a')))).toBe(true);
+      // Unchanged: nothing; changed: tested, then reloaded, once.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(calls().filter((c) => c.startsWith('keepalived reload') || c.includes('--config-test'))).toEqual([]);
+      fs.writeFileSync(`${file}.new`, fs.readFileSync(file, 'utf8').replace('127.31.0.13 min_ttl', '127.31.0.14 min_ttl'));
+      fs.renameSync(`${file}.new`, file);
+      expect(await until(() => calls().some((c) => c.startsWith('keepalived reload')))).toBe(true);
+      expect(calls().filter((c) => c.includes('--config-test'))).toEqual(['keepalived --config-test --use-file=<tmp>/etc/lb-a.conf']);
+      expect(calls().filter((c) => c.startsWith('keepalived reload'))).toHaveLength(1);
+      expect(out).toContain('keepalived-start: <tmp>/etc/lb-a.conf changed: keepalived reloads it (it keeps its state and the VIP)'.replace('<tmp>', path.dirname(s.etc)));
+      // Missing (keepalived would drop the instance and the VIP): no test, no reload.
+      fs.renameSync(file, `${file}.gone`);
+      await new Promise((r) => setTimeout(r, 500));
+      // Refused by keepalived -t: a WARNING, no reload.
+      fs.writeFileSync(path.join(s.stub, 'refuse'), '');
+      fs.writeFileSync(file, 'unicast_peer { notanaddress }\n');
+      expect(await until(() => out.includes('WARNING'))).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(out).toMatch(/WARNING: \S+lb-a.conf changed but keepalived -t refuses it, so it is not loaded \(the running configuration stays\): Configuration error: malformed unicast peer/);
+      expect(calls().filter((c) => c.startsWith('keepalived reload'))).toHaveLength(1);
+      expect(calls().filter((c) => c.includes('--config-test'))).toHaveLength(2);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });

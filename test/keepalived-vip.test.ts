@@ -52,9 +52,11 @@ describe('KeepalivedVip', () => {
   test('each node picks its own file: NODE_NAME from spec.nodeName, the rendered command, ConfigMap and run dir mounted', () => {
     expect(container.env).toEqual([{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
     expect(container.command).toEqual(['/bin/bash', '-c', expect.stringContaining('exec keepalived --dont-fork')]);
-    // The start script knows every node's peers (for the holder probe) and the VIP.
-    expect(container.command[2]).toContain('  ctl-1) iface=bond0 self=10.0.0.11 peers="10.0.0.12 10.0.0.13" ;;');
+    // The start script knows the VIP, and no node: it reads its node's interface, address and peers from the node's file
+    // (so that an inventory change rolls no pod), and reloads that file when it changes.
     expect(container.command[2]).toMatch(/^vip=10\.0\.0\.10$/m);
+    expect(container.command[2]).toMatch(/^conf=\/etc\/keepalived\/"\$NODE_NAME"\.conf$/m);
+    expect(container.command[2]).not.toMatch(/ctl-\d|10\.0\.0\.1[1-3]/);
     expect(container.command[2]).not.toContain('\'');
     expect(container.volumeMounts).toEqual([
       { name: 'config', mountPath: '/etc/keepalived', readOnly: true },
@@ -113,10 +115,29 @@ describe('VipTrack', () => {
     expect(() => synth(chart)).toThrow(/track: \(not set\) .*give this VIP to a HaproxyLoadBalancer as `vip`/);
   });
 
-  test('the config hash follows the rendered files', () => {
-    const hash = (track: VipTrack) => find(build({ track }).objects, 'DaemonSet', 'vip').spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
-    expect(hash(VipTrack.tcp(5000))).toBe(hash(VipTrack.tcp(5000)));
-    expect(hash(VipTrack.tcp(5000))).not.toBe(hash(VipTrack.tcp(5001)));
+  test('the config hash follows the rendered files, but not the node lists (keepalived reloads those live)', () => {
+    const hash = (overrides: Partial<KeepalivedVipProps>) => find(build(overrides).objects, 'DaemonSet', 'vip').spec.template.metadata.annotations[CONFIG_HASH_ANNOTATION];
+    expect(hash({ track: VipTrack.tcp(5000) })).toBe(hash({ track: VipTrack.tcp(5000) }));
+    expect(hash({ track: VipTrack.tcp(5000) })).not.toBe(hash({ track: VipTrack.tcp(5001) }));
+    expect(hash({ advertIntervalSeconds: 0.5 })).not.toBe(hash({}));
+    expect(hash({ virtualRouterId: 52 })).not.toBe(hash({}));
+    // A node replaced (new name and address), one added, one removed: the same hash.
+    const replaced = [NODES[0], NODES[1], { name: 'ctl-9', ip: '10.0.0.19' }];
+    expect(hash({ placement: Placement.onNodes(replaced) })).toBe(hash({}));
+    expect(hash({ placement: Placement.onNodes([...NODES, { name: 'ctl-9', ip: '10.0.0.19' }]) })).toBe(hash({}));
+  });
+
+  test('placed by a node label, the pod template names no node: a replaced or added node rolls no pod, only the ConfigMap changes', () => {
+    const byLabel = (nodes: typeof NODES) => build({ placement: Placement.onLabelledNodes('openstack-ha.cdk8s.io/edge', 'true', { nodes }) }).objects;
+    const [before, after] = [byLabel(NODES), byLabel([NODES[0], NODES[1], { name: 'ctl-9', ip: '10.0.0.19' }])];
+    const template = (o: any[]) => find(o, 'DaemonSet', 'vip').spec.template;
+    expect(template(after)).toEqual(template(before));
+    expect(JSON.stringify(template(after))).not.toMatch(/ctl-|10\.0\.0\.1[1-9]/);
+    expect(template(after).spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+      { matchExpressions: [{ key: 'openstack-ha.cdk8s.io/edge', operator: 'In', values: ['true'] }] }]);
+    const files = (o: any[]) => find(o, 'ConfigMap', 'vip-config').data;
+    expect(Object.keys(files(after))).toEqual(['ctl-1.conf', 'ctl-2.conf', 'ctl-9.conf']);
+    expect(files(after)['ctl-1.conf']).toContain('    10.0.0.19 min_ttl 255 max_ttl 255');
   });
 });
 

@@ -1,4 +1,4 @@
-import { GaleraPetSet, InventoryNode, KeepalivedVip, MemcachedPool, MemcachedPoolProps, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates, VipTrack } from '../lib';
+import { GaleraPetSet, HaproxyLoadBalancer, InventoryNode, KeepalivedVip, LoadBalancedService, MemcachedPool, MemcachedPoolProps, Placement, RabbitDaemonSet, RabbitVersion, SecretValue, TlsCertificates } from '../lib';
 import { PARTIAL_OBJECT_METADATA, readGaleraWriters, readLiveObjects, readRunningCredentials } from '../lib/cli/preflight/cluster';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
@@ -382,38 +382,61 @@ describe('preflight --plan', () => {
     expect(of(planChanges({ objects: rabbit(NODES), live: rabbitLive, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
   });
 
-  test('a replaced controller: the new VIP node waits for an advert (no taint); memcached keeps its items (warm restart), and a node moved in its list is warned about', () => {
-    const edge = (nodes: InventoryNode[]) => {
+  test('a replaced controller: the new VIP node waits for an advert (no taint); by name the VIP\'s DaemonSets roll (warned), by label none does; '
+    + 'memcached keeps its items (warm restart), and a node moved in its list is warned about', () => {
+    const edge = (nodes: InventoryNode[], byLabel = false) => {
       const chart = newChart(NAMESPACE);
-      new KeepalivedVip(chart, 'vip', { name: 'api-vip', address: '10.0.0.100', interface: 'eth0', virtualRouterId: 51, placement: Placement.onNodes(nodes), track: VipTrack.tcp(8404) });
+      const placement = byLabel ? Placement.onLabelledNodes('openstack-ha.cdk8s.io/edge', 'true', { nodes }) : Placement.onNodes(nodes);
+      const vip = new KeepalivedVip(chart, 'vip', { name: 'api-vip', address: '10.0.0.100', interface: 'eth0', virtualRouterId: 51, placement });
+      new HaproxyLoadBalancer(chart, 'api-lb', { placement, vip,
+        services: [LoadBalancedService.openStackApi('keystone', { servers: [{ address: 'keystone-api.openstack.svc', port: 5000 }] })] });
       new MemcachedPool(chart, 'memcached', { placement: Placement.onNodes(nodes) });
       return synth(chart) as KubeObject[];
     };
-    const live: Record<string, Lookup<KubeObject>> = {};
-    for (const o of edge(NODES)) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const liveOf = (objects: KubeObject[]) => Object.fromEntries(objects.map((o) => [objectId(o, NAMESPACE), { state: 'found', value: o } as Lookup<KubeObject>]));
+    const live = liveOf(edge(NODES));
     const ctl6 = { name: 'ctl-6', ip: '10.0.0.16' };
     // ctl-3 replaced in place by ctl-6.
     const inPlace = planChanges({ objects: edge([NODES[0], NODES[1], ctl6]), live, defaultNamespace: NAMESPACE });
     expect(of(inPlace, 'members')).toEqual([
-      'PLAN  members DaemonSet openstack/api-vip: ctl-6 joins the VIP: while ctl-1, ctl-2 still run a peer list without it, its keepalived does not bid for the VIP '
-        + 'a peer holds until a peer sends it an advert (after the holder\'s pod has rolled; no taint needed); meanwhile out of the election (keepalived_vrrp_fault 1). '
-        + 'A WARNING every 60 s in its log means the roll has not reached the holder (kubectl -n openstack rollout status daemonset/api-vip) or IP protocol 112 does '
-        + 'not reach it (README, "Day 2": replacing a controller)',
+      'PLAN  members DaemonSet openstack/api-vip: ctl-6 joins the VIP, ctl-3 leaves it; its keepalived does not bid for the VIP a peer holds until a peer sends it an '
+        + 'advert (once the holder has rolled; no taint needed), out of the election meanwhile (keepalived_vrrp_fault 1); a WARNING every 60 s in its log means the '
+        + 'holder has not rolled (kubectl -n openstack rollout status daemonset/api-vip) or IP protocol 112 does not reach it (README, "Day 2": replacing a controller)',
+      'WARN  members DaemonSet openstack/api-vip: ctl-1, ctl-2 restart in the roll (the pod template names the nodes): each restart of the holder moves the VIP, and '
+        + 'DaemonSet api-lb (HAProxy, placed the same way) rolls at the same time, independently: while one node\'s keepalived restarts and another\'s HAProxy drains, '
+        + 'no node may hold the VIP for seconds (up to 4.4 s measured); place the VIP\'s DaemonSets by a node label (OpenStackControlPlane vip.nodeLabel, or '
+        + 'Placement.onLabelledNodes with the nodes) and an inventory change rolls neither: keepalived reloads its peers live (README, "Day 2": replacing a controller)',
       'PLAN  members DaemonSet openstack/memcached: memcached on ctl-1, ctl-2 restart in the roll (the node list is in the pod template), one node at a time, '
         + 'and keep their items: warm restart: each memcached saves its items on the node\'s RAM disk as it stops and the new pod restores them (a downgrade of '
         + 'the image starts clean); ctl-6 starts empty; the services\' memcache_servers change: roll them after; ctl-3 keeps the saved cache in '
         + '/dev/shm/openstack-ha-memcached/openstack-memcached (RAM, up to the item memory) until a reboot: remove it there (rm -rf /dev/shm/openstack-ha-memcached/openstack-memcached)']);
     expect(refused(inPlace)).toEqual([]);
-    // Both still roll.
-    expect(of(inPlace, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/api-vip: pods roll/), expect.stringMatching(/^PLAN  roll DaemonSet openstack\/memcached: pods roll/)]);
+    // All three roll.
+    expect(of(inPlace, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/api-vip: pods roll/),
+      expect.stringMatching(/^PLAN  roll DaemonSet openstack\/api-lb: pods roll/), expect.stringMatching(/^PLAN  roll DaemonSet openstack\/memcached: pods roll/)]);
+    // By label: no VIP pod rolls; keepalived reloads its peers live.
+    const labelLive = liveOf(edge(NODES, true));
+    const byLabel = planChanges({ objects: edge([NODES[0], NODES[1], ctl6], true), live: labelLive, defaultNamespace: NAMESPACE });
+    expect(of(byLabel, 'members').filter((l) => l.includes('api-vip'))).toEqual([
+      'PLAN  members DaemonSet openstack/api-vip: ctl-6 joins the VIP, ctl-3 leaves it: no pod rolls (the pod template names no node): keepalived on ctl-1, ctl-2 '
+        + 'reload their new peer list live once the kubelet has updated their ConfigMap volume (within about a minute; "changed: keepalived reloads it" in the log) '
+        + 'and keep their state and the VIP; its keepalived does not bid for the VIP a peer holds until a peer sends it an advert (once the holder has reloaded its '
+        + 'file; no taint needed), out of the election meanwhile (keepalived_vrrp_fault 1); a WARNING every 60 s in its log means the holder has not reloaded (its log) '
+        + 'or IP protocol 112 does not reach it; its pods start once it carries the label openstack-ha.cdk8s.io/edge=true (README, "Day 2": replacing a controller)']);
+    expect(of(byLabel, 'roll')).toEqual([expect.stringMatching(/^PLAN  roll DaemonSet openstack\/memcached: pods roll/)]);
+    expect(of(byLabel, 'change')).toContain('PLAN  change ConfigMap openstack/api-vip-config: changed: data.ctl-1.conf, data.ctl-2.conf, data.ctl-6.conf');
+    // By label, a node removed only: the survivors reload, nothing rolls, nobody waits.
+    expect(of(planChanges({ objects: edge([NODES[0], NODES[1]], true), live: labelLive, defaultNamespace: NAMESPACE }), 'members').filter((l) => l.includes('api-vip')))
+      .toEqual([expect.stringMatching(/^PLAN  members DaemonSet openstack\/api-vip: ctl-3 leaves it: no pod rolls .*keep their state and the VIP \(README/)]);
     // The new node first: every survivor changes position in memcached's list.
     const shifted = of(planChanges({ objects: edge([ctl6, NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members');
-    expect(shifted[1]).toBe('WARN  members DaemonSet openstack/memcached: memcached servers ctl-1, ctl-2, ctl-3 -> ctl-6, ctl-1, ctl-2: ctl-1, ctl-2 change position in the '
+    expect(shifted[2]).toBe('WARN  members DaemonSet openstack/memcached: memcached servers ctl-1, ctl-2, ctl-3 -> ctl-6, ctl-1, ctl-2: ctl-1, ctl-2 change position in the '
       + 'server list, and python-memcached (oslo.cache, keystonemiddleware) places keys by position: most cached keys move, and services on the old and the new list '
       + 'use different servers for one key until every service has rolled; keep the nodes that stay in their positions (a new node in the place of the one it replaces) '
       + '(README, "Day 2": replacing a controller)');
-    // A node removed only (no new one): no VIP warning; the same nodes: no members line at all.
-    expect(of(planChanges({ objects: edge([NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members').filter((l) => l.includes('api-vip'))).toEqual([]);
+    // By name, a node removed only (no new one): nobody waits, but the survivors roll (warned); the same nodes: no members line at all.
+    expect(of(planChanges({ objects: edge([NODES[0], NODES[1]]), live, defaultNamespace: NAMESPACE }), 'members').filter((l) => l.includes('api-vip')))
+      .toEqual([expect.stringMatching(/^WARN  members DaemonSet openstack\/api-vip: ctl-1, ctl-2 restart in the roll/)]);
     expect(of(planChanges({ objects: edge(NODES), live, defaultNamespace: NAMESPACE }), 'members')).toEqual([]);
   });
 

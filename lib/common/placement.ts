@@ -10,6 +10,14 @@ export interface InventoryNode {
   readonly ip: string;
 }
 
+/** A node label, `key=value`, that selects nodes. */
+export interface NodeLabel {
+  /** The label key, an optional DNS prefix and a name, e.g. `openstack-ha.cdk8s.io/edge`. */
+  readonly key: string;
+  /** The label value, e.g. `true`. */
+  readonly value: string;
+}
+
 /** Options common to every placement. */
 export interface PlacementOptions {
   /**

@@ -4,10 +4,10 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { standardLabels } from '../common/labels';
 import { DEFAULT_OPENSTACK_RELEASE, OpenStackRelease, validateOpenStackRelease } from '../common/openstack-release';
-import { InventoryNode, Placement } from '../common/placement';
+import { InventoryNode, NodeLabel, Placement } from '../common/placement';
 import { clusterScoped } from '../common/scope';
 import { registerAppChecks } from '../common/app-checks';
-import { isDns1035Label, validateLabels } from '../common/k8s-rules';
+import { isDns1035Label, isLabelValue, isQualifiedName, validateLabels } from '../common/k8s-rules';
 import { SecretValue, envPlaceholder, validateSecretValue } from '../common/secret';
 import { Validator, duplicates, isIpAddress } from '../common/validation';
 import { DatabaseUser } from '../galera/credentials';
@@ -187,6 +187,18 @@ export interface ControlPlaneVip {
    * @default 51
    */
   readonly virtualRouterId?: number;
+  /**
+   * Place the VIP's keepalived and HAProxy on the edge nodes that carry this label (they are still listed, by
+   * `edgeNodes` or the first controllers, for the peer lists and the certificate) instead of by node name. Their pod
+   * templates then name no node, so replacing or adding an edge node rolls no pod on the others: their keepalived
+   * reloads its peer list live and keeps the VIP, HAProxy is not touched. Label every edge node before the apply that
+   * sets this (a node without the label runs neither: the DaemonSets would delete their pods there), and a new node
+   * when it should join (`kubectl label node <node> key=value`).
+   *
+   * @default - placed by node name: an edge inventory change rolls both DaemonSets on every edge node, which moves the
+   * VIP (README, "Day 2", replacing a controller)
+   */
+  readonly nodeLabel?: NodeLabel;
 }
 
 export interface OpenStackControlPlaneProps {
@@ -368,6 +380,12 @@ export class OpenStackControlPlane extends Construct {
       'must be true or false');
     v.check(controllers.some((n) => n.ip === props.vip.address), 'vip.address', props.vip.address,
       'is a controller\'s own address; the VIP must be a free address on the controllers\' network');
+    if (props.vip.nodeLabel !== undefined) {
+      const { key, value } = props.vip.nodeLabel;
+      v.check(!isQualifiedName(key ?? ''), 'vip.nodeLabel.key', key,
+        'is not a valid label key; use an optional DNS prefix and a name, e.g. "openstack-ha.cdk8s.io/edge"');
+      v.check(!isLabelValue(value ?? ''), 'vip.nodeLabel.value', value, 'is not a valid label value; use at most 63 letters, digits, "-", "_" or ".", e.g. "true"');
+    }
     const reserved = reservedVipAddress(props.vip.address, props.vip.prefixLength ?? 24);
     if (reserved) v.add('vip.address', props.vip.address, reserved);
     // Every secret now, so that a missing one is named here rather than surfacing as a TypeError in connection().
@@ -434,7 +452,10 @@ export class OpenStackControlPlane extends Construct {
     const on = (nodes: InventoryNode[]) => Placement.onNodes(nodes, { tolerateControlPlane: props.tolerateControlPlane });
     const everywhere = on(controllers);
     const firstControllers = (count: number) => on(controllers.slice(0, count));
-    const edge = on(props.edgeNodes ?? controllers.slice(0, 3));
+    const edgeNodes = props.edgeNodes ?? controllers.slice(0, 3);
+    const label = props.vip.nodeLabel;
+    const edge = label === undefined ? on(edgeNodes)
+      : Placement.onLabelledNodes(label.key, label.value, { nodes: edgeNodes, tolerateControlPlane: props.tolerateControlPlane });
 
     this.galera = new GaleraPetSet(this, 'galera', {
       placement: firstControllers(galeraReplicas),
@@ -644,10 +665,14 @@ export class OpenStackControlPlane extends Construct {
   public writeTopology(outdir: string): void {
     const chart = Chart.of(this).node.id;
     mkdirSync(outdir, { recursive: true });
-    // Every node of the inventory: the controllers, then dedicated RabbitMQ or edge nodes.
+    // Every node of the inventory: the controllers, then dedicated RabbitMQ or edge nodes. With vip.nodeLabel the VIP's
+    // nodes must carry the label (the preflight fails a node without it, with the kubectl command: a DaemonSet placed
+    // by the label would delete its pod there).
+    const label = this.props.vip.nodeLabel;
     const nodes = [...this.props.controllers, ...(this.props.rabbitNodes ?? []), ...(this.props.edgeNodes ?? [])]
       .filter((n, i, all) => all.findIndex((m) => m.name === n.name) === i)
-      .map((n) => ({ name: n.name, ip: n.ip }));
+      .map((n) => ({ name: n.name, ip: n.ip,
+        ...(label && this.vip.nodeNames.includes(n.name) ? { labels: { [label.key]: label.value } } : {}) }));
     const vip = {
       address: this.props.vip.address,
       interface: this.props.vip.interface,

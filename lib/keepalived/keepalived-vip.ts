@@ -12,7 +12,7 @@ import { Validator, isIpAddress } from '../common/validation';
 import { basePodSpec } from '../common/pod';
 import { k8s } from '../k8s';
 import { DEFAULT_ADVERT_INTERVAL_SECONDS, KEEPALIVED_CAPABILITIES, KeepalivedVipModel, spreadPriorities } from './model';
-import { renderKeepalivedConf } from './render';
+import { keepalivedRollingConf, renderKeepalivedConf } from './render';
 import { keepalivedCommand } from './start';
 import { keepalivedContainer, keepalivedVolumes, vrrpStateExporterContainer } from './pod';
 import { KeepalivedVipProps, VipServiceOptions, VipTrack } from './props';
@@ -113,7 +113,8 @@ export class KeepalivedVip extends Construct {
         metadata: {
           labels,
           annotations: {
-            [CONFIG_HASH_ANNOTATION]: Lazy.any({ produce: () => configHash(files()) }),
+            // Not the node lists: keepalived reloads a changed node file live (start.ts), so an inventory change rolls no pod.
+            [CONFIG_HASH_ANNOTATION]: Lazy.any({ produce: () => configHash({ conf: keepalivedRollingConf(this.model(true)) }) }),
             [CAPABILITIES_ANNOTATION]: describeGrants(KEEPALIVED_CAPABILITIES),
           },
         },
@@ -126,7 +127,7 @@ export class KeepalivedVip extends Construct {
           affinity: { nodeAffinity: props.placement._affinity(selector).nodeAffinity },
           tolerations: props.placement._tolerations(),
           containers: [
-            // The start script knows the nodes and the VIP (all fixed at construction), not the track.
+            // The start script knows the VIP (fixed at construction), not the track nor the nodes (it reads its node's file).
             keepalivedContainer(props.image ?? KeepalivedVip.DEFAULT_IMAGE, resources, keepalivedCommand(model)),
             ...(this.metricsExporter ? [vrrpStateExporterContainer()] : []),
           ],

@@ -23,6 +23,18 @@ export function renderKeepalivedConf(model: KeepalivedVipModel): Record<string, 
   return files;
 }
 
+/**
+ * What the pods' `config-hash` covers: every line of a node's file but the node's own (its name, priority, address
+ * and peers), rendered once for a placeholder node. Those lines change with the inventory, and the running keepalived
+ * reloads them live (start.ts, step 5: measured to keep the state and the VIP); the rest (the VIP, router id, advert
+ * interval, track check, global settings) rolls the pods one node at a time, as before. So a replaced or added node
+ * rolls no pod on the others.
+ */
+export function keepalivedRollingConf(model: KeepalivedVipModel): string {
+  const placeholder: VrrpNode = { name: 'node', address: model.address, priority: 1 };
+  return renderNodeConf({ ...model, nodes: [placeholder] }, placeholder);
+}
+
 /** The `vrrp_script` name of a VIP, also the name its instance tracks. */
 function scriptName(model: KeepalivedVipModel): string {
   return `chk_${model.name}`;

@@ -6,10 +6,11 @@ import { vrrpStateWrite } from './render';
  * it, or once a peer's advert has arrived.
  *
  * Why. Peers are unicast and each node's list is in its own file, so a node that joins the inventory (a replaced or
- * added controller) is unknown to the nodes that still run the old file: the holder sends it no adverts. A
- * DaemonSet starts the new node's pod at the apply and rolls the old pods only once it is Ready, so the new node
- * heard nothing, took the VIP after its master-down interval, and two nodes held it until the holder's pod rolled
- * (7.2-7.6 s measured, test/integration/replace-controller.test.ts).
+ * added controller) is unknown to the nodes that still run the old file: the holder sends it no adverts until it
+ * has loaded the new file (step 5: a reload, within about a minute of the apply; before, when its pod rolled). A
+ * DaemonSet starts the new node's pod at once, so the new node heard nothing, took the VIP after its master-down
+ * interval, and two nodes held it until the holder's pod rolled (7.2-7.6 s measured,
+ * test/integration/replace-controller.test.ts).
  *
  * How, at every container start:
  * 1. The VIP left on this node by a keepalived that was killed (keepalived removes it when it starts, too) is
@@ -25,7 +26,7 @@ import { vrrpStateWrite } from './render';
  *    packets (vrrp_scheduler.c), so the real instance cannot be held in FAULT and count adverts at once: hence a
  *    separate listener. The first advert means a peer that lists this node is master: stop the listener and start
  *    keepalived. A survivor restarting in a roll hears the holder within one advert interval; a new node hears one
- *    once the holder's pod has rolled with the new peer list.
+ *    once the holder has loaded a file that lists it (a reload; a roll with a template that names the nodes).
  * 4. While waiting, the VIP is probed again every 5 s: when no peer answers for it any more (every node that held
  *    it is gone: the kernel's verdict after 3 unanswered requests), start at once; a WARNING every 60 s says what
  *    is awaited. No time bound: a peer holds the VIP and does not talk to this node, so bidding would make two
@@ -33,8 +34,19 @@ import { vrrpStateWrite } from './render';
  *    protocol 112 blocked towards it; the node is out of the election meanwhile (the `keepalived_vrrp_fault`
  *    metric says 1), and the holder serves.
  *
- * Every value spliced into the script is validated before (addresses, node names DNS-1123, interface
- * `[A-Za-z0-9_.@-]`, name `[A-Za-z0-9_-]`): none needs quoting.
+ * 5. Once keepalived runs, a watcher (a child of the script, so of keepalived after the exec) checks the node's file
+ *    every 2 s and, when the kubelet has swapped in a new ConfigMap version, sends keepalived SIGHUP: a reload.
+ *    Measured with 2.2.7 in network namespaces: a MASTER reloaded with a changed `unicast_peer` list (or priority)
+ *    keeps its state and the VIP (no address event at all, "VRRP_Script(...) considered successful on reload", one
+ *    gratuitous ARP), and its first advert reaches a newly listed peer 20-23 ms after the signal; a BACKUP stays
+ *    BACKUP. A reload of a missing file, though, drops the instance and the VIP: the watcher reloads only a file that
+ *    exists and that `keepalived --config-test` accepts. So a changed inventory needs no pod roll: the survivors learn
+ *    the new node's address live (the pod template names no node of the inventory: everything node-specific, the
+ *    interface, the node's address and its peers, is read from the node's own file at start).
+ *
+ * Every value spliced into the script is validated before (addresses, name `[A-Za-z0-9_-]`): none needs quoting;
+ * what the script reads from the node's file was validated before it was rendered (addresses, interface
+ * `[A-Za-z0-9_.@-]`).
  *
  * Limits: a node cut off from the segment sees no holder and bids, as any VRRP router does. The listener and the
  * probe need keepalived's STATS dump and `ip` (iproute2, which Debian's keepalived depends on); without them the
@@ -54,10 +66,7 @@ export function renderStartScript(model: KeepalivedVipModel): string {
   const metrics = model.stateMetrics;
   const keepalived = (pid: string, vrrpPid: string, file: string, log: string) =>
     `keepalived --dont-fork ${log} --vrrp --pid=${pid} --vrrp_pid=${vrrpPid} --use-file=${file}`;
-  const nodes = model.nodes.map((n) => {
-    const peers = model.nodes.filter((p) => p.name !== n.name).map((p) => p.address).join(' ');
-    return `  ${n.name}) iface=${n.interface ?? model.interface} self=${n.address} peers="${peers}" ;;`;
-  });
+  const conf = `${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`;
   const lines = [
     `# Start of keepalived for the VIP ${model.address} (${model.name}). Why each step: lib/keepalived/start.ts.`,
     'set -u',
@@ -74,17 +83,47 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     // the SIGKILL of the grace period (keepalived, exec'd later, sets its own handlers).
     'trap "exit 0" TERM INT',
     ...(metrics ? [`mkdir -p ${KEEPALIVED_METRICS_DIR} && state INIT`] : []),
+    '# The file of this node changed in the ConfigMap (the kubelet swaps the files of the volume within about a minute',
+    '# of the apply): keepalived reloads it (SIGHUP) and keeps its state and the VIP (measured with 2.2.7: why, start.ts).',
+    '# Never a missing file or one keepalived -t refuses: keepalived would reload without the instance and drop the VIP.',
+    'watch_config() {',
+    '  local last now out',
+    '  last=$(cksum <"$conf" 2>/dev/null)',
+    '  while sleep 2 && kill -0 $$ 2>/dev/null; do',
+    '    now=$(cksum <"$conf" 2>/dev/null) || continue',
+    '    [ "$now" = "$last" ] && continue',
+    '    last=$now',
+    '    if out=$(TMPDIR=$run keepalived --config-test --use-file="$conf" 2>&1); then',
+    '      kill -HUP $$ && log "$conf changed: keepalived reloads it (it keeps its state and the VIP)"',
+    '    else',
+    '      log "WARNING: $conf changed but keepalived -t refuses it, so it is not loaded (the running configuration stays): $out"',
+    '    fi',
+    '  done',
+    '}',
+    '',
     'start() {',
     '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
     '  state INIT',
-    `  exec ${keepalived('"$run/keepalived.pid"', '"$run/vrrp.pid"', `${KEEPALIVED_CONFIG_DIR}/"$NODE_NAME".conf`, '--log-console --log-detail')}`,
+    // The watcher is a child of this shell, so of keepalived once it is exec'd: $$ is keepalived's PID.
+    '  watch_config &',
+    `  exec ${keepalived('"$run/keepalived.pid"', '"$run/vrrp.pid"', '"$conf"', '--log-console --log-detail')}`,
     '}',
     '',
-    'case $NODE_NAME in',
-    ...nodes,
+    // The node's own file in the ConfigMap says everything about this node (nothing node-specific is in the pod
+    // template, so that an inventory change rolls no pod): its VRRP interface, its address and its peers.
+    `conf=${conf}`,
+    'iface= self= peers=',
+    'if [ -r "$conf" ]; then',
+    '  while read -r key value rest; do',
+    '    case $key in',
+    '      interface) iface=$value ;;',
+    '      unicast_src_ip) self=$value ;;',
+    '      *) [ "$value" = min_ttl ] && peers="${peers:+$peers }$key" ;;',
+    '    esac',
+    '  done <"$conf"',
+    'fi',
     // Not in the inventory: keepalived exits ("Config files missing"), and the pod crash-loops.
-    '  *) start ;;',
-    'esac',
+    '[ -n "$iface" ] && [ -n "$self" ] || start',
     '',
     '# The link-layer address that answers for $1 on the VIP interface within $2 tenths of a second (or until the',
     '# kernel gives up: FAILED after 3 unanswered requests). The window is measured on the clock (bash 5',
@@ -181,7 +220,7 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     '      next_probe=$((SECONDS + 5))',
     '    fi',
     '    if [ "$SECONDS" -ge "$next_warn" ]; then',
-    '      log "WARNING: waiting for $((SECONDS - since)) s: peer $holder holds the VIP and no peer has sent this node an advert. Their keepalived files must list this node (the DaemonSet roll does it) and IP protocol 112 must pass from them to it"',
+    '      log "WARNING: waiting for $((SECONDS - since)) s: peer $holder holds the VIP and no peer has sent this node an advert. Their keepalived files must list this node (the apply does it; they reload it within about a minute) and IP protocol 112 must pass from them to it"',
     '      next_warn=$((SECONDS + 60))',
     '    fi',
     '  done',

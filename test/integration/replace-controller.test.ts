@@ -21,7 +21,7 @@
  * test (a shorter overlap is one keepalived election, reported).
  * ProxySQL cannot run here (neither Debian nor npm ships it): its rendered config and placement are checked.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -32,7 +32,10 @@ import { K8sObject, find, newApp, synth } from '../support/harness';
 import { Daemons, describeUnlessMissing, keepLastLogs, which } from './support/daemons';
 import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
 import { missingOsloClients, PYTHON } from './support/oslo';
-import { HolderTimeline, killTree, startKeepalived } from './support/vrrp';
+import { HolderTimeline, killTree } from './support/vrrp';
+import {
+  exited, inNs, LayerNode, Request, RenderedVipLayer, requestStats, roll, startVipClient, vacancies, VipLayerPods, waitUntil,
+} from './support/vip-layer';
 
 jest.setTimeout(420_000);
 
@@ -40,7 +43,7 @@ const NAIVE = process.env.REPLACE_NAIVE === '1';
 const VIP = '10.241.0.100';
 const API = { name: 'api', ns: 'rplc-api', address: '10.241.0.60' };
 const CLIENT = { name: 'client', ns: 'rplc-cl', address: '10.241.0.50' };
-interface Controller { readonly name: string; readonly ns: string; readonly address: string }
+type Controller = LayerNode;
 const [A, B, C, D]: Controller[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ name: `ctl-${x}`, ns: `rplc-${x}`, address: `10.241.0.${11 + i}` }));
 const NETWORK: BridgedNodes = { bridgeNs: 'rplc-br', bridge: 'rplcbr0', nodes: [A, B, C, D, API, CLIENT] };
 const KEYSTONE_PORT = 5000;
@@ -52,7 +55,7 @@ const CACHE_SCRIPT = path.join(__dirname, 'support', 'cache_keys.py');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What the control plane deploys for an inventory, from the synthesized manifests. */
-function render(controllers: Controller[]) {
+function render(controllers: Controller[]): RenderedVipLayer & { objects: K8sObject[]; memcachedArgs: string[]; novaConfig: string; memcacheServers: string; proxysqlCnf: string } {
   const cp = new OpenStackControlPlane(new Chart(newApp(), 'cp', { namespace: 'openstack', disableResourceNameHashes: true }), 'cp', {
     controllers: controllers.map((c): InventoryNode => ({ name: c.name, ip: c.address })),
     vip: { address: VIP, interface: 'eth0' },
@@ -85,32 +88,6 @@ type Rendered = ReturnType<typeof render>;
 function templateNodes(objects: K8sObject[], kind: string, name: string): string[] {
   const terms = find(objects, kind, name).spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms as any[];
   return terms.flatMap((t) => t.matchFields.flatMap((f: any) => f.values));
-}
-
-/**
- * The rendered haproxy.cfg with every Kubernetes Service name replaced by the address that plays it: no cluster DNS
- * here, and which pods are behind a Service is Kubernetes' business (kube-proxy), not the rendered file's.
- */
-function withServiceAddress(cfg: string): string {
-  return cfg.replace(/ [a-z0-9-]+\.openstack\.svc\.cluster\.local:(\d+) (.*) resolvers k8s init-addr last,libc,none$/gm, ` ${API.address}:$1 $2`);
-}
-
-/** Results of the client's requests through the VIP: [sent, answered, ok, served by (node address) or error]. */
-type Request = [number, number, boolean, string];
-
-function requestStats(requests: Request[], from: number, to: number) {
-  const inWindow = requests.filter(([sent]) => sent >= from && sent <= to);
-  const failed = inWindow.filter(([, , ok]) => !ok);
-  let last = from;
-  let gap = 0;
-  for (const [, answered, ok] of inWindow) {
-    if (!ok) continue;
-    gap = Math.max(gap, answered - last);
-    last = answered;
-  }
-  gap = Math.max(gap, to - last);
-  const servedBy = [...new Set(inWindow.filter(([, , ok]) => ok).map(([, , , by]) => by))].sort();
-  return { requests: inWindow.length, failed: failed.length, longestGapMs: gap, servedBy, errors: [...new Set(failed.map(([, , , e]) => e))] };
 }
 
 describe('a controller replaced: what the control plane renders for [ctl-a, ctl-b, ctl-c] and [ctl-a, ctl-b, ctl-d]', () => {
@@ -148,23 +125,6 @@ describe('a controller replaced: what the control plane renders for [ctl-a, ctl-
   });
 });
 
-/** The intervals in [from, to] during which no node held the VIP, as [start, duration ms]. */
-function vacancies(events: ReadonlyArray<[number, string, boolean]>, from: number, to: number): Array<[number, number]> {
-  const state = new Map<string, boolean>();
-  const out: Array<[number, number]> = [];
-  let since: number | undefined;
-  for (const [t, node, added] of events) {
-    state.set(node, added);
-    const held = [...state.values()].some(Boolean);
-    if (!held && since === undefined) since = t;
-    if (held && since !== undefined) {
-      if (t >= from && since <= to) out.push([since, t - since]);
-      since = undefined;
-    }
-  }
-  return out;
-}
-
 const missing = [
   ...['keepalived', 'haproxy', 'memcached', 'ip', 'unshare', 'setpriv', 'curl', 'bash'].filter((b) => !which(b)),
   ...missingOsloClients(),
@@ -181,108 +141,8 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
     const requests: Request[] = [];
     let client: ChildProcess;
     const figures: string[] = [];
-    /** Each node's running pods' processes. */
-    const pods = new Map<string, { keepalived?: ChildProcess; haproxy?: ChildProcess; reloader?: ChildProcess; memcached?: ChildProcess; drain?: () => ChildProcess }>();
-    let podCount = 0;
-
-    const pod = (node: Controller) => {
-      if (!pods.has(node.name)) pods.set(node.name, {});
-      return pods.get(node.name)!;
-    };
-    const inNs = (ns: string, command: string[]) => ['netns', 'exec', ns, ...command];
-    const log = (node: Controller, what: string) => path.join(work, `${node.name}-${what}.log`);
-
-    function exited(child: ChildProcess | undefined): Promise<void> {
-      if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-      return new Promise((resolve) => child.once('exit', () => resolve()));
-    }
-
-    async function waitUntil(what: string, ready: () => boolean, timeoutMs: number, detail = () => ''): Promise<number> {
-      const start = Date.now();
-      while (!ready()) {
-        if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail() ? `:\n${detail()}` : ''}`);
-        await sleep(100);
-      }
-      return Date.now() - start;
-    }
-
-    // --- keepalived (DaemonSet api-vip) ---
-    function writeDir(dir: string, files: Record<string, string>): string {
-      fs.mkdirSync(dir, { recursive: true });
-      for (const [key, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, key), text);
-      return dir;
-    }
-
-    /** Starts the node's keepalived pod with the rendered files; resolves when it is Ready (readiness: vrrp.pid, 2 s delay). */
-    async function startVipPod(node: Controller, r: Rendered): Promise<void> {
-      const n = ++podCount;
-      const runDir = path.join(work, `${node.name}-vip-run-${n}`); // a new pod: a new emptyDir
-      fs.mkdirSync(runDir, { recursive: true });
-      pod(node).keepalived = startKeepalived(daemons, {
-        ns: node.ns, nodeName: node.name, configMap: writeDir(path.join(work, `${node.name}-vip-config-${n}`), r.keepalivedFiles),
-        runDir, logPath: log(node, 'keepalived'), command: r.keepalivedCommand, capabilities: r.keepalivedCapabilities,
-      });
-      await waitUntil(`${node.name}'s keepalived to write vrrp.pid`, () => fs.existsSync(path.join(runDir, 'vrrp.pid')), 30_000,
-        () => fs.existsSync(log(node, 'keepalived')) ? fs.readFileSync(log(node, 'keepalived'), 'utf8').slice(-2000) : '');
-      await sleep(2000);
-    }
-
-    /** Deletes the pod: SIGTERM (keepalived sends priority 0 and removes the VIP), waits for the exit. */
-    async function stopVipPod(node: Controller): Promise<void> {
-      const k = pod(node).keepalived;
-      k?.kill('SIGTERM');
-      await exited(k);
-    }
-
-    // --- HAProxy and its reloader (DaemonSet api-lb) ---
-    function reloaderEnv(r: Rendered, etc: string, run: string): NodeJS.ProcessEnv {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      for (const e of r.reloader.env) env[e.name] = e.value.replace('/usr/local/etc', etc).replace('/var/run/haproxy', run);
-      return env;
-    }
-
-    function healthz(node: Controller): string {
-      return sh('ip', inNs(node.ns, ['curl', '-q', '--silent', '--output', '/dev/null', '--write-out', '%{http_code}', '--max-time', '1',
-        `http://127.0.0.1:${STATS_PORT}/healthz`])).output;
-    }
-
-    /** Starts the node's api-lb pod (HAProxy and the reloader); resolves when HAProxy is Ready (/healthz answers 200). */
-    async function startLbPod(node: Controller, r: Rendered): Promise<void> {
-      const n = ++podCount;
-      const etc = path.join(work, `${node.name}-lb-etc-${n}`);
-      const run = path.join(work, `${node.name}-lb-run-${n}`);
-      const scripts = path.join(work, `${node.name}-lb-reloader-${n}`);
-      // The rendered maxconn (10000) needs 20,042 descriptors; this machine's hard limit is 20,000, which cannot be
-      // raised here, and HAProxy would refuse to start ("Cannot raise FD limit"), as in a container with that limit.
-      const cfg = withServiceAddress(r.haproxyCfg).replace(/^ {2}maxconn 10000$/m, '  maxconn 4000');
-      writeDir(path.join(etc, 'haproxy'), { 'haproxy.cfg': cfg });
-      writeDir(scripts, { 'reloader.js': r.reloaderScript });
-      fs.mkdirSync(run, { recursive: true });
-      const inner = `mount --bind ${etc} /usr/local/etc && mount --bind ${run} /var/run/haproxy && ` +
-        `exec ${r.haproxy.command.join(' ')} >>${log(node, 'haproxy')} 2>&1`;
-      pod(node).haproxy = daemons.start('ip', inNs(node.ns, ['unshare', '-m', 'sh', '-c', inner]));
-      const [, script, mode] = r.reloader.command;
-      pod(node).reloader = daemons.start(process.execPath, [script.replace('/opt/haproxy-reloader', scripts), mode], { env: reloaderEnv(r, etc, run) });
-      pod(node).drain = () => spawn(process.execPath, [r.reloader.lifecycle.preStop.exec.command[1].replace('/opt/haproxy-reloader', scripts), 'drain'],
-        { env: reloaderEnv(r, etc, run), stdio: 'ignore' });
-      await waitUntil(`${node.name}'s HAProxy /healthz`, () => healthz(node) === '200', 30_000,
-        () => fs.existsSync(log(node, 'haproxy')) ? fs.readFileSync(log(node, 'haproxy'), 'utf8').slice(-2000) : '');
-    }
-
-    /**
-     * Deletes the pod as the kubelet does: both containers' preStop hooks at once (the reloader's drain disables
-     * /healthz so keepalived moves the VIP away; HAProxy's `sleep` keeps serving meanwhile), each container SIGTERMed
-     * when its own hook ends.
-     */
-    async function stopLbPod(node: Controller, r: Rendered): Promise<void> {
-      const p = pod(node);
-      const drain = p.drain!();
-      const sleepSeconds = Number(r.haproxy.lifecycle.preStop.exec.command[1]);
-      await Promise.all([
-        exited(drain).then(() => { p.reloader!.kill('SIGTERM'); return exited(p.reloader); }),
-        sleep(sleepSeconds * 1000).then(() => { p.haproxy!.kill('SIGTERM'); return exited(p.haproxy); }),
-      ]);
-    }
+    let layer: VipLayerPods;
+    const pod = (node: Controller) => layer.pod(node);
 
     // --- memcached (DaemonSet memcached) ---
     function memcachedListens(node: Controller): boolean {
@@ -308,25 +168,14 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
       return JSON.parse(r.stdout);
     }
 
-    /** One DaemonSet's RollingUpdate over `nodes` (maxUnavailable 1): each pod deleted, recreated, Ready, then the next. */
-    async function roll(name: string, nodes: Controller[], stop: (n: Controller) => Promise<void>, start: (n: Controller) => Promise<void>): Promise<string> {
-      const times: string[] = [];
-      for (const node of nodes) {
-        const t0 = Date.now();
-        await stop(node);
-        await start(node);
-        times.push(`${node.name} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      }
-      return `${name}: ${times.join(', ')}`;
-    }
-
     async function startNode(node: Controller, r: Rendered): Promise<void> {
       // The kubelet starts the three pods independently; keepalived only bids once HAProxy's /healthz passes.
-      await Promise.all([startCachePod(node, r), startLbPod(node, r), startVipPod(node, r)]);
+      await Promise.all([startCachePod(node, r), layer.startLbPod(node, r), layer.startVipPod(node, r)]);
     }
 
     beforeAll(async () => {
       work = fs.mkdtempSync(path.join(os.tmpdir(), 's28-replace-'));
+      layer = new VipLayerPods(daemons, work, { statsPort: STATS_PORT, apiAddress: API.address });
       createNamespaces(NETWORK);
       before = render([A, B, C]);
       after = render([A, B, D]);
@@ -353,23 +202,7 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
 
     test('the VIP stays served, with one holder at a time, while ctl-c dies and ctl-d replaces it', async () => {
       const started = Date.now();
-      const program = `const http = require('http');
-        const once = () => { const t = Date.now(); let done = false;
-          const out = (ok, by) => { if (done) return; done = true; process.stdout.write(JSON.stringify([t, Date.now(), ok, by]) + '\\n'); setTimeout(once, 50); };
-          const req = http.get('http://${VIP}:${KEYSTONE_PORT}/v3', { agent: false, timeout: 1000 }, (res) => {
-            let body = ''; res.on('data', (d) => { body += d; }); res.on('end', () => out(res.statusCode === 200, body.trim() || String(res.statusCode)));
-          });
-          req.on('timeout', () => req.destroy(new Error('timeout')));
-          req.on('error', (e) => out(false, e.code || e.message)); };
-        once();`;
-      client = daemons.start('ip', inNs(CLIENT.ns, [process.execPath, '-e', program]));
-      let buffered = '';
-      client.stdout!.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop() ?? '';
-        for (const l of lines) if (l.trim()) requests.push(JSON.parse(l));
-      });
+      client = startVipClient(daemons, CLIENT.ns, `http://${VIP}:${KEYSTONE_PORT}/v3`, requests);
       await waitUntil('the client\'s first answer through the VIP', () => requests.some(([, , ok]) => ok), 20_000);
 
       // oslo.cache with the old list, every server up: the keys every test below reads.
@@ -401,8 +234,8 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
       if (NAIVE) await startNode(D, after);
       const naiveReadyAt = Date.now();
       const rolls = await Promise.all([
-        roll('api-vip', [A, B], stopVipPod, (n) => startVipPod(n, after)),
-        roll('api-lb', [A, B], (n) => stopLbPod(n, before), (n) => startLbPod(n, after)),
+        roll('api-vip', [A, B], (n) => layer.stopVipPod(n), (n) => layer.startVipPod(n, after)),
+        roll('api-lb', [A, B], (n) => layer.stopLbPod(n, before), (n) => layer.startLbPod(n, after)),
         roll('memcached', [A, B], stopCachePod, (n) => startCachePod(n, after)),
       ]);
       const rolledAt = Date.now();
@@ -472,14 +305,8 @@ describeUnlessMissing('a dead controller replaced by a new node: the VIP layer a
 
     test('the peers of the new node: the VIP goes to ctl-d when both survivors\' checks fail, with one holder', async () => {
       const since = Date.now();
-      for (let i = 0; i < 2; i++) {
-        const [holder] = timeline.holders();
-        if (holder === D.name) break;
-        const node = [A, B].find((n) => n.name === holder)!;
-        // The reloader's drain: the holder's /healthz refuses, keepalived's check fails, it goes FAULT.
-        await exited(pod(node).drain!());
-        await timeline.waitFor((h) => h.length === 1 && h[0] !== holder, `the VIP to leave ${holder}`, 30_000);
-      }
+      // The reloader's drain: the holder's /healthz refuses, keepalived's check fails, it goes FAULT.
+      await layer.drainHolders(timeline, [A, B], D, 30_000);
       expect(timeline.holders()).toEqual([D.name]);
       expect(timeline.overlaps(since)).toEqual([]);
       const res = sh('ip', inNs(CLIENT.ns, ['curl', '-q', '--silent', '--max-time', '2', `http://${VIP}:${KEYSTONE_PORT}/v3`]));

@@ -97,6 +97,16 @@ export function mountedConfig(input: PlanInput, workload: KubeObject, key: strin
   return {};
 }
 
+/** The data keys of the ConfigMap that the workload's volume `volume` mounts, in the manifests and live (undefined: no such ConfigMap). */
+export function mountedConfigKeys(input: PlanInput, workload: KubeObject, volume: string): { next?: string[]; live?: string[] } {
+  const volumes = ((workload.spec as Spec).template?.spec?.volumes as Spec[] | undefined) ?? [];
+  const name = volumes.find((v) => v.name === volume)?.configMap?.name as string | undefined;
+  const cm = name ? sibling(input, workload, 'ConfigMap', name) : undefined;
+  if (!cm) return {};
+  const liveData = found(input, cm)?.data as Record<string, string> | undefined;
+  return { next: Object.keys((cm.data as Record<string, string> | undefined) ?? {}), live: liveData && Object.keys(liveData) };
+}
+
 /** `namespace/name key` of each Secret reference of a workload, by where it is used (`env X`, `volume cookie`). */
 export function secretRefsByUse(o: KubeObject, defaultNamespace: string): Map<string, string> {
   const refs = new Map<string, string>();
