@@ -5,7 +5,10 @@
 #   BACKUP_MEMBERS      the members, `name=host` separated by spaces, GaleraPetSet's writerOrdinal first: when no
 #                       member can read the writer row, the first Synced one in this order is taken for the writer
 #   BACKUP_PORT         the members' backup sidecar port
-#   BACKUP_TOKEN        Secret: proves to a sidecar that this job may receive the database
+#   BACKUP_TOKEN_FILE   Secret (the Galera SST password), as a file the kubelet updates in place: proves to a sidecar
+#                       that this job may receive the database; read at every request, so that a job that runs
+#                       across a rotation sends the new one once its node has it
+#   BACKUP_TOKEN        the token itself, when there is no BACKUP_TOKEN_FILE (tests, a shell)
 #   BACKUP_TLS_DIR      set when the cluster has TLS: the job's client certificate (tls.crt, tls.key) and the CA
 #                       (ca.crt) that signed it and the members' certificate; the sidecars are then reached over TLS
 #   BACKUP_TLS_CIPHERS  with BACKUP_TLS_DIR: the TLS 1.2 ciphers offered (TLS 1.3: OpenSSL's suites, all AEAD)
@@ -62,13 +65,22 @@ sidecar_address() {
   fi
 }
 
+# Sets TOKEN to the token as it is now: BACKUP_TOKEN_FILE's content, byte for byte, or BACKUP_TOKEN.
+read_token() {
+  TOKEN=${BACKUP_TOKEN:-}
+  if [[ -n ${BACKUP_TOKEN_FILE:-} && -f $BACKUP_TOKEN_FILE ]]; then
+    IFS= read -r -d '' TOKEN <"$BACKUP_TOKEN_FILE" || true
+  fi
+}
+
 # Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
 # TIMEOUT bounds the whole exchange.
 sidecar_request() {
-  local host=$1 timeout=$2 address
+  local host=$1 timeout=$2 address TOKEN
   shift 2
   address=$(sidecar_address "$host") || return 1
-  printf '%s %s\n' "$BACKUP_TOKEN" "$*" |
+  read_token
+  printf '%s %s\n' "$TOKEN" "$*" |
     timeout "$timeout" socat -t "$timeout" - "$address"
 }
 
