@@ -10,48 +10,26 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { installStandInClient, runApplyUsers, sqlLiteral, standInCalls, writeSecretVolume } from './support/secret-volume';
 
 const ASSETS = path.resolve(__dirname, '../assets/galera');
-const APPLY_USERS = path.join(ASSETS, 'apply-users.sh');
 const ENTRYPOINT = path.join(ASSETS, 'entrypoint.sh');
 
 /** Passwords that break naive quoting in SQL, shell and option files (a colon, as wsrep_sst_auth is user:password). */
 const HOSTILE = [`s'st:pw\\"; DROP USER x; -- $(id) \`id\` #é`, `r:o\\\\ot'--\t%s`, '$GALERA_SST_PASSWORD'];
 
-/** A SQL string literal as apply-users.sh writes it (sql_mode cleared: backslash escapes). */
-const sqlLiteral = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-
 describe('apply-users.sh: the SST and root passwords from the credentials volume (stand-in client)', () => {
   let dir: string;
-  // Records its arguments, its environment and the SQL on stdin, one call per numbered file.
-  const CLIENT = `#!/bin/bash
-n=$(ls "$STUB_DIR"/calls | wc -l)
-printf '%s\\n' "$@" >"$STUB_DIR/calls/$n.args"
-cat /proc/$$/environ >"$STUB_DIR/calls/$n.environ"
-cat >"$STUB_DIR/calls/$n.sql"
-`;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-creds-'));
-    for (const d of ['bin', 'calls', 'credentials']) fs.mkdirSync(path.join(dir, d));
-    fs.writeFileSync(path.join(dir, 'bin', 'mariadb'), CLIENT, { mode: 0o755 });
+    installStandInClient(dir);
     fs.writeFileSync(path.join(dir, 'users.tsv'), '');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const credentials = (files: Record<string, string>) => {
-    for (const [name, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, 'credentials', name), value);
-  };
-  const run = (args: string[], env: Record<string, string> = {}) => spawnSync('bash', [APPLY_USERS, ...args], {
-    encoding: 'utf8',
-    env: {
-      PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, GALERA_RUN_DIR: dir, GALERA_USERS_FILE: path.join(dir, 'users.tsv'),
-      GALERA_CREDENTIALS_DIR: path.join(dir, 'credentials'), GALERA_PASSWORD_ROTATION_GRACE_SECONDS: '600', ...env,
-    },
-  });
-  const calls = () => fs.readdirSync(path.join(dir, 'calls')).filter((f) => f.endsWith('.sql')).sort().map((f) => {
-    const base = path.join(dir, 'calls', f.replace(/\.sql$/, ''));
-    return { sql: fs.readFileSync(`${base}.sql`, 'utf8'), args: fs.readFileSync(`${base}.args`, 'utf8'), environ: fs.readFileSync(`${base}.environ`, 'utf8') };
-  });
+  const credentials = (files: Record<string, string>) => writeSecretVolume(path.join(dir, 'credentials'), files);
+  const run = (args: string[], env: Record<string, string> = {}) => runApplyUsers(dir, args, env);
+  const calls = () => standInCalls(dir);
 
   test.each(HOSTILE)('a live run rotates the SST account from its file, then sets wsrep_sst_auth to it, last; the password only on stdin (%#)', (password) => {
     credentials({ GALERA_SST_PASSWORD: password });

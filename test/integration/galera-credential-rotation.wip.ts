@@ -23,6 +23,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeSecretVolume } from '../support/secret-volume';
 import { AckedWriter, describeWithGalera, GaleraTestCluster, Member, runAsMysql, sleep, waitAllSynced, waitFor } from './galera-harness';
 
 jest.setTimeout(1_500_000);
@@ -32,18 +33,6 @@ const GRACE_SECONDS = 90;
 const SST = [`sst0'"\\;#:pw`, `sst1'"\\;#:pw`, `sst2'"\\;#:pw`, `sst3'"\\;#:pw`];
 const ROOT = [`root0'"\\;#pw`, `root1'"\\;#pw`, `root2'"\\;#pw`, `root3'"\\;#pw`];
 const TABLE = 'itest.credrot';
-
-/** The kubelet's in-place update of a Secret volume: a new timestamped dir, then the ..data symlink renamed over. */
-function kubeletWrite(dir: string, files: Record<string, string>): void {
-  const ts = `..${Date.now()}.${Math.random().toString(36).slice(2)}`;
-  fs.mkdirSync(path.join(dir, ts), { mode: 0o755 });
-  for (const [name, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, ts, name), value, { mode: 0o644 });
-  fs.symlinkSync(ts, path.join(dir, '..data_tmp'));
-  fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-  for (const name of Object.keys(files)) {
-    if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
-  }
-}
 
 /** A login over the member's socket as USER with PASSWORD (MYSQL_PWD), as the OS user mysql (so root's unix_socket does not apply). */
 async function socketLogin(m: Member, user: string, password: string): Promise<'ok' | 'denied' | 'unavailable'> {
@@ -105,13 +94,20 @@ describeWithGalera('the SST and root passwords rotate live on a real 3-member cl
   const say = (s: string) => { log.push(`${new Date().toISOString()} ${s}`); };
 
   const writeCredentials = (ordinal: number, version: number) => {
-    kubeletWrite(credentials[ordinal], { GALERA_SST_PASSWORD: SST[version], MARIADB_ROOT_PASSWORD: ROOT[version] });
+    writeSecretVolume(credentials[ordinal], { GALERA_SST_PASSWORD: SST[version], MARIADB_ROOT_PASSWORD: ROOT[version] });
     holds[ordinal] = version;
     say(`galera-${ordinal}: credentials files -> version ${version}`);
   };
 
+  /** How many SSTs MEMBER has donated (its mariadbd log, across its restarts). */
+  const donations = (member: string): number => {
+    const file = path.join(cluster.root, `${member}.mariadb.log`);
+    return fs.existsSync(file) ? (fs.readFileSync(file, 'utf8').match(/mariabackup SST completed on donor/g) ?? []).length : 0;
+  };
+
   /** Stops a member, wipes its volume and starts it again as a new pod, joining by SST from DONOR. */
   const rebuild = async (m: Member, donor: string, version: number): Promise<number> => {
+    const donated = donations(donor);
     await m.stop(120_000);
     m.wipeData();
     writeCredentials(m.ordinal, version);
@@ -123,6 +119,7 @@ describeWithGalera('the SST and root passwords rotate live on a real 3-member cl
     const seconds = (Date.now() - started) / 1000;
     say(`${m.name}: Synced after ${seconds} s; transfers ${m.stateTransfers().join(',')}`);
     expect(m.stateTransfers()).toContain('SST');
+    expect(donations(donor)).toBe(donated + 1);
     return seconds;
   };
 
@@ -183,6 +180,8 @@ describeWithGalera('the SST and root passwords rotate live on a real 3-member cl
       expect(await socketLogin(m1, 'mariabackup', SST[0])).toBe('ok');
 
       // 2. In the grace: galera-2 restarted, files already new, SST from galera-1 (old wsrep_sst_auth).
+      expect(holds[1]).toBe(0);
+      expect(fs.readFileSync(path.join(m1.runDir, '99-runtime.cnf'), 'utf8')).toContain('sst0');
       const sstInGrace = await rebuild(m2, 'galera-1', 1);
       expect(fs.readFileSync(path.join(m2.runDir, '99-runtime.cnf'), 'utf8')).toContain('sst1');
       // Still in the grace when it ended: the donor's old password was accepted throughout.
