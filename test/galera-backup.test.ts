@@ -844,6 +844,24 @@ describe('binary log archive: retention and history segments (on a local directo
     expect(tokens).toEqual(['old', 'new']);
   });
 
+  test('a sidecar that refuses the token is asked again every 10 s within BACKUP_TOKEN_WAIT_SECONDS (the members have not applied a new SST password yet), then taken for down', async () => {
+    let asked = 0;
+    // Refuses twice, then accepts (a member applied the rotation).
+    await withFakeSidecar(() => (++asked <= 2 ? 'refused: bad token\n' : '4 Primary OFF galera-0\n'), async (port) => {
+      const run = await runAsync(['-c', `. "${assets}/common.sh"; member_states`], { BACKUP_PORT: String(port), BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}` });
+      expect(run.stdout).toBe('galera-0 4 Primary OFF galera-0\n');
+      expect(run.stderr.match(/refused this job's token; asking again in 10 s/g)).toHaveLength(2);
+    });
+    expect(asked).toBe(3);
+    // A token no member ever accepts: down once the wait is over (here 0 s: asked once).
+    asked = -100;
+    await withFakeSidecar(() => (++asked, 'refused: bad token\n'), async (port) => {
+      const run = await runAsync(['-c', `. "${assets}/common.sh"; member_states`], { BACKUP_PORT: String(port), BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_TOKEN_WAIT_SECONDS: '0' });
+      expect(run.stdout).toBe('galera-0 down - - -\n');
+    });
+    expect(asked).toBe(-99);
+  }, 60_000);
+
   test('archive.sh applies retain.json once a member answers: the files go, the index and archive.json start at the first file kept', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];
     segment('binlog', entries, false);

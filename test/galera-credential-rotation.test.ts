@@ -4,7 +4,7 @@
  * account accepts the file's password, sets this member's wsrep_sst_auth to it (SET GLOBAL: dynamic); the entrypoint
  * renders wsrep_sst_auth from the file before every start of mariadbd. Here against a stand-in client; the real
  * mariadbd, a 3-member cluster and SSTs during and after the grace are in
- * test/integration/galera-credential-rotation(.wip).test.ts.
+ * test/integration/galera-credential-rotation.test.ts.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

@@ -90,13 +90,20 @@ sidecar_listening() {
   timeout 10 socat -u /dev/null "TCP:$1:$BACKUP_PORT,connect-timeout=5" 2>/dev/null
 }
 
-# `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input).
+# `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input). A sidecar that
+# refuses the token is asked again every 10 s, for BACKUP_TOKEN_WAIT_SECONDS (90) in all: right after the SST password
+# changed, this job's node may have the new token before any member's node has it, and no member accepts it yet (a
+# minute at most); from the first member that applies it, every sidecar accepts it (serve.sh).
 member_states() {
-  local entry name host state status desync writer extra
+  local entry name host state status desync writer extra deadline=$((SECONDS + ${BACKUP_TOKEN_WAIT_SECONDS:-90}))
   for entry in $BACKUP_MEMBERS; do
     name=${entry%%=*}
     host=${entry#*=}
-    read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1)
+    while read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1) &&
+      [[ "$state $status $desync" == 'refused: bad token' ]] && ((SECONDS + 10 <= deadline)); do
+      backup_log "$name's sidecar refused this job's token; asking again in 10 s (a password rotation the members have not applied yet?)"
+      sleep 10
+    done
     # A member whose sidecar does not answer, or answers anything else, is down for this purpose.
     [[ $state =~ ^[0-9]$ && -n $status && -n $desync && -z $extra ]] || { state=down status=- desync=- writer=-; }
     echo "$name $state $status $desync ${writer:--}"
