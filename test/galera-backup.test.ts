@@ -79,7 +79,13 @@ describe('GaleraBackup CronJob', () => {
     expect(env.RCLONE_CONFIG_DEST_ENDPOINT).toBe('https://rgw.example.com');
     expect(env.RCLONE_CONFIG_DEST_ACCESS_KEY_ID).toEqual({ secretKeyRef: { name: 'backup-s3', key: 'access-key' } });
     expect(env.RCLONE_CONFIG_DEST_SECRET_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'backup-s3', key: 'secret-key' } });
-    expect(env.BACKUP_TOKEN).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
+    // The token (the SST password) is a file, read at every request: it rotates live with the SST password.
+    expect(env.BACKUP_TOKEN).toBeUndefined();
+    expect(env.BACKUP_TOKEN_FILE).toBe('/etc/galera-backup-token/BACKUP_TOKEN');
+    const pod = jobPod(withBackup().objects);
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'backup-token', mountPath: '/etc/galera-backup-token', readOnly: true });
+    expect(pod.volumes).toContainEqual({ name: 'backup-token', projected: { defaultMode: 0o440,
+      sources: [{ secret: { name: 'galera-sst', items: [{ key: 'password', path: 'BACKUP_TOKEN', mode: 0o440 }] } }] } });
   });
 
   test('a volume destination mounts the claim and uses rclone\'s local backend', () => {
@@ -106,6 +112,8 @@ describe('GaleraBackup restore drill', () => {
     expect(env.BACKUP_REMOTE).toBe('dest:db-backups/prod/galera');
     // No token: the drill never talks to a member's sidecar.
     expect(env.BACKUP_TOKEN).toBeUndefined();
+    expect(env.BACKUP_TOKEN_FILE).toBeUndefined();
+    expect(pod.volumes.map((v: any) => v.name)).not.toContain('backup-token');
     expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: '100Gi' } });
     const policy = find(objects, 'NetworkPolicy', 'galera-backup-drill').spec;
     expect(policy.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': 'galera-backup-drill' });
@@ -240,7 +248,15 @@ describe('GaleraBackup sidecar in every member\'s pod', () => {
     expect(sidecar.volumeMounts.map((m: any) => [m.name, m.mountPath])).toEqual(expect.arrayContaining([
       ['data', '/var/lib/mysql'], ['run', '/run/galera'], ['config', '/etc/galera'], ['scripts', '/opt/galera'], ['backup-scripts', '/opt/galera-backup'],
     ]));
-    expect(envOf(sidecar).BACKUP_TOKEN).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
+    // The token is the SST password as a file (it rotates live); the SST account's name lets serve.sh accept either
+    // password of a rotation's grace.
+    expect(envOf(sidecar).BACKUP_TOKEN).toBeUndefined();
+    expect(envOf(sidecar).BACKUP_TOKEN_FILE).toBe('/etc/galera-backup-token/BACKUP_TOKEN');
+    expect(envOf(sidecar).GALERA_SST_USER).toBe('mariabackup');
+    expect(sidecar.volumeMounts).toContainEqual({ name: 'backup-token', mountPath: '/etc/galera-backup-token', readOnly: true });
+    expect(template.spec.volumes).toContainEqual({ name: 'backup-token', projected: { defaultMode: 0o440,
+      sources: [{ secret: { name: 'galera-sst', items: [{ key: 'password', path: 'BACKUP_TOKEN', mode: 0o440 }] } }] } });
+    expect(template.spec.containers.flatMap((c: any) => (c.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef))).toEqual([]);
     expect(template.spec.volumes).toContainEqual({ name: 'backup-scripts', configMap: { name: 'galera-backup-scripts' } });
     expect(template.metadata.annotations['openstack-ha.cdk8s.io/backup-hash']).toMatch(/^[0-9a-f]{16,}$/);
     expect(find(objects, 'ConfigMap', 'galera-backup-scripts').data).toEqual(expect.objectContaining({
@@ -554,6 +570,39 @@ describe('backup scripts: source choice and retention (common.sh)', () => {
     }
   });
 
+  test('the sidecar\'s token rotates live: its file at every request, else a password the SST account accepts (by MYSQL_PWD, never argv); nothing else', async () => {
+    const run = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-token-'));
+    const socket = net.createServer().listen(path.join(run, 'mysqld.sock'));
+    try {
+      const serve = path.join(__dirname, '..', 'assets', 'galera-backup', 'serve.sh');
+      const bin = path.join(run, 'bin');
+      fs.mkdirSync(bin);
+      // A stand-in client: the SST account accepts 'old' and 'new' (a rotation's grace); it logs its argv.
+      fs.writeFileSync(path.join(bin, 'mariadb'), `#!/bin/bash\nprintf '%s\\n' "$*" >>"${run}/argv"\n`
+        + '[[ " $* " == *" --user=mariabackup "* && ( $MYSQL_PWD == old || $MYSQL_PWD == new ) ]]\n', { mode: 0o755 });
+      const tokenFile = path.join(run, 'BACKUP_TOKEN');
+      fs.writeFileSync(tokenFile, 'new');
+      const env = { PATH: `${bin}:${process.env.PATH}`, GALERA_SCRIPTS_DIR: path.join(__dirname, '..', 'assets', 'galera'), GALERA_RUN_DIR: run, POD_NAME: 'galera-2',
+        BACKUP_TOKEN_FILE: tokenFile, GALERA_SST_USER: 'mariabackup' };
+      const ask = (token: string, extra: Record<string, string> = {}) => spawnSync('bash', [serve], { env: { ...env, ...extra }, input: `${token} result 20261203T020000Z\n`, encoding: 'utf8' }).stdout.trim();
+      const unknown = '{"id": "20261203T020000Z", "state": "unknown"}';
+      expect(ask('new')).toBe(unknown);
+      // Not this pod's file (the job's node has the other one): the account still accepts it, in the grace.
+      expect(ask('old')).toBe(unknown);
+      fs.writeFileSync(tokenFile, 'newer');
+      expect(ask('newer')).toBe(unknown);
+      expect(ask('new')).toBe(unknown);
+      expect(ask('x')).toBe('refused: bad token');
+      expect(fs.readFileSync(path.join(run, 'argv'), 'utf8')).not.toMatch(/new|old|\bx\b/);
+      // Without the account's name, or the socket, only the file counts; without the file, BACKUP_TOKEN (tests, a shell).
+      expect(ask('new', { GALERA_SST_USER: '' })).toBe('refused: bad token');
+      expect(ask('t', { BACKUP_TOKEN_FILE: path.join(run, 'none'), BACKUP_TOKEN: 't', GALERA_SST_USER: '' })).toBe(unknown);
+    } finally {
+      await new Promise((resolve) => socket.close(resolve));
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+  });
+
   test('binlog_gtid_range: first and last GTID of mariadb-binlog\'s text with their commit times, before and after 10:00', () => {
     // mariadb-binlog prints the hour space-padded: two spaces and one digit before 10:00 (seen: nothing was archived
     // between 00:00 and 09:59 UTC while the pattern wanted one space).
@@ -756,10 +805,11 @@ describe('binary log archive: retention and history segments (on a local directo
   });
 
   /** A stand-in for the members' sidecar (serve.sh's protocol: one `TOKEN COMMAND ARG` line, one answer). */
-  async function withFakeSidecar(answer: (command: string, arg: string) => string, run: (port: number) => Promise<void>): Promise<void> {
+  async function withFakeSidecar(answer: (command: string, arg: string) => string, run: (port: number) => Promise<void>, seen?: (token: string) => void): Promise<void> {
     const server = net.createServer((socket) => {
       socket.once('data', (data) => {
-        const [, command, arg] = data.toString().trim().split(' ');
+        const [token, command, arg] = data.toString().trim().split(' ');
+        seen?.(token);
         socket.end(answer(command, arg ?? ''));
       });
     });
@@ -781,6 +831,36 @@ describe('binary log archive: retention and history segments (on a local directo
   });
   /** A job's script. */
   const runScript = (script: string, extra: Record<string, string>) => runAsync([path.join(assets, script)], extra);
+
+  test('a job reads its token file at every request: a job that runs across a rotation sends the new one once its node has it', async () => {
+    const tokens: string[] = [];
+    const tokenFile = path.join(remote, 'token');
+    fs.writeFileSync(tokenFile, 'old');
+    await withFakeSidecar((command) => `${command} done\n`, async (port) => {
+      const script = `. "${assets}/common.sh"; sidecar_request ${SIDECAR_ADDRESS} 5 status; printf new >"${tokenFile}"; sidecar_request ${SIDECAR_ADDRESS} 5 result x`;
+      const run = await runAsync(['-c', script], { BACKUP_PORT: String(port), BACKUP_TOKEN_FILE: tokenFile, BACKUP_TOKEN: 'env' });
+      expect(run.stdout).toBe('status done\nresult done\n');
+    }, (token) => tokens.push(token));
+    expect(tokens).toEqual(['old', 'new']);
+  });
+
+  test('a sidecar that refuses the token is asked again every 10 s within BACKUP_TOKEN_WAIT_SECONDS (the members have not applied a new SST password yet), then taken for down', async () => {
+    let asked = 0;
+    // Refuses twice, then accepts (a member applied the rotation).
+    await withFakeSidecar(() => (++asked <= 2 ? 'refused: bad token\n' : '4 Primary OFF galera-0\n'), async (port) => {
+      const run = await runAsync(['-c', `. "${assets}/common.sh"; member_states`], { BACKUP_PORT: String(port), BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}` });
+      expect(run.stdout).toBe('galera-0 4 Primary OFF galera-0\n');
+      expect(run.stderr.match(/refused this job's token; asking again in 10 s/g)).toHaveLength(2);
+    });
+    expect(asked).toBe(3);
+    // A token no member ever accepts: down once the wait is over (here 0 s: asked once).
+    asked = -100;
+    await withFakeSidecar(() => (++asked, 'refused: bad token\n'), async (port) => {
+      const run = await runAsync(['-c', `. "${assets}/common.sh"; member_states`], { BACKUP_PORT: String(port), BACKUP_MEMBERS: `galera-0=${SIDECAR_ADDRESS}`, BACKUP_TOKEN_WAIT_SECONDS: '0' });
+      expect(run.stdout).toBe('galera-0 down - - -\n');
+    });
+    expect(asked).toBe(-99);
+  }, 60_000);
 
   test('archive.sh applies retain.json once a member answers: the files go, the index and archive.json start at the first file kept', async () => {
     const entries = [file('galera-0', 'binlog.000001', 0, 10), 'gap 10 12', file('galera-0', 'binlog.000002', 12, 20), file('galera-0', 'binlog.000003', 20, 25)];

@@ -9,61 +9,29 @@ import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { installStandInClient, runApplyUsers, sqlLiteral, standInCalls, writeSecretVolume } from './support/secret-volume';
 
 const ASSETS = path.resolve(__dirname, '../assets/galera');
-const APPLY_USERS = path.join(ASSETS, 'apply-users.sh');
 const ENTRYPOINT = path.join(ASSETS, 'entrypoint.sh');
 const EXPORTER = path.join(ASSETS, 'exporter.sh');
 
 /** Passwords that break naive quoting, in SQL, shell, env files and ini files alike (a trailing newline is kept). */
 const HOSTILE = [`o'ld\\"pw; DROP USER x; -- $(id) \`id\` $HOME #é€`, `new'\\\\pw\n"; $PATH ;\t%s end\n`, '$MYSQLD_EXPORTER_PASSWORD'];
 
-/** A SQL string literal as apply-users.sh writes it (sql_mode cleared: backslash escapes). */
-const sqlLiteral = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-
-/** The kubelet's in-place update of a Secret volume: a new timestamped dir, then the ..data symlink renamed over. */
-function kubeletWrite(dir: string, files: Record<string, string>, step: number): void {
-  const ts = `..2026_01_01_00_00_0${step}.${step}`;
-  fs.mkdirSync(path.join(dir, ts));
-  for (const [name, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, ts, name), value);
-  fs.symlinkSync(ts, path.join(dir, '..data_tmp'));
-  fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-  for (const name of Object.keys(files)) {
-    if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
-  }
-}
-
 describe('apply-users.sh: the monitor\'s password from the credentials volume (stand-in client)', () => {
   let dir: string;
-  // Records its arguments, its environment and the SQL on stdin, one call per numbered file.
-  const CLIENT = `#!/bin/bash
-n=$(ls "$STUB_DIR"/calls | wc -l)
-printf '%s\\n' "$@" >"$STUB_DIR/calls/$n.args"
-cat /proc/$$/environ >"$STUB_DIR/calls/$n.environ"
-cat >"$STUB_DIR/calls/$n.sql"
-`;
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'galera-monitor-'));
-    for (const d of ['bin', 'calls', 'credentials']) fs.mkdirSync(path.join(dir, d));
-    fs.writeFileSync(path.join(dir, 'bin', 'mariadb'), CLIENT, { mode: 0o755 });
+    installStandInClient(dir);
     fs.writeFileSync(path.join(dir, 'users.tsv'), 'nova\t%\tGALERA_PASSWORD_NOVA\t0\tALL PRIVILEGES\tnova\n');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const run = (args: string[], env: Record<string, string> = {}) => spawnSync('bash', [APPLY_USERS, ...args], {
-    encoding: 'utf8',
-    env: {
-      PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, GALERA_RUN_DIR: dir, GALERA_USERS_FILE: path.join(dir, 'users.tsv'),
-      GALERA_CREDENTIALS_DIR: path.join(dir, 'credentials'), GALERA_PASSWORD_ROTATION_GRACE_SECONDS: '600', ...env,
-    },
-  });
-  const calls = () => fs.readdirSync(path.join(dir, 'calls')).filter((f) => f.endsWith('.sql')).map((f) => {
-    const base = path.join(dir, 'calls', f.replace(/\.sql$/, ''));
-    return { sql: fs.readFileSync(`${base}.sql`, 'utf8'), args: fs.readFileSync(`${base}.args`, 'utf8'), environ: fs.readFileSync(`${base}.environ`, 'utf8') };
-  });
+  const run = (args: string[], env: Record<string, string> = {}) => runApplyUsers(dir, args, env);
+  const calls = () => standInCalls(dir);
 
   test.each(HOSTILE)('a live run starts the monitor\'s rotation from the file, byte for byte, the password only on stdin (%#)', (password) => {
-    kubeletWrite(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: password, GALERA_PASSWORD_NOVA: 'nova-pw' }, 1);
+    writeSecretVolume(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: password, GALERA_PASSWORD_NOVA: 'nova-pw' });
     const result = run([]);
     expect(result.stderr).not.toMatch(/apply-users: /);
     expect(result.status).toBe(0);
@@ -85,7 +53,7 @@ cat >"$STUB_DIR/calls/$n.sql"
   });
 
   test('the file wins over a GALERA_MONITOR_PASSWORD left in the environment; --finish-rotations ends the monitor\'s rotation too', () => {
-    kubeletWrite(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: 'from-file', GALERA_PASSWORD_NOVA: 'nova-pw' }, 1);
+    writeSecretVolume(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: 'from-file', GALERA_PASSWORD_NOVA: 'nova-pw' });
     expect(run([], { GALERA_MONITOR_PASSWORD: 'from-env' }).status).toBe(0);
     expect(run(['--finish-rotations']).status).toBe(0);
     const [live, finish] = calls();
@@ -98,7 +66,7 @@ cat >"$STUB_DIR/calls/$n.sql"
   });
 
   test('a brand-new cluster (--print-sql) creates the monitor from the file; no file and no variable: no monitor account', () => {
-    kubeletWrite(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: "m'1", GALERA_PASSWORD_NOVA: 'nova-pw' }, 1);
+    writeSecretVolume(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: "m'1", GALERA_PASSWORD_NOVA: 'nova-pw' });
     const fresh = run(['--print-sql']);
     expect(fresh.status).toBe(0);
     expect(fresh.stdout).toContain(`CREATE USER IF NOT EXISTS 'monitor'@'%' IDENTIFIED BY 'm''1' WITH MAX_USER_CONNECTIONS 0;`);
@@ -111,7 +79,7 @@ cat >"$STUB_DIR/calls/$n.sql"
   });
 
   test('an empty monitor file (a half-written Secret) is refused as a whole: nothing is sent, the problem is named', () => {
-    kubeletWrite(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: '', GALERA_PASSWORD_NOVA: 'nova-pw' }, 1);
+    writeSecretVolume(path.join(dir, 'credentials'), { GALERA_MONITOR_PASSWORD: '', GALERA_PASSWORD_NOVA: 'nova-pw' });
     const result = run([]);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`apply-users: monitor: its password file ${path.join(dir, 'credentials')}/GALERA_MONITOR_PASSWORD is empty`);
@@ -120,7 +88,7 @@ cat >"$STUB_DIR/calls/$n.sql"
 
   test('the entrypoint\'s watcher runs apply-users.sh within a second of the kubelet swapping the monitor\'s file, not after the minute check', () => {
     const credentials = path.join(dir, 'credentials');
-    kubeletWrite(credentials, { GALERA_MONITOR_PASSWORD: 'old-monitor', GALERA_PASSWORD_NOVA: 'nova-pw' }, 1);
+    writeSecretVolume(credentials, { GALERA_MONITOR_PASSWORD: 'old-monitor', GALERA_PASSWORD_NOVA: 'nova-pw' });
     // The status loop's first Synced pass, then passes a second apart; the swap happens between two passes.
     const script = `. ${ENTRYPOINT}
 CREDENTIALS_SEEN=$(files_fingerprint "$GALERA_CREDENTIALS_DIR"/*)
@@ -142,7 +110,7 @@ apply_users_if_rotated; [[ -z $USERS_PID ]] && echo "pass 5: nothing to do"
     child.stdout.on('data', (d) => { out += d; });
     return new Promise<void>((resolve, reject) => {
       setTimeout(() => {
-        kubeletWrite(credentials, { GALERA_MONITOR_PASSWORD: 'new-monitor', GALERA_PASSWORD_NOVA: 'nova-pw' }, 2);
+        writeSecretVolume(credentials, { GALERA_MONITOR_PASSWORD: 'new-monitor', GALERA_PASSWORD_NOVA: 'nova-pw' });
         fs.writeFileSync(path.join(dir, 'go'), 'go\n');
       }, 1500);
       child.on('exit', () => {
@@ -220,13 +188,13 @@ if cmp -s "$STUB_DIR/listen-$listen" "$STUB_DIR/accepted"; then echo 'mysql_up 1
 
   test.each(HOSTILE.map((p, i) => [i, p]))('keeps the old password until the member accepts the new one, then restarts the exporter with it (%#)', async (_, password) => {
     const old = 'old-monitor\n';
-    kubeletWrite(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: old }, 1);
+    writeSecretVolume(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: old });
     fs.writeFileSync(path.join(dir, 'accepted'), old);
     start();
     await until('the exporter starts', () => starts().length === 1);
     expect(starts()[0]).toEqual({ args: ['--web.listen-address=:9104', '--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor'], password: old });
     // The Secret changes; the member does not accept the new password yet: candidates only, the exporter stays.
-    kubeletWrite(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: password as string }, 2);
+    writeSecretVolume(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: password as string });
     await until('a candidate is tried', () => starts().length >= 2);
     await until('it says it waits', () => stderr.includes('does not accept the new password yet'));
     const tried = starts();
@@ -253,13 +221,13 @@ if cmp -s "$STUB_DIR/listen-$listen" "$STUB_DIR/accepted"; then echo 'mysql_up 1
   }, 60_000);
 
   test('the same value written again, or an empty file, changes nothing; the exporter\'s exit ends the wrapper', async () => {
-    kubeletWrite(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: 'pw' }, 1);
+    writeSecretVolume(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: 'pw' });
     fs.writeFileSync(path.join(dir, 'accepted'), 'pw');
     start();
     await until('the exporter starts', () => starts().length === 1);
-    kubeletWrite(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: '' }, 2);
+    writeSecretVolume(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: '' });
     await new Promise((r) => setTimeout(r, 3500));
-    kubeletWrite(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: 'pw' }, 3);
+    writeSecretVolume(path.join(dir, 'secret'), { GALERA_MONITOR_PASSWORD: 'pw' });
     await new Promise((r) => setTimeout(r, 3500));
     expect(starts()).toHaveLength(1);
     // The exporter dies: the wrapper exits with its status, so the kubelet restarts the container.

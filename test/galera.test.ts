@@ -51,16 +51,16 @@ describe('GaleraPetSet StatefulSet', () => {
     expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
     expect(env.GALERA_SST_USER).toBe('mariabackup');
-    expect(env.GALERA_SST_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-sst', key: 'password' } });
-    expect(env.MARIADB_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'galera-root', key: 'password' } });
-    // The monitor's password is a file of the credentials volume (it rotates live), not an env var.
+    // Every built-in password is a file of the credentials volume (it rotates live), not an env var.
+    expect(env.GALERA_SST_PASSWORD).toBeUndefined();
+    expect(env.MARIADB_ROOT_PASSWORD).toBeUndefined();
     expect(env.GALERA_MONITOR_PASSWORD).toBeUndefined();
     expect(sts(objects).spec.template.spec.securityContext).toMatchObject({ runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true });
     expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
     expect(c.ports.map((p: any) => [p.name, p.containerPort])).toEqual([['mysql', 3306], ['galera', 4567], ['ist', 4568], ['sst', 4444]]);
   });
 
-  test('users\' and the monitor\'s passwords are files from their Secrets (updated in place, so a rotation is live), never env vars', () => {
+  test('every password (users\', monitor, SST, root) is a file from its Secret (updated in place, so a rotation is live), never an env var', () => {
     const { objects } = galera({ passwordRotationGraceMinutes: 90 });
     const c = container(objects, 'mariadb');
     const env = envOf(c);
@@ -73,23 +73,25 @@ describe('GaleraPetSet StatefulSet', () => {
     expect(volume.projected).toEqual({
       defaultMode: 0o440,
       sources: [
+        { secret: { name: 'galera-sst', items: [{ key: 'password', path: 'GALERA_SST_PASSWORD', mode: 0o440 }] } },
         { secret: { name: 'galera-monitor', items: [{ key: 'password', path: 'GALERA_MONITOR_PASSWORD', mode: 0o440 }] } },
+        { secret: { name: 'galera-root', items: [{ key: 'password', path: 'MARIADB_ROOT_PASSWORD', mode: 0o440 }] } },
         { secret: { name: 'nova-db', items: [{ key: 'password', path: 'GALERA_PASSWORD_NOVA', mode: 0o440 }] } },
       ],
     });
     expect(c.volumeMounts.filter((m: any) => m.subPath !== undefined)).toEqual([]);
-    // No users: the monitor's file alone, still live.
+    // No users: the built-in accounts' files alone, still live.
     const bareObjects = galera({ users: [] }).objects;
     const bare = container(bareObjects, 'mariadb');
     expect(bare.volumeMounts).toContainEqual({ name: 'credentials', mountPath: '/etc/galera-credentials', readOnly: true });
     expect(envOf(bare).GALERA_CREDENTIALS_DIR).toBe('/etc/galera-credentials');
-    expect(sts(bareObjects).spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources)
-      .toEqual([{ secret: { name: 'galera-monitor', items: [{ key: 'password', path: 'GALERA_MONITOR_PASSWORD', mode: 0o440 }] } }]);
+    expect(sts(bareObjects).spec.template.spec.volumes.find((v: any) => v.name === 'credentials').projected.sources.map((s: any) => s.secret.items[0].path))
+      .toEqual(['GALERA_SST_PASSWORD', 'GALERA_MONITOR_PASSWORD', 'MARIADB_ROOT_PASSWORD']);
     expect(envOf(bare).GALERA_PASSWORD_ROTATION_GRACE_SECONDS).toBe('3600');
-    // No secret is an env var but the two read at start (SST, root), and none is in a ConfigMap.
+    // No secret is an env var (one could never change), and none is in a ConfigMap.
     for (const obj of [objects, bareObjects]) {
       const refs = sts(obj).spec.template.spec.containers.flatMap((k: any) => (k.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => `${k.name} ${e.name}`));
-      expect(refs).toEqual(['mariadb GALERA_SST_PASSWORD', 'mariadb MARIADB_ROOT_PASSWORD']);
+      expect(refs).toEqual([]);
     }
   });
 

@@ -174,7 +174,7 @@ describe('the password files (the monitor\'s and the users\', one credentials vo
     for (const name of ['MONITOR_PASSWORD', 'galera_monitor', 'x.monitor-password', 'mon']) {
       const credentials = volumes({ users: [{ ...NOVA, name }] }).find((v) => v.name === 'credentials');
       const files = paths(credentials);
-      expect(files[0]).toBe('GALERA_MONITOR_PASSWORD');
+      expect(files.slice(0, 3)).toEqual(['GALERA_SST_PASSWORD', 'GALERA_MONITOR_PASSWORD', 'MARIADB_ROOT_PASSWORD']);
       expect(new Set(files).size).toBe(files.length);
     }
   });
@@ -182,10 +182,10 @@ describe('the password files (the monitor\'s and the users\', one credentials vo
   test('the monitor and a user on the same Secret key, or a hostile key: two files named by the library, never by a prop', () => {
     const shared = SecretValue.fromSecret('galera', 'monitor');
     const credentials = volumes({ users: [{ ...NOVA, password: shared }] }).find((v) => v.name === 'credentials');
-    expect(paths(credentials)).toEqual(['GALERA_MONITOR_PASSWORD', 'GALERA_PASSWORD_NOVA']);
+    expect(paths(credentials)).toEqual(['GALERA_SST_PASSWORD', 'GALERA_MONITOR_PASSWORD', 'MARIADB_ROOT_PASSWORD', 'GALERA_PASSWORD_NOVA']);
     // A key is only ever the item's key, never its path: '..data' is a valid key and still lands in GALERA_MONITOR_PASSWORD.
     expect(paths(volumes({ credentials: { ...CREDENTIALS, monitorPassword: SecretValue.fromSecret('galera', '..data') } }).find((v) => v.name === 'credentials')))
-      .toEqual(['GALERA_MONITOR_PASSWORD']);
+      .toEqual(['GALERA_SST_PASSWORD', 'GALERA_MONITOR_PASSWORD', 'MARIADB_ROOT_PASSWORD']);
     for (const key of ['../x', 'a/b', '']) {
       expectNamedProblem(errorOf(galera({ credentials: { ...CREDENTIALS, monitorPassword: SecretValue.fromSecret('galera', key) } })), 'credentials.monitorPassword', `galera/${key}`);
     }

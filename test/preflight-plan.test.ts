@@ -2,6 +2,7 @@ import { GaleraPetSet, HaproxyLoadBalancer, InventoryNode, KeepalivedVip, LoadBa
 import { PARTIAL_OBJECT_METADATA, readGaleraWriters, readLiveObjects, readRunningCredentials } from '../lib/cli/preflight/cluster';
 import { objectId } from '../lib/cli/preflight/manifests';
 import { changedFields, formatPlanLine, planChanges, planSummary } from '../lib/cli/preflight/plan';
+import { galeraCopyOfCredentials, galeraFileFollows } from '../lib/cli/preflight/plan/secrets';
 import { CheckResult, KubeObject, Lookup } from '../lib/cli/preflight/types';
 import { FakeCluster, FakeKubeApi, liveObjects } from './integration/support/fake-kube-api';
 import { Day2Options, NAMESPACE, NODES, addDay2ControlPlane, adminAndNova } from './support/fixtures';
@@ -202,6 +203,38 @@ describe('preflight --plan', () => {
         + 'ProxySQL\'s credentials sidecars switch once every ONLINE member accepts it and each member\'s mysqld-exporter once its member does: no client to roll '
         + '(README, "Day 2: rotating a database password")',
     ]);
+  });
+
+  test('Galera\'s SST and root passwords changed in place rotate live (credentials files, no env var): the SST one\'s consumers follow, root has only operators', async () => {
+    const written = { managedFields: [{ manager: 'kubectl', operation: 'Update', time: '2026-01-03T00:00:00Z' }], resourceVersion: '78' };
+    const secretMeta = { [`${NAMESPACE}/galera-sst`]: written, [`${NAMESPACE}/galera-root`]: written };
+    const { lines } = await planAgainst({}, {}, { agents: agentsNaming('galera-0'), secretMeta });
+    const prefix = (file: string, secret: string) => `PLAN  secret StatefulSet openstack/galera volume credentials file ${file}: Secret ${secret} key password was written at `
+      + '2026-01-03T00:00:00Z (resourceVersion 78), after galera-0, galera-1, galera-2 started (changed in place; its value is not read): rotates live: the kubelet updates '
+      + 'the file within about a minute and each member applies it (ALTER USER), keeping the old password for passwordRotationGraceMinutes; ';
+    expect(of(lines, 'secret')).toEqual([
+      `${prefix('GALERA_SST_PASSWORD', 'galera-sst')}each member's mariadbd donates with it once its account accepts it (SET GLOBAL wsrep_sst_auth, no restart), and `
+        + 'GaleraBackup\'s sidecars and jobs read it as their token at every request (either password passes within the grace): no client to roll (README, "Day 2: rotating a database password")',
+      `${prefix('MARIADB_ROOT_PASSWORD', 'galera-root')}nothing automated logs in as root (everything uses the unix socket): hand the new one to the operators within it `
+        + '(README, "Day 2: rotating a database password")',
+    ]);
+    // No "read when the members start" (WARN) any more for either.
+    expect(lines.map(formatPlanLine).filter((l) => /galera-(sst|root)/.test(l) && !l.startsWith('PLAN'))).toEqual([]);
+    // Pointed at other Secrets: they rotate live with the roll.
+    const live: Record<string, Lookup<KubeObject>> = {};
+    for (const o of manifests()) live[objectId(o, NAMESPACE)] = { state: 'found', value: o };
+    const objects = JSON.parse(JSON.stringify(manifests()).replace(/"galera-(sst|root)"/g, '"galera-$1-2"')) as KubeObject[];
+    expect(of(planChanges({ objects, live, defaultNamespace: NAMESPACE }), 'credentials').filter((l) => l.includes('StatefulSet'))).toEqual([
+      expect.stringMatching(/^PLAN {2}credentials StatefulSet openstack\/galera volume credentials file GALERA_SST_PASSWORD: Secret galera-sst key password -> Secret galera-sst-2 key password: rotates live with the roll: .*: no client to roll \(README/),
+      expect.stringMatching(/^PLAN {2}credentials StatefulSet openstack\/galera volume credentials file MARIADB_ROOT_PASSWORD: Secret galera-root key password -> Secret galera-root-2 key password: rotates live with the roll: .*hand the new one to the operators within it/),
+    ]);
+  });
+
+  test('GaleraBackup\'s token (the SST password) and the exporter\'s copy of the monitor\'s get no line of their own: the credentials file\'s line covers them', () => {
+    expect(galeraCopyOfCredentials('volume backup-token file BACKUP_TOKEN')).toBe(true);
+    expect(galeraCopyOfCredentials('volume exporter-credentials file GALERA_MONITOR_PASSWORD')).toBe(true);
+    expect(galeraCopyOfCredentials('volume credentials file GALERA_SST_PASSWORD')).toBe(false);
+    expect(galeraFileFollows('volume credentials file GALERA_PASSWORD_NOVA')).toBe('roll the clients within it');
   });
 
   test('pods or Secret metadata the plan may not read: it says what is not checked', async () => {

@@ -390,7 +390,7 @@ describe('Secret check', () => {
 
   test('a missing Secret fails, naming what references it', () => {
     const results = checkSecrets(refs, new Map(), present({ 'openstack/galera-sst': { state: 'absent' } }));
-    expect(formatResult(only(results, 'secret', 'openstack/galera-sst'))).toBe('FAIL  secret openstack/galera-sst: does not exist; referenced by StatefulSet galera env GALERA_SST_PASSWORD');
+    expect(formatResult(only(results, 'secret', 'openstack/galera-sst'))).toBe('FAIL  secret openstack/galera-sst: does not exist; referenced by StatefulSet galera volume credentials file GALERA_SST_PASSWORD');
     expect(results.filter((r) => r.status === 'pass')).toHaveLength(3);
   });
 

@@ -5,7 +5,10 @@
 #   BACKUP_MEMBERS      the members, `name=host` separated by spaces, GaleraPetSet's writerOrdinal first: when no
 #                       member can read the writer row, the first Synced one in this order is taken for the writer
 #   BACKUP_PORT         the members' backup sidecar port
-#   BACKUP_TOKEN        Secret: proves to a sidecar that this job may receive the database
+#   BACKUP_TOKEN_FILE   Secret (the Galera SST password), as a file the kubelet updates in place: proves to a sidecar
+#                       that this job may receive the database; read at every request, so that a job that runs
+#                       across a rotation sends the new one once its node has it
+#   BACKUP_TOKEN        the token itself, when there is no BACKUP_TOKEN_FILE (tests, a shell)
 #   BACKUP_TLS_DIR      set when the cluster has TLS: the job's client certificate (tls.crt, tls.key) and the CA
 #                       (ca.crt) that signed it and the members' certificate; the sidecars are then reached over TLS
 #   BACKUP_TLS_CIPHERS  with BACKUP_TLS_DIR: the TLS 1.2 ciphers offered (TLS 1.3: OpenSSL's suites, all AEAD)
@@ -62,13 +65,22 @@ sidecar_address() {
   fi
 }
 
+# Sets TOKEN to the token as it is now: BACKUP_TOKEN_FILE's content, byte for byte, or BACKUP_TOKEN.
+read_token() {
+  TOKEN=${BACKUP_TOKEN:-}
+  if [[ -n ${BACKUP_TOKEN_FILE:-} && -f $BACKUP_TOKEN_FILE ]]; then
+    IFS= read -r -d '' TOKEN <"$BACKUP_TOKEN_FILE" || true
+  fi
+}
+
 # Sends `TOKEN COMMAND ARGS` to the sidecar of HOST and prints its answer (the connection closes after it).
 # TIMEOUT bounds the whole exchange.
 sidecar_request() {
-  local host=$1 timeout=$2 address
+  local host=$1 timeout=$2 address TOKEN
   shift 2
   address=$(sidecar_address "$host") || return 1
-  printf '%s %s\n' "$BACKUP_TOKEN" "$*" |
+  read_token
+  printf '%s %s\n' "$TOKEN" "$*" |
     timeout "$timeout" socat -t "$timeout" - "$address"
 }
 
@@ -78,13 +90,20 @@ sidecar_listening() {
   timeout 10 socat -u /dev/null "TCP:$1:$BACKUP_PORT,connect-timeout=5" 2>/dev/null
 }
 
-# `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input).
+# `name state status desync writer` for every member, in BACKUP_MEMBERS' order (choose_source's input). A sidecar that
+# refuses the token is asked again every 10 s, for BACKUP_TOKEN_WAIT_SECONDS (90) in all: right after the SST password
+# changed, this job's node may have the new token before any member's node has it, and no member accepts it yet (a
+# minute at most); from the first member that applies it, every sidecar accepts it (serve.sh).
 member_states() {
-  local entry name host state status desync writer extra
+  local entry name host state status desync writer extra deadline=$((SECONDS + ${BACKUP_TOKEN_WAIT_SECONDS:-90}))
   for entry in $BACKUP_MEMBERS; do
     name=${entry%%=*}
     host=${entry#*=}
-    read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1)
+    while read -r state status desync writer extra < <(sidecar_request "$host" 15 status 2>/dev/null | head -n 1) &&
+      [[ "$state $status $desync" == 'refused: bad token' ]] && ((SECONDS + 10 <= deadline)); do
+      backup_log "$name's sidecar refused this job's token; asking again in 10 s (a password rotation the members have not applied yet?)"
+      sleep 10
+    done
     # A member whose sidecar does not answer, or answers anything else, is down for this purpose.
     [[ $state =~ ^[0-9]$ && -n $status && -n $desync && -z $extra ]] || { state=down status=- desync=- writer=-; }
     echo "$name $state $status $desync ${writer:--}"

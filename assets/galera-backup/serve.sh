@@ -21,7 +21,12 @@
 #                 none, - when unknown), and last `current file`. Refused unless the member is Synced.
 #   binlog FILE   the closed binary log FILE, as it is on disk.
 #
-# Environment: lib.sh's (GALERA_RUN_DIR, GALERA_DATADIR), GALERA_SCRIPTS_DIR (where lib.sh is), BACKUP_TOKEN,
+# The token is this pod's BACKUP_TOKEN_FILE (common.sh), or any password the SST account (GALERA_SST_USER) accepts,
+# tried over the socket: the token is the SST password, so during its rotation's grace the old one and the new one
+# both pass, whichever the job's node and this one have (the kubelets update the two files at different moments).
+#
+# Environment: lib.sh's (GALERA_RUN_DIR, GALERA_DATADIR), GALERA_SCRIPTS_DIR (where lib.sh is), BACKUP_TOKEN_FILE
+# (or BACKUP_TOKEN), GALERA_SST_USER,
 # BINLOG_GTID_DOMAIN (the cluster's GTID domain; unset when binary log archiving is off).
 set -uo pipefail
 . "${GALERA_SCRIPTS_DIR:-/opt/galera}/lib.sh"
@@ -139,8 +144,20 @@ result() {
   if [[ -r $RESULT_FILE ]] && grep -qF "\"id\": \"$1\"" "$RESULT_FILE"; then cat "$RESULT_FILE"; else echo "{\"id\": \"$1\", \"state\": \"unknown\"}"; fi
 }
 
+# Whether TOKEN (the request's) is this pod's token, or a password the SST account accepts. The password reaches the
+# client by MYSQL_PWD (as wsrep_sst_mariabackup hands it to mariabackup), never by argv.
+token_valid() {
+  local TOKEN
+  [[ -n $1 ]] || return 1
+  read_token
+  [[ -n $TOKEN && $1 == "$TOKEN" ]] && return 0
+  [[ -n ${GALERA_SST_USER:-} && -S $GALERA_SOCKET ]] || return 1
+  MYSQL_PWD=$1 timeout 10 mariadb --no-defaults --socket="$GALERA_SOCKET" --user="$GALERA_SST_USER" --connect-timeout=2 \
+    -N -B -e 'SELECT 1' </dev/null >/dev/null 2>&1
+}
+
 read -r -t 10 token command id || refuse "no request"
-[[ -n ${BACKUP_TOKEN:-} && $token == "$BACKUP_TOKEN" ]] || { sleep 1; refuse "bad token"; }
+token_valid "$token" || { sleep 1; refuse "bad token"; }
 case $command in
   status) status ;;
   backup) backup "${id:-}" ;;

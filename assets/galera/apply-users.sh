@@ -13,8 +13,8 @@
 #    on a donor logs in with, the monitor user (GALERA_MONITOR_USER, default `monitor`, password
 #    GALERA_MONITOR_PASSWORD) that ProxySQL's Galera check and the mysqld-exporter log in with, and root@localhost
 #    (MARIADB_ROOT_PASSWORD), each only when its password is given: as the file of that name in
-#    GALERA_CREDENTIALS_DIR (the monitor's, so that it rotates live like the users' passwords) or as the variable
-#    (SST and root: read when the container starts);
+#    GALERA_CREDENTIALS_DIR (what the pod mounts, so that every one of them rotates live like the users' passwords)
+#    or as the variable (a run outside the pod: tests, an operator's shell);
 #  - GALERA_USERS_FILE (default /etc/galera/users.tsv, rendered by lib/galera/users.ts; optional): one user
 #    per line, tab-separated: name, host, password env var, max connections (0 = unlimited),
 #    privileges (comma-separated), databases (comma-separated; `*` = every database, global privileges), and an
@@ -22,6 +22,12 @@
 # Passwords come from GALERA_CREDENTIALS_DIR/<password env var name> (a Secret volume, so a changed Secret reaches
 # a running pod) or, when that file does not exist, from the environment variable itself; never from the users
 # file; they reach the server on stdin.
+#
+# The SST password has a second consumer: this member's mariadbd, as wsrep_sst_auth (the entrypoint renders it at
+# every start). A donor's SST script logs in to its own member with it (the joiner's side never uses it), so a live
+# run ends with `SET GLOBAL wsrep_sst_auth` (dynamic; an SST already running keeps the login it made): only after
+# the account on this member accepts that password, so a donor never offers one its account refuses. Root has no
+# automated consumer (everything logs in by the unix socket): its rotation keeps unix_socket first.
 #
 # Password rotation without a failed login: when a user's password changes, the account accepts the new password
 # AND the one it had (kept by its hash: MariaDB's `IDENTIFIED VIA a OR b`, checked with the mariadb client and
@@ -58,10 +64,10 @@ sql_identifier() {
 # Every user as a spec line (built-in first).
 user_specs() {
   local tab=$'\t'
-  [[ -n ${GALERA_SST_PASSWORD:-} ]] &&
+  galera_has_password GALERA_SST_PASSWORD &&
     printf '%s\n' "${GALERA_SST_USER:-mariabackup}${tab}localhost${tab}GALERA_SST_PASSWORD${tab}0${tab}RELOAD,PROCESS,LOCK TABLES,BINLOG MONITOR${tab}*"
   # PROCESS and BINLOG MONITOR (ex REPLICATION CLIENT) are what ProxySQL's and MaxScale's Galera monitors use.
-  [[ -f ${GALERA_CREDENTIALS_DIR:-/nonexistent}/GALERA_MONITOR_PASSWORD || -n ${GALERA_MONITOR_PASSWORD:-} ]] &&
+  galera_has_password GALERA_MONITOR_PASSWORD &&
     printf '%s\n' "${GALERA_MONITOR_USER:-monitor}${tab}%${tab}GALERA_MONITOR_PASSWORD${tab}0${tab}PROCESS,BINLOG MONITOR${tab}*"
   if [[ -r $GALERA_USERS_FILE ]]; then
     grep -v -e '^#' -e '^[[:space:]]*$' "$GALERA_USERS_FILE"
@@ -85,15 +91,7 @@ parse_spec() {
   REQUIRE=${tls:-NONE}
   [[ -z ${extra:-} ]] || problems+=("$NAME: too many fields")
   if [[ $password_env =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]]; then
-    local file=${GALERA_CREDENTIALS_DIR:-/nonexistent}/$password_env
-    if [[ -f $file ]]; then
-      # Byte for byte (a trailing newline is part of the Secret's value, as it is in an env var from secretKeyRef).
-      IFS= read -r -d '' PASSWORD <"$file" || true
-      [[ -n $PASSWORD ]] || problems+=("$NAME: its password file $file is empty")
-    else
-      PASSWORD=${!password_env-}
-      [[ -n $PASSWORD ]] || problems+=("$NAME: environment variable $password_env (its password) is not set")
-    fi
+    galera_read_password "$password_env" || problems+=("$NAME: $READ_PROBLEM")
   fi
   PRIVS=${privileges//,/, }
   IFS=, read -r -a DATABASES <<<"$databases"
@@ -111,18 +109,29 @@ sql_when() {
     "$condition" "$(sql_string "$statement")"
 }
 
-# The rotation's start: the account exists and the password given is not its first method. The new password becomes
-# the first method and the one in place is kept as the second, by its hash (the plaintext is gone), when it is a
-# mysql_native_password hash; any other method is replaced outright. A built statement, because the hash is read
-# from the server: QUOTE() makes it a literal.
+# The rotation's start: the account exists and the password given is not its first password. The new password
+# becomes the first password and the one in place is kept after it, by its hash (the plaintext is gone), when it is a
+# mysql_native_password hash; any other method is replaced outright (SET_SQL). PREFIX: methods kept before the
+# passwords (root's `unix_socket OR `). A built statement, because the hash is read from the server: QUOTE() makes it a
+# literal. MariaDB keeps an account's first mysql_native_password method at the top of mysql.global_priv's Priv
+# (`authentication_string`) and the others in `auth_or`.
 rotation_start_sql() {
-  local account=$1 name=$2 host=$3 password=$4 where
+  local account=$1 name=$2 host=$3 password=$4 set_sql=$5 prefix=${6:-} where
   where="User=$name AND Host=$host"
   printf "SET @ha_old=(SELECT IF(JSON_VALUE(Priv, '\$.plugin')='mysql_native_password', JSON_VALUE(Priv, '\$.authentication_string'), '') FROM mysql.global_priv WHERE %s);\n" "$where"
   printf "SET @stmt=IF(@ha_old IS NULL OR @ha_old=PASSWORD(%s), 'DO 0', IF(@ha_old RLIKE '^[*][0-9A-F]{40}\$', CONCAT(%s, QUOTE(@ha_old)), %s)); PREPARE stmt FROM @stmt; EXECUTE stmt; DEALLOCATE PREPARE stmt;\n" \
     "$password" \
-    "$(sql_string "ALTER USER $account IDENTIFIED VIA mysql_native_password USING PASSWORD($password) OR mysql_native_password USING ")" \
-    "$(sql_string "ALTER USER $account IDENTIFIED BY $password")"
+    "$(sql_string "ALTER USER $account IDENTIFIED VIA ${prefix}mysql_native_password USING PASSWORD($password) OR mysql_native_password USING ")" \
+    "$(sql_string "$set_sql")"
+}
+
+# The rotation's end: the new password is the first one, a kept old one follows it (Priv's auth_or[OLD_INDEX]: 1, or
+# 2 after root's unix_socket), and the grace is over, counted from password_last_changed: SET_SQL drops the old one.
+rotation_end_sql() {
+  local name=$1 host=$2 password=$3 set_sql=$4 old_index=$5
+  sql_when "EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host
+  AND JSON_VALUE(Priv, '\$.authentication_string')=PASSWORD($password) AND JSON_EXISTS(Priv, '\$.auth_or[$old_index]')
+  AND CAST(JSON_VALUE(Priv, '\$.password_last_changed') AS UNSIGNED) + $ROTATION_GRACE_SECONDS <= UNIX_TIMESTAMP())" "$set_sql"
 }
 
 # SQL for one parsed user. `fresh`: no server to compare with (bootstrap); `live`: change only what differs.
@@ -140,18 +149,15 @@ user_sql() {
     printf '%s;\n' "$create"
   elif [[ $mode == live ]]; then
     sql_when "NOT EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host)" "$create"
-    rotation_start_sql "$account" "$name" "$host" "$password"
+    rotation_start_sql "$account" "$name" "$host" "$password" "ALTER USER $account IDENTIFIED BY $password"
     sql_when "EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND max_user_connections<>$MAXCONN)" \
       "ALTER USER $account WITH MAX_USER_CONNECTIONS $MAXCONN"
     # mysql.user shows REQUIRE SSL as ssl_type ANY and REQUIRE NONE as ''; X509 or a cipher set by hand is replaced.
     sql_when "EXISTS(SELECT 1 FROM mysql.user WHERE User=$name AND Host=$host AND ssl_type<>'$([[ $REQUIRE == SSL ]] && echo ANY)')" \
       "ALTER USER $account REQUIRE $REQUIRE"
   fi
-  # The rotation's end (live and finish modes): the new password is the first method and the grace is over.
-  [[ $mode == fresh ]] || sql_when "EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host
-  AND JSON_VALUE(Priv, '\$.authentication_string')=PASSWORD($password) AND JSON_EXISTS(Priv, '\$.auth_or[1]')
-  AND CAST(JSON_VALUE(Priv, '\$.password_last_changed') AS UNSIGNED) + $ROTATION_GRACE_SECONDS <= UNIX_TIMESTAMP())" \
-    "ALTER USER $account IDENTIFIED BY $password"
+  # The rotation's end (live and finish modes).
+  [[ $mode == fresh ]] || rotation_end_sql "$name" "$host" "$password" "ALTER USER $account IDENTIFIED BY $password" 1
   [[ $mode != finish ]] || return 0
   for db in "${DATABASES[@]}"; do
     if [[ $db == '*' ]]; then
@@ -170,17 +176,30 @@ user_sql() {
   done
 }
 
+# root@localhost: the OS root (unix_socket, first) or the password; reachable only from inside the pod. A changed
+# password rotates like a user's (both accepted for the grace), unix_socket kept first throughout.
 root_sql() {
-  local mode=$1 alter
-  [[ -n ${MARIADB_ROOT_PASSWORD:-} ]] || return 0
-  # The OS root (unix_socket) or the password; root@localhost is reachable only from inside the pod.
-  alter="ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD($(sql_string "$MARIADB_ROOT_PASSWORD"))"
+  local mode=$1 set_sql password
+  galera_has_password MARIADB_ROOT_PASSWORD || return 0
+  galera_read_password MARIADB_ROOT_PASSWORD || {
+    printf 'apply-users: root: %s\n' "$READ_PROBLEM" >&2
+    return 1
+  }
+  password=$(sql_string "$PASSWORD")
+  set_sql="ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD($password)"
   if [[ $mode == fresh ]]; then
-    printf '%s;\n' "$alter"
-  else
-    sql_when "NOT EXISTS(SELECT 1 FROM mysql.global_priv WHERE User='root' AND Host='localhost'
-  AND INSTR(Priv, PASSWORD($(sql_string "$MARIADB_ROOT_PASSWORD"))) > 0)" "$alter"
+    printf '%s;\n' "$set_sql"
+    return 0
   fi
+  [[ $mode == finish ]] || rotation_start_sql root@localhost "'root'" "'localhost'" "$password" "$set_sql" 'unix_socket OR '
+  rotation_end_sql "'root'" "'localhost'" "$password" "$set_sql" 2
+}
+
+# This member's wsrep_sst_auth, once the SST account accepts the password of the file (the statements before it in
+# the same session did that; the client stops at the first error, so a failed run never gets here).
+sst_auth_sql() {
+  galera_has_password GALERA_SST_PASSWORD && galera_read_password GALERA_SST_PASSWORD || return 0
+  printf 'SET GLOBAL wsrep_sst_auth=%s;\n' "$(sql_string "${GALERA_SST_USER:-mariabackup}:$PASSWORD")"
 }
 
 # All the SQL, or nothing and status 1 when any spec is bad (every problem is printed).
@@ -200,7 +219,10 @@ render_sql() {
       failed=1
     fi
   done < <(user_specs)
-  [[ $mode == finish ]] || out+=$(root_sql "$mode")
+  local root
+  root=$(root_sql "$mode") || failed=1
+  out+=$root
+  [[ $mode != live ]] || out+=$'\n'$(sst_auth_sql)
   ((failed == 0)) || return 1
   printf '%s\n' "$out"
 }

@@ -9,9 +9,11 @@
 #   POD_NAME, POD_IP           downward API: wsrep_node_name, wsrep_node_address (IST listens on it too)
 #   GALERA_SST_PORT            SST receive port (default 4444)
 #   GALERA_SST_USER            SST account name (default mariabackup)
-#   GALERA_SST_PASSWORD        Secret: its password (wsrep_sst_auth; written only to the run dir)
-#   GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE, GALERA_CREDENTIALS_DIR (the users' and the
-#                              monitor's password files): see apply-users.sh, run here once the member is first
+#   GALERA_CREDENTIALS_DIR     the password files (a Secret volume): every account's, the SST one's included, whose
+#                              file GALERA_SST_PASSWORD is wsrep_sst_auth (written only to the run dir at each start
+#                              of mariadbd, and set live by apply-users.sh after a change)
+#   GALERA_SST_PASSWORD, GALERA_MONITOR_*, MARIADB_ROOT_PASSWORD, GALERA_USERS_FILE: see apply-users.sh (a password
+#                              variable counts only when its file does not exist), run here once the member is first
 #                              Synced, and again when a password file changes (apply_users_if_rotated).
 #   GALERA_TLS_DIR             (with TLS) the mounted certificate: reloaded in place when its files change
 #   GALERA_TLS_REPLICATION     `true` when Galera's own links use it too (socket.ssl_reload as well)
@@ -120,9 +122,12 @@ pause() {
 }
 
 # The defaults file mariadbd, mariabackup (via the SST script) and the client read. Per-pod and secret
-# values are rendered here, in memory, never in the ConfigMap.
+# values are rendered here, in memory, never in the ConfigMap; before every start of mariadbd, so that a restart
+# inside the container takes the SST password of the file as it is now (apply-users.sh sets it live in between).
 render_runtime_config() {
-  local auth="${GALERA_SST_USER:-mariabackup}:${GALERA_SST_PASSWORD:-}" socat_ip=${POD_IP:-}
+  local PASSWORD='' READ_PROBLEM
+  galera_has_password GALERA_SST_PASSWORD && galera_read_password GALERA_SST_PASSWORD
+  local auth="${GALERA_SST_USER:-mariabackup}:$PASSWORD" socat_ip=${POD_IP:-}
   [[ $socat_ip == *:* ]] && socat_ip="[$socat_ip]"
   auth=${auth//\\/\\\\}
   auth=${auth//\"/\\\"}
@@ -622,8 +627,8 @@ reload_tls_if_renewed() {
   fi
 }
 
-# The users' and the monitor's passwords (GALERA_CREDENTIALS_DIR, a Secret volume the kubelet updates in place when the Secret
-# changes): the files are compared every second, so a change reaches the accounts within a second or two of reaching
+# Every account's password (GALERA_CREDENTIALS_DIR, a Secret volume the kubelet updates in place when the Secret
+# changes: the users', the monitor's, the SST account's and root's): the files are compared every second, so a change reaches the accounts within a second or two of reaching
 # this pod, without a restart. apply-users.sh starts each rotation (the new password and the old one both accepted for
 # the grace), and every GALERA_ROTATION_CHECK_SECONDS (60) `--finish-rotations` ends the ones whose grace is over. One
 # run at a time; a failed run is retried after 10 s.
@@ -747,9 +752,9 @@ main() {
     galera_log "$GALERA_CONFIG_FILE (GALERA_CONFIG_FILE) is not readable"
     exit 1
   }
-  render_runtime_config
   write_wsrep_status false
   while ((TERMINATING == 0)); do
+    render_runtime_config
     set_phase establishing
     establish_state
     write_state

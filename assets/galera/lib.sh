@@ -63,6 +63,28 @@ galera_sql() {
   mariadb --defaults-file="$GALERA_CLIENT_CNF" --connect-timeout=2 -N -B "$@"
 }
 
+# The built-in accounts' and the users' passwords (apply-users.sh; the entrypoint's wsrep_sst_auth; the backup
+# sidecar's token). Whether the password of variable VAR is given: its file in GALERA_CREDENTIALS_DIR, or the variable.
+galera_has_password() {
+  [[ -f ${GALERA_CREDENTIALS_DIR:-/nonexistent}/$1 || -n ${!1:-} ]]
+}
+
+# Sets PASSWORD to the password of variable VAR: its file in GALERA_CREDENTIALS_DIR, byte for byte (a trailing
+# newline is part of the Secret's value, as it is in an env var from secretKeyRef), or else the variable. Returns 1
+# with the problem in READ_PROBLEM when it is empty or unset.
+galera_read_password() {
+  local var=$1 file=${GALERA_CREDENTIALS_DIR:-/nonexistent}/$1
+  PASSWORD='' READ_PROBLEM=''
+  if [[ -f $file ]]; then
+    IFS= read -r -d '' PASSWORD <"$file" || true
+    [[ -n $PASSWORD ]] || READ_PROBLEM="its password file $file is empty"
+  else
+    PASSWORD=${!var-}
+    [[ -n $PASSWORD ]] || READ_PROBLEM="environment variable $var (its password) is not set"
+  fi
+  [[ -z $READ_PROBLEM ]]
+}
+
 # The writer row (lib/galera/agent/writer.ts says why), and the query that reads it as one more status field
 # (`galera_writer<TAB>member`) after galera_wsrep_status's: it fails, and is left out, outside a Primary component
 # or before the row exists.

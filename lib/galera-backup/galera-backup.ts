@@ -114,12 +114,12 @@ export class GaleraBackup extends Construct {
     this.jobNetworkPolicy('DrillNetworkPolicy', drillName, model, drillLabels, this.drillPodSelector, []);
   }
 
-  /** Adds the sidecar, its scripts volume and the scripts' hash to the members' pod template. */
+  /** Adds the sidecar, its volumes (scripts, token) and the scripts' hash to the members' pod template. */
   private addSidecar(galera: GaleraPetSet, model: GaleraBackupModel, hash: string): void {
     const sidecar = backupSidecar(model);
     galera.workload.addJsonPatch(
       JsonPatch.add('/spec/template/spec/containers/-', sidecar.container),
-      JsonPatch.add('/spec/template/spec/volumes/-', sidecar.volume),
+      ...sidecar.volumes.map((volume) => JsonPatch.add('/spec/template/spec/volumes/-', volume)),
       JsonPatch.add(`/spec/template/metadata/annotations/${BACKUP_HASH_ANNOTATION.replace(/\//g, '~1')}`, hash),
     );
   }

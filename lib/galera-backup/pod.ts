@@ -15,6 +15,7 @@
  * OpenSSL and their own client certificate (backupJobTlsMount).
  */
 import { toResourceRequirements } from '../common/resources';
+import { secretFilesVolume } from '../common/secret';
 import { containerSecurityContext } from '../common/security';
 import { k8s } from '../k8s';
 import { GaleraMember, GaleraModel } from '../galera/model';
@@ -30,6 +31,17 @@ const GALERA_PATHS = { run: '/run/galera', data: '/var/lib/mysql', scripts: '/op
 const TOOLS_DIR = '/tools';
 /** The job's client certificate, with TLS. */
 const JOB_TLS_DIR = '/etc/galera-backup-tls';
+/**
+ * The token (the SST password) as a file, in the sidecar and in the jobs that talk to it: the kubelet updates it in
+ * place when the Secret changes, so the SST password rotates live (serve.sh and common.sh read it at every request).
+ */
+const TOKEN_DIR = '/etc/galera-backup-token';
+const TOKEN_VOLUME = 'backup-token';
+const TOKEN_FILE = `${TOKEN_DIR}/BACKUP_TOKEN`;
+
+function tokenVolume(model: GaleraBackupModel): k8s.Volume {
+  return secretFilesVolume(TOKEN_VOLUME, [{ secret: model.token, path: 'BACKUP_TOKEN' }]);
+}
 
 export function backupScriptsConfigMapName(model: GaleraBackupModel): string {
   return `${model.name}-scripts`;
@@ -45,7 +57,7 @@ function envVar(e: BackupEnvVar): k8s.EnvVar {
  * With TLS, listen.sh runs socat with OpenSSL instead (see it for the renewal): the member's own certificate, the
  * Secret volume mariadbd mounts (key 0440, read-only mount), so the sidecar gets no key the pod did not already have.
  */
-export function backupSidecar(model: GaleraBackupModel): { container: k8s.Container; volume: k8s.Volume } {
+export function backupSidecar(model: GaleraBackupModel): { container: k8s.Container; volumes: k8s.Volume[] } {
   const galera: GaleraModel = model.galera;
   const hostPath = galera.storage?.mode === 'hostPath';
   const listenEntry = ` 00000000:${BACKUP_SIDECAR_PORT.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A `;
@@ -66,7 +78,10 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
         { name: 'GALERA_DATADIR', value: GALERA_PATHS.data },
         { name: 'GALERA_SCRIPTS_DIR', value: GALERA_PATHS.scripts },
         { name: 'BACKUP_WORK_DIR', value: '/tmp' },
-        model.token._toEnvVar('BACKUP_TOKEN'),
+        { name: 'BACKUP_TOKEN_FILE', value: TOKEN_FILE },
+        // The token is also accepted when the SST account accepts it as its password: during a rotation's grace, the
+        // old one and the new one both, whichever this pod's file and the job's hold (serve.sh).
+        { name: 'GALERA_SST_USER', value: galera.sstUser },
         ...(model.binlogArchive ? [{ name: 'BINLOG_GTID_DOMAIN', value: String(model.binlogArchive.server.gtidDomainId) }] : []),
         ...(tls ? [
           { name: 'BACKUP_PORT', value: String(BACKUP_SIDECAR_PORT) },
@@ -90,11 +105,12 @@ export function backupSidecar(model: GaleraBackupModel): { container: k8s.Contai
         { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true },
         { name: 'scripts', mountPath: GALERA_PATHS.scripts, readOnly: true },
         { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
+        { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
         ...(tls ? [{ name: GALERA_TLS_VOLUME, mountPath: GALERA_TLS_DIR, readOnly: true }] : []),
       ],
       securityContext: containerSecurityContext(),
     },
-    volume: { name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } },
+    volumes: [{ name: 'backup-scripts', configMap: { name: backupScriptsConfigMapName(model) } }, tokenVolume(model)],
   };
 }
 
@@ -147,7 +163,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
       { name: 'BACKUP_STALE_SECONDS', value: String(model.timeoutSeconds + 3600) },
       { name: 'RETENTION_COUNT', value: String(model.retentionCount) },
       { name: 'RETENTION_MAX_AGE_SECONDS', value: String(model.retentionMaxAgeDays * 86400) },
-      model.token._toEnvVar('BACKUP_TOKEN'),
+      { name: 'BACKUP_TOKEN_FILE', value: TOKEN_FILE },
       ...(clientTls ? [
         { name: 'BACKUP_TLS_DIR', value: clientTls.paths.directory },
         { name: 'BACKUP_TLS_CIPHERS', value: TLS12_CIPHERS },
@@ -195,6 +211,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
         { name: 'backup-scripts', mountPath: BACKUP_SCRIPTS_DIR, readOnly: true },
         ...(volumeDestination ? [{ name: 'destination', mountPath: VOLUME_MOUNT_PATH }] : []),
         ...(kind === 'restore' ? [{ name: 'data', mountPath: GALERA_PATHS.data }] : []),
+        ...(kind !== 'drill' ? [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }] : []),
         ...(clientTls ? [clientTls.mount] : []),
       ],
       securityContext: containerSecurityContext(),
@@ -206,6 +223,7 @@ export function backupJobPod(model: GaleraBackupModel, kind: BackupJobKind, memb
       ...(volumeDestination ? [{ name: 'destination', persistentVolumeClaim: { claimName: model.claimName! } }] : []),
       // The member's own claim: with local volumes the scheduler puts the pod on the member's node.
       ...(kind === 'restore' ? [{ name: 'data', persistentVolumeClaim: { claimName: member?.claimName ?? '' } }] : []),
+      ...(kind !== 'drill' ? [tokenVolume(model)] : []),
       ...(clientTls ? [clientTls.volume] : []),
     ],
   };

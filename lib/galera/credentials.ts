@@ -2,7 +2,10 @@ import { SecretValue } from '../common/secret';
 
 /** The accounts GaleraPetSet manages itself. Every password is a Secret reference. */
 export interface GaleraCredentials {
-  /** The `root` password. */
+  /**
+   * The `root@localhost` password (root also logs in by the unix socket; nothing automated uses the password). Mounted
+   * as a file: a changed Secret rotates live, the old password accepted for `passwordRotationGraceMinutes`.
+   */
   readonly rootPassword: SecretValue;
   /**
    * The account mariabackup uses for SST (RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, on localhost only).
@@ -11,7 +14,11 @@ export interface GaleraCredentials {
    * @default 'mariabackup'
    */
   readonly sstUser?: string;
-  /** The SST account's password. */
+  /**
+   * The SST account's password, also each member's `wsrep_sst_auth` (what its mariabackup logs in with when it donates)
+   * and GaleraBackup's token. Mounted as a file: a changed Secret rotates live, the old password accepted for
+   * `passwordRotationGraceMinutes`; each member donates with the new one once its account accepts it (no restart).
+   */
   readonly sstPassword: SecretValue;
   /**
    * The account ProxySQL and HAProxy checks use to read wsrep status (no data access).
@@ -22,7 +29,7 @@ export interface GaleraCredentials {
   /**
    * The monitor account's password. Mounted as a file (not an env var), like the users' passwords: a changed Secret
    * rotates live, with the grace of `passwordRotationGraceMinutes`, and its clients (ProxySQL's health checks, the
-   * mysqld-exporter) move to it once the members accept it. The root and SST passwords are read when a member starts.
+   * mysqld-exporter) move to it once the members accept it. The root and SST passwords rotate the same way.
    */
   readonly monitorPassword: SecretValue;
 }

@@ -26,9 +26,9 @@ export const GALERA_TLS_DIR = '/etc/galera-tls';
 /** The pod's volume of the member's certificate (GaleraBackup's sidecar mounts it too). */
 export const GALERA_TLS_VOLUME = 'tls';
 /**
- * The users' and the monitor's passwords, one file per account named after its password variable (a projected Secret
- * volume, not env vars: the kubelet updates it in place when a Secret changes, and the entrypoint rotates the password
- * live).
+ * Every account's password (the SST account's, the monitor's, root's, the users'), one file per account named after its
+ * password variable (a projected Secret volume, not env vars: the kubelet updates it in place when a Secret changes,
+ * and the entrypoint rotates the password live; the SST one is also mariadbd's wsrep_sst_auth, set live after it).
  */
 const CREDENTIALS_DIR = '/etc/galera-credentials';
 /** The monitor's password alone, for the mysqld-exporter (a volume of its own: the users' passwords stay out of it). */
@@ -98,7 +98,7 @@ function fieldEnv(envName: string, fieldPath: string): k8s.EnvVar {
 }
 
 function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: TlsMount | undefined): k8s.Container {
-  const { credentials, ports } = model;
+  const { ports } = model;
   const exec = (...args: string[]) => ({ exec: { command: ['bash', `${SCRIPTS_DIR}/probe.sh`, ...args] } });
   return {
     name: 'mariadb',
@@ -114,11 +114,10 @@ function mariadbContainer(model: GaleraModel, dataMount: k8s.VolumeMount, tls: T
       { name: 'GALERA_CONFIG_FILE', value: `${CONFIG_DIR}/server.cnf` },
       { name: 'GALERA_USERS_FILE', value: `${CONFIG_DIR}/users.tsv` },
       { name: 'GALERA_SST_PORT', value: String(ports.sst) },
+      // Their passwords are the credentials volume's files GALERA_SST_PASSWORD, GALERA_MONITOR_PASSWORD and
+      // MARIADB_ROOT_PASSWORD: they rotate live, as the users' do (no env var: it could never change).
       { name: 'GALERA_SST_USER', value: model.sstUser },
-      credentials.sstPassword._toEnvVar('GALERA_SST_PASSWORD'),
-      // Its password is the credentials volume's file GALERA_MONITOR_PASSWORD: it rotates live, as the users' do.
       { name: 'GALERA_MONITOR_USER', value: model.monitorUser },
-      credentials.rootPassword._toEnvVar('MARIADB_ROOT_PASSWORD'),
       // The writer row's first value, when the cluster is created (entrypoint.sh, lib/galera/agent/writer.ts).
       { name: 'GALERA_INITIAL_WRITER', value: model.members[model.writerOrdinal]?.podName ?? '' },
       { name: 'GALERA_CREDENTIALS_DIR', value: CREDENTIALS_DIR },
@@ -221,12 +220,14 @@ function galeraVolumes(model: GaleraModel): k8s.Volume[] {
 }
 
 /**
- * The monitor's and every user's password Secret key, as the file its password variable names (apply-users.sh reads
- * it there). A user may not take the monitor's name (BUILT_IN_PASSWORD_ENVS), so no two files collide.
+ * The built-in accounts' and every user's password Secret key, as the file its password variable names (apply-users.sh
+ * reads it there). A user may not take a built-in name (BUILT_IN_PASSWORD_ENVS), so no two files collide.
  */
 function credentialsVolume(model: GaleraModel): k8s.Volume {
   return secretFilesVolume('credentials', [
+    { secret: model.credentials.sstPassword, path: 'GALERA_SST_PASSWORD' },
     { secret: model.credentials.monitorPassword, path: 'GALERA_MONITOR_PASSWORD' },
+    { secret: model.credentials.rootPassword, path: 'MARIADB_ROOT_PASSWORD' },
     ...model.userModels.map((m, i) => ({ secret: model.users[i].password, path: m.passwordEnv })),
   ]);
 }

@@ -141,8 +141,8 @@ export interface GaleraPetSetProps {
    */
   readonly tmpSizeMiB?: number;
   /**
-   * How long, in minutes, an account still accepts its previous password after its Secret changed. The users' and
-   * the monitor's passwords are mounted from their Secrets (not env vars), so a changed Secret reaches the running members (the
+   * How long, in minutes, an account still accepts its previous password after its Secret changed. Every password
+   * (the users', the monitor's, the SST account's, root's) is mounted from its Secret (not an env var), so a changed Secret reaches the running members (the
    * kubelet updates the files within about a minute) and the accounts change with no restart: the new password is
    * accepted at once and the old one (kept by its hash) until this grace ends, so clients are rolled to the new
    * password within it without a failed login. At least 10 (longer than the kubelet's update of every node), at

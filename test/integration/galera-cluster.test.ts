@@ -4,9 +4,9 @@
  * (bootstrap for galera-0, join for the others).
  */
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import * as path from 'path';
 import { renderUsersFile } from '../../lib/galera/users';
+import { writeSecretVolume } from '../support/secret-volume';
 import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, sleep, SST_PASSWORD, waitFor } from './galera-harness';
 
 jest.setTimeout(360_000);
@@ -241,18 +241,3 @@ async function grantsAndHashes(member: { sql(q: string): Promise<string> }): Pro
   return `${await member.sql('SELECT User, Host, authentication_string, max_user_connections FROM mysql.user ORDER BY User, Host')}\n${grants.join('\n')}`;
 }
 
-/**
- * Writes files the way the kubelet updates a Secret volume: a new timestamped directory, then `..data` swapped to
- * it by rename (atomic), each file a symlink through `..data`; readable by the mysql group as with fsGroup.
- */
-function writeSecretVolume(dir: string, files: Record<string, string>): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const version = `..${Date.now()}`;
-  fs.mkdirSync(path.join(dir, version), { mode: 0o755 });
-  for (const [name, value] of Object.entries(files)) fs.writeFileSync(path.join(dir, version, name), value, { mode: 0o644 });
-  fs.symlinkSync(version, path.join(dir, '..data_tmp'));
-  fs.renameSync(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
-  for (const name of Object.keys(files)) {
-    if (!fs.existsSync(path.join(dir, name))) fs.symlinkSync(path.join('..data', name), path.join(dir, name));
-  }
-}

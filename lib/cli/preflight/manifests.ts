@@ -110,7 +110,7 @@ export interface SecretReference {
   /** Undefined when the whole Secret is used (envFrom, a volume without items, an image pull secret). */
   readonly key: string | undefined;
   readonly optional: boolean;
-  /** `StatefulSet galera env GALERA_SST_PASSWORD` */
+  /** `StatefulSet galera env GALERA_SST_PASSWORD`, `StatefulSet galera volume credentials file GALERA_SST_PASSWORD` */
   readonly from: string;
 }
 

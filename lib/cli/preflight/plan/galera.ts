@@ -8,7 +8,7 @@ import { mariadbUpgradeVerdict } from '../../../galera/upgrade';
 import { objectId, objectNamespace } from '../manifests';
 import { CheckResult, KubeObject } from '../types';
 import { container, DAY2, line, memberCountLines, mountedConfig, PlanInput, secretRefsByUse, Spec, summarizeFields, templateChanges } from './common';
-import { inPlaceSecretLines, MONITOR_FILE, MONITOR_FOLLOWS } from './secrets';
+import { galeraCopyOfCredentials, galeraFileFollows, inPlaceSecretLines } from './secrets';
 
 /**
  * The Galera member ProxySQL sends writes to: the heaviest server of the ProxySQL config in the manifests, when there is
@@ -81,10 +81,10 @@ export function galeraPlan(input: PlanInput, sts: KubeObject, live: KubeObject):
   const before = secretRefsByUse(live, input.defaultNamespace);
   for (const [use, ref] of secretRefsByUse(sts, input.defaultNamespace)) {
     const old = before.get(use);
-    if (old !== undefined && old !== ref) {
+    if (old !== undefined && old !== ref && !galeraCopyOfCredentials(use)) {
       lines.push(line('pass', 'credentials', `${subject} ${use}`, use.startsWith('volume credentials ')
         ? `${old} -> ${ref}: rotates live with the roll: the first member with the new Secret makes the account accept the new password `
-          + `and keep the old one for passwordRotationGraceMinutes; ${use.endsWith(` file ${MONITOR_FILE}`) ? MONITOR_FOLLOWS : 'roll the clients within it'} (README, "Day 2: rotating a database password")`
+          + `and keep the old one for passwordRotationGraceMinutes; ${galeraFileFollows(use)} (README, "Day 2: rotating a database password")`
         : `${old} -> ${ref}: read when each member restarts in the roll; the first restarted member `
           + 'sets the password for the whole cluster, keeping the old one for passwordRotationGraceMinutes (README, "Day 2: rotating a database password")'));
     }

@@ -11,11 +11,34 @@ export const MONITOR_FILE = 'GALERA_MONITOR_PASSWORD';
 export const MONITOR_FOLLOWS = 'ProxySQL\'s credentials sidecars switch once every ONLINE member accepts it and each member\'s mysqld-exporter once its member does: '
   + 'no client to roll';
 
+/**
+ * Who follows a Galera credentials file once the members rotate it (the clause after the grace): the monitor's and the
+ * SST password's clients follow by themselves, root has none but the operators, a user's clients must be rolled.
+ */
+export function galeraFileFollows(use: string): string {
+  const file = /^volume credentials file (\S+)$/.exec(use)?.[1];
+  if (file === MONITOR_FILE) return MONITOR_FOLLOWS;
+  if (file === 'GALERA_SST_PASSWORD') {
+    return 'each member\'s mariadbd donates with it once its account accepts it (SET GLOBAL wsrep_sst_auth, no restart), and GaleraBackup\'s sidecars and '
+      + 'jobs read it as their token at every request (either password passes within the grace): no client to roll';
+  }
+  if (file === 'MARIADB_ROOT_PASSWORD') return 'nothing automated logs in as root (everything uses the unix socket): hand the new one to the operators within it';
+  return 'roll the clients within it';
+}
+
+/**
+ * Secret uses that only repeat a Galera credentials file's Secret for another container (the mysqld-exporter's copy of
+ * the monitor's, GaleraBackup's of the SST password's): that file's line covers them.
+ */
+export function galeraCopyOfCredentials(use: string): boolean {
+  return /^volume (exporter-credentials|backup-token) /.test(use);
+}
+
 /** What a Secret changed in place means for each use the plan knows, and what to do. */
 function inPlaceVerdict(component: string | undefined, use: string, rolls: boolean, stopped: boolean, restart: string): { status: CheckStatus; message: string } | undefined {
   if (component === 'galera' && use.startsWith('volume credentials')) {
     return { status: 'pass', message: 'rotates live: the kubelet updates the file within about a minute and each member applies it (ALTER USER), keeping the old '
-      + `password for passwordRotationGraceMinutes; ${use.endsWith(` file ${MONITOR_FILE}`) ? MONITOR_FOLLOWS : 'roll the clients within it'} (README, "Day 2: rotating a database password")` };
+      + `password for passwordRotationGraceMinutes; ${galeraFileFollows(use)} (README, "Day 2: rotating a database password")` };
   }
   if (component === 'rabbitmq' && use.startsWith('volume credentials')) {
     return { status: 'pass', message: `rotates live: the kubelet updates the file within about a minute and the first broker to see it changes the password for the `
