@@ -122,6 +122,23 @@ describe('OpenStackControlPlane with monitoring', () => {
     }
   });
 
+  test('RabbitMQMinorityPaused: one stray low sample (true for a whole window) can never fire it, at any scrape interval', () => {
+    const seconds = (d: string) => [...d.matchAll(/(\d+)([hms])/g)].reduce((t, [, n, u]) => t + Number(n) * { h: 3600, m: 60, s: 1 }[u as 'h' | 'm' | 's'], 0);
+    const fors: string[] = [];
+    for (const scrapeIntervalSeconds of [1, 2, 15, 30, 44, 45, 46, 60, 120, 300]) {
+      const rule = ruleFileOf(controlPlane({ ...MONITORING, scrapeIntervalSeconds }).objects).groups.flatMap((g: any) => g.rules)
+        .find((r: any) => r.alert === 'RabbitMQMinorityPaused');
+      const window = seconds(/min_over_time\(.*\[([0-9hms]+)\]\)/.exec(rule.expr)![1]);
+      expect(window).toBe(4 * scrapeIntervalSeconds);
+      // Longer than the window by at least one scrape (an evaluation may land just inside either end of it).
+      expect(seconds(rule.for) - window).toBeGreaterThanOrEqual(2 * scrapeIntervalSeconds);
+      expect(seconds(rule.for)).toBeGreaterThanOrEqual(180);
+      fors.push(rule.for);
+    }
+    // 3 min up to 30 s scrapes, 6 scrapes beyond (before: 3 min at every interval, so from 45 s scrapes up one sample could fire it).
+    expect(fors).toEqual(['3m', '3m', '3m', '3m', '264s', '270s', '276s', '6m', '12m', '30m']);
+  });
+
   test('dropUnusedRabbitmqSeries: the detailed endpoint stores only what an alert or a dashboard reads; /metrics is untouched', () => {
     const trimmed = controlPlane({ ...MONITORING, dropUnusedRabbitmqSeries: true }).objects;
     expectValidManifests(trimmed, { requireNamespace: true });

@@ -235,6 +235,18 @@ function backupAlerts(b: MonitoredBackup, namespace: string | undefined): AlertR
   ];
 }
 
+/** RabbitMQMinorityPaused's window, in scrapes: enough to bridge the gaps between a cut-off peer's connection attempts. */
+export const MINORITY_PAUSED_WINDOW_SCRAPES = 4;
+
+/**
+ * RabbitMQMinorityPaused's `for`: 3 min, and always 2 scrapes longer than its window. Its expression is true for a
+ * whole window after ONE low sample (min_over_time), so a `for` no longer than the window would let a single stray
+ * sample fire it: at the default 30 s interval the window is 2 min; from 45 s up it would reach 3 min.
+ */
+export function minorityPausedForSeconds(scrapeIntervalSeconds: number): number {
+  return Math.max(180, (MINORITY_PAUSED_WINDOW_SCRAPES + 2) * scrapeIntervalSeconds);
+}
+
 /**
  * RabbitMQ. Names and labels checked against a real rabbitmq-server 3.10.8 (Debian) with its prometheus plugin, in
  * test/integration/monitoring-rabbitmq.test.ts: `/metrics` for the node (alarms, `erlang_vm_dist_node_state{peer}`)
@@ -269,15 +281,19 @@ function rabbitAlerts(c: MonitoredComponent, broker: string, queues: string, scr
       // link of one broker cut: its peers reported it `1` in 14 of 15 one-second scrapes (absent in between, while
       // a new attempt starts), for as long as the cut lasted; the cut-off broker paused and closed 15692 and 5672
       // (its distribution port stays open). A broker that is stopped or crashes closes its connections: its series
-      // disappears at once and was never seen pending (60 half-second samples through a stop; the end-to-end test
-      // asserts it never goes pending then), so this is not "down".
+      // disappears at once (60 half-second samples through a stop). While it stays down and while it boots, though,
+      // each survivor now and then tries to connect to it by itself (an auto-connect with no caller waiting, about
+      // once per 12-17 s, refused within 5-12 ms, up to ~100 ms under load; measured in session 30 by sampling the
+      // survivors' sys_dist every 5 ms): a scrape that lands in one stores a `1`, the only series for that peer, so
+      // a plain down broker can make this pending for one window (the end-to-end test caught it once in a suite run).
       // min_over_time over 4 scrapes bridges the gaps between attempts. Brokers are `rabbit@<node>`
       // (RABBITMQ_NODENAME); the CLI tools and probes connect as short-lived `rabbitmqcli-...` nodes: left out.
-      expr: `max by (namespace, peer) (min_over_time(erlang_vm_dist_node_state${broker.replace(/}$/, ',peer=~"rabbit@.+"}')}[${scrapes(4)}])) < 3`,
+      expr: `max by (namespace, peer) (min_over_time(erlang_vm_dist_node_state${broker.replace(/}$/, ',peer=~"rabbit@.+"}')}[${scrapes(MINORITY_PAUSED_WINDOW_SCRAPES)}])) < 3`,
       // A healed cut resumed the paused broker 2 s after the link came back; a network blip shorter than
-      // net_ticktime (60 s) does not partition at all. 3 min is longer than the window, so one stray pending sample
-      // of a reconnecting peer cannot fire it.
-      forSeconds: 180,
+      // net_ticktime (60 s) does not partition at all. One stray sample below 3 (above) keeps the expression true for
+      // one whole window; the `for` is longer than the window at every scrape interval (3 min, or 6 scrapes from
+      // 31 s up), so such a sample makes it pending at most and never fires it.
+      forSeconds: minorityPausedForSeconds(scrapeIntervalSeconds),
       severity: 'critical',
       // RabbitMQ 4.3 removed Mnesia and with it pause_minority: the broker is cut off but not paused (only the
       // peers' view is what this reads, the same on every line; unverified on a 4.3 broker here).

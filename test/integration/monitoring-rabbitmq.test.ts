@@ -234,6 +234,12 @@ describeIfTools('Monitoring end to end: Prometheus and real RabbitMQ failures (p
   });
 
   test('a broker holding a member stopped: RabbitMQQuorumQueueMissingReplicas fires (and MinorityPaused does not: down is not a partition); back when it restarts', async () => {
+    // MinorityPaused may go PENDING here, and that is not a defect: while a broker is down and while it boots, each
+    // survivor now and then auto-connects to it (refused within 5-12 ms, about once per 12-17 s: measured in session
+    // 30 by sampling the survivors' sys_dist every 5 ms), and a scrape that lands in one stores the peer's only
+    // series as `1`, true for one window (8 s here). Seen once in a suite run. What the rule promises is that it
+    // never FIRES on a down broker: its `for` (10 s here, 3 min in production) is longer than its window. A rule that
+    // mistook down for cut off would stay true through the whole stop (~40 s) and fire.
     const stopped = NODES[1];
     const watch = prometheus.watch();
     const t0 = Date.now();
@@ -254,7 +260,10 @@ describeIfTools('Monitoring end to end: Prometheus and real RabbitMQ failures (p
       await watch.stop();
       if (!cluster.isStarted(stopped.name)) cluster.startBroker(stopped);
     }
-    expect(watch.seen.has('RabbitMQMinorityPaused')).toBe(false);
+    const minorityPaused = watch.describe('RabbitMQMinorityPaused', t0);
+    figures.minorityPausedDuringStop = minorityPaused ?? 'never active';
+    // The whole record (when pending, when last active, which peer) in the message, should it ever fire.
+    expect({ firing: minorityPaused?.firingS !== undefined, seen: minorityPaused }).toEqual({ firing: false, seen: minorityPaused });
     await resolved(prometheus, ['RabbitMQBrokerDown'], 60_000);
   });
 

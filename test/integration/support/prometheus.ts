@@ -134,7 +134,7 @@ export function scrapeConfigs(objects: K8sObject[], pods: Record<string, Array<{
  * last seen active.
  */
 export class AlertWatch {
-  public readonly seen = new Map<string, { pending?: number; firing?: number; lastActive?: number }>();
+  public readonly seen = new Map<string, { pending?: number; firing?: number; lastActive?: number; labels?: Record<string, string> }>();
   private running = true;
   private readonly loop: Promise<void>;
 
@@ -146,6 +146,8 @@ export class AlertWatch {
           const entry = this.seen.get(a.labels.alertname) ?? {};
           entry[a.state] ??= now;
           entry.lastActive = now;
+          // The first active series' labels (which peer, queue, member): what a failure message needs.
+          entry.labels ??= a.labels;
           this.seen.set(a.labels.alertname, entry);
         }
         await sleep(250);
@@ -167,6 +169,13 @@ export class AlertWatch {
   public async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+  }
+
+  /** What was seen of `alertname`, its moments in seconds from `t0`, for a failure message (undefined: never active). */
+  public describe(alertname: string, t0: number): { pendingS?: number; firingS?: number; lastActiveS?: number; labels?: Record<string, string> } | undefined {
+    const s = this.seen.get(alertname);
+    const rel = (t?: number) => (t === undefined ? undefined : (t - t0) / 1000);
+    return s === undefined ? undefined : { pendingS: rel(s.pending), firingS: rel(s.firing), lastActiveS: rel(s.lastActive), labels: s.labels };
   }
 }
 
