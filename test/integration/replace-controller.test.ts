@@ -30,22 +30,18 @@ import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-contro
 import { GaleraStorage, InventoryNode, OpenStackControlPlane } from '../../lib';
 import { K8sObject, find, newApp, synth } from '../support/harness';
 import { Daemons, describeUnlessMissing, keepLastLogs, which } from './support/daemons';
-import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
+import { createNamespaces, deleteNamespaces, sh } from './support/netns';
 import { missingOsloClients, PYTHON } from './support/oslo';
 import { HolderTimeline, killTree } from './support/vrrp';
 import {
-  exited, inNs, LayerNode, Request, RenderedVipLayer, requestStats, roll, startVipClient, vacancies, VipLayerPods, waitUntil,
+  exited, inNs, LayerNode, Request, RenderedVipLayer, renderedVipLayer, requestStats, roll, startVipClient, vacancies, vipTestNetwork, VipLayerPods, waitUntil,
 } from './support/vip-layer';
 
 jest.setTimeout(420_000);
 
 const NAIVE = process.env.REPLACE_NAIVE === '1';
-const VIP = '10.241.0.100';
-const API = { name: 'api', ns: 'rplc-api', address: '10.241.0.60' };
-const CLIENT = { name: 'client', ns: 'rplc-cl', address: '10.241.0.50' };
+const { vip: VIP, api: API, client: CLIENT, controllers: [A, B, C, D], network: NETWORK } = vipTestNetwork('rplc', '10.241.0');
 type Controller = LayerNode;
-const [A, B, C, D]: Controller[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ name: `ctl-${x}`, ns: `rplc-${x}`, address: `10.241.0.${11 + i}` }));
-const NETWORK: BridgedNodes = { bridgeNs: 'rplc-br', bridge: 'rplcbr0', nodes: [A, B, C, D, API, CLIENT] };
 const KEYSTONE_PORT = 5000;
 const STATS_PORT = 8404;
 const MEMCACHED_PORT = 11211;
@@ -64,19 +60,10 @@ function render(controllers: Controller[]): RenderedVipLayer & { objects: K8sObj
     services: SERVICES,
   });
   const objects = synth(Chart.of(cp));
-  const containers = (ds: string) => find(objects, 'DaemonSet', ds).spec.template.spec.containers as any[];
-  const [keepalived] = containers('api-vip');
-  const lb = containers('api-lb');
   return {
+    ...renderedVipLayer(objects),
     objects,
-    keepalivedFiles: find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>,
-    keepalivedCommand: keepalived.command as string[],
-    keepalivedCapabilities: keepalived.securityContext.capabilities.add as string[],
-    haproxyCfg: find(objects, 'ConfigMap', 'api-lb-config').data['haproxy.cfg'] as string,
-    haproxy: lb.find((c) => c.name === 'haproxy'),
-    reloader: lb.find((c) => c.name === 'reloader'),
-    reloaderScript: find(objects, 'ConfigMap', 'api-lb-reloader').data['reloader.js'] as string,
-    memcachedArgs: containers('memcached')[0].args as string[],
+    memcachedArgs: find(objects, 'DaemonSet', 'memcached').spec.template.spec.containers[0].args as string[],
     novaConfig: cp.connection('nova').osloConfig,
     memcacheServers: cp.memcached.memcacheServers,
     proxysqlCnf: find(objects, 'ConfigMap', 'proxysql-config').data['proxysql.cnf'] as string,

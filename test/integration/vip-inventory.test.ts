@@ -23,20 +23,16 @@ import { CONTROL_PLANE_SECRETS, SERVICES } from '../../examples/openstack-contro
 import { GaleraStorage, InventoryNode, OpenStackControlPlane } from '../../lib';
 import { find, newApp, synth } from '../support/harness';
 import { Daemons, describeUnlessMissing, keepLastLogs, which } from './support/daemons';
-import { BridgedNodes, createNamespaces, deleteNamespaces, sh } from './support/netns';
+import { createNamespaces, deleteNamespaces, sh } from './support/netns';
 import { HolderTimeline, killTree } from './support/vrrp';
 import {
-  LayerNode, projectConfigMap, Request, RenderedVipLayer, requestStats, roll, startVipClient, vacancies, VipLayerPods, inNs, waitUntil,
+  LayerNode, projectConfigMap, Request, RenderedVipLayer, renderedVipLayer, requestStats, roll, startVipClient, vacancies, vipTestNetwork, VipLayerPods, inNs, waitUntil,
 } from './support/vip-layer';
 
 jest.setTimeout(600_000);
 
-const VIP = '10.249.0.100';
-const API = { name: 'api', ns: 'vinv-api', address: '10.249.0.60' };
-const CLIENT = { name: 'client', ns: 'vinv-cl', address: '10.249.0.50' };
+const { vip: VIP, api: API, client: CLIENT, controllers: [A, B, C, D], network: NETWORK } = vipTestNetwork('vinv', '10.249.0');
 type Controller = LayerNode;
-const [A, B, C, D]: Controller[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ name: `ctl-${x}`, ns: `vinv-${x}`, address: `10.249.0.${11 + i}` }));
-const NETWORK: BridgedNodes = { bridgeNs: 'vinv-br', bridge: 'vinvbr0', nodes: [A, B, C, D, API, CLIENT] };
 const KEYSTONE_PORT = 5000;
 const STATS_PORT = 8404;
 const LABEL = { key: 'openstack-ha.cdk8s.io/edge', value: 'true' };
@@ -52,19 +48,8 @@ function render(controllers: Controller[], byLabel: boolean): RenderedVipLayer &
     services: SERVICES,
   });
   const objects = synth(Chart.of(cp));
-  const ds = (name: string) => find(objects, 'DaemonSet', name);
-  const [keepalived] = ds('api-vip').spec.template.spec.containers as any[];
-  const lb = ds('api-lb').spec.template.spec.containers as any[];
-  return {
-    templates: { 'api-vip': JSON.stringify(ds('api-vip').spec.template), 'api-lb': JSON.stringify(ds('api-lb').spec.template) },
-    keepalivedFiles: find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>,
-    keepalivedCommand: keepalived.command as string[],
-    keepalivedCapabilities: keepalived.securityContext.capabilities.add as string[],
-    haproxyCfg: find(objects, 'ConfigMap', 'api-lb-config').data['haproxy.cfg'] as string,
-    haproxy: lb.find((c) => c.name === 'haproxy'),
-    reloader: lb.find((c) => c.name === 'reloader'),
-    reloaderScript: find(objects, 'ConfigMap', 'api-lb-reloader').data['reloader.js'] as string,
-  };
+  const template = (name: string) => JSON.stringify(find(objects, 'DaemonSet', name).spec.template);
+  return { ...renderedVipLayer(objects), templates: { 'api-vip': template('api-vip'), 'api-lb': template('api-lb') } };
 }
 type Rendered = RenderedVipLayer;
 

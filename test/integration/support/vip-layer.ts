@@ -12,8 +12,9 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { find, K8sObject } from '../../support/harness';
 import { Daemons } from './daemons';
-import { sh } from './netns';
+import { BridgedNodes, sh } from './netns';
 import { HolderTimeline, startKeepalived } from './vrrp';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,6 +36,35 @@ export interface RenderedVipLayer {
   readonly haproxy: any;
   readonly reloader: any;
   readonly reloaderScript: string;
+}
+
+/**
+ * A proof's network: controllers ctl-a..ctl-d (`<prefix>-a`..`-d`, .11-.14), the API's backend (`<prefix>-api`, .60),
+ * the client (`<prefix>-cl`, .50) and the VIP (.100) on `<subnet>.0/24`, bridged by `<prefix>br0` in `<prefix>-br`.
+ * Each proof passes its own prefix and subnet, so none shares a name or an address with another.
+ */
+export function vipTestNetwork(prefix: string, subnet: string) {
+  const [a, b, c, d]: LayerNode[] = ['a', 'b', 'c', 'd'].map((x, i) => ({ name: `ctl-${x}`, ns: `${prefix}-${x}`, address: `${subnet}.${11 + i}` }));
+  const api: LayerNode = { name: 'api', ns: `${prefix}-api`, address: `${subnet}.60` };
+  const client: LayerNode = { name: 'client', ns: `${prefix}-cl`, address: `${subnet}.50` };
+  const network: BridgedNodes = { bridgeNs: `${prefix}-br`, bridge: `${prefix}br0`, nodes: [a, b, c, d, api, client] };
+  return { vip: `${subnet}.100`, controllers: [a, b, c, d] as const, api, client, network };
+}
+
+/** The VIP layer of a synthesized OpenStackControlPlane (DaemonSets api-vip and api-lb and their ConfigMaps). */
+export function renderedVipLayer(objects: K8sObject[]): RenderedVipLayer {
+  const containers = (ds: string) => find(objects, 'DaemonSet', ds).spec.template.spec.containers as any[];
+  const [keepalived] = containers('api-vip');
+  const lb = containers('api-lb');
+  return {
+    keepalivedFiles: find(objects, 'ConfigMap', 'api-vip-config').data as Record<string, string>,
+    keepalivedCommand: keepalived.command as string[],
+    keepalivedCapabilities: keepalived.securityContext.capabilities.add as string[],
+    haproxyCfg: find(objects, 'ConfigMap', 'api-lb-config').data['haproxy.cfg'] as string,
+    haproxy: lb.find((c) => c.name === 'haproxy'),
+    reloader: lb.find((c) => c.name === 'reloader'),
+    reloaderScript: find(objects, 'ConfigMap', 'api-lb-reloader').data['reloader.js'] as string,
+  };
 }
 
 /** A node's running pods' processes. */
