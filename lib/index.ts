@@ -24,6 +24,7 @@ export type { OsloRabbitOptions, OsloTransportProps, OsloMessagingProfile, OsloM
 export { OsloNotificationDriver, OsloMessaging } from './rabbitmq/oslo';
 export * from './rabbitmq/rabbit-daemonset';
 export * from './control-plane/connections';
+export * from './control-plane/props';
 export * from './control-plane/control-plane';
 export type { ControlPlaneTlsOptions } from './control-plane/tls';
 export * from './control-plane/service-config';
