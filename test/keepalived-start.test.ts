@@ -179,9 +179,48 @@ describe('the keepalived start script', () => {
     expect(r.calls.indexOf('ip addr del 127.31.0.100/24 dev eth0')).toBeLessThan(r.calls.indexOf('ip neigh del 127.31.0.100 dev eth0'));
   });
 
-  test('a node that is not in the inventory: keepalived at once, which exits on the missing file (nothing probed)', () => {
-    const r = start('lb-unknown', { '127.31.0.100': MAC.a });
+  test('a node that is never added to the inventory: it waits for its file (bounded), then keepalived exits on the missing file (nothing probed)', () => {
+    const r = start('lb-unknown', { '127.31.0.100': MAC.a }, { env: { KEEPALIVED_NODE_FILE_WAIT_SECONDS: '1' } });
+    expect(r.out).toMatch(/keepalived-start: WARNING: no \S+\/etc\/"?lb-unknown"?\.conf: node lb-unknown is not in the inventory of this VIP \(yet\)\. Waiting up to 1 s/);
+    expect(r.out).toMatch(/keepalived-start: WARNING: still no \S+ after [12] s: node lb-unknown is not in the inventory of this VIP; keepalived exits on the missing file/);
+    // No address probed, no listener: only keepalived, which exits on the missing file ("Config files missing").
     expect(r.calls).toEqual([REAL('lb-unknown')]);
+    expect(r.file('metrics-at-start')).toBe('keepalived_vrrp_master 0\nkeepalived_vrrp_fault 0\n');
+  });
+
+  test('a labelled node whose file arrives after its pod started: it waits (probes pass, FAULT, no claim), then starts as usual', async () => {
+    const s = setUp({ '127.31.0.100': MAC.b, '127.31.0.12': MAC.b, '127.31.0.13': MAC.c });
+    const file = path.join(s.etc, 'lb-a.conf');
+    const text = fs.readFileSync(file, 'utf8');
+    fs.rmSync(file);
+    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { HEAR_AFTER: '3' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const read = (f: string) => { try { return fs.readFileSync(f, 'utf8'); } catch { return ''; } };
+    const vrrpPid = path.join(path.dirname(s.etc), 'run', 'vrrp.pid');
+    const metrics = path.join(path.dirname(s.etc), 'run', 'metrics', 'vrrp.prom');
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!(read(vrrpPid).trim() === String(child.pid) && out.includes('not in the inventory')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // What the probes read (kill -0 of vrrp.pid): the script itself. Out of the election: FAULT.
+      expect(read(vrrpPid).trim()).toBe(String(child.pid));
+      expect(read(metrics)).toBe('keepalived_vrrp_master 0\nkeepalived_vrrp_fault 1\n');
+      // Nothing probed or started while there is no file.
+      expect(s.result(null, '').calls).toEqual([]);
+      fs.writeFileSync(file, text);
+      expect(await exit).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    const r = s.result(0, out);
+    expect(r.out).toMatch(/keepalived-start: \S+lb-a"?\.conf appeared after \d+ s: starting/);
+    expect(r.out).toContain('keepalived-start: peer 127.31.0.12 holds the VIP: not bidding until a peer sends this node an advert');
+    // The PID file of the wait is gone before the listener starts (it would refuse: "already running").
+    expect(r.calls.filter((c) => c.startsWith('listener found'))).toEqual([]);
+    expect(r.calls.filter((c) => c.startsWith('keepalived') || c === 'listener stopped')).toEqual([
+      'keepalived --signum=STATS', LISTENER, 'listener stopped', REAL('lb-a'),
+    ]);
   });
 
   test('no ip command in the image, or a listener that stops: WARNING, keepalived at once', () => {

@@ -21,7 +21,9 @@ export function keepalivedContainer(image: string, resources: ResolvedResources,
     resources: toResourceRequirements(resources),
     // keepalived restarts a dead VRRP child itself; these probes catch a process that is gone or never started. They
     // pass while the start script waits for a peer's advert (its listener's VRRP PID): a new node's pod must be Ready,
-    // or the DaemonSet would never roll the old pods whose adverts end the wait.
+    // or the DaemonSet would never roll the old pods whose adverts end the wait. They pass too while it waits for its
+    // node's file (the script's PID; bounded, start.ts step 0): a failing liveness probe would restart it into the
+    // crash-loop back-off the wait avoids.
     readinessProbe: { ...pidAlive, initialDelaySeconds: 2, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2 },
     livenessProbe: { ...pidAlive, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 3 },
     volumeMounts: [

@@ -13,6 +13,15 @@ import { vrrpStateWrite } from './render';
  * test/integration/replace-controller.test.ts).
  *
  * How, at every container start:
+ * 0. The node's own file in the ConfigMap (its interface, address and peers) is read. A node with no file is not in
+ *    the inventory, or not yet: a node placed by a label (`Placement.onLabelledNodes`) that was labelled before the
+ *    apply that adds it, whose pod the DaemonSet starts at once, before the kubelet has the new ConfigMap. The
+ *    script waits for the file (every 2 s, a WARNING every 60 s, the metrics say FAULT, no VIP claim) for
+ *    `NODE_FILE_WAIT_SECONDS` (5 min), then runs keepalived, which exits on the missing file ("Config files missing"):
+ *    a node that is never added fails loudly (the pod crash-loops), as it did before the wait. Without the wait the
+ *    race itself crash-looped, and the back-off (up to 5 min) then delayed the start long after the file was there.
+ *    The probes pass meanwhile (the script's PID in vrrp.pid): a failing liveness probe would restart the container
+ *    into that back-off.
  * 1. The VIP left on this node by a keepalived that was killed (keepalived removes it when it starts, too) is
  *    removed first, so that the next step sees the others.
  * 2. Who answers for the VIP: the kernel resolves it (ARP, or neighbour discovery for IPv6) after a datagram to the
@@ -57,6 +66,13 @@ import { vrrpStateWrite } from './render';
 export function keepalivedCommand(model: KeepalivedVipModel): string[] {
   return ['/bin/bash', '-c', renderStartScript(model)];
 }
+
+/**
+ * Seconds the script waits for its node's file before it lets keepalived fail on the missing file (the container
+ * restarts): over the kubelet's ConfigMap refresh (about a minute) a few times. `KEEPALIVED_NODE_FILE_WAIT_SECONDS`
+ * in the container's env overrides it (the tests do).
+ */
+export const NODE_FILE_WAIT_SECONDS = 300;
 
 /** Tenths of a second the first probe waits for an answer for the VIP (one on a segment takes well under a millisecond). */
 const PROBE_TENTHS = 10;
@@ -112,8 +128,9 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     // The node's own file in the ConfigMap says everything about this node (nothing node-specific is in the pod
     // template, so that an inventory change rolls no pod): its VRRP interface, its address and its peers.
     `conf=${conf}`,
-    'iface= self= peers=',
-    'if [ -r "$conf" ]; then',
+    'read_conf() {',
+    '  iface= self= peers=',
+    '  [ -r "$conf" ] || return 1',
     '  while read -r key value rest; do',
     '    case $key in',
     '      interface) iface=$value ;;',
@@ -121,9 +138,31 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     '      *) [ "$value" = min_ttl ] && peers="${peers:+$peers }$key" ;;',
     '    esac',
     '  done <"$conf"',
+    '  [ -n "$iface" ] && [ -n "$self" ]',
+    '}',
+    // No file for this node (step 0 in the comment above): wait for it, bounded, then let keepalived fail loudly.
+    'if ! read_conf; then',
+    `  wait_max=\${KEEPALIVED_NODE_FILE_WAIT_SECONDS:-${NODE_FILE_WAIT_SECONDS}}`,
+    '  since=$SECONDS',
+    '  next_warn=$SECONDS',
+    '  state FAULT',
+    // The probes check this PID: the script is alive and doing its job (a failing liveness probe would restart the
+    // container into the crash-loop back-off this wait avoids).
+    '  echo $$ >"$run/vrrp.pid"',
+    '  until read_conf; do',
+    '    if [ $((SECONDS - since)) -ge "$wait_max" ]; then',
+    '      log "WARNING: still no $conf after $((SECONDS - since)) s: node $NODE_NAME is not in the inventory of this VIP; keepalived exits on the missing file and the pod restarts (add the node to the inventory, or remove the label that places this pod on it)"',
+    '      start',
+    '    fi',
+    '    if [ "$SECONDS" -ge "$next_warn" ]; then',
+    '      log "WARNING: no $conf: node $NODE_NAME is not in the inventory of this VIP (yet). Waiting up to $wait_max s for the file (the kubelet swaps in a new ConfigMap within about a minute of the apply that adds the node); no VIP claim meanwhile"',
+    '      next_warn=$((SECONDS + 60))',
+    '    fi',
+    '    sleep 2',
+    '  done',
+    '  log "$conf appeared after $((SECONDS - since)) s: starting"',
+    '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
     'fi',
-    // Not in the inventory: keepalived exits ("Config files missing"), and the pod crash-loops.
-    '[ -n "$iface" ] && [ -n "$self" ] || start',
     '',
     '# The link-layer address that answers for $1 on the VIP interface within $2 tenths of a second (or until the',
     '# kernel gives up: FAILED after 3 unanswered requests). The window is measured on the clock (bash 5',

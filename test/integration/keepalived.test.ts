@@ -106,9 +106,9 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
      * `nodeName` as NODE_NAME (the node's own name unless a test says otherwise).
      */
     function startKeepalived(node: typeof NODES[number], configMap: string,
-      capabilities = DEPLOYED.capabilities, nodeName = node.name): ChildProcess {
+      capabilities = DEPLOYED.capabilities, nodeName = node.name, env: Record<string, string> = {}): ChildProcess {
       const child = startKeepalivedContainer(daemons, {
-        ns: node.ns, nodeName, configMap, runDir: runDir(node.name), logPath: logPath(node.name), command: DEPLOYED.command, capabilities,
+        ns: node.ns, nodeName, configMap, runDir: runDir(node.name), logPath: logPath(node.name), command: DEPLOYED.command, capabilities, env,
       });
       keepalived.set(node.name, child);
       return child;
@@ -241,13 +241,48 @@ describeWithBinaries('keepalived with the rendered configuration', ['keepalived'
       await stopAllNodes();
     });
 
-    test('a node whose name has no file in the ConfigMap exits at once instead of running a default config', async () => {
+    test('a node whose name has no file in the ConfigMap waits for it, then exits instead of running a default config', async () => {
       const configMap = writeConfigMap('unknown-node');
-      const child = startKeepalived(NODES[0], configMap, undefined, 'lb-unknown');
+      const offset = logSize('lb-a');
+      // The wait is 5 min in a pod (start.ts step 0); 3 s here.
+      const child = startKeepalived(NODES[0], configMap, undefined, 'lb-unknown', { KEEPALIVED_NODE_FILE_WAIT_SECONDS: '3' });
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
       expect(code).not.toBe(0);
-      expect(fs.readFileSync(logPath('lb-a'), 'utf8')).toMatch(/Config files missing '\/etc\/keepalived\/lb-unknown\.conf'/);
+      const log = fs.readFileSync(logPath('lb-a'), 'utf8').slice(offset);
+      expect(log).toContain('keepalived-start: WARNING: no /etc/keepalived/lb-unknown.conf: node lb-unknown is not in the inventory of this VIP (yet)');
+      expect(log).toMatch(/keepalived-start: WARNING: still no \/etc\/keepalived\/lb-unknown\.conf after [3-9] s/);
+      expect(log).toMatch(/Config files missing '\/etc\/keepalived\/lb-unknown\.conf'/);
       expect(timeline.holders()).toEqual([]);
+    });
+
+    test('a node whose file arrives while it waits (labelled before the apply that adds it): keepalived starts once the file is there', async () => {
+      const configMap = writeConfigMap('late-file');
+      const file = path.join(configMap, keepalivedConfigKey('lb-a'));
+      const text = fs.readFileSync(file, 'utf8');
+      fs.rmSync(file);
+      const offset = logSize('lb-a');
+      const log = () => fs.readFileSync(logPath('lb-a'), 'utf8').slice(offset);
+      try {
+        startListener(NODES[0]);
+        startKeepalived(NODES[0], configMap);
+        const deadline = Date.now() + 20_000;
+        while (!log().includes('is not in the inventory of this VIP (yet)') && Date.now() < deadline) await sleep(100);
+        expect(log()).toContain('keepalived-start: WARNING: no /etc/keepalived/lb-a.conf: node lb-a is not in the inventory of this VIP (yet)');
+        // Waiting: no VIP claimed, and the probes' PID file names a live process (the script).
+        await sleep(1000);
+        expect(timeline.holders()).toEqual([]);
+        const pid = Number(fs.readFileSync(path.join(runDir('lb-a'), 'vrrp.pid'), 'utf8'));
+        expect(() => process.kill(pid, 0)).not.toThrow();
+        const arrived = Date.now();
+        fs.writeFileSync(file, text);
+        await timeline.waitFor((h) => h.includes('lb-a'), 'lb-a to start and take the VIP once its file is there');
+        console.log(`a node's file arriving while it waits: lb-a held the VIP ${Date.now() - arrived} ms after the file appeared (polled every 2 s)`);
+        expect(log()).toMatch(/keepalived-start: \/etc\/keepalived\/lb-a\.conf appeared after \d+ s: starting/);
+        expect(log()).toContain('keepalived-start: nobody answers for the VIP: bidding');
+      } finally {
+        // Also when it fails: the next tests start from no keepalived and no listener.
+        await stopAllNodes();
+      }
     });
 
     // The construct's default advert interval (0.2 s) with a TCP check, and 1 s with an HTTP check.

@@ -124,6 +124,8 @@ export interface KeepalivedContainer {
   readonly command: readonly string[];
   /** Its added capabilities: the only ones it gets (setpriv bounding set). */
   readonly capabilities: readonly string[];
+  /** More env for the container (test settings such as KEEPALIVED_NODE_FILE_WAIT_SECONDS). @default none */
+  readonly env?: Record<string, string>;
 }
 
 /**
@@ -138,7 +140,7 @@ export function startKeepalived(daemons: Daemons, c: KeepalivedContainer): Child
   const inner = `mount --bind ${c.configMap} /etc/keepalived && mount -t tmpfs tmpfs /run && mkdir /run/keepalived && ` +
     `mount --bind ${c.runDir} /run/keepalived && ` +
     `exec setpriv --bounding-set=-all,${caps} --inh-caps=-all ${shell} ${flag} '${script}' >>${c.logPath} 2>&1`;
-  return daemons.start('ip', ['netns', 'exec', c.ns, 'unshare', '-m', 'sh', '-c', inner], { env: { ...process.env, NODE_NAME: c.nodeName } });
+  return daemons.start('ip', ['netns', 'exec', c.ns, 'unshare', '-m', 'sh', '-c', inner], { env: { ...process.env, ...c.env, NODE_NAME: c.nodeName } });
 }
 
 /** Every descendant of `pid`, deepest last. */
