@@ -5,7 +5,7 @@ import { renderMetrics } from '../lib/galera/agent/metrics';
 import { longestCronGapSeconds } from '../lib/monitoring/schedule';
 import { errorOf, expectValidManifests, find, newChart, ofKind, synth, K8sObject } from './support/harness';
 import { GALERA_CREDENTIALS, NODES as CONTROLLERS } from './support/fixtures';
-import { controlPlane, MONITORING, monitoredProxySqlWithoutFallback, monitoredTlsGaleraWithBackup, ruleFileOf, SCRAPER } from './support/monitoring';
+import { controlPlane, durationSeconds, MONITORING, monitoredProxySqlWithoutFallback, monitoredTlsGaleraWithBackup, ruleFileOf, SCRAPER } from './support/monitoring';
 
 function containers(o: K8sObject): any[] {
   return o.spec.template.spec.containers;
@@ -123,16 +123,15 @@ describe('OpenStackControlPlane with monitoring', () => {
   });
 
   test('RabbitMQMinorityPaused: one stray low sample (true for a whole window) can never fire it, at any scrape interval', () => {
-    const seconds = (d: string) => [...d.matchAll(/(\d+)([hms])/g)].reduce((t, [, n, u]) => t + Number(n) * { h: 3600, m: 60, s: 1 }[u as 'h' | 'm' | 's'], 0);
     const fors: string[] = [];
     for (const scrapeIntervalSeconds of [1, 2, 15, 30, 44, 45, 46, 60, 120, 300]) {
       const rule = ruleFileOf(controlPlane({ ...MONITORING, scrapeIntervalSeconds }).objects).groups.flatMap((g: any) => g.rules)
         .find((r: any) => r.alert === 'RabbitMQMinorityPaused');
-      const window = seconds(/min_over_time\(.*\[([0-9hms]+)\]\)/.exec(rule.expr)![1]);
+      const window = durationSeconds(/min_over_time\(.*\[([0-9hms]+)\]\)/.exec(rule.expr)![1]);
       expect(window).toBe(4 * scrapeIntervalSeconds);
       // Longer than the window by at least one scrape (an evaluation may land just inside either end of it).
-      expect(seconds(rule.for) - window).toBeGreaterThanOrEqual(2 * scrapeIntervalSeconds);
-      expect(seconds(rule.for)).toBeGreaterThanOrEqual(180);
+      expect(durationSeconds(rule.for) - window).toBeGreaterThanOrEqual(2 * scrapeIntervalSeconds);
+      expect(durationSeconds(rule.for)).toBeGreaterThanOrEqual(180);
       fors.push(rule.for);
     }
     // 3 min up to 30 s scrapes, 6 scrapes beyond (before: 3 min at every interval, so from 45 s scrapes up one sample could fire it).

@@ -10,9 +10,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { stringify } from 'yaml';
 import { renderMetrics } from '../../lib/galera/agent/metrics';
-import { controlPlane, MONITORING, monitoredProxySqlWithoutFallback, monitoredTlsGaleraWithBackup, ruleFileOf } from '../support/monitoring';
+import { controlPlane, durationSeconds, MONITORING, monitoredProxySqlWithoutFallback, monitoredTlsGaleraWithBackup, ruleFileOf } from '../support/monitoring';
 import { describeWithBinaries } from './support/daemons';
-import { durationSeconds } from './support/prometheus';
 
 const NS = { namespace: 'openstack' };
 const AGENT = { ...NS, job: 'galera-agent', member: 'galera-1', instance: '10.1.0.5:9200' };

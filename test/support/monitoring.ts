@@ -24,6 +24,13 @@ export function controlPlane(monitoring?: MonitoringOptions, extra: Partial<Open
   return { cp, objects: synth(chart) };
 }
 
+/** Seconds of a Prometheus duration as the rules render it (`lib/monitoring` `duration`): `30s`, `3m`, `1m30s`, `2h`. */
+export function durationSeconds(duration: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(duration);
+  if (!m || duration === '') throw new Error(`unexpected duration ${duration}`);
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
 /** The synthesized PrometheusRule's groups: exactly what prometheus-operator hands Prometheus as a rule file. */
 export function ruleFileOf(objects: K8sObject[]): { groups: any[] } {
   const rules = ofKind(objects, 'PrometheusRule');

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { stringify } from 'yaml';
 import { K8sObject, ofKind } from '../../support/harness';
-import { ruleFileOf } from '../../support/monitoring';
+import { durationSeconds, ruleFileOf } from '../../support/monitoring';
 
 export type Alert = { labels: Record<string, string>; state: 'pending' | 'firing' };
 
@@ -83,13 +83,6 @@ export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<
     });
     child.kill('SIGTERM');
   });
-}
-
-/** Seconds of a Prometheus duration (`30s`, `5m`, `1h`). */
-export function durationSeconds(duration: string): number {
-  const m = /^(\d+)(s|m|h)$/.exec(duration);
-  if (!m) throw new Error(`unexpected duration ${duration}`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'];
 }
 
 /** The synthesized rules, evaluated every second, with every `for` divided by `forScale` (at least `minForSeconds`). */
