@@ -89,7 +89,8 @@ describe('renderKeepalivedConf', () => {
   test('the command clears stale PID files and selects the node file by NODE_NAME', () => {
     const [shell, flag, script] = keepalivedCommand(threeNodeVip());
     expect([shell, flag]).toEqual(['/bin/bash', '-c']);
-    expect(script).toMatch(/start\(\) \{\n {2}rm -f "\$run\/keepalived\.pid" "\$run\/vrrp\.pid"\n {2}state INIT\n {2}watch_config &\n {2}exec keepalived /);
+    expect(script).toContain('clear_pids() { rm -f "$run/keepalived.pid" "$run/vrrp.pid"; }');
+    expect(script).toMatch(/start\(\) \{\n {2}clear_pids\n {2}state INIT\n {2}watch_config &\n {2}exec keepalived /);
     expect(script).toContain('--use-file="$conf"');
     expect(script).toContain('conf=/etc/keepalived/"$NODE_NAME".conf');
     expect(script).toContain('--dont-fork');

@@ -7,8 +7,8 @@ import { KEEPALIVED_METRICS_DIR, KeepalivedVipModel, VrrpNode, VrrpTrackCheck } 
  * Chosen over keepalived's `@node` conditional lines in one shared file because a name mismatch (a node missing
  * from the inventory, or `--config-id` not given so keepalived falls back to the uname host name, which need not
  * be the Kubernetes node name) then fails loudly: keepalived exits 6 "Config files missing" (after the start
- * script has waited 5 min for the file: start.ts step 0), the pod crash-loops and nobody holds the VIP by mistake. With `@node` lines keepalived runs a file where no line matched: default
- * priority 100, no unicast source, every node (itself included) as peer, and `keepalived -t` accepts it (rc 0,
+ * script has waited 5 min for the file: start.ts step 0), the pod crash-loops and nobody holds the VIP by mistake.
+ * With `@node` lines keepalived runs a file where no line matched: default priority 100, no unicast source, every node (itself included) as peer, and `keepalived -t` accepts it (rc 0,
  * checked with 2.2.7). Each file is also what runs, so CI's `keepalived -t` and the reviewer's diff see exactly
  * each node's configuration. ConfigMap keys allow `[-._a-zA-Z0-9]`, which every Kubernetes node name satisfies.
  */

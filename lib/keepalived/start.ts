@@ -72,7 +72,7 @@ export function keepalivedCommand(model: KeepalivedVipModel): string[] {
  * restarts): over the kubelet's ConfigMap refresh (about a minute) a few times. `KEEPALIVED_NODE_FILE_WAIT_SECONDS`
  * in the container's env overrides it (the tests do).
  */
-export const NODE_FILE_WAIT_SECONDS = 300;
+const NODE_FILE_WAIT_SECONDS = 300;
 
 /** Tenths of a second the first probe waits for an answer for the VIP (one on a segment takes well under a millisecond). */
 const PROBE_TENTHS = 10;
@@ -93,8 +93,10 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     metrics ? `state() { ${vrrpStateWrite('"$1"')}; }` : 'state() { :; }',
     // keepalived refuses to start ("daemon is already running") when a PID file names a live process, and in a new
     // PID namespace the old PIDs are live again; the emptyDir survives container restarts. Cleared before the
-    // listener too, which uses the same files (so that the probes see it), and again after it.
-    `mkdir -p "$run" && rm -f "$run/keepalived.pid" "$run/vrrp.pid" || exit 1`,
+    // listener too, which uses the same files (so that the probes see it), and again after it and after the wait for
+    // the node's file (whose PID the probes read meanwhile).
+    'clear_pids() { rm -f "$run/keepalived.pid" "$run/vrrp.pid"; }',
+    `mkdir -p "$run" && clear_pids || exit 1`,
     // PID 1 ignores a signal it has no handler for: the pod's deletion during the probe must end it, not wait for
     // the SIGKILL of the grace period (keepalived, exec'd later, sets its own handlers).
     'trap "exit 0" TERM INT',
@@ -118,7 +120,7 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     '}',
     '',
     'start() {',
-    '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
+    '  clear_pids',
     '  state INIT',
     // The watcher is a child of this shell, so of keepalived once it is exec'd: $$ is keepalived's PID.
     '  watch_config &',
@@ -161,7 +163,7 @@ export function renderStartScript(model: KeepalivedVipModel): string {
     '    sleep 2',
     '  done',
     '  log "$conf appeared after $((SECONDS - since)) s: starting"',
-    '  rm -f "$run/keepalived.pid" "$run/vrrp.pid"',
+    '  clear_pids',
     'fi',
     '',
     '# The link-layer address that answers for $1 on the VIP interface within $2 tenths of a second (or until the',
