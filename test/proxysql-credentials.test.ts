@@ -6,7 +6,7 @@
  * passwords travel, idempotence and half-updated Secrets are asserted here; the pod that runs it below.
  */
 import { spawn, spawnSync } from 'child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue, TlsCertificates } from '../lib';
@@ -72,7 +72,11 @@ describe('credentials.sh (against a stand-in mariadb client)', () => {
     });
   }
   const state = (): State => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
-  const setState = (s: State) => writeFileSync(join(dir, 'state.json'), JSON.stringify(s));
+  /** Whole (a rename), so a stand-in call never reads a half-written state while a watcher runs. */
+  const setState = (s: State) => {
+    writeFileSync(join(dir, 'state.json.test'), JSON.stringify(s));
+    renameSync(join(dir, 'state.json.test'), join(dir, 'state.json'));
+  };
   const patchState = (patch: Partial<State>) => setState({ ...state(), ...patch });
   /** The members accept these passwords from now on (a rotation on the Galera side). */
   const members = (m: Record<string, string[]>) => patchState({ members: { ...state().members, ...m } });

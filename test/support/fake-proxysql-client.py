@@ -67,7 +67,8 @@ def main():
     options = option_file(defaults[0]) if defaults else {}
     sql = sys.stdin.read()
     with open(STATE) as f:
-        state = json.load(f)
+        loaded = f.read()
+    state = json.loads(loaded)
     call = {
         'argv': args, 'host': host, 'port': port, 'user': options.get('user'), 'password': options.get('password'), 'sql': sql,
         'environ': proc('self', 'environ'), 'cmdline': proc('self', 'cmdline'),
@@ -88,7 +89,7 @@ def main():
 
     if state.get('admin_failures', 0) > 0:
         state['admin_failures'] -= 1
-        save(state)
+        save(state, loaded)
         print("ERROR 2013 (HY000): Lost connection to server at 'handshake: reading initial communication packet'", file=sys.stderr)
         return 1
     if options.get('user') != 'admin' or options.get('password') != state['admin_password']:
@@ -99,7 +100,7 @@ def main():
     for statement in [s.strip() for s in sql.split(';\n') if s.strip()]:
         statement = statement.rstrip(';')
         if state.get('fail_on') and state['fail_on'] in statement:
-            save(state)
+            save(state, loaded)
             print(f"ERROR 1045 (28000) at line 2: ProxySQL Admin Error: near {sql!r}: syntax error", file=sys.stderr)
             return 1
         if m := re.fullmatch(rf'SELECT COUNT\(\*\) FROM mysql_users WHERE username={HEX} AND password={HEX}', statement):
@@ -120,16 +121,21 @@ def main():
             runtime['monitor'] = memory['monitor']
             state['loads'] = state.get('loads', []) + ['variables']
         else:
-            save(state)
+            save(state, loaded)
             print(f'ERROR 1064 (42000): the stub does not know this statement: {statement!r}', file=sys.stderr)
             return 1
-    save(state)
+    save(state, loaded)
     if out:
         print('\n'.join(out))
     return 0
 
 
-def save(state):
+def save(state, loaded):
+    """Writes the state back only if this call changed it. The test changes the file too while a watcher runs
+    (the members' passwords, a Secret's rotation); a call that only read, writing back what it had read, would undo
+    a change the test made in between (CI lost the members' new password that way, and the watch test timed out)."""
+    if state == json.loads(loaded):
+        return
     with open(STATE + '.tmp', 'w') as f:
         json.dump(state, f, ensure_ascii=False)
     os.replace(STATE + '.tmp', STATE)
