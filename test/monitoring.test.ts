@@ -209,7 +209,7 @@ describe('OpenStackControlPlane with monitoring', () => {
       'GaleraRecoveryBlocked', 'GaleraFlowControlPausingWrites', 'GaleraDataVolumeNearlyFull',
       'RabbitMQBrokerDown', 'RabbitMQMinorityPaused', 'RabbitMQQuorumQueueMissingReplicas', 'RabbitMQQueueGrowingWithoutConsumers',
       'RabbitMQMemoryAlarm', 'RabbitMQDiskAlarm', 'ProxySqlNoWriter', 'ProxySqlReaderFallbackEngaged', 'HaproxyBackendDown', 'MemcachedInstanceDown',
-      'KeepalivedVipNoHolder', 'KeepalivedVipSeveralHolders',
+      'KeepalivedVipNoHolder', 'KeepalivedVipSeveralHolders', 'KeepalivedNodeOutOfElection',
     ]);
     const readme = fs.readFileSync(`${__dirname}/../README.md`, 'utf8');
     for (const a of alerts) {

@@ -465,6 +465,21 @@ function keepalivedAlerts(vip: string, scrapeIntervalSeconds: number): AlertRule
       summary: 'More than one node holds the VIP',
       description: '{{ $value }} nodes of {{ $labels.namespace }} are MASTER: the VRRP adverts between them do not get through.',
     },
+    {
+      alert: 'KeepalivedNodeOutOfElection',
+      // keepalived_vrrp_fault is 1 while the node's track check fails (HAProxy on that node is not healthy) and while
+      // its start script waits for a peer's advert or for its node's file (lib/keepalived/start.ts): the node cannot
+      // take the VIP. The VIP still has a holder (NoHolder is the outage); this is the redundancy quietly gone, two
+      // edge nodes of three out and the next failure is the outage. Per node, its last samples over the missed-scrape
+      // window all FAULT; a node whose pod is gone has no series (its DaemonSet says so).
+      expr: `min_over_time(keepalived_vrrp_fault${vip}[${window}]) == 1`,
+      // Nothing normal stays FAULT for minutes: a failed check that recovers, a roll's wait (one advert interval), a
+      // new node's wait for the survivors' reload (about a minute).
+      forSeconds: 300,
+      severity: 'warning',
+      summary: 'A VIP node is out of the election',
+      description: '{{ $labels.pod }} ({{ $labels.instance }}) of {{ $labels.namespace }} has been in FAULT for 5 min: it cannot take the VIP if the holder fails. Its keepalived log says why: the track check (HAProxy on that node), or the start script waiting for a peer\'s advert or for its node\'s file.',
+    },
   ];
 }
 

@@ -50,7 +50,7 @@ const EVERY_READER_OUT = [series('up', PROXY, '1x30'), series('proxysql_connpool
   series('proxysql_connpool_conns_status', BACKEND(0, 30), '1 stale'), series('proxysql_connpool_conns_status', BACKEND(1, 30), '1 stale')];
 /** `count` samples of `value` with a missing sample every third (the gaps between the majority's connection attempts). */
 const withGaps = (value: number, count: number) => Array.from({ length: count }, (_, i) => (i > 0 && i % 3 === 0 ? '_' : String(value))).join(' ');
-const VIP = (node: number) => ({ ...NS, job: 'api-vip', instance: `10.0.0.1${node}:9650` });
+const VIP = (node: number) => ({ ...NS, job: 'api-vip', pod: `api-vip-n${node}`, instance: `10.0.0.1${node}:9650` });
 
 function series(name: string, labels: Record<string, string>, values: string): { series: string; values: string } {
   return { series: `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`, values };
@@ -259,6 +259,17 @@ const CONTROL_PLANE_CASES: AlertCase[] = [
     alert: 'KeepalivedVipSeveralHolders',
     failure: [series('keepalived_vrrp_master', VIP(1), '1x30'), series('keepalived_vrrp_master', VIP(2), '0 1x30')],
     silentAtMinute: 1, firesAtMinute: 2, labels: NS, value: '2',
+  },
+  {
+    alert: 'KeepalivedNodeOutOfElection',
+    // Node 2's track check fails from minute 1 on and stays failing; node 1 holds the VIP throughout.
+    failure: [series('keepalived_vrrp_fault', VIP(1), '0x30'), series('keepalived_vrrp_fault', VIP(2), '0 1x30')],
+    silentAtMinute: 6, firesAtMinute: 7, labels: VIP(2),
+    quiet: {
+      what: 'a node in FAULT for 4 minutes (an HAProxy restart that took long, a roll), then back',
+      series: [series('keepalived_vrrp_fault', VIP(1), '0x30'), series('keepalived_vrrp_fault', VIP(2), '0 1x3 0x30')],
+      atMinutes: [2, 4, 6, 10],
+    },
   },
 ];
 

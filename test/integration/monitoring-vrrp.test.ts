@@ -8,7 +8,9 @@
  *
  * Time scale, stated: the alerts' 30 s windows are divided by FOR_SCALE (5), i.e. 6 s, still longer than a real
  * takeover here (0.1-2.8 s), which is not scaled. Proven at that scale: a takeover after a failed check fires
- * nothing; no holder at all (every check failing) goes pending, fires, and resolves when a check passes again.
+ * nothing; no holder at all (every check failing) goes pending, fires, and resolves when a check passes again. A node
+ * out of the election (its check failing for good) is proven by a second Prometheus (127.0.19.13) on the same
+ * exporters at 1/30 (its 5 min window at 1/5 would cost a minute): pending, firing for that node alone, resolved.
  */
 import { ChildProcess } from 'child_process';
 import * as fs from 'fs';
@@ -26,6 +28,9 @@ jest.setTimeout(180_000);
 
 const FOR_SCALE = 5;
 const PROMETHEUS = '127.0.19.11:9090';
+/** The second Prometheus of the out-of-election case: every `for` divided by 30 (5 min -> 10 s). */
+const FAST_PROMETHEUS = '127.0.19.13:9090';
+const FAST_FOR_SCALE = 30;
 const BRIDGE_NS = 'i19-br';
 const BRIDGE = 'i19br0';
 const NODES = [
@@ -39,13 +44,22 @@ const NETWORK: BridgedNodes = { bridgeNs: BRIDGE_NS, bridge: BRIDGE, nodes: NODE
 
 describeWithBinaries('Monitoring end to end: keepalived\'s VRRP state', ['keepalived', 'prometheus', 'prometheus-node-exporter', 'unshare'],
   ['keepalived', 'prometheus', 'prometheus-node-exporter', 'util-linux'], () => {
-    const chart = newChart('openstack');
-    const vip = new KeepalivedVip(chart, 'api', {
-      address: VIP, prefixLength: 24, interface: 'eth0', virtualRouterId: 51, track: VipTrack.tcp(CHECK_PORT), metricsExporter: true,
-      placement: Placement.onNodes(NODES.map((n) => ({ name: n.name, ip: n.address }))),
-    });
-    new ControlPlaneMonitoring(chart, 'mon', { scraper: SCRAPER, vip });
-    const objects = synth(chart);
+    /** The VIP with its monitoring, synthesized, the monitoring declaring `scrapeIntervalSeconds` (default 30). */
+    function monitoredVip(scrapeIntervalSeconds?: number): ReturnType<typeof synth> {
+      const chart = newChart('openstack');
+      const vip = new KeepalivedVip(chart, 'api', {
+        address: VIP, prefixLength: 24, interface: 'eth0', virtualRouterId: 51, track: VipTrack.tcp(CHECK_PORT), metricsExporter: true,
+        placement: Placement.onNodes(NODES.map((n) => ({ name: n.name, ip: n.address }))),
+      });
+      new ControlPlaneMonitoring(chart, 'mon', { scraper: SCRAPER, vip, ...(scrapeIntervalSeconds !== undefined ? { scrapeIntervalSeconds } : {}) });
+      return synth(chart);
+    }
+    const objects = monitoredVip();
+    /**
+     * For the second Prometheus: the monitoring declared at the test's real 1 s scrapes, since the rules' range windows
+     * are counted in scrapes (3 scrapes: 3 s, not the 90 s of the default 30 s interval).
+     */
+    const fastObjects = monitoredVip(1);
     const [keepalivedContainer, exporterContainer] = find(objects, 'DaemonSet', 'api').spec.template.spec.containers;
     const files: Record<string, string> = find(objects, 'ConfigMap', 'api-config').data;
     const daemons = new Daemons();
@@ -153,6 +167,42 @@ describeWithBinaries('Monitoring end to end: keepalived\'s VRRP state', ['keepal
         await watch.stop();
       }
       startListener(NODES[0]);
+    });
+
+    test('a node whose check stays failing: KeepalivedNodeOutOfElection goes pending, fires for it alone, and resolves when the check passes', async () => {
+      await until('both nodes out of FAULT', 20_000, async () => (await prometheus.query('sum(keepalived_vrrp_fault{job="api"})'))[0]?.value[1] === '0');
+      // Its 5 min window at 1/5 would be 60 s: a second Prometheus on the same exporters divides by 30 (10 s) for this
+      // case alone (the first keeps 1/5, so that the 30 s windows above stay longer than a real takeover).
+      const fastDir = path.join(dir, 'fast');
+      fs.mkdirSync(fastDir, { recursive: true });
+      const fast = new TestPrometheus(FAST_PROMETHEUS, fastDir, fastObjects, scrapeConfigs(fastObjects, { api: NODES.map((n) => ({ name: n.name, ip: n.hostIp })) }), FAST_FOR_SCALE);
+      try {
+        await fast.ready(NODES.length, 60_000);
+        const [holder] = await waitHolders(1, 30_000);
+        const out = NODES.find((n) => n.name !== holder)!;
+        const watch = fast.watch();
+        const t0 = Date.now();
+        let checkBack = false;
+        try {
+          await stopListener(out.name);
+          const alert = await watch.pendingThenFiring('KeepalivedNodeOutOfElection', 60_000);
+          expect(alert.firing - alert.pending).toBeGreaterThanOrEqual((300 / FAST_FOR_SCALE - 1) * 1000);
+          // For that node alone, while the other still holds the VIP (and NoHolder stays silent).
+          expect(watch.describe('KeepalivedNodeOutOfElection', t0)?.labels?.pod).toBe(out.name);
+          expect((await fast.activeAlerts()).filter((a) => a.labels.alertname === 'KeepalivedNodeOutOfElection').map((a) => a.labels.pod)).toEqual([out.name]);
+          expect(await holders()).toEqual([holder]);
+          startListener(out);
+          checkBack = true;
+          await resolved(fast, ['KeepalivedNodeOutOfElection'], 30_000);
+        } finally {
+          await watch.stop();
+          // Also when it fails: the next test starts with both checks passing.
+          if (!checkBack) startListener(out);
+        }
+        expect(watch.seen.has('KeepalivedVipNoHolder')).toBe(false);
+      } finally {
+        await fast.stop();
+      }
     });
 
     test('figures: series per node of the VRRP state exporter (reported, not asserted beyond the two state series)', async () => {
