@@ -9,6 +9,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { isDeepStrictEqual } from 'util';
 import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, Member, releaseGaleraLock, sleep, waitAllSynced } from './galera-harness';
 
 jest.setTimeout(600_000);
@@ -278,7 +279,10 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     await victim.waitSynced(120_000);
     const rejoin = (Date.now() - t1) / 1000;
     expect(await rowCounts()).toEqual([committed, committed, committed]);
-    expect(victim.stateTransfers()).toEqual(['IST']);
+    const transfers = victim.stateTransfers();
+    // An SST here is a finding, not a flake (r9, session 32: the only one in 7 runs): say why it happened.
+    if (!isDeepStrictEqual(transfers, ['IST'])) for (const m of members) console.log(m.logTail(150));
+    expect(transfers).toEqual(['IST']);
     console.log(`member SIGKILLed: first write on a survivor took ${stall.toFixed(1)} s; the member rejoined by IST in ${rejoin.toFixed(1)} s`);
   });
 });

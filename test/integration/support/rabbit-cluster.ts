@@ -11,7 +11,7 @@
  * dirs in the env and command; the host's /tmp stands in for the /tmp emptyDir.
  */
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from 'child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { isDeepStrictEqual } from 'util';
@@ -124,8 +124,9 @@ export async function tearDownAndPrint(cluster: RabbitNamespaceCluster | undefin
   try {
     await cluster?.tearDown();
   } finally {
+    const lines = [...figures, ...(cluster?.restarts ?? []).map((r) => `container restart: ${r}`)];
     // eslint-disable-next-line no-console
-    if (figures.length > 0) console.log(`${title}:\n${figures.map((f) => `  ${f}`).join('\n')}`);
+    if (lines.length > 0) console.log(`${title}:\n${lines.map((f) => `  ${f}`).join('\n')}`);
   }
 }
 
@@ -138,6 +139,11 @@ export class RabbitNamespaceCluster {
   public container: any;
   private objects: K8sObject[] = [];
   private readonly brokers = new Map<string, ChildProcess>();
+  /** The kubelet's restarts of each node's exited container (see `startBroker`), and their pending timers. */
+  private readonly restartCounts = new Map<string, number>();
+  private readonly restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Every restart, said once per test file by `tearDownAndPrint`: a crash the kubelet would hide is still seen. */
+  public readonly restarts: string[] = [];
   /** The broker nodes: the layout's, and the ones `addNodes` adds (a grown inventory). */
   private readonly nodes: NetnsHost[];
 
@@ -276,14 +282,44 @@ export class RabbitNamespaceCluster {
       `${binds.join(' && ')} && exec "$@"`, 'container', ...command.map((c) => this.rewritePaths(node, c))];
   }
 
+  /**
+   * Starts the node's broker container. Like the kubelet (the DaemonSet's pods restart always), a container that
+   * exits without `stopBroker` is started again after the kubelet's back-off (10 s, doubling up to 5 min), and the
+   * restart is written to its log and to `restarts`. RabbitMQ 3.10 can fail a boot when two brokers with data boot
+   * at the same moment (r9, session 32: `incompatible_feature_flags` from `maps:get(depends_on, undefined)`, the
+   * booting broker asking its booting peer to enable a flag that peer's registry does not know yet): in a cluster
+   * the kubelet restarts it and it joins; without the restart the harness kept a cluster no pod would have.
+   */
   public startBroker(node: NetnsHost): void {
-    const log = openSync(join(this.nodeDir(node.name), 'broker.log'), 'a');
+    this.cancelRestart(node.name);
+    const logFile = join(this.nodeDir(node.name), 'broker.log');
+    const log = openSync(logFile, 'a');
     // As containerd 2 starts a container: soft open-files limit 1024, hard limit high.
     const child = spawn('prlimit', [`--nofile=1024:${HARD_NOFILE}`, '--', 'ip', ...this.containerArgs(node.name, this.container.command)], {
       env: this.nodeEnv(node), stdio: ['ignore', log, log], detached: true,
     });
     closeSync(log);
     this.brokers.set(node.name, child);
+    child.once('exit', (code, signal) => {
+      if (this.brokers.get(node.name) !== child) return; // stopped by stopBroker, or started again since
+      const count = (this.restartCounts.get(node.name) ?? 0) + 1;
+      this.restartCounts.set(node.name, count);
+      const backOffSeconds = Math.min(10 * 2 ** (count - 1), 300);
+      // The container's other processes (epmd, post-start.sh, the credentials watcher) end with it.
+      for (const pid of this.namespacePids(node.name)) sh('kill', ['-KILL', pid]);
+      const what = `${node.name}: the container exited (${code ?? signal}) at ${new Date().toISOString()}; restarted after ${backOffSeconds} s (kubelet back-off, restart ${count})`;
+      this.restarts.push(what);
+      appendFileSync(logFile, `harness: ${what}\n`);
+      this.restartTimers.set(node.name, setTimeout(() => {
+        this.restartTimers.delete(node.name);
+        if (this.brokers.get(node.name) === child) this.startBroker(node);
+      }, backOffSeconds * 1000));
+    });
+  }
+
+  private cancelRestart(node: string): void {
+    clearTimeout(this.restartTimers.get(node));
+    this.restartTimers.delete(node);
   }
 
   /**
@@ -308,7 +344,8 @@ export class RabbitNamespaceCluster {
     try {
       return await waitFor(what, timeoutMs, probe);
     } catch (e) {
-      const views = this.layout.nodes.map((n) => `${n.name}: ${this.isStarted(n.name) ? `running nodes ${JSON.stringify(this.runningNodes(n.name) ?? null)}` : 'not started'}`);
+      const views = this.layout.nodes.map((n) => `${n.name}: ${this.isStarted(n.name) ? `running nodes ${JSON.stringify(this.runningNodes(n.name) ?? null)}` : 'not started'}`
+        + `${this.restartCounts.has(n.name) ? `, container restarted ${this.restartCounts.get(n.name)} time(s)` : ''}`);
       throw new Error(`${(e as Error).message}\n${views.join('\n')}\n${this.layout.nodes.map((n) => this.logTail(n.name, 25)).join('\n')}`);
     }
   }
@@ -326,16 +363,23 @@ export class RabbitNamespaceCluster {
 
   /** Stops every process in the node's namespace (broker, epmd, CLI leftovers): all were started by this test. */
   public async stopBroker(node: string): Promise<void> {
-    const pids = () => (sh('ip', ['netns', 'pids', node]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
+    // Stopped by the test: its exit is not a crash the kubelet would restart, and its next start is a new pod's.
+    this.brokers.delete(node);
+    this.cancelRestart(node);
+    this.restartCounts.delete(node);
+    const pids = () => this.namespacePids(node);
     for (const pid of pids()) sh('kill', ['-TERM', pid]);
     const deadline = Date.now() + 30_000;
     while (pids().length > 0 && Date.now() < deadline) await sleep(500);
     for (const pid of pids()) sh('kill', ['-KILL', pid]);
     while (pids().length > 0) await sleep(200);
-    this.brokers.delete(node);
   }
 
   /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
+  private namespacePids(node: string): string[] {
+    return (sh('ip', ['netns', 'pids', node]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
+  }
+
   public inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
     const env = this.nodeEnv(this.nodes.find((n) => n.name === node)!);
     return sh('ip', this.containerArgs(node, command), timeoutMs, env);
