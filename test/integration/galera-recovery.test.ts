@@ -280,7 +280,7 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     const rejoin = (Date.now() - t1) / 1000;
     expect(await rowCounts()).toEqual([committed, committed, committed]);
     const transfers = victim.stateTransfers();
-    // An SST here is a finding, not a flake (r9, session 32: the only one in 7 runs): say why it happened.
+    // An SST here is a finding, not a flake (seen once, r9 of session 32, cause unknown): the logs say why.
     if (!isDeepStrictEqual(transfers, ['IST'])) for (const m of members) console.log(m.logTail(150));
     expect(transfers).toEqual(['IST']);
     console.log(`member SIGKILLed: first write on a survivor took ${stall.toFixed(1)} s; the member rejoined by IST in ${rejoin.toFixed(1)} s`);

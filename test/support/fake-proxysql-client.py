@@ -67,8 +67,8 @@ def main():
     options = option_file(defaults[0]) if defaults else {}
     sql = sys.stdin.read()
     with open(STATE) as f:
-        loaded = f.read()
-    state = json.loads(loaded)
+        raw = f.read()
+    state, loaded = json.loads(raw), json.loads(raw)
     call = {
         'argv': args, 'host': host, 'port': port, 'user': options.get('user'), 'password': options.get('password'), 'sql': sql,
         'environ': proc('self', 'environ'), 'cmdline': proc('self', 'cmdline'),
@@ -134,7 +134,7 @@ def save(state, loaded):
     """Writes the state back only if this call changed it. The test changes the file too while a watcher runs
     (the members' passwords, a Secret's rotation); a call that only read, writing back what it had read, would undo
     a change the test made in between (CI lost the members' new password that way, and the watch test timed out)."""
-    if state == json.loads(loaded):
+    if state == loaded:
         return
     with open(STATE + '.tmp', 'w') as f:
         json.dump(state, f, ensure_ascii=False)

@@ -367,19 +367,19 @@ export class RabbitNamespaceCluster {
     this.brokers.delete(node);
     this.cancelRestart(node);
     this.restartCounts.delete(node);
-    const pids = () => this.namespacePids(node);
-    for (const pid of pids()) sh('kill', ['-TERM', pid]);
+    for (const pid of this.namespacePids(node)) sh('kill', ['-TERM', pid]);
     const deadline = Date.now() + 30_000;
-    while (pids().length > 0 && Date.now() < deadline) await sleep(500);
-    for (const pid of pids()) sh('kill', ['-KILL', pid]);
-    while (pids().length > 0) await sleep(200);
+    while (this.namespacePids(node).length > 0 && Date.now() < deadline) await sleep(500);
+    for (const pid of this.namespacePids(node)) sh('kill', ['-KILL', pid]);
+    while (this.namespacePids(node).length > 0) await sleep(200);
+  }
+
+  /** Every process in a network namespace (a broker's, a client's or the bridge's). */
+  private namespacePids(namespace: string): string[] {
+    return (sh('ip', ['netns', 'pids', namespace]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
   }
 
   /** A command in the node's namespace with the container's env (what kubectl exec, probes and hooks get). */
-  private namespacePids(node: string): string[] {
-    return (sh('ip', ['netns', 'pids', node]).stdout ?? '').split('\n').filter((p) => p.trim() !== '');
-  }
-
   public inContainer(node: string, command: string[], timeoutMs = 30_000): SpawnSyncReturns<string> {
     const env = this.nodeEnv(this.nodes.find((n) => n.name === node)!);
     return sh('ip', this.containerArgs(node, command), timeoutMs, env);
@@ -417,7 +417,7 @@ export class RabbitNamespaceCluster {
   public deleteNamespaces(): void {
     for (const ns of [...this.nodes, ...(this.layout.clients ?? [])].map((n) => n.name).concat(this.layout.bridge)) {
       if (!sh('ip', ['netns', 'list']).stdout.split('\n').some((l) => l.split(' ')[0] === ns)) continue;
-      for (const pid of sh('ip', ['netns', 'pids', ns]).stdout.split('\n').filter((p) => p.trim())) sh('kill', ['-KILL', pid]);
+      for (const pid of this.namespacePids(ns)) sh('kill', ['-KILL', pid]);
       sh('ip', ['netns', 'del', ns]);
     }
   }
