@@ -75,7 +75,8 @@ user_specs() {
   return 0
 }
 
-# Checks one spec and sets NAME HOST PASSWORD MAXCONN PRIVS DATABASES REQUIRE. Prints the problems, returns 1 on any.
+# Checks one spec and sets NAME HOST PASSWORD MAXCONN PRIVS PRIVILEGE_LIST DATABASES REQUIRE. Prints the problems,
+# returns 1 on any.
 parse_spec() {
   local line=$1 password_env privileges databases tls extra problems=()
   IFS=$'\t' read -r NAME HOST password_env MAXCONN privileges databases tls extra <<<"$line"
@@ -94,6 +95,7 @@ parse_spec() {
     galera_read_password "$password_env" || problems+=("$NAME: $READ_PROBLEM")
   fi
   PRIVS=${privileges//,/, }
+  IFS=, read -r -a PRIVILEGE_LIST <<<"$privileges"
   IFS=, read -r -a DATABASES <<<"$databases"
   if ((${#problems[@]} > 0)); then
     printf 'apply-users: %s\n' "${problems[@]}" >&2
@@ -171,9 +173,47 @@ user_sql() {
           "CREATE DATABASE $(sql_identifier "$db")"
       fi
     fi
-    # GRANT only adds (a privilege removed from the list is not revoked) and is harmless to repeat.
-    printf 'GRANT %s ON %s TO %s;\n' "$PRIVS" "$target" "$account"
+    # GRANT only adds (a privilege removed from the list is not revoked).
+    if [[ $mode == live ]]; then
+      sql_when "$(privilege_missing_sql "$db")" "GRANT $PRIVS ON $target TO $account"
+    else
+      printf 'GRANT %s ON %s TO %s;\n' "$PRIVS" "$target" "$account"
+    fi
   done
+}
+
+# An SQL condition: the account (NAME, HOST) lacks a privilege of PRIVILEGE_LIST on DB (`*`: global). A GRANT is
+# harmless to repeat, but live it is a TOI statement that every member of the cluster applies in turn, and while a
+# member applies one, Galera marks its state unsafe (grastate.dat's zero UUID): killed in that moment, it rejoins by
+# a full SST (README, "After a power failure", item 3). Run at every start of every member, unconditional GRANTs
+# made those moments routine. information_schema lists what an account holds under the names GRANT takes (SELECT,
+# LOCK TABLES, BINLOG MONITOR...), so a run with nothing missing grants nothing. A name the server reports under
+# another one (REPLICATION CLIENT, now BINLOG MONITOR) never counts as held: that GRANT runs every time, as before.
+# ALL PRIVILEGES on a database: as many as mysql.db has privilege columns (GRANT OPTION aside; 19 in 10.11).
+# ALL PRIVILEGES globally has no such count (the newer global privileges are no columns): always granted.
+privilege_missing_sql() {
+  local db=$1 grantee privilege names='' count=0
+  grantee=$(sql_string "'$NAME'@'$HOST'")
+  if [[ ${PRIVILEGE_LIST[*]} == 'ALL PRIVILEGES' || ${PRIVILEGE_LIST[*]} == ALL ]]; then
+    if [[ $db == '*' ]]; then
+      printf 'TRUE'
+      return
+    fi
+    printf "(SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE BINARY GRANTEE=%s AND BINARY TABLE_SCHEMA=%s)<(SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='mysql' AND TABLE_NAME='db' AND RIGHT(COLUMN_NAME, 5)='_priv' AND COLUMN_NAME<>'Grant_priv')" \
+      "$grantee" "$(sql_string "$db")"
+    return
+  fi
+  for privilege in "${PRIVILEGE_LIST[@]}"; do
+    names+=${names:+,}$(sql_string "$privilege")
+    count=$((count + 1))
+  done
+  if [[ $db == '*' ]]; then
+    printf '(SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES WHERE BINARY GRANTEE=%s AND PRIVILEGE_TYPE IN (%s))<%d' \
+      "$grantee" "$names" "$count"
+  else
+    printf '(SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.SCHEMA_PRIVILEGES WHERE BINARY GRANTEE=%s AND BINARY TABLE_SCHEMA=%s AND PRIVILEGE_TYPE IN (%s))<%d' \
+      "$grantee" "$(sql_string "$db")" "$names" "$count"
+  fi
 }
 
 # root@localhost: the OS root (unix_socket, first) or the password; reachable only from inside the pod. A changed

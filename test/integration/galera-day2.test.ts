@@ -90,7 +90,8 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
       });
       return after[0] - before[0];
     };
-    // apply-users replicates at every start (ALTER USER, GRANT; how many varies): give c no user to apply, so that
+    // apply-users replicates only what differs (galera-cluster.test.ts: nothing when nothing changed), but a start's
+    // first run may still find a rotation to end: give c no user to apply, so that
     // whatever the others commit while c restarts comes from the restart itself.
     const env = cluster.extraEnv;
     // Nor the writer row: its idempotent CREATE ... IF NOT EXISTS is DDL, which Galera replicates (TOI) whenever a
