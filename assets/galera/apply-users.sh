@@ -192,28 +192,26 @@ user_sql() {
 # ALL PRIVILEGES on a database: as many as mysql.db has privilege columns (GRANT OPTION aside; 19 in 10.11).
 # ALL PRIVILEGES globally has no such count (the newer global privileges are no columns): always granted.
 privilege_missing_sql() {
-  local db=$1 grantee privilege names='' count=0
-  grantee=$(sql_string "'$NAME'@'$HOST'")
+  local db=$1 privilege names='' held
+  # What the account holds on the target, one row per privilege.
+  held="BINARY GRANTEE=$(sql_string "'$NAME'@'$HOST'")"
+  if [[ $db == '*' ]]; then
+    held="information_schema.USER_PRIVILEGES WHERE $held"
+  else
+    held="information_schema.SCHEMA_PRIVILEGES WHERE $held AND BINARY TABLE_SCHEMA=$(sql_string "$db")"
+  fi
   if [[ ${PRIVILEGE_LIST[*]} == 'ALL PRIVILEGES' || ${PRIVILEGE_LIST[*]} == ALL ]]; then
     if [[ $db == '*' ]]; then
       printf 'TRUE'
-      return
+    else
+      printf "(SELECT COUNT(*) FROM %s)<(SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='mysql' AND TABLE_NAME='db' AND RIGHT(COLUMN_NAME, 5)='_priv' AND COLUMN_NAME<>'Grant_priv')" "$held"
     fi
-    printf "(SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE BINARY GRANTEE=%s AND BINARY TABLE_SCHEMA=%s)<(SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA='mysql' AND TABLE_NAME='db' AND RIGHT(COLUMN_NAME, 5)='_priv' AND COLUMN_NAME<>'Grant_priv')" \
-      "$grantee" "$(sql_string "$db")"
     return
   fi
   for privilege in "${PRIVILEGE_LIST[@]}"; do
     names+=${names:+,}$(sql_string "$privilege")
-    count=$((count + 1))
   done
-  if [[ $db == '*' ]]; then
-    printf '(SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES WHERE BINARY GRANTEE=%s AND PRIVILEGE_TYPE IN (%s))<%d' \
-      "$grantee" "$names" "$count"
-  else
-    printf '(SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.SCHEMA_PRIVILEGES WHERE BINARY GRANTEE=%s AND BINARY TABLE_SCHEMA=%s AND PRIVILEGE_TYPE IN (%s))<%d' \
-      "$grantee" "$(sql_string "$db")" "$names" "$count"
-  fi
+  printf '(SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM %s AND PRIVILEGE_TYPE IN (%s))<%d' "$held" "$names" "${#PRIVILEGE_LIST[@]}"
 }
 
 # root@localhost: the OS root (unix_socket, first) or the password; reachable only from inside the pod. A changed

@@ -7,7 +7,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { renderUsersFile } from '../../lib/galera/users';
 import { writeSecretVolume } from '../support/secret-volume';
-import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, Member, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, sleep, SST_PASSWORD, waitFor } from './galera-harness';
+import { acquireGaleraLock, describeWithGalera, GaleraTestCluster, HARD_NOFILE, MONITOR_PASSWORD, releaseGaleraLock, ROOT_PASSWORD, sleep, SST_PASSWORD, waitFor } from './galera-harness';
 
 jest.setTimeout(360_000);
 
@@ -144,27 +144,26 @@ describeWithGalera('Galera cluster (entrypoint, config, probes, users)', () => {
 
     const before = await grantsAndHashes(a);
     // Counted on b, where the runs below start: its own statements are committed there before the script returns.
-    const lastCommitted = async (m: Member) => Number((await m.sql("SHOW STATUS LIKE 'wsrep_last_committed'")).split('\t')[1]);
-    const seqnoBefore = await lastCommitted(b);
+    const seqnoBefore = await b.lastCommitted();
     const rerun = await b.script('apply-users.sh');
     expect(rerun.code).toBe(0);
     expect(await grantsAndHashes(b)).toEqual(before);
     // A re-run replicates nothing: no CREATE, no ALTER, and no GRANT (each would be a TOI statement on every member,
     // a moment in which a member killed rejoins by SST). Until session 33 it replicated one GRANT per database grant:
     // 35 -> 42 here, in 10 runs of 10.
-    const seqnoAfter = await lastCommitted(b);
+    const seqnoAfter = await b.lastCommitted();
     console.log(`apply-users re-run: wsrep_last_committed ${seqnoBefore} -> ${seqnoAfter}`);
     expect(seqnoAfter).toBe(seqnoBefore);
 
     // A privilege lost meanwhile (three kinds of grant: ALL on a database, a list on a database, a global list) is
     // granted back by the next run, with one GRANT each and nothing else.
     await a.sql("REVOKE DELETE ON nova_api.* FROM 'nova'@'%'; REVOKE SELECT ON nova.* FROM 'reader'@'127.0.0.%'; REVOKE BINLOG MONITOR ON *.* FROM 'monitor'@'%'");
-    const revoked = await lastCommitted(a);
-    await waitFor('b has applied the REVOKEs', 30_000, async () => ((await lastCommitted(b)) >= revoked ? true : undefined));
+    const revoked = await a.lastCommitted();
+    await waitFor('b has applied the REVOKEs', 30_000, async () => ((await b.lastCommitted()) >= revoked ? true : undefined));
     expect(await grantsAndHashes(b)).not.toEqual(before);
     expect((await b.script('apply-users.sh')).code).toBe(0);
     expect(await grantsAndHashes(b)).toEqual(before);
-    expect(await lastCommitted(b)).toBe(revoked + 3);
+    expect(await b.lastCommitted()).toBe(revoked + 3);
     await waitFor('a has the grants back', 30_000, async () => ((await grantsAndHashes(a)) === before ? true : undefined));
   });
 

@@ -46,8 +46,6 @@ const containerLog = (m: Member) => fs.readFileSync(path.join(path.dirname(m.dir
 
 const usersApplied = (m: Member) => (containerLog(m).match(/users applied/g) ?? []).length;
 
-const lastCommitted = async (m: Member) => Number(await m.sql("SHOW STATUS LIKE 'wsrep_last_committed'").then((r) => r.split('\t')[1]));
-
 describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under writes)', () => {
   let cluster: GaleraTestCluster;
   const figures: Record<string, number> = {};
@@ -77,7 +75,7 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
     const restart = async (beforeStart: () => void = () => undefined): Promise<number> => {
       await c.stop();
       beforeStart();
-      const before = await Promise.all([a, b].map(lastCommitted));
+      const before = await Promise.all([a, b].map((m) => m.lastCommitted()));
       const applied = usersApplied(c);
       c.startEntrypoint();
       await c.decide('join');
@@ -85,14 +83,14 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
       // apply-users (after the upgrade) is what replicates at every start: wait until it has run.
       await waitFor(`${c.name} users applied`, 60_000, () => (usersApplied(c) > applied ? true : undefined));
       const after = await waitFor('a and b at the same seqno', 30_000, async () => {
-        const seqnos = await Promise.all([a, b].map(lastCommitted));
+        const seqnos = await Promise.all([a, b].map((m) => m.lastCommitted()));
         return seqnos[0] === seqnos[1] ? seqnos : undefined;
       });
       return after[0] - before[0];
     };
     // apply-users replicates only what differs (galera-cluster.test.ts: nothing when nothing changed), but a start's
-    // first run may still find a rotation to end: give c no user to apply, so that
-    // whatever the others commit while c restarts comes from the restart itself.
+    // first run may still find a rotation to end: give c no user to apply, so that whatever the others commit while
+    // c restarts comes from the restart itself.
     const env = cluster.extraEnv;
     // Nor the writer row: its idempotent CREATE ... IF NOT EXISTS is DDL, which Galera replicates (TOI) whenever a
     // start runs it before it has read the existing row.
@@ -132,10 +130,10 @@ describeWithGalera('Galera day 2 (mariadb-upgrade, rolling a config change under
     expect(fs.readFileSync(info, 'utf8')).toMatch(new RegExp(`^${server.replace(/\./g, '\\.')}-MariaDB`));
 
     // The measure can fail: the same upgrade with binary logging (and so replication) on does reach the others.
-    const before = await Promise.all([a, b].map(lastCommitted));
+    const before = await Promise.all([a, b].map((m) => m.lastCommitted()));
     const forced = await runAsMysql(['mariadb-upgrade', `--defaults-file=${c.runDir}/client.cnf`, '--force', '--write-binlog'], {}, undefined, 120_000);
     expect(forced.code).toBe(0);
-    const after = await Promise.all([a, b].map(lastCommitted));
+    const after = await Promise.all([a, b].map((m) => m.lastCommitted()));
     figures.writeSetsOfAReplicatedUpgrade = after[0] - before[0];
     expect(after[0]).toBeGreaterThan(before[0]);
 

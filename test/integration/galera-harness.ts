@@ -385,6 +385,11 @@ export class Member {
     return result.stdout.trim();
   }
 
+  /** The last write-set this member committed (`wsrep_last_committed`): a cluster-wide sequence number. */
+  public async lastCommitted(): Promise<number> {
+    return Number(await this.sql("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_last_committed'"));
+  }
+
   /** A client login over TCP as `user` (password by env, so any byte works). */
   public async login(user: string, password: string, query = 'SELECT CURRENT_USER()', clientOptions: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
     return tcpQuery(this.ip, 3306, user, password, query, 20_000, clientOptions);

@@ -273,13 +273,12 @@ describeWithGalera('Galera recovery (entrypoint + recovery agent)', () => {
     // account statement (TOI) rejoins by SST instead, whatever its data: Galera writes the zero UUID to grastate.dat
     // for the statement's duration, and a start position from --wsrep-recover counts only under the UUID it belongs
     // to (seen in CI, r11 of session 33, and most likely r9 of session 32, which kept no logs: the victim was killed
-    // a second after it became Synced in scenario 5, while its own apply-users run replicated its GRANTs; the README
-    // says so under Galera recovery). So every member's
-    // apply-users run is over, and the victim has applied everything the cluster ordered, before the kill.
+    // a second after it became Synced in scenario 5, while its own apply-users run replicated its GRANTs; README,
+    // "After a power failure", item 3). So every member's apply-users run is over, and the victim has applied
+    // everything the cluster ordered, before the kill.
     await Promise.all(members.map((m) => m.waitSettled(60_000)));
-    const lastCommitted = async (m: Member) => Number(await m.sql("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='wsrep_last_committed'"));
-    const ordered = await lastCommitted(writer);
-    await waitFor(`${victim.name} has applied up to seqno ${ordered}`, 30_000, async () => ((await lastCommitted(victim)) >= ordered ? true : undefined));
+    const ordered = await writer.lastCommitted();
+    await waitFor(`${victim.name} has applied up to seqno ${ordered}`, 30_000, async () => ((await victim.lastCommitted()) >= ordered ? true : undefined));
     await insertRows(writer, 1, 'before-death');
     await victim.kill();
     const t0 = Date.now();
