@@ -22,7 +22,13 @@ if ! diff -u API.md .tmp/API.md > .tmp/API.diff; then
 fi
 
 step "unit tests"
-npx jest --selectProjects unit --ci
+# Bounded: the suite takes 3-4 minutes on CI's 2 cores. A process a failed test leaves behind can keep jest from
+# exiting after its summary (stop 33's CI waited out its 90 minutes so); then this fails in 20 minutes, saying so.
+timeout --kill-after=30s 20m npx jest --selectProjects unit --ci || {
+  status=$?
+  [[ $status -eq 124 || $status -eq 137 ]] && echo "unit tests: jest did not finish within 20 minutes (a hang: see above)" >&2
+  exit "$status"
+}
 
 step "integration tests (real daemons)"
 npx jest --selectProjects integration --ci --runInBand

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -8,6 +8,7 @@ import { BackupDestination, GaleraBackup, GaleraBackupProps, GaleraPetSet, Galer
 import { TLS12_CIPHERS } from '../lib/tls/model';
 import { cronProblem } from '../lib/galera-backup/validation';
 import { apiRulesProblems, errorOf, expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
+import { killAll, spawnInGroup } from './support/background-script';
 import { NODES } from './support/fixtures';
 import { HOSTILE_NUMBERS, HOSTILE_STRINGS, cases, expectNamedProblem } from './support/hostile';
 
@@ -649,8 +650,13 @@ describe('binary log archive: retention and history segments (on a local directo
   /** Issue 17's loopback range: the stand-in sidecar and S3 server listen here. */
   const SIDECAR_ADDRESS = '127.0.17.2';
   let remote: string;
+  /** The scripts run without blocking (runAsync), each in a process group of its own: a failed test leaves none behind. */
+  const children: ChildProcess[] = [];
   beforeEach(() => { remote = fs.mkdtempSync(path.join(os.tmpdir(), 'archive-')); });
-  afterEach(() => fs.rmSync(remote, { recursive: true, force: true }));
+  afterEach(() => {
+    killAll(children);
+    fs.rmSync(remote, { recursive: true, force: true });
+  });
   const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH, RCLONE_CONFIG_DEST_TYPE: 'local', BACKUP_REMOTE: `dest:${remote}`, ...extra });
   const bash = (script: string, input = '', extra: Record<string, string> = {}) =>
     spawnSync('bash', ['-c', `. "${assets}/common.sh"; ${script}`], { input, env: env(extra), encoding: 'utf8' });
@@ -822,11 +828,11 @@ describe('binary log archive: retention and history segments (on a local directo
   }
   /** Runs bash without blocking this process (the stand-in sidecar and S3 server answer from it). */
   const runAsync = (args: string[], extra: Record<string, string>) => new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn('bash', args, { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
+    const child = spawnInGroup(children, 'bash', args, { env: env({ BACKUP_TOKEN: 't', BINLOG_GTID_DOMAIN: '1', ...extra }) });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
   /** A job's script. */

@@ -5,10 +5,11 @@
  * moves the exporter to the new password once the member accepts it. Here against stand-ins (the `mariadb` client,
  * `mysqld_exporter`, `wget`); the real mariadbd is in test/integration/galera-monitor-rotation.test.ts.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { killAll, spawnInGroup } from './support/background-script';
 import { installStandInClient, runApplyUsers, sqlLiteral, standInCalls, writeSecretVolume } from './support/secret-volume';
 
 const ASSETS = path.resolve(__dirname, '../assets/galera');
@@ -25,7 +26,12 @@ describe('apply-users.sh: the monitor\'s password from the credentials volume (s
     installStandInClient(dir);
     fs.writeFileSync(path.join(dir, 'users.tsv'), 'nova\t%\tGALERA_PASSWORD_NOVA\t0\tALL PRIVILEGES\tnova\n');
   });
-  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  /** The watcher script, in a process group of its own: a failed test leaves none behind. */
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    killAll(children);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   const run = (args: string[], env: Record<string, string> = {}) => runApplyUsers(dir, args, env);
   const calls = () => standInCalls(dir);
@@ -105,11 +111,11 @@ apply_users_if_rotated; [[ -z $USERS_PID ]] && echo "pass 5: nothing to do"
 `;
     fs.writeFileSync(path.join(dir, 'watch.sh'), script);
     spawnSync('mkfifo', [path.join(dir, 'go')]);
-    const child = spawn('bash', [path.join(dir, 'watch.sh')], {
+    const child = spawnInGroup(children, 'bash', [path.join(dir, 'watch.sh')], {
       env: { PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, GALERA_RUN_DIR: dir, GALERA_USERS_FILE: path.join(dir, 'users.tsv'), GALERA_CREDENTIALS_DIR: credentials },
     });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
+    child.stdout!.on('data', (d) => { out += d; });
     return new Promise<void>((resolve, reject) => {
       setTimeout(() => {
         writeSecretVolume(credentials, { GALERA_MONITOR_PASSWORD: 'new-monitor', GALERA_PASSWORD_NOVA: 'nova-pw' });
@@ -133,13 +139,18 @@ apply_users_if_rotated; [[ -z $USERS_PID ]] && echo "pass 5: nothing to do"
 describe('exporter.sh: the mysqld-exporter follows the monitor\'s password file once the member accepts it (stand-in exporter and wget)', () => {
   let dir: string;
   let child: ChildProcess | undefined;
+  /** `child` and everything it starts (the stand-in exporter), in a process group of its own. */
+  const children: ChildProcess[] = [];
   // The stand-in exporter records how it was started (its password from its environment, byte for byte) and lives
   // until stopped. The stand-in wget answers for the candidate: `mysql_up 1` when its password is the one the
   // "member" accepts (the file `accepted`), 0 otherwise.
   const EXPORTER_STANDIN = `#!/bin/bash
-n=$(ls "$STUB_DIR/starts" | wc -l)
-printf '%s\\n' "$@" >"$STUB_DIR/starts/$n.args"
+n=$(ls "$STUB_DIR/starts" | grep -c '[.]args$')
+# The password first and the arguments last, by rename: the test lists the .args files and reads each one's
+# password, which must be whole by then (CI once read a start whose .password was not written yet).
 printf '%s' "$MYSQLD_EXPORTER_PASSWORD" >"$STUB_DIR/starts/$n.password"
+printf '%s\\n' "$@" >"$STUB_DIR/starts/$n.args.tmp"
+mv "$STUB_DIR/starts/$n.args.tmp" "$STUB_DIR/starts/$n.args"
 listen=\${1#--web.listen-address=}
 printf '%s' "$MYSQLD_EXPORTER_PASSWORD" >"$STUB_DIR/listen-$listen"
 echo $$ >"$STUB_DIR/pid-$listen"
@@ -159,7 +170,7 @@ if cmp -s "$STUB_DIR/listen-$listen" "$STUB_DIR/accepted"; then echo 'mysql_up 1
     fs.writeFileSync(path.join(dir, 'bin', 'wget'), WGET_STANDIN, { mode: 0o755 });
   });
   afterEach(() => {
-    if (child?.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    killAll(children);
     child = undefined;
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -179,7 +190,7 @@ if cmp -s "$STUB_DIR/listen-$listen" "$STUB_DIR/accepted"; then echo 'mysql_up 1
   const start = () => {
     stderr = '';
     // dash: the image's busybox sh is POSIX too, so no bash-isms may creep in.
-    child = spawn('dash', [EXPORTER, '--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor'], {
+    child = spawnInGroup(children, 'dash', [EXPORTER, '--mysqld.address=127.0.0.1:3306', '--mysqld.username=monitor'], {
       env: {
         PATH: `${dir}/bin:${process.env.PATH}`, STUB_DIR: dir, MYSQLD_EXPORTER_PASSWORD_FILE: path.join(dir, 'secret', 'GALERA_MONITOR_PASSWORD'),
         MYSQLD_EXPORTER_BIN: path.join(dir, 'bin', 'mysqld_exporter'), MYSQLD_EXPORTER_LISTEN: ':9104', MYSQLD_EXPORTER_CHECK_ADDRESS: '127.0.0.1:9105', MYSQLD_EXPORTER_CHECK_SECONDS: '1',

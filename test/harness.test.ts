@@ -2,7 +2,9 @@
  * The harness' own checks must be able to fail: each test breaks one invariant on otherwise valid objects
  * and expects exactly that problem to be reported.
  */
+import { ChildProcess, spawn } from 'child_process';
 import { MemcachedNetwork, MemcachedPool, Placement } from '../lib';
+import { killAll, spawnInGroup } from './support/background-script';
 import { K8sObject, apiRulesProblems, invariantProblems, newChart, schemaProblems, secretLookingValues, synth } from './support/harness';
 
 function validObjects(): K8sObject[] {
@@ -98,5 +100,37 @@ describe('secret-looking ConfigMap values', () => {
     ['wsrep_sst_auth = \\"$auth\\"'],
   ])('accepts %s', (text) => {
     expect(secretLookingValues(cm(text))).toEqual([]);
+  });
+});
+
+describe('background scripts: a failed test leaves no process behind (test/support/background-script.ts)', () => {
+  // A script that starts a long-lived grandchild sharing its stderr pipe, as a stand-in daemon's sleep loop does.
+  const SCRIPT = 'sleep 300 & echo started >&2; wait';
+  /** Resolves true once the child's pipes are closed (every holder gone), false after `ms`. */
+  const closed = (child: ChildProcess, ms: number) => new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    child.once('close', () => { clearTimeout(timer); resolve(true); });
+  });
+  const started = (child: ChildProcess) => new Promise<void>((resolve) => child.stderr!.once('data', () => resolve()));
+
+  test('killAll ends the script and its grandchild: the pipe closes (jest can exit)', async () => {
+    const children: ChildProcess[] = [];
+    const child = spawnInGroup(children, 'bash', ['-c', SCRIPT], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await started(child);
+    killAll(children);
+    expect(await closed(child, 5_000)).toBe(true);
+    expect(children).toEqual([]);
+  });
+
+  test('the contrast: killing only the script leaves the grandchild holding the pipe open', async () => {
+    const child = spawn('bash', ['-c', SCRIPT], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    await started(child);
+    child.kill('SIGKILL');
+    try {
+      expect(await closed(child, 1_000)).toBe(false);
+    } finally {
+      process.kill(-child.pid!, 'SIGKILL');
+    }
+    expect(await closed(child, 5_000)).toBe(true);
   });
 });

@@ -4,12 +4,13 @@
  * `sleep`, its paths in a temporary directory. The addresses are on loopback (127.31.0.x): the datagram the script
  * sends to resolve an address stays on this machine. The real daemons: test/integration/keepalived-join.test.ts.
  */
-import { spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { renderKeepalivedConf } from '../lib/keepalived/render';
 import { keepalivedCommand, renderStartScript } from '../lib/keepalived/start';
+import { killAll, spawnInGroup } from './support/background-script';
 import { threeNodeVip } from './support/fixtures';
 
 const MODEL = threeNodeVip({
@@ -65,6 +66,9 @@ interface Run {
 }
 
 const roots: string[] = [];
+/** The scripts a test runs in the background, each in a process group of its own: a failed test leaves none behind. */
+const children: ChildProcess[] = [];
+afterEach(() => killAll(children));
 afterAll(() => { for (const root of roots) fs.rmSync(root, { recursive: true, force: true }); });
 
 function setUp(answers: Record<string, string>, options: { stale?: boolean; noIp?: boolean; pidFiles?: boolean } = {}) {
@@ -193,7 +197,7 @@ describe('the keepalived start script', () => {
     const file = path.join(s.etc, 'lb-a.conf');
     const text = fs.readFileSync(file, 'utf8');
     fs.rmSync(file);
-    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { HEAR_AFTER: '3' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnInGroup(children, '/bin/bash', ['-c', s.script], { env: s.env('lb-a', { HEAR_AFTER: '3' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => { out += d; });
     const exit = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
@@ -211,7 +215,7 @@ describe('the keepalived start script', () => {
       fs.writeFileSync(file, text);
       expect(await exit).toBe(0);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      killAll(children);
     }
     const r = s.result(0, out);
     expect(r.out).toMatch(/keepalived-start: \S+lb-a"?\.conf appeared after \d+ s: starting/);
@@ -244,7 +248,7 @@ describe('the keepalived start script', () => {
 
   test('SIGTERM during the first probe (the pod deleted): the script ends (PID 1 would ignore it without a handler)', async () => {
     const s = setUp({});
-    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { INCOMPLETE: '1' }), stdio: 'ignore' });
+    const child = spawnInGroup(children, '/bin/bash', ['-c', s.script], { env: s.env('lb-a', { INCOMPLETE: '1' }), stdio: 'ignore' });
     const exit = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (c, sig) => resolve([c, sig])));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
@@ -255,7 +259,7 @@ describe('the keepalived start script', () => {
 
   test('SIGTERM while waiting (the pod deleted): the listener is stopped and the script ends', async () => {
     const s = setUp({ '127.31.0.100': MAC.b, '127.31.0.12': MAC.b });
-    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', {}), stdio: 'ignore' });
+    const child = spawnInGroup(children, '/bin/bash', ['-c', s.script], { env: s.env('lb-a', {}), stdio: 'ignore' });
     let code: number | null;
     try {
       const deadline = Date.now() + 10_000;
@@ -263,7 +267,7 @@ describe('the keepalived start script', () => {
       await new Promise((r) => setTimeout(r, 200));
       code = await new Promise<number | null>((resolve) => { child.once('exit', (c) => resolve(c)); child.kill('SIGTERM'); });
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      killAll(children);
     }
     expect(code).toBe(0);
     const r = s.result(code, '');
@@ -284,7 +288,7 @@ describe('the keepalived start script', () => {
   test('the node\'s file changes (the kubelet swapped the ConfigMap): keepalived reloads it (SIGHUP); never a missing file or one keepalived -t refuses', async () => {
     const s = setUp({});
     const file = path.join(s.etc, 'lb-a.conf');
-    const child = spawn('/bin/bash', ['-c', s.script], { env: s.env('lb-a', { KEEP_RUNNING: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnInGroup(children, '/bin/bash', ['-c', s.script], { env: s.env('lb-a', { KEEP_RUNNING: '1' }), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => { out += d; });
     const calls = () => s.result(null, '').calls;

@@ -5,12 +5,13 @@
  * and records every call. The exact statements, their order with the members' side, the bounded retries, where the
  * passwords travel, idempotence and half-updated Secrets are asserted here; the pod that runs it below.
  */
-import { spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { DatabaseUser, GaleraPetSet, GaleraStorage, Placement, ProxySqlLayer, ProxySqlLayerProps, SecretValue, TlsCertificates } from '../lib';
 import { installFiles } from './integration/support/certs';
+import { killAll, spawnInGroup } from './support/background-script';
 import { NODES } from './support/fixtures';
 import { expectValidManifests, find, K8sObject, newChart, synth } from './support/harness';
 
@@ -353,7 +354,8 @@ describe('credentials.sh (against a stand-in mariadb client)', () => {
 
   test('watch: the loop applies a change at its next pass and stops at once on SIGTERM', async () => {
     start(FILES);
-    const child = spawn('bash', [SCRIPT, 'watch'], { env: env({ PROXYSQL_CREDENTIALS_INTERVAL_SECONDS: '0.2' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    const children: ChildProcess[] = [];
+    const child = spawnInGroup(children, 'bash', [SCRIPT, 'watch'], { env: env({ PROXYSQL_CREDENTIALS_INTERVAL_SECONDS: '0.2' }), stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       const deadline = Date.now() + 30_000;
       while (!existsSync(join(dir, 'heartbeat')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
@@ -367,7 +369,7 @@ describe('credentials.sh (against a stand-in mariadb client)', () => {
       expect(await exited).toBe(0);
       expect(Date.now() - t0).toBeLessThan(5_000);
     } finally {
-      child.kill('SIGKILL');
+      killAll(children);
     }
   });
 });

@@ -4,12 +4,12 @@
  * change_password writes stdin to it). The real 3.10 cluster runs the same script in
  * test/integration/rabbitmq-rotation.test.ts.
  */
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { installFiles } from './integration/support/certs';
-import { until } from './support/background-script';
+import { killAll, spawnInGroup, until } from './support/background-script';
 
 const SCRIPT = join(__dirname, '..', 'assets', 'rabbitmq', 'credentials.sh');
 
@@ -35,7 +35,7 @@ describe('credentials.sh', () => {
     chmodSync(join(dir, 'bin', 'rabbitmqctl'), 0o755);
   });
   afterEach(() => {
-    for (const child of children.splice(0)) child.kill('SIGKILL');
+    killAll(children);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -53,8 +53,7 @@ describe('credentials.sh', () => {
   /** The watcher, started as start.sh starts it: the fingerprint of what was rendered on stdin. */
   function watch(rendered: string): { stderr: () => string } {
     let stderr = '';
-    const child = spawn('bash', [SCRIPT, 'watch'], { env: env(), stdio: ['pipe', 'ignore', 'pipe'] });
-    children.push(child);
+    const child = spawnInGroup(children, 'bash', [SCRIPT, 'watch'], { env: env(), stdio: ['pipe', 'ignore', 'pipe'] });
     child.stderr!.on('data', (chunk) => { stderr += chunk; });
     child.stdin!.end(rendered);
     return { stderr: () => stderr };

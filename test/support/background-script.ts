@@ -2,7 +2,7 @@
  * A bash script run in the background by a unit test (start.sh waiting for its peers, post-start.sh waiting for the
  * roll), with its stderr kept for assertions, and a bounded wait for what it does meanwhile.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, SpawnOptions } from 'child_process';
 
 export interface BackgroundScript {
   /** Everything the script wrote to stderr so far. */
@@ -17,14 +17,26 @@ export interface BackgroundScript {
  */
 export function runScriptInBackground(script: string, env: NodeJS.ProcessEnv, children: ChildProcess[]): BackgroundScript {
   let stderr = '';
-  const child = spawn('bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  children.push(child);
+  const child = spawnInGroup(children, 'bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (chunk) => { stderr += chunk; });
   return { stderr: () => stderr, exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
 }
 
 /**
- * Kills each child and, for a script started by runScriptInBackground, everything it started (its process group):
+ * Spawns `command` in a process group of its own and adds it to `children`, which the test ends in its afterEach (or
+ * finally) with `killAll`: everything the child started goes with it. A test that fails midway must leave nothing
+ * behind: a grandchild that outlives a killed script (a stand-in daemon's sleep loop) keeps the script's stdout or
+ * stderr pipe open, that pipe keeps jest's event loop alive, and jest never exits. Stop 33's CI hung that way until
+ * its limit after one failed exporter.sh test.
+ */
+export function spawnInGroup(children: ChildProcess[], command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, args, { ...options, detached: true });
+  children.push(child);
+  return child;
+}
+
+/**
+ * Kills each child and, for one started by spawnInGroup or runScriptInBackground, everything it started (its process group):
  * killing only the bash of a start.sh that timed out left its real `erl` blank responder listening, and every later
  * test that binds that address failed.
  */
