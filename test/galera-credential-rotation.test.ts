@@ -41,7 +41,7 @@ describe('apply-users.sh: the SST and root passwords from the credentials volume
     expect(call.sql).toContain(`@ha_old=PASSWORD(${literal})`);
     expect(call.sql).toContain(`ALTER USER ''sst-user''@''localhost'' IDENTIFIED VIA mysql_native_password USING PASSWORD(${sqlLiteral(literal).slice(1, -1)}) OR mysql_native_password USING `);
     // The grace's end, as for every account.
-    expect(call.sql).toMatch(/WHERE User='sst-user' AND Host='localhost'\n {2}AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\(.*\+ 600 <= UNIX_TIMESTAMP\(\)/s);
+    expect(call.sql).toMatch(/WHERE User='sst-user' AND Host='localhost'\n {2}AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\(.*\+ 600 < UNIX_TIMESTAMP\(\)/s);
     // wsrep_sst_auth only after the account accepts it: the last statement, in the same session (the client stops at
     // the first error, so a run that failed before never offers a password the account refuses).
     const statements = call.sql.trim().split('\n');
@@ -64,7 +64,7 @@ describe('apply-users.sh: the SST and root passwords from the credentials volume
     // A root with no password hash yet (mariadb-install-db's `invalid`): set outright, unix_socket first.
     expect(live.sql).toContain("'ALTER USER root@localhost IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(''r''''2'')'");
     for (const sql of [live.sql, finish.sql]) {
-      expect(sql).toMatch(/WHERE User='root' AND Host='localhost'\n {2}AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\('r''2'\) AND JSON_EXISTS\(Priv, '\$\.auth_or\[2\]'\)\n {2}AND .*\+ 600 <= UNIX_TIMESTAMP\(\)/);
+      expect(sql).toMatch(/WHERE User='root' AND Host='localhost'\n {2}AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\('r''2'\) AND JSON_EXISTS\(Priv, '\$\.auth_or\[2\]'\)\n {2}AND .*\+ 600 < UNIX_TIMESTAMP\(\)/);
     }
     // The finish run starts nothing and sets nothing live.
     expect(finish.sql).not.toContain('@ha_old');

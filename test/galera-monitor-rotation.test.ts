@@ -49,7 +49,7 @@ describe('apply-users.sh: the monitor\'s password from the credentials volume (s
     expect(call.sql).toContain(`@ha_old=PASSWORD(${literal})`);
     expect(call.sql).toContain(`ALTER USER ''monitor''@''%'' IDENTIFIED VIA mysql_native_password USING PASSWORD(${sqlLiteral(literal).slice(1, -1)}) OR mysql_native_password USING `);
     // The grace, as for every user: the end of the rotation once password_last_changed + 600 s has passed.
-    expect(call.sql).toMatch(/WHERE User='monitor' AND Host='%'\n  AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\(.*\+ 600 <= UNIX_TIMESTAMP\(\)/s);
+    expect(call.sql).toMatch(/WHERE User='monitor' AND Host='%'\n  AND JSON_VALUE\(Priv, '\$\.authentication_string'\)=PASSWORD\(.*\+ 600 < UNIX_TIMESTAMP\(\)/s);
     // Its grants only when one is missing (a GRANT run anyway would replicate to every member by TOI).
     expect(call.sql).toContain("SET @stmt=IF((SELECT COUNT(DISTINCT PRIVILEGE_TYPE) FROM information_schema.USER_PRIVILEGES WHERE BINARY GRANTEE='''monitor''@''%''' "
       + "AND PRIVILEGE_TYPE IN ('PROCESS','BINLOG MONITOR'))<2, 'GRANT PROCESS, BINLOG MONITOR ON *.* TO ''monitor''@''%''', 'DO 0');");

@@ -129,11 +129,14 @@ rotation_start_sql() {
 
 # The rotation's end: the new password is the first one, a kept old one follows it (Priv's auth_or[OLD_INDEX]: 1, or
 # 2 after root's unix_socket), and the grace is over, counted from password_last_changed: SET_SQL drops the old one.
+# Strictly later: password_last_changed and UNIX_TIMESTAMP() are whole seconds, so `+ grace <=` would end a rotation
+# made at 10.9 s at 100.0 s, 89.1 s into a 90 s grace (a CI run saw the old password refused after 89.6 s); `<`
+# keeps the old one for the grace at least, and under one second more.
 rotation_end_sql() {
   local name=$1 host=$2 password=$3 set_sql=$4 old_index=$5
   sql_when "EXISTS(SELECT 1 FROM mysql.global_priv WHERE User=$name AND Host=$host
   AND JSON_VALUE(Priv, '\$.authentication_string')=PASSWORD($password) AND JSON_EXISTS(Priv, '\$.auth_or[$old_index]')
-  AND CAST(JSON_VALUE(Priv, '\$.password_last_changed') AS UNSIGNED) + $ROTATION_GRACE_SECONDS <= UNIX_TIMESTAMP())" "$set_sql"
+  AND CAST(JSON_VALUE(Priv, '\$.password_last_changed') AS UNSIGNED) + $ROTATION_GRACE_SECONDS < UNIX_TIMESTAMP())" "$set_sql"
 }
 
 # SQL for one parsed user. `fresh`: no server to compare with (bootstrap); `live`: change only what differs.
