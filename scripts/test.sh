@@ -22,7 +22,7 @@ if ! diff -u API.md .tmp/API.md > .tmp/API.diff; then
 fi
 
 step "unit tests"
-# Bounded: the suite takes 3-4 minutes on CI's 2 cores. A process a failed test leaves behind can keep jest from
+# Bounded: the suite takes 2.5-3.5 minutes on 2 cores. A process a failed test leaves behind can keep jest from
 # exiting after its summary (stop 33's CI waited out its 90 minutes so); then this fails in 20 minutes, saying so.
 timeout --kill-after=30s 20m npx jest --selectProjects unit --ci || {
   status=$?

@@ -1,4 +1,4 @@
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawnSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -12,7 +12,7 @@ import { RabbitClusterSpec, resolveRabbitCluster, ResolvedRabbitCluster } from '
 import { OSLO_RABBIT_OPTION_AVAILABLE, OSLO_RABBIT_OPTION_NAMES, OsloMessaging, OsloNotificationDriver } from '../lib/rabbitmq/oslo';
 import { RabbitVersion } from '../lib/rabbitmq/version';
 import { adminAndNova, NODES } from './support/fixtures';
-import { killAll, runScriptInBackground, until } from './support/background-script';
+import { killAll, runScriptInBackground, spawnInGroup, until } from './support/background-script';
 import { errorOf, newChart } from './support/harness';
 import { installFiles } from './integration/support/certs';
 
@@ -488,8 +488,7 @@ describe('start.sh', () => {
   async function fakePeerPort(ip: string, greeting: string | undefined): Promise<void> {
     const program = `require('net').createServer((s) => { ${greeting ? `s.end(${JSON.stringify(greeting)})` : 's.on(\'error\', () => {})'}; })`
       + `.listen(${DIST_PORT}, ${JSON.stringify(ip)}, () => console.log('listening'))`;
-    const child = spawn(process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
+    const child = spawnInGroup(children, process.execPath, ['-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
   }
 

@@ -1,6 +1,7 @@
 /**
- * A bash script run in the background by a unit test (start.sh waiting for its peers, post-start.sh waiting for the
- * roll), with its stderr kept for assertions, and a bounded wait for what it does meanwhile.
+ * Processes a unit test runs in the background (start.sh waiting for its peers, post-start.sh waiting for the roll, a
+ * watcher, a stand-in peer), each in a process group of its own so that `killAll` ends them and all they started, and
+ * a bounded wait for what they do meanwhile.
  */
 import { ChildProcess, spawn, SpawnOptions } from 'child_process';
 
@@ -36,16 +37,15 @@ export function spawnInGroup(children: ChildProcess[], command: string, args: re
 }
 
 /**
- * Kills each child and, for one started by spawnInGroup or runScriptInBackground, everything it started (its process group):
- * killing only the bash of a start.sh that timed out left its real `erl` blank responder listening, and every later
- * test that binds that address failed.
+ * Kills each child's process group, so everything it started goes too: killing only the bash of a start.sh that timed
+ * out left its real `erl` blank responder listening, and every later test that binds that address failed.
  */
 export function killAll(children: ChildProcess[]): void {
   for (const child of children.splice(0)) {
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
-      child.kill('SIGKILL'); // not a group leader (a child spawned otherwise), or already gone
+      child.kill('SIGKILL'); // the group is gone already (nothing left to kill)
     }
   }
 }
