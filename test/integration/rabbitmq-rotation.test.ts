@@ -18,7 +18,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { newChart, synth } from '../support/harness';
-import { missingRabbitTools, PYTHON, RabbitNamespaceCluster, sh, sleep, tearDownAndPrint, waitFor } from './support/rabbit-cluster';
+import { eventually, missingRabbitTools, PYTHON, RabbitNamespaceCluster, sh, sleep, tearDownAndPrint, waitFor } from './support/rabbit-cluster';
 
 const NODES = [
   { name: 'rrot-1', ip: '10.77.20.11' },
@@ -192,9 +192,15 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     }
   };
   const brokerLogs = (): string => NODES.map(brokerLog).join('\n');
-  /** How many changes of `user`'s file a broker's watcher has settled: it ran change_password, or found it done. */
+  /** credentials.sh's two outcomes of a changed file: it ran change_password, or found the new password working. */
+  const CHANGED = 'password changed';
+  const FOUND = 'the new password already works';
+  /** How many changes of `user`'s file a broker's watcher has settled (either outcome). */
   const settled = (user: string, node: { name: string }): number =>
-    brokerLog(node).match(new RegExp(`user ${user}: (password changed|the new password already works)`, 'g'))?.length ?? 0;
+    brokerLog(node).match(new RegExp(`user ${user}: (${CHANGED}|${FOUND})`, 'g'))?.length ?? 0;
+  /** A broker's watcher, for `eventually`: 'settled' once it has settled one more change than `before`, else its last line for `user`. */
+  const watcher = (user: string, node: { name: string }, before: number): string => (settled(user, node) > before ? 'settled'
+    : brokerLog(node).split('\n').filter((l) => l.includes(`credentials.sh: user ${user}:`)).pop() ?? '(no line)');
 
   /**
    * Changes `user`'s password in the Secret, then updates each node's files one after the other `lagMs` apart (the
@@ -217,14 +223,10 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     const acceptedEverywhere = (Date.now() - t0) / 1000;
     await waitFor(`${user}'s old password refused on every broker`, 30_000, () => (NODES.every((n) => login(user, old, n) === 'refused') ? true : undefined));
     const oldRefusedEverywhere = (Date.now() - t0) / 1000;
-    // A watcher polls every 5 s and retries a failed rabbitmqctl after 10 s: 60 s is several of each.
-    try {
-      await waitFor(`every broker's watcher to settle ${user}'s change`, 60_000,
-        () => (nodes.every((n, i) => settled(user, n) > settledBefore[i]) ? true : undefined));
-    } catch (err) {
-      const tails = nodes.map((n) => `${n.name}: ${brokerLog(n).split('\n').filter((l) => l.includes(`credentials.sh: user ${user}:`)).slice(-3).join(' | ') || '(no line)'}`);
-      throw new Error(`${(err as Error).message}; the watchers' last lines for ${user}: ${tails.join('; ')}`);
-    }
+    // A watcher polls every 5 s and retries a failed rabbitmqctl after 10 s: 60 s is several of each. On timeout the
+    // error shows each watcher's last line for the user.
+    await eventually(`every broker's watcher to settle ${user}'s change`, 60_000,
+      () => nodes.map((n, i) => watcher(user, n, settledBefore[i])), nodes.map(() => 'settled'));
     return { acceptedEverywhere, oldRefusedEverywhere, settledEverywhere: (Date.now() - t0) / 1000 };
   }
 
@@ -327,8 +329,8 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
       // one); a retry (rabbitmqctl not answering) is said, not failed; no value in the logs.
       const logs = brokerLogs();
       const count = (re: string) => logs.match(new RegExp(re, 'g'))?.length ?? 0;
-      const applied = (user: string) => count(`user ${user}: password changed`);
-      const found = (user: string) => count(`user ${user}: the new password already works`);
+      const applied = (user: string) => count(`user ${user}: ${CHANGED}`);
+      const found = (user: string) => count(`user ${user}: ${FOUND}`);
       const retried = (user: string) => count(`user ${user}: (its password file changed; the broker does not answer yet|change_password failed)`);
       figures.push(`per rotation, brokers that ran change_password / found it done / retries: nova-b ${applied('nova-b')}/${found('nova-b')}/${retried('nova-b')}, `
         + `nova ${applied('nova')}/${found('nova')}/${retried('nova')}`);
@@ -345,7 +347,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     const down = NODES[2];
     await cluster.stopBroker(down.name);
     const old = PASSWORDS.nova;
-    const foundBefore = brokerLogs().match(/user nova: the new password already works/g)?.length ?? 0;
+    const foundBefore = brokerLogs().split(`user nova: ${FOUND}`).length;
     PASSWORDS.nova = `nova-down-${Date.now().toString(36)}`;
     // Only the stopped broker's kubelet has updated the file so far: the running brokers keep the old password.
     cluster.syncProjectedVolume(down.name, 'credentials');
@@ -361,6 +363,6 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     // The other kubelets catch up: their watchers find the password already set.
     for (const node of NODES.slice(0, 2)) cluster.syncProjectedVolume(node.name, 'credentials');
     await waitFor('the other brokers to find it done', 30_000,
-      () => ((brokerLogs().match(/user nova: the new password already works/g)?.length ?? 0) >= foundBefore + 2 ? true : undefined));
+      () => (brokerLogs().split(`user nova: ${FOUND}`).length >= foundBefore + 2 ? true : undefined));
   }, 240_000);
 });
