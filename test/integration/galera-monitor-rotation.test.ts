@@ -19,13 +19,13 @@
  * (ports no other file uses), files in /tmp/monrot-itest-*; no network namespace.
  */
 import { ChildProcess, execFile, spawn } from 'child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'fs';
 import { get } from 'http';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { installFiles } from './support/certs';
 import { clientOptionFile, StandaloneMariadb, startStandaloneMariadb, stopStandaloneMariadb } from './support/standalone-mariadb';
-import { describeUnlessMissing } from './support/daemons';
+import { describeUnlessMissing, procFile } from './support/daemons';
 import { killAll, runScriptInBackground } from '../support/background-script';
 
 jest.setTimeout(600_000);
@@ -215,15 +215,21 @@ while :; do apply_users_if_rotated; sleep 1; done
     // container's: the monitor's password is no env var any more).
     const groups = new Set(children.map((c) => c.pid));
     let seen = 0;
+    // The watcher's loop keeps starting short-lived children (sleep, mysql): one can exit between two reads of its
+    // /proc files (stop 35's CI: ENOENT on environ). A process gone before all its files were read is skipped.
     for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-      let stat: string;
-      try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { continue; }
+      const stat = procFile(pid, 'stat');
+      if (stat === undefined) continue;
       const pgid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
       if (!groups.has(pgid)) continue;
+      const cmdline = procFile(pid, 'cmdline');
+      const environ = pgid === children[0].pid ? procFile(pid, 'environ') : '';
+      if (cmdline === undefined || environ === undefined) continue;
       seen++;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      for (const secret of [MON_OLD, MON_NEW]) expect(cmdline).not.toContain(secret);
-      if (pgid === children[0].pid) for (const secret of [MON_OLD, MON_NEW]) expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(secret);
+      for (const secret of [MON_OLD, MON_NEW]) {
+        expect(cmdline).not.toContain(secret);
+        expect(environ).not.toContain(secret);
+      }
     }
     expect(seen).toBeGreaterThanOrEqual(3);
     say(`whole test ${Date.now() - started} ms`);

@@ -12,6 +12,7 @@ import { readFileSync } from 'fs';
 import { ControlPlaneMonitoring } from '../../lib';
 import { newChart, synth } from '../support/harness';
 import { SCRAPER } from '../support/monitoring';
+import { procFile } from './support/daemons';
 import { debianRabbitDaemonSet, PYTHON, RabbitNamespaceCluster, sh, sleep, waitFor } from './support/rabbit-cluster';
 
 jest.setTimeout(900_000);
@@ -36,8 +37,8 @@ const DECLARE = [
 
 /** user + system CPU seconds of the node's beam.smp. */
 function beamCpuSeconds(node: string): number {
-  const pid = sh('ip', ['netns', 'pids', node]).stdout.split('\n').find((p) => p.trim() && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'beam.smp')!;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const pid = sh('ip', ['netns', 'pids', node]).stdout.split('\n').find((p) => p.trim() && procFile(p, 'comm')?.trim() === 'beam.smp')!;
+  const fields = procFile(pid, 'stat')!.split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
 }
 

@@ -18,6 +18,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { newChart, synth } from '../support/harness';
+import { procFile } from './support/daemons';
 import { eventually, missingRabbitTools, PYTHON, RabbitNamespaceCluster, sh, sleep, tearDownAndPrint, waitFor } from './support/rabbit-cluster';
 
 const NODES = [
@@ -267,13 +268,8 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     // one in /proc/<pid>/environ): every process in the node's namespace.
     for (const node of NODES) {
       for (const pid of sh('ip', ['netns', 'pids', node.name]).stdout.split('\n').filter((p) => p.trim())) {
-        let environ = '';
-        try {
-          environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-        } catch {
-          continue;
-        }
-        expect(environ).not.toContain('nova-1');
+        const environ = procFile(pid, 'environ');
+        if (environ !== undefined) expect(environ).not.toContain('nova-1');
       }
     }
     expect(brokerLogs()).toMatch(/credentials\.sh: watching 3 password file\(s\)/);

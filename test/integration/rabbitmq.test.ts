@@ -11,7 +11,7 @@
  * unreplicated queues is a benchmark: `npm run bench` (rabbitmq-throughput.bench.ts).
  */
 import { spawnSync } from 'child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'fs';
+import { mkdirSync, readFileSync, rmSync } from 'fs';
 import { join } from 'path';
 import { Placement, RabbitDaemonSet, RabbitVersion, SecretValue } from '../../lib';
 import { newChart, synth } from '../support/harness';
@@ -19,6 +19,7 @@ import { adminAndNova } from '../support/fixtures';
 import {
   eventually, HARD_NOFILE, mirrors, missingRabbitTools, must, PYTHON, RabbitNamespaceCluster, sh, tearDownAndPrint, waitFor,
 } from './support/rabbit-cluster';
+import { procFile } from './support/daemons';
 
 const BRIDGE_NS = 'rmqt-br';
 const NODES = [
@@ -113,9 +114,9 @@ describeIfTools('RabbitMQ 3.10 cluster in network namespaces', () => {
     expect(HARD_NOFILE).toBeGreaterThan(1024);
     for (const node of NODES) {
       const beam = sh('ip', ['netns', 'pids', node.name]).stdout.split('\n').filter((p) => p.trim() !== '')
-        .find((pid) => existsSync(`/proc/${pid}/comm`) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'beam.smp');
+        .find((pid) => procFile(pid, 'comm')?.trim() === 'beam.smp');
       expect(beam).toBeDefined();
-      const limits = readFileSync(`/proc/${beam}/limits`, 'utf8');
+      const limits = procFile(beam!, 'limits') ?? '';
       expect(/^Max open files\s+(\d+)\s+(\d+)/m.exec(limits)?.slice(1)).toEqual([String(HARD_NOFILE), String(HARD_NOFILE)]);
     }
   });

@@ -3,10 +3,25 @@
  * start processes we own and stop exactly those by PID, even when a test fails.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import * as net from 'net';
+
+/**
+ * `/proc/<pid>/<file>`, or undefined when the process has exited (ENOENT, ESRCH). A scan over a namespace's or the
+ * machine's processes meets short-lived children (a shell loop's sleep, a mysql client) that exit between two reads:
+ * stop 35's CI failed on exactly that. Any other error is thrown.
+ */
+export function procFile(pid: number | string, file: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return undefined;
+    throw e;
+  }
+}
 
 /** The path of a binary, or undefined. */
 export function which(binary: string): string | undefined {
