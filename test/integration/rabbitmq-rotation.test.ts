@@ -196,9 +196,10 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
   /** credentials.sh's two outcomes of a changed file: it ran change_password, or found the new password working. */
   const CHANGED = 'password changed';
   const FOUND = 'the new password already works';
+  /** How many times `pattern` (a regular expression's source) occurs in `text`. */
+  const occurrences = (text: string, pattern: string): number => text.match(new RegExp(pattern, 'g'))?.length ?? 0;
   /** How many changes of `user`'s file a broker's watcher has settled (either outcome). */
-  const settled = (user: string, node: { name: string }): number =>
-    brokerLog(node).match(new RegExp(`user ${user}: (${CHANGED}|${FOUND})`, 'g'))?.length ?? 0;
+  const settled = (user: string, node: { name: string }): number => occurrences(brokerLog(node), `user ${user}: (${CHANGED}|${FOUND})`);
   /** A broker's watcher, for `eventually`: 'settled' once it has settled one more change than `before`, else its last line for `user`. */
   const watcher = (user: string, node: { name: string }, before: number): string => (settled(user, node) > before ? 'settled'
     : brokerLog(node).split('\n').filter((l) => l.includes(`credentials.sh: user ${user}:`)).pop() ?? '(no line)');
@@ -324,7 +325,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
       // same value), the others find it done: each broker settles each change exactly once (rotate waited for every
       // one); a retry (rabbitmqctl not answering) is said, not failed; no value in the logs.
       const logs = brokerLogs();
-      const count = (re: string) => logs.match(new RegExp(re, 'g'))?.length ?? 0;
+      const count = (pattern: string) => occurrences(logs, pattern);
       const applied = (user: string) => count(`user ${user}: ${CHANGED}`);
       const found = (user: string) => count(`user ${user}: ${FOUND}`);
       const retried = (user: string) => count(`user ${user}: (its password file changed; the broker does not answer yet|change_password failed)`);
@@ -343,7 +344,7 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     const down = NODES[2];
     await cluster.stopBroker(down.name);
     const old = PASSWORDS.nova;
-    const foundBefore = brokerLogs().split(`user nova: ${FOUND}`).length;
+    const foundBefore = occurrences(brokerLogs(), `user nova: ${FOUND}`);
     PASSWORDS.nova = `nova-down-${Date.now().toString(36)}`;
     // Only the stopped broker's kubelet has updated the file so far: the running brokers keep the old password.
     cluster.syncProjectedVolume(down.name, 'credentials');
@@ -359,6 +360,6 @@ describeIfTools('RabbitMQ live password rotation (3.10 cluster in network namesp
     // The other kubelets catch up: their watchers find the password already set.
     for (const node of NODES.slice(0, 2)) cluster.syncProjectedVolume(node.name, 'credentials');
     await waitFor('the other brokers to find it done', 30_000,
-      () => (brokerLogs().split(`user nova: ${FOUND}`).length >= foundBefore + 2 ? true : undefined));
+      () => (occurrences(brokerLogs(), `user nova: ${FOUND}`) >= foundBefore + 2 ? true : undefined));
   }, 240_000);
 });

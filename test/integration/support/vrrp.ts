@@ -3,8 +3,7 @@
  * namespaces (keepalived.test.ts, replace-controller.test.ts).
  */
 import { ChildProcess } from 'child_process';
-import * as fs from 'fs';
-import { Daemons } from './daemons';
+import { Daemons, procFile } from './daemons';
 import { sh } from './netns';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -145,12 +144,8 @@ export function startKeepalived(daemons: Daemons, c: KeepalivedContainer): Child
 
 /** Every descendant of `pid`, deepest last. */
 function descendants(pid: number): number[] {
-  let children: number[] = [];
-  try {
-    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
+  // undefined: the process exited meanwhile, so it has no descendants left.
+  const children = (procFile(pid, `task/${pid}/children`) ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
