@@ -5,10 +5,11 @@
  * `cp -a` on that disk; the restore until 3 members are Synced; the peak memory (VmHWM) of the processes of the
  * job (rclone) and of the sidecar (mariadb-backup, gzip). Figures, printed; nothing is asserted but success.
  */
-import { execFile, execFileSync } from 'child_process';
+import { execFile, execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { acquireGaleraLock, GaleraTestCluster, releaseGaleraLock } from './galera-harness';
+import { procFile } from './support/daemons';
 import { startBackupSidecar, stopBackupSidecar } from './support/galera-backup';
 
 jest.setTimeout(1_800_000);
@@ -26,19 +27,28 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, asMys
   }, (error, _stdout, stderr) => resolve({ code: error ? 1 : 0, stderr, ms: Date.now() - t0 })));
 }
 
+/**
+ * Bytes under `dir`. A member that has just joined may still be rewriting its system tables (mariadb-upgrade's
+ * ALTERs), so a file can vanish while du walks the directory: du then says so and exits 1 with the total of the rest,
+ * which is the figure. Any other complaint fails.
+ */
+function bytesUnder(dir: string): number {
+  const r = spawnSync('du', ['-sb', dir], { encoding: 'utf8' });
+  const other = r.stderr.split('\n').filter((l) => l !== '' && !l.endsWith('No such file or directory'));
+  if (r.status !== 0 && (other.length > 0 || !/^\d+\t/.test(r.stdout))) throw new Error(`du -sb ${dir} exited ${r.status}: ${r.stderr}`);
+  return Number(r.stdout.split('\t')[0]);
+}
+
 /** Samples /proc every 100 ms: the highest VmHWM (peak resident set) of each process name of interest. */
 function memoryPeaks(names: readonly string[]): { stop: () => Record<string, number> } {
   const peaks: Record<string, number> = {};
   const timer = setInterval(() => {
     for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      try {
-        const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-        const name = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '';
-        const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
-        if (names.includes(name)) peaks[name] = Math.max(peaks[name] ?? 0, Math.round(hwm));
-      } catch {
-        // gone meanwhile
-      }
+      const status = procFile(pid, 'status');
+      if (status === undefined) continue;
+      const name = /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '';
+      const hwm = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+      if (names.includes(name)) peaks[name] = Math.max(peaks[name] ?? 0, Math.round(hwm));
     }
   }, 100);
   return { stop: () => { clearInterval(timer); return peaks; } };
@@ -62,7 +72,7 @@ test('backup of ~1 GiB against the copy floor, restore to 3 Synced, peak memory'
     }
     await cluster.joinInTurn(others, 900_000);
     const sidecars = cluster.members.map((m) => startBackupSidecar(cluster, m, 'bench'));
-    const dataBytes = Number(execFileSync('du', ['-sb', others[1].dataDir]).toString().split('\t')[0]);
+    const dataBytes = bytesUnder(others[1].dataDir);
     figures.dataDirMiB = Math.round(dataBytes / 2 ** 20);
 
     const floorDir = path.join(cluster.root, 'floor');
