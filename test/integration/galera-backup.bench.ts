@@ -34,6 +34,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}, asMys
  */
 function bytesUnder(dir: string): number {
   const r = spawnSync('du', ['-sb', dir], { encoding: 'utf8' });
+  if (r.error) throw r.error; // du did not start: no stderr to read
   const other = r.stderr.split('\n').filter((l) => l !== '' && !l.endsWith('No such file or directory'));
   if (r.status !== 0 && (other.length > 0 || !/^\d+\t/.test(r.stdout))) throw new Error(`du -sb ${dir} exited ${r.status}: ${r.stderr}`);
   return Number(r.stdout.split('\t')[0]);
